@@ -1,0 +1,1 @@
+"""Heritage Ledger: api package (filled in by later issues)."""

@@ -1,0 +1,1 @@
+"""Heritage Ledger: contracts package (filled in by later issues)."""

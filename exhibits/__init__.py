@@ -1,0 +1,1 @@
+"""Heritage Ledger: exhibits package (filled in by later issues)."""

@@ -1,0 +1,122 @@
+"""One exception tree for the whole project.
+
+Every error says what was wrong, with which input, and what to do. Each class carries a
+stable machine-readable ``code`` that the CLI prints and the HTTP apps return, so scripts can
+branch on it without parsing prose::
+
+    HeritageError                     base of everything the project raises
+    ├── ConfigError                   bad settings, data directory or environment
+    ├── UsageError                    a caller passed something the operation cannot take
+    │   └── LimitExceeded             input larger than a configured cap (HTTP 413)
+    ├── NotFound                      a thing that was asked for is not there (HTTP 404)
+    │   └── BlockNotFound
+    └── IpfsError                     content addressing, blocks, DAGs, CAR files
+        ├── InvalidCid                a string or bytes that is not a CID we can use
+        ├── UnsupportedCodec          a codec or hash function we do not handle
+        ├── MalformedBlock            bytes that do not decode as their codec says
+        ├── CorruptBlock              stored bytes that no longer hash to their CID
+        ├── CarError                  a CAR file that cannot be imported as a whole
+        ├── UnsafePath                an archive name that would escape its target
+        ├── ShardingRequired          a directory too large for a single dag-pb node
+        └── RemoteNodeError           a remote IPFS node failed or is unsupported
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlockNotFound",
+    "CarError",
+    "ConfigError",
+    "CorruptBlock",
+    "HeritageError",
+    "InvalidCid",
+    "IpfsError",
+    "LimitExceeded",
+    "MalformedBlock",
+    "NotFound",
+    "RemoteNodeError",
+    "ShardingRequired",
+    "UnsafePath",
+    "UnsupportedCodec",
+    "UsageError",
+]
+
+
+class HeritageError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    code: str = "heritage_error"
+    http_status: int = 400
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message} ({hint})")
+
+
+class ConfigError(HeritageError):
+    code = "config_error"
+
+
+class UsageError(HeritageError):
+    code = "usage_error"
+
+
+class LimitExceeded(UsageError):
+    code = "limit_exceeded"
+    http_status = 413
+
+
+class NotFound(HeritageError):
+    code = "not_found"
+    http_status = 404
+
+
+class IpfsError(HeritageError):
+    code = "ipfs_error"
+
+
+class BlockNotFound(NotFound, IpfsError):
+    code = "block_not_found"
+
+
+class InvalidCid(IpfsError):
+    code = "invalid_cid"
+
+
+class UnsupportedCodec(IpfsError):
+    code = "unsupported_codec"
+
+
+class MalformedBlock(IpfsError):
+    code = "malformed_block"
+
+
+class CorruptBlock(IpfsError):
+    code = "corrupt_block"
+    http_status = 500
+
+    def __init__(self, cid: str, path: str) -> None:
+        self.cid = cid
+        self.path = path
+        super().__init__(
+            f"block {cid} stored at {path} does not hash to its CID",
+            hint="run `heritage ipfs verify`, then re-import the block from a good copy",
+        )
+
+
+class CarError(IpfsError):
+    code = "car_invalid"
+
+
+class UnsafePath(IpfsError):
+    code = "unsafe_path"
+
+
+class ShardingRequired(IpfsError):
+    code = "sharding_required"
+
+
+class RemoteNodeError(IpfsError):
+    code = "remote_node_error"
+    http_status = 502

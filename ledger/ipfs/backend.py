@@ -1,0 +1,420 @@
+"""One ``IpfsBackend`` Protocol, two implementations.
+
+* :class:`EmbeddedNode`: this project's own node (the on-disk blockstore, Kubo-identical
+  import, CAR files, pins, GC).
+* :class:`KuboNode`: a remote Kubo (or anything speaking its RPC API, such as
+  ``heritage ipfs serve``) through ipfshttpclient.
+
+:func:`open_backend` picks one from the settings: ``HERITAGE_IPFS_API`` unset means embedded.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Final, Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from ledger.errors import (
+    CarError,
+    HeritageError,
+    IpfsError,
+    LimitExceeded,
+    NotFound,
+    RemoteNodeError,
+    UsageError,
+)
+from ledger.ipfs.blockstore import Blockstore, CorruptEntry, PinKind
+from ledger.ipfs.car import CarReader, write_car
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.dag import walk_dag
+from ledger.ipfs.files import export_to_disk, read_file, resolve_path
+from ledger.ipfs.unixfs import ImportedEntry, ImportOptions, import_path, import_stream
+from ledger.settings import Settings
+
+__all__ = [
+    "CarImportResult",
+    "EmbeddedNode",
+    "IpfsBackend",
+    "KuboNode",
+    "open_backend",
+    "parse_ipfs_path",
+]
+
+KUBO_MIN_VERSION: Final = (0, 5, 0)
+NODE_VERSION: Final = "0.32.0"  # the Kubo RPC level whose request/response shapes we follow
+
+
+@dataclass(frozen=True, slots=True)
+class CarImportResult:
+    roots: tuple[Cid, ...]
+    block_count: int
+    pinned: tuple[Cid, ...]
+
+
+def parse_ipfs_path(text: str) -> tuple[Cid, str]:
+    """Split ``/ipfs/<cid>/a/b``, ``<cid>/a/b`` or ``<cid>`` into (CID, "a/b")."""
+    stripped = text.strip()
+    if stripped.startswith("/ipfs/"):
+        stripped = stripped[len("/ipfs/") :]
+    head, _, rest = stripped.partition("/")
+    return Cid.parse(head), rest.strip("/")
+
+
+@runtime_checkable
+class IpfsBackend(Protocol):
+    """What the rest of the project needs from an IPFS node."""
+
+    def add_path(
+        self, path: Path, options: ImportOptions, *, pin: bool = True
+    ) -> list[ImportedEntry]: ...
+
+    def add_stream(
+        self, stream: BinaryIO, options: ImportOptions, *, pin: bool = True
+    ) -> ImportedEntry: ...
+
+    def cat(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]: ...
+
+    def get(self, path: str, target: Path) -> Path: ...
+
+    def block_get(self, cid: Cid) -> bytes: ...
+
+    def block_put(self, data: bytes, codec: int = RAW) -> Cid: ...
+
+    def pin_add(self, cid: Cid, *, recursive: bool = True) -> None: ...
+
+    def pin_rm(self, cid: Cid, *, recursive: bool = True) -> None: ...
+
+    def pin_ls(self) -> dict[Cid, PinKind]: ...
+
+    def dag_export(self, cid: Cid) -> Iterator[bytes]: ...
+
+    def dag_import(self, stream: BinaryIO, *, pin_roots: bool = True) -> CarImportResult: ...
+
+    def version(self) -> str: ...
+
+
+class EmbeddedNode:
+    """The project's own IPFS node over an on-disk :class:`Blockstore`."""
+
+    def __init__(self, store: Blockstore, *, car_max_bytes: int = 4 << 30) -> None:
+        self.store = store
+        self.car_max_bytes = car_max_bytes
+
+    @classmethod
+    def open(cls, settings: Settings) -> EmbeddedNode:
+        return cls(
+            Blockstore(settings.blocks_dir, sync=settings.fsync),
+            car_max_bytes=settings.car_max_bytes,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- adding -----------------------------------------------------------------------------
+    def add_path(
+        self,
+        path: Path,
+        options: ImportOptions,
+        *,
+        pin: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[ImportedEntry]:
+        with self.store.gc_guard():
+            entries = import_path(path, options, self.store, progress)
+            if pin:
+                self.store.pin(entries[-1].cid, check=False)
+        return entries
+
+    def add_stream(
+        self,
+        stream: BinaryIO,
+        options: ImportOptions,
+        *,
+        pin: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportedEntry:
+        with self.store.gc_guard():
+            entry = import_stream(stream, options, self.store, progress)
+            if pin:
+                self.store.pin(entry.cid, check=False)
+        return entry
+
+    # ---- reading ----------------------------------------------------------------------------
+    def resolve(self, path: str) -> Cid:
+        root, rest = parse_ipfs_path(path)
+        return resolve_path(self.store.get_block, root, rest) if rest else root
+
+    def cat(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        return read_file(self.store.get_block, self.resolve(path), offset, length)
+
+    def get(self, path: str, target: Path) -> Path:
+        return export_to_disk(self.store.get_block, self.resolve(path), target)
+
+    def block_get(self, cid: Cid) -> bytes:
+        return self.store.get_block(cid)
+
+    def block_put(self, data: bytes, codec: int = RAW) -> Cid:
+        if codec == DAG_PB:
+            from ledger.ipfs.dagpb import decode_node
+
+            decode_node(data)  # refuse bytes that are not the codec they claim
+        cid = Cid.for_block(data, codec, 1)
+        with self.store.gc_guard():
+            self.store.put_block(cid, data)
+        return cid
+
+    # ---- pins and GC ------------------------------------------------------------------------
+    def pin_add(self, cid: Cid, *, recursive: bool = True) -> None:
+        self.store.pin(cid, recursive=recursive)
+
+    def pin_rm(self, cid: Cid, *, recursive: bool = True) -> None:
+        self.store.unpin(cid, recursive=recursive)
+
+    def pin_ls(self) -> dict[Cid, PinKind]:
+        return self.store.pins()
+
+    def gc(self) -> list[Cid]:
+        return self.store.gc()
+
+    def verify(self) -> list[CorruptEntry]:
+        return self.store.verify()
+
+    # ---- CAR --------------------------------------------------------------------------------
+    def dag_export(self, cid: Cid) -> Iterator[bytes]:
+        return write_car([cid], walk_dag(cid, self.store.get_block))
+
+    def dag_import(
+        self,
+        stream: BinaryIO,
+        *,
+        pin_roots: bool = True,
+        verify: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> CarImportResult:
+        """Import a whole CARv1 or nothing of it, then pin its roots."""
+        with self.store.staged() as staged:
+            reader = CarReader(
+                stream, max_size=self.car_max_bytes, verify=verify, on_bytes=progress
+            )
+            for cid, data in reader.blocks():
+                staged.put_block(cid, data)
+            missing = reader.missing_roots()
+            if missing:
+                raise CarError(
+                    "CAR header names roots that are not in the archive: "
+                    + ", ".join(str(m) for m in missing[:5]),
+                    hint="the archive is incomplete or its header is wrong; nothing was imported",
+                )
+        pinned: list[Cid] = []
+        if pin_roots:
+            with self.store.gc_guard():
+                for root in reader.roots:
+                    self.store.pin(root)
+                    pinned.append(root)
+        return CarImportResult(reader.roots, reader.block_count, tuple(pinned))
+
+    def version(self) -> str:
+        return NODE_VERSION
+
+
+# ---- the remote node -----------------------------------------------------------------------
+
+
+def _multiaddr_of(api: str) -> str:
+    """Accept a multiaddr (``/ip4/…/tcp/5001/http``) or a URL (``http://host:5001``)."""
+    if api.startswith("/"):
+        return api
+    parts = urlsplit(api)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"HERITAGE_IPFS_API={api!r} is neither a multiaddr nor an http(s) URL",
+            hint="e.g. http://127.0.0.1:5001 or /ip4/127.0.0.1/tcp/5001/http",
+        )
+    host = parts.hostname
+    proto = "ip6" if ":" in host else ("ip4" if host.replace(".", "").isdigit() else "dns")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"/{proto}/{host}/tcp/{port}/{parts.scheme}"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    core = text.split("-", 1)[0]
+    try:
+        return tuple(int(p) for p in core.split("."))
+    except ValueError:
+        raise RemoteNodeError(f"the IPFS node reports an unreadable version {text!r}") from None
+
+
+class KuboNode:
+    """A remote Kubo node through ipfshttpclient (constructed directly: its ``connect()``
+    refuses every daemon newer than 0.8, so the version is checked here instead)."""
+
+    def __init__(self, api: str, *, timeout: float = 120.0) -> None:
+        import ipfshttpclient
+
+        self.api = api
+        self._errors = ipfshttpclient.exceptions
+        self._client: Any = ipfshttpclient.Client(_multiaddr_of(api), timeout=timeout)
+        found = self.version()
+        if _version_tuple(found) < KUBO_MIN_VERSION:
+            raise RemoteNodeError(
+                f"the IPFS node at {api} runs version {found}, older than "
+                + ".".join(map(str, KUBO_MIN_VERSION)),
+                hint="upgrade the node, or unset HERITAGE_IPFS_API to use the embedded node",
+            )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except self._errors.ErrorResponse as exc:
+            message = str(exc)
+            lowered = message.lower()
+            if "not found" in lowered or "not pinned" in lowered:
+                raise NotFound(f"{what}: {message}") from None
+            if "too large" in lowered or "limit" in lowered:
+                raise LimitExceeded(f"{what}: {message}") from None
+            raise RemoteNodeError(
+                f"{what} failed on the IPFS node at {self.api}: {message}"
+            ) from None
+        except self._errors.Error as exc:
+            raise RemoteNodeError(
+                f"{what}: cannot talk to the IPFS node at {self.api}: {exc}",
+                hint="is the node running? check HERITAGE_IPFS_API",
+            ) from None
+
+    @staticmethod
+    def _add_opts(options: ImportOptions) -> dict[str, Any]:
+        opts: dict[str, Any] = {"cid_version": options.cid_version}
+        if options.raw_leaves is not None:
+            opts["raw_leaves"] = options.raw_leaves
+        if options.chunk_size != 262_144:
+            opts["chunker"] = f"size-{options.chunk_size}"
+        return opts
+
+    def add_path(
+        self, path: Path, options: ImportOptions, *, pin: bool = True
+    ) -> list[ImportedEntry]:
+        opts = self._add_opts(options)
+        recursive = path.is_dir()
+        result = self._call(
+            f"add {path}",
+            lambda: self._client.add(
+                str(path), recursive=recursive, pin=pin, hidden=options.hidden, **opts
+            ),
+        )
+        items = result if isinstance(result, list) else [result]
+        return [
+            ImportedEntry(str(i["Name"]), Cid.parse(i["Hash"]), int(i["Size"]), 0) for i in items
+        ]
+
+    def add_stream(
+        self, stream: BinaryIO, options: ImportOptions, *, pin: bool = True
+    ) -> ImportedEntry:
+        opts = self._add_opts(options)
+        result = self._call("add", lambda: self._client.add(stream, pin=pin, **opts))
+        return ImportedEntry(
+            str(result.get("Name", "")), Cid.parse(result["Hash"]), int(result["Size"]), 0
+        )
+
+    def cat(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        kwargs: dict[str, Any] = {"offset": offset}
+        if length is not None:
+            kwargs["length"] = length
+        data = self._call(f"cat {path}", lambda: self._client.cat(path, **kwargs))
+        return iter([bytes(data)])
+
+    def get(self, path: str, target: Path) -> Path:
+        # ipfshttpclient's get() unpacks a tar without checking names; fetch the DAG as a CAR
+        # instead and unpack it with the same checked code the embedded node uses.
+        if target.exists():
+            raise UsageError(f"{target} already exists", hint="choose a new output path")
+        root, rest = parse_ipfs_path(path)
+        with tempfile.TemporaryDirectory() as scratch:
+            node = EmbeddedNode(Blockstore(Path(scratch) / "blocks", sync=False))
+            try:
+                spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
+                with spool:
+                    for piece in self.dag_export(root):
+                        spool.write(piece)
+                    spool.seek(0)
+                    node.dag_import(spool, pin_roots=False)  # type: ignore[arg-type]
+                return node.get(f"{root}/{rest}" if rest else str(root), target)
+            finally:
+                node.close()
+
+    def block_get(self, cid: Cid) -> bytes:
+        data = bytes(self._call(f"block get {cid}", lambda: self._client.block.get(str(cid))))
+        if not cid.matches(data):
+            raise RemoteNodeError(f"the IPFS node at {self.api} sent a block that is not {cid}")
+        return data
+
+    def block_put(self, data: bytes, codec: int = RAW) -> Cid:
+        fmt = {RAW: "raw", DAG_PB: "dag-pb"}.get(codec)
+        if fmt is None:
+            raise UsageError(f"block put supports raw and dag-pb, not codec 0x{codec:x}")
+        result = self._call(
+            "block put",
+            lambda: self._client.block.put(io.BytesIO(data), opts={"cid-codec": fmt}),
+        )
+        cid = Cid.parse(result["Key"])
+        if not cid.matches(data):
+            raise RemoteNodeError(f"the IPFS node at {self.api} answered a wrong CID {cid}")
+        return cid
+
+    def pin_add(self, cid: Cid, *, recursive: bool = True) -> None:
+        self._call(f"pin add {cid}", lambda: self._client.pin.add(str(cid), recursive=recursive))
+
+    def pin_rm(self, cid: Cid, *, recursive: bool = True) -> None:
+        self._call(f"pin rm {cid}", lambda: self._client.pin.rm(str(cid), recursive=recursive))
+
+    def pin_ls(self) -> dict[Cid, PinKind]:
+        result = self._call("pin ls", lambda: self._client.pin.ls(type="all"))
+        pins: dict[Cid, PinKind] = {}
+        for key, value in dict(result["Keys"]).items():
+            kind = value["Type"]
+            if kind in ("recursive", "direct"):
+                pins[Cid.parse(key)] = kind
+        return pins
+
+    def dag_export(self, cid: Cid) -> Iterator[bytes]:
+        data = self._call(f"dag export {cid}", lambda: self._client.dag.export(str(cid)))
+        return iter([bytes(data)])
+
+    def dag_import(self, stream: BinaryIO, *, pin_roots: bool = True) -> CarImportResult:
+        result = self._call(
+            "dag import",
+            lambda: self._client.dag.imprt(stream, opts={"pin-roots": pin_roots}),
+        )
+        roots: list[Cid] = []
+        pinned: list[Cid] = []
+        for item in result if isinstance(result, list) else [result]:
+            root = item.get("Root")
+            if root is None:
+                continue
+            cid = Cid.parse(root["Cid"]["/"])
+            roots.append(cid)
+            if pin_roots and not root.get("PinErrorMsg"):
+                pinned.append(cid)
+        return CarImportResult(tuple(roots), 0, tuple(pinned))
+
+    def version(self) -> str:
+        result = self._call("version", lambda: self._client.version())
+        return str(result["Version"])
+
+
+def open_backend(settings: Settings) -> EmbeddedNode | KuboNode:
+    """The node the settings name: the embedded one unless ``ipfs_api`` is set."""
+    if settings.ipfs_api:
+        try:
+            return KuboNode(settings.ipfs_api)
+        except HeritageError:
+            raise
+        except Exception as exc:  # multiaddr and the HTTP stack raise their own types
+            raise IpfsError(f"cannot use HERITAGE_IPFS_API={settings.ipfs_api!r}: {exc}") from None
+    return EmbeddedNode.open(settings)

@@ -1,0 +1,247 @@
+"""Reading UnixFS DAGs: file bytes, directory listings, paths, and safe export to disk.
+
+Names that come out of a DAG are hostile input: before anything is written to disk every
+name is checked (no ``..``, ``/``, backslash or NUL, at most 255 bytes, no duplicates) and
+symlinks are refused, so a DAG can never write outside the target (go-ipfs CVE-2020-26279).
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from ledger.errors import IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.dagpb import UnixFSData, UnixFSType, decode_node, decode_unixfs
+
+__all__ = [
+    "DirEntry",
+    "GetBlock",
+    "check_name",
+    "export_to_disk",
+    "file_size",
+    "iter_tar",
+    "list_directory",
+    "node_kind",
+    "read_file",
+    "resolve_path",
+]
+
+GetBlock = Callable[[Cid], bytes]
+MAX_NAME_BYTES: Final = 255
+MAX_PATH_SEGMENTS: Final = 256
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    name: str
+    cid: Cid
+    tsize: int | None
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is safe as one path segment on disk; raise UnsafePath if not."""
+    raw = name.encode("utf-8", "surrogatepass")
+    if name in ("", ".", ".."):
+        raise UnsafePath(f"refusing the name {name!r}: it is empty or a relative reference")
+    for bad, label in (("/", "a slash"), ("\\", "a backslash"), ("\x00", "a NUL byte")):
+        if bad in name:
+            raise UnsafePath(f"refusing the name {name[:80]!r}: it contains {label}")
+    if len(raw) > MAX_NAME_BYTES:
+        raise UnsafePath(f"refusing a name of {len(raw)} bytes; at most {MAX_NAME_BYTES}")
+    return name
+
+
+def _unixfs_of(cid: Cid, block: bytes) -> tuple[UnixFSData | None, list[DirEntry]]:
+    """(UnixFS data or None for a raw block, links) of one block."""
+    if cid.codec == RAW:
+        return None, []
+    if cid.codec != DAG_PB:
+        raise UsageError(f"{cid} is {cid.codec_name}, not a UnixFS node")
+    node = decode_node(block)
+    if node.data is None:
+        raise MalformedBlock(f"dag-pb node {cid} has no UnixFS data")
+    return decode_unixfs(node.data), [
+        DirEntry(link.name or "", link.cid, link.tsize) for link in node.links
+    ]
+
+
+def node_kind(get: GetBlock, cid: Cid) -> UnixFSType:
+    """What the node at ``cid`` is; a raw block counts as a file."""
+    meta, _ = _unixfs_of(cid, get(cid))
+    return UnixFSType.FILE if meta is None else meta.type
+
+
+def list_directory(get: GetBlock, cid: Cid) -> list[DirEntry]:
+    meta, links = _unixfs_of(cid, get(cid))
+    if meta is None or meta.type != UnixFSType.DIRECTORY:
+        if meta is not None and meta.type == UnixFSType.HAMT_SHARD:
+            raise IpfsError(f"{cid} is a sharded directory, which this node cannot read yet")
+        raise UsageError(f"{cid} is not a directory")
+    return links
+
+
+def resolve_path(get: GetBlock, root: Cid, path: str) -> Cid:
+    """Follow ``path`` (``a/b/c``) through directories from ``root``."""
+    segments = [s for s in path.split("/") if s]
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise UsageError(f"path has {len(segments)} segments; at most {MAX_PATH_SEGMENTS}")
+    current = root
+    for i, segment in enumerate(segments):
+        if segment in (".", ".."):
+            raise UnsafePath(f"path segment {segment!r} is not allowed in an IPFS path")
+        for entry in list_directory(get, current):
+            if entry.name == segment:
+                current = entry.cid
+                break
+        else:
+            where = "/".join(segments[:i]) or "the root"
+            raise NotFound(f"no entry named {segment!r} under {where} of {root}")
+    return current
+
+
+def file_size(get: GetBlock, cid: Cid) -> int:
+    block = get(cid)
+    meta, _ = _unixfs_of(cid, block)
+    if meta is None:
+        return len(block)
+    if meta.type not in (UnixFSType.FILE, UnixFSType.RAW):
+        raise UsageError(f"{cid} is a {meta.type.name.lower()}, not a file")
+    if meta.filesize is not None:
+        return meta.filesize
+    return len(meta.data or b"") + sum(meta.blocksizes)
+
+
+def read_file(
+    get: GetBlock, cid: Cid, offset: int = 0, length: int | None = None
+) -> Iterator[bytes]:
+    """The bytes of the file at ``cid`` from ``offset``, at most ``length`` of them.
+
+    Walks the DAG lazily and skips whole subtrees before ``offset`` using ``blocksizes``,
+    so a range read touches only the blocks it needs.
+    """
+    if offset < 0 or (length is not None and length < 0):
+        raise UsageError("offset and length must not be negative")
+    remaining = [length]
+
+    def emit(piece: bytes) -> bytes:
+        if remaining[0] is not None:
+            piece = piece[: remaining[0]]
+            remaining[0] -= len(piece)
+        return piece
+
+    def walk(node_cid: Cid, skip: int) -> Iterator[bytes]:
+        block = get(node_cid)
+        meta, links = _unixfs_of(node_cid, block)
+        if meta is None:
+            if skip < len(block):
+                yield emit(block[skip:])
+            return
+        if meta.type not in (UnixFSType.FILE, UnixFSType.RAW):
+            raise UsageError(f"{node_cid} is a {meta.type.name.lower()}, not a file")
+        data = meta.data or b""
+        if skip < len(data):
+            yield emit(data[skip:])
+        skip = max(0, skip - len(data))
+        if links and len(meta.blocksizes) != len(links):
+            raise MalformedBlock(
+                f"file node {node_cid} has {len(links)} links but "
+                f"{len(meta.blocksizes)} block sizes"
+            )
+        for link, size in zip(links, meta.blocksizes, strict=False):
+            if remaining[0] == 0:
+                return
+            if skip >= size:
+                skip -= size
+                continue
+            yield from walk(link.cid, skip)
+            skip = 0
+
+    for piece in walk(cid, offset):
+        if piece:
+            yield piece
+        if remaining[0] == 0:
+            return
+
+
+def export_to_disk(get: GetBlock, cid: Cid, target: str | os.PathLike[str]) -> Path:
+    """Write the file or directory at ``cid`` to ``target``, which must not exist yet."""
+    dest = Path(target)
+    if dest.exists() or dest.is_symlink():
+        raise UsageError(f"{dest} already exists", hint="choose a new output path")
+    _export(get, cid, dest)
+    return dest
+
+
+def _checked_entries(get: GetBlock, cid: Cid) -> list[DirEntry]:
+    """A directory's entries after every name passed check_name and none repeats."""
+    entries = list_directory(get, cid)
+    seen: set[str] = set()
+    for entry in entries:
+        check_name(entry.name)
+        if entry.name in seen:
+            raise UnsafePath(f"refusing directory {cid}: the name {entry.name!r} appears twice")
+        seen.add(entry.name)
+    return entries
+
+
+def _export(get: GetBlock, cid: Cid, dest: Path) -> None:
+    kind = node_kind(get, cid)
+    if kind == UnixFSType.SYMLINK:
+        raise UnsafePath(f"refusing to write the symlink {dest.name!r}: symlinks are not exported")
+    if kind == UnixFSType.DIRECTORY:
+        entries = _checked_entries(get, cid)
+        dest.mkdir()
+        for entry in entries:
+            _export(get, entry.cid, dest / entry.name)
+        return
+    if kind not in (UnixFSType.FILE, UnixFSType.RAW):
+        raise UsageError(f"{cid} is a {kind.name.lower()}, which cannot be exported")
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        for piece in read_file(get, cid):
+            out.write(piece)
+
+
+def iter_tar(get: GetBlock, cid: Cid, name: str) -> Iterator[bytes]:
+    """A tar stream of the DAG at ``cid`` under ``name``, as Kubo's ``get`` sends it.
+
+    Same name checks as export_to_disk, so the archive can be unpacked safely. Headers come
+    from tarfile; file bodies are streamed block by block, so memory stays bounded.
+    """
+    check_name(name)
+    yield from _tar_entry(get, cid, name)
+    yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+def _tar_header(arcname: str, kind: bytes, size: int, mode: int) -> bytes:
+    info = tarfile.TarInfo(arcname)
+    info.type = kind
+    info.size = size
+    info.mode = mode
+    return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+
+
+def _tar_entry(get: GetBlock, cid: Cid, arcname: str) -> Iterator[bytes]:
+    kind = node_kind(get, cid)
+    if kind == UnixFSType.SYMLINK:
+        raise UnsafePath(f"refusing the symlink {arcname!r}: symlinks are not exported")
+    if kind == UnixFSType.DIRECTORY:
+        yield _tar_header(arcname, tarfile.DIRTYPE, 0, 0o755)
+        for entry in _checked_entries(get, cid):
+            yield from _tar_entry(get, entry.cid, f"{arcname}/{entry.name}")
+        return
+    size = file_size(get, cid)
+    yield _tar_header(arcname, tarfile.REGTYPE, size, 0o644)
+    written = 0
+    for piece in read_file(get, cid):
+        written += len(piece)
+        yield piece
+    if written != size:
+        raise MalformedBlock(f"file {cid} holds {written} bytes but declares {size}")
+    if size % tarfile.BLOCKSIZE:
+        yield b"\0" * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE)

@@ -1,0 +1,1 @@
+"""Heritage Ledger: local_chain package (filled in by later issues)."""
