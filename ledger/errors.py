@@ -47,6 +47,7 @@ class HeritageError(Exception):
 
     code: str = "heritage_error"
     http_status: int = 400
+    exit_code: int = 1  # for the CLI: 2 means the caller passed something unusable
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -60,6 +61,7 @@ class ConfigError(HeritageError):
 
 class UsageError(HeritageError):
     code = "usage_error"
+    exit_code = 2
 
 
 class LimitExceeded(UsageError):
@@ -82,6 +84,7 @@ class BlockNotFound(NotFound, IpfsError):
 
 class InvalidCid(IpfsError):
     code = "invalid_cid"
+    exit_code = 2
 
 
 class UnsupportedCodec(IpfsError):

@@ -1,0 +1,364 @@
+"""The ``heritage`` command-line tool: parse, call the core, format.
+
+Errors from the project print as one line (``error[code]: what … (what to do)``) without a
+traceback. Exit statuses: 0 success, 1 failure, 2 usage error; commands that report a
+verdict (``ipfs verify``) exit 1 when the verdict is bad.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ledger.errors import HeritageError, UsageError
+from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
+from ledger.ipfs.cid import Cid
+from ledger.ipfs.unixfs import ImportOptions, import_path
+from ledger.settings import Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="heritage",
+    help="Heritage Ledger: prove what a community holds, control who sees it, share the rest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ipfs_app = typer.Typer(
+    help="The IPFS node: add, read, pin, collect, verify, CAR files, serve.", no_args_is_help=True
+)
+app.add_typer(ipfs_app, name="ipfs")
+
+_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False)
+
+CidVersion = Annotated[
+    int, typer.Option("--cid-version", min=0, max=1, help="CID version (1 implies raw leaves).")
+]
+RawLeaves = Annotated[
+    bool | None,
+    typer.Option("--raw-leaves/--no-raw-leaves", help="Raw leaf blocks (default: CIDv1 only)."),
+]
+Hidden = Annotated[
+    bool, typer.Option("--hidden", "-H", help="Include files whose names start with a dot.")
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what a script needs.")]
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _fail(exc: HeritageError) -> NoReturn:
+    _err.print(f"[bold red]error\\[{exc.code}][/]: {escape(exc.message)}", soft_wrap=True)
+    if exc.hint:
+        _err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
+    raise SystemExit(exc.exit_code)
+
+
+@contextmanager
+def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on stderr for long work, or nothing when quiet or not a terminal."""
+    if quiet or not _err.is_terminal or total < (16 << 20):
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _options(cid_version: int, raw_leaves: bool | None, hidden: bool = False) -> ImportOptions:
+    return ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, hidden=hidden)
+
+
+def _embedded(node: EmbeddedNode | KuboNode, what: str) -> EmbeddedNode:
+    if not isinstance(node, EmbeddedNode):
+        raise UsageError(
+            f"`heritage ipfs {what}` works on the embedded node only",
+            hint="unset HERITAGE_IPFS_API, or run the equivalent command on the remote node",
+        )
+    return node
+
+
+# ---- heritage cid --------------------------------------------------------------------------
+
+
+@app.command("cid")
+def cid_command(
+    path: Annotated[Path, typer.Argument(help="A file or a directory.")],
+    cid_version: CidVersion = 0,
+    raw_leaves: RawLeaves = None,
+    hidden: Hidden = False,
+) -> None:
+    """Print the CID that `ipfs add -Q --only-hash` would print, storing nothing."""
+    entries = import_path(path, _options(cid_version, raw_leaves, hidden))
+    sys.stdout.write(f"{entries[-1].cid}\n")
+
+
+# ---- heritage ipfs ... ---------------------------------------------------------------------
+
+
+@ipfs_app.command("add")
+def ipfs_add(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to add.")],
+    cid_version: CidVersion = 0,
+    raw_leaves: RawLeaves = None,
+    hidden: Hidden = False,
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin what was added.")] = True,
+    quiet: Quiet = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add files or directories to the node (as `ipfs add -r`) and pin them."""
+    options = _options(cid_version, raw_leaves, hidden)
+    node = open_backend(_settings())
+    results: list[dict[str, Any]] = []
+    for path in paths:
+        if not path.exists() and not path.is_symlink():
+            raise UsageError(f"{path} does not exist")
+        if isinstance(node, EmbeddedNode):
+            with _progress(_tree_size(path), f"adding {path.name}", quiet or as_json) as tick:
+                entries = node.add_path(path, options, pin=pin, progress=tick)
+        else:
+            entries = node.add_path(path, options, pin=pin)
+        for entry in entries:
+            results.append({"name": entry.path, "cid": str(entry.cid), "size": entry.tsize})
+        if not as_json:
+            if quiet:
+                sys.stdout.write(f"{entries[-1].cid}\n")
+            else:
+                for entry in entries:
+                    sys.stdout.write(f"added {entry.cid} {entry.path}\n")
+    if as_json:
+        _print_json(results)
+
+
+@ipfs_app.command("cat")
+def ipfs_cat(
+    path: Annotated[str, typer.Argument(help="CID or /ipfs/CID/path of a file.")],
+    offset: Annotated[int, typer.Option(min=0, help="Start at this byte.")] = 0,
+    length: Annotated[int | None, typer.Option(min=0, help="Stop after this many bytes.")] = None,
+) -> None:
+    """Write a file's bytes to standard output."""
+    node = open_backend(_settings())
+    out = sys.stdout.buffer
+    for piece in node.cat(path, offset, length):
+        out.write(piece)
+    out.flush()
+
+
+@ipfs_app.command("get")
+def ipfs_get(
+    path: Annotated[str, typer.Argument(help="CID or /ipfs/CID/path.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a file or directory to disk, refusing unsafe names and symlinks."""
+    node = open_backend(_settings())
+    target = output or Path(path.strip("/").split("/")[-1])
+    written = node.get(path, target)
+    if as_json:
+        _print_json({"path": str(written)})
+    else:
+        sys.stdout.write(f"saved {path} to {written}\n")
+
+
+@ipfs_app.command("pin")
+def ipfs_pin(
+    cids: Annotated[list[str], typer.Argument(help="CIDs to pin.")],
+    direct: Annotated[
+        bool, typer.Option("--direct", help="Pin only the block, not its DAG.")
+    ] = False,
+) -> None:
+    """Pin DAGs (recursively, unless --direct) so GC keeps them."""
+    node = open_backend(_settings())
+    for text in cids:
+        node.pin_add(Cid.parse(text), recursive=not direct)
+        sys.stdout.write(f"pinned {text} {'directly' if direct else 'recursively'}\n")
+
+
+@ipfs_app.command("unpin")
+def ipfs_unpin(
+    cids: Annotated[list[str], typer.Argument(help="CIDs to unpin.")],
+    direct: Annotated[bool, typer.Option("--direct", help="Remove a direct pin.")] = False,
+) -> None:
+    """Remove pins; the blocks stay until the next GC."""
+    node = open_backend(_settings())
+    for text in cids:
+        node.pin_rm(Cid.parse(text), recursive=not direct)
+        sys.stdout.write(f"unpinned {text}\n")
+
+
+@ipfs_app.command("pins")
+def ipfs_pins(as_json: JsonFlag = False) -> None:
+    """List pins."""
+    node = open_backend(_settings())
+    pins = node.pin_ls()
+    if as_json:
+        _print_json({str(cid): kind for cid, kind in pins.items()})
+        return
+    for cid, kind in pins.items():
+        sys.stdout.write(f"{cid} {kind}\n")
+
+
+@ipfs_app.command("gc")
+def ipfs_gc(quiet: Quiet = False, as_json: JsonFlag = False) -> None:
+    """Remove every block that no pin reaches."""
+    node = _embedded(open_backend(_settings()), "gc")
+    removed = node.gc()
+    if as_json:
+        _print_json({"removed": [str(c) for c in removed]})
+    elif not quiet:
+        for cid in removed:
+            sys.stdout.write(f"removed {cid}\n")
+        _err.print(f"{len(removed)} blocks removed")
+
+
+@ipfs_app.command("verify")
+def ipfs_verify(as_json: JsonFlag = False) -> None:
+    """Re-hash every stored block and name exactly those that are corrupt (exit 1 if any)."""
+    node = _embedded(open_backend(_settings()), "verify")
+    corrupt = node.verify()
+    if as_json:
+        _print_json({"corrupt": [{"cid": str(c.cid), "path": str(c.path)} for c in corrupt]})
+    else:
+        for entry in corrupt:
+            sys.stdout.write(f"corrupt {entry.cid} {entry.path}\n")
+        if corrupt:
+            _err.print(
+                f"{len(corrupt)} corrupt blocks; re-import them from a good copy "
+                "(e.g. `heritage ipfs car-import`)"
+            )
+        else:
+            _err.print("all blocks verified")
+    if corrupt:
+        raise SystemExit(1)
+
+
+@ipfs_app.command("car-export")
+def ipfs_car_export(
+    cid: Annotated[str, typer.Argument(help="Root of the DAG to export.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .car file to write.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a DAG as a CARv1 file (for `ipfs dag import` on any node)."""
+    node = open_backend(_settings())
+    root = Cid.parse(cid)
+    if output.exists():
+        raise UsageError(f"{output} already exists", hint="choose a new output path")
+    tmp = output.with_name(output.name + ".partial")
+    size = 0
+    try:
+        with tmp.open("wb") as out:
+            for piece in node.dag_export(root):
+                out.write(piece)
+                size += len(piece)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if as_json:
+        _print_json({"root": str(root), "path": str(output), "bytes": size})
+    else:
+        sys.stdout.write(f"exported {root} to {output} ({size} bytes)\n")
+
+
+@ipfs_app.command("car-import")
+def ipfs_car_import(
+    path: Annotated[Path, typer.Argument(help="A CARv1 file.")],
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="Pin the CAR's roots.")] = True,
+    quiet: Quiet = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import a CARv1 file whole, checking every block, or import nothing."""
+    node = open_backend(_settings())
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    with path.open("rb") as stream:
+        if isinstance(node, EmbeddedNode):
+            with _progress(path.stat().st_size, f"importing {path.name}", quiet or as_json) as tick:
+                result = node.dag_import(stream, pin_roots=pin, progress=tick)
+        else:
+            result = node.dag_import(stream, pin_roots=pin)
+    if as_json:
+        _print_json(
+            {
+                "roots": [str(r) for r in result.roots],
+                "blocks": result.block_count,
+                "pinned": [str(r) for r in result.pinned],
+            }
+        )
+    else:
+        for root in result.roots:
+            state = "pinned" if root in result.pinned else "not pinned"
+            sys.stdout.write(f"imported {root} ({state})\n")
+        if not quiet:
+            _err.print(f"{result.block_count} blocks imported")
+
+
+@ipfs_app.command("serve")
+def ipfs_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 0,
+) -> None:
+    """Serve the node: Kubo RPC subset under /api/v0/ and a trustless gateway under /ipfs/."""
+    import uvicorn
+
+    from api.ipfs_app import create_ipfs_app
+
+    settings = _settings()
+    node = _embedded(open_backend(settings), "serve")
+    bind_host = host or settings.ipfs_host
+    bind_port = port or settings.ipfs_port
+    _err.print(f"serving the IPFS node of {settings.data_dir} on http://{bind_host}:{bind_port}")
+    uvicorn.run(
+        create_ipfs_app(settings, node), host=bind_host, port=bind_port, log_level="warning"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``heritage`` script."""
+    try:
+        app(args=argv, prog_name="heritage")
+    except HeritageError as exc:
+        _fail(exc)
+    except BrokenPipeError:
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        _err.print("interrupted")
+        raise SystemExit(130) from None
