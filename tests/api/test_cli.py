@@ -1,0 +1,177 @@
+"""The `heritage` command line, run as a real process against a real data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERITAGE = Path(sys.executable).parent / "heritage"
+REPO = Path(__file__).resolve().parents[2]
+# Kubo's published outputs (`ipfs add` of these bytes), not ours.
+HELLO_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+EMPTY_V0 = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+
+
+def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env["HERITAGE_DATA_DIR"] = str(data_dir)
+    env["HERITAGE_FSYNC"] = "false"
+    proc = subprocess.run(
+        [str(HERITAGE), *args], env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def js_reference(*args: str) -> list[str]:
+    proc = subprocess.run(
+        ["node", str(REPO / "tests/js/kubo_reference.mjs"), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return proc.stdout.split()
+
+
+@pytest.fixture
+def hello(tmp_path: Path) -> Path:
+    path = tmp_path / "hello.txt"
+    path.write_bytes(b"hello world\n")
+    return path
+
+
+def test_cid_prints_kubos_cid_and_nothing_else(tmp_path: Path, hello: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert run(tmp_path / "d", "cid", str(hello)).stdout == HELLO_V0 + "\n"
+    assert run(tmp_path / "d", "cid", str(empty)).stdout == EMPTY_V0 + "\n"
+    # Only hashing: nothing was stored.
+    assert not (tmp_path / "d" / "blocks").exists()
+
+
+def test_cid_of_a_directory_matches_the_reference_importer(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub" / "deeper").mkdir(parents=True)
+    (tree / "a.txt").write_bytes(b"a" * 1000)
+    (tree / "sub" / "b.bin").write_bytes(os.urandom(300_000))
+    (tree / "sub" / "deeper" / "c").write_bytes(b"")
+    for flags in ([], ["--cid-version", "1"], ["--cid-version", "1", "--no-raw-leaves"]):
+        ours = run(tmp_path / "d", "cid", str(tree), *flags).stdout.strip()
+        assert [ours] == js_reference(*flags, str(tree)), flags
+
+
+def test_add_cat_pins_json_round_trip(tmp_path: Path, hello: Path) -> None:
+    data = tmp_path / "data"
+    added = json.loads(run(data, "ipfs", "add", "--json", str(hello)).stdout)
+    assert added == [{"name": "hello.txt", "cid": HELLO_V0, "size": 20}]
+    assert run(data, "ipfs", "cat", HELLO_V0).stdout == "hello world\n"
+    assert run(data, "ipfs", "cat", HELLO_V0, "--offset", "6", "--length", "5").stdout == "world"
+    assert json.loads(run(data, "ipfs", "pins", "--json").stdout) == {HELLO_V0: "recursive"}
+
+
+def test_bad_cid_is_a_usage_error_without_traceback(tmp_path: Path) -> None:
+    proc = run(tmp_path / "d", "ipfs", "cat", "not-a-cid", check=False)
+    assert proc.returncode == 2
+    assert "error[invalid_cid]" in proc.stderr
+    assert "not-a-cid" in proc.stderr
+
+
+def test_missing_block_is_reported_not_crashed(tmp_path: Path) -> None:
+    proc = run(tmp_path / "d", "ipfs", "cat", HELLO_V0, check=False)
+    assert proc.returncode == 1
+    assert "error[block_not_found]" in proc.stderr
+
+
+def test_verify_names_the_corrupt_block_and_exits_1(tmp_path: Path, hello: Path) -> None:
+    data = tmp_path / "data"
+    run(data, "ipfs", "add", str(hello))
+    assert json.loads(run(data, "ipfs", "verify", "--json").stdout) == {"corrupt": []}
+    stored = [p for p in (data / "blocks").rglob("*.data")]
+    assert len(stored) == 1
+    stored[0].write_bytes(b"tampered")
+    proc = run(data, "ipfs", "verify", "--json", check=False)
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    assert [Path(e["path"]) for e in report["corrupt"]] == stored
+    cat = run(data, "ipfs", "cat", HELLO_V0, check=False)
+    assert cat.returncode == 1 and "error[corrupt_block]" in cat.stderr
+
+
+def test_unpin_then_gc_removes_blocks(tmp_path: Path, hello: Path) -> None:
+    data = tmp_path / "data"
+    run(data, "ipfs", "add", str(hello))
+    assert json.loads(run(data, "ipfs", "gc", "--json").stdout) == {"removed": []}
+    run(data, "ipfs", "unpin", HELLO_V0)
+    removed = json.loads(run(data, "ipfs", "gc", "--json").stdout)["removed"]
+    assert len(removed) == 1
+    assert not list((data / "blocks").rglob("*.data"))
+
+
+def test_car_export_import_between_nodes(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "inner").mkdir(parents=True)
+    payload = os.urandom(700_000)
+    (tree / "inner" / "big.bin").write_bytes(payload)
+    (tree / "note.txt").write_text("carved by hand\n")
+    first, second = tmp_path / "one", tmp_path / "two"
+    root = run(first, "ipfs", "add", "-q", str(tree)).stdout.strip()
+    car = tmp_path / "tree.car"
+    run(first, "ipfs", "car-export", root, "-o", str(car))
+    result = json.loads(run(second, "ipfs", "car-import", "--json", str(car)).stdout)
+    assert result["roots"] == [root] and result["pinned"] == [root]
+    got = subprocess.run(
+        [str(HERITAGE), "ipfs", "cat", f"{root}/inner/big.bin"],
+        env={**os.environ, "HERITAGE_DATA_DIR": str(second)},
+        capture_output=True,
+        check=True,
+    )
+    assert got.stdout == payload
+    out = tmp_path / "restored"
+    run(second, "ipfs", "get", root, "-o", str(out))
+    assert (out / "inner" / "big.bin").read_bytes() == payload
+    assert (out / "note.txt").read_text() == "carved by hand\n"
+
+
+def test_tampered_car_is_refused_and_nothing_is_kept(tmp_path: Path) -> None:
+    first, second = tmp_path / "one", tmp_path / "two"
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(600_000))
+    root = run(first, "ipfs", "add", "-q", str(blob)).stdout.strip()
+    car = tmp_path / "blob.car"
+    run(first, "ipfs", "car-export", root, "-o", str(car))
+    raw = bytearray(car.read_bytes())
+    raw[len(raw) // 2] ^= 0x01  # one flipped bit inside a block
+    car.write_bytes(bytes(raw))
+    proc = run(second, "ipfs", "car-import", str(car), check=False)
+    assert proc.returncode == 1
+    assert "error[car_invalid]" in proc.stderr and "does not hash to its CID" in proc.stderr
+    assert not list((second / "blocks").rglob("*.data"))
+    assert json.loads(run(second, "ipfs", "pins", "--json").stdout) == {}
+
+
+def test_get_refuses_to_overwrite(tmp_path: Path, hello: Path) -> None:
+    data = tmp_path / "data"
+    run(data, "ipfs", "add", str(hello))
+    target = tmp_path / "exists"
+    target.write_text("keep me")
+    proc = run(data, "ipfs", "get", HELLO_V0, "-o", str(target), check=False)
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_embedded_only_commands_refuse_a_remote_node(tmp_path: Path) -> None:
+    env = {**os.environ, "HERITAGE_DATA_DIR": str(tmp_path), "HERITAGE_IPFS_API": "ftp://x"}
+    proc = subprocess.run(
+        [str(HERITAGE), "ipfs", "gc"], env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2
+    assert "neither a multiaddr nor an http(s) URL" in proc.stderr
+    assert "Traceback" not in proc.stderr
