@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title Heritage Ledger provenance registry
+/// @notice Records which community holds which digitized item (by the digest of its CID),
+///         under which consent terms, with custody and derivative history. Every action is
+///         authorised by EIP-712 signatures of a community's keyholders (k of n); anyone may
+///         relay a correctly signed action and pay its gas. There is no owner and no admin.
+/// @dev Storage holds one digest per record; the record's fields travel in calldata and in
+///      events, and callers that need them on chain pass them back to be checked against the
+///      stored digest. Keys are bytes32 digests, never strings.
+///      Metadata, terms and community documents are canonical JSON stored on IPFS as single
+///      raw blocks, so each is named by its sha2-256 digest alone: its CID is CIDv1(raw,
+///      sha2-256(document)), and the one bytes32 serves as both CID and content digest.
+///      A community's keyholders (strictly increasing addresses) and threshold k travel in
+///      calldata and are checked against the stored keccak256(abi.encode(keyholders, k)).
+contract ProvenanceRegistry {
+    // ---------------------------------------------------------------- types
+
+    /// @notice What a stored record digest commits to.
+    /// @param community     the community that registered it
+    /// @param metadata      sha2-256 of the metadata document (items), or the item count (batches)
+    /// @param terms         sha2-256 of the terms document registered with it (version 1)
+    /// @param commitment    salted commitment to an encrypted item's plaintext CID, or zero
+    /// @param parent        the parent item key of a derivative, or zero
+    /// @param registrant    the account that relayed the registration
+    /// @param registeredAt  block timestamp of the registration
+    /// @param kind          1 item, 2 batch, 3 derivative
+    struct Record {
+        bytes32 community;
+        bytes32 metadata;
+        bytes32 terms;
+        bytes32 commitment;
+        bytes32 parent;
+        address registrant;
+        uint64 registeredAt;
+        uint8 kind;
+    }
+
+    /// @notice One community's side of a custody action.
+    struct Party {
+        address[] keyholders;
+        uint8 threshold;
+        bytes signatures;
+    }
+
+    /// @notice Current terms of a subject after a change; version 0 means "as registered".
+    struct TermsState {
+        bytes32 terms;
+        uint32 version;
+        bool revoked;
+        uint64 updatedAt;
+    }
+
+    uint8 internal constant KIND_ITEM = 1;
+    uint8 internal constant KIND_BATCH = 2;
+    uint8 internal constant KIND_DERIVATIVE = 3;
+
+    uint8 public constant CUSTODY_TRANSFER = 1;
+    uint8 public constant CUSTODY_LOAN = 2;
+    uint8 public constant CUSTODY_RETURN = 3;
+    uint8 public constant CUSTODY_REPATRIATION = 4;
+
+    uint256 public constant MAX_KEYHOLDERS = 32;
+    /// @dev secp256k1n / 2: signatures with a larger s are the malleated twin of a valid one.
+    uint256 internal constant HALF_ORDER =
+        0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+
+    // ---------------------------------------------------------------- EIP-712
+
+    bytes32 internal constant DOMAIN_TYPEHASH = keccak256(
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+    );
+    bytes32 internal constant NAME_HASH = keccak256("Heritage Ledger ProvenanceRegistry");
+    bytes32 internal constant VERSION_HASH = keccak256("1");
+
+    bytes32 public constant CREATE_COMMUNITY_TYPEHASH = keccak256(
+        "CreateCommunity(bytes32 community,address[] keyholders,uint8 threshold,bytes32 document,uint64 deadline)"
+    );
+    bytes32 public constant ROTATE_KEYHOLDERS_TYPEHASH = keccak256(
+        "RotateKeyholders(bytes32 community,address[] keyholders,uint8 threshold,bytes32 document,uint64 nonce,uint64 deadline)"
+    );
+    bytes32 public constant REGISTER_ITEM_TYPEHASH = keccak256(
+        "RegisterItem(bytes32 community,bytes cid,bytes32 metadata,bytes32 terms,bytes32 commitment,uint64 deadline)"
+    );
+    bytes32 public constant REGISTER_BATCH_TYPEHASH = keccak256(
+        "RegisterBatch(bytes32 community,bytes32 root,uint32 count,bytes32 terms,uint64 deadline)"
+    );
+    bytes32 public constant REGISTER_DERIVATIVE_TYPEHASH = keccak256(
+        "RegisterDerivative(bytes32 community,bytes32 parent,bytes cid,bytes32 metadata,bytes32 terms,bytes32 method,bool aiEnhanced,uint64 deadline)"
+    );
+    bytes32 public constant SET_TERMS_TYPEHASH = keccak256(
+        "SetTerms(bytes32 community,bytes32 subject,uint32 version,bytes32 terms,uint64 deadline)"
+    );
+    bytes32 public constant REVOKE_TERMS_TYPEHASH = keccak256(
+        "RevokeTerms(bytes32 community,bytes32 subject,uint32 version,uint64 deadline)"
+    );
+    bytes32 public constant RECORD_CUSTODY_TYPEHASH = keccak256(
+        "RecordCustody(bytes32 item,uint8 action,bytes32 community,bytes32 counterparty,bytes32 document,uint64 nonce,uint64 deadline)"
+    );
+
+    // ---------------------------------------------------------------- storage
+
+    /// @notice keccak256(abi.encode(keyholders, threshold)) of each community.
+    mapping(bytes32 community => bytes32 configHash) public communityConfig;
+    /// @notice Nonce consumed by each keyholder rotation of a community.
+    mapping(bytes32 community => uint64 nonce) public communityNonce;
+    /// @notice keccak256(abi.encode(Record)) of each item, batch root or derivative.
+    mapping(bytes32 key => bytes32 recordHash) public records;
+    /// @notice Terms changes after registration (per item, per batch, or per item of a batch).
+    mapping(bytes32 subject => TermsState) internal _terms;
+    /// @notice The steward community after a transfer or repatriation (zero: the registrant).
+    mapping(bytes32 item => bytes32 community) public stewardOverride;
+    /// @notice Nonce consumed by each custody action on an item.
+    mapping(bytes32 item => uint64 nonce) public custodyNonce;
+
+    // ---------------------------------------------------------------- events
+
+    event CommunityCreated(bytes32 indexed community, address[] keyholders, uint8 threshold, bytes32 document);
+    event KeyholdersRotated(
+        bytes32 indexed community, uint64 nonce, address[] keyholders, uint8 threshold, bytes32 document
+    );
+    /// @dev The registration time is the block's timestamp; it is part of the stored record.
+    event ItemRegistered(
+        bytes32 indexed item,
+        bytes32 indexed community,
+        bytes cid,
+        bytes32 metadata,
+        bytes32 terms,
+        bytes32 commitment,
+        address registrant
+    );
+    event BatchRegistered(
+        bytes32 indexed root, bytes32 indexed community, uint32 count, bytes32 terms, address registrant
+    );
+    event DerivativeRegistered(
+        bytes32 indexed item,
+        bytes32 indexed parent,
+        bytes32 indexed community,
+        bytes cid,
+        bytes32 metadata,
+        bytes32 terms,
+        bytes32 method,
+        bool aiEnhanced,
+        address registrant
+    );
+    event TermsSet(bytes32 indexed subject, bytes32 indexed community, uint32 version, bytes32 terms);
+    event TermsRevoked(bytes32 indexed subject, bytes32 indexed community, uint32 version);
+    event CustodyRecorded(
+        bytes32 indexed item,
+        uint8 indexed action,
+        bytes32 indexed community,
+        bytes32 counterparty,
+        bytes32 document,
+        uint64 nonce
+    );
+
+    // ---------------------------------------------------------------- errors
+
+    error CommunityExists(bytes32 community);
+    error UnknownCommunity(bytes32 community);
+    error KeyholdersMismatch(bytes32 community);
+    error InvalidThreshold(uint256 threshold, uint256 keyholders);
+    error KeyholdersNotIncreasing(uint256 index, address keyholder);
+    error InvalidSignatureLength(uint256 length);
+    error SignatureHighS(uint256 index);
+    error SignatureBadV(uint256 index, uint8 v);
+    error SignatureInvalid(uint256 index);
+    error SignerNotKeyholder(uint256 index, address signer);
+    error NotEnoughSignatures(uint256 given, uint256 required);
+    error DeadlineExpired(uint64 deadline, uint256 timestamp);
+    error EmptyCid();
+    error AlreadyRegistered(bytes32 key);
+    error UnknownRecord(bytes32 key);
+    error RecordMismatch(bytes32 key);
+    error WrongVersion(bytes32 subject, uint32 expected, uint32 given);
+    error AlreadyRevoked(bytes32 subject, uint32 version);
+    error WrongNonce(uint64 expected, uint64 given);
+    error UnknownCustodyAction(uint8 action);
+    error InvalidProof(bytes32 root, bytes32 leaf);
+    error EmptyBatch();
+
+    // ---------------------------------------------------------------- EIP-712 domain
+
+    /// @notice The EIP-712 domain separator for the live chain id and this contract.
+    /// @dev Computed on every call so that it always follows block.chainid: no cached id
+    ///      that a fork of the chain could replay signatures against.
+    function domainSeparator() public view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+    }
+
+    // ---------------------------------------------------------------- communities
+
+    /// @notice Create a community; every initial keyholder signs.
+    /// @param community   caller-chosen identifier (e.g. keccak256 of a name and a salt)
+    /// @param keyholders  keyholder addresses in strictly increasing order
+    /// @param threshold   signatures needed for the community's actions (1 <= k <= n)
+    /// @param document    sha2-256 of the community document (names, encryption keys)
+    /// @param deadline    last timestamp at which the signatures are valid
+    /// @param signatures  packed 65-byte r‖s‖v signatures of all keyholders, in their order
+    function createCommunity(
+        bytes32 community,
+        address[] calldata keyholders,
+        uint8 threshold,
+        bytes32 document,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        if (communityConfig[community] != bytes32(0)) revert CommunityExists(community);
+        _checkKeyholderSet(keyholders, threshold);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                CREATE_COMMUNITY_TYPEHASH,
+                community,
+                keccak256(abi.encodePacked(keyholders)),
+                threshold,
+                document,
+                deadline
+            )
+        );
+        // Everyone consents to joining: n signatures, not k.
+        _checkSignatures(_digest(structHash), keyholders, keyholders.length, signatures);
+        communityConfig[community] = keccak256(abi.encode(keyholders, threshold));
+        emit CommunityCreated(community, keyholders, threshold, document);
+    }
+
+    /// @notice Replace a community's keyholders and/or threshold; k of the current set sign.
+    /// @param current       the current keyholders (checked against storage)
+    /// @param threshold     the current threshold
+    /// @param next          the new keyholders, strictly increasing
+    /// @param nextThreshold the new threshold
+    /// @param document      sha2-256 of the new community document
+    /// @param nonce         the community's current rotation nonce (replay protection)
+    function rotateKeyholders(
+        bytes32 community,
+        address[] calldata current,
+        uint8 threshold,
+        address[] calldata next,
+        uint8 nextThreshold,
+        bytes32 document,
+        uint64 nonce,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        _checkCommunity(community, current, threshold);
+        _checkKeyholderSet(next, nextThreshold);
+        uint64 expected = communityNonce[community];
+        if (nonce != expected) revert WrongNonce(expected, nonce);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ROTATE_KEYHOLDERS_TYPEHASH,
+                community,
+                keccak256(abi.encodePacked(next)),
+                nextThreshold,
+                document,
+                nonce,
+                deadline
+            )
+        );
+        _checkSignatures(_digest(structHash), current, threshold, signatures);
+        communityNonce[community] = expected + 1;
+        communityConfig[community] = keccak256(abi.encode(next, nextThreshold));
+        emit KeyholdersRotated(community, nonce, next, nextThreshold, document);
+    }
+
+    // ---------------------------------------------------------------- registration
+
+    /// @notice Register one item under its community with its initial terms (version 1).
+    /// @param cid         the item's binary CID; keccak256(cid) is the item key
+    /// @param metadata    sha2-256 of the item's metadata document
+    /// @param terms       sha2-256 of the terms document
+    /// @param commitment  salted commitment to the plaintext CID of an encrypted item, or zero
+    /// @return item       the item key
+    function registerItem(
+        bytes32 community,
+        address[] calldata keyholders,
+        uint8 threshold,
+        bytes calldata cid,
+        bytes32 metadata,
+        bytes32 terms,
+        bytes32 commitment,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external returns (bytes32 item) {
+        _checkDeadline(deadline);
+        if (cid.length == 0) revert EmptyCid();
+        item = keccak256(cid);
+        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+        _checkCommunity(community, keyholders, threshold);
+        bytes32 structHash =
+            keccak256(abi.encode(REGISTER_ITEM_TYPEHASH, community, item, metadata, terms, commitment, deadline));
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        records[item] = _recordHash(
+            Record(community, metadata, terms, commitment, bytes32(0), msg.sender, uint64(block.timestamp), KIND_ITEM)
+        );
+        emit ItemRegistered(item, community, cid, metadata, terms, commitment, msg.sender);
+    }
+
+    /// @notice Register many items at once under one terms document, by their Merkle root.
+    /// @dev Leaves are OpenZeppelin StandardMerkleTree leaves of
+    ///      (bytes32 item, bytes32 metadata, bytes32 commitment); duplicates are refused off
+    ///      chain before sending. The root is the batch's key and its replay protection.
+    function registerBatch(
+        bytes32 community,
+        address[] calldata keyholders,
+        uint8 threshold,
+        bytes32 root,
+        uint32 count,
+        bytes32 terms,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        if (count == 0) revert EmptyBatch();
+        if (records[root] != bytes32(0)) revert AlreadyRegistered(root);
+        _checkCommunity(community, keyholders, threshold);
+        bytes32 structHash = keccak256(abi.encode(REGISTER_BATCH_TYPEHASH, community, root, count, terms, deadline));
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        records[root] = _recordHash(
+            Record(
+                community,
+                bytes32(uint256(count)),
+                terms,
+                bytes32(0),
+                bytes32(0),
+                msg.sender,
+                uint64(block.timestamp),
+                KIND_BATCH
+            )
+        );
+        emit BatchRegistered(root, community, count, terms, msg.sender);
+    }
+
+    /// @notice Register a derivative (a restoration, 3D reconstruction or AI-enhanced version)
+    ///         linked to its registered parent, with the method document and an AI flag.
+    /// @param method  sha2-256 of the document describing how the derivative was made
+    function registerDerivative(
+        bytes32 community,
+        address[] calldata keyholders,
+        uint8 threshold,
+        bytes32 parent,
+        bytes calldata cid,
+        bytes32 metadata,
+        bytes32 terms,
+        bytes32 method,
+        bool aiEnhanced,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external returns (bytes32 item) {
+        _checkDeadline(deadline);
+        if (cid.length == 0) revert EmptyCid();
+        if (records[parent] == bytes32(0)) revert UnknownRecord(parent);
+        item = keccak256(cid);
+        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+        _checkCommunity(community, keyholders, threshold);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                REGISTER_DERIVATIVE_TYPEHASH, community, parent, item, metadata, terms, method, aiEnhanced, deadline
+            )
+        );
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        // The derivation (method, AI flag) is bound into the record in place of a commitment.
+        records[item] = _recordHash(
+            Record(
+                community,
+                metadata,
+                terms,
+                keccak256(abi.encode(method, aiEnhanced)),
+                parent,
+                msg.sender,
+                uint64(block.timestamp),
+                KIND_DERIVATIVE
+            )
+        );
+        emit DerivativeRegistered(item, parent, community, cid, metadata, terms, method, aiEnhanced, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- terms
+
+    /// @notice Set the next version of a subject's terms (an item, a derivative or a batch).
+    /// @param record   the subject's registration record, checked against its stored digest
+    /// @param version  the next version number (current + 1; registration is version 1)
+    /// @param terms    sha2-256 of the new terms document
+    function setTerms(
+        bytes32 subject,
+        Record calldata record,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        bytes32 terms,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 steward = _stewardOf(subject, record);
+        _checkCommunity(steward, keyholders, threshold);
+        TermsState storage state = _terms[subject];
+        uint32 expected = _currentVersion(state) + 1;
+        if (version != expected) revert WrongVersion(subject, expected, version);
+        bytes32 structHash = keccak256(abi.encode(SET_TERMS_TYPEHASH, steward, subject, version, terms, deadline));
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        state.terms = terms;
+        state.version = version;
+        state.revoked = false;
+        state.updatedAt = uint64(block.timestamp);
+        emit TermsSet(subject, steward, version, terms);
+    }
+
+    /// @notice Revoke the current terms of a subject: nothing may be shown under them again.
+    /// @param version the current version (replay protection together with the revoked flag)
+    function revokeTerms(
+        bytes32 subject,
+        Record calldata record,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _revoke(subject, _stewardOf(subject, record), keyholders, threshold, version, deadline, signatures);
+    }
+
+    /// @notice Revoke the terms of one item inside a registered batch, proven by its leaf.
+    /// @param batchRecord the batch's record, checked against its stored digest
+    /// @param item        the item key in the leaf
+    /// @param metadata    the leaf's metadata digest
+    /// @param commitment  the leaf's plaintext commitment
+    /// @param proof       the leaf's Merkle proof against `root`
+    function revokeBatchItem(
+        bytes32 root,
+        Record calldata batchRecord,
+        bytes32 item,
+        bytes32 metadata,
+        bytes32 commitment,
+        bytes32[] calldata proof,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        bytes32 steward = _stewardOf(root, batchRecord);
+        bytes32 leaf = batchLeaf(item, metadata, commitment);
+        if (!_verifyProof(proof, root, leaf)) revert InvalidProof(root, leaf);
+        _revoke(item, steward, keyholders, threshold, version, deadline, signatures);
+    }
+
+    /// @notice Terms of a subject. Version 1 with a zero digest means "as registered".
+    function termsOf(bytes32 subject)
+        external
+        view
+        returns (uint32 version, bytes32 terms, bool revoked, uint64 updatedAt)
+    {
+        TermsState storage state = _terms[subject];
+        return (_currentVersion(state), state.terms, state.revoked, state.updatedAt);
+    }
+
+    // ---------------------------------------------------------------- custody
+
+    /// @notice Record a custody event on an item: a stewardship transfer or a repatriation
+    ///         (k of n of both communities), or a loan or its return (k of n of the steward).
+    /// @param record        the item's registration record, checked against its stored digest
+    /// @param action        CUSTODY_TRANSFER, CUSTODY_LOAN, CUSTODY_RETURN or CUSTODY_REPATRIATION
+    /// @param counterparty  the receiving community (transfer, repatriation) or borrower id (loan)
+    /// @param document      sha2-256 of the document describing the event
+    /// @param nonce         the item's current custody nonce (replay protection)
+    function recordCustody(
+        bytes32 item,
+        Record calldata record,
+        uint8 action,
+        bytes32 counterparty,
+        bytes32 document,
+        uint64 nonce,
+        uint64 deadline,
+        Party calldata steward,
+        Party calldata receiver
+    ) external {
+        _checkDeadline(deadline);
+        if (action == 0 || action > CUSTODY_REPATRIATION) revert UnknownCustodyAction(action);
+        bytes32 current = _stewardOf(item, record);
+        _checkCommunity(current, steward.keyholders, steward.threshold);
+        uint64 expected = custodyNonce[item];
+        if (nonce != expected) revert WrongNonce(expected, nonce);
+        bytes32 digest = _digest(
+            keccak256(
+                abi.encode(RECORD_CUSTODY_TYPEHASH, item, action, current, counterparty, document, nonce, deadline)
+            )
+        );
+        _checkSignatures(digest, steward.keyholders, steward.threshold, steward.signatures);
+        if (action == CUSTODY_TRANSFER || action == CUSTODY_REPATRIATION) {
+            _checkCommunity(counterparty, receiver.keyholders, receiver.threshold);
+            _checkSignatures(digest, receiver.keyholders, receiver.threshold, receiver.signatures);
+            stewardOverride[item] = counterparty;
+        }
+        custodyNonce[item] = expected + 1;
+        emit CustodyRecorded(item, action, current, counterparty, document, nonce);
+    }
+
+    /// @notice The community that currently stewards a registered item, derivative or batch.
+    function stewardOf(bytes32 key, Record calldata record) external view returns (bytes32) {
+        return _stewardOf(key, record);
+    }
+
+    // ---------------------------------------------------------------- batches
+
+    /// @notice The OpenZeppelin StandardMerkleTree leaf of a batch item.
+    function batchLeaf(bytes32 item, bytes32 metadata, bytes32 commitment) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(item, metadata, commitment))));
+    }
+
+    /// @notice Whether an item is part of the registered batch `root`.
+    function isBatchItem(bytes32 root, bytes32 item, bytes32 metadata, bytes32 commitment, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        return records[root] != bytes32(0) && _verifyProof(proof, root, batchLeaf(item, metadata, commitment));
+    }
+
+    /// @notice The digest that `records` stores for a record.
+    function hashRecord(Record calldata record) external pure returns (bytes32) {
+        return _recordHash(record);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _recordHash(Record memory record) internal pure returns (bytes32) {
+        return keccak256(abi.encode(record));
+    }
+
+    function _stewardOf(bytes32 key, Record calldata record) internal view returns (bytes32) {
+        bytes32 stored = records[key];
+        if (stored == bytes32(0)) revert UnknownRecord(key);
+        if (keccak256(abi.encode(record)) != stored) revert RecordMismatch(key);
+        bytes32 moved = stewardOverride[key];
+        return moved == bytes32(0) ? record.community : moved;
+    }
+
+    function _currentVersion(TermsState storage state) internal view returns (uint32) {
+        uint32 version = state.version;
+        return version == 0 ? 1 : version;
+    }
+
+    function _revoke(
+        bytes32 subject,
+        bytes32 steward,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        uint64 deadline,
+        bytes calldata signatures
+    ) internal {
+        _checkDeadline(deadline);
+        _checkCommunity(steward, keyholders, threshold);
+        TermsState storage state = _terms[subject];
+        uint32 current = _currentVersion(state);
+        if (version != current) revert WrongVersion(subject, current, version);
+        if (state.revoked) revert AlreadyRevoked(subject, version);
+        bytes32 structHash = keccak256(abi.encode(REVOKE_TERMS_TYPEHASH, steward, subject, version, deadline));
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        state.version = version;
+        state.revoked = true;
+        state.updatedAt = uint64(block.timestamp);
+        emit TermsRevoked(subject, steward, version);
+    }
+
+    function _digest(bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    function _checkDeadline(uint64 deadline) internal view {
+        if (block.timestamp > deadline) revert DeadlineExpired(deadline, block.timestamp);
+    }
+
+    function _checkCommunity(bytes32 community, address[] calldata keyholders, uint8 threshold) internal view {
+        bytes32 stored = communityConfig[community];
+        if (stored == bytes32(0)) revert UnknownCommunity(community);
+        if (keccak256(abi.encode(keyholders, threshold)) != stored) revert KeyholdersMismatch(community);
+    }
+
+    function _checkKeyholderSet(address[] calldata keyholders, uint8 threshold) internal pure {
+        uint256 n = keyholders.length;
+        if (threshold == 0 || threshold > n || n > MAX_KEYHOLDERS) revert InvalidThreshold(threshold, n);
+        address previous = address(0);
+        for (uint256 i = 0; i < n; ++i) {
+            address key = keyholders[i];
+            // Strictly increasing also rules out duplicates and the zero address.
+            if (key <= previous) revert KeyholdersNotIncreasing(i, key);
+            previous = key;
+        }
+    }
+
+    /// @dev Signatures are packed 65-byte r‖s‖v, their signers strictly increasing and each
+    ///      a keyholder. Replay protection lives in what is signed (item keys, versions,
+    ///      nonces), never in signature bytes; high s and v other than 27/28 are refused, so
+    ///      no accepted signature has a malleated twin.
+    function _checkSignatures(bytes32 digest, address[] calldata keys, uint256 required, bytes calldata signatures)
+        internal
+        pure
+    {
+        if (signatures.length % 65 != 0) revert InvalidSignatureLength(signatures.length);
+        uint256 count = signatures.length / 65;
+        if (count < required) revert NotEnoughSignatures(count, required);
+        uint256 k = 0;
+        uint256 n = keys.length;
+        for (uint256 i = 0; i < count; ++i) {
+            bytes32 r;
+            bytes32 s;
+            uint8 v;
+            assembly ("memory-safe") {
+                let offset := add(signatures.offset, mul(i, 65))
+                r := calldataload(offset)
+                s := calldataload(add(offset, 32))
+                v := byte(0, calldataload(add(offset, 64)))
+            }
+            if (uint256(s) > HALF_ORDER) revert SignatureHighS(i);
+            if (v != 27 && v != 28) revert SignatureBadV(i, v);
+            address signer = ecrecover(digest, v, r, s);
+            if (signer == address(0)) revert SignatureInvalid(i);
+            // Keyholders are sorted, so a forward scan both finds the signer and enforces
+            // strictly increasing signers: a repeated or out-of-order signer is not found.
+            while (k < n && keys[k] != signer) ++k;
+            if (k == n) revert SignerNotKeyholder(i, signer);
+            ++k;
+        }
+    }
+
+    function _verifyProof(bytes32[] calldata proof, bytes32 root, bytes32 leaf) internal pure returns (bool) {
+        bytes32 node = leaf;
+        for (uint256 i = 0; i < proof.length; ++i) {
+            bytes32 sibling = proof[i];
+            node = node < sibling
+                ? keccak256(abi.encodePacked(node, sibling))
+                : keccak256(abi.encodePacked(sibling, node));
+        }
+        return node == root;
+    }
+}
