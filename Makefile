@@ -5,6 +5,8 @@
 #   make test       lint + typecheck + pytest
 #   make lint       ruff check
 #   make typecheck  mypy (packages from pyproject.toml)
+#   make contracts  recompile contracts/*.sol (solc-js) into contracts/artifacts/;
+#                   commit the result (a test checks it matches a fresh compile)
 #   make bench      run every bench/*.py; extra arguments via BENCH_ARGS,
 #                   e.g. make bench BENCH_ARGS=--quick
 #   make demo       not available yet
@@ -31,7 +33,7 @@ ifeq ($(and $(wildcard $(BIN)/python),$(wildcard node_modules/.package-lock.json
 STAMP_DEPS += FORCE
 endif
 
-.PHONY: help install test lint typecheck bench demo clean distclean FORCE
+.PHONY: help install test lint typecheck contracts bench demo clean distclean FORCE
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -72,6 +74,9 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+contracts: install
+	node contracts/build.mjs
 
 # pytest exits 5 when it collected no tests: that is a failure here.
 test: install

@@ -26,6 +26,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from api.cli_chain import chain_app
 from ledger.errors import HeritageError, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
@@ -45,6 +46,7 @@ ipfs_app = typer.Typer(
     help="The IPFS node: add, read, pin, collect, verify, CAR files, serve.", no_args_is_help=True
 )
 app.add_typer(ipfs_app, name="ipfs")
+app.add_typer(chain_app, name="chain")
 
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)

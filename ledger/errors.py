@@ -10,15 +10,17 @@ branch on it without parsing prose::
     │   └── LimitExceeded             input larger than a configured cap (HTTP 413)
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
-    └── IpfsError                     content addressing, blocks, DAGs, CAR files
-        ├── InvalidCid                a string or bytes that is not a CID we can use
-        ├── UnsupportedCodec          a codec or hash function we do not handle
-        ├── MalformedBlock            bytes that do not decode as their codec says
-        ├── CorruptBlock              stored bytes that no longer hash to their CID
-        ├── CarError                  a CAR file that cannot be imported as a whole
-        ├── UnsafePath                an archive name that would escape its target
-        ├── ShardingRequired          a directory too large for a single dag-pb node
-        └── RemoteNodeError           a remote IPFS node failed or is unsupported
+    ├── IpfsError                     content addressing, blocks, DAGs, CAR files
+    │   ├── InvalidCid                a string or bytes that is not a CID we can use
+    │   ├── UnsupportedCodec          a codec or hash function we do not handle
+    │   ├── MalformedBlock            bytes that do not decode as their codec says
+    │   ├── CorruptBlock              stored bytes that no longer hash to their CID
+    │   ├── CarError                  a CAR file that cannot be imported as a whole
+    │   ├── UnsafePath                an archive name that would escape its target
+    │   ├── ShardingRequired          a directory too large for a single dag-pb node
+    │   └── RemoteNodeError           a remote IPFS node failed or is unsupported
+    └── ChainError                    the EVM chain, the local node, the registry deployment
+        └── ChainUnavailable          no chain answers at the configured RPC URL (CLI exit 3)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from __future__ import annotations
 __all__ = [
     "BlockNotFound",
     "CarError",
+    "ChainError",
+    "ChainUnavailable",
     "ConfigError",
     "CorruptBlock",
     "HeritageError",
@@ -123,3 +127,14 @@ class ShardingRequired(IpfsError):
 class RemoteNodeError(IpfsError):
     code = "remote_node_error"
     http_status = 502
+
+
+class ChainError(HeritageError):
+    code = "chain_error"
+    http_status = 502
+
+
+class ChainUnavailable(ChainError):
+    code = "chain_unavailable"
+    http_status = 503
+    exit_code = 3  # `heritage chain status` and friends: 3 means "the chain is down"
