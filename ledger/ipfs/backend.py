@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -28,9 +30,9 @@ from ledger.errors import (
     UsageError,
 )
 from ledger.ipfs.blockstore import Blockstore, CorruptEntry, PinKind
-from ledger.ipfs.car import CarReader, write_car
-from ledger.ipfs.cid import DAG_PB, RAW, Cid
-from ledger.ipfs.dag import walk_dag
+from ledger.ipfs.car import MAX_HEADER_SIZE, CarReader, write_car
+from ledger.ipfs.cid import DAG_CBOR, DAG_PB, RAW, Cid, read_uvarint
+from ledger.ipfs.dag import block_links, walk_dag
 from ledger.ipfs.files import export_to_disk, read_file, resolve_path
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions, import_path, import_stream
 from ledger.settings import Settings
@@ -158,11 +160,8 @@ class EmbeddedNode:
         return self.store.get_block(cid)
 
     def block_put(self, data: bytes, codec: int = RAW) -> Cid:
-        if codec == DAG_PB:
-            from ledger.ipfs.dagpb import decode_node
-
-            decode_node(data)  # refuse bytes that are not the codec they claim
         cid = Cid.for_block(data, codec, 1)
+        block_links(cid, data)  # refuse bytes that are not the codec they claim (dag-pb, dag-cbor)
         with self.store.gc_guard():
             self.store.put_block(cid, data)
         return cid
@@ -195,25 +194,42 @@ class EmbeddedNode:
         verify: bool = True,
         progress: Callable[[int], None] | None = None,
     ) -> CarImportResult:
-        """Import a whole CARv1 or nothing of it, then pin its roots."""
-        with self.store.staged() as staged:
-            reader = CarReader(
-                stream, max_size=self.car_max_bytes, verify=verify, on_bytes=progress
-            )
-            for cid, data in reader.blocks():
-                staged.put_block(cid, data)
-            missing = reader.missing_roots()
-            if missing:
-                raise CarError(
-                    "CAR header names roots that are not in the archive: "
-                    + ", ".join(str(m) for m in missing[:5]),
-                    hint="the archive is incomplete or its header is wrong; nothing was imported",
+        """Import a whole CARv1 or nothing of it, then pin its roots.
+
+        When roots are to be pinned, every root's DAG must be complete (in the archive or
+        already stored) before anything is kept: a CAR cut exactly between two sections is
+        well-formed, and only this walk notices it. Without pinning, a partial DAG is a
+        legitimate CAR (a trustless gateway's answer for a path is one) and is kept.
+        """
+        with self.store.gc_guard():  # GC must not run between the commit and the pins
+            with self.store.staged() as staged:
+                reader = CarReader(
+                    stream, max_size=self.car_max_bytes, verify=verify, on_bytes=progress
                 )
-        pinned: list[Cid] = []
-        if pin_roots:
-            with self.store.gc_guard():
+                for cid, data in reader.blocks():
+                    staged.put_block(cid, data)
+                missing = reader.missing_roots()
+                if missing:
+                    raise CarError(
+                        "CAR header names roots that are not in the archive: "
+                        + ", ".join(str(m) for m in missing[:5]),
+                        hint="the archive is incomplete or its header is wrong; "
+                        "nothing was imported",
+                    )
+                for root in reader.roots if pin_roots else ():
+                    try:
+                        for _ in walk_dag(root, staged.get_block):
+                            pass
+                    except NotFound as exc:
+                        raise CarError(
+                            f"CAR file is incomplete: the DAG under root {root} lacks a block"
+                            f" ({exc.message})",
+                            hint="the archive was probably truncated; nothing was imported",
+                        ) from None
+            pinned: list[Cid] = []
+            if pin_roots:
                 for root in reader.roots:
-                    self.store.pin(root)
+                    self.store.pin(root, check=False)
                     pinned.append(root)
         return CarImportResult(reader.roots, reader.block_count, tuple(pinned))
 
@@ -254,9 +270,15 @@ class KuboNode:
 
     def __init__(self, api: str, *, timeout: float = 120.0) -> None:
         import ipfshttpclient
+        import requests
 
         self.api = api
         self._errors = ipfshttpclient.exceptions
+        # ipfshttpclient wraps what requests raises while connecting, not while streaming.
+        self._failures: tuple[type[Exception], ...] = (
+            ipfshttpclient.exceptions.Error,
+            requests.RequestException,
+        )
         self._client: Any = ipfshttpclient.Client(_multiaddr_of(api), timeout=timeout)
         found = self.version()
         if _version_tuple(found) < KUBO_MIN_VERSION:
@@ -269,30 +291,51 @@ class KuboNode:
     def close(self) -> None:
         self._client.close()
 
+    def _error(self, what: str, exc: Exception) -> HeritageError:
+        """Our error for what ipfshttpclient (or requests, mid-stream) raised."""
+        if isinstance(exc, self._errors.ErrorResponse):
+            message = str(exc)
+            lowered = message.lower()
+            # Kubo answers 500 to nearly everything; `heritage ipfs serve` uses 4xx codes.
+            response = getattr(exc.original, "response", None)
+            status = getattr(response, "status_code", None)
+            if status == 404 or "not found" in lowered or "not pinned" in lowered:
+                return NotFound(f"{what}: {message}")
+            if status == 413 or "too large" in lowered or "limit" in lowered:
+                return LimitExceeded(f"{what}: {message}")
+            if isinstance(status, int) and 400 <= status < 500:
+                return UsageError(f"{what}: {message}")
+            return RemoteNodeError(f"{what} failed on the IPFS node at {self.api}: {message}")
+        return RemoteNodeError(
+            f"{what}: cannot talk to the IPFS node at {self.api}: {exc}",
+            hint="is the node running? check HERITAGE_IPFS_API",
+        )
+
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except self._errors.ErrorResponse as exc:
-            message = str(exc)
-            lowered = message.lower()
-            if "not found" in lowered or "not pinned" in lowered:
-                raise NotFound(f"{what}: {message}") from None
-            if "too large" in lowered or "limit" in lowered:
-                raise LimitExceeded(f"{what}: {message}") from None
-            raise RemoteNodeError(
-                f"{what} failed on the IPFS node at {self.api}: {message}"
-            ) from None
-        except self._errors.Error as exc:
-            raise RemoteNodeError(
-                f"{what}: cannot talk to the IPFS node at {self.api}: {exc}",
-                hint="is the node running? check HERITAGE_IPFS_API",
-            ) from None
+        except self._failures as exc:
+            raise self._error(what, exc) from None
+
+    def _stream(self, what: str, fn: Callable[[], Any]) -> Iterator[bytes]:
+        """Chunks of a streamed response; errors, even mid-stream, map like _call's."""
+        chunks = self._call(what, fn)
+        try:
+            for chunk in chunks:
+                yield bytes(chunk)
+        except self._failures as exc:
+            raise self._error(what, exc) from None
+        finally:
+            chunks.close()
 
     @staticmethod
     def _add_opts(options: ImportOptions) -> dict[str, Any]:
-        opts: dict[str, Any] = {"cid_version": options.cid_version}
-        if options.raw_leaves is not None:
-            opts["raw_leaves"] = options.raw_leaves
+        # raw-leaves always explicit: ipfshttpclient sends raw-leaves=false when it is not
+        # given, which would turn off the raw leaves that CIDv1 implies.
+        opts: dict[str, Any] = {
+            "cid_version": options.cid_version,
+            "raw_leaves": options.leaves_raw,
+        }
         if options.chunk_size != 262_144:
             opts["chunker"] = f"size-{options.chunk_size}"
         return opts
@@ -302,15 +345,25 @@ class KuboNode:
     ) -> list[ImportedEntry]:
         opts = self._add_opts(options)
         recursive = path.is_dir()
+        if recursive and not options.hidden:
+            # ipfshttpclient uploads dotfiles unless a pattern leaves them out; Kubo's `add`
+            # filters them on the client side too. (It also skips symlinks, which the
+            # embedded importer stores as UnixFS symlinks.)
+            opts["pattern"] = _NO_DOTFILES
         result = self._call(
             f"add {path}",
-            lambda: self._client.add(
-                str(path), recursive=recursive, pin=pin, hidden=options.hidden, **opts
-            ),
+            lambda: self._client.add(str(path), recursive=recursive, pin=pin, **opts),
         )
         items = result if isinstance(result, list) else [result]
         return [
-            ImportedEntry(str(i["Name"]), Cid.parse(i["Hash"]), int(i["Size"]), 0) for i in items
+            ImportedEntry(
+                str(i["Name"]),
+                Cid.parse(i["Hash"]),
+                int(i["Size"]),
+                0,
+                is_dir=recursive and (path.parent / str(i["Name"])).is_dir(),
+            )
+            for i in items
         ]
 
     def add_stream(
@@ -326,8 +379,7 @@ class KuboNode:
         kwargs: dict[str, Any] = {"offset": offset}
         if length is not None:
             kwargs["length"] = length
-        data = self._call(f"cat {path}", lambda: self._client.cat(path, **kwargs))
-        return iter([bytes(data)])
+        return self._stream(f"cat {path}", lambda: self._client.cat(path, stream=True, **kwargs))
 
     def get(self, path: str, target: Path) -> Path:
         # ipfshttpclient's get() unpacks a tar without checking names; fetch the DAG as a CAR
@@ -355,9 +407,9 @@ class KuboNode:
         return data
 
     def block_put(self, data: bytes, codec: int = RAW) -> Cid:
-        fmt = {RAW: "raw", DAG_PB: "dag-pb"}.get(codec)
+        fmt = {RAW: "raw", DAG_PB: "dag-pb", DAG_CBOR: "dag-cbor"}.get(codec)
         if fmt is None:
-            raise UsageError(f"block put supports raw and dag-pb, not codec 0x{codec:x}")
+            raise UsageError(f"block put supports raw, dag-pb and dag-cbor, not 0x{codec:x}")
         result = self._call(
             "block put",
             lambda: self._client.block.put(io.BytesIO(data), opts={"cid-codec": fmt}),
@@ -374,38 +426,91 @@ class KuboNode:
         self._call(f"pin rm {cid}", lambda: self._client.pin.rm(str(cid), recursive=recursive))
 
     def pin_ls(self) -> dict[Cid, PinKind]:
-        result = self._call("pin ls", lambda: self._client.pin.ls(type="all"))
+        # Two narrow calls: type=all makes the node walk every pinned DAG for indirect pins.
         pins: dict[Cid, PinKind] = {}
-        for key, value in dict(result["Keys"]).items():
-            kind = value["Type"]
-            if kind in ("recursive", "direct"):
-                pins[Cid.parse(key)] = kind
+        kinds: tuple[PinKind, ...] = ("recursive", "direct")
+        for kind in kinds:
+            result = self._call(f"pin ls --type={kind}", partial(self._client.pin.ls, type=kind))
+            for key in dict(result["Keys"]):
+                pins.setdefault(Cid.parse(key), kind)
         return pins
 
     def dag_export(self, cid: Cid) -> Iterator[bytes]:
-        data = self._call(f"dag export {cid}", lambda: self._client.dag.export(str(cid)))
-        return iter([bytes(data)])
+        return self._stream(
+            f"dag export {cid}", lambda: self._client.dag.export(str(cid), stream=True)
+        )
 
     def dag_import(self, stream: BinaryIO, *, pin_roots: bool = True) -> CarImportResult:
-        result = self._call(
+        # Kubo names the roots only when it pins them, so read them from the header here.
+        roots, header = _read_car_header(stream)
+        upload = _Prefixed(header, stream)
+        # stream=True: ipfshttpclient insists on exactly one result line otherwise, and Kubo
+        # sends one per root plus the stats line.
+        items = self._call(
             "dag import",
-            lambda: self._client.dag.imprt(stream, opts={"pin-roots": pin_roots}),
+            lambda: list(
+                self._client.dag.imprt(
+                    upload, opts={"pin-roots": pin_roots, "stats": True}, stream=True
+                )
+            ),
         )
-        roots: list[Cid] = []
         pinned: list[Cid] = []
-        for item in result if isinstance(result, list) else [result]:
+        blocks = 0
+        for item in items:
             root = item.get("Root")
-            if root is None:
-                continue
-            cid = Cid.parse(root["Cid"]["/"])
-            roots.append(cid)
-            if pin_roots and not root.get("PinErrorMsg"):
-                pinned.append(cid)
-        return CarImportResult(tuple(roots), 0, tuple(pinned))
+            if root is not None and not root.get("PinErrorMsg"):
+                pinned.append(Cid.parse(root["Cid"]["/"]))
+            stats = item.get("Stats")
+            if stats is not None:
+                blocks = int(stats.get("BlockCount", 0))
+        return CarImportResult(roots, blocks, tuple(pinned))
 
     def version(self) -> str:
         result = self._call("version", lambda: self._client.version())
         return str(result["Version"])
+
+
+_NO_DOTFILES: Final = re.compile(r"^(?!(?:.*/)?\.)")  # no path segment starts with a dot
+
+
+def _read_car_header(stream: BinaryIO) -> tuple[tuple[Cid, ...], bytes]:
+    """The roots of the CAR on ``stream`` and the header bytes read to find them."""
+    head = bytearray()
+    while not head or head[-1] & 0x80:
+        byte = stream.read(1)
+        if not byte or len(head) == 9:
+            raise CarError("CAR file is truncated or malformed inside its header length")
+        head += byte
+    try:
+        length, _ = read_uvarint(bytes(head), 0)
+    except ValueError as exc:
+        raise CarError(f"CAR header length is malformed: {exc}") from None
+    if length > MAX_HEADER_SIZE:
+        raise CarError(f"CAR header claims {length} bytes; at most {MAX_HEADER_SIZE}")
+    while length:
+        piece = stream.read(length)
+        if not piece:
+            raise CarError("CAR file is truncated inside its header")
+        head += piece
+        length -= len(piece)
+    return CarReader(io.BytesIO(bytes(head))).roots, bytes(head)
+
+
+class _Prefixed:
+    """``prefix`` followed by the rest of ``stream``, as one readable file object."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                out, self._prefix = self._prefix + self._stream.read(), b""
+                return out
+            out, self._prefix = self._prefix[:size], self._prefix[size:]
+            return out
+        return self._stream.read(size)
 
 
 def open_backend(settings: Settings) -> EmbeddedNode | KuboNode:

@@ -99,6 +99,23 @@ class Blockstore:
                 yield entry
 
     def _sweep_temporaries(self) -> int:
+        """Remove what crashed writers left behind, unless a writer is live right now.
+
+        A live add or CAR import (in this process or another) holds gc_guard while its
+        temporary files and staging folder exist; sweeping them from under it would break
+        its commit. Only when the exclusive lock is free is everything found stale.
+        """
+        with self._lock_path.open("rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0
+            try:
+                return self._sweep_unlocked()
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _sweep_unlocked(self) -> int:
         swept = 0
         for stale in self.root.glob(_STAGING_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -322,16 +339,32 @@ class StagedBlocks:
         self._store = store
         self.folder = store._new_staging_folder()
         self._pending: dict[bytes, Path] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def put_block(self, cid: Cid, data: bytes) -> None:
-        if cid.hash_code == IDENTITY or cid.multihash in self._pending:
+        """Stage a block; safe from several threads, each distinct block written once."""
+        if cid.hash_code == IDENTITY:
             return
         tmp = self.folder / _key(cid.multihash)
+        with self._lock:
+            # Reserve the name first: two hashing threads may stage the same block.
+            if cid.multihash in self._pending:
+                return
+            self._pending[cid.multihash] = tmp
         self._store._write_synced(tmp, data)
-        self._pending[cid.multihash] = tmp
+
+    def get_block(self, cid: Cid) -> bytes:
+        """A staged block, else one already in the store; re-hashed either way."""
+        tmp = self._pending.get(cid.multihash)
+        if tmp is None:
+            return self._store.get_block(cid)
+        data = tmp.read_bytes()
+        if not cid.matches(data):
+            raise CorruptBlock(str(cid), str(tmp))
+        return data
 
     def commit(self) -> None:
         touched: set[Path] = set()

@@ -10,6 +10,7 @@ never holds more than one section in memory.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
@@ -31,6 +32,7 @@ __all__ = [
 MAX_HEADER_SIZE: Final = 32 << 20
 MAX_SECTION_SIZE: Final = 8 << 20
 _CID_TAG: Final = 42
+_READ_PIECE: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +69,21 @@ def _decode_header(body: bytes) -> CarHeader:
         except HeritageError as exc:
             raise CarError(f"CAR header names an unusable root: {exc.message}") from None
 
+    source = io.BytesIO(body)
     try:
-        header = cbor2.loads(body, tag_hook=tag_hook)
+        header = cbor2.CBORDecoder(source, tag_hook=tag_hook).decode()
     except CarError:
         raise
     except Exception as exc:  # cbor2 raises several types for hostile input
         raise CarError(f"CAR header is not valid dag-cbor: {exc}") from None
+    if source.tell() != len(body):  # cbor2.loads would ignore them
+        raise CarError(f"CAR header has {len(body) - source.tell()} bytes after its dag-cbor map")
     if not isinstance(header, dict) or set(header) != {"roots", "version"}:
         raise CarError(
             "CAR header must be a map with exactly the keys 'roots' and 'version'",
             hint="is this a CARv1 file? CARv2 files are not supported",
         )
-    if header["version"] != 1 or isinstance(header["version"], bool):
+    if type(header["version"]) is not int or header["version"] != 1:  # not 1.0, not True
         raise CarError(f"CAR version {header['version']!r} is not supported", hint="only CARv1 is")
     roots = header["roots"]
     if not isinstance(roots, list) or not all(isinstance(r, Cid) for r in roots):
@@ -131,14 +136,19 @@ class CarReader:
                 f"CAR file is larger than the limit of {self._max_size} bytes",
                 hint="raise the import size limit in the settings, or split the archive",
             )
-        data = self._stream.read(size)
-        while len(data) < size:
-            more = self._stream.read(size - len(data))
-            if not more:
+        # Read in bounded pieces: a file object's read(n) allocates n bytes up front, so a
+        # few-byte file claiming a 32 MiB header would otherwise cost 32 MiB per attempt.
+        parts: list[bytes] = []
+        got = 0
+        while got < size:
+            piece = self._stream.read(min(size - got, _READ_PIECE))
+            if not piece:
                 raise CarError(
-                    f"CAR file is truncated: its {what} needs {size} bytes, only {len(data)} left"
+                    f"CAR file is truncated: its {what} needs {size} bytes, only {got} left"
                 )
-            data += more
+            parts.append(piece)
+            got += len(piece)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.bytes_read += size
         if self._on_bytes is not None:
             self._on_bytes(size)

@@ -38,10 +38,13 @@ HASH_NAMES: Final = {SHA2_256: "sha2-256", IDENTITY: "identity"}
 # An identity CID inlines its block; cap it so a CID cannot smuggle a large payload.
 MAX_IDENTITY_DIGEST: Final = 128
 MAX_CID_STRING: Final = 512
+_ONE_BYTE_VARINTS: Final = tuple(bytes((i,)) for i in range(0x80))
 
 
 def uvarint(value: int) -> bytes:
     """Unsigned LEB128 (multiformats unsigned-varint / protobuf varint)."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE_VARINTS[value]  # most calls: field keys, codes, short lengths
     if value < 0:
         raise ValueError("uvarint cannot encode a negative number")
     out = bytearray()
@@ -119,6 +122,12 @@ class Cid:
                 f"{shown!r} is not a CID: {exc}",
                 hint="a CID looks like Qm… (v0) or bafy…/bafk… (v1)",
             ) from None
+        if raw[:1] == b"\x12" and not (len(text) == 46 and text.startswith("Qm")):
+            # The CID spec: a CIDv0 is never multibase-encoded, and there is no CIDv18.
+            raise InvalidCid(
+                f"{shown!r} is a multibase-encoded CIDv0, which the CID spec does not allow",
+                hint="write a CIDv0 as plain base58 (Qm…), or convert it to CIDv1",
+            )
         return cls.from_bytes(bytes(raw), shown=shown)
 
     @classmethod

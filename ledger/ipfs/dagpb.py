@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
-from ledger.errors import MalformedBlock
+from ledger.errors import InvalidCid, MalformedBlock
 from ledger.ipfs.cid import Cid, read_uvarint, uvarint
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
 
 _WIRE_VARINT: Final = 0
 _WIRE_BYTES: Final = 2
+_UINT64_MAX: Final = 2**64 - 1
 
 
 class UnixFSType(IntEnum):
@@ -114,6 +115,8 @@ def _read_field(buf: bytes, pos: int) -> tuple[int, int, int | bytes, int]:
     field_no, wire = key >> 3, key & 7
     if wire == _WIRE_VARINT:
         value, pos = read_uvarint(buf, pos, max_bytes=10)
+        if value > _UINT64_MAX:  # the fields are uint64; protobuf decoders refuse more
+            raise ValueError(f"field {field_no} holds a varint beyond 64 bits")
         return field_no, wire, value, pos
     if wire == _WIRE_BYTES:
         length, pos = read_uvarint(buf, pos)
@@ -136,7 +139,10 @@ def _decode_link(buf: bytes) -> PBLink:
             raise ValueError("link fields out of canonical order or repeated")
         last = no
         if no == 1 and isinstance(value, bytes):
-            cid = Cid.from_bytes(value)
+            try:
+                cid = Cid.from_bytes(value)
+            except InvalidCid as exc:  # a codec we lack stays UnsupportedCodec
+                raise ValueError(f"link Hash is not a CID: {exc.message}") from None
         elif no == 2 and isinstance(value, bytes):
             try:
                 name = value.decode("utf-8")

@@ -34,6 +34,9 @@ __all__ = [
 GetBlock = Callable[[Cid], bytes]
 MAX_NAME_BYTES: Final = 255
 MAX_PATH_SEGMENTS: Final = 256
+_PATH_MAX: Final = 4096  # Linux's PATH_MAX, counting the final NUL
+# Kubo's balanced layout is 7 levels deep at 2**64 bytes; anything far deeper is hostile.
+MAX_FILE_DEPTH: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,9 @@ def read_file(
             remaining[0] -= len(piece)
         return piece
 
-    def walk(node_cid: Cid, skip: int) -> Iterator[bytes]:
+    def walk(node_cid: Cid, skip: int, depth: int = 0) -> Iterator[bytes]:
+        if depth > MAX_FILE_DEPTH:  # hostile nesting would end in a RecursionError
+            raise MalformedBlock(f"file {cid} is nested more than {MAX_FILE_DEPTH} levels deep")
         block = get(node_cid)
         meta, links = _unixfs_of(node_cid, block)
         if meta is None:
@@ -158,7 +163,7 @@ def read_file(
             if skip >= size:
                 skip -= size
                 continue
-            yield from walk(link.cid, skip)
+            yield from walk(link.cid, skip, depth + 1)
             skip = 0
 
     for piece in walk(cid, offset):
@@ -189,7 +194,19 @@ def _checked_entries(get: GetBlock, cid: Cid) -> list[DirEntry]:
     return entries
 
 
-def _export(get: GetBlock, cid: Cid, dest: Path) -> None:
+def _check_depth(depth: int, where: str) -> None:
+    # A hostile DAG can nest folders without end: refuse before Python's recursion limit
+    # (a RecursionError) or the OS's path length (an OSError) is reached.
+    if depth > MAX_PATH_SEGMENTS:
+        raise UnsafePath(
+            f"refusing {where[:80]!r}…: the DAG nests folders more than {MAX_PATH_SEGMENTS} deep"
+        )
+
+
+def _export(get: GetBlock, cid: Cid, dest: Path, depth: int = 0) -> None:
+    _check_depth(depth, str(dest))
+    if len(os.fsencode(dest)) >= _PATH_MAX:
+        raise UnsafePath(f"refusing {str(dest)[:80]!r}…: the path is longer than the OS allows")
     kind = node_kind(get, cid)
     if kind == UnixFSType.SYMLINK:
         raise UnsafePath(f"refusing to write the symlink {dest.name!r}: symlinks are not exported")
@@ -197,7 +214,7 @@ def _export(get: GetBlock, cid: Cid, dest: Path) -> None:
         entries = _checked_entries(get, cid)
         dest.mkdir()
         for entry in entries:
-            _export(get, entry.cid, dest / entry.name)
+            _export(get, entry.cid, dest / entry.name, depth + 1)
         return
     if kind not in (UnixFSType.FILE, UnixFSType.RAW):
         raise UsageError(f"{cid} is a {kind.name.lower()}, which cannot be exported")
@@ -226,14 +243,15 @@ def _tar_header(arcname: str, kind: bytes, size: int, mode: int) -> bytes:
     return info.tobuf(format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
 
 
-def _tar_entry(get: GetBlock, cid: Cid, arcname: str) -> Iterator[bytes]:
+def _tar_entry(get: GetBlock, cid: Cid, arcname: str, depth: int = 0) -> Iterator[bytes]:
+    _check_depth(depth, arcname)
     kind = node_kind(get, cid)
     if kind == UnixFSType.SYMLINK:
         raise UnsafePath(f"refusing the symlink {arcname!r}: symlinks are not exported")
     if kind == UnixFSType.DIRECTORY:
         yield _tar_header(arcname, tarfile.DIRTYPE, 0, 0o755)
         for entry in _checked_entries(get, cid):
-            yield from _tar_entry(get, entry.cid, f"{arcname}/{entry.name}")
+            yield from _tar_entry(get, entry.cid, f"{arcname}/{entry.name}", depth + 1)
         return
     size = file_size(get, cid)
     yield _tar_header(arcname, tarfile.REGTYPE, size, 0o644)

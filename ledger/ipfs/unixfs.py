@@ -14,13 +14,14 @@ the file size. Blocks go to a :class:`BlockSink` when one is given (``None`` has
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import queue
 import stat
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Protocol
@@ -37,6 +38,7 @@ __all__ = [
     "ImportOptions",
     "ImportedEntry",
     "import_bytes",
+    "import_directory",
     "import_file",
     "import_path",
     "import_stream",
@@ -47,8 +49,16 @@ MAX_LINKS: Final = 174
 # Kubo switches a directory to a HAMT once the estimated size of its links (name bytes plus
 # CID bytes) is above 256 KiB. We refuse such a directory rather than build another layout.
 HAMT_THRESHOLD: Final = 262_144
-_BATCH_CHUNKS: Final = 8
+_BATCH_CHUNKS: Final = 16
+_NO_BUFFER: Final = bytearray()
 _INFLIGHT_PER_WORKER: Final = 2
+
+
+# A chunk is bytes, or a view into a worker's reusable read buffer (valid until its next read).
+_Chunk = bytes | memoryview
+# read_batch(index, buffer): the chunks of batch ``index``, read into ``buffer`` if they are
+# read positionally (a regular file) and returned as views of it.
+_ReadBatch = Callable[[int, bytearray], "list[_Chunk]"]
 
 
 class BlockSink(Protocol):
@@ -103,6 +113,7 @@ class _Child:
 # ---- leaves --------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def _leaf_frame(size: int) -> tuple[bytes, bytes]:
     """The bytes around a chunk in a dag-pb leaf: PBNode{Data: UnixFS{File, Data, filesize}}."""
     if size == 0:
@@ -114,11 +125,11 @@ def _leaf_frame(size: int) -> tuple[bytes, bytes]:
     return b"\x0a" + uvarint(unixfs_len) + head, tail
 
 
-def _make_leaf(chunk: bytes, options: ImportOptions, sink: BlockSink | None) -> _Child:
+def _make_leaf(chunk: _Chunk, options: ImportOptions, sink: BlockSink | None) -> _Child:
     if options.leaves_raw:
         cid = Cid.for_block(chunk, RAW, 1)
         if sink is not None:
-            sink.put_block(cid, chunk)
+            sink.put_block(cid, bytes(chunk))
         return _Child(cid, len(chunk), len(chunk))
     prefix, suffix = _leaf_frame(len(chunk))
     if sink is None:
@@ -150,6 +161,18 @@ class _BalancedTree:
 
     def add_leaf(self, leaf: _Child) -> None:
         self._push(0, leaf)
+
+    def add_leaves(self, leaves: list[_Child]) -> None:
+        """Same as add_leaf on each, by whole slices (this runs once per batch)."""
+        pos = 0
+        while pos < len(leaves):
+            group = self._levels[0]
+            take = MAX_LINKS - len(group)
+            group.extend(leaves[pos : pos + take])
+            pos += take
+            if len(group) == MAX_LINKS:
+                self._levels[0] = []
+                self._push(1, self._internal(group))
 
     def _push(self, level: int, child: _Child) -> None:
         if level == len(self._levels):
@@ -205,63 +228,106 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
 
 
 def _import_chunks(
-    read_batch: Callable[[int], list[bytes]],
+    read_batch: _ReadBatch,
     options: ImportOptions,
     sink: BlockSink | None,
     progress: Callable[[int], None] | None,
     *,
-    read_in_worker: bool,
+    batch_count: int | None,
 ) -> _Child:
-    """Hash batches of chunks on a pool, feeding leaves to the tree in file order.
+    """Hash batches of chunks on worker threads, feeding leaves to the tree in file order.
 
-    ``read_batch(i)`` returns the chunks of batch ``i`` (an empty list past the end). When
-    ``read_in_worker`` is set (positional reads of a regular file) the workers read too;
-    otherwise the caller's thread reads in order and the workers only hash.
+    ``read_batch(i, buffer)`` returns the chunks of batch ``i``; a batch shorter than
+    _BATCH_CHUNKS is the last one. With ``batch_count`` known (positional reads of a regular
+    file) the workers read too, each into one reusable buffer: a fresh 256 KiB object per
+    chunk made glibc return memory to the kernel and fault it back in, a third of the CPU
+    time (bench/cid_throughput.py). Otherwise (a stream) this thread reads in order and the
+    workers only hash. Batch ``i`` goes to worker ``i % workers``; each worker has its own
+    job and result queues, and at most ``workers * _INFLIGHT_PER_WORKER`` batches are in
+    flight, so memory is bounded whatever the file size.
     """
     tree = _BalancedTree(options, sink)
-    workers = options.worker_count
-    window = workers * _INFLIGHT_PER_WORKER
 
-    def hash_batch(chunks: list[bytes]) -> list[_Child]:
+    def hash_batch(chunks: list[_Chunk]) -> list[_Child]:
         return [_make_leaf(c, options, sink) for c in chunks]
 
-    def read_and_hash(index: int) -> list[_Child]:
-        return hash_batch(read_batch(index))
+    def add(leaves: list[_Child]) -> None:
+        tree.add_leaves(leaves)
+        if progress is not None and leaves:
+            progress(sum(leaf.filesize for leaf in leaves))
 
-    pending: deque[Future[list[_Child]]] = deque()
-    seen_chunk = False
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unixfs-hash") as pool:
-        index = 0
+    # A file of one batch (most files in a directory) is hashed here: no threads to start.
+    batch_bytes = options.chunk_size * _BATCH_CHUNKS
+    first: list[_Chunk] | None = None
+    if batch_count is None:
+        first = read_batch(0, _NO_BUFFER)  # a stream: a short first batch means it has ended
+    elif batch_count <= 1:
+        first = read_batch(0, _NO_BUFFER) if batch_count else []
+    if first is not None and (len(first) < _BATCH_CHUNKS or batch_count == 1):
+        add(hash_batch(first))
+        if not first:
+            tree.add_leaf(_make_leaf(b"", options, sink))
+        return tree.finish()
+
+    workers = options.worker_count
+    window = workers * _INFLIGHT_PER_WORKER
+    jobs: list[queue.SimpleQueue[int | list[_Chunk] | None]] = [
+        queue.SimpleQueue() for _ in range(workers)
+    ]
+    results: list[queue.SimpleQueue[list[_Child] | BaseException]] = [
+        queue.SimpleQueue() for _ in range(workers)
+    ]
+
+    def work(k: int) -> None:
+        buffer = bytearray(batch_bytes) if batch_count is not None else _NO_BUFFER
+        while (job := jobs[k].get()) is not None:
+            try:
+                chunks = read_batch(job, buffer) if isinstance(job, int) else job
+                results[k].put(hash_batch(chunks))
+            except BaseException as exc:  # handed to the consuming thread, which re-raises
+                results[k].put(exc)
+                return
+
+    threads = [
+        threading.Thread(target=work, args=(k,), name=f"unixfs-hash-{k}", daemon=True)
+        for k in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        submitted = consumed = 0
         exhausted = False
+        if first is not None:  # a stream whose first batch is full: hand it to worker 0
+            jobs[0].put(first)
+            submitted = 1
         while True:
-            while not exhausted and len(pending) < window:
-                if read_in_worker:
-                    pending.append(pool.submit(read_and_hash, index))
+            while not exhausted and submitted - consumed < window:
+                if batch_count is not None:
+                    if submitted >= batch_count:
+                        exhausted = True
+                        break
+                    jobs[submitted % workers].put(submitted)
                 else:
-                    chunks = read_batch(index)
+                    chunks = read_batch(submitted, _NO_BUFFER)
                     if not chunks:
                         exhausted = True
                         break
-                    pending.append(pool.submit(hash_batch, chunks))
-                index += 1
-            if not pending:
+                    jobs[submitted % workers].put(chunks)
+                    if len(chunks) < _BATCH_CHUNKS:
+                        exhausted = True
+                submitted += 1
+            if consumed == submitted:
                 break
-            leaves = pending.popleft().result()
-            if not leaves:
-                exhausted = True
-                for rest in pending:
-                    rest.cancel()
-                pending.clear()
-                continue
-            for leaf in leaves:
-                tree.add_leaf(leaf)
-                seen_chunk = True
-                if progress is not None:
-                    progress(leaf.filesize)
-            if read_in_worker and len(leaves) < _BATCH_CHUNKS:
-                exhausted = True
-    if not seen_chunk:
-        tree.add_leaf(_make_leaf(b"", options, sink))
+            result = results[consumed % workers].get()
+            if isinstance(result, BaseException):
+                raise result
+            add(result)
+            consumed += 1
+    finally:
+        for job_queue in jobs:
+            job_queue.put(None)
+        for thread in threads:
+            thread.join()
     return tree.finish()
 
 
@@ -271,8 +337,8 @@ def _import_stream(
     sink: BlockSink | None,
     progress: Callable[[int], None] | None,
 ) -> _Child:
-    def read_batch(_index: int) -> list[bytes]:
-        chunks: list[bytes] = []
+    def read_batch(_index: int, _buffer: bytearray) -> list[_Chunk]:
+        chunks: list[_Chunk] = []
         for _ in range(_BATCH_CHUNKS):
             chunk = _read_full(stream, options.chunk_size)
             if not chunk:
@@ -282,7 +348,17 @@ def _import_stream(
                 break
         return chunks
 
-    return _import_chunks(read_batch, options, sink, progress, read_in_worker=False)
+    return _import_chunks(read_batch, options, sink, progress, batch_count=None)
+
+
+def _pread_exact(fd: int, want: int, offset: int, path: Path) -> bytes:
+    chunk = os.pread(fd, want, offset)
+    while len(chunk) < want:  # short reads happen on some filesystems
+        more = os.pread(fd, want - len(chunk), offset + len(chunk))
+        if not more:
+            raise UsageError(f"{path} shrank while it was being imported")
+        chunk += more
+    return chunk
 
 
 def _import_regular_file(
@@ -296,24 +372,26 @@ def _import_regular_file(
         size = os.fstat(fd).st_size
         batch_bytes = options.chunk_size * _BATCH_CHUNKS
 
-        def read_batch(index: int) -> list[bytes]:
+        def read_batch(index: int, buffer: bytearray) -> list[_Chunk]:
+            """Read into ``buffer`` (views of it come back), or into new bytes if it is empty."""
             start = index * batch_bytes
-            chunks: list[bytes] = []
-            for k in range(_BATCH_CHUNKS):
-                offset = start + k * options.chunk_size
-                if offset >= size:
-                    break
-                want = min(options.chunk_size, size - offset)
-                chunk = os.pread(fd, want, offset)
-                while len(chunk) < want:  # short reads happen on some filesystems
-                    more = os.pread(fd, want - len(chunk), offset + len(chunk))
+            length = max(0, min(batch_bytes, size - start))
+            if not buffer:
+                data: _Chunk = memoryview(_pread_exact(fd, length, start, path))
+            else:
+                # One read per batch, not per chunk: fewer system calls and GIL hand-offs.
+                data = memoryview(buffer)[:length]
+                got = 0
+                while got < length:  # short reads happen on some filesystems
+                    more = os.preadv(fd, [data[got:]], start + got)
                     if not more:
                         raise UsageError(f"{path} shrank while it was being imported")
-                    chunk += more
-                chunks.append(chunk)
-            return chunks
+                    got += more
+            step = options.chunk_size
+            return [data[i : i + step] for i in range(0, length, step)]
 
-        return _import_chunks(read_batch, options, sink, progress, read_in_worker=True)
+        batch_count = (size + batch_bytes - 1) // batch_bytes
+        return _import_chunks(read_batch, options, sink, progress, batch_count=batch_count)
     finally:
         os.close(fd)
 
@@ -362,18 +440,55 @@ def _symlink(target: str, options: ImportOptions, sink: BlockSink | None) -> _Ch
     return _Child(cid, len(block), 0)
 
 
-def _directory_node(entries: list[tuple[str, _Child]], options: ImportOptions) -> bytes:
+def _directory_node(
+    entries: list[tuple[str, _Child]], options: ImportOptions, where: str | None = None
+) -> bytes:
     """The dag-pb block of a basic UnixFS directory with ``entries`` (any order)."""
     ordered = sorted(entries, key=lambda e: e[0].encode("utf-8"))
     estimate = sum(len(name.encode("utf-8")) + len(bytes(child.cid)) for name, child in ordered)
     if estimate > HAMT_THRESHOLD:
+        named = f"the directory {where}" if where is not None else "a directory"
         raise ShardingRequired(
-            f"a directory of {len(ordered)} entries needs HAMT sharding "
+            f"{named} of {len(ordered)} entries needs HAMT sharding "
             f"(its links take about {estimate} bytes, above {HAMT_THRESHOLD})",
             hint="split it into subdirectories; sharded directories are not supported yet",
         )
     links = tuple(PBLink(child.cid, name, child.tsize) for name, child in ordered)
     return encode_node(PBNode(links, encode_unixfs(UnixFSData(UnixFSType.DIRECTORY))))
+
+
+def import_directory(
+    path: str,
+    children: Iterable[tuple[str, ImportedEntry]],
+    options: ImportOptions | None = None,
+    sink: BlockSink | None = None,
+) -> ImportedEntry:
+    """One UnixFS directory over ``children`` already imported, as ``ipfs add -r`` builds it.
+
+    For trees that arrive entry by entry (an HTTP upload) rather than from a local folder.
+    Names must be single path segments and must not repeat.
+    """
+    opts = options or ImportOptions()
+    entries: list[tuple[str, _Child]] = []
+    seen: set[str] = set()
+    for name, entry in children:
+        if not name or "/" in name or name in (".", ".."):
+            raise UsageError(f"{name!r} cannot name an entry of the directory {path!r}")
+        if name in seen:
+            raise UsageError(f"the name {name!r} appears twice in the directory {path!r}")
+        seen.add(name)
+        entries.append((name, _Child(entry.cid, entry.tsize, entry.filesize)))
+    block = _directory_node(entries, opts)
+    cid = Cid.for_block(block, DAG_PB, opts.cid_version)
+    if sink is not None:
+        sink.put_block(cid, block)
+    return ImportedEntry(
+        path,
+        cid,
+        len(block) + sum(c.tsize for _, c in entries),
+        sum(c.filesize for _, c in entries),
+        is_dir=True,
+    )
 
 
 def _walk(
@@ -408,7 +523,7 @@ def _walk(
             )
         out.append(ImportedEntry(child_rel, child.cid, child.tsize, child.filesize))
         entries.append((name, child))
-    block = _directory_node(entries, options)
+    block = _directory_node(entries, options, str(path))
     cid = Cid.for_block(block, DAG_PB, options.cid_version)
     if sink is not None:
         sink.put_block(cid, block)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kubo_reference import run_kubo_reference
+
 HERITAGE = Path(sys.executable).parent / "heritage"
 REPO = Path(__file__).resolve().parents[2]
 # Kubo's published outputs (`ipfs add` of these bytes), not ours.
@@ -31,14 +33,8 @@ def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedP
 
 
 def js_reference(*args: str) -> list[str]:
-    proc = subprocess.run(
-        ["node", str(REPO / "tests/js/kubo_reference.mjs"), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-    )
-    return proc.stdout.split()
+    *flags, path = args
+    return run_kubo_reference(flags, [Path(path)])
 
 
 @pytest.fixture
