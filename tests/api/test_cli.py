@@ -171,3 +171,41 @@ def test_embedded_only_commands_refuse_a_remote_node(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "neither a multiaddr nor an http(s) URL" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ipfs_serve_runs_the_node_for_ipfshttpclient(tmp_path: Path, hello: Path) -> None:
+    """`heritage ipfs serve` as a real process, used by an unmodified ipfshttpclient."""
+    import socket
+    import time
+
+    import ipfshttpclient
+
+    data = tmp_path / "data"
+    run(data, "ipfs", "add", str(hello))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "HERITAGE_DATA_DIR": str(data)}
+    server = subprocess.Popen(
+        [str(HERITAGE), "ipfs", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        client = ipfshttpclient.Client(f"/ip4/127.0.0.1/tcp/{port}/http")
+        for _ in range(300):  # wait for the port, not for a fixed time
+            try:
+                version = client.version()
+                break
+            except ipfshttpclient.exceptions.ConnectionError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                time.sleep(0.05)
+        else:
+            raise AssertionError("heritage ipfs serve never answered")
+        assert "Version" in version
+        assert client.cat(HELLO_V0) == b"hello world\n"
+        assert HELLO_V0 in client.pin.ls(type="recursive")["Keys"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
