@@ -7,7 +7,8 @@ branch on it without parsing prose::
     HeritageError                     base of everything the project raises
     ├── ConfigError                   bad settings, data directory or environment
     ├── UsageError                    a caller passed something the operation cannot take
-    │   └── LimitExceeded             input larger than a configured cap (HTTP 413)
+    │   ├── LimitExceeded             input larger than a configured cap (HTTP 413)
+    │   └── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
     ├── IpfsError                     content addressing, blocks, DAGs, CAR files
@@ -19,11 +20,20 @@ branch on it without parsing prose::
     │   ├── UnsafePath                an archive name that would escape its target
     │   ├── ShardingRequired          a directory too large for a single dag-pb node
     │   └── RemoteNodeError           a remote IPFS node failed or is unsupported
-    └── ChainError                    the EVM chain, the local node, the registry deployment
-        └── ChainUnavailable          no chain answers at the configured RPC URL (CLI exit 3)
+    ├── ChainError                    the EVM chain, the local node, the registry deployment
+    │   ├── ChainUnavailable          no chain answers at the configured RPC URL (CLI exit 3)
+    │   ├── RegistryReverted          the registry refused a call: its custom error, decoded
+    │   └── JournalCorrupt            a file in <data dir>/journal/ that cannot be read back
+    ├── KeystoreError                 keystore files in <data dir>/keys/
+    │   ├── KeyExists                 a key with that address is already in the keystore
+    │   └── WrongPassphrase           the passphrase does not decrypt the keystore file
+    └── EventIndexError               the SQLite event index (index.sqlite)
+        └── IndexSchemaMismatch       index.sqlite has another schema version
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "BlockNotFound",
@@ -32,17 +42,25 @@ __all__ = [
     "ChainUnavailable",
     "ConfigError",
     "CorruptBlock",
+    "DuplicateLeaves",
+    "EventIndexError",
     "HeritageError",
+    "IndexSchemaMismatch",
     "InvalidCid",
     "IpfsError",
+    "JournalCorrupt",
+    "KeyExists",
+    "KeystoreError",
     "LimitExceeded",
     "MalformedBlock",
     "NotFound",
+    "RegistryReverted",
     "RemoteNodeError",
     "ShardingRequired",
     "UnsafePath",
     "UnsupportedCodec",
     "UsageError",
+    "WrongPassphrase",
 ]
 
 
@@ -138,3 +156,60 @@ class ChainUnavailable(ChainError):
     code = "chain_unavailable"
     http_status = 503
     exit_code = 3  # `heritage chain status` and friends: 3 means "the chain is down"
+
+
+class DuplicateLeaves(UsageError):
+    code = "duplicate_leaves"
+
+
+class KeystoreError(HeritageError):
+    code = "keystore_error"
+
+
+class KeyExists(KeystoreError):
+    code = "key_exists"
+
+
+class WrongPassphrase(KeystoreError):
+    code = "wrong_passphrase"
+
+
+class EventIndexError(HeritageError):
+    code = "index_error"
+
+
+class IndexSchemaMismatch(EventIndexError):
+    code = "index_schema_mismatch"
+
+
+class RegistryReverted(ChainError):
+    """The registry reverted a call or transaction; ``error_name`` and ``error_args`` are its
+    custom error, decoded from the ABI by selector ("Unknown" when no entry matches)."""
+
+    code = "registry_reverted"
+    http_status = 409
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        error_name: str,
+        error_args: dict[str, Any],
+        selector: bytes,
+        data: bytes,
+        function: str,
+        tx_hash: bytes | None = None,
+    ) -> None:
+        self.error_name = error_name
+        self.error_args = error_args
+        self.selector = selector
+        self.data = data
+        self.function = function
+        self.tx_hash = tx_hash
+        super().__init__(message, hint=hint)
+
+
+class JournalCorrupt(ChainError):
+    code = "journal_corrupt"
+    http_status = 500

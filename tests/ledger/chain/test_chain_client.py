@@ -1,0 +1,1029 @@
+"""The registry client against a real anvil: every function, and every refusal by its name."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexAddress, HexStr
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+
+from ledger import consent
+from ledger.chain import (
+    CUSTODY_LOAN,
+    CUSTODY_TRANSFER,
+    KIND_BATCH,
+    KIND_DERIVATIVE,
+    KIND_ITEM,
+    Calls,
+    Community,
+    Party,
+    Registration,
+    RegistryClient,
+    RevertDecoder,
+    batch_item_subject,
+    item_key,
+)
+from ledger.errors import ChainError, NotFound, RegistryReverted
+from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
+from tests.ledger.chain.conftest import (
+    DOCUMENT,
+    FAR_DEADLINE,
+    METADATA,
+    TERMS,
+    ZERO,
+    Keyed,
+    Node,
+    cid_of,
+    community_id,
+    new_keys,
+    register_item_typed,
+    sign_packed,
+    typed_data,
+)
+
+N = consent.SECP256K1_N
+
+
+def reverts(name: str, action: Callable[[], object]) -> RegistryReverted:
+    with pytest.raises(RegistryReverted) as caught:
+        action()
+    assert caught.value.error_name == name, caught.value
+    assert name in str(caught.value)
+    return caught.value
+
+
+def register(client: RegistryClient, keyed: Keyed, label: str | int, *signers: int) -> Registration:
+    cid = cid_of(label)
+    typed = register_item_typed(client.domain(), keyed, cid)
+    packed = sign_packed(typed, keyed.signers(*(signers or (0, 1))))
+    return client.register_item(keyed.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+
+
+def register_call(
+    client: RegistryClient, keyed: Keyed, cid: bytes, packed: bytes
+) -> Callable[[], object]:
+    return lambda: client.register_item(
+        keyed.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed
+    )
+
+
+def python_refuses(typed: consent.TypedData, keyed: Keyed, packed: bytes) -> None:
+    with pytest.raises(consent.SignatureError):
+        consent.check_signatures(
+            typed.digest(), keyed.community.keyholders, keyed.community.threshold, packed
+        )
+
+
+# ---- EIP-712 agreement -----------------------------------------------------------------------
+
+
+def test_every_python_type_string_hashes_to_the_contracts_typehash(
+    session_client: RegistryClient,
+) -> None:
+    on_chain = session_client.type_hashes()
+    assert set(on_chain) == set(consent.ACTION_TYPES)
+    for action, value in on_chain.items():
+        assert value == consent.type_hash(action), consent.type_string(action)
+
+
+def test_the_domain_separator_follows_the_live_chain_id(node: Node, client: RegistryClient) -> None:
+    def python_separator(domain: consent.Domain) -> bytes:
+        return keccak(
+            abi_encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    keccak(
+                        text="EIP712Domain(string name,string version,uint256 chainId,"
+                        "address verifyingContract)"
+                    ),
+                    keccak(text=consent.DOMAIN_NAME),
+                    keccak(text=consent.DOMAIN_VERSION),
+                    domain.chain_id,
+                    domain.verifying_contract,
+                ],
+            )
+        )
+
+    before = client.domain()
+    assert client.domain_separator() == python_separator(before)
+    node.rpc("anvil_setChainId", before.chain_id + 1000)
+    try:
+        after = client.domain()
+        assert after.chain_id == before.chain_id + 1000
+        assert client.domain_separator() == python_separator(after) != python_separator(before)
+    finally:
+        node.rpc("anvil_setChainId", before.chain_id)
+
+
+# ---- happy paths -----------------------------------------------------------------------------
+
+
+def test_register_item_stores_the_record_digest_and_the_views_agree(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    registration = register(client, museum, "item-1", 0, 2)
+    key = item_key(cid_of("item-1"))
+    assert registration.key == key
+    assert registration.record.kind == KIND_ITEM
+    assert registration.record.registrant == client.sender.address
+    assert client.record_hash(key) == registration.record.digest()
+    assert client.hash_record(registration.record) == registration.record.digest()
+    assert client.steward_of(key, registration.record) == museum.community.id
+    assert client.terms_of(key).version == 1 and not client.terms_of(key).revoked
+    assert client.is_registered(key)
+    assert 50_000 < registration.outcome.gas_used < 80_000
+    entries = client.journal.entries()
+    assert [(e.state, e.tx_hash) for e in entries] == [("confirmed", registration.outcome.tx_hash)]
+
+
+def test_records_are_rebuilt_from_their_events_for_items_derivatives_and_batches(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    item = register(client, museum, "found")
+    assert client.find_record(item.key) == item.record
+    tree, _ = batch_of(3)
+    batch = register_batch(client, museum, tree)
+    assert client.find_record(tree.root) == batch.record
+    method = bytes.fromhex("3e" * 32)
+    cid = cid_of("found-derivative")
+    typed = typed_data(
+        client.domain(),
+        "RegisterDerivative",
+        community=museum.community.id,
+        parent=item.key,
+        cid=cid,
+        metadata=METADATA,
+        terms=TERMS,
+        method=method,
+        aiEnhanced=False,
+        deadline=FAR_DEADLINE,
+    )
+    derivative = client.register_derivative(
+        museum.community,
+        item.key,
+        cid,
+        METADATA,
+        TERMS,
+        method,
+        False,
+        FAR_DEADLINE,
+        sign_packed(typed, museum.signers(0, 1)),
+    )
+    assert client.find_record(derivative.key) == derivative.record
+    with pytest.raises(NotFound):
+        client.find_record(b"\x77" * 32)
+
+
+def test_communities_are_stored_as_their_configuration_hash(
+    session_client: RegistryClient, museum: Keyed
+) -> None:
+    assert session_client.community_config(museum.community.id) == museum.community.config_hash()
+    assert session_client.community_matches(museum.community)
+    assert not session_client.community_matches(
+        Community(museum.community.id, museum.community.keyholders, 3)
+    )
+    assert session_client.community_nonce(museum.community.id) == 0
+
+
+def test_terms_set_then_revoked_then_set_again(client: RegistryClient, museum: Keyed) -> None:
+    reg = register(client, museum, "terms")
+    domain = client.domain()
+    new_terms = bytes.fromhex("7f" * 32)
+    typed = typed_data(
+        domain,
+        "SetTerms",
+        community=museum.community.id,
+        subject=reg.key,
+        version=2,
+        terms=new_terms,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(typed, museum.signers(1, 2))
+    client.set_terms(reg.key, reg.record, museum.community, 2, new_terms, FAR_DEADLINE, packed)
+    state = client.terms_of(reg.key)
+    assert (state.version, state.terms, state.revoked) == (2, new_terms, False)
+    # Replay: the version was consumed.
+    reverts(
+        "WrongVersion",
+        lambda: client.set_terms(
+            reg.key, reg.record, museum.community, 2, new_terms, FAR_DEADLINE, packed
+        ),
+    )
+
+    revoke = typed_data(
+        domain,
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=reg.key,
+        version=2,
+        deadline=FAR_DEADLINE,
+    )
+    rpacked = sign_packed(revoke, museum.signers(0, 1))
+    client.revoke_terms(reg.key, reg.record, museum.community, 2, FAR_DEADLINE, rpacked)
+    assert client.terms_of(reg.key).revoked
+    error = reverts(
+        "AlreadyRevoked",
+        lambda: client.revoke_terms(
+            reg.key, reg.record, museum.community, 2, FAR_DEADLINE, rpacked
+        ),
+    )
+    assert error.error_args == {"subject": "0x" + reg.key.hex(), "version": 2}
+
+    typed3 = typed_data(
+        domain,
+        "SetTerms",
+        community=museum.community.id,
+        subject=reg.key,
+        version=3,
+        terms=TERMS,
+        deadline=FAR_DEADLINE,
+    )
+    client.set_terms(
+        reg.key,
+        reg.record,
+        museum.community,
+        3,
+        TERMS,
+        FAR_DEADLINE,
+        sign_packed(typed3, museum.signers(0, 2)),
+    )
+    assert client.terms_of(reg.key).version == 3 and not client.terms_of(reg.key).revoked
+
+
+def test_a_record_that_is_not_the_stored_one_is_refused(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    reg = register(client, museum, "mismatch")
+    forged = dataclasses.replace(reg.record, registered_at=reg.record.registered_at + 1)
+    typed = typed_data(
+        client.domain(),
+        "SetTerms",
+        community=museum.community.id,
+        subject=reg.key,
+        version=2,
+        terms=TERMS,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(typed, museum.signers(0, 1))
+    reverts(
+        "RecordMismatch",
+        lambda: client.set_terms(reg.key, forged, museum.community, 2, TERMS, FAR_DEADLINE, packed),
+    )
+    reverts(
+        "UnknownRecord",
+        lambda: client.set_terms(
+            b"\x99" * 32, reg.record, museum.community, 2, TERMS, FAR_DEADLINE, packed
+        ),
+    )
+
+
+def test_rotation_replaces_the_keyholders_and_revocation_works_after_it(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    reg = register(client, museum, "rotated")
+    fresh = new_keys(3)
+    domain = client.domain()
+    rotate = typed_data(
+        domain,
+        "RotateKeyholders",
+        community=museum.community.id,
+        keyholders=[a.address for a in fresh],
+        threshold=2,
+        document=DOCUMENT,
+        nonce=0,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(rotate, museum.signers(0, 2))
+    rotated, _ = client.rotate_keyholders(
+        museum.community, [a.address for a in fresh], 2, DOCUMENT, 0, FAR_DEADLINE, packed
+    )
+    assert client.community_matches(rotated) and not client.community_matches(museum.community)
+    assert client.community_nonce(museum.community.id) == 1
+    # Replay of the rotation, even passing the new configuration as current: nonce consumed.
+    reverts(
+        "WrongNonce",
+        lambda: client.rotate_keyholders(
+            rotated, [a.address for a in fresh], 2, DOCUMENT, 0, FAR_DEADLINE, packed
+        ),
+    )
+    # The old keyholders can no longer act: the old configuration is gone, and under the new
+    # one their signatures are not keyholders'.
+    revoke = typed_data(
+        domain,
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=reg.key,
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    old = sign_packed(revoke, museum.signers(0, 1))
+    reverts(
+        "KeyholdersMismatch",
+        lambda: client.revoke_terms(reg.key, reg.record, museum.community, 1, FAR_DEADLINE, old),
+    )
+    reverts(
+        "SignerNotKeyholder",
+        lambda: client.revoke_terms(reg.key, reg.record, rotated, 1, FAR_DEADLINE, old),
+    )
+    new_keyed = Keyed(rotated, tuple(fresh))
+    client.revoke_terms(
+        reg.key, reg.record, rotated, 1, FAR_DEADLINE, sign_packed(revoke, new_keyed.signers(1, 2))
+    )
+    assert client.terms_of(reg.key).revoked
+
+
+def test_custody_transfer_needs_both_communities_and_a_loan_only_the_steward(
+    client: RegistryClient, museum: Keyed, tribe: Keyed
+) -> None:
+    reg = register(client, museum, "custody")
+    domain = client.domain()
+
+    def custody(action: int, counterparty: bytes, nonce: int) -> consent.TypedData:
+        return typed_data(
+            domain,
+            "RecordCustody",
+            item=reg.key,
+            action=action,
+            community=museum.community.id,
+            counterparty=counterparty,
+            document=DOCUMENT,
+            nonce=nonce,
+            deadline=FAR_DEADLINE,
+        )
+
+    loan = custody(CUSTODY_LOAN, b"\x0b" * 32, 0)
+    steward = Party(museum.community, sign_packed(loan, museum.signers(0, 1)))
+    client.record_custody(
+        reg.key, reg.record, CUSTODY_LOAN, b"\x0b" * 32, DOCUMENT, 0, FAR_DEADLINE, steward
+    )
+    assert client.custody_nonce(reg.key) == 1
+    assert client.steward_override(reg.key) == ZERO
+    reverts(
+        "WrongNonce",
+        lambda: client.record_custody(
+            reg.key, reg.record, CUSTODY_LOAN, b"\x0b" * 32, DOCUMENT, 0, FAR_DEADLINE, steward
+        ),
+    )
+
+    transfer = custody(CUSTODY_TRANSFER, tribe.community.id, 1)
+    steward = Party(museum.community, sign_packed(transfer, museum.signers(1, 2)))
+    # Without the receiving community's signatures the transfer fails.
+    reverts(
+        "NotEnoughSignatures",
+        lambda: client.record_custody(
+            reg.key,
+            reg.record,
+            CUSTODY_TRANSFER,
+            tribe.community.id,
+            DOCUMENT,
+            1,
+            FAR_DEADLINE,
+            steward,
+            Party(tribe.community, b""),
+        ),
+    )
+    receiver = Party(tribe.community, sign_packed(transfer, tribe.signers(0, 1)))
+    client.record_custody(
+        reg.key,
+        reg.record,
+        CUSTODY_TRANSFER,
+        tribe.community.id,
+        DOCUMENT,
+        1,
+        FAR_DEADLINE,
+        steward,
+        receiver,
+    )
+    assert client.steward_of(reg.key, reg.record) == tribe.community.id
+    reverts(
+        "UnknownCustodyAction",
+        lambda: client.record_custody(
+            reg.key, reg.record, 9, tribe.community.id, DOCUMENT, 2, FAR_DEADLINE, steward
+        ),
+    )
+
+
+def test_a_derivative_links_to_its_registered_parent(client: RegistryClient, museum: Keyed) -> None:
+    parent = register(client, museum, "original")
+    cid = cid_of("restored")
+    method = bytes.fromhex("3d" * 32)
+    typed = typed_data(
+        client.domain(),
+        "RegisterDerivative",
+        community=museum.community.id,
+        parent=parent.key,
+        cid=cid,
+        metadata=METADATA,
+        terms=TERMS,
+        method=method,
+        aiEnhanced=True,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(typed, museum.signers(0, 1))
+    derivative = client.register_derivative(
+        museum.community, parent.key, cid, METADATA, TERMS, method, True, FAR_DEADLINE, packed
+    )
+    assert derivative.record.kind == KIND_DERIVATIVE
+    assert derivative.record.parent == parent.key
+    assert client.record_hash(derivative.key) == derivative.record.digest()
+    # The AI flag is bound into the record: the record with the flag cleared is not it.
+    flipped = keccak(abi_encode(["bytes32", "bool"], [method, False]))
+    cleared = dataclasses.replace(derivative.record, commitment=flipped)
+    assert client.hash_record(cleared) == cleared.digest() != derivative.record.digest()
+    reverts("RecordMismatch", lambda: client.steward_of(derivative.key, cleared))
+    assert client.steward_of(derivative.key, derivative.record) == museum.community.id
+    orphan = typed_data(
+        client.domain(),
+        "RegisterDerivative",
+        community=museum.community.id,
+        parent=b"\x42" * 32,
+        cid=cid_of("orphan"),
+        metadata=METADATA,
+        terms=TERMS,
+        method=method,
+        aiEnhanced=False,
+        deadline=FAR_DEADLINE,
+    )
+    reverts(
+        "UnknownRecord",
+        lambda: client.register_derivative(
+            museum.community,
+            b"\x42" * 32,
+            cid_of("orphan"),
+            METADATA,
+            TERMS,
+            method,
+            False,
+            FAR_DEADLINE,
+            sign_packed(orphan, museum.signers(0, 1)),
+        ),
+    )
+
+
+# ---- batches ---------------------------------------------------------------------------------
+
+
+def batch_of(count: int) -> tuple[StandardMerkleTree, list[tuple[bytes, bytes, bytes]]]:
+    values = [(item_key(cid_of(f"batch-{i}")), METADATA, ZERO) for i in range(count)]
+    return StandardMerkleTree.of(values, BATCH_LEAF_TYPES), values
+
+
+def register_batch(client: RegistryClient, keyed: Keyed, tree: StandardMerkleTree) -> Registration:
+    typed = typed_data(
+        client.domain(),
+        "RegisterBatch",
+        community=keyed.community.id,
+        root=tree.root,
+        count=len(tree),
+        terms=TERMS,
+        deadline=FAR_DEADLINE,
+    )
+    return client.register_batch(
+        keyed.community,
+        tree.root,
+        len(tree),
+        TERMS,
+        FAR_DEADLINE,
+        sign_packed(typed, keyed.signers(0, 1)),
+    )
+
+
+def test_batch_items_are_provable_and_one_can_be_revoked(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    tree, values = batch_of(7)
+    batch = register_batch(client, museum, tree)
+    assert batch.record.kind == KIND_BATCH
+    assert client.record_hash(tree.root) == batch.record.digest()
+    for i, (item, metadata, commitment) in enumerate(values):
+        assert client.batch_leaf(item, metadata, commitment) == tree.leaf(i)
+        assert client.is_batch_item(tree.root, item, metadata, commitment, tree.proof(i))
+    assert not client.is_batch_item(tree.root, values[0][0], METADATA, b"\x01" * 32, tree.proof(0))
+    item, metadata, commitment = values[3]
+    revoke = typed_data(
+        client.domain(),
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=batch_item_subject(tree.root, item),
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    client.revoke_batch_item(
+        tree.root,
+        batch.record,
+        item,
+        metadata,
+        commitment,
+        tree.proof(3),
+        museum.community,
+        1,
+        FAR_DEADLINE,
+        sign_packed(revoke, museum.signers(0, 2)),
+    )
+    subject = batch_item_subject(tree.root, item)
+    assert client.batch_item_subject(tree.root, item) == subject
+    assert client.terms_of(subject).revoked
+    assert not client.terms_of(tree.root).revoked
+    assert not client.terms_of(batch_item_subject(tree.root, values[2][0])).revoked
+
+
+def test_revoking_an_item_of_ones_own_batch_never_touches_another_registration_of_it(
+    client: RegistryClient, museum: Keyed, tribe: Keyed
+) -> None:
+    """Any community can put any item key in a batch of its own; revoking that leaf must not
+    revoke another community's registration of the same item."""
+    theirs = register(client, tribe, "theirs")
+    values = [(theirs.key, METADATA, ZERO), (item_key(cid_of("filler")), METADATA, ZERO)]
+    tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
+    batch = register_batch(client, museum, tree)
+    # Signed as the bare item key (what the contract used to accept): refused.
+    bare = typed_data(
+        client.domain(),
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=theirs.key,
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    reverts(
+        "SignerNotKeyholder",
+        lambda: client.revoke_batch_item(
+            tree.root,
+            batch.record,
+            theirs.key,
+            METADATA,
+            ZERO,
+            tree.proof(0),
+            museum.community,
+            1,
+            FAR_DEADLINE,
+            sign_packed(bare, museum.signers(0, 1)),
+        ),
+    )
+    subject = batch_item_subject(tree.root, theirs.key)
+    own = typed_data(
+        client.domain(),
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=subject,
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    client.revoke_batch_item(
+        tree.root,
+        batch.record,
+        theirs.key,
+        METADATA,
+        ZERO,
+        tree.proof(0),
+        museum.community,
+        1,
+        FAR_DEADLINE,
+        sign_packed(own, museum.signers(0, 1)),
+    )
+    assert client.terms_of(subject).revoked
+    assert not client.terms_of(theirs.key).revoked  # the tribe's own registration stands
+
+
+@pytest.mark.parametrize("position", ["first", "last"])
+def test_a_batch_revocation_with_a_bad_entry_first_or_last_fails_as_a_whole(
+    client: RegistryClient, museum: Keyed, position: str
+) -> None:
+    tree, values = batch_of(8)
+    batch = register_batch(client, museum, tree)
+    order = sorted(range(len(values)), key=lambda i: tree.tree_index[i])
+    index = order[0] if position == "first" else order[-1]
+    neighbour = order[1] if position == "first" else order[-2]
+    item, metadata, commitment = values[index]
+    revoke = typed_data(
+        client.domain(),
+        "RevokeTerms",
+        community=museum.community.id,
+        subject=batch_item_subject(tree.root, item),
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(revoke, museum.signers(0, 1))
+    for proof in (tree.proof(neighbour), tree.proof(index)[:-1], [], tree.proof(index)[::-1]):
+        if proof == tree.proof(index):
+            continue
+        error = reverts(
+            "InvalidProof",
+            lambda p=proof: client.revoke_batch_item(  # type: ignore[misc]
+                tree.root,
+                batch.record,
+                item,
+                metadata,
+                commitment,
+                p,
+                museum.community,
+                1,
+                FAR_DEADLINE,
+                packed,
+            ),
+        )
+        assert error.error_args["root"] == "0x" + tree.root.hex()
+        assert error.error_args["leaf"] == "0x" + tree.leaf(index).hex()
+    # A leaf with one wrong field, with its true proof, is not in the batch either.
+    reverts(
+        "InvalidProof",
+        lambda: client.revoke_batch_item(
+            tree.root,
+            batch.record,
+            item,
+            b"\x00" * 31 + b"\x01",
+            commitment,
+            tree.proof(index),
+            museum.community,
+            1,
+            FAR_DEADLINE,
+            packed,
+        ),
+    )
+    assert not client.terms_of(batch_item_subject(tree.root, item)).revoked
+    client.revoke_batch_item(
+        tree.root,
+        batch.record,
+        item,
+        metadata,
+        commitment,
+        tree.proof(index),
+        museum.community,
+        1,
+        FAR_DEADLINE,
+        packed,
+    )
+    assert client.terms_of(batch_item_subject(tree.root, item)).revoked
+
+
+def test_empty_and_duplicate_batches_are_refused(client: RegistryClient, museum: Keyed) -> None:
+    tree, _ = batch_of(2)
+    register_batch(client, museum, tree)
+    reverts("AlreadyRegistered", lambda: register_batch(client, museum, tree))
+    typed = typed_data(
+        client.domain(),
+        "RegisterBatch",
+        community=museum.community.id,
+        root=b"\x05" * 32,
+        count=0,
+        terms=TERMS,
+        deadline=FAR_DEADLINE,
+    )
+    reverts(
+        "EmptyBatch",
+        lambda: client.register_batch(
+            museum.community,
+            b"\x05" * 32,
+            0,
+            TERMS,
+            FAR_DEADLINE,
+            sign_packed(typed, museum.signers(0, 1)),
+        ),
+    )
+
+
+# ---- refusals, each by its name ---------------------------------------------------------------
+
+
+def test_a_replayed_registration_is_refused_by_its_item_key(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("replay")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    register_call(client, museum, cid, packed)()
+    error = reverts("AlreadyRegistered", register_call(client, museum, cid, packed))
+    assert error.error_args == {"key": "0x" + item_key(cid).hex()}
+    # Other signatures over the same item (another signer set, another deadline) change nothing.
+    other = register_item_typed(client.domain(), museum, cid, deadline=FAR_DEADLINE - 1)
+    reverts(
+        "AlreadyRegistered",
+        lambda: client.register_item(
+            museum.community,
+            cid,
+            METADATA,
+            TERMS,
+            ZERO,
+            FAR_DEADLINE - 1,
+            sign_packed(other, museum.signers(1, 2)),
+        ),
+    )
+
+
+def test_a_signature_for_another_chain_id_is_refused(client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("chain-1")
+    typed = register_item_typed(consent.Domain(1, client.address), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    error = reverts("SignerNotKeyholder", register_call(client, museum, cid, packed))
+    assert error.error_args["index"] == 0
+    python_refuses(register_item_typed(client.domain(), museum, cid), museum, packed)
+
+
+def test_a_signature_made_before_a_chain_id_switch_fails_after_it(
+    node: Node, client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("fork")
+    before = client.domain()
+    packed = sign_packed(register_item_typed(before, museum, cid), museum.signers(0, 1))
+    node.rpc("anvil_setChainId", before.chain_id + 7)
+    try:
+        reverts("SignerNotKeyholder", register_call(client, museum, cid, packed))
+        fresh = sign_packed(register_item_typed(client.domain(), museum, cid), museum.signers(0, 1))
+        register_call(client, museum, cid, fresh)()  # the same action, signed for the new id
+        assert client.is_registered(item_key(cid))
+    finally:
+        node.rpc("anvil_setChainId", before.chain_id)
+
+
+def test_a_signature_for_another_verifying_contract_is_refused(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("elsewhere")
+    other = Account.create().address
+    packed = sign_packed(
+        register_item_typed(consent.Domain(client.chain_id(), other), museum, cid),
+        museum.signers(0, 1),
+    )
+    reverts("SignerNotKeyholder", register_call(client, museum, cid, packed))
+
+
+def test_an_expired_deadline_is_refused(node: Node, client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("late")
+    now = int(node.w3.eth.get_block("latest")["timestamp"])
+    deadline = now + 60
+    typed = register_item_typed(client.domain(), museum, cid, deadline=deadline)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    call = Calls.register_item(museum.community, cid, METADATA, TERMS, ZERO, deadline, packed)
+    client.simulate(call)  # good now
+    node.rpc("evm_increaseTime", 3600)
+    node.rpc("evm_mine")
+    error = reverts("DeadlineExpired", lambda: client.transact(call))
+    assert error.error_args["deadline"] == deadline
+    assert error.error_args["timestamp"] > deadline
+
+
+def test_a_high_s_twin_of_a_valid_signature_is_refused(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("high-s")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    second = packed[65:]
+    r, s, v = second[:32], int.from_bytes(second[32:64], "big"), second[64]
+    twin = r + (N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
+    error = reverts("SignatureHighS", register_call(client, museum, cid, packed[:65] + twin))
+    assert error.error_args == {"index": 1}
+    python_refuses(typed, museum, packed[:65] + twin)
+    register_call(client, museum, cid, packed)()  # the low-s original is good
+
+
+@pytest.mark.parametrize("length", [64, 66])
+def test_signatures_of_64_or_66_bytes_are_refused(
+    client: RegistryClient, museum: Keyed, length: int
+) -> None:
+    cid = cid_of(f"len-{length}")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    first, second = packed[:65], packed[65:]
+    if length == 64:  # EIP-2098 compact form: r ‖ (yParity << 255 | s)
+        s = int.from_bytes(second[32:64], "big") | ((second[64] - 27) << 255)
+        odd = second[:32] + s.to_bytes(32, "big")
+    else:
+        odd = second + b"\x00"
+    error = reverts("InvalidSignatureLength", register_call(client, museum, cid, first + odd))
+    assert error.error_args == {"length": 65 + length}
+    error = reverts("InvalidSignatureLength", register_call(client, museum, cid, odd))
+    assert error.error_args == {"length": length}
+    python_refuses(typed, museum, first + odd)
+
+
+@pytest.mark.parametrize("v", [0, 1, 26, 29, 255])
+def test_v_outside_27_and_28_is_refused(client: RegistryClient, museum: Keyed, v: int) -> None:
+    cid = cid_of(f"v-{v}")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    bad = packed[:64] + bytes([v]) + packed[65:]
+    error = reverts("SignatureBadV", register_call(client, museum, cid, bad))
+    assert error.error_args == {"index": 0, "v": v}
+    python_refuses(typed, museum, bad)
+
+
+@pytest.mark.parametrize(
+    "r, s",
+    [(0, 1), (1, 0), (N, 1), (2**256 - 1, 1)],
+    ids=["r=0", "s=0", "r=n", "r=max"],
+)
+def test_a_signature_recovering_the_zero_address_is_refused(
+    client: RegistryClient, museum: Keyed, r: int, s: int
+) -> None:
+    cid = cid_of(f"zero-{r}-{s}")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    bad = r.to_bytes(32, "big") + s.to_bytes(32, "big") + b"\x1b" + packed[65:]
+    error = reverts("SignatureInvalid", register_call(client, museum, cid, bad))
+    assert error.error_args == {"index": 0}
+    python_refuses(typed, museum, bad)
+
+
+def test_a_signer_who_is_not_a_keyholder_is_refused(client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("outsider")
+    typed = register_item_typed(client.domain(), museum, cid)
+    outsider = Account.create()
+    packed = sign_packed(typed, [museum.keys[0], outsider])
+    error = reverts("SignerNotKeyholder", register_call(client, museum, cid, packed))
+    assert error.error_args["signer"].lower() == outsider.address.lower()
+    python_refuses(typed, museum, packed)
+
+
+def test_the_same_signer_twice_is_refused(client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("twice")
+    typed = register_item_typed(client.domain(), museum, cid)
+    one = consent.sign(typed, bytes(museum.keys[1].key))
+    error = reverts("SignerNotKeyholder", register_call(client, museum, cid, one + one))
+    assert error.error_args["index"] == 1
+    python_refuses(typed, museum, one + one)
+    with pytest.raises(consent.SignatureError):
+        consent.pack_signatures([(museum.keys[1].address, one)] * 2)
+
+
+def test_signers_out_of_order_are_refused(client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("order")
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 2))
+    backwards = packed[65:] + packed[:65]
+    error = reverts("SignerNotKeyholder", register_call(client, museum, cid, backwards))
+    assert error.error_args == {"index": 1, "signer": museum.keys[0].address}
+    python_refuses(typed, museum, backwards)
+
+
+def test_too_few_signatures_are_refused(client: RegistryClient, museum: Keyed) -> None:
+    cid = cid_of("few")
+    typed = register_item_typed(client.domain(), museum, cid)
+    for packed in (sign_packed(typed, museum.signers(2)), b""):
+        error = reverts("NotEnoughSignatures", register_call(client, museum, cid, packed))
+        assert error.error_args == {"given": len(packed) // 65, "required": 2}
+        python_refuses(typed, museum, packed)
+
+
+def create_community_call(
+    client: RegistryClient,
+    keyholders: Sequence[str],
+    threshold: int,
+    signers: Sequence[LocalAccount],
+) -> Callable[[], object]:
+    addresses = tuple(ChecksumAddress(HexAddress(HexStr(k))) for k in keyholders)
+    community = Community(community_id(f"c-{keyholders}-{threshold}"), addresses, threshold)
+    typed = typed_data(
+        client.domain(),
+        "CreateCommunity",
+        community=community.id,
+        keyholders=list(keyholders),
+        threshold=threshold,
+        document=DOCUMENT,
+        deadline=FAR_DEADLINE,
+    )
+    packed = b"".join(consent.sign(typed, bytes(a.key)) for a in signers)
+    return lambda: client.create_community(community, DOCUMENT, FAR_DEADLINE, packed)
+
+
+@pytest.mark.parametrize("threshold", [0, 4])
+def test_a_threshold_of_0_or_above_n_is_refused(client: RegistryClient, threshold: int) -> None:
+    keys = new_keys(3)
+    error = reverts(
+        "InvalidThreshold",
+        create_community_call(client, [a.address for a in keys], threshold, list(keys)),
+    )
+    assert error.error_args == {"threshold": threshold, "keyholders": 3}
+
+
+def test_more_than_32_keyholders_are_refused(client: RegistryClient) -> None:
+    keys = new_keys(33)
+    reverts("InvalidThreshold", create_community_call(client, [a.address for a in keys], 2, keys))
+
+
+@pytest.mark.parametrize("shape", ["unsorted", "duplicate", "zero"])
+def test_unsorted_or_duplicate_keyholders_are_refused(client: RegistryClient, shape: str) -> None:
+    keys = new_keys(3)
+    addresses: list[str] = [a.address for a in keys]
+    if shape == "unsorted":
+        addresses = [addresses[1], addresses[0], addresses[2]]
+        expected_index = 1
+    elif shape == "duplicate":
+        addresses = [addresses[0], addresses[1], addresses[1]]
+        expected_index = 2
+    else:
+        addresses = ["0x" + "00" * 20, *addresses[:2]]
+        expected_index = 0
+    error = reverts("KeyholdersNotIncreasing", create_community_call(client, addresses, 2, keys))
+    assert error.error_args["index"] == expected_index
+
+
+def test_creation_needs_every_keyholder_and_a_community_is_created_once(
+    client: RegistryClient,
+) -> None:
+    keys = new_keys(3)
+    addresses = [a.address for a in keys]
+    reverts("NotEnoughSignatures", create_community_call(client, addresses, 2, keys[:2]))
+    create_community_call(client, addresses, 2, keys)()
+    reverts("CommunityExists", create_community_call(client, addresses, 2, keys))
+
+
+def test_unknown_or_mismatched_communities_are_refused(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("who")
+    ghost = Community(b"\x66" * 32, museum.community.keyholders, 2)
+    typed = register_item_typed(client.domain(), museum, cid)
+    packed = sign_packed(typed, museum.signers(0, 1))
+    reverts(
+        "UnknownCommunity",
+        lambda: client.register_item(ghost, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed),
+    )
+    lowered = Community(museum.community.id, museum.community.keyholders, 1)
+    reverts(
+        "KeyholdersMismatch",
+        lambda: client.register_item(
+            lowered, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed[:65]
+        ),
+    )
+    reverts(
+        "EmptyCid",
+        lambda: client.register_item(
+            museum.community, b"", METADATA, TERMS, ZERO, FAR_DEADLINE, packed
+        ),
+    )
+
+
+# ---- the client's own behaviour ---------------------------------------------------------------
+
+
+def test_a_refused_call_sends_nothing_and_consumes_no_nonce(
+    node: Node, client: RegistryClient, museum: Keyed
+) -> None:
+    nonce = node.w3.eth.get_transaction_count(client.sender.address)
+    reverts("NotEnoughSignatures", register_call(client, museum, cid_of("nothing"), b""))
+    assert node.w3.eth.get_transaction_count(client.sender.address) == nonce
+    assert client.journal.entries() == []
+    register(client, museum, "after")  # the client's nonce is still right
+    assert node.w3.eth.get_transaction_count(client.sender.address) == nonce + 1
+
+
+def test_a_transaction_that_reverts_when_mined_is_decoded_too(
+    node: Node, client: RegistryClient, museum: Keyed
+) -> None:
+    cid = cid_of("mined-revert")
+    typed = register_item_typed(client.domain(), museum, cid)
+    call = Calls.register_item(
+        museum.community,
+        cid,
+        METADATA,
+        TERMS,
+        ZERO,
+        FAR_DEADLINE,
+        sign_packed(typed, museum.signers(2)),
+    )
+    error = reverts("NotEnoughSignatures", lambda: client.transact(call, gas=300_000))
+    assert error.tx_hash is not None
+    receipt = node.w3.eth.get_transaction_receipt(HexBytes(error.tx_hash))
+    assert receipt["status"] == 0
+    [entry] = client.journal.entries()
+    assert (entry.state, entry.tx_hash) == ("reverted", error.tx_hash)
+
+
+def test_transact_many_sends_in_one_go_and_journals_each(
+    client: RegistryClient, museum: Keyed
+) -> None:
+    domain = client.domain()
+    calls = []
+    for i in range(5):
+        cid = cid_of(f"many-{i}")
+        packed = sign_packed(register_item_typed(domain, museum, cid), museum.signers(0, 1))
+        calls.append(
+            Calls.register_item(museum.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+        )
+    outcomes = client.transact_many(calls)
+    assert [o.nonce for o in outcomes] == list(range(outcomes[0].nonce, outcomes[0].nonce + 5))
+    assert all(client.is_registered(item_key(cid_of(f"many-{i}"))) for i in range(5))
+    assert {e.tx_hash for e in client.journal.entries()} == {o.tx_hash for o in outcomes}
+    assert all(e.state == "confirmed" for e in client.journal.entries())
+
+
+def test_unknown_revert_data_still_gives_a_typed_error(session_client: RegistryClient) -> None:
+    decoder = RevertDecoder(session_client.artifact.abi)
+    unknown = decoder.decode(bytes.fromhex("deadbeef") + bytes(32), function="registerItem")
+    assert isinstance(unknown, RegistryReverted) and isinstance(unknown, ChainError)
+    assert unknown.error_name == "Unknown" and unknown.selector == bytes.fromhex("deadbeef")
+    reason = keccak(text="Error(string)")[:4] + abi_encode(["string"], ["no"])
+    assert decoder.decode(reason, function="f").error_args == {"reason": "no"}
+    short = decoder.decode(b"\x01", function="f")
+    assert short.error_name == "Unknown"
+    # Every custom error of the ABI is decodable by name.
+    abi_errors = {e["name"] for e in session_client.artifact.abi if e.get("type") == "error"}
+    assert abi_errors <= decoder.error_names()
+    assert len(abi_errors) == 22
