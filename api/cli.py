@@ -27,6 +27,8 @@ from rich.progress import (
 )
 
 from api.cli_chain import chain_app
+from api.cli_index import index_app
+from api.cli_keys import keys_app
 from ledger.errors import HeritageError, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
@@ -47,6 +49,8 @@ ipfs_app = typer.Typer(
 )
 app.add_typer(ipfs_app, name="ipfs")
 app.add_typer(chain_app, name="chain")
+app.add_typer(keys_app, name="keys")
+app.add_typer(index_app, name="index")
 
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)

@@ -43,8 +43,7 @@ from ledger.chain import (
 )
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.settings import load_settings
-from local_chain import REGISTRY_CONTRACT, chain_down, chain_up, connect
-from local_chain.deploy import _ANVIL_DEV_KEY_0
+from local_chain import REGISTRY_CONTRACT, anvil_dev_account, chain_down, chain_up, connect
 
 EAS_ATTESTATION_GAS = 180_132
 SINGLE_TARGET = 65_000
@@ -216,7 +215,7 @@ def main() -> int:
             client = RegistryClient(
                 connect(settings.rpc_url),
                 up.deployment.registry_address,
-                Account.from_key(_ANVIL_DEV_KEY_0),
+                anvil_dev_account(),
                 TxJournal(Path(tmp) / "journal", fsync=False),
             )
             report = measure(client, 5 if args.quick else 50, rng)

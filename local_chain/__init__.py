@@ -5,7 +5,13 @@ package assumes anvil: the rest of the project reads a :class:`Deployment`.
 """
 
 from local_chain.anvil import ANVIL_VERSION, ChainPaths, find_anvil
-from local_chain.deploy import ANVIL_DEV_ACCOUNT_0, Deployment, connect, read_deployment
+from local_chain.deploy import (
+    ANVIL_DEV_ACCOUNT_0,
+    Deployment,
+    anvil_dev_account,
+    connect,
+    read_deployment,
+)
 from local_chain.lifecycle import (
     REGISTRY_CONTRACT,
     ChainStatus,
@@ -27,6 +33,7 @@ __all__ = [
     "Deployment",
     "DownResult",
     "UpResult",
+    "anvil_dev_account",
     "chain_down",
     "chain_status",
     "chain_up",

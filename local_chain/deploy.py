@@ -19,6 +19,7 @@ from typing import Any, Final, cast
 
 import requests
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -32,6 +33,7 @@ from ledger.errors import ChainError, ChainUnavailable, ConfigError, NotFound
 __all__ = [
     "ANVIL_DEV_ACCOUNT_0",
     "Deployment",
+    "anvil_dev_account",
     "chain_errors",
     "check_deployment",
     "connect",
@@ -189,13 +191,19 @@ def creation_code_hash(artifact: Artifact) -> str:
     return "0x" + keccak(artifact.bytecode).hex()
 
 
+def anvil_dev_account() -> LocalAccount:
+    """anvil's well-known dev account 0, the sender that pays gas on a local chain only."""
+    account: LocalAccount = Account.from_key(_ANVIL_DEV_KEY_0)
+    return account
+
+
 def deploy_artifact(w3: Web3, artifact: Artifact) -> Deployment:
     """Deploy ``artifact`` (no constructor arguments) from anvil's dev account 0, signing
     locally, and read the runtime code back to record its hash."""
     for entry in artifact.abi:
         if entry.get("type") == "constructor" and entry.get("inputs"):
             raise ChainError(f"{artifact.name}'s constructor takes arguments; cannot deploy it")
-    account = Account.from_key(_ANVIL_DEV_KEY_0)
+    account = anvil_dev_account()
     chain_id = w3.eth.chain_id
     factory = w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
     nonce = w3.eth.get_transaction_count(account.address, "pending")

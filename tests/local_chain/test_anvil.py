@@ -35,7 +35,7 @@ from local_chain.anvil import process_alive
 from local_chain.deploy import deploy_artifact, write_deployment
 
 if TYPE_CHECKING:  # conftest is pytest's to import; fixtures carry its helpers
-    from tests.local_chain.conftest import LocalChain
+    from tests.conftest import LocalChain
 
 MakeSettings = Callable[[Path], Settings]
 

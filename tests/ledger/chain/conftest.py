@@ -3,8 +3,6 @@ two communities created once; every test runs between ``evm_snapshot`` and ``evm
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,42 +15,18 @@ from web3 import Web3
 
 from ledger import consent
 from ledger.chain import Community, RegistryClient, TxJournal
-from ledger.settings import Settings, load_settings
-from local_chain import Deployment, chain_down, chain_up, connect
-from local_chain.deploy import _ANVIL_DEV_KEY_0
+from ledger.settings import Settings
+from local_chain import Deployment, anvil_dev_account, chain_down, chain_up, connect
 from local_chain.lifecycle import REGISTRY_CONTRACT
+from tests.chain_support import chain_settings
 
 FAR_DEADLINE = 2**64 - 1
 DOCUMENT = bytes.fromhex("d0" * 32)
 
 
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range (see tests/local_chain/conftest.py)."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(200):
-        port = random.randrange(10000, max(low, 10001))
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
-
-
-def chain_settings(data_dir: Path) -> Settings:
-    return load_settings(
-        env={}, data_dir=data_dir, rpc_url=f"http://127.0.0.1:{free_port()}", fsync=False
-    )
-
-
 def dev_account() -> LocalAccount:
     """anvil's well-known dev account 0: the sender that pays gas on the local chain."""
-    account: LocalAccount = Account.from_key(_ANVIL_DEV_KEY_0)
-    return account
+    return anvil_dev_account()
 
 
 def new_keys(count: int) -> list[LocalAccount]:

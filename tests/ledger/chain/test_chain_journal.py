@@ -29,6 +29,7 @@ from ledger.chain import (
 from ledger.errors import ChainError, ChainUnavailable, JournalCorrupt
 from local_chain import REGISTRY_CONTRACT, chain_down, chain_up, connect
 from local_chain.anvil import ChainPaths, process_alive
+from tests.chain_support import chain_settings
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
     METADATA,
@@ -36,7 +37,6 @@ from tests.ledger.chain.conftest import (
     ZERO,
     Keyed,
     Node,
-    chain_settings,
     cid_of,
     create_community,
     dev_account,

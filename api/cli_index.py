@@ -1,0 +1,104 @@
+"""``heritage index sync|rebuild``: the SQLite mirror of the registry's events.
+
+Thin: parse, open the chain named by the settings and its deployment record, call
+:mod:`ledger.index`, format.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+from rich.progress import Progress as RichProgress
+
+from ledger.index import EventIndex, Progress, SyncResult, Web3Reader, index_path
+from ledger.settings import Settings, load_settings
+from local_chain import connect, deployment_path, read_deployment
+from local_chain.deploy import chain_errors
+
+__all__ = ["index_app"]
+
+index_app = typer.Typer(
+    help="The event index: sync it with the chain, or rebuild it from the chain alone.",
+    no_args_is_help=True,
+)
+
+_err = Console(stderr=True, highlight=False)
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Confirmations = Annotated[
+    int,
+    typer.Option(
+        "--confirmations",
+        min=0,
+        help="Index only blocks at least this deep (head - N); 0 on a local chain.",
+    ),
+]
+
+
+def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> SyncResult:
+    deployment = read_deployment(deployment_path(settings))
+    w3 = connect(settings.rpc_url)
+    with (
+        chain_errors(settings.rpc_url),
+        EventIndex(
+            index_path(settings),
+            Web3Reader(w3),
+            deployment.registry_address,
+            deployment.deploy_block,
+            confirmations=confirmations,
+            recreate=rebuild,
+        ) as index,
+        _progress(quiet, "rebuilding the index" if rebuild else "syncing the index") as tick,
+    ):
+        return index.rebuild(tick) if rebuild else index.sync(tick)
+
+
+@contextmanager
+def _progress(quiet: bool, label: str) -> Iterator[Progress | None]:
+    """A rich progress bar (blocks) on stderr, unless quiet or not a terminal."""
+    if quiet or not _err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with RichProgress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _report(result: SyncResult, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+        return
+    if quiet:
+        return
+    if result.reason is not None:
+        sys.stdout.write(f"rebuilt: {result.reason}\n")
+    sys.stdout.write(
+        f"indexed blocks {result.from_block}..{result.to_block}: {result.events} new events\n"
+    )
+
+
+@index_app.command("sync")
+def index_sync(
+    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: Quiet = False
+) -> None:
+    """Read new registry events into the index (rebuilding it if the chain changed)."""
+    result = _run(load_settings(), confirmations, rebuild=False, quiet=quiet or as_json)
+    _report(result, as_json, quiet)
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: Quiet = False
+) -> None:
+    """Drop the index (any schema version) and read every event again from the chain."""
+    result = _run(load_settings(), confirmations, rebuild=True, quiet=quiet or as_json)
+    _report(result, as_json, quiet)
