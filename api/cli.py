@@ -29,6 +29,7 @@ from rich.progress import (
 from api.cli_chain import chain_app
 from api.cli_index import index_app
 from api.cli_keys import keys_app
+from api.cli_registry import community_app, custody_app, derivative_app, item_app, terms_app
 from ledger.errors import HeritageError, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
@@ -51,6 +52,11 @@ app.add_typer(ipfs_app, name="ipfs")
 app.add_typer(chain_app, name="chain")
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
+app.add_typer(community_app, name="community")
+app.add_typer(item_app, name="item")
+app.add_typer(terms_app, name="terms")
+app.add_typer(custody_app, name="custody")
+app.add_typer(derivative_app, name="derivative")
 
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)

@@ -1,0 +1,520 @@
+"""``heritage community|item|terms|custody|derivative``: the registry, from the command line.
+
+Thin: parse, call :class:`ledger.registration.Registrar`, format. Keys:
+
+- keyholders sign with keystores in ``<data dir>/keys``. ``--signer ADDRESS`` (repeatable)
+  names them; without it, every keyholder of the community whose key is here is used, lowest
+  addresses first, as many as the action needs.
+- ``--password-file FILE`` (repeatable): one file unlocks every signer, or one file per
+  ``--signer``, in the same order. Without it each passphrase is asked for (hidden prompt).
+- the sender pays the gas: anvil's dev account on the local chain; elsewhere ``--sender
+  ADDRESS`` (a key in the keystore) with ``--sender-password-file``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+
+from ledger.errors import UsageError
+from ledger.ipfs.unixfs import ImportOptions
+from ledger.keys import load_signer, read_passphrase_file
+from ledger.registration import (
+    Progress,
+    Registrar,
+    SignerKeys,
+    parse_community,
+    read_json_file,
+)
+from ledger.settings import Settings, load_settings
+
+__all__ = ["community_app", "custody_app", "derivative_app", "item_app", "terms_app"]
+
+community_app = typer.Typer(
+    help="Communities: create, show, rotate keyholders.", no_args_is_help=True
+)
+item_app = typer.Typer(
+    help="Items: register files (alone or as a batch), show, history.", no_args_is_help=True
+)
+terms_app = typer.Typer(
+    help="Terms of an item or batch: set a new version, revoke.", no_args_is_help=True
+)
+custody_app = typer.Typer(
+    help="Custody: transfer stewardship between communities.", no_args_is_help=True
+)
+derivative_app = typer.Typer(
+    help="Derivatives: restorations, reconstructions, AI-enhanced versions.", no_args_is_help=True
+)
+
+_err = Console(stderr=True, highlight=False)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what a script needs.")]
+Signers = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--signer",
+        help="A keyholder who signs (repeatable; default: every keyholder with a key here).",
+    ),
+]
+PasswordFiles = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--password-file",
+        help="Passphrase file: one for every signer, or one per --signer in order.",
+        dir_okay=False,
+    ),
+]
+Sender = Annotated[
+    str | None,
+    typer.Option(
+        "--sender", help="Keystore address that pays gas (default on anvil: dev account)."
+    ),
+]
+SenderPasswordFile = Annotated[
+    Path | None,
+    typer.Option("--sender-password-file", help="Passphrase file of --sender.", dir_okay=False),
+]
+CommunityOpt = Annotated[str, typer.Option("--community", "-c", help="Community id (0x…) or name.")]
+TermsOpt = Annotated[Path, typer.Option("--terms", help="Terms document (a JSON file).")]
+Item = Annotated[str, typer.Argument(help="A CID (v0 or v1) or a 0x item key.")]
+Keyholders = Annotated[
+    list[str], typer.Option("--keyholder", "-k", help="Keyholder address (repeatable).")
+]
+Threshold = Annotated[int, typer.Option("--threshold", "-t", min=1, help="Signatures needed (k).")]
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def _passphrases(
+    signers: list[str] | None, files: list[Path] | None
+) -> Callable[[ChecksumAddress], str]:
+    named = [s.lower() for s in signers or []]
+    paths = list(files or [])
+    if len(paths) > 1 and len(paths) != len(named):
+        raise UsageError(
+            f"{len(paths)} --password-file options for {len(named)} --signer options",
+            hint="pass one --password-file for every signer, or one per --signer in order",
+        )
+    cache: dict[str, str] = {}
+
+    def passphrase(address: ChecksumAddress) -> str:
+        if address in cache:
+            return cache[address]
+        if len(paths) == 1:
+            value = read_passphrase_file(paths[0])
+        elif paths:
+            value = read_passphrase_file(paths[named.index(address.lower())])
+        else:
+            value = typer.prompt(
+                f"Passphrase of {address}", hide_input=True, err=True, show_default=False
+            )
+        cache[address] = value
+        return value
+
+    return passphrase
+
+
+def _keys(settings: Settings, signers: list[str] | None, files: list[Path] | None) -> SignerKeys:
+    return SignerKeys(
+        settings,
+        _passphrases(signers, files),
+        tuple(signers) if signers else None,
+    )
+
+
+def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -> LocalAccount:
+    if sender_file is not None:
+        passphrase = read_passphrase_file(sender_file)
+    else:
+        passphrase = typer.prompt(
+            f"Passphrase of the sender {sender}", hide_input=True, err=True, show_default=False
+        )
+    return load_signer(settings, sender, passphrase)
+
+
+@contextmanager
+def _registrar(
+    sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
+) -> Iterator[tuple[Settings, Registrar]]:
+    settings = load_settings()
+    with Registrar(settings) as registrar:
+        if sends and sender is not None:
+            registrar.use_sender(_sender_account(settings, sender, sender_file))
+        elif sends:
+            registrar.use_local_sender()
+        yield settings, registrar
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Progress | None]:
+    """Progress bars (files added, items registered) on stderr, unless quiet or not a tty."""
+    if quiet or not _err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with RichProgress(*columns, console=_err, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield tick
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ---- community -------------------------------------------------------------------------------
+
+
+@community_app.command("create")
+def community_create(
+    name: Annotated[str, typer.Argument(help="The community's name (its id is derived from it).")],
+    keyholders: Keyholders,
+    threshold: Threshold,
+    community_id: Annotated[
+        str | None, typer.Option("--id", help="Use this 0x id instead of one from the name.")
+    ] = None,
+    document: Annotated[
+        Path | None,
+        typer.Option("--document", help="JSON object merged into the community document."),
+    ] = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a community of keyholders with threshold k; every keyholder signs."""
+    if community_id is not None and not community_id.startswith(("0x", "0X")):
+        raise UsageError(f"--id {community_id!r} is not 0x and 64 hex digits")
+    explicit = parse_community(community_id) if community_id is not None else None
+    extra = read_json_file(document) if document is not None else None
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        view = registrar.create_community(
+            name,
+            keyholders,
+            threshold,
+            _keys(settings, signer, password_file),
+            community_id=explicit,
+            extra=extra,
+        )
+    if as_json:
+        _print_json(view.to_json())
+        return
+    sys.stdout.write(
+        f"created community {name} 0x{view.id.hex()}: {view.threshold} of "
+        f"{len(view.keyholders)} keyholders, document {view.document_cid}\n"
+    )
+
+
+@community_app.command("show")
+def community_show(
+    community: Annotated[str, typer.Argument(help="Community id (0x…) or name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a community: keyholders, threshold, document, rotations, items."""
+    with _registrar() as (_, registrar):
+        view = registrar.show_community(parse_community(community))
+    if as_json:
+        _print_json(view.to_json())
+        return
+    sys.stdout.write(
+        f"community 0x{view.id.hex()}\n"
+        f"  threshold   {view.threshold} of {len(view.keyholders)}\n"
+        f"  keyholders  {', '.join(view.keyholders)}\n"
+        f"  document    {view.document_cid}\n"
+        f"  rotations   {view.rotations}\n"
+        f"  created in  block {view.created_block}\n"
+        f"  items       {view.items}\n"
+    )
+
+
+@community_app.command("rotate")
+def community_rotate(
+    community: Annotated[str, typer.Argument(help="Community id (0x…) or name.")],
+    keyholders: Keyholders,
+    threshold: Threshold,
+    document: Annotated[
+        Path | None,
+        typer.Option("--document", help="JSON object merged into the new community document."),
+    ] = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace the keyholders and threshold; k of the current keyholders sign."""
+    extra = read_json_file(document) if document is not None else None
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        view = registrar.rotate_community(
+            parse_community(community),
+            keyholders,
+            threshold,
+            _keys(settings, signer, password_file),
+            extra=extra,
+        )
+    if as_json:
+        _print_json(view.to_json())
+        return
+    sys.stdout.write(
+        f"rotated community 0x{view.id.hex()}: now {view.threshold} of "
+        f"{len(view.keyholders)} ({', '.join(view.keyholders)})\n"
+    )
+
+
+# ---- item ------------------------------------------------------------------------------------
+
+
+@item_app.command("register")
+def item_register(
+    paths: Annotated[list[Path], typer.Argument(help="Files to register.")],
+    community: CommunityOpt,
+    terms: TermsOpt,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Register all files in one transaction (Merkle root).")
+    ] = False,
+    cid_version: Annotated[
+        int, typer.Option("--cid-version", min=0, max=1, help="CID version (default 1).")
+    ] = 1,
+    raw_leaves: Annotated[
+        bool | None,
+        typer.Option("--raw-leaves/--no-raw-leaves", help="Raw leaves (default: CIDv1 only)."),
+    ] = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    quiet: Quiet = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add files and the terms document to IPFS, pin them, and register them on chain."""
+    options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves)
+    with (
+        _registrar(sender, sender_password_file, sends=True) as (settings, registrar),
+        _progress(quiet or as_json) as tick,
+    ):
+        keys = _keys(settings, signer, password_file)
+        community_id = parse_community(community)
+        if batch:
+            result = registrar.register_batch(
+                paths, community_id, terms, keys, options=options, progress=tick
+            )
+            if as_json:
+                _print_json(result.to_json())
+                return
+            for entry in result.items:
+                sys.stdout.write(
+                    f"{entry.cid}\n"
+                    if quiet
+                    else f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n"
+                )
+            if not quiet:
+                sys.stdout.write(
+                    f"batch 0x{result.root.hex()}: {len(result.items)} items, manifest "
+                    f"{result.manifest_cid}, terms {result.terms_cid}, "
+                    f"transaction {'0x' + result.tx.tx_hash.hex()}\n"
+                )
+            return
+        items = registrar.register(paths, community_id, terms, keys, options=options, progress=tick)
+    if as_json:
+        _print_json([i.to_json() for i in items])
+        return
+    for entry in items:
+        if quiet:
+            sys.stdout.write(f"{entry.cid}\n")
+        else:
+            sys.stdout.write(f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n")
+
+
+@item_app.command("show")
+def item_show(item: Item, as_json: JsonFlag = False) -> None:
+    """Show an item: its registered CID, community, steward, terms, metadata, batch."""
+    with _registrar() as (_, registrar):
+        view = registrar.show_item(item)
+    if as_json:
+        _print_json(view.to_json())
+        return
+    state = "REVOKED" if view.revoked else "current"
+    lines = [
+        f"{view.kind} 0x{view.key.hex()}",
+        f"  cid         {view.registered_cid}",
+        f"  community   0x{view.community.hex()}",
+        f"  steward     0x{view.steward.hex()}",
+        f"  terms       {view.terms_cid} (version {view.terms_version}, {state})",
+        f"  metadata    {view.metadata_cid}",
+    ]
+    if view.metadata is not None:
+        lines.append(
+            f"              {view.metadata.get('name')}, {view.metadata.get('size')} bytes, "
+            f"{view.metadata.get('media_type')}"
+        )
+    if view.parent is not None:
+        lines.append(f"  parent      0x{view.parent.hex()}")
+        lines.append(f"  method      {view.method_cid} (AI-enhanced: {view.ai_enhanced})")
+    if view.batch is not None and "root" in view.batch:
+        proof = "valid on chain" if view.batch["proof_valid_on_chain"] else "NOT VALID on chain"
+        lines.append(
+            f"  batch       {view.batch['root']} (item {view.batch['position']}, proof {proof})"
+        )
+        lines.append(f"  manifest    {view.batch['manifest_cid']}")
+    if view.block is not None:
+        lines.append(f"  registered  block {view.block} by {view.registrant}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@item_app.command("history")
+def item_history(item: Item, as_json: JsonFlag = False) -> None:
+    """Registration, terms changes, revocations and custody events of an item, in order."""
+    with _registrar() as (_, registrar):
+        entries = registrar.history(item)
+    if as_json:
+        _print_json([e.to_json() for e in entries])
+        return
+    for entry in entries:
+        detail = ", ".join(
+            f"{k}={'0x' + v.hex() if isinstance(v, bytes) else v}"
+            for k, v in entry.fields.items()
+            if k in ("version", "action_name", "counterparty", "community", "terms")
+        )
+        sys.stdout.write(
+            f"{_when(entry.timestamp)}  block {entry.block_number}  {entry.event}  {detail}\n"
+        )
+
+
+# ---- terms -----------------------------------------------------------------------------------
+
+
+@terms_app.command("set")
+def terms_set(
+    item: Item,
+    terms: TermsOpt,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the next terms version of an item, derivative or batch (k of n of its steward)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.set_terms(item, terms, _keys(settings, signer, password_file))
+    if as_json:
+        _print_json(result)
+        return
+    sys.stdout.write(
+        f"terms of {result['subject']} are now version {result['version']}: {result['terms_cid']}\n"
+    )
+
+
+@terms_app.command("revoke")
+def terms_revoke(
+    item: Item,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke the current terms of an item (an item of a batch: that item alone)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.revoke_terms(item, _keys(settings, signer, password_file))
+    if as_json:
+        _print_json(result)
+        return
+    sys.stdout.write(f"revoked terms version {result['version']} of {result['subject']}\n")
+
+
+# ---- custody ---------------------------------------------------------------------------------
+
+
+@custody_app.command("transfer")
+def custody_transfer(
+    item: Item,
+    to: Annotated[str, typer.Option("--to", help="Receiving community id (0x…) or name.")],
+    document: Annotated[
+        Path | None,
+        typer.Option("--document", help="JSON object merged into the custody document."),
+    ] = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Transfer stewardship of an item to another community (k of n of both sign)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.transfer_custody(
+            item, parse_community(to), _keys(settings, signer, password_file), document=document
+        )
+    if as_json:
+        _print_json(result)
+        return
+    sys.stdout.write(
+        f"transferred {result['item']} from {result['from']} to {result['to']} "
+        f"(document {result['document_cid']})\n"
+    )
+
+
+# ---- derivative ------------------------------------------------------------------------------
+
+
+@derivative_app.command("add")
+def derivative_add(
+    parent: Annotated[str, typer.Argument(help="The parent: a CID or a 0x item key.")],
+    path: Annotated[Path, typer.Argument(help="The derivative's file.")],
+    community: CommunityOpt,
+    terms: TermsOpt,
+    method: Annotated[
+        Path, typer.Option("--method", help="JSON document describing how it was made.")
+    ],
+    ai_enhanced: Annotated[
+        bool, typer.Option("--ai-enhanced", help="Made or enhanced with generative AI.")
+    ] = False,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.add_derivative(
+            parent,
+            path,
+            parse_community(community),
+            terms,
+            method,
+            _keys(settings, signer, password_file),
+            ai_enhanced=ai_enhanced,
+        )
+    if as_json:
+        _print_json(result)
+        return
+    sys.stdout.write(
+        f"registered derivative {result['cid']} {result['item']} of {result['parent']}"
+        f"{' (AI-enhanced)' if ai_enhanced else ''}\n"
+    )

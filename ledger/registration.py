@@ -1,0 +1,1436 @@
+"""The registry workflows behind ``heritage community|item|terms|custody|derivative``.
+
+Each workflow checks its input, puts the documents it needs on IPFS, has keyholders sign the
+action (EIP-712, :mod:`ledger.consent`) and relays it with a sender account that pays the gas
+(:mod:`ledger.chain`). Nothing here knows about typer or rich: callers pass a
+:data:`Progress` callback and format the returned values.
+
+Documents (community, item metadata, terms, method, custody, batch manifest) are canonical
+JSON (sorted keys, no spaces, UTF-8) stored as single raw blocks, so each is named by
+``CIDv1(raw, sha2-256(document))`` and its digest is the ``bytes32`` the registry holds.
+
+Items are keyed by ``keccak256`` of the binary CID that was registered. Registration uses
+CIDv1 with raw leaves by default (``ImportOptions(cid_version=1)``); an ITEM given as a CID of
+the other version (a CIDv0 ``Qm…`` of a dag-pb item, or its CIDv1 form) is tried too, and
+results always say which binary CID is the registered one.
+
+Input is checked before anything is pinned or sent: unknown community, a terms file that is
+not a JSON object, a missing path, the same item twice in a batch, an item that is not
+registered all raise a :class:`~ledger.errors.HeritageError` with nothing sent. Files are
+added unpinned first and pinned only once every check has passed.
+
+Batches: the registry stores only the Merkle root and the count. The batch manifest (the
+OpenZeppelin ``StandardMerkleTree`` dump — leaves and the tree every proof is read from —
+plus each item's CID, name and metadata CID) is a raw block, and ``<data>/batches.sqlite``
+records which items are in which batch so that ``item show`` finds their membership; it is
+checked against the chain (``isBatchItem``) every time it is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import rfc8785
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from ledger import consent
+from ledger.chain import (
+    CUSTODY_TRANSFER,
+    KIND_BATCH,
+    KIND_DERIVATIVE,
+    KIND_ITEM,
+    Call,
+    Calls,
+    Community,
+    Party,
+    Record,
+    RegistryClient,
+    TxJournal,
+    TxOutcome,
+    batch_item_subject,
+    item_key,
+)
+from ledger.errors import (
+    ChainError,
+    DuplicateLeaves,
+    HeritageError,
+    LimitExceeded,
+    NotFound,
+    UsageError,
+)
+from ledger.index import EventIndex, HistoryEntry, Web3Reader, index_path
+from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
+from ledger.keys import load_signer
+from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
+from ledger.settings import Settings
+from local_chain import (
+    Deployment,
+    anvil_dev_account,
+    connect,
+    deployment_path,
+    read_deployment,
+    uses_outside_chain,
+)
+from local_chain.deploy import chain_errors
+
+__all__ = [
+    "DEFAULT_IMPORT",
+    "MAX_DOCUMENT_BYTES",
+    "BatchRegistration",
+    "CommunityView",
+    "ItemRegistration",
+    "ItemView",
+    "Progress",
+    "Registrar",
+    "SignerKeys",
+    "TxView",
+    "canonical_json",
+    "community_id_for",
+    "document_cid",
+    "metadata_document",
+    "parse_community",
+    "parse_json_document",
+    "read_json_file",
+]
+
+#: ``progress(stage, done, total)``: stage is "adding" (files) or "registering" (items).
+Progress = Callable[[str, int, int], None]
+#: What registration uses unless told otherwise: CIDv1, raw leaves, 256 KiB chunks.
+DEFAULT_IMPORT: Final = ImportOptions(cid_version=1)
+#: A document is one raw block; IPFS nodes refuse blocks over 1 MiB from the network.
+MAX_DOCUMENT_BYTES: Final = 1 << 20
+DEADLINE_SECONDS: Final = 3600
+ANVIL_CHAIN_ID: Final = 31337
+_ZERO32: Final = bytes(32)
+_SEND_CHUNK: Final = 64  # single registrations sent back to back, then waited for
+_COMMUNITY_DOMAIN: Final = b"heritage-ledger/community\x00"
+_KINDS: Final = {KIND_ITEM: "item", KIND_BATCH: "batch", KIND_DERIVATIVE: "derivative"}
+
+
+# ---- documents (pure) ------------------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a document: the JSON Canonicalization Scheme (RFC 8785)."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise UsageError(
+            f"this document has no canonical JSON form: {exc}",
+            hint="numbers must be finite and integers within ±2**53 (I-JSON, RFC 7493)",
+        ) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_document(data: bytes, where: str) -> dict[str, Any]:
+    """A JSON object from ``data`` (UTF-8, no NaN/Infinity), or :class:`UsageError`."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise LimitExceeded(
+            f"{where} is {len(data)} bytes; a document is one block of at most 1 MiB"
+        )
+    try:
+        document = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"{where} is not JSON: {exc}", hint="pass a UTF-8 JSON file") from None
+    if not isinstance(document, dict):
+        raise UsageError(
+            f"{where} is JSON but not an object ({type(document).__name__})",
+            hint='a document is a JSON object, e.g. {"license": "CC-BY-4.0"}',
+        )
+    return document
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """The JSON object in the file at ``path``."""
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist or is not a file")
+    return parse_json_document(path.read_bytes(), str(path))
+
+
+def document_cid(digest: bytes) -> Cid:
+    """The CID of a document from its sha2-256 digest: CIDv1(raw, digest)."""
+    return Cid.from_digest(digest, RAW)
+
+
+def community_id_for(name: str) -> bytes:
+    """The id of a community named ``name``: keccak256 of a domain tag and the UTF-8 name."""
+    if not name.strip():
+        raise UsageError("a community name cannot be empty")
+    return keccak(_COMMUNITY_DOMAIN + name.encode("utf-8"))
+
+
+def _parse_b32(text: str) -> bytes | None:
+    body = text[2:] if text[:2] in ("0x", "0X") else None
+    if body is None or len(body) != 64:
+        return None
+    try:
+        return bytes.fromhex(body)
+    except ValueError:
+        return None
+
+
+def parse_community(text: str) -> bytes:
+    """A community id: ``0x`` and 64 hex digits, or a name (see :func:`community_id_for`)."""
+    key = _parse_b32(text)
+    if key is None and text.startswith(("0x", "0X")):
+        raise UsageError(
+            f"{text!r} is not a 32-byte community id", hint="0x followed by 64 hex digits"
+        )
+    return key if key is not None else community_id_for(text)
+
+
+def metadata_document(cid: Cid, name: str, size: int, options: ImportOptions) -> dict[str, Any]:
+    """An item's metadata: enough to recompute its CID from the file (the import settings)."""
+    media_type, _ = mimetypes.guess_type(name, strict=False)
+    return {
+        "type": "heritage/item-metadata",
+        "version": 1,
+        "cid": str(cid),
+        "name": name,
+        "size": size,
+        "media_type": media_type or "application/octet-stream",
+        "import": {
+            "cid_version": options.cid_version,
+            "raw_leaves": options.leaves_raw,
+            "chunk_size": options.chunk_size,
+            "chunker": f"size-{options.chunk_size}",
+            "layout": "balanced",
+            "max_links": 174,
+            "hash": "sha2-256",
+        },
+    }
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+# ---- keyholder keys --------------------------------------------------------------------------
+
+
+@dataclass
+class SignerKeys:
+    """Keyholder keys from ``<data>/keys``, unlocked on first use and kept for the command.
+
+    ``addresses``: the keys the caller named (None: every keyholder of the community whose
+    keystore is here, by increasing address). ``passphrase(address)`` returns the passphrase of
+    one key (the CLI reads it from ``--password-file``: one file for every key, or one per
+    ``--signer`` in order).
+    """
+
+    settings: Settings
+    passphrase: Callable[[ChecksumAddress], str]
+    addresses: tuple[str, ...] | None = None  # checksummed by __post_init__
+    _unlocked: dict[str, LocalAccount] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.addresses is not None:
+            for address in self.addresses:
+                if not is_address(address):
+                    raise UsageError(f"signer {address!r} is not an Ethereum address")
+            self.addresses = tuple(to_checksum_address(a) for a in self.addresses)
+
+    def _available(self, keyholders: Sequence[ChecksumAddress]) -> list[ChecksumAddress]:
+        if self.addresses is not None:
+            return [a for a in keyholders if a in self.addresses]
+        folder = self.settings.data_dir / "keys"
+        return [a for a in keyholders if (folder / f"{a}.json").is_file()]
+
+    def unlock(self, address: ChecksumAddress) -> LocalAccount:
+        account = self._unlocked.get(address)
+        if account is None:
+            account = load_signer(self.settings, address, self.passphrase(address))
+            self._unlocked[address] = account
+        return account
+
+    def pick(
+        self, community: Community, needed: int, what: str, *, only_this: bool = True
+    ) -> list[LocalAccount]:
+        """``needed`` keyholders of ``community`` with a key here (lowest addresses first).
+        ``only_this``: every named signer must be a keyholder of ``community`` (custody names
+        the signers of two communities at once, and passes False)."""
+        if self.addresses is not None and only_this:
+            strangers = [a for a in self.addresses if a not in community.keyholders]
+            if strangers:
+                raise UsageError(
+                    f"{', '.join(strangers)} is not a keyholder of community {_hex(community.id)}",
+                    hint="--signer must name keyholders of the community that signs",
+                )
+        found = self._available(community.keyholders)
+        if len(found) < needed:
+            raise UsageError(
+                f"{what} needs {needed} signatures of community {_hex(community.id)} "
+                f"(keyholders {', '.join(community.keyholders)}); only {len(found)} of their "
+                f"keys are available here",
+                hint="import the keyholders' keys with `heritage keys import`, or name them "
+                "with --signer",
+            )
+        return [self.unlock(a) for a in found[:needed]]
+
+    def sign(self, typed: consent.TypedData, signers: Sequence[LocalAccount]) -> bytes:
+        return consent.pack_signatures(
+            (a.address, consent.sign(typed, bytes(a.key))) for a in signers
+        )
+
+
+# ---- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TxView:
+    tx_hash: bytes
+    block: int
+    gas_used: int
+
+    @classmethod
+    def of(cls, outcome: TxOutcome) -> TxView:
+        return cls(outcome.tx_hash, outcome.block, outcome.gas_used)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tx_hash": _hex(self.tx_hash), "block": self.block, "gas_used": self.gas_used}
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityView:
+    id: bytes
+    keyholders: tuple[str, ...]
+    threshold: int
+    document_cid: str
+    rotations: int
+    created_block: int
+    items: int
+    tx: TxView | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": _hex(self.id),
+            "keyholders": list(self.keyholders),
+            "threshold": self.threshold,
+            "document_cid": self.document_cid,
+            "rotations": self.rotations,
+            "created_block": self.created_block,
+            "items": self.items,
+            "tx": None if self.tx is None else self.tx.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRegistration:
+    """One file registered (alone, or as a leaf of a batch)."""
+
+    path: str
+    cid: Cid
+    key: bytes
+    metadata_cid: Cid
+    size: int
+    tx: TxView | None  # None inside a batch: the batch's transaction registered it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "cid": str(self.cid),
+            "item": _hex(self.key),
+            "metadata_cid": str(self.metadata_cid),
+            "size": self.size,
+            "tx": None if self.tx is None else self.tx.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRegistration:
+    root: bytes
+    manifest_cid: Cid
+    terms_cid: Cid
+    community: bytes
+    items: tuple[ItemRegistration, ...]
+    tx: TxView
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "root": _hex(self.root),
+            "manifest_cid": str(self.manifest_cid),
+            "terms_cid": str(self.terms_cid),
+            "community": _hex(self.community),
+            "count": len(self.items),
+            "items": [i.to_json() for i in self.items],
+            "tx": self.tx.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """What the chain, the index and the batch book say about one ITEM."""
+
+    key: bytes
+    kind: str  # item, derivative, batch, batch-item
+    registered_cid: str | None
+    community: bytes
+    steward: bytes
+    terms_cid: str | None
+    terms_version: int
+    revoked: bool
+    metadata_cid: str | None
+    metadata: Mapping[str, Any] | None
+    registrant: str | None
+    block: int | None
+    tx_hash: bytes | None
+    parent: bytes | None = None
+    method_cid: str | None = None
+    ai_enhanced: bool | None = None
+    batch: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": _hex(self.key),
+            "kind": self.kind,
+            "registered_cid": self.registered_cid,
+            "community": _hex(self.community),
+            "steward": _hex(self.steward),
+            "terms_cid": self.terms_cid,
+            "terms_version": self.terms_version,
+            "revoked": self.revoked,
+            "metadata_cid": self.metadata_cid,
+            "metadata": None if self.metadata is None else dict(self.metadata),
+            "registrant": self.registrant,
+            "block": self.block,
+            "tx_hash": None if self.tx_hash is None else _hex(self.tx_hash),
+            "parent": None if self.parent is None else _hex(self.parent),
+            "method_cid": self.method_cid,
+            "ai_enhanced": self.ai_enhanced,
+            "batch": None if self.batch is None else dict(self.batch),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    path: Path
+    entry: ImportedEntry
+    metadata: bytes  # canonical document
+
+    @property
+    def metadata_digest(self) -> bytes:
+        return hashlib.sha256(self.metadata).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    key: bytes
+    cid: bytes | None  # the registered binary CID, when known
+    batch_root: bytes | None = None
+
+
+# ---- the batch book --------------------------------------------------------------------------
+
+
+class _BatchBook:
+    """``<data>/batches.sqlite``: which items are in which batch, per chain and registry."""
+
+    def __init__(self, path: Path, chain_id: int, registry: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.chain_id = chain_id
+        self.registry = registry
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS batch (chain_id INTEGER NOT NULL, registry TEXT NOT "
+            "NULL, root BLOB NOT NULL, manifest_cid TEXT NOT NULL, community BLOB NOT NULL, "
+            "PRIMARY KEY (chain_id, registry, root));"
+            "CREATE TABLE IF NOT EXISTS batch_item (chain_id INTEGER NOT NULL, registry TEXT "
+            "NOT NULL, item BLOB NOT NULL, root BLOB NOT NULL, position INTEGER NOT NULL, "
+            "PRIMARY KEY (chain_id, registry, item, root));"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, root: bytes, manifest: Cid, community: bytes, items: Sequence[bytes]) -> None:
+        scope = (self.chain_id, self.registry)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch VALUES (?, ?, ?, ?, ?)",
+                (*scope, root, str(manifest), community),
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO batch_item VALUES (?, ?, ?, ?, ?)",
+                [(*scope, item, root, i) for i, item in enumerate(items)],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def batches_of(self, item: bytes) -> list[tuple[bytes, str, int]]:
+        """(root, manifest CID, position) of every batch that lists ``item``, oldest first."""
+        rows = self._db.execute(
+            "SELECT i.root, b.manifest_cid, i.position FROM batch_item i JOIN batch b ON "
+            "b.chain_id = i.chain_id AND b.registry = i.registry AND b.root = i.root "
+            "WHERE i.chain_id = ? AND i.registry = ? AND i.item = ? ORDER BY b.rowid",
+            (self.chain_id, self.registry, item),
+        ).fetchall()
+        return [(bytes(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+# ---- the workflows ---------------------------------------------------------------------------
+
+
+class Registrar:
+    """Every registry workflow, wired from ``settings``: the deployment, the chain (relayed by
+    ``sender``), the IPFS node, the event index and the batch book. Close it when done."""
+
+    def __init__(self, settings: Settings, *, sender: LocalAccount | None = None) -> None:
+        self.settings = settings
+        self.deployment: Deployment = read_deployment(deployment_path(settings))
+        self.w3 = connect(settings.rpc_url)
+        self._sender = sender
+        self.client = RegistryClient(
+            self.w3,
+            self.deployment.registry_address,
+            sender if sender is not None else Account.create(),  # views only
+            TxJournal.in_data_dir(settings.data_dir, fsync=settings.fsync),
+            from_block=self.deployment.deploy_block,
+        )
+        self._node: EmbeddedNode | KuboNode | None = None
+        self._book: _BatchBook | None = None
+
+    def use_sender(self, sender: LocalAccount) -> None:
+        """Relay transactions from ``sender`` (it pays the gas)."""
+        self._sender = sender
+        self.client.sender = sender
+        self.client.resync_nonce()
+
+    def use_local_sender(self) -> None:
+        """Relay from anvil's dev account when this is a local development chain: the local
+        anvil of the data directory, or any chain with anvil's default id 31337."""
+        if not uses_outside_chain(self.settings) or self.client.chain_id() == ANVIL_CHAIN_ID:
+            self.use_sender(anvil_dev_account())
+
+    def close(self) -> None:
+        if isinstance(self._node, EmbeddedNode):
+            self._node.close()
+        if self._book is not None:
+            self._book.close()
+
+    def __enter__(self) -> Registrar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def node(self) -> EmbeddedNode | KuboNode:
+        if self._node is None:
+            self._node = open_backend(self.settings)
+        return self._node
+
+    def _book_open(self) -> _BatchBook:
+        if self._book is None:
+            self._book = _BatchBook(
+                self.settings.data_dir / "batches.sqlite",
+                self.deployment.chain_id,
+                self.deployment.registry_address,
+            )
+        return self._book
+
+    def _require_sender(self) -> None:
+        if self._sender is None:
+            raise UsageError(
+                "no sender account to pay for the transaction",
+                hint="on a chain other than a local anvil, pass --sender ADDRESS (a key in "
+                "the keystore) and its --sender-password-file",
+            )
+
+    @contextmanager
+    def _index(self) -> Iterator[EventIndex]:
+        with (
+            chain_errors(self.settings.rpc_url),
+            EventIndex(
+                index_path(self.settings),
+                Web3Reader(self.w3),
+                self.deployment.registry_address,
+                self.deployment.deploy_block,
+            ) as index,
+        ):
+            index.sync()
+            yield index
+
+    def _deadline(self) -> int:
+        with chain_errors(self.settings.rpc_url):
+            now = int(self.w3.eth.get_block("latest")["timestamp"])
+        return now + DEADLINE_SECONDS
+
+    def _put_document(self, document: Mapping[str, Any], *, pin: bool = True) -> tuple[bytes, Cid]:
+        data = canonical_json(document)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise LimitExceeded(
+                f"a {document.get('type', 'document')} of {len(data)} bytes does not fit in one "
+                "1 MiB block",
+                hint="split the batch into smaller ones",
+            )
+        cid = self.node.block_put(data, RAW)
+        if pin:
+            self.node.pin_add(cid, recursive=False)
+        return hashlib.sha256(data).digest(), cid
+
+    def community(self, community: bytes) -> Community:
+        """The current configuration of ``community``, from the index, checked on chain."""
+        if self.client.community_config(community) == _ZERO32:
+            raise NotFound(
+                f"community {_hex(community)} is not registered on this chain",
+                hint="create it with `heritage community create`, or check the id or name",
+            )
+        with self._index() as index:
+            record = index.community(community)
+        current = Community.of(community, record.keyholders, record.threshold)
+        if not self.client.community_matches(current):
+            raise ChainError(
+                f"the index's keyholders of {_hex(community)} are not the ones the registry holds",
+                hint="run `heritage index rebuild`",
+            )
+        return current
+
+    # -- communities ---------------------------------------------------------------------
+
+    def create_community(
+        self,
+        name: str,
+        keyholders: Sequence[str],
+        threshold: int,
+        keys: SignerKeys,
+        *,
+        community_id: bytes | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CommunityView:
+        """Create a community; every initial keyholder signs (their keys must be here)."""
+        self._require_sender()
+        for k in keyholders:
+            if not is_address(k):
+                raise UsageError(f"keyholder {k!r} is not an Ethereum address")
+        if len({to_checksum_address(k) for k in keyholders}) != len(keyholders):
+            raise UsageError("a keyholder is listed twice", hint="list each keyholder once")
+        if not 1 <= threshold <= len(keyholders):
+            raise UsageError(
+                f"threshold {threshold} is not between 1 and the {len(keyholders)} keyholders"
+            )
+        cid_key = community_id if community_id is not None else community_id_for(name)
+        community = Community.of(cid_key, keyholders, threshold)
+        if self.client.community_config(community.id) != _ZERO32:
+            raise UsageError(
+                f"community {_hex(community.id)} ({name}) already exists",
+                hint="choose another name, or `heritage community show` it",
+            )
+        signers = keys.pick(community, len(community.keyholders), "creating a community")
+        document = {
+            **(extra or {}),
+            "type": "heritage/community",
+            "version": 1,
+            "name": name,
+            "keyholders": list(community.keyholders),
+            "threshold": threshold,
+        }
+        digest, cid = self._put_document(document)
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "CreateCommunity",
+            {
+                "community": community.id,
+                "keyholders": list(community.keyholders),
+                "threshold": threshold,
+                "document": digest,
+                "deadline": deadline,
+            },
+        )
+        outcome = self.client.create_community(
+            community, digest, deadline, keys.sign(typed, signers)
+        )
+        return CommunityView(
+            community.id,
+            community.keyholders,
+            threshold,
+            str(cid),
+            0,
+            outcome.block,
+            0,
+            TxView.of(outcome),
+        )
+
+    def show_community(self, community: bytes) -> CommunityView:
+        self.community(community)  # NotFound unless it is on chain
+        with self._index() as index:
+            record = index.community(community)
+        return CommunityView(
+            community,
+            record.keyholders,
+            record.threshold,
+            str(document_cid(record.document)),
+            record.rotations,
+            record.created_block,
+            len(record.items),
+        )
+
+    def rotate_community(
+        self,
+        community_id: bytes,
+        keyholders: Sequence[str],
+        threshold: int,
+        keys: SignerKeys,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> CommunityView:
+        """Replace keyholders and threshold; k of the current keyholders sign."""
+        self._require_sender()
+        current = self.community(community_id)
+        for k in keyholders:
+            if not is_address(k):
+                raise UsageError(f"keyholder {k!r} is not an Ethereum address")
+        following = Community.of(community_id, keyholders, threshold)
+        if len(set(following.keyholders)) != len(following.keyholders):
+            raise UsageError("a keyholder is listed twice", hint="list each keyholder once")
+        if not 1 <= threshold <= len(following.keyholders):
+            raise UsageError(
+                f"threshold {threshold} is not between 1 and the {len(keyholders)} keyholders"
+            )
+        signers = keys.pick(current, current.threshold, "rotating keyholders")
+        nonce = self.client.community_nonce(community_id)
+        with self._index() as index:
+            name = None
+            try:
+                old = json.loads(
+                    self.node.block_get(document_cid(index.community(community_id).document))
+                )
+                name = old.get("name") if isinstance(old, dict) else None
+            except HeritageError:
+                name = None
+        document = {
+            **(extra or {}),
+            "type": "heritage/community",
+            "version": 1,
+            "name": name,
+            "keyholders": list(following.keyholders),
+            "threshold": threshold,
+            "rotation": nonce + 1,
+        }
+        digest, cid = self._put_document(document)
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "RotateKeyholders",
+            {
+                "community": community_id,
+                "keyholders": list(following.keyholders),
+                "threshold": threshold,
+                "document": digest,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        )
+        _, outcome = self.client.rotate_keyholders(
+            current,
+            following.keyholders,
+            threshold,
+            digest,
+            nonce,
+            deadline,
+            keys.sign(typed, signers),
+        )
+        view = self.show_community(community_id)
+        return CommunityView(
+            view.id,
+            view.keyholders,
+            view.threshold,
+            str(cid),
+            view.rotations,
+            view.created_block,
+            view.items,
+            TxView.of(outcome),
+        )
+
+    # -- registration --------------------------------------------------------------------
+
+    def _terms_document(self, terms: Path) -> dict[str, Any]:
+        return read_json_file(terms)
+
+    @staticmethod
+    def _check_paths(paths: Sequence[Path]) -> list[Path]:
+        if not paths:
+            raise UsageError("no files to register")
+        checked: list[Path] = []
+        for path in paths:
+            if not path.exists():
+                raise UsageError(f"{path} does not exist", hint="check the path")
+            if not path.is_file():
+                raise UsageError(
+                    f"{path} is not a regular file",
+                    hint="register files one by one (a directory's files: pass them as PATH...)",
+                )
+            checked.append(path)
+        return checked
+
+    def _prepare(
+        self, paths: Sequence[Path], options: ImportOptions, progress: Progress | None
+    ) -> list[_Prepared]:
+        """Add each file (unpinned) and build its metadata document."""
+        prepared: list[_Prepared] = []
+        for i, path in enumerate(paths):
+            entries = self.node.add_path(path, options, pin=False)
+            entry = entries[-1]
+            meta = metadata_document(entry.cid, path.name, entry.filesize, options)
+            prepared.append(_Prepared(path, entry, canonical_json(meta)))
+            if progress is not None:
+                progress("adding", i + 1, len(paths))
+        return prepared
+
+    def _pin_all(self, prepared: Sequence[_Prepared]) -> list[Cid]:
+        metadata: list[Cid] = []
+        for p in prepared:
+            self.node.pin_add(p.entry.cid, recursive=True)
+            cid = self.node.block_put(p.metadata, RAW)
+            self.node.pin_add(cid, recursive=False)
+            metadata.append(cid)
+        return metadata
+
+    def register(
+        self,
+        paths: Sequence[Path],
+        community_id: bytes,
+        terms: Path,
+        keys: SignerKeys,
+        *,
+        options: ImportOptions = DEFAULT_IMPORT,
+        progress: Progress | None = None,
+    ) -> list[ItemRegistration]:
+        """Register each file as an item of its own (one transaction each) under ``terms``."""
+        self._require_sender()
+        files = self._check_paths(paths)
+        terms_document = self._terms_document(terms)
+        community = self.community(community_id)
+        signers = keys.pick(community, community.threshold, "registering")
+        prepared = self._prepare(files, options, progress)
+        seen: dict[bytes, Path] = {}
+        for p in prepared:
+            key = item_key(bytes(p.entry.cid))
+            if key in seen:
+                raise DuplicateLeaves(
+                    f"{p.path} and {seen[key]} are the same content ({p.entry.cid})",
+                    hint="an item is registered once; remove the repeat",
+                )
+            seen[key] = p.path
+            if self.client.is_registered(key):
+                raise UsageError(
+                    f"{p.path} ({p.entry.cid}) is already registered as item {_hex(key)}",
+                    hint="`heritage item show` it; nothing was sent",
+                )
+        terms_digest, _ = self._put_document(terms_document)
+        metadata_cids = self._pin_all(prepared)
+        deadline = self._deadline()
+        domain = self.client.domain()
+        calls: list[Call] = []
+        for p in prepared:
+            cid = bytes(p.entry.cid)
+            typed = consent.TypedData(
+                domain,
+                "RegisterItem",
+                {
+                    "community": community.id,
+                    "cid": cid,
+                    "metadata": p.metadata_digest,
+                    "terms": terms_digest,
+                    "commitment": _ZERO32,
+                    "deadline": deadline,
+                },
+            )
+            calls.append(
+                Calls.register_item(
+                    community,
+                    cid,
+                    p.metadata_digest,
+                    terms_digest,
+                    _ZERO32,
+                    deadline,
+                    keys.sign(typed, signers),
+                )
+            )
+        results: list[ItemRegistration] = []
+        for start in range(0, len(calls), _SEND_CHUNK):
+            outcomes = self.client.transact_many(calls[start : start + _SEND_CHUNK])
+            for p, meta_cid, outcome in zip(
+                prepared[start : start + _SEND_CHUNK],
+                metadata_cids[start : start + _SEND_CHUNK],
+                outcomes,
+                strict=True,
+            ):
+                results.append(
+                    ItemRegistration(
+                        str(p.path),
+                        p.entry.cid,
+                        item_key(bytes(p.entry.cid)),
+                        meta_cid,
+                        p.entry.filesize,
+                        TxView.of(outcome),
+                    )
+                )
+            if progress is not None:
+                progress("registering", len(results), len(calls))
+        return results
+
+    def register_batch(
+        self,
+        paths: Sequence[Path],
+        community_id: bytes,
+        terms: Path,
+        keys: SignerKeys,
+        *,
+        options: ImportOptions = DEFAULT_IMPORT,
+        progress: Progress | None = None,
+    ) -> BatchRegistration:
+        """Register the files as one batch (one transaction): a StandardMerkleTree over
+        (item, metadata, commitment) leaves, under one terms document."""
+        self._require_sender()
+        files = self._check_paths(paths)
+        terms_document = self._terms_document(terms)
+        community = self.community(community_id)
+        signers = keys.pick(community, community.threshold, "registering a batch")
+        prepared = self._prepare(files, options, progress)
+        seen: dict[bytes, Path] = {}
+        for p in prepared:
+            key = item_key(bytes(p.entry.cid))
+            if key in seen:
+                raise DuplicateLeaves(
+                    f"{p.path} and {seen[key]} are the same item ({p.entry.cid}) in one batch",
+                    hint="each item may appear in a batch only once; nothing was sent",
+                )
+            seen[key] = p.path
+        values = [(item_key(bytes(p.entry.cid)), p.metadata_digest, _ZERO32) for p in prepared]
+        tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
+        if self.client.is_registered(tree.root):
+            raise UsageError(
+                f"this batch (root {_hex(tree.root)}) is already registered",
+                hint="nothing was sent",
+            )
+        # The manifest is built (and its size checked) before anything is pinned.
+        terms_bytes = canonical_json(terms_document)
+        terms_cid = Cid.for_block(terms_bytes, RAW)
+        metadata_cids = [Cid.for_block(p.metadata, RAW) for p in prepared]
+        manifest = {
+            "type": "heritage/batch-manifest",
+            "version": 1,
+            "root": _hex(tree.root),
+            "community": _hex(community.id),
+            "terms_cid": str(terms_cid),
+            # @openzeppelin/merkle-tree's StandardMerkleTree.dump(): load() reads it back and
+            # gives every leaf's proof.
+            "tree": {
+                "format": "standard-v1",
+                "leafEncoding": list(BATCH_LEAF_TYPES),
+                "tree": [_hex(n) for n in tree.tree],
+                "values": [
+                    {"value": [_hex(v) for v in value], "treeIndex": tree.tree_index[i]}
+                    for i, value in enumerate(tree.values)
+                ],
+            },
+            "items": [
+                {"cid": str(p.entry.cid), "name": p.path.name, "metadata_cid": str(m)}
+                for p, m in zip(prepared, metadata_cids, strict=True)
+            ],
+        }
+        manifest_bytes = canonical_json(manifest)
+        if len(manifest_bytes) > MAX_DOCUMENT_BYTES:
+            raise LimitExceeded(
+                f"the manifest of a batch of {len(values)} items is {len(manifest_bytes)} bytes, "
+                "more than one 1 MiB block",
+                hint="split the files into smaller batches (a few thousand items each at most)",
+            )
+        terms_digest, _ = self._put_document(terms_document)
+        self._pin_all(prepared)
+        _, manifest_cid = self._put_document(manifest)
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "RegisterBatch",
+            {
+                "community": community.id,
+                "root": tree.root,
+                "count": len(values),
+                "terms": terms_digest,
+                "deadline": deadline,
+            },
+        )
+        registration = self.client.register_batch(
+            community, tree.root, len(values), terms_digest, deadline, keys.sign(typed, signers)
+        )
+        self._book_open().add(tree.root, manifest_cid, community.id, [v[0] for v in values])
+        if progress is not None:
+            progress("registering", len(values), len(values))
+        return BatchRegistration(
+            tree.root,
+            manifest_cid,
+            terms_cid,
+            community.id,
+            tuple(
+                ItemRegistration(str(p.path), p.entry.cid, v[0], m, p.entry.filesize, None)
+                for p, v, m in zip(prepared, values, metadata_cids, strict=True)
+            ),
+            TxView.of(registration.outcome),
+        )
+
+    # -- items ---------------------------------------------------------------------------
+
+    def resolve(self, item: str) -> _Resolved:
+        """ITEM (a CID of either version, or a 0x item key) → the key it is registered under."""
+        key = _parse_b32(item)
+        if key is not None:
+            if self.client.is_registered(key):
+                return _Resolved(key, None)
+            batch = self._live_batch(key)
+            if batch is not None:
+                return _Resolved(key, None, batch)
+            raise NotFound(
+                f"nothing is registered under {item}",
+                hint="check the key, or pass the item's CID",
+            )
+        if item.startswith(("0x", "0X")):
+            raise UsageError(
+                f"{item!r} is not a 32-byte item key", hint="0x followed by 64 hex digits"
+            )
+        cid = Cid.parse(item)
+        candidates = [cid]
+        if cid.version == 0:
+            candidates.append(cid.to_v1())
+        elif cid.codec == DAG_PB and cid.multihash[:2] == b"\x12\x20":
+            candidates.append(Cid(0, DAG_PB, cid.multihash))
+        for candidate in candidates:
+            key = item_key(bytes(candidate))
+            if self.client.is_registered(key):
+                return _Resolved(key, bytes(candidate))
+            batch = self._live_batch(key)
+            if batch is not None:
+                return _Resolved(key, bytes(candidate), batch)
+        tried = ", ".join(f"{c} (key {_hex(item_key(bytes(c)))})" for c in candidates)
+        raise NotFound(
+            f"item {item} is not registered: tried {tried}",
+            hint="register it with `heritage item register`",
+        )
+
+    def _live_batch(self, key: bytes) -> bytes | None:
+        for root, _, _ in self._book_open().batches_of(key):
+            if self.client.is_registered(root):
+                return root
+        return None
+
+    def _metadata(self, digest: bytes) -> Mapping[str, Any] | None:
+        try:
+            document = json.loads(self.node.block_get(document_cid(digest)))
+        except (HeritageError, ValueError):
+            return None  # not on this node: the digest on chain still names it
+        return document if isinstance(document, dict) else None
+
+    def _batch_membership(
+        self, root: bytes, key: bytes
+    ) -> tuple[dict[str, Any], Mapping[str, Any]]:
+        """The batch entry of ``key`` in ``root``'s manifest, with its proof checked on chain."""
+        for found_root, manifest_cid, position in self._book_open().batches_of(key):
+            if found_root != root:
+                continue
+            manifest = json.loads(self.node.block_get(Cid.parse(manifest_cid)))
+            dump = manifest["tree"]
+            nodes = tuple(bytes.fromhex(n[2:]) for n in dump["tree"])
+            values = dump["values"][position]
+            tree_index = int(values["treeIndex"])
+            leaf_values = [bytes.fromhex(v[2:]) for v in values["value"]]
+            proof: list[bytes] = []
+            node = tree_index
+            while node > 0:
+                proof.append(nodes[node - 1 if node % 2 == 0 else node + 1])
+                node = (node - 1) // 2
+            valid = self.client.is_batch_item(
+                root, leaf_values[0], leaf_values[1], leaf_values[2], proof
+            )
+            entry = manifest["items"][position]
+            return (
+                {
+                    "root": _hex(root),
+                    "manifest_cid": manifest_cid,
+                    "position": position,
+                    "metadata": _hex(leaf_values[1]),
+                    "commitment": _hex(leaf_values[2]),
+                    "proof": [_hex(p) for p in proof],
+                    "proof_valid_on_chain": valid,
+                    "subject": _hex(batch_item_subject(root, key)),
+                },
+                entry,
+            )
+        raise NotFound(f"item {_hex(key)} is not in the batch book under {_hex(root)}")
+
+    def show_item(self, item: str) -> ItemView:
+        """The registration, current terms and steward of ITEM (item, derivative, batch root or
+        an item of a batch)."""
+        resolved = self.resolve(item)
+        key = resolved.key
+        if resolved.batch_root is not None:
+            root = resolved.batch_root
+            batch_record = self.client.find_record(root)
+            membership, entry = self._batch_membership(root, key)
+            subject = batch_item_subject(root, key)
+            own = self.client.terms_of(subject)
+            whole = self.client.terms_of(root)
+            terms_digest = whole.terms if whole.terms != _ZERO32 else batch_record.terms
+            revoked = own.revoked or whole.revoked
+            metadata_digest = bytes.fromhex(membership["metadata"][2:])
+            return ItemView(
+                key=key,
+                kind="batch-item",
+                registered_cid=str(entry.get("cid")),
+                community=batch_record.community,
+                steward=self.client.steward_of(root, batch_record),
+                terms_cid=str(document_cid(terms_digest)),
+                terms_version=whole.version,
+                revoked=revoked,
+                metadata_cid=str(document_cid(metadata_digest)),
+                metadata=self._metadata(metadata_digest),
+                registrant=batch_record.registrant,
+                block=None,
+                tx_hash=None,
+                batch=membership,
+            )
+        record = self.client.find_record(key)
+        state = self.client.terms_of(key)
+        terms_digest = state.terms if state.terms != _ZERO32 else record.terms
+        steward = self.client.steward_of(key, record)
+        registered_cid: str | None = None
+        block: int | None = None
+        tx_hash: bytes | None = None
+        method_cid: str | None = None
+        ai: bool | None = None
+        if record.kind != KIND_BATCH:
+            with self._index() as index:
+                indexed = index.item(key)
+            registered_cid = indexed.cid_text or _hex(indexed.cid)
+            block, tx_hash = indexed.block_number, indexed.tx_hash
+            if indexed.method is not None:
+                method_cid = str(document_cid(indexed.method))
+            ai = indexed.ai_enhanced
+        kind = _KINDS.get(record.kind, "unknown")
+        return ItemView(
+            key=key,
+            kind=kind,
+            registered_cid=registered_cid,
+            community=record.community,
+            steward=steward,
+            terms_cid=str(document_cid(terms_digest)),
+            terms_version=state.version,
+            revoked=state.revoked,
+            metadata_cid=None if record.kind == KIND_BATCH else str(document_cid(record.metadata)),
+            metadata=None if record.kind == KIND_BATCH else self._metadata(record.metadata),
+            registrant=record.registrant,
+            block=block,
+            tx_hash=tx_hash,
+            parent=record.parent if record.kind == KIND_DERIVATIVE else None,
+            method_cid=method_cid,
+            ai_enhanced=ai,
+            batch={"count": int.from_bytes(record.metadata, "big")}
+            if record.kind == KIND_BATCH
+            else None,
+        )
+
+    def history(self, item: str) -> list[HistoryEntry]:
+        """Every event about ITEM in chain order; for an item of a batch, the batch's events and
+        those of the item's own terms subject."""
+        resolved = self.resolve(item)
+        with self._index() as index:
+            if resolved.batch_root is None:
+                return index.history(resolved.key)
+            entries = index.history(resolved.batch_root) + index.history(
+                batch_item_subject(resolved.batch_root, resolved.key)
+            )
+        return sorted(entries, key=lambda e: (e.block_number, e.log_index))
+
+    # -- terms ---------------------------------------------------------------------------
+
+    def _subject(self, item: str, action: str) -> tuple[bytes, Record, Community]:
+        resolved = self.resolve(item)
+        if resolved.batch_root is not None:
+            root = _hex(resolved.batch_root)
+            if action == "set":
+                raise UsageError(
+                    f"{item} is an item of batch {root}, whose terms are the batch's",
+                    hint=f"set the batch's terms with ITEM = {root}, or revoke this item alone "
+                    "with `heritage terms revoke`",
+                )
+            raise UsageError(
+                f"{item} is an item of batch {root}; the registry holds a record of the batch, "
+                f"not of the item, so it cannot {action} the item alone",
+                hint=f"{action} the whole batch with ITEM = {root}, or register the item alone",
+            )
+        record = self.client.find_record(resolved.key)
+        steward = self.community(self.client.steward_of(resolved.key, record))
+        return resolved.key, record, steward
+
+    def set_terms(self, item: str, terms: Path, keys: SignerKeys) -> dict[str, Any]:
+        """Set the next terms version of ITEM (an item, derivative or batch root)."""
+        self._require_sender()
+        document = self._terms_document(terms)
+        key, record, steward = self._subject(item, "set")
+        signers = keys.pick(steward, steward.threshold, "setting terms")
+        version = self.client.terms_of(key).version + 1
+        digest, cid = self._put_document(document)
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "SetTerms",
+            {
+                "community": steward.id,
+                "subject": key,
+                "version": version,
+                "terms": digest,
+                "deadline": deadline,
+            },
+        )
+        outcome = self.client.set_terms(
+            key, record, steward, version, digest, deadline, keys.sign(typed, signers)
+        )
+        return {
+            "subject": _hex(key),
+            "version": version,
+            "terms_cid": str(cid),
+            "tx": TxView.of(outcome).to_json(),
+        }
+
+    def revoke_terms(self, item: str, keys: SignerKeys) -> dict[str, Any]:
+        """Revoke the current terms of ITEM; for an item of a batch, that item alone."""
+        self._require_sender()
+        resolved = self.resolve(item)
+        deadline = self._deadline()
+        domain = self.client.domain()
+        if resolved.batch_root is not None:
+            root = resolved.batch_root
+            batch_record = self.client.find_record(root)
+            steward = self.community(self.client.steward_of(root, batch_record))
+            membership, _ = self._batch_membership(root, resolved.key)
+            subject = batch_item_subject(root, resolved.key)
+            state = self.client.terms_of(subject)
+            if state.revoked:
+                raise UsageError(f"the terms of {item} in batch {_hex(root)} are already revoked")
+            signers = keys.pick(steward, steward.threshold, "revoking terms")
+            typed = consent.TypedData(
+                domain,
+                "RevokeTerms",
+                {
+                    "community": steward.id,
+                    "subject": subject,
+                    "version": state.version,
+                    "deadline": deadline,
+                },
+            )
+            outcome = self.client.revoke_batch_item(
+                root,
+                batch_record,
+                resolved.key,
+                bytes.fromhex(membership["metadata"][2:]),
+                bytes.fromhex(membership["commitment"][2:]),
+                [bytes.fromhex(p[2:]) for p in membership["proof"]],
+                steward,
+                state.version,
+                deadline,
+                keys.sign(typed, signers),
+            )
+            return {
+                "subject": _hex(subject),
+                "batch": _hex(root),
+                "version": state.version,
+                "revoked": True,
+                "tx": TxView.of(outcome).to_json(),
+            }
+        key, record, steward = self._subject(item, "revoke")
+        state = self.client.terms_of(key)
+        if state.revoked:
+            raise UsageError(f"the terms of {item} (version {state.version}) are already revoked")
+        signers = keys.pick(steward, steward.threshold, "revoking terms")
+        typed = consent.TypedData(
+            domain,
+            "RevokeTerms",
+            {
+                "community": steward.id,
+                "subject": key,
+                "version": state.version,
+                "deadline": deadline,
+            },
+        )
+        outcome = self.client.revoke_terms(
+            key, record, steward, state.version, deadline, keys.sign(typed, signers)
+        )
+        return {
+            "subject": _hex(key),
+            "version": state.version,
+            "revoked": True,
+            "tx": TxView.of(outcome).to_json(),
+        }
+
+    # -- custody and derivatives ---------------------------------------------------------
+
+    def transfer_custody(
+        self,
+        item: str,
+        to_community: bytes,
+        keys: SignerKeys,
+        *,
+        document: Path | None = None,
+    ) -> dict[str, Any]:
+        """Transfer stewardship of ITEM to ``to_community``: k of each community sign."""
+        self._require_sender()
+        extra = read_json_file(document) if document is not None else {}
+        key, record, steward = self._subject(item, "transfer")
+        receiver = self.community(to_community)
+        if receiver.id == steward.id:
+            raise UsageError(f"{item} is already stewarded by {_hex(receiver.id)}")
+        if keys.addresses is not None:
+            both = set(steward.keyholders) | set(receiver.keyholders)
+            strangers = [a for a in keys.addresses if a not in both]
+            if strangers:
+                raise UsageError(
+                    f"{', '.join(strangers)} is a keyholder of neither community",
+                    hint="--signer must name keyholders of the two communities",
+                )
+        steward_signers = keys.pick(
+            steward, steward.threshold, "a custody transfer (steward)", only_this=False
+        )
+        receiver_signers = keys.pick(
+            receiver, receiver.threshold, "a custody transfer (receiver)", only_this=False
+        )
+        nonce = self.client.custody_nonce(key)
+        digest, cid = self._put_document(
+            {
+                **extra,
+                "type": "heritage/custody",
+                "version": 1,
+                "action": "transfer",
+                "item": _hex(key),
+                "from": _hex(steward.id),
+                "to": _hex(receiver.id),
+                "nonce": nonce,
+            }
+        )
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "RecordCustody",
+            {
+                "item": key,
+                "action": CUSTODY_TRANSFER,
+                "community": steward.id,
+                "counterparty": receiver.id,
+                "document": digest,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        )
+        outcome = self.client.record_custody(
+            key,
+            record,
+            CUSTODY_TRANSFER,
+            receiver.id,
+            digest,
+            nonce,
+            deadline,
+            Party(steward, keys.sign(typed, steward_signers)),
+            Party(receiver, keys.sign(typed, receiver_signers)),
+        )
+        return {
+            "item": _hex(key),
+            "from": _hex(steward.id),
+            "to": _hex(receiver.id),
+            "nonce": nonce,
+            "document_cid": str(cid),
+            "tx": TxView.of(outcome).to_json(),
+        }
+
+    def add_derivative(
+        self,
+        parent: str,
+        path: Path,
+        community_id: bytes,
+        terms: Path,
+        method: Path,
+        keys: SignerKeys,
+        *,
+        ai_enhanced: bool = False,
+        options: ImportOptions = DEFAULT_IMPORT,
+    ) -> dict[str, Any]:
+        """Register ``path`` as a derivative of ``parent`` with a method document."""
+        self._require_sender()
+        (file,) = self._check_paths([path])
+        terms_document = self._terms_document(terms)
+        method_document = read_json_file(method)
+        resolved = self.resolve(parent)
+        if resolved.batch_root is not None:
+            raise UsageError(
+                f"{parent} is an item of a batch; the registry links derivatives to registered "
+                "items, derivatives or batches",
+                hint=f"register the item alone first, or use the batch {_hex(resolved.batch_root)}",
+            )
+        community = self.community(community_id)
+        signers = keys.pick(community, community.threshold, "registering a derivative")
+        (prepared,) = self._prepare([file], options, None)
+        cid = bytes(prepared.entry.cid)
+        if self.client.is_registered(item_key(cid)):
+            raise UsageError(
+                f"{file} ({prepared.entry.cid}) is already registered",
+                hint="nothing was sent",
+            )
+        terms_digest, terms_cid = self._put_document(terms_document)
+        method_digest, method_cid = self._put_document(method_document)
+        (metadata_cid,) = self._pin_all([prepared])
+        deadline = self._deadline()
+        typed = consent.TypedData(
+            self.client.domain(),
+            "RegisterDerivative",
+            {
+                "community": community.id,
+                "parent": resolved.key,
+                "cid": cid,
+                "metadata": prepared.metadata_digest,
+                "terms": terms_digest,
+                "method": method_digest,
+                "aiEnhanced": ai_enhanced,
+                "deadline": deadline,
+            },
+        )
+        registration = self.client.register_derivative(
+            community,
+            resolved.key,
+            cid,
+            prepared.metadata_digest,
+            terms_digest,
+            method_digest,
+            ai_enhanced,
+            deadline,
+            keys.sign(typed, signers),
+        )
+        return {
+            "item": _hex(registration.key),
+            "cid": str(prepared.entry.cid),
+            "parent": _hex(resolved.key),
+            "metadata_cid": str(metadata_cid),
+            "terms_cid": str(terms_cid),
+            "method_cid": str(method_cid),
+            "ai_enhanced": ai_enhanced,
+            "tx": TxView.of(registration.outcome).to_json(),
+        }

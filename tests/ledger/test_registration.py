@@ -1,0 +1,315 @@
+"""ledger.registration: documents (pure), and the workflows in-process against a real anvil and
+the embedded IPFS node."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils.address import to_checksum_address
+from hypothesis import given
+from hypothesis import strategies as st
+from web3 import Web3
+
+from ledger.chain import item_key
+from ledger.errors import DuplicateLeaves, LimitExceeded, NotFound, UsageError
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.unixfs import ImportOptions, import_path
+from ledger.keys import new_key
+from ledger.registration import (
+    Registrar,
+    SignerKeys,
+    canonical_json,
+    community_id_for,
+    document_cid,
+    metadata_document,
+    parse_community,
+    parse_json_document,
+)
+from ledger.settings import Settings, load_settings
+from local_chain import ANVIL_DEV_ACCOUNT_0, connect
+from local_chain.lifecycle import deployment_path
+from tests.conftest import LocalChain
+
+PASSPHRASE = "registration tests"
+
+# ---- documents -------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_canonical_json_round_trips_and_is_one_byte_form(document: dict[str, Any]) -> None:
+    data = canonical_json(document)
+    assert parse_json_document(data, "doc") == document
+    # Key order and whitespace of the source do not change the bytes (so nor the CID).
+    shuffled = json.dumps(dict(reversed(list(document.items()))), indent=3).encode()
+    assert canonical_json(parse_json_document(shuffled, "doc")) == data
+
+
+def test_canonical_json_form() -> None:
+    assert canonical_json({"b": 1, "a": ["é", None]}) == '{"a":["é",null],"b":1}'.encode()
+
+
+def test_canonical_json_matches_the_rfc_8785_example() -> None:
+    """RFC 8785, section 3.2.2: the sample input and its canonical output."""
+    source = (
+        '{"numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],'
+        ' "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        ' "literals": [null, true, false]}'
+    )
+    expected = (
+        '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+        '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+    )
+    assert canonical_json(json.loads(source)) == expected.encode("utf-8")
+
+
+def test_numbers_outside_i_json_have_no_canonical_form() -> None:
+    with pytest.raises(UsageError, match="no canonical JSON form"):
+        canonical_json({"n": 2**60})
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"license: CC-BY", "is not JSON"),
+        (b"\xff\xfe{}", "is not JSON"),
+        (b'{"a": NaN}', "is not JSON"),
+        (b'{"a": Infinity}', "is not JSON"),
+        (b"[1, 2]", "not an object"),
+        (b'"text"', "not an object"),
+        (b"", "is not JSON"),
+    ],
+)
+def test_documents_must_be_json_objects(data: bytes, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as caught:
+        parse_json_document(data, "terms.json")
+    assert "terms.json" in caught.value.message
+
+
+def test_a_document_is_one_block_of_at_most_one_mebibyte() -> None:
+    big = b'{"a": "' + b"x" * (1 << 20) + b'"}'
+    with pytest.raises(LimitExceeded):
+        parse_json_document(big, "big.json")
+
+
+def test_document_cid_is_cidv1_raw_of_the_digest() -> None:
+    data = canonical_json({"license": "CC0-1.0"})
+    cid = document_cid(hashlib.sha256(data).digest())
+    assert cid == Cid.for_block(data, RAW, 1)
+    assert str(cid).startswith("bafkrei")
+
+
+def test_community_ids() -> None:
+    assert community_id_for("museum") == community_id_for("museum")
+    assert community_id_for("museum") != community_id_for("Museum")
+    assert len(community_id_for("museum")) == 32
+    assert parse_community("museum") == community_id_for("museum")
+    assert parse_community("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
+    with pytest.raises(UsageError):
+        community_id_for("  ")
+    with pytest.raises(UsageError, match="32-byte"):
+        parse_community("0x1234")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ImportOptions(cid_version=1),
+        ImportOptions(cid_version=0),
+        ImportOptions(cid_version=1, raw_leaves=False, chunk_size=65536),
+    ],
+)
+def test_metadata_records_what_recomputes_the_cid(tmp_path: Path, options: ImportOptions) -> None:
+    path = tmp_path / "scan.tif"
+    path.write_bytes(os.urandom(600_000))  # several chunks: a real DAG
+    cid = import_path(path, options)[-1].cid
+    meta = metadata_document(cid, path.name, 600_000, options)
+    assert meta["media_type"] == "image/tiff"
+    assert meta["size"] == 600_000
+    recorded = meta["import"]
+    again = ImportOptions(
+        cid_version=recorded["cid_version"],
+        raw_leaves=recorded["raw_leaves"],
+        chunk_size=recorded["chunk_size"],
+    )
+    assert str(import_path(path, again)[-1].cid) == meta["cid"] == str(cid)
+
+
+def test_unknown_extensions_get_a_generic_media_type() -> None:
+    cid = Cid.for_block(b"x", RAW)
+    assert metadata_document(cid, "model.zzz", 1, ImportOptions())["media_type"] == (
+        "application/octet-stream"
+    )
+
+
+# ---- workflows against a real anvil ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_settings(anvil: LocalChain) -> Settings:
+    """The session's anvil (each test has a data directory of its own)."""
+    return anvil.settings
+
+
+@contextmanager
+def chain_snapshot(w3: Web3) -> Iterator[None]:
+    """Leave the session's chain as it was found (evm_snapshot, then evm_revert)."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        reverted = w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
+        assert reverted["result"] is True
+
+
+@pytest.fixture
+def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registrar]:
+    settings = load_settings(
+        env={},
+        data_dir=tmp_path / "data",
+        rpc_url=chain_settings.rpc_url,
+        deployment=deployment_path(chain_settings),
+        fsync=False,
+    )
+    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
+        registrar.use_local_sender()  # chain id 31337: anvil's dev account relays
+        yield registrar
+
+
+def keyed_community(registrar: Registrar, name: str, n: int, k: int) -> SignerKeys:
+    holders = [
+        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(n)
+    ]
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    registrar.create_community(name, holders, k, keys)
+    return keys
+
+
+def sent(registrar: Registrar) -> int:
+    return int(registrar.w3.eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
+
+
+def write_files(folder: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"item{i}.obj"
+        path.write_bytes(os.urandom(64) + b"\n")
+        paths.append(path)
+    return paths
+
+
+def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: Path) -> None:
+    keys = keyed_community(registrar, "bind-" + tmp_path.name, 3, 2)
+    terms = tmp_path / "terms.json"
+    terms.write_text('{ "license" : "CC-BY-4.0" }')
+    calls: list[tuple[str, int, int]] = []
+    files = write_files(tmp_path / "files", 3)
+    results = registrar.register(
+        files,
+        community_id_for("bind-" + tmp_path.name),
+        terms,
+        keys,
+        progress=lambda *a: calls.append(a),
+    )
+    assert calls[:3] == [("adding", 1, 3), ("adding", 2, 3), ("adding", 3, 3)]
+    assert calls[-1] == ("registering", 3, 3)
+    terms_digest = hashlib.sha256(canonical_json({"license": "CC-BY-4.0"})).digest()
+    for result in results:
+        record = registrar.client.find_record(result.key)
+        assert result.key == item_key(bytes(result.cid))
+        # The record's digests name exactly the stored documents.
+        metadata_block = registrar.node.block_get(result.metadata_cid)
+        assert hashlib.sha256(metadata_block).digest() == record.metadata
+        assert record.terms == terms_digest
+        assert registrar.node.block_get(document_cid(terms_digest)) == canonical_json(
+            {"license": "CC-BY-4.0"}
+        )
+        assert json.loads(metadata_block)["cid"] == str(result.cid)
+
+
+def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: Path) -> None:
+    name = "dup-" + tmp_path.name
+    keys = keyed_community(registrar, name, 2, 1)
+    terms = tmp_path / "terms.json"
+    terms.write_text("{}")
+    files = write_files(tmp_path / "files", 4)
+    (tmp_path / "files" / "again.obj").write_bytes(files[3].read_bytes())  # last one repeated
+    pins = registrar.node.pin_ls()
+    before = sent(registrar)
+    with pytest.raises(DuplicateLeaves, match=r"again\.obj"):
+        registrar.register_batch(
+            [*files, tmp_path / "files" / "again.obj"], community_id_for(name), terms, keys
+        )
+    with pytest.raises(DuplicateLeaves):  # first one repeated, single registrations
+        registrar.register([files[0], *files], community_id_for(name), terms, keys)
+    assert registrar.node.pin_ls() == pins
+    assert sent(registrar) == before
+
+
+def test_unknown_community_fails_before_anything_is_added(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    terms = tmp_path / "terms.json"
+    terms.write_text("{}")
+    files = write_files(tmp_path / "files", 1)
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    with pytest.raises(NotFound, match="not registered"):
+        registrar.register(files, community_id_for("nobody-" + tmp_path.name), terms, keys)
+    assert not registrar.settings.blocks_dir.exists()  # the node was never even opened
+
+
+def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registrar) -> None:
+    v0 = Cid.from_digest(bytes(32), DAG_PB, 0)
+    with pytest.raises(NotFound) as caught:
+        registrar.resolve(str(v0.to_v1()))
+    # Both candidate keys are named, so the user sees what was looked for.
+    assert "0x" + item_key(bytes(v0)).hex() in caught.value.message
+    assert "0x" + item_key(bytes(v0.to_v1())).hex() in caught.value.message
+
+
+def test_the_sender_is_required_off_anvil(chain_settings: Settings, tmp_path: Path) -> None:
+    settings = load_settings(
+        env={},
+        data_dir=tmp_path / "data",
+        rpc_url=chain_settings.rpc_url,
+        deployment=deployment_path(chain_settings),
+        fsync=False,
+    )
+    with Registrar(settings) as registrar:  # no sender chosen
+        keys = SignerKeys(settings, lambda _address: PASSPHRASE)
+        with pytest.raises(UsageError, match="no sender"):
+            registrar.create_community("x", [to_checksum_address("0x" + "11" * 20)], 1, keys)
+
+
+def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
+    registrar: Registrar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "big-" + tmp_path.name
+    keys = keyed_community(registrar, name, 1, 1)
+    terms = tmp_path / "terms.json"
+    terms.write_text("{}")
+    files = write_files(tmp_path / "files", 8)
+    pins = registrar.node.pin_ls()
+    before = sent(registrar)
+    # A 4 KiB block limit stands in for 1 MiB: 8 items' manifest is about 4.5 KiB.
+    monkeypatch.setattr("ledger.registration.MAX_DOCUMENT_BYTES", 4096)
+    with pytest.raises(LimitExceeded, match="smaller batches"):
+        registrar.register_batch(files, community_id_for(name), terms, keys)
+    assert registrar.node.pin_ls() == pins
+    assert sent(registrar) == before
+    monkeypatch.undo()
+    batch = registrar.register_batch(files, community_id_for(name), terms, keys)
+    assert len(canonical_json(json.loads(registrar.node.block_get(batch.manifest_cid)))) > 4096
