@@ -119,6 +119,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
         values = [(item_key(cid(rng)), digest(rng), bytes(32)) for _ in range(size)]
         tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
         terms = digest(rng)
+        manifest = digest(rng)
         typed = consent.TypedData(
             domain,
             "RegisterBatch",
@@ -127,11 +128,12 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
                 "root": tree.root,
                 "count": size,
                 "terms": terms,
+                "manifest": manifest,
                 "deadline": DEADLINE,
             },
         )
         reg = client.register_batch(
-            community, tree.root, size, terms, DEADLINE, packed(typed, signers)
+            community, tree.root, size, terms, manifest, DEADLINE, packed(typed, signers)
         )
         batches[size] = reg.outcome.gas_used
         big = (tree, reg.record)

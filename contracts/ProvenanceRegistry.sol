@@ -22,6 +22,8 @@ contract ProvenanceRegistry {
     /// @param metadata      sha2-256 of the metadata document (items), or the item count (batches)
     /// @param terms         sha2-256 of the terms document registered with it (version 1)
     /// @param commitment    salted commitment to an encrypted item's plaintext CID, or zero
+    ///                      (items); sha2-256 of the batch manifest document (batches; its CID
+    ///                      is CIDv1(raw, digest)); the derivation (derivatives)
     /// @param parent        the parent item key of a derivative, or zero
     /// @param registrant    the account that relayed the registration
     /// @param registeredAt  block timestamp of the registration
@@ -84,7 +86,7 @@ contract ProvenanceRegistry {
         "RegisterItem(bytes32 community,bytes cid,bytes32 metadata,bytes32 terms,bytes32 commitment,uint64 deadline)"
     );
     bytes32 public constant REGISTER_BATCH_TYPEHASH = keccak256(
-        "RegisterBatch(bytes32 community,bytes32 root,uint32 count,bytes32 terms,uint64 deadline)"
+        "RegisterBatch(bytes32 community,bytes32 root,uint32 count,bytes32 terms,bytes32 manifest,uint64 deadline)"
     );
     bytes32 public constant REGISTER_DERIVATIVE_TYPEHASH = keccak256(
         "RegisterDerivative(bytes32 community,bytes32 parent,bytes cid,bytes32 metadata,bytes32 terms,bytes32 method,bool aiEnhanced,uint64 deadline)"
@@ -130,8 +132,15 @@ contract ProvenanceRegistry {
         bytes32 commitment,
         address registrant
     );
+    /// @dev `manifest` is sha2-256 of the batch manifest (the Merkle tree dump and each item's
+    ///      CID, name and metadata CID), so batch membership can be rebuilt from the chain.
     event BatchRegistered(
-        bytes32 indexed root, bytes32 indexed community, uint32 count, bytes32 terms, address registrant
+        bytes32 indexed root,
+        bytes32 indexed community,
+        uint32 count,
+        bytes32 terms,
+        bytes32 manifest,
+        address registrant
     );
     event DerivativeRegistered(
         bytes32 indexed item,
@@ -302,6 +311,8 @@ contract ProvenanceRegistry {
     /// @dev Leaves are OpenZeppelin StandardMerkleTree leaves of
     ///      (bytes32 item, bytes32 metadata, bytes32 commitment); duplicates are refused off
     ///      chain before sending. The root is the batch's key and its replay protection.
+    ///      `manifest` (sha2-256 of the batch manifest document) is stored in the record's
+    ///      `commitment` field.
     function registerBatch(
         bytes32 community,
         address[] calldata keyholders,
@@ -309,6 +320,7 @@ contract ProvenanceRegistry {
         bytes32 root,
         uint32 count,
         bytes32 terms,
+        bytes32 manifest,
         uint64 deadline,
         bytes calldata signatures
     ) external {
@@ -316,19 +328,19 @@ contract ProvenanceRegistry {
         if (count == 0) revert EmptyBatch();
         if (records[root] != bytes32(0)) revert AlreadyRegistered(root);
         _checkCommunity(community, keyholders, threshold);
-        bytes32 structHash = keccak256(abi.encode(REGISTER_BATCH_TYPEHASH, community, root, count, terms, deadline));
+        bytes32 structHash = keccak256(abi.encode(REGISTER_BATCH_TYPEHASH, community, root, count, terms, manifest, deadline));
         _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
         records[root] = _recordHash(
             community,
             bytes32(uint256(count)),
             terms,
-            bytes32(0),
+            manifest,
             bytes32(0),
             msg.sender,
             uint64(block.timestamp),
             KIND_BATCH
         );
-        emit BatchRegistered(root, community, count, terms, msg.sender);
+        emit BatchRegistered(root, community, count, terms, manifest, msg.sender);
     }
 
     /// @notice Register a derivative (a restoration, 3D reconstruction or AI-enhanced version)

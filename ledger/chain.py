@@ -303,6 +303,7 @@ class Calls:
         root: bytes,
         count: int,
         terms: bytes,
+        manifest: bytes,
         deadline: int,
         signatures: bytes,
     ) -> Call:
@@ -315,6 +316,7 @@ class Calls:
                 _b32(root, "root"),
                 count,
                 _b32(terms, "terms"),
+                _b32(manifest, "manifest"),
                 deadline,
                 signatures,
             ),
@@ -1096,18 +1098,20 @@ class RegistryClient:
         root: bytes,
         count: int,
         terms: bytes,
+        manifest: bytes,
         deadline: int,
         signatures: bytes,
     ) -> Registration:
-        """Register a batch by its StandardMerkleTree root (the batch key)."""
+        """Register a batch by its StandardMerkleTree root (the batch key); ``manifest`` is
+        sha2-256 of the batch manifest document, stored as the record's commitment."""
         outcome = self.transact(
-            Calls.register_batch(community, root, count, terms, deadline, signatures)
+            Calls.register_batch(community, root, count, terms, manifest, deadline, signatures)
         )
         record = Record(
             community.id,
             count.to_bytes(32, "big"),
             terms,
-            _ZERO32,
+            manifest,
             _ZERO32,
             self.sender.address,
             outcome.block_timestamp,
@@ -1360,7 +1364,7 @@ class RegistryClient:
             bytes(args["community"]),
             int(args["count"]).to_bytes(32, "big"),
             bytes(args["terms"]),
-            _ZERO32,
+            bytes(args["manifest"]),
             _ZERO32,
             registrant,
             timestamp,

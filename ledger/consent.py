@@ -79,6 +79,7 @@ ACTION_TYPES: Final[Mapping[str, tuple[_Field, ...]]] = {
         ("root", "bytes32"),
         ("count", "uint32"),
         ("terms", "bytes32"),
+        ("manifest", "bytes32"),
         ("deadline", "uint64"),
     ),
     "RegisterDerivative": (

@@ -51,6 +51,7 @@ from ledger.settings import Settings
 __all__ = [
     "EVENT_TABLES",
     "SCHEMA_VERSION",
+    "BatchRecord",
     "BlockHeader",
     "ChainReader",
     "CommunityRecord",
@@ -63,7 +64,7 @@ __all__ = [
     "index_path",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: ``progress(blocks_done, blocks_total)``, called after each chunk of blocks is indexed.
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_BLOCKS: Final = 2000
@@ -114,6 +115,7 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
             ("community", _B32),
             ("count", _INT),
             ("terms", _B32),
+            ("manifest", _B32),
             ("registrant", _ADDR),
         ),
     ),
@@ -347,6 +349,25 @@ class ItemRecord:
         out = {name: _json_value(getattr(self, name)) for name in self.__slots__}
         out["terms_cid"] = self.terms_cid
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A registered batch: its Merkle root and the sha2-256 of its manifest document (the
+    manifest's CID is ``CIDv1(raw, manifest)``)."""
+
+    root: bytes
+    community: bytes
+    count: int
+    terms: bytes
+    manifest: bytes
+    registrant: str
+    block_number: int
+    tx_hash: bytes
+
+    @property
+    def manifest_cid(self) -> str:
+        return str(Cid.from_digest(self.manifest, RAW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,6 +727,22 @@ class EventIndex:
             timestamp=int(reg["timestamp"]),
             tx_hash=bytes(reg["tx_hash"]),
         )
+
+    def batches(self) -> list[BatchRecord]:
+        """Every registered batch, in chain order."""
+        return [
+            BatchRecord(
+                root=bytes(row["root"]),
+                community=bytes(row["community"]),
+                count=int(row["count"]),
+                terms=bytes(row["terms"]),
+                manifest=bytes(row["manifest"]),
+                registrant=str(row["registrant"]),
+                block_number=int(row["block_number"]),
+                tx_hash=bytes(row["tx_hash"]),
+            )
+            for row in self._rows("BatchRegistered", "1 = 1", ())
+        ]
 
     def community(self, community: bytes) -> CommunityRecord:
         """A community's current keyholders and threshold; NotFound if unknown."""

@@ -19,11 +19,14 @@ not a JSON object, a missing path, the same item twice in a batch, an item that 
 registered all raise a :class:`~ledger.errors.HeritageError` with nothing sent. Files are
 added unpinned first and pinned only once every check has passed.
 
-Batches: the registry stores only the Merkle root and the count. The batch manifest (the
-OpenZeppelin ``StandardMerkleTree`` dump — leaves and the tree every proof is read from —
-plus each item's CID, name and metadata CID) is a raw block, and ``<data>/batches.sqlite``
-records which items are in which batch so that ``item show`` finds their membership; it is
-checked against the chain (``isBatchItem``) every time it is read.
+Batches: the registry stores the Merkle root, the count and the manifest's digest. The batch
+manifest (the OpenZeppelin ``StandardMerkleTree`` dump — leaves and the tree every proof is
+read from — plus each item's CID, name and metadata CID) is a raw block whose sha2-256 the
+registry binds into the batch's record (its ``commitment`` field) and emits in
+``BatchRegistered``. Which items are in which batch is therefore rebuilt from the chain: the
+index lists every batch with its manifest digest, and the manifests are read from IPFS
+(memoised per :class:`Registrar`). No local file records membership; every proof is checked
+on chain (``isBatchItem``) when read.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -376,7 +378,7 @@ class BatchRegistration:
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
-    """What the chain, the index and the batch book say about one ITEM."""
+    """What the chain, the index and the batch manifests say about one ITEM."""
 
     key: bytes
     kind: str  # item, derivative, batch, batch-item
@@ -436,55 +438,41 @@ class _Resolved:
     batch_root: bytes | None = None
 
 
-# ---- the batch book --------------------------------------------------------------------------
+# ---- batch membership ----------------------------------------------------------------------
 
 
-class _BatchBook:
-    """``<data>/batches.sqlite``: which items are in which batch, per chain and registry."""
+@dataclass(frozen=True, slots=True)
+class _Manifest:
+    """A batch manifest read back from IPFS: the item keys of its leaves, in leaf order."""
 
-    def __init__(self, path: Path, chain_id: int, registry: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.chain_id = chain_id
-        self.registry = registry
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.executescript(
-            "CREATE TABLE IF NOT EXISTS batch (chain_id INTEGER NOT NULL, registry TEXT NOT "
-            "NULL, root BLOB NOT NULL, manifest_cid TEXT NOT NULL, community BLOB NOT NULL, "
-            "PRIMARY KEY (chain_id, registry, root));"
-            "CREATE TABLE IF NOT EXISTS batch_item (chain_id INTEGER NOT NULL, registry TEXT "
-            "NOT NULL, item BLOB NOT NULL, root BLOB NOT NULL, position INTEGER NOT NULL, "
-            "PRIMARY KEY (chain_id, registry, item, root));"
+    cid: Cid
+    document: Mapping[str, Any]
+    keys: tuple[bytes, ...]
+
+
+def _parse_manifest(data: bytes, cid: Cid, root: bytes) -> _Manifest | None:
+    try:
+        document = json.loads(data)
+        values = document["tree"]["values"]
+        keys = tuple(bytes.fromhex(str(v["value"][0])[2:]) for v in values)
+        ok = (
+            isinstance(document, dict)
+            and document.get("type") == "heritage/batch-manifest"
+            and document.get("root") == _hex(root)
+            and len(document["items"]) == len(keys)
         )
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    return _Manifest(cid, document, keys) if ok else None
 
-    def close(self) -> None:
-        self._db.close()
 
-    def add(self, root: bytes, manifest: Cid, community: bytes, items: Sequence[bytes]) -> None:
-        scope = (self.chain_id, self.registry)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO batch VALUES (?, ?, ?, ?, ?)",
-                (*scope, root, str(manifest), community),
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO batch_item VALUES (?, ?, ?, ?, ?)",
-                [(*scope, item, root, i) for i, item in enumerate(items)],
-            )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def batches_of(self, item: bytes) -> list[tuple[bytes, str, int]]:
-        """(root, manifest CID, position) of every batch that lists ``item``, oldest first."""
-        rows = self._db.execute(
-            "SELECT i.root, b.manifest_cid, i.position FROM batch_item i JOIN batch b ON "
-            "b.chain_id = i.chain_id AND b.registry = i.registry AND b.root = i.root "
-            "WHERE i.chain_id = ? AND i.registry = ? AND i.item = ? ORDER BY b.rowid",
-            (self.chain_id, self.registry, item),
-        ).fetchall()
-        return [(bytes(r[0]), str(r[1]), int(r[2])) for r in rows]
+def _missing_hint(missing: int) -> str:
+    if not missing:
+        return ""
+    return (
+        f"; {missing} registered batch manifest(s) are not on this IPFS node, so items of "
+        "those batches cannot be found (import the manifests, e.g. from a CAR file)"
+    )
 
 
 # ---- the workflows ---------------------------------------------------------------------------
@@ -492,7 +480,8 @@ class _BatchBook:
 
 class Registrar:
     """Every registry workflow, wired from ``settings``: the deployment, the chain (relayed by
-    ``sender``), the IPFS node, the event index and the batch book. Close it when done."""
+    ``sender``), the IPFS node, the event index and the batch manifests it reads. Close it
+    when done."""
 
     def __init__(self, settings: Settings, *, sender: LocalAccount | None = None) -> None:
         self.settings = settings
@@ -507,7 +496,8 @@ class Registrar:
             from_block=self.deployment.deploy_block,
         )
         self._node: EmbeddedNode | KuboNode | None = None
-        self._book: _BatchBook | None = None
+        # manifest digest → the manifest read from IPFS (None: not found or not a manifest)
+        self._manifests: dict[bytes, _Manifest | None] = {}
 
     def use_sender(self, sender: LocalAccount) -> None:
         """Relay transactions from ``sender`` (it pays the gas)."""
@@ -524,8 +514,6 @@ class Registrar:
     def close(self) -> None:
         if isinstance(self._node, EmbeddedNode):
             self._node.close()
-        if self._book is not None:
-            self._book.close()
 
     def __enter__(self) -> Registrar:
         return self
@@ -541,14 +529,35 @@ class Registrar:
             self._node = open_backend(self.settings)
         return self._node
 
-    def _book_open(self) -> _BatchBook:
-        if self._book is None:
-            self._book = _BatchBook(
-                self.settings.data_dir / "batches.sqlite",
-                self.deployment.chain_id,
-                self.deployment.registry_address,
-            )
-        return self._book
+    def _manifest(self, root: bytes, digest: bytes) -> _Manifest | None:
+        """The manifest of batch ``root`` whose sha2-256 the chain holds, from IPFS; None when
+        this node does not have it (or the block is not that batch's manifest)."""
+        if digest not in self._manifests:
+            cid = document_cid(digest)
+            try:
+                data = self.node.block_get(cid)
+            except HeritageError:
+                return None  # not on this node (yet): try again next time
+            valid = hashlib.sha256(data).digest() == digest
+            self._manifests[digest] = _parse_manifest(data, cid, root) if valid else None
+        return self._manifests[digest]
+
+    def _batches_of(self, key: bytes) -> tuple[list[tuple[bytes, _Manifest, int]], int]:
+        """(root, manifest, position) of every registered batch whose manifest lists ``key``,
+        oldest first, from the index (each BatchRegistered event carries its manifest's
+        digest) and the manifests on IPFS; and how many batch manifests were unavailable."""
+        with self._index() as index:
+            batches = index.batches()
+        found: list[tuple[bytes, _Manifest, int]] = []
+        missing = 0
+        for batch in batches:
+            manifest = self._manifest(batch.root, batch.manifest)
+            if manifest is None:
+                missing += 1
+                continue
+            if key in manifest.keys:
+                found.append((batch.root, manifest, manifest.keys.index(key)))
+        return found, missing
 
     def _require_sender(self) -> None:
         if self._sender is None:
@@ -961,7 +970,7 @@ class Registrar:
             )
         terms_digest, _ = self._put_document(terms_document)
         self._pin_all(prepared)
-        _, manifest_cid = self._put_document(manifest)
+        manifest_digest, manifest_cid = self._put_document(manifest)
         deadline = self._deadline()
         typed = consent.TypedData(
             self.client.domain(),
@@ -971,13 +980,19 @@ class Registrar:
                 "root": tree.root,
                 "count": len(values),
                 "terms": terms_digest,
+                "manifest": manifest_digest,
                 "deadline": deadline,
             },
         )
         registration = self.client.register_batch(
-            community, tree.root, len(values), terms_digest, deadline, keys.sign(typed, signers)
+            community,
+            tree.root,
+            len(values),
+            terms_digest,
+            manifest_digest,
+            deadline,
+            keys.sign(typed, signers),
         )
-        self._book_open().add(tree.root, manifest_cid, community.id, [v[0] for v in values])
         if progress is not None:
             progress("registering", len(values), len(values))
         return BatchRegistration(
@@ -1000,12 +1015,12 @@ class Registrar:
         if key is not None:
             if self.client.is_registered(key):
                 return _Resolved(key, None)
-            batch = self._live_batch(key)
+            batch, missing = self._live_batch(key)
             if batch is not None:
                 return _Resolved(key, None, batch)
             raise NotFound(
                 f"nothing is registered under {item}",
-                hint="check the key, or pass the item's CID",
+                hint="check the key, or pass the item's CID" + _missing_hint(missing),
             )
         if item.startswith(("0x", "0X")):
             raise UsageError(
@@ -1017,24 +1032,27 @@ class Registrar:
             candidates.append(cid.to_v1())
         elif cid.codec == DAG_PB and cid.multihash[:2] == b"\x12\x20":
             candidates.append(Cid(0, DAG_PB, cid.multihash))
+        missing = 0
         for candidate in candidates:
             key = item_key(bytes(candidate))
             if self.client.is_registered(key):
                 return _Resolved(key, bytes(candidate))
-            batch = self._live_batch(key)
+            batch, missing = self._live_batch(key)
             if batch is not None:
                 return _Resolved(key, bytes(candidate), batch)
         tried = ", ".join(f"{c} (key {_hex(item_key(bytes(c)))})" for c in candidates)
         raise NotFound(
             f"item {item} is not registered: tried {tried}",
-            hint="register it with `heritage item register`",
+            hint="register it with `heritage item register`" + _missing_hint(missing),
         )
 
-    def _live_batch(self, key: bytes) -> bytes | None:
-        for root, _, _ in self._book_open().batches_of(key):
+    def _live_batch(self, key: bytes) -> tuple[bytes | None, int]:
+        """The oldest registered batch listing ``key``, and how many manifests were missing."""
+        batches, missing = self._batches_of(key)
+        for root, _, _ in batches:
             if self.client.is_registered(root):
-                return root
-        return None
+                return root, missing
+        return None, missing
 
     def _metadata(self, digest: bytes) -> Mapping[str, Any] | None:
         try:
@@ -1047,10 +1065,11 @@ class Registrar:
         self, root: bytes, key: bytes
     ) -> tuple[dict[str, Any], Mapping[str, Any]]:
         """The batch entry of ``key`` in ``root``'s manifest, with its proof checked on chain."""
-        for found_root, manifest_cid, position in self._book_open().batches_of(key):
+        for found_root, found, position in self._batches_of(key)[0]:
             if found_root != root:
                 continue
-            manifest = json.loads(self.node.block_get(Cid.parse(manifest_cid)))
+            manifest = found.document
+            manifest_cid = str(found.cid)
             dump = manifest["tree"]
             nodes = tuple(bytes.fromhex(n[2:]) for n in dump["tree"])
             values = dump["values"][position]
@@ -1078,7 +1097,10 @@ class Registrar:
                 },
                 entry,
             )
-        raise NotFound(f"item {_hex(key)} is not in the batch book under {_hex(root)}")
+        raise NotFound(
+            f"item {_hex(key)} is not in the manifest of batch {_hex(root)}",
+            hint="is the batch manifest on this IPFS node?",
+        )
 
     def show_item(self, item: str) -> ItemView:
         """The registration, current terms and steward of ITEM (item, derivative, batch root or
@@ -1146,7 +1168,10 @@ class Registrar:
             parent=record.parent if record.kind == KIND_DERIVATIVE else None,
             method_cid=method_cid,
             ai_enhanced=ai,
-            batch={"count": int.from_bytes(record.metadata, "big")}
+            batch={
+                "count": int.from_bytes(record.metadata, "big"),
+                "manifest_cid": str(document_cid(record.commitment)),
+            }
             if record.kind == KIND_BATCH
             else None,
         )

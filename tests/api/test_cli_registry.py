@@ -309,7 +309,40 @@ def test_batch_registers_in_one_transaction_and_item_show_finds_membership(
 
     # The batch root itself is an ITEM too.
     assert ws.json("item", "show", batch["root"])["kind"] == "batch"
-    assert ws.json("item", "show", batch["root"])["batch"] == {"count": 5}
+    assert ws.json("item", "show", batch["root"])["batch"] == {
+        "count": 5,
+        "manifest_cid": batch["manifest_cid"],
+    }
+
+
+def test_batch_membership_is_rebuilt_from_the_chain_after_local_state_is_lost(
+    ws: Workspace, terms: Path
+) -> None:
+    name = unique("batch-rebuild")
+    ws.community(name)
+    files = ws.files(4, "z")
+    batch = ws.json(
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms), "--batch",
+        "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    before = {p: ws.json("item", "show", i["cid"])["batch"] for p, i in enumerate(batch["items"])}
+    # The manifest's digest is on chain (BatchRegistered, and the record's commitment).
+    manifest = ws.run("ipfs", "cat", batch["manifest_cid"]).stdout.encode()
+    assert raw_cid_of_document(json.loads(manifest)) == batch["manifest_cid"]
+    # Lose every bit of local state but the blockstore and keys: the index and any cache.
+    (ws.data / "index.sqlite").unlink()
+    assert not (ws.data / "batches.sqlite").exists()  # no local membership book any more
+    assert ws.json("index", "rebuild")["events"] > 0
+    for position, entry in enumerate(batch["items"]):
+        shown = ws.json("item", "show", entry["cid"])
+        assert shown["kind"] == "batch-item"
+        assert shown["registered_cid"] == entry["cid"]
+        membership = shown["batch"]
+        assert membership == before[position]
+        assert membership["root"] == batch["root"]
+        assert membership["manifest_cid"] == batch["manifest_cid"]
+        assert membership["position"] == position
+        assert membership["proof_valid_on_chain"] is True
 
 
 def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Path) -> None:

@@ -151,17 +151,20 @@ class Registry:
             root=tree.root,
             count=len(tree),
             terms=terms,
+            manifest=b32("batch manifest"),
             deadline=DEADLINE,
         )
         receipt = self.send(
             self.contract.functions.registerBatch(
-                c.id, c.keyholders, c.threshold, tree.root, len(tree), terms, DEADLINE,
+                c.id, c.keyholders, c.threshold, tree.root, len(tree), terms,
+                b32("batch manifest"), DEADLINE,
                 self.signatures(typed, c.members[-c.threshold :]),
             )
         )  # fmt: skip
         count = len(tree).to_bytes(32, "big")
         record = (
-            c.id, count, terms, ZERO, ZERO, ANVIL_DEV_ACCOUNT_0, self.timestamp(receipt), 2,
+            c.id, count, terms, b32("batch manifest"), ZERO, ANVIL_DEV_ACCOUNT_0,
+            self.timestamp(receipt), 2,
         )  # fmt: skip
         return tree.root, record
 
@@ -447,6 +450,8 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
         assert [e.event for e in index.history(subject)] == ["TermsRevoked"]
         assert index.history(revoked_leaf) == []
         assert [e.event for e in index.history(world.root)] == ["BatchRegistered"]
+        [batch] = index.batches()
+        assert (batch.root, batch.manifest) == (world.root, b32("batch manifest"))
 
         community = index.community(world.a.id)
         assert community.keyholders == tuple(world.rotated.keyholders)

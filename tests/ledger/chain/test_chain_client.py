@@ -474,6 +474,9 @@ def batch_of(count: int) -> tuple[StandardMerkleTree, list[tuple[bytes, bytes, b
     return StandardMerkleTree.of(values, BATCH_LEAF_TYPES), values
 
 
+MANIFEST = bytes.fromhex("3a" * 32)  # sha2-256 of a batch manifest, bound into the record
+
+
 def register_batch(client: RegistryClient, keyed: Keyed, tree: StandardMerkleTree) -> Registration:
     typed = typed_data(
         client.domain(),
@@ -482,6 +485,7 @@ def register_batch(client: RegistryClient, keyed: Keyed, tree: StandardMerkleTre
         root=tree.root,
         count=len(tree),
         terms=TERMS,
+        manifest=MANIFEST,
         deadline=FAR_DEADLINE,
     )
     return client.register_batch(
@@ -489,6 +493,7 @@ def register_batch(client: RegistryClient, keyed: Keyed, tree: StandardMerkleTre
         tree.root,
         len(tree),
         TERMS,
+        MANIFEST,
         FAR_DEADLINE,
         sign_packed(typed, keyed.signers(0, 1)),
     )
@@ -500,6 +505,8 @@ def test_batch_items_are_provable_and_one_can_be_revoked(
     tree, values = batch_of(7)
     batch = register_batch(client, museum, tree)
     assert batch.record.kind == KIND_BATCH
+    assert batch.record.commitment == MANIFEST  # the manifest digest is bound into the record
+    assert client.find_record(tree.root).commitment == MANIFEST
     assert client.record_hash(tree.root) == batch.record.digest()
     for i, (item, metadata, commitment) in enumerate(values):
         assert client.batch_leaf(item, metadata, commitment) == tree.leaf(i)
@@ -673,6 +680,7 @@ def test_empty_and_duplicate_batches_are_refused(client: RegistryClient, museum:
         root=b"\x05" * 32,
         count=0,
         terms=TERMS,
+        manifest=MANIFEST,
         deadline=FAR_DEADLINE,
     )
     reverts(
@@ -682,6 +690,7 @@ def test_empty_and_duplicate_batches_are_refused(client: RegistryClient, museum:
             b"\x05" * 32,
             0,
             TERMS,
+            MANIFEST,
             FAR_DEADLINE,
             sign_packed(typed, museum.signers(0, 1)),
         ),
