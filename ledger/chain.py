@@ -974,7 +974,7 @@ class RegistryClient:
         block = int(receipt["blockNumber"])
         if receipt["status"] != 1:
             self.journal.write(_with_state(entry, "reverted", block))
-            raise self._explain_failed(pending, block)
+            raise self._explain_revert(pending, block, "when sent")
         self.journal.write(_with_state(entry, "confirmed", block))
         with self._rpc():
             timestamp = int(self.w3.eth.get_block(block)["timestamp"])
@@ -987,28 +987,29 @@ class RegistryClient:
             block_timestamp=timestamp,
         )
 
-    def _explain_failed(self, pending: _Pending, block: int) -> RegistryReverted:
+    def _explain_revert(self, pending: _Pending, block: int, when: str) -> RegistryReverted:
         """A mined transaction that reverted: replay it with eth_call on the state before its
-        block to read the revert data."""
-        params: TxParams = {
-            "from": self.sender.address,
-            "to": self.address,
-            "data": HexBytes(self.encode(pending.call)),
-            "gas": pending.params.get("gas", 0),
-        }
+        block to read the revert data. ``when`` says how it came to be mined, for the message."""
         with self._rpc():
+            tx = self.w3.eth.get_transaction(HexBytes(pending.entry.tx_hash))
+            params: TxParams = {
+                "from": tx["from"],
+                "to": tx["to"],
+                "data": tx["input"],
+                "gas": tx["gas"],
+            }
             try:
                 self.w3.eth.call(params, block_identifier=max(block - 1, 0))
             except ContractLogicError as exc:
-                return self._reverted(exc, pending.call.function, pending.entry.tx_hash)
+                return self._reverted(exc, pending.entry.function, pending.entry.tx_hash)
         return RegistryReverted(
-            f"{pending.call.function} (transaction 0x{pending.entry.tx_hash.hex()}) reverted "
-            f"in block {block}, but replaying it does not (out of gas, or a race)",
+            f"{pending.entry.function} (transaction 0x{pending.entry.tx_hash.hex()}) reverted "
+            f"{when} in block {block}, but replaying it does not (out of gas, or a race)",
             error_name="Unknown",
             error_args={},
             selector=b"",
             data=b"",
-            function=pending.call.function,
+            function=pending.entry.function,
             tx_hash=pending.entry.tx_hash,
         )
 
@@ -1434,7 +1435,7 @@ class RegistryClient:
                 resent.append(entry)
             else:
                 self.journal.write(_with_state(entry, "reverted", block))
-                reverted.append((entry, self._explain_raw(pending, block)))
+                reverted.append((entry, self._explain_revert(pending, block, "when re-sent")))
         self._nonce = None
         return RecoveryReport(
             on_chain=tuple(on_chain),
@@ -1450,30 +1451,6 @@ class RegistryClient:
                 return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
             except TransactionNotFound:
                 return None
-
-    def _explain_raw(self, pending: _Pending, block: int) -> RegistryReverted:
-        with self._rpc():
-            tx = self.w3.eth.get_transaction(HexBytes(pending.entry.tx_hash))
-            params: TxParams = {
-                "from": tx["from"],
-                "to": tx["to"],
-                "data": tx["input"],
-                "gas": tx["gas"],
-            }
-            try:
-                self.w3.eth.call(params, block_identifier=max(block - 1, 0))
-            except ContractLogicError as exc:
-                return self._reverted(exc, pending.entry.function, pending.entry.tx_hash)
-        return RegistryReverted(
-            f"{pending.entry.function} (transaction 0x{pending.entry.tx_hash.hex()}) reverted "
-            f"when re-sent, in block {block}",
-            error_name="Unknown",
-            error_args={},
-            selector=b"",
-            data=b"",
-            function=pending.entry.function,
-            tx_hash=pending.entry.tx_hash,
-        )
 
 
 def _with_state(entry: JournalEntry, state: JournalState, block: int | None) -> JournalEntry:
