@@ -52,7 +52,8 @@ terms_app = typer.Typer(
     help="Terms of an item or batch: set a new version, revoke.", no_args_is_help=True
 )
 custody_app = typer.Typer(
-    help="Custody: transfer stewardship between communities.", no_args_is_help=True
+    help="Custody: transfer or repatriate stewardship, lend an item and record its return.",
+    no_args_is_help=True,
 )
 derivative_app = typer.Typer(
     help="Derivatives: restorations, reconstructions, AI-enhanced versions.", no_args_is_help=True
@@ -451,14 +452,27 @@ def terms_revoke(
 # ---- custody ---------------------------------------------------------------------------------
 
 
+CustodyDocument = Annotated[
+    Path | None,
+    typer.Option("--document", help="JSON object merged into the custody document."),
+]
+
+
+def _print_custody(result: dict[str, Any], as_json: bool, verb: str) -> None:
+    if as_json:
+        _print_json(result)
+        return
+    sys.stdout.write(
+        f"{verb} {result['item']} from {result['from']} to {result['to']} "
+        f"(document {result['document_cid']})\n"
+    )
+
+
 @custody_app.command("transfer")
 def custody_transfer(
     item: Item,
     to: Annotated[str, typer.Option("--to", help="Receiving community id (0x…) or name.")],
-    document: Annotated[
-        Path | None,
-        typer.Option("--document", help="JSON object merged into the custody document."),
-    ] = None,
+    document: CustodyDocument = None,
     signer: Signers = None,
     password_file: PasswordFiles = None,
     sender: Sender = None,
@@ -470,13 +484,66 @@ def custody_transfer(
         result = registrar.transfer_custody(
             item, parse_community(to), _keys(settings, signer, password_file), document=document
         )
-    if as_json:
-        _print_json(result)
-        return
-    sys.stdout.write(
-        f"transferred {result['item']} from {result['from']} to {result['to']} "
-        f"(document {result['document_cid']})\n"
-    )
+    _print_custody(result, as_json, "transferred")
+
+
+@custody_app.command("repatriate")
+def custody_repatriate(
+    item: Item,
+    to: Annotated[str, typer.Option("--to", help="Receiving community id (0x…) or name.")],
+    document: CustodyDocument = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Repatriate an item to its community of origin: stewardship moves (k of n of both sign)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.repatriate(
+            item, parse_community(to), _keys(settings, signer, password_file), document=document
+        )
+    _print_custody(result, as_json, "repatriated")
+
+
+@custody_app.command("loan")
+def custody_loan(
+    item: Item,
+    to: Annotated[
+        str,
+        typer.Option("--to", help="Borrower: a community id (0x…) or name, or any 0x 32-byte id."),
+    ],
+    document: CustodyDocument = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Lend an item (k of n of its steward sign; stewardship does not move)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.loan_custody(
+            item, parse_community(to), _keys(settings, signer, password_file), document=document
+        )
+    _print_custody(result, as_json, "lent")
+
+
+@custody_app.command("return")
+def custody_return(
+    item: Item,
+    document: CustodyDocument = None,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record the return of a lent item from its borrower (k of n of its steward sign)."""
+    with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.return_custody(
+            item, _keys(settings, signer, password_file), document=document
+        )
+    _print_custody(result, as_json, "returned")
 
 
 # ---- derivative ------------------------------------------------------------------------------

@@ -49,6 +49,9 @@ from eth_utils.crypto import keccak
 
 from ledger import consent
 from ledger.chain import (
+    CUSTODY_LOAN,
+    CUSTODY_REPATRIATION,
+    CUSTODY_RETURN,
     CUSTODY_TRANSFER,
     KIND_BATCH,
     KIND_DERIVATIVE,
@@ -72,7 +75,7 @@ from ledger.errors import (
     NotFound,
     UsageError,
 )
-from ledger.index import EventIndex, HistoryEntry, Web3Reader, index_path
+from ledger.index import CUSTODY_ACTIONS, EventIndex, HistoryEntry, Web3Reader, index_path
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
@@ -1320,9 +1323,92 @@ class Registrar:
         document: Path | None = None,
     ) -> dict[str, Any]:
         """Transfer stewardship of ITEM to ``to_community``: k of each community sign."""
+        return self._move_stewardship(item, CUSTODY_TRANSFER, to_community, keys, document)
+
+    def repatriate(
+        self,
+        item: str,
+        to_community: bytes,
+        keys: SignerKeys,
+        *,
+        document: Path | None = None,
+    ) -> dict[str, Any]:
+        """Repatriate ITEM to ``to_community`` (stewardship moves): k of each community sign."""
+        return self._move_stewardship(item, CUSTODY_REPATRIATION, to_community, keys, document)
+
+    def loan_custody(
+        self,
+        item: str,
+        borrower: bytes,
+        keys: SignerKeys,
+        *,
+        document: Path | None = None,
+    ) -> dict[str, Any]:
+        """Lend ITEM to ``borrower`` (a community or any 32-byte institution id): k of the
+        steward sign; stewardship does not move."""
         self._require_sender()
         extra = read_json_file(document) if document is not None else {}
-        key, record, steward = self._subject(item, "transfer")
+        if len(borrower) != 32 or borrower == _ZERO32:
+            raise UsageError(
+                "the borrower is a community id or name, or a non-zero 32-byte id",
+                hint="0x followed by 64 hex digits",
+            )
+        key, record, steward = self._subject(item, "lend")
+        if borrower == steward.id:
+            raise UsageError(f"{item} is stewarded by {_hex(borrower)}; it cannot borrow it")
+        signers = keys.pick(steward, steward.threshold, "a custody loan")
+        return self._record_custody(
+            key, record, CUSTODY_LOAN, steward, borrower, keys, signers, None, extra
+        )
+
+    def return_custody(
+        self, item: str, keys: SignerKeys, *, document: Path | None = None
+    ) -> dict[str, Any]:
+        """Record the return of ITEM from its current borrower: k of the steward sign."""
+        self._require_sender()
+        extra = read_json_file(document) if document is not None else {}
+        key, record, steward = self._subject(item, "return")
+        borrower = self.current_borrower(key)
+        if borrower is None:
+            raise UsageError(
+                f"{item} is not on loan: no loan of it is open, so there is nothing to return",
+                hint="`heritage item history` lists its custody events; nothing was sent",
+            )
+        signers = keys.pick(steward, steward.threshold, "a custody return")
+        return self._record_custody(
+            key, record, CUSTODY_RETURN, steward, borrower, keys, signers, None, extra
+        )
+
+    def current_borrower(self, key: bytes) -> bytes | None:
+        """The borrower of the open loan of ``key`` (the last loan not yet returned), from the
+        index's custody history; None when no loan is open."""
+        with self._index() as index:
+            history = index.history(key)
+        borrower: bytes | None = None
+        for entry in history:
+            if entry.event != "CustodyRecorded":
+                continue
+            if entry.fields["action"] == CUSTODY_LOAN:
+                borrower = entry.fields["counterparty"]
+            elif entry.fields["action"] == CUSTODY_RETURN:
+                borrower = None
+        return borrower
+
+    def _move_stewardship(
+        self,
+        item: str,
+        action: int,
+        to_community: bytes,
+        keys: SignerKeys,
+        document: Path | None,
+    ) -> dict[str, Any]:
+        """A transfer or repatriation: k of the steward and k of the receiver sign."""
+        self._require_sender()
+        name = CUSTODY_ACTIONS[action]
+        extra = read_json_file(document) if document is not None else {}
+        key, record, steward = self._subject(
+            item, "repatriate" if action == CUSTODY_REPATRIATION else "transfer"
+        )
         receiver = self.community(to_community)
         if receiver.id == steward.id:
             raise UsageError(f"{item} is already stewarded by {_hex(receiver.id)}")
@@ -1335,10 +1421,41 @@ class Registrar:
                     hint="--signer must name keyholders of the two communities",
                 )
         steward_signers = keys.pick(
-            steward, steward.threshold, "a custody transfer (steward)", only_this=False
+            steward, steward.threshold, f"a custody {name} (steward)", only_this=False
         )
         receiver_signers = keys.pick(
-            receiver, receiver.threshold, "a custody transfer (receiver)", only_this=False
+            receiver, receiver.threshold, f"a custody {name} (receiver)", only_this=False
+        )
+        return self._record_custody(
+            key,
+            record,
+            action,
+            steward,
+            receiver.id,
+            keys,
+            steward_signers,
+            (receiver, receiver_signers),
+            extra,
+        )
+
+    def _record_custody(
+        self,
+        key: bytes,
+        record: Record,
+        action: int,
+        steward: Community,
+        counterparty: bytes,
+        keys: SignerKeys,
+        steward_signers: Sequence[LocalAccount],
+        receiver: tuple[Community, Sequence[LocalAccount]] | None,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Store the custody document (``extra`` merged in), have it signed and record it.
+        ``from``/``to`` say where the item goes: a return goes from the borrower back to the
+        steward, every other action from the steward to the counterparty."""
+        name = CUSTODY_ACTIONS[action]
+        source, destination = (
+            (counterparty, steward.id) if action == CUSTODY_RETURN else (steward.id, counterparty)
         )
         nonce = self.client.custody_nonce(key)
         digest, cid = self._put_document(
@@ -1346,10 +1463,10 @@ class Registrar:
                 **extra,
                 "type": "heritage/custody",
                 "version": 1,
-                "action": "transfer",
+                "action": name,
                 "item": _hex(key),
-                "from": _hex(steward.id),
-                "to": _hex(receiver.id),
+                "from": _hex(source),
+                "to": _hex(destination),
                 "nonce": nonce,
             }
         )
@@ -1359,9 +1476,9 @@ class Registrar:
             "RecordCustody",
             {
                 "item": key,
-                "action": CUSTODY_TRANSFER,
+                "action": action,
                 "community": steward.id,
-                "counterparty": receiver.id,
+                "counterparty": counterparty,
                 "document": digest,
                 "nonce": nonce,
                 "deadline": deadline,
@@ -1370,18 +1487,21 @@ class Registrar:
         outcome = self.client.record_custody(
             key,
             record,
-            CUSTODY_TRANSFER,
-            receiver.id,
+            action,
+            counterparty,
             digest,
             nonce,
             deadline,
             Party(steward, keys.sign(typed, steward_signers)),
-            Party(receiver, keys.sign(typed, receiver_signers)),
+            None if receiver is None else Party(receiver[0], keys.sign(typed, receiver[1])),
         )
         return {
             "item": _hex(key),
-            "from": _hex(steward.id),
-            "to": _hex(receiver.id),
+            "action": name,
+            "steward": _hex(steward.id),
+            "counterparty": _hex(counterparty),
+            "from": _hex(source),
+            "to": _hex(destination),
             "nonce": nonce,
             "document_cid": str(cid),
             "tx": TxView.of(outcome).to_json(),

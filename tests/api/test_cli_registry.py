@@ -457,6 +457,116 @@ def test_custody_transfer_derivative_and_rotation(
     assert result["version"] == 2
 
 
+def test_loan_then_return_in_history_and_stewardship_stays(
+    ws: Workspace, terms: Path, tmp_path: Path
+) -> None:
+    museum = unique("lender")
+    museum_id, holders = ws.community(museum)
+    (path,) = ws.files(1, "l")
+    pw = ["--password-file", str(ws.password_file)]
+    (entry,) = ws.json("item", "register", str(path), "-c", museum, "--terms", str(terms), *pw)
+    borrower = "0x" + os.urandom(32).hex()  # an institution that is no community
+
+    # No loan is open: a return is refused, and nothing is sent.
+    sent_before = ws.chain.sent()
+    early = ws.run("custody", "return", entry["cid"], *pw, check=False)
+    assert early.returncode == 2, early.stdout
+    assert "error[usage_error]" in early.stderr and "not on loan" in early.stderr
+    assert ws.chain.sent() == sent_before
+
+    terms_of_loan = tmp_path / "loan.json"
+    terms_of_loan.write_text('{"exhibition": "Voices", "until": "2027-03-01"}')
+    lent = ws.json("custody", "loan", entry["cid"], "--to", borrower,
+                   "--document", str(terms_of_loan), *pw)  # fmt: skip
+    assert (lent["action"], lent["from"], lent["to"]) == ("loan", museum_id, borrower)
+    loan_document = {
+        "exhibition": "Voices", "until": "2027-03-01", "type": "heritage/custody", "version": 1,
+        "action": "loan", "item": entry["item"], "from": museum_id, "to": borrower, "nonce": 0,
+    }  # fmt: skip
+    assert lent["document_cid"] == raw_cid_of_document(loan_document)
+    # A loan does not move stewardship: the museum alone still sets the terms.
+    shown = ws.json("item", "show", entry["cid"])
+    assert (shown["community"], shown["steward"]) == (museum_id, museum_id)
+    assert ws.json("terms", "set", entry["cid"], "--terms", str(terms), "--signer", holders[0],
+                   "--signer", holders[2], *pw)["version"] == 2  # fmt: skip
+
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text('{"condition": "as lent"}')
+    returned = ws.json("custody", "return", entry["cid"], "--document", str(receipt), *pw)
+    assert (returned["action"], returned["counterparty"]) == ("return", borrower)
+    assert (returned["from"], returned["to"], returned["nonce"]) == (borrower, museum_id, 1)
+    return_document = {
+        "condition": "as lent", "type": "heritage/custody", "version": 1, "action": "return",
+        "item": entry["item"], "from": borrower, "to": museum_id, "nonce": 1,
+    }  # fmt: skip
+    assert returned["document_cid"] == raw_cid_of_document(return_document)
+
+    history = ws.json("item", "history", entry["cid"])
+    custody = [h["fields"] for h in history if h["event"] == "CustodyRecorded"]
+    assert [h["event"] for h in history] == [
+        "ItemRegistered", "CustodyRecorded", "TermsSet", "CustodyRecorded",
+    ]  # fmt: skip
+    assert [c["action_name"] for c in custody] == ["loan", "return"]
+    assert [c["counterparty"] for c in custody] == [borrower, borrower]
+    assert [c["document"] for c in custody] == [
+        "0x" + hashlib.sha256(canonical_json(d)).hexdigest()
+        for d in (loan_document, return_document)
+    ]
+    assert ws.json("item", "show", entry["cid"])["steward"] == museum_id
+    text = ws.run("item", "history", entry["cid"]).stdout
+    assert "action_name=loan" in text and "action_name=return" in text
+
+    # The loan is closed: a second return is refused before sending.
+    sent_before = ws.chain.sent()
+    again = ws.run("custody", "return", entry["cid"], *pw, check=False)
+    assert again.returncode == 2 and "not on loan" in again.stderr
+    assert ws.chain.sent() == sent_before
+
+
+def test_repatriation_moves_stewardship(ws: Workspace, terms: Path, tmp_path: Path) -> None:
+    museum = unique("holder")
+    origin = unique("origin")
+    museum_id, museum_holders = ws.community(museum)
+    origin_id, origin_holders = ws.community(origin, 2, 2)
+    (path,) = ws.files(1, "r")
+    pw = ["--password-file", str(ws.password_file)]
+    (entry,) = ws.json("item", "register", str(path), "-c", museum, "--terms", str(terms), *pw)
+    agreement = tmp_path / "agreement.json"
+    agreement.write_text('{"agreement": "return of ancestral belongings"}')
+    # The steward alone cannot repatriate: the receiving community signs too.
+    sent_before = ws.chain.sent()
+    alone = ws.run("custody", "repatriate", entry["cid"], "--to", origin,
+                   "--signer", museum_holders[0], "--signer", museum_holders[1], *pw,
+                   check=False)  # fmt: skip
+    assert alone.returncode == 2 and "(receiver) needs 2 signatures" in alone.stderr
+    assert ws.chain.sent() == sent_before
+
+    moved = ws.json("custody", "repatriate", entry["cid"], "--to", origin,
+                    "--document", str(agreement), *pw)  # fmt: skip
+    assert (moved["action"], moved["from"], moved["to"]) == ("repatriation", museum_id, origin_id)
+    assert moved["document_cid"] == raw_cid_of_document({
+        "agreement": "return of ancestral belongings", "type": "heritage/custody", "version": 1,
+        "action": "repatriation", "item": entry["item"], "from": museum_id, "to": origin_id,
+        "nonce": 0,
+    })  # fmt: skip
+    shown = ws.json("item", "show", entry["cid"])
+    assert (shown["community"], shown["steward"]) == (museum_id, origin_id)
+    history = ws.json("item", "history", entry["cid"])
+    assert [h["event"] for h in history] == ["ItemRegistered", "CustodyRecorded"]
+    assert history[1]["fields"]["action_name"] == "repatriation"
+
+    # Terms are now the origin community's to set: the museum's keys are refused.
+    sent_before = ws.chain.sent()
+    refused = ws.run("terms", "set", entry["cid"], "--terms", str(terms),
+                     "--signer", museum_holders[0], "--signer", museum_holders[1], *pw,
+                     check=False)  # fmt: skip
+    assert refused.returncode == 2 and "not a keyholder of community" in refused.stderr
+    assert ws.chain.sent() == sent_before
+    result = ws.json("terms", "set", entry["cid"], "--terms", str(terms),
+                     "--signer", origin_holders[0], "--signer", origin_holders[1], *pw)  # fmt: skip
+    assert result["version"] == 2
+
+
 # ---- bad input: a clear error, nothing sent ----------------------------------------------------
 
 

@@ -313,3 +313,45 @@ def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
     monkeypatch.undo()
     batch = registrar.register_batch(files, community_id_for(name), terms, keys)
     assert len(canonical_json(json.loads(registrar.node.block_get(batch.manifest_cid)))) > 4096
+
+
+def test_custody_loans_and_returns_keep_the_steward_and_return_needs_an_open_loan(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    name = "custody-" + tmp_path.name
+    keys = keyed_community(registrar, name, 2, 1)
+    steward = community_id_for(name)
+    terms = tmp_path / "terms.json"
+    terms.write_text("{}")
+    (result,) = registrar.register(write_files(tmp_path / "files", 1), steward, terms, keys)
+    item = str(result.cid)
+    pins = registrar.node.pin_ls()
+    before = sent(registrar)
+    with pytest.raises(UsageError, match="not on loan"):
+        registrar.return_custody(item, keys)
+    assert sent(registrar) == before  # nothing sent
+    assert registrar.node.pin_ls() == pins  # no custody document stored
+    with pytest.raises(UsageError, match="non-zero"):
+        registrar.loan_custody(item, bytes(32), keys)
+    with pytest.raises(UsageError, match="cannot borrow"):
+        registrar.loan_custody(item, steward, keys)
+    assert sent(registrar) == before
+
+    borrower = os.urandom(32)
+    loan = tmp_path / "loan.json"
+    loan.write_text('{"insurance": 250000}')
+    lent = registrar.loan_custody(item, borrower, keys, document=loan)
+    assert registrar.current_borrower(result.key) == borrower
+    assert registrar.client.steward_of(result.key, registrar.client.find_record(result.key)) == (
+        steward
+    )
+    returned = registrar.return_custody(item, keys)
+    assert registrar.current_borrower(result.key) is None
+    assert sent(registrar) == before + 2
+    custody = [e for e in registrar.history(item) if e.event == "CustodyRecorded"]
+    assert [e.fields["action_name"] for e in custody] == ["loan", "return"]
+    assert [e.fields["counterparty"] for e in custody] == [borrower, borrower]
+    assert [e.fields["nonce"] for e in custody] == [lent["nonce"], returned["nonce"]] == [0, 1]
+    document = json.loads(registrar.node.block_get(document_cid(custody[0].fields["document"])))
+    assert (document["action"], document["insurance"]) == ("loan", 250000)
+    assert registrar.client.custody_nonce(result.key) == 2
