@@ -3,8 +3,9 @@
 Starts an anvil of its own (temporary data directory, free port), deploys the registry,
 creates a 2-of-3 community (keys made at run time) and measures ``gasUsed`` of:
 
-* a single registration with its terms (``registerItem``: 36-byte CIDv1, random metadata and
-  terms digests, no commitment), 2 signatures; the median over several items;
+* a single registration with its terms (``registerItemPacked``, as the client sends it:
+  36-byte CIDv1, random metadata and terms digests, no commitment), 2 signatures; the
+  median over several items;
 * batches of 1, 10, 100 and 1,000 items: one ``registerBatch`` of the StandardMerkleTree
   root, its gas divided by the number of items;
 * a terms change (``setTerms``, version 2), a revocation (``revokeTerms``) and the

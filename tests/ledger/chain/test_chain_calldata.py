@@ -60,9 +60,10 @@ def test_a_dirty_keyholder_word_is_refused_at_creation(
 def test_a_dirty_keyholder_word_never_matches_the_stored_configuration(
     node: Node, session_client: RegistryClient, museum: Keyed
 ) -> None:
+    """The ABI entry point (the packed one has no padding to make dirty)."""
     cid = cid_of("dirty-keyholder")
     typed = register_item_typed(session_client.domain(), museum, cid)
-    call = Calls.register_item(
+    call = Calls.register_item_abi(
         museum.community,
         cid,
         typed.message["metadata"],

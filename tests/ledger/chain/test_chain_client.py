@@ -29,7 +29,7 @@ from ledger.chain import (
     batch_item_subject,
     item_key,
 )
-from ledger.errors import ChainError, NotFound, RegistryReverted
+from ledger.errors import ChainError, NotFound, RegistryReverted, UsageError
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from tests.ledger.chain.conftest import (
     DOCUMENT,
@@ -963,9 +963,25 @@ def test_unknown_or_mismatched_communities_are_refused(
     )
     reverts(
         "EmptyCid",
-        lambda: client.register_item(
-            museum.community, b"", METADATA, TERMS, ZERO, FAR_DEADLINE, packed
+        lambda: client.transact(
+            Calls.register_item_abi(
+                museum.community, b"", METADATA, TERMS, ZERO, FAR_DEADLINE, packed
+            )
         ),
+    )
+    # The client never packs an empty CID; the contract refuses one all the same.
+    with pytest.raises(UsageError):
+        client.encode(
+            Calls.register_item(museum.community, b"", METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+        )
+    one = client.encode(
+        Calls.register_item(museum.community, b"\x01", METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+    )
+    at = 4 + 32 + 2 + 20 * 3 + 3 * 32 + 8  # the CID length byte
+    assert one[at : at + 2] == b"\x01\x01"
+    reverts(
+        "EmptyCid",
+        lambda: client.simulate_calldata(one[:at] + b"\x00" + one[at + 2 :], "registerItemPacked"),
     )
 
 
@@ -1035,4 +1051,4 @@ def test_unknown_revert_data_still_gives_a_typed_error(session_client: RegistryC
     # Every custom error of the ABI is decodable by name.
     abi_errors = {e["name"] for e in session_client.artifact.abi if e.get("type") == "error"}
     assert abi_errors <= decoder.error_names()
-    assert len(abi_errors) == 22
+    assert len(abi_errors) == 23

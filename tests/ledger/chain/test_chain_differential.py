@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import Calls, Community, RegistryClient, item_key
+from ledger.chain import Call, Calls, Community, RegistryClient, item_key
 from ledger.errors import RegistryReverted
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
@@ -119,16 +119,22 @@ def packed_signatures(draw: st.DrawFn, m: Material) -> bytes:
     return packed
 
 
-def contract_accepts(client: RegistryClient, m: Material, packed: bytes) -> bool:
-    call = Calls.register_item(
-        m.keyed.community, m.typed.message["cid"], METADATA, TERMS, ZERO, FAR_DEADLINE, packed
-    )
+def contract_verdict(client: RegistryClient, call: Call) -> str:
     try:
         client.simulate(call)
     except RegistryReverted as exc:
         assert exc.error_name in SIGNATURE_ERRORS, exc
-        return False
-    return True
+        return exc.error_name
+    return "accepted"
+
+
+def contract_accepts(client: RegistryClient, m: Material, packed: bytes) -> bool:
+    """The contract's verdict, the same whether the registration is sent packed (as the
+    client sends it) or ABI-encoded: both entry points share one signature check."""
+    args = (m.keyed.community, m.typed.message["cid"], METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+    verdict = contract_verdict(client, Calls.register_item(*args))
+    assert contract_verdict(client, Calls.register_item_abi(*args)) == verdict
+    return verdict == "accepted"
 
 
 def python_accepts(m: Material, packed: bytes) -> bool:

@@ -197,7 +197,7 @@ def test_entries_of_other_chains_are_left_alone(client: RegistryClient, museum: 
         entry.nonce + 1,
         b"\x01" * 32,
         b"",
-        "registerItem",
+        "registerItemPacked",
         "signed",
     )
     foreign_doc = foreign.to_json() | {"tx_hash": "0x" + bytes(32).hex()}
@@ -284,7 +284,7 @@ def test_sigkill_mid_batch_then_restart_then_recover_loses_nothing(tmp_path: Pat
         print(f"sent {sent}, lost by the restart {len(missing)}, re-sent {len(report.resent)}")
         assert report.clean, report.conflicts or report.reverted
         assert len(report.resent) >= len(missing)
-        kept = [e for e in report.on_chain if e.function == "registerItem"]
+        kept = [e for e in report.on_chain if e.function == "registerItemPacked"]
         assert kept, "the state file kept no registration: the restart did not reload state"
         for label in labels[:sent]:
             assert client.is_registered(item_key(cid_of(label))), label
