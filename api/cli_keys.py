@@ -1,4 +1,5 @@
-"""``heritage keys new|import|list|export``: keystore v3 files in ``<data dir>/keys/``.
+"""``heritage keys new|new-encryption|import|list|export``: keystore v3 files in
+``<data dir>/keys/``, and each keyholder's encryption key pair in ``keys/encryption/``.
 
 Thin: parse, call :mod:`ledger.keys`, format. Passphrases come from a hidden prompt (asked
 twice when a new one is chosen) or ``--password-file``; a private key to import comes from a
@@ -16,18 +17,23 @@ from typing import Annotated, Any
 import typer
 from eth_utils.address import to_checksum_address
 
-from ledger.errors import UsageError
+from ledger.crypto import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
+from ledger.errors import NotFound, UsageError
 from ledger.keys import (
+    EncryptionKeyInfo,
     KeyInfo,
+    encryption_key_info,
     export_key,
     import_keystore,
     import_private_key,
+    list_encryption_keys,
     list_keys,
+    new_encryption_key,
     new_key,
     parse_private_key,
     read_passphrase_file,
 )
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 
 __all__ = ["keys_app"]
 
@@ -50,6 +56,29 @@ PasswordFile = Annotated[
 ]
 # Tests create many keys; real keys always get eth-account's default scrypt parameters.
 LightKdf = Annotated[bool, typer.Option("--unsafe-light-kdf", hidden=True)]
+KemOption = Annotated[
+    str,
+    typer.Option(
+        "--kem",
+        help=f"Key encapsulation of the encryption key: {KEM_HYBRID} (hybrid post-quantum, "
+        f"the default) or {KEM_X25519}.",
+    ),
+]
+
+
+def _kem(text: str) -> Kem:
+    if text == KEM_HYBRID:
+        return KEM_HYBRID
+    if text == KEM_X25519:
+        return KEM_X25519
+    raise UsageError(f"--kem {text!r} is not known", hint=f"use {KEM_HYBRID} or {KEM_X25519}")
+
+
+def _encryption_of(settings: Settings, address: str) -> EncryptionKeyInfo | None:
+    try:
+        return encryption_key_info(settings, address)
+    except NotFound:
+        return None
 
 
 def _print_json(value: Any) -> None:
@@ -79,12 +108,55 @@ def keys_new(
     password_file: PasswordFile = None,
     as_json: JsonFlag = False,
     unsafe_light_kdf: LightKdf = False,
+    kem: KemOption = DEFAULT_KEM,
+    encryption: Annotated[
+        bool,
+        typer.Option(
+            "--encryption/--no-encryption",
+            help="Also create the keyholder's encryption key pair (for restricted items).",
+        ),
+    ] = True,
 ) -> None:
-    """Generate a key and store it encrypted with a new passphrase."""
+    """Generate a key (and an encryption key pair) stored encrypted with a new passphrase."""
     settings = load_settings()
+    chosen = _kem(kem) if encryption else None
     passphrase = _passphrase(password_file, new=True)
-    info = new_key(settings, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf)
+    info = new_key(
+        settings, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf, encryption=chosen
+    )
+    enc = _encryption_of(settings, info.address) if encryption else None
+    if as_json:
+        _print_json({**info.to_json(), **({"encryption": enc.to_json()} if enc else {})})
+        return
     _report(info, "created", as_json)
+    if enc is not None:
+        key_id = enc.public.to_json()["key_id"]
+        sys.stdout.write(f"created encryption key {key_id} ({enc.public.kem}) in {enc.path}\n")
+
+
+@keys_app.command("new-encryption")
+def keys_new_encryption(
+    address: Annotated[str, typer.Argument(help="The keyholder's address (its key is here).")],
+    password_file: PasswordFile = None,
+    as_json: JsonFlag = False,
+    unsafe_light_kdf: LightKdf = False,
+    kem: KemOption = DEFAULT_KEM,
+) -> None:
+    """Create the encryption key pair of a keyholder whose Ethereum key is here, sealed with
+    that key's passphrase."""
+    settings = load_settings()
+    chosen = _kem(kem)
+    passphrase = _passphrase(password_file, new=False, prompt="Passphrase of the key")
+    enc = new_encryption_key(
+        settings, address, passphrase, kem=chosen, unsafe_light_kdf=unsafe_light_kdf
+    )
+    if as_json:
+        _print_json(enc.to_json())
+        return
+    sys.stdout.write(
+        f"created encryption key {enc.public.to_json()['key_id']} ({enc.public.kem}) "
+        f"for {enc.address} in {enc.path}\n"
+    )
 
 
 @keys_app.command("import")
@@ -137,13 +209,30 @@ def keys_import(
 
 @keys_app.command("list")
 def keys_list(as_json: JsonFlag = False) -> None:
-    """List the keys: address, label and file. Never key material."""
-    keys = list_keys(load_settings())
+    """List the keys: address, label and file, and the encryption key id when there is one
+    (JSON: an ``encryption`` object). Never key material."""
+    settings = load_settings()
+    keys = list_keys(settings)
+    encryption = {e.address: e for e in list_encryption_keys(settings)}
     if as_json:
-        _print_json([info.to_json() for info in keys])
+        _print_json(
+            [
+                {
+                    **info.to_json(),
+                    **(
+                        {"encryption": encryption[info.address].to_json()}
+                        if info.address in encryption
+                        else {}
+                    ),
+                }
+                for info in keys
+            ]
+        )
         return
     for info in keys:
-        sys.stdout.write(f"{info.address}\t{info.label or ''}\t{info.path}\n")
+        enc = encryption.get(info.address)
+        shown = f"\tencryption {enc.public.to_json()['key_id']} ({enc.public.kem})" if enc else ""
+        sys.stdout.write(f"{info.address}\t{info.label or ''}\t{info.path}{shown}\n")
 
 
 @keys_app.command("export")
@@ -154,7 +243,8 @@ def keys_export(
     ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Write a key's keystore file (still encrypted) to FILE, mode 0600."""
+    """Write a key's keystore file (still encrypted) to FILE, mode 0600, with its encryption
+    key (still sealed) when it has one."""
     written = export_key(load_settings(), address, output)
     checksum = to_checksum_address(address)  # export_key has checked it
     if as_json:

@@ -6,6 +6,12 @@ optional ``label`` stored beside the standard fields. Key material and passphras
 appear in a message, an exception, a log line or any other file; exceptions raised while a
 key or passphrase is in scope are re-raised ``from None`` so no traceback carries them.
 
+Beside each Ethereum key a keyholder may hold an *encryption* key pair (HPKE, see
+:mod:`ledger.crypto`) for restricted items: ``keys/encryption/<checksum address>.json``,
+sealed with the same passphrase (scrypt + AES-256-GCM), mode 0600. ``export_key`` writes it
+into the exported keystore file under ``heritage_encryption_key`` (still encrypted; keystore v3
+readers ignore the extra field) and ``import_keystore`` restores it from there.
+
 Scrypt parameters are eth-account's defaults (n = 2**18, r = 8, p = 1: about half a second
 and 256 MiB per encryption or decryption) unless a caller passes ``unsafe_light_kdf=True``,
 which uses n = 2**10. That exists so that test suites can create many keys quickly; the CLI
@@ -29,6 +35,14 @@ from eth_keyfile.exceptions import EthKeyfileException
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
+from ledger.crypto import (
+    DEFAULT_KEM,
+    EncryptionKeyPair,
+    EncryptionPublicKey,
+    Kem,
+    lock_keypair,
+    unlock_keypair,
+)
 from ledger.errors import (
     KeyExists,
     KeystoreError,
@@ -40,14 +54,22 @@ from ledger.settings import Settings
 
 __all__ = [
     "DEFAULT_SCRYPT_N",
+    "ENCRYPTION_EXPORT_FIELD",
     "LIGHT_SCRYPT_N",
+    "EncryptionKeyInfo",
     "KeyInfo",
+    "encryption_key_info",
+    "encryption_keys_dir",
     "export_key",
     "import_keystore",
     "import_private_key",
     "keys_dir",
+    "list_encryption_keys",
     "list_keys",
+    "load_encryption_key",
+    "load_encryption_key_file",
     "load_signer",
+    "new_encryption_key",
     "new_key",
     "parse_private_key",
     "read_passphrase_file",
@@ -59,6 +81,8 @@ _MAX_KEYSTORE_BYTES: Final = 64 * 1024
 _MAX_LABEL: Final = 200
 _HEX_KEY: Final = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
 _SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+#: The field of an exported keystore file that carries the (still sealed) encryption key.
+ENCRYPTION_EXPORT_FIELD: Final = "heritage_encryption_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,13 +205,23 @@ def new_key(
     *,
     label: str | None = None,
     unsafe_light_kdf: bool = False,
+    encryption: Kem | None = None,
 ) -> KeyInfo:
-    """Generate a key (from the OS's CSPRNG), encrypt it with ``passphrase`` and store it."""
+    """Generate a key (from the OS's CSPRNG), encrypt it with ``passphrase`` and store it;
+    with ``encryption`` (a KEM name), also an encryption key pair of that KEM beside it."""
     _check_passphrase(passphrase)
     _check_label(label)
     account = Account.create()
     document = _encrypt(bytes(account.key), passphrase, unsafe_light_kdf)
-    return _store(settings, account.address, document, label)
+    info = _store(settings, account.address, document, label)
+    if encryption is not None:
+        keypair = EncryptionKeyPair.generate(encryption)
+        _store_encryption(
+            settings, info.address, lock_keypair(
+                keypair, info.address, passphrase, scrypt_n=_scrypt_n(unsafe_light_kdf)
+            )
+        )
+    return info
 
 
 def parse_private_key(text: str | bytes) -> bytes:
@@ -282,7 +316,22 @@ def import_keystore(
     if label is None and isinstance(document.get("label"), str):
         label = document["label"]
         _check_label(label)
-    return _store(settings, address, document, label)
+    # An export of `export_key` carries the encryption key too: check it opens with the same
+    # passphrase and belongs to this address before anything is stored.
+    sealed = document.pop(ENCRYPTION_EXPORT_FIELD, None)
+    if sealed is not None:
+        owner, _ = unlock_keypair(sealed, passphrase, where=f"the encryption key in {where}")
+        if _normal(owner) != address.lower():
+            raise KeystoreError(
+                f"the encryption key in {where} belongs to {owner}, not {address}",
+                hint="the file was edited; do not use it",
+            )
+        if _encryption_path(settings, address).exists():
+            raise KeyExists(f"the keystore already holds an encryption key for {address}")
+    info = _store(settings, address, document, label)
+    if sealed is not None:
+        _store_encryption(settings, address, dict(sealed))
+    return info
 
 
 def _normal(address: str) -> str:
@@ -340,11 +389,16 @@ def _find(settings: Settings, address: str) -> Path:
 
 
 def export_key(settings: Settings, address: str, output: Path) -> Path:
-    """Copy the (encrypted) keystore file of ``address`` to ``output``, mode 0600; refuses to
-    overwrite an existing file."""
+    """Copy the (encrypted) keystore file of ``address`` to ``output``, mode 0600, with its
+    encryption key (still sealed) under ``heritage_encryption_key`` when it has one; refuses
+    to overwrite an existing file."""
     path = _find(settings, address)
     data = path.read_bytes()
-    _parse_keystore(data, str(path))
+    document = _parse_keystore(data, str(path))
+    encryption = _encryption_path(settings, _address(address))
+    if encryption.is_file():
+        document[ENCRYPTION_EXPORT_FIELD] = _read_encryption(encryption)
+        data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
     target = output.expanduser()
     if target.exists() or target.is_symlink():
         raise UsageError(f"{target} already exists", hint="choose a new output path")
@@ -385,3 +439,149 @@ def read_passphrase_file(path: Path) -> str:
     if not text:
         raise UsageError(f"the password file {path} is empty")
     return text
+
+
+# ---- encryption key pairs (HPKE) beside the Ethereum keys ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionKeyInfo:
+    """A keyholder's encryption key, without its secret: its owner, public key and file."""
+
+    address: ChecksumAddress
+    public: EncryptionPublicKey
+    path: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {"address": self.address, "path": str(self.path), **self.public.to_json()}
+
+
+def encryption_keys_dir(settings: Settings) -> Path:
+    """``<data dir>/keys/encryption``."""
+    return keys_dir(settings) / "encryption"
+
+
+def _encryption_path(settings: Settings, address: ChecksumAddress) -> Path:
+    return encryption_keys_dir(settings) / f"{address}.json"
+
+
+def _scrypt_n(unsafe_light_kdf: bool) -> int:
+    return LIGHT_SCRYPT_N if unsafe_light_kdf else DEFAULT_SCRYPT_N
+
+
+def _store_encryption(
+    settings: Settings, address: ChecksumAddress, document: dict[str, Any]
+) -> EncryptionKeyInfo:
+    _ensure_dir(settings)
+    folder = encryption_keys_dir(settings)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = _encryption_path(settings, address)
+    data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    try:
+        _write_private(path, data, fsync=settings.fsync, exclusive=True)
+    except KeyExists:
+        raise KeyExists(
+            f"the keystore already holds an encryption key for {address} ({path})",
+            hint="`heritage keys list` shows it; remove the file first to replace it",
+        ) from None
+    return _encryption_info(path)
+
+
+def _read_encryption(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise KeystoreError(f"cannot read {path}: {exc.strerror}") from None
+    if len(text) > _MAX_KEYSTORE_BYTES:
+        raise KeystoreError(f"{path} is too large to be an encryption key file")
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise KeystoreError(f"{path} is not JSON, so not an encryption key file") from None
+    if not isinstance(document, dict):
+        raise KeystoreError(f"{path} is not an encryption key file")
+    return document
+
+
+def _encryption_info(path: Path) -> EncryptionKeyInfo:
+    document = _read_encryption(path)
+    claimed = document.get("address")
+    if not isinstance(claimed, str) or not is_address(claimed):
+        raise KeystoreError(f"{path} does not name its owner's address", hint="restore it")
+    address = to_checksum_address(claimed)
+    if path.name != f"{address}.json":
+        raise KeystoreError(f"{path} holds the encryption key of {address}; its name differs")
+    try:
+        public = EncryptionPublicKey.from_json(document, str(path))
+    except UsageError:
+        raise KeystoreError(f"{path} is not a usable encryption key file") from None
+    return EncryptionKeyInfo(address, public, path)
+
+
+def new_encryption_key(
+    settings: Settings,
+    address: str,
+    passphrase: str,
+    *,
+    kem: Kem = DEFAULT_KEM,
+    unsafe_light_kdf: bool = False,
+) -> EncryptionKeyInfo:
+    """Generate an encryption key pair for the keyholder ``address`` (whose Ethereum key must
+    be here and open with ``passphrase``: the two share it) and store it sealed."""
+    account = load_signer(settings, address, passphrase)
+    keypair = EncryptionKeyPair.generate(kem)
+    document = lock_keypair(
+        keypair, account.address, passphrase, scrypt_n=_scrypt_n(unsafe_light_kdf)
+    )
+    return _store_encryption(settings, account.address, document)
+
+
+def encryption_key_info(settings: Settings, address: str) -> EncryptionKeyInfo:
+    """The encryption key of ``address`` (public part only); :class:`NotFound` if none."""
+    checksum = _address(address)
+    path = _encryption_path(settings, checksum)
+    if not path.is_file():
+        raise NotFound(
+            f"{checksum} has no encryption key in {encryption_keys_dir(settings)}",
+            hint=f"create one with `heritage keys new-encryption {checksum}`",
+        )
+    return _encryption_info(path)
+
+
+def list_encryption_keys(settings: Settings) -> list[EncryptionKeyInfo]:
+    """Every encryption key here, sorted by owner address. Reads no secret."""
+    folder = encryption_keys_dir(settings)
+    if not folder.is_dir():
+        return []
+    entries = [
+        _encryption_info(path)
+        for path in folder.iterdir()
+        if path.suffix == ".json" and not path.name.startswith(".") and path.is_file()
+    ]
+    return sorted(entries, key=lambda info: int(info.address, 16))
+
+
+def load_encryption_key(settings: Settings, address: str, passphrase: str) -> EncryptionKeyPair:
+    """Unseal the encryption key pair of ``address``; :class:`WrongPassphrase` if it does not
+    open with ``passphrase``."""
+    info = encryption_key_info(settings, address)
+    owner, keypair = unlock_keypair(_read_encryption(info.path), passphrase, where=str(info.path))
+    if _normal(owner) != info.address.lower() or keypair.public != info.public:
+        raise KeystoreError(f"{info.path} does not hold the key it names", hint="restore it")
+    return keypair
+
+
+def load_encryption_key_file(path: Path, passphrase: str) -> EncryptionKeyPair:
+    """Unseal the encryption key pair in a file outside the keystore: an export of
+    :func:`export_key` (keystore v3 with ``heritage_encryption_key``) or an encryption key
+    file itself; :class:`WrongPassphrase` if it does not open."""
+    document = _read_encryption(path)
+    sealed = document.get(ENCRYPTION_EXPORT_FIELD, document)
+    if not isinstance(sealed, dict) or "crypto" not in sealed or "kem" not in sealed:
+        raise KeystoreError(
+            f"{path} holds no encryption key",
+            hint="pass a file written by `heritage keys export` of a key that has one",
+        )
+    _, keypair = unlock_keypair(sealed, passphrase, where=f"the encryption key in {path}")
+    return keypair
