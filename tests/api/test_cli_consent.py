@@ -1,0 +1,200 @@
+"""`heritage consent request|sign|status|submit`, run as real processes: request and submit
+against the session's anvil, sign and status with no chain and no IPFS node at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import ConsentFileInvalid, ConsentIncomplete, ConsentStale
+from ledger.keys import export_key
+from ledger.registration import community_id_for
+from ledger.settings import load_settings
+from tests.api import test_cli_registry as registry_tests
+from tests.api.test_cli_registry import HERITAGE, Workspace, unique
+from tests.rights_support import public_terms, restricted_terms, write_terms
+
+# The workspace fixtures of test_cli_registry, reused: the session's anvil, a data directory
+# of each test's own, and a chain snapshot reverted after each test.
+chain = registry_tests.chain
+ws = registry_tests.ws
+
+DEAD_RPC = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def offline(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run heritage with a data directory of its own and no reachable chain."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env |= {"HERITAGE_DATA_DIR": str(data), "HERITAGE_RPC_URL": DEAD_RPC, "HERITAGE_FSYNC": "false"}
+    proc = subprocess.run(
+        [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def registered_item(ws: Workspace, n: int = 3, k: int = 2) -> tuple[str, str, list[str]]:
+    """A community (n keyholders, k sign) with one registered item: (item CID, name, keys)."""
+    name = unique("consent")
+    _, holders = ws.community(name, n, k)
+    terms = write_terms(ws.data.parent / f"terms-{name}.json", public_terms(community_id_for(name)))
+    (registered,) = ws.json(
+        "item", "register", str(ws.files(1)[0]), "-c", name, "--terms", str(terms),
+        "--password-file", str(ws.password_file),
+    )
+    return registered["cid"], name, holders
+
+
+def sign(ws: Workspace, request: Path, key: str, out: Path) -> subprocess.CompletedProcess[str]:
+    return ws.run(
+        "consent", "sign", str(request), "--key", key, "--password-file", str(ws.password_file),
+        "-o", str(out), "--yes",
+    )
+
+
+def error_code(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stderr.split("[", 1)[1].split("]", 1)[0]
+
+
+def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> None:
+    item, name, holders = registered_item(ws)
+    new_terms = write_terms(tmp_path / "new.json", restricted_terms(community_id_for(name)))
+    request = tmp_path / "request.json"
+    made = ws.run("consent", "request", item, "--terms", str(new_terms), "-o", str(request))
+    assert "SetTerms request" in made.stderr
+    document: dict[str, Any] = json.loads(request.read_text())
+    assert document["type"] == "heritage/consent-request"
+    assert document["typed_data"]["message"]["version"] == 2
+    assert document["keyholders"] == holders
+    assert document["terms_cid"] in ws.pins()  # the document being signed is on IPFS
+
+    # A keyholder signs on a machine with no chain and no IPFS: their own keystore file.
+    keyholder_home = tmp_path / "keyholder"
+    keyholder_home.mkdir()
+    settings = load_settings(env={}, data_dir=ws.data, fsync=False)
+    keystore = export_key(settings, holders[2], keyholder_home / "my.keystore.json")
+    sig_c = tmp_path / "c.sig.json"
+    signed = offline(
+        keyholder_home / "data", "consent", "sign", str(request), "--key", str(keystore),
+        "--password-file", str(ws.password_file), "-o", str(sig_c), "--yes",
+    )
+    # They were shown what they sign before signing.
+    for shown in (item, document["terms_cid"], "31337", document["typed_data"]["domain"][
+        "verifyingContract"
+    ], "terms version 2"):
+        assert shown in signed.stderr
+    assert not (keyholder_home / "data" / "blocks").exists()  # no IPFS node was opened
+
+    status = json.loads(
+        offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c), "--json")
+        .stdout
+    )
+    assert status["signed"] == [holders[2]]
+    assert status["missing"] == holders[:2]
+    assert (status["needed"], status["complete"]) == (1, False)
+    text = offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c)).stdout
+    assert f"missing  {holders[0]}" in text and "1 more signature(s) needed" in text
+
+    before = ws.chain.sent()
+    refused = ws.run("consent", "submit", str(request), str(sig_c), check=False)
+    assert refused.returncode == ConsentIncomplete.exit_code
+    assert error_code(refused) == ConsentIncomplete.code
+    assert holders[0] in refused.stderr and holders[1] in refused.stderr
+    assert ws.chain.sent() == before
+
+    sig_a = tmp_path / "a.sig.json"
+    sign(ws, request, holders[0], sig_a)
+    submitted = ws.run("consent", "submit", str(request), str(sig_c), str(sig_a), "--json")
+    result = json.loads(submitted.stdout)
+    # Public → restricted: the plaintext is withdrawn here, and the user is told what that means.
+    assert item in result["unpinned"]
+    assert "warning: " in submitted.stderr and "cannot be recalled" in submitted.stderr
+    assert item not in ws.pins()
+    assert ws.chain.sent() == before + 1
+    assert result["version"] == 2
+    assert result["terms_cid"] == document["terms_cid"]
+    assert result["signers"] == [holders[0], holders[2]]
+    shown = ws.json("item", "show", item)
+    assert (shown["terms_version"], shown["terms_cid"]) == (2, document["terms_cid"])
+
+
+def test_revoke_request_and_a_stale_request(ws: Workspace, tmp_path: Path) -> None:
+    item, name, holders = registered_item(ws, 2, 1)
+    revoke = tmp_path / "revoke.json"
+    ws.run("consent", "request", item, "--revoke", "-o", str(revoke))
+    cc0 = public_terms(community_id_for(name), license="CC0-1.0")
+    newer = write_terms(tmp_path / "v2.json", cc0)
+    set_request = ws.run("consent", "request", item, "--terms", str(newer)).stdout  # to stdout
+    (tmp_path / "set.json").write_text(set_request)
+    sig = tmp_path / "revoke.sig.json"
+    sign(ws, revoke, holders[1], sig)
+    set_sig = tmp_path / "set.sig.json"
+    sign(ws, tmp_path / "set.json", holders[0], set_sig)
+
+    # Terms change directly on chain: the revoke request (of version 1) is now stale.
+    ws.run("consent", "submit", str(tmp_path / "set.json"), str(set_sig))
+    before = ws.chain.sent()
+    stale = ws.run("consent", "submit", str(revoke), str(sig), check=False)
+    assert error_code(stale) == ConsentStale.code
+    assert "nothing was sent" in stale.stderr
+    assert ws.chain.sent() == before
+
+    fresh = tmp_path / "revoke2.json"
+    ws.run("consent", "request", item, "--revoke", "-o", str(fresh))
+    sig2 = tmp_path / "revoke2.sig.json"
+    sign(ws, fresh, holders[0], sig2)
+    assert "revoked terms version 2" in ws.run("consent", "submit", str(fresh), str(sig2)).stdout
+    assert ws.json("item", "show", item)["revoked"] is True
+
+
+def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Path) -> None:
+    item, _, holders = registered_item(ws, 2, 1)
+    request = tmp_path / "request.json"
+    ws.run("consent", "request", item, "--revoke", "-o", str(request))
+    sig = tmp_path / "sig.json"
+    sign(ws, request, holders[0], sig)
+
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(request.read_bytes()[:100])
+    proc = offline(tmp_path / "d", "consent", "status", str(truncated), check=False)
+    assert proc.returncode == ConsentFileInvalid.exit_code == 2
+    assert error_code(proc) == ConsentFileInvalid.code and "truncated.json" in proc.stderr
+
+    edited = json.loads(sig.read_text())
+    edited["terms_version"] = 5
+    other = tmp_path / "edited.sig.json"
+    other.write_text(json.dumps(edited))
+    proc = offline(tmp_path / "d", "consent", "status", str(request), str(other), check=False)
+    assert error_code(proc) == "consent_mismatch" and "edited.sig.json" in proc.stderr
+
+    twice = ("consent", "status", str(request), str(sig), str(sig))
+    proc = offline(tmp_path / "d", *twice, check=False)
+    assert error_code(proc) == "consent_mismatch" and "counts once" in proc.stderr
+
+    # Signing with a key that is not a keyholder's writes nothing.
+    stranger = ws.new_keys(1)[0]
+    refused = ws.run(
+        "consent", "sign", str(request), "--key", stranger, "--password-file",
+        str(ws.password_file), "-o", str(tmp_path / "stranger.json"), "--yes", check=False,
+    )
+    assert error_code(refused) == "consent_mismatch"
+    assert not (tmp_path / "stranger.json").exists()
+    # Without --yes the signer is asked, and "no" signs nothing.
+    declined = subprocess.run(
+        [str(HERITAGE), "consent", "sign", str(request), "--key", holders[0], "-o",
+         str(tmp_path / "declined.json")],
+        input="n\n", capture_output=True, text=True, timeout=300,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")},
+             "HERITAGE_DATA_DIR": str(ws.data)},
+    )
+    assert declined.returncode == 2 and "not signed" in declined.stderr
+    assert not (tmp_path / "declined.json").exists()
+
+    assert error_code(ws.run("consent", "request", item, check=False)) == "usage_error"
+    assert ws.run("consent", "sign", str(request), "--key", holders[0], "--password-file",
+                  str(ws.password_file), "-o", str(sig), "--yes", check=False).returncode == 2
