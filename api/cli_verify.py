@@ -1,0 +1,92 @@
+"""``heritage verify``: is this the registered file, who holds it, under which terms?
+
+Thin: parse, call :mod:`ledger.verify`, print the verdict (in plain words, or ``--json``
+following ``ledger/schemas/verify-report.schema.json``) and exit with its status: 0
+verified, 10 keyholders changed since signing, 11 revoked, 12 tampered, 13 unknown, 14
+signature failure; 2 a usage error, 1 any other error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ledger.errors import ChainError, ChainUnavailable, UsageError
+from ledger.registration import Registrar
+from ledger.settings import load_settings
+from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
+
+__all__ = ["verify_command"]
+
+_out = Console(highlight=False)
+
+
+def _print(report: Report, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+        return
+    _out.print(report.summary(), markup=False, soft_wrap=True)
+    a = report.assessment
+    if a is None or report.status.value == "unknown":
+        return
+    for step in a.custody:
+        _out.print(
+            f"  custody: {step.action} from 0x{step.source.hex()} to 0x{step.destination.hex()}"
+            f" (block {step.event.block_number}, tx 0x{step.event.tx_hash.hex()})",
+            markup=False,
+            soft_wrap=True,
+        )
+    for problem in report.problems:
+        _out.print(f"  problem: {problem}", markup=False, soft_wrap=True)
+
+
+def verify_command(
+    target: Annotated[
+        str,
+        typer.Argument(help="A file, a preservation bag (folder) or a CID.", metavar="PATH_OR_CID"),
+    ],
+    expect: Annotated[
+        str | None, typer.Option("--expect", help="The CID the file should give.")
+    ] = None,
+    proofs: Annotated[
+        Path | None,
+        typer.Option("--proofs", help="Verify offline from this proofs.json (no chain).",
+                     dir_okay=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (see the published schema).")
+    ] = False,
+) -> None:
+    """Verify a file, a bag or a CID: registration, signatures, revocation, custody, lineage."""
+    path = Path(target)
+    if proofs is not None:
+        if not proofs.is_file():
+            raise UsageError(f"{proofs} does not exist or is not a file")
+        evidence = read_proofs(proofs.read_bytes(), str(proofs))
+        if path.is_dir():
+            raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
+        report = (
+            verify_offline(evidence, path=path, expect=expect)
+            if path.exists()
+            else verify_offline(evidence, cid=target)
+        )
+    elif path.is_dir():
+        if expect is not None:
+            raise UsageError("a bag names its own expected CID; --expect is for a file")
+        report = verify_bag(path)
+    else:
+        try:
+            with Registrar(load_settings()) as registrar:
+                report = verify_online(registrar, target, expect=expect)
+        except ChainUnavailable as exc:
+            # verify's statuses are its verdicts; an unreachable chain is "any other error".
+            raise ChainError(
+                exc.message, hint="start the chain, or verify offline with --proofs FILE"
+            ) from None
+    _print(report, as_json)
+    raise typer.Exit(report.exit_code)

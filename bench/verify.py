@@ -1,0 +1,165 @@
+"""Verification time of a registered file over the time to compute its CID alone.
+
+Starts an anvil of its own (temporary data directory, free port), deploys the registry,
+creates a 2-of-3 community (keystores made at run time with the light scrypt setting only
+tests and benchmarks use) and registers one file of random bytes (100 MiB; 16 MiB with
+``--quick``) with the registration default (CIDv1, raw leaves). Then, interleaved, best of
+``--runs``:
+
+* cid: ``ledger.ipfs.unixfs.import_file`` with the same settings, hashing only (the baseline);
+* verify: :func:`ledger.verify.verify_online` on the bare file (hash, find the item, gather
+  and check every event, signature and keyholder set, compare with the registry's record);
+* verify --expect: the same with the expected CID given, so the chain is read while the
+  file is hashed;
+* verify --proofs: :func:`ledger.verify.verify_offline` from a proofs document (no chain).
+
+The file is hashed once per verification. Prints a table, then one JSON object as the last
+line; ``ratio`` is verify ÷ cid (target ≤ 1.1).
+
+    .venv/bin/python bench/verify.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from contracts import load_artifact
+from ledger.ipfs.unixfs import import_file
+from ledger.keys import new_key
+from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, community_id_for
+from ledger.settings import load_settings
+from ledger.verify import (
+    Status,
+    gather,
+    parse_proofs,
+    proofs_document,
+    verify_offline,
+    verify_online,
+)
+from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
+
+MiB = 1 << 20
+PASSPHRASE = "bench"
+TARGET = 1.1
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def terms_document(community: bytes) -> dict[str, object]:
+    """Terms that allow public display (the shape of ``heritage/terms``, version 1)."""
+    return {
+        "type": "heritage/terms",
+        "version": 1,
+        "community": "0x" + community.hex(),
+        "license": "CC-BY-4.0",
+        "labels": ["tk:attribution"],
+        "access": [{"protocol": "public"}],
+        "ai_use": {"training": False, "enhancement": False},
+    }
+
+
+def make_file(path: Path, size: int) -> None:
+    with path.open("wb") as out:
+        left = size
+        while left:
+            n = min(MiB, left)
+            out.write(os.urandom(n))
+            left -= n
+
+
+def best(runs: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best time of each function, the functions interleaved run by run."""
+    times: dict[str, float] = {name: float("inf") for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="16 MiB instead of 100 MiB")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (best kept)")
+    args = parser.parse_args()
+    size = (16 if args.quick else 100) * MiB
+    with tempfile.TemporaryDirectory(prefix="heritage-bench-verify-") as tmp:
+        root = Path(tmp)
+        settings = load_settings(
+            env={}, data_dir=root / "data", rpc_url=f"http://127.0.0.1:{free_port()}", fsync=False
+        )
+        chain_up(settings, load_artifact(REGISTRY_CONTRACT))
+        try:
+            with Registrar(settings) as registrar:
+                registrar.use_local_sender()
+                holders = [
+                    new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)
+                ]
+                keys = SignerKeys(settings, lambda _address: PASSPHRASE)
+                registrar.create_community("bench", holders, 2, keys)
+                community = community_id_for("bench")
+                terms = root / "terms.json"
+                terms.write_text(json.dumps(terms_document(community)))
+                path = root / "scan.tif"
+                make_file(path, size)
+                (registered,) = registrar.register([path], community, terms, keys)
+                cid = str(registered.cid)
+                evidence = parse_proofs(
+                    json.loads(json.dumps(proofs_document(gather(registrar, [cid]))))
+                )
+
+                def check(status: Status) -> None:
+                    assert status is Status.VERIFIED, status
+
+                times = best(
+                    args.runs,
+                    {
+                        "cid": lambda: import_file(path, DEFAULT_IMPORT),
+                        "verify": lambda: check(verify_online(registrar, str(path)).status),
+                        "verify --expect": lambda: check(
+                            verify_online(registrar, str(path), expect=cid).status
+                        ),
+                        "verify --proofs": lambda: check(
+                            verify_offline(evidence, path=path).status
+                        ),
+                    },
+                )
+        finally:
+            chain_down(settings)
+    base = times["cid"]
+    print(f"{'what':<17} {'seconds':>9} {'MiB/s':>9} {'÷ cid':>7}")
+    for name, seconds in times.items():
+        print(f"{name:<17} {seconds:>9.4f} {size / MiB / seconds:>9.1f} {seconds / base:>7.2f}")
+    ratio = times["verify"] / base
+    print(f"verify takes {ratio:.2f}x the time of the CID alone (target ≤ {TARGET})")
+    result = {
+        "file_mib": size // MiB,
+        "runs": args.runs,
+        "cid_seconds": round(base, 4),
+        "verify_seconds": round(times["verify"], 4),
+        "verify_expect_seconds": round(times["verify --expect"], 4),
+        "verify_proofs_seconds": round(times["verify --proofs"], 4),
+        "ratio": round(ratio, 3),
+        "ratio_expect": round(times["verify --expect"] / base, 3),
+        "ratio_proofs": round(times["verify --proofs"] / base, 3),
+        "target": TARGET,
+        "cpus": os.cpu_count(),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""`heritage verify`, `heritage item proof` and `heritage item export`, run as real processes
+against the session's anvil and each test's own embedded IPFS node: every exit status, with
+each ``--json`` output validated against the published schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from ledger import consent
+from ledger.ipfs.unixfs import ImportOptions, import_file
+from ledger.verify import load_schema, parse_proofs
+from tests.api.test_cli_registry import HERITAGE, TermsFile, Workspace, chain, terms, ws
+from tests.chain_support import free_port
+from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
+
+#: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
+REUSED_FIXTURES = (chain, terms, ws)
+
+
+def cid_of(path: Path) -> str:
+    return str(import_file(path, ImportOptions(cid_version=1)).cid)
+
+
+def verify(ws: Workspace, *args: str, rpc_url: str | None = None) -> tuple[int, Any, str]:
+    """Run `heritage verify ARGS --json`: (exit status, the report, stderr); the report is
+    checked against the schema."""
+    proc = run(ws, "verify", *args, "--json", rpc_url=rpc_url)
+    report = json.loads(proc.stdout)
+    jsonschema.validate(report, load_schema("verify-report"))
+    assert report["exit_code"] == proc.returncode
+    return proc.returncode, report, proc.stderr
+
+
+def run(ws: Workspace, *args: str, rpc_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    if rpc_url is None:
+        return ws.run(*args, check=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env |= {
+        "HERITAGE_DATA_DIR": str(ws.data),
+        "HERITAGE_RPC_URL": rpc_url,
+        "HERITAGE_DEPLOYMENT": str(ws.chain.deployment),
+        "HERITAGE_FSYNC": "false",
+    }
+    proc = subprocess.run(
+        [str(HERITAGE), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def registered(ws: Workspace, terms: TermsFile, name: str, count: int = 1) -> list[Path]:
+    ws.community(name)
+    files = ws.files(count, tag=name)
+    ws.run(
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)),
+        "--password-file", str(ws.password_file), "--json",
+    )
+    return files
+
+
+def test_every_online_status(ws: Workspace, terms: TermsFile, tmp_path: Path) -> None:
+    files = registered(ws, terms, "online", 3)
+    status, report, _ = verify(ws, str(files[0]))
+    assert status == 0 and report["status"] == "verified"
+    assert report["item"]["cid"] == cid_of(files[0]) and report["content"]["matches"]
+    human = run(ws, "verify", str(files[0]))
+    assert human.returncode == 0 and human.stdout.startswith("verified: ")
+
+    stranger = tmp_path / "stranger.bin"
+    stranger.write_bytes(os.urandom(1000))
+    status, report, _ = verify(ws, str(stranger))
+    assert status == 13
+    assert report == {
+        "type": "heritage/verify-report", "version": 1, "status": "unknown", "exit_code": 13,
+        "summary": "unknown", "source": "chain", "snapshot_block": None, "content": None,
+        "item": None, "problems": [],
+    }
+    assert run(ws, "verify", cid_of(stranger)).stdout == "unknown\n"
+
+    changed = tmp_path / "changed.txt"
+    changed.write_bytes(files[1].read_bytes() + b"!")
+    status, report, _ = verify(ws, str(changed), "--expect", cid_of(files[1]))
+    assert status == 12 and report["content"]["expected_cid"] == cid_of(files[1])
+
+    ws.run("terms", "revoke", cid_of(files[1]), "--password-file", str(ws.password_file))
+    status, report, _ = verify(ws, str(files[1]))
+    assert status == 11 and report["item"]["terms"]["revoked"] is True
+
+    newcomers = ws.new_keys(2)
+    ws.run(
+        "community", "rotate", "online", "-k", newcomers[0], "-k", newcomers[1], "-t", "1",
+        "--password-file", str(ws.password_file),
+    )
+    status, report, _ = verify(ws, str(files[2]))
+    assert status == 10 and report["item"]["signatures"]["keyholders_changed"] is True
+    assert report["item"]["signatures"]["current_keyholders"] == newcomers
+
+
+def test_proofs_verify_with_the_chain_unreachable_and_a_forgery_fails(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    files = registered(ws, terms, "offline", 2)
+    proofs = tmp_path / "proofs.json"
+    made = run(ws, "item", "proof", cid_of(files[0]), cid_of(files[1]), "-o", str(proofs))
+    assert made.returncode == 0, made.stderr
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert run(ws, "chain", "status", rpc_url=closed).returncode == 3
+    down = run(ws, "verify", str(files[1]), rpc_url=closed)  # online, with no chain: exit 1
+    assert down.returncode == 1 and "error[chain_error]" in down.stderr
+    status, report, _ = verify(ws, "--proofs", str(proofs), str(files[1]), rpc_url=closed)
+    assert status == 0 and report["source"] == "proofs"
+    assert report["item"]["cid"] == cid_of(files[1])
+    changed = tmp_path / "changed.txt"
+    changed.write_bytes(b"not it")
+    status, report, _ = verify(ws, "--proofs", str(proofs), str(changed), rpc_url=closed)
+    assert status == 12
+    status, report, _ = verify(ws, "--proofs", str(proofs), cid_of(changed), rpc_url=closed)
+    assert status == 13 and report["item"] is None
+
+    document = json.loads(proofs.read_text())
+    strangers = [bytes.fromhex("11" * 32), bytes.fromhex("22" * 32)]
+
+    def forge(data: bytes) -> bytes:
+        call = decode_call_data(data)
+        typed = consent.TypedData(
+            consent.Domain(document["chain"]["chain_id"], document["chain"]["registry"]),
+            "RegisterItem",
+            {**{k: call[k] for k in ("community", "cid", "metadata", "terms", "commitment")},
+             "deadline": call["deadline"]},
+        )
+        signed = []
+        for key in strangers:
+            from eth_account import Account
+
+            signed.append((Account.from_key(key).address, consent.sign(typed, key)))
+        return encode_register_item(call, consent.pack_signatures(signed))
+
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(_resign(document, forge)))
+    status, report, _ = verify(ws, "--proofs", str(forged), str(files[0]), rpc_url=closed)
+    assert status == 14 and report["status"] == "signature-failure"
+    assert report["problems"]
+
+    # Hostile proofs files: clear one-line errors, 2 for what cannot be read, 1 for a lie.
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{")
+    proc = run(ws, "verify", "--proofs", str(bad_json), str(files[0]), rpc_url=closed)
+    assert proc.returncode == 2 and "error[evidence_malformed]" in proc.stderr
+    edited = dict(document)
+    edited["chain"] = {**document["chain"], "chain_id": 1}
+    lie = tmp_path / "lie.json"
+    lie.write_text(json.dumps(edited))
+    proc = run(ws, "verify", "--proofs", str(lie), str(files[0]), rpc_url=closed)
+    assert proc.returncode == 1 and "error[evidence_invalid]" in proc.stderr
+    assert "seal" in proc.stderr
+    parse_proofs(document)  # the original is untouched and still holds
+
+
+def test_export_a_bag_validate_it_and_verify_it(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    (path,) = registered(ws, terms, "bagged")
+    bag = tmp_path / "bag"
+    made = run(ws, "item", "export", cid_of(path), "-o", str(bag), "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["cid"] == cid_of(path)
+    check = subprocess.run(
+        [str(HERITAGE.parent / "bagit.py"), "--validate", str(bag)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert check.returncode == 0, check.stderr
+    status, report, _ = verify(ws, str(bag))
+    assert status == 0 and report["source"] == "bag" and report["content"]["matches"]
+    content = bag / "data" / "content" / cid_of(path)
+    content.write_bytes(content.read_bytes()[:-1])
+    status, report, _ = verify(ws, str(bag))
+    assert status == 12 and report["status"] == "tampered"
+    proc = run(ws, "verify", str(bag), "--expect", cid_of(path))
+    assert proc.returncode == 2 and "error[usage_error]" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("not-a-file-nor-a-cid",),
+        ("bafkreiaaaa", "--expect", "bafkreibbbb"),
+    ],
+)
+def test_usage_errors_exit_2(ws: Workspace, args: tuple[str, ...]) -> None:
+    proc = run(ws, "verify", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error[")

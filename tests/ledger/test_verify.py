@@ -1,0 +1,676 @@
+"""ledger.verify against a real anvil and the embedded IPFS node: every verdict, batches,
+derivatives, rotations, revocations, custody; proofs.json offline (with no chain at all),
+forged and edited proofs; preservation bags."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import jsonschema
+import pytest
+from eth_account import Account
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import consent
+from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, item_key, pack_register_item
+from ledger.crypto import plaintext_commitment
+from ledger.errors import EvidenceInvalid, EvidenceMalformed, InvalidCid, NotFound, UsageError
+from ledger.ipfs.cid import Cid
+from ledger.ipfs.unixfs import ImportOptions, import_file
+from ledger.keys import new_key
+from ledger.registration import Registrar, SignerKeys, community_id_for
+from ledger.verify import (
+    Status,
+    assess,
+    decode_call,
+    export_bag,
+    gather,
+    load_schema,
+    parse_proofs,
+    proofs_document,
+    read_proofs,
+    verify_bag,
+    verify_offline,
+    verify_online,
+)
+from ledger.verify.evidence import _unpack_register_item
+from local_chain import anvil_dev_account
+from tests.ledger.test_registration import (
+    PASSPHRASE,
+    chain_settings,
+    keyed_community,
+    registrar,
+)
+from tests.rights_support import public_terms, write_terms
+
+BAGIT = Path(sys.executable).parent / "bagit.py"
+
+#: The registration tests' fixtures (the session's chain, a registrar per test), reused.
+REUSED_FIXTURES = (chain_settings, registrar)
+
+
+def validate_report(report: dict[str, Any]) -> None:
+    jsonschema.validate(report, load_schema("verify-report"))
+
+
+@dataclass
+class World:
+    """A community on the session's anvil with its keys, and a place for files."""
+
+    registrar: Registrar
+    keys: SignerKeys
+    community: bytes
+    folder: Path
+    terms: Path
+
+    def file(self, name: str, size: int = 300_000) -> Path:
+        path = self.folder / name
+        path.write_bytes(os.urandom(size))
+        return path
+
+    def register(self, *names: str, size: int = 300_000) -> list[Path]:
+        paths = [self.file(n, size) for n in names]
+        self.registrar.register(paths, self.community, self.terms, self.keys)
+        return paths
+
+
+@pytest.fixture
+def world(registrar: Registrar, tmp_path: Path) -> Iterator[World]:
+    name = "verify-" + tmp_path.name
+    keys = keyed_community(registrar, name, 3, 2)
+    community = community_id_for(name)
+    terms = write_terms(tmp_path / "terms.json", public_terms(community))
+    folder = tmp_path / "files"
+    folder.mkdir()
+    yield World(registrar, keys, community, folder, terms)
+
+
+V1: Final = ImportOptions(cid_version=1)
+
+
+def cid_of(path: Path, options: ImportOptions = V1) -> str:
+    return str(import_file(path, options).cid)
+
+
+# ---- online verdicts -------------------------------------------------------------------------
+
+
+def test_a_registered_file_is_verified_with_its_signers(world: World) -> None:
+    (path,) = world.register("scan.tif")
+    report = verify_online(world.registrar, str(path))
+    assert report.status is Status.VERIFIED and report.exit_code == 0
+    a = report.assessment
+    assert a is not None
+    assert a.cid == cid_of(path)
+    assert a.community == a.steward == world.community
+    assert len(a.signed_by) == 2 and set(a.signed_by) <= set(a.signing_set.keyholders)
+    assert report.content is not None and report.content.matches
+    assert report.summary().startswith("verified: ")
+    assert "signed by 2 of the 3 keyholders" in report.summary()
+    validate_report(report.to_json())
+    # By CID too (no content check), and by --expect.
+    assert verify_online(world.registrar, a.cid).status is Status.VERIFIED
+    by_expect = verify_online(world.registrar, str(path), expect=a.cid)
+    assert by_expect.status is Status.VERIFIED
+    assert by_expect.content is not None and by_expect.content.expected_from == "--expect"
+
+
+def test_a_file_registered_as_cidv0_is_found_by_its_recorded_settings(world: World) -> None:
+    path = world.file("old.bin", 700_000)
+    world.registrar.register(
+        [path], world.community, world.terms, world.keys, options=ImportOptions(cid_version=0)
+    )
+    report = verify_online(world.registrar, str(path))
+    assert report.status is Status.VERIFIED
+    assert report.assessment is not None
+    assert report.assessment.cid == cid_of(path, ImportOptions(cid_version=0))
+    assert report.assessment.cid.startswith("Qm")
+
+
+def test_an_unknown_file_or_cid_is_just_unknown(world: World) -> None:
+    path = world.file("never-registered.bin")
+    for target in (str(path), cid_of(path)):
+        report = verify_online(world.registrar, target)
+        assert report.status is Status.UNKNOWN and report.exit_code == 13
+        assert report.summary() == "unknown"
+        document = report.to_json()
+        validate_report(document)
+        # Nothing but the word: no CID, no key, no path, no hint of what was looked for.
+        assert document["item"] is None and document["content"] is None
+        assert document["problems"] == [] and document["snapshot_block"] is None
+        assert cid_of(path) not in json.dumps(document)
+    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.UNKNOWN
+
+
+def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None:
+    (path,) = world.register("original.obj")
+    registered = cid_of(path)
+    data = bytearray(path.read_bytes())
+    data[123_456] ^= 1
+    path.write_bytes(bytes(data))
+    report = verify_online(world.registrar, str(path), expect=registered)
+    assert report.status is Status.TAMPERED and report.exit_code == 12
+    assert report.content is not None and not report.content.matches
+    assert report.content.expected_cid == registered
+    assert report.content.computed_cid == cid_of(path) != registered
+    assert report.summary().startswith("tampered: ")
+    validate_report(report.to_json())
+    # Without an expectation the changed file is simply not a registered one.
+    assert verify_online(world.registrar, str(path)).status is Status.UNKNOWN
+
+
+def test_an_item_of_a_batch_is_verified_with_its_merkle_proof(world: World) -> None:
+    paths = [world.file(f"b{i}.obj", 1000 + i) for i in range(5)]
+    batch = world.registrar.register_batch(paths, world.community, world.terms, world.keys)
+    report = verify_online(world.registrar, str(paths[3]))
+    assert report.status is Status.VERIFIED
+    a = report.assessment
+    assert a is not None and a.kind == "batch-item" and a.batch_root == batch.root
+    evidence = gather(world.registrar, [cid_of(paths[3])])
+    assert evidence.items[0].batch is not None and evidence.items[0].batch.proof
+    # A proof that leads elsewhere is a contradiction, not a verdict.
+    leaf = evidence.items[0].batch
+    bad = dataclasses.replace(leaf, proof=(bytes(32), *leaf.proof[1:]))
+    forged_item = dataclasses.replace(evidence.items[0], batch=bad)
+    forged = dataclasses.replace(evidence, items=(forged_item,))
+    with pytest.raises(EvidenceInvalid, match="Merkle proof"):
+        assess(forged, a.key)
+
+
+def test_an_ai_enhanced_derivative_is_reported_with_its_original(
+    world: World, tmp_path: Path
+) -> None:
+    (original,) = world.register("photo.tif")
+    first = world.file("restored.tif")
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "super-resolution", "model": "x4"}')
+    world.registrar.add_derivative(
+        cid_of(original), first, world.community, world.terms, method, world.keys
+    )
+    second = world.file("enhanced.tif")
+    world.registrar.add_derivative(
+        cid_of(first), second, world.community, world.terms, method, world.keys, ai_enhanced=True
+    )
+    report = verify_online(world.registrar, str(second))
+    assert report.status is Status.VERIFIED
+    a = report.assessment
+    assert a is not None and a.kind == "derivative" and a.ai_enhanced is True
+    assert a.parent is not None and a.parent.cid == cid_of(first)
+    assert a.parent.parent is not None and a.parent.parent.cid == cid_of(original)
+    summary = report.summary()
+    assert f"an AI-enhanced derivative of {cid_of(first)}" in summary
+    assert f"original: {cid_of(original)}" in summary
+    document = report.to_json()
+    validate_report(document)
+    assert document["item"]["derivation"]["ai_enhanced"] is True
+    assert document["item"]["derivation"]["parent"]["derivation"]["ai_enhanced"] is False
+
+
+def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
+    world: World,
+) -> None:
+    (path,) = world.register("carving.obj")
+    newcomers = [
+        new_key(world.registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
+        for _ in range(2)
+    ]
+    world.registrar.rotate_community(world.community, newcomers, 2, world.keys)
+    report = verify_online(world.registrar, str(path))
+    assert report.status is Status.KEYHOLDERS_CHANGED and report.exit_code == 10
+    a = report.assessment
+    assert a is not None
+    assert set(a.current_set.keyholders) == set(newcomers)
+    assert set(a.signed_by) <= set(a.signing_set.keyholders)
+    assert "keyholders have changed since signing" in report.summary()
+    validate_report(report.to_json())
+    # The new keyholders revoke: revoked wins over "changed", and their signatures hold.
+    world.registrar.revoke_terms(a.cid, world.keys)
+    revoked = verify_online(world.registrar, str(path))
+    assert revoked.status is Status.REVOKED and revoked.exit_code == 11
+    assert revoked.problems == ()
+    validate_report(revoked.to_json())
+
+
+def test_revoked_items_single_and_in_a_batch(world: World) -> None:
+    (single,) = world.register("mask.obj")
+    world.registrar.revoke_terms(cid_of(single), world.keys)
+    report = verify_online(world.registrar, str(single))
+    assert report.status is Status.REVOKED
+    assert report.summary().startswith("revoked: ")
+    paths = [world.file(f"r{i}.obj", 500 + i) for i in range(3)]
+    world.registrar.register_batch(paths, world.community, world.terms, world.keys)
+    world.registrar.revoke_terms(cid_of(paths[1]), world.keys)
+    assert verify_online(world.registrar, str(paths[1])).status is Status.REVOKED
+    assert verify_online(world.registrar, str(paths[0])).status is Status.VERIFIED
+
+
+def test_custody_history_and_steward(world: World, tmp_path: Path) -> None:
+    (path,) = world.register("drum.obj")
+    other = "receiver-" + tmp_path.name
+    keyed_community(world.registrar, other, 2, 1)
+    world.registrar.loan_custody(cid_of(path), os.urandom(32), world.keys)
+    world.registrar.return_custody(cid_of(path), world.keys)
+    world.registrar.transfer_custody(cid_of(path), community_id_for(other), world.keys)
+    report = verify_online(world.registrar, str(path))
+    assert report.status is Status.VERIFIED, report.problems
+    a = report.assessment
+    assert a is not None
+    assert [c.action for c in a.custody] == ["loan", "return", "transfer"]
+    assert a.steward == community_id_for(other) != a.community
+    assert "now stewarded by 0x" + community_id_for(other).hex() in report.summary()
+    validate_report(report.to_json())
+
+
+def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> None:
+    """Registered as the encryption workflow does (commitment = plaintext_commitment); the
+    ciphertext here is random bytes standing in for the envelope's output."""
+    ciphertext = world.file("sealed.bin")
+    cid = Cid.parse(cid_of(ciphertext))
+    world.registrar.node.add_path(ciphertext, ImportOptions(cid_version=1))
+    client = world.registrar.client
+    community = world.registrar.community(world.community)
+    commitment = plaintext_commitment(os.urandom(32), Cid.parse(cid_of(world.file("plain.bin"))))
+    from ledger.registration import canonical_json, metadata_document
+
+    metadata = canonical_json(metadata_document(cid, "sealed.bin", 300_000, ImportOptions(1)))
+    import hashlib
+
+    meta_digest = hashlib.sha256(metadata).digest()
+    terms_digest = hashlib.sha256(canonical_json(json.loads(world.terms.read_text()))).digest()
+    deadline = 2**63
+    typed = consent.TypedData(client.domain(), "RegisterItem", {
+        "community": community.id, "cid": bytes(cid), "metadata": meta_digest,
+        "terms": terms_digest, "commitment": commitment, "deadline": deadline,
+    })
+    signers = world.keys.pick(community, 2, "test")
+    # The ABI-encoded registerItem (the client sends the packed form): both decode.
+    client.transact(Calls.register_item_abi(
+        community, bytes(cid), meta_digest, terms_digest, commitment, deadline,
+        world.keys.sign(typed, signers),
+    ))
+    report = verify_online(world.registrar, str(ciphertext))
+    assert report.status is Status.VERIFIED
+    assert report.assessment is not None and report.assessment.encrypted
+    assert "ciphertext" in report.summary()
+
+
+# ---- proofs.json, offline --------------------------------------------------------------------
+
+
+def test_proofs_verify_offline_with_no_chain(world: World) -> None:
+    paths = world.register("a.obj", "b.obj")
+    evidence = gather(world.registrar, [str(p) for p in [cid_of(paths[0]), cid_of(paths[1])]])
+    document = json.loads(json.dumps(proofs_document(evidence)))
+    jsonschema.validate(document, load_schema("proofs"))
+    # Everything the spec lists is in it.
+    assert document["chain"]["chain_id"] == 31337
+    assert all(e["raw_tx"] for i in document["items"] for e in [i["registration"]])
+    assert {s["primary_type"] for s in document["signatures"]} >= {
+        "CreateCommunity",
+        "RegisterItem",
+    }
+    assert document["communities"][0]["events"][0]["event"] == "CommunityCreated"
+    # Each record's digest is what the registry itself stores under the item's key.
+    for record in document["records"]:
+        stored = world.registrar.client.record_hash(bytes.fromhex(record["record_key"][2:]))
+        assert record["digest"] == "0x" + stored.hex()
+    # Offline: parse_proofs and verify_offline never touch the chain or the node.
+    world.registrar.close()
+    offline = parse_proofs(document)
+    report = verify_offline(offline, path=paths[1])
+    assert report.status is Status.VERIFIED and report.source == "proofs"
+    assert report.assessment is not None and report.assessment.cid == cid_of(paths[1])
+    validate_report(report.to_json())
+    assert verify_offline(offline, cid=cid_of(paths[0])).status is Status.VERIFIED
+    assert verify_offline(offline, cid=cid_of(world.file("c.obj"))).status is Status.UNKNOWN
+    changed = world.file("changed.obj")
+    tampered = verify_offline(offline, path=changed)
+    assert tampered.status is Status.TAMPERED
+
+
+def _resign(document: dict[str, Any], mutate: Any) -> dict[str, Any]:
+    """A forger's edit of the first item's registration transaction: change its calldata,
+    re-sign it with the relayer's key (anvil's well-known dev key), fix every hash and the
+    seal. What is left to catch it is the keyholders' signatures."""
+    evidence = parse_proofs(document)
+    item = evidence.items[0]
+    raw = item.registration.raw_tx
+    tx = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+    data = mutate(bytes(tx["data"]))
+    unsigned = {k: v for k, v in tx.items() if k not in ("v", "r", "s")}
+    unsigned["data"] = data
+    signed = anvil_dev_account().sign_transaction(unsigned)
+    new_raw = bytes(signed.raw_transaction)
+    registration = dataclasses.replace(
+        item.registration, raw_tx=new_raw, tx_hash=bytes(signed.hash)
+    )
+    forged_item = dataclasses.replace(item, registration=registration)
+    forged = dataclasses.replace(evidence, items=(forged_item, *evidence.items[1:]))
+    return proofs_document(forged)
+
+
+def test_a_forged_signature_in_a_proofs_file_is_a_signature_failure(world: World) -> None:
+    (path,) = world.register("relic.obj")
+    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    strangers = sorted((Account.create() for _ in range(2)), key=lambda a: int(a.address, 16))
+
+    def forge(data: bytes) -> bytes:
+        call = decode_call_data(data)
+        typed = consent.TypedData(
+            consent.Domain(31337, document["chain"]["registry"]),
+            "RegisterItem",
+            {
+                **{k: call[k] for k in ("community", "cid", "metadata", "terms", "commitment")},
+                "deadline": call["deadline"],
+            },
+        )
+        forged_sigs = consent.pack_signatures(
+            (a.address, consent.sign(typed, bytes(a.key))) for a in strangers
+        )
+        return encode_register_item(call, forged_sigs)
+
+    forged = _resign(document, forge)
+    report = verify_offline(parse_proofs(forged), path=path)
+    assert report.status is Status.SIGNATURE_FAILURE and report.exit_code == 14
+    assert any("not a keyholder" in p for p in report.problems)
+    assert report.summary().startswith("signature failure: ")
+    validate_report(report.to_json())
+
+
+def decode_call_data(data: bytes) -> dict[str, Any]:
+    """A registration's arguments from its calldata (packed, as the client sends it, or
+    ABI-encoded ``registerItem``)."""
+    if data[:4] == REGISTER_ITEM_PACKED_SELECTOR:
+        return _unpack_register_item(data[4:])
+    from web3 import Web3
+
+    from contracts import load_artifact
+
+    contract = Web3().eth.contract(abi=load_artifact("ProvenanceRegistry").abi)
+    _, args = contract.decode_function_input(data)
+    return dict(args)
+
+
+def encode_register_item(args: dict[str, Any], signatures: bytes) -> bytes:
+    """Calldata of the same registration with other signatures."""
+    return pack_register_item(
+        args["community"], args["keyholders"], args["threshold"], args["cid"],
+        args["metadata"], args["terms"], args["commitment"], args["deadline"], signatures,
+    )
+
+
+def test_changed_calldata_without_the_relayers_key_is_refused(world: World) -> None:
+    (path,) = world.register("stone.obj")
+    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    item = document["items"][0]["registration"]
+    raw = bytearray(bytes.fromhex(item["raw_tx"][2:]))
+    raw[-100] ^= 0xFF  # somewhere in the signature-bearing calldata
+    edited = copy.deepcopy(document)
+    edited["items"][0]["registration"]["raw_tx"] = "0x" + bytes(raw).hex()
+    edited["seal"] = _reseal(edited)
+    with pytest.raises(EvidenceInvalid, match="does not hash"):
+        parse_proofs(edited)
+
+
+def _reseal(document: dict[str, Any]) -> str:
+    import hashlib
+
+    import rfc8785
+
+    body = {k: v for k, v in document.items() if k != "seal"}
+    return "0x" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _mutated(value: Any, choice: int) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1 + choice
+    if isinstance(value, str):
+        if value.startswith("0x") and len(value) > 2:
+            digit = "0123456789abcdef"[(int(value[-1], 16) + 1 + choice % 15) % 16]
+            return value[:-1] + digit
+        return value + "x" if value else "x"
+    return "x"
+
+
+@pytest.fixture(scope="module")
+def sealed_proofs(
+    anvil: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A proofs document with an item, a batch item, a derivative and a terms change."""
+    from ledger.settings import load_settings
+    from local_chain import connect
+    from local_chain.lifecycle import deployment_path
+    from tests.ledger.test_registration import chain_snapshot
+
+    tmp = tmp_path_factory.mktemp("sealed")
+    settings = load_settings(
+        env={}, data_dir=tmp / "data", rpc_url=anvil.settings.rpc_url,
+        deployment=deployment_path(anvil.settings), fsync=False,
+    )
+    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as reg:
+        reg.use_local_sender()
+        keys = keyed_community(reg, "sealed", 2, 1)
+        community = community_id_for("sealed")
+        terms = write_terms(tmp / "t.json", public_terms(community))
+        files = []
+        for i in range(4):
+            files.append(tmp / f"f{i}.obj")
+            files[-1].write_bytes(os.urandom(2000 + i))
+        (single,) = reg.register([files[0]], community, terms, keys)
+        reg.register_batch(files[1:3], community, terms, keys)
+        method = tmp / "m.json"
+        method.write_text('{"method": "denoise"}')
+        reg.add_derivative(str(single.cid), files[3], community, terms, method, keys,
+                           ai_enhanced=True)
+        reg.set_terms(str(single.cid), terms, keys)
+        return proofs_document(gather(reg, [cid_of(files[3]), cid_of(files[2])]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_proofs_file_edited_in_any_field_fails(
+    sealed_proofs: dict[str, Any], data: st.DataObject
+) -> None:
+    assert parse_proofs(sealed_proofs).items  # the unedited file holds
+    leaves = _leaves(sealed_proofs)
+    where = data.draw(st.sampled_from(leaves))
+    choice = data.draw(st.integers(0, 14))
+    edited = copy.deepcopy(sealed_proofs)
+    holder = edited
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = _mutated(holder[where[-1]], choice)
+    assert edited != sealed_proofs
+    with pytest.raises((EvidenceInvalid, EvidenceMalformed)):
+        parse_proofs(edited)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"{not json", EvidenceMalformed, "not JSON"),
+        (b"[]", EvidenceMalformed, "schema"),
+        (b'{"type": "heritage/proofs"}', EvidenceMalformed, "schema"),
+        (b"\xff\xfe", EvidenceMalformed, "not JSON"),
+        (b'{"a": NaN}', EvidenceMalformed, "not JSON"),
+        (b"[" * 100_000, EvidenceMalformed, "nested too deeply"),
+    ],
+)
+def test_hostile_proofs_files_get_clear_errors(
+    data: bytes, error: type[EvidenceMalformed], message: str
+) -> None:
+    with pytest.raises(error, match=message) as caught:
+        read_proofs(data, "hostile.json")
+    assert "hostile.json" in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+def test_decode_call_refuses_what_is_not_a_registry_transaction() -> None:
+    with pytest.raises(EvidenceInvalid):
+        decode_call(b"\x02garbage")
+    with pytest.raises(EvidenceInvalid):
+        decode_call(b"")
+
+
+# ---- preservation bags -----------------------------------------------------------------------
+
+
+def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampered(
+    world: World, tmp_path: Path
+) -> None:
+    (path,) = world.register("textile.tif", size=600_000)
+    newer = write_terms(
+        tmp_path / "terms-v2.json", public_terms(world.community, license="CC0-1.0")
+    )
+    world.registrar.set_terms(cid_of(path), newer, world.keys)  # a terms change for the history
+    bag = tmp_path / "bag"
+    result = export_bag(world.registrar, cid_of(path), bag)
+    assert result["cid"] == cid_of(path)
+    proc = subprocess.run(
+        [str(BAGIT), "--validate", str(bag)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    content = bag / "data" / "content" / cid_of(path)
+    assert content.read_bytes() == path.read_bytes()
+    events = json.loads((bag / "data" / "events.json").read_text())
+    assert [e["eventType"] for e in events] == ["registration", "terms change"]
+    assert all(e["transactionHash"].startswith("0x") for e in events)
+    signatures = json.loads((bag / "data" / "signatures.json").read_text())
+    assert {s["primary_type"] for s in signatures} >= {"RegisterItem", "SetTerms"}
+    references = json.loads((bag / "data" / "references.json").read_text())
+    assert references["item"] == "0x" + item_key(bytes(Cid.parse(cid_of(path)))).hex()
+    report = verify_bag(bag)
+    assert report.status is Status.VERIFIED and report.source == "bag"
+    assert report.assessment is not None and report.assessment.terms_version == 2
+    assert report.content is not None and report.content.matches
+    with pytest.raises(UsageError, match="not an empty folder"):
+        export_bag(world.registrar, cid_of(path), bag)
+    # Revoking a public item withdraws its bytes from this node: nothing left to bag.
+    world.registrar.revoke_terms(cid_of(path), world.keys)
+    with pytest.raises(NotFound, match="not on this IPFS node"):
+        export_bag(world.registrar, cid_of(path), tmp_path / "after-revocation")
+    assert not (tmp_path / "after-revocation").exists()
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bag, tampered)
+    data = bytearray(content.read_bytes())
+    data[0] ^= 1
+    (tampered / "data" / "content" / cid_of(path)).write_bytes(bytes(data))
+    assert verify_bag(tampered).status is Status.TAMPERED
+
+
+def test_hostile_bags_get_clear_errors(world: World, tmp_path: Path) -> None:
+    (path,) = world.register("bead.obj")
+    bag = tmp_path / "bag"
+    export_bag(world.registrar, cid_of(path), bag)
+    content = bag / "data" / "content" / cid_of(path)
+
+    linked = tmp_path / "linked"
+    shutil.copytree(bag, linked)
+    target = linked / "data" / "content" / cid_of(path)
+    target.unlink()
+    target.symlink_to(content)
+    with pytest.raises(EvidenceMalformed, match="not a regular file"):
+        verify_bag(linked)
+
+    no_tag = tmp_path / "no-tag"
+    shutil.copytree(bag, no_tag)
+    info = no_tag / "bag-info.txt"
+    info.write_text("\n".join(
+        line for line in info.read_text().splitlines() if not line.startswith("Heritage-CID")
+    ))
+    with pytest.raises(EvidenceMalformed, match="Heritage-CID"):
+        verify_bag(no_tag)
+
+    bad_cid = tmp_path / "bad-cid"
+    shutil.copytree(bag, bad_cid)
+    info = bad_cid / "bag-info.txt"
+    info.write_text(info.read_text().replace(cid_of(path), "../../etc/passwd"))
+    with pytest.raises(InvalidCid):
+        verify_bag(bad_cid)
+
+    manifest = tmp_path / "manifest"
+    shutil.copytree(bag, manifest)
+    (manifest / "data" / "events.json").write_text("[]")
+    with pytest.raises(EvidenceInvalid, match="does not validate"):
+        verify_bag(manifest)
+
+    with pytest.raises(EvidenceMalformed, match=r"bagit\.txt"):
+        verify_bag(tmp_path / "files-that-are-not-a-bag")
+
+
+#: Where a block sits and when, and the head the file was cut at: claims that only a chain can
+#: confirm (online verification compares the registry's stored record digest, which binds the
+#: registration's timestamp). Everything else is re-derived offline.
+_POSITIONAL = frozenset({"block_hash", "block_number", "log_index", "timestamp", "snapshot"})
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_forger_who_reseals_an_edit_is_still_caught(
+    sealed_proofs: dict[str, Any], data: st.DataObject
+) -> None:
+    """The seal recomputed after the edit: the semantic checks alone must refuse it, or the
+    verdict of an item must stop being a clean 'verified'."""
+    leaves = [p for p in _leaves(sealed_proofs) if not _POSITIONAL & set(map(str, p))]
+    leaves = [p for p in leaves if p[0] != "seal"]
+    where = data.draw(st.sampled_from(leaves))
+    edited = copy.deepcopy(sealed_proofs)
+    holder = edited
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = _mutated(holder[where[-1]], data.draw(st.integers(0, 14)))
+    edited["seal"] = _reseal(edited)
+    try:
+        evidence = parse_proofs(edited)
+    except (EvidenceInvalid, EvidenceMalformed, InvalidCid):
+        return
+    verdicts = {verify_offline(evidence, cid="0x" + i.key.hex()).status for i in evidence.items}
+    assert verdicts != {Status.VERIFIED}, where
+
+
+def test_verification_hashes_the_file_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A counting wrapper around the real importer (not a stand-in): one pass per verify."""
+    import ledger.verify.report as report_module
+
+    (path,) = world.register("big.tif", size=2_000_000)
+    passes: list[ImportOptions] = []
+    real = import_file
+
+    def counted(p: Any, options: ImportOptions | None = None, *rest: Any) -> Any:
+        passes.append(options or ImportOptions())
+        return real(p, options, *rest)
+
+    monkeypatch.setattr(report_module, "import_file", counted)
+    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    assert len(passes) == 1
+    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.VERIFIED
+    assert len(passes) == 2
+    evidence = gather(world.registrar, [cid_of(path)])
+    assert verify_offline(evidence, path=path).status is Status.VERIFIED
+    assert len(passes) == 3
