@@ -27,9 +27,12 @@ from rich.progress import (
 )
 
 from api.cli_chain import chain_app
+from api.cli_consent import consent_app
 from api.cli_index import index_app
 from api.cli_keys import keys_app
 from api.cli_registry import community_app, custody_app, derivative_app, item_app, terms_app
+from api.cli_rights import terms_check
+from api.cli_verify import verify_command
 from ledger.errors import HeritageError, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
@@ -55,8 +58,11 @@ app.add_typer(index_app, name="index")
 app.add_typer(community_app, name="community")
 app.add_typer(item_app, name="item")
 app.add_typer(terms_app, name="terms")
+terms_app.command("check")(terms_check)
 app.add_typer(custody_app, name="custody")
 app.add_typer(derivative_app, name="derivative")
+app.command("verify")(verify_command)
+app.add_typer(consent_app, name="consent")
 
 _err = Console(stderr=True, highlight=False)
 _out = Console(highlight=False)

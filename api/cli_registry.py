@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
@@ -369,7 +370,12 @@ def item_show(item: Item, as_json: JsonFlag = False) -> None:
         f"  terms       {view.terms_cid} (version {view.terms_version}, {state})",
         f"  metadata    {view.metadata_cid}",
     ]
-    if view.metadata is not None:
+    if view.metadata is not None and view.metadata.get("type") == "heritage/sealed-item":
+        lines.append(
+            f"              encrypted: {view.metadata.get('size')} bytes of ciphertext "
+            "(keyholders: `heritage item decrypt`)"
+        )
+    elif view.metadata is not None:
         lines.append(
             f"              {view.metadata.get('name')}, {view.metadata.get('size')} bytes, "
             f"{view.metadata.get('media_type')}"
@@ -407,6 +413,83 @@ def item_history(item: Item, as_json: JsonFlag = False) -> None:
         )
 
 
+@item_app.command("proof")
+def item_proof(
+    items: Annotated[list[str], typer.Argument(help="CIDs or 0x item keys.", metavar="ITEM...")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write proofs.json.")],
+) -> None:
+    """Write everything needed to verify ITEMs offline (`heritage verify --proofs FILE`)."""
+    from ledger.verify import gather, proofs_document
+
+    with _registrar() as (_, registrar):
+        document = proofs_document(gather(registrar, items))
+    output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    _err.print(f"wrote proofs of {len(document['items'])} item(s) to {output}", markup=False)
+
+
+@item_app.command("export")
+def item_export(
+    item: Item,
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the bag.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write ITEM's preservation package: a BagIt bag (content, documents, signatures, event
+    history, proofs, on-chain references)."""
+    from ledger.verify import export_bag
+
+    with _registrar() as (_, registrar):
+        result = export_bag(registrar, item, output)
+    if as_json:
+        _print_json(result)
+    else:
+        _err.print(f"wrote the bag of {result['cid']} to {output}", markup=False)
+
+
+@item_app.command("decrypt")
+def item_decrypt(
+    item: Item,
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            help="The keyholder's address (its encryption key is in the keystore here), or a "
+            "key file written by `heritage keys export`.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new file for the plaintext.")],
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="The key's passphrase (else a hidden prompt).", dir_okay=False
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decrypt an encrypted ITEM for a keyholder, and check the plaintext against the
+    registered commitment; the file appears at OUTPUT only if every check passes."""
+    if password_file is not None:
+        passphrase = read_passphrase_file(password_file)
+    else:
+        shown = to_checksum_address(key) if is_address(key) else key
+        passphrase = typer.prompt(
+            f"Passphrase of {shown}", hide_input=True, err=True, show_default=False
+        )
+    with _registrar() as (_, registrar):
+        result = registrar.decrypt_item(item, key, passphrase, output)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    verdict = {
+        True: "matches the commitment on chain",
+        None: "the record has no commitment to check",
+        False: "DOES NOT match",
+    }[result.commitment_matches]
+    sys.stdout.write(
+        f"decrypted 0x{result.key.hex()} to {result.output} ({result.size} bytes)\n"
+        f"  plaintext cid {result.plaintext_cid}: {verdict}\n"
+    )
+
+
 # ---- terms -----------------------------------------------------------------------------------
 
 
@@ -429,6 +512,8 @@ def terms_set(
     sys.stdout.write(
         f"terms of {result['subject']} are now version {result['version']}: {result['terms_cid']}\n"
     )
+    if "warning" in result:
+        _err.print(f"warning: {result['warning']}", markup=False)
 
 
 @terms_app.command("revoke")
@@ -447,6 +532,8 @@ def terms_revoke(
         _print_json(result)
         return
     sys.stdout.write(f"revoked terms version {result['version']} of {result['subject']}\n")
+    if "warning" in result:
+        _err.print(f"warning: {result['warning']}", markup=False)
 
 
 # ---- custody ---------------------------------------------------------------------------------

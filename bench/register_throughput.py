@@ -31,6 +31,7 @@ from ledger.keys import new_key
 from ledger.registration import Registrar, SignerKeys, community_id_for
 from ledger.settings import load_settings
 from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
+from tests.rights_support import public_terms, write_terms
 
 PASSPHRASE = "bench"
 
@@ -81,8 +82,7 @@ def main() -> None:
                 keys = SignerKeys(settings, lambda _address: PASSPHRASE)
                 registrar.create_community("bench", holders, 2, keys)
                 community = community_id_for("bench")
-                terms = root / "terms.json"
-                terms.write_text('{"license": "CC-BY-4.0", "protocols": ["public"]}')
+                terms = write_terms(root / "terms.json", public_terms(community))
                 singles = write_files(root / "single", count, rng)
                 batched = write_files(root / "batch", count, rng)
 

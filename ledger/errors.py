@@ -8,7 +8,9 @@ branch on it without parsing prose::
     ├── ConfigError                   bad settings, data directory or environment
     ├── UsageError                    a caller passed something the operation cannot take
     │   ├── LimitExceeded             input larger than a configured cap (HTTP 413)
-    │   └── DuplicateLeaves           a Merkle batch that holds the same leaf twice
+    │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
+    │   ├── InvalidTerms              a terms document that breaks the schema (CLI exit 4)
+    │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
     ├── IpfsError                     content addressing, blocks, DAGs, CAR files
@@ -24,11 +26,21 @@ branch on it without parsing prose::
     │   ├── ChainUnavailable          no chain answers at the configured RPC URL (CLI exit 3)
     │   ├── RegistryReverted          the registry refused a call: its custom error, decoded
     │   └── JournalCorrupt            a file in <data dir>/journal/ that cannot be read back
+    ├── ConsentError                  offline k-of-n consent: request and signature files
+    │   ├── ConsentFileInvalid        a request or signature file that does not parse (exit 2)
+    │   ├── ConsentMismatch           a signature for another request, or by a non-keyholder
+    │   ├── ConsentIncomplete         fewer than k keyholders have signed
+    │   ├── ConsentExpired            the request's deadline has passed
+    │   └── ConsentStale              the chain changed since the request was made
     ├── KeystoreError                 keystore files in <data dir>/keys/
     │   ├── KeyExists                 a key with that address is already in the keystore
     │   └── WrongPassphrase           the passphrase does not decrypt the keystore file
-    └── EventIndexError               the SQLite event index (index.sqlite)
-        └── IndexSchemaMismatch       index.sqlite has another schema version
+    ├── CryptoError                   encryption of restricted items (ledger.crypto)
+    │   └── DecryptionFailed          a ciphertext or wrapped key that does not authenticate
+    ├── EventIndexError               the SQLite event index (index.sqlite)
+    │   └── IndexSchemaMismatch       index.sqlite has another schema version
+    └── EvidenceInvalid               a proofs file or BagIt bag whose parts do not hold together
+        └── EvidenceMalformed         a proofs file or bag that cannot even be read (CLI exit 2)
 """
 
 from __future__ import annotations
@@ -41,18 +53,30 @@ __all__ = [
     "ChainError",
     "ChainUnavailable",
     "ConfigError",
+    "ConsentError",
+    "ConsentExpired",
+    "ConsentFileInvalid",
+    "ConsentIncomplete",
+    "ConsentMismatch",
+    "ConsentStale",
     "CorruptBlock",
+    "CryptoError",
+    "DecryptionFailed",
     "DuplicateLeaves",
     "EventIndexError",
+    "EvidenceInvalid",
+    "EvidenceMalformed",
     "HeritageError",
     "IndexSchemaMismatch",
     "InvalidCid",
+    "InvalidTerms",
     "IpfsError",
     "JournalCorrupt",
     "KeyExists",
     "KeystoreError",
     "LimitExceeded",
     "MalformedBlock",
+    "NaiveDatetime",
     "NotFound",
     "RegistryReverted",
     "RemoteNodeError",
@@ -162,6 +186,50 @@ class DuplicateLeaves(UsageError):
     code = "duplicate_leaves"
 
 
+class InvalidTerms(UsageError):
+    """A terms document that is not valid: ``problems`` holds one entry per broken rule, each
+    with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
+
+    code = "invalid_terms"
+    exit_code = 4  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid document
+
+    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(message, hint=hint)
+
+
+class NaiveDatetime(UsageError):
+    code = "naive_datetime"
+
+
+class ConsentError(HeritageError):
+    code = "consent_error"
+
+
+class ConsentFileInvalid(ConsentError):
+    code = "consent_file_invalid"
+    exit_code = 2
+
+
+class ConsentMismatch(ConsentError):
+    code = "consent_mismatch"
+
+
+class ConsentIncomplete(ConsentError):
+    code = "consent_incomplete"
+    http_status = 409
+
+
+class ConsentExpired(ConsentError):
+    code = "consent_expired"
+    http_status = 409
+
+
+class ConsentStale(ConsentError):
+    code = "consent_stale"
+    http_status = 409
+
+
 class KeystoreError(HeritageError):
     code = "keystore_error"
 
@@ -174,12 +242,36 @@ class WrongPassphrase(KeystoreError):
     code = "wrong_passphrase"
 
 
+class CryptoError(HeritageError):
+    code = "crypto_error"
+
+
+class DecryptionFailed(CryptoError):
+    """Nothing of the plaintext is released: the ciphertext, the envelope or the key is wrong."""
+
+    code = "decryption_failed"
+
+
 class EventIndexError(HeritageError):
     code = "index_error"
 
 
 class IndexSchemaMismatch(EventIndexError):
     code = "index_schema_mismatch"
+
+
+class EvidenceInvalid(HeritageError):
+    """Offline evidence (``proofs.json``, a preservation bag) that contradicts itself: a digest,
+    a transaction hash, a Merkle proof or a field that does not match what it claims."""
+
+    code = "evidence_invalid"
+
+
+class EvidenceMalformed(EvidenceInvalid):
+    """Offline evidence that is not even well-formed (not JSON, not the published schema)."""
+
+    code = "evidence_malformed"
+    exit_code = 2
 
 
 class RegistryReverted(ChainError):

@@ -744,6 +744,17 @@ class EventIndex:
             for row in self._rows("BatchRegistered", "1 = 1", ())
         ]
 
+    def keyholder_history(self, community: bytes) -> list[HistoryEntry]:
+        """The CommunityCreated and KeyholdersRotated events of ``community``, in chain order:
+        every keyholder set it has had, with where each was set (empty: unknown community)."""
+        _check_key(community)
+        entries = [
+            _entry(event, row)
+            for event in ("CommunityCreated", "KeyholdersRotated")
+            for row in self._rows(event, "community = ?", (community,))
+        ]
+        return sorted(entries, key=lambda e: (e.block_number, e.log_index))
+
     def community(self, community: bytes) -> CommunityRecord:
         """A community's current keyholders and threshold; NotFound if unknown."""
         _check_key(community)

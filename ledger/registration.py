@@ -15,8 +15,9 @@ the other version (a CIDv0 ``Qm…`` of a dag-pb item, or its CIDv1 form) is tri
 results always say which binary CID is the registered one.
 
 Input is checked before anything is pinned or sent: unknown community, a terms file that is
-not a JSON object, a missing path, the same item twice in a batch, an item that is not
-registered all raise a :class:`~ledger.errors.HeritageError` with nothing sent. Files are
+not valid terms of the acting community (:mod:`ledger.rights`), a missing path, the same item
+twice in a batch, an item that is not registered all raise a
+:class:`~ledger.errors.HeritageError` with nothing sent. Files are
 added unpinned first and pinned only once every check has passed.
 
 Batches: the registry stores the Merkle root, the count and the manifest's digest. The batch
@@ -34,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from ledger import consent
+from ledger import consent, crypto
 from ledger.chain import (
     CUSTODY_LOAN,
     CUSTODY_REPATRIATION,
@@ -67,8 +69,12 @@ from ledger.chain import (
     batch_item_subject,
     item_key,
 )
+from ledger.consent_files import ConsentRequest, ConsentSignature, build_request, collect
 from ledger.errors import (
     ChainError,
+    ConsentMismatch,
+    ConsentStale,
+    DecryptionFailed,
     DuplicateLeaves,
     HeritageError,
     LimitExceeded,
@@ -78,8 +84,13 @@ from ledger.errors import (
 from ledger.index import CUSTODY_ACTIONS, EventIndex, HistoryEntry, Web3Reader, index_path
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
-from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
-from ledger.keys import load_signer
+from ledger.ipfs.unixfs import ImportedEntry, ImportOptions, import_path
+from ledger.keys import (
+    encryption_key_info,
+    load_encryption_key,
+    load_encryption_key_file,
+    load_signer,
+)
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.settings import Settings
 from local_chain import (
@@ -97,6 +108,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "BatchRegistration",
     "CommunityView",
+    "DecryptedItem",
     "ItemRegistration",
     "ItemView",
     "Progress",
@@ -119,6 +131,9 @@ DEFAULT_IMPORT: Final = ImportOptions(cid_version=1)
 #: A document is one raw block; IPFS nodes refuse blocks over 1 MiB from the network.
 MAX_DOCUMENT_BYTES: Final = 1 << 20
 DEADLINE_SECONDS: Final = 3600
+#: How long an offline consent request stays signable unless told otherwise: a week, as
+#: keyholders sign when they can; the deadline is in what they sign, so it cannot be extended.
+CONSENT_REQUEST_SECONDS: Final = 7 * 24 * 3600
 ANVIL_CHAIN_ID: Final = 31337
 _ZERO32: Final = bytes(32)
 _SEND_CHUNK: Final = 64  # single registrations sent back to back, then waited for
@@ -225,6 +240,11 @@ def metadata_document(cid: Cid, name: str, size: int, options: ImportOptions) ->
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def _decryption_mismatch(message: str) -> DecryptionFailed:
+    """A decryption whose result does not match what was registered: nothing is written."""
+    return DecryptionFailed(message, hint="the stored item or its metadata was altered")
 
 
 # ---- keyholder keys --------------------------------------------------------------------------
@@ -428,10 +448,56 @@ class _Prepared:
     path: Path
     entry: ImportedEntry
     metadata: bytes  # canonical document
+    # restricted items (see "encryption of restricted items" below): the record's commitment,
+    # and the raw blocks (envelope, sealed metadata) the metadata document names
+    commitment: bytes = bytes(32)
+    blocks: tuple[bytes, ...] = ()
+    sealed: bool = False
 
     @property
     def metadata_digest(self) -> bytes:
         return hashlib.sha256(self.metadata).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Seal:
+    """Restricted items of one registration are sealed for these recipients (the keyholders'
+    encryption keys named by the community's current, keyholder-signed document)."""
+
+    community: bytes
+    recipients: tuple[crypto.EncryptionPublicKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptedItem:
+    """What `heritage item decrypt` did: the plaintext written and the checks it passed."""
+
+    key: bytes
+    ciphertext_cid: str
+    plaintext_cid: str
+    name: str
+    size: int
+    output: Path
+    envelope_cid: str
+    commitment_matches: bool | None  # None: the record has no commitment (a derivative)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": _hex(self.key),
+            "ciphertext_cid": self.ciphertext_cid,
+            "plaintext_cid": self.plaintext_cid,
+            "name": self.name,
+            "size": self.size,
+            "output": str(self.output),
+            "envelope_cid": self.envelope_cid,
+            "commitment_matches": self.commitment_matches,
+        }
+
+
+#: The public metadata document of a sealed (encrypted) item; see docs/encryption.md.
+SEALED_ITEM_TYPE: Final = "heritage/sealed-item"
+#: The envelopes re-wrapped by a keyholder rotation, named by the new community document.
+ENVELOPE_INDEX_TYPE: Final = "heritage/envelope-index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -584,6 +650,18 @@ class Registrar:
             index.sync()
             yield index
 
+    @contextmanager
+    def event_index(self) -> Iterator[EventIndex]:
+        """The event index, synced with the chain (read-only use)."""
+        with self._index() as index:
+            yield index
+
+    def batch_membership(self, root: bytes, key: bytes) -> dict[str, Any]:
+        """The leaf of ``key`` in batch ``root`` (metadata, commitment, Merkle proof, manifest
+        CID), with its proof checked on chain; NotFound if the manifest does not list it."""
+        membership, _ = self._batch_membership(root, key)
+        return membership
+
     def _deadline(self) -> int:
         with chain_errors(self.settings.rpc_url):
             now = int(self.w3.eth.get_block("latest")["timestamp"])
@@ -657,6 +735,8 @@ class Registrar:
             "name": name,
             "keyholders": list(community.keyholders),
             "threshold": threshold,
+            # each keyholder's encryption public key, signed with the rest of the document
+            **self._encryption_keys_document(community.keyholders),
         }
         digest, cid = self._put_document(document)
         deadline = self._deadline()
@@ -725,6 +805,7 @@ class Registrar:
         nonce = self.client.community_nonce(community_id)
         with self._index() as index:
             name = None
+            old: Any = None
             try:
                 old = json.loads(
                     self.node.block_get(document_cid(index.community(community_id).document))
@@ -732,6 +813,7 @@ class Registrar:
                 name = old.get("name") if isinstance(old, dict) else None
             except HeritageError:
                 name = None
+        previous = old if isinstance(old, dict) else None
         document = {
             **(extra or {}),
             "type": "heritage/community",
@@ -740,6 +822,10 @@ class Registrar:
             "keyholders": list(following.keyholders),
             "threshold": threshold,
             "rotation": nonce + 1,
+            **self._encryption_keys_document(following.keyholders, previous),
+            **self._rewrap_for_rotation(
+                community_id, following.keyholders, keys, signers, previous
+            ),
         }
         digest, cid = self._put_document(document)
         deadline = self._deadline()
@@ -776,10 +862,365 @@ class Registrar:
             TxView.of(outcome),
         )
 
+    # -- encryption of restricted items -------------------------------------------------
+    #
+    # Terms that require encryption (ledger.rights.requires_encryption) make registration
+    # encrypt each file to a temp file and add only that ciphertext to the node. The item is
+    # keyed by the ciphertext's CID; the record's metadata digest names a public
+    # "heritage/sealed-item" document (ciphertext CID, size and import settings, the envelope
+    # CID, the sealed metadata CID); the commitment is plaintext_commitment(salt, plaintext
+    # CID). The plaintext's metadata (name, size, media type, CID, salt) is sealed with the
+    # item's content key. A rotation re-wraps every sealed item of the community for the new
+    # keyholders and names the new envelopes in the new community document ("envelopes").
+
+    def _community_document(self, community_id: bytes) -> dict[str, Any]:
+        with self._index() as index:
+            digest = index.community(community_id).document
+        document = self._metadata(digest)
+        if document is None:
+            raise NotFound(
+                f"the document of community {_hex(community_id)} is not on this IPFS node",
+                hint="import it (e.g. from a CAR file) from a node that has it",
+            )
+        return dict(document)
+
+    def _encryption_keys_document(
+        self, keyholders: Sequence[str], previous: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``{"encryption_keys": [...]}``: each keyholder's public encryption key, from the
+        keystore here or else from the ``previous`` community document (a keyholder whose
+        keys live elsewhere keeps the key the keyholders signed before), for the community
+        document (which the keyholders sign)."""
+        earlier = {
+            e.get("address"): e
+            for e in (previous or {}).get("encryption_keys", [])
+            if isinstance(e, dict)
+        }
+        entries: list[dict[str, Any]] = []
+        for address in keyholders:
+            try:
+                info = encryption_key_info(self.settings, address)
+            except NotFound:
+                if address in earlier:
+                    key = crypto.EncryptionPublicKey.from_json(earlier[address])
+                    entries.append({"address": address, **key.to_json()})
+                continue
+            entries.append({"address": info.address, **info.public.to_json()})
+        return {"encryption_keys": entries} if entries else {}
+
+    def _recipients(self, community: Community) -> tuple[crypto.EncryptionPublicKey, ...]:
+        entries = self._community_document(community.id).get("encryption_keys")
+        found: list[crypto.EncryptionPublicKey] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and entry.get("address") in community.keyholders:
+                found.append(
+                    crypto.EncryptionPublicKey.from_json(
+                        entry, f"an encryption key of community {_hex(community.id)}"
+                    )
+                )
+        if not found:
+            raise UsageError(
+                f"these terms require encryption, but the document of community "
+                f"{_hex(community.id)} names no keyholder encryption key; nothing was added",
+                hint="create the keyholders' keys with `heritage keys new-encryption ADDRESS`, "
+                "then publish them with `heritage community rotate` (same keyholders)",
+            )
+        return tuple(found)
+
+    def _seal_for(self, terms_document: Mapping[str, Any], community: Community) -> _Seal | None:
+        """How to seal items under these terms; None when they allow public access."""
+        from ledger.rights import parse_terms, requires_encryption
+
+        if not requires_encryption(parse_terms(terms_document)):
+            return None
+        return _Seal(community.id, self._recipients(community))
+
+    def _temp_dir(self) -> Path:
+        folder = self.settings.data_dir / "tmp"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
+    def _prepare_sealed(self, path: Path, options: ImportOptions, seal: _Seal) -> _Prepared:
+        """Encrypt ``path`` and add the ciphertext (unpinned); never the plaintext."""
+        content_key = crypto.new_content_key()
+        # Hashing only (no block sink): the plaintext's CID, computed without storing a block.
+        plain = import_path(path, options)[-1]
+        cipher_path = self._temp_dir() / f"{os.urandom(12).hex()}.sealed"
+        try:
+            crypto.encrypt_file(content_key, path, cipher_path)
+            entry = self.node.add_path(cipher_path, options, pin=False)[-1]
+        finally:
+            cipher_path.unlink(missing_ok=True)
+        salt = os.urandom(crypto.SALT_BYTES)
+        commitment = crypto.plaintext_commitment(salt, plain.cid)
+        private = {
+            **metadata_document(plain.cid, path.name, plain.filesize, options),
+            "commitment_salt": _hex(salt),
+            "commitment": _hex(commitment),
+        }
+        sealed_metadata = crypto.seal_bytes(content_key, canonical_json(private))
+        envelope = crypto.wrap(content_key, item_key(bytes(entry.cid)), seal.recipients)
+        envelope_bytes = canonical_json(envelope.to_document())
+        public = {
+            "type": SEALED_ITEM_TYPE,
+            "version": 1,
+            "cid": str(entry.cid),
+            "size": entry.filesize,
+            "encryption": {"format": "heritage-stream-v1", "purpose": "content"},
+            "import": metadata_document(entry.cid, "", entry.filesize, options)["import"],
+            "envelope": str(Cid.for_block(envelope_bytes, RAW)),
+            "sealed_metadata": str(Cid.for_block(sealed_metadata, RAW)),
+        }
+        return _Prepared(
+            path,
+            entry,
+            canonical_json(public),
+            commitment=commitment,
+            blocks=(envelope_bytes, sealed_metadata),
+            sealed=True,
+        )
+
+    def _sealed_item(self, key: bytes, metadata: bytes) -> dict[str, Any]:
+        document = self._metadata(metadata)
+        if document is None:
+            raise NotFound(
+                f"the metadata of item {_hex(key)} is not on this IPFS node",
+                hint="import the item's blocks (e.g. from a CAR file)",
+            )
+        if document.get("type") != SEALED_ITEM_TYPE:
+            raise UsageError(
+                f"item {_hex(key)} is not encrypted", hint="`heritage ipfs get` its CID instead"
+            )
+        return dict(document)
+
+    def _current_envelope(self, key: bytes, steward: bytes, sealed: Mapping[str, Any]) -> Cid:
+        """The envelope of ``key`` for the current keyholders: the one named by the steward's
+        latest rotation that re-wrapped it, else the one made at registration."""
+        try:
+            index_cid = self._community_document(steward).get("envelopes")
+        except HeritageError:
+            index_cid = None
+        if isinstance(index_cid, str):
+            try:
+                listing = json.loads(self.node.block_get(Cid.parse(index_cid)))
+                named = listing.get("envelopes", {}).get(_hex(key))
+                if listing.get("type") == ENVELOPE_INDEX_TYPE and isinstance(named, str):
+                    return Cid.parse(named)
+            except (HeritageError, ValueError, AttributeError):
+                pass
+        return Cid.parse(str(sealed["envelope"]))
+
+    def _envelope(self, cid: Cid) -> crypto.Envelope:
+        data = self.node.block_get(cid)
+        return crypto.Envelope.from_document(
+            parse_json_document(data, f"envelope {cid}"), f"envelope {cid}"
+        )
+
+    def _rewrap_for_rotation(
+        self,
+        community_id: bytes,
+        following: Sequence[str],
+        keys: SignerKeys,
+        signers: Sequence[LocalAccount],
+        previous: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Re-wrap every sealed item of the community for the keyholders that follow, opened
+        with a signer's encryption key; ``{"envelopes": CID}`` of the new envelope index."""
+        recipients: list[crypto.EncryptionPublicKey] = []
+        listed = self._encryption_keys_document(following, previous)
+        for entry in listed.get("encryption_keys", []):
+            recipients.append(crypto.EncryptionPublicKey.from_json(entry))
+        with self._index() as index:
+            items = index.community(community_id).items
+        sealed: list[tuple[bytes, Record, dict[str, Any]]] = []
+        for key in items:
+            record = self.client.find_record(key)
+            document = self._metadata(record.metadata)
+            if document is not None and document.get("type") == SEALED_ITEM_TYPE:
+                sealed.append((key, record, dict(document)))
+        if not sealed:
+            return {}
+        if not recipients:
+            raise UsageError(
+                "the community has encrypted items, but none of the new keyholders has an "
+                "encryption key here, so nobody could open them after the rotation",
+                hint="create them with `heritage keys new-encryption ADDRESS` first",
+            )
+        holder: crypto.EncryptionKeyPair | None = None
+        for account in signers:
+            try:
+                holder = load_encryption_key(
+                    self.settings, account.address, keys.passphrase(account.address)
+                )
+                break
+            except NotFound:
+                continue
+        if holder is None:
+            raise UsageError(
+                "re-wrapping the community's encrypted items needs the encryption key of one "
+                "of the signing keyholders, and none is here",
+                hint="run the rotation where a signer's encryption key is",
+            )
+        envelopes: dict[str, str] = {}
+        for key, record, document in sealed:
+            steward = self.client.steward_of(key, record)
+            current = self._envelope(self._current_envelope(key, steward, document))
+            fresh = crypto.rewrap(current, holder, recipients)
+            _, cid = self._put_document(fresh.to_document())
+            envelopes[_hex(key)] = str(cid)
+        _, index_cid = self._put_document(
+            {
+                "type": ENVELOPE_INDEX_TYPE,
+                "version": 1,
+                "community": _hex(community_id),
+                "envelopes": envelopes,
+            }
+        )
+        return {"envelopes": str(index_cid)}
+
+    def _public_copies(self, key: bytes, record: Record) -> list[tuple[Cid, Cid | None]]:
+        """(content CID, metadata CID) of each plaintext (not sealed) item under subject
+        ``key``: an item or derivative, or every item of a batch."""
+        pairs: list[tuple[Cid, Cid | None]] = []
+        if record.kind == KIND_BATCH:
+            manifest = self._manifest(key, record.commitment)
+            for entry in manifest.document.get("items", []) if manifest is not None else []:
+                meta = Cid.parse(str(entry["metadata_cid"]))
+                document = self._metadata(meta.digest)
+                if document is None or document.get("type") != SEALED_ITEM_TYPE:
+                    pairs.append((Cid.parse(str(entry["cid"])), meta))
+            return pairs
+        document = self._metadata(record.metadata)
+        if document is not None and document.get("type") == SEALED_ITEM_TYPE:
+            return pairs
+        with self._index() as index:
+            indexed = index.item(key)
+        return [(Cid.from_bytes(indexed.cid), document_cid(record.metadata))]
+
+    def _withdraw(self, pairs: Sequence[tuple[Cid, Cid | None]]) -> dict[str, Any]:
+        """Unpin these plaintext DAGs and metadata blocks here and collect garbage; copies
+        elsewhere cannot be recalled, and the result says so."""
+        pins = self.node.pin_ls()
+        unpinned: list[str] = []
+        for content, meta in pairs:
+            for cid in (content, meta):
+                if cid is not None and cid in pins:
+                    self.node.pin_rm(cid, recursive=pins[cid] == "recursive")
+                    unpinned.append(str(cid))
+        if unpinned and isinstance(self.node, EmbeddedNode):
+            self.node.gc()
+        if not pairs:
+            return {}
+        return {
+            "unpinned": unpinned,
+            "warning": "the item's plaintext was public: it is unpinned and collected here, but "
+            "copies other nodes, gateways or people made before now cannot be recalled",
+        }
+
+    def decrypt_item(
+        self, item: str, holder: str, passphrase: str, output: Path
+    ) -> DecryptedItem:
+        """Decrypt ITEM into ``output`` (all or nothing) with the encryption key of keyholder
+        ``holder`` (an address whose key is in the keystore here, or the path of a file written
+        by `heritage keys export`), then check the plaintext's CID against the sealed metadata
+        and the record's commitment before the file appears at ``output``."""
+        target = output.expanduser()
+        if target.exists() or target.is_symlink():
+            raise UsageError(f"{target} already exists", hint="choose a new output path")
+        if not target.parent.is_dir():
+            raise UsageError(f"{target.parent} is not a directory")
+        resolved = self.resolve(item)
+        key = resolved.key
+        if resolved.batch_root is not None:
+            root = resolved.batch_root
+            batch_record = self.client.find_record(root)
+            membership, _ = self._batch_membership(root, key)
+            metadata = bytes.fromhex(membership["metadata"][2:])
+            commitment = bytes.fromhex(membership["commitment"][2:])
+            steward = self.client.steward_of(root, batch_record)
+        else:
+            record = self.client.find_record(key)
+            metadata, commitment = record.metadata, record.commitment
+            if record.kind == KIND_DERIVATIVE:
+                # the registry binds the derivation (method, AI flag) in place of a commitment
+                commitment = _ZERO32
+            steward = self.client.steward_of(key, record)
+        sealed = self._sealed_item(key, metadata)
+        envelope_cid = self._current_envelope(key, steward, sealed)
+        if is_address(holder):
+            keypair = load_encryption_key(self.settings, holder, passphrase)
+        elif Path(holder).expanduser().is_file():
+            keypair = load_encryption_key_file(Path(holder).expanduser(), passphrase)
+        else:
+            raise UsageError(
+                f"--key {holder!r} is neither an address nor a key file",
+                hint="a keyholder's address (its key is here) or a `heritage keys export` file",
+            )
+        content_key = crypto.unwrap(self._envelope(envelope_cid), keypair, key)
+        private = parse_json_document(
+            crypto.open_bytes(
+                content_key,
+                self.node.block_get(Cid.parse(str(sealed["sealed_metadata"]))),
+                where="the sealed metadata",
+            ),
+            "the sealed metadata",
+        )
+        imported = private.get("import", {})
+        options = ImportOptions(
+            cid_version=int(imported["cid_version"]),
+            raw_leaves=bool(imported["raw_leaves"]),
+            chunk_size=int(imported["chunk_size"]),
+        )
+        work = self._temp_dir()
+        cipher_path = work / f"{os.urandom(12).hex()}.sealed"
+        plain_path = target.with_name(f".{target.name}.{os.urandom(8).hex()}.partial")
+        try:
+            self.node.get(str(sealed["cid"]), cipher_path)
+            crypto.decrypt_file(content_key, cipher_path, plain_path)
+            plain_cid = import_path(plain_path, options)[-1].cid
+            if str(plain_cid) != private.get("cid"):
+                # no CID in the message: errors may end up in logs, and these name the plaintext
+                raise _decryption_mismatch(
+                    f"the decrypted plaintext of {item} is not the one its sealed metadata names"
+                )
+            matches: bool | None = None
+            if commitment != _ZERO32:
+                salt = bytes.fromhex(str(private["commitment_salt"])[2:])
+                matches = crypto.plaintext_commitment(salt, plain_cid) == commitment
+                if not matches:
+                    raise _decryption_mismatch(
+                        f"the plaintext of {item} does not match the commitment on chain"
+                    )
+            try:
+                os.link(plain_path, target)
+            except FileExistsError:
+                raise UsageError(f"{target} already exists") from None
+        finally:
+            cipher_path.unlink(missing_ok=True)
+            plain_path.unlink(missing_ok=True)
+        return DecryptedItem(
+            key,
+            str(sealed["cid"]),
+            str(plain_cid),
+            str(private.get("name", "")),
+            int(private.get("size", 0)),
+            target,
+            str(envelope_cid),
+            matches,
+        )
+
     # -- registration --------------------------------------------------------------------
 
-    def _terms_document(self, terms: Path) -> dict[str, Any]:
-        return read_json_file(terms)
+    def _terms_document(self, terms: Path, community_id: bytes) -> dict[str, Any]:
+        """The terms file as a document, refused (InvalidTerms: the field's JSON pointer and
+        the rule) unless it is valid terms of ``community_id``: checked before anything is
+        added, pinned or sent."""
+        # Imported here: ledger.rights builds on this module's canonical_json and document_cid.
+        from ledger.rights import parse_terms
+
+        document = read_json_file(terms)
+        parse_terms(document, where=str(terms), community=community_id)
+        return document
 
     @staticmethod
     def _check_paths(paths: Sequence[Path]) -> list[Path]:
@@ -798,11 +1239,21 @@ class Registrar:
         return checked
 
     def _prepare(
-        self, paths: Sequence[Path], options: ImportOptions, progress: Progress | None
+        self,
+        paths: Sequence[Path],
+        options: ImportOptions,
+        progress: Progress | None,
+        seal: _Seal | None = None,
     ) -> list[_Prepared]:
-        """Add each file (unpinned) and build its metadata document."""
+        """Add each file (unpinned) and build its metadata document; with ``seal`` (terms that
+        require encryption), only each file's ciphertext ever reaches the node."""
         prepared: list[_Prepared] = []
         for i, path in enumerate(paths):
+            if seal is not None:
+                prepared.append(self._prepare_sealed(path, options, seal))
+                if progress is not None:
+                    progress("adding", i + 1, len(paths))
+                continue
             entries = self.node.add_path(path, options, pin=False)
             entry = entries[-1]
             meta = metadata_document(entry.cid, path.name, entry.filesize, options)
@@ -815,6 +1266,8 @@ class Registrar:
         metadata: list[Cid] = []
         for p in prepared:
             self.node.pin_add(p.entry.cid, recursive=True)
+            for block in p.blocks:
+                self.node.pin_add(self.node.block_put(block, RAW), recursive=False)
             cid = self.node.block_put(p.metadata, RAW)
             self.node.pin_add(cid, recursive=False)
             metadata.append(cid)
@@ -833,10 +1286,11 @@ class Registrar:
         """Register each file as an item of its own (one transaction each) under ``terms``."""
         self._require_sender()
         files = self._check_paths(paths)
-        terms_document = self._terms_document(terms)
+        terms_document = self._terms_document(terms, community_id)
         community = self.community(community_id)
         signers = keys.pick(community, community.threshold, "registering")
-        prepared = self._prepare(files, options, progress)
+        seal = self._seal_for(terms_document, community)
+        prepared = self._prepare(files, options, progress, seal)
         seen: dict[bytes, Path] = {}
         for p in prepared:
             key = item_key(bytes(p.entry.cid))
@@ -866,7 +1320,7 @@ class Registrar:
                     "cid": cid,
                     "metadata": p.metadata_digest,
                     "terms": terms_digest,
-                    "commitment": _ZERO32,
+                    "commitment": p.commitment,
                     "deadline": deadline,
                 },
             )
@@ -876,7 +1330,7 @@ class Registrar:
                     cid,
                     p.metadata_digest,
                     terms_digest,
-                    _ZERO32,
+                    p.commitment,
                     deadline,
                     keys.sign(typed, signers),
                 )
@@ -918,10 +1372,11 @@ class Registrar:
         (item, metadata, commitment) leaves, under one terms document."""
         self._require_sender()
         files = self._check_paths(paths)
-        terms_document = self._terms_document(terms)
+        terms_document = self._terms_document(terms, community_id)
         community = self.community(community_id)
         signers = keys.pick(community, community.threshold, "registering a batch")
-        prepared = self._prepare(files, options, progress)
+        seal = self._seal_for(terms_document, community)
+        prepared = self._prepare(files, options, progress, seal)
         seen: dict[bytes, Path] = {}
         for p in prepared:
             key = item_key(bytes(p.entry.cid))
@@ -931,7 +1386,7 @@ class Registrar:
                     hint="each item may appear in a batch only once; nothing was sent",
                 )
             seen[key] = p.path
-        values = [(item_key(bytes(p.entry.cid)), p.metadata_digest, _ZERO32) for p in prepared]
+        values = [(item_key(bytes(p.entry.cid)), p.metadata_digest, p.commitment) for p in prepared]
         tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
         if self.client.is_registered(tree.root):
             raise UsageError(
@@ -960,7 +1415,12 @@ class Registrar:
                 ],
             },
             "items": [
-                {"cid": str(p.entry.cid), "name": p.path.name, "metadata_cid": str(m)}
+                # a sealed item's name stays inside its sealed metadata
+                {
+                    "cid": str(p.entry.cid),
+                    "name": None if p.sealed else p.path.name,
+                    "metadata_cid": str(m),
+                }
                 for p, m in zip(prepared, metadata_cids, strict=True)
             ],
         }
@@ -1215,8 +1675,8 @@ class Registrar:
     def set_terms(self, item: str, terms: Path, keys: SignerKeys) -> dict[str, Any]:
         """Set the next terms version of ITEM (an item, derivative or batch root)."""
         self._require_sender()
-        document = self._terms_document(terms)
         key, record, steward = self._subject(item, "set")
+        document = self._terms_document(terms, steward.id)
         signers = keys.pick(steward, steward.threshold, "setting terms")
         version = self.client.terms_of(key).version + 1
         digest, cid = self._put_document(document)
@@ -1235,11 +1695,20 @@ class Registrar:
         outcome = self.client.set_terms(
             key, record, steward, version, digest, deadline, keys.sign(typed, signers)
         )
+        from ledger.rights import parse_terms, requires_encryption
+
+        # Terms that no longer allow public access: the plaintext stops being served here.
+        withdrawn = (
+            self._withdraw(self._public_copies(key, record))
+            if requires_encryption(parse_terms(document))
+            else {}
+        )
         return {
             "subject": _hex(key),
             "version": version,
             "terms_cid": str(cid),
             "tx": TxView.of(outcome).to_json(),
+            **withdrawn,
         }
 
     def revoke_terms(self, item: str, keys: SignerKeys) -> dict[str, Any]:
@@ -1280,12 +1749,18 @@ class Registrar:
                 deadline,
                 keys.sign(typed, signers),
             )
+            entry = self._batch_membership(root, resolved.key)[1]
+            meta_cid = Cid.parse(str(entry["metadata_cid"]))
+            meta_doc = self._metadata(meta_cid.digest)
+            sealed = meta_doc is not None and meta_doc.get("type") == SEALED_ITEM_TYPE
+            withdrawn = {} if sealed else self._withdraw([(Cid.parse(str(entry["cid"])), meta_cid)])
             return {
                 "subject": _hex(subject),
                 "batch": _hex(root),
                 "version": state.version,
                 "revoked": True,
                 "tx": TxView.of(outcome).to_json(),
+                **withdrawn,
             }
         key, record, steward = self._subject(item, "revoke")
         state = self.client.terms_of(key)
@@ -1310,7 +1785,186 @@ class Registrar:
             "version": state.version,
             "revoked": True,
             "tx": TxView.of(outcome).to_json(),
+            **self._withdraw(self._public_copies(key, record)),
         }
+
+    # -- offline consent (request, then signatures collected elsewhere, then submit) -------
+
+    def consent_request(
+        self,
+        item: str,
+        terms: Path | None,
+        *,
+        valid_for: int = CONSENT_REQUEST_SECONDS,
+    ) -> ConsentRequest:
+        """A SetTerms request for ITEM (``terms`` given: the next version, the document put on
+        IPFS and pinned) or a RevokeTerms request of its current terms (``terms`` None; an item
+        of a batch: that item alone), for keyholders to sign offline. Sends nothing."""
+        if valid_for < 60:
+            raise UsageError(f"a request valid for {valid_for} s cannot be signed in time")
+        with chain_errors(self.settings.rpc_url):
+            now = int(self.w3.eth.get_block("latest")["timestamp"])
+        domain = self.client.domain()
+        if terms is None:
+            resolved = self.resolve(item)
+            batch: tuple[bytes, bytes] | None = None
+            if resolved.batch_root is not None:
+                root = resolved.batch_root
+                batch_record = self.client.find_record(root)
+                steward = self.community(self.client.steward_of(root, batch_record))
+                self._batch_membership(root, resolved.key)  # NotFound unless it is in the batch
+                subject = batch_item_subject(root, resolved.key)
+                batch = (root, resolved.key)
+            else:
+                subject, _, steward = self._subject(item, "revoke")
+            state = self.client.terms_of(subject)
+            if state.revoked:
+                raise UsageError(
+                    f"the terms of {item} (version {state.version}) are already revoked"
+                )
+            return build_request(
+                domain,
+                "RevokeTerms",
+                steward,
+                subject,
+                state.version,
+                now + valid_for,
+                item=item,
+                created_at=now,
+                batch=batch,
+            )
+        key, _, steward = self._subject(item, "set")
+        document = self._terms_document(terms, steward.id)
+        version = self.client.terms_of(key).version + 1
+        request = build_request(
+            domain,
+            "SetTerms",
+            steward,
+            key,
+            version,
+            now + valid_for,
+            item=item,
+            created_at=now,
+            terms_document=document,
+        )
+        self._put_document(document)  # pinned, so the CID being signed can be fetched
+        return request
+
+    def submit_consent(
+        self,
+        request: ConsentRequest,
+        signatures: Sequence[tuple[str, ConsentSignature]],
+    ) -> dict[str, Any]:
+        """Send ``request`` with signatures collected elsewhere (``(where, signature)``, one
+        per keyholder), once k are there. The chain is re-read first: a request for another
+        chain or registry, an expired one, or one made stale by a rotation, a custody move or
+        another terms change is refused with nothing sent."""
+        self._require_sender()
+        domain = self.client.domain()
+        wanted = request.typed.domain
+        if (domain.chain_id, domain.verifying_contract.lower()) != (
+            wanted.chain_id,
+            wanted.verifying_contract.lower(),
+        ):
+            raise ConsentMismatch(
+                f"the request is for registry {wanted.verifying_contract} on chain "
+                f"{wanted.chain_id}; this is registry {domain.verifying_contract} on chain "
+                f"{domain.chain_id}",
+                hint="submit it with HERITAGE_RPC_URL and HERITAGE_DEPLOYMENT of that chain",
+            )
+        with chain_errors(self.settings.rpc_url):
+            now = int(self.w3.eth.get_block("latest")["timestamp"])
+        status = collect(request, signatures, now=now)
+        packed = status.packed()  # ConsentIncomplete, naming who is missing, below k
+        steward = request.steward()
+        subject = request.subject
+        from ledger.rights import parse_terms, requires_encryption
+
+        # The request file may come from elsewhere: its terms pass the same check as a terms
+        # file given to `heritage terms set` (InvalidTerms, nothing sent).
+        restricts = request.terms_document is not None and requires_encryption(
+            parse_terms(
+                request.terms_document, where="the request's terms document", community=steward.id
+            )
+        )
+        what = f"{request.action} of {request.item} ({_hex(subject)})"
+        if not self.client.community_matches(steward):
+            raise ConsentStale(
+                f"the keyholders or threshold of community {_hex(steward.id)} changed after the "
+                f"request for {what} was made (a rotation); its signatures no longer count",
+                hint="make a new request and have the current keyholders sign it; nothing "
+                "was sent",
+            )
+        root = request.batch_root if request.batch_root is not None else subject
+        record = self.client.find_record(root)
+        if self.client.steward_of(root, record) != steward.id:
+            raise ConsentStale(
+                f"{request.item} is no longer stewarded by community {_hex(steward.id)} "
+                "(a custody transfer or repatriation since the request)",
+                hint="make a new request for the current steward; nothing was sent",
+            )
+        state = self.client.terms_of(subject)
+        if request.action == "SetTerms":
+            stale = state.version + 1 != request.version
+            current = f"the current version is {state.version}, so the next is {state.version + 1}"
+        else:
+            stale = state.version != request.version or state.revoked
+            current = f"the current version is {state.version}" + (
+                " and it is revoked" if state.revoked else ""
+            )
+        if stale:
+            raise ConsentStale(
+                f"the request for {what} is about terms version {request.version}, but "
+                f"{current}: the terms changed after the request was made",
+                hint="make a new request; nothing was sent",
+            )
+        # The registry's own check, run here first so a refusal costs no gas.
+        consent.check_signatures(request.digest, steward.keyholders, steward.threshold, packed)
+        result: dict[str, Any] = {
+            "subject": _hex(subject),
+            "version": request.version,
+            "signers": [a for a, _ in status.signed[: request.threshold]],
+        }
+        if request.action == "SetTerms":
+            assert request.terms_document is not None  # parse_request guarantees it
+            digest, cid = self._put_document(request.terms_document)
+            outcome = self.client.set_terms(
+                subject, record, steward, request.version, digest, request.deadline, packed
+            )
+            result["terms_cid"] = str(cid)
+            # As `terms set`: terms that no longer allow public access stop the plaintext
+            # being served here.
+            if restricts:
+                result.update(self._withdraw(self._public_copies(subject, record)))
+        elif request.batch_root is not None and request.batch_item is not None:
+            membership, entry = self._batch_membership(request.batch_root, request.batch_item)
+            outcome = self.client.revoke_batch_item(
+                request.batch_root,
+                record,
+                request.batch_item,
+                bytes.fromhex(membership["metadata"][2:]),
+                bytes.fromhex(membership["commitment"][2:]),
+                [bytes.fromhex(p[2:]) for p in membership["proof"]],
+                steward,
+                request.version,
+                request.deadline,
+                packed,
+            )
+            result["batch"] = _hex(request.batch_root)
+            result["revoked"] = True
+            # As `terms revoke`: a revoked plaintext item is no longer served here.
+            meta_cid = Cid.parse(str(entry["metadata_cid"]))
+            meta_doc = self._metadata(meta_cid.digest)
+            if meta_doc is None or meta_doc.get("type") != SEALED_ITEM_TYPE:
+                result.update(self._withdraw([(Cid.parse(str(entry["cid"])), meta_cid)]))
+        else:
+            outcome = self.client.revoke_terms(
+                subject, record, steward, request.version, request.deadline, packed
+            )
+            result["revoked"] = True
+            result.update(self._withdraw(self._public_copies(subject, record)))
+        result["tx"] = TxView.of(outcome).to_json()
+        return result
 
     # -- custody and derivatives ---------------------------------------------------------
 
@@ -1522,7 +2176,7 @@ class Registrar:
         """Register ``path`` as a derivative of ``parent`` with a method document."""
         self._require_sender()
         (file,) = self._check_paths([path])
-        terms_document = self._terms_document(terms)
+        terms_document = self._terms_document(terms, community_id)
         method_document = read_json_file(method)
         resolved = self.resolve(parent)
         if resolved.batch_root is not None:
@@ -1533,7 +2187,9 @@ class Registrar:
             )
         community = self.community(community_id)
         signers = keys.pick(community, community.threshold, "registering a derivative")
-        (prepared,) = self._prepare([file], options, None)
+        (prepared,) = self._prepare(
+            [file], options, None, self._seal_for(terms_document, community)
+        )
         cid = bytes(prepared.entry.cid)
         if self.client.is_registered(item_key(cid)):
             raise UsageError(

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +23,12 @@ from ledger.chain import batch_item_subject, item_key
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import new_key
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash, verify
-from ledger.registration import canonical_json
+from ledger.registration import canonical_json, community_id_for
 from ledger.settings import Settings, load_settings
 from local_chain import ANVIL_DEV_ACCOUNT_0, connect
 from local_chain.lifecycle import deployment_path
 from tests.conftest import LocalChain
+from tests.rights_support import public_terms, write_terms
 
 HERITAGE = Path(sys.executable).parent / "heritage"
 REPO = Path(__file__).resolve().parents[2]
@@ -130,11 +131,17 @@ def chain_snapshot(w3: Web3) -> Iterator[None]:
         assert reverted["result"] is True
 
 
+#: ``terms(name)``: a valid public terms file of the community called ``name``.
+TermsFile = Callable[[str], Path]
+
+
 @pytest.fixture
-def terms(tmp_path: Path) -> Path:
-    path = tmp_path / "terms.json"
-    path.write_text(json.dumps({"license": "CC-BY-NC-4.0", "protocols": ["public"]}, indent=4))
-    return path
+def terms(tmp_path: Path) -> TermsFile:
+    def for_community(name: str) -> Path:
+        document = public_terms(community_id_for(name), license="CC-BY-NC-4.0")
+        return write_terms(tmp_path / f"terms-{name}.json", document)
+
+    return for_community
 
 
 def raw_cid_of_document(document: Any) -> str:
@@ -168,18 +175,18 @@ def test_community_create_and_show(ws: Workspace) -> None:
     assert shown["document_cid"] in ws.pins()
 
 
-def test_register_single_items_then_show_and_history(ws: Workspace, terms: Path) -> None:
+def test_register_single_items_then_show_and_history(ws: Workspace, terms: TermsFile) -> None:
     name = unique("archive")
     community, _ = ws.community(name)
     files = ws.files(2)
     before = ws.chain.sent()
     registered = ws.json(
-        "item", "register", *map(str, files), "--community", name, "--terms", str(terms),
+        "item", "register", *map(str, files), "--community", name, "--terms", str(terms(name)),
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     assert ws.chain.sent() == before + 2  # one transaction per item
     assert [r["path"] for r in registered] == [str(f) for f in files]
-    terms_cid = raw_cid_of_document(json.loads(terms.read_text()))
+    terms_cid = raw_cid_of_document(json.loads(terms(name).read_text()))
     pins = ws.pins()
     assert pins[terms_cid] == "direct"
     for entry, path in zip(registered, files, strict=True):
@@ -228,12 +235,13 @@ def test_register_single_items_then_show_and_history(ws: Workspace, terms: Path)
     assert ws.json("community", "show", name)["items"] == 2
 
 
-def test_a_cidv0_item_is_found_by_either_cid_version(ws: Workspace, terms: Path) -> None:
+def test_a_cidv0_item_is_found_by_either_cid_version(ws: Workspace, terms: TermsFile) -> None:
     name = unique("v0")
     ws.community(name, 1, 1)
     (path,) = ws.files(1)
     (entry,) = ws.json(
-        "item", "register", str(path), "-c", name, "--terms", str(terms), "--cid-version", "0",
+        "item", "register", str(path), "-c", name, "--terms", str(terms(name)),
+        "--cid-version", "0",
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     v0 = Cid.parse(entry["cid"])
@@ -248,14 +256,14 @@ def test_a_cidv0_item_is_found_by_either_cid_version(ws: Workspace, terms: Path)
 
 
 def test_batch_registers_in_one_transaction_and_item_show_finds_membership(
-    ws: Workspace, terms: Path
+    ws: Workspace, terms: TermsFile
 ) -> None:
     name = unique("batch")
     community, _ = ws.community(name)
     files = ws.files(5, "b")
     before = ws.chain.sent()
     batch = ws.json(
-        "item", "register", *map(str, files), "-c", name, "--terms", str(terms), "--batch",
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)), "--batch",
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     assert ws.chain.sent() == before + 1
@@ -316,13 +324,13 @@ def test_batch_registers_in_one_transaction_and_item_show_finds_membership(
 
 
 def test_batch_membership_is_rebuilt_from_the_chain_after_local_state_is_lost(
-    ws: Workspace, terms: Path
+    ws: Workspace, terms: TermsFile
 ) -> None:
     name = unique("batch-rebuild")
     ws.community(name)
     files = ws.files(4, "z")
     batch = ws.json(
-        "item", "register", *map(str, files), "-c", name, "--terms", str(terms), "--batch",
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)), "--batch",
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     before = {p: ws.json("item", "show", i["cid"])["batch"] for p, i in enumerate(batch["items"])}
@@ -345,12 +353,12 @@ def test_batch_membership_is_rebuilt_from_the_chain_after_local_state_is_lost(
         assert membership["proof_valid_on_chain"] is True
 
 
-def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Path) -> None:
+def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: TermsFile) -> None:
     name = unique("batch-revoke")
     ws.community(name)
     files = ws.files(3, "r")
     batch = ws.json(
-        "item", "register", *map(str, files), "-c", name, "--terms", str(terms), "--batch",
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)), "--batch",
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     first, second, _ = batch["items"]
@@ -366,7 +374,7 @@ def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Pa
     assert [h["event"] for h in ws.json("item", "history", second["cid"])] == ["BatchRegistered"]
     # Terms of a batch item are the batch's: setting them names the batch instead.
     proc = ws.run(
-        "terms", "set", second["cid"], "--terms", str(terms),
+        "terms", "set", second["cid"], "--terms", str(terms(name)),
         "--password-file", str(ws.password_file), check=False,
     )  # fmt: skip
     assert proc.returncode == 2
@@ -376,22 +384,23 @@ def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Pa
 # ---- terms, custody, derivatives, rotation -----------------------------------------------------
 
 
-def test_terms_set_then_revoke(ws: Workspace, terms: Path, tmp_path: Path) -> None:
+def test_terms_set_then_revoke(ws: Workspace, terms: TermsFile, tmp_path: Path) -> None:
     name = unique("terms")
     ws.community(name)
     (path,) = ws.files(1)
     (entry,) = ws.json(
-        "item", "register", str(path), "-c", name, "--terms", str(terms),
+        "item", "register", str(path), "-c", name, "--terms", str(terms(name)),
         "--password-file", str(ws.password_file),
     )  # fmt: skip
-    newer = tmp_path / "terms-v2.json"
-    newer.write_text('{"license": "CC0-1.0"}')
+    newer = write_terms(
+        tmp_path / "terms-v2.json", public_terms(community_id_for(name), license="CC0-1.0")
+    )
     set_result = ws.json(
         "terms", "set", entry["cid"], "--terms", str(newer),
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     assert set_result["version"] == 2
-    assert set_result["terms_cid"] == raw_cid_of_document({"license": "CC0-1.0"})
+    assert set_result["terms_cid"] == raw_cid_of_document(json.loads(newer.read_text()))
     shown = ws.json("item", "show", entry["item"])
     assert (shown["terms_version"], shown["terms_cid"]) == (2, set_result["terms_cid"])
     ws.json("terms", "revoke", entry["cid"], "--password-file", str(ws.password_file))
@@ -406,7 +415,7 @@ def test_terms_set_then_revoke(ws: Workspace, terms: Path, tmp_path: Path) -> No
 
 
 def test_custody_transfer_derivative_and_rotation(
-    ws: Workspace, terms: Path, tmp_path: Path
+    ws: Workspace, terms: TermsFile, tmp_path: Path
 ) -> None:
     museum = unique("museum")
     tribe = unique("tribe")
@@ -414,7 +423,7 @@ def test_custody_transfer_derivative_and_rotation(
     tribe_id, _ = ws.community(tribe, 2, 2)
     (path, derived) = ws.files(2, "c")
     (entry,) = ws.json(
-        "item", "register", str(path), "-c", museum, "--terms", str(terms),
+        "item", "register", str(path), "-c", museum, "--terms", str(terms(museum)),
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     moved = ws.json(
@@ -431,7 +440,7 @@ def test_custody_transfer_derivative_and_rotation(
     method = tmp_path / "method.json"
     method.write_text('{"method": "photogrammetry", "software": "Meshroom"}')
     derivative = ws.json(
-        "derivative", "add", entry["cid"], str(derived), "-c", tribe, "--terms", str(terms),
+        "derivative", "add", entry["cid"], str(derived), "-c", tribe, "--terms", str(terms(tribe)),
         "--method", str(method), "--ai-enhanced", "--password-file", str(ws.password_file),
     )  # fmt: skip
     shown = ws.json("item", "show", derivative["cid"])
@@ -451,20 +460,21 @@ def test_custody_transfer_derivative_and_rotation(
     assert (rotated["threshold"], rotated["rotations"]) == (1, 1)
     # The tribe, now 1 of the new 2, sets the terms of the item it stewards.
     result = ws.json(
-        "terms", "set", entry["cid"], "--terms", str(terms), "--signer", fresh[1],
+        "terms", "set", entry["cid"], "--terms", str(terms(tribe)), "--signer", fresh[1],
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     assert result["version"] == 2
 
 
 def test_loan_then_return_in_history_and_stewardship_stays(
-    ws: Workspace, terms: Path, tmp_path: Path
+    ws: Workspace, terms: TermsFile, tmp_path: Path
 ) -> None:
     museum = unique("lender")
     museum_id, holders = ws.community(museum)
     (path,) = ws.files(1, "l")
     pw = ["--password-file", str(ws.password_file)]
-    (entry,) = ws.json("item", "register", str(path), "-c", museum, "--terms", str(terms), *pw)
+    (entry,) = ws.json("item", "register", str(path), "-c", museum,
+                       "--terms", str(terms(museum)), *pw)  # fmt: skip
     borrower = "0x" + os.urandom(32).hex()  # an institution that is no community
 
     # No loan is open: a return is refused, and nothing is sent.
@@ -487,8 +497,8 @@ def test_loan_then_return_in_history_and_stewardship_stays(
     # A loan does not move stewardship: the museum alone still sets the terms.
     shown = ws.json("item", "show", entry["cid"])
     assert (shown["community"], shown["steward"]) == (museum_id, museum_id)
-    assert ws.json("terms", "set", entry["cid"], "--terms", str(terms), "--signer", holders[0],
-                   "--signer", holders[2], *pw)["version"] == 2  # fmt: skip
+    assert ws.json("terms", "set", entry["cid"], "--terms", str(terms(museum)),
+                   "--signer", holders[0], "--signer", holders[2], *pw)["version"] == 2  # fmt: skip
 
     receipt = tmp_path / "receipt.json"
     receipt.write_text('{"condition": "as lent"}')
@@ -523,14 +533,15 @@ def test_loan_then_return_in_history_and_stewardship_stays(
     assert ws.chain.sent() == sent_before
 
 
-def test_repatriation_moves_stewardship(ws: Workspace, terms: Path, tmp_path: Path) -> None:
+def test_repatriation_moves_stewardship(ws: Workspace, terms: TermsFile, tmp_path: Path) -> None:
     museum = unique("holder")
     origin = unique("origin")
     museum_id, museum_holders = ws.community(museum)
     origin_id, origin_holders = ws.community(origin, 2, 2)
     (path,) = ws.files(1, "r")
     pw = ["--password-file", str(ws.password_file)]
-    (entry,) = ws.json("item", "register", str(path), "-c", museum, "--terms", str(terms), *pw)
+    (entry,) = ws.json("item", "register", str(path), "-c", museum,
+                       "--terms", str(terms(museum)), *pw)  # fmt: skip
     agreement = tmp_path / "agreement.json"
     agreement.write_text('{"agreement": "return of ancestral belongings"}')
     # The steward alone cannot repatriate: the receiving community signs too.
@@ -557,12 +568,12 @@ def test_repatriation_moves_stewardship(ws: Workspace, terms: Path, tmp_path: Pa
 
     # Terms are now the origin community's to set: the museum's keys are refused.
     sent_before = ws.chain.sent()
-    refused = ws.run("terms", "set", entry["cid"], "--terms", str(terms),
+    refused = ws.run("terms", "set", entry["cid"], "--terms", str(terms(origin)),
                      "--signer", museum_holders[0], "--signer", museum_holders[1], *pw,
                      check=False)  # fmt: skip
     assert refused.returncode == 2 and "not a keyholder of community" in refused.stderr
     assert ws.chain.sent() == sent_before
-    result = ws.json("terms", "set", entry["cid"], "--terms", str(terms),
+    result = ws.json("terms", "set", entry["cid"], "--terms", str(terms(origin)),
                      "--signer", origin_holders[0], "--signer", origin_holders[1], *pw)  # fmt: skip
     assert result["version"] == 2
 
@@ -571,7 +582,7 @@ def test_repatriation_moves_stewardship(ws: Workspace, terms: Path, tmp_path: Pa
 
 
 def test_bad_input_is_a_clear_error_and_nothing_is_sent(
-    ws: Workspace, terms: Path, tmp_path: Path
+    ws: Workspace, terms: TermsFile, tmp_path: Path
 ) -> None:
     name = unique("strict")
     ws.community(name)
@@ -586,8 +597,9 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
         assert proc.stderr.startswith("error["), proc.stderr
         return proc
 
-    unknown = fails("item", "register", str(files[0]), "-c", unique("nobody"), "--terms",
-                    str(terms), *pw)  # fmt: skip
+    nobody = unique("nobody")  # valid terms of a community that was never created
+    unknown = fails("item", "register", str(files[0]), "-c", nobody, "--terms",
+                    str(terms(nobody)), *pw)  # fmt: skip
     assert "error[not_found]" in unknown.stderr and "not registered" in unknown.stderr
 
     not_json = tmp_path / "terms.txt"
@@ -600,15 +612,26 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
         "not an object"
         in fails("item", "register", str(files[0]), "-c", name, "--terms", str(array), *pw).stderr
     )
+    # Terms are validated (exit 4, the field and the rule named), and must be this community's.
+    invalid = write_terms(
+        tmp_path / "invalid.json", public_terms(community_id_for(name), license="CC-BY-5.0")
+    )
+    refused = fails("item", "register", str(files[0]), "-c", name, "--terms", str(invalid), *pw)
+    assert refused.returncode == 4 and "error[invalid_terms]" in refused.stderr
+    assert "/license" in refused.stderr and "[rule: enum]" in refused.stderr
+    foreign = terms(unique("other"))
+    refused = fails("item", "register", str(files[0]), str(files[1]), "-c", name,
+                    "--terms", str(foreign), "--batch", *pw)  # fmt: skip
+    assert refused.returncode == 4 and "registering-community" in refused.stderr
 
     missing = fails("item", "register", str(tmp_path / "nope.tif"), "-c", name, "--terms",
-                    str(terms), *pw)  # fmt: skip
+                    str(terms(name)), *pw)  # fmt: skip
     assert "nope.tif does not exist" in missing.stderr
 
     copy = tmp_path / "copy-of-first.txt"
     copy.write_bytes(files[0].read_bytes())
     duplicate = fails("item", "register", str(files[0]), str(files[1]), str(copy), "-c", name,
-                      "--terms", str(terms), "--batch", *pw)  # fmt: skip
+                      "--terms", str(terms(name)), "--batch", *pw)  # fmt: skip
     assert "error[duplicate_leaves]" in duplicate.stderr
     assert "copy-of-first.txt" in duplicate.stderr
 
@@ -625,24 +648,27 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
     assert ws.pins() == pins_before  # nothing pinned
 
     # Only then, a good registration of the same files works.
-    ws.json("item", "register", str(files[0]), str(files[1]), "-c", name, "--terms", str(terms),
-            "--batch", *pw)  # fmt: skip
+    ws.json("item", "register", str(files[0]), str(files[1]), "-c", name,
+            "--terms", str(terms(name)), "--batch", *pw)  # fmt: skip
     # And registering an item twice is refused before sending.
     sent = ws.chain.sent()
-    (single,) = ws.json("item", "register", str(files[1]), "-c", name, "--terms", str(terms), *pw)
-    again = fails("item", "register", str(files[1]), "-c", name, "--terms", str(terms), *pw)
+    (single,) = ws.json("item", "register", str(files[1]), "-c", name,
+                        "--terms", str(terms(name)), *pw)  # fmt: skip
+    again = fails("item", "register", str(files[1]), "-c", name, "--terms", str(terms(name)), *pw)
     assert "already registered" in again.stderr and single["cid"] in again.stderr
     assert ws.chain.sent() == sent + 1
 
 
-def test_signers_and_password_files_are_checked(ws: Workspace, terms: Path, tmp_path: Path) -> None:
+def test_signers_and_password_files_are_checked(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
     name = unique("signers")
     _, holders = ws.community(name)
     (path,) = ws.files(1)
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
     sent = ws.chain.sent()
-    base = ["item", "register", str(path), "-c", name, "--terms", str(terms)]
+    base = ["item", "register", str(path), "-c", name, "--terms", str(terms(name))]
     proc = ws.run(*base, "--password-file", str(wrong), check=False)
     assert "error[wrong_passphrase]" in proc.stderr
     assert PASSPHRASE not in proc.stderr and "not the passphrase" not in proc.stderr
@@ -667,7 +693,7 @@ def test_signers_and_password_files_are_checked(ws: Workspace, terms: Path, tmp_
 
 
 def test_a_keystore_sender_pays_and_quiet_prints_only_cids(
-    ws: Workspace, terms: Path, tmp_path: Path
+    ws: Workspace, terms: TermsFile, tmp_path: Path
 ) -> None:
     name = unique("relay")
     ws.community(name, 1, 1)
@@ -684,7 +710,7 @@ def test_a_keystore_sender_pays_and_quiet_prints_only_cids(
     dev_sent = ws.chain.sent()
     files = ws.files(2, "q")
     proc = ws.run(
-        "item", "register", *map(str, files), "-c", name, "--terms", str(terms), "--quiet",
+        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)), "--quiet",
         "--password-file", str(ws.password_file),
         "--sender", payer, "--sender-password-file", str(ws.password_file),
     )  # fmt: skip
@@ -696,23 +722,29 @@ def test_a_keystore_sender_pays_and_quiet_prints_only_cids(
     assert ws.json("item", "show", cids[0])["registrant"] == payer
     # A batch item's text view names its batch and the proof's verdict.
     more = ws.files(2, "t")
-    ws.run("item", "register", *map(str, more), "-c", name, "--terms", str(terms), "--batch",
+    ws.run("item", "register", *map(str, more), "-c", name, "--terms", str(terms(name)), "--batch",
            "--password-file", str(ws.password_file))  # fmt: skip
     text = ws.run("item", "show", ws.run("cid", "--cid-version", "1", str(more[1])).stdout.strip())
     assert "batch-item 0x" in text.stdout and "proof valid on chain" in text.stdout
 
 
 def test_terms_of_a_batch_are_set_on_its_root_and_reach_every_item(
-    ws: Workspace, terms: Path, tmp_path: Path
+    ws: Workspace, terms: TermsFile, tmp_path: Path
 ) -> None:
     name = unique("batch-terms")
     ws.community(name)
     batch = ws.json(
-        "item", "register", *map(str, ws.files(3, "s")), "-c", name, "--terms", str(terms),
+        "item", "register", *map(str, ws.files(3, "s")), "-c", name, "--terms", str(terms(name)),
         "--batch", "--password-file", str(ws.password_file),
     )  # fmt: skip
-    newer = tmp_path / "v2.json"
-    newer.write_text('{"license": "InC"}')
+    newer = write_terms(
+        tmp_path / "v2.json",
+        public_terms(
+            community_id_for(name),
+            license=None,
+            rights_statement="http://rightsstatements.org/vocab/InC/1.0/",
+        ),
+    )
     result = ws.json(
         "terms", "set", batch["root"], "--terms", str(newer),
         "--password-file", str(ws.password_file),
@@ -725,7 +757,7 @@ def test_terms_of_a_batch_are_set_on_its_root_and_reach_every_item(
     assert [h["event"] for h in history] == ["BatchRegistered", "TermsSet"]
 
 
-def test_progress_bar_on_a_terminal_and_not_with_json(ws: Workspace, terms: Path) -> None:
+def test_progress_bar_on_a_terminal_and_not_with_json(ws: Workspace, terms: TermsFile) -> None:
     import pty
     import select
 
@@ -744,7 +776,7 @@ def test_progress_bar_on_a_terminal_and_not_with_json(ws: Workspace, terms: Path
         leader, follower = pty.openpty()
         proc = subprocess.Popen(
             [str(HERITAGE), "item", "register", *map(str, ws.files(40, "p")), "-c", name,
-             "--terms", str(terms), "--password-file", str(ws.password_file), *flags],
+             "--terms", str(terms(name)), "--password-file", str(ws.password_file), *flags],
             env=env, stdout=subprocess.PIPE, stderr=follower,
         )  # fmt: skip
         os.close(follower)

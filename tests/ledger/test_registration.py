@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from ledger.chain import item_key
-from ledger.errors import DuplicateLeaves, LimitExceeded, NotFound, UsageError
+from ledger.errors import DuplicateLeaves, InvalidTerms, LimitExceeded, NotFound, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_path
 from ledger.keys import new_key
@@ -36,6 +36,7 @@ from ledger.settings import Settings, load_settings
 from local_chain import ANVIL_DEV_ACCOUNT_0, connect
 from local_chain.lifecycle import deployment_path
 from tests.conftest import LocalChain
+from tests.rights_support import public_terms, restricted_terms, write_terms
 
 PASSPHRASE = "registration tests"
 
@@ -213,8 +214,8 @@ def write_files(folder: Path, count: int) -> list[Path]:
 
 def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: Path) -> None:
     keys = keyed_community(registrar, "bind-" + tmp_path.name, 3, 2)
-    terms = tmp_path / "terms.json"
-    terms.write_text('{ "license" : "CC-BY-4.0" }')
+    document = public_terms(community_id_for("bind-" + tmp_path.name))
+    terms = write_terms(tmp_path / "terms.json", document)
     calls: list[tuple[str, int, int]] = []
     files = write_files(tmp_path / "files", 3)
     results = registrar.register(
@@ -226,7 +227,7 @@ def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: P
     )
     assert calls[:3] == [("adding", 1, 3), ("adding", 2, 3), ("adding", 3, 3)]
     assert calls[-1] == ("registering", 3, 3)
-    terms_digest = hashlib.sha256(canonical_json({"license": "CC-BY-4.0"})).digest()
+    terms_digest = hashlib.sha256(canonical_json(document)).digest()
     for result in results:
         record = registrar.client.find_record(result.key)
         assert result.key == item_key(bytes(result.cid))
@@ -234,17 +235,14 @@ def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: P
         metadata_block = registrar.node.block_get(result.metadata_cid)
         assert hashlib.sha256(metadata_block).digest() == record.metadata
         assert record.terms == terms_digest
-        assert registrar.node.block_get(document_cid(terms_digest)) == canonical_json(
-            {"license": "CC-BY-4.0"}
-        )
+        assert registrar.node.block_get(document_cid(terms_digest)) == canonical_json(document)
         assert json.loads(metadata_block)["cid"] == str(result.cid)
 
 
 def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: Path) -> None:
     name = "dup-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    terms = tmp_path / "terms.json"
-    terms.write_text("{}")
+    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
     files = write_files(tmp_path / "files", 4)
     (tmp_path / "files" / "again.obj").write_bytes(files[3].read_bytes())  # last one repeated
     pins = registrar.node.pin_ls()
@@ -262,13 +260,50 @@ def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: P
 def test_unknown_community_fails_before_anything_is_added(
     registrar: Registrar, tmp_path: Path
 ) -> None:
-    terms = tmp_path / "terms.json"
-    terms.write_text("{}")
+    nobody = community_id_for("nobody-" + tmp_path.name)
+    terms = write_terms(tmp_path / "terms.json", public_terms(nobody))
     files = write_files(tmp_path / "files", 1)
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     with pytest.raises(NotFound, match="not registered"):
-        registrar.register(files, community_id_for("nobody-" + tmp_path.name), terms, keys)
+        registrar.register(files, nobody, terms, keys)
     assert not registrar.settings.blocks_dir.exists()  # the node was never even opened
+
+
+def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    name = "terms-" + tmp_path.name
+    keys = keyed_community(registrar, name, 2, 1)
+    community = community_id_for(name)
+    files = write_files(tmp_path / "files", 2)
+    pins = registrar.node.pin_ls()
+    before = sent(registrar)
+    invalid = public_terms(community, labels=["tk:secret-sacred", "tk:no-such-label"])
+    bad = write_terms(tmp_path / "bad.json", invalid)
+    with pytest.raises(InvalidTerms) as caught:
+        registrar.register(files, community, bad, keys)
+    assert [(p.pointer, p.rule) for p in caught.value.problems] == [("/labels/1", "enum")]
+    assert "/labels/1" in caught.value.message and "bad.json" in caught.value.message
+    with pytest.raises(InvalidTerms):
+        registrar.register_batch(files, community, bad, keys)
+    # Valid terms of another community: refused too, naming /community.
+    foreign = write_terms(tmp_path / "foreign.json", restricted_terms(community_id_for("other")))
+    with pytest.raises(InvalidTerms) as caught:
+        registrar.register(files, community, foreign, keys)
+    assert [(p.pointer, p.rule) for p in caught.value.problems] == [
+        ("/community", "registering-community")
+    ]
+    assert caught.value.exit_code == 4
+    assert registrar.node.pin_ls() == pins  # nothing added or pinned …
+    assert sent(registrar) == before  # … and nothing sent
+    # The same files under valid terms of this community go through; then `terms set`
+    # refuses a foreign document before signing or sending.
+    (result,) = registrar.register(files[:1], community, write_terms(
+        tmp_path / "good.json", public_terms(community)), keys)  # fmt: skip
+    after = sent(registrar)
+    with pytest.raises(InvalidTerms, match="/community"):
+        registrar.set_terms(str(result.cid), foreign, keys)
+    assert sent(registrar) == after
 
 
 def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registrar) -> None:
@@ -299,8 +334,7 @@ def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
 ) -> None:
     name = "big-" + tmp_path.name
     keys = keyed_community(registrar, name, 1, 1)
-    terms = tmp_path / "terms.json"
-    terms.write_text("{}")
+    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
     files = write_files(tmp_path / "files", 8)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
@@ -321,8 +355,7 @@ def test_custody_loans_and_returns_keep_the_steward_and_return_needs_an_open_loa
     name = "custody-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
     steward = community_id_for(name)
-    terms = tmp_path / "terms.json"
-    terms.write_text("{}")
+    terms = write_terms(tmp_path / "terms.json", public_terms(steward))
     (result,) = registrar.register(write_files(tmp_path / "files", 1), steward, terms, keys)
     item = str(result.cid)
     pins = registrar.node.pin_ls()
