@@ -588,7 +588,7 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
 
     unknown = fails("item", "register", str(files[0]), "-c", unique("nobody"), "--terms",
                     str(terms), *pw)  # fmt: skip
-    assert "error[not_found]" in unknown.stderr and "not registered" in unknown.stderr
+    assert "error[not_found]" in unknown.stderr and "no community named" in unknown.stderr
 
     not_json = tmp_path / "terms.txt"
     not_json.write_text("license: CC-BY")
