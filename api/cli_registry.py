@@ -36,7 +36,7 @@ from ledger.registration import (
     Progress,
     Registrar,
     SignerKeys,
-    parse_community,
+    parse_community_id,
     read_json_file,
 )
 from ledger.settings import Settings, load_settings
@@ -194,11 +194,18 @@ def _when(timestamp: int) -> str:
 
 @community_app.command("create")
 def community_create(
-    name: Annotated[str, typer.Argument(help="The community's name (its id is derived from it).")],
+    name: Annotated[
+        str, typer.Argument(help="The community's name (with the keyholders, it gives the id).")
+    ],
     keyholders: Keyholders,
     threshold: Threshold,
-    community_id: Annotated[
-        str | None, typer.Option("--id", help="Use this 0x id instead of one from the name.")
+    salt: Annotated[
+        str | None,
+        typer.Option(
+            "--salt",
+            help="0x and 64 hex digits: create with this salt instead of the name's. The id "
+            "is derived from the salt and the keyholders either way.",
+        ),
     ] = None,
     document: Annotated[
         Path | None,
@@ -211,9 +218,9 @@ def community_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a community of keyholders with threshold k; every keyholder signs."""
-    if community_id is not None and not community_id.startswith(("0x", "0X")):
-        raise UsageError(f"--id {community_id!r} is not 0x and 64 hex digits")
-    explicit = parse_community(community_id) if community_id is not None else None
+    explicit = parse_community_id(salt) if salt is not None else None
+    if salt is not None and explicit is None:
+        raise UsageError(f"--salt {salt!r} is not 0x and 64 hex digits")
     extra = read_json_file(document) if document is not None else None
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         view = registrar.create_community(
@@ -221,7 +228,7 @@ def community_create(
             keyholders,
             threshold,
             _keys(settings, signer, password_file),
-            community_id=explicit,
+            salt=explicit,
             extra=extra,
         )
     if as_json:
@@ -240,7 +247,7 @@ def community_show(
 ) -> None:
     """Show a community: keyholders, threshold, document, rotations, items."""
     with _registrar() as (_, registrar):
-        view = registrar.show_community(parse_community(community))
+        view = registrar.show_community(registrar.resolve_community(community))
     if as_json:
         _print_json(view.to_json())
         return
@@ -274,7 +281,7 @@ def community_rotate(
     extra = read_json_file(document) if document is not None else None
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         view = registrar.rotate_community(
-            parse_community(community),
+            registrar.resolve_community(community),
             keyholders,
             threshold,
             _keys(settings, signer, password_file),
@@ -321,7 +328,7 @@ def item_register(
         _progress(quiet or as_json) as tick,
     ):
         keys = _keys(settings, signer, password_file)
-        community_id = parse_community(community)
+        community_id = registrar.resolve_community(community)
         if batch:
             result = registrar.register_batch(
                 paths, community_id, terms, keys, options=options, progress=tick
@@ -569,7 +576,10 @@ def custody_transfer(
     """Transfer stewardship of an item to another community (k of n of both sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.transfer_custody(
-            item, parse_community(to), _keys(settings, signer, password_file), document=document
+            item,
+            registrar.resolve_community(to),
+            _keys(settings, signer, password_file),
+            document=document,
         )
     _print_custody(result, as_json, "transferred")
 
@@ -588,7 +598,10 @@ def custody_repatriate(
     """Repatriate an item to its community of origin: stewardship moves (k of n of both sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.repatriate(
-            item, parse_community(to), _keys(settings, signer, password_file), document=document
+            item,
+            registrar.resolve_community(to),
+            _keys(settings, signer, password_file),
+            document=document,
         )
     _print_custody(result, as_json, "repatriated")
 
@@ -610,7 +623,10 @@ def custody_loan(
     """Lend an item (k of n of its steward sign; stewardship does not move)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.loan_custody(
-            item, parse_community(to), _keys(settings, signer, password_file), document=document
+            item,
+            registrar.resolve_community(to),
+            _keys(settings, signer, password_file),
+            document=document,
         )
     _print_custody(result, as_json, "lent")
 
@@ -659,7 +675,7 @@ def derivative_add(
         result = registrar.add_derivative(
             parent,
             path,
-            parse_community(community),
+            registrar.resolve_community(community),
             terms,
             method,
             _keys(settings, signer, password_file),

@@ -75,7 +75,8 @@ def packed(typed: consent.TypedData, signers: list[LocalAccount]) -> bytes:
 def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[str, object]:
     domain = client.domain()
     keys = sorted((Account.create() for _ in range(3)), key=lambda a: int(a.address, 16))
-    community = Community.of(rng.randbytes(32), [a.address for a in keys], 2)
+    salt = rng.randbytes(32)
+    community = Community.founded(salt, [a.address for a in keys], 2)
     document = digest(rng)
     create = consent.TypedData(
         domain,
@@ -88,7 +89,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
             "deadline": DEADLINE,
         },
     )
-    client.create_community(community, document, DEADLINE, packed(create, keys))
+    client.create_community(community, salt, document, DEADLINE, packed(create, keys))
     signers = [keys[0], keys[2]]
 
     single: list[int] = []

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from contracts import load_artifact
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys, community_id_for
+from ledger.registration import Registrar, SignerKeys
 from ledger.settings import load_settings
 from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
 from tests.rights_support import public_terms, write_terms
@@ -80,8 +80,7 @@ def main() -> None:
                     new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)
                 ]
                 keys = SignerKeys(settings, lambda _address: PASSPHRASE)
-                registrar.create_community("bench", holders, 2, keys)
-                community = community_id_for("bench")
+                community = registrar.create_community("bench", holders, 2, keys).id
                 terms = write_terms(root / "terms.json", public_terms(community))
                 singles = write_files(root / "single", count, rng)
                 batched = write_files(root / "batch", count, rng)

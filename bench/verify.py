@@ -34,7 +34,7 @@ from pathlib import Path
 from contracts import load_artifact
 from ledger.ipfs.unixfs import import_file
 from ledger.keys import new_key
-from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, community_id_for
+from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys
 from ledger.settings import load_settings
 from ledger.verify import (
     Status,
@@ -109,8 +109,7 @@ def main() -> None:
                     new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)
                 ]
                 keys = SignerKeys(settings, lambda _address: PASSPHRASE)
-                registrar.create_community("bench", holders, 2, keys)
-                community = community_id_for("bench")
+                community = registrar.create_community("bench", holders, 2, keys).id
                 terms = root / "terms.json"
                 terms.write_text(json.dumps(terms_document(community)))
                 path = root / "scan.tif"

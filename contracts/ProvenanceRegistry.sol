@@ -118,7 +118,9 @@ contract ProvenanceRegistry {
 
     // ---------------------------------------------------------------- events
 
-    event CommunityCreated(bytes32 indexed community, address[] keyholders, uint8 threshold, bytes32 document);
+    event CommunityCreated(
+        bytes32 indexed community, bytes32 indexed salt, address[] keyholders, uint8 threshold, bytes32 document
+    );
     event KeyholdersRotated(
         bytes32 indexed community, uint64 nonce, address[] keyholders, uint8 threshold, bytes32 document
     );
@@ -220,37 +222,48 @@ contract ProvenanceRegistry {
     // ---------------------------------------------------------------- communities
 
     /// @notice Create a community; every initial keyholder signs.
-    /// @param community   caller-chosen identifier (e.g. keccak256 of a name and a salt)
+    /// @dev The id is derived from the salt and the initial keyholder set, never chosen: no
+    ///      one can take a community's id (or the name its salt comes from) before it is
+    ///      created, because an id made with other keyholders is another id. Two communities
+    ///      may share a salt; names are resolved by salt and an ambiguous one is reported.
+    /// @param salt        caller-chosen (the CLI uses keccak256 of a domain tag and the name)
     /// @param keyholders  keyholder addresses in strictly increasing order
     /// @param threshold   signatures needed for the community's actions (1 <= k <= n)
     /// @param document    sha2-256 of the community document (names, encryption keys)
     /// @param deadline    last timestamp at which the signatures are valid
-    /// @param signatures  packed 65-byte r‖s‖v signatures of all keyholders, in their order
+    /// @param signatures  packed 65-byte r‖s‖v signatures of all keyholders, in their order,
+    ///                    over CreateCommunity with the derived id
+    /// @return community  the new community's id, `communityIdOf(salt, keyholders, threshold)`
     function createCommunity(
-        bytes32 community,
+        bytes32 salt,
         address[] calldata keyholders,
         uint8 threshold,
         bytes32 document,
         uint64 deadline,
         bytes calldata signatures
-    ) external {
+    ) external returns (bytes32 community) {
         _checkDeadline(deadline);
-        if (communityConfig[community] != bytes32(0)) revert CommunityExists(community);
         _checkKeyholderSet(keyholders, threshold);
+        bytes32 keyholdersHash = keccak256(abi.encodePacked(keyholders));
+        community = keccak256(abi.encode(salt, keyholdersHash, threshold));
+        if (communityConfig[community] != bytes32(0)) revert CommunityExists(community);
         bytes32 structHash = keccak256(
-            abi.encode(
-                CREATE_COMMUNITY_TYPEHASH,
-                community,
-                keccak256(abi.encodePacked(keyholders)),
-                threshold,
-                document,
-                deadline
-            )
+            abi.encode(CREATE_COMMUNITY_TYPEHASH, community, keyholdersHash, threshold, document, deadline)
         );
         // Everyone consents to joining: n signatures, not k.
         _checkSignatures(_digest(structHash), keyholders, keyholders.length, signatures);
         communityConfig[community] = _configHash(keyholders, threshold);
-        emit CommunityCreated(community, keyholders, threshold, document);
+        emit CommunityCreated(community, salt, keyholders, threshold, document);
+    }
+
+    /// @notice The id `createCommunity` gives a community: keccak256(abi.encode(salt,
+    ///         keccak256(abi.encodePacked(keyholders)), threshold)).
+    function communityIdOf(bytes32 salt, address[] calldata keyholders, uint8 threshold)
+        external
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(salt, keccak256(abi.encodePacked(keyholders)), threshold));
     }
 
     /// @notice Replace a community's keyholders and/or threshold; k of the current set sign.

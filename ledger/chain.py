@@ -82,6 +82,7 @@ __all__ = [
     "TxJournal",
     "TxOutcome",
     "batch_item_subject",
+    "community_id",
     "item_key",
     "pack_register_item",
 ]
@@ -107,6 +108,17 @@ _JOURNAL_NAME: Final = re.compile(r"(\d{20})-0x([0-9a-f]{64})\.json")
 def item_key(cid: bytes) -> bytes:
     """The registry key of an item: keccak256 of its binary CID."""
     return keccak(cid)
+
+
+def community_id(salt: bytes, keyholders: Sequence[str], threshold: int) -> bytes:
+    """The id the registry gives a community it creates (``communityIdOf``):
+    ``keccak256(abi.encode(salt, keccak256(abi.encodePacked(keyholders)), threshold))``,
+    keyholders in the increasing order the registry requires. (abi.encodePacked pads the
+    elements of an array to 32 bytes, as EIP-712 hashes an ``address[]``.)"""
+    packed = b"".join(bytes(12) + bytes.fromhex(to_checksum_address(k)[2:]) for k in keyholders)
+    return keccak(
+        abi_encode(["bytes32", "bytes32", "uint8"], [_b32(salt, "salt"), keccak(packed), threshold])
+    )
 
 
 def batch_item_subject(root: bytes, item: bytes) -> bytes:
@@ -181,6 +193,13 @@ class Community:
         """Keyholders in the order the contract wants (increasing address)."""
         ordered = sorted((to_checksum_address(k) for k in keyholders), key=lambda a: int(a, 16))
         return cls(_b32(id, "community id"), tuple(ordered), threshold)
+
+    @classmethod
+    def founded(cls, salt: bytes, keyholders: Iterable[str], threshold: int) -> Community:
+        """A community about to be created: its id derived as the registry derives it."""
+        ordered = cls.of(bytes(32), keyholders, threshold)
+        derived = community_id(salt, ordered.keyholders, threshold)
+        return cls.of(derived, ordered.keyholders, threshold)
 
     def config_hash(self) -> bytes:
         """``keccak256(abi.encode(keyholders, threshold))``, what ``communityConfig`` stores."""
@@ -282,12 +301,19 @@ class Calls:
 
     @staticmethod
     def create_community(
-        community: Community, document: bytes, deadline: int, signatures: bytes
+        community: Community, salt: bytes, document: bytes, deadline: int, signatures: bytes
     ) -> Call:
+        """``community`` must carry the id the registry derives from ``salt`` and its set."""
+        if community_id(salt, community.keyholders, community.threshold) != community.id:
+            raise UsageError(
+                f"community id 0x{community.id.hex()} is not the one salt 0x{salt.hex()} and "
+                "its keyholders give",
+                hint="make it with Community.founded(salt, keyholders, threshold)",
+            )
         return Call(
             "createCommunity",
             (
-                community.id,
+                _b32(salt, "salt"),
                 list(community.keyholders),
                 community.threshold,
                 _b32(document, "document"),
@@ -1116,10 +1142,18 @@ class RegistryClient:
         return outcomes
 
     def create_community(
-        self, community: Community, document: bytes, deadline: int, signatures: bytes
+        self,
+        community: Community,
+        salt: bytes,
+        document: bytes,
+        deadline: int,
+        signatures: bytes,
     ) -> TxOutcome:
-        """Create ``community``; ``signatures``: every keyholder's, packed in their order."""
-        return self.transact(Calls.create_community(community, document, deadline, signatures))
+        """Create ``community`` (see :meth:`Community.founded`); ``signatures``: every
+        keyholder's over its derived id, packed in their order."""
+        return self.transact(
+            Calls.create_community(community, salt, document, deadline, signatures)
+        )
 
     def rotate_keyholders(
         self,

@@ -64,7 +64,7 @@ __all__ = [
     "index_path",
 ]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 #: ``progress(blocks_done, blocks_total)``, called after each chunk of blocks is indexed.
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_BLOCKS: Final = 2000
@@ -84,7 +84,13 @@ _SQL_TYPES: Final = {
 EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "CommunityCreated": (
         "community_created",
-        (("community", _B32), ("keyholders", _ADDRS), ("threshold", _INT), ("document", _B32)),
+        (
+            ("community", _B32),
+            ("salt", _B32),
+            ("keyholders", _ADDRS),
+            ("threshold", _INT),
+            ("document", _B32),
+        ),
     ),
     "KeyholdersRotated": (
         "keyholders_rotated",
@@ -158,7 +164,7 @@ _COMMON: Final = (
     "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, block_hash BLOB NOT NULL, "
     "tx_hash BLOB NOT NULL, timestamp INTEGER NOT NULL"
 )
-_LOOKUP_COLUMNS: Final = ("item", "subject", "community", "root", "parent")
+_LOOKUP_COLUMNS: Final = ("item", "subject", "community", "root", "parent", "salt")
 CUSTODY_ACTIONS: Final = {1: "transfer", 2: "loan", 3: "return", 4: "repatriation"}
 
 
@@ -754,6 +760,12 @@ class EventIndex:
             for row in self._rows(event, "community = ?", (community,))
         ]
         return sorted(entries, key=lambda e: (e.block_number, e.log_index))
+
+    def communities_with_salt(self, salt: bytes) -> list[bytes]:
+        """Ids of the communities created with ``salt``, oldest first (names resolve here)."""
+        _check_key(salt)
+        rows = self._rows("CommunityCreated", "salt = ?", (salt,))
+        return [bytes(row["community"]) for row in rows]
 
     def community(self, community: bytes) -> CommunityRecord:
         """A community's current keyholders and threshold; NotFound if unknown."""

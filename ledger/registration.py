@@ -116,10 +116,10 @@ __all__ = [
     "SignerKeys",
     "TxView",
     "canonical_json",
-    "community_id_for",
+    "community_salt",
     "document_cid",
     "metadata_document",
-    "parse_community",
+    "parse_community_id",
     "parse_json_document",
     "read_json_file",
 ]
@@ -189,8 +189,10 @@ def document_cid(digest: bytes) -> Cid:
     return Cid.from_digest(digest, RAW)
 
 
-def community_id_for(name: str) -> bytes:
-    """The id of a community named ``name``: keccak256 of a domain tag and the UTF-8 name."""
+def community_salt(name: str) -> bytes:
+    """The salt a community named ``name`` is created with: keccak256 of a domain tag and the
+    UTF-8 name. The registry derives the id from the salt and the initial keyholder set
+    (:func:`ledger.chain.community_id`), so a name resolves through the salts on chain."""
     if not name.strip():
         raise UsageError("a community name cannot be empty")
     return keccak(_COMMUNITY_DOMAIN + name.encode("utf-8"))
@@ -206,14 +208,14 @@ def _parse_b32(text: str) -> bytes | None:
         return None
 
 
-def parse_community(text: str) -> bytes:
-    """A community id: ``0x`` and 64 hex digits, or a name (see :func:`community_id_for`)."""
+def parse_community_id(text: str) -> bytes | None:
+    """The id in ``text`` if it is ``0x`` and 64 hex digits; None for a name."""
     key = _parse_b32(text)
     if key is None and text.startswith(("0x", "0X")):
         raise UsageError(
             f"{text!r} is not a 32-byte community id", hint="0x followed by 64 hex digits"
         )
-    return key if key is not None else community_id_for(text)
+    return key
 
 
 def metadata_document(cid: Cid, name: str, size: int, options: ImportOptions) -> dict[str, Any]:
@@ -699,6 +701,28 @@ class Registrar:
 
     # -- communities ---------------------------------------------------------------------
 
+    def resolve_community(self, text: str) -> bytes:
+        """A community id from ``0x`` and 64 hex digits, or from a name: the community created
+        with that name's salt (:func:`community_salt`), read from the synced index. A name
+        that several communities were created with is ambiguous and refused, listing them."""
+        key = parse_community_id(text)
+        if key is not None:
+            return key
+        with self._index() as index:
+            found = index.communities_with_salt(community_salt(text))
+        if not found:
+            raise NotFound(
+                f"no community named {text!r} on this chain",
+                hint="check the name, or give the community's 0x id",
+            )
+        if len(found) > 1:
+            ids = ", ".join(_hex(f) for f in found)
+            raise UsageError(
+                f"{len(found)} communities are named {text!r}: {ids}",
+                hint="give the 0x id of the one you mean (`heritage community show ID`)",
+            )
+        return found[0]
+
     def create_community(
         self,
         name: str,
@@ -706,7 +730,7 @@ class Registrar:
         threshold: int,
         keys: SignerKeys,
         *,
-        community_id: bytes | None = None,
+        salt: bytes | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> CommunityView:
         """Create a community; every initial keyholder signs (their keys must be here)."""
@@ -720,12 +744,12 @@ class Registrar:
             raise UsageError(
                 f"threshold {threshold} is not between 1 and the {len(keyholders)} keyholders"
             )
-        cid_key = community_id if community_id is not None else community_id_for(name)
-        community = Community.of(cid_key, keyholders, threshold)
+        salt = community_salt(name) if salt is None else salt
+        community = Community.founded(salt, keyholders, threshold)
         if self.client.community_config(community.id) != _ZERO32:
             raise UsageError(
-                f"community {_hex(community.id)} ({name}) already exists",
-                hint="choose another name, or `heritage community show` it",
+                f"community {_hex(community.id)} ({name}) already exists with these keyholders",
+                hint="`heritage community show` it",
             )
         signers = keys.pick(community, len(community.keyholders), "creating a community")
         document = {
@@ -752,7 +776,7 @@ class Registrar:
             },
         )
         outcome = self.client.create_community(
-            community, digest, deadline, keys.sign(typed, signers)
+            community, salt, digest, deadline, keys.sign(typed, signers)
         )
         return CommunityView(
             community.id,

@@ -53,6 +53,7 @@ from ledger.chain import (
     REGISTER_ITEM_PACKED_SELECTOR,
     Record,
     batch_item_subject,
+    community_id,
     item_key,
 )
 from ledger.errors import EvidenceInvalid, HeritageError
@@ -596,8 +597,13 @@ class _Checker:
             )
             if event.event == "CommunityCreated":
                 call = self.call(event, ("createCommunity",))
-                self.same(event, {k: call.args[k] for k in ("community", "keyholders",
+                self.same(event, {k: call.args[k] for k in ("salt", "keyholders",
                                                             "threshold", "document")}, call)
+                # The registry derives the id; so does anyone checking it, offline too.
+                derived = community_id(call.args["salt"], current.keyholders, current.threshold)
+                if derived != community:
+                    raise _invalid(f"community {_hex(community)} is not the id its salt and "
+                                   "initial keyholders give")
                 typed = consent.TypedData(self.domain, "CreateCommunity", {
                     "community": community,
                     "keyholders": list(current.keyholders),

@@ -11,7 +11,6 @@ from typing import Any
 
 from ledger.errors import ConsentFileInvalid, ConsentIncomplete, ConsentStale
 from ledger.keys import export_key
-from ledger.registration import community_id_for
 from ledger.settings import load_settings
 from tests.api import test_cli_registry as registry_tests
 from tests.api.test_cli_registry import HERITAGE, Workspace, unique
@@ -42,7 +41,7 @@ def registered_item(ws: Workspace, n: int = 3, k: int = 2) -> tuple[str, str, li
     """A community (n keyholders, k sign) with one registered item: (item CID, name, keys)."""
     name = unique("consent")
     _, holders = ws.community(name, n, k)
-    terms = write_terms(ws.data.parent / f"terms-{name}.json", public_terms(community_id_for(name)))
+    terms = write_terms(ws.data.parent / f"terms-{name}.json", public_terms(ws.community_id(name)))
     (registered,) = ws.json(
         "item", "register", str(ws.files(1)[0]), "-c", name, "--terms", str(terms),
         "--password-file", str(ws.password_file),
@@ -63,7 +62,7 @@ def error_code(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> None:
     item, name, holders = registered_item(ws)
-    new_terms = write_terms(tmp_path / "new.json", restricted_terms(community_id_for(name)))
+    new_terms = write_terms(tmp_path / "new.json", restricted_terms(ws.community_id(name)))
     request = tmp_path / "request.json"
     made = ws.run("consent", "request", item, "--terms", str(new_terms), "-o", str(request))
     assert "SetTerms request" in made.stderr
@@ -127,7 +126,7 @@ def test_revoke_request_and_a_stale_request(ws: Workspace, tmp_path: Path) -> No
     item, name, holders = registered_item(ws, 2, 1)
     revoke = tmp_path / "revoke.json"
     ws.run("consent", "request", item, "--revoke", "-o", str(revoke))
-    cc0 = public_terms(community_id_for(name), license="CC0-1.0")
+    cc0 = public_terms(ws.community_id(name), license="CC0-1.0")
     newer = write_terms(tmp_path / "v2.json", cc0)
     set_request = ws.run("consent", "request", item, "--terms", str(newer)).stdout  # to stdout
     (tmp_path / "set.json").write_text(set_request)

@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-from ledger.registration import community_id_for
 from tests.api import test_cli_registry as registry_tests
 from tests.api.test_cli_registry import Workspace
 from tests.rights_support import restricted_terms, write_terms
@@ -40,14 +39,17 @@ def test_register_restricted_and_decrypt_through_the_cli(ws: Workspace, tmp_path
     assert all(h["encryption"]["kem"] == "MLKEM768-X25519" for h in holders)
     a, b = (h["address"] for h in holders)
     name = "cli-sealed-" + tmp_path.name
-    run("community", "create", name, "-k", a, "-k", b, "-t", "1", "--password-file", pw)
+    created = ws.json(
+        "community", "create", name, "-k", a, "-k", b, "-t", "1", "--password-file", pw
+    )
+    community = bytes.fromhex(created["id"][2:])
     big = os.urandom(1 << 20) + b"tail"
     small = b"restricted words " + os.urandom(16).hex().encode()
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "big.bin").write_bytes(big)
     (folder / "small.txt").write_bytes(small)
-    terms = write_terms(tmp_path / "terms.json", restricted_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "terms.json", restricted_terms(community))
     registered = json.loads(
         run("item", "register", str(folder / "big.bin"), "-c", name, "--terms", str(terms),
             "--password-file", pw, "--json")

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ledger.chain import batch_item_subject, item_key
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import new_key
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash, verify
-from ledger.registration import canonical_json, community_id_for
+from ledger.registration import canonical_json, community_salt
 from ledger.settings import Settings, load_settings
 from local_chain import ANVIL_DEV_ACCOUNT_0, connect
 from local_chain.lifecycle import deployment_path
@@ -63,6 +63,7 @@ class Workspace:
     data: Path
     password_file: Path
     keys: list[str]
+    ids: dict[str, bytes] = field(default_factory=dict)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
@@ -95,7 +96,13 @@ class Workspace:
         for holder in holders:
             args += ["--keyholder", holder]
         created = self.json(*args, "--password-file", str(self.password_file))
+        self.ids[name] = bytes.fromhex(created["id"][2:])
         return created["id"], holders
+
+    def community_id(self, name: str) -> bytes:
+        """The id of the community this workspace created as ``name``; for a name it never
+        created, an id that no community has (the name's salt)."""
+        return self.ids.get(name, community_salt(name))
 
     def pins(self) -> dict[str, str]:
         result: dict[str, str] = self.json("ipfs", "pins")
@@ -136,9 +143,9 @@ TermsFile = Callable[[str], Path]
 
 
 @pytest.fixture
-def terms(tmp_path: Path) -> TermsFile:
+def terms(ws: Workspace, tmp_path: Path) -> TermsFile:
     def for_community(name: str) -> Path:
-        document = public_terms(community_id_for(name), license="CC-BY-NC-4.0")
+        document = public_terms(ws.community_id(name), license="CC-BY-NC-4.0")
         return write_terms(tmp_path / f"terms-{name}.json", document)
 
     return for_community
@@ -393,7 +400,7 @@ def test_terms_set_then_revoke(ws: Workspace, terms: TermsFile, tmp_path: Path) 
         "--password-file", str(ws.password_file),
     )  # fmt: skip
     newer = write_terms(
-        tmp_path / "terms-v2.json", public_terms(community_id_for(name), license="CC0-1.0")
+        tmp_path / "terms-v2.json", public_terms(ws.community_id(name), license="CC0-1.0")
     )
     set_result = ws.json(
         "terms", "set", entry["cid"], "--terms", str(newer),
@@ -600,7 +607,7 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
     nobody = unique("nobody")  # valid terms of a community that was never created
     unknown = fails("item", "register", str(files[0]), "-c", nobody, "--terms",
                     str(terms(nobody)), *pw)  # fmt: skip
-    assert "error[not_found]" in unknown.stderr and "not registered" in unknown.stderr
+    assert "error[not_found]" in unknown.stderr and "no community named" in unknown.stderr
 
     not_json = tmp_path / "terms.txt"
     not_json.write_text("license: CC-BY")
@@ -614,7 +621,7 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
     )
     # Terms are validated (exit 4, the field and the rule named), and must be this community's.
     invalid = write_terms(
-        tmp_path / "invalid.json", public_terms(community_id_for(name), license="CC-BY-5.0")
+        tmp_path / "invalid.json", public_terms(ws.community_id(name), license="CC-BY-5.0")
     )
     refused = fails("item", "register", str(files[0]), "-c", name, "--terms", str(invalid), *pw)
     assert refused.returncode == 4 and "error[invalid_terms]" in refused.stderr
@@ -740,7 +747,7 @@ def test_terms_of_a_batch_are_set_on_its_root_and_reach_every_item(
     newer = write_terms(
         tmp_path / "v2.json",
         public_terms(
-            community_id_for(name),
+            ws.community_id(name),
             license=None,
             rights_statement="http://rightsstatements.org/vocab/InC/1.0/",
         ),

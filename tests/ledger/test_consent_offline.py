@@ -51,7 +51,7 @@ from ledger.errors import (
 )
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import export_key, load_signer, new_key
-from ledger.registration import Registrar, SignerKeys, community_id_for, document_cid
+from ledger.registration import Registrar, SignerKeys, document_cid
 from ledger.settings import Settings
 from tests.ledger import test_registration as registration_tests
 from tests.ledger.chain.test_ethers_cross_check import run_ethers
@@ -435,11 +435,11 @@ def _setup(registrar: Registrar, tmp_path: Path, n: int = 3, k: int = 2) -> tupl
     """A community of ``n`` keyholders (k of them sign) with one registered item."""
     name = "consent-" + tmp_path.name
     keys = keyed_community(registrar, name, n, k)
-    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
     (result,) = registrar.register(
-        write_files(tmp_path / "files", 1), community_id_for(name), terms, keys
+        write_files(tmp_path / "files", 1), registrar.resolve_community(name), terms, keys
     )
-    return str(result.cid), community_id_for(name)
+    return str(result.cid), registrar.resolve_community(name)
 
 
 def _holders(registrar: Registrar, community: bytes) -> list[LocalAccount]:
@@ -565,15 +565,15 @@ def test_revoke_collected_offline_and_after_the_deadline(
 def test_revoking_one_item_of_a_batch_offline(registrar: Registrar, tmp_path: Path) -> None:
     name = "consent-batch-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 2)
-    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
     batch = registrar.register_batch(
-        write_files(tmp_path / "files", 3), community_id_for(name), terms, keys
+        write_files(tmp_path / "files", 3), registrar.resolve_community(name), terms, keys
     )
     target = batch.items[1]
     request = registrar.consent_request(str(target.cid), None)
     assert request.subject == batch_item_subject(batch.root, target.key)
     assert (request.batch_root, request.batch_item) == (batch.root, target.key)
-    holders = _holders(registrar, community_id_for(name))
+    holders = _holders(registrar, registrar.resolve_community(name))
     read, files = _round_trip(request, tmp_path, *holders)
     result = registrar.submit_consent(read, files)
     assert result["batch"] == "0x" + batch.root.hex()

@@ -28,7 +28,6 @@ from ledger.registration import (
     SEALED_ITEM_TYPE,
     Registrar,
     SignerKeys,
-    community_id_for,
     document_cid,
 )
 from tests.ledger import test_registration as registration_tests
@@ -74,8 +73,8 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     name = "sealed-" + tmp_path.name
-    community = community_id_for(name)
     holders, keys = sealed_community(registrar, name, 3, 2)
+    community = registrar.resolve_community(name)
     big = os.urandom(2 * MiB + 12345)  # distinctive, several chunks and segments
     small = b"sacred song, verse 7: " + os.urandom(24).hex().encode()
     files = tmp_path / "files"
@@ -165,8 +164,8 @@ def test_public_terms_are_not_encrypted(registrar: Registrar, tmp_path: Path) ->
     _, keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
     path = tmp_path / "open.obj"
     path.write_bytes(os.urandom(300))
-    terms = write_terms(tmp_path / "t.json", public_terms(community_id_for(name)))
-    (result,) = registrar.register([path], community_id_for(name), terms, keys)
+    terms = write_terms(tmp_path / "t.json", public_terms(registrar.resolve_community(name)))
+    (result,) = registrar.register([path], registrar.resolve_community(name), terms, keys)
     assert result.cid == import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
     # the scanner of the leak test finds a public plaintext where it is (a negative control)
     stored = b"".join(
@@ -188,10 +187,10 @@ def test_restricted_terms_without_encryption_keys_add_nothing(
     registrar.create_community(name, holders, 1, keys)
     path = tmp_path / "secret.obj"
     path.write_bytes(b"do not add me " + os.urandom(64))
-    terms = write_terms(tmp_path / "t.json", restricted_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "t.json", restricted_terms(registrar.resolve_community(name)))
     pins = registrar.node.pin_ls()
     with pytest.raises(UsageError, match="names no keyholder encryption key"):
-        registrar.register([path], community_id_for(name), terms, keys)
+        registrar.register([path], registrar.resolve_community(name), terms, keys)
     assert registrar.node.pin_ls() == pins
     plain = import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
     with pytest.raises(BlockNotFound):
@@ -202,8 +201,8 @@ def test_rotation_rewraps_and_a_removed_keyholder_is_shut_out(
     registrar: Registrar, tmp_path: Path
 ) -> None:
     name = "rotate-" + tmp_path.name
-    community = community_id_for(name)
     (a, b), keys = sealed_community(registrar, name, 2, 1)
+    community = registrar.resolve_community(name)
     c = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_HYBRID)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     before = tmp_path / "before.bin"
@@ -242,8 +241,8 @@ def test_restricting_or_revoking_public_terms_withdraws_the_plaintext(
     registrar: Registrar, tmp_path: Path
 ) -> None:
     name = "withdraw-" + tmp_path.name
-    community = community_id_for(name)
     _, keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
+    community = registrar.resolve_community(name)
     public = write_terms(tmp_path / "public.json", public_terms(community))
     restricted = write_terms(tmp_path / "restricted.json", restricted_terms(community))
     paths = []
@@ -276,8 +275,8 @@ def test_rotation_keeps_the_signed_key_of_a_keyholder_whose_keys_are_elsewhere(
     registrar: Registrar, tmp_path: Path
 ) -> None:
     name = "elsewhere-" + tmp_path.name
-    community = community_id_for(name)
     (a, b), _ = sealed_community(registrar, name, 2, 1, KEM_X25519)
+    community = registrar.resolve_community(name)
     b_key = load_encryption_key(registrar.settings, b, PASSPHRASE).public
     # b's keys move to another machine: neither file is here any more
     (registrar.settings.data_dir / "keys" / "encryption" / f"{b}.json").unlink()
@@ -297,8 +296,8 @@ def test_a_restricted_batch_is_sealed_and_its_items_decrypt(
     registrar: Registrar, tmp_path: Path
 ) -> None:
     name = "batch-" + tmp_path.name
-    community = community_id_for(name)
     (a, _), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
+    community = registrar.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     paths = []
     for i in range(3):
@@ -319,8 +318,8 @@ def test_a_restricted_batch_is_sealed_and_its_items_decrypt(
 
 def test_a_restricted_derivative_is_sealed_too(registrar: Registrar, tmp_path: Path) -> None:
     name = "derivative-" + tmp_path.name
-    community = community_id_for(name)
     (a, _), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
+    community = registrar.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     parent = tmp_path / "parent.obj"
     parent.write_bytes(os.urandom(2000))

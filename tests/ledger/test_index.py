@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from contracts import load_artifact
+from ledger.chain import community_id
 from ledger.consent import Domain, TypedData, pack_signatures, sign
 from ledger.errors import ChainUnavailable, IndexSchemaMismatch, NotFound
 from ledger.index import EVENT_TABLES, EventIndex, Web3Reader
@@ -90,7 +91,10 @@ class Registry:
 
     def create_community(self, name: str, size: int, threshold: int) -> Community:
         members = sorted((Account.create() for _ in range(size)), key=lambda a: int(a.address, 16))
-        community = Community(b32(name + os.urandom(8).hex()), members, threshold)
+        salt = b32(name + os.urandom(8).hex())
+        community = Community(
+            community_id(salt, [m.address for m in members], threshold), members, threshold
+        )
         typed = self.typed(
             "CreateCommunity",
             community=community.id,
@@ -101,7 +105,7 @@ class Registry:
         )
         self.send(
             self.contract.functions.createCommunity(
-                community.id,
+                salt,
                 community.keyholders,
                 threshold,
                 b32(name + " document"),

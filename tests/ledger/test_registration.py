@@ -26,10 +26,10 @@ from ledger.registration import (
     Registrar,
     SignerKeys,
     canonical_json,
-    community_id_for,
+    community_salt,
     document_cid,
     metadata_document,
-    parse_community,
+    parse_community_id,
     parse_json_document,
 )
 from ledger.settings import Settings, load_settings
@@ -112,16 +112,16 @@ def test_document_cid_is_cidv1_raw_of_the_digest() -> None:
     assert str(cid).startswith("bafkrei")
 
 
-def test_community_ids() -> None:
-    assert community_id_for("museum") == community_id_for("museum")
-    assert community_id_for("museum") != community_id_for("Museum")
-    assert len(community_id_for("museum")) == 32
-    assert parse_community("museum") == community_id_for("museum")
-    assert parse_community("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
+def test_community_salts_and_ids() -> None:
+    assert community_salt("museum") == community_salt("museum")
+    assert community_salt("museum") != community_salt("Museum")
+    assert len(community_salt("museum")) == 32
+    assert parse_community_id("museum") is None
+    assert parse_community_id("0x" + "ab" * 32) == bytes.fromhex("ab" * 32)
     with pytest.raises(UsageError):
-        community_id_for("  ")
+        community_salt("  ")
     with pytest.raises(UsageError, match="32-byte"):
-        parse_community("0x1234")
+        parse_community_id("0x1234")
 
 
 @pytest.mark.parametrize(
@@ -214,13 +214,13 @@ def write_files(folder: Path, count: int) -> list[Path]:
 
 def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: Path) -> None:
     keys = keyed_community(registrar, "bind-" + tmp_path.name, 3, 2)
-    document = public_terms(community_id_for("bind-" + tmp_path.name))
+    document = public_terms(registrar.resolve_community("bind-" + tmp_path.name))
     terms = write_terms(tmp_path / "terms.json", document)
     calls: list[tuple[str, int, int]] = []
     files = write_files(tmp_path / "files", 3)
     results = registrar.register(
         files,
-        community_id_for("bind-" + tmp_path.name),
+        registrar.resolve_community("bind-" + tmp_path.name),
         terms,
         keys,
         progress=lambda *a: calls.append(a),
@@ -242,17 +242,20 @@ def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: P
 def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: Path) -> None:
     name = "dup-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
     files = write_files(tmp_path / "files", 4)
     (tmp_path / "files" / "again.obj").write_bytes(files[3].read_bytes())  # last one repeated
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     with pytest.raises(DuplicateLeaves, match=r"again\.obj"):
         registrar.register_batch(
-            [*files, tmp_path / "files" / "again.obj"], community_id_for(name), terms, keys
+            [*files, tmp_path / "files" / "again.obj"],
+            registrar.resolve_community(name),
+            terms,
+            keys,
         )
     with pytest.raises(DuplicateLeaves):  # first one repeated, single registrations
-        registrar.register([files[0], *files], community_id_for(name), terms, keys)
+        registrar.register([files[0], *files], registrar.resolve_community(name), terms, keys)
     assert registrar.node.pin_ls() == pins
     assert sent(registrar) == before
 
@@ -260,7 +263,7 @@ def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: P
 def test_unknown_community_fails_before_anything_is_added(
     registrar: Registrar, tmp_path: Path
 ) -> None:
-    nobody = community_id_for("nobody-" + tmp_path.name)
+    nobody = community_salt("nobody-" + tmp_path.name)  # an id no community has
     terms = write_terms(tmp_path / "terms.json", public_terms(nobody))
     files = write_files(tmp_path / "files", 1)
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
@@ -274,7 +277,7 @@ def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
 ) -> None:
     name = "terms-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    community = community_id_for(name)
+    community = registrar.resolve_community(name)
     files = write_files(tmp_path / "files", 2)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
@@ -287,7 +290,7 @@ def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
     with pytest.raises(InvalidTerms):
         registrar.register_batch(files, community, bad, keys)
     # Valid terms of another community: refused too, naming /community.
-    foreign = write_terms(tmp_path / "foreign.json", restricted_terms(community_id_for("other")))
+    foreign = write_terms(tmp_path / "foreign.json", restricted_terms(community_salt("other")))
     with pytest.raises(InvalidTerms) as caught:
         registrar.register(files, community, foreign, keys)
     assert [(p.pointer, p.rule) for p in caught.value.problems] == [
@@ -304,6 +307,34 @@ def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
     with pytest.raises(InvalidTerms, match="/community"):
         registrar.set_terms(str(result.cid), foreign, keys)
     assert sent(registrar) == after
+
+
+def test_a_name_taken_first_by_other_keyholders_blocks_no_one(registrar: Registrar) -> None:
+    """Ids derive from the name's salt and the keyholders: a squatter who creates a name
+    first gets an id of its own, and the name then resolves to neither, ambiguously."""
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+
+    def holders(n: int) -> list[str]:
+        made = [new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True) for _ in range(n)]
+        return [k.address for k in made]
+
+    squatter = registrar.create_community("the museum", holders(1), 1, keys)
+    assert registrar.resolve_community("the museum") == squatter.id
+    real_holders = holders(3)
+    real = registrar.create_community("the museum", real_holders, 2, keys)
+    assert real.id != squatter.id
+    assert sorted(real.keyholders) == sorted(real_holders)
+    with pytest.raises(UsageError, match="2 communities are named 'the museum'") as caught:
+        registrar.resolve_community("the museum")
+    assert "0x" + real.id.hex() in caught.value.message
+    assert "0x" + squatter.id.hex() in caught.value.message
+    assert registrar.resolve_community("0x" + real.id.hex()) == real.id
+    assert registrar.show_community(real.id).threshold == 2
+    # The same name, keyholders and threshold again is the same id: refused, nothing sent.
+    with pytest.raises(UsageError, match="already exists"):
+        registrar.create_community("the museum", real_holders, 2, keys)
+    with pytest.raises(NotFound, match="no community named"):
+        registrar.resolve_community("no such museum")
 
 
 def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registrar) -> None:
@@ -334,18 +365,18 @@ def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
 ) -> None:
     name = "big-" + tmp_path.name
     keys = keyed_community(registrar, name, 1, 1)
-    terms = write_terms(tmp_path / "terms.json", public_terms(community_id_for(name)))
+    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
     files = write_files(tmp_path / "files", 8)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     # A 4 KiB block limit stands in for 1 MiB: 8 items' manifest is about 4.5 KiB.
     monkeypatch.setattr("ledger.registration.MAX_DOCUMENT_BYTES", 4096)
     with pytest.raises(LimitExceeded, match="smaller batches"):
-        registrar.register_batch(files, community_id_for(name), terms, keys)
+        registrar.register_batch(files, registrar.resolve_community(name), terms, keys)
     assert registrar.node.pin_ls() == pins
     assert sent(registrar) == before
     monkeypatch.undo()
-    batch = registrar.register_batch(files, community_id_for(name), terms, keys)
+    batch = registrar.register_batch(files, registrar.resolve_community(name), terms, keys)
     assert len(canonical_json(json.loads(registrar.node.block_get(batch.manifest_cid)))) > 4096
 
 
@@ -354,7 +385,7 @@ def test_custody_loans_and_returns_keep_the_steward_and_return_needs_an_open_loa
 ) -> None:
     name = "custody-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    steward = community_id_for(name)
+    steward = registrar.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", public_terms(steward))
     (result,) = registrar.register(write_files(tmp_path / "files", 1), steward, terms, keys)
     item = str(result.cid)

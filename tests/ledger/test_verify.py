@@ -31,7 +31,7 @@ from ledger.errors import EvidenceInvalid, EvidenceMalformed, InvalidCid, NotFou
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys, community_id_for
+from ledger.registration import Registrar, SignerKeys
 from ledger.verify import (
     Status,
     assess,
@@ -91,7 +91,7 @@ class World:
 def world(registrar: Registrar, tmp_path: Path) -> Iterator[World]:
     name = "verify-" + tmp_path.name
     keys = keyed_community(registrar, name, 3, 2)
-    community = community_id_for(name)
+    community = registrar.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", public_terms(community))
     folder = tmp_path / "files"
     folder.mkdir()
@@ -261,16 +261,17 @@ def test_custody_history_and_steward(world: World, tmp_path: Path) -> None:
     (path,) = world.register("drum.obj")
     other = "receiver-" + tmp_path.name
     keyed_community(world.registrar, other, 2, 1)
+    receiver = world.registrar.resolve_community(other)
     world.registrar.loan_custody(cid_of(path), os.urandom(32), world.keys)
     world.registrar.return_custody(cid_of(path), world.keys)
-    world.registrar.transfer_custody(cid_of(path), community_id_for(other), world.keys)
+    world.registrar.transfer_custody(cid_of(path), receiver, world.keys)
     report = verify_online(world.registrar, str(path))
     assert report.status is Status.VERIFIED, report.problems
     a = report.assessment
     assert a is not None
     assert [c.action for c in a.custody] == ["loan", "return", "transfer"]
-    assert a.steward == community_id_for(other) != a.community
-    assert "now stewarded by 0x" + community_id_for(other).hex() in report.summary()
+    assert a.steward == receiver != a.community
+    assert "now stewarded by 0x" + receiver.hex() in report.summary()
     validate_report(report.to_json())
 
 
@@ -473,7 +474,7 @@ def sealed_proofs(
     with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as reg:
         reg.use_local_sender()
         keys = keyed_community(reg, "sealed", 2, 1)
-        community = community_id_for("sealed")
+        community = reg.resolve_community("sealed")
         terms = write_terms(tmp / "t.json", public_terms(community))
         files = []
         for i in range(4):

@@ -40,6 +40,7 @@ def sign_packed(typed: consent.TypedData, signers: Sequence[LocalAccount]) -> by
 
 
 def community_id(name: str) -> bytes:
+    """The salt a test community named ``name`` is created with (the id derives from it)."""
     return Web3.keccak(text=f"community:{name}")
 
 
@@ -77,7 +78,7 @@ class Node:
 
 def create_community(client: RegistryClient, name: str, n: int, k: int) -> Keyed:
     keys = new_keys(n)
-    community = Community.of(community_id(name), [a.address for a in keys], k)
+    community = Community.founded(community_id(name), [a.address for a in keys], k)
     typed = consent.TypedData(
         client.domain(),
         "CreateCommunity",
@@ -89,7 +90,9 @@ def create_community(client: RegistryClient, name: str, n: int, k: int) -> Keyed
             "deadline": FAR_DEADLINE,
         },
     )
-    client.create_community(community, DOCUMENT, FAR_DEADLINE, sign_packed(typed, keys))
+    client.create_community(
+        community, community_id(name), DOCUMENT, FAR_DEADLINE, sign_packed(typed, keys)
+    )
     return Keyed(community, tuple(keys))
 
 

@@ -40,7 +40,7 @@ def test_a_dirty_keyholder_word_is_refused_at_creation(
     node: Node, session_client: RegistryClient
 ) -> None:
     keys = new_keys(2)
-    community = Community.of(community_id("dirty"), [a.address for a in keys], 2)
+    community = Community.founded(community_id("dirty"), [a.address for a in keys], 2)
     typed = typed_data(
         session_client.domain(),
         "CreateCommunity",
@@ -50,7 +50,9 @@ def test_a_dirty_keyholder_word_is_refused_at_creation(
         document=DOCUMENT,
         deadline=FAR_DEADLINE,
     )
-    call = Calls.create_community(community, DOCUMENT, FAR_DEADLINE, sign_packed(typed, keys))
+    call = Calls.create_community(
+        community, community_id("dirty"), DOCUMENT, FAR_DEADLINE, sign_packed(typed, keys)
+    )
     clean = session_client.encode(call)
     eth_call(node, session_client, clean)  # the clean call goes through
     with pytest.raises(ContractLogicError):

@@ -29,6 +29,7 @@ from ledger.chain import (
     batch_item_subject,
     item_key,
 )
+from ledger.chain import community_id as chain_community_id
 from ledger.errors import ChainError, NotFound, RegistryReverted, UsageError
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from tests.ledger.chain.conftest import (
@@ -887,7 +888,9 @@ def create_community_call(
     signers: Sequence[LocalAccount],
 ) -> Callable[[], object]:
     addresses = tuple(ChecksumAddress(HexAddress(HexStr(k))) for k in keyholders)
-    community = Community(community_id(f"c-{keyholders}-{threshold}"), addresses, threshold)
+    salt = community_id(f"c-{keyholders}-{threshold}")
+    # Derived as the registry derives it, but in the order given: some tests pass bad orders.
+    community = Community(chain_community_id(salt, addresses, threshold), addresses, threshold)
     typed = typed_data(
         client.domain(),
         "CreateCommunity",
@@ -898,7 +901,7 @@ def create_community_call(
         deadline=FAR_DEADLINE,
     )
     packed = b"".join(consent.sign(typed, bytes(a.key)) for a in signers)
-    return lambda: client.create_community(community, DOCUMENT, FAR_DEADLINE, packed)
+    return lambda: client.create_community(community, salt, DOCUMENT, FAR_DEADLINE, packed)
 
 
 @pytest.mark.parametrize("threshold", [0, 4])

@@ -182,7 +182,7 @@ private_keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 @given(
     keys=st.lists(private_keys, min_size=1, max_size=4, unique=True),
     threshold_seed=st.integers(0, 3),
-    community=st.binary(min_size=32, max_size=32),
+    salt=st.binary(min_size=32, max_size=32),
     document=st.binary(min_size=32, max_size=32),
     deadline=st.integers(2**40, 2**64 - 1),
 )
@@ -191,16 +191,16 @@ def test_any_keys_sign_a_community_that_python_recovers_and_the_chain_accepts(
     session_client: RegistryClient,
     keys: list[bytes],
     threshold_seed: int,
-    community: bytes,
+    salt: bytes,
     document: bytes,
     deadline: int,
 ) -> None:
     accounts: list[LocalAccount] = [Account.from_key(k) for k in keys]
-    group = Community.of(community, [a.address for a in accounts], 1 + threshold_seed % len(keys))
+    group = Community.founded(salt, [a.address for a in accounts], 1 + threshold_seed % len(keys))
     typed = typed_data(
         session_client.domain(),
         "CreateCommunity",
-        community=community,
+        community=group.id,
         keyholders=list(group.keyholders),
         threshold=group.threshold,
         document=document,
@@ -213,7 +213,9 @@ def test_any_keys_sign_a_community_that_python_recovers_and_the_chain_accepts(
     assert recovered == list(group.keyholders)
     for i, address in enumerate(group.keyholders):
         assert consent.recover_signer(typed.digest(), packed[i * 65 : (i + 1) * 65]) == address
-    session_client.simulate(Calls.create_community(group, document, deadline, packed))
+    assert session_client.simulate(
+        Calls.create_community(group, salt, document, deadline, packed)
+    ) == group.id  # createCommunity returns the id it derived, the one Python derived
 
 
 @checks(150)
