@@ -40,7 +40,7 @@ from eth_keyfile.exceptions import EthKeyfileException
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
-from ledger import consent
+from ledger import consent, strict_json
 from ledger.chain import Community, batch_item_subject, item_key
 from ledger.errors import (
     ConsentExpired,
@@ -92,13 +92,6 @@ MAX_SIGNATURE_BYTES: Final = 16 << 10
 _MAX_KEYSTORE_BYTES: Final = 64 << 10
 _MAX_KEYHOLDERS: Final = 255  # the threshold is a uint8
 _HEX: Final = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
-#: JSON nesting deeper than this is refused before parsing: the C parser recurses, and under a
-#: raised recursion limit a hostile file of nested brackets can overflow the C stack.
-_MAX_DEPTH: Final = 64
-#: One pass of JSON tokens that matter for nesting: a string (an unterminated one runs to the
-#: end, so a scan never restarts inside it: linear time), a run of other text, or one character.
-_JSON_TOKEN: Final = re.compile(r'"(?:[^"\\]|\\.)*"?|[^"\[\]{}]+|.', re.DOTALL)
-
 _REQUEST_FIELDS: Final = frozenset(
     {
         "type",
@@ -445,34 +438,6 @@ def encode_signature(signature: ConsentSignature) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise ValueError(f"the key {key!r} appears twice")
-        document[key] = value
-    return document
-
-
-def _too_deep(text: str) -> bool:
-    """Whether the JSON ``text`` nests arrays and objects more than ``_MAX_DEPTH`` deep
-    (brackets inside strings do not count); stops at the first level too deep."""
-    depth = 0
-    for token in _JSON_TOKEN.finditer(text):
-        bracket = token.group()
-        if bracket in ("[", "{"):
-            depth += 1
-            if depth > _MAX_DEPTH:
-                return True
-        elif bracket in ("]", "}"):
-            depth -= 1
-    return False
-
-
 def _load(data: bytes, where: str, cap: int, kind: str, file_type: str) -> dict[str, Any]:
     """The top-level object of a consent file: capped, strict JSON, right type and version."""
     if len(data) > cap:
@@ -481,11 +446,8 @@ def _load(data: bytes, where: str, cap: int, kind: str, file_type: str) -> dict[
             hint=f"is {where} really a {kind} file?",
         )
     try:
-        text = data.decode("utf-8")
-        if _too_deep(text):
-            raise ValueError(f"nested more than {_MAX_DEPTH} levels deep")
-        document = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        document = strict_json.loads(data)
+    except ValueError as exc:
         raise ConsentFileInvalid(
             f"{where} is not a {kind} file: not valid JSON ({exc})",
             hint="the file is damaged or truncated; get it again",
@@ -786,10 +748,7 @@ def load_keystore_file(path: Path, passphrase: str) -> LocalAccount:
     if len(data) > _MAX_KEYSTORE_BYTES:
         raise KeystoreError(f"{path} is too large to be a keystore file")
     try:
-        text = data.decode("utf-8")
-        if _too_deep(text):
-            raise ValueError("too deeply nested")
-        document = json.loads(text)
+        document = strict_json.loads(data)
         if not isinstance(document, dict) or document.get("version") != 3:
             raise ValueError("not keystore v3")
         key = bytes(Account.decrypt(document, passphrase))

@@ -35,6 +35,7 @@ from eth_keyfile.exceptions import EthKeyfileException
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
+from ledger import strict_json
 from ledger.crypto import (
     DEFAULT_KEM,
     EncryptionKeyPair,
@@ -283,9 +284,11 @@ def _parse_keystore(text: str | bytes, where: str) -> dict[str, Any]:
     if len(text) > _MAX_KEYSTORE_BYTES:
         raise KeystoreError(f"{where} is too large to be a keystore file")
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KeystoreError(f"{where} is not JSON, so not a keystore v3 file") from None
+        document = strict_json.loads(text)
+    except ValueError as exc:
+        raise KeystoreError(
+            f"{where} is not JSON ({exc}), so not a keystore v3 file"
+        ) from None
     if not isinstance(document, dict) or document.get("version") != 3:
         raise KeystoreError(f'{where} is not a keystore v3 file (no "version": 3)')
     if not isinstance(document.get("crypto", document.get("Crypto")), dict):
@@ -496,9 +499,9 @@ def _read_encryption(path: Path) -> dict[str, Any]:
     if len(text) > _MAX_KEYSTORE_BYTES:
         raise KeystoreError(f"{path} is too large to be an encryption key file")
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise KeystoreError(f"{path} is not JSON, so not an encryption key file") from None
+        document = strict_json.loads(text)
+    except ValueError as exc:
+        raise KeystoreError(f"{path} is not JSON ({exc}), so not an encryption key file") from None
     if not isinstance(document, dict):
         raise KeystoreError(f"{path} is not an encryption key file")
     return document

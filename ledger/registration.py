@@ -49,7 +49,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
-from ledger import consent, crypto
+from ledger import consent, crypto, strict_json
 from ledger.chain import (
     CUSTODY_LOAN,
     CUSTODY_REPATRIATION,
@@ -155,10 +155,6 @@ def canonical_json(value: Any) -> bytes:
         ) from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json_document(data: bytes, where: str) -> dict[str, Any]:
     """A JSON object from ``data`` (UTF-8, no NaN/Infinity), or :class:`UsageError`."""
     if len(data) > MAX_DOCUMENT_BYTES:
@@ -166,8 +162,8 @@ def parse_json_document(data: bytes, where: str) -> dict[str, Any]:
             f"{where} is {len(data)} bytes; a document is one block of at most 1 MiB"
         )
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        document = strict_json.loads(data)
+    except ValueError as exc:
         raise UsageError(f"{where} is not JSON: {exc}", hint="pass a UTF-8 JSON file") from None
     if not isinstance(document, dict):
         raise UsageError(
@@ -523,7 +519,7 @@ class _Manifest:
 
 def _parse_manifest(data: bytes, cid: Cid, root: bytes) -> _Manifest | None:
     try:
-        document = json.loads(data)
+        document = strict_json.loads(data)
         values = document["tree"]["values"]
         keys = tuple(bytes.fromhex(str(v["value"][0])[2:]) for v in values)
         ok = (
@@ -1543,7 +1539,7 @@ class Registrar:
 
     def _metadata(self, digest: bytes) -> Mapping[str, Any] | None:
         try:
-            document = json.loads(self.node.block_get(document_cid(digest)))
+            document = strict_json.loads(self.node.block_get(document_cid(digest)))
         except (HeritageError, ValueError):
             return None  # not on this node: the digest on chain still names it
         return document if isinstance(document, dict) else None

@@ -28,6 +28,7 @@ from web3.exceptions import Web3Exception
 from web3.types import BlockIdentifier
 
 from contracts import Artifact
+from ledger import strict_json
 from ledger.errors import ChainError, ChainUnavailable, ConfigError, NotFound
 
 __all__ = [
@@ -118,8 +119,8 @@ def read_deployment(path: Path) -> Deployment:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
+        document = strict_json.loads(text)
+    except ValueError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
     return Deployment.from_json(document, str(path))
 

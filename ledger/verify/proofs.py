@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -35,6 +34,7 @@ from typing import Any, Final
 import jsonschema
 import rfc8785
 
+from ledger import strict_json
 from ledger.errors import EvidenceInvalid, EvidenceMalformed, LimitExceeded
 from ledger.verify.evidence import (
     ChainEvent,
@@ -157,26 +157,8 @@ def _normalised(records: Sequence[Any]) -> str:
     return json.dumps(records, sort_keys=True)
 
 
-#: JSON strings, or one bracket: what nesting depth is counted from.
-_TOKENS: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-#: A proofs document nests 7 levels deep; anything far deeper is hostile (and a deep enough
-#: nesting exhausts the C stack of the JSON decoder).
+#: A proofs document nests 7 levels deep; anything far deeper is hostile.
 MAX_DEPTH: Final = 32
-
-
-def _depth(text: str) -> int:
-    """The deepest nesting of arrays and objects in ``text`` (strings skipped)."""
-    depth = deepest = 0
-    for token in _TOKENS.finditer(text):
-        char = token.group()
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > MAX_DEPTH:
-                break
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def read_proofs(data: bytes, where: str) -> Evidence:
@@ -184,17 +166,11 @@ def read_proofs(data: bytes, where: str) -> Evidence:
     if len(data) > MAX_PROOFS_BYTES:
         raise LimitExceeded(f"{where} is {len(data)} bytes; proofs files are capped at 256 MiB")
     try:
-        text = data.decode("utf-8")
-        if _depth(text) > MAX_DEPTH:
-            raise RecursionError
-        document = json.loads(text, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        document = strict_json.loads(data, max_depth=MAX_DEPTH)
+    except ValueError as exc:
         raise EvidenceMalformed(
-            f"{where} is not JSON: {reason}", hint="pass a file written by `heritage item proof`"
+            f"{where} is not JSON: {str(exc)[:200]}",
+            hint="pass a file written by `heritage item proof`",
         ) from None
     return parse_proofs(document, where)
 
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

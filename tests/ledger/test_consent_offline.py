@@ -325,7 +325,7 @@ def test_missing_fields_truncation_and_junk_are_refused() -> None:
         (b'{"type": "heritage/consent-request", "version": 1, "version": 1}', "appears twice"),
         (b"\xff\xfe", "not valid JSON"),
         (b'{"a": NaN}', "not valid JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, "nested more than 64 levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "more than 64 levels deep"),
         (b'"' + b'\\"' * 100_000, "not valid JSON"),  # an unterminated string of escapes
     ]:
         with pytest.raises(ConsentFileInvalid, match=message):

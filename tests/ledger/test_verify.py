@@ -517,7 +517,7 @@ def test_a_proofs_file_edited_in_any_field_fails(
         (b'{"type": "heritage/proofs"}', EvidenceMalformed, "schema"),
         (b"\xff\xfe", EvidenceMalformed, "not JSON"),
         (b'{"a": NaN}', EvidenceMalformed, "not JSON"),
-        (b"[" * 100_000, EvidenceMalformed, "nested too deeply"),
+        (b"[" * 100_000, EvidenceMalformed, "more than 32 levels deep"),
     ],
 )
 def test_hostile_proofs_files_get_clear_errors(
