@@ -716,8 +716,17 @@ def rewrap(
     envelope: Envelope,
     holder: EncryptionKeyPair,
     new_recipients: Sequence[EncryptionPublicKey],
+    *,
+    item: bytes,
 ) -> Envelope:
-    """A new envelope of the same item and content key for ``new_recipients`` (rotation),
-    opened with a current recipient's key pair ``holder``."""
-    content_key = unwrap(envelope, holder, envelope.item)
-    return wrap(content_key, envelope.item, new_recipients)
+    """A new envelope of ``item``'s content key for ``new_recipients`` (a rotation, a custody
+    move), opened with a current recipient's key pair ``holder``. ``item`` is the item the
+    caller expects, as for :func:`unwrap`: an envelope that claims another item is refused, so
+    a wrong envelope is never re-issued under the caller's item."""
+    if envelope.item != item:
+        raise DecryptionFailed(
+            f"the envelope is for item 0x{envelope.item.hex()}, not for item 0x{item.hex()}",
+            hint="the envelope named for this item belongs to another one; nothing was re-wrapped",
+        )
+    content_key = unwrap(envelope, holder, item)
+    return wrap(content_key, item, new_recipients)

@@ -499,6 +499,21 @@ ENVELOPE_INDEX_TYPE: Final = "heritage/envelope-index"
 
 
 @dataclass(frozen=True, slots=True)
+class _Content:
+    """One file registered under a registry subject: the item or derivative itself, or one
+    item of a batch (``key`` is then its leaf key, not the batch's root)."""
+
+    key: bytes
+    cid: Cid  # the registered (for a sealed item: ciphertext) CID
+    metadata_cid: Cid
+    metadata: Mapping[str, Any] | None  # None: the document is not on this node
+
+    @property
+    def sealed(self) -> bool:
+        return self.metadata is not None and self.metadata.get("type") == SEALED_ITEM_TYPE
+
+
+@dataclass(frozen=True, slots=True)
 class _Resolved:
     key: bytes
     cid: bytes | None  # the registered binary CID, when known
@@ -635,7 +650,7 @@ class Registrar:
             )
 
     @contextmanager
-    def _index(self) -> Iterator[EventIndex]:
+    def _index(self, *, sync: bool = True) -> Iterator[EventIndex]:
         with (
             chain_errors(self.settings.rpc_url),
             EventIndex(
@@ -645,13 +660,15 @@ class Registrar:
                 self.deployment.deploy_block,
             ) as index,
         ):
-            index.sync()
+            if sync:
+                index.sync()
             yield index
 
     @contextmanager
-    def event_index(self) -> Iterator[EventIndex]:
-        """The event index, synced with the chain (read-only use)."""
-        with self._index() as index:
+    def event_index(self, *, sync: bool = True) -> Iterator[EventIndex]:
+        """The event index, synced with the chain (read-only use); ``sync=False``: as the
+        last sync left it, for a caller that has just synced it."""
+        with self._index(sync=sync) as index:
             yield index
 
     def batch_membership(self, root: bytes, key: bytes) -> dict[str, Any]:
@@ -890,8 +907,10 @@ class Registrar:
     # "heritage/sealed-item" document (ciphertext CID, size and import settings, the envelope
     # CID, the sealed metadata CID); the commitment is plaintext_commitment(salt, plaintext
     # CID). The plaintext's metadata (name, size, media type, CID, salt) is sealed with the
-    # item's content key. A rotation re-wraps every sealed item of the community for the new
-    # keyholders and names the new envelopes in the new community document ("envelopes").
+    # item's content key. A rotation re-wraps every sealed item the community stewards (items,
+    # derivatives, items of batches) for the new keyholders and names the new envelopes in the
+    # new community document ("envelopes"); a transfer or repatriation re-wraps for the
+    # receiver and names them in the custody document. _current_envelope picks among them.
 
     def _community_document(self, community_id: bytes) -> dict[str, Any]:
         with self._index() as index:
@@ -928,7 +947,15 @@ class Registrar:
             entries.append({"address": info.address, **info.public.to_json()})
         return {"encryption_keys": entries} if entries else {}
 
-    def _recipients(self, community: Community) -> tuple[crypto.EncryptionPublicKey, ...]:
+    def _recipients(
+        self,
+        community: Community,
+        reason: str = "these terms require encryption",
+        *,
+        refused: str = "nothing was added",
+    ) -> tuple[crypto.EncryptionPublicKey, ...]:
+        """The encryption keys of ``community``'s keyholders that its current (signed) document
+        lists; UsageError (``reason``, ``refused``) when it lists none."""
         entries = self._community_document(community.id).get("encryption_keys")
         found: list[crypto.EncryptionPublicKey] = []
         for entry in entries if isinstance(entries, list) else []:
@@ -940,8 +967,8 @@ class Registrar:
                 )
         if not found:
             raise UsageError(
-                f"these terms require encryption, but the document of community "
-                f"{_hex(community.id)} names no keyholder encryption key; nothing was added",
+                f"{reason}, but the document of community {_hex(community.id)} names no "
+                f"keyholder encryption key; {refused}",
                 hint="create the keyholders' keys with `heritage keys new-encryption ADDRESS`, "
                 "then publish them with `heritage community rotate` (same keyholders)",
             )
@@ -1013,28 +1040,169 @@ class Registrar:
             )
         return dict(document)
 
-    def _current_envelope(self, key: bytes, steward: bytes, sealed: Mapping[str, Any]) -> Cid:
-        """The envelope of ``key`` for the current keyholders: the one named by the steward's
-        latest rotation that re-wrapped it, else the one made at registration."""
+    def _listed_envelope(self, listing_cid: object, key: bytes) -> Cid | None:
+        """The envelope of ``key`` in the envelope index ``listing_cid`` names; None when it
+        names none (or the index is not on this node, or is not an envelope index)."""
+        if not isinstance(listing_cid, str):
+            return None
         try:
-            index_cid = self._community_document(steward).get("envelopes")
+            listing = json.loads(self.node.block_get(Cid.parse(listing_cid)))
+            named = listing.get("envelopes", {}).get(_hex(key))
+            if listing.get("type") == ENVELOPE_INDEX_TYPE and isinstance(named, str):
+                return Cid.parse(named)
+        except (HeritageError, ValueError, AttributeError):
+            pass
+        return None
+
+    def _last_move(self, subject: bytes) -> Mapping[str, Any] | None:
+        """The custody document of the latest transfer or repatriation of ``subject`` (an item,
+        derivative or batch root); None if it never moved or the document is not here."""
+        with self._index() as index:
+            history = index.history(subject)
+        moves = [
+            e
+            for e in history
+            if e.event == "CustodyRecorded"
+            and e.fields["action"] in (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
+        ]
+        return self._metadata(moves[-1].fields["document"]) if moves else None
+
+    def _current_envelope(
+        self, key: bytes, subject: bytes, steward: bytes, sealed: Mapping[str, Any]
+    ) -> Cid:
+        """The envelope of ``key`` (under ``subject``: itself, or its batch's root) for the
+        steward's current keyholders. Every envelope made after registration is wrapped for the
+        set of keyholders that was current when it was made, so the first of these that names
+        ``key`` is for the current set: the steward's latest rotation (the rotation re-wraps
+        every sealed item the community stewards then), else the latest transfer or
+        repatriation (re-wrapped for the receiver, which is the steward since), else the
+        envelope made at registration (no move and no rotation since)."""
+        try:
+            rotated = self._community_document(steward).get("envelopes")
         except HeritageError:
-            index_cid = None
-        if isinstance(index_cid, str):
-            try:
-                listing = json.loads(self.node.block_get(Cid.parse(index_cid)))
-                named = listing.get("envelopes", {}).get(_hex(key))
-                if listing.get("type") == ENVELOPE_INDEX_TYPE and isinstance(named, str):
-                    return Cid.parse(named)
-            except (HeritageError, ValueError, AttributeError):
-                pass
-        return Cid.parse(str(sealed["envelope"]))
+            rotated = None
+        found = self._listed_envelope(rotated, key)
+        if found is None:
+            moved = self._last_move(subject)
+            if moved is not None:
+                found = self._listed_envelope(moved.get("envelopes"), key)
+        return found if found is not None else Cid.parse(str(sealed["envelope"]))
 
     def _envelope(self, cid: Cid) -> crypto.Envelope:
         data = self.node.block_get(cid)
         return crypto.Envelope.from_document(
             parse_json_document(data, f"envelope {cid}"), f"envelope {cid}"
         )
+
+    def _contents(
+        self, subject: bytes, record: Record, only: bytes | None = None
+    ) -> list[_Content]:
+        """The files registered under ``subject``: the item or derivative itself, or each item
+        of a batch (``only``: that item of the batch alone), from the batch manifest."""
+        if record.kind != KIND_BATCH:
+            with self._index() as index:
+                indexed = index.item(subject)
+            return [
+                _Content(
+                    subject,
+                    Cid.from_bytes(indexed.cid),
+                    document_cid(record.metadata),
+                    self._metadata(record.metadata),
+                )
+            ]
+        manifest = self._manifest(subject, record.commitment)
+        contents: list[_Content] = []
+        for entry in manifest.document.get("items", []) if manifest is not None else []:
+            cid = Cid.parse(str(entry["cid"]))
+            key = item_key(bytes(cid))
+            if only is None or key == only:
+                meta = Cid.parse(str(entry["metadata_cid"]))
+                contents.append(_Content(key, cid, meta, self._metadata(meta.digest)))
+        return contents
+
+    def _moved_to(self, community_id: bytes) -> list[bytes]:
+        """Subjects transferred or repatriated to ``community_id`` at some time, read from the
+        registry's CustodyRecorded logs (its counterparty is not an indexed topic)."""
+        with chain_errors(self.settings.rpc_url):
+            logs = self.client.contract.events.CustodyRecorded.get_logs(
+                from_block=self.deployment.deploy_block
+            )
+        return [
+            bytes(log["args"]["item"])
+            for log in logs
+            if int(log["args"]["action"]) in (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
+            and bytes(log["args"]["counterparty"]) == community_id
+        ]
+
+    def _stewarded(self, community_id: bytes) -> list[tuple[bytes, Record]]:
+        """Every item, derivative and batch that ``community_id`` stewards now: those it
+        registered and has not passed on, and those moved to it."""
+        with self._index() as index:
+            candidates = list(index.community(community_id).items)
+            candidates += [b.root for b in index.batches() if b.community == community_id]
+        candidates += self._moved_to(community_id)
+        stewarded: list[tuple[bytes, Record]] = []
+        for subject in dict.fromkeys(candidates):  # once each, in chain order
+            record = self.client.find_record(subject)
+            if self.client.steward_of(subject, record) == community_id:
+                stewarded.append((subject, record))
+        return stewarded
+
+    def _rewrap(
+        self,
+        sealed: Sequence[tuple[bytes, _Content]],
+        steward: bytes,
+        recipients: Sequence[crypto.EncryptionPublicKey],
+        signers: Sequence[LocalAccount],
+        keys: SignerKeys,
+        why: str,
+    ) -> dict[str, str]:
+        """Re-wrap the content key of each sealed ``(subject, content)`` of ``steward`` for
+        ``recipients``, opened with the encryption key of a signer that its current envelope
+        is wrapped for: ``{item key: new envelope CID}`` (each envelope put and pinned)."""
+        loaded: dict[str, crypto.EncryptionKeyPair | None] = {}
+        envelopes: dict[str, str] = {}
+        for subject, content in sealed:
+            assert content.metadata is not None  # sealed
+            current = self._envelope(
+                self._current_envelope(content.key, subject, steward, content.metadata)
+            )
+            holder: crypto.EncryptionKeyPair | None = None
+            for account in signers:
+                if account.address not in loaded:
+                    try:
+                        loaded[account.address] = load_encryption_key(
+                            self.settings, account.address, keys.passphrase(account.address)
+                        )
+                    except NotFound:
+                        loaded[account.address] = None
+                pair = loaded[account.address]
+                if pair is not None and pair.public.key_id in current.key_ids():
+                    holder = pair
+                    break
+            if holder is None:
+                raise UsageError(
+                    f"{why} re-wraps the encrypted item {_hex(content.key)}, which needs the "
+                    f"encryption key of a signing keyholder it is wrapped for; none of "
+                    f"{', '.join(a.address for a in signers)} has one here; nothing was sent",
+                    hint="run it where such a keyholder's encryption key is, naming that "
+                    "keyholder with --signer",
+                )
+            fresh = crypto.rewrap(current, holder, recipients, item=content.key)
+            _, cid = self._put_document(fresh.to_document())
+            envelopes[_hex(content.key)] = str(cid)
+        return envelopes
+
+    def _envelope_index(self, community_id: bytes, envelopes: Mapping[str, str]) -> Cid:
+        _, cid = self._put_document(
+            {
+                "type": ENVELOPE_INDEX_TYPE,
+                "version": 1,
+                "community": _hex(community_id),
+                "envelopes": dict(envelopes),
+            }
+        )
+        return cid
 
     def _rewrap_for_rotation(
         self,
@@ -1044,20 +1212,19 @@ class Registrar:
         signers: Sequence[LocalAccount],
         previous: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        """Re-wrap every sealed item of the community for the keyholders that follow, opened
-        with a signer's encryption key; ``{"envelopes": CID}`` of the new envelope index."""
+        """Re-wrap every sealed item the community stewards (items, derivatives and the items
+        of batches, registered by it or moved to it) for the keyholders that follow;
+        ``{"envelopes": CID}`` of the new envelope index."""
         recipients: list[crypto.EncryptionPublicKey] = []
         listed = self._encryption_keys_document(following, previous)
         for entry in listed.get("encryption_keys", []):
             recipients.append(crypto.EncryptionPublicKey.from_json(entry))
-        with self._index() as index:
-            items = index.community(community_id).items
-        sealed: list[tuple[bytes, Record, dict[str, Any]]] = []
-        for key in items:
-            record = self.client.find_record(key)
-            document = self._metadata(record.metadata)
-            if document is not None and document.get("type") == SEALED_ITEM_TYPE:
-                sealed.append((key, record, dict(document)))
+        sealed = [
+            (subject, content)
+            for subject, record in self._stewarded(community_id)
+            for content in self._contents(subject, record)
+            if content.sealed
+        ]
         if not sealed:
             return {}
         if not recipients:
@@ -1066,71 +1233,50 @@ class Registrar:
                 "encryption key here, so nobody could open them after the rotation",
                 hint="create them with `heritage keys new-encryption ADDRESS` first",
             )
-        holder: crypto.EncryptionKeyPair | None = None
-        for account in signers:
-            try:
-                holder = load_encryption_key(
-                    self.settings, account.address, keys.passphrase(account.address)
-                )
-                break
-            except NotFound:
-                continue
-        if holder is None:
-            raise UsageError(
-                "re-wrapping the community's encrypted items needs the encryption key of one "
-                "of the signing keyholders, and none is here",
-                hint="run the rotation where a signer's encryption key is",
-            )
-        envelopes: dict[str, str] = {}
-        for key, record, document in sealed:
-            steward = self.client.steward_of(key, record)
-            current = self._envelope(self._current_envelope(key, steward, document))
-            fresh = crypto.rewrap(current, holder, recipients)
-            _, cid = self._put_document(fresh.to_document())
-            envelopes[_hex(key)] = str(cid)
-        _, index_cid = self._put_document(
-            {
-                "type": ENVELOPE_INDEX_TYPE,
-                "version": 1,
-                "community": _hex(community_id),
-                "envelopes": envelopes,
-            }
+        envelopes = self._rewrap(sealed, community_id, recipients, signers, keys, "the rotation")
+        return {"envelopes": str(self._envelope_index(community_id, envelopes))}
+
+    def _rewrap_for_move(
+        self,
+        key: bytes,
+        record: Record,
+        steward: bytes,
+        receiver: Community,
+        signers: Sequence[LocalAccount],
+        keys: SignerKeys,
+        name: str,
+    ) -> dict[str, Any]:
+        """A transfer or repatriation of sealed content re-wraps it for the receiver's
+        keyholders (opened by a signer of the steward); ``{"envelopes": CID}`` for the custody
+        document, which both communities sign."""
+        sealed = [(key, c) for c in self._contents(key, record) if c.sealed]
+        if not sealed:
+            return {}
+        recipients = self._recipients(
+            receiver, f"{_hex(key)} is encrypted", refused="nothing was sent"
         )
-        return {"envelopes": str(index_cid)}
+        envelopes = self._rewrap(sealed, steward, recipients, signers, keys, f"the {name}")
+        return {"envelopes": str(self._envelope_index(receiver.id, envelopes))}
 
-    def _public_copies(self, key: bytes, record: Record) -> list[tuple[Cid, Cid | None]]:
-        """(content CID, metadata CID) of each plaintext (not sealed) item under subject
-        ``key``: an item or derivative, or every item of a batch."""
-        pairs: list[tuple[Cid, Cid | None]] = []
-        if record.kind == KIND_BATCH:
-            manifest = self._manifest(key, record.commitment)
-            for entry in manifest.document.get("items", []) if manifest is not None else []:
-                meta = Cid.parse(str(entry["metadata_cid"]))
-                document = self._metadata(meta.digest)
-                if document is None or document.get("type") != SEALED_ITEM_TYPE:
-                    pairs.append((Cid.parse(str(entry["cid"])), meta))
-            return pairs
-        document = self._metadata(record.metadata)
-        if document is not None and document.get("type") == SEALED_ITEM_TYPE:
-            return pairs
-        with self._index() as index:
-            indexed = index.item(key)
-        return [(Cid.from_bytes(indexed.cid), document_cid(record.metadata))]
-
-    def _withdraw(self, pairs: Sequence[tuple[Cid, Cid | None]]) -> dict[str, Any]:
-        """Unpin these plaintext DAGs and metadata blocks here and collect garbage; copies
-        elsewhere cannot be recalled, and the result says so."""
+    def _withdraw_public(
+        self, subject: bytes, record: Record, only: bytes | None = None
+    ) -> dict[str, Any]:
+        """Stop serving the plaintext (not sealed) files under ``subject`` here, after a
+        revocation or terms that no longer allow public access (``only``: one item of a
+        batch): unpin them and their metadata blocks and collect garbage. Copies elsewhere
+        cannot be recalled, and the result says so. Sealed files keep their ciphertext."""
+        public = [c for c in self._contents(subject, record, only) if not c.sealed]
+        if not public:
+            return {}
         pins = self.node.pin_ls()
         unpinned: list[str] = []
-        for content, meta in pairs:
-            for cid in (content, meta):
-                if cid is not None and cid in pins:
+        for content in public:
+            for cid in (content.cid, content.metadata_cid):
+                if cid in pins:
                     self.node.pin_rm(cid, recursive=pins[cid] == "recursive")
                     unpinned.append(str(cid))
         if unpinned and isinstance(self.node, EmbeddedNode):
             self.node.gc()
-        if not pairs:
-            return {}
         return {
             "unpinned": unpinned,
             "warning": "the item's plaintext was public: it is unpinned and collected here, but "
@@ -1158,6 +1304,7 @@ class Registrar:
             metadata = bytes.fromhex(membership["metadata"][2:])
             commitment = bytes.fromhex(membership["commitment"][2:])
             steward = self.client.steward_of(root, batch_record)
+            subject = root
         else:
             record = self.client.find_record(key)
             metadata, commitment = record.metadata, record.commitment
@@ -1165,8 +1312,9 @@ class Registrar:
                 # the registry binds the derivation (method, AI flag) in place of a commitment
                 commitment = _ZERO32
             steward = self.client.steward_of(key, record)
+            subject = key
         sealed = self._sealed_item(key, metadata)
-        envelope_cid = self._current_envelope(key, steward, sealed)
+        envelope_cid = self._current_envelope(key, subject, steward, sealed)
         if is_address(holder):
             keypair = load_encryption_key(self.settings, holder, passphrase)
         elif Path(holder).expanduser().is_file():
@@ -1719,9 +1867,7 @@ class Registrar:
 
         # Terms that no longer allow public access: the plaintext stops being served here.
         withdrawn = (
-            self._withdraw(self._public_copies(key, record))
-            if requires_encryption(parse_terms(document))
-            else {}
+            self._withdraw_public(key, record) if requires_encryption(parse_terms(document)) else {}
         )
         return {
             "subject": _hex(key),
@@ -1769,18 +1915,13 @@ class Registrar:
                 deadline,
                 keys.sign(typed, signers),
             )
-            entry = self._batch_membership(root, resolved.key)[1]
-            meta_cid = Cid.parse(str(entry["metadata_cid"]))
-            meta_doc = self._metadata(meta_cid.digest)
-            sealed = meta_doc is not None and meta_doc.get("type") == SEALED_ITEM_TYPE
-            withdrawn = {} if sealed else self._withdraw([(Cid.parse(str(entry["cid"])), meta_cid)])
             return {
                 "subject": _hex(subject),
                 "batch": _hex(root),
                 "version": state.version,
                 "revoked": True,
                 "tx": TxView.of(outcome).to_json(),
-                **withdrawn,
+                **self._withdraw_public(root, batch_record, resolved.key),
             }
         key, record, steward = self._subject(item, "revoke")
         state = self.client.terms_of(key)
@@ -1805,7 +1946,7 @@ class Registrar:
             "version": state.version,
             "revoked": True,
             "tx": TxView.of(outcome).to_json(),
-            **self._withdraw(self._public_copies(key, record)),
+            **self._withdraw_public(key, record),
         }
 
     # -- offline consent (request, then signatures collected elsewhere, then submit) -------
@@ -1955,9 +2096,9 @@ class Registrar:
             # As `terms set`: terms that no longer allow public access stop the plaintext
             # being served here.
             if restricts:
-                result.update(self._withdraw(self._public_copies(subject, record)))
+                result.update(self._withdraw_public(subject, record))
         elif request.batch_root is not None and request.batch_item is not None:
-            membership, entry = self._batch_membership(request.batch_root, request.batch_item)
+            membership, _ = self._batch_membership(request.batch_root, request.batch_item)
             outcome = self.client.revoke_batch_item(
                 request.batch_root,
                 record,
@@ -1973,16 +2114,13 @@ class Registrar:
             result["batch"] = _hex(request.batch_root)
             result["revoked"] = True
             # As `terms revoke`: a revoked plaintext item is no longer served here.
-            meta_cid = Cid.parse(str(entry["metadata_cid"]))
-            meta_doc = self._metadata(meta_cid.digest)
-            if meta_doc is None or meta_doc.get("type") != SEALED_ITEM_TYPE:
-                result.update(self._withdraw([(Cid.parse(str(entry["cid"])), meta_cid)]))
+            result.update(self._withdraw_public(request.batch_root, record, request.batch_item))
         else:
             outcome = self.client.revoke_terms(
                 subject, record, steward, request.version, request.deadline, packed
             )
             result["revoked"] = True
-            result.update(self._withdraw(self._public_copies(subject, record)))
+            result.update(self._withdraw_public(subject, record))
         result["tx"] = TxView.of(outcome).to_json()
         return result
 
@@ -2099,6 +2237,13 @@ class Registrar:
         )
         receiver_signers = keys.pick(
             receiver, receiver.threshold, f"a custody {name} (receiver)", only_this=False
+        )
+        # Stewardship moves reading with it: sealed content is re-wrapped for the receiver's
+        # keyholders, and the custody document both communities sign names the new envelopes
+        # (a caller's document cannot name others).
+        extra = {k: v for k, v in extra.items() if k != "envelopes"}
+        extra.update(
+            self._rewrap_for_move(key, record, steward.id, receiver, steward_signers, keys, name)
         )
         return self._record_custody(
             key,

@@ -314,14 +314,29 @@ def test_rewrap_drops_a_removed_keyholder() -> None:
     a, b, c = (EncryptionKeyPair.generate() for _ in range(3))
     key = new_content_key()
     old = wrap(key, ITEM, [a.public, b.public])
-    new = rewrap(old, a, [a.public, c.public])
+    new = rewrap(old, a, [a.public, c.public], item=ITEM)
     assert new.item == ITEM
     assert unwrap(new, c, ITEM) == key
     assert unwrap(new, a, ITEM) == key
     with pytest.raises(DecryptionFailed, match="not a recipient"):
         unwrap(new, b, ITEM)
     with pytest.raises(DecryptionFailed):
-        rewrap(new, b, [b.public])  # a removed holder cannot re-add itself
+        rewrap(new, b, [b.public], item=ITEM)  # a removed holder cannot re-add itself
+
+
+def test_rewrap_refuses_an_envelope_of_another_item() -> None:
+    holder, newcomer = EncryptionKeyPair.generate(KEM_X25519), EncryptionKeyPair.generate()
+    other_item = bytes(range(32))
+    assert other_item != ITEM
+    other = wrap(new_content_key(), other_item, [holder.public])
+    # the holder could open it, but it is not the envelope of the item being re-wrapped
+    assert unwrap(other, holder, other_item)
+    with pytest.raises(DecryptionFailed, match="not for item"):
+        rewrap(other, holder, [newcomer.public], item=ITEM)
+    # the envelope's claim re-labelled to ITEM: its wrapped key does not open for ITEM
+    relabelled = Envelope(ITEM, other.recipients)
+    with pytest.raises(DecryptionFailed, match="does not open for item"):
+        rewrap(relabelled, holder, [newcomer.public], item=ITEM)
 
 
 def test_envelope_documents_are_checked() -> None:

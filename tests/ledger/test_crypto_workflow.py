@@ -54,6 +54,36 @@ def sealed_community(
     return holders, keys
 
 
+def keyless_community(registrar: Registrar, name: str) -> tuple[bytes, SignerKeys]:
+    """A community of two keyholders with Ethereum keys only (no encryption key)."""
+    holders = [
+        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(2)
+    ]
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    registrar.create_community(name, holders, 1, keys)
+    return registrar.resolve_community(name), keys
+
+
+def _random_files(tmp_path: Path, label: str, count: int) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = tmp_path / f"{label}-{i}.obj"
+        path.write_bytes(os.urandom(2000 + i))
+        paths.append(path)
+    return paths
+
+
+def _opens(registrar: Registrar, cid: Cid, holder: str, out: Path, plaintext: Path) -> None:
+    registrar.decrypt_item(str(cid), holder, PASSPHRASE, out)
+    assert out.read_bytes() == plaintext.read_bytes()
+
+
+def _shut_out(registrar: Registrar, cid: Cid, holder: str, out: Path) -> None:
+    with pytest.raises(DecryptionFailed, match="not a recipient"):
+        registrar.decrypt_item(str(cid), holder, PASSPHRASE, out)
+    assert not out.exists()
+
+
 def windows(data: bytes, width: int = 48, step: int = 16 * 1024) -> list[bytes]:
     """Distinctive slices of ``data``: any stored chunk of it contains several."""
     if len(data) <= width:
@@ -179,18 +209,13 @@ def test_public_terms_are_not_encrypted(registrar: Registrar, tmp_path: Path) ->
 def test_restricted_terms_without_encryption_keys_add_nothing(
     registrar: Registrar, tmp_path: Path
 ) -> None:
-    name = "nokeys-" + tmp_path.name
-    holders = [
-        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(2)
-    ]
-    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
-    registrar.create_community(name, holders, 1, keys)
+    community, keys = keyless_community(registrar, "nokeys-" + tmp_path.name)
     path = tmp_path / "secret.obj"
     path.write_bytes(b"do not add me " + os.urandom(64))
-    terms = write_terms(tmp_path / "t.json", restricted_terms(registrar.resolve_community(name)))
+    terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     pins = registrar.node.pin_ls()
     with pytest.raises(UsageError, match="names no keyholder encryption key"):
-        registrar.register([path], registrar.resolve_community(name), terms, keys)
+        registrar.register([path], community, terms, keys)
     assert registrar.node.pin_ls() == pins
     plain = import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
     with pytest.raises(BlockNotFound):
@@ -270,6 +295,23 @@ def test_restricting_or_revoking_public_terms_withdraws_the_plaintext(
     assert "unpinned" not in kept
     assert registrar.node.block_get(sealed.cid)
 
+    # one item of a batch revoked: that item's plaintext alone is withdrawn
+    open_files = _random_files(tmp_path, "open", 2)
+    open_batch = registrar.register_batch(open_files, community, public, keys)
+    target, rest = open_batch.items
+    result = registrar.revoke_terms(str(target.cid), keys)
+    assert set(result["unpinned"]) == {str(target.cid), str(target.metadata_cid)}
+    with pytest.raises(BlockNotFound):
+        registrar.node.block_get(target.cid)
+    assert registrar.node.block_get(rest.cid)
+    # ...and an item of a sealed batch keeps its ciphertext
+    sealed_batch = registrar.register_batch(
+        _random_files(tmp_path, "sealed", 2), community, restricted, keys
+    )
+    kept = registrar.revoke_terms(str(sealed_batch.items[0].cid), keys)
+    assert "unpinned" not in kept and kept["revoked"] is True
+    assert registrar.node.block_get(sealed_batch.items[0].cid)
+
 
 def test_rotation_keeps_the_signed_key_of_a_keyholder_whose_keys_are_elsewhere(
     registrar: Registrar, tmp_path: Path
@@ -340,3 +382,110 @@ def test_a_restricted_derivative_is_sealed_too(registrar: Registrar, tmp_path: P
     # check is what remains, and the result says so
     assert decrypted.commitment_matches is None
     assert decrypted.plaintext_cid == str(plain)
+
+
+def test_rotation_rewraps_the_items_of_a_batch(registrar: Registrar, tmp_path: Path) -> None:
+    name = "rotate-batch-" + tmp_path.name
+    (a, b), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
+    community = registrar.resolve_community(name)
+    c = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
+    terms = write_terms(tmp_path / "t.json", restricted_terms(community))
+    old_paths = _random_files(tmp_path, "old", 2)
+    old = registrar.register_batch(old_paths, community, terms, keys)
+    # before the rotation: b opens an item of the batch, c (not yet a keyholder) cannot
+    _opens(registrar, old.items[1].cid, b, tmp_path / "b-before", old_paths[1])
+    _shut_out(registrar, old.items[1].cid, c.address, tmp_path / "c-before")
+
+    signer_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
+    registrar.rotate_community(community, [a, c.address], 1, signer_a)
+    new_paths = _random_files(tmp_path, "new", 3)
+    new_batch = registrar.register_batch(new_paths[:2], community, terms, signer_a)
+    (new_single,) = registrar.register([new_paths[2]], community, terms, signer_a)
+
+    # the keyholder added by the rotation opens every item of the older batch
+    for i, (entry, path) in enumerate(zip(old.items, old_paths, strict=True)):
+        _opens(registrar, entry.cid, c.address, tmp_path / f"c-old-{i}", path)
+    # the removed keyholder opens neither the older batch's current envelopes nor anything
+    # registered after the rotation, single or batch
+    _shut_out(registrar, old.items[0].cid, b, tmp_path / "b-old")
+    _shut_out(registrar, new_batch.items[0].cid, b, tmp_path / "b-new-batch")
+    _shut_out(registrar, new_single.cid, b, tmp_path / "b-new-single")
+    _opens(registrar, new_batch.items[1].cid, c.address, tmp_path / "c-new", new_paths[1])
+    # the new community document's envelope index names the batch items by their item keys
+    with registrar._index() as index:
+        digest = index.community(community).document
+    document = json.loads(registrar.node.block_get(document_cid(digest)))
+    listing = json.loads(registrar.node.block_get(Cid.parse(document["envelopes"])))
+    assert set(listing["envelopes"]) == {"0x" + entry.key.hex() for entry in old.items}
+
+
+def _two_sealed_communities(
+    registrar: Registrar, tmp_path: Path
+) -> tuple[bytes, list[ChecksumAddress], bytes, list[ChecksumAddress], SignerKeys]:
+    sender_name, receiver_name = "sender-" + tmp_path.name, "receiver-" + tmp_path.name
+    senders, keys = sealed_community(registrar, sender_name, 2, 1, KEM_X25519)
+    receivers, _ = sealed_community(registrar, receiver_name, 2, 1, KEM_X25519)
+    return (
+        registrar.resolve_community(sender_name),
+        senders,
+        registrar.resolve_community(receiver_name),
+        receivers,
+        keys,
+    )
+
+
+def test_custody_moves_rewrap_sealed_content_for_the_receiver(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    sender, (a, b), receiver, (c, d), keys = _two_sealed_communities(registrar, tmp_path)
+    terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
+    single_path, *batch_paths = _random_files(tmp_path, "moved", 3)
+    (single,) = registrar.register([single_path], sender, terms, keys)
+    batch = registrar.register_batch(batch_paths, sender, terms, keys)
+    _shut_out(registrar, single.cid, c, tmp_path / "c-before")  # not yet the receiver's
+
+    moved = registrar.transfer_custody(str(single.cid), receiver, keys)
+    registrar.repatriate("0x" + batch.root.hex(), receiver, keys)
+    # the receiver's keyholders open the single item and every item of the batch...
+    _opens(registrar, single.cid, c, tmp_path / "c-single", single_path)
+    for i, (entry, path) in enumerate(zip(batch.items, batch_paths, strict=True)):
+        _opens(registrar, entry.cid, d, tmp_path / f"d-batch-{i}", path)
+    # ...and the sending community's keyholders no longer hold the current envelopes
+    _shut_out(registrar, single.cid, a, tmp_path / "a-single")
+    _shut_out(registrar, batch.items[0].cid, b, tmp_path / "b-batch")
+    # the new envelopes are named by the custody document both communities signed
+    custody = json.loads(registrar.node.block_get(Cid.parse(moved["document_cid"])))
+    listing = json.loads(registrar.node.block_get(Cid.parse(custody["envelopes"])))
+    assert set(listing["envelopes"]) == {"0x" + single.key.hex()}
+
+    # the sender's rotation leaves what it passed on alone (its signer could not open it)...
+    e = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
+    only_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
+    registrar.rotate_community(sender, [a, e.address], 1, only_a)
+    with registrar._index() as index:
+        sender_digest = index.community(sender).document
+    assert "envelopes" not in json.loads(registrar.node.block_get(document_cid(sender_digest)))
+    _shut_out(registrar, single.cid, e.address, tmp_path / "e-single")
+    # ...and the receiver's rotation re-wraps what was moved to it for its new keyholders
+    only_c = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (c,))
+    registrar.rotate_community(receiver, [c, e.address], 1, only_c)
+    _opens(registrar, single.cid, e.address, tmp_path / "e-single-2", single_path)
+    _opens(registrar, batch.items[1].cid, e.address, tmp_path / "e-batch", batch_paths[1])
+    _shut_out(registrar, single.cid, d, tmp_path / "d-single")
+
+
+def test_a_sealed_item_is_not_moved_to_a_community_without_encryption_keys(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    sender_name = "keyed-" + tmp_path.name
+    _, keys = sealed_community(registrar, sender_name, 2, 1, KEM_X25519)
+    sender = registrar.resolve_community(sender_name)
+    receiver, _ = keyless_community(registrar, "keyless-" + tmp_path.name)
+    terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
+    (path,) = _random_files(tmp_path, "stays", 1)
+    (item,) = registrar.register([path], sender, terms, keys)
+    nonce = registrar.client.custody_nonce(item.key)
+    with pytest.raises(UsageError, match="names no keyholder encryption key; nothing was sent"):
+        registrar.transfer_custody(str(item.cid), receiver, keys)
+    assert registrar.client.custody_nonce(item.key) == nonce
+    assert registrar.show_item(str(item.cid)).steward == sender
