@@ -20,13 +20,16 @@ Signatures are made elsewhere (:mod:`ledger.consent`); this module only carries 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, cast
+from urllib.parse import urlsplit
 
 import requests
 from eth_abi.abi import decode as abi_decode
@@ -37,7 +40,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import (
     ContractLogicError,
@@ -46,7 +49,8 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import TxParams, TxReceipt
+from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from contracts import Artifact, load_artifact
 from ledger.consent import Domain
@@ -70,6 +74,8 @@ __all__ = [
     "REGISTER_ITEM_PACKED_SELECTOR",
     "Call",
     "Calls",
+    "ChainHead",
+    "ChainReads",
     "Community",
     "JournalEntry",
     "Party",
@@ -97,12 +103,80 @@ CUSTODY_RETURN: Final = 3
 CUSTODY_REPATRIATION: Final = 4
 
 _ZERO32: Final = bytes(32)
+_RECORDS_SELECTOR: Final = keccak(text="records(bytes32)")[:4]
 _GAS_MARGIN_NUM: Final = 6  # estimate × 6/5: room for a timestamp-dependent path, never less
 _GAS_MARGIN_DEN: Final = 5
 _JOURNAL_NAME: Final = re.compile(r"(\d{20})-0x([0-9a-f]{64})\.json")
 
 
 # ---- values ----------------------------------------------------------------------------------
+
+
+def _rpc_bytes(value: Any, method: str) -> bytes:
+    """A JSON-RPC hex result as bytes (ChainError for anything else)."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ChainError(f"{method} returned {value!r}, not 0x-prefixed hex")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ChainError(f"{method} returned {value[:80]!r}, not 0x-prefixed hex") from None
+
+
+class _PlainPost:
+    """JSON-RPC over one kept-alive ``http.client`` connection per thread, for the read path
+    that verification waits on. web3's provider goes through requests, whose bookkeeping is a
+    third of a millisecond per request, most of a local round trip; this is used only where it
+    means the same as the provider (a plain ``http://`` URL, no proxy for it, no extra request
+    settings), else the provider is."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.timeout = timeout
+        self._local = threading.local()
+
+    @classmethod
+    def for_provider(cls, provider: object) -> _PlainPost | None:
+        if type(provider) is not HTTPProvider or provider.endpoint_uri is None:
+            return None
+        url = str(provider.endpoint_uri)
+        parts = urlsplit(url)
+        settings = dict(provider.get_request_kwargs())
+        if (
+            parts.scheme != "http"
+            or parts.username is not None
+            or set(settings) - {"timeout", "headers"}
+            or settings.get("headers") != HTTPProvider.get_request_headers()
+            or requests.utils.get_environ_proxies(url)
+        ):
+            return None
+        timeout = settings.get("timeout")
+        return cls(url, float(timeout) if isinstance(timeout, int | float) else 30.0)
+
+    def post(self, body: bytes) -> Any:
+        """The decoded JSON answer to ``body``; OSError or HTTPException when none comes."""
+        for attempt in (1, 2):
+            conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+            fresh = conn is None
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._local.conn = conn
+            try:
+                conn.request("POST", self.path, body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                self._local.conn = None
+                if fresh or attempt == 2:
+                    raise
+                continue  # the node closed a kept-alive connection: once more, on a new one
+            if response.status != 200:
+                raise http.client.HTTPException(f"HTTP status {response.status}")
+            return json.loads(data)
+        raise AssertionError("unreachable")
 
 
 def item_key(cid: bytes) -> bytes:
@@ -245,6 +319,24 @@ class TermsState:
     terms: bytes
     revoked: bool
     updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The live chain id and the head block, read together."""
+
+    chain_id: int
+    number: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReads:
+    """Stored record digests at one block and raw signed transactions, read together."""
+
+    block: int
+    records: Mapping[bytes, bytes]  # key → ``records(key)`` at ``block`` (zero: none)
+    raw_transactions: Mapping[bytes, bytes]  # tx hash → raw signed tx (absent: node has none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -887,6 +979,8 @@ class RegistryClient:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.artifact.abi)
         self.decoder = RevertDecoder(self.artifact.abi)
         self._nonce: int | None = None
+        # (provider, its plain transport or None), made on first use by the read path
+        self._plain_post: tuple[object, _PlainPost | None] | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -1411,6 +1505,96 @@ class RegistryClient:
 
     def batch_item_subject(self, root: bytes, item: bytes) -> bytes:
         return bytes(self._view("batchItemSubject", root, item))
+
+    def head(self) -> ChainHead:
+        """The live chain id and the head block's number and hash, in one batch request."""
+        chain_id, block = self._batch(
+            [
+                (RPCEndpoint("eth_chainId"), []),
+                (RPCEndpoint("eth_getBlockByNumber"), ["latest", False]),
+            ]
+        )
+        try:
+            return ChainHead(int(chain_id, 16), int(block["number"], 16),
+                             _rpc_bytes(block["hash"], "eth_getBlockByNumber"))
+        except (TypeError, KeyError, ValueError):
+            raise ChainError(
+                f"the chain at {self._endpoint()} answered eth_chainId / eth_getBlockByNumber "
+                f"with {chain_id!r} / {str(block)[:200]}"
+            ) from None
+
+    def read_many(
+        self, records: Sequence[bytes], transactions: Sequence[bytes], *, block: int
+    ) -> ChainReads:
+        """``records(key)`` of each key at ``block``, and each raw signed transaction, in one
+        JSON-RPC batch request: one round trip instead of one per read. A node that refuses
+        batches is asked one request at a time."""
+        keys = list(dict.fromkeys(_b32(k, "record key") for k in records))
+        hashes = list(dict.fromkeys(_b32(h, "transaction hash") for h in transactions))
+        at = hex(block)
+        requests_: list[tuple[RPCEndpoint, Any]] = [
+            (RPCEndpoint("eth_call"),
+             [{"to": self.address, "data": "0x" + (_RECORDS_SELECTOR + k).hex()}, at])
+            for k in keys
+        ]
+        requests_ += [
+            (RPCEndpoint("eth_getRawTransactionByHash"), ["0x" + h.hex()]) for h in hashes
+        ]
+        results = self._batch(requests_)
+        digests: dict[bytes, bytes] = {}
+        for key, result in zip(keys, results, strict=False):
+            value = _rpc_bytes(result, "records")
+            if len(value) != 32:
+                raise ChainError(
+                    f"records(0x{key.hex()}) at {self._endpoint()} returned {len(value)} bytes, "
+                    "not 32: is the deployment's address the registry?"
+                )
+            digests[key] = value
+        raw: dict[bytes, bytes] = {}
+        for tx_hash, result in zip(hashes, results[len(keys):], strict=True):
+            if result is not None:
+                raw[tx_hash] = _rpc_bytes(result, "eth_getRawTransactionByHash")
+        return ChainReads(block, digests, raw)
+
+    def _batch(self, calls: Sequence[tuple[RPCEndpoint, Any]]) -> list[Any]:
+        """The results of ``calls``, in order; errors as the single calls raise them."""
+        if not calls:
+            return []
+        provider = self.w3.provider
+        if self._plain_post is None or self._plain_post[0] is not provider:
+            self._plain_post = (provider, _PlainPost.for_provider(provider))
+        plain = self._plain_post[1]
+        with self._rpc():
+            answer: Any = None
+            if plain is not None:
+                body = [
+                    {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+                    for i, (method, params) in enumerate(calls)
+                ]
+                try:
+                    answer = plain.post(json.dumps(body).encode())
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ChainUnavailable(
+                        f"no chain answers at {self._endpoint()} ({type(exc).__name__})",
+                        hint="start the local chain with `heritage chain up`, or check "
+                        "HERITAGE_RPC_URL",
+                    ) from None
+                except ValueError:
+                    answer = None  # not JSON: let the provider ask again and say what is wrong
+                if isinstance(answer, list) and all(isinstance(r, Mapping) for r in answer):
+                    answer = sorted(answer, key=lambda r: int(r.get("id", -1)))
+            elif isinstance(provider, JSONBaseProvider):
+                answer = provider.make_batch_request(list(calls))
+            if not isinstance(answer, list) or len(answer) != len(calls):
+                # No batch support (one error object back): the same calls, one by one.
+                answer = [provider.make_request(method, params) for method, params in calls]
+        results: list[Any] = []
+        for (method, _), response in zip(calls, answer, strict=True):
+            error = response.get("error") if isinstance(response, Mapping) else "no response"
+            if error is not None or "result" not in response:
+                raise ChainError(f"the chain at {self._endpoint()} failed {method}: {error}")
+            results.append(response["result"])
+        return results
 
     def find_record(self, key: bytes) -> Record:
         """The stored record of an item, derivative or batch, rebuilt from its registration

@@ -57,6 +57,7 @@ __all__ = [
     "CommunityRecord",
     "EventIndex",
     "HistoryEntry",
+    "IndexedHead",
     "ItemRecord",
     "Progress",
     "SyncResult",
@@ -300,6 +301,16 @@ class SyncResult:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexedHead:
+    """How far the index has read: the chain it was read from (its live id at the last
+    sync) and the last indexed block, whose hash the last sync checked or read."""
+
+    chain_id: int
+    block_number: int
+    block_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One event about an item, with where it happened."""
 
@@ -431,7 +442,9 @@ class EventIndex:
         self.start_block = start_block
         self.confirmations = confirmations
         self.chunk_blocks = chunk_blocks
-        self._events = _EventDecoder()
+        # Built on first use: building web3's event decoders costs milliseconds, and an
+        # index that is only read (or finds nothing new on the chain) never needs them.
+        self._decoder: _EventDecoder | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None)
         try:
@@ -455,6 +468,11 @@ class EventIndex:
 
     def close(self) -> None:
         self._db.close()
+
+    def _events(self) -> _EventDecoder:
+        if self._decoder is None:
+            self._decoder = _EventDecoder()
+        return self._decoder
 
     # ---- schema ----------------------------------------------------------------------
 
@@ -609,7 +627,7 @@ class EventIndex:
                 raise ChainError(
                     f"block {number} changed while indexing (a reorganisation); run the sync again"
                 )
-            decoded = self._events.decode(log)
+            decoded = self._events().decode(log)
             if decoded is None:
                 continue  # an event this index does not keep
             rows.append(self._row(decoded, log, header))
@@ -650,6 +668,32 @@ class EventIndex:
     def last_indexed_block(self) -> int | None:
         state = self._state()
         return None if state is None or state[3] is None else int(state[3])
+
+    def is_current(self, chain_id: int, head: int, head_hash: bytes) -> bool:
+        """Whether :meth:`sync` would find nothing to do on a chain with ``chain_id`` whose
+        head is block ``head`` with hash ``head_hash``: the index was read from this chain
+        and registry, up to that very block (a caller that read the head anyway saves the
+        sync's own round trips)."""
+        state = self._state()
+        if state is None or self.confirmations:
+            return False  # with confirmations, only a sync can check the last block's hash
+        indexed_chain, registry, start, last_block, last_hash = state
+        return (
+            indexed_chain == chain_id
+            and registry == self.registry
+            and start == self.start_block
+            and last_block is not None
+            and int(last_block) == head
+            and last_hash == head_hash
+        )
+
+    def indexed_head(self) -> IndexedHead | None:
+        """The chain id and last block of the last sync (None: nothing indexed yet). Right
+        after :meth:`sync` with no confirmations, that block is the chain's head."""
+        state = self._state()
+        if state is None or state[3] is None or state[4] is None:
+            return None
+        return IndexedHead(state[0], int(state[3]), bytes(state[4]))
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every event table's rows in (block, log index) order: for comparing two indexes."""

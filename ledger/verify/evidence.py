@@ -31,13 +31,13 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_keys.datatypes import Signature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -143,8 +143,12 @@ def decode_call(raw_tx: bytes) -> RegistryCall:
     a signed transaction calling a registry function.
     """
     try:
-        tx = TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict()
-        sender = Account.recover_transaction(raw_tx)
+        typed = TypedTransaction.from_bytes(HexBytes(raw_tx))
+        tx = typed.as_dict()
+        # What Account.recover_transaction does for a typed transaction, without parsing the
+        # bytes a second time: the signer of the transaction's signing hash.
+        signature = Signature(vrs=typed.vrs())
+        sender = signature.recover_public_key_from_msg_hash(typed.hash()).to_canonical_address()
         data = bytes(tx["data"])
         if data[:4] == REGISTER_ITEM_PACKED_SELECTOR:
             name, args = "registerItemPacked", _unpack_register_item(data[4:])
@@ -164,9 +168,16 @@ def decode_call(raw_tx: bytes) -> RegistryCall:
         function=name,
         args=args,
         chain_id=int(tx.get("chainId", 0)),
-        to=to_checksum_address(bytes(to)) if to else "",
-        sender=to_checksum_address(sender),
+        to=_checksum(bytes(to)) if to else "",
+        sender=_checksum(sender),
     )
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: bytes | str) -> str:
+    """The EIP-55 form of ``address``. Memoised: a community's few keyholders recur in every
+    message and transaction, and EIP-55's hashing was a third of a check's time."""
+    return to_checksum_address(address)
 
 
 def _unpack_register_item(body: bytes) -> dict[str, Any]:
@@ -182,7 +193,7 @@ def _unpack_register_item(body: bytes) -> dict[str, Any]:
         raise ValueError(f"packed registration of {len(body)} bytes is shorter than its counts")
     return {
         "community": body[:32],
-        "keyholders": [to_checksum_address(body[34 + 20 * i : 54 + 20 * i]) for i in range(n)],
+        "keyholders": [_checksum(body[34 + 20 * i : 54 + 20 * i]) for i in range(n)],
         "threshold": threshold,
         "metadata": body[pos : pos + 32],
         "terms": body[pos + 32 : pos + 64],
@@ -505,7 +516,10 @@ class _Checker:
         self.evidence = evidence
         self.domain = consent.Domain(evidence.chain_id, evidence.registry)
         self.problems: list[str] = []
-        self.signed: list[dict[str, Any]] = []  # every signature check, for proofs.json
+        # Every signature check, for proofs.json (built into JSON only when asked for: a
+        # verdict does not need it, and building it cost a tenth of a check).
+        self.checks: list[tuple[ChainEvent, consent.TypedData, bytes, KeyholderSet, int,
+                                tuple[str, ...]]] = []
         self._timelines: dict[bytes, list[KeyholderSet]] = {}
 
     # -- transactions and signatures ---------------------------------------------------------
@@ -543,7 +557,8 @@ class _Checker:
         """Check ``given`` (the call's keyholders, threshold, signatures) against ``holders``
         (the set the timeline says was in force); a failure is recorded, not raised."""
         where = f"{event.event} in transaction {_hex(event.tx_hash)}"
-        claimed = tuple(to_checksum_address(k) for k in given["keyholders"])
+        digest = typed.digest()  # EIP-712 encoding is the costly part: once per message
+        claimed = tuple(_checksum(k) for k in given["keyholders"])
         signers: tuple[str, ...] = ()
         if claimed != holders.keyholders or int(given["threshold"]) != holders.threshold:
             self.problems.append(
@@ -554,26 +569,32 @@ class _Checker:
             try:
                 signers = tuple(
                     consent.check_signatures(
-                        typed.digest(), holders.keyholders, required, bytes(given["signatures"])
+                        digest, holders.keyholders, required, bytes(given["signatures"])
                     )
                 )
             except consent.SignatureError as exc:
                 self.problems.append(f"{where}: {exc.message}")
-        self.signed.append(
+        self.checks.append((event, typed, digest, holders, required, signers))
+        return signers
+
+    @property
+    def signed(self) -> list[dict[str, Any]]:
+        """Every signature check so far, as ``proofs.json`` lists them."""
+        return [
             {
                 "event": event.event,
                 "tx_hash": _hex(event.tx_hash),
                 "community": _hex(holders.community),
                 "primary_type": typed.primary_type,
                 "typed_data": _json_safe(typed.full_message()),
-                "digest": _hex(typed.digest()),
+                "digest": _hex(digest),
                 "keyholders": list(holders.keyholders),
                 "threshold": holders.threshold,
                 "required": required,
                 "signers": list(signers),
             }
-        )
-        return signers
+            for event, typed, digest, holders, required, signers in self.checks
+        ]
 
     # -- keyholder timelines -----------------------------------------------------------------
 

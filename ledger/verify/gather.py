@@ -1,39 +1,143 @@
 """Gather :class:`~ledger.verify.evidence.Evidence` about items from the chain, the event
-index and the IPFS node: the one place where verification does I/O against the registry."""
+index and the IPFS node: the one place where verification does I/O against the registry.
+
+Round trips are few. :func:`open_chain` does what does not depend on the item: it reads the
+live chain id and head block (one batch request) and syncs the event index unless it already
+stands at that very block; the index's last block (the head, its hash checked or just read)
+becomes the snapshot. ``heritage verify`` runs it while the file is hashed. Then the index
+names every event the evidence needs, and so
+every transaction: the item's, its parents', and the keyholder events of every community
+they involve. Those raw transactions and the registry's stored record digests, pinned to the
+snapshot block, come back in one JSON-RPC batch request. Only what the index cannot foresee
+(an item of a batch, found through its manifest on IPFS) is read one call at a time.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from ledger.chain import batch_item_subject
-from ledger.errors import HeritageError
+from ledger.chain import batch_item_subject, item_key
+from ledger.errors import ChainError, EvidenceInvalid, HeritageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
 from ledger.registration import Registrar
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
 from local_chain.deploy import chain_errors
 
-__all__ = ["gather"]
+__all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain"]
 
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
+_COMMUNITY_FIELDS: Final = ("community", "counterparty")
+_MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
+_ZERO32: Final = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainView:
+    """The chain as one verification sees it: the event index synced up to ``block``."""
+
+    chain_id: int  # the live chain id (the index is of that chain: checked, or rebuilt)
+    registry: str  # checksummed
+    block: int  # the snapshot: the last indexed block, the head when the index was synced
+    block_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """Evidence, and the record digests the registry stores at the snapshot block (the ones
+    read with it: each item's and each parent's key)."""
+
+    evidence: Evidence
+    stored: Mapping[bytes, bytes]
+
+
+def open_chain(registrar: Registrar, index: EventIndex) -> ChainView:
+    """Sync ``index`` (opened with ``registrar.event_index(sync=False)``) and fix the
+    snapshot: everything that does not depend on the item, so that it can run while a file is
+    hashed."""
+    with chain_errors(registrar.settings.rpc_url):
+        live = registrar.client.head()
+        # Most verifications find the chain where the last one left it: then one round trip
+        # (chain id and head, batched) replaces the sync's three.
+        if not index.is_current(live.chain_id, live.number, live.hash):
+            index.sync()
+    head = index.indexed_head()
+    if head is None:
+        raise ChainError(
+            f"the chain at {registrar.settings.rpc_url} has no block since the registry's "
+            f"deployment in block {registrar.deployment.deploy_block}",
+            hint="HERITAGE_RPC_URL must name the chain the deployment was made on",
+        )
+    return ChainView(
+        chain_id=head.chain_id,
+        registry=to_checksum_address(registrar.deployment.registry_address),
+        block=head.block_number,
+        block_hash=head.block_hash,
+    )
+
+
+def _planned_key(item: str) -> bytes | None:
+    """The key ``item`` names first (as :meth:`Registrar.resolve` tries it first), or None
+    for text that is neither a 0x key nor a CID (resolve then says what is wrong)."""
+    try:
+        if item.startswith(("0x", "0X")):
+            key = bytes.fromhex(item[2:])
+            return key if len(key) == 32 else None
+        return item_key(bytes(Cid.parse(item)))
+    except (ValueError, HeritageError):
+        return None
 
 
 class _Gatherer:
-    def __init__(self, registrar: Registrar, index: EventIndex) -> None:
+    def __init__(self, registrar: Registrar, index: EventIndex, view: ChainView) -> None:
         self.registrar = registrar
         self.index = index
+        self.view = view
+        self.stored: dict[bytes, bytes] = {}
         self.raw: dict[bytes, bytes] = {}
         self.digests: set[bytes] = set()
         self.communities: set[bytes] = set()
+        self._histories: dict[bytes, list[HistoryEntry]] = {}
+        self._keyholders: dict[bytes, list[HistoryEntry]] = {}
+
+    def prefetch(self, items: Sequence[str]) -> None:
+        """Read, in one JSON-RPC batch, the stored records and the raw transactions that the
+        evidence about ``items`` needs as far as the index knows: each item and its parents,
+        their events, and the keyholder events of every community those name."""
+        keys: list[bytes] = []
+        transactions: dict[bytes, None] = {}
+        communities: dict[bytes, None] = {}
+        queue = [k for k in map(_planned_key, items) if k is not None]
+        while queue and len(keys) <= len(items) + _MAX_LINEAGE:
+            key = queue.pop(0)
+            if key in keys:
+                continue
+            keys.append(key)
+            for entry in self.history(key):
+                transactions[entry.tx_hash] = None
+                for name in _COMMUNITY_FIELDS:
+                    if isinstance(entry.fields.get(name), bytes):
+                        communities[entry.fields[name]] = None
+                if entry.event == "DerivativeRegistered":
+                    queue.append(entry.fields["parent"])
+        for community in communities:
+            for entry in self.keyholder_history(community):
+                transactions[entry.tx_hash] = None
+        with chain_errors(self.registrar.settings.rpc_url):
+            reads = self.registrar.client.read_many(keys, list(transactions), block=self.view.block)
+        self.stored.update(reads.records)
+        self.raw.update(reads.raw_transactions)
 
     def event(self, entry: HistoryEntry) -> ChainEvent:
         if entry.tx_hash not in self.raw:
+            # Not foreseen by the plan (an item of a batch): one call.
             with chain_errors(self.registrar.settings.rpc_url):
                 raw = self.registrar.w3.eth.get_raw_transaction(HexBytes(entry.tx_hash))
             self.raw[entry.tx_hash] = bytes(raw)
@@ -42,7 +146,7 @@ class _Gatherer:
             value = fields.get(name)
             if isinstance(value, bytes) and len(value) == 32:
                 self.digests.add(value)
-        for name in ("community", "counterparty"):
+        for name in _COMMUNITY_FIELDS:
             if isinstance(fields.get(name), bytes):
                 self.communities.add(fields[name])
         return ChainEvent(
@@ -56,15 +160,39 @@ class _Gatherer:
             raw_tx=self.raw[entry.tx_hash],
         )
 
-    def item(self, item: str) -> ItemEvidence:
+    def _resolve(self, item: str) -> tuple[bytes, bytes | None]:
+        """(key, batch root or None) of ``item``: straight from the stored record read with
+        the plan when the registry holds one under the key ``item`` names first, else as
+        :meth:`Registrar.resolve` finds it (other CID versions, items of batches)."""
+        key = _planned_key(item)
+        if key is not None and self.stored.get(key, _ZERO32) != _ZERO32:
+            return key, None
         resolved = self.registrar.resolve(item)
-        key = resolved.key
-        if resolved.batch_root is not None:
-            root = resolved.batch_root
+        return resolved.key, resolved.batch_root
+
+    def history(self, key: bytes) -> list[HistoryEntry]:
+        """The index's events of ``key`` up to the snapshot (another process may have synced
+        the index further since)."""
+        if key not in self._histories:
+            entries = self.index.history(key)
+            self._histories[key] = [e for e in entries if e.block_number <= self.view.block]
+        return list(self._histories[key])
+
+    def keyholder_history(self, community: bytes) -> list[HistoryEntry]:
+        if community not in self._keyholders:
+            entries = self.index.keyholder_history(community)
+            self._keyholders[community] = [
+                e for e in entries if e.block_number <= self.view.block
+            ]
+        return list(self._keyholders[community])
+
+    def item(self, item: str) -> ItemEvidence:
+        key, root = self._resolve(item)
+        if root is not None:
             membership = self.registrar.batch_membership(root, key)
-            history = self.index.history(root) + self.index.history(batch_item_subject(root, key))
+            history = self.history(root) + self.history(batch_item_subject(root, key))
             history.sort(key=lambda e: (e.block_number, e.log_index))
-            registration = next(e for e in history if e.event == "BatchRegistered")
+            registration = next((e for e in history if e.event == "BatchRegistered"), None)
             manifest = self.registrar.node.block_get(Cid.parse(membership["manifest_cid"]))
             cid = _cid_in_manifest(manifest, membership["position"])
             batch: BatchLeaf | None = BatchLeaf(
@@ -75,11 +203,16 @@ class _Gatherer:
             )
             self.digests.add(bytes.fromhex(membership["metadata"][2:]))
         else:
-            history = self.index.history(key)
-            registration = history[0]
-            raw_cid = registration.fields["cid"]
-            cid = str(Cid.from_bytes(raw_cid))
+            history = self.history(key)
+            registration = history[0] if history else None
+            cid = "" if registration is None else str(Cid.from_bytes(registration.fields["cid"]))
             batch = None
+        if registration is None:
+            raise EvidenceInvalid(
+                f"the registry holds 0x{(root or key).hex()} but the event index has no "
+                f"registration of it up to block {self.view.block}",
+                hint="run `heritage index rebuild`, then verify again",
+            )
         return ItemEvidence(
             key=key,
             cid=cid,
@@ -97,25 +230,33 @@ def _cid_in_manifest(manifest: bytes, position: int) -> str:
 def gather(registrar: Registrar, items: Sequence[str]) -> Evidence:
     """Evidence about ``items`` (CIDs or 0x keys) and the parents of any derivative among
     them. Raises :class:`~ledger.errors.NotFound` for an item that is not registered."""
-    with registrar.event_index() as index:
-        gatherer = _Gatherer(registrar, index)
-        found: list[ItemEvidence] = []
-        queue = list(items)
-        while queue:
-            evidence = gatherer.item(queue.pop(0))
-            if any(e.key == evidence.key for e in found):
-                continue
-            found.append(evidence)
-            if evidence.registration.event == "DerivativeRegistered":
-                queue.append("0x" + evidence.registration.fields["parent"].hex())
-        communities = {
-            c: tuple(gatherer.event(e) for e in index.keyholder_history(c))
-            for c in sorted(gatherer.communities)
-        }
-        communities = {c: events for c, events in communities.items() if events}
-        for events in communities.values():
-            for event in events:
-                gatherer.digests.add(event.fields["document"])
+    with registrar.event_index(sync=False) as index:
+        return gather_on(registrar, index, open_chain(registrar, index), items).evidence
+
+
+def gather_on(
+    registrar: Registrar, index: EventIndex, view: ChainView, items: Sequence[str]
+) -> Gathered:
+    """:func:`gather` from ``index`` as :func:`open_chain` synced it, at its snapshot."""
+    gatherer = _Gatherer(registrar, index, view)
+    gatherer.prefetch(items)
+    found: list[ItemEvidence] = []
+    queue = list(items)
+    while queue:
+        item = gatherer.item(queue.pop(0))
+        if any(e.key == item.key for e in found):
+            continue
+        found.append(item)
+        if item.registration.event == "DerivativeRegistered":
+            queue.append("0x" + item.registration.fields["parent"].hex())
+    communities = {
+        c: tuple(gatherer.event(e) for e in gatherer.keyholder_history(c))
+        for c in sorted(gatherer.communities)
+    }
+    communities = {c: events for c, events in communities.items() if events}
+    for events in communities.values():
+        for event in events:
+            gatherer.digests.add(event.fields["document"])
     documents: dict[str, bytes] = {}
     for digest in sorted(gatherer.digests):
         cid = Cid.from_digest(digest, RAW)
@@ -123,14 +264,13 @@ def gather(registrar: Registrar, items: Sequence[str]) -> Evidence:
             documents[str(cid)] = registrar.node.block_get(cid)
         except HeritageError:
             continue  # not on this node: the digest on chain still names it
-    with chain_errors(registrar.settings.rpc_url):
-        head = registrar.w3.eth.get_block("latest")
-    return Evidence(
-        chain_id=registrar.client.chain_id(),
-        registry=to_checksum_address(registrar.deployment.registry_address),
-        snapshot_block=int(head["number"]),
-        snapshot_hash=bytes(head["hash"]),
+    evidence = Evidence(
+        chain_id=view.chain_id,
+        registry=view.registry,
+        snapshot_block=view.block,
+        snapshot_hash=view.block_hash,
         items=tuple(found),
         communities=communities,
         documents=documents,
     )
+    return Gathered(evidence, gatherer.stored)

@@ -17,19 +17,23 @@ Kubo's CIDv0 default only when the first CID is not registered.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ledger.chain import item_key
 from ledger.errors import EvidenceInvalid, NotFound, UsageError
+from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
-from ledger.verify.gather import gather
+from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain
+from local_chain.deploy import chain_errors
 
 __all__ = [
     "ContentCheck",
@@ -43,6 +47,8 @@ __all__ = [
 ]
 
 _KUBO_DEFAULT: Final = ImportOptions(cid_version=0)
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
 
 class Status(enum.Enum):
@@ -243,6 +249,11 @@ def compute_cid(path: Path, options: ImportOptions) -> Cid:
     return import_file(path, options).cid
 
 
+def _cid_settings(options: ImportOptions) -> tuple[int, bool, int]:
+    """What of ``options`` decides a file's CID (not the worker count; leaves resolved)."""
+    return options.cid_version, options.leaves_raw, options.chunk_size
+
+
 def _same_content(a: Cid, b: Cid) -> bool:
     """Equal CIDs, or the CIDv0 and CIDv1 names of one dag-pb root."""
     return a.codec == b.codec and a.multihash == b.multihash
@@ -279,39 +290,50 @@ def _unknown(source: str) -> Report:
 
 
 def verify_online(registrar: Registrar, target: str, *, expect: str | None = None) -> Report:
-    """Verify a file (a path) or a CID against the chain."""
+    """Verify a file (a path) or a CID against the chain.
+
+    A file is hashed in a second thread while this one does the chain work that does not
+    need its CID: the index sync and the snapshot (:func:`open_chain`) for a bare file, the
+    whole gathering with ``expect``. An error there is raised once the hashing has finished,
+    never lost."""
     path = Path(target)
-    if not path.exists():
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path} is not a regular file", hint="verify one file at a time")
+    if expect is not None and not path.exists():
+        raise UsageError("--expect checks a file's bytes; pass the file, not a CID")
+    with ExitStack() as stack:
+
+        def opened() -> tuple[EventIndex, ChainView]:
+            # Opened here, beside the hashing: the connection belongs to this thread.
+            index = stack.enter_context(registrar.event_index(sync=False))
+            return index, open_chain(registrar, index)
+
+        if not path.exists():
+            index, view = opened()
+            try:
+                gathered = gather_on(registrar, index, view, [target])
+            except NotFound:
+                return _unknown("chain")
+            return _checked_on_chain(registrar, gathered, gathered.evidence.items[0].key, None)
         if expect is not None:
-            raise UsageError("--expect checks a file's bytes; pass the file, not a CID")
-        try:
-            evidence = gather(registrar, [target])
-        except NotFound:
-            return _unknown("chain")
-        return _checked_on_chain(registrar, evidence, evidence.items[0].key, None)
-    if expect is not None:
-        expected = Cid.parse(expect)
-        try:
-            evidence = gather(registrar, [expect])
-        except NotFound:
-            return _unknown("chain")
-        item = evidence.items[0]
-        assessed = assess(evidence, item.key)
-        # The settings the metadata records first, so that the file is hashed once.
-        computed = compute_cid(path, import_options(assessed[0].metadata, Cid.parse(item.cid)))
-        content = ContentCheck(
-            str(path), str(computed), str(expected), "--expect", _same_content(computed, expected)
-        )
-        return _checked_on_chain(registrar, evidence, item.key, content, assessed)
-    computed = compute_cid(path, DEFAULT_IMPORT)
+            return _verify_expected(registrar, opened, path, Cid.parse(expect), expect)
+        return _verify_file(registrar, opened, path)
+    raise AssertionError("unreachable")  # every branch above returns or raises
+
+
+def _verify_file(
+    registrar: Registrar, opened: Callable[[], tuple[EventIndex, ChainView]], path: Path
+) -> Report:
+    """A bare file: hashed with the registration default while the index syncs."""
+    (index, view), computed = _alongside(opened, lambda: compute_cid(path, DEFAULT_IMPORT))
     for options in (DEFAULT_IMPORT, _KUBO_DEFAULT):
         if options is not DEFAULT_IMPORT:
             computed = compute_cid(path, options)
         try:
-            evidence = gather(registrar, [str(computed)])
+            gathered = gather_on(registrar, index, view, [str(computed)])
         except NotFound:
             continue
-        item = evidence.items[0]
+        item = gathered.evidence.items[0]
         content = ContentCheck(
             str(path),
             str(computed),
@@ -319,22 +341,79 @@ def verify_online(registrar: Registrar, target: str, *, expect: str | None = Non
             "chain",
             _same_content(computed, Cid.parse(item.cid)),
         )
-        return _checked_on_chain(registrar, evidence, item.key, content)
+        return _checked_on_chain(registrar, gathered, item.key, content)
     return _unknown("chain")
+
+
+def _verify_expected(
+    registrar: Registrar,
+    opened: Callable[[], tuple[EventIndex, ChainView]],
+    path: Path,
+    expected: Cid,
+    expect: str,
+) -> Report:
+    """``verify FILE --expect CID``: the evidence about CID is gathered while the file is
+    hashed with the settings CID implies; hashed again only when the item's metadata records
+    other settings (another chunk size)."""
+
+    def gathered_or_none() -> Gathered | None:
+        index, view = opened()
+        try:
+            return gather_on(registrar, index, view, [expect])
+        except NotFound:
+            return None
+
+    guess = import_options(None, expected)
+    gathered, computed = _alongside(gathered_or_none, lambda: compute_cid(path, guess))
+    if gathered is None:
+        return _unknown("chain")
+    item = gathered.evidence.items[0]
+    assessed = assess(gathered.evidence, item.key)
+    options = import_options(assessed[0].metadata, Cid.parse(item.cid))
+    if _cid_settings(options) != _cid_settings(guess):
+        computed = compute_cid(path, options)
+    content = ContentCheck(
+        str(path), str(computed), str(expected), "--expect", _same_content(computed, expected)
+    )
+    return _checked_on_chain(registrar, gathered, item.key, content, assessed)
+
+
+def _alongside(chain: Callable[[], _T], hashing: Callable[[], _U]) -> tuple[_T, _U]:
+    """Run ``hashing`` in a second thread while ``chain`` runs in this one (the event index's
+    SQLite connection belongs to this thread); both results. Both have finished when this
+    returns or raises: ``chain``'s error first (the hashing's, if any, as a note on it), else
+    the hashing's."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heritage-hash") as pool:
+        pending = pool.submit(hashing)
+        try:
+            result = chain()
+        except BaseException as exc:
+            failure = pending.exception()  # waits: nothing is left running
+            if failure is not None:
+                exc.add_note(f"hashing the file failed too: {failure}")
+            raise
+        return result, pending.result()
 
 
 def _checked_on_chain(
     registrar: Registrar,
-    evidence: Evidence,
+    gathered: Gathered,
     key: bytes,
     content: ContentCheck | None,
     assessed: tuple[Assessment, tuple[str, ...]] | None = None,
 ) -> Report:
+    evidence = gathered.evidence
     report = report_for(evidence, key, "chain", content, assessed)
     assert report.assessment is not None
     a = report.assessment
-    # The evidence came through the index; the registry's own stored digest has the last word.
-    if registrar.client.record_hash(a.record_key) != a.record.digest():
+    # The evidence came through the index; the registry's own stored digest (at the snapshot
+    # block, read with the evidence when the key was foreseen) has the last word.
+    stored = gathered.stored.get(a.record_key)
+    if stored is None:
+        with chain_errors(registrar.settings.rpc_url):
+            reads = registrar.client.read_many([a.record_key], [], block=evidence.snapshot_block)
+        stored = reads.records[a.record_key]
+    if stored != a.record.digest():
         raise EvidenceInvalid(
             f"the event index's record of {a.cid} is not the one the registry stores",
             hint="run `heritage index rebuild`",

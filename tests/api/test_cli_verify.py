@@ -201,3 +201,17 @@ def test_usage_errors_exit_2(ws: Workspace, args: tuple[str, ...]) -> None:
     proc = run(ws, "verify", *args)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("error[")
+
+
+def test_an_unreachable_chain_exits_1_with_a_clear_message(ws: Workspace, tmp_path: Path) -> None:
+    """Online verification reads the chain beside the hashing: with nothing listening, every
+    form (a file, a file --expect, a CID) ends with exit 1 and one clear line, no hang."""
+    large = tmp_path / "large.bin"
+    large.write_bytes(os.urandom(6_000_000))
+    closed = f"http://127.0.0.1:{free_port()}"
+    for args in ((str(large),), (str(large), "--expect", cid_of(large)), (cid_of(large),)):
+        proc = run(ws, "verify", *args, rpc_url=closed)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stdout == ""
+        assert proc.stderr.startswith(f"error[chain_error]: no chain answers at {closed}")
+        assert "start the chain, or verify offline with --proofs FILE" in proc.stderr

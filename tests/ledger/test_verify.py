@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,14 @@ from hypothesis import strategies as st
 from ledger import consent
 from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, item_key, pack_register_item
 from ledger.crypto import plaintext_commitment
-from ledger.errors import EvidenceInvalid, EvidenceMalformed, InvalidCid, NotFound, UsageError
+from ledger.errors import (
+    ChainUnavailable,
+    EvidenceInvalid,
+    EvidenceMalformed,
+    InvalidCid,
+    NotFound,
+    UsageError,
+)
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
@@ -48,6 +56,7 @@ from ledger.verify import (
 )
 from ledger.verify.evidence import _unpack_register_item
 from local_chain import anvil_dev_account
+from tests.chain_support import free_port
 from tests.ledger.test_registration import (
     PASSPHRASE,
     chain_settings,
@@ -675,3 +684,115 @@ def test_verification_hashes_the_file_once(
     evidence = gather(world.registrar, [cid_of(path)])
     assert verify_offline(evidence, path=path).status is Status.VERIFIED
     assert len(passes) == 3
+
+
+# ---- online: round trips, the snapshot, the chain work beside the hashing --------------------
+
+
+def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registrar) -> list[list[str]]:
+    """The JSON-RPC methods of every HTTP request sent from now on (a list per request:
+    several for a batch), through web3's provider or the client's plain read transport:
+    counting wrappers around the real transports."""
+    import ledger.chain as chain_module
+
+    posts: list[list[str]] = []
+
+    def methods(data: Any) -> list[str]:
+        body = json.loads(data)
+        return [r["method"] for r in body] if isinstance(body, list) else [body["method"]]
+
+    manager = registrar.w3.provider._request_session_manager  # type: ignore[attr-defined]
+    real_session_post = manager.make_post_request
+    real_plain_post = chain_module._PlainPost.post
+
+    def session_post(uri: Any, data: Any, **kwargs: Any) -> Any:
+        posts.append(methods(data))
+        return real_session_post(uri, data, **kwargs)
+
+    def plain_post(self: Any, body: bytes) -> Any:
+        posts.append(methods(body))
+        return real_plain_post(self, body)
+
+    monkeypatch.setattr(manager, "make_post_request", session_post)
+    monkeypatch.setattr(chain_module._PlainPost, "post", plain_post)
+    return posts
+
+
+def test_online_evidence_is_one_batch_at_the_snapshot_block(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (path,) = world.register("counted.tif")
+    posts = _count_posts(monkeypatch, world.registrar)
+    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    # The index had to catch up with the registration: the sync's reads, one call at a time,
+    # and the item's record and raw transactions (registration, community creation) in one
+    # batch; nothing about the item goes out on its own.
+    item_reads = [p for p in posts if "eth_call" in p or "eth_getRawTransactionByHash" in p]
+    raw = "eth_getRawTransactionByHash"
+    assert item_reads == [["eth_call", raw, raw]]
+    sync = {m for p in posts if p not in item_reads for m in p}
+    assert sync <= {"eth_chainId", "eth_getBlockByNumber", "eth_blockNumber", "eth_getLogs"}
+    # The chain has not moved since: two round trips in all, the head (beside the hashing)
+    # and the item's batch.
+    posts.clear()
+    report = verify_online(world.registrar, str(path))
+    assert report.status is Status.VERIFIED
+    assert posts == [["eth_chainId", "eth_getBlockByNumber"], *item_reads]
+    # The snapshot is the chain's head block, by number and hash.
+    w3 = world.registrar.w3
+    assert report.snapshot_block == w3.eth.block_number
+    evidence = gather(world.registrar, [cid_of(path)])
+    assert evidence.snapshot_block == report.snapshot_block
+    assert evidence.snapshot_hash == bytes(w3.eth.get_block(report.snapshot_block)["hash"])
+
+
+def test_an_unreachable_chain_fails_clearly_once_hashing_is_done(
+    world: World, tmp_path: Path
+) -> None:
+    """The chain work runs beside the hashing: its error must surface, and no thread be left."""
+    path = world.file("large.bin", 6_000_000)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    settings = dataclasses.replace(world.registrar.settings, rpc_url=closed)
+    with Registrar(settings) as unreachable:
+        for expect in (None, cid_of(path)):
+            with pytest.raises(ChainUnavailable, match=f"no chain answers at {closed}"):
+                verify_online(unreachable, str(path), expect=expect)
+        with pytest.raises(ChainUnavailable):
+            verify_online(unreachable, cid_of(path))
+        # A file that cannot be verified at all is a usage error before any chain work.
+        with pytest.raises(UsageError, match="not a regular file"):
+            verify_online(unreachable, str(tmp_path))
+    assert not [t for t in threading.enumerate() if t.name.startswith("heritage-hash")]
+
+
+def test_a_community_id_its_salt_and_keyholders_do_not_give_is_refused(world: World) -> None:
+    """A forger who files the real creation under another community id (consistently, in
+    every event that names it) is caught by deriving the id as the registry does."""
+    (path,) = world.register("claimed.obj")
+    evidence = gather(world.registrar, [cid_of(path)])
+    item = evidence.items[0]
+    real = item.registration.fields["community"]
+    fake = bytes(31) + b"\x01"
+
+    def moved(event: Any) -> Any:
+        fields = {k: (fake if v == real else v) for k, v in event.fields.items()}
+        return dataclasses.replace(event, fields=fields)
+
+    forged = dataclasses.replace(
+        evidence,
+        items=(dataclasses.replace(item, registration=moved(item.registration)),),
+        communities={fake: tuple(moved(e) for e in evidence.communities[real])},
+    )
+    with pytest.raises(EvidenceInvalid, match="is not the id its salt and initial keyholders"):
+        assess(forged, item.key)
+
+
+def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:
+    """Where the plain read transport does not apply (https, a proxy, extra request settings)
+    the same batch goes through web3's provider: same evidence, same report."""
+    (path,) = world.register("twice.obj")
+    plain = verify_online(world.registrar, str(path)).to_json()
+    client = world.registrar.client
+    client._plain_post = (client.w3.provider, None)  # as for a URL the plain one does not serve
+    assert verify_online(world.registrar, str(path)).to_json() == plain
+    assert verify_online(world.registrar, cid_of(path)).status is Status.VERIFIED
