@@ -17,11 +17,13 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
 from ledger.chain import RegistryClient, item_key
+from ledger.errors import HeritageError
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
     METADATA,
@@ -244,3 +246,32 @@ def test_ethers_signatures_set_and_revoke_terms_on_the_registry(
         ethers_packed(revoke, museum.signers(1, 2)),
     )
     assert client.terms_of(key).revoked
+
+
+# ---- the direct digest and eth-account's general encoder --------------------------------------
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(typed_messages())
+def test_the_direct_digest_is_eth_accounts_for_any_message(typed: consent.TypedData) -> None:
+    """TypedData.digest hashes the actions' few field types itself; eth-account's general
+    EIP-712 encoder (what sign() uses) must give the same digest for every message."""
+    signable = typed.signable()
+    assert typed.digest() == keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", bytes(31)),
+        ("subject", "0x12zz"),
+        ("version", 2**32),
+        ("version", -1),
+        ("version", True),
+    ],
+)
+def test_a_value_that_does_not_fit_its_type_is_refused(field: str, value: Any) -> None:
+    message = dict(example("SetTerms").message) | {field: value}
+    typed = consent.TypedData(example("SetTerms").domain, "SetTerms", message)
+    with pytest.raises(HeritageError, match=field):
+        typed.digest()
