@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,6 +165,13 @@ class _PlainPost:
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self._local.conn = conn
             try:
+                if fresh:
+                    conn.connect()
+                    # http.client writes the headers and the body in two sends; with Nagle's
+                    # algorithm the second can wait for the peer's delayed ACK of the first:
+                    # back-to-back head() calls measured 44 ms each without this, 0.13 ms
+                    # with it, on loopback. urllib3 sets this option too.
+                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn.request("POST", self.path, body, {"Content-Type": "application/json"})
                 response = conn.getresponse()
                 data = response.read()

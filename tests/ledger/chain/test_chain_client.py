@@ -1055,3 +1055,19 @@ def test_unknown_revert_data_still_gives_a_typed_error(session_client: RegistryC
     abi_errors = {e["name"] for e in session_client.artifact.abi if e.get("type") == "error"}
     assert abi_errors <= decoder.error_names()
     assert len(abi_errors) == 23
+
+
+def test_the_batched_read_path_sends_without_nagle_delays(client: RegistryClient) -> None:
+    """The read path's own HTTP connection writes headers and body in two sends; without
+    TCP_NODELAY the second can wait for a delayed ACK (measured: 44 ms a request instead of
+    0.13 ms for back-to-back reads on loopback)."""
+    import socket
+
+    head = client.head()
+    assert head.number >= 0
+    assert client._plain_post is not None
+    plain = client._plain_post[1]
+    assert plain is not None, "a plain http:// anvil URL uses the read path's own connection"
+    conn = plain._local.conn
+    assert conn is not None and conn.sock is not None
+    assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
