@@ -31,7 +31,6 @@ from ledger.keys import new_key
 from ledger.registration import Registrar, SignerKeys
 from ledger.settings import load_settings
 from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
-from tests.rights_support import public_terms, write_terms
 
 PASSPHRASE = "bench"
 
@@ -41,6 +40,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
+
+def public_terms(community: bytes) -> dict[str, object]:
+    """Terms that allow public display (``heritage/terms`` version 1, docs/terms.md)."""
+    return {
+        "type": "heritage/terms",
+        "version": 1,
+        "community": "0x" + community.hex(),
+        "license": "CC-BY-4.0",
+        "access": [{"protocol": "public"}],
+        "ai_use": {"training": False, "enhancement": False},
+    }
 
 def write_files(folder: Path, count: int, rng: random.Random) -> list[Path]:
     folder.mkdir(parents=True)
@@ -81,7 +92,8 @@ def main() -> None:
                 ]
                 keys = SignerKeys(settings, lambda _address: PASSPHRASE)
                 community = registrar.create_community("bench", holders, 2, keys).id
-                terms = write_terms(root / "terms.json", public_terms(community))
+                terms = root / "terms.json"
+                terms.write_text(json.dumps(public_terms(community)))
                 singles = write_files(root / "single", count, rng)
                 batched = write_files(root / "batch", count, rng)
 
