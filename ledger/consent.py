@@ -35,6 +35,7 @@ __all__ = [
     "SignatureError",
     "TypedData",
     "check_signatures",
+    "checksum_address",
     "pack_signatures",
     "recover_signer",
     "sign",
@@ -159,14 +160,14 @@ def _as_bytes(value: Any, name: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=4096)
-def _checksum(address: str | bytes) -> str:
+def checksum_address(address: str | bytes) -> str:
     """EIP-55 form of an address (memoised: verification meets the same few many times)."""
     return str(to_checksum_address(address))
 
 
 @functools.lru_cache(maxsize=4096)
 def _address_word(address: str) -> bytes:
-    return bytes(12) + bytes.fromhex(_checksum(address)[2:])
+    return bytes(12) + bytes.fromhex(checksum_address(address)[2:])
 
 
 def _encode_field(kind: str, value: Any, name: str) -> bytes:
@@ -300,7 +301,7 @@ def recover_signer(digest: bytes, signature: bytes, index: int = 0) -> str:
         public = EthSignature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
     except (BadSignature, ValueError):
         raise SignatureError(f"signature {index} recovers no public key") from None
-    return _checksum(public.to_canonical_address())
+    return checksum_address(public.to_canonical_address())
 
 
 def check_signatures(
@@ -315,7 +316,7 @@ def check_signatures(
     count = len(signatures) // SIGNATURE_LENGTH
     if count < required:
         raise SignatureError(f"{count} signatures given, {required} required")
-    keys = [_checksum(k) for k in keyholders]
+    keys = [checksum_address(k) for k in keyholders]
     signers: list[str] = []
     position = 0
     for i in range(count):

@@ -33,7 +33,6 @@ on chain (``isBatchItem``) when read.
 from __future__ import annotations
 
 import hashlib
-import json
 import mimetypes
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -844,11 +843,11 @@ class Registrar:
             name = None
             old: Any = None
             try:
-                old = json.loads(
+                old = strict_json.loads(
                     self.node.block_get(document_cid(index.community(community_id).document))
                 )
                 name = old.get("name") if isinstance(old, dict) else None
-            except HeritageError:
+            except (HeritageError, ValueError):
                 name = None
         previous = old if isinstance(old, dict) else None
         document = {
@@ -1046,7 +1045,7 @@ class Registrar:
         if not isinstance(listing_cid, str):
             return None
         try:
-            listing = json.loads(self.node.block_get(Cid.parse(listing_cid)))
+            listing = strict_json.loads(self.node.block_get(Cid.parse(listing_cid)))
             named = listing.get("envelopes", {}).get(_hex(key))
             if listing.get("type") == ENVELOPE_INDEX_TYPE and isinstance(named, str):
                 return Cid.parse(named)

@@ -31,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, Final
 
 from eth_abi.abi import decode as abi_decode
@@ -43,7 +43,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from contracts import load_artifact
-from ledger import consent
+from ledger import consent, strict_json
 from ledger.chain import (
     CUSTODY_REPATRIATION,
     CUSTODY_TRANSFER,
@@ -168,16 +168,9 @@ def decode_call(raw_tx: bytes) -> RegistryCall:
         function=name,
         args=args,
         chain_id=int(tx.get("chainId", 0)),
-        to=_checksum(bytes(to)) if to else "",
-        sender=_checksum(sender),
+        to=consent.checksum_address(bytes(to)) if to else "",
+        sender=consent.checksum_address(sender),
     )
-
-
-@lru_cache(maxsize=4096)
-def _checksum(address: bytes | str) -> str:
-    """The EIP-55 form of ``address``. Memoised: a community's few keyholders recur in every
-    message and transaction, and EIP-55's hashing was a third of a check's time."""
-    return to_checksum_address(address)
 
 
 def _unpack_register_item(body: bytes) -> dict[str, Any]:
@@ -193,7 +186,7 @@ def _unpack_register_item(body: bytes) -> dict[str, Any]:
         raise ValueError(f"packed registration of {len(body)} bytes is shorter than its counts")
     return {
         "community": body[:32],
-        "keyholders": [_checksum(body[34 + 20 * i : 54 + 20 * i]) for i in range(n)],
+        "keyholders": [consent.checksum_address(body[34 + 20 * i : 54 + 20 * i]) for i in range(n)],
         "threshold": threshold,
         "metadata": body[pos : pos + 32],
         "terms": body[pos + 32 : pos + 64],
@@ -558,7 +551,7 @@ class _Checker:
         (the set the timeline says was in force); a failure is recorded, not raised."""
         where = f"{event.event} in transaction {_hex(event.tx_hash)}"
         digest = typed.digest()  # EIP-712 encoding is the costly part: once per message
-        claimed = tuple(_checksum(k) for k in given["keyholders"])
+        claimed = tuple(consent.checksum_address(k) for k in given["keyholders"])
         signers: tuple[str, ...] = ()
         if claimed != holders.keyholders or int(given["threshold"]) != holders.threshold:
             self.problems.append(
@@ -965,7 +958,7 @@ def _metadata(data: bytes | None, cid: str) -> Mapping[str, Any] | None:
     if data is None:
         return None
     try:
-        document = json.loads(data)
+        document = strict_json.loads(data)
     except ValueError:
         return None  # e.g. an encrypted metadata envelope: its digest still binds it
     if not isinstance(document, dict):

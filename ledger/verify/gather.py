@@ -14,7 +14,6 @@ snapshot block, come back in one JSON-RPC batch request. Only what the index can
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -22,6 +21,7 @@ from typing import Final
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
+from ledger import strict_json
 from ledger.chain import batch_item_subject, item_key
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError
 from ledger.index import EventIndex, HistoryEntry
@@ -223,7 +223,7 @@ class _Gatherer:
 
 
 def _cid_in_manifest(manifest: bytes, position: int) -> str:
-    entry = json.loads(manifest)["items"][position]
+    entry = strict_json.loads(manifest)["items"][position]
     return str(entry["cid"])
 
 
