@@ -19,6 +19,7 @@ Signatures are made elsewhere (:mod:`ledger.consent`); this module only carries 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import http.client
 import json
@@ -54,7 +55,7 @@ from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from contracts import Artifact, load_artifact
-from ledger.consent import Domain
+from ledger.consent import Domain, address_word
 from ledger.errors import (
     ChainError,
     ChainUnavailable,
@@ -197,10 +198,10 @@ def community_id(salt: bytes, keyholders: Sequence[str], threshold: int) -> byte
     ``keccak256(abi.encode(salt, keccak256(abi.encodePacked(keyholders)), threshold))``,
     keyholders in the increasing order the registry requires. (abi.encodePacked pads the
     elements of an array to 32 bytes, as EIP-712 hashes an ``address[]``.)"""
-    packed = b"".join(bytes(12) + bytes.fromhex(to_checksum_address(k)[2:]) for k in keyholders)
-    return keccak(
-        abi_encode(["bytes32", "bytes32", "uint8"], [_b32(salt, "salt"), keccak(packed), threshold])
-    )
+    if not 0 <= threshold < 256:
+        raise UsageError(f"a threshold of {threshold} is not a uint8")
+    packed = b"".join(address_word(k) for k in keyholders)
+    return keccak(_b32(salt, "salt") + keccak(packed) + threshold.to_bytes(32, "big"))
 
 
 def batch_item_subject(root: bytes, item: bytes) -> bytes:
@@ -957,6 +958,40 @@ class _Pending:
     params: TxParams = field(default_factory=lambda: cast(TxParams, {}))
 
 
+class _RawTransactionCache:
+    """Raw signed transactions by hash, least recently used dropped beyond ``max_bytes``.
+
+    Safe to keep for as long as the process lives: a transaction hash is the keccak of the
+    raw bytes, so the bytes under a hash never change (a reorganisation may drop or move a
+    transaction, never alter it); bytes that do not hash to the name asked for are not kept.
+    Verification reads the same communities' transactions for every item."""
+
+    def __init__(self, max_bytes: int = 16 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[bytes, bytes] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, tx_hash: bytes) -> bytes | None:
+        with self._lock:
+            raw = self._entries.get(tx_hash)
+            if raw is not None:
+                self._entries.move_to_end(tx_hash)
+            return raw
+
+    def put(self, tx_hash: bytes, raw: bytes) -> None:
+        if len(raw) > self.max_bytes or keccak(raw) != tx_hash:
+            return
+        with self._lock:
+            if tx_hash in self._entries:
+                return
+            self._entries[tx_hash] = raw
+            self._bytes += len(raw)
+            while self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
 class RegistryClient:
     """Every registry function, typed; transactions signed locally by ``sender``.
 
@@ -989,6 +1024,7 @@ class RegistryClient:
         self._nonce: int | None = None
         # (provider, its plain transport or None), made on first use by the read path
         self._plain_post: tuple[object, _PlainPost | None] | None = None
+        self._raw_transactions = _RawTransactionCache()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -1545,6 +1581,12 @@ class RegistryClient:
              [{"to": self.address, "data": "0x" + (_RECORDS_SELECTOR + k).hex()}, at])
             for k in keys
         ]
+        raw: dict[bytes, bytes] = {}
+        for tx_hash in hashes:
+            known = self._raw_transactions.get(tx_hash)
+            if known is not None:
+                raw[tx_hash] = known
+        hashes = [h for h in hashes if h not in raw]
         requests_ += [
             (RPCEndpoint("eth_getRawTransactionByHash"), ["0x" + h.hex()]) for h in hashes
         ]
@@ -1558,10 +1600,10 @@ class RegistryClient:
                     "not 32: is the deployment's address the registry?"
                 )
             digests[key] = value
-        raw: dict[bytes, bytes] = {}
         for tx_hash, result in zip(hashes, results[len(keys):], strict=True):
             if result is not None:
                 raw[tx_hash] = _rpc_bytes(result, "eth_getRawTransactionByHash")
+                self._raw_transactions.put(tx_hash, raw[tx_hash])
         return ChainReads(block, digests, raw)
 
     def _batch(self, calls: Sequence[tuple[RPCEndpoint, Any]]) -> list[Any]:

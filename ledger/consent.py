@@ -18,10 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from coincurve import PublicKey
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_keys.datatypes import Signature as EthSignature
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -34,9 +33,11 @@ __all__ = [
     "Domain",
     "SignatureError",
     "TypedData",
+    "address_word",
     "check_signatures",
     "checksum_address",
     "pack_signatures",
+    "recover_address",
     "recover_signer",
     "sign",
     "type_hash",
@@ -166,7 +167,8 @@ def checksum_address(address: str | bytes) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _address_word(address: str) -> bytes:
+def address_word(address: str | bytes) -> bytes:
+    """An address as a 32-byte ABI word (EIP-55 checked when given as mixed-case text)."""
     return bytes(12) + bytes.fromhex(checksum_address(address)[2:])
 
 
@@ -180,9 +182,9 @@ def _encode_field(kind: str, value: Any, name: str) -> bytes:
     if kind == "bytes":
         return keccak(_as_bytes(value, name))
     if kind == "address":
-        return _address_word(str(value))
+        return address_word(str(value))
     if kind == "address[]":
-        return keccak(b"".join(_address_word(str(a)) for a in value))
+        return keccak(b"".join(address_word(str(a)) for a in value))
     if kind == "bool":
         if not isinstance(value, bool):
             raise HeritageError(f"field {name} is {value!r}, not a boolean")
@@ -202,7 +204,7 @@ def _domain_separator(domain: Domain) -> bytes:
         + keccak(text=domain.name)
         + keccak(text=domain.version)
         + _encode_field("uint256", domain.chain_id, "chainId")
-        + _address_word(domain.verifying_contract)
+        + address_word(domain.verifying_contract)
     )
 
 
@@ -297,11 +299,23 @@ def recover_signer(digest: bytes, signature: bytes, index: int = 0) -> str:
         raise SignatureError(f"signature {index} has v = {v}; only 27 and 28 are accepted")
     if not (0 < r < SECP256K1_N) or s == 0:
         raise SignatureError(f"signature {index} is not a valid secp256k1 signature")
+    address = recover_address(digest, signature[:64], v - 27)
+    if address is None:
+        raise SignatureError(f"signature {index} recovers no public key")
+    return checksum_address(address)
+
+
+def recover_address(digest: bytes, rs: bytes, parity: int) -> bytes | None:
+    """The 20-byte address whose key made the 64-byte signature ``rs`` (r‖s) with recovery
+    parity 0 or 1 over the 32-byte ``digest``, or None when no key does. libsecp256k1 (through
+    coincurve) recovers; the caller has already applied its own rules to r, s and v."""
     try:
-        public = EthSignature(vrs=(v - 27, r, s)).recover_public_key_from_msg_hash(digest)
-    except (BadSignature, ValueError):
-        raise SignatureError(f"signature {index} recovers no public key") from None
-    return checksum_address(public.to_canonical_address())
+        public = PublicKey.from_signature_and_message(
+            rs + bytes((parity,)), digest, hasher=None
+        )
+    except (ValueError, TypeError):  # coincurve: a signature that recovers no point
+        return None
+    return keccak(public.format(compressed=False)[1:])[12:]
 
 
 def check_signatures(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -579,6 +580,12 @@ class Registrar:
         self._node: EmbeddedNode | KuboNode | None = None
         # manifest digest → the manifest read from IPFS (None: not found or not a manifest)
         self._manifests: dict[bytes, _Manifest | None] = {}
+        # The event index's connection, kept open for the thread that made this Registrar
+        # (SQLite connections belong to one thread): opening one costs more than a
+        # verification's queries. (the index, the file's inode when it was opened)
+        self._owner = threading.get_ident()
+        self._kept_index: tuple[EventIndex, int] | None = None
+
 
     def use_sender(self, sender: LocalAccount) -> None:
         """Relay transactions from ``sender`` (it pays the gas)."""
@@ -593,8 +600,12 @@ class Registrar:
             self.use_sender(anvil_dev_account())
 
     def close(self) -> None:
+        if self._kept_index is not None:
+            self._kept_index[0].close()
+            self._kept_index = None
         if isinstance(self._node, EmbeddedNode):
             self._node.close()
+
 
     def __enter__(self) -> Registrar:
         return self
@@ -650,18 +661,40 @@ class Registrar:
 
     @contextmanager
     def _index(self, *, sync: bool = True) -> Iterator[EventIndex]:
-        with (
-            chain_errors(self.settings.rpc_url),
-            EventIndex(
-                index_path(self.settings),
-                Web3Reader(self.w3),
-                self.deployment.registry_address,
-                self.deployment.deploy_block,
-            ) as index,
-        ):
-            if sync:
-                index.sync()
-            yield index
+        keep = threading.get_ident() == self._owner
+        with chain_errors(self.settings.rpc_url):
+            index = self._kept() if keep else self._open_index()
+            try:
+                if sync:
+                    index.sync()
+                yield index
+            finally:
+                if not keep:
+                    index.close()
+
+    def _open_index(self) -> EventIndex:
+        return EventIndex(
+            index_path(self.settings),
+            Web3Reader(self.w3),
+            self.deployment.registry_address,
+            self.deployment.deploy_block,
+        )
+
+    def _kept(self) -> EventIndex:
+        """The owner thread's index, reopened when its file was replaced since."""
+        path = index_path(self.settings)
+        try:
+            inode = path.stat().st_ino
+        except FileNotFoundError:
+            inode = -1
+        if self._kept_index is not None and self._kept_index[1] != inode:
+            self._kept_index[0].close()
+            self._kept_index = None
+        if self._kept_index is None:
+            index = self._open_index()
+            self._kept_index = (index, path.stat().st_ino)
+        return self._kept_index[0]
+
 
     @contextmanager
     def event_index(self, *, sync: bool = True) -> Iterator[EventIndex]:

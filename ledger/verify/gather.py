@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from eth_utils.address import to_checksum_address
-from hexbytes import HexBytes
 
 from ledger import strict_json
 from ledger.chain import batch_item_subject, item_key
@@ -139,8 +138,14 @@ class _Gatherer:
         if entry.tx_hash not in self.raw:
             # Not foreseen by the plan (an item of a batch): one call.
             with chain_errors(self.registrar.settings.rpc_url):
-                raw = self.registrar.w3.eth.get_raw_transaction(HexBytes(entry.tx_hash))
-            self.raw[entry.tx_hash] = bytes(raw)
+                reads = self.registrar.client.read_many([], [entry.tx_hash], block=self.view.block)
+            if entry.tx_hash not in reads.raw_transactions:
+                raise ChainError(
+                    f"the chain at {self.registrar.settings.rpc_url} has no transaction "
+                    f"0x{entry.tx_hash.hex()}, which the event index names",
+                    hint="run `heritage index rebuild` (the chain may have reorganised)",
+                )
+            self.raw.update(reads.raw_transactions)
         fields = {k: v for k, v in entry.fields.items() if k not in ("cid_text", "action_name")}
         for name in _DOCUMENT_FIELDS:
             value = fields.get(name)

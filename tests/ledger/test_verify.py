@@ -733,11 +733,11 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
     sync = {m for p in posts if p not in item_reads for m in p}
     assert sync <= {"eth_chainId", "eth_getBlockByNumber", "eth_blockNumber", "eth_getLogs"}
     # The chain has not moved since: two round trips in all, the head (beside the hashing)
-    # and the item's batch.
+    # and the item's record; its transactions are known by their hashes already.
     posts.clear()
     report = verify_online(world.registrar, str(path))
     assert report.status is Status.VERIFIED
-    assert posts == [["eth_chainId", "eth_getBlockByNumber"], *item_reads]
+    assert posts == [["eth_chainId", "eth_getBlockByNumber"], ["eth_call"]]
     # The snapshot is the chain's head block, by number and hash.
     w3 = world.registrar.w3
     assert report.snapshot_block == w3.eth.block_number
@@ -796,3 +796,24 @@ def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:
     client._plain_post = (client.w3.provider, None)  # as for a URL the plain one does not serve
     assert verify_online(world.registrar, str(path)).to_json() == plain
     assert verify_online(world.registrar, cid_of(path)).status is Status.VERIFIED
+
+
+def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(
+    sealed_proofs: dict[str, Any],
+) -> None:
+    """A community's keyholder history is checked once per process and its result reused;
+    an edited history (here the creation's threshold, resealed) must be checked afresh and
+    refused, however often the genuine one has been verified before."""
+    evidence = parse_proofs(sealed_proofs)
+    keys = ["0x" + i.key.hex() for i in evidence.items]
+    for _ in range(2):
+        assert {verify_offline(evidence, cid=k).status for k in keys} <= {
+            Status.VERIFIED, Status.KEYHOLDERS_CHANGED, Status.REVOKED
+        }
+    edited = copy.deepcopy(sealed_proofs)
+    creation = edited["communities"][0]["events"][0]
+    assert creation["event"] == "CommunityCreated"
+    creation["fields"]["threshold"] += 1
+    edited["seal"] = _reseal(edited)
+    with pytest.raises(EvidenceInvalid, match="not what createCommunity was called with"):
+        verify_offline(parse_proofs(edited), cid=keys[0])

@@ -7,7 +7,7 @@ import base64
 import hashlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from multiformats import CID as OracleCid
 from multiformats import multibase, multihash
@@ -21,6 +21,7 @@ from ledger.ipfs.cid import (
     RAW,
     SHA2_256,
     Cid,
+    _b32_decode,
     read_uvarint,
     uvarint,
 )
@@ -297,3 +298,18 @@ def test_oracle_and_our_hashing_agree_on_a_block() -> None:
     ours = Cid.for_block(data, RAW)
     oracle = OracleCid("base32", 1, "raw", multihash.digest(data, "sha2-256"))
     assert str(ours) == oracle.encode("base32")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=40).map(lambda b: base64.b32encode(b).decode().rstrip("=").lower()),
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789=", max_size=40),
+    )
+)
+def test_fast_base32_reading_agrees_with_multiformats(text: str) -> None:
+    """Parse's shortcut for ``b…`` text answers only for canonical base32 (else multiformats
+    decides), and what it answers is what multiformats, an independent decoder, reads."""
+    fast = _b32_decode(text)
+    if fast is not None:
+        assert bytes(multibase.decode("b" + text)) == fast
