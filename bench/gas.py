@@ -23,12 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+from _world import free_port
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
@@ -52,12 +52,6 @@ SINGLE_STRETCH = 60_000
 BATCH_TARGET_PER_ITEM = 2_500
 DEADLINE = 2**64 - 1
 BATCH_SIZES = (1, 10, 100, 1000)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def digest(rng: random.Random) -> bytes:

@@ -20,38 +20,14 @@ import argparse
 import json
 import os
 import random
-import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from contracts import load_artifact
-from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys
-from ledger.settings import load_settings
-from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
+from _world import bench_community, local_chain
 
-PASSPHRASE = "bench"
+from ledger.registration import Registrar
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-
-def public_terms(community: bytes) -> dict[str, object]:
-    """Terms that allow public display (``heritage/terms`` version 1, docs/terms.md)."""
-    return {
-        "type": "heritage/terms",
-        "version": 1,
-        "community": "0x" + community.hex(),
-        "license": "CC-BY-4.0",
-        "access": [{"protocol": "public"}],
-        "ai_use": {"training": False, "enhancement": False},
-    }
 
 def write_files(folder: Path, count: int, rng: random.Random) -> list[Path]:
     folder.mkdir(parents=True)
@@ -75,41 +51,27 @@ def main() -> None:
     args = parser.parse_args()
     count = args.items or (100 if args.quick else 1000)
     rng = random.Random(4)
-    with tempfile.TemporaryDirectory(prefix="heritage-bench-register-") as tmp:
-        root = Path(tmp)
-        settings = load_settings(
-            env={},
-            data_dir=root / "data",
-            rpc_url=f"http://127.0.0.1:{free_port()}",
-            fsync=not args.no_fsync,
+    with (
+        local_chain("register", fsync=not args.no_fsync) as (root, settings),
+        Registrar(settings) as registrar,
+    ):
+        community = bench_community(registrar, root)
+        singles = write_files(root / "single", count, rng)
+        batched = write_files(root / "batch", count, rng)
+
+        start = time.perf_counter()
+        registered = registrar.register(singles, community.id, community.terms, community.keys)
+        single_seconds = time.perf_counter() - start
+        assert len(registered) == count
+
+        start = time.perf_counter()
+        batch = registrar.register_batch(
+            batched, community.id, community.terms, community.keys
         )
-        chain_up(settings, load_artifact(REGISTRY_CONTRACT))
-        try:
-            with Registrar(settings) as registrar:
-                registrar.use_local_sender()
-                holders = [
-                    new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)
-                ]
-                keys = SignerKeys(settings, lambda _address: PASSPHRASE)
-                community = registrar.create_community("bench", holders, 2, keys).id
-                terms = root / "terms.json"
-                terms.write_text(json.dumps(public_terms(community)))
-                singles = write_files(root / "single", count, rng)
-                batched = write_files(root / "batch", count, rng)
-
-                start = time.perf_counter()
-                registered = registrar.register(singles, community, terms, keys)
-                single_seconds = time.perf_counter() - start
-                assert len(registered) == count
-
-                start = time.perf_counter()
-                batch = registrar.register_batch(batched, community, terms, keys)
-                batch_seconds = time.perf_counter() - start
-                assert len(batch.items) == count
-                single_gas = sum(r.tx.gas_used for r in registered if r.tx is not None)
-                batch_gas = batch.tx.gas_used
-        finally:
-            chain_down(settings)
+        batch_seconds = time.perf_counter() - start
+        assert len(batch.items) == count
+        single_gas = sum(r.tx.gas_used for r in registered if r.tx is not None)
+        batch_gas = batch.tx.gas_used
     single_rate = count / single_seconds
     batch_rate = count / batch_seconds
     result = {

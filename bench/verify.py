@@ -32,18 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from contracts import load_artifact
+from _world import bench_community, local_chain
+
 from ledger.ipfs.unixfs import import_file
-from ledger.keys import new_key
-from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys
-from ledger.settings import Settings, load_settings
+from ledger.registration import DEFAULT_IMPORT, Registrar
+from ledger.settings import Settings
 from ledger.verify import (
     Status,
     assess,
@@ -55,30 +53,9 @@ from ledger.verify import (
 )
 from ledger.verify.evidence import forget_checked_histories
 from ledger.verify.gather import gather_on, open_chain
-from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
 
 MiB = 1 << 20
-PASSPHRASE = "bench"
 TARGET = 1.1
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def terms_document(community: bytes) -> dict[str, object]:
-    """Terms that allow public display (the shape of ``heritage/terms``, version 1)."""
-    return {
-        "type": "heritage/terms",
-        "version": 1,
-        "community": "0x" + community.hex(),
-        "license": "CC-BY-4.0",
-        "labels": ["tk:attribution"],
-        "access": [{"protocol": "public"}],
-        "ai_use": {"training": False, "enhancement": False},
-    }
 
 
 def make_file(path: Path, size: int) -> None:
@@ -149,50 +126,34 @@ def main() -> None:
     )
     args = parser.parse_args()
     size = (16 if args.quick else 100) * MiB
-    with tempfile.TemporaryDirectory(prefix="heritage-bench-verify-") as tmp:
-        root = Path(tmp)
-        settings = load_settings(
-            env={}, data_dir=root / "data", rpc_url=f"http://127.0.0.1:{free_port()}", fsync=False
+    with local_chain("verify") as (root, settings), Registrar(settings) as registrar:
+        community = bench_community(registrar, root)
+        path = root / "scan.tif"
+        make_file(path, size)
+        (registered,) = registrar.register(
+            [path], community.id, community.terms, community.keys
         )
-        chain_up(settings, load_artifact(REGISTRY_CONTRACT))
-        try:
-            with Registrar(settings) as registrar:
-                registrar.use_local_sender()
-                holders = [
-                    new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)
-                ]
-                keys = SignerKeys(settings, lambda _address: PASSPHRASE)
-                community = registrar.create_community("bench", holders, 2, keys).id
-                terms = root / "terms.json"
-                terms.write_text(json.dumps(terms_document(community)))
-                path = root / "scan.tif"
-                make_file(path, size)
-                (registered,) = registrar.register([path], community, terms, keys)
-                cid = str(registered.cid)
-                evidence = parse_proofs(
-                    json.loads(json.dumps(proofs_document(gather(registrar, [cid]))))
-                )
+        cid = str(registered.cid)
+        evidence = parse_proofs(
+            json.loads(json.dumps(proofs_document(gather(registrar, [cid]))))
+        )
 
-                def check(status: Status) -> None:
-                    assert status is Status.VERIFIED, status
+        def check(status: Status) -> None:
+            assert status is Status.VERIFIED, status
 
-                times = best(
-                    args.runs,
-                    {
-                        "cid": lambda: import_file(path, DEFAULT_IMPORT),
-                        "verify": lambda: check(verify_online(registrar, str(path)).status),
-                        "verify --expect": lambda: check(
-                            verify_online(registrar, str(path), expect=cid).status
-                        ),
-                        "verify --proofs": lambda: check(
-                            verify_offline(evidence, path=path).status
-                        ),
-                    },
-                )
-                times["verify (cold)"] = cold(settings, path, args.runs)
-                parts = breakdown(registrar, cid, args.runs) if args.breakdown else {}
-        finally:
-            chain_down(settings)
+        times = best(
+            args.runs,
+            {
+                "cid": lambda: import_file(path, DEFAULT_IMPORT),
+                "verify": lambda: check(verify_online(registrar, str(path)).status),
+                "verify --expect": lambda: check(
+                    verify_online(registrar, str(path), expect=cid).status
+                ),
+                "verify --proofs": lambda: check(verify_offline(evidence, path=path).status),
+            },
+        )
+        times["verify (cold)"] = cold(settings, path, args.runs)
+        parts = breakdown(registrar, cid, args.runs) if args.breakdown else {}
     base = times["cid"]
     print(f"{'what':<17} {'seconds':>9} {'MiB/s':>9} {'÷ cid':>7}")
     for name, seconds in times.items():
