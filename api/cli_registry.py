@@ -30,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 
 from ledger.errors import UsageError
-from ledger.ipfs.unixfs import ImportOptions
+from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 from ledger.keys import load_signer, read_passphrase_file
 from ledger.registration import (
     Progress,
@@ -314,6 +314,16 @@ def item_register(
         bool | None,
         typer.Option("--raw-leaves/--no-raw-leaves", help="Raw leaves (default: CIDv1 only)."),
     ] = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            max=1_048_576,
+            help="Bytes per chunk, as `ipfs add --chunker=size-N` (default 262144). Recorded "
+            "in the metadata; `heritage verify FILE` needs it again as --chunk-size.",
+        ),
+    ] = CHUNK_SIZE,
     signer: Signers = None,
     password_file: PasswordFiles = None,
     sender: Sender = None,
@@ -322,7 +332,7 @@ def item_register(
     as_json: JsonFlag = False,
 ) -> None:
     """Add files and the terms document to IPFS, pin them, and register them on chain."""
-    options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves)
+    options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=chunk_size)
     with (
         _registrar(sender, sender_password_file, sends=True) as (settings, registrar),
         _progress(quiet or as_json) as tick,

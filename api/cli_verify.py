@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from ledger.errors import ChainError, ChainUnavailable, UsageError
+from ledger.ipfs.unixfs import CHUNK_SIZE
 from ledger.registration import Registrar
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
@@ -26,12 +27,21 @@ __all__ = ["verify_command"]
 _out = Console(highlight=False)
 
 
-def _print(report: Report, as_json: bool) -> None:
+def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
+    """The report; ``chunks``: the chunk size a bare file was hashed with."""
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
         return
     _out.print(report.summary(), markup=False, soft_wrap=True)
     a = report.assessment
+    if report.status.value == "unknown" and chunks is not None:
+        _out.print(
+            f"  hint: no registered item gives this file's CID with {chunks}-byte chunks, as "
+            "CIDv1 or CIDv0; if it was added with another chunk size, pass --chunk-size N, "
+            "or --expect CID",
+            markup=False,
+            soft_wrap=True,
+        )
     if a is None or report.status.value == "unknown":
         return
     for step in a.custody:
@@ -58,12 +68,27 @@ def verify_command(
         typer.Option("--proofs", help="Verify offline from this proofs.json (no chain).",
                      dir_okay=False),
     ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            max=1_048_576,
+            help="Hash a bare file with chunks of this many bytes (as `ipfs add "
+            "--chunker=size-N`); the default is 262144.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (see the published schema).")
     ] = False,
 ) -> None:
     """Verify a file, a bag or a CID: registration, signatures, revocation, custody, lineage."""
     path = Path(target)
+    if chunk_size is not None and (proofs is not None or path.is_dir()):
+        raise UsageError(
+            "--chunk-size is for a file verified against the chain; proofs and bags record "
+            "each item's settings"
+        )
     if proofs is not None:
         if not proofs.is_file():
             raise UsageError(f"{proofs} does not exist or is not a file")
@@ -82,11 +107,12 @@ def verify_command(
     else:
         try:
             with Registrar(load_settings()) as registrar:
-                report = verify_online(registrar, target, expect=expect)
+                report = verify_online(registrar, target, expect=expect, chunk_size=chunk_size)
         except ChainUnavailable as exc:
             # verify's statuses are its verdicts; an unreachable chain is "any other error".
             raise ChainError(
                 exc.message, hint="start the chain, or verify offline with --proofs FILE"
             ) from None
-    _print(report, as_json)
+    bare = path.is_file() and expect is None and proofs is None
+    _print(report, as_json, chunks=(chunk_size or CHUNK_SIZE) if bare else None)
     raise typer.Exit(report.exit_code)

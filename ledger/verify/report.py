@@ -289,8 +289,17 @@ def _unknown(source: str) -> Report:
     return Report(Status.UNKNOWN, source)
 
 
-def verify_online(registrar: Registrar, target: str, *, expect: str | None = None) -> Report:
+def verify_online(
+    registrar: Registrar,
+    target: str,
+    *,
+    expect: str | None = None,
+    chunk_size: int | None = None,
+) -> Report:
     """Verify a file (a path) or a CID against the chain.
+
+    A bare file is hashed with the registration default (CIDv1, raw leaves), then Kubo's
+    (CIDv0) when the first CID is not registered, with 256 KiB chunks or ``chunk_size``.
 
     A file is hashed in a second thread while this one does the chain work that does not
     need its CID: the index sync and the snapshot (:func:`open_chain`) for a bare file, the
@@ -301,6 +310,19 @@ def verify_online(registrar: Registrar, target: str, *, expect: str | None = Non
         raise UsageError(f"{path} is not a regular file", hint="verify one file at a time")
     if expect is not None and not path.exists():
         raise UsageError("--expect checks a file's bytes; pass the file, not a CID")
+    if chunk_size is not None and (expect is not None or not path.exists()):
+        raise UsageError(
+            "--chunk-size is for a bare file: with --expect the item's recorded settings are "
+            "used, and a CID is not hashed"
+        )
+    tries = (
+        (DEFAULT_IMPORT, _KUBO_DEFAULT)
+        if chunk_size is None
+        else (
+            ImportOptions(cid_version=1, chunk_size=chunk_size),
+            ImportOptions(cid_version=0, chunk_size=chunk_size),
+        )
+    )
     with ExitStack() as stack:
 
         def opened() -> tuple[EventIndex, ChainView]:
@@ -317,17 +339,21 @@ def verify_online(registrar: Registrar, target: str, *, expect: str | None = Non
             return _checked_on_chain(registrar, gathered, gathered.evidence.items[0].key, None)
         if expect is not None:
             return _verify_expected(registrar, opened, path, Cid.parse(expect), expect)
-        return _verify_file(registrar, opened, path)
+        return _verify_file(registrar, opened, path, tries)
     raise AssertionError("unreachable")  # every branch above returns or raises
 
 
 def _verify_file(
-    registrar: Registrar, opened: Callable[[], tuple[EventIndex, ChainView]], path: Path
+    registrar: Registrar,
+    opened: Callable[[], tuple[EventIndex, ChainView]],
+    path: Path,
+    tries: tuple[ImportOptions, ...],
 ) -> Report:
-    """A bare file: hashed with the registration default while the index syncs."""
-    (index, view), computed = _alongside(opened, lambda: compute_cid(path, DEFAULT_IMPORT))
-    for options in (DEFAULT_IMPORT, _KUBO_DEFAULT):
-        if options is not DEFAULT_IMPORT:
+    """A bare file: hashed with the first of ``tries`` while the index syncs, then with each
+    other until a CID is registered."""
+    (index, view), computed = _alongside(opened, lambda: compute_cid(path, tries[0]))
+    for options in tries:
+        if options is not tries[0]:
             computed = compute_cid(path, options)
         try:
             gathered = gather_on(registrar, index, view, [str(computed)])

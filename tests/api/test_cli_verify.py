@@ -18,6 +18,7 @@ from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.verify import load_schema, parse_proofs
 from tests.api.test_cli_registry import HERITAGE, TermsFile, Workspace, chain, terms, ws
 from tests.chain_support import free_port
+from tests.kubo_reference import run_kubo_reference
 from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
 
 #: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
@@ -215,3 +216,29 @@ def test_an_unreachable_chain_exits_1_with_a_clear_message(ws: Workspace, tmp_pa
         assert proc.stdout == ""
         assert proc.stderr.startswith(f"error[chain_error]: no chain answers at {closed}")
         assert "start the chain, or verify offline with --proofs FILE" in proc.stderr
+
+
+def test_a_file_added_with_another_chunk_size_needs_it_again(
+    ws: Workspace, terms: TermsFile
+) -> None:
+    """Registered with 1 MiB chunks, a bare file gives another CID with the default 256 KiB:
+    unknown, with a hint; with --chunk-size it is found, under the CID the JS reference
+    importer gives for `ipfs add --cid-version=1 --chunker=size-1048576`."""
+    ws.community("chunks")
+    path = ws.data.parent / "three-mib.bin"
+    path.write_bytes(os.urandom(3 << 20))
+    ws.run(
+        "item", "register", str(path), "-c", "chunks", "--terms", str(terms("chunks")),
+        "--chunk-size", "1048576", "--password-file", str(ws.password_file), "--json",
+    )
+    status, _, _ = verify(ws, str(path))
+    assert status == 13
+    human = run(ws, "verify", str(path))
+    assert human.returncode == 13 and "--chunk-size" in human.stdout
+    status, report, _ = verify(ws, str(path), "--chunk-size", "1048576")
+    assert status == 0 and report["content"]["matches"]
+    (big,) = run_kubo_reference(["--cid-version", "1", "--chunk-size", "1048576"], [path])
+    assert report["item"]["cid"] == big != cid_of(path)
+    for extra in (["--expect", big], ["--chunk-size", "0"]):
+        proc = run(ws, "verify", str(path), "--chunk-size", "1048576", *extra)
+        assert proc.returncode == 2, proc.stderr

@@ -4,13 +4,15 @@
 // defaults, used to cross-check the project's own Python UnixFS builder.
 //
 // Usage:
-//   node tests/js/kubo_reference.mjs [--cid-version 0|1] [--raw-leaves|--no-raw-leaves] PATH [PATH...]
+//   node tests/js/kubo_reference.mjs [--cid-version 0|1] [--raw-leaves|--no-raw-leaves]
+//        [--chunk-size N] PATH [PATH...]
 //
 // Prints one line per PATH: the root CID (CIDv0 in base58btc, CIDv1 in base32).
 //
 // Settings (all passed explicitly, never left to the importer's own defaults,
 // which differ from Kubo's: the importer defaults to CIDv1 with raw leaves):
-//   - fixed-size chunker, 262144 bytes           (Kubo: --chunker=size-262144)
+//   - fixed-size chunker, 262144 bytes           (Kubo: --chunker=size-262144);
+//     --chunk-size N for another size            (Kubo: --chunker=size-N)
 //   - balanced layout, 174 links per node         (Kubo: balanced DAG builder)
 //   - CIDv0 by default; leaves are dag-pb UnixFS 'file' nodes (rawLeaves false)
 //   - --cid-version 1 turns raw leaves on unless --no-raw-leaves is given,
@@ -38,13 +40,14 @@ const MAX_CHILDREN_PER_NODE = 174
 const ROOT_NAME = 'root'
 
 const USAGE = 'usage: node tests/js/kubo_reference.mjs [--cid-version 0|1] ' +
-  '[--raw-leaves|--no-raw-leaves] PATH [PATH...]'
+  '[--raw-leaves|--no-raw-leaves] [--chunk-size N] PATH [PATH...]'
 
 class UsageError extends Error {}
 
 function parseArgs (argv) {
   let cidVersion = 0
   let rawLeaves // undefined: follow the CID version, as Kubo does
+  let chunkSize = CHUNK_SIZE
   const paths = []
   let onlyPaths = false
 
@@ -72,6 +75,12 @@ function parseArgs (argv) {
         throw new UsageError(`--cid-version must be 0 or 1, got ${JSON.stringify(value)}`)
       }
       cidVersion = Number(value)
+    } else if (arg === '--chunk-size') {
+      const value = argv[++i]
+      if (value === undefined || !/^[1-9][0-9]*$/.test(value) || Number(value) > 1048576) {
+        throw new UsageError('--chunk-size needs a whole number of bytes from 1 to 1048576')
+      }
+      chunkSize = Number(value)
     } else if (arg === '--raw-leaves') {
       rawLeaves = true
     } else if (arg === '--no-raw-leaves' || arg === '--raw-leaves=false') {
@@ -87,16 +96,16 @@ function parseArgs (argv) {
     throw new UsageError('no PATH given')
   }
 
-  return { cidVersion, rawLeaves: rawLeaves ?? cidVersion === 1, paths }
+  return { cidVersion, rawLeaves: rawLeaves ?? cidVersion === 1, chunkSize, paths }
 }
 
-function importerOptions ({ cidVersion, rawLeaves }) {
+function importerOptions ({ cidVersion, rawLeaves, chunkSize }) {
   return {
     cidVersion,
     rawLeaves,
     leafType: 'file',
     reduceSingleLeafToSelf: true,
-    chunker: fixedSize({ chunkSize: CHUNK_SIZE }),
+    chunker: fixedSize({ chunkSize }),
     layout: balanced({ maxChildrenPerNode: MAX_CHILDREN_PER_NODE }),
     wrapWithDirectory: false,
     // Never convert a directory into a HAMT shard.
