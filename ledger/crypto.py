@@ -392,6 +392,20 @@ class EncryptionPublicKey:
             raise UsageError(
                 f"a {self.kem} public key is {_PUBLIC_BYTES[self.kem]} bytes, not {len(self.raw)}"
             )
+        # A low-order X25519 point (all zeros, among others) gives every sender the all-zero
+        # shared secret, which cryptography refuses only when wrapping, with a bare
+        # ValueError: refuse the key where it is read instead.
+        try:
+            x25519.X25519PrivateKey.generate().exchange(
+                x25519.X25519PublicKey.from_public_bytes(self.raw[-32:])
+            )
+        except ValueError:
+            raise UsageError(
+                f"the X25519 part of this {self.kem} public key is a low-order point, which "
+                "gives no shared secret",
+                hint="the key was damaged or forged: have the keyholder publish their key "
+                "again (`heritage keys new-encryption`)",
+            ) from None
 
     @property
     def key_id(self) -> bytes:

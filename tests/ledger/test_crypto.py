@@ -276,6 +276,30 @@ def test_wrap_unwrap_and_document_round_trip(kem: crypto.Kem) -> None:
     assert sizes == {(1120 if kem == KEM_HYBRID else 32) + 32 + 16}
 
 
+# RFC 7748 section 6.1 / the libsodium blocklist: X25519 points of small order, for which
+# every shared secret is zero.
+_LOW_ORDER_X25519 = (
+    bytes(32),
+    (1).to_bytes(32, "little"),
+    bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+)
+
+
+@pytest.mark.parametrize("kem", [KEM_HYBRID, KEM_X25519])
+@pytest.mark.parametrize("point", _LOW_ORDER_X25519)
+def test_a_low_order_x25519_public_key_is_refused_where_it_is_read(
+    kem: crypto.Kem, point: bytes
+) -> None:
+    public = EncryptionKeyPair.generate(kem).public
+    forged = public.raw[:-32] + point
+    with pytest.raises(UsageError, match="low-order point"):
+        crypto.EncryptionPublicKey(kem, forged)
+    document = {**public.to_json(), "public_key": crypto._b64(forged)}
+    del document["key_id"]
+    with pytest.raises(UsageError, match="low-order point"):
+        crypto.EncryptionPublicKey.from_json(document)
+
+
 def test_key_ids_are_sha256_of_the_tagged_public_key() -> None:
     pair = EncryptionKeyPair.generate(KEM_X25519)
     expected = hashlib.sha256(
@@ -386,8 +410,8 @@ def test_lock_and_unlock_a_key_pair() -> None:
 # (over raw X25519, HMAC-SHA256 and AES-GCM) reproduces the RFC's key, nonce and plaintext,
 # and then opens a key wrapped by `ledger.crypto.wrap` (X25519 option, AES-256-GCM) with the
 # documented `info`: so the wraps are standard HPKE, readable by any RFC 9180 implementation.
-# The hybrid ML-KEM-768 + X25519 KEM is not cross-checked here: no second implementation of
-# it is installed.
+# The hybrid ML-KEM-768 + X25519 KEM is cross-checked in test_crypto_hybrid_interop.py (the
+# draft's vectors, and a receiver over kyber-py's ML-KEM).
 
 A11 = {
     "skRm": "4612c550263fc8ad58375df3f557aac531d26850903e55a9f23f21d8534e8ac8",
