@@ -74,6 +74,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy bench/*.py
 
 contracts: install
 	node contracts/build.mjs

@@ -257,8 +257,15 @@ def ipfs_pins(as_json: JsonFlag = False) -> None:
 
 @ipfs_app.command("gc")
 def ipfs_gc(quiet: Quiet = False, as_json: JsonFlag = False) -> None:
-    """Remove every block that no pin reaches."""
-    node = _embedded(open_backend(_settings()), "gc")
+    """Remove every block that no pin reaches (on a remote node: every unpinned block there,
+    whoever added it, as `ipfs repo gc` does)."""
+    node = open_backend(_settings())
+    if isinstance(node, KuboNode) and not (quiet or as_json):
+        _err.print(
+            f"collecting garbage on the IPFS node at {escape(node.api)}: every block that no "
+            "pin there reaches is removed, not only this project's",
+            soft_wrap=True,
+        )
     removed = node.gc()
     if as_json:
         _print_json({"removed": [str(c) for c in removed]})

@@ -3,7 +3,7 @@
 ``create_ipfs_app(settings, node)`` serves, on one port:
 
 * ``POST /api/v0/...``: ``add``, ``cat``, ``get``, ``block/get|put|stat``, ``pin/add|rm|ls``,
-  ``dag/export|import``, ``version``, ``id``, with Kubo's request shapes (arguments in
+  ``repo/gc``, ``dag/export|import``, ``version``, ``id``, with Kubo's request shapes (arguments in
   ``?arg=``, booleans as Go's ``strconv.ParseBool`` reads them, multipart uploads as
   ipfshttpclient 0.7.0 sends them) and Kubo's response shapes, so an unmodified
   ``ipfshttpclient.Client`` (and :class:`ledger.ipfs.backend.KuboNode`) works against it.
@@ -640,6 +640,16 @@ def _ndjson(items: Iterable[dict[str, Any]]) -> Response:
     return Response(body, media_type="application/json", headers={"X-Chunked-Output": "1"})
 
 
+def _gc_failed(code: str) -> dict[str, Any]:
+    """The error line that ends a ``repo gc`` answer with errors (Kubo's trailer message)."""
+    return {
+        "Message": "encountered errors during gc run",
+        "Code": 0,
+        "Type": "error",
+        "ErrorCode": code,
+    }
+
+
 def _refuse_browsers(request: Request) -> None:
     """Web pages (including ones served by this very gateway) must not drive the RPC API.
 
@@ -676,6 +686,7 @@ class _IpfsRoutes:
             ("/pin/add", self.pin_add),
             ("/pin/rm", self.pin_rm),
             ("/pin/ls", self.pin_ls),
+            ("/repo/gc", self.repo_gc),
             ("/dag/export", self.dag_export),
             ("/dag/import", self.dag_import),
             ("/version", self.version),
@@ -912,6 +923,37 @@ class _IpfsRoutes:
                 if any(c.multihash == cid.multihash for c, _ in walk_dag(root, self._get)):
                     return f"indirect through {root}"
         return None
+
+    # ---- garbage collection -------------------------------------------------------------
+    async def repo_gc(self, request: Request) -> Response:
+        """Kubo's ``repo gc``: one ``{"Key": {"/": cid}}`` line per removed block. With
+        ``stream-errors``, a block that could not be removed is a ``{"Key": null, "Error":
+        message}`` line and the answer ends with an error line (Kubo sends that verdict as an
+        HTTP trailer, which no Python client reads); without it, any error fails the call.
+        ``silent`` leaves out the Key lines (not with stream-errors, as in Kubo); ``quiet``
+        shapes only Kubo's text output, so JSON answers ignore it."""
+        params = _Params(request)
+        if params.args():
+            raise UsageError("`repo gc` takes no arguments")
+        stream_errors = params.flag("stream-errors", False)
+        silent = params.flag("silent", False) and not stream_errors
+        params.flag("quiet", False)  # checked for Go's boolean syntax, like every flag
+        try:
+            report = await to_thread.run_sync(self.node.collect)
+        except HeritageError as exc:  # nothing was removed: a pinned DAG cannot be walked
+            if not stream_errors:
+                return kubo_error_response(500, exc.message, exc.code, hint=exc.hint)
+            return _ndjson([{"Key": None, "Error": exc.message}, _gc_failed(exc.code)])
+        lines: list[dict[str, Any]] = []
+        if not silent:
+            lines += [{"Key": {"/": str(cid)}} for cid in report.removed]
+        if report.failed:
+            errors = [f"could not remove {cid}: {why}" for cid, why in report.failed]
+            if not stream_errors:
+                return kubo_error_response(500, "; ".join(errors)[:2000], "gc_incomplete")
+            lines += [{"Key": None, "Error": error} for error in errors]
+            lines.append(_gc_failed("gc_incomplete"))
+        return _ndjson(lines)
 
     # ---- CAR ----------------------------------------------------------------------------
     def dag_export(self, request: Request) -> Response:

@@ -65,7 +65,8 @@ __all__ = [
     "index_path",
 ]
 
-SCHEMA_VERSION: Final = 3
+#: 4: CustodyRecorded's ``counterparty`` became a lookup column, for :meth:`EventIndex.moved_to`.
+SCHEMA_VERSION: Final = 4
 #: ``progress(blocks_done, blocks_total)``, called after each chunk of blocks is indexed.
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_BLOCKS: Final = 2000
@@ -165,8 +166,10 @@ _COMMON: Final = (
     "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, block_hash BLOB NOT NULL, "
     "tx_hash BLOB NOT NULL, timestamp INTEGER NOT NULL"
 )
-_LOOKUP_COLUMNS: Final = ("item", "subject", "community", "root", "parent", "salt")
+_LOOKUP_COLUMNS: Final = ("item", "subject", "community", "root", "parent", "salt", "counterparty")
 CUSTODY_ACTIONS: Final = {1: "transfer", 2: "loan", 3: "return", 4: "repatriation"}
+#: The custody actions that make the counterparty the steward (the others lend and return).
+_STEWARDSHIP_MOVES: Final = (1, 4)
 
 
 def index_path(settings: Settings) -> Path:
@@ -754,7 +757,7 @@ class EventIndex:
                 terms, version, revoked = entry.fields["terms"], entry.fields["version"], False
             elif entry.event == "TermsRevoked":
                 version, revoked = entry.fields["version"], True
-            elif entry.event == "CustodyRecorded" and entry.fields["action"] in (1, 4):
+            elif entry.event == "CustodyRecorded" and entry.fields["action"] in _STEWARDSHIP_MOVES:
                 steward = entry.fields["counterparty"]
         derivative = kind == "derivative"
         return ItemRecord(
@@ -804,6 +807,19 @@ class EventIndex:
             for row in self._rows(event, "community = ?", (community,))
         ]
         return sorted(entries, key=lambda e: (e.block_number, e.log_index))
+
+    def moved_to(self, community: bytes) -> list[bytes]:
+        """Subjects (items, derivatives, batch roots) transferred or repatriated to
+        ``community`` at some time, once each, in the chain order of their first such move.
+        Whether the community still stewards each is for the caller to check: a later move
+        may have passed it on."""
+        _check_key(community)
+        rows = self._rows(
+            "CustodyRecorded",
+            "counterparty = ? AND action IN (?, ?)",
+            (community, *_STEWARDSHIP_MOVES),
+        )
+        return list(dict.fromkeys(bytes(row["item"]) for row in rows))
 
     def communities_with_salt(self, salt: bytes) -> list[bytes]:
         """Ids of the communities created with ``salt``, oldest first (names resolve here)."""

@@ -1152,27 +1152,17 @@ class Registrar:
                 contents.append(_Content(key, cid, meta, self._metadata(meta.digest)))
         return contents
 
-    def _moved_to(self, community_id: bytes) -> list[bytes]:
-        """Subjects transferred or repatriated to ``community_id`` at some time, read from the
-        registry's CustodyRecorded logs (its counterparty is not an indexed topic)."""
-        with chain_errors(self.settings.rpc_url):
-            logs = self.client.contract.events.CustodyRecorded.get_logs(
-                from_block=self.deployment.deploy_block
-            )
-        return [
-            bytes(log["args"]["item"])
-            for log in logs
-            if int(log["args"]["action"]) in (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
-            and bytes(log["args"]["counterparty"]) == community_id
-        ]
-
     def _stewarded(self, community_id: bytes) -> list[tuple[bytes, Record]]:
         """Every item, derivative and batch that ``community_id`` stewards now: those it
-        registered and has not passed on, and those moved to it."""
+        registered and those moved to it (candidates from the index, synced first), each
+        kept only if the registry names the community its steward now (a later move may
+        have passed it on)."""
         with self._index() as index:
             candidates = list(index.community(community_id).items)
             candidates += [b.root for b in index.batches() if b.community == community_id]
-        candidates += self._moved_to(community_id)
+            # Moved to it: looked up by counterparty in the index, which the chain cannot do
+            # (not an indexed topic); the index reads logs in ranges capped chains accept.
+            candidates += index.moved_to(community_id)
         stewarded: list[tuple[bytes, Record]] = []
         for subject in dict.fromkeys(candidates):  # once each, in chain order
             record = self.client.find_record(subject)
@@ -1295,8 +1285,10 @@ class Registrar:
     ) -> dict[str, Any]:
         """Stop serving the plaintext (not sealed) files under ``subject`` here, after a
         revocation or terms that no longer allow public access (``only``: one item of a
-        batch): unpin them and their metadata blocks and collect garbage. Copies elsewhere
-        cannot be recalled, and the result says so. Sealed files keep their ciphertext."""
+        batch): unpin them and their metadata blocks and collect garbage, on the embedded
+        node or the remote one (there, Kubo's ``repo gc`` removes every block that no pin on
+        that node reaches, not only these). Copies elsewhere cannot be recalled, and the
+        result says so. Sealed files keep their ciphertext."""
         public = [c for c in self._contents(subject, record, only) if not c.sealed]
         if not public:
             return {}
@@ -1307,13 +1299,30 @@ class Registrar:
                 if cid in pins:
                     self.node.pin_rm(cid, recursive=pins[cid] == "recursive")
                     unpinned.append(str(cid))
-        if unpinned and isinstance(self.node, EmbeddedNode):
-            self.node.gc()
-        return {
-            "unpinned": unpinned,
-            "warning": "the item's plaintext was public: it is unpinned and collected here, but "
-            "copies other nodes, gateways or people made before now cannot be recalled",
-        }
+        failure: str | None = None
+        if unpinned:
+            try:
+                self.node.gc()
+            except HeritageError as exc:
+                # The chain already holds the new terms: report, do not hide that success.
+                failure = exc.message
+        done = "unpinned and collected" if failure is None else "unpinned"
+        warning = (
+            f"the item's plaintext was public: it is {done} here, but copies other nodes, "
+            "gateways or people made before now cannot be recalled"
+        )
+        if isinstance(self.node, KuboNode):
+            warning += (
+                f"; collecting on the IPFS node at {self.node.api} removes every block that "
+                "no pin there reaches, not only this item's"
+            )
+        if failure is None:
+            return {"unpinned": unpinned, "warning": warning}
+        warning += (
+            f". Garbage collection FAILED ({failure}): the unpinned plaintext may still be "
+            "served by the node; fix it and run `heritage ipfs gc`"
+        )
+        return {"unpinned": unpinned, "warning": warning, "gc_error": failure}
 
     def decrypt_item(
         self, item: str, holder: str, passphrase: str, output: Path

@@ -5,12 +5,16 @@
 * :class:`KuboNode`: a remote Kubo (or anything speaking its RPC API, such as
   ``heritage ipfs serve``) through ipfshttpclient.
 
+Both collect garbage (:meth:`IpfsBackend.gc`). On a remote node that is Kubo's ``repo gc``: it
+removes every block that no pin on that node reaches, the project's or anyone else's.
+
 :func:`open_backend` picks one from the settings: ``HERITAGE_IPFS_API`` unset means embedded.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,7 +33,7 @@ from ledger.errors import (
     RemoteNodeError,
     UsageError,
 )
-from ledger.ipfs.blockstore import Blockstore, CorruptEntry, PinKind
+from ledger.ipfs.blockstore import Blockstore, CorruptEntry, GcReport, PinKind
 from ledger.ipfs.car import MAX_HEADER_SIZE, CarReader, write_car
 from ledger.ipfs.cid import DAG_CBOR, DAG_PB, RAW, Cid, read_uvarint
 from ledger.ipfs.dag import block_links, walk_dag
@@ -47,6 +51,9 @@ __all__ = [
 ]
 
 KUBO_MIN_VERSION: Final = (0, 5, 0)
+#: Seconds to wait between two lines of a remote ``repo gc``: Kubo marks every pinned DAG
+#: before it names the first removed block, which takes long on a big node.
+GC_TIMEOUT: Final = 3600.0
 NODE_VERSION: Final = "0.32.0"  # the Kubo RPC level whose request/response shapes we follow
 
 
@@ -91,6 +98,10 @@ class IpfsBackend(Protocol):
     def pin_rm(self, cid: Cid, *, recursive: bool = True) -> None: ...
 
     def pin_ls(self) -> dict[Cid, PinKind]: ...
+
+    def gc(self) -> list[Cid]:
+        """Remove every block no pin on the node reaches; the removed CIDs (CIDv1, raw)."""
+        ...
 
     def dag_export(self, cid: Cid) -> Iterator[bytes]: ...
 
@@ -178,6 +189,10 @@ class EmbeddedNode:
 
     def gc(self) -> list[Cid]:
         return self.store.gc()
+
+    def collect(self) -> GcReport:
+        """Like :meth:`gc`, but blocks that could not be removed are reported, not raised."""
+        return self.store.collect()
 
     def verify(self) -> list[CorruptEntry]:
         return self.store.verify()
@@ -268,11 +283,14 @@ class KuboNode:
     """A remote Kubo node through ipfshttpclient (constructed directly: its ``connect()``
     refuses every daemon newer than 0.8, so the version is checked here instead)."""
 
-    def __init__(self, api: str, *, timeout: float = 120.0) -> None:
+    def __init__(
+        self, api: str, *, timeout: float = 120.0, gc_timeout: float = GC_TIMEOUT
+    ) -> None:
         import ipfshttpclient
         import requests
 
         self.api = api
+        self.gc_timeout = gc_timeout
         self._errors = ipfshttpclient.exceptions
         # ipfshttpclient wraps what requests raises while connecting, not while streaming.
         self._failures: tuple[type[Exception], ...] = (
@@ -435,6 +453,53 @@ class KuboNode:
                 pins.setdefault(Cid.parse(key), kind)
         return pins
 
+    def gc(self) -> list[Cid]:
+        """Kubo's ``repo gc`` with ``stream-errors``: every block that no pin on the remote node
+        reaches is removed there (not only this project's). The node streams one object per
+        block, ``{"Key": {"/": cid}}`` or ``{"Error": message}``; errors are gathered while
+        the collection runs to its end, then raised together as RemoteNodeError (Kubo reports
+        its final verdict only in an HTTP trailer, which ipfshttpclient does not read)."""
+        removed: list[Cid] = []
+        errors: list[str] = []
+        try:
+            lines = self._client.repo.gc(
+                opts={"stream-errors": True}, stream=True, timeout=self.gc_timeout
+            )
+            try:
+                for line in lines:
+                    entry = _gc_line(line.as_json() if hasattr(line, "as_json") else line)
+                    if isinstance(entry, Cid):
+                        removed.append(entry)
+                    else:
+                        errors.append(entry)
+            finally:
+                lines.close()
+        except self._errors.ErrorResponse as exc:  # an error answer, or a late error line
+            errors.append(str(exc))
+        except self._errors.DecodingError as exc:
+            raise RemoteNodeError(
+                f"the IPFS node at {self.api} answered `repo gc` with something other than "
+                f"JSON lines: {exc}",
+                hint="is HERITAGE_IPFS_API the RPC port of a Kubo node?",
+            ) from None
+        except _MalformedGcLine as exc:
+            raise RemoteNodeError(
+                f"the IPFS node at {self.api} answered `repo gc` with a malformed line: "
+                f"{exc.message}",
+                hint="is HERITAGE_IPFS_API the RPC port of a Kubo node?",
+            ) from None
+        except self._failures as exc:
+            raise self._error("repo gc", exc) from None
+        if errors:
+            shown = "; ".join(dict.fromkeys(errors))
+            raise RemoteNodeError(
+                f"garbage collection on the IPFS node at {self.api} reported "
+                f"{len(errors)} error(s) after removing {len(removed)} blocks: {shown[:800]}",
+                hint="unpinned blocks may still be there: fix the node, then run "
+                "`heritage ipfs gc` again",
+            )
+        return removed
+
     def dag_export(self, cid: Cid) -> Iterator[bytes]:
         return self._stream(
             f"dag export {cid}", lambda: self._client.dag.export(str(cid), stream=True)
@@ -468,6 +533,30 @@ class KuboNode:
     def version(self) -> str:
         result = self._call("version", lambda: self._client.version())
         return str(result["Version"])
+
+
+class _MalformedGcLine(RemoteNodeError):
+    """A line of a ``repo gc`` answer that is not Kubo's GcResult; KuboNode.gc re-raises it
+    as a RemoteNodeError that names the node."""
+
+
+def _gc_line(line: object) -> Cid | str:
+    """One object of a ``repo gc`` answer: the removed block's CID, or an error message.
+    Kubo writes ``{"Key": {"/": cid}}`` (old go-ipfs: ``{"Key": cid}``), and with
+    stream-errors ``{"Key": null, "Error": message}``; anything else is malformed."""
+    if not isinstance(line, dict):
+        raise _MalformedGcLine(f"{str(line)[:120]!r} is not a JSON object")
+    error = line.get("Error")
+    if error:
+        return str(error)[:500]
+    key = line.get("Key")
+    text = key.get("/") if isinstance(key, dict) else key
+    if not isinstance(text, str):
+        raise _MalformedGcLine(f"{json.dumps(line)[:120]} names no removed CID and no error")
+    try:
+        return Cid.parse(text)
+    except HeritageError:
+        raise _MalformedGcLine(f"{text[:120]!r} is not a CID") from None
 
 
 _NO_DOTFILES: Final = re.compile(r"^(?!(?:.*/)?\.)")  # no path segment starts with a dot

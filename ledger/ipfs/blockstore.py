@@ -32,7 +32,7 @@ from ledger.errors import BlockNotFound, CorruptBlock, IpfsError, NotFound, Usag
 from ledger.ipfs.cid import IDENTITY, RAW, Cid
 from ledger.ipfs.dag import block_links, walk_dag
 
-__all__ = ["Blockstore", "CorruptEntry", "PinKind", "StagedBlocks"]
+__all__ = ["Blockstore", "CorruptEntry", "GcReport", "PinKind", "StagedBlocks"]
 
 PinKind = Literal["recursive", "direct"]
 _TMP_PREFIX: Final = ".tmp-"
@@ -63,6 +63,15 @@ class CorruptEntry:
 
     cid: Cid  # CIDv1 with the raw codec: the store knows only the multihash, as Kubo's does
     path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    """What one garbage collection did: the blocks it removed, and those it found unreachable
+    but could not remove, each with the reason (as Kubo's GC streams a result per block)."""
+
+    removed: tuple[Cid, ...]
+    failed: tuple[tuple[Cid, str], ...] = ()
 
 
 class Blockstore:
@@ -308,16 +317,40 @@ class Blockstore:
                 stack.extend(block_links(current, data))
         return keep
 
-    def gc(self) -> list[Cid]:
-        """Remove every block not reachable from a pin; return what was removed."""
+    def collect(self) -> GcReport:
+        """Remove every block not reachable from a pin, going on past a block that cannot be
+        removed (it is reported in ``failed``). Nothing is removed when a pinned DAG cannot be
+        walked: that raises IpfsError, since what it links to is unknown."""
         removed: list[Cid] = []
+        failed: list[tuple[Cid, str]] = []
         with self._flock(fcntl.LOCK_EX):
             keep = self._reachable()
             for multihash in list(self.iter_multihashes()):
-                if multihash not in keep:
+                if multihash in keep:
+                    continue
+                cid = Cid(1, RAW, multihash)
+                try:
                     self.delete_block(multihash)
-                    removed.append(Cid(1, RAW, multihash))
-        return removed
+                except OSError as exc:
+                    failed.append((cid, exc.strerror or type(exc).__name__))
+                    continue
+                removed.append(cid)
+        return GcReport(tuple(removed), tuple(failed))
+
+    def gc(self) -> list[Cid]:
+        """Remove every block not reachable from a pin; return what was removed. A block that
+        could not be removed raises IpfsError once every other one is gone: a caller that
+        collects to withdraw content must learn that some of it is still here."""
+        report = self.collect()
+        if report.failed:
+            named = ", ".join(f"{cid} ({why})" for cid, why in report.failed[:5])
+            more = len(report.failed) - 5
+            raise IpfsError(
+                f"garbage collection removed {len(report.removed)} blocks but could not remove "
+                f"{len(report.failed)}: {named}" + (f" and {more} more" if more > 0 else ""),
+                hint=f"check the files and permissions under {self.root}, then collect again",
+            )
+        return list(report.removed)
 
     def _new_staging_folder(self) -> Path:
         folder = self.root / f"{_STAGING_PREFIX}{secrets.token_hex(8)}"

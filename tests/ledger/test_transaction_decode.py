@@ -79,7 +79,7 @@ def _fields(raw: bytes) -> list[Any]:
 
 
 def _raw(fields: list[Any]) -> bytes:
-    return b"\x02" + rlp.encode(fields)
+    return b"\x02" + bytes(rlp.encode(fields))
 
 
 @pytest.fixture(scope="module")
