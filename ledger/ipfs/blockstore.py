@@ -8,9 +8,12 @@ Layout (under ``<data dir>/blocks``), modelled on Kubo's flatfs ``next-to-last/2
     blocks/gc.lock                shared while adding, exclusive while collecting
 
 Blocks are keyed by multihash, as in Kubo, so CIDv0 and CIDv1 of one node share a file.
-Writes go to a temporary file that is fsynced, renamed into place, and followed by an fsync
-of the directory: a crash leaves either the whole block or nothing under its name, and
-leftover temporary files are swept when the store opens. Every read re-hashes the block.
+Writes go to a temporary file in ``blocks/.tmp/`` that is fsynced, renamed into place, and
+followed by an fsync of the directory: a crash leaves either the whole block or nothing under
+its name. Leftover temporary files are swept when the store opens; keeping them in one folder
+makes that one directory listing, not a walk of every shard (older versions wrote them in the
+shards: garbage collection, which walks the shards anyway, removes those). Every read
+re-hashes the block.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = ["Blockstore", "CorruptEntry", "GcReport", "PinKind", "StagedBlocks"]
 
 PinKind = Literal["recursive", "direct"]
 _TMP_PREFIX: Final = ".tmp-"
+_TMP_DIR: Final = ".tmp"  # single-block writes are staged here, then renamed into a shard
 _SUFFIX: Final = ".data"
 _STAGING_PREFIX: Final = ".staging-"
 
@@ -83,6 +87,8 @@ class Blockstore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / "gc.lock"
         self._lock_path.touch(exist_ok=True)
+        self._tmp_dir = self.root / _TMP_DIR
+        self._tmp_dir.mkdir(exist_ok=True)
         self._db_lock = threading.Lock()
         self._db = sqlite3.connect(self.root / "pins.sqlite", check_same_thread=False)
         with self._db_lock, self._db:
@@ -129,10 +135,9 @@ class Blockstore:
         for stale in self.root.glob(_STAGING_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
             swept += 1
-        for shard in self._shards():
-            for leftover in shard.glob(_TMP_PREFIX + "*"):
-                leftover.unlink(missing_ok=True)
-                swept += 1
+        for leftover in self._tmp_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+            swept += 1
         return swept
 
     # ---- locking ----------------------------------------------------------------------------
@@ -161,7 +166,7 @@ class Blockstore:
         if final.exists() and final.stat().st_size == len(data):
             return
         final.parent.mkdir(exist_ok=True)
-        tmp = final.parent / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
+        tmp = self._tmp_dir / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
         self._write_synced(tmp, data)
         os.replace(tmp, final)
         if self._sync:
@@ -324,6 +329,9 @@ class Blockstore:
         removed: list[Cid] = []
         failed: list[tuple[Cid, str]] = []
         with self._flock(fcntl.LOCK_EX):
+            for shard in self._shards():  # temporaries of the older layout
+                for leftover in shard.glob(_TMP_PREFIX + "*"):
+                    leftover.unlink(missing_ok=True)
             keep = self._reachable()
             for multihash in list(self.iter_multihashes()):
                 if multihash in keep:

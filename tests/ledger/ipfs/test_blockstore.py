@@ -171,17 +171,24 @@ def test_open_sweeps_leftover_temporaries(tmp_path: Path) -> None:
     store.put_block(cid, data)
     shard = store.path_of(cid.multihash).parent
     store.close()
-    (shard / ".tmp-0123456789abcdef").write_bytes(data[:10])
+    (root / ".tmp" / ".tmp-0123456789abcdef").write_bytes(data[:10])
     staging = root / ".staging-0123456789abcdef"
     staging.mkdir()
     (staging / "BLOCKKEY").write_bytes(b"half")
+    old_layout = shard / ".tmp-fedcba9876543210"  # where earlier versions wrote them
+    old_layout.write_bytes(data[:5])
 
     reopened = Blockstore(root, sync=False)
     try:
+        # Opening lists two places, never the shards: the older temporary waits for a GC.
         assert reopened.swept == 2
         assert not staging.exists()
-        assert not list(shard.glob(".tmp-*"))
+        assert temp_files(reopened) == [old_layout]
         assert list(reopened.iter_multihashes()) == [cid.multihash]
+        assert reopened.get_block(cid) == data
+        reopened.pin(cid)
+        assert reopened.gc() == []
+        assert temp_files(reopened) == []
         assert reopened.get_block(cid) == data
     finally:
         reopened.close()
