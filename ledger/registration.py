@@ -603,8 +603,9 @@ class Registrar:
         if self._kept_index is not None:
             self._kept_index[0].close()
             self._kept_index = None
-        if isinstance(self._node, EmbeddedNode):
-            self._node.close()
+        if self._node is not None:
+            self._node.close()  # the embedded node's pin database, or a remote node's session
+            self._node = None
 
 
     def __enter__(self) -> Registrar:
@@ -1289,40 +1290,45 @@ class Registrar:
         node or the remote one (there, Kubo's ``repo gc`` removes every block that no pin on
         that node reaches, not only these). Copies elsewhere cannot be recalled, and the
         result says so. Sealed files keep their ciphertext."""
-        public = [c for c in self._contents(subject, record, only) if not c.sealed]
-        if not public:
-            return {}
-        pins = self.node.pin_ls()
         unpinned: list[str] = []
-        for content in public:
-            for cid in (content.cid, content.metadata_cid):
-                if cid in pins:
-                    self.node.pin_rm(cid, recursive=pins[cid] == "recursive")
-                    unpinned.append(str(cid))
         failure: str | None = None
-        if unpinned:
+        # The chain already holds the new terms: a failure here is reported with them, never
+        # raised as if the terms change had not happened.
+        try:
+            public = [c for c in self._contents(subject, record, only) if not c.sealed]
+            if not public:
+                return {}
+            pins = self.node.pin_ls()
+            for content in public:
+                for cid in (content.cid, content.metadata_cid):
+                    if cid in pins:
+                        self.node.pin_rm(cid, recursive=pins[cid] == "recursive")
+                        unpinned.append(str(cid))
+        except HeritageError as exc:
+            failure = f"unpinning: {exc.message}"
+        if unpinned and failure is None:
             try:
                 self.node.gc()
             except HeritageError as exc:
-                # The chain already holds the new terms: report, do not hide that success.
                 failure = exc.message
-        done = "unpinned and collected" if failure is None else "unpinned"
+        if failure is not None:
+            warning = (
+                f"the item's plaintext was public and withdrawing it here FAILED ({failure}): "
+                "the node may still serve it; fix that, then unpin it (`heritage ipfs unpin`) "
+                "and run `heritage ipfs gc`. Copies other nodes, gateways or people made "
+                "before now cannot be recalled"
+            )
+            return {"unpinned": unpinned, "warning": warning, "gc_error": failure}
         warning = (
-            f"the item's plaintext was public: it is {done} here, but copies other nodes, "
-            "gateways or people made before now cannot be recalled"
+            "the item's plaintext was public: it is unpinned and collected here, but copies "
+            "other nodes, gateways or people made before now cannot be recalled"
         )
         if isinstance(self.node, KuboNode):
             warning += (
                 f"; collecting on the IPFS node at {self.node.api} removes every block that "
                 "no pin there reaches, not only this item's"
             )
-        if failure is None:
-            return {"unpinned": unpinned, "warning": warning}
-        warning += (
-            f". Garbage collection FAILED ({failure}): the unpinned plaintext may still be "
-            "served by the node; fix it and run `heritage ipfs gc`"
-        )
-        return {"unpinned": unpinned, "warning": warning, "gc_error": failure}
+        return {"unpinned": unpinned, "warning": warning}
 
     def decrypt_item(
         self, item: str, holder: str, passphrase: str, output: Path

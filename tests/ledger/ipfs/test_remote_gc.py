@@ -11,6 +11,7 @@ this machine, so it is the one thing faked here.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -38,11 +39,13 @@ from ledger.registration import Registrar, SignerKeys
 from ledger.settings import Settings, load_settings
 from local_chain import connect
 from local_chain.lifecycle import deployment_path
+from tests.chain_support import free_port
 from tests.ledger import test_registration as registration_tests
 from tests.ledger.test_registration import PASSPHRASE, chain_snapshot
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 chain_settings = registration_tests.chain_settings  # the session anvil, as a fixture here
+registrar = registration_tests.registrar  # a Registrar on it with the embedded node
 HERITAGE = Path(sys.executable).parent / "heritage"
 CHUNK = 262_144
 
@@ -296,8 +299,7 @@ def remote_registrar(
     with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
         registrar.use_local_sender()
         assert isinstance(registrar.node, KuboNode)
-        yield registrar
-        registrar.node.close()
+        yield registrar  # closing the Registrar closes its session with the node
 
 
 def test_withdrawal_through_the_remote_backend_collects_the_plaintext_there(
@@ -382,3 +384,30 @@ def test_a_failed_remote_collection_is_reported_not_hidden(
     assert "unpinned and collected" not in result["warning"]
     assert embedded_node.store.has_block(target.cid)  # still there: nothing was collected
     assert target.cid not in registrar.node.pin_ls()
+
+
+def test_an_unreachable_node_after_the_chain_change_is_reported_not_raised(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    """Revoked with the data directory's settings but an IPFS node that does not answer (a
+    port nothing listens on): the revocation is on chain, and the result says the plaintext
+    was not withdrawn instead of raising as if nothing had happened."""
+    holder = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    name = "unreachable-node-" + tmp_path.name
+    registrar.create_community(name, [holder], 1, keys)
+    community = registrar.resolve_community(name)
+    public = write_terms(tmp_path / "public.json", public_terms(community))
+    (tmp_path / "a.obj").write_bytes(os.urandom(CHUNK + 1))
+    (item,) = registrar.register([tmp_path / "a.obj"], community, public, keys)
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = dataclasses.replace(registrar.settings, ipfs_api=dead)
+    with Registrar(settings) as elsewhere:
+        elsewhere.use_local_sender()
+        result = elsewhere.revoke_terms(str(item.cid), keys)
+
+    assert result["revoked"] is True
+    assert "unpinning" in result["gc_error"] and "FAILED" in result["warning"]
+    assert registrar.client.terms_of(item.key).revoked
+    assert item.cid in registrar.node.pin_ls()  # untouched: nothing could be done there
