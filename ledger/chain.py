@@ -27,6 +27,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1025,6 +1026,8 @@ class RegistryClient:
         # (provider, its plain transport or None), made on first use by the read path
         self._plain_post: tuple[object, _PlainPost | None] | None = None
         self._raw_transactions = _RawTransactionCache()
+        # Seconds the last head() took (None: not asked yet): how far away the chain is.
+        self.head_seconds: float | None = None
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -1552,12 +1555,14 @@ class RegistryClient:
 
     def head(self) -> ChainHead:
         """The live chain id and the head block's number and hash, in one batch request."""
+        start = time.perf_counter()
         chain_id, block = self._batch(
             [
                 (RPCEndpoint("eth_chainId"), []),
                 (RPCEndpoint("eth_getBlockByNumber"), ["latest", False]),
             ]
         )
+        self.head_seconds = time.perf_counter() - start
         try:
             return ChainHead(int(chain_id, 16), int(block["number"], 16),
                              _rpc_bytes(block["hash"], "eth_getBlockByNumber"))

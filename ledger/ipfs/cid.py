@@ -8,6 +8,7 @@ multihashes. Pure functions; no I/O.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Final
@@ -80,6 +81,16 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
+@functools.lru_cache(maxsize=4096)
+def _text(version: int, codec: int, multihash: bytes) -> str:
+    """A CID's canonical text (memoised: base32 is encoded in pure Python, and verification
+    names the same few CIDs many times)."""
+    if version == 0:
+        return str(multibase.encode(multihash, "base58btc"))[1:]
+    return "b" + _b32(uvarint(1) + uvarint(codec) + multihash)
+
+
+@functools.lru_cache(maxsize=4096)
 def _b32_decode(text: str) -> bytes | None:
     """Multibase ``b`` (RFC 4648 base32, lower case, no padding) text as bytes, or None for
     text that is not in its canonical form (multiformats then parses it and says why). The
@@ -219,9 +230,7 @@ class Cid:
         return uvarint(1) + uvarint(self.codec) + self.multihash
 
     def __str__(self) -> str:
-        if self.version == 0:
-            return str(multibase.encode(self.multihash, "base58btc"))[1:]
-        return "b" + _b32(bytes(self))
+        return _text(self.version, self.codec, self.multihash)
 
     def __repr__(self) -> str:
         return f"Cid({self!s})"

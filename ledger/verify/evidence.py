@@ -599,11 +599,17 @@ class _Memo:
 # transactions and the domain, which are the key. A verifier that checks many items (an
 # exhibit build, a server) checks each history once.
 _CHECKED_TIMELINES: Final = _Memo(256)
+# An item's registration checked (record, key, signers, problems, signature checks), keyed by
+# its registration event, batch leaf and its community's keyholder history: what verifying
+# the same item again (a server answering for an exhibit's items) would recompute.
+_CHECKED_REGISTRATIONS: Final = _Memo(4096)
 
 
 def forget_checked_histories() -> None:
-    """Drop the memo of checked keyholder histories (a benchmark's cold start)."""
+    """Drop the memos of checked keyholder histories and registrations (a benchmark's cold
+    start)."""
     _CHECKED_TIMELINES.clear()
+    _CHECKED_REGISTRATIONS.clear()
 
 
 class _Checker:
@@ -618,6 +624,7 @@ class _Checker:
         self.checks: list[tuple[ChainEvent, consent.TypedData, bytes, KeyholderSet, int,
                                 tuple[str, ...]]] = []
         self._timelines: dict[bytes, list[KeyholderSet]] = {}
+        self._timeline_keys: dict[bytes, tuple[Any, ...]] = {}
 
     # -- transactions and signatures ---------------------------------------------------------
 
@@ -702,6 +709,7 @@ class _Checker:
         if not events:
             raise _invalid(f"the evidence has no keyholder history of community {_hex(community)}")
         key = (self.domain, community, tuple(_event_key(e) for e in events))
+        self._timeline_keys[community] = key
         known = _CHECKED_TIMELINES.get(key)
         if known is None:
             problems, checks = len(self.problems), len(self.checks)
@@ -787,7 +795,25 @@ class _Checker:
         return self.evidence.documents.get(str(Cid.from_digest(digest, RAW)))
 
     def registration(self, item: ItemEvidence) -> tuple[Record, bytes, tuple[str, ...]]:
-        """The record, its key and the registration's signers, after checking them."""
+        """The record, its key and the registration's signers, after checking them (a check
+        made before on the very same inputs is reused, as a keyholder history's is)."""
+        community = item.registration.fields["community"]
+        self.timeline(community)
+        key = (self.domain, item.key, item.batch, _event_key(item.registration),
+               self._timeline_keys[community])
+        known = _CHECKED_REGISTRATIONS.get(key)
+        if known is None:
+            problems, checks = len(self.problems), len(self.checks)
+            checked = self._check_registration(item)
+            known = (checked, tuple(self.problems[problems:]), tuple(self.checks[checks:]))
+            _CHECKED_REGISTRATIONS.put(key, known)
+        else:
+            self.problems.extend(known[1])
+            self.checks.extend(known[2])
+        result: tuple[Record, bytes, tuple[str, ...]] = known[0]
+        return result
+
+    def _check_registration(self, item: ItemEvidence) -> tuple[Record, bytes, tuple[str, ...]]:
         reg = item.registration
         fields = reg.fields
         community = fields["community"]

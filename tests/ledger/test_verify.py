@@ -801,8 +801,8 @@ def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:
 def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(
     sealed_proofs: dict[str, Any],
 ) -> None:
-    """A community's keyholder history is checked once per process and its result reused;
-    an edited history (here the creation's threshold, resealed) must be checked afresh and
+    """A community's keyholder history and an item's registration are checked once per
+    process and the results reused; an edited one (resealed) must be checked afresh and
     refused, however often the genuine one has been verified before."""
     evidence = parse_proofs(sealed_proofs)
     keys = ["0x" + i.key.hex() for i in evidence.items]
@@ -816,4 +816,11 @@ def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(
     creation["fields"]["threshold"] += 1
     edited["seal"] = _reseal(edited)
     with pytest.raises(EvidenceInvalid, match="not what createCommunity was called with"):
+        verify_offline(parse_proofs(edited), cid=keys[0])
+    # The same for an item's registration, whose check is reused as well.
+    edited = copy.deepcopy(sealed_proofs)
+    registration = edited["items"][0]["registration"]
+    registration["fields"]["terms"] = "0x" + "ab" * 32
+    edited["seal"] = _reseal(edited)
+    with pytest.raises(EvidenceInvalid, match="is not what register"):
         verify_offline(parse_proofs(edited), cid=keys[0])
