@@ -1,8 +1,13 @@
-"""``heritage consent``: k-of-n consent over terms, collected offline, one file per signer.
+"""``heritage consent``: k-of-n consent collected offline, one file per signer: terms (set,
+revoke), keyholder rotations and custody records (transfer, repatriation, loan, return).
 
 Thin: parse, call :mod:`ledger.consent_files` and :class:`ledger.registration.Registrar`,
 format. ``request`` and ``submit`` talk to the chain; ``sign`` and ``status`` need neither
 the chain nor IPFS, so a keyholder can sign on a machine that is never online.
+
+``status`` exits 0 when the request has every signature it needs, and
+:data:`EXIT_INCOMPLETE` (5) when some are missing, so scripts can wait for it; the CLI's other
+statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 chain down).
 """
 
 from __future__ import annotations
@@ -11,16 +16,25 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils.address import is_address
 from rich.console import Console
 
-from api.cli_registry import JsonFlag, Sender, SenderPasswordFile, _registrar
+from api.cli_registry import JsonFlag, Sender, SenderPasswordFile, registrar_session
+from ledger.chain import (
+    CUSTODY_LOAN,
+    CUSTODY_REPATRIATION,
+    CUSTODY_RETURN,
+    CUSTODY_TRANSFER,
+)
 from ledger.consent_files import (
+    ConsentRequest,
     ConsentSignature,
+    ConsentStatus,
     collect,
     describe_request,
     encode_request,
@@ -33,14 +47,28 @@ from ledger.consent_files import (
 )
 from ledger.errors import UsageError
 from ledger.keys import load_signer, read_passphrase_file
+from ledger.registration import SignerKeys, read_json_file
 from ledger.settings import load_settings
 
-__all__ = ["consent_app"]
+__all__ = ["EXIT_INCOMPLETE", "consent_app"]
+
+#: `heritage consent status`: the request is valid but some signatures are still missing.
+EXIT_INCOMPLETE: Final = 5
 
 consent_app = typer.Typer(
-    help="k-of-n consent over terms, collected offline: request, sign, status, submit.",
+    help="k-of-n consent collected offline (terms, keyholder rotation, custody): request, "
+    "sign, status, submit.",
     no_args_is_help=True,
 )
+
+#: ``heritage consent request ACTION TARGET``: the custody actions by their command word.
+_CUSTODY_WORDS: Final = {
+    "transfer": CUSTODY_TRANSFER,
+    "repatriate": CUSTODY_REPATRIATION,
+    "loan": CUSTODY_LOAN,
+    "return": CUSTODY_RETURN,
+}
+_ACTION_WORDS: Final = ("rotate", *_CUSTODY_WORDS)
 
 _err = Console(stderr=True, highlight=False)
 
@@ -58,15 +86,99 @@ def _signatures(paths: list[Path]) -> list[tuple[str, ConsentSignature]]:
     return [(str(path), read_signature(path)) for path in paths]
 
 
+def _opener_keys(openers: list[str] | None, password_file: Path | None) -> SignerKeys:
+    """Whose encryption key re-wraps sealed items, and its passphrase (asked for only when an
+    encrypted item needs it)."""
+    cache: dict[str, str] = {}
+
+    def passphrase(address: ChecksumAddress) -> str:
+        if address not in cache:
+            cache[address] = (
+                read_passphrase_file(password_file)
+                if password_file is not None
+                else typer.prompt(
+                    f"Passphrase of the encryption key of {address}",
+                    hide_input=True,
+                    err=True,
+                    show_default=False,
+                )
+            )
+        return cache[address]
+
+    return SignerKeys(load_settings(), passphrase, tuple(openers) if openers else None)
+
+
+def _summary(request: ConsentRequest) -> str:
+    sides = " and ".join(
+        f"{c.threshold} of {len(c.keyholders)} keyholders"
+        + ("" if role == "keyholders" else f" of the {role}")
+        for role, c in request.parties()
+    )
+    about = (
+        f"terms version {request.version}"
+        if request.action in ("SetTerms", "RevokeTerms")
+        else f"nonce {request.version}"
+    )
+    return (
+        f"{request.action} request for {request.item} ({about}): {sides} must sign before "
+        f"{request.deadline} (unix time); digest 0x{request.digest.hex()}"
+    )
+
+
 @consent_app.command("request")
 def consent_request(
-    item: Annotated[str, typer.Argument(help="A CID (v0 or v1) or a 0x item key.")],
+    target: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[ACTION] ITEM_OR_COMMUNITY",
+            help="ITEM (a CID or 0x item key) with --terms or --revoke; or an ACTION and its "
+            "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM.",
+            show_default=False,
+        ),
+    ],
     terms: Annotated[
         Path | None, typer.Option("--terms", help="The new terms document (a JSON file).")
     ] = None,
     revoke: Annotated[
         bool, typer.Option("--revoke", help="Ask to revoke the current terms instead.")
     ] = False,
+    keyholders: Annotated[
+        list[str] | None,
+        typer.Option("--keyholder", "-k", help="rotate: a keyholder after it (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option("--threshold", "-t", min=1, help="rotate: signatures needed after it (k)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="transfer, repatriate: the receiving community (0x id or name); loan: the "
+            "borrower (a community, or any 0x 32-byte id).",
+        ),
+    ] = None,
+    document: Annotated[
+        Path | None,
+        typer.Option(
+            "--document", help="rotate, custody: JSON object merged into the signed document."
+        ),
+    ] = None,
+    opener: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--opener",
+            help="rotate, transfer, repatriate: a current keyholder whose encryption key here "
+            "re-wraps encrypted items (repeatable; default: any with one here).",
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="Passphrase file of the --opener's encryption key.",
+            dir_okay=False,
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Where to write the request (default: stdout)."),
@@ -78,27 +190,79 @@ def consent_request(
         ),
     ] = 7 * 24,
 ) -> None:
-    """Write a request for keyholders to sign offline: SetTerms (next version) or RevokeTerms."""
-    if (terms is None) == (not revoke):
-        raise UsageError(
-            "say what to ask for: --terms TERMS.json (new terms) or --revoke",
-            hint="pass exactly one of the two",
-        )
-    with _registrar() as (_, registrar):
-        request = registrar.consent_request(item, terms, valid_for=valid_hours * 3600)
+    """Write a request for keyholders to sign offline: SetTerms (next version) or RevokeTerms
+    of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
+    re-wrapped for the new keyholders, are published now); `transfer|repatriate ITEM --to C`
+    (k of both communities sign; encrypted content re-wrapped for the receiver now);
+    `loan ITEM --to B`; `return ITEM`."""
+    valid_for = valid_hours * 3600
+    if len(target) == 1 and target[0] not in _ACTION_WORDS:
+        if (terms is None) == (not revoke):
+            raise UsageError(
+                "say what to ask for: --terms TERMS.json (new terms) or --revoke",
+                hint="pass exactly one of the two",
+            )
+        stray = [
+            name
+            for name, value in (
+                ("--keyholder", keyholders), ("--threshold", threshold), ("--to", to),
+                ("--document", document), ("--opener", opener),
+            )
+            if value is not None
+        ]
+        if stray:
+            raise UsageError(
+                f"{', '.join(stray)} belong to the rotate and custody requests, not to terms",
+                hint="`heritage consent request ITEM --terms T.json | --revoke`",
+            )
+        with registrar_session() as (_, registrar):
+            request = registrar.consent_request(target[0], terms, valid_for=valid_for)
+    else:
+        if len(target) != 2 or target[0] not in _ACTION_WORDS:
+            raise UsageError(
+                f"{' '.join(target)!r} is not ITEM, nor ACTION and its target",
+                hint=f"ACTION is one of {', '.join(_ACTION_WORDS)}, e.g. `heritage consent "
+                "request rotate COMMUNITY -k ADDR -k ADDR -t 2 -o request.json`",
+            )
+        action, subject = target
+        if terms is not None or revoke:
+            raise UsageError(f"--terms and --revoke do not go with {action}")
+        keys = _opener_keys(opener, password_file)
+        with registrar_session() as (_, registrar):
+            if action == "rotate":
+                if not keyholders or threshold is None:
+                    raise UsageError(
+                        "a rotation names the keyholders after it and their threshold",
+                        hint="pass --keyholder ADDR (repeatable) and --threshold K",
+                    )
+                if to is not None:
+                    raise UsageError("--to does not go with rotate")
+                request = registrar.rotation_request(
+                    registrar.resolve_community(subject),
+                    keyholders,
+                    threshold,
+                    keys,
+                    extra=read_json_file(document) if document is not None else None,
+                    valid_for=valid_for,
+                )
+            else:
+                if keyholders or threshold is not None:
+                    raise UsageError(f"--keyholder and --threshold do not go with {action}")
+                request = registrar.custody_request(
+                    subject,
+                    _CUSTODY_WORDS[action],
+                    None if to is None else registrar.resolve_community(to),
+                    keys,
+                    document=document,
+                    valid_for=valid_for,
+                )
     data = encode_request(request)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
         write_new_file(output, data)
-    _err.print(
-        f"{request.action} request for {request.item} (terms version {request.version}): "
-        f"{request.threshold} of {len(request.keyholders)} keyholders must sign before "
-        f"{request.deadline} (unix time); digest 0x{request.digest.hex()}",
-        markup=False,
-        soft_wrap=True,
-    )
+    _err.print(_summary(request), markup=False, soft_wrap=True)
 
 
 def _signer(key: str, password_file: Path | None) -> LocalAccount:
@@ -148,7 +312,46 @@ def consent_sign(
     _err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
 
-@consent_app.command("status")
+def _write_status(status: ConsentStatus) -> None:
+    request = status.request
+    out = sys.stdout
+    about = (
+        f"terms version {request.version}"
+        if request.action in ("SetTerms", "RevokeTerms")
+        else f"nonce {request.version}"
+    )
+    if len(status.parties) == 1:
+        out.write(
+            f"{request.action} of {request.item}, {about}: "
+            f"{len(status.signed)} of {request.threshold} needed signatures\n"
+        )
+        for address, _ in status.signed:
+            out.write(f"  signed   {address}\n")
+        for address in status.missing:
+            out.write(f"  missing  {address}\n")
+    else:
+        out.write(f"{request.action} of {request.item}, {about}: k of each community sign\n")
+        for party in status.parties:
+            out.write(
+                f"  {party.role} 0x{party.community.id.hex()}: {len(party.signed)} of "
+                f"{party.community.threshold} needed signatures\n"
+            )
+            for address, _ in party.signed:
+                out.write(f"    signed   {address}\n")
+            for address in party.missing:
+                out.write(f"    missing  {address}\n")
+    if status.complete:
+        out.write("ready: submit it with `heritage consent submit`\n")
+    else:
+        out.write(f"{status.needed} more signature(s) needed\n")
+
+
+@consent_app.command(
+    "status",
+    epilog=f"Exit status: 0 when every signature needed is there, {EXIT_INCOMPLETE} when some "
+    "are still missing, 2 for an unreadable or edited file, 1 for any other refusal (a "
+    "signature for another request, by a stranger or twice, an expired request).",
+)
 def consent_status(
     request_file: RequestArg,
     signature_files: Annotated[
@@ -157,25 +360,16 @@ def consent_status(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Which keyholders have signed a request, which are missing, how many more are needed."""
+    """Which keyholders have signed a request, which are missing, how many more are needed
+    (offline). Exits 0 when complete, 5 when signatures are missing."""
     request = read_request(request_file)
     status = collect(request, _signatures(signature_files or []), now=int(time.time()))
     if as_json:
         _print_json(status.to_json())
-        return
-    out = sys.stdout
-    out.write(
-        f"{request.action} of {request.item}, terms version {request.version}: "
-        f"{len(status.signed)} of {request.threshold} needed signatures\n"
-    )
-    for address, _ in status.signed:
-        out.write(f"  signed   {address}\n")
-    for address in status.missing:
-        out.write(f"  missing  {address}\n")
-    if status.complete:
-        out.write("ready: submit it with `heritage consent submit`\n")
     else:
-        out.write(f"{status.needed} more signature(s) needed\n")
+        _write_status(status)
+    if not status.complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 @consent_app.command("submit")
@@ -186,10 +380,11 @@ def consent_submit(
     sender_password_file: SenderPasswordFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Send a request with k signatures, after re-checking the chain (nothing sent otherwise)."""
+    """Send a request with k signatures (k of each community for a transfer or repatriation),
+    after re-checking the chain (nothing sent otherwise)."""
     request = read_request(request_file)
     signatures = _signatures(signature_files)
-    with _registrar(sender, sender_password_file, sends=True) as (_, registrar):
+    with registrar_session(sender, sender_password_file, sends=True) as (_, registrar):
         result = registrar.submit_consent(request, signatures)
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         _err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
@@ -201,5 +396,16 @@ def consent_submit(
             f"terms of {result['subject']} are now version {result['version']}: "
             f"{result['terms_cid']}\n"
         )
-    else:
+    elif request.action == "RevokeTerms":
         sys.stdout.write(f"revoked terms version {result['version']} of {result['subject']}\n")
+    elif request.action == "RotateKeyholders":
+        sys.stdout.write(
+            f"rotated community {result['community']}: now {result['threshold']} of "
+            f"{len(result['keyholders'])} ({', '.join(result['keyholders'])}), document "
+            f"{result['document_cid']}\n"
+        )
+    else:
+        sys.stdout.write(
+            f"recorded the {result['action']} of {result['item']} from {result['from']} to "
+            f"{result['to']} (document {result['document_cid']})\n"
+        )

@@ -41,7 +41,14 @@ from ledger.registration import (
 )
 from ledger.settings import Settings, load_settings
 
-__all__ = ["community_app", "custody_app", "derivative_app", "item_app", "terms_app"]
+__all__ = [
+    "community_app",
+    "custody_app",
+    "derivative_app",
+    "item_app",
+    "registrar_session",
+    "terms_app",
+]
 
 community_app = typer.Typer(
     help="Communities: create, show, rotate keyholders.", no_args_is_help=True
@@ -150,9 +157,11 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
 
 
 @contextmanager
-def _registrar(
+def registrar_session(
     sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
 ) -> Iterator[tuple[Settings, Registrar]]:
+    """The settings and a :class:`Registrar` for one command, closed after it; ``sends``: with
+    the account that pays for transactions (``--sender``, else anvil's dev account locally)."""
     settings = load_settings()
     with Registrar(settings) as registrar:
         if sends and sender is not None:
@@ -160,6 +169,9 @@ def _registrar(
         elif sends:
             registrar.use_local_sender()
         yield settings, registrar
+
+
+_registrar = registrar_session  # the name the commands here were written with
 
 
 @contextmanager

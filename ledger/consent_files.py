@@ -1,6 +1,8 @@
 """Offline k-of-n consent: a request file, one signature file per keyholder, then submit.
 
-The flow, for the two terms actions (``SetTerms``, ``RevokeTerms``)::
+The flow, for every action that keyholders authorise after a community exists: the terms
+actions (``SetTerms``, ``RevokeTerms``), a keyholder rotation (``RotateKeyholders``) and custody
+records (``RecordCustody``: transfer, loan, return, repatriation)::
 
     Registrar.consent_request (online) ─► request.json ─► each keyholder: sign_request
     (offline, no chain, no IPFS) ─► alice.sig.json, bob.sig.json … ─► collect (offline):
@@ -11,8 +13,16 @@ A request file holds the complete EIP-712 typed data (``types``, ``primaryType``
 with the live chain id and registry address, ``message``), so any EIP-712 wallet can sign it
 too, plus what a signer needs to judge it offline: the keyholders and threshold, the item as
 it was named, and for ``SetTerms`` the terms document itself, whose canonical form must hash
-to the ``terms`` digest being signed. A signature file names the request's digest, the
-signer and the 65-byte signature; it is good for that one request only.
+to the ``terms`` digest being signed. A rotation or custody request carries its community or
+custody document (``document``: it must hash to the ``document`` digest being signed, and say
+what the typed data says), and a transfer or repatriation the receiving community
+(``receiver``), whose k keyholders sign the same digest as the steward's. A signature file
+names the request's digest, the signer and the 65-byte signature; it is good for that one
+request only (its ``terms_version`` is the nonce of a rotation or custody request).
+
+Documents hold only public things: names, addresses, public encryption keys, and the CIDs of
+envelopes (content keys wrapped for keyholders). Nothing restricted is in a request, a
+signature file or a description.
 
 Both are versioned JSON (``type`` and ``version``), capped in size when read, and parsed
 strictly: duplicate keys, unknown or missing fields, wrong types, values out of range and
@@ -41,7 +51,15 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
 from ledger import consent, strict_json
-from ledger.chain import Community, batch_item_subject, item_key
+from ledger.chain import (
+    CUSTODY_LOAN,
+    CUSTODY_REPATRIATION,
+    CUSTODY_RETURN,
+    CUSTODY_TRANSFER,
+    Community,
+    batch_item_subject,
+    item_key,
+)
 from ledger.errors import (
     ConsentExpired,
     ConsentFileInvalid,
@@ -53,20 +71,28 @@ from ledger.errors import (
     UsageError,
     WrongPassphrase,
 )
+from ledger.index import CUSTODY_ACTIONS
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 
 __all__ = [
     "CONSENT_ACTIONS",
+    "CUSTODY_NAMES",
     "FORMAT_VERSION",
     "MAX_REQUEST_BYTES",
     "MAX_SIGNATURE_BYTES",
     "REQUEST_TYPE",
     "SIGNATURE_TYPE",
+    "STEWARDSHIP_MOVES",
+    "TERMS_ACTIONS",
     "ConsentRequest",
     "ConsentSignature",
     "ConsentStatus",
+    "PartyStatus",
+    "build_custody_request",
     "build_request",
+    "build_rotation_request",
     "collect",
+    "custody_document",
     "describe_request",
     "encode_request",
     "encode_signature",
@@ -83,8 +109,18 @@ __all__ = [
 REQUEST_TYPE: Final = "heritage/consent-request"
 SIGNATURE_TYPE: Final = "heritage/consent-signature"
 FORMAT_VERSION: Final = 1
-#: The actions that can be collected offline: the terms of an item, derivative or batch.
-CONSENT_ACTIONS: Final = ("SetTerms", "RevokeTerms")
+#: The terms actions: the terms of an item, derivative or batch.
+TERMS_ACTIONS: Final = ("SetTerms", "RevokeTerms")
+#: The actions that can be collected offline: every one that k keyholders authorise after
+#: their community exists (creation and registration are signed where the files are).
+CONSENT_ACTIONS: Final = (*TERMS_ACTIONS, "RotateKeyholders", "RecordCustody")
+#: RecordCustody's ``action`` codes, as the registry numbers them, and their names (the
+#: index's, so history and requests say the same words).
+CUSTODY_NAMES: Final = CUSTODY_ACTIONS
+#: The custody actions that move stewardship: k of the receiving community sign too.
+STEWARDSHIP_MOVES: Final = (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
+COMMUNITY_DOCUMENT_TYPE: Final = "heritage/community"
+CUSTODY_DOCUMENT_TYPE: Final = "heritage/custody"
 #: A request carries a terms document (one block, at most 1 MiB) plus a few KiB of typed data;
 #: JSON escaping can at most double the document, so 4 MiB leaves room and still refuses junk.
 MAX_REQUEST_BYTES: Final = 4 << 20
@@ -107,6 +143,9 @@ _REQUEST_FIELDS: Final = frozenset(
         "typed_data",
     }
 )
+#: A rotation or custody request: the terms request's fields (terms ones null) and its document
+#: and receiver. Terms requests keep exactly the fields above, so older files stay readable.
+_ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver"}
 _SIGNATURE_FIELDS: Final = frozenset(
     {"type", "version", "request", "action", "subject", "terms_version", "signer", "signature"}
 )
@@ -117,16 +156,23 @@ _SIGNATURE_FIELDS: Final = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ConsentRequest:
-    """One terms action waiting for k keyholder signatures."""
+    """One action waiting for k keyholder signatures (k of each community, for a transfer or
+    repatriation)."""
 
     typed: consent.TypedData
-    item: str  # as the requester named it (a CID or a 0x key), for people to read
-    keyholders: tuple[ChecksumAddress, ...]  # strictly increasing, as the registry holds them
+    # As the requester named it, for people to read: a CID or a 0x key (terms, custody), the
+    # community's 0x id (rotation).
+    item: str
+    # The signing community's keyholders (the steward's, for custody; the current ones, for a
+    # rotation), strictly increasing, as the registry holds them, and its k.
+    keyholders: tuple[ChecksumAddress, ...]
     threshold: int
     created_at: int
     terms_document: Mapping[str, Any] | None = None  # SetTerms only
     batch_root: bytes | None = None  # RevokeTerms of one item of a batch: the batch
     batch_item: bytes | None = None  # … and the item's key
+    document: Mapping[str, Any] | None = None  # the community or custody document signed
+    receiver: Community | None = None  # a transfer or repatriation: the receiving community
 
     @property
     def action(self) -> str:
@@ -134,15 +180,38 @@ class ConsentRequest:
 
     @property
     def community(self) -> bytes:
+        """The signing community: the steward, for custody."""
         return bytes(self.typed.message["community"])
 
     @property
     def subject(self) -> bytes:
+        """What the action is about: the terms subject, the community (rotation) or the item
+        (custody)."""
+        if self.action == "RotateKeyholders":
+            return self.community
+        if self.action == "RecordCustody":
+            return bytes(self.typed.message["item"])
         return bytes(self.typed.message["subject"])
 
     @property
     def version(self) -> int:
-        return int(self.typed.message["version"])
+        """The terms version being set or revoked, or the nonce a rotation (the community's)
+        or a custody record (the item's) consumes: either way, what makes it stale."""
+        key = "version" if self.action in TERMS_ACTIONS else "nonce"
+        return int(self.typed.message[key])
+
+    @property
+    def custody_action(self) -> int | None:
+        if self.action != "RecordCustody":
+            return None
+        return int(self.typed.message["action"])
+
+    @property
+    def document_cid(self) -> str | None:
+        """The CID of the community or custody document being signed."""
+        if self.action in TERMS_ACTIONS:
+            return None
+        return str(Cid.from_digest(bytes(self.typed.message["document"]), RAW))
 
     @property
     def deadline(self) -> int:
@@ -162,6 +231,16 @@ class ConsentRequest:
         """The community configuration the signatures are checked against."""
         return Community(self.community, self.keyholders, self.threshold)
 
+    def parties(self) -> tuple[tuple[str, Community], ...]:
+        """Each community whose k keyholders must sign, with its role."""
+        if self.receiver is not None:
+            return (("steward", self.steward()), ("receiver", self.receiver))
+        return (("keyholders", self.steward()),)
+
+    def signers(self) -> tuple[ChecksumAddress, ...]:
+        """Everyone whose signature counts, once each."""
+        return tuple(dict.fromkeys(a for _, c in self.parties() for a in c.keyholders))
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentSignature:
@@ -176,47 +255,94 @@ class ConsentSignature:
 
 
 @dataclass(frozen=True, slots=True)
+class PartyStatus:
+    """One signing community's side of a request: who of it signed, who did not."""
+
+    role: str  # "keyholders"; for a transfer or repatriation "steward" or "receiver"
+    community: Community
+    signed: tuple[tuple[ChecksumAddress, bytes], ...]  # by increasing address
+    missing: tuple[ChecksumAddress, ...]
+
+    @property
+    def needed(self) -> int:
+        return max(0, self.community.threshold - len(self.signed))
+
+    def packed(self) -> bytes:
+        """k signatures of this community (the lowest addresses), as the registry takes them."""
+        return consent.pack_signatures(self.signed[: self.community.threshold])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "community": _hex(self.community.id),
+            "threshold": self.community.threshold,
+            "signed": [address for address, _ in self.signed],
+            "missing": list(self.missing),
+            "needed": self.needed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentStatus:
     """Who has signed a request (each signature checked), who has not, how many more."""
 
     request: ConsentRequest
     signed: tuple[tuple[ChecksumAddress, bytes], ...]  # by increasing address
     missing: tuple[ChecksumAddress, ...]
+    parties: tuple[PartyStatus, ...]  # the steward's side first
 
     @property
     def needed(self) -> int:
-        """How many more signatures the request needs (0 once k are there)."""
-        return max(0, self.request.threshold - len(self.signed))
+        """How many more signatures the request needs (0 once k of every side are there)."""
+        return sum(party.needed for party in self.parties)
 
     @property
     def complete(self) -> bool:
         return self.needed == 0
 
+    def _require_complete(self) -> None:
+        if self.complete:
+            return
+        sides = "; ".join(
+            f"{len(p.signed)} of the {p.community.threshold} signatures of "
+            f"{'community' if p.role == 'keyholders' else 'the ' + p.role} "
+            f"{_hex(p.community.id)}"
+            for p in self.parties
+        )
+        raise ConsentIncomplete(
+            f"{self.request.action} of {_hex(self.request.subject)} has {sides}; "
+            f"{self.needed} more of {', '.join(self.missing)} must sign",
+            hint="send the request file to the missing keyholders (`heritage consent "
+            "sign`), then pass every signature file; nothing was sent",
+        )
+
     def packed(self) -> bytes:
-        """k signatures (the lowest signer addresses) packed as the registry takes them;
-        :class:`ConsentIncomplete`, naming who is missing, when fewer than k are there."""
-        if not self.complete:
-            raise ConsentIncomplete(
-                f"{self.request.action} of {_hex(self.request.subject)} has {len(self.signed)} "
-                f"of the {self.request.threshold} signatures it needs; {self.needed} more of "
-                f"{', '.join(self.missing)} must sign",
-                hint="send the request file to the missing keyholders (`heritage consent "
-                "sign`), then pass every signature file; nothing was sent",
-            )
-        return consent.pack_signatures(self.signed[: self.request.threshold])
+        """k signatures (the lowest signer addresses) of the signing community (the steward,
+        for custody) packed as the registry takes them; :class:`ConsentIncomplete`, naming who
+        is missing, unless k of every side are there."""
+        self._require_complete()
+        return self.parties[0].packed()
+
+    def packed_receiver(self) -> bytes | None:
+        """The receiver's k signatures of a transfer or repatriation (None for others)."""
+        self._require_complete()
+        return self.parties[1].packed() if len(self.parties) > 1 else None
 
     def to_json(self) -> dict[str, Any]:
+        request = self.request
+        version_key = "terms_version" if request.action in TERMS_ACTIONS else "nonce"
         return {
-            "digest": _hex(self.request.digest),
-            "action": self.request.action,
-            "subject": _hex(self.request.subject),
-            "terms_version": self.request.version,
-            "threshold": self.request.threshold,
+            "digest": _hex(request.digest),
+            "action": request.action,
+            "subject": _hex(request.subject),
+            version_key: request.version,
+            "threshold": request.threshold,
             "signed": [address for address, _ in self.signed],
             "missing": list(self.missing),
             "needed": self.needed,
             "complete": self.complete,
-            "deadline": self.request.deadline,
+            "deadline": request.deadline,
+            "parties": [party.to_json() for party in self.parties],
         }
 
 
@@ -227,12 +353,16 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _terms_digest(document: Mapping[str, Any]) -> bytes:
+def _document_digest(document: Mapping[str, Any], what: str) -> bytes:
     """sha2-256 of the document's canonical JSON (RFC 8785), as registration stores it."""
     try:
         return hashlib.sha256(rfc8785.dumps(document)).digest()
     except rfc8785.CanonicalizationError as exc:
-        raise UsageError(f"the terms document has no canonical JSON form: {exc}") from None
+        raise UsageError(f"{what} has no canonical JSON form: {exc}") from None
+
+
+def _terms_digest(document: Mapping[str, Any]) -> bytes:
+    return _document_digest(document, "the terms document")
 
 
 def build_request(
@@ -250,8 +380,11 @@ def build_request(
 ) -> ConsentRequest:
     """A request for ``action`` on ``subject`` (``version``: the one being set, or the one
     being revoked), to be signed by k of ``steward``'s keyholders before ``deadline``."""
-    if action not in CONSENT_ACTIONS:
-        raise UsageError(f"{action!r} cannot be collected offline; only {CONSENT_ACTIONS}")
+    if action not in TERMS_ACTIONS:
+        raise UsageError(
+            f"build_request makes terms requests ({TERMS_ACTIONS}), not {action!r}",
+            hint="use build_rotation_request or build_custody_request",
+        )
     message: dict[str, Any] = {
         "community": steward.id,
         "subject": subject,
@@ -278,13 +411,107 @@ def build_request(
     return request
 
 
+def build_rotation_request(
+    domain: consent.Domain,
+    current: Community,
+    following: Community,
+    document: Mapping[str, Any],
+    nonce: int,
+    deadline: int,
+    *,
+    created_at: int,
+) -> ConsentRequest:
+    """A request to replace ``current``'s keyholders and threshold by ``following``'s, with
+    the new community ``document``; k of the current keyholders sign before ``deadline``."""
+    message: dict[str, Any] = {
+        "community": current.id,
+        "keyholders": list(following.keyholders),
+        "threshold": following.threshold,
+        "document": _document_digest(document, "the community document"),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    request = ConsentRequest(
+        typed=consent.TypedData(domain, "RotateKeyholders", message),
+        item=_hex(current.id),
+        keyholders=current.keyholders,
+        threshold=current.threshold,
+        created_at=created_at,
+        document=dict(document),
+    )
+    _check_request(request, "the request")
+    return request
+
+
+def custody_document(
+    extra: Mapping[str, Any], action: int, item: bytes, steward: bytes, counterparty: bytes,
+    nonce: int,
+) -> dict[str, Any]:
+    """The custody document that RecordCustody's ``document`` digest names (``extra``: what the
+    caller adds). A return goes from the borrower back to the steward, every other action
+    from the steward to the counterparty."""
+    source, destination = (
+        (counterparty, steward) if action == CUSTODY_RETURN else (steward, counterparty)
+    )
+    return {
+        **extra,
+        "type": CUSTODY_DOCUMENT_TYPE,
+        "version": 1,
+        "action": CUSTODY_NAMES[action],
+        "item": _hex(item),
+        "from": _hex(source),
+        "to": _hex(destination),
+        "nonce": nonce,
+    }
+
+
+def build_custody_request(
+    domain: consent.Domain,
+    action: int,
+    steward: Community,
+    key: bytes,
+    counterparty: bytes,
+    document: Mapping[str, Any],
+    nonce: int,
+    deadline: int,
+    *,
+    item: str,
+    created_at: int,
+    receiver: Community | None = None,
+) -> ConsentRequest:
+    """A RecordCustody request for item ``key`` (``item``: as named) with its custody
+    ``document``; k of ``steward`` sign, and for a transfer or repatriation k of ``receiver``
+    (the community ``counterparty`` names) too."""
+    message: dict[str, Any] = {
+        "item": key,
+        "action": action,
+        "community": steward.id,
+        "counterparty": counterparty,
+        "document": _document_digest(document, "the custody document"),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    request = ConsentRequest(
+        typed=consent.TypedData(domain, "RecordCustody", message),
+        item=item,
+        keyholders=steward.keyholders,
+        threshold=steward.threshold,
+        created_at=created_at,
+        document=dict(document),
+        receiver=receiver,
+    )
+    _check_request(request, "the request")
+    return request
+
+
 def sign_request(request: ConsentRequest, account: LocalAccount) -> ConsentSignature:
-    """``account``'s signature over ``request``; refused unless it is one of the keyholders."""
+    """``account``'s signature over ``request``; refused unless it is one of the keyholders
+    (of either community, for a transfer or repatriation)."""
     signer = to_checksum_address(account.address)
-    if signer not in request.keyholders:
+    if signer not in request.signers():
         raise ConsentMismatch(
-            f"{signer} is not a keyholder of community {_hex(request.community)} "
-            f"(keyholders: {', '.join(request.keyholders)})",
+            f"{signer} is not a keyholder of {_communities(request)} "
+            f"(keyholders: {', '.join(request.signers())})",
             hint="sign with the key of one of the request's keyholders",
         )
     return ConsentSignature(
@@ -297,9 +524,16 @@ def sign_request(request: ConsentRequest, account: LocalAccount) -> ConsentSigna
     )
 
 
-def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
-    """What a keyholder is asked to sign, as (label, value) rows for people to read."""
-    domain = request.typed.domain
+def _communities(request: ConsentRequest) -> str:
+    ids = [_hex(c.id) for _, c in request.parties()]
+    return "community " + " nor of community ".join(ids)
+
+
+def _k_of(community: Community) -> str:
+    return f"{community.threshold} of {', '.join(community.keyholders)}"
+
+
+def _describe_terms(request: ConsentRequest) -> list[tuple[str, str]]:
     what = "set new terms" if request.action == "SetTerms" else "REVOKE the current terms"
     rows = [
         ("action", f"{request.action}: {what}"),
@@ -314,7 +548,96 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows.append(("terms", json.dumps(request.terms_document, sort_keys=True)))
     rows += [
         ("community", _hex(request.community)),
-        ("keyholders", f"{request.threshold} of {', '.join(request.keyholders)}"),
+        ("keyholders", _k_of(request.steward())),
+    ]
+    return rows
+
+
+def _describe_rotation(request: ConsentRequest) -> list[tuple[str, str]]:
+    document = request.document or {}
+    message = request.typed.message
+    before = set(request.keyholders)
+    after = [str(a) for a in message["keyholders"]]
+    name = document.get("name")
+    named = f" ({name})" if isinstance(name, str) else ""
+    keys = [
+        f"{e.get('address')} {e.get('kem')} key {e.get('key_id')}"
+        for e in document.get("encryption_keys", [])
+        if isinstance(e, dict)
+    ]
+    envelopes = document.get("envelopes")
+    return [
+        (
+            "action",
+            f"RotateKeyholders: REPLACE the keyholders of community {_hex(request.community)}"
+            f"{named}; from then on only the new keyholders can act for it and open its "
+            "encrypted items",
+        ),
+        ("community", _hex(request.community)),
+        ("now", f"{_k_of(request.steward())} (k of these sign this request)"),
+        ("after", f"{message['threshold']} of {', '.join(after)}"),
+        ("added", ", ".join(a for a in after if a not in before) or "nobody"),
+        ("removed", ", ".join(a for a in request.keyholders if a not in after) or "nobody"),
+        ("nonce", f"{request.version} (rotation number {request.version + 1})"),
+        ("encryption keys", "; ".join(keys) or "none listed"),
+        (
+            "re-wrapped",
+            f"the community's encrypted items, for those keys: envelope index {envelopes}"
+            if isinstance(envelopes, str)
+            else "nothing (the community stewards no encrypted item)",
+        ),
+        ("document CID", str(request.document_cid)),
+        ("document", json.dumps(document, sort_keys=True)),
+    ]
+
+
+def _describe_custody(request: ConsentRequest) -> list[tuple[str, str]]:
+    message = request.typed.message
+    action = int(message["action"])
+    steward, other = _hex(request.community), _hex(bytes(message["counterparty"]))
+    what = {
+        CUSTODY_TRANSFER: f"TRANSFER stewardship of {request.item} from community {steward} "
+        f"to community {other}",
+        CUSTODY_REPATRIATION: f"REPATRIATE {request.item}: stewardship moves from community "
+        f"{steward} to community {other}",
+        CUSTODY_LOAN: f"LEND {request.item}, stewarded by community {steward}, to {other} "
+        "(stewardship stays)",
+        CUSTODY_RETURN: f"record the RETURN of {request.item} from {other} to its steward, "
+        f"community {steward}",
+    }[action]
+    rows = [
+        ("action", f"RecordCustody ({CUSTODY_NAMES[action]}): {what}"),
+        ("item", request.item),
+        ("subject", _hex(request.subject)),
+        ("custody nonce", str(request.version)),
+        ("steward", f"{steward}: {_k_of(request.steward())} sign"),
+    ]
+    if request.receiver is not None:
+        rows.append(("receiver", f"{other}: {_k_of(request.receiver)} sign too"))
+    else:
+        rows.append(("borrower" if action == CUSTODY_LOAN else "returned by", other))
+    envelopes = (request.document or {}).get("envelopes")
+    if isinstance(envelopes, str):
+        rows.append(
+            ("re-wrapped", f"the item's encrypted content, for the receiver: {envelopes}")
+        )
+    rows += [
+        ("document CID", str(request.document_cid)),
+        ("document", json.dumps(request.document, sort_keys=True)),
+    ]
+    return rows
+
+
+def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
+    """What a keyholder is asked to sign, in plain words, as (label, value) rows."""
+    domain = request.typed.domain
+    if request.action == "RotateKeyholders":
+        rows = _describe_rotation(request)
+    elif request.action == "RecordCustody":
+        rows = _describe_custody(request)
+    else:
+        rows = _describe_terms(request)
+    rows += [
         ("chain id", str(domain.chain_id)),
         ("registry", to_checksum_address(domain.verifying_contract)),
         ("valid until", f"{request.deadline} (unix time)"),
@@ -327,7 +650,8 @@ def collect(
     request: ConsentRequest, signatures: Sequence[tuple[str, ConsentSignature]], *, now: int
 ) -> ConsentStatus:
     """Check every signature file against ``request`` (``where`` names it in errors) and say
-    who has signed and who is missing. One bad file fails the whole collection."""
+    who has signed and who is missing, for each signing community. One bad file fails the
+    whole collection."""
     if now > request.deadline:
         raise ConsentExpired(
             f"the request for {request.action} of {_hex(request.subject)} expired at "
@@ -366,11 +690,11 @@ def collect(
                 f"{where} names {sig.signer} as its signer, but the signature is by {recovered}",
                 hint="the signature file was edited or damaged; ask the keyholder to sign again",
             )
-        if recovered not in request.keyholders:
+        if recovered not in request.signers():
             raise ConsentMismatch(
-                f"{where} is signed by {recovered}, who is not a keyholder of community "
-                f"{_hex(request.community)}",
-                hint=f"the keyholders are {', '.join(request.keyholders)}",
+                f"{where} is signed by {recovered}, who is not a keyholder of "
+                f"{_communities(request)}",
+                hint=f"the keyholders are {', '.join(request.signers())}",
             )
         if recovered in seen:
             raise ConsentMismatch(
@@ -381,8 +705,19 @@ def collect(
         seen[recovered] = where
         signed.append((recovered, sig.signature))
     signed.sort(key=lambda pair: int(pair[0], 16))
-    missing = tuple(a for a in request.keyholders if a not in seen)
-    return ConsentStatus(request, tuple(signed), missing)
+    # A keyholder of both communities of a transfer counts for each: the registry checks each
+    # side's signatures over the same digest on its own.
+    parties = tuple(
+        PartyStatus(
+            role,
+            community,
+            tuple(pair for pair in signed if pair[0] in community.keyholders),
+            tuple(a for a in community.keyholders if a not in seen),
+        )
+        for role, community in request.parties()
+    )
+    missing = tuple(dict.fromkeys(a for party in parties for a in party.missing))
+    return ConsentStatus(request, tuple(signed), missing, parties)
 
 
 # ---- the file formats (pure) -----------------------------------------------------------------
@@ -403,9 +738,17 @@ def typed_data_json(typed: consent.TypedData) -> dict[str, Any]:
     return full
 
 
+def _community_json(community: Community) -> dict[str, Any]:
+    return {
+        "community": _hex(community.id),
+        "keyholders": list(community.keyholders),
+        "threshold": community.threshold,
+    }
+
+
 def encode_request(request: ConsentRequest) -> bytes:
     """The request file's bytes (UTF-8 JSON, sorted keys)."""
-    document = {
+    document: dict[str, Any] = {
         "type": REQUEST_TYPE,
         "version": FORMAT_VERSION,
         "item": request.item,
@@ -420,6 +763,11 @@ def encode_request(request: ConsentRequest) -> bytes:
         "digest": _hex(request.digest),
         "typed_data": typed_data_json(request.typed),
     }
+    if request.action not in TERMS_ACTIONS:
+        document["document"] = None if request.document is None else dict(request.document)
+        document["receiver"] = (
+            None if request.receiver is None else _community_json(request.receiver)
+        )
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -581,18 +929,9 @@ def _item_keys(item: str) -> set[bytes]:
     return {item_key(bytes(c)) for c in candidates}
 
 
-def _check_request(request: ConsentRequest, where: str) -> None:
-    """The invariants between a request's fields and its typed data."""
-    # The item is shown to signers but is not in the digest, so it must name the very subject
-    # being signed: an edited item cannot make a signer believe they sign for another one.
-    named = request.batch_item if request.batch_item is not None else request.subject
-    if named not in _item_keys(request.item):
-        raise ConsentFileInvalid(
-            f"{where}: item {request.item!r:.80} does not name the subject being signed "
-            f"({_hex(request.subject)})",
-            hint="the file was edited; make a new request",
-        )
-    keys = request.keyholders
+def _check_set(keys: Sequence[str], threshold: int, where: str) -> None:
+    """A keyholder set as the registry takes one: 1 to 255 addresses, strictly increasing,
+    and 1 <= k <= n."""
     if not 1 <= len(keys) <= _MAX_KEYHOLDERS:
         raise ConsentFileInvalid(f"{where}: {len(keys)} keyholders; 1 to 255 are possible")
     if any(int(a, 16) >= int(b, 16) for a, b in itertools.pairwise(keys)):
@@ -600,10 +939,24 @@ def _check_request(request: ConsentRequest, where: str) -> None:
             f"{where}: the keyholders are not in strictly increasing order of address",
             hint="the registry lists each keyholder once, by increasing address",
         )
-    if not 1 <= request.threshold <= len(keys):
+    if not 1 <= threshold <= len(keys):
+        raise ConsentFileInvalid(f"{where}: threshold {threshold} is not between 1 and {len(keys)}")
+
+
+def _says(document: Mapping[str, Any], field: str, expected: Any, where: str, what: str) -> None:
+    """``document[field]`` is exactly ``expected`` (as JSON: true is not 1)."""
+    found = document.get(field)
+    if json.dumps(found, sort_keys=True) != json.dumps(expected, sort_keys=True):
         raise ConsentFileInvalid(
-            f"{where}: threshold {request.threshold} is not between 1 and {len(keys)}"
+            f"{where}: the {what} says {field} {found!r:.80}, but the typed data being signed "
+            f"says {expected!r:.80}",
+            hint="the file was edited; make a new request",
         )
+
+
+def _check_terms_request(request: ConsentRequest, where: str) -> None:
+    if request.document is not None or request.receiver is not None:
+        raise ConsentFileInvalid(f"{where}: a terms request carries no other document")
     if request.action == "SetTerms":
         if request.terms_document is None or request.batch_root is not None:
             raise ConsentFileInvalid(
@@ -629,10 +982,131 @@ def _check_request(request: ConsentRequest, where: str) -> None:
         )
 
 
+def _check_rotation(request: ConsentRequest, document: Mapping[str, Any], where: str) -> None:
+    message = request.typed.message
+    following = [str(a) for a in message["keyholders"]]
+    _check_set(following, int(message["threshold"]), f"{where}: the new keyholders")
+    if request.receiver is not None:
+        raise ConsentFileInvalid(f"{where}: a rotation has no receiving community")
+    what = "community document"
+    _says(document, "type", COMMUNITY_DOCUMENT_TYPE, where, what)
+    _says(document, "keyholders", following, where, what)
+    _says(document, "threshold", int(message["threshold"]), where, what)
+    _says(document, "rotation", request.version + 1, where, what)
+    keys = document.get("encryption_keys", [])
+    if not isinstance(keys, list) or not all(
+        isinstance(e, dict) and e.get("address") in following for e in keys
+    ):
+        raise ConsentFileInvalid(
+            f"{where}: the community document lists an encryption key that is not a new "
+            "keyholder's",
+            hint="the file was edited; make a new request",
+        )
+
+
+def _check_custody(request: ConsentRequest, document: Mapping[str, Any], where: str) -> None:
+    message = request.typed.message
+    action = int(message["action"])
+    if action not in CUSTODY_NAMES:
+        raise ConsentFileInvalid(
+            f"{where}: custody action {action} is not one the registry knows "
+            f"({', '.join(f'{k} {v}' for k, v in CUSTODY_NAMES.items())})"
+        )
+    counterparty = bytes(message["counterparty"])
+    if counterparty in (bytes(32), request.community):
+        raise ConsentFileInvalid(
+            f"{where}: the counterparty {_hex(counterparty)} is zero or the steward itself"
+        )
+    expected = custody_document(
+        {}, action, request.subject, request.community, counterparty, request.version
+    )
+    for field, value in expected.items():
+        _says(document, field, value, where, "custody document")
+    if action in STEWARDSHIP_MOVES:
+        if request.receiver is None or request.receiver.id != counterparty:
+            raise ConsentFileInvalid(
+                f"{where}: a {CUSTODY_NAMES[action]} names the receiving community "
+                f"{_hex(counterparty)}, whose keyholders sign too",
+                hint="the file was edited; make a new request",
+            )
+        receiver = request.receiver
+        _check_set(receiver.keyholders, receiver.threshold, f"{where}: the receiver")
+    elif request.receiver is not None:
+        raise ConsentFileInvalid(
+            f"{where}: a custody {CUSTODY_NAMES[action]} is signed by the steward alone"
+        )
+
+
+def _check_request(request: ConsentRequest, where: str) -> None:
+    """The invariants between a request's fields and its typed data."""
+    # The item is shown to signers but is not in the digest, so it must name the very subject
+    # being signed: an edited item cannot make a signer believe they sign for another one.
+    if request.action == "RotateKeyholders":
+        if request.item.lower() != _hex(request.subject):
+            raise ConsentFileInvalid(
+                f"{where}: item {request.item!r:.80} is not the id of the community being "
+                f"rotated ({_hex(request.subject)})",
+                hint="the file was edited; make a new request",
+            )
+    else:
+        named = request.batch_item if request.batch_item is not None else request.subject
+        if named not in _item_keys(request.item):
+            raise ConsentFileInvalid(
+                f"{where}: item {request.item!r:.80} does not name the subject being signed "
+                f"({_hex(request.subject)})",
+                hint="the file was edited; make a new request",
+            )
+    _check_set(request.keyholders, request.threshold, where)
+    if request.action in TERMS_ACTIONS:
+        _check_terms_request(request, where)
+        return
+    if (
+        request.terms_document is not None
+        or request.batch_root is not None
+        or request.batch_item is not None
+    ):
+        raise ConsentFileInvalid(
+            f"{where}: a {request.action} request carries no terms document and no batch"
+        )
+    document = request.document
+    if document is None:
+        raise ConsentFileInvalid(f"{where}: a {request.action} request carries its document")
+    digest = _document_digest(document, f"{where}: the document")
+    if digest != bytes(request.typed.message["document"]):
+        raise ConsentFileInvalid(
+            f"{where}: the document does not hash to the document digest being signed",
+            hint="the file was edited; make a new request",
+        )
+    if request.action == "RotateKeyholders":
+        _check_rotation(request, document, where)
+    else:
+        _check_custody(request, document, where)
+
+
+def _receiver(value: Any, where: str) -> Community | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"community", "keyholders", "threshold"}:
+        raise ConsentFileInvalid(
+            f'{where}: receiver is not {{"community": …, "keyholders": […], "threshold": k}}'
+        )
+    holders = value["keyholders"]
+    if not isinstance(holders, list):
+        raise ConsentFileInvalid(f"{where}: receiver.keyholders is not a list of addresses")
+    return Community(
+        _bytes(value["community"], where, "receiver.community", 32),
+        tuple(_address(h, where, f"receiver.keyholders[{i}]") for i, h in enumerate(holders)),
+        _int(value["threshold"], where, "receiver.threshold", 8),
+    )
+
+
 def parse_request(data: bytes, where: str) -> ConsentRequest:
     """A request file's contents, checked in full; :class:`ConsentFileInvalid` otherwise."""
     document = _load(data, where, MAX_REQUEST_BYTES, "consent request", REQUEST_TYPE)
-    _fields(document, _REQUEST_FIELDS, where)
+    typed_json = document.get("typed_data")
+    primary = typed_json.get("primaryType") if isinstance(typed_json, dict) else None
+    extended = primary in CONSENT_ACTIONS and primary not in TERMS_ACTIONS
+    _fields(document, _ACTION_REQUEST_FIELDS if extended else _REQUEST_FIELDS, where)
     typed = _typed_data(document["typed_data"], where)
     item = document["item"]
     if not isinstance(item, str) or not 0 < len(item) <= 200:
@@ -651,6 +1125,10 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             raise ConsentFileInvalid(f'{where}: batch is not {{"root": …, "item": …}}')
         batch_root = _bytes(batch["root"], where, "batch.root", 32)
         batch_item = _bytes(batch["item"], where, "batch.item", 32)
+    signed_document = document.get("document")
+    if signed_document is not None and not isinstance(signed_document, dict):
+        raise ConsentFileInvalid(f"{where}: document is not a JSON object")
+    receiver = _receiver(document.get("receiver"), where)
     try:
         request = ConsentRequest(
             typed=typed,
@@ -661,6 +1139,8 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             terms_document=terms_document,
             batch_root=batch_root,
             batch_item=batch_item,
+            document=signed_document,
+            receiver=receiver,
         )
         _check_request(request, where)
     except UsageError as exc:  # a document with no canonical form
@@ -684,11 +1164,13 @@ def parse_signature(data: bytes, where: str) -> ConsentSignature:
     action = document["action"]
     if action not in CONSENT_ACTIONS:
         raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {CONSENT_ACTIONS}")
+    # terms_version: a terms version (uint32), or the nonce (uint64) of a rotation or custody
+    bits = 32 if action in TERMS_ACTIONS else 64
     return ConsentSignature(
         request_digest=_bytes(document["request"], where, "request", 32),
         action=action,
         subject=_bytes(document["subject"], where, "subject", 32),
-        terms_version=_int(document["terms_version"], where, "terms_version", 32),
+        terms_version=_int(document["terms_version"], where, "terms_version", bits),
         signer=_address(document["signer"], where, "signer"),
         signature=_bytes(
             document["signature"], where, "signature", consent.SIGNATURE_LENGTH

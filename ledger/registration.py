@@ -69,7 +69,18 @@ from ledger.chain import (
     batch_item_subject,
     item_key,
 )
-from ledger.consent_files import ConsentRequest, ConsentSignature, build_request, collect
+from ledger.consent_files import (
+    CUSTODY_NAMES,
+    STEWARDSHIP_MOVES,
+    ConsentRequest,
+    ConsentSignature,
+    ConsentStatus,
+    build_custody_request,
+    build_request,
+    build_rotation_request,
+    collect,
+    custody_document,
+)
 from ledger.errors import (
     ChainError,
     ConsentMismatch,
@@ -586,7 +597,6 @@ class Registrar:
         self._owner = threading.get_ident()
         self._kept_index: tuple[EventIndex, int] | None = None
 
-
     def use_sender(self, sender: LocalAccount) -> None:
         """Relay transactions from ``sender`` (it pays the gas)."""
         self._sender = sender
@@ -606,7 +616,6 @@ class Registrar:
         if self._node is not None:
             self._node.close()  # the embedded node's pin database, or a remote node's session
             self._node = None
-
 
     def __enter__(self) -> Registrar:
         return self
@@ -695,7 +704,6 @@ class Registrar:
             index = self._open_index()
             self._kept_index = (index, path.stat().st_ino)
         return self._kept_index[0]
-
 
     @contextmanager
     def event_index(self, *, sync: bool = True) -> Iterator[EventIndex]:
@@ -861,42 +869,12 @@ class Registrar:
         """Replace keyholders and threshold; k of the current keyholders sign."""
         self._require_sender()
         current = self.community(community_id)
-        for k in keyholders:
-            if not is_address(k):
-                raise UsageError(f"keyholder {k!r} is not an Ethereum address")
-        following = Community.of(community_id, keyholders, threshold)
-        if len(set(following.keyholders)) != len(following.keyholders):
-            raise UsageError("a keyholder is listed twice", hint="list each keyholder once")
-        if not 1 <= threshold <= len(following.keyholders):
-            raise UsageError(
-                f"threshold {threshold} is not between 1 and the {len(keyholders)} keyholders"
-            )
+        following = self._following(community_id, keyholders, threshold)
         signers = keys.pick(current, current.threshold, "rotating keyholders")
         nonce = self.client.community_nonce(community_id)
-        with self._index() as index:
-            name = None
-            old: Any = None
-            try:
-                old = strict_json.loads(
-                    self.node.block_get(document_cid(index.community(community_id).document))
-                )
-                name = old.get("name") if isinstance(old, dict) else None
-            except (HeritageError, ValueError):
-                name = None
-        previous = old if isinstance(old, dict) else None
-        document = {
-            **(extra or {}),
-            "type": "heritage/community",
-            "version": 1,
-            "name": name,
-            "keyholders": list(following.keyholders),
-            "threshold": threshold,
-            "rotation": nonce + 1,
-            **self._encryption_keys_document(following.keyholders, previous),
-            **self._rewrap_for_rotation(
-                community_id, following.keyholders, keys, signers, previous
-            ),
-        }
+        document = self._rotation_document(
+            community_id, following, nonce, [a.address for a in signers], keys, extra
+        )
         digest, cid = self._put_document(document)
         deadline = self._deadline()
         typed = consent.TypedData(
@@ -931,6 +909,64 @@ class Registrar:
             view.items,
             TxView.of(outcome),
         )
+
+    @staticmethod
+    def _following(community_id: bytes, keyholders: Sequence[str], threshold: int) -> Community:
+        """The keyholder set a rotation installs, checked as the registry will check it."""
+        for k in keyholders:
+            if not is_address(k):
+                raise UsageError(f"keyholder {k!r} is not an Ethereum address")
+        following = Community.of(community_id, keyholders, threshold)
+        if len(set(following.keyholders)) != len(following.keyholders):
+            raise UsageError("a keyholder is listed twice", hint="list each keyholder once")
+        if not 1 <= threshold <= len(following.keyholders):
+            raise UsageError(
+                f"threshold {threshold} is not between 1 and the {len(keyholders)} keyholders"
+            )
+        return following
+
+    def _rotation_document(
+        self,
+        community_id: bytes,
+        following: Community,
+        nonce: int,
+        openers: Sequence[str],
+        keys: SignerKeys,
+        extra: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The community document a rotation publishes: the name kept, the keyholders that
+        follow with their encryption public keys, and every sealed item the community stewards
+        re-wrapped for them (opened with the encryption key of one of ``openers``, current
+        keyholders whose keys are here; the envelopes are put and pinned)."""
+        with self._index() as index:
+            name = None
+            old: Any = None
+            try:
+                old = strict_json.loads(
+                    self.node.block_get(document_cid(index.community(community_id).document))
+                )
+                name = old.get("name") if isinstance(old, dict) else None
+            except (HeritageError, ValueError):
+                name = None
+        previous = old if isinstance(old, dict) else None
+        # The keys and envelopes are the ones computed here: a caller's document cannot name
+        # others for the keyholders to sign.
+        added = {
+            k: v for k, v in (extra or {}).items() if k not in ("encryption_keys", "envelopes")
+        }
+        return {
+            **added,
+            "type": "heritage/community",
+            "version": 1,
+            "name": name,
+            "keyholders": list(following.keyholders),
+            "threshold": following.threshold,
+            "rotation": nonce + 1,
+            **self._encryption_keys_document(following.keyholders, previous),
+            **self._rewrap_for_rotation(
+                community_id, following.keyholders, keys, openers, previous
+            ),
+        }
 
     # -- encryption of restricted items -------------------------------------------------
     #
@@ -1176,13 +1212,14 @@ class Registrar:
         sealed: Sequence[tuple[bytes, _Content]],
         steward: bytes,
         recipients: Sequence[crypto.EncryptionPublicKey],
-        signers: Sequence[LocalAccount],
+        openers: Sequence[str],
         keys: SignerKeys,
         why: str,
     ) -> dict[str, str]:
         """Re-wrap the content key of each sealed ``(subject, content)`` of ``steward`` for
-        ``recipients``, opened with the encryption key of a signer that its current envelope
-        is wrapped for: ``{item key: new envelope CID}`` (each envelope put and pinned)."""
+        ``recipients``, opened with the encryption key of a keyholder of ``openers`` that its
+        current envelope is wrapped for: ``{item key: new envelope CID}`` (each envelope put
+        and pinned)."""
         loaded: dict[str, crypto.EncryptionKeyPair | None] = {}
         envelopes: dict[str, str] = {}
         for subject, content in sealed:
@@ -1191,15 +1228,15 @@ class Registrar:
                 self._current_envelope(content.key, subject, steward, content.metadata)
             )
             holder: crypto.EncryptionKeyPair | None = None
-            for account in signers:
-                if account.address not in loaded:
+            for address in openers:
+                if address not in loaded:
                     try:
-                        loaded[account.address] = load_encryption_key(
-                            self.settings, account.address, keys.passphrase(account.address)
+                        loaded[address] = load_encryption_key(
+                            self.settings, address, keys.passphrase(to_checksum_address(address))
                         )
                     except NotFound:
-                        loaded[account.address] = None
-                pair = loaded[account.address]
+                        loaded[address] = None
+                pair = loaded[address]
                 if pair is not None and pair.public.key_id in current.key_ids():
                     holder = pair
                     break
@@ -1207,9 +1244,9 @@ class Registrar:
                 raise UsageError(
                     f"{why} re-wraps the encrypted item {_hex(content.key)}, which needs the "
                     f"encryption key of a signing keyholder it is wrapped for; none of "
-                    f"{', '.join(a.address for a in signers)} has one here; nothing was sent",
+                    f"{', '.join(openers) or 'the keyholders'} has one here; nothing was sent",
                     hint="run it where such a keyholder's encryption key is, naming that "
-                    "keyholder with --signer",
+                    "keyholder with --signer (--opener for `heritage consent request`)",
                 )
             fresh = crypto.rewrap(current, holder, recipients, item=content.key)
             _, cid = self._put_document(fresh.to_document())
@@ -1232,7 +1269,7 @@ class Registrar:
         community_id: bytes,
         following: Sequence[str],
         keys: SignerKeys,
-        signers: Sequence[LocalAccount],
+        openers: Sequence[str],
         previous: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
         """Re-wrap every sealed item the community stewards (items, derivatives and the items
@@ -1256,7 +1293,7 @@ class Registrar:
                 "encryption key here, so nobody could open them after the rotation",
                 hint="create them with `heritage keys new-encryption ADDRESS` first",
             )
-        envelopes = self._rewrap(sealed, community_id, recipients, signers, keys, "the rotation")
+        envelopes = self._rewrap(sealed, community_id, recipients, openers, keys, "the rotation")
         return {"envelopes": str(self._envelope_index(community_id, envelopes))}
 
     def _rewrap_for_move(
@@ -1265,20 +1302,20 @@ class Registrar:
         record: Record,
         steward: bytes,
         receiver: Community,
-        signers: Sequence[LocalAccount],
+        openers: Sequence[str],
         keys: SignerKeys,
         name: str,
     ) -> dict[str, Any]:
         """A transfer or repatriation of sealed content re-wraps it for the receiver's
-        keyholders (opened by a signer of the steward); ``{"envelopes": CID}`` for the custody
-        document, which both communities sign."""
+        keyholders (opened by one of ``openers``, keyholders of the steward);
+        ``{"envelopes": CID}`` for the custody document, which both communities sign."""
         sealed = [(key, c) for c in self._contents(key, record) if c.sealed]
         if not sealed:
             return {}
         recipients = self._recipients(
             receiver, f"{_hex(key)} is encrypted", refused="nothing was sent"
         )
-        envelopes = self._rewrap(sealed, steward, recipients, signers, keys, f"the {name}")
+        envelopes = self._rewrap(sealed, steward, recipients, openers, keys, f"the {name}")
         return {"envelopes": str(self._envelope_index(receiver.id, envelopes))}
 
     def _withdraw_public(
@@ -2064,9 +2101,11 @@ class Registrar:
         signatures: Sequence[tuple[str, ConsentSignature]],
     ) -> dict[str, Any]:
         """Send ``request`` with signatures collected elsewhere (``(where, signature)``, one
-        per keyholder), once k are there. The chain is re-read first: a request for another
-        chain or registry, an expired one, or one made stale by a rotation, a custody move or
-        another terms change is refused with nothing sent."""
+        per keyholder), once k are there (k of each community, for a transfer or
+        repatriation). The chain is re-read first: a request for another chain or registry, an
+        expired one, or one made stale by a rotation, a custody move, another terms change or
+        custody record, or (rotation) an encrypted item its re-wrap does not cover, is refused
+        with nothing sent."""
         self._require_sender()
         domain = self.client.domain()
         wanted = request.typed.domain
@@ -2084,6 +2123,10 @@ class Registrar:
             now = int(self.w3.eth.get_block("latest")["timestamp"])
         status = collect(request, signatures, now=now)
         packed = status.packed()  # ConsentIncomplete, naming who is missing, below k
+        if request.action == "RotateKeyholders":
+            return self._submit_rotation(request, status)
+        if request.action == "RecordCustody":
+            return self._submit_custody(request, status)
         steward = request.steward()
         subject = request.subject
         from ledger.rights import parse_terms, requires_encryption
@@ -2170,6 +2213,345 @@ class Registrar:
             result.update(self._withdraw_public(subject, record))
         result["tx"] = TxView.of(outcome).to_json()
         return result
+
+    def _request_clock(self, valid_for: int) -> int:
+        """The chain's time now, for a request that ``valid_for`` seconds must cover."""
+        if valid_for < 60:
+            raise UsageError(f"a request valid for {valid_for} s cannot be signed in time")
+        with chain_errors(self.settings.rpc_url):
+            return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def _openers(self, community: Community, keys: SignerKeys) -> list[str]:
+        """The keyholders of ``community`` whose encryption key is in the keystore here (of
+        those ``keys`` names, when it names some): who can open sealed items to re-wrap them.
+        Their passphrases are asked for only when an item needs one."""
+        found: list[str] = []
+        for address in community.keyholders:
+            if keys.addresses is not None and address not in keys.addresses:
+                continue
+            try:
+                encryption_key_info(self.settings, address)
+            except NotFound:
+                continue
+            found.append(address)
+        return found
+
+    def rotation_request(
+        self,
+        community_id: bytes,
+        keyholders: Sequence[str],
+        threshold: int,
+        keys: SignerKeys,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        valid_for: int = CONSENT_REQUEST_SECONDS,
+    ) -> ConsentRequest:
+        """A RotateKeyholders request for k of the current keyholders to sign offline. The
+        work a rotation does besides the chain call happens here, once: the new community
+        document (the new keyholders' encryption public keys, and every sealed item the
+        community stewards re-wrapped for them with the encryption key of a current keyholder
+        here, ``keys`` giving its passphrase) is put and pinned, and its digest is what the
+        keyholders sign. Sends nothing."""
+        now = self._request_clock(valid_for)
+        current = self.community(community_id)
+        following = self._following(community_id, keyholders, threshold)
+        nonce = self.client.community_nonce(community_id)
+        document = self._rotation_document(
+            community_id, following, nonce, self._openers(current, keys), keys, extra
+        )
+        request = build_rotation_request(
+            self.client.domain(),
+            current,
+            following,
+            document,
+            nonce,
+            now + valid_for,
+            created_at=now,
+        )
+        self._put_document(document)  # pinned, so the CID being signed can be fetched
+        return request
+
+    def custody_request(
+        self,
+        item: str,
+        action: int,
+        counterparty: bytes | None,
+        keys: SignerKeys,
+        *,
+        document: Path | None = None,
+        valid_for: int = CONSENT_REQUEST_SECONDS,
+    ) -> ConsentRequest:
+        """A RecordCustody request for ITEM, for keyholders to sign offline: a transfer or
+        repatriation to community ``counterparty`` (k of the steward and k of the receiver
+        sign; sealed content is re-wrapped here for the receiver, with the encryption key of a
+        steward's keyholder here), a loan to ``counterparty`` (any 32-byte id), or the return
+        from the current borrower (``counterparty`` None). The custody document (``document``
+        merged in) is put and pinned. Sends nothing."""
+        if action not in CUSTODY_NAMES:
+            raise UsageError(f"custody action {action} is not one the registry knows")
+        now = self._request_clock(valid_for)
+        extra = read_json_file(document) if document is not None else {}
+        name = CUSTODY_NAMES[action]
+        verb = {CUSTODY_LOAN: "lend", CUSTODY_REPATRIATION: "repatriate"}.get(action, name)
+        key, record, steward = self._subject(item, verb)
+        receiver: Community | None = None
+        if action in STEWARDSHIP_MOVES:
+            if counterparty is None:
+                raise UsageError(f"a {name} needs the receiving community", hint="pass --to")
+            receiver = self.community(counterparty)
+            if receiver.id == steward.id:
+                raise UsageError(f"{item} is already stewarded by {_hex(receiver.id)}")
+            # As online: the envelopes are the ones made here, never a caller's.
+            extra = {k: v for k, v in extra.items() if k != "envelopes"}
+            extra.update(
+                self._rewrap_for_move(
+                    key, record, steward.id, receiver, self._openers(steward, keys), keys, name
+                )
+            )
+        elif action == CUSTODY_LOAN:
+            if counterparty is None or len(counterparty) != 32 or counterparty == _ZERO32:
+                raise UsageError(
+                    "the borrower is a community id or name, or a non-zero 32-byte id",
+                    hint="pass --to, 0x followed by 64 hex digits",
+                )
+            if counterparty == steward.id:
+                raise UsageError(
+                    f"{item} is stewarded by {_hex(counterparty)}; it cannot borrow it"
+                )
+        else:
+            if counterparty is not None:
+                raise UsageError(
+                    "a return is from the current borrower, which the chain names",
+                    hint="leave out --to",
+                )
+            counterparty = self.current_borrower(key)
+            if counterparty is None:
+                raise UsageError(
+                    f"{item} is not on loan: no loan of it is open, so there is nothing to "
+                    "return",
+                    hint="`heritage item history` lists its custody events; nothing was written",
+                )
+        nonce = self.client.custody_nonce(key)
+        custody = custody_document(extra, action, key, steward.id, counterparty, nonce)
+        request = build_custody_request(
+            self.client.domain(),
+            action,
+            steward,
+            key,
+            counterparty,
+            custody,
+            nonce,
+            now + valid_for,
+            item=item,
+            created_at=now,
+            receiver=receiver,
+        )
+        self._put_document(custody)  # pinned, so the CID being signed can be fetched
+        return request
+
+    def _check_rewrap(
+        self,
+        listing: object,
+        sealed: Sequence[bytes],
+        allowed: frozenset[bytes],
+        what: str,
+    ) -> None:
+        """Before a request that re-wrapped sealed items is sent: its envelope index
+        (``listing``, the CID its document names) lists exactly the items ``sealed`` names now,
+        and each envelope is here, is for its item and is wrapped for ``allowed`` keys only (the
+        ones the signed documents list). Anything else: refused, nothing sent."""
+        if listing is None and not sealed:
+            return
+        gone = "; submit where the request was made, or import its blocks (a CAR file) here"
+        envelopes: Any = None
+        if isinstance(listing, str):
+            try:
+                index_document = strict_json.loads(self.node.block_get(Cid.parse(listing)))
+            except (HeritageError, ValueError):
+                raise NotFound(
+                    f"{what}: the envelope index {listing} that the request's document names "
+                    "is not on this IPFS node",
+                    hint=f"nothing was sent{gone}",
+                ) from None
+            if (
+                isinstance(index_document, dict)
+                and index_document.get("type") == ENVELOPE_INDEX_TYPE
+            ):
+                envelopes = index_document.get("envelopes")
+            if not isinstance(envelopes, dict):
+                raise ConsentMismatch(
+                    f"{what}: {listing} is not an envelope index",
+                    hint="the request was not made by heritage, or was edited; nothing was sent",
+                )
+        listed = set(envelopes or {})
+        now = {_hex(k) for k in sealed}
+        if listed != now:
+            added, left = sorted(now - listed), sorted(listed - now)
+            raise ConsentStale(
+                f"{what}: the encrypted items re-wrapped when the request was made are not the "
+                "ones stewarded now"
+                + (f"; not re-wrapped (registered or moved here since): {', '.join(added)}"
+                   if added else "")
+                + (f"; no longer stewarded: {', '.join(left)}" if left else ""),
+                hint="make a new request, which re-wraps what is stewarded now; nothing was sent",
+            )
+        for key_hex, cid_text in (envelopes or {}).items():
+            try:
+                envelope = self._envelope(Cid.parse(str(cid_text)))
+            except HeritageError:
+                raise NotFound(
+                    f"{what}: the envelope {cid_text!s:.80} of {key_hex} is not on this IPFS node "
+                    "or does not parse",
+                    hint=f"nothing was sent{gone}",
+                ) from None
+            if _hex(envelope.item) != key_hex or not envelope.key_ids() <= allowed:
+                raise ConsentMismatch(
+                    f"{what}: the envelope {cid_text} of {key_hex} is not wrapped for the keys "
+                    "the signed document lists",
+                    hint="the request was not made by heritage, or was edited; nothing was sent",
+                )
+
+    def _submit_rotation(self, request: ConsentRequest, status: ConsentStatus) -> dict[str, Any]:
+        """The RotateKeyholders part of :meth:`submit_consent` (signatures collected)."""
+        current = request.steward()
+        what = f"the rotation of community {_hex(current.id)}"
+        if not self.client.community_matches(current):
+            raise ConsentStale(
+                f"the keyholders or threshold of community {_hex(current.id)} changed after the "
+                f"request for {what} was made (another rotation); its signatures no longer count",
+                hint="make a new request and have the current keyholders sign it; nothing "
+                "was sent",
+            )
+        nonce = self.client.community_nonce(current.id)
+        if nonce != request.version:
+            raise ConsentStale(
+                f"{what} was requested at community nonce {request.version}, but the nonce is "
+                f"now {nonce}: another rotation came first",
+                hint="make a new request; nothing was sent",
+            )
+        document = request.document
+        assert document is not None  # parse_request guarantees it
+        message = request.typed.message
+        following = Community.of(current.id, message["keyholders"], int(message["threshold"]))
+        allowed = frozenset(
+            crypto.EncryptionPublicKey.from_json(entry, "an encryption key of the document").key_id
+            for entry in document.get("encryption_keys", [])
+        )
+        sealed = [
+            content.key
+            for subject, record in self._stewarded(current.id)
+            for content in self._contents(subject, record)
+            if content.sealed
+        ]
+        self._check_rewrap(document.get("envelopes"), sealed, allowed, what)
+        packed = status.packed()
+        # The registry's own check, run here first so a refusal costs no gas.
+        consent.check_signatures(request.digest, current.keyholders, current.threshold, packed)
+        digest, cid = self._put_document(document)  # the same bytes: pinned once, here too
+        _, outcome = self.client.rotate_keyholders(
+            current,
+            following.keyholders,
+            following.threshold,
+            digest,
+            nonce,
+            request.deadline,
+            packed,
+        )
+        return {
+            "community": _hex(current.id),
+            "nonce": nonce,
+            "keyholders": list(following.keyholders),
+            "threshold": following.threshold,
+            "document_cid": str(cid),
+            "signers": [a for a, _ in status.parties[0].signed[: current.threshold]],
+            "tx": TxView.of(outcome).to_json(),
+        }
+
+    def _submit_custody(self, request: ConsentRequest, status: ConsentStatus) -> dict[str, Any]:
+        """The RecordCustody part of :meth:`submit_consent` (signatures collected)."""
+        steward = request.steward()
+        key = request.subject
+        action = request.custody_action
+        assert action is not None and request.document is not None  # parse_request
+        name = CUSTODY_NAMES[action]
+        counterparty = bytes(request.typed.message["counterparty"])
+        what = f"the custody {name} of {request.item} ({_hex(key)})"
+        for role, community in request.parties():
+            if not self.client.community_matches(community):
+                side = "community" if role == "keyholders" else f"{role} community"
+                raise ConsentStale(
+                    f"the keyholders or threshold of the {side} {_hex(community.id)} changed "
+                    f"after the request for {what} was made (a rotation); its signatures no "
+                    "longer count",
+                    hint="make a new request and have the current keyholders sign it; nothing "
+                    "was sent",
+                )
+        record = self.client.find_record(key)
+        if self.client.steward_of(key, record) != steward.id:
+            raise ConsentStale(
+                f"{request.item} is no longer stewarded by community {_hex(steward.id)} (a "
+                "custody transfer or repatriation since the request)",
+                hint="make a new request for the current steward; nothing was sent",
+            )
+        nonce = self.client.custody_nonce(key)
+        if nonce != request.version:
+            raise ConsentStale(
+                f"{what} was requested at custody nonce {request.version}, but the item's nonce "
+                f"is now {nonce}: another custody record came first",
+                hint="make a new request; nothing was sent",
+            )
+        if action in STEWARDSHIP_MOVES:
+            assert request.receiver is not None  # parse_request
+            sealed = [c.key for c in self._contents(key, record) if c.sealed]
+            allowed = (
+                frozenset(
+                    k.key_id
+                    for k in self._recipients(
+                        request.receiver, f"{_hex(key)} is encrypted", refused="nothing was sent"
+                    )
+                )
+                if sealed
+                else frozenset()
+            )
+            self._check_rewrap(request.document.get("envelopes"), sealed, allowed, what)
+        packed = status.packed()
+        receiver_packed = status.packed_receiver()
+        for (_, community), signatures in zip(
+            request.parties(), (packed, receiver_packed), strict=False
+        ):
+            assert signatures is not None
+            consent.check_signatures(
+                request.digest, community.keyholders, community.threshold, signatures
+            )
+        digest, cid = self._put_document(request.document)
+        outcome = self.client.record_custody(
+            key,
+            record,
+            action,
+            counterparty,
+            digest,
+            nonce,
+            request.deadline,
+            Party(steward, packed),
+            None
+            if request.receiver is None or receiver_packed is None
+            else Party(request.receiver, receiver_packed),
+        )
+        return {
+            "item": _hex(key),
+            "action": name,
+            "steward": _hex(steward.id),
+            "counterparty": _hex(counterparty),
+            "from": request.document["from"],
+            "to": request.document["to"],
+            "nonce": nonce,
+            "document_cid": str(cid),
+            "signers": {
+                party.role: [a for a, _ in party.signed[: party.community.threshold]]
+                for party in status.parties
+            },
+            "tx": TxView.of(outcome).to_json(),
+        }
 
     # -- custody and derivatives ---------------------------------------------------------
 
@@ -2290,7 +2672,9 @@ class Registrar:
         # (a caller's document cannot name others).
         extra = {k: v for k, v in extra.items() if k != "envelopes"}
         extra.update(
-            self._rewrap_for_move(key, record, steward.id, receiver, steward_signers, keys, name)
+            self._rewrap_for_move(
+                key, record, steward.id, receiver, [a.address for a in steward_signers], keys, name
+            )
         )
         return self._record_custody(
             key,
@@ -2325,16 +2709,7 @@ class Registrar:
         )
         nonce = self.client.custody_nonce(key)
         digest, cid = self._put_document(
-            {
-                **extra,
-                "type": "heritage/custody",
-                "version": 1,
-                "action": name,
-                "item": _hex(key),
-                "from": _hex(source),
-                "to": _hex(destination),
-                "nonce": nonce,
-            }
+            custody_document(extra, action, key, steward.id, counterparty, nonce)
         )
         deadline = self._deadline()
         typed = consent.TypedData(

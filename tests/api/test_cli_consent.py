@@ -9,11 +9,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from api.cli_consent import EXIT_INCOMPLETE
 from ledger.errors import ConsentFileInvalid, ConsentIncomplete, ConsentStale
 from ledger.keys import export_key
 from ledger.settings import load_settings
 from tests.api import test_cli_registry as registry_tests
-from tests.api.test_cli_registry import HERITAGE, Workspace, unique
+from tests.api.test_cli_registry import HERITAGE, Workspace, raw_cid_of_document, unique
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The workspace fixtures of test_cli_registry, reused: the session's anvil, a data directory
@@ -89,15 +90,21 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
         assert shown in signed.stderr
     assert not (keyholder_home / "data" / "blocks").exists()  # no IPFS node was opened
 
-    status = json.loads(
-        offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c), "--json")
-        .stdout
+    # Signatures missing: status says who, and exits 5 (not 0) so a script can wait for them.
+    incomplete = offline(
+        keyholder_home / "data", "consent", "status", str(request), str(sig_c), "--json",
+        check=False,
     )
+    assert incomplete.returncode == EXIT_INCOMPLETE == 5
+    status = json.loads(incomplete.stdout)
     assert status["signed"] == [holders[2]]
     assert status["missing"] == holders[:2]
     assert (status["needed"], status["complete"]) == (1, False)
-    text = offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c)).stdout
-    assert f"missing  {holders[0]}" in text and "1 more signature(s) needed" in text
+    text = offline(
+        keyholder_home / "data", "consent", "status", str(request), str(sig_c), check=False
+    )
+    assert text.returncode == EXIT_INCOMPLETE
+    assert f"missing  {holders[0]}" in text.stdout and "1 more signature(s) needed" in text.stdout
 
     before = ws.chain.sent()
     refused = ws.run("consent", "submit", str(request), str(sig_c), check=False)
@@ -108,6 +115,9 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
 
     sig_a = tmp_path / "a.sig.json"
     sign(ws, request, holders[0], sig_a)
+    ready = offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c),
+                    str(sig_a))
+    assert ready.returncode == 0 and "ready: submit it" in ready.stdout
     submitted = ws.run("consent", "submit", str(request), str(sig_c), str(sig_a), "--json")
     result = json.loads(submitted.stdout)
     # Public → restricted: the plaintext is withdrawn here, and the user is told what that means.
@@ -197,3 +207,152 @@ def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Pa
     assert error_code(ws.run("consent", "request", item, check=False)) == "usage_error"
     assert ws.run("consent", "sign", str(request), "--key", holders[0], "--password-file",
                   str(ws.password_file), "-o", str(sig), "--yes", check=False).returncode == 2
+
+
+# ---- keyholder rotation and custody, offline ---------------------------------------------------
+
+
+def sealed_keys(ws: Workspace, count: int) -> list[str]:
+    """Keyholders made by `heritage keys new` (each with an encryption key), by address."""
+    made = [
+        ws.json("keys", "new", "--password-file", str(ws.password_file), "--unsafe-light-kdf")
+        for _ in range(count)
+    ]
+    return sorted((m["address"] for m in made), key=lambda a: int(a, 16))
+
+
+def sealed_community(ws: Workspace, name: str, n: int, k: int) -> list[str]:
+    holders = sealed_keys(ws, n)
+    args = ["community", "create", name, "-t", str(k)]
+    for holder in holders:
+        args += ["-k", holder]
+    created = ws.json(*args, "--password-file", str(ws.password_file))
+    ws.ids[name] = bytes.fromhex(created["id"][2:])
+    return holders
+
+
+def register_sealed(ws: Workspace, name: str, path: Path) -> str:
+    terms = write_terms(path.with_suffix(".terms.json"), restricted_terms(ws.community_id(name)))
+    path.write_bytes(b"restricted song " + os.urandom(4000))
+    (registered,) = ws.json(
+        "item", "register", str(path), "-c", name, "--terms", str(terms),
+        "--password-file", str(ws.password_file),
+    )
+    return str(registered["cid"])
+
+
+def sign_elsewhere(
+    ws: Workspace, tmp_path: Path, request: Path, holder: str
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``holder`` signs on a machine of their own: their keystore file, no chain, no IPFS."""
+    home = tmp_path / f"home-{holder}"
+    home.mkdir(exist_ok=True)
+    settings = load_settings(env={}, data_dir=ws.data, fsync=False)
+    keystore = home / "my.keystore.json"
+    if not keystore.exists():
+        export_key(settings, holder, keystore)
+    out = tmp_path / f"{holder}-{request.stem}.sig.json"
+    proc = offline(
+        home / "data", "consent", "sign", str(request), "--key", str(keystore),
+        "--password-file", str(ws.password_file), "-o", str(out), "--yes",
+    )
+    assert not (home / "data" / "blocks").exists()  # no IPFS node was opened
+    return out, proc
+
+
+def test_rotation_offline_then_a_new_keyholder_decrypts(ws: Workspace, tmp_path: Path) -> None:
+    name = unique("rotate-offline")
+    a, b, c = sealed_community(ws, name, 3, 2)
+    item = register_sealed(ws, name, tmp_path / "old.bin")
+    (newcomer,) = sealed_keys(ws, 1)
+    request = tmp_path / "rotate.json"
+    made = ws.run(
+        "consent", "request", "rotate", name, "-k", a, "-k", b, "-k", newcomer, "-t", "2",
+        "--opener", a, "--password-file", str(ws.password_file), "-o", str(request),
+    )
+    assert "RotateKeyholders request" in made.stderr and "2 of 3 keyholders" in made.stderr
+    document = json.loads(request.read_text())
+    assert document["document"]["keyholders"] == sorted(
+        [a, b, newcomer], key=lambda x: int(x, 16)
+    )
+    assert "envelopes" in document["document"]
+
+    sig_c, shown = sign_elsewhere(ws, tmp_path, request, c)
+    assert "REPLACE the keyholders" in shown.stderr
+    assert f"removed       {c}" in shown.stderr and f"added         {newcomer}" in shown.stderr
+    waiting = offline(tmp_path / "d", "consent", "status", str(request), str(sig_c), check=False)
+    assert waiting.returncode == EXIT_INCOMPLETE and "nonce 0" in waiting.stdout
+    sig_b, _ = sign_elsewhere(ws, tmp_path, request, b)
+    offline(tmp_path / "d", "consent", "status", str(request), str(sig_c), str(sig_b))
+
+    before = ws.chain.sent()
+    submitted = ws.run("consent", "submit", str(request), str(sig_b), str(sig_c))
+    assert "rotated community" in submitted.stdout
+    assert ws.chain.sent() == before + 1
+    shown_community = ws.json("community", "show", name)
+    assert shown_community["keyholders"] == document["document"]["keyholders"]
+    assert shown_community["document_cid"] == raw_cid_of_document(document["document"])
+    assert shown_community["rotations"] == 1
+
+    pw = str(ws.password_file)
+    out = tmp_path / "newcomer.bin"
+    ws.run("item", "decrypt", item, "--key", newcomer, "-o", str(out), "--password-file", pw)
+    assert out.read_bytes() == (tmp_path / "old.bin").read_bytes()
+    after = register_sealed(ws, name, tmp_path / "after.bin")
+    refused = ws.run("item", "decrypt", after, "--key", c, "-o", str(tmp_path / "c.bin"),
+                     "--password-file", pw, check=False)
+    assert error_code(refused) == "decryption_failed" and not (tmp_path / "c.bin").exists()
+    # Submitted twice: the nonce moved on, nothing is sent.
+    again = ws.run("consent", "submit", str(request), str(sig_b), str(sig_c), check=False)
+    assert error_code(again) == ConsentStale.code and ws.chain.sent() == before + 2
+
+
+def test_transfer_offline_rewraps_for_the_receiver(ws: Workspace, tmp_path: Path) -> None:
+    sender, receiver = unique("from"), unique("to")
+    a, b, c = sealed_community(ws, sender, 3, 2)
+    d, e, f = sealed_community(ws, receiver, 3, 2)
+    item = register_sealed(ws, sender, tmp_path / "moving.bin")
+    request = tmp_path / "transfer.json"
+    ws.run(
+        "consent", "request", "transfer", item, "--to", receiver, "--password-file",
+        str(ws.password_file), "-o", str(request),
+    )
+    sigs = [sign_elsewhere(ws, tmp_path, request, h)[0] for h in (a, c, e)]
+    status = offline(tmp_path / "d", "consent", "status", str(request), *map(str, sigs),
+                     check=False)
+    assert status.returncode == EXIT_INCOMPLETE
+    receiver_id = "0x" + ws.community_id(receiver).hex()
+    assert f"receiver {receiver_id}: 1 of 2 needed signatures" in status.stdout
+    assert f"    missing  {d}" in status.stdout and f"    missing  {f}" in status.stdout
+    before = ws.chain.sent()
+    short = ws.run("consent", "submit", str(request), *map(str, sigs), check=False)
+    assert error_code(short) == ConsentIncomplete.code and ws.chain.sent() == before
+
+    sigs.append(sign_elsewhere(ws, tmp_path, request, f)[0])
+    done = ws.run("consent", "submit", str(request), *map(str, sigs), "--json")
+    result = json.loads(done.stdout)
+    assert (result["action"], result["to"]) == ("transfer", receiver_id)
+    assert ws.json("item", "show", item)["steward"] == receiver_id
+    out = tmp_path / "receiver.bin"
+    ws.run("item", "decrypt", item, "--key", d, "-o", str(out), "--password-file",
+           str(ws.password_file))
+    assert out.read_bytes() == (tmp_path / "moving.bin").read_bytes()
+    gone = ws.run("item", "decrypt", item, "--key", b, "-o", str(tmp_path / "b.bin"),
+                  "--password-file", str(ws.password_file), check=False)
+    assert error_code(gone) == "decryption_failed"
+
+
+def test_request_usage_errors(ws: Workspace, tmp_path: Path) -> None:
+    item, name, _ = registered_item(ws, 2, 1)
+    terms = write_terms(tmp_path / "t.json", public_terms(ws.community_id(name)))
+    for args, words in [
+        (("rotate", name), "names the keyholders after it"),
+        (("frobnicate", item), "is not ITEM, nor ACTION"),
+        ((item, "--terms", str(terms), "--to", name), "--to belong to the rotate and custody"),
+        (("transfer", item), "needs the receiving community"),
+        (("return", item), "not on loan"),
+        (("loan", item, "--terms", str(terms), "--to", name), "do not go with loan"),
+    ]:
+        proc = ws.run("consent", "request", *args, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr
