@@ -28,7 +28,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -160,33 +160,112 @@ class _PlainPost:
 
     def post(self, body: bytes) -> Any:
         """The decoded JSON answer to ``body``; OSError or HTTPException when none comes."""
-        for attempt in (1, 2):
-            conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-            fresh = conn is None
-            if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-                self._local.conn = conn
+        return self.send(body).result()
+
+    def send(self, body: bytes) -> _PendingPost:
+        """Write the request now and read its answer later, with the handle's ``result()``:
+        the node works on it while the caller does something else (hashes a file, checks
+        evidence). A connection carries one request at a time, so a pending answer of this
+        thread's connection is read first (and kept for its handle)."""
+        previous: _PendingPost | None = getattr(self._local, "pending", None)
+        if previous is not None:
+            previous.receive()
+        pending = _PendingPost(self, body)
+        self._local.pending = pending
+        pending.start()
+        return pending
+
+    def connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it was just made."""
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, False
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self._local.conn = conn
+        try:
+            conn.connect()
+            # http.client writes the headers and the body in two sends; with Nagle's
+            # algorithm the second can wait for the peer's delayed ACK of the first:
+            # back-to-back head() calls measured 44 ms each without this, 0.13 ms with it, on
+            # loopback. urllib3 sets this option too.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            self.drop()
+            raise
+        return conn, True
+
+    def drop(self) -> None:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+
+class _PendingPost:
+    """One request written on a :class:`_PlainPost` connection, its answer not read yet."""
+
+    def __init__(self, plain: _PlainPost, body: bytes) -> None:
+        self.plain = plain
+        self.body = body
+        self._conn: http.client.HTTPConnection | None = None
+        self._fresh = False
+        self._answer: Any = None
+        self._error: BaseException | None = None
+        self._done = False
+
+    def _write(self) -> None:
+        self._conn, self._fresh = self.plain.connection()
+        self._conn.request("POST", self.plain.path, self.body, {"Content-Type": "application/json"})
+
+    def _read(self) -> Any:
+        assert self._conn is not None
+        response = self._conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise http.client.HTTPException(f"HTTP status {response.status}")
+        return json.loads(data)
+
+    def start(self) -> None:
+        try:
+            self._write()
+        except (OSError, http.client.HTTPException) as exc:
+            self._failed(exc)
+
+    def receive(self) -> None:
+        """Read the answer (once): errors are kept for :meth:`result`."""
+        if self._done:
+            return
+        if getattr(self.plain._local, "pending", None) is self:
+            self.plain._local.pending = None
+        if self._error is None:
             try:
-                if fresh:
-                    conn.connect()
-                    # http.client writes the headers and the body in two sends; with Nagle's
-                    # algorithm the second can wait for the peer's delayed ACK of the first:
-                    # back-to-back head() calls measured 44 ms each without this, 0.13 ms
-                    # with it, on loopback. urllib3 sets this option too.
-                    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.request("POST", self.path, body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                self._local.conn = None
-                if fresh or attempt == 2:
-                    raise
-                continue  # the node closed a kept-alive connection: once more, on a new one
-            if response.status != 200:
-                raise http.client.HTTPException(f"HTTP status {response.status}")
-            return json.loads(data)
-        raise AssertionError("unreachable")
+                self._answer = self._read()
+            except (OSError, http.client.HTTPException) as exc:
+                self._failed(exc)
+        self._done = True
+
+    def _failed(self, exc: BaseException) -> None:
+        """A kept-alive connection the node had closed: once more, on a new one."""
+        self.plain.drop()
+        if self._fresh or self._error is not None:
+            self._error = exc
+            return
+        self._error = exc
+        try:
+            self._write()
+            self._answer = self._read()
+            self._error = None
+        except (OSError, http.client.HTTPException) as again:
+            self.plain.drop()
+            self._error = again
+        self._done = True
+
+    def result(self) -> Any:
+        """The decoded JSON answer; OSError or HTTPException when none came."""
+        self.receive()
+        if self._error is not None:
+            raise self._error
+        return self._answer
 
 
 def item_key(cid: bytes) -> bytes:
@@ -1554,15 +1633,25 @@ class RegistryClient:
         return bytes(self._view("batchItemSubject", root, item))
 
     def head(self) -> ChainHead:
-        """The live chain id and the head block's number and hash, in one batch request."""
+        """The live chain id and the head block's number and hash, in one batch request (its
+        round trip is kept in :attr:`head_seconds`)."""
         start = time.perf_counter()
-        chain_id, block = self._batch(
+        head = self.head_begin()()
+        self.head_seconds = time.perf_counter() - start
+        return head
+
+    def head_begin(self) -> Callable[[], ChainHead]:
+        """:meth:`head`, asked now and read when the returned function is called."""
+        finish = self._batch_begin(
             [
                 (RPCEndpoint("eth_chainId"), []),
                 (RPCEndpoint("eth_getBlockByNumber"), ["latest", False]),
             ]
         )
-        self.head_seconds = time.perf_counter() - start
+        return lambda: self._head_end(finish)
+
+    def _head_end(self, finish: Callable[[], list[Any]]) -> ChainHead:
+        chain_id, block = finish()
         try:
             return ChainHead(int(chain_id, 16), int(block["number"], 16),
                              _rpc_bytes(block["hash"], "eth_getBlockByNumber"))
@@ -1577,7 +1666,17 @@ class RegistryClient:
     ) -> ChainReads:
         """``records(key)`` of each key at ``block``, and each raw signed transaction, in one
         JSON-RPC batch request: one round trip instead of one per read. A node that refuses
-        batches is asked one request at a time."""
+        batches is asked one request at a time. Transactions read before come from memory."""
+        return self.read_many_begin(records, transactions, block=block)()
+
+    def known_raw_transaction(self, tx_hash: bytes) -> bytes | None:
+        """A raw signed transaction read before by this client (none: not in memory)."""
+        return self._raw_transactions.get(tx_hash)
+
+    def read_many_begin(
+        self, records: Sequence[bytes], transactions: Sequence[bytes], *, block: int
+    ) -> Callable[[], ChainReads]:
+        """:meth:`read_many`, asked now and read when the returned function is called."""
         keys = list(dict.fromkeys(_b32(k, "record key") for k in records))
         hashes = list(dict.fromkeys(_b32(h, "transaction hash") for h in transactions))
         at = hex(block)
@@ -1595,7 +1694,17 @@ class RegistryClient:
         requests_ += [
             (RPCEndpoint("eth_getRawTransactionByHash"), ["0x" + h.hex()]) for h in hashes
         ]
-        results = self._batch(requests_)
+        finish = self._batch_begin(requests_)
+        return lambda: self._read_many_end(finish(), block, keys, hashes, raw)
+
+    def _read_many_end(
+        self,
+        results: list[Any],
+        block: int,
+        keys: list[bytes],
+        hashes: list[bytes],
+        raw: dict[bytes, bytes],
+    ) -> ChainReads:
         digests: dict[bytes, bytes] = {}
         for key, result in zip(keys, results, strict=False):
             value = _rpc_bytes(result, "records")
@@ -1613,21 +1722,36 @@ class RegistryClient:
 
     def _batch(self, calls: Sequence[tuple[RPCEndpoint, Any]]) -> list[Any]:
         """The results of ``calls``, in order; errors as the single calls raise them."""
+        return self._batch_begin(calls)()
+
+    def _batch_begin(self, calls: Sequence[tuple[RPCEndpoint, Any]]) -> Callable[[], list[Any]]:
+        """:meth:`_batch` in two halves: the request goes out now, and the returned function
+        reads the answer (over the plain transport, the node works on it meanwhile; through
+        the provider, the calls are made when the function is called)."""
         if not calls:
-            return []
+            return list
         provider = self.w3.provider
         if self._plain_post is None or self._plain_post[0] is not provider:
             self._plain_post = (provider, _PlainPost.for_provider(provider))
         plain = self._plain_post[1]
+        pending: _PendingPost | None = None
+        if plain is not None:
+            body = [
+                {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+                for i, (method, params) in enumerate(calls)
+            ]
+            pending = plain.send(json.dumps(body).encode())
+        return lambda: self._batch_end(calls, pending)
+
+    def _batch_end(
+        self, calls: Sequence[tuple[RPCEndpoint, Any]], pending: _PendingPost | None
+    ) -> list[Any]:
+        provider = self.w3.provider
         with self._rpc():
             answer: Any = None
-            if plain is not None:
-                body = [
-                    {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
-                    for i, (method, params) in enumerate(calls)
-                ]
+            if pending is not None:
                 try:
-                    answer = plain.post(json.dumps(body).encode())
+                    answer = pending.result()
                 except (OSError, http.client.HTTPException) as exc:
                     raise ChainUnavailable(
                         f"no chain answers at {self._endpoint()} ({type(exc).__name__})",

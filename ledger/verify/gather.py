@@ -14,14 +14,15 @@ snapshot block, come back in one JSON-RPC batch request. Only what the index can
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from eth_utils.address import to_checksum_address
 
 from ledger import strict_json
-from ledger.chain import batch_item_subject, item_key
+from ledger.chain import ChainHead, ChainReads, batch_item_subject, item_key
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
@@ -29,9 +30,10 @@ from ledger.registration import Registrar
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
 from local_chain.deploy import chain_errors
 
-__all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain"]
+__all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_chain_begin"]
 
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
+_REGISTRATIONS: Final = frozenset({"ItemRegistered", "DerivativeRegistered", "BatchRegistered"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
 _COMMUNITY_FIELDS: Final = ("community", "counterparty")
 _MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
@@ -54,7 +56,13 @@ class Gathered:
     read with it: each item's and each parent's key)."""
 
     evidence: Evidence
-    stored: Mapping[bytes, bytes]
+    _stored: Callable[[], Mapping[bytes, bytes]]
+
+    def stored(self) -> Mapping[bytes, bytes]:
+        """The stored digests; when every transaction was known already, their request went
+        out with the gathering and its answer is read here, once: the node worked on it while
+        the evidence was checked."""
+        return self._stored()
 
 
 def open_chain(registrar: Registrar, index: EventIndex) -> ChainView:
@@ -62,7 +70,24 @@ def open_chain(registrar: Registrar, index: EventIndex) -> ChainView:
     snapshot: everything that does not depend on the item, so that it can run while a file is
     hashed."""
     with chain_errors(registrar.settings.rpc_url):
-        live = registrar.client.head()
+        return _opened_chain(registrar, index, registrar.client.head())
+
+
+def open_chain_begin(registrar: Registrar, index: EventIndex) -> Callable[[], ChainView]:
+    """:func:`open_chain` with the head request sent now and its answer read (and the index
+    synced, if the chain has moved) when the returned function is called: the node answers
+    while the caller hashes, with no second thread."""
+    finish = registrar.client.head_begin()
+
+    def opened() -> ChainView:
+        with chain_errors(registrar.settings.rpc_url):
+            return _opened_chain(registrar, index, finish())
+
+    return opened
+
+
+def _opened_chain(registrar: Registrar, index: EventIndex, live: ChainHead) -> ChainView:
+    with chain_errors(registrar.settings.rpc_url):
         # Most verifications find the chain where the last one left it: then one round trip
         # (chain id and head, batched) replaces the sync's three.
         if not index.is_current(live.chain_id, live.number, live.hash):
@@ -104,6 +129,7 @@ class _Gatherer:
         self.digests: set[bytes] = set()
         self.communities: set[bytes] = set()
         self._histories: dict[bytes, list[HistoryEntry]] = {}
+        self.records_later: Callable[[], ChainReads] | None = None
         self._keyholders: dict[bytes, list[HistoryEntry]] = {}
 
     def prefetch(self, items: Sequence[str]) -> None:
@@ -129,10 +155,25 @@ class _Gatherer:
         for community in communities:
             for entry in self.keyholder_history(community):
                 transactions[entry.tx_hash] = None
+        client = self.registrar.client
+        known = {h: client.known_raw_transaction(h) for h in transactions}
+        if all(raw is not None for raw in known.values()):
+            # Every transaction is in memory: only the stored digests are asked for, and
+            # their answer is read when the evidence has been checked (Gathered.stored).
+            self.raw.update({h: raw for h, raw in known.items() if raw is not None})
+            self.records_later = client.read_many_begin(keys, [], block=self.view.block)
+            return
         with chain_errors(self.registrar.settings.rpc_url):
-            reads = self.registrar.client.read_many(keys, list(transactions), block=self.view.block)
+            reads = client.read_many(keys, list(transactions), block=self.view.block)
         self.stored.update(reads.records)
         self.raw.update(reads.raw_transactions)
+
+    def stored_digests(self) -> Mapping[bytes, bytes]:
+        if self.records_later is not None:
+            with chain_errors(self.registrar.settings.rpc_url):
+                self.stored.update(self.records_later().records)
+            self.records_later = None
+        return self.stored
 
     def event(self, entry: HistoryEntry) -> ChainEvent:
         if entry.tx_hash not in self.raw:
@@ -170,8 +211,13 @@ class _Gatherer:
         the plan when the registry holds one under the key ``item`` names first, else as
         :meth:`Registrar.resolve` finds it (other CID versions, items of batches)."""
         key = _planned_key(item)
-        if key is not None and self.stored.get(key, _ZERO32) != _ZERO32:
-            return key, None
+        if key is not None:
+            if key in self.stored:
+                registered = self.stored[key] != _ZERO32
+            else:  # its digest is still being read: the index has the last word until then
+                registered = any(e.event in _REGISTRATIONS for e in self.history(key))
+            if registered:
+                return key, None
         resolved = self.registrar.resolve(item)
         return resolved.key, resolved.batch_root
 
@@ -278,4 +324,4 @@ def gather_on(
         communities=communities,
         documents=documents,
     )
-    return Gathered(evidence, gatherer.stored)
+    return Gathered(evidence, functools.cache(gatherer.stored_digests))

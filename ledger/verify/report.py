@@ -32,7 +32,7 @@ from ledger.ipfs.cid import DAG_PB, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
-from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain
+from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors
 
 __all__ = [
@@ -48,11 +48,12 @@ __all__ = [
 
 _KUBO_DEFAULT: Final = ImportOptions(cid_version=0)
 
-#: A bare file's hashing overlaps the chain's head request and index sync unless this
-#: process's last head request came back sooner than this: on a chain that close (a local
-#: node) the overlap hides almost nothing, while a second thread and the GIL hand-offs
-#: between it and the hashing workers cost more than the request (bench/verify.py). A remote
-#: chain, or the first verification of a process, overlaps.
+#: A bare file is hashed in a second thread while this one asks for the chain's head and
+#: syncs the index, unless this process's last head request came back sooner than this: on
+#: a chain that close (a local node) the head request is sent, the file hashed in this
+#: thread, and the answer read afterwards, since a second thread and its GIL hand-offs with
+#: the hashing workers cost more than they hide (bench/verify.py). A remote chain, whose
+#: index sync may take long, or the first verification of a process, uses the thread.
 OVERLAP_ABOVE_SECONDS: Final = 0.002
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -332,9 +333,12 @@ def verify_online(
     )
     with ExitStack() as stack:
 
+        def index_here() -> EventIndex:
+            # Opened by the thread that uses it: a SQLite connection belongs to one thread.
+            return stack.enter_context(registrar.event_index(sync=False))
+
         def opened() -> tuple[EventIndex, ChainView]:
-            # Opened here, beside the hashing: the connection belongs to this thread.
-            index = stack.enter_context(registrar.event_index(sync=False))
+            index = index_here()
             return index, open_chain(registrar, index)
 
         if not path.exists():
@@ -346,12 +350,13 @@ def verify_online(
             return _checked_on_chain(registrar, gathered, gathered.evidence.items[0].key, None)
         if expect is not None:
             return _verify_expected(registrar, opened, path, Cid.parse(expect), expect)
-        return _verify_file(registrar, opened, path, tries)
+        return _verify_file(registrar, index_here, opened, path, tries)
     raise AssertionError("unreachable")  # every branch above returns or raises
 
 
 def _verify_file(
     registrar: Registrar,
+    index_here: Callable[[], EventIndex],
     opened: Callable[[], tuple[EventIndex, ChainView]],
     path: Path,
     tries: tuple[ImportOptions, ...],
@@ -361,8 +366,11 @@ def _verify_file(
     is registered."""
     last = registrar.client.head_seconds
     if last is not None and last < OVERLAP_ABOVE_SECONDS:
-        index, view = opened()
+        # The head request goes out, this thread hashes, and the answer waits in the socket.
+        index = index_here()
+        view_later = open_chain_begin(registrar, index)
         computed = compute_cid(path, tries[0])
+        view = view_later()
     else:
         (index, view), computed = _alongside(opened, lambda: compute_cid(path, tries[0]))
     for options in tries:
@@ -447,7 +455,7 @@ def _checked_on_chain(
     a = report.assessment
     # The evidence came through the index; the registry's own stored digest (at the snapshot
     # block, read with the evidence when the key was foreseen) has the last word.
-    stored = gathered.stored.get(a.record_key)
+    stored = gathered.stored().get(a.record_key)
     if stored is None:
         with chain_errors(registrar.settings.rpc_url):
             reads = registrar.client.read_many([a.record_key], [], block=evidence.snapshot_block)

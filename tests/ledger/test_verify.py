@@ -703,18 +703,18 @@ def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registrar) -> list[
 
     manager = registrar.w3.provider._request_session_manager  # type: ignore[attr-defined]
     real_session_post = manager.make_post_request
-    real_plain_post = chain_module._PlainPost.post
+    real_plain_send = chain_module._PlainPost.send
 
     def session_post(uri: Any, data: Any, **kwargs: Any) -> Any:
         posts.append(methods(data))
         return real_session_post(uri, data, **kwargs)
 
-    def plain_post(self: Any, body: bytes) -> Any:
+    def plain_send(self: Any, body: bytes) -> Any:
         posts.append(methods(body))
-        return real_plain_post(self, body)
+        return real_plain_send(self, body)
 
     monkeypatch.setattr(manager, "make_post_request", session_post)
-    monkeypatch.setattr(chain_module._PlainPost, "post", plain_post)
+    monkeypatch.setattr(chain_module._PlainPost, "send", plain_send)
     return posts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -1071,3 +1072,69 @@ def test_the_batched_read_path_sends_without_nagle_delays(client: RegistryClient
     conn = plain._local.conn
     assert conn is not None and conn.sock is not None
     assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_requests_sent_ahead_are_answered_in_order_whatever_comes_between(
+    node: Node, client: RegistryClient, museum: Keyed
+) -> None:
+    """A head request sent ahead (its answer read later), then a read of records and
+    transactions sent while it is pending, then a plain call: each answer is its own. The
+    connection carries one request at a time, so the pending answer is read (and kept) before
+    the next request goes out."""
+    cid = cid_of("ahead")
+    typed = register_item_typed(client.domain(), museum, cid)
+    outcome = client.transact(
+        Calls.register_item(museum.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE,
+                            sign_packed(typed, museum.signers(0, 1)))
+    )
+    block = node.w3.eth.block_number
+    head_later = client.head_begin()
+    reads_later = client.read_many_begin(
+        [item_key(cid), item_key(cid_of("never"))], [outcome.tx_hash], block=block
+    )
+    assert client.chain_id() == node.w3.eth.chain_id  # through the provider, between them
+    plain_head = client.head()  # a third request on the same connection
+    reads = reads_later()
+    head = head_later()
+    assert (head.number, head.hash) == (plain_head.number, plain_head.hash) == (
+        block, bytes(node.w3.eth.get_block(block)["hash"])
+    )
+    assert reads.records[item_key(cid)] == client.record_hash(item_key(cid))
+    assert reads.records[item_key(cid_of("never"))] == ZERO
+    raw = bytes(node.w3.eth.get_raw_transaction(HexBytes(outcome.tx_hash)))
+    assert reads.raw_transactions == {outcome.tx_hash: raw}
+    # Read again: the transaction comes from memory, and only the records are asked for.
+    assert client.known_raw_transaction(outcome.tx_hash) == raw
+    assert client.read_many([], [outcome.tx_hash], block=block).raw_transactions == {
+        outcome.tx_hash: raw
+    }
+
+
+def test_a_connection_the_node_closed_is_replaced_for_a_request_sent_ahead(
+    client: RegistryClient,
+) -> None:
+    client.head()
+    assert client._plain_post is not None and client._plain_post[1] is not None
+    plain = client._plain_post[1]
+    plain._local.conn.sock.close()  # as a node closes an idle kept-alive connection
+    later = client.head_begin()
+    assert later().number == client.head().number
+
+
+def test_a_request_sent_ahead_to_no_chain_fails_when_its_answer_is_read(
+    node: Node, tmp_path: Path
+) -> None:
+    from ledger.chain import TxJournal
+    from ledger.errors import ChainUnavailable
+    from local_chain import connect
+    from tests.chain_support import free_port
+
+    nowhere = RegistryClient(
+        connect(f"http://127.0.0.1:{free_port()}"),
+        node.deployment.registry_address,
+        Account.create(),
+        TxJournal(tmp_path / "journal", fsync=False),
+    )
+    later = nowhere.head_begin()  # nothing is raised while sending
+    with pytest.raises(ChainUnavailable, match="no chain answers"):
+        later()
