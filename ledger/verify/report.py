@@ -17,6 +17,7 @@ Kubo's CIDv0 default only when the first CID is not registered.
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from ledger.chain import item_key
 from ledger.errors import EvidenceInvalid, NotFound, UsageError
@@ -49,11 +51,12 @@ __all__ = [
 _KUBO_DEFAULT: Final = ImportOptions(cid_version=0)
 
 #: A bare file is hashed in a second thread while this one asks for the chain's head and
-#: syncs the index, unless this process's last head request came back sooner than this: on
-#: a chain that close (a local node) the head request is sent, the file hashed in this
-#: thread, and the answer read afterwards, since a second thread and its GIL hand-offs with
-#: the hashing workers cost more than they hide (bench/verify.py). A remote chain, whose
-#: index sync may take long, or the first verification of a process, uses the thread.
+#: syncs the index, unless the chain is near (:func:`_nearby`: this process's last head
+#: request came back sooner than this, or, before any, the RPC URL is a loopback address).
+#: For a near chain the head request is sent, the file hashed in this thread and the answer
+#: read afterwards, since a second thread and its GIL hand-offs with the hashing workers
+#: cost more than they hide (bench/verify.py); a remote chain, whose index sync may take
+#: long, uses the thread.
 OVERLAP_ABOVE_SECONDS: Final = 0.002
 _T = TypeVar("_T")
 _U = TypeVar("_U")
@@ -354,6 +357,23 @@ def verify_online(
     raise AssertionError("unreachable")  # every branch above returns or raises
 
 
+def _nearby(registrar: Registrar) -> bool:
+    """Whether the chain answers quickly: this process's last head request took less than
+    :data:`OVERLAP_ABOVE_SECONDS`, or, before any, its RPC URL names this machine."""
+    last = registrar.client.head_seconds
+    if last is not None:
+        return last < OVERLAP_ABOVE_SECONDS
+    host = urlsplit(registrar.settings.rpc_url).hostname or ""
+    return host == "localhost" or _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _verify_file(
     registrar: Registrar,
     index_here: Callable[[], EventIndex],
@@ -364,8 +384,7 @@ def _verify_file(
     """A bare file: hashed with the first of ``tries`` while the index syncs (unless the
     chain is close by, see :data:`OVERLAP_ABOVE_SECONDS`), then with each other until a CID
     is registered."""
-    last = registrar.client.head_seconds
-    if last is not None and last < OVERLAP_ABOVE_SECONDS:
+    if _nearby(registrar):
         # The head request goes out, this thread hashes, and the answer waits in the socket.
         index = index_here()
         view_later = open_chain_begin(registrar, index)

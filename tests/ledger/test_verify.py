@@ -662,12 +662,48 @@ def test_a_forger_who_reseals_an_edit_is_still_caught(
     assert verdicts != {Status.VERIFIED}, where
 
 
+@pytest.fixture(params=["near", "far"])
+def distance(request: pytest.FixtureRequest) -> str:
+    """Both ways of hashing beside the chain work: with the head request sent ahead (a near
+    chain, as the session's anvil is) or in a second thread (a far one: the client is told
+    its last head request took a second, as a remote node's might)."""
+    return str(request.param)
+
+
+def _as_if(distance: str, registrar: Registrar) -> Registrar:
+    if distance == "far":
+        registrar.client.head_seconds = 1.0
+    return registrar
+
+
+def test_the_chain_is_near_when_its_last_head_request_was_quick_or_its_url_is_loopback(
+    world: World,
+) -> None:
+    from ledger.verify.report import _nearby
+
+    base = world.registrar.settings
+    for url, near in [
+        ("http://127.0.0.1:8545", True),
+        ("http://[::1]:8545", True),
+        ("http://localhost:8545", True),
+        ("http://10.1.2.3:8545", False),
+        ("https://rpc.example.org", False),
+    ]:
+        with Registrar(dataclasses.replace(base, rpc_url=url)) as registrar:
+            assert _nearby(registrar) is near, url
+            registrar.client.head_seconds = 0.0005
+            assert _nearby(registrar)
+            registrar.client.head_seconds = 0.05
+            assert not _nearby(registrar)
+
+
 def test_verification_hashes_the_file_once(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, distance: str
 ) -> None:
     """A counting wrapper around the real importer (not a stand-in): one pass per verify."""
     import ledger.verify.report as report_module
 
+    _as_if(distance, world.registrar)
     (path,) = world.register("big.tif", size=2_000_000)
     passes: list[ImportOptions] = []
     real = import_file
@@ -747,13 +783,14 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
 
 
 def test_an_unreachable_chain_fails_clearly_once_hashing_is_done(
-    world: World, tmp_path: Path
+    world: World, tmp_path: Path, distance: str
 ) -> None:
     """The chain work runs beside the hashing: its error must surface, and no thread be left."""
     path = world.file("large.bin", 6_000_000)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = dataclasses.replace(world.registrar.settings, rpc_url=closed)
     with Registrar(settings) as unreachable:
+        _as_if(distance, unreachable)
         for expect in (None, cid_of(path)):
             with pytest.raises(ChainUnavailable, match=f"no chain answers at {closed}"):
                 verify_online(unreachable, str(path), expect=expect)
