@@ -4,7 +4,7 @@
 #                   npm packages (npm ci) and Debian chromium; idempotent
 #   make test       lint + typecheck + pytest
 #   make lint       ruff check
-#   make typecheck  mypy (packages from pyproject.toml)
+#   make typecheck  mypy (packages from pyproject.toml, then bench/*.py as scripts)
 #   make contracts  recompile contracts/*.sol (solc-js) into contracts/artifacts/;
 #                   commit the result (a test checks it matches a fresh compile)
 #   make bench      run every bench/*.py; extra arguments via BENCH_ARGS,
@@ -83,6 +83,7 @@ contracts: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy bench/*.py
 	@rc=0; $(BIN)/python -m pytest -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	  echo "error: pytest collected no tests (exit 5); treating as a failure" >&2; \
