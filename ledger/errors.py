@@ -218,6 +218,7 @@ class ConsentMismatch(ConsentError):
 class ConsentIncomplete(ConsentError):
     code = "consent_incomplete"
     http_status = 409
+    exit_code = 5  # as `heritage consent status` says it: signatures are missing
 
 
 class ConsentExpired(ConsentError):

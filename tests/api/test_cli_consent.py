@@ -108,7 +108,7 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
 
     before = ws.chain.sent()
     refused = ws.run("consent", "submit", str(request), str(sig_c), check=False)
-    assert refused.returncode == ConsentIncomplete.exit_code
+    assert refused.returncode == ConsentIncomplete.exit_code == 5  # as `consent status`
     assert error_code(refused) == ConsentIncomplete.code
     assert holders[0] in refused.stderr and holders[1] in refused.stderr
     assert ws.chain.sent() == before
