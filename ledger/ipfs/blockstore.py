@@ -90,18 +90,33 @@ class Blockstore:
         self._tmp_dir = self.root / _TMP_DIR
         self._tmp_dir.mkdir(exist_ok=True)
         self._db_lock = threading.Lock()
-        self._db = sqlite3.connect(self.root / "pins.sqlite", check_same_thread=False)
-        with self._db_lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS pins (cid TEXT PRIMARY KEY, kind TEXT NOT NULL"
-                " CHECK (kind IN ('recursive', 'direct')))"
-            )
+        # The pin database is opened on first use: reading blocks (all that verification
+        # does) never needs it, and opening it was most of the cost of opening the store.
+        self._db_connection: sqlite3.Connection | None = None
         self.swept = self._sweep_temporaries()
+
+    def _db(self) -> sqlite3.Connection:
+        """The pin database (the caller holds ``_db_lock``)."""
+        if self._db_connection is None:
+            db = sqlite3.connect(self.root / "pins.sqlite", check_same_thread=False)
+            try:
+                with db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.execute(
+                        "CREATE TABLE IF NOT EXISTS pins (cid TEXT PRIMARY KEY, kind TEXT NOT NULL"
+                        " CHECK (kind IN ('recursive', 'direct')))"
+                    )
+            except BaseException:
+                db.close()
+                raise
+            self._db_connection = db
+        return self._db_connection
 
     def close(self) -> None:
         with self._db_lock:
-            self._db.close()
+            if self._db_connection is not None:
+                self._db_connection.close()
+                self._db_connection = None
 
     # ---- paths ------------------------------------------------------------------------------
     def path_of(self, multihash: bytes) -> Path:
@@ -265,37 +280,37 @@ class Blockstore:
         elif not self.has_block(cid):
             raise BlockNotFound(f"cannot pin {cid}: the block is not in the local store")
         kind: PinKind = "recursive" if recursive else "direct"
-        with self._db_lock, self._db:
-            current = self._db.execute(
+        with self._db_lock, self._db() as db:
+            current = db.execute(
                 "SELECT kind FROM pins WHERE cid = ?", (str(cid),)
             ).fetchone()
             if current is not None and current[0] == "recursive" and kind == "direct":
                 return  # a recursive pin already covers it
-            self._db.execute(
+            db.execute(
                 "INSERT INTO pins (cid, kind) VALUES (?, ?)"
                 " ON CONFLICT(cid) DO UPDATE SET kind = excluded.kind",
                 (str(cid), kind),
             )
 
     def unpin(self, cid: Cid, *, recursive: bool = True) -> None:
-        with self._db_lock, self._db:
-            current = self._db.execute(
+        with self._db_lock, self._db() as db:
+            current = db.execute(
                 "SELECT kind FROM pins WHERE cid = ?", (str(cid),)
             ).fetchone()
             if current is None:
                 raise NotFound(f"{cid} is not pinned")
             if current[0] == "recursive" and not recursive:
                 raise UsageError(f"{cid} is pinned recursively", hint="unpin it recursively")
-            self._db.execute("DELETE FROM pins WHERE cid = ?", (str(cid),))
+            db.execute("DELETE FROM pins WHERE cid = ?", (str(cid),))
 
     def pins(self) -> dict[Cid, PinKind]:
         with self._db_lock:
-            rows = self._db.execute("SELECT cid, kind FROM pins ORDER BY cid").fetchall()
+            rows = self._db().execute("SELECT cid, kind FROM pins ORDER BY cid").fetchall()
         return {Cid.parse(cid): kind for cid, kind in rows}
 
     def pin_kind(self, cid: Cid) -> PinKind | None:
         with self._db_lock:
-            row = self._db.execute("SELECT kind FROM pins WHERE cid = ?", (str(cid),)).fetchone()
+            row = self._db().execute("SELECT kind FROM pins WHERE cid = ?", (str(cid),)).fetchone()
         return None if row is None else row[0]
 
     # ---- garbage collection -----------------------------------------------------------------
