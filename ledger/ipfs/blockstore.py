@@ -98,7 +98,8 @@ class Blockstore:
     def _db(self) -> sqlite3.Connection:
         """The pin database (the caller holds ``_db_lock``)."""
         if self._db_connection is None:
-            db = sqlite3.connect(self.root / "pins.sqlite", check_same_thread=False)
+            path = self.root / "pins.sqlite"
+            db = sqlite3.connect(path, check_same_thread=False)
             try:
                 with db:
                     db.execute("PRAGMA journal_mode=WAL")
@@ -106,6 +107,14 @@ class Blockstore:
                         "CREATE TABLE IF NOT EXISTS pins (cid TEXT PRIMARY KEY, kind TEXT NOT NULL"
                         " CHECK (kind IN ('recursive', 'direct')))"
                     )
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise IpfsError(
+                    f"{path} is not a usable pin database ({exc})",
+                    hint="restore it from a backup; if you move it aside instead, pin again what "
+                    "must stay (`heritage ipfs pin CID`) before any `heritage ipfs gc`, which "
+                    "would otherwise collect every block",
+                ) from None
             except BaseException:
                 db.close()
                 raise

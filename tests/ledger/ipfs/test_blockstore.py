@@ -475,3 +475,28 @@ def test_staging_the_same_block_from_many_threads_writes_it_once(tmp_path: Path)
         assert b"".join(read_file(store.get_block, entry.cid)) == bytes(12 << 20)
     finally:
         store.close()
+
+
+def test_a_damaged_pin_database_is_a_clear_error_and_blocks_stay_readable(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "blocks"
+    store = Blockstore(root, sync=False)
+    cid, data = raw_block(11)
+    store.put_block(cid, data)
+    store.pin(cid, recursive=False)
+    store.close()
+    (root / "pins.sqlite").write_bytes(b"this is not a SQLite database" * 200)
+    for suffix in ("-wal", "-shm"):
+        (root / f"pins.sqlite{suffix}").unlink(missing_ok=True)
+
+    reopened = Blockstore(root, sync=False)
+    try:
+        assert reopened.get_block(cid) == data  # reading never needs the pins
+        for use in (reopened.pins, lambda: reopened.pin(cid), reopened.gc):
+            with pytest.raises(IpfsError, match="not a usable pin database") as caught:
+                use()
+            assert caught.value.hint is not None and "before any" in caught.value.hint
+        assert reopened.get_block(cid) == data  # and nothing was collected
+    finally:
+        reopened.close()
