@@ -199,7 +199,20 @@ def _schema() -> list[str]:
         for name, _ in args:
             if name in _LOOKUP_COLUMNS:
                 statements.append(f"CREATE INDEX {table}_{name} ON {table} ({name})")
-    return statements
+    return statements + list(_MANIFEST_TABLES)
+
+
+# What batch manifests list, learnt from IPFS as they are first read: a batch's items are
+# found with one lookup instead of reading every manifest again. Keyed by the manifest's
+# digest (named on chain) and the batch root it was read for, so it holds whatever chain the
+# rest of the index follows; added to an index of this schema version where it is missing.
+_MANIFEST_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS manifests_read (manifest BLOB NOT NULL, root BLOB NOT NULL, "
+    "usable INTEGER NOT NULL, PRIMARY KEY (manifest, root))",
+    "CREATE TABLE IF NOT EXISTS manifest_items (manifest BLOB NOT NULL, root BLOB NOT NULL, "
+    "item BLOB NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (manifest, root, position))",
+    "CREATE INDEX IF NOT EXISTS manifest_items_item ON manifest_items (item)",
+)
 
 
 # ---- the chain seam ------------------------------------------------------------------------
@@ -493,6 +506,10 @@ class EventIndex:
             row = self._db.execute("SELECT version FROM schema_version").fetchone()
             version = None if row is None else int(row[0])
         if version == SCHEMA_VERSION:
+            if "manifest_items" not in tables:
+                with self._transaction():
+                    for statement in _MANIFEST_TABLES:
+                        self._db.execute(statement)
             return
         if recreate:
             self._drop_all()
@@ -820,6 +837,42 @@ class EventIndex:
             (community, *_STEWARDSHIP_MOVES),
         )
         return list(dict.fromkeys(bytes(row["item"]) for row in rows))
+
+    def manifests_unread(self, batches: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Of ``batches`` ((manifest digest, root) pairs), those whose manifest has not been
+        read into the index yet, in the order given."""
+        read = {
+            (bytes(m), bytes(r))
+            for m, r in self._db.execute("SELECT manifest, root FROM manifests_read").fetchall()
+        }
+        return [pair for pair in batches if pair not in read]
+
+    def record_manifest(self, manifest: bytes, root: bytes, items: Sequence[bytes] | None) -> None:
+        """What the manifest ``manifest`` of batch ``root`` lists, in leaf order (None: the
+        block under that digest is not a manifest of that batch)."""
+        _check_key(manifest)
+        _check_key(root)
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO manifests_read (manifest, root, usable) VALUES (?, ?, ?)",
+                (manifest, root, int(items is not None)),
+            )
+            self._db.execute(
+                "DELETE FROM manifest_items WHERE manifest = ? AND root = ?", (manifest, root)
+            )
+            self._db.executemany(
+                "INSERT INTO manifest_items (manifest, root, item, position) VALUES (?, ?, ?, ?)",
+                [(manifest, root, item, i) for i, item in enumerate(items or ())],
+            )
+
+    def manifests_listing(self, item: bytes) -> list[tuple[bytes, bytes, int]]:
+        """(manifest digest, root, position) of each manifest read so far that lists
+        ``item``."""
+        _check_key(item)
+        rows = self._db.execute(
+            "SELECT manifest, root, position FROM manifest_items WHERE item = ?", (item,)
+        ).fetchall()
+        return [(bytes(m), bytes(r), int(p)) for m, r, p in rows]
 
     def communities_with_salt(self, salt: bytes) -> list[bytes]:
         """Ids of the communities created with ``salt``, oldest first (names resolve here)."""

@@ -634,31 +634,48 @@ class Registrar:
     def _manifest(self, root: bytes, digest: bytes) -> _Manifest | None:
         """The manifest of batch ``root`` whose sha2-256 the chain holds, from IPFS; None when
         this node does not have it (or the block is not that batch's manifest)."""
+        return self._manifest_read(root, digest)[1]
+
+    def _manifest_read(self, root: bytes, digest: bytes) -> tuple[bool, _Manifest | None]:
+        """(whether the node has the block, the manifest or None if it is not one)."""
         if digest not in self._manifests:
             cid = document_cid(digest)
             try:
                 data = self.node.block_get(cid)
             except HeritageError:
-                return None  # not on this node (yet): try again next time
+                return False, None  # not on this node (yet): try again next time
             valid = hashlib.sha256(data).digest() == digest
             self._manifests[digest] = _parse_manifest(data, cid, root) if valid else None
-        return self._manifests[digest]
+        return True, self._manifests[digest]
 
     def _batches_of(self, key: bytes) -> tuple[list[tuple[bytes, _Manifest, int]], int]:
         """(root, manifest, position) of every registered batch whose manifest lists ``key``,
         oldest first, from the index (each BatchRegistered event carries its manifest's
         digest) and the manifests on IPFS; and how many batch manifests were unavailable."""
+        missing = 0
         with self._index() as index:
             batches = index.batches()
+            # Each manifest is read from IPFS once per data directory: what it lists goes
+            # into the index, and a batch's items are found there afterwards.
+            for digest, root in index.manifests_unread([(b.manifest, b.root) for b in batches]):
+                present, manifest = self._manifest_read(root, digest)
+                if not present:
+                    missing += 1
+                    continue
+                index.record_manifest(digest, root, None if manifest is None else manifest.keys)
+            listing: dict[tuple[bytes, bytes], int] = {}
+            for m, r, p in sorted(index.manifests_listing(key), key=lambda row: row[2]):
+                listing.setdefault((m, r), p)  # a key listed twice: its first leaf
         found: list[tuple[bytes, _Manifest, int]] = []
-        missing = 0
-        for batch in batches:
-            manifest = self._manifest(batch.root, batch.manifest)
-            if manifest is None:
-                missing += 1
+        for batch in batches:  # chain order
+            position = listing.get((batch.manifest, batch.root))
+            if position is None:
                 continue
-            if key in manifest.keys:
-                found.append((batch.root, manifest, manifest.keys.index(key)))
+            manifest = self._manifest(batch.root, batch.manifest)
+            if manifest is None or manifest.keys[position : position + 1] != (key,):
+                missing += 1  # listed when it was read, but not on this node now
+                continue
+            found.append((batch.root, manifest, position))
         return found, missing
 
     def _require_sender(self) -> None:

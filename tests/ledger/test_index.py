@@ -575,6 +575,32 @@ def test_another_schema_version_is_refused_until_rebuilt(
         assert index.dump() == expected
 
 
+def test_what_manifests_list_is_kept_and_added_to_an_index_without_its_tables(
+    chain: LocalChain, tmp_path: Path
+) -> None:
+    path = tmp_path / "i.sqlite"
+    manifest, root, other = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+    items = [b"\x0a" * 32, b"\x0b" * 32, b"\x0a" * 32]
+    with open_index(chain, path) as index:
+        assert index.manifests_unread([(manifest, root), (other, root)]) == [
+            (manifest, root), (other, root)
+        ]
+        index.record_manifest(manifest, root, items)
+        index.record_manifest(other, root, None)  # read, but not that batch's manifest
+        assert index.manifests_unread([(manifest, root), (other, root)]) == []
+        assert sorted(index.manifests_listing(b"\x0a" * 32)) == [(manifest, root, 0),
+                                                                  (manifest, root, 2)]
+        assert index.manifests_listing(b"\x0c" * 32) == []
+    # An index of this schema version made before these tables existed gets them, empty.
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE manifest_items")
+        db.execute("DROP TABLE manifests_read")
+    db.close()
+    with open_index(chain, path) as index:
+        assert index.manifests_unread([(manifest, root)]) == [(manifest, root)]
+        assert index.manifests_listing(b"\x0a" * 32) == []
+
+
 def heritage(data_dir: Path, chain: LocalChain, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
     env["HERITAGE_DATA_DIR"] = str(data_dir)
