@@ -457,7 +457,15 @@ def _rfc9180_receiver(
     kem_context = enc + private.public_key().public_bytes_raw()
     eae_prk = _labeled_extract(kem_suite, b"", b"eae_prk", dh)
     shared = _labeled_expand(kem_suite, eae_prk, b"shared_secret", kem_context, 32)
-    suite = b"HPKE" + struct.pack(">HHH", 0x0020, 0x0001, aead_id)
+    return hpke_key_schedule(shared, info, 0x0020, aead_id, nk)
+
+
+def hpke_key_schedule(
+    shared: bytes, info: bytes, kem_id: int, aead_id: int, nk: int
+) -> tuple[bytes, bytes]:
+    """RFC 9180 section 5.1, base mode, HKDF-SHA256: (key, base_nonce) from a KEM's shared
+    secret."""
+    suite = b"HPKE" + struct.pack(">HHH", kem_id, 0x0001, aead_id)
     psk_id_hash = _labeled_extract(suite, b"", b"psk_id_hash", b"")
     info_hash = _labeled_extract(suite, b"", b"info_hash", info)
     context = b"\x00" + psk_id_hash + info_hash

@@ -66,7 +66,7 @@ from ledger.crypto import (
 )
 from ledger.errors import DecryptionFailed
 from ledger.registration import canonical_json
-from tests.ledger.test_crypto import _labeled_expand, _labeled_extract
+from tests.ledger.test_crypto import hpke_key_schedule
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "vectors"
 VECTOR_FILES = {
@@ -162,16 +162,8 @@ def xwing_encap(public: bytes, randomness: bytes | None = None) -> tuple[bytes, 
 
 
 def key_schedule(shared: bytes, info: bytes, aead_id: int, nk: int) -> tuple[bytes, bytes]:
-    """RFC 9180 section 5.1, base mode, HKDF-SHA256: (key, base_nonce)."""
-    suite = b"HPKE" + struct.pack(">HHH", KEM_ID, KDF_HKDF_SHA256, aead_id)
-    psk_id_hash = _labeled_extract(suite, b"", b"psk_id_hash", b"")
-    info_hash = _labeled_extract(suite, b"", b"info_hash", info)
-    context = b"\x00" + psk_id_hash + info_hash
-    secret = _labeled_extract(suite, shared, b"secret", b"")
-    return (
-        _labeled_expand(suite, secret, b"key", context, nk),
-        _labeled_expand(suite, secret, b"base_nonce", context, 12),
-    )
+    """RFC 9180 section 5.1, base mode, HKDF-SHA256, for this KEM: (key, base_nonce)."""
+    return hpke_key_schedule(shared, info, KEM_ID, aead_id, nk)
 
 
 def open_wrapped(key: HybridReceiverKey, wrapped: bytes, info: bytes) -> bytes:
