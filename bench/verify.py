@@ -18,8 +18,8 @@ tests and benchmarks use) and registers one file of random bytes (100 MiB; 16 Mi
 The file is hashed once per verification. A long-running verifier keeps what cannot change:
 raw transactions by hash, the checked keyholder histories and registrations, the open index;
 ``verify`` is measured so, as a server or an exhibit build verifying many items runs it. ``verify
-(cold)`` is the same with a fresh ``Registrar`` and no memo before each run (outside the
-timing), as a new process's first verification, once its imports are done.
+(cold)`` is the same with a fresh ``Registrar`` and every memo dropped before each run
+(outside the timing), as a new process's first verification, once its imports are done.
 
 Prints a table, then one JSON object as the last line; ``ratio`` is verify ÷ cid (target
 ≤ 1.1), ``ratio_cold`` the cold one. ``--breakdown`` also times the parts of the online path
@@ -53,7 +53,7 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
-from ledger.verify.evidence import forget_checked_histories
+from ledger.verify.evidence import forget_memos
 from ledger.verify.gather import gather_on, open_chain
 
 MiB = 1 << 20
@@ -84,7 +84,7 @@ def cold(settings: Settings, path: Path, runs: int) -> float:
     """Best time of a verification by a Registrar made just before it, with no memo."""
     fastest = float("inf")
     for _ in range(runs):
-        forget_checked_histories()
+        forget_memos()
         with Registrar(settings) as fresh:
             start = time.perf_counter()
             status = verify_online(fresh, str(path)).status

@@ -61,6 +61,7 @@ from ledger.chain import (
 )
 from ledger.errors import EvidenceInvalid, HeritageError
 from ledger.index import CUSTODY_ACTIONS, EVENT_TABLES
+from ledger.ipfs import cid as cid_module
 from ledger.ipfs.cid import RAW, Cid
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash
 from ledger.merkle import verify as merkle_verify
@@ -77,7 +78,7 @@ __all__ = [
     "assess",
     "decode_call",
     "derived_records",
-    "forget_checked_histories",
+    "forget_memos",
 ]
 
 _ZERO32: Final = bytes(32)
@@ -605,11 +606,19 @@ _CHECKED_TIMELINES: Final = _Memo(256)
 _CHECKED_REGISTRATIONS: Final = _Memo(4096)
 
 
-def forget_checked_histories() -> None:
-    """Drop the memos of checked keyholder histories and registrations (a benchmark's cold
-    start)."""
+def forget_memos() -> None:
+    """Drop everything verification keeps in memory between verifications: the checked
+    keyholder histories and registrations, and the memoised CID texts, EIP-55 checksums,
+    EIP-712 domain separators and the registry's function table (a benchmark's cold start,
+    as in a new process)."""
     _CHECKED_TIMELINES.clear()
     _CHECKED_REGISTRATIONS.clear()
+    _functions.cache_clear()
+    consent.checksum_address.cache_clear()
+    consent.address_word.cache_clear()
+    consent._domain_separator.cache_clear()
+    cid_module._text.cache_clear()
+    cid_module._b32_decode.cache_clear()
 
 
 class _Checker:
