@@ -30,16 +30,15 @@ import base64
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import rlp
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
-from eth_keys.datatypes import Signature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
@@ -82,6 +81,7 @@ __all__ = [
 ]
 
 _ZERO32: Final = bytes(32)
+_T = TypeVar("_T")
 _REGISTRATIONS: Final = frozenset({"ItemRegistered", "DerivativeRegistered", "BatchRegistered"})
 _KEYHOLDER_EVENTS: Final = frozenset({"CommunityCreated", "KeyholdersRotated"})
 _MAX_LINEAGE: Final = 64  # a derivative chain deeper than this is refused, not followed
@@ -228,8 +228,14 @@ def _other_typed_transaction(raw_tx: bytes) -> tuple[int, bytes, bytes, bytes]:
     eth-account (what ``Account.recover_transaction`` does, parsing the bytes once)."""
     typed = TypedTransaction.from_bytes(HexBytes(raw_tx))
     tx = typed.as_dict()
-    signature = Signature(vrs=typed.vrs())
-    sender = signature.recover_public_key_from_msg_hash(typed.hash()).to_canonical_address()
+    parity, r, s = typed.vrs()
+    if parity not in (0, 1) or not 0 <= r < consent.SECP256K1_N or not 0 <= s < consent.SECP256K1_N:
+        raise ValueError("a transaction signature out of range")
+    sender = consent.recover_address(
+        typed.hash(), r.to_bytes(32, "big") + s.to_bytes(32, "big"), parity
+    )
+    if sender is None:
+        raise ValueError("a transaction signature that recovers no key")
     return int(tx.get("chainId", 0)), bytes(tx.get("to") or b""), bytes(tx["data"]), sender
 
 
@@ -719,17 +725,25 @@ class _Checker:
             raise _invalid(f"the evidence has no keyholder history of community {_hex(community)}")
         key = (self.domain, community, tuple(_event_key(e) for e in events))
         self._timeline_keys[community] = key
-        known = _CHECKED_TIMELINES.get(key)
+        sets: tuple[KeyholderSet, ...] = self._reused(
+            _CHECKED_TIMELINES, key, lambda: tuple(self._check_timeline(community, events))
+        )
+        self._timelines[community] = list(sets)
+        return self._timelines[community]
+
+    def _reused(self, memo: _Memo, key: Any, check: Callable[[], _T]) -> _T:
+        """``check()``, or its result for the same ``key`` from ``memo``: with the problems
+        and signature checks it recorded, added here again as it would have added them."""
+        known = memo.get(key)
         if known is None:
             problems, checks = len(self.problems), len(self.checks)
-            sets = self._check_timeline(community, events)
-            known = (tuple(sets), tuple(self.problems[problems:]), tuple(self.checks[checks:]))
-            _CHECKED_TIMELINES.put(key, known)
+            known = (check(), tuple(self.problems[problems:]), tuple(self.checks[checks:]))
+            memo.put(key, known)
         else:
             self.problems.extend(known[1])
             self.checks.extend(known[2])
-        self._timelines[community] = list(known[0])
-        return self._timelines[community]
+        result: _T = known[0]
+        return result
 
     def _check_timeline(
         self, community: bytes, events: Sequence[ChainEvent]
@@ -810,17 +824,7 @@ class _Checker:
         self.timeline(community)
         key = (self.domain, item.key, item.batch, _event_key(item.registration),
                self._timeline_keys[community])
-        known = _CHECKED_REGISTRATIONS.get(key)
-        if known is None:
-            problems, checks = len(self.problems), len(self.checks)
-            checked = self._check_registration(item)
-            known = (checked, tuple(self.problems[problems:]), tuple(self.checks[checks:]))
-            _CHECKED_REGISTRATIONS.put(key, known)
-        else:
-            self.problems.extend(known[1])
-            self.checks.extend(known[2])
-        result: tuple[Record, bytes, tuple[str, ...]] = known[0]
-        return result
+        return self._reused(_CHECKED_REGISTRATIONS, key, lambda: self._check_registration(item))
 
     def _check_registration(self, item: ItemEvidence) -> tuple[Record, bytes, tuple[str, ...]]:
         reg = item.registration

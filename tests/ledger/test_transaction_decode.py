@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from ledger import consent
 from ledger.errors import EvidenceInvalid
-from ledger.verify.evidence import _dynamic_fee_transaction, decode_call
+from ledger.verify.evidence import _dynamic_fee_transaction, _other_typed_transaction, decode_call
 
 _KEYS = st.binary(min_size=32, max_size=32).filter(
     lambda k: 0 < int.from_bytes(k, "big") < consent.SECP256K1_N
@@ -144,3 +144,27 @@ def test_a_changed_byte_never_keeps_the_sender(signed: bytes) -> None:
     changed[1] = b"\x08"  # nonce 7 → 8
     _, _, _, other = _dynamic_fee_transaction(_raw(changed))
     assert other != sender
+
+
+@settings(max_examples=40, deadline=None)
+@given(_KEYS, st.binary(max_size=200), st.integers(min_value=1, max_value=2**40))
+def test_other_typed_transactions_agree_with_eth_account(
+    key: bytes, data: bytes, chain_id: int
+) -> None:
+    """An EIP-2930 (type 1) transaction goes through eth-account's parser, its sender through
+    the same recovery as the EIP-1559 path; eth-account's own recovery must agree."""
+    tx = {
+        "type": 1,
+        "chainId": chain_id,
+        "nonce": 3,
+        "gasPrice": 10**9,
+        "gas": 50_000,
+        "to": "0x" + "22" * 20,
+        "value": 0,
+        "data": data,
+        "accessList": [],
+    }
+    raw = bytes(Account.sign_transaction(tx, key).raw_transaction)
+    got_chain, to, got_data, sender = _other_typed_transaction(raw)
+    assert (got_chain, to, got_data) == (chain_id, b"\x22" * 20, data)
+    assert consent.checksum_address(sender) == Account.recover_transaction(raw)
