@@ -60,8 +60,8 @@ class Gathered:
 
     def stored(self) -> Mapping[bytes, bytes]:
         """The stored digests; when every transaction was known already, their request went
-        out with the gathering and its answer is read here, once: the node worked on it while
-        the evidence was checked."""
+        out with the gathering and its answer is read here (once: later calls return what it
+        read): the node worked on it while the evidence was checked."""
         return self._stored()
 
 
@@ -69,25 +69,21 @@ def open_chain(registrar: Registrar, index: EventIndex) -> ChainView:
     """Sync ``index`` (opened with ``registrar.event_index(sync=False)``) and fix the
     snapshot: everything that does not depend on the item, so that it can run while a file is
     hashed."""
-    with chain_errors(registrar.settings.rpc_url):
-        return _opened_chain(registrar, index, registrar.client.head())
+    return _opened_chain(registrar, index, registrar.client.head)
 
 
 def open_chain_begin(registrar: Registrar, index: EventIndex) -> Callable[[], ChainView]:
     """:func:`open_chain` with the head request sent now and its answer read (and the index
     synced, if the chain has moved) when the returned function is called: the node answers
     while the caller hashes, with no second thread."""
-    finish = registrar.client.head_begin()
-
-    def opened() -> ChainView:
-        with chain_errors(registrar.settings.rpc_url):
-            return _opened_chain(registrar, index, finish())
-
-    return opened
+    return functools.partial(_opened_chain, registrar, index, registrar.client.head_begin())
 
 
-def _opened_chain(registrar: Registrar, index: EventIndex, live: ChainHead) -> ChainView:
+def _opened_chain(
+    registrar: Registrar, index: EventIndex, live_head: Callable[[], ChainHead]
+) -> ChainView:
     with chain_errors(registrar.settings.rpc_url):
+        live = live_head()
         # Most verifications find the chain where the last one left it: then one round trip
         # (chain id and head, batched) replaces the sync's three.
         if not index.is_current(live.chain_id, live.number, live.hash):
@@ -324,4 +320,4 @@ def gather_on(
         communities=communities,
         documents=documents,
     )
-    return Gathered(evidence, functools.cache(gatherer.stored_digests))
+    return Gathered(evidence, gatherer.stored_digests)
