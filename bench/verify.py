@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _world import bench_community, local_chain
+from cid_throughput import make_random_file
 
 from ledger.ipfs.unixfs import import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar
@@ -58,15 +59,6 @@ from ledger.verify.gather import gather_on, open_chain
 
 MiB = 1 << 20
 TARGET = 1.1
-
-
-def make_file(path: Path, size: int) -> None:
-    with path.open("wb") as out:
-        left = size
-        while left:
-            n = min(MiB, left)
-            out.write(os.urandom(n))
-            left -= n
 
 
 def best(runs: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
@@ -129,7 +121,7 @@ def main() -> None:
     with local_chain("verify") as (root, settings), Registrar(settings) as registrar:
         community = bench_community(registrar, root)
         path = root / "scan.tif"
-        make_file(path, size)
+        make_random_file(path, size)
         (registered,) = registrar.register(
             [path], community.id, community.terms, community.keys
         )
