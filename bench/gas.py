@@ -40,7 +40,8 @@ from ledger.chain import (
     RegistryClient,
     TxJournal,
     batch_item_subject,
-    item_key,
+    batch_key,
+    content_key,
 )
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.settings import load_settings
@@ -112,7 +113,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
     batches: dict[int, int] = {}
     big: tuple[StandardMerkleTree, Record] | None = None
     for size in BATCH_SIZES:
-        values = [(item_key(cid(rng)), digest(rng), bytes(32)) for _ in range(size)]
+        values = [(content_key(cid(rng)), digest(rng), bytes(32)) for _ in range(size)]
         tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
         terms = digest(rng)
         manifest = digest(rng)
@@ -167,7 +168,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
         "RevokeTerms",
         {
             "community": community.id,
-            "subject": batch_item_subject(tree.root, item),
+            "subject": batch_item_subject(batch_key(community.id, tree.root), item),
             "version": 1,
             "deadline": DEADLINE,
         },

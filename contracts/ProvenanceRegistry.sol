@@ -2,13 +2,19 @@
 pragma solidity 0.8.37;
 
 /// @title Heritage Ledger provenance registry
-/// @notice Records which community holds which digitized item (by the digest of its CID),
-///         under which consent terms, with custody and derivative history. Every action is
+/// @notice Records which communities claim which digitized items, under which consent terms,
+///         with custody and derivative history. A claim is (community, content): any number
+///         of communities may claim the same bytes, none can block or act on another's claim. Every action is
 ///         authorised by EIP-712 signatures of a community's keyholders (k of n); anyone may
 ///         relay a correctly signed action and pay its gas. There is no owner and no admin.
 /// @dev Storage holds one digest per record; the record's fields travel in calldata and in
 ///      events, and callers that need them on chain pass them back to be checked against the
 ///      stored digest. Keys are bytes32 digests, never strings.
+///      Keys: content = keccak256(cid); a claim on it by a community (a single item or a
+///      derivative) = keccak256(abi.encode(community, content)); a batch =
+///      keccak256(abi.encode(community, root)). Every registration event carries the content
+///      (single items, derivatives) or the root (batches) as an indexed topic, so all claims on
+///      a CID are found from logs, never from an on-chain list.
 ///      Metadata, terms and community documents are canonical JSON stored on IPFS as single
 ///      raw blocks, so each is named by its sha2-256 digest alone: its CID is CIDv1(raw,
 ///      sha2-256(document)), and the one bytes32 serves as both CID and content digest.
@@ -24,7 +30,7 @@ contract ProvenanceRegistry {
     /// @param commitment    salted commitment to an encrypted item's plaintext CID, or zero
     ///                      (items); sha2-256 of the batch manifest document (batches; its CID
     ///                      is CIDv1(raw, digest)); the derivation (derivatives)
-    /// @param parent        the parent item key of a derivative, or zero
+    /// @param parent        the parent claim key of a derivative, or zero
     /// @param registrant    the account that relayed the registration
     /// @param registeredAt  block timestamp of the registration
     /// @param kind          1 item, 2 batch, 3 derivative
@@ -97,6 +103,10 @@ contract ProvenanceRegistry {
     bytes32 public constant REVOKE_TERMS_TYPEHASH = keccak256(
         "RevokeTerms(bytes32 community,bytes32 subject,uint32 version,uint64 deadline)"
     );
+    /// @notice Consent of the parent claim's steward to a derivative of it (k of its n).
+    bytes32 public constant CONSENT_DERIVATIVE_TYPEHASH = keccak256(
+        "ConsentDerivative(bytes32 parent,bytes32 community,bytes cid,bytes32 method,bool aiEnhanced,uint64 deadline)"
+    );
     bytes32 public constant RECORD_CUSTODY_TYPEHASH = keccak256(
         "RecordCustody(bytes32 item,uint8 action,bytes32 community,bytes32 counterparty,bytes32 document,uint64 nonce,uint64 deadline)"
     );
@@ -107,7 +117,7 @@ contract ProvenanceRegistry {
     mapping(bytes32 community => bytes32 configHash) public communityConfig;
     /// @notice Nonce consumed by each keyholder rotation of a community.
     mapping(bytes32 community => uint64 nonce) public communityNonce;
-    /// @notice keccak256(abi.encode(Record)) of each item, batch root or derivative.
+    /// @notice keccak256(abi.encode(Record)) of each claim (item or derivative) and batch.
     mapping(bytes32 key => bytes32 recordHash) public records;
     /// @notice Terms changes after registration (per item, per batch, or per item of a batch).
     mapping(bytes32 subject => TermsState) internal _terms;
@@ -128,6 +138,7 @@ contract ProvenanceRegistry {
     event ItemRegistered(
         bytes32 indexed item,
         bytes32 indexed community,
+        bytes32 indexed content,
         bytes cid,
         bytes32 metadata,
         bytes32 terms,
@@ -137,17 +148,22 @@ contract ProvenanceRegistry {
     /// @dev `manifest` is sha2-256 of the batch manifest (the Merkle tree dump and each item's
     ///      CID, name and metadata CID), so batch membership can be rebuilt from the chain.
     event BatchRegistered(
-        bytes32 indexed root,
+        bytes32 indexed batch,
         bytes32 indexed community,
+        bytes32 indexed root,
         uint32 count,
         bytes32 terms,
         bytes32 manifest,
         address registrant
     );
+    /// @dev `community` is the deriving community; its claim is `item`. The parent claim's
+    ///      steward consented (`parentSteward`, k of its keyholders at the time).
     event DerivativeRegistered(
         bytes32 indexed item,
         bytes32 indexed parent,
-        bytes32 indexed community,
+        bytes32 indexed content,
+        bytes32 community,
+        bytes32 parentSteward,
         bytes cid,
         bytes32 metadata,
         bytes32 terms,
@@ -310,11 +326,11 @@ contract ProvenanceRegistry {
 
     /// @notice Register one item under its community with its initial terms (version 1).
     /// @dev The same action as `registerItemPacked`, ABI-encoded for tools that speak ABI.
-    /// @param cid         the item's binary CID; keccak256(cid) is the item key
+    /// @param cid         the item's binary CID; keccak256(cid) is the content key
     /// @param metadata    sha2-256 of the item's metadata document
     /// @param terms       sha2-256 of the terms document
     /// @param commitment  salted commitment to the plaintext CID of an encrypted item, or zero
-    /// @return item       the item key
+    /// @return item       the claim key, `claimOf(community, cid)`
     function registerItem(
         bytes32 community,
         address[] calldata keyholders,
@@ -327,9 +343,10 @@ contract ProvenanceRegistry {
         bytes calldata signatures
     ) external returns (bytes32 item) {
         _checkDeadline(deadline);
-        item = _newItem(cid);
+        bytes32 content;
+        (item, content) = _newClaim(community, cid);
         _checkCommunity(community, keyholders, threshold);
-        _registerItem(community, _addressesAt(keyholders), 32, keyholders.length, threshold, cid, item, metadata, terms, commitment, deadline, signatures);
+        _registerItem(community, _addressesAt(keyholders), 32, keyholders.length, threshold, cid, item, content, metadata, terms, commitment, deadline, signatures);
     }
 
     /// @notice Register one item: the action of `registerItem`, its arguments packed tightly
@@ -342,7 +359,7 @@ contract ProvenanceRegistry {
     ///        ‖ CID ‖ signatures (65 bytes each: all the bytes that remain).
     ///      Calldata too short for its declared counts reverts with MalformedPackedCall; extra
     ///      bytes are taken as signatures, so they must be whole valid keyholder signatures.
-    /// @return item the item key, keccak256 of the CID
+    /// @return item the claim key, `claimOf(community, cid)`
     function registerItemPacked() external returns (bytes32 item) {
         bytes32 community;
         uint256 threshold;
@@ -376,19 +393,22 @@ contract ProvenanceRegistry {
         if (msg.data.length < cidEnd) revert MalformedPackedCall(msg.data.length);
 
         _checkDeadline(deadline);
-        item = _newItem(cid);
+        bytes32 content;
+        (item, content) = _newClaim(community, cid);
         bytes32 stored = communityConfig[community];
         if (stored == bytes32(0)) revert UnknownCommunity(community);
         if (_packedConfigHash(38, n, threshold) != stored) revert KeyholdersMismatch(community);
-        _registerItem(community, 38, 20, n, threshold, cid, item, metadata, terms, commitment, deadline, signatures);
+        _registerItem(community, 38, 20, n, threshold, cid, item, content, metadata, terms, commitment, deadline, signatures);
     }
 
     /// @notice Register many items at once under one terms document, by their Merkle root.
     /// @dev Leaves are OpenZeppelin StandardMerkleTree leaves of
-    ///      (bytes32 item, bytes32 metadata, bytes32 commitment); duplicates are refused off
-    ///      chain before sending. The root is the batch's key and its replay protection.
+    ///      (bytes32 content, bytes32 metadata, bytes32 commitment); duplicates are refused off
+    ///      chain before sending. The batch key `batchOf(community, root)` is the record's key
+    ///      and its replay protection: another community's batch of the same root is its own.
     ///      `manifest` (sha2-256 of the batch manifest document) is stored in the record's
     ///      `commitment` field.
+    /// @return batch the batch key
     function registerBatch(
         bytes32 community,
         address[] calldata keyholders,
@@ -399,14 +419,15 @@ contract ProvenanceRegistry {
         bytes32 manifest,
         uint64 deadline,
         bytes calldata signatures
-    ) external {
+    ) external returns (bytes32 batch) {
         _checkDeadline(deadline);
         if (count == 0) revert EmptyBatch();
-        if (records[root] != bytes32(0)) revert AlreadyRegistered(root);
+        batch = batchOf(community, root);
+        if (records[batch] != bytes32(0)) revert AlreadyRegistered(batch);
         _checkCommunity(community, keyholders, threshold);
         bytes32 structHash = keccak256(abi.encode(REGISTER_BATCH_TYPEHASH, community, root, count, terms, manifest, deadline));
         _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
-        records[root] = _recordHash(
+        records[batch] = _recordHash(
             community,
             bytes32(uint256(count)),
             terms,
@@ -416,12 +437,20 @@ contract ProvenanceRegistry {
             uint64(block.timestamp),
             KIND_BATCH
         );
-        emit BatchRegistered(root, community, count, terms, manifest, msg.sender);
+        emit BatchRegistered(batch, community, root, count, terms, manifest, msg.sender);
     }
 
     /// @notice Register a derivative (a restoration, 3D reconstruction or AI-enhanced version)
-    ///         linked to its registered parent, with the method document and an AI flag.
-    /// @param method  sha2-256 of the document describing how the derivative was made
+    ///         of a registered claim, with the method document and an AI flag. Two consents:
+    ///         k of the deriving community's keyholders sign RegisterDerivative, and k of the
+    ///         parent claim's current steward sign ConsentDerivative (when the two are one
+    ///         community, its keyholders sign both).
+    /// @param parent        the parent claim key (a single item or a derivative)
+    /// @param method        sha2-256 of the document describing how the derivative was made
+    /// @param parentRecord  the parent's registration record, checked against its stored digest
+    /// @param parentSteward the parent steward's keyholders, threshold and ConsentDerivative
+    ///                      signatures
+    /// @return item         the derivative's claim key, `claimOf(community, cid)`
     function registerDerivative(
         bytes32 community,
         address[] calldata keyholders,
@@ -433,20 +462,35 @@ contract ProvenanceRegistry {
         bytes32 method,
         bool aiEnhanced,
         uint64 deadline,
-        bytes calldata signatures
+        bytes calldata signatures,
+        Record calldata parentRecord,
+        Party calldata parentSteward
     ) external returns (bytes32 item) {
         _checkDeadline(deadline);
-        if (cid.length == 0) revert EmptyCid();
-        if (records[parent] == bytes32(0)) revert UnknownRecord(parent);
-        item = keccak256(cid);
-        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+        bytes32 content;
+        (item, content) = _newClaim(community, cid);
         _checkCommunity(community, keyholders, threshold);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                REGISTER_DERIVATIVE_TYPEHASH, community, parent, item, metadata, terms, method, aiEnhanced, deadline
-            )
+        _checkSignatures(
+            _digest(
+                keccak256(
+                    abi.encode(
+                        REGISTER_DERIVATIVE_TYPEHASH,
+                        community,
+                        parent,
+                        content,
+                        metadata,
+                        terms,
+                        method,
+                        aiEnhanced,
+                        deadline
+                    )
+                )
+            ),
+            keyholders,
+            threshold,
+            signatures
         );
-        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        bytes32 holder = _checkDerivativeConsent(parent, parentRecord, community, content, method, aiEnhanced, deadline, parentSteward);
         // The derivation (method, AI flag) is bound into the record in place of a commitment.
         records[item] = _recordHash(
             community,
@@ -458,7 +502,30 @@ contract ProvenanceRegistry {
             uint64(block.timestamp),
             KIND_DERIVATIVE
         );
-        emit DerivativeRegistered(item, parent, community, cid, metadata, terms, method, aiEnhanced, msg.sender);
+        emit DerivativeRegistered(
+            item, parent, content, community, holder, cid, metadata, terms, method, aiEnhanced, msg.sender
+        );
+    }
+
+    /// @dev Checks k of the parent claim's current steward over ConsentDerivative; returns the
+    ///      steward. A batch is not a parent: its items are claimed by their leaves, not records.
+    function _checkDerivativeConsent(
+        bytes32 parent,
+        Record calldata parentRecord,
+        bytes32 community,
+        bytes32 content,
+        bytes32 method,
+        bool aiEnhanced,
+        uint64 deadline,
+        Party calldata steward
+    ) internal view returns (bytes32 holder) {
+        holder = _stewardOf(parent, parentRecord);
+        if (parentRecord.kind == KIND_BATCH) revert UnknownRecord(parent);
+        _checkCommunity(holder, steward.keyholders, steward.threshold);
+        bytes32 structHash = keccak256(
+            abi.encode(CONSENT_DERIVATIVE_TYPEHASH, parent, community, content, method, aiEnhanced, deadline)
+        );
+        _checkSignatures(_digest(structHash), steward.keyholders, steward.threshold, steward.signatures);
     }
 
     // ---------------------------------------------------------------- terms
@@ -507,16 +574,15 @@ contract ProvenanceRegistry {
     }
 
     /// @notice Revoke the terms of one item inside a registered batch, proven by its leaf.
-    /// @dev The terms subject is batchItemSubject(root, item), never the bare item key: a
-    ///      batch's leaves are not checked against other registrations, so any community can
-    ///      put any item key in a batch of its own, and revoking under the bare key would
-    ///      revoke another community's registration of that item.
+    /// @dev The terms subject is batchItemSubject(batch, item), the batch key binding the
+    ///      community: a revocation touches only this community's claim.
+    /// @param root        the batch's Merkle root; its key is batchOf(batchRecord.community, root)
     /// @param batchRecord the batch's record, checked against its stored digest
-    /// @param item        the item key in the leaf
+    /// @param item        the content key in the leaf
     /// @param metadata    the leaf's metadata digest
     /// @param commitment  the leaf's plaintext commitment
     /// @param proof       the leaf's Merkle proof against `root`
-    /// @param version     the current version of batchItemSubject(root, item) (1 until revoked)
+    /// @param version     the current version of batchItemSubject(batch, item) (1 until revoked)
     function revokeBatchItem(
         bytes32 root,
         Record calldata batchRecord,
@@ -530,16 +596,29 @@ contract ProvenanceRegistry {
         uint64 deadline,
         bytes calldata signatures
     ) external {
-        bytes32 steward = _stewardOf(root, batchRecord);
+        bytes32 batch = batchOf(batchRecord.community, root);
+        bytes32 steward = _stewardOf(batch, batchRecord);
         bytes32 leaf = batchLeaf(item, metadata, commitment);
         if (!_verifyProof(proof, root, leaf)) revert InvalidProof(root, leaf);
-        _revoke(batchItemSubject(root, item), steward, keyholders, threshold, version, deadline, signatures);
+        _revoke(batchItemSubject(batch, item), steward, keyholders, threshold, version, deadline, signatures);
     }
 
-    /// @notice The terms subject of one item inside batch `root`: what termsOf, TermsRevoked
-    ///         and the RevokeTerms signature name when that item alone is revoked.
-    function batchItemSubject(bytes32 root, bytes32 item) public pure returns (bytes32) {
-        return keccak256(abi.encode(root, item));
+    /// @notice The terms subject of one item (by content key) inside a batch (by batch key):
+    ///         what termsOf, TermsRevoked and the RevokeTerms signature name when that item
+    ///         alone is revoked.
+    function batchItemSubject(bytes32 batch, bytes32 item) public pure returns (bytes32) {
+        return keccak256(abi.encode(batch, item));
+    }
+
+    /// @notice The claim key of `community`'s claim on the content `cid` (single items and
+    ///         derivatives): keccak256(abi.encode(community, keccak256(cid))).
+    function claimOf(bytes32 community, bytes calldata cid) external pure returns (bytes32) {
+        return keccak256(abi.encode(community, keccak256(cid)));
+    }
+
+    /// @notice The key of `community`'s batch with Merkle root `root`.
+    function batchOf(bytes32 community, bytes32 root) public pure returns (bytes32) {
+        return keccak256(abi.encode(community, root));
     }
 
     /// @notice Terms of a subject. Version 1 with a zero digest means "as registered".
@@ -605,13 +684,17 @@ contract ProvenanceRegistry {
         return keccak256(bytes.concat(keccak256(abi.encode(item, metadata, commitment))));
     }
 
-    /// @notice Whether an item is part of the registered batch `root`.
-    function isBatchItem(bytes32 root, bytes32 item, bytes32 metadata, bytes32 commitment, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
-        return records[root] != bytes32(0) && _verifyProof(proof, root, batchLeaf(item, metadata, commitment));
+    /// @notice Whether an item (by content key) is part of `community`'s registered batch `root`.
+    function isBatchItem(
+        bytes32 community,
+        bytes32 root,
+        bytes32 item,
+        bytes32 metadata,
+        bytes32 commitment,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return records[batchOf(community, root)] != bytes32(0)
+            && _verifyProof(proof, root, batchLeaf(item, metadata, commitment));
     }
 
     /// @notice The digest that `records` stores for a record.
@@ -637,12 +720,18 @@ contract ProvenanceRegistry {
         return keccak256(abi.encode(community, metadata, terms, commitment, parent, registrant, registeredAt, kind));
     }
 
-    /// @dev The key of a CID that is about to be registered: refuses an empty CID and a CID
-    ///      registered before (the item key is the registration's replay protection).
-    function _newItem(bytes calldata cid) internal view returns (bytes32 item) {
+    /// @dev The claim and content keys of a CID that `community` is about to claim: refuses an
+    ///      empty CID and a claim made before (the claim key is the registration's replay
+    ///      protection). Other communities' claims on the same content are no obstacle.
+    function _newClaim(bytes32 community, bytes calldata cid) internal view returns (bytes32 claim, bytes32 content) {
         if (cid.length == 0) revert EmptyCid();
-        item = keccak256(cid);
-        if (records[item] != bytes32(0)) revert AlreadyRegistered(item);
+        content = keccak256(cid);
+        assembly ("memory-safe") {
+            mstore(0x00, community)
+            mstore(0x20, content)
+            claim := keccak256(0x00, 0x40)
+        }
+        if (records[claim] != bytes32(0)) revert AlreadyRegistered(claim);
     }
 
     /// @dev The rest of a registration once the deadline, the item key and the community's
@@ -656,6 +745,7 @@ contract ProvenanceRegistry {
         uint256 threshold,
         bytes calldata cid,
         bytes32 item,
+        bytes32 content,
         bytes32 metadata,
         bytes32 terms,
         bytes32 commitment,
@@ -663,12 +753,12 @@ contract ProvenanceRegistry {
         bytes calldata signatures
     ) internal {
         bytes32 structHash =
-            keccak256(abi.encode(REGISTER_ITEM_TYPEHASH, community, item, metadata, terms, commitment, deadline));
+            keccak256(abi.encode(REGISTER_ITEM_TYPEHASH, community, content, metadata, terms, commitment, deadline));
         _checkSignaturesAt(_digest(structHash), keysAt, stride, n, threshold, signatures);
         records[item] = _recordHash(
             community, metadata, terms, commitment, bytes32(0), msg.sender, uint64(block.timestamp), KIND_ITEM
         );
-        emit ItemRegistered(item, community, cid, metadata, terms, commitment, msg.sender);
+        emit ItemRegistered(item, community, content, cid, metadata, terms, commitment, msg.sender);
     }
 
     function _stewardOf(bytes32 key, Record calldata record) internal view returns (bytes32) {

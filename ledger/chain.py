@@ -91,8 +91,10 @@ __all__ = [
     "TxJournal",
     "TxOutcome",
     "batch_item_subject",
+    "batch_key",
+    "claim_key",
     "community_id",
-    "item_key",
+    "content_key",
     "pack_register_item",
 ]
 
@@ -268,9 +270,22 @@ class _PendingPost:
         return self._answer
 
 
-def item_key(cid: bytes) -> bytes:
-    """The registry key of an item: keccak256 of its binary CID."""
+def content_key(cid: bytes) -> bytes:
+    """The content key of a CID: keccak256 of its binary form. It names the bytes, not who
+    holds them; every registration event carries it (or its batch's root) as a topic."""
     return keccak(cid)
+
+
+def claim_key(community: bytes, cid: bytes) -> bytes:
+    """The registry key of ``community``'s claim on ``cid`` (an item, a derivative, or an
+    item inside one of its batches): ``keccak256(abi.encode(community, keccak256(cid)))``,
+    the registry's ``claimOf``."""
+    return keccak(_b32(community, "community") + keccak(cid))
+
+
+def batch_key(community: bytes, root: bytes) -> bytes:
+    """The registry key of ``community``'s batch of Merkle root ``root`` (``batchOf``)."""
+    return keccak(_b32(community, "community") + _b32(root, "root"))
 
 
 def community_id(salt: bytes, keyholders: Sequence[str], threshold: int) -> bytes:
@@ -284,10 +299,11 @@ def community_id(salt: bytes, keyholders: Sequence[str], threshold: int) -> byte
     return keccak(_b32(salt, "salt") + keccak(packed) + threshold.to_bytes(32, "big"))
 
 
-def batch_item_subject(root: bytes, item: bytes) -> bytes:
-    """The terms subject of one item inside batch ``root`` (``batchItemSubject``): what
-    ``termsOf`` and a RevokeTerms signature name when that item alone is revoked."""
-    return keccak(abi_encode(["bytes32", "bytes32"], [root, item]))
+def batch_item_subject(batch: bytes, item: bytes) -> bytes:
+    """The terms subject of one item (by content key) inside a batch (by batch key, see
+    :func:`batch_key`; ``batchItemSubject``): what ``termsOf`` and a RevokeTerms signature
+    name when that item alone is revoked."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [batch, item]))
 
 
 #: Selector of ``registerItemPacked()``, whose arguments follow it packed, not ABI-encoded.
@@ -608,7 +624,11 @@ class Calls:
         ai_enhanced: bool,
         deadline: int,
         signatures: bytes,
+        parent_record: Record,
+        parent_steward: Party,
     ) -> Call:
+        """``signatures``: the deriving community's over RegisterDerivative;
+        ``parent_steward``: the parent claim's steward with its ConsentDerivative signatures."""
         return Call(
             "registerDerivative",
             (
@@ -623,6 +643,8 @@ class Calls:
                 ai_enhanced,
                 deadline,
                 signatures,
+                parent_record.as_abi(),
+                parent_steward.as_abi(),
             ),
         )
 
@@ -1417,7 +1439,7 @@ class RegistryClient:
             outcome.block_timestamp,
             KIND_ITEM,
         )
-        return Registration(item_key(cid), record, outcome)
+        return Registration(claim_key(community.id, cid), record, outcome)
 
     def register_batch(
         self,
@@ -1429,8 +1451,9 @@ class RegistryClient:
         deadline: int,
         signatures: bytes,
     ) -> Registration:
-        """Register a batch by its StandardMerkleTree root (the batch key); ``manifest`` is
-        sha2-256 of the batch manifest document, stored as the record's commitment."""
+        """Register a batch by its StandardMerkleTree root; the registration's key is the
+        batch key (:func:`batch_key`). ``manifest`` is sha2-256 of the batch manifest
+        document, stored as the record's commitment."""
         outcome = self.transact(
             Calls.register_batch(community, root, count, terms, manifest, deadline, signatures)
         )
@@ -1444,7 +1467,7 @@ class RegistryClient:
             outcome.block_timestamp,
             KIND_BATCH,
         )
-        return Registration(root, record, outcome)
+        return Registration(batch_key(community.id, root), record, outcome)
 
     def register_derivative(
         self,
@@ -1457,11 +1480,24 @@ class RegistryClient:
         ai_enhanced: bool,
         deadline: int,
         signatures: bytes,
+        parent_record: Record,
+        parent_steward: Party,
     ) -> Registration:
-        """Register a derivative of ``parent`` (restoration, reconstruction, AI-enhanced)."""
+        """Register a derivative of the claim ``parent`` (restoration, reconstruction,
+        AI-enhanced), with the consent of the parent's steward (``parent_steward``)."""
         outcome = self.transact(
             Calls.register_derivative(
-                community, parent, cid, metadata, terms, method, ai_enhanced, deadline, signatures
+                community,
+                parent,
+                cid,
+                metadata,
+                terms,
+                method,
+                ai_enhanced,
+                deadline,
+                signatures,
+                parent_record,
+                parent_steward,
             )
         )
         derivation = keccak(abi_encode(["bytes32", "bool"], [method, ai_enhanced]))
@@ -1475,7 +1511,7 @@ class RegistryClient:
             outcome.block_timestamp,
             KIND_DERIVATIVE,
         )
-        return Registration(item_key(cid), record, outcome)
+        return Registration(claim_key(community.id, cid), record, outcome)
 
     def set_terms(
         self,
@@ -1576,6 +1612,7 @@ class RegistryClient:
             "RegisterItem": "REGISTER_ITEM_TYPEHASH",
             "RegisterBatch": "REGISTER_BATCH_TYPEHASH",
             "RegisterDerivative": "REGISTER_DERIVATIVE_TYPEHASH",
+            "ConsentDerivative": "CONSENT_DERIVATIVE_TYPEHASH",
             "SetTerms": "SET_TERMS_TYPEHASH",
             "RevokeTerms": "REVOKE_TERMS_TYPEHASH",
             "RecordCustody": "RECORD_CUSTODY_TYPEHASH",
@@ -1615,13 +1652,16 @@ class RegistryClient:
 
     def is_batch_item(
         self,
+        community: bytes,
         root: bytes,
         item: bytes,
         metadata: bytes,
         commitment: bytes,
         proof: Sequence[bytes],
     ) -> bool:
-        return bool(self._view("isBatchItem", root, item, metadata, commitment, list(proof)))
+        return bool(
+            self._view("isBatchItem", community, root, item, metadata, commitment, list(proof))
+        )
 
     def hash_record(self, record: Record) -> bytes:
         return bytes(self._view("hashRecord", record.as_abi()))
@@ -1629,8 +1669,14 @@ class RegistryClient:
     def batch_leaf(self, item: bytes, metadata: bytes, commitment: bytes) -> bytes:
         return bytes(self._view("batchLeaf", item, metadata, commitment))
 
-    def batch_item_subject(self, root: bytes, item: bytes) -> bytes:
-        return bytes(self._view("batchItemSubject", root, item))
+    def batch_item_subject(self, batch: bytes, item: bytes) -> bytes:
+        return bytes(self._view("batchItemSubject", batch, item))
+
+    def claim_of(self, community: bytes, cid: bytes) -> bytes:
+        return bytes(self._view("claimOf", community, cid))
+
+    def batch_of(self, community: bytes, root: bytes) -> bytes:
+        return bytes(self._view("batchOf", community, root))
 
     def head(self) -> ChainHead:
         """The live chain id and the head block's number and hash, in one batch request (its
@@ -1788,7 +1834,7 @@ class RegistryClient:
         )
         with self._rpc():
             for event in events:
-                topic = "item" if event.event_name != "BatchRegistered" else "root"
+                topic = "item" if event.event_name != "BatchRegistered" else "batch"
                 logs = event.get_logs(
                     from_block=self.from_block, argument_filters={topic: HexBytes(key)}
                 )

@@ -95,6 +95,14 @@ ACTION_TYPES: Final[Mapping[str, tuple[_Field, ...]]] = {
         ("aiEnhanced", "bool"),
         ("deadline", "uint64"),
     ),
+    "ConsentDerivative": (
+        ("parent", "bytes32"),
+        ("community", "bytes32"),
+        ("cid", "bytes"),
+        ("method", "bytes32"),
+        ("aiEnhanced", "bool"),
+        ("deadline", "uint64"),
+    ),
     "SetTerms": (
         ("community", "bytes32"),
         ("subject", "bytes32"),
