@@ -36,6 +36,7 @@ __all__ = [
     "address_word",
     "check_signatures",
     "checksum_address",
+    "derivative_consent",
     "pack_signatures",
     "recover_address",
     "recover_signer",
@@ -353,6 +354,31 @@ def check_signatures(
         position += 1
         signers.append(signer)
     return signers
+
+
+def derivative_consent(
+    domain: Domain,
+    parent: bytes,
+    community: bytes,
+    cid: bytes,
+    method: bytes,
+    ai_enhanced: bool,
+    deadline: int,
+) -> TypedData:
+    """ConsentDerivative: the parent claim's steward consents to ``community`` registering
+    ``cid`` as a derivative of ``parent`` made by ``method`` (``ai_enhanced`` or not)."""
+    return TypedData(
+        domain,
+        "ConsentDerivative",
+        {
+            "parent": parent,
+            "community": community,
+            "cid": cid,
+            "method": method,
+            "aiEnhanced": ai_enhanced,
+            "deadline": deadline,
+        },
+    )
 
 
 def pack_signatures(signed: Iterable[tuple[str, bytes]]) -> bytes:

@@ -58,7 +58,8 @@ from ledger.chain import (
     CUSTODY_TRANSFER,
     Community,
     batch_item_subject,
-    item_key,
+    claim_key,
+    content_key,
 )
 from ledger.errors import (
     ConsentExpired,
@@ -912,9 +913,11 @@ def _typed_data(value: Any, where: str) -> consent.TypedData:
     return typed
 
 
-def _item_keys(item: str) -> set[bytes]:
-    """The registry keys that ``item`` may name: a 0x key itself, or a CID in either version
-    (as :meth:`ledger.registration.Registrar.resolve` tries them)."""
+def _item_keys(item: str, community: bytes) -> set[bytes]:
+    """The registry keys that ``item`` may name for ``community``: a 0x key itself, or for a
+    CID in either version (as :meth:`ledger.registration.Registrar.resolve` tries them) its
+    content key (an item of a batch) and the community's claim key. (A request about a claim
+    that another community made names it by its 0x claim key.)"""
     if item.startswith("0x"):
         return {bytes.fromhex(item[2:])} if re.fullmatch(r"0x[0-9a-fA-F]{64}", item) else set()
     try:
@@ -926,7 +929,8 @@ def _item_keys(item: str) -> set[bytes]:
         candidates.append(cid.to_v1())
     elif cid.codec == DAG_PB and cid.multihash[:2] == b"\x12\x20":
         candidates.append(Cid(0, DAG_PB, cid.multihash))
-    return {item_key(bytes(c)) for c in candidates}
+    keys = {content_key(bytes(c)) for c in candidates}
+    return keys | {claim_key(community, bytes(c)) for c in candidates}
 
 
 def _check_set(keys: Sequence[str], threshold: int, where: str) -> None:
@@ -1050,7 +1054,7 @@ def _check_request(request: ConsentRequest, where: str) -> None:
             )
     else:
         named = request.batch_item if request.batch_item is not None else request.subject
-        if named not in _item_keys(request.item):
+        if named not in _item_keys(request.item, request.community):
             raise ConsentFileInvalid(
                 f"{where}: item {request.item!r:.80} does not name the subject being signed "
                 f"({_hex(request.subject)})",

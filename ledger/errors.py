@@ -8,6 +8,8 @@ branch on it without parsing prose::
     ├── ConfigError                   bad settings, data directory or environment
     ├── UsageError                    a caller passed something the operation cannot take
     │   ├── LimitExceeded             input larger than a configured cap (HTTP 413)
+    │   ├── AmbiguousClaim            several communities claim the content; pick one with -c
+    │   ├── DuplicateClaim            the community already claims this content
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     │   ├── InvalidTerms              a terms document that breaks the schema (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
@@ -48,6 +50,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AmbiguousClaim",
     "BlockNotFound",
     "CarError",
     "ChainError",
@@ -62,6 +65,7 @@ __all__ = [
     "CorruptBlock",
     "CryptoError",
     "DecryptionFailed",
+    "DuplicateClaim",
     "DuplicateLeaves",
     "EventIndexError",
     "EvidenceInvalid",
@@ -180,6 +184,20 @@ class ChainUnavailable(ChainError):
     code = "chain_unavailable"
     http_status = 503
     exit_code = 3  # `heritage chain status` and friends: 3 means "the chain is down"
+
+
+class AmbiguousClaim(UsageError):
+    """Several communities claim the content an ITEM names, and none was picked."""
+
+    code = "ambiguous_claim"
+    http_status = 409
+
+
+class DuplicateClaim(UsageError):
+    """The community already claims this content (alone, in a batch or as a derivative)."""
+
+    code = "duplicate_claim"
+    http_status = 409
 
 
 class DuplicateLeaves(UsageError):

@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol
 
 import requests
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3Exception
 from web3.types import LogReceipt
@@ -66,7 +67,9 @@ __all__ = [
 ]
 
 #: 4: CustodyRecorded's ``counterparty`` became a lookup column, for :meth:`EventIndex.moved_to`.
-SCHEMA_VERSION: Final = 4
+#: 5: claims: registrations carry their content key (or batch key and root), derivatives the
+#: parent steward that consented.
+SCHEMA_VERSION: Final = 5
 #: ``progress(blocks_done, blocks_total)``, called after each chunk of blocks is indexed.
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_BLOCKS: Final = 2000
@@ -109,6 +112,7 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
         (
             ("item", _B32),
             ("community", _B32),
+            ("content", _B32),
             ("cid", _BYTES),
             ("metadata", _B32),
             ("terms", _B32),
@@ -119,8 +123,9 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "BatchRegistered": (
         "batch_registered",
         (
-            ("root", _B32),
+            ("batch", _B32),
             ("community", _B32),
+            ("root", _B32),
             ("count", _INT),
             ("terms", _B32),
             ("manifest", _B32),
@@ -132,7 +137,9 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
         (
             ("item", _B32),
             ("parent", _B32),
+            ("content", _B32),
             ("community", _B32),
+            ("parentSteward", _B32),
             ("cid", _BYTES),
             ("metadata", _B32),
             ("terms", _B32),
@@ -166,7 +173,17 @@ _COMMON: Final = (
     "block_number INTEGER NOT NULL, log_index INTEGER NOT NULL, block_hash BLOB NOT NULL, "
     "tx_hash BLOB NOT NULL, timestamp INTEGER NOT NULL"
 )
-_LOOKUP_COLUMNS: Final = ("item", "subject", "community", "root", "parent", "salt", "counterparty")
+_LOOKUP_COLUMNS: Final = (
+    "item",
+    "subject",
+    "community",
+    "content",
+    "batch",
+    "root",
+    "parent",
+    "salt",
+    "counterparty",
+)
 CUSTODY_ACTIONS: Final = {1: "transfer", 2: "loan", 3: "return", 4: "repatriation"}
 #: The custody actions that make the counterparty the steward (the others lend and return).
 _STEWARDSHIP_MOVES: Final = (1, 4)
@@ -178,7 +195,7 @@ def index_path(settings: Settings) -> Path:
 
 
 def _column(name: str) -> str:
-    return "ai_enhanced" if name == "aiEnhanced" else name
+    return {"aiEnhanced": "ai_enhanced", "parentSteward": "parent_steward"}.get(name, name)
 
 
 def _schema() -> list[str]:
@@ -354,9 +371,9 @@ class HistoryEntry:
 class ItemRecord:
     """An item or derivative as the index knows it: its registration and current state."""
 
-    item: bytes
+    item: bytes  # the claim key
     kind: str  # "item" or "derivative"
-    community: bytes  # the registering community
+    community: bytes  # the registering (claiming) community
     steward: bytes  # the current steward (after transfers and repatriations)
     cid: bytes
     cid_text: str | None
@@ -372,6 +389,9 @@ class ItemRecord:
     block_number: int
     timestamp: int
     tx_hash: bytes
+    log_index: int = 0
+    content: bytes = b""  # keccak256 of the CID
+    parent_steward: bytes | None = None  # derivatives: the parent's steward that consented
 
     @property
     def terms_cid(self) -> str:
@@ -386,9 +406,10 @@ class ItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """A registered batch: its Merkle root and the sha2-256 of its manifest document (the
-    manifest's CID is ``CIDv1(raw, manifest)``)."""
+    """A registered batch: its key (``batchOf(community, root)``), Merkle root and the
+    sha2-256 of its manifest document (the manifest's CID is ``CIDv1(raw, manifest)``)."""
 
+    batch: bytes
     root: bytes
     community: bytes
     count: int
@@ -397,6 +418,7 @@ class BatchRecord:
     registrant: str
     block_number: int
     tx_hash: bytes
+    log_index: int = 0
 
     @property
     def manifest_cid(self) -> str:
@@ -735,15 +757,15 @@ class EventIndex:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def history(self, item: bytes) -> list[HistoryEntry]:
-        """Registration, terms changes, revocations and custody events of ``item`` (an item
-        key, a derivative key, a batch root, or the terms subject of one item of a batch:
-        the registry's ``batchItemSubject(root, item)``), in chain order."""
+        """Registration, terms changes, revocations and custody events of ``item`` (a claim
+        key of an item or derivative, a batch key, or the terms subject of one item of a
+        batch: the registry's ``batchItemSubject(batch, item)``), in chain order."""
         _check_key(item)
         entries: list[HistoryEntry] = []
         for event, where in (
             ("ItemRegistered", "item = ?"),
             ("DerivativeRegistered", "item = ?"),
-            ("BatchRegistered", "root = ?"),
+            ("BatchRegistered", "batch = ?"),
             ("TermsSet", "subject = ?"),
             ("TermsRevoked", "subject = ?"),
             ("CustodyRecorded", "item = ?"),
@@ -796,23 +818,63 @@ class EventIndex:
             block_number=int(reg["block_number"]),
             timestamp=int(reg["timestamp"]),
             tx_hash=bytes(reg["tx_hash"]),
+            log_index=int(reg["log_index"]),
+            content=bytes(reg["content"]),
+            parent_steward=bytes(reg["parent_steward"]) if derivative else None,
         )
+
+    def claims_on(self, content: bytes) -> list[ItemRecord]:
+        """Every single-item and derivative claim on the content key ``content`` (any
+        community), in chain order. Claims inside batches are found through their manifests
+        (:meth:`manifests_listing`)."""
+        _check_key(content)
+        rows = [
+            (int(row["block_number"]), int(row["log_index"]), bytes(row["item"]))
+            for event in ("ItemRegistered", "DerivativeRegistered")
+            for row in self._rows(event, "content = ?", (content,))
+        ]
+        return [self.item(key) for _, _, key in sorted(rows)]
+
+    def steward(self, subject: bytes, registrant: bytes) -> bytes:
+        """The current steward of a claim or batch registered by ``registrant``: the last
+        community a transfer or repatriation moved it to, else the registrant."""
+        _check_key(subject)
+        rows = self._rows(
+            "CustodyRecorded", "item = ? AND action IN (?, ?)", (subject, *_STEWARDSHIP_MOVES)
+        )
+        return bytes(rows[-1]["counterparty"]) if rows else registrant
+
+    def batches_with_root(self, root: bytes) -> list[BatchRecord]:
+        """The batches (of any community) with Merkle root ``root``, in chain order."""
+        _check_key(root)
+        return [_batch_record(row) for row in self._rows("BatchRegistered", "root = ?", (root,))]
+
+    def batch_claim(self, claim: bytes) -> tuple[BatchRecord, bytes, int] | None:
+        """(batch, content key, leaf position) of the batch item whose claim key is
+        ``claim``, among the manifests read so far; None when none is."""
+        _check_key(claim)
+        listed: dict[tuple[bytes, bytes], list[tuple[bytes, int]]] = {}
+        for m, r, item, position in self._db.execute(
+            "SELECT manifest, root, item, position FROM manifest_items ORDER BY position"
+        ).fetchall():
+            listed.setdefault((bytes(m), bytes(r)), []).append((bytes(item), int(position)))
+        for batch in self.batches():
+            for content, position in listed.get((batch.manifest, batch.root), ()):
+                if keccak(batch.community + content) == claim:
+                    return batch, content, position
+        return None
+
+    def batch(self, batch: bytes) -> BatchRecord:
+        """A batch by its key; NotFound if unknown."""
+        _check_key(batch)
+        rows = self._rows("BatchRegistered", "batch = ?", (batch,))
+        if not rows:
+            raise NotFound(f"batch 0x{batch.hex()} is not in the index")
+        return _batch_record(rows[0])
 
     def batches(self) -> list[BatchRecord]:
         """Every registered batch, in chain order."""
-        return [
-            BatchRecord(
-                root=bytes(row["root"]),
-                community=bytes(row["community"]),
-                count=int(row["count"]),
-                terms=bytes(row["terms"]),
-                manifest=bytes(row["manifest"]),
-                registrant=str(row["registrant"]),
-                block_number=int(row["block_number"]),
-                tx_hash=bytes(row["tx_hash"]),
-            )
-            for row in self._rows("BatchRegistered", "1 = 1", ())
-        ]
+        return [_batch_record(row) for row in self._rows("BatchRegistered", "1 = 1", ())]
 
     def keyholder_history(self, community: bytes) -> list[HistoryEntry]:
         """The CommunityCreated and KeyholdersRotated events of ``community``, in chain order:
@@ -904,6 +966,21 @@ class EventIndex:
             created_at=int(current["timestamp"]),
             items=tuple(items),
         )
+
+
+def _batch_record(row: Mapping[str, Any]) -> BatchRecord:
+    return BatchRecord(
+        batch=bytes(row["batch"]),
+        root=bytes(row["root"]),
+        community=bytes(row["community"]),
+        count=int(row["count"]),
+        terms=bytes(row["terms"]),
+        manifest=bytes(row["manifest"]),
+        registrant=str(row["registrant"]),
+        block_number=int(row["block_number"]),
+        tx_hash=bytes(row["tx_hash"]),
+        log_index=int(row["log_index"]),
+    )
 
 
 def _check_key(key: bytes) -> None:

@@ -32,6 +32,7 @@ on chain (``isBatchItem``) when read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import mimetypes
 import os
@@ -67,7 +68,9 @@ from ledger.chain import (
     TxJournal,
     TxOutcome,
     batch_item_subject,
-    item_key,
+    batch_key,
+    claim_key,
+    content_key,
 )
 from ledger.consent_files import (
     CUSTODY_NAMES,
@@ -82,17 +85,28 @@ from ledger.consent_files import (
     custody_document,
 )
 from ledger.errors import (
+    AmbiguousClaim,
     ChainError,
+    ConsentIncomplete,
     ConsentMismatch,
     ConsentStale,
     DecryptionFailed,
+    DuplicateClaim,
     DuplicateLeaves,
     HeritageError,
     LimitExceeded,
     NotFound,
     UsageError,
 )
-from ledger.index import CUSTODY_ACTIONS, EventIndex, HistoryEntry, Web3Reader, index_path
+from ledger.index import (
+    CUSTODY_ACTIONS,
+    BatchRecord,
+    EventIndex,
+    HistoryEntry,
+    ItemRecord,
+    Web3Reader,
+    index_path,
+)
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions, import_path
@@ -375,6 +389,7 @@ class ItemRegistration:
     metadata_cid: Cid
     size: int
     tx: TxView | None  # None inside a batch: the batch's transaction registered it
+    other_claims: tuple[OtherClaim, ...] = ()  # other communities' claims on the content
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -384,7 +399,20 @@ class ItemRegistration:
             "metadata_cid": str(self.metadata_cid),
             "size": self.size,
             "tx": None if self.tx is None else self.tx.to_json(),
+            "other_claims": [c.to_json() for c in self.other_claims],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class OtherClaim:
+    """A claim another community already holds on content being registered."""
+
+    key: bytes
+    community: bytes
+    kind: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"item": _hex(self.key), "community": _hex(self.community), "kind": self.kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +424,15 @@ class BatchRegistration:
     items: tuple[ItemRegistration, ...]
     tx: TxView
 
+    @property
+    def batch(self) -> bytes:
+        """The batch key: ``batchOf(community, root)``."""
+        return batch_key(self.community, self.root)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "root": _hex(self.root),
+            "batch": _hex(self.batch),
             "manifest_cid": str(self.manifest_cid),
             "terms_cid": str(self.terms_cid),
             "community": _hex(self.community),
@@ -526,9 +560,22 @@ class _Content:
 
 @dataclass(frozen=True, slots=True)
 class _Resolved:
-    key: bytes
+    """One claim (or a whole batch) that an ITEM argument names."""
+
+    key: bytes  # the claim key; a batch's key for a whole batch
     cid: bytes | None  # the registered binary CID, when known
-    batch_root: bytes | None = None
+    community: bytes  # the claiming (registering) community
+    kind: str  # "item", "derivative", "batch-item" or "batch"
+    content: bytes | None = None  # keccak256 of the CID
+    batch: bytes | None = None  # batch items: their batch's key
+    root: bytes | None = None  # batch items and batches: the Merkle root
+    block: int = 0  # where it was registered, for chain order
+    log_index: int = 0
+
+    @property
+    def batch_root(self) -> bytes | None:
+        """The batch key of a batch item (None for anything else)."""
+        return self.batch if self.kind == "batch-item" else None
 
 
 # ---- batch membership ----------------------------------------------------------------------
@@ -557,6 +604,59 @@ def _parse_manifest(data: bytes, cid: Cid, root: bytes) -> _Manifest | None:
     except (ValueError, KeyError, TypeError, IndexError):
         return None
     return _Manifest(cid, document, keys) if ok else None
+
+
+def _content(resolved: _Resolved) -> bytes:
+    """The content key of a resolved claim (a whole batch has none)."""
+    if resolved.content is not None:
+        return resolved.content
+    if resolved.cid is not None:
+        return content_key(resolved.cid)
+    raise UsageError(f"{_hex(resolved.key)} is a whole batch, not one item of it")
+
+
+@functools.cache
+def _method_schema() -> Mapping[str, Any]:
+    import json
+    from importlib import resources
+
+    text = resources.files("ledger").joinpath("schemas/derivative-method.schema.json")
+    loaded: Mapping[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    return loaded
+
+
+def read_method_document(path: Path) -> dict[str, Any]:
+    """A derivative's method document (``--method``), refused (UsageError naming the field
+    and the rule) unless it follows ledger/schemas/derivative-method.schema.json."""
+    import jsonschema
+
+    document = read_json_file(path)
+    errors = sorted(
+        jsonschema.Draft202012Validator(_method_schema()).iter_errors(document),
+        key=lambda e: list(e.absolute_path),
+    )
+    if errors:
+        first = errors[0]
+        where = "/" + "/".join(str(p) for p in first.absolute_path)
+        raise UsageError(
+            f"{path} is not a method document: at {where}: {first.message[:200]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            hint='e.g. {"method": "photogrammetry", "software": "Meshroom 2023.3"}; '
+            "see docs/derivatives.md",
+        )
+    return document
+
+
+def _claim_of(record: ItemRecord) -> _Resolved:
+    return _Resolved(
+        record.item,
+        record.cid,
+        record.community,
+        record.kind,
+        record.content,
+        block=record.block_number,
+        log_index=record.log_index,
+    )
 
 
 def _missing_hint(missing: int) -> str:
@@ -648,10 +748,11 @@ class Registrar:
             self._manifests[digest] = _parse_manifest(data, cid, root) if valid else None
         return True, self._manifests[digest]
 
-    def _batches_of(self, key: bytes) -> tuple[list[tuple[bytes, _Manifest, int]], int]:
-        """(root, manifest, position) of every registered batch whose manifest lists ``key``,
-        oldest first, from the index (each BatchRegistered event carries its manifest's
-        digest) and the manifests on IPFS; and how many batch manifests were unavailable."""
+    def _batches_of(self, key: bytes) -> tuple[list[tuple[BatchRecord, _Manifest, int]], int]:
+        """(batch, manifest, position) of every registered batch, of any community, whose
+        manifest lists the content key ``key``, oldest first, from the index (each
+        BatchRegistered event carries its manifest's digest) and the manifests on IPFS; and
+        how many batch manifests were unavailable."""
         missing = 0
         with self._index() as index:
             batches = index.batches()
@@ -666,7 +767,7 @@ class Registrar:
             listing: dict[tuple[bytes, bytes], int] = {}
             for m, r, p in sorted(index.manifests_listing(key), key=lambda row: row[2]):
                 listing.setdefault((m, r), p)  # a key listed twice: its first leaf
-        found: list[tuple[bytes, _Manifest, int]] = []
+        found: list[tuple[BatchRecord, _Manifest, int]] = []
         for batch in batches:  # chain order
             position = listing.get((batch.manifest, batch.root))
             if position is None:
@@ -675,7 +776,7 @@ class Registrar:
             if manifest is None or manifest.keys[position : position + 1] != (key,):
                 missing += 1  # listed when it was read, but not on this node now
                 continue
-            found.append((batch.root, manifest, position))
+            found.append((batch, manifest, position))
         return found, missing
 
     def _require_sender(self) -> None:
@@ -729,10 +830,11 @@ class Registrar:
         with self._index(sync=sync) as index:
             yield index
 
-    def batch_membership(self, root: bytes, key: bytes) -> dict[str, Any]:
-        """The leaf of ``key`` in batch ``root`` (metadata, commitment, Merkle proof, manifest
-        CID), with its proof checked on chain; NotFound if the manifest does not list it."""
-        membership, _ = self._batch_membership(root, key)
+    def batch_membership(self, batch: bytes, content: bytes) -> dict[str, Any]:
+        """The leaf of the content key ``content`` in the batch ``batch`` (by batch key):
+        metadata, commitment, Merkle proof, manifest CID, with its proof checked on chain;
+        NotFound if the manifest does not list it."""
+        membership, _ = self._batch_membership(batch, content)
         return membership
 
     def _deadline(self) -> int:
@@ -1075,12 +1177,12 @@ class Registrar:
 
     def _prepare_sealed(self, path: Path, options: ImportOptions, seal: _Seal) -> _Prepared:
         """Encrypt ``path`` and add the ciphertext (unpinned); never the plaintext."""
-        content_key = crypto.new_content_key()
+        data_key = crypto.new_content_key()
         # Hashing only (no block sink): the plaintext's CID, computed without storing a block.
         plain = import_path(path, options)[-1]
         cipher_path = self._temp_dir() / f"{os.urandom(12).hex()}.sealed"
         try:
-            crypto.encrypt_file(content_key, path, cipher_path)
+            crypto.encrypt_file(data_key, path, cipher_path)
             entry = self.node.add_path(cipher_path, options, pin=False)[-1]
         finally:
             cipher_path.unlink(missing_ok=True)
@@ -1091,8 +1193,8 @@ class Registrar:
             "commitment_salt": _hex(salt),
             "commitment": _hex(commitment),
         }
-        sealed_metadata = crypto.seal_bytes(content_key, canonical_json(private))
-        envelope = crypto.wrap(content_key, item_key(bytes(entry.cid)), seal.recipients)
+        sealed_metadata = crypto.seal_bytes(data_key, canonical_json(private))
+        envelope = crypto.wrap(data_key, content_key(bytes(entry.cid)), seal.recipients)
         envelope_bytes = canonical_json(envelope.to_document())
         public = {
             "type": SEALED_ITEM_TYPE,
@@ -1190,7 +1292,7 @@ class Registrar:
                 indexed = index.item(subject)
             return [
                 _Content(
-                    subject,
+                    content_key(indexed.cid),
                     Cid.from_bytes(indexed.cid),
                     document_cid(record.metadata),
                     self._metadata(record.metadata),
@@ -1200,7 +1302,7 @@ class Registrar:
         contents: list[_Content] = []
         for entry in manifest.document.get("items", []) if manifest is not None else []:
             cid = Cid.parse(str(entry["cid"]))
-            key = item_key(bytes(cid))
+            key = content_key(bytes(cid))
             if only is None or key == only:
                 meta = Cid.parse(str(entry["metadata_cid"]))
                 contents.append(_Content(key, cid, meta, self._metadata(meta.digest)))
@@ -1385,7 +1487,12 @@ class Registrar:
         return {"unpinned": unpinned, "warning": warning}
 
     def decrypt_item(
-        self, item: str, holder: str, passphrase: str, output: Path
+        self,
+        item: str,
+        holder: str,
+        passphrase: str,
+        output: Path,
+        community: bytes | None = None,
     ) -> DecryptedItem:
         """Decrypt ITEM into ``output`` (all or nothing) with the encryption key of keyholder
         ``holder`` (an address whose key is in the keystore here, or the path of a file written
@@ -1396,12 +1503,13 @@ class Registrar:
             raise UsageError(f"{target} already exists", hint="choose a new output path")
         if not target.parent.is_dir():
             raise UsageError(f"{target.parent} is not a directory")
-        resolved = self.resolve(item)
+        resolved = self.resolve(item, community)
         key = resolved.key
+        content = _content(resolved)
         if resolved.batch_root is not None:
             root = resolved.batch_root
             batch_record = self.client.find_record(root)
-            membership, _ = self._batch_membership(root, key)
+            membership, _ = self._batch_membership(root, content)
             metadata = bytes.fromhex(membership["metadata"][2:])
             commitment = bytes.fromhex(membership["commitment"][2:])
             steward = self.client.steward_of(root, batch_record)
@@ -1415,7 +1523,8 @@ class Registrar:
             steward = self.client.steward_of(key, record)
             subject = key
         sealed = self._sealed_item(key, metadata)
-        envelope_cid = self._current_envelope(key, subject, steward, sealed)
+        # Envelopes are bound to (and listed by) the content key of the ciphertext's CID.
+        envelope_cid = self._current_envelope(content, subject, steward, sealed)
         if is_address(holder):
             keypair = load_encryption_key(self.settings, holder, passphrase)
         elif Path(holder).expanduser().is_file():
@@ -1425,10 +1534,10 @@ class Registrar:
                 f"--key {holder!r} is neither an address nor a key file",
                 hint="a keyholder's address (its key is here) or a `heritage keys export` file",
             )
-        content_key = crypto.unwrap(self._envelope(envelope_cid), keypair, key)
+        data_key = crypto.unwrap(self._envelope(envelope_cid), keypair, content)
         private = parse_json_document(
             crypto.open_bytes(
-                content_key,
+                data_key,
                 self.node.block_get(Cid.parse(str(sealed["sealed_metadata"]))),
                 where="the sealed metadata",
             ),
@@ -1445,7 +1554,7 @@ class Registrar:
         plain_path = target.with_name(f".{target.name}.{os.urandom(8).hex()}.partial")
         try:
             self.node.get(str(sealed["cid"]), cipher_path)
-            crypto.decrypt_file(content_key, cipher_path, plain_path)
+            crypto.decrypt_file(data_key, cipher_path, plain_path)
             plain_cid = import_path(plain_path, options)[-1].cid
             if str(plain_cid) != private.get("cid"):
                 # no CID in the message: errors may end up in logs, and these name the plaintext
@@ -1560,20 +1669,7 @@ class Registrar:
         signers = keys.pick(community, community.threshold, "registering")
         seal = self._seal_for(terms_document, community)
         prepared = self._prepare(files, options, progress, seal)
-        seen: dict[bytes, Path] = {}
-        for p in prepared:
-            key = item_key(bytes(p.entry.cid))
-            if key in seen:
-                raise DuplicateLeaves(
-                    f"{p.path} and {seen[key]} are the same content ({p.entry.cid})",
-                    hint="an item is registered once; remove the repeat",
-                )
-            seen[key] = p.path
-            if self.client.is_registered(key):
-                raise UsageError(
-                    f"{p.path} ({p.entry.cid}) is already registered as item {_hex(key)}",
-                    hint="`heritage item show` it; nothing was sent",
-                )
+        others = self._new_claims(community.id, prepared, "one item")
         terms_digest, _ = self._put_document(terms_document)
         metadata_cids = self._pin_all(prepared)
         deadline = self._deadline()
@@ -1617,15 +1713,45 @@ class Registrar:
                     ItemRegistration(
                         str(p.path),
                         p.entry.cid,
-                        item_key(bytes(p.entry.cid)),
+                        claim_key(community.id, bytes(p.entry.cid)),
                         meta_cid,
                         p.entry.filesize,
                         TxView.of(outcome),
+                        others[content_key(bytes(p.entry.cid))],
                     )
                 )
             if progress is not None:
                 progress("registering", len(results), len(calls))
         return results
+
+    def _new_claims(
+        self, community: bytes, prepared: Sequence[_Prepared], where: str
+    ) -> dict[bytes, tuple[OtherClaim, ...]]:
+        """Content key → the other communities' claims on it, for content ``community`` is
+        about to claim; DuplicateLeaves for content given twice, DuplicateClaim (nothing sent)
+        for content the community already claims, alone, in a batch or as a derivative."""
+        seen: dict[bytes, Path] = {}
+        others: dict[bytes, tuple[OtherClaim, ...]] = {}
+        for p in prepared:
+            cid = bytes(p.entry.cid)
+            content = content_key(cid)
+            if content in seen:
+                raise DuplicateLeaves(
+                    f"{p.path} and {seen[content]} are the same content ({p.entry.cid}) in "
+                    f"{where}",
+                    hint="each file may be registered once; remove the repeat; nothing was sent",
+                )
+            seen[content] = p.path
+            claims, _ = self._claims_on(cid)
+            for claim in claims:
+                if claim.community == community:
+                    raise DuplicateClaim(
+                        f"{p.path} ({p.entry.cid}) is already claimed by this community, as "
+                        f"{claim.kind} {_hex(claim.key)}",
+                        hint="`heritage item show` it; nothing was sent",
+                    )
+            others[content] = tuple(OtherClaim(c.key, c.community, c.kind) for c in claims)
+        return others
 
     def register_batch(
         self,
@@ -1646,20 +1772,14 @@ class Registrar:
         signers = keys.pick(community, community.threshold, "registering a batch")
         seal = self._seal_for(terms_document, community)
         prepared = self._prepare(files, options, progress, seal)
-        seen: dict[bytes, Path] = {}
-        for p in prepared:
-            key = item_key(bytes(p.entry.cid))
-            if key in seen:
-                raise DuplicateLeaves(
-                    f"{p.path} and {seen[key]} are the same item ({p.entry.cid}) in one batch",
-                    hint="each item may appear in a batch only once; nothing was sent",
-                )
-            seen[key] = p.path
-        values = [(item_key(bytes(p.entry.cid)), p.metadata_digest, p.commitment) for p in prepared]
+        others = self._new_claims(community.id, prepared, "one batch")
+        values = [
+            (content_key(bytes(p.entry.cid)), p.metadata_digest, p.commitment) for p in prepared
+        ]
         tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
-        if self.client.is_registered(tree.root):
-            raise UsageError(
-                f"this batch (root {_hex(tree.root)}) is already registered",
+        if self.client.is_registered(batch_key(community.id, tree.root)):
+            raise DuplicateClaim(
+                f"this community already registered this batch (root {_hex(tree.root)})",
                 hint="nothing was sent",
             )
         # The manifest is built (and its size checked) before anything is pinned.
@@ -1733,7 +1853,15 @@ class Registrar:
             terms_cid,
             community.id,
             tuple(
-                ItemRegistration(str(p.path), p.entry.cid, v[0], m, p.entry.filesize, None)
+                ItemRegistration(
+                    str(p.path),
+                    p.entry.cid,
+                    claim_key(community.id, bytes(p.entry.cid)),
+                    m,
+                    p.entry.filesize,
+                    None,
+                    others[v[0]],
+                )
                 for p, v, m in zip(prepared, values, metadata_cids, strict=True)
             ),
             TxView.of(registration.outcome),
@@ -1741,19 +1869,49 @@ class Registrar:
 
     # -- items ---------------------------------------------------------------------------
 
-    def resolve(self, item: str) -> _Resolved:
-        """ITEM (a CID of either version, or a 0x item key) → the key it is registered under."""
+    def resolve(self, item: str, community: bytes | None = None) -> _Resolved:
+        """ITEM (a CID of either version, a 0x claim key, batch key or batch root) → the one
+        claim it names. With several claims on the content, ``community`` picks the claim
+        that community made or now stewards; without it, AmbiguousClaim lists them."""
+        claims, missing = self.claims(item)
+        if community is not None:
+            picked = [c for c in claims if community in (c.community, self._steward_of(c))]
+            if not picked:
+                listed = "; ".join(self._describe(c) for c in claims)
+                raise NotFound(
+                    f"community {_hex(community)} holds no claim on {item} (claims: {listed})",
+                    hint="name the community that registered or now stewards it with -c",
+                )
+            claims = picked
+        if len(claims) > 1:
+            listed = "; ".join(self._describe(c) for c in claims)
+            raise AmbiguousClaim(
+                f"{len(claims)} claims on {item}: {listed}",
+                hint="pick one with -c COMMUNITY, or pass its claim key (0x…)",
+            )
+        if claims:
+            return claims[0]
+        raise NotFound(
+            f"item {item} is not registered",
+            hint="check the CID or key, or register it with `heritage item register`"
+            + _missing_hint(missing),
+        )
+
+    def _describe(self, claim: _Resolved) -> str:
+        return f"{claim.kind} {_hex(claim.key)} by community {_hex(claim.community)}"
+
+    def _steward_of(self, claim: _Resolved) -> bytes:
+        """The current steward of a claim (a batch item's is its batch's), from the index."""
+        with self._index(sync=False) as index:
+            return index.steward(claim.batch or claim.key, claim.community)
+
+    def claims(self, item: str) -> tuple[list[_Resolved], int]:
+        """Every claim ITEM names, in chain order, and how many batch manifests were missing:
+        for a CID, each community's claim on its content (alone, in a batch, as a
+        derivative); for a 0x key, the claim, batch or batches (a Merkle root) it names."""
         key = _parse_b32(item)
         if key is not None:
-            if self.client.is_registered(key):
-                return _Resolved(key, None)
-            batch, missing = self._live_batch(key)
-            if batch is not None:
-                return _Resolved(key, None, batch)
-            raise NotFound(
-                f"nothing is registered under {item}",
-                hint="check the key, or pass the item's CID" + _missing_hint(missing),
-            )
+            return self._claims_by_key(key)
         if item.startswith(("0x", "0X")):
             raise UsageError(
                 f"{item!r} is not a 32-byte item key", hint="0x followed by 64 hex digits"
@@ -1764,27 +1922,68 @@ class Registrar:
             candidates.append(cid.to_v1())
         elif cid.codec == DAG_PB and cid.multihash[:2] == b"\x12\x20":
             candidates.append(Cid(0, DAG_PB, cid.multihash))
+        found: list[_Resolved] = []
         missing = 0
         for candidate in candidates:
-            key = item_key(bytes(candidate))
-            if self.client.is_registered(key):
-                return _Resolved(key, bytes(candidate))
-            batch, missing = self._live_batch(key)
-            if batch is not None:
-                return _Resolved(key, bytes(candidate), batch)
-        tried = ", ".join(f"{c} (key {_hex(item_key(bytes(c)))})" for c in candidates)
-        raise NotFound(
-            f"item {item} is not registered: tried {tried}",
-            hint="register it with `heritage item register`" + _missing_hint(missing),
-        )
+            claims, missing = self._claims_on(bytes(candidate))
+            found.extend(claims)
+        found.sort(key=lambda c: (c.block, c.log_index))
+        return found, missing
 
-    def _live_batch(self, key: bytes) -> tuple[bytes | None, int]:
-        """The oldest registered batch listing ``key``, and how many manifests were missing."""
-        batches, missing = self._batches_of(key)
-        for root, _, _ in batches:
-            if self.client.is_registered(root):
-                return root, missing
-        return None, missing
+    def _claims_on(self, cid: bytes) -> tuple[list[_Resolved], int]:
+        content = content_key(cid)
+        with self._index() as index:
+            claims = [_claim_of(record) for record in index.claims_on(content)]
+        batches, missing = self._batches_of(content)
+        for batch, _, _ in batches:
+            claims.append(
+                _Resolved(
+                    claim_key(batch.community, cid),
+                    cid,
+                    batch.community,
+                    "batch-item",
+                    content,
+                    batch.batch,
+                    batch.root,
+                    batch.block_number,
+                    batch.log_index,
+                )
+            )
+        return claims, missing
+
+    def _claims_by_key(self, key: bytes) -> tuple[list[_Resolved], int]:
+        with self._index() as index:
+            try:
+                return [_claim_of(index.item(key))], 0
+            except NotFound:
+                pass
+            try:
+                batches = [index.batch(key)]
+            except NotFound:
+                batches = index.batches_with_root(key)
+            if batches:
+                return [
+                    _Resolved(b.batch, None, b.community, "batch", None, b.batch, b.root,
+                              b.block_number, b.log_index)
+                    for b in batches
+                ], 0
+        # A batch item's claim key: its content is found through the manifests read so far.
+        _, missing = self._batches_of(bytes(32))  # reads any manifest not read yet
+        with self._index(sync=False) as index:
+            found = index.batch_claim(key)
+        if found is None:
+            return [], missing
+        batch, content, _ = found
+        manifest = self._manifest(batch.root, batch.manifest)
+        cid: bytes | None = None
+        if manifest is not None:
+            for entry, listed in zip(manifest.document["items"], manifest.keys, strict=False):
+                if listed == content:
+                    cid = bytes(Cid.parse(str(entry["cid"])))
+        return [
+            _Resolved(key, cid, batch.community, "batch-item", content, batch.batch, batch.root,
+                      batch.block_number, batch.log_index)
+        ], missing
 
     def _metadata(self, digest: bytes) -> Mapping[str, Any] | None:
         try:
@@ -1794,12 +1993,14 @@ class Registrar:
         return document if isinstance(document, dict) else None
 
     def _batch_membership(
-        self, root: bytes, key: bytes
+        self, batch: bytes, key: bytes
     ) -> tuple[dict[str, Any], Mapping[str, Any]]:
-        """The batch entry of ``key`` in ``root``'s manifest, with its proof checked on chain."""
-        for found_root, found, position in self._batches_of(key)[0]:
-            if found_root != root:
+        """The batch entry of the content key ``key`` in the manifest of the batch ``batch``
+        (by batch key), with its proof checked on chain."""
+        for record, found, position in self._batches_of(key)[0]:
+            if record.batch != batch:
                 continue
+            root = record.root
             manifest = found.document
             manifest_cid = str(found.cid)
             dump = manifest["tree"]
@@ -1813,11 +2014,12 @@ class Registrar:
                 proof.append(nodes[node - 1 if node % 2 == 0 else node + 1])
                 node = (node - 1) // 2
             valid = self.client.is_batch_item(
-                root, leaf_values[0], leaf_values[1], leaf_values[2], proof
+                record.community, root, leaf_values[0], leaf_values[1], leaf_values[2], proof
             )
             entry = manifest["items"][position]
             return (
                 {
+                    "batch": _hex(batch),
                     "root": _hex(root),
                     "manifest_cid": manifest_cid,
                     "position": position,
@@ -1825,25 +2027,26 @@ class Registrar:
                     "commitment": _hex(leaf_values[2]),
                     "proof": [_hex(p) for p in proof],
                     "proof_valid_on_chain": valid,
-                    "subject": _hex(batch_item_subject(root, key)),
+                    "subject": _hex(batch_item_subject(batch, key)),
                 },
                 entry,
             )
         raise NotFound(
-            f"item {_hex(key)} is not in the manifest of batch {_hex(root)}",
+            f"item {_hex(key)} is not in the manifest of batch {_hex(batch)}",
             hint="is the batch manifest on this IPFS node?",
         )
 
-    def show_item(self, item: str) -> ItemView:
-        """The registration, current terms and steward of ITEM (item, derivative, batch root or
-        an item of a batch)."""
-        resolved = self.resolve(item)
+    def show_item(self, item: str, community: bytes | None = None) -> ItemView:
+        """The registration, current terms and steward of ITEM (item, derivative, batch or
+        an item of a batch); ``community`` picks among several claims."""
+        resolved = self.resolve(item, community)
         key = resolved.key
         if resolved.batch_root is not None:
             root = resolved.batch_root
+            content = _content(resolved)
             batch_record = self.client.find_record(root)
-            membership, entry = self._batch_membership(root, key)
-            subject = batch_item_subject(root, key)
+            membership, entry = self._batch_membership(root, content)
+            subject = batch_item_subject(root, content)
             own = self.client.terms_of(subject)
             whole = self.client.terms_of(root)
             terms_digest = whole.terms if whole.terms != _ZERO32 else batch_record.terms
@@ -1908,22 +2111,24 @@ class Registrar:
             else None,
         )
 
-    def history(self, item: str) -> list[HistoryEntry]:
+    def history(self, item: str, community: bytes | None = None) -> list[HistoryEntry]:
         """Every event about ITEM in chain order; for an item of a batch, the batch's events and
         those of the item's own terms subject."""
-        resolved = self.resolve(item)
+        resolved = self.resolve(item, community)
         with self._index() as index:
             if resolved.batch_root is None:
                 return index.history(resolved.key)
             entries = index.history(resolved.batch_root) + index.history(
-                batch_item_subject(resolved.batch_root, resolved.key)
+                batch_item_subject(resolved.batch_root, _content(resolved))
             )
         return sorted(entries, key=lambda e: (e.block_number, e.log_index))
 
     # -- terms ---------------------------------------------------------------------------
 
-    def _subject(self, item: str, action: str) -> tuple[bytes, Record, Community]:
-        resolved = self.resolve(item)
+    def _subject(
+        self, item: str, action: str, community: bytes | None = None
+    ) -> tuple[bytes, Record, Community]:
+        resolved = self.resolve(item, community)
         if resolved.batch_root is not None:
             root = _hex(resolved.batch_root)
             if action == "set":
@@ -1941,10 +2146,12 @@ class Registrar:
         steward = self.community(self.client.steward_of(resolved.key, record))
         return resolved.key, record, steward
 
-    def set_terms(self, item: str, terms: Path, keys: SignerKeys) -> dict[str, Any]:
-        """Set the next terms version of ITEM (an item, derivative or batch root)."""
+    def set_terms(
+        self, item: str, terms: Path, keys: SignerKeys, community: bytes | None = None
+    ) -> dict[str, Any]:
+        """Set the next terms version of ITEM (an item, derivative or batch)."""
         self._require_sender()
-        key, record, steward = self._subject(item, "set")
+        key, record, steward = self._subject(item, "set", community)
         document = self._terms_document(terms, steward.id)
         signers = keys.pick(steward, steward.threshold, "setting terms")
         version = self.client.terms_of(key).version + 1
@@ -1978,18 +2185,21 @@ class Registrar:
             **withdrawn,
         }
 
-    def revoke_terms(self, item: str, keys: SignerKeys) -> dict[str, Any]:
+    def revoke_terms(
+        self, item: str, keys: SignerKeys, community: bytes | None = None
+    ) -> dict[str, Any]:
         """Revoke the current terms of ITEM; for an item of a batch, that item alone."""
         self._require_sender()
-        resolved = self.resolve(item)
+        resolved = self.resolve(item, community)
         deadline = self._deadline()
         domain = self.client.domain()
         if resolved.batch_root is not None:
             root = resolved.batch_root
+            content = _content(resolved)
             batch_record = self.client.find_record(root)
             steward = self.community(self.client.steward_of(root, batch_record))
-            membership, _ = self._batch_membership(root, resolved.key)
-            subject = batch_item_subject(root, resolved.key)
+            membership, _ = self._batch_membership(root, content)
+            subject = batch_item_subject(root, content)
             state = self.client.terms_of(subject)
             if state.revoked:
                 raise UsageError(f"the terms of {item} in batch {_hex(root)} are already revoked")
@@ -2005,9 +2215,9 @@ class Registrar:
                 },
             )
             outcome = self.client.revoke_batch_item(
-                root,
+                bytes.fromhex(membership["root"][2:]),
                 batch_record,
-                resolved.key,
+                content,
                 bytes.fromhex(membership["metadata"][2:]),
                 bytes.fromhex(membership["commitment"][2:]),
                 [bytes.fromhex(p[2:]) for p in membership["proof"]],
@@ -2022,7 +2232,7 @@ class Registrar:
                 "version": state.version,
                 "revoked": True,
                 "tx": TxView.of(outcome).to_json(),
-                **self._withdraw_public(root, batch_record, resolved.key),
+                **self._withdraw_public(root, batch_record, content),
             }
         key, record, steward = self._subject(item, "revoke")
         state = self.client.terms_of(key)
@@ -2058,6 +2268,7 @@ class Registrar:
         terms: Path | None,
         *,
         valid_for: int = CONSENT_REQUEST_SECONDS,
+        community: bytes | None = None,
     ) -> ConsentRequest:
         """A SetTerms request for ITEM (``terms`` given: the next version, the document put on
         IPFS and pinned) or a RevokeTerms request of its current terms (``terms`` None; an item
@@ -2068,17 +2279,18 @@ class Registrar:
             now = int(self.w3.eth.get_block("latest")["timestamp"])
         domain = self.client.domain()
         if terms is None:
-            resolved = self.resolve(item)
+            resolved = self.resolve(item, community)
             batch: tuple[bytes, bytes] | None = None
             if resolved.batch_root is not None:
                 root = resolved.batch_root
+                content = _content(resolved)
                 batch_record = self.client.find_record(root)
                 steward = self.community(self.client.steward_of(root, batch_record))
-                self._batch_membership(root, resolved.key)  # NotFound unless it is in the batch
-                subject = batch_item_subject(root, resolved.key)
-                batch = (root, resolved.key)
+                self._batch_membership(root, content)  # NotFound unless it is in the batch
+                subject = batch_item_subject(root, content)
+                batch = (root, content)
             else:
-                subject, _, steward = self._subject(item, "revoke")
+                subject, _, steward = self._subject(item, "revoke", community)
             state = self.client.terms_of(subject)
             if state.revoked:
                 raise UsageError(
@@ -2091,11 +2303,11 @@ class Registrar:
                 subject,
                 state.version,
                 now + valid_for,
-                item=item,
+                item=self._request_item(item, steward.id, community),
                 created_at=now,
                 batch=batch,
             )
-        key, _, steward = self._subject(item, "set")
+        key, _, steward = self._subject(item, "set", community)
         document = self._terms_document(terms, steward.id)
         version = self.client.terms_of(key).version + 1
         request = build_request(
@@ -2105,12 +2317,23 @@ class Registrar:
             key,
             version,
             now + valid_for,
-            item=item,
+            item=self._request_item(item, steward.id, community),
             created_at=now,
             terms_document=document,
         )
         self._put_document(document)  # pinned, so the CID being signed can be fetched
         return request
+
+    def _request_item(self, item: str, steward: bytes, community: bytes | None) -> str:
+        """How a request file names ITEM so that it can be checked offline against the
+        subject signed: the CID for the steward's own claim or an item of a batch, else the
+        claim key."""
+        resolved = self.resolve(item, community)
+        if resolved.kind == "batch-item" and resolved.cid is not None:
+            return str(Cid.from_bytes(resolved.cid))
+        if resolved.community == steward and resolved.cid is not None:
+            return item if not item.startswith(("0x", "0X")) else str(Cid.from_bytes(resolved.cid))
+        return _hex(resolved.key)
 
     def submit_consent(
         self,
@@ -2207,7 +2430,7 @@ class Registrar:
         elif request.batch_root is not None and request.batch_item is not None:
             membership, _ = self._batch_membership(request.batch_root, request.batch_item)
             outcome = self.client.revoke_batch_item(
-                request.batch_root,
+                bytes.fromhex(membership["root"][2:]),
                 record,
                 request.batch_item,
                 bytes.fromhex(membership["metadata"][2:]),
@@ -2297,6 +2520,7 @@ class Registrar:
         *,
         document: Path | None = None,
         valid_for: int = CONSENT_REQUEST_SECONDS,
+        community: bytes | None = None,
     ) -> ConsentRequest:
         """A RecordCustody request for ITEM, for keyholders to sign offline: a transfer or
         repatriation to community ``counterparty`` (k of the steward and k of the receiver
@@ -2310,7 +2534,7 @@ class Registrar:
         extra = read_json_file(document) if document is not None else {}
         name = CUSTODY_NAMES[action]
         verb = {CUSTODY_LOAN: "lend", CUSTODY_REPATRIATION: "repatriate"}.get(action, name)
-        key, record, steward = self._subject(item, verb)
+        key, record, steward = self._subject(item, verb, community)
         receiver: Community | None = None
         if action in STEWARDSHIP_MOVES:
             if counterparty is None:
@@ -2359,7 +2583,7 @@ class Registrar:
             custody,
             nonce,
             now + valid_for,
-            item=item,
+            item=self._request_item(item, steward.id, community),
             created_at=now,
             receiver=receiver,
         )
@@ -2579,9 +2803,12 @@ class Registrar:
         keys: SignerKeys,
         *,
         document: Path | None = None,
+        community: bytes | None = None,
     ) -> dict[str, Any]:
         """Transfer stewardship of ITEM to ``to_community``: k of each community sign."""
-        return self._move_stewardship(item, CUSTODY_TRANSFER, to_community, keys, document)
+        return self._move_stewardship(
+            item, CUSTODY_TRANSFER, to_community, keys, document, community
+        )
 
     def repatriate(
         self,
@@ -2590,9 +2817,12 @@ class Registrar:
         keys: SignerKeys,
         *,
         document: Path | None = None,
+        community: bytes | None = None,
     ) -> dict[str, Any]:
         """Repatriate ITEM to ``to_community`` (stewardship moves): k of each community sign."""
-        return self._move_stewardship(item, CUSTODY_REPATRIATION, to_community, keys, document)
+        return self._move_stewardship(
+            item, CUSTODY_REPATRIATION, to_community, keys, document, community
+        )
 
     def loan_custody(
         self,
@@ -2601,6 +2831,7 @@ class Registrar:
         keys: SignerKeys,
         *,
         document: Path | None = None,
+        community: bytes | None = None,
     ) -> dict[str, Any]:
         """Lend ITEM to ``borrower`` (a community or any 32-byte institution id): k of the
         steward sign; stewardship does not move."""
@@ -2611,7 +2842,7 @@ class Registrar:
                 "the borrower is a community id or name, or a non-zero 32-byte id",
                 hint="0x followed by 64 hex digits",
             )
-        key, record, steward = self._subject(item, "lend")
+        key, record, steward = self._subject(item, "lend", community)
         if borrower == steward.id:
             raise UsageError(f"{item} is stewarded by {_hex(borrower)}; it cannot borrow it")
         signers = keys.pick(steward, steward.threshold, "a custody loan")
@@ -2620,12 +2851,17 @@ class Registrar:
         )
 
     def return_custody(
-        self, item: str, keys: SignerKeys, *, document: Path | None = None
+        self,
+        item: str,
+        keys: SignerKeys,
+        *,
+        document: Path | None = None,
+        community: bytes | None = None,
     ) -> dict[str, Any]:
         """Record the return of ITEM from its current borrower: k of the steward sign."""
         self._require_sender()
         extra = read_json_file(document) if document is not None else {}
-        key, record, steward = self._subject(item, "return")
+        key, record, steward = self._subject(item, "return", community)
         borrower = self.current_borrower(key)
         if borrower is None:
             raise UsageError(
@@ -2659,13 +2895,14 @@ class Registrar:
         to_community: bytes,
         keys: SignerKeys,
         document: Path | None,
+        community: bytes | None = None,
     ) -> dict[str, Any]:
         """A transfer or repatriation: k of the steward and k of the receiver sign."""
         self._require_sender()
         name = CUSTODY_ACTIONS[action]
         extra = read_json_file(document) if document is not None else {}
         key, record, steward = self._subject(
-            item, "repatriate" if action == CUSTODY_REPATRIATION else "transfer"
+            item, "repatriate" if action == CUSTODY_REPATRIATION else "transfer", community
         )
         receiver = self.community(to_community)
         if receiver.id == steward.id:
@@ -2776,36 +3013,59 @@ class Registrar:
         *,
         ai_enhanced: bool = False,
         options: ImportOptions = DEFAULT_IMPORT,
+        parent_community: bytes | None = None,
+        parent_keys: SignerKeys | None = None,
     ) -> dict[str, Any]:
-        """Register ``path`` as a derivative of ``parent`` with a method document."""
+        """Register ``path`` as community ``community_id``'s derivative of the claim
+        ``parent`` with a method document. k of the deriving community sign
+        RegisterDerivative; k of the parent's steward sign ConsentDerivative: with ``keys``
+        when the steward is the deriving community, else only with ``parent_keys`` (keys
+        named for it, never picked from the keystore unasked). ``ai_enhanced`` is refused,
+        before anything is sent, unless the parent's current terms consent to AI
+        enhancement."""
         self._require_sender()
         (file,) = self._check_paths([path])
         terms_document = self._terms_document(terms, community_id)
-        method_document = read_json_file(method)
-        resolved = self.resolve(parent)
-        if resolved.batch_root is not None:
+        method_document = read_method_document(method)
+        resolved = self.resolve(parent, parent_community)
+        if resolved.kind in ("batch", "batch-item"):
             raise UsageError(
-                f"{parent} is an item of a batch; the registry links derivatives to registered "
-                "items, derivatives or batches",
-                hint=f"register the item alone first, or use the batch {_hex(resolved.batch_root)}",
+                f"{parent} is a {resolved.kind.replace('-', ' ')}; the registry links "
+                "derivatives to items and derivatives registered alone",
+                hint="a derivative's parent is a claim with a record of its own",
             )
+        parent_record = self.client.find_record(resolved.key)
+        holder = self.community(self.client.steward_of(resolved.key, parent_record))
+        if ai_enhanced:
+            self._check_ai_consent(parent, resolved.key, parent_record)
         community = self.community(community_id)
         signers = keys.pick(community, community.threshold, "registering a derivative")
+        if holder.id == community.id:
+            holder_keys, holder_signers = keys, signers
+        elif parent_keys is None:
+            raise ConsentIncomplete(
+                f"the parent {parent} is stewarded by community {_hex(holder.id)}, not "
+                f"{_hex(community.id)}: k of its keyholders must consent to the derivative",
+                hint="have them sign offline (`heritage consent request derivative`), or name "
+                "their keys with --parent-signer; nothing was sent",
+            )
+        else:
+            holder_keys = parent_keys
+            holder_signers = parent_keys.pick(
+                holder, holder.threshold, "consenting to a derivative (parent's steward)"
+            )
         (prepared,) = self._prepare(
             [file], options, None, self._seal_for(terms_document, community)
         )
         cid = bytes(prepared.entry.cid)
-        if self.client.is_registered(item_key(cid)):
-            raise UsageError(
-                f"{file} ({prepared.entry.cid}) is already registered",
-                hint="nothing was sent",
-            )
+        self._new_claims(community.id, [prepared], "one derivative")
         terms_digest, terms_cid = self._put_document(terms_document)
         method_digest, method_cid = self._put_document(method_document)
         (metadata_cid,) = self._pin_all([prepared])
         deadline = self._deadline()
+        domain = self.client.domain()
         typed = consent.TypedData(
-            self.client.domain(),
+            domain,
             "RegisterDerivative",
             {
                 "community": community.id,
@@ -2818,6 +3078,9 @@ class Registrar:
                 "deadline": deadline,
             },
         )
+        consent_typed = consent.derivative_consent(
+            domain, resolved.key, community.id, cid, method_digest, ai_enhanced, deadline
+        )
         registration = self.client.register_derivative(
             community,
             resolved.key,
@@ -2828,14 +3091,43 @@ class Registrar:
             ai_enhanced,
             deadline,
             keys.sign(typed, signers),
+            parent_record,
+            Party(holder, holder_keys.sign(consent_typed, holder_signers)),
         )
         return {
             "item": _hex(registration.key),
             "cid": str(prepared.entry.cid),
             "parent": _hex(resolved.key),
+            "parent_steward": _hex(holder.id),
             "metadata_cid": str(metadata_cid),
             "terms_cid": str(terms_cid),
             "method_cid": str(method_cid),
             "ai_enhanced": ai_enhanced,
             "tx": TxView.of(registration.outcome).to_json(),
         }
+
+    def _check_ai_consent(self, parent: str, key: bytes, record: Record) -> None:
+        """UsageError unless the parent's current terms say ``ai_use.enhancement: true``."""
+        state = self.client.terms_of(key)
+        if state.revoked:
+            raise UsageError(
+                f"the terms of the parent {parent} are revoked: no derivative may be made under "
+                "them",
+                hint="nothing was sent",
+            )
+        digest = state.terms if state.terms != _ZERO32 else record.terms
+        document = self._metadata(digest)
+        if document is None:
+            raise NotFound(
+                f"the current terms of the parent {parent} ({document_cid(digest)}) are not on "
+                "this IPFS node, so its consent to AI enhancement cannot be read",
+                hint="import the terms document; nothing was sent",
+            )
+        ai_use = document.get("ai_use")
+        if not isinstance(ai_use, dict) or ai_use.get("enhancement") is not True:
+            raise UsageError(
+                f"the parent {parent}'s terms do not consent to AI enhancement "
+                '(`"ai_use": {"enhancement": true}` is not in them)',
+                hint="register it without --ai-enhanced only if no AI was used, or ask the "
+                "parent's community to change its terms; nothing was sent",
+            )

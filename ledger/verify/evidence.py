@@ -56,7 +56,7 @@ from ledger.chain import (
     Record,
     batch_item_subject,
     community_id,
-    item_key,
+    content_key,
 )
 from ledger.errors import EvidenceInvalid, HeritageError
 from ledger.index import CUSTODY_ACTIONS, EVENT_TABLES
@@ -856,7 +856,7 @@ class _Checker:
             return record, item.batch.root, signers
         if reg.event not in ("ItemRegistered", "DerivativeRegistered"):
             raise _invalid(f"item {_hex(item.key)} has a {reg.event} as its registration")
-        if fields["item"] != item.key or item_key(fields["cid"]) != item.key:
+        if fields["item"] != item.key or content_key(fields["cid"]) != item.key:
             raise _invalid(f"the registered CID of {_hex(item.key)} does not hash to its key")
         if reg.event == "ItemRegistered":
             call = self.call(reg, ("registerItem", "registerItemPacked"))
@@ -888,7 +888,7 @@ class _Checker:
         if depth > _MAX_LINEAGE:
             raise _invalid(f"the lineage of {_hex(item.key)} is deeper than {_MAX_LINEAGE}")
         cid = _parse_cid(item.cid)
-        if item_key(bytes(cid)) != item.key:
+        if content_key(bytes(cid)) != item.key:
             raise _invalid(f"CID {item.cid} does not hash to item key {_hex(item.key)}")
         events = sorted((item.registration, *item.events), key=lambda e: e.position)
         if events[0] is not item.registration or len({e.position for e in events}) != len(events):

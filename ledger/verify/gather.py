@@ -22,7 +22,7 @@ from typing import Final
 from eth_utils.address import to_checksum_address
 
 from ledger import strict_json
-from ledger.chain import ChainHead, ChainReads, batch_item_subject, item_key
+from ledger.chain import ChainHead, ChainReads, batch_item_subject, content_key
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
@@ -110,7 +110,7 @@ def _planned_key(item: str) -> bytes | None:
         if item.startswith(("0x", "0X")):
             key = bytes.fromhex(item[2:])
             return key if len(key) == 32 else None
-        return item_key(bytes(Cid.parse(item)))
+        return content_key(bytes(Cid.parse(item)))
     except (ValueError, HeritageError):
         return None
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from ledger.chain import item_key
+from ledger.chain import content_key
 from ledger.errors import EvidenceInvalid, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, Cid
@@ -552,6 +552,6 @@ def _key_in(evidence: Evidence, text: str) -> bytes | None:
         return key if evidence.item(key) is not None else None
     cid = Cid.parse(text)  # InvalidCid (a usage error) for anything else
     for item in evidence.items:
-        if _same_content(cid, Cid.parse(item.cid)) or item_key(bytes(cid)) == item.key:
+        if _same_content(cid, Cid.parse(item.cid)) or content_key(bytes(cid)) == item.key:
             return item.key
     return None
