@@ -189,6 +189,14 @@ def consent_request(
             "--valid-hours", min=1, max=24 * 366, help="Hours the keyholders have to sign."
         ),
     ] = 7 * 24,
+    community: Annotated[
+        str | None,
+        typer.Option(
+            "--community",
+            "-c",
+            help="terms, custody: whose claim ITEM names, when several communities claim it.",
+        ),
+    ] = None,
 ) -> None:
     """Write a request for keyholders to sign offline: SetTerms (next version) or RevokeTerms
     of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
@@ -216,7 +224,12 @@ def consent_request(
                 hint="`heritage consent request ITEM --terms T.json | --revoke`",
             )
         with registrar_session() as (_, registrar):
-            request = registrar.consent_request(target[0], terms, valid_for=valid_for)
+            request = registrar.consent_request(
+                target[0],
+                terms,
+                valid_for=valid_for,
+                community=None if community is None else registrar.resolve_community(community),
+            )
     else:
         if len(target) != 2 or target[0] not in _ACTION_WORDS:
             raise UsageError(
@@ -255,6 +268,9 @@ def consent_request(
                     keys,
                     document=document,
                     valid_for=valid_for,
+                    community=None
+                    if community is None
+                    else registrar.resolve_community(community),
                 )
     data = encode_request(request)
     if output is None:

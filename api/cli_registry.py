@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from ledger.errors import UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 from ledger.keys import load_signer, read_passphrase_file
 from ledger.registration import (
+    ItemRegistration,
     Progress,
     Registrar,
     SignerKeys,
@@ -98,7 +99,16 @@ SenderPasswordFile = Annotated[
 ]
 CommunityOpt = Annotated[str, typer.Option("--community", "-c", help="Community id (0x…) or name.")]
 TermsOpt = Annotated[Path, typer.Option("--terms", help="Terms document (a JSON file).")]
-Item = Annotated[str, typer.Argument(help="A CID (v0 or v1) or a 0x item key.")]
+Item = Annotated[str, typer.Argument(help="A CID (v0 or v1) or a 0x claim key.")]
+ClaimOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--community",
+        "-c",
+        help="Whose claim ITEM names, when several communities claim the content: the "
+        "community (id or name) that registered or now stewards it.",
+    ),
+]
 Keyholders = Annotated[
     list[str], typer.Option("--keyholder", "-k", help="Keyholder address (repeatable).")
 ]
@@ -195,6 +205,25 @@ def _progress(quiet: bool) -> Iterator[Progress | None]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield tick
+
+
+def _claimant(registrar: Registrar, community: str | None) -> bytes | None:
+    return None if community is None else registrar.resolve_community(community)
+
+
+def _print_other_claims(entries: Sequence[ItemRegistration]) -> None:
+    """A note on stderr for content that other communities claim too (never a refusal)."""
+    for entry in entries:
+        if entry.other_claims:
+            named = ", ".join(
+                f"{c.kind} 0x{c.key.hex()} by community 0x{c.community.hex()}"
+                for c in entry.other_claims
+            )
+            _err.print(
+                f"note: {entry.cid} is also claimed by other communities: {named}; each "
+                "claim is its own, and `heritage verify` reports them all",
+                markup=False,
+            )
 
 
 def _when(timestamp: int) -> str:
@@ -358,6 +387,7 @@ def item_register(
             if as_json:
                 _print_json(result.to_json())
                 return
+            _print_other_claims(result.items)
             for entry in result.items:
                 sys.stdout.write(
                     f"{entry.cid}\n"
@@ -375,6 +405,7 @@ def item_register(
     if as_json:
         _print_json([i.to_json() for i in items])
         return
+    _print_other_claims(items)
     for entry in items:
         if quiet:
             sys.stdout.write(f"{entry.cid}\n")
@@ -383,10 +414,10 @@ def item_register(
 
 
 @item_app.command("show")
-def item_show(item: Item, as_json: JsonFlag = False) -> None:
+def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Show an item: its registered CID, community, steward, terms, metadata, batch."""
     with _registrar() as (_, registrar):
-        view = registrar.show_item(item)
+        view = registrar.show_item(item, _claimant(registrar, community))
     if as_json:
         _print_json(view.to_json())
         return
@@ -424,10 +455,10 @@ def item_show(item: Item, as_json: JsonFlag = False) -> None:
 
 
 @item_app.command("history")
-def item_history(item: Item, as_json: JsonFlag = False) -> None:
+def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Registration, terms changes, revocations and custody events of an item, in order."""
     with _registrar() as (_, registrar):
-        entries = registrar.history(item)
+        entries = registrar.history(item, _claimant(registrar, community))
     if as_json:
         _print_json([e.to_json() for e in entries])
         return
@@ -492,6 +523,7 @@ def item_decrypt(
             "--password-file", help="The key's passphrase (else a hidden prompt).", dir_okay=False
         ),
     ] = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Decrypt an encrypted ITEM for a keyholder, and check the plaintext against the
@@ -504,7 +536,9 @@ def item_decrypt(
             f"Passphrase of {shown}", hide_input=True, err=True, show_default=False
         )
     with _registrar() as (_, registrar):
-        result = registrar.decrypt_item(item, key, passphrase, output)
+        result = registrar.decrypt_item(
+            item, key, passphrase, output, _claimant(registrar, community)
+        )
     if as_json:
         _print_json(result.to_json())
         return
@@ -530,11 +564,17 @@ def terms_set(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Set the next terms version of an item, derivative or batch (k of n of its steward)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.set_terms(item, terms, _keys(settings, signer, password_file))
+        result = registrar.set_terms(
+            item,
+            terms,
+            _keys(settings, signer, password_file),
+            _claimant(registrar, community),
+        )
     if as_json:
         _print_json(result)
         return
@@ -552,11 +592,14 @@ def terms_revoke(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Revoke the current terms of an item (an item of a batch: that item alone)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.revoke_terms(item, _keys(settings, signer, password_file))
+        result = registrar.revoke_terms(
+            item, _keys(settings, signer, password_file), _claimant(registrar, community)
+        )
     if as_json:
         _print_json(result)
         return
@@ -593,6 +636,7 @@ def custody_transfer(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Transfer stewardship of an item to another community (k of n of both sign)."""
@@ -602,6 +646,7 @@ def custody_transfer(
             registrar.resolve_community(to),
             _keys(settings, signer, password_file),
             document=document,
+            community=_claimant(registrar, community),
         )
     _print_custody(result, as_json, "transferred")
 
@@ -615,6 +660,7 @@ def custody_repatriate(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Repatriate an item to its community of origin: stewardship moves (k of n of both sign)."""
@@ -624,6 +670,7 @@ def custody_repatriate(
             registrar.resolve_community(to),
             _keys(settings, signer, password_file),
             document=document,
+            community=_claimant(registrar, community),
         )
     _print_custody(result, as_json, "repatriated")
 
@@ -640,6 +687,7 @@ def custody_loan(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Lend an item (k of n of its steward sign; stewardship does not move)."""
@@ -649,6 +697,7 @@ def custody_loan(
             registrar.resolve_community(to),
             _keys(settings, signer, password_file),
             document=document,
+            community=_claimant(registrar, community),
         )
     _print_custody(result, as_json, "lent")
 
@@ -661,12 +710,16 @@ def custody_return(
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Record the return of a lent item from its borrower (k of n of its steward sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.return_custody(
-            item, _keys(settings, signer, password_file), document=document
+            item,
+            _keys(settings, signer, password_file),
+            document=document,
+            community=_claimant(registrar, community),
         )
     _print_custody(result, as_json, "returned")
 
@@ -676,23 +729,57 @@ def custody_return(
 
 @derivative_app.command("add")
 def derivative_add(
-    parent: Annotated[str, typer.Argument(help="The parent: a CID or a 0x item key.")],
+    parent: Annotated[str, typer.Argument(help="The parent: a CID or a 0x claim key.")],
     path: Annotated[Path, typer.Argument(help="The derivative's file.")],
-    community: CommunityOpt,
+    community: Annotated[
+        str, typer.Option("--community", "-c", help="The deriving community (id or name).")
+    ],
     terms: TermsOpt,
     method: Annotated[
-        Path, typer.Option("--method", help="JSON document describing how it was made.")
+        Path,
+        typer.Option(
+            "--method", help="How it was made: a method document (docs/derivatives.md)."
+        ),
     ],
     ai_enhanced: Annotated[
-        bool, typer.Option("--ai-enhanced", help="Made or enhanced with generative AI.")
+        bool,
+        typer.Option(
+            "--ai-enhanced",
+            help="Made or enhanced with generative AI; refused unless the parent's terms "
+            "consent to AI enhancement.",
+        ),
     ] = False,
+    parent_community: Annotated[
+        str | None,
+        typer.Option(
+            "--parent-community",
+            help="Whose claim PARENT names, when several communities claim its content.",
+        ),
+    ] = None,
+    parent_signer: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parent-signer",
+            help="A keyholder of the parent's steward who consents (repeatable); needed when "
+            "another community holds the parent, never taken from the keystore unasked.",
+        ),
+    ] = None,
+    parent_password_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--parent-password-file",
+            help="Passphrase file: one for every --parent-signer, or one per signer in order.",
+            dir_okay=False,
+        ),
+    ] = None,
     signer: Signers = None,
     password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item."""
+    """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item, with
+    the consent of k keyholders of the parent's steward."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.add_derivative(
             parent,
@@ -702,6 +789,10 @@ def derivative_add(
             method,
             _keys(settings, signer, password_file),
             ai_enhanced=ai_enhanced,
+            parent_community=_claimant(registrar, parent_community),
+            parent_keys=None
+            if not parent_signer
+            else _keys(settings, parent_signer, parent_password_file),
         )
     if as_json:
         _print_json(result)

@@ -3,10 +3,12 @@
 A terms document (``type: heritage/terms``, see docs/terms.md) is validated against the
 published JSON Schema (:data:`SCHEMA_RESOURCE`), becomes :class:`Terms`, and
 :func:`decide` turns it and a moment into a :class:`DisplayDecision`: deny by default, every
-reason given. The table behind the decision is :data:`POLICY_TABLE`, rendered in
-docs/display-policy.md.
+reason given; :func:`decide_content` decides content over every community's claim on it
+(deny wins, disputed content is never shown). The table behind the decision is
+:data:`POLICY_TABLE`, rendered in docs/display-policy.md.
 """
 
+from ledger.rights.claims import ClaimTerms, decide_content
 from ledger.rights.model import Terms, TermsProblem, check_terms, parse_terms
 from ledger.rights.policy import (
     POLICY_TABLE,
@@ -23,6 +25,7 @@ from ledger.rights.schema import SCHEMA_RESOURCE, load_schema
 __all__ = [
     "POLICY_TABLE",
     "SCHEMA_RESOURCE",
+    "ClaimTerms",
     "DisplayDecision",
     "Effect",
     "PolicyRule",
@@ -31,6 +34,7 @@ __all__ = [
     "TermsProblem",
     "check_terms",
     "decide",
+    "decide_content",
     "decide_document",
     "load_schema",
     "parse_terms",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 
-from ledger.chain import batch_item_subject, item_key
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import new_key
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash, verify
@@ -155,6 +155,11 @@ def raw_cid_of_document(document: Any) -> str:
     return str(Cid.from_digest(hashlib.sha256(canonical_json(document)).digest(), RAW))
 
 
+def claim_hex(community: str, cid: Cid) -> str:
+    """A claim key from its definition, keccak256(abi.encode(community, keccak256(cid)))."""
+    return "0x" + keccak(bytes.fromhex(community[2:]) + keccak(bytes(cid))).hex()
+
+
 def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:10]}"
 
@@ -197,10 +202,11 @@ def test_register_single_items_then_show_and_history(ws: Workspace, terms: Terms
     pins = ws.pins()
     assert pins[terms_cid] == "direct"
     for entry, path in zip(registered, files, strict=True):
-        # The CID is Kubo's `ipfs add --cid-version 1` CID, and the key is keccak of its bytes.
+        # The CID is Kubo's `ipfs add --cid-version 1` CID, and the key is the claim key:
+        # keccak256(abi.encode(community, keccak256(cid bytes))).
         expected = ws.run("cid", "--cid-version", "1", str(path)).stdout.strip()
         assert entry["cid"] == expected
-        assert entry["item"] == "0x" + item_key(bytes(Cid.parse(expected))).hex()
+        assert entry["item"] == claim_hex(community, Cid.parse(expected))
         assert pins[expected] == "recursive"
         assert pins[entry["metadata_cid"]] == "direct"
 
@@ -255,7 +261,7 @@ def test_a_cidv0_item_is_found_by_either_cid_version(ws: Workspace, terms: Terms
     assert v0.version == 0
     by_v1 = ws.json("item", "show", str(v0.to_v1()))
     assert by_v1["registered_cid"] == str(v0)  # the binary CID that was registered: v0
-    assert by_v1["item"] == "0x" + item_key(bytes(v0)).hex()
+    assert by_v1["item"] == claim_hex(ws.json("community", "show", name)["id"], v0)
     assert by_v1["metadata"]["import"]["cid_version"] == 0
 
 
@@ -314,7 +320,8 @@ def test_batch_registers_in_one_transaction_and_item_show_finds_membership(
         assert membership["position"] == position
         assert membership["proof_valid_on_chain"] is True
         assert membership["proof"] == oz["proofs"][position]
-        key = bytes.fromhex(entry["item"][2:])
+        assert entry["item"] == claim_hex(community, Cid.parse(entry["cid"]))
+        key = keccak(bytes(Cid.parse(entry["cid"])))  # leaves hold the content key
         leaf = leaf_hash(
             BATCH_LEAF_TYPES,
             [key, bytes.fromhex(membership["metadata"][2:]), bytes(32)],
@@ -322,7 +329,9 @@ def test_batch_registers_in_one_transaction_and_item_show_finds_membership(
         assert verify(root, leaf, [bytes.fromhex(p[2:]) for p in membership["proof"]])
         assert shown["metadata"]["name"] == files[position].name
 
-    # The batch root itself is an ITEM too.
+    # The batch key is keccak256(abi.encode(community, root)); it and the root are ITEMs too.
+    assert batch["batch"] == "0x" + keccak(bytes.fromhex(community[2:]) + root).hex()
+    assert ws.json("item", "show", batch["batch"]) == ws.json("item", "show", batch["root"])
     assert ws.json("item", "show", batch["root"])["kind"] == "batch"
     assert ws.json("item", "show", batch["root"])["batch"] == {
         "count": 5,
@@ -370,8 +379,9 @@ def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Te
     )  # fmt: skip
     first, second, _ = batch["items"]
     revoked = ws.json("terms", "revoke", first["cid"], "--password-file", str(ws.password_file))
-    root = bytes.fromhex(batch["root"][2:])
-    subject = batch_item_subject(root, bytes.fromhex(first["item"][2:]))
+    # batchItemSubject(batch key, content key) = keccak256(abi.encode(batch, content))
+    content = keccak(bytes(Cid.parse(first["cid"])))
+    subject = keccak(bytes.fromhex(batch["batch"][2:]) + content)
     assert revoked["subject"] == "0x" + subject.hex()
     assert ws.json("item", "show", first["cid"])["revoked"] is True
     assert ws.json("item", "show", second["cid"])["revoked"] is False
@@ -385,7 +395,7 @@ def test_revoking_one_item_of_a_batch_leaves_the_others(ws: Workspace, terms: Te
         "--password-file", str(ws.password_file), check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert batch["root"] in proc.stderr
+    assert batch["batch"] in proc.stderr
 
 
 # ---- terms, custody, derivatives, rotation -----------------------------------------------------
@@ -446,6 +456,28 @@ def test_custody_transfer_derivative_and_rotation(
 
     method = tmp_path / "method.json"
     method.write_text('{"method": "photogrammetry", "software": "Meshroom"}')
+    # The parent's terms say `"ai_use": {"enhancement": false}`: an AI-enhanced derivative is
+    # refused before anything is sent.
+    before = ws.chain.sent()
+    refused = ws.run(
+        "derivative", "add", entry["cid"], str(derived), "-c", tribe, "--terms", str(terms(tribe)),
+        "--method", str(method), "--ai-enhanced", "--password-file", str(ws.password_file),
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "do not consent to AI enhancement" in refused.stderr
+    assert ws.chain.sent() == before
+    # The steward (the tribe, since the transfer) consents to AI enhancement in new terms.
+    ai_terms = write_terms(
+        tmp_path / "ai-terms.json",
+        public_terms(
+            ws.community_id(tribe),
+            license="CC-BY-NC-4.0",
+            ai_use={"training": False, "enhancement": True},
+        ),
+    )
+    ws.json("terms", "set", entry["cid"], "--terms", str(ai_terms),
+            "--password-file", str(ws.password_file))  # fmt: skip
     derivative = ws.json(
         "derivative", "add", entry["cid"], str(derived), "-c", tribe, "--terms", str(terms(tribe)),
         "--method", str(method), "--ai-enhanced", "--password-file", str(ws.password_file),
@@ -470,7 +502,7 @@ def test_custody_transfer_derivative_and_rotation(
         "terms", "set", entry["cid"], "--terms", str(terms(tribe)), "--signer", fresh[1],
         "--password-file", str(ws.password_file),
     )  # fmt: skip
-    assert result["version"] == 2
+    assert result["version"] == 3
 
 
 def test_loan_then_return_in_history_and_stewardship_stays(
@@ -593,7 +625,7 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
 ) -> None:
     name = unique("strict")
     ws.community(name)
-    files = ws.files(2, "x")
+    files = ws.files(3, "x")
     pins_before = ws.pins()
     sent_before = ws.chain.sent()
     pw = ["--password-file", str(ws.password_file)]
@@ -657,12 +689,21 @@ def test_bad_input_is_a_clear_error_and_nothing_is_sent(
     # Only then, a good registration of the same files works.
     ws.json("item", "register", str(files[0]), str(files[1]), "-c", name,
             "--terms", str(terms(name)), "--batch", *pw)  # fmt: skip
-    # And registering an item twice is refused before sending.
+    # And a community claiming the same content twice is refused before sending: alone after
+    # alone, alone after in a batch, in a batch after alone.
     sent = ws.chain.sent()
-    (single,) = ws.json("item", "register", str(files[1]), "-c", name,
+    (single,) = ws.json("item", "register", str(files[2]), "-c", name,
                         "--terms", str(terms(name)), *pw)  # fmt: skip
-    again = fails("item", "register", str(files[1]), "-c", name, "--terms", str(terms(name)), *pw)
-    assert "already registered" in again.stderr and single["cid"] in again.stderr
+    again = fails("item", "register", str(files[2]), "-c", name, "--terms", str(terms(name)), *pw)
+    assert "error[duplicate_claim]" in again.stderr and single["cid"] in again.stderr
+    assert "already claimed by this community" in again.stderr
+    in_batch = fails("item", "register", str(files[1]), "-c", name, "--terms", str(terms(name)),
+                     *pw)  # fmt: skip
+    assert "error[duplicate_claim]" in in_batch.stderr and "batch-item" in in_batch.stderr
+    (tmp_path / "fresh.txt").write_text("content no one has claimed yet\n")
+    batch_again = fails("item", "register", str(files[2]), str(tmp_path / "fresh.txt"), "-c",
+                        name, "--terms", str(terms(name)), "--batch", *pw)  # fmt: skip
+    assert "error[duplicate_claim]" in batch_again.stderr
     assert ws.chain.sent() == sent + 1
 
 

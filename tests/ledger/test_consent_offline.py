@@ -13,11 +13,12 @@ import pytest
 import rfc8785
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import Community, batch_item_subject, item_key
+from ledger.chain import Community, batch_item_subject
 from ledger.consent_files import (
     MAX_REQUEST_BYTES,
     MAX_SIGNATURE_BYTES,
@@ -68,7 +69,9 @@ DOMAIN = consent.Domain(31337, REGISTRY)
 NOW = 1_700_000_000
 TERMS = {"license": "CC-BY-NC-4.0", "labels": ["TK Attribution"], "note": "élan"}
 ITEM = Cid.for_block(b"a carved paddle", RAW)
-SUBJECT = item_key(bytes(ITEM))
+COMMUNITY = b"\x11" * 32
+# The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
+SUBJECT = keccak(COMMUNITY + keccak(bytes(ITEM)))
 
 
 def keyholders(n: int) -> list[LocalAccount]:
@@ -78,7 +81,7 @@ def keyholders(n: int) -> list[LocalAccount]:
 def offline_request(
     keys: list[LocalAccount], k: int = 2, action: str = "SetTerms", version: int = 2
 ) -> ConsentRequest:
-    community = Community.of(b"\x11" * 32, [a.address for a in keys], k)
+    community = Community.of(COMMUNITY, [a.address for a in keys], k)
     return build_request(
         DOMAIN,
         action,
@@ -480,7 +483,7 @@ def test_set_terms_collected_offline(registrar: Registrar, tmp_path: Path) -> No
     assert sent(registrar) == before  # nothing sent
     result = registrar.submit_consent(read, files)
     assert sent(registrar) == before + 1
-    assert read.subject == item_key(bytes(Cid.parse(item)))
+    assert read.subject == keccak(community + keccak(bytes(Cid.parse(item))))
     assert result["subject"] == "0x" + read.subject.hex()
     state = registrar.client.terms_of(read.subject)
     digest = hashlib.sha256(rfc8785.dumps(new_terms)).digest()
@@ -571,16 +574,20 @@ def test_revoking_one_item_of_a_batch_offline(registrar: Registrar, tmp_path: Pa
     )
     target = batch.items[1]
     request = registrar.consent_request(str(target.cid), None)
-    assert request.subject == batch_item_subject(batch.root, target.key)
-    assert (request.batch_root, request.batch_item) == (batch.root, target.key)
+    # batch key = keccak256(abi.encode(community, root)); the leaf holds keccak256(cid)
+    batch_key = keccak(registrar.resolve_community(name) + batch.root)
+    content = keccak(bytes(target.cid))
+    assert batch.batch == batch_key
+    assert request.subject == keccak(batch_key + content)
+    assert (request.batch_root, request.batch_item) == (batch_key, content)
     holders = _holders(registrar, registrar.resolve_community(name))
     read, files = _round_trip(request, tmp_path, *holders)
     result = registrar.submit_consent(read, files)
-    assert result["batch"] == "0x" + batch.root.hex()
+    assert result["batch"] == "0x" + batch_key.hex()
     assert str(target.cid) in result["unpinned"]  # that item alone is withdrawn here
     assert str(batch.items[0].cid) not in result["unpinned"]
     assert registrar.client.terms_of(request.subject).revoked
-    assert not registrar.client.terms_of(batch.root).revoked  # the rest of the batch stands
+    assert not registrar.client.terms_of(batch_key).revoked  # the rest of the batch stands
     with pytest.raises(UsageError, match="batch"):  # set terms of a batch item alone: no
         registrar.consent_request(str(target.cid), terms)
 

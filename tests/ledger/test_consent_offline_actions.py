@@ -16,6 +16,7 @@ import rfc8785
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
+from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,7 +27,6 @@ from ledger.chain import (
     CUSTODY_RETURN,
     CUSTODY_TRANSFER,
     Community,
-    item_key,
 )
 from ledger.consent_files import (
     ConsentRequest,
@@ -69,7 +69,8 @@ NOW = 1_700_000_000
 COMMUNITY = b"\x11" * 32
 RECEIVER = b"\x22" * 32
 ITEM = Cid.for_block(b"a woven basket", RAW)
-KEY = item_key(bytes(ITEM))
+# The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
+KEY = keccak(COMMUNITY + keccak(bytes(ITEM)))
 
 
 def accounts(n: int, seed: int = 1) -> list[LocalAccount]:
@@ -382,7 +383,9 @@ def test_a_sealed_item_registered_after_a_rotation_request_makes_it_stale(
     # so sending would leave the newcomer unable to open it.
     (second,) = registrar.register([_sealed_file(tmp_path, "2.bin")], community, terms, keys)
     before = sent(registrar)
-    with pytest.raises(ConsentStale, match=f"not re-wrapped.*0x{second.key.hex()}"):
+    # Envelopes are listed by the content key of the ciphertext's CID: keccak256(cid).
+    content = keccak(bytes(second.cid))
+    with pytest.raises(ConsentStale, match=f"not re-wrapped.*0x{content.hex()}"):
         registrar.submit_consent(read, files)
     assert sent(registrar) == before
     assert registrar.client.community_nonce(community) == request.version
