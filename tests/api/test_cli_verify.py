@@ -16,10 +16,10 @@ import pytest
 from ledger import consent
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.verify import load_schema, parse_proofs
-from tests.api.test_cli_registry import HERITAGE, TermsFile, Workspace, chain, terms, ws
 from tests.chain_support import free_port
 from tests.kubo_reference import run_kubo_reference
 from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
+from tests.verify_support import HERITAGE, TermsFile, Workspace, chain, terms, ws
 
 #: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
 REUSED_FIXTURES = (chain, terms, ws)
