@@ -20,7 +20,7 @@ import pytest
 
 from ledger.chain import claim_key
 from ledger.crypto import KEM_X25519
-from ledger.errors import EvidenceInvalid, EvidenceMalformed
+from ledger.errors import AmbiguousClaim, EvidenceInvalid, EvidenceMalformed
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import load_encryption_key, new_key
@@ -28,10 +28,12 @@ from ledger.registration import Registrar, SignerKeys
 from ledger.verify import (
     Status,
     assess,
+    export_bag,
     gather,
     load_schema,
     parse_proofs,
     proofs_document,
+    verify_bag,
     verify_offline,
     verify_online,
 )
@@ -331,3 +333,18 @@ def test_a_keyholder_verifies_its_own_restricted_original(
     changed = tmp_path / "changed.txt"
     changed.write_bytes(original.read_bytes() + b"!")
     assert verify_online(registrar, str(changed), holders=mine).status is Status.UNKNOWN
+
+
+def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    (a,) = [two.file("a.txt")]
+    reg.register([a], aroha.id, aroha.terms, aroha.keys)
+    reg.register([a], mallory.id, mallory.terms, mallory.keys)
+    with pytest.raises(AmbiguousClaim, match="2 claims"):
+        export_bag(reg, cid_of(a), tmp_path / "either")
+    result = export_bag(reg, cid_of(a), tmp_path / "arohas", community=aroha.id)
+    assert result["item"] == "0x" + claim_of(aroha.id, a).hex()
+    report = verify_bag(tmp_path / "arohas")
+    assert report.status is Status.VERIFIED and report.source == "bag"
+    assert report.assessment is not None and report.assessment.community == aroha.id
+    validate(report)
