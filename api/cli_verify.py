@@ -2,8 +2,10 @@
 
 Thin: parse, call :mod:`ledger.verify`, print the verdict (in plain words, or ``--json``
 following ``ledger/schemas/verify-report.schema.json``) and exit with its status: 0
-verified, 10 keyholders changed since signing, 11 revoked, 12 tampered, 13 unknown, 14
-signature failure; 2 a usage error, 1 any other error.
+verified, 10 keyholders changed since signing, 11 revoked, 12 tampered, 13 unknown (or no
+claim by the community named with --community), 14 signature failure, 15 disputed (several
+communities claim the content, none named), 16 the parent claim of a derivative is revoked;
+2 a usage error, 1 any other error.
 """
 
 from __future__ import annotations
@@ -14,13 +16,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
-from ledger.errors import ChainError, ChainUnavailable, UsageError
+from ledger.crypto import EncryptionKeyPair
+from ledger.errors import ChainError, ChainUnavailable, HeritageError, NotFound, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
-from ledger.registration import Registrar
+from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
+from ledger.registration import Registrar, parse_community_id
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
+from ledger.verify.evidence import Evidence
+from ledger.verify.report import community_names
 
 __all__ = ["verify_command"]
 
@@ -38,7 +45,7 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
         _out.print(
             f"  hint: no registered item gives this file's CID with {chunks}-byte chunks, as "
             "CIDv1 or CIDv0; if it was added with another chunk size, pass --chunk-size N, "
-            "or --expect CID",
+            "or --expect CID; a keyholder checks a restricted original with --key ADDRESS",
             markup=False,
             soft_wrap=True,
         )
@@ -78,12 +85,46 @@ def verify_command(
             "--chunker=size-N`); the default is 262144.",
         ),
     ] = None,
+    community: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--community",
+            "-c",
+            help="The community (id or name) you expect to hold the item; repeatable. The "
+            "verdict is about the claim it stewards now; other claims are listed.",
+        ),
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="A keyholder address whose encryption key is in the keystore here; "
+            "repeatable: a file that is no registered item is checked against the restricted "
+            "items it can open (their plaintext commitments).",
+        ),
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            help="Passphrase of the --key keys (else a hidden prompt); with no --key, every "
+            "encryption key in the keystore that it opens is tried.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON (see the published schema).")
     ] = False,
 ) -> None:
-    """Verify a file, a bag or a CID: registration, signatures, revocation, custody, lineage."""
+    """Verify a file, a bag or a CID: every community's claim on it, registration,
+    signatures, revocation, custody, lineage."""
+    if target == "":
+        raise UsageError(
+            "give a file, a bag or a CID to verify, not an empty argument",
+            hint="e.g. `heritage verify scan.tif`",
+        )
     path = Path(target)
+    named = community or []
     if chunk_size is not None and (proofs is not None or path.is_dir()):
         raise UsageError(
             "--chunk-size is for a file verified against the chain; proofs and bags record "
@@ -95,10 +136,11 @@ def verify_command(
         evidence = read_proofs(proofs.read_bytes(), str(proofs))
         if path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
+        expected = [offline_community(evidence, c) for c in named]
         report = (
-            verify_offline(evidence, path=path, expect=expect)
+            verify_offline(evidence, path=path, expect=expect, communities=expected)
             if path.exists()
-            else verify_offline(evidence, cid=target)
+            else verify_offline(evidence, cid=target, communities=expected)
         )
     elif path.is_dir():
         if expect is not None:
@@ -107,7 +149,16 @@ def verify_command(
     else:
         try:
             with Registrar(load_settings()) as registrar:
-                report = verify_online(registrar, target, expect=expect, chunk_size=chunk_size)
+                expected = [registrar.resolve_community(c) for c in named]
+                holders = _holders(registrar, key or [], password_file) if path.is_file() else []
+                report = verify_online(
+                    registrar,
+                    target,
+                    expect=expect,
+                    chunk_size=chunk_size,
+                    communities=expected,
+                    holders=holders,
+                )
         except ChainUnavailable as exc:
             # verify's statuses are its verdicts; an unreachable chain is "any other error".
             raise ChainError(
@@ -116,3 +167,57 @@ def verify_command(
     bare = path.is_file() and expect is None and proofs is None
     _print(report, as_json, chunks=(chunk_size or CHUNK_SIZE) if bare else None)
     raise typer.Exit(report.exit_code)
+
+
+def offline_community(evidence: Evidence, text: str) -> bytes:
+    """A community named on the command line, among those a proofs file holds: its 0x id,
+    or the name its community document gives (refused when several share it)."""
+    key = parse_community_id(text)
+    if key is not None:
+        return key
+    found = [c for c, name in community_names(evidence).items() if name == text]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFound(
+            f"no community named {text!r} in the proofs",
+            hint="give the community's 0x id",
+        )
+    raise UsageError(
+        f"{len(found)} communities in the proofs are named {text!r}: "
+        + ", ".join("0x" + f.hex() for f in found),
+        hint="give the 0x id of the one you mean",
+    )
+
+
+def _holders(
+    registrar: Registrar, keys: list[str], password_file: Path | None
+) -> list[tuple[str, EncryptionKeyPair]]:
+    """The keyholders' opened encryption keys: each --key (its passphrase from the file, or
+    asked for), or with only --password-file, every key in the keystore it opens."""
+    if not keys and password_file is None:
+        return []
+    passphrase = read_passphrase_file(password_file) if password_file is not None else None
+    if keys:
+        opened: list[tuple[str, EncryptionKeyPair]] = []
+        for address in keys:
+            if not is_address(address):
+                raise UsageError(f"--key {address!r} is not an address", hint="0x and 40 hex")
+            secret = passphrase if passphrase is not None else typer.prompt(
+                f"Passphrase of {to_checksum_address(address)}", hide_input=True, err=True,
+                show_default=False,
+            )
+            opened.append(
+                (to_checksum_address(address),
+                 load_encryption_key(registrar.settings, address, secret))
+            )
+        return opened
+    assert passphrase is not None
+    tried: list[tuple[str, EncryptionKeyPair]] = []
+    for info in list_encryption_keys(registrar.settings):
+        try:
+            tried.append((info.address, load_encryption_key(registrar.settings, info.address,
+                                                            passphrase)))
+        except HeritageError:
+            continue  # another passphrase: not this verifier's key
+    return tried

@@ -748,13 +748,15 @@ class Registrar:
             self._manifests[digest] = _parse_manifest(data, cid, root) if valid else None
         return True, self._manifests[digest]
 
-    def _batches_of(self, key: bytes) -> tuple[list[tuple[BatchRecord, _Manifest, int]], int]:
+    def _batches_of(
+        self, key: bytes, *, sync: bool = True
+    ) -> tuple[list[tuple[BatchRecord, _Manifest, int]], int]:
         """(batch, manifest, position) of every registered batch, of any community, whose
         manifest lists the content key ``key``, oldest first, from the index (each
         BatchRegistered event carries its manifest's digest) and the manifests on IPFS; and
         how many batch manifests were unavailable."""
         missing = 0
-        with self._index() as index:
+        with self._index(sync=sync) as index:
             batches = index.batches()
             # Each manifest is read from IPFS once per data directory: what it lists goes
             # into the index, and a batch's items are found there afterwards.
@@ -1905,13 +1907,14 @@ class Registrar:
         with self._index(sync=False) as index:
             return index.steward(claim.batch or claim.key, claim.community)
 
-    def claims(self, item: str) -> tuple[list[_Resolved], int]:
+    def claims(self, item: str, *, sync: bool = True) -> tuple[list[_Resolved], int]:
         """Every claim ITEM names, in chain order, and how many batch manifests were missing:
         for a CID, each community's claim on its content (alone, in a batch, as a
-        derivative); for a 0x key, the claim, batch or batches (a Merkle root) it names."""
+        derivative); for a 0x key, the claim, batch or batches (a Merkle root) it names.
+        ``sync=False``: from the event index as the last sync left it."""
         key = _parse_b32(item)
         if key is not None:
-            return self._claims_by_key(key)
+            return self._claims_by_key(key, sync=sync)
         if item.startswith(("0x", "0X")):
             raise UsageError(
                 f"{item!r} is not a 32-byte item key", hint="0x followed by 64 hex digits"
@@ -1925,16 +1928,16 @@ class Registrar:
         found: list[_Resolved] = []
         missing = 0
         for candidate in candidates:
-            claims, missing = self._claims_on(bytes(candidate))
+            claims, missing = self._claims_on(bytes(candidate), sync=sync)
             found.extend(claims)
         found.sort(key=lambda c: (c.block, c.log_index))
         return found, missing
 
-    def _claims_on(self, cid: bytes) -> tuple[list[_Resolved], int]:
+    def _claims_on(self, cid: bytes, *, sync: bool = True) -> tuple[list[_Resolved], int]:
         content = content_key(cid)
-        with self._index() as index:
+        with self._index(sync=sync) as index:
             claims = [_claim_of(record) for record in index.claims_on(content)]
-        batches, missing = self._batches_of(content)
+        batches, missing = self._batches_of(content, sync=sync)
         for batch, _, _ in batches:
             claims.append(
                 _Resolved(
@@ -1951,8 +1954,8 @@ class Registrar:
             )
         return claims, missing
 
-    def _claims_by_key(self, key: bytes) -> tuple[list[_Resolved], int]:
-        with self._index() as index:
+    def _claims_by_key(self, key: bytes, *, sync: bool = True) -> tuple[list[_Resolved], int]:
+        with self._index(sync=sync) as index:
             try:
                 return [_claim_of(index.item(key))], 0
             except NotFound:
@@ -1968,7 +1971,7 @@ class Registrar:
                     for b in batches
                 ], 0
         # A batch item's claim key: its content is found through the manifests read so far.
-        _, missing = self._batches_of(bytes(32))  # reads any manifest not read yet
+        _, missing = self._batches_of(bytes(32), sync=sync)  # reads any manifest not read yet
         with self._index(sync=False) as index:
             found = index.batch_claim(key)
         if found is None:

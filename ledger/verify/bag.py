@@ -39,7 +39,7 @@ from ledger.registration import Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import gather
 from ledger.verify.proofs import proofs_document, read_proofs
-from ledger.verify.report import ContentCheck, Report, compute_cid, import_options, report_for
+from ledger.verify.report import ContentCheck, Report, compute_cid, import_options, judge
 
 __all__ = ["BAG_CID_TAG", "export_bag", "premis_events", "verify_bag"]
 
@@ -109,11 +109,16 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def export_bag(registrar: Registrar, item: str, target: Path) -> dict[str, Any]:
-    """Write ITEM's preservation bag into ``target`` (a new or empty folder)."""
+def export_bag(
+    registrar: Registrar, item: str, target: Path, community: bytes | None = None
+) -> dict[str, Any]:
+    """Write the preservation bag of ITEM's claim into ``target`` (a new or empty folder):
+    the one claim ITEM names (``community`` picks among several communities' claims on a
+    CID; without it several are refused, listed)."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} exists and is not an empty folder", hint="name a new folder")
-    evidence = gather(registrar, [item])
+    claim = registrar.resolve(item, community)
+    evidence = gather(registrar, [_h(claim.key)])
     first = evidence.items[0]
     assessment, _ = assess(evidence, first.key)
     created = not target.exists()
@@ -168,6 +173,11 @@ def export_bag(registrar: Registrar, item: str, target: Path) -> dict[str, Any]:
             "files": 1 + len(evidence.documents) + 4}
 
 
+def _cid_of(evidence: Evidence, key: bytes) -> str:
+    item = evidence.item(key)
+    return "" if item is None else item.cid
+
+
 def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -206,13 +216,15 @@ def verify_bag(folder: Path) -> Report:
     content = _regular(folder / "data" / "content" / name, f"content file data/content/{name}")
     proofs_path = _regular(folder / "data" / "proofs.json", "data/proofs.json")
     evidence: Evidence = read_proofs(proofs_path.read_bytes(), "the bag's data/proofs.json")
-    match = next((i for i in evidence.items if i.cid == name), None)
-    if match is None:
+    claims = [k for k in evidence.claim_keys if _cid_of(evidence, k) == name]
+    if not claims:
         raise EvidenceInvalid(f"the bag's proofs say nothing about its CID {name}")
-    assessed = assess(evidence, match.key)
-    computed = compute_cid(content, import_options(assessed[0].metadata, expected))
+    assessed = {k: assess(evidence, k) for k in claims}
+    computed = compute_cid(content, import_options(assessed[claims[0]][0].metadata, expected))
     check = ContentCheck(str(content), str(computed), name, "bag", computed == expected)
-    report = report_for(evidence, match.key, "bag", check, assessed)
+    # Every claim the bag's proofs hold on its CID (one, as `item export` writes them), judged
+    # as online verification judges them: several communities' claims are a dispute.
+    report = judge(evidence, claims, "bag", lambda _: check, assessed=assessed)
     if check.matches:
         try:
             bagit.Bag(str(folder)).validate()

@@ -55,6 +55,8 @@ from ledger.chain import (
     REGISTER_ITEM_PACKED_SELECTOR,
     Record,
     batch_item_subject,
+    batch_key,
+    claim_key,
     community_id,
     content_key,
 )
@@ -369,9 +371,16 @@ class ItemEvidence:
             return "batch-item"
         return "derivative" if self.registration.event == "DerivativeRegistered" else "item"
 
+    @property
+    def community(self) -> bytes:
+        """The claiming community (whoever stewards the claim now)."""
+        value: bytes = self.registration.fields["community"]
+        return value
+
     def to_json(self) -> dict[str, Any]:
         return {
             "item": _hex(self.key),
+            "community": _hex(self.community),
             "cid": self.cid,
             "kind": self.kind,
             "registration": self.registration.to_json(),
@@ -397,6 +406,8 @@ class ItemEvidence:
         )
         if doc.get("kind") != item.kind:
             raise _invalid(f"{where}.kind says {doc.get('kind')!r}, its registration {item.kind}")
+        if _bytes(doc.get("community"), f"{where}.community", 32) != item.community:
+            raise _invalid(f"{where}.community is not the community its registration names")
         return item
 
 
@@ -411,9 +422,16 @@ class Evidence:
     items: tuple[ItemEvidence, ...]  # the items asked for, then the parents of derivatives
     communities: Mapping[bytes, tuple[ChainEvent, ...]]  # keyholder-set events, chain order
     documents: Mapping[str, bytes]  # document CID → its bytes (only those this node had)
+    #: The claims asked about (claim keys, chain order); the other items are their parents.
+    #: Empty: every item is one.
+    claims: tuple[bytes, ...] = ()
 
     def item(self, key: bytes) -> ItemEvidence | None:
         return next((i for i in self.items if i.key == key), None)
+
+    @property
+    def claim_keys(self) -> tuple[bytes, ...]:
+        return self.claims or tuple(i.key for i in self.items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,7 +485,7 @@ class Assessment:
     kind: str
     community: bytes  # the registering community
     steward: bytes  # after every transfer and repatriation
-    record_key: bytes  # what the registry keys the record by (the batch root for batch items)
+    record_key: bytes  # what the registry keys the record by (the batch key for batch items)
     record: Record
     metadata: Mapping[str, Any] | None  # the metadata document, when the evidence has it
     terms_digest: bytes  # current terms
@@ -481,8 +499,20 @@ class Assessment:
     parent: Assessment | None = None
     ai_enhanced: bool | None = None
     method_cid: str | None = None
-    batch_root: bytes | None = None
+    batch_root: bytes | None = None  # batch items: the Merkle root (record_key: the batch)
     events: tuple[ChainEvent, ...] = field(default=())
+    content: bytes = b""  # keccak256 of the CID: what every claim on these bytes shares
+    parent_steward: bytes | None = None  # derivatives: the parent's steward that consented
+
+    @property
+    def ancestor_revoked(self) -> Assessment | None:
+        """The nearest parent (or its parent, …) whose terms are revoked, if any."""
+        parent = self.parent
+        while parent is not None:
+            if parent.revoked:
+                return parent
+            parent = parent.parent
+        return None
 
     @property
     def keyholders_changed(self) -> bool:
@@ -835,7 +865,15 @@ class _Checker:
             if reg.event != "BatchRegistered" or fields["root"] != item.batch.root:
                 raise _invalid(f"item {_hex(item.key)} is said to be in batch "
                                f"{_hex(item.batch.root)} but its registration is another")
-            leaf = leaf_hash(BATCH_LEAF_TYPES, (item.key, item.batch.metadata,
+            if fields["batch"] != batch_key(community, item.batch.root):
+                raise _invalid(f"batch {_hex(fields['batch'])} is not the key of community "
+                               f"{_hex(community)}'s batch of root {_hex(item.batch.root)}")
+            cid = bytes(_parse_cid(item.cid))
+            if claim_key(community, cid) != item.key:
+                raise _invalid(f"{_hex(item.key)} is not community {_hex(community)}'s claim "
+                               f"on {item.cid}")
+            # The leaf holds the content key: the bytes, whoever claims them.
+            leaf = leaf_hash(BATCH_LEAF_TYPES, (content_key(cid), item.batch.metadata,
                                                 item.batch.commitment))
             if not merkle_verify(item.batch.root, leaf, item.batch.proof):
                 raise _invalid(f"the Merkle proof of item {_hex(item.key)} does not lead to "
@@ -853,11 +891,14 @@ class _Checker:
                             fields["manifest"], _ZERO32, fields["registrant"], reg.timestamp,
                             KIND_BATCH)
             signers = self.signatures(reg, typed, holders, call.args, holders.threshold)
-            return record, item.batch.root, signers
+            return record, fields["batch"], signers
         if reg.event not in ("ItemRegistered", "DerivativeRegistered"):
             raise _invalid(f"item {_hex(item.key)} has a {reg.event} as its registration")
-        if fields["item"] != item.key or content_key(fields["cid"]) != item.key:
-            raise _invalid(f"the registered CID of {_hex(item.key)} does not hash to its key")
+        if fields["content"] != content_key(fields["cid"]):
+            raise _invalid(f"the content key of {_hex(item.key)} is not its CID's hash")
+        if fields["item"] != item.key or claim_key(community, fields["cid"]) != item.key:
+            raise _invalid(f"{_hex(item.key)} is not community {_hex(community)}'s claim on "
+                           "its registered CID")
         if reg.event == "ItemRegistered":
             call = self.call(reg, ("registerItem", "registerItemPacked"))
             names: tuple[str, ...] = ("community", "cid", "metadata", "terms", "commitment")
@@ -872,6 +913,8 @@ class _Checker:
             call = self.call(reg, ("registerDerivative",))
             names = ("community", "parent", "cid", "metadata", "terms", "method", "aiEnhanced")
             self.same(reg, {k: call.args[k] for k in names}, call)
+            # The parent steward's consent (parentSteward, parentRecord) is checked against
+            # the parent's own evidence, in assess.
             self.same(reg, {"registrant": call.sender}, call)
             typed = consent.TypedData(self.domain, "RegisterDerivative", {
                 **{k: fields[k] for k in names}, "deadline": call.args["deadline"],
@@ -888,8 +931,13 @@ class _Checker:
         if depth > _MAX_LINEAGE:
             raise _invalid(f"the lineage of {_hex(item.key)} is deeper than {_MAX_LINEAGE}")
         cid = _parse_cid(item.cid)
-        if content_key(bytes(cid)) != item.key:
-            raise _invalid(f"CID {item.cid} does not hash to item key {_hex(item.key)}")
+        content = content_key(bytes(cid))
+        claimant = item.registration.fields["community"]
+        if claim_key(claimant, bytes(cid)) != item.key:
+            raise _invalid(f"{_hex(item.key)} is not community {_hex(claimant)}'s claim on CID "
+                           f"{item.cid}")
+        if item.batch is None and item.registration.fields.get("cid") != bytes(cid):
+            raise _invalid(f"CID {item.cid} is not the one registered as {_hex(item.key)}")
         events = sorted((item.registration, *item.events), key=lambda e: e.position)
         if events[0] is not item.registration or len({e.position for e in events}) != len(events):
             raise _invalid(f"the events of {_hex(item.key)} are out of order or repeated")
@@ -900,7 +948,7 @@ class _Checker:
         steward = community
         terms, version, revoked = record.terms, 1, False
         item_subject = (
-            batch_item_subject(record_key, item.key) if item.batch is not None else record_key
+            batch_item_subject(record_key, content) if item.batch is not None else record_key
         )
         item_revoked = False
         terms_signers = signers
@@ -940,7 +988,8 @@ class _Checker:
                     self._record_arg(call, record, event)
                 else:
                     call = self.call(event, ("revokeBatchItem",))
-                    if (call.args["root"], call.args["item"]) != (record_key, item.key):
+                    assert item.batch is not None  # item_subject differs only for batch items
+                    if (call.args["root"], call.args["item"]) != (item.batch.root, content):
                         raise _invalid(f"the revocation in {_hex(event.tx_hash)} names "
                                        "another batch item")
                     self._record_arg(call, record, event, name="batchRecord")
@@ -966,6 +1015,7 @@ class _Checker:
             if parent_evidence is None:
                 raise _invalid(f"the evidence lacks the parent of derivative {_hex(item.key)}")
             parent = self.assess(parent_evidence, depth + 1)
+            self._parent_consent(item.registration, parent)
         reg_fields = item.registration.fields
         # Only a plain item's or a batch leaf's commitment is a plaintext commitment; a
         # derivative's record holds its derivation in that field.
@@ -995,7 +1045,31 @@ class _Checker:
             if parent is not None else None,
             batch_root=item.batch.root if item.batch is not None else None,
             events=tuple(events),
+            content=content,
+            parent_steward=reg_fields["parentSteward"] if parent is not None else None,
         )
+
+    def _parent_consent(self, reg: ChainEvent, parent: Assessment) -> None:
+        """A derivative's registration against its parent's evidence: the call passed the
+        parent's record, the event names the community that stewarded the parent at that
+        moment, and k of that steward's keyholders then signed ConsentDerivative."""
+        fields = reg.fields
+        call = self.call(reg, ("registerDerivative",))
+        self._record_arg(call, parent.record, reg, name="parentRecord")
+        steward = parent.community
+        for step in parent.custody:
+            if step.event.position < reg.position:
+                steward = step.steward_after
+        if fields["parentSteward"] != steward:
+            raise _invalid(f"derivative {_hex(fields['item'])} names parent steward "
+                           f"{_hex(fields['parentSteward'])}, but {_hex(steward)} stewarded "
+                           f"its parent {_hex(parent.key)} then")
+        holders = self.set_at(steward, reg)
+        typed = consent.derivative_consent(
+            self.domain, fields["parent"], fields["community"], fields["cid"], fields["method"],
+            fields["aiEnhanced"], call.args["deadline"],
+        )
+        self.signatures(reg, typed, holders, call.args["parentSteward"], holders.threshold)
 
     def _record_arg(
         self, call: RegistryCall, record: Record, event: ChainEvent, name: str = "record"

@@ -22,11 +22,11 @@ from typing import Final
 from eth_utils.address import to_checksum_address
 
 from ledger import strict_json
-from ledger.chain import ChainHead, ChainReads, batch_item_subject, content_key
-from ledger.errors import ChainError, EvidenceInvalid, HeritageError
+from ledger.chain import ChainHead, ChainReads, batch_item_subject
+from ledger.errors import ChainError, EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
-from ledger.registration import Registrar
+from ledger.registration import Registrar, _Resolved
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
 from local_chain.deploy import chain_errors
 
@@ -35,7 +35,7 @@ __all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_c
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
 _REGISTRATIONS: Final = frozenset({"ItemRegistered", "DerivativeRegistered", "BatchRegistered"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
-_COMMUNITY_FIELDS: Final = ("community", "counterparty")
+_COMMUNITY_FIELDS: Final = ("community", "counterparty", "parentSteward")
 _MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
 _ZERO32: Final = bytes(32)
 
@@ -103,16 +103,34 @@ def _opened_chain(
     )
 
 
-def _planned_key(item: str) -> bytes | None:
-    """The key ``item`` names first (as :meth:`Registrar.resolve` tries it first), or None
-    for text that is neither a 0x key nor a CID (resolve then says what is wrong)."""
-    try:
-        if item.startswith(("0x", "0X")):
-            key = bytes.fromhex(item[2:])
-            return key if len(key) == 32 else None
-        return content_key(bytes(Cid.parse(item)))
-    except (ValueError, HeritageError):
-        return None
+def _claims(registrar: Registrar, view: ChainView, item: str) -> list[_Resolved]:
+    """Every claim ``item`` (a CID or a 0x claim key) names, in chain order, up to the
+    snapshot, from the index as :func:`open_chain` left it. NotFound when there is none; a
+    whole batch (its key or root) is a usage error: verification is of one item."""
+    found, missing = registrar.claims(item, sync=False)
+    claims = [c for c in found if c.block <= view.block]
+    if claims and all(c.kind == "batch" for c in claims):
+        raise UsageError(
+            f"{item} names a whole batch, not one item of it",
+            hint="verify a file of the batch, its CID or its claim key",
+        )
+    claims = [c for c in claims if c.kind != "batch"]
+    if not claims:
+        raise NotFound(
+            f"item {item} is not registered",
+            hint="check the CID or key" + (
+                f"; {missing} batch manifest(s) are not on this IPFS node" if missing else ""
+            ),
+        )
+    return claims
+
+
+def _record_key(claim: _Resolved) -> bytes:
+    """The key the registry stores ``claim``'s record under: a batch item's is its batch's."""
+    if claim.kind == "batch-item":
+        assert claim.batch is not None
+        return claim.batch
+    return claim.key
 
 
 class _Gatherer:
@@ -128,15 +146,24 @@ class _Gatherer:
         self.records_later: Callable[[], ChainReads] | None = None
         self._keyholders: dict[bytes, list[HistoryEntry]] = {}
 
-    def prefetch(self, items: Sequence[str]) -> None:
+    def prefetch(self, claims: Sequence[_Resolved]) -> None:
         """Read, in one JSON-RPC batch, the stored records and the raw transactions that the
-        evidence about ``items`` needs as far as the index knows: each item and its parents,
-        their events, and the keyholder events of every community those name."""
+        evidence about ``claims`` needs as far as the index knows: each claim (a batch item:
+        its batch) and its parents, their events, and the keyholder events of every
+        community those name."""
         keys: list[bytes] = []
         transactions: dict[bytes, None] = {}
         communities: dict[bytes, None] = {}
-        queue = [k for k in map(_planned_key, items) if k is not None]
-        while queue and len(keys) <= len(items) + _MAX_LINEAGE:
+        queue = [_record_key(c) for c in claims]
+        subjects = [
+            batch_item_subject(c.batch, c.content)
+            for c in claims
+            if c.kind == "batch-item" and c.batch is not None and c.content is not None
+        ]
+        for subject in subjects:
+            for entry in self.history(subject):
+                transactions[entry.tx_hash] = None
+        while queue and len(keys) <= len(claims) + _MAX_LINEAGE:
             key = queue.pop(0)
             if key in keys:
                 continue
@@ -202,21 +229,6 @@ class _Gatherer:
             raw_tx=self.raw[entry.tx_hash],
         )
 
-    def _resolve(self, item: str) -> tuple[bytes, bytes | None]:
-        """(key, batch root or None) of ``item``: straight from the stored record read with
-        the plan when the registry holds one under the key ``item`` names first, else as
-        :meth:`Registrar.resolve` finds it (other CID versions, items of batches)."""
-        key = _planned_key(item)
-        if key is not None:
-            if key in self.stored:
-                registered = self.stored[key] != _ZERO32
-            else:  # its digest is still being read: the index has the last word until then
-                registered = any(e.event in _REGISTRATIONS for e in self.history(key))
-            if registered:
-                return key, None
-        resolved = self.registrar.resolve(item)
-        return resolved.key, resolved.batch_root
-
     def history(self, key: bytes) -> list[HistoryEntry]:
         """The index's events of ``key`` up to the snapshot (another process may have synced
         the index further since)."""
@@ -233,17 +245,37 @@ class _Gatherer:
             ]
         return list(self._keyholders[community])
 
-    def item(self, item: str) -> ItemEvidence:
-        key, root = self._resolve(item)
-        if root is not None:
-            membership = self.registrar.batch_membership(root, key)
-            history = self.history(root) + self.history(batch_item_subject(root, key))
+    def parent(self, key: bytes) -> _Resolved:
+        """A derivative's parent claim (a single item or a derivative), from the index."""
+        try:
+            record = self.index.item(key)
+        except NotFound:
+            raise EvidenceInvalid(
+                f"the event index has no registration of parent claim 0x{key.hex()}",
+                hint="run `heritage index rebuild`, then verify again",
+            ) from None
+        return _Resolved(record.item, record.cid, record.community, record.kind,
+                         record.content, block=record.block_number,
+                         log_index=record.log_index)
+
+    def item(self, claim: _Resolved) -> ItemEvidence:
+        key = claim.key
+        if claim.kind == "batch-item":
+            assert claim.batch is not None and claim.content is not None
+            batch_key = claim.batch
+            membership = self.registrar.batch_membership(batch_key, claim.content)
+            history = self.history(batch_key) + self.history(
+                batch_item_subject(batch_key, claim.content)
+            )
             history.sort(key=lambda e: (e.block_number, e.log_index))
             registration = next((e for e in history if e.event == "BatchRegistered"), None)
-            manifest = self.registrar.node.block_get(Cid.parse(membership["manifest_cid"]))
-            cid = _cid_in_manifest(manifest, membership["position"])
+            if claim.cid is not None:
+                cid = str(Cid.from_bytes(claim.cid))
+            else:
+                manifest = self.registrar.node.block_get(Cid.parse(membership["manifest_cid"]))
+                cid = _cid_in_manifest(manifest, membership["position"])
             batch: BatchLeaf | None = BatchLeaf(
-                root,
+                bytes.fromhex(membership["root"][2:]),
                 bytes.fromhex(membership["metadata"][2:]),
                 bytes.fromhex(membership["commitment"][2:]),
                 tuple(bytes.fromhex(p[2:]) for p in membership["proof"]),
@@ -256,7 +288,7 @@ class _Gatherer:
             batch = None
         if registration is None:
             raise EvidenceInvalid(
-                f"the registry holds 0x{(root or key).hex()} but the event index has no "
+                f"the registry holds 0x{_record_key(claim).hex()} but the event index has no "
                 f"registration of it up to block {self.view.block}",
                 hint="run `heritage index rebuild`, then verify again",
             )
@@ -275,8 +307,9 @@ def _cid_in_manifest(manifest: bytes, position: int) -> str:
 
 
 def gather(registrar: Registrar, items: Sequence[str]) -> Evidence:
-    """Evidence about ``items`` (CIDs or 0x keys) and the parents of any derivative among
-    them. Raises :class:`~ledger.errors.NotFound` for an item that is not registered."""
+    """Evidence about every claim ``items`` (CIDs or 0x claim keys) name — for a CID, every
+    community's claim on its content — and the parents of any derivative among them.
+    Raises :class:`~ledger.errors.NotFound` for an item that is not registered."""
     with registrar.event_index(sync=False) as index:
         return gather_on(registrar, index, open_chain(registrar, index), items).evidence
 
@@ -286,16 +319,20 @@ def gather_on(
 ) -> Gathered:
     """:func:`gather` from ``index`` as :func:`open_chain` synced it, at its snapshot."""
     gatherer = _Gatherer(registrar, index, view)
-    gatherer.prefetch(items)
+    claims: list[_Resolved] = []
+    for item in items:
+        claims += [c for c in _claims(registrar, view, item) if c not in claims]
+    gatherer.prefetch(claims)
     found: list[ItemEvidence] = []
-    queue = list(items)
-    while queue:
-        item = gatherer.item(queue.pop(0))
-        if any(e.key == item.key for e in found):
+    queue = list(claims)
+    while queue and len(found) <= len(claims) + _MAX_LINEAGE:
+        claim = queue.pop(0)
+        if any(e.key == claim.key for e in found):
             continue
-        found.append(item)
-        if item.registration.event == "DerivativeRegistered":
-            queue.append("0x" + item.registration.fields["parent"].hex())
+        gathered = gatherer.item(claim)
+        found.append(gathered)
+        if gathered.registration.event == "DerivativeRegistered":
+            queue.append(gatherer.parent(gathered.registration.fields["parent"]))
     communities = {
         c: tuple(gatherer.event(e) for e in gatherer.keyholder_history(c))
         for c in sorted(gatherer.communities)
@@ -319,5 +356,6 @@ def gather_on(
         items=tuple(found),
         communities=communities,
         documents=documents,
+        claims=tuple(dict.fromkeys(c.key for c in claims)),
     )
     return Gathered(evidence, gatherer.stored_digests)

@@ -2,15 +2,22 @@
 
 The document (published schema: ``ledger/schemas/proofs.schema.json``)::
 
-    {"type": "heritage/proofs", "version": 1,
+    {"type": "heritage/proofs", "version": 2,
      "chain": {"chain_id", "registry", "snapshot": {"block_number", "block_hash"}},
-     "items": [ {item, cid, kind, registration, events, batch} ... ],
+     "claims": ["0x…" ...],
+     "items": [ {item, community, cid, kind, registration, events, batch} ... ],
      "communities": [ {community, events: [CommunityCreated, KeyholdersRotated ...]} ... ],
      "documents": [ {cid, data (base64)} ... ],
      "records": [ {item, record_key, record, digest} ... ],
      "signatures": [ {event, tx_hash, primary_type, typed_data, digest, keyholders,
                       threshold, signers} ... ],
      "seal": "0x…"}
+
+A claim is one community's claim on some bytes: ``item`` is its claim key,
+``keccak256(abi.encode(community, keccak256(cid)))``, and ``community`` the claimant. ``claims``
+lists the claims the file was written for (for a CID: every community's claim on it, in chain
+order); the other items are the parents of derivatives among them. Version 1 files (items
+keyed by CID alone) predate claims and are refused.
 
 Every event carries its raw signed transaction, from which signatures and deadlines are read;
 for readers and other tools, ``records`` spells out each item's registry record and the digest
@@ -57,6 +64,7 @@ __all__ = [
 ]
 
 PROOFS_TYPE: Final = "heritage/proofs"
+PROOFS_VERSION: Final = 2
 #: A proofs file larger than this is refused before it is parsed.
 MAX_PROOFS_BYTES: Final = 256 << 20
 
@@ -78,7 +86,7 @@ def proofs_document(evidence: Evidence) -> dict[str, Any]:
     """The JSON form of ``evidence``, sealed."""
     document: dict[str, Any] = {
         "type": PROOFS_TYPE,
-        "version": 1,
+        "version": PROOFS_VERSION,
         "chain": {
             "chain_id": evidence.chain_id,
             "registry": evidence.registry,
@@ -87,6 +95,7 @@ def proofs_document(evidence: Evidence) -> dict[str, Any]:
                 "block_hash": "0x" + evidence.snapshot_hash.hex(),
             },
         },
+        "claims": ["0x" + k.hex() for k in evidence.claim_keys],
         "items": [i.to_json() for i in evidence.items],
         "communities": [
             {"community": "0x" + c.hex(), "events": [e.to_json() for e in events]}
@@ -104,6 +113,12 @@ def proofs_document(evidence: Evidence) -> dict[str, Any]:
 
 def parse_proofs(document: Any, where: str = "proofs.json") -> Evidence:
     """The evidence in a proofs document: schema, seal and signature records checked."""
+    if isinstance(document, dict) and document.get("version") == 1:
+        raise EvidenceMalformed(
+            f"{where} is a version 1 proofs file, written before claims were keyed by "
+            "community and content",
+            hint="export the proofs again with `heritage item proof`",
+        )
     try:
         jsonschema.validate(document, load_schema("proofs"))
     except jsonschema.ValidationError as exc:
@@ -142,7 +157,17 @@ def parse_proofs(document: Any, where: str = "proofs.json") -> Evidence:
         ),
         communities=communities,
         documents=documents,
+        claims=tuple(
+            _bytes(k, f"claims[{i}]", 32) for i, k in enumerate(document["claims"])
+        ),
     )
+    if len(set(evidence.claims)) != len(evidence.claims) or any(
+        evidence.item(k) is None for k in evidence.claims
+    ):
+        raise EvidenceInvalid(
+            f"{where} lists a claim twice, or one that none of its items is",
+            hint="export the proofs again with `heritage item proof`",
+        )
     derived = derived_records(evidence)
     for name in ("records", "signatures"):
         if _normalised(derived[name]) != _normalised(document[name]):

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from ledger.chain import content_key
-from ledger.errors import EvidenceInvalid, NotFound, UsageError
+from ledger import strict_json
+from ledger.crypto import EncryptionKeyPair
+from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
-from ledger.ipfs.cid import DAG_PB, Cid
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
@@ -69,6 +70,12 @@ class Status(enum.Enum):
     TAMPERED = "tampered"
     UNKNOWN = "unknown"
     SIGNATURE_FAILURE = "signature-failure"
+    #: Two or more communities claim the content and no --community said whose to judge.
+    DISPUTED = "disputed"
+    #: A derivative whose parent (or an earlier ancestor) claim has revoked terms.
+    PARENT_REVOKED = "parent-revoked"
+    #: Claims exist, but none stewarded by the community the verifier named (exit 13).
+    NO_CLAIM = "no-claim"
 
     @property
     def exit_code(self) -> int:
@@ -81,7 +88,10 @@ _EXIT: Final = {
     Status.REVOKED: 11,
     Status.TAMPERED: 12,
     Status.UNKNOWN: 13,
+    Status.NO_CLAIM: 13,
     Status.SIGNATURE_FAILURE: 14,
+    Status.DISPUTED: 15,
+    Status.PARENT_REVOKED: 16,
 }
 
 
@@ -92,7 +102,7 @@ class ContentCheck:
     path: str
     computed_cid: str
     expected_cid: str
-    expected_from: str  # "--expect", "chain", "proofs", "bag"
+    expected_from: str  # "--expect", "chain", "proofs", "bag", "commitment"
     matches: bool
 
     def to_json(self) -> dict[str, Any]:
@@ -106,36 +116,112 @@ class ContentCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """One community's claim on the content, assessed: its own verdict (bytes aside)."""
+
+    assessment: Assessment
+    problems: tuple[str, ...]
+    status: Status
+
+    @classmethod
+    def of(cls, assessment: Assessment, problems: tuple[str, ...]) -> Claim:
+        return cls(assessment, problems, _claim_status(assessment, problems))
+
+    @property
+    def key(self) -> bytes:
+        return self.assessment.key
+
+
+def _claim_status(a: Assessment, problems: tuple[str, ...]) -> Status:
+    if problems:
+        return Status.SIGNATURE_FAILURE
+    if a.revoked:
+        return Status.REVOKED
+    if a.ancestor_revoked is not None:
+        return Status.PARENT_REVOKED
+    if a.keyholders_changed:
+        return Status.KEYHOLDERS_CHANGED
+    return Status.VERIFIED
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     status: Status
     source: str  # "chain", "proofs" or "bag"
     content: ContentCheck | None = None
-    assessment: Assessment | None = None
+    assessment: Assessment | None = None  # the claim the verdict is about
     problems: tuple[str, ...] = ()
     snapshot_block: int | None = None
+    claims: tuple[Claim, ...] = ()  # every claim found on the content, in chain order
+    expected: tuple[bytes, ...] = ()  # the communities the verifier named (--community)
+    names: Mapping[bytes, str] = field(default_factory=dict)  # community → its name
 
     @property
     def exit_code(self) -> int:
         return self.status.exit_code
 
+    @property
+    def other_claims(self) -> tuple[Claim, ...]:
+        """The claims the verdict is not about (every one, for a dispute)."""
+        subject = None if self.assessment is None else self.assessment.key
+        return tuple(c for c in self.claims if c.key != subject)
+
+    def _who(self, community: bytes) -> str:
+        name = self.names.get(community)
+        return _h(community) + (f" ({name})" if name else "")
+
+    def _listed(self, claims: tuple[Claim, ...]) -> str:
+        return "; ".join(
+            f"{c.assessment.kind} by {self._who(c.assessment.community)}"
+            + (
+                f" (stewarded by {self._who(c.assessment.steward)})"
+                if c.assessment.steward != c.assessment.community
+                else ""
+            )
+            + f" in block {c.assessment.events[0].block_number}, {c.status.value}"
+            for c in claims
+        )
+
     def summary(self) -> str:
         """The verdict in plain words."""
         if self.status is Status.UNKNOWN:
             return "unknown"
-        a = self.assessment
         if self.status is Status.TAMPERED and self.content is not None:
             return (
                 f"tampered: {self.content.path} gives CID {self.content.computed_cid}, not the "
                 f"expected {self.content.expected_cid} (from {self.content.expected_from})"
             )
+        if self.status is Status.DISPUTED:
+            claimants = list(dict.fromkeys(c.assessment.community for c in self.claims))
+            first = self.claims[0].assessment
+            return (
+                f"disputed: {first.cid} is claimed by {len(claimants)} communities, first by "
+                f"{self._who(first.community)} in block {first.events[0].block_number}; "
+                f"claims: {self._listed(self.claims)}; name the community you expect with "
+                "--community"
+            )
+        if self.status is Status.NO_CLAIM:
+            expected = ", ".join(self._who(c) for c in self.expected)
+            return (
+                f"no claim by {expected}: {self.claims[0].assessment.cid} is claimed only by "
+                f"others: {self._listed(self.claims)}"
+            )
+        a = self.assessment
         assert a is not None
         what = {"item": "an item", "derivative": "a derivative", "batch-item": "an item of a batch"}
-        text = f"{a.cid} is registered as {what.get(a.kind, a.kind)} by community {_h(a.community)}"
+        text = (
+            f"{a.cid} is registered as {what.get(a.kind, a.kind)} by community "
+            f"{self._who(a.community)} (claim {_h(a.key)})"
+        )
         if a.steward != a.community:
-            text += f", now stewarded by {_h(a.steward)}"
+            text += f", now stewarded by {self._who(a.steward)}"
         if a.parent is not None:
             ai = "an AI-enhanced " if a.ai_enhanced else "a "
-            text += f"; it is {ai}derivative of {a.parent.cid}"
+            text += f"; it is {ai}derivative of {a.parent.cid} (claim {_h(a.parent.key)} by "
+            text += f"{self._who(a.parent.community)}"
+            if a.parent_steward is not None:
+                text += f", consented by its steward {self._who(a.parent_steward)}"
+            text += f", method {a.method_cid})"
             origin = a.parent
             while origin.parent is not None:
                 origin = origin.parent
@@ -143,11 +229,21 @@ class Report:
                 text += f" (original: {origin.cid})"
         if a.encrypted:
             text += "; the registered bytes are ciphertext of a committed plaintext"
+        others = self.other_claims
+        if others:
+            text += f"; {len(others)} other claim(s) on these bytes: {self._listed(others)}"
         if self.status is Status.SIGNATURE_FAILURE:
             return "signature failure: " + "; ".join(self.problems)
         terms = f"terms version {a.terms_version} ({a.terms_cid})"
         if self.status is Status.REVOKED:
             return f"revoked: {text}; its {terms} are revoked, nothing may be shown under them"
+        if self.status is Status.PARENT_REVOKED:
+            gone = a.ancestor_revoked
+            assert gone is not None
+            return (
+                f"parent revoked: {text}; the terms of its parent claim {_h(gone.key)} "
+                f"({gone.cid}) are revoked, so the derivative may not be shown either"
+            )
         signed = (
             f"{terms} signed by {len(a.signed_by)} of the {len(a.signing_set.keyholders)} "
             f"keyholders ({a.signing_set.threshold} required)"
@@ -157,14 +253,20 @@ class Report:
                 f"verified, but the keyholders have changed since signing: {text}; {signed}, a "
                 f"set replaced in block {a.current_set.event.block_number}"
             )
-        checked = " and the bytes match" if self.content is not None else ""
+        checked = ""
+        if self.content is not None:
+            checked = (
+                " and the plaintext matches the commitment on chain"
+                if self.content.expected_from == "commitment"
+                else " and the bytes match"
+            )
         return f"verified: {text}; {signed}; not revoked{checked}"
 
     def to_json(self) -> dict[str, Any]:
         unknown = self.status is Status.UNKNOWN
         return {
             "type": "heritage/verify-report",
-            "version": 1,
+            "version": 2,
             "status": self.status.value,
             "exit_code": self.exit_code,
             "summary": self.summary(),
@@ -172,7 +274,36 @@ class Report:
             "snapshot_block": None if unknown else self.snapshot_block,
             "content": None if unknown or self.content is None else self.content.to_json(),
             "item": None if unknown or self.assessment is None else _item(self.assessment),
+            "claims": [] if unknown else [self._claim(c) for c in self.claims],
+            "other_claims": [] if unknown else [self._claim(c) for c in self.other_claims],
+            "expected_communities": [] if unknown else [_h(c) for c in self.expected],
             "problems": [] if unknown else list(self.problems),
+        }
+
+    def _claim(self, claim: Claim) -> dict[str, Any]:
+        a = claim.assessment
+        reg = a.events[0]
+        parent = a.parent
+        return {
+            "item": _h(a.key),
+            "cid": a.cid,
+            "kind": a.kind,
+            "community": _h(a.community),
+            "community_name": self.names.get(a.community),
+            "steward": _h(a.steward),
+            "steward_name": self.names.get(a.steward),
+            "block_number": reg.block_number,
+            "log_index": reg.log_index,
+            "tx_hash": _h(reg.tx_hash),
+            "terms": {"cid": a.terms_cid, "version": a.terms_version, "revoked": a.revoked},
+            "status": claim.status.value,
+            "parent": None if parent is None else {
+                "item": _h(parent.key),
+                "cid": parent.cid,
+                "community": _h(parent.community),
+                "consented_by": None if a.parent_steward is None else _h(a.parent_steward),
+                "revoked": parent.revoked,
+            },
         }
 
 
@@ -212,7 +343,9 @@ def _item(a: Assessment, depth: int = 0) -> dict[str, Any]:
             "keyholders_changed": a.keyholders_changed,
         },
         "custody": [c.to_json() for c in a.custody],
-        "batch": None if a.batch_root is None else {"root": _h(a.batch_root)},
+        "batch": None
+        if a.batch_root is None
+        else {"root": _h(a.batch_root), "batch": _h(a.record_key)},
         "history": [
             {
                 "event": e.event,
@@ -228,9 +361,29 @@ def _item(a: Assessment, depth: int = 0) -> dict[str, Any]:
         out["derivation"] = {
             "ai_enhanced": bool(a.ai_enhanced),
             "method_cid": a.method_cid,
+            "parent_steward": None if a.parent_steward is None else _h(a.parent_steward),
+            "parent_revoked": a.parent.revoked,
             "parent": _item(a.parent, depth + 1),
         }
     return out
+
+
+def community_names(evidence: Evidence) -> dict[bytes, str]:
+    """Each community's name, as its latest community document in the evidence gives it
+    (a name is the community's own say, not unique: reports print it beside the id)."""
+    names: dict[bytes, str] = {}
+    for community, events in evidence.communities.items():
+        if not events:
+            continue
+        data = evidence.documents.get(str(Cid.from_digest(events[-1].fields["document"], RAW)))
+        try:
+            document = strict_json.loads(data) if data is not None else None
+        except ValueError:
+            continue
+        name = document.get("name") if isinstance(document, dict) else None
+        if isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable():
+            names[community] = name
+    return names
 
 
 # ---- content ---------------------------------------------------------------------------------
@@ -273,27 +426,82 @@ def _same_content(a: Cid, b: Cid) -> bool:
 # ---- verdicts --------------------------------------------------------------------------------
 
 
+#: ``content(assessment)``: the content check against the claim a verdict is about.
+ContentFor = Callable[[Assessment], "ContentCheck | None"]
+_Assessed = tuple[Assessment, tuple[str, ...]]
+
+
+def judge(
+    evidence: Evidence,
+    keys: Sequence[bytes],
+    source: str,
+    content: ContentFor | None = None,
+    *,
+    expected: Sequence[bytes] = (),
+    pick: bytes | None = None,
+    assessed: Mapping[bytes, _Assessed] | None = None,
+) -> Report:
+    """The verdict on the claims ``keys`` (every claim found on some content) from
+    ``evidence``: about the claim ``pick`` when given; else about the claim that one of the
+    ``expected`` communities stewards now (none: :attr:`Status.NO_CLAIM`); else, when one
+    community makes every claim, about its claim, and when several do, :attr:`Status.DISPUTED`.
+    Never silently one of several communities' claims. ``assessed``: :func:`assess`'s answers
+    the caller already has."""
+    known = assessed or {}
+    claims = sorted(
+        (Claim.of(*(known.get(k) or assess(evidence, k))) for k in dict.fromkeys(keys)),
+        key=lambda c: c.assessment.events[0].position,
+    )
+    facts = {
+        "source": source,
+        "snapshot_block": evidence.snapshot_block,
+        "claims": tuple(claims),
+        "expected": tuple(expected),
+        "names": community_names(evidence),
+    }
+    if pick is not None:
+        subjects = [c for c in claims if c.key == pick]
+    elif expected:
+        subjects = [c for c in claims if c.assessment.steward in expected]
+    else:
+        subjects = claims
+    if not subjects:
+        return Report(Status.NO_CLAIM, **facts)  # type: ignore[arg-type]
+    holders = {c.assessment.steward if expected else c.assessment.community for c in subjects}
+    subject = subjects[0]
+    check = content(subject.assessment) if content is not None else None
+    if check is not None and not check.matches:
+        # The bytes are not the claimed ones, whoever claims them.
+        about = subject.assessment if len(holders) == 1 else None
+        return Report(Status.TAMPERED, content=check, assessment=about, **facts)  # type: ignore[arg-type]
+    if len(holders) > 1:
+        return Report(Status.DISPUTED, content=check, **facts)  # type: ignore[arg-type]
+    return Report(
+        subject.status,
+        content=check,
+        assessment=subject.assessment,
+        problems=subject.problems,
+        **facts,  # type: ignore[arg-type]
+    )
+
+
 def report_for(
     evidence: Evidence,
     key: bytes,
     source: str,
     content: ContentCheck | None = None,
-    assessed: tuple[Assessment, tuple[str, ...]] | None = None,
+    assessed: _Assessed | None = None,
 ) -> Report:
-    """The verdict on item ``key`` from ``evidence`` (and the content check, if any);
-    ``assessed``: :func:`assess`'s answer for ``key`` when the caller already has it."""
-    assessment, problems = assessed if assessed is not None else assess(evidence, key)
-    if content is not None and not content.matches:
-        status = Status.TAMPERED
-    elif problems:
-        status = Status.SIGNATURE_FAILURE
-    elif assessment.revoked:
-        status = Status.REVOKED
-    elif assessment.keyholders_changed:
-        status = Status.KEYHOLDERS_CHANGED
-    else:
-        status = Status.VERIFIED
-    return Report(status, source, content, assessment, problems, evidence.snapshot_block)
+    """The verdict on the one claim ``key`` from ``evidence`` (and the content check, if
+    any); ``assessed``: :func:`assess`'s answer for ``key`` when the caller already has it."""
+    return judge(
+        evidence,
+        [key],
+        source,
+        lambda _: content,
+        pick=key,
+        assessed=None if assessed is None else {key: assessed},
+    )
 
 
 def _unknown(source: str) -> Report:
@@ -306,16 +514,23 @@ def verify_online(
     *,
     expect: str | None = None,
     chunk_size: int | None = None,
+    communities: Sequence[bytes] = (),
+    holders: Sequence[tuple[str, EncryptionKeyPair]] = (),
 ) -> Report:
-    """Verify a file (a path) or a CID against the chain.
+    """Verify a file (a path) or a CID against the chain: every claim on the content, the
+    verdict about the one stewarded by one of ``communities`` (see :func:`judge`).
 
     A bare file is hashed with the registration default (CIDv1, raw leaves), then Kubo's
-    (CIDv0) when the first CID is not registered, with 256 KiB chunks or ``chunk_size``.
+    (CIDv0) when the first CID is not registered, with 256 KiB chunks or ``chunk_size``;
+    when neither is, and ``holders`` (keyholders' opened encryption keys) are given, it is
+    checked against the sealed items of their communities as a restricted original.
 
     A file is hashed in a second thread while this one does the chain work that does not
     need its CID: the index sync and the snapshot (:func:`open_chain`) for a bare file, the
     whole gathering with ``expect``. An error there is raised once the hashing has finished,
     never lost."""
+    if target == "":
+        raise UsageError("give a file, a bag or a CID to verify, not an empty argument")
     path = Path(target)
     if path.exists() and not path.is_file():
         raise UsageError(f"{path} is not a regular file", hint="verify one file at a time")
@@ -326,6 +541,11 @@ def verify_online(
             "--chunk-size is for a bare file: with --expect the item's recorded settings are "
             "used, and a CID is not hashed"
         )
+    if not path.exists() and not _names_an_item(target):
+        raise UsageError(
+            f"{target} is not a file here, nor a CID or a 0x claim key",
+            hint="check the path" if _looks_like_path(target) else "check the CID",
+        )
     tries = (
         (DEFAULT_IMPORT, _KUBO_DEFAULT)
         if chunk_size is None
@@ -334,6 +554,7 @@ def verify_online(
             ImportOptions(cid_version=0, chunk_size=chunk_size),
         )
     )
+    judged = _Judged(tuple(communities))
     with ExitStack() as stack:
 
         def index_here() -> EventIndex:
@@ -350,11 +571,42 @@ def verify_online(
                 gathered = gather_on(registrar, index, view, [target])
             except NotFound:
                 return _unknown("chain")
-            return _checked_on_chain(registrar, gathered, gathered.evidence.items[0].key, None)
+            pick = gathered.evidence.claims[0] if target.startswith(("0x", "0X")) else None
+            return _checked_on_chain(registrar, gathered, judged, None, pick)
         if expect is not None:
-            return _verify_expected(registrar, opened, path, Cid.parse(expect), expect)
-        return _verify_file(registrar, index_here, opened, path, tries)
+            return _verify_expected(registrar, opened, path, Cid.parse(expect), expect, judged)
+        report = _verify_file(registrar, index_here, opened, path, tries, judged)
+        if report.status is Status.UNKNOWN and holders:
+            from ledger.verify.sealed import verify_sealed
+
+            index, view = opened()
+            found = verify_sealed(registrar, index, view, path, holders)
+            if found is not None:
+                gathered, key, check = found
+                return _checked_on_chain(registrar, gathered, judged, lambda _: check, key)
+        return report
     raise AssertionError("unreachable")  # every branch above returns or raises
+
+
+def _names_an_item(text: str) -> bool:
+    if text.startswith(("0x", "0X")):
+        return len(text) == 66
+    try:
+        Cid.parse(text)
+    except HeritageError:
+        return False
+    return True
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "." in text or text.startswith("~")
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """How the verifier asked to judge: the communities it expects."""
+
+    expected: tuple[bytes, ...] = ()
 
 
 def _nearby(registrar: Registrar) -> bool:
@@ -380,6 +632,7 @@ def _verify_file(
     opened: Callable[[], tuple[EventIndex, ChainView]],
     path: Path,
     tries: tuple[ImportOptions, ...],
+    judged: _Judged,
 ) -> Report:
     """A bare file: hashed with the first of ``tries`` while the index syncs (unless the
     chain is close by, see :data:`OVERLAP_ABOVE_SECONDS`), then with each other until a CID
@@ -399,15 +652,7 @@ def _verify_file(
             gathered = gather_on(registrar, index, view, [str(computed)])
         except NotFound:
             continue
-        item = gathered.evidence.items[0]
-        content = ContentCheck(
-            str(path),
-            str(computed),
-            item.cid,
-            "chain",
-            _same_content(computed, Cid.parse(item.cid)),
-        )
-        return _checked_on_chain(registrar, gathered, item.key, content)
+        return _checked_on_chain(registrar, gathered, judged, _against(path, computed, "chain"))
     return _unknown("chain")
 
 
@@ -417,6 +662,7 @@ def _verify_expected(
     path: Path,
     expected: Cid,
     expect: str,
+    judged: _Judged,
 ) -> Report:
     """``verify FILE --expect CID``: the evidence about CID is gathered while the file is
     hashed with the settings CID implies; hashed again only when the item's metadata records
@@ -433,15 +679,17 @@ def _verify_expected(
     gathered, computed = _alongside(gathered_or_none, lambda: compute_cid(path, guess))
     if gathered is None:
         return _unknown("chain")
-    item = gathered.evidence.items[0]
-    assessed = assess(gathered.evidence, item.key)
+    key = gathered.evidence.claims[0]
+    item = gathered.evidence.item(key)
+    assert item is not None
+    assessed = assess(gathered.evidence, key)
     options = import_options(assessed[0].metadata, Cid.parse(item.cid))
     if _cid_settings(options) != _cid_settings(guess):
         computed = compute_cid(path, options)
-    content = ContentCheck(
+    check = ContentCheck(
         str(path), str(computed), str(expected), "--expect", _same_content(computed, expected)
     )
-    return _checked_on_chain(registrar, gathered, item.key, content, assessed)
+    return _checked_on_chain(registrar, gathered, judged, lambda _: check, None, {key: assessed})
 
 
 def _alongside(chain: Callable[[], _T], hashing: Callable[[], _U]) -> tuple[_T, _U]:
@@ -464,26 +712,38 @@ def _alongside(chain: Callable[[], _T], hashing: Callable[[], _U]) -> tuple[_T, 
 def _checked_on_chain(
     registrar: Registrar,
     gathered: Gathered,
-    key: bytes,
-    content: ContentCheck | None,
-    assessed: tuple[Assessment, tuple[str, ...]] | None = None,
+    judged: _Judged,
+    content: ContentFor | None,
+    pick: bytes | None = None,
+    assessed: Mapping[bytes, _Assessed] | None = None,
 ) -> Report:
     evidence = gathered.evidence
-    report = report_for(evidence, key, "chain", content, assessed)
-    assert report.assessment is not None
-    a = report.assessment
-    # The evidence came through the index; the registry's own stored digest (at the snapshot
-    # block, read with the evidence when the key was foreseen) has the last word.
-    stored = gathered.stored().get(a.record_key)
-    if stored is None:
+    report = judge(
+        evidence, evidence.claims, "chain", content, expected=judged.expected, pick=pick,
+        assessed=assessed,
+    )
+    # The evidence came through the index; the registry's own stored digests (at the
+    # snapshot block, read with the evidence when the keys were foreseen) have the last word,
+    # for every claim reported and every parent.
+    checked: dict[bytes, Assessment] = {}
+    for claim in report.claims:
+        a: Assessment | None = claim.assessment
+        while a is not None:
+            checked.setdefault(a.record_key, a)
+            a = a.parent
+    stored = dict(gathered.stored())
+    missing = [k for k in checked if k not in stored]
+    if missing:
         with chain_errors(registrar.settings.rpc_url):
-            reads = registrar.client.read_many([a.record_key], [], block=evidence.snapshot_block)
-        stored = reads.records[a.record_key]
-    if stored != a.record.digest():
-        raise EvidenceInvalid(
-            f"the event index's record of {a.cid} is not the one the registry stores",
-            hint="run `heritage index rebuild`",
-        )
+            reads = registrar.client.read_many(missing, [], block=evidence.snapshot_block)
+        stored.update(reads.records)
+    for key, a in checked.items():
+        if stored.get(key) != a.record.digest():
+            raise EvidenceInvalid(
+                f"the event index's record of claim {_h(a.key)} is not the one the registry "
+                "stores",
+                hint="run `heritage index rebuild`",
+            )
     return report
 
 
@@ -494,64 +754,87 @@ def verify_offline(
     cid: str | None = None,
     expect: str | None = None,
     source: str = "proofs",
+    communities: Sequence[bytes] = (),
 ) -> Report:
-    """Verify a file and/or a CID against evidence alone (no chain, no network)."""
+    """Verify a file and/or a CID against evidence alone (no chain, no network): every claim
+    the evidence holds on that content, judged as :func:`judge` does."""
     if path is None:
         if cid is None:
             raise UsageError("give a file or a CID to verify against the proofs")
-        key = _key_in(evidence, cid)
-        return _unknown(source) if key is None else report_for(evidence, key, source)
+        keys, pick = _keys_in(evidence, cid)
+        if not keys:
+            return _unknown(source)
+        return judge(evidence, keys, source, expected=communities, pick=pick)
     if expect is not None or cid is not None:
         wanted = expect if expect is not None else cid
         assert wanted is not None
-        key = _key_in(evidence, wanted)
-        if key is None:
+        keys, pick = _keys_in(evidence, wanted)
+        if not keys:
             return _unknown(source)
-        item = evidence.item(key)
-        assert item is not None
-        assessed = assess(evidence, key)
-        computed = compute_cid(path, import_options(assessed[0].metadata, Cid.parse(item.cid)))
-        expected = Cid.parse(item.cid if wanted.startswith(("0x", "0X")) else wanted)
+        first = evidence.item(pick or keys[0])
+        assert first is not None
+        answers = {k: assess(evidence, k) for k in keys}
+        options = import_options(answers[first.key][0].metadata, Cid.parse(first.cid))
+        computed = compute_cid(path, options)
+        expected = Cid.parse(first.cid if wanted.startswith(("0x", "0X")) else wanted)
         frm = "--expect" if expect is not None else source
-        content = ContentCheck(
+        check = ContentCheck(
             str(path), str(computed), str(expected), frm, _same_content(computed, expected)
         )
-        return report_for(evidence, key, source, content, assessed)
-    # A bare file: try each item's settings, the registration default first, hashing once per
-    # distinct setting.
+        return judge(evidence, keys, source, lambda _: check, expected=communities, pick=pick,
+                     assessed=answers)
+    # A bare file: try each claim's settings, the registration default first, hashing once
+    # per distinct setting. A file that gives none of the claims' CIDs is not one of them:
+    # unknown, as a file the chain does not know.
     by_options: dict[ImportOptions, list[bytes]] = {}
-    answers: dict[bytes, tuple[Assessment, tuple[str, ...]]] = {}
-    for item in evidence.items:
-        answers[item.key] = assess(evidence, item.key)
-        options = import_options(answers[item.key][0].metadata, Cid.parse(item.cid))
-        by_options.setdefault(options, []).append(item.key)
+    answers = {}
+    for key in evidence.claim_keys:
+        item = evidence.item(key)
+        assert item is not None
+        answers[key] = assess(evidence, key)
+        options = import_options(answers[key][0].metadata, Cid.parse(item.cid))
+        by_options.setdefault(options, []).append(key)
     ordered = sorted(by_options, key=lambda o: o != DEFAULT_IMPORT)
-    computed_first: Cid | None = None
     for options in ordered:
         computed = compute_cid(path, options)
-        computed_first = computed_first or computed
-        for key in by_options[options]:
-            item = evidence.item(key)
-            assert item is not None
-            if _same_content(computed, Cid.parse(item.cid)):
-                content = ContentCheck(str(path), str(computed), item.cid, source, True)
-                return report_for(evidence, key, source, content, answers[key])
-    first = evidence.items[0]
-    assert computed_first is not None
-    content = ContentCheck(str(path), str(computed_first), first.cid, source, False)
-    return report_for(evidence, first.key, source, content, answers[first.key])
+        matched = [
+            k for k in evidence.claim_keys if _same_content(computed, Cid.parse(_cid(evidence, k)))
+        ]
+        if matched:
+            return judge(evidence, matched, source, _against(path, computed, source),
+                         expected=communities, assessed=answers)
+    return _unknown(source)
 
 
-def _key_in(evidence: Evidence, text: str) -> bytes | None:
-    """The key of the item ``text`` (CID of either version, or 0x key) in the evidence."""
+def _against(path: Path, computed: Cid, source: str) -> ContentFor:
+    """The content check of a file that gave ``computed``, against a claim's CID."""
+
+    def check(a: Assessment) -> ContentCheck:
+        matches = _same_content(computed, Cid.parse(a.cid))
+        return ContentCheck(str(path), str(computed), a.cid, source, matches)
+
+    return check
+
+
+def _cid(evidence: Evidence, key: bytes) -> str:
+    item = evidence.item(key)
+    assert item is not None
+    return item.cid
+
+
+def _keys_in(evidence: Evidence, text: str) -> tuple[list[bytes], bytes | None]:
+    """The claims in the evidence on the content ``text`` names (a CID of either version,
+    or a 0x claim key: then that claim is picked too), in the evidence's order."""
     if text.startswith(("0x", "0X")):
         try:
             key = bytes.fromhex(text[2:])
         except ValueError:
-            raise UsageError(f"{text!r} is not a 0x item key or a CID") from None
-        return key if evidence.item(key) is not None else None
+            raise UsageError(f"{text!r} is not a 0x claim key or a CID") from None
+        item = evidence.item(key)
+        if item is None:
+            return [], None
+        same = [k for k in evidence.claim_keys if _cid(evidence, k) == item.cid]
+        return (same if key in same else [key, *same]), key
     cid = Cid.parse(text)  # InvalidCid (a usage error) for anything else
-    for item in evidence.items:
-        if _same_content(cid, Cid.parse(item.cid)) or content_key(bytes(cid)) == item.key:
-            return item.key
-    return None
+    keys = [k for k in evidence.claim_keys if _same_content(cid, Cid.parse(_cid(evidence, k)))]
+    return keys, None

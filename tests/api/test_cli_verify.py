@@ -14,12 +14,26 @@ import jsonschema
 import pytest
 
 from ledger import consent
+from ledger.chain import claim_key
+from ledger.crypto import KEM_X25519
+from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
+from ledger.keys import new_key
+from ledger.settings import load_settings
 from ledger.verify import load_schema, parse_proofs
-from tests.api.test_cli_registry import HERITAGE, TermsFile, Workspace, chain, terms, ws
 from tests.chain_support import free_port
 from tests.kubo_reference import run_kubo_reference
 from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
+from tests.rights_support import restricted_terms, write_terms
+from tests.verify_support import (
+    CLI_PASSPHRASE,
+    HERITAGE,
+    TermsFile,
+    Workspace,
+    chain,
+    terms,
+    ws,
+)
 
 #: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
 REUSED_FIXTURES = (chain, terms, ws)
@@ -83,9 +97,10 @@ def test_every_online_status(ws: Workspace, terms: TermsFile, tmp_path: Path) ->
     status, report, _ = verify(ws, str(stranger))
     assert status == 13
     assert report == {
-        "type": "heritage/verify-report", "version": 1, "status": "unknown", "exit_code": 13,
+        "type": "heritage/verify-report", "version": 2, "status": "unknown", "exit_code": 13,
         "summary": "unknown", "source": "chain", "snapshot_block": None, "content": None,
-        "item": None, "problems": [],
+        "item": None, "claims": [], "other_claims": [], "expected_communities": [],
+        "problems": [],
     }
     assert run(ws, "verify", cid_of(stranger)).stdout == "unknown\n"
 
@@ -124,8 +139,13 @@ def test_proofs_verify_with_the_chain_unreachable_and_a_forgery_fails(
     assert report["item"]["cid"] == cid_of(files[1])
     changed = tmp_path / "changed.txt"
     changed.write_bytes(b"not it")
+    # A file that matches no proof in the file is unknown; against a named CID, tampered.
     status, report, _ = verify(ws, "--proofs", str(proofs), str(changed), rpc_url=closed)
-    assert status == 12
+    assert status == 13 and report["status"] == "unknown" and report["item"] is None
+    status, report, _ = verify(
+        ws, "--proofs", str(proofs), str(changed), "--expect", cid_of(files[1]), rpc_url=closed
+    )
+    assert status == 12 and report["content"]["expected_cid"] == cid_of(files[1])
     status, report, _ = verify(ws, "--proofs", str(proofs), cid_of(changed), rpc_url=closed)
     assert status == 13 and report["item"] is None
 
@@ -242,3 +262,172 @@ def test_a_file_added_with_another_chunk_size_needs_it_again(
     for extra in (["--expect", big], ["--chunk-size", "0"]):
         proc = run(ws, "verify", str(path), "--chunk-size", "1048576", *extra)
         assert proc.returncode == 2, proc.stderr
+
+
+# ---- issue 10: every claim on the content ---------------------------------------------------
+
+
+def named_files(ws: Workspace, *names: str) -> list[Path]:
+    folder = ws.data.parent / f"named-{os.urandom(4).hex()}"
+    folder.mkdir()
+    paths = []
+    for name in names:
+        path = folder / name
+        path.write_bytes(f"{name} {os.urandom(16).hex()}\n".encode())
+        paths.append(path)
+    return paths
+
+
+def register_as(ws: Workspace, terms: TermsFile, community: str, *paths: Path) -> None:
+    ws.run(
+        "item", "register", *map(str, paths), "-c", community, "--terms", str(terms(community)),
+        "--password-file", str(ws.password_file), "--json",
+    )
+
+
+def claim_hex(ws: Workspace, community: str, path: Path) -> str:
+    return "0x" + claim_key(ws.community_id(community), bytes(Cid.parse(cid_of(path)))).hex()
+
+
+def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    """Issue 10, reproduction 1: Mallory claims a file of Aroha's batch, then a file Aroha
+    revoked. Neither claim makes Mallory's the answer about Aroha's bytes."""
+    aroha, _ = ws.community("Aroha")
+    mallory, _ = ws.community("Mallory", 2, 1)
+    a, b = named_files(ws, "a.txt", "b.txt")
+    ws.run(
+        "item", "register", str(a), str(b), "-c", "Aroha", "--terms", str(terms("Aroha")),
+        "--batch", "--password-file", str(ws.password_file), "--json",
+    )
+    register_as(ws, terms, "Mallory", a)
+
+    status, report, _ = verify(ws, str(a))
+    assert status == 15 and report["status"] == "disputed" and report["item"] is None
+    assert [c["community"] for c in report["claims"]] == [aroha, mallory]
+    assert [c["community_name"] for c in report["claims"]] == ["Aroha", "Mallory"]
+    assert report["claims"][0]["kind"] == "batch-item"
+    human = run(ws, "verify", str(a))
+    assert human.returncode == 15 and human.stdout.startswith("disputed: ")
+    assert f"first by {aroha} (Aroha)" in human.stdout
+
+    status, report, _ = verify(ws, str(a), "--community", "Aroha")
+    assert status == 0 and report["status"] == "verified"
+    assert report["item"]["community"] == aroha == report["item"]["steward"]
+    assert report["item"]["item"] == claim_hex(ws, "Aroha", a)
+    assert [c["community"] for c in report["other_claims"]] == [mallory]
+    human = run(ws, "verify", str(a), "-c", "Aroha")
+    assert human.returncode == 0 and "1 other claim(s) on these bytes" in human.stdout
+    status, report, _ = verify(ws, str(a), "--community", mallory)
+    assert status == 0 and report["item"]["community"] == mallory
+    status, report, _ = verify(ws, str(a), "--community", "0x" + "07" * 32)
+    assert status == 13 and report["status"] == "no-claim" and len(report["claims"]) == 2
+
+    # Offline, the proofs of the CID carry both claims and their communities.
+    proofs = tmp_path / "proofs.json"
+    made = run(ws, "item", "proof", cid_of(a), "-o", str(proofs))
+    assert made.returncode == 0, made.stderr
+    written = json.loads(proofs.read_text())
+    assert written["version"] == 2
+    assert written["claims"] == [claim_hex(ws, "Aroha", a), claim_hex(ws, "Mallory", a)]
+    assert [i["community"] for i in written["items"]] == [aroha, mallory]
+    closed = f"http://127.0.0.1:{free_port()}"
+    status, report, _ = verify(ws, "--proofs", str(proofs), str(a), rpc_url=closed)
+    assert status == 15
+    status, report, _ = verify(
+        ws, "--proofs", str(proofs), str(a), "--community", "Aroha", rpc_url=closed
+    )
+    assert status == 0 and report["item"]["community"] == aroha
+    status, report, _ = verify(ws, "--proofs", str(proofs), str(b), rpc_url=closed)
+    assert status == 13 and report["status"] == "unknown"  # not in the proofs: not tampered
+
+    # Aroha revokes b.txt; Mallory's later claim on it is a claim of its own.
+    ws.run("terms", "revoke", claim_hex(ws, "Aroha", b), "--password-file", str(ws.password_file))
+    status, report, _ = verify(ws, str(b))
+    assert status == 11
+    register_as(ws, terms, "Mallory", b)
+    status, report, _ = verify(ws, str(b))
+    assert status == 15 and [c["status"] for c in report["claims"]] == ["revoked", "verified"]
+    status, report, _ = verify(ws, str(b), "--community", "Aroha")
+    assert status == 11 and report["item"]["terms"]["revoked"] is True
+    assert report["item"]["community"] == aroha
+    assert [c["community"] for c in report["other_claims"]] == [mallory]
+    status, report, _ = verify(ws, str(b), "--community", "Mallory")
+    assert status == 0 and report["item"]["community"] == mallory
+
+
+def test_a_derivative_of_a_revoked_parent_exits_16(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    """Issue 10, reproduction 3: after the parent is revoked its derivative never verifies."""
+    aroha, _ = ws.community("Aroha")
+    c, d = named_files(ws, "c.txt", "d.txt")
+    register_as(ws, terms, "Aroha", c)
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "restoration", "software": "GIMP 2.10"}')
+    ws.run(
+        "derivative", "add", cid_of(c), str(d), "-c", "Aroha", "--terms", str(terms("Aroha")),
+        "--method", str(method), "--password-file", str(ws.password_file), "--json",
+    )
+    status, report, _ = verify(ws, str(d))
+    assert status == 0
+    derivation = report["item"]["derivation"]
+    assert derivation["parent"]["item"] == claim_hex(ws, "Aroha", c)
+    assert derivation["parent_steward"] == aroha and derivation["ai_enhanced"] is False
+    ws.run("terms", "revoke", cid_of(c), "--password-file", str(ws.password_file))
+    status, report, _ = verify(ws, str(d))
+    assert status == 16 and report["status"] == "parent-revoked"
+    assert report["item"]["derivation"]["parent_revoked"] is True
+    human = run(ws, "verify", str(d))
+    assert human.returncode == 16 and human.stdout.startswith("parent revoked: ")
+
+
+def test_a_keyholder_verifies_its_restricted_original(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    settings = load_settings(env={}, data_dir=ws.data, fsync=False)
+    holders = sorted(
+        (
+            new_key(settings, CLI_PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519).address
+            for _ in range(2)
+        ),
+        key=lambda h: int(h, 16),
+    )
+    created = ws.json(
+        "community", "create", "Sealed", "-k", holders[0], "-k", holders[1], "-t", "1",
+        "--password-file", str(ws.password_file),
+    )
+    community = bytes.fromhex(created["id"][2:])
+    restricted = write_terms(tmp_path / "restricted.json", restricted_terms(community))
+    (song,) = named_files(ws, "song.txt")
+    ws.run(
+        "item", "register", str(song), "-c", "Sealed", "--terms", str(restricted),
+        "--password-file", str(ws.password_file), "--json",
+    )
+    plain = cid_of(song)
+    status, report, _ = verify(ws, str(song))
+    assert status == 13 and plain not in json.dumps(report)
+    status, report, _ = verify(
+        ws, str(song), "--key", holders[1], "--password-file", str(ws.password_file)
+    )
+    assert status == 0 and report["status"] == "verified"
+    assert report["item"]["encrypted"] is True and report["item"]["cid"] != plain
+    assert report["content"]["expected_from"] == "commitment" and report["content"]["matches"]
+    # With only the passphrase, every key of the keystore it opens is tried.
+    status, _, _ = verify(ws, str(song), "--password-file", str(ws.password_file))
+    assert status == 0
+    other = tmp_path / "other.txt"
+    other.write_bytes(song.read_bytes() + b"!")
+    status, report, _ = verify(
+        ws, str(other), "--key", holders[1], "--password-file", str(ws.password_file)
+    )
+    assert status == 13 and report["item"] is None
+
+
+def test_an_empty_argument_and_a_missing_file_are_usage_errors(ws: Workspace) -> None:
+    for target in ("", "nope.ply"):
+        proc = run(ws, "verify", target)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error[usage_error]")
+    assert "not a file here" in run(ws, "verify", "nope.ply").stderr

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, item_key, pack_register_item
+from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, claim_key, pack_register_item
 from ledger.crypto import plaintext_commitment
 from ledger.errors import (
     ChainUnavailable,
@@ -57,13 +57,13 @@ from ledger.verify import (
 from ledger.verify.evidence import _unpack_register_item
 from local_chain import anvil_dev_account
 from tests.chain_support import free_port
-from tests.ledger.test_registration import (
+from tests.rights_support import public_terms, write_terms
+from tests.verify_support import (
     PASSPHRASE,
     chain_settings,
     keyed_community,
     registrar,
 )
-from tests.rights_support import public_terms, write_terms
 
 BAGIT = Path(sys.executable).parent / "bagit.py"
 
@@ -206,8 +206,12 @@ def test_an_ai_enhanced_derivative_is_reported_with_its_original(
     first = world.file("restored.tif")
     method = tmp_path / "method.json"
     method.write_text('{"method": "super-resolution", "model": "x4"}')
+    enhancing = write_terms(
+        tmp_path / "ai.json",
+        public_terms(world.community, ai_use={"training": False, "enhancement": True}),
+    )
     world.registrar.add_derivative(
-        cid_of(original), first, world.community, world.terms, method, world.keys
+        cid_of(original), first, world.community, enhancing, method, world.keys
     )
     second = world.file("enhanced.tif")
     world.registrar.add_derivative(
@@ -219,6 +223,9 @@ def test_an_ai_enhanced_derivative_is_reported_with_its_original(
     assert a is not None and a.kind == "derivative" and a.ai_enhanced is True
     assert a.parent is not None and a.parent.cid == cid_of(first)
     assert a.parent.parent is not None and a.parent.parent.cid == cid_of(original)
+    # The lineage names the parent claim and the steward that consented to the derivative.
+    assert a.parent.key == claim_key(world.community, bytes(Cid.parse(cid_of(first))))
+    assert a.parent_steward == world.community
     summary = report.summary()
     assert f"an AI-enhanced derivative of {cid_of(first)}" in summary
     assert f"original: {cid_of(original)}" in summary
@@ -346,8 +353,11 @@ def test_proofs_verify_offline_with_no_chain(world: World) -> None:
     validate_report(report.to_json())
     assert verify_offline(offline, cid=cid_of(paths[0])).status is Status.VERIFIED
     assert verify_offline(offline, cid=cid_of(world.file("c.obj"))).status is Status.UNKNOWN
+    # A file that is none of the proofs' items is unknown, not tampered: nothing says what it
+    # should have been.
     changed = world.file("changed.obj")
-    tampered = verify_offline(offline, path=changed)
+    assert verify_offline(offline, path=changed).status is Status.UNKNOWN
+    tampered = verify_offline(offline, path=changed, expect=cid_of(paths[1]))
     assert tampered.status is Status.TAMPERED
 
 
@@ -473,7 +483,7 @@ def sealed_proofs(
     from ledger.settings import load_settings
     from local_chain import connect
     from local_chain.lifecycle import deployment_path
-    from tests.ledger.test_registration import chain_snapshot
+    from tests.verify_support import chain_snapshot
 
     tmp = tmp_path_factory.mktemp("sealed")
     settings = load_settings(
@@ -489,6 +499,10 @@ def sealed_proofs(
         for i in range(4):
             files.append(tmp / f"f{i}.obj")
             files[-1].write_bytes(os.urandom(2000 + i))
+        terms = write_terms(
+            tmp / "t.json",
+            public_terms(community, ai_use={"training": False, "enhancement": True}),
+        )
         (single,) = reg.register([files[0]], community, terms, keys)
         reg.register_batch(files[1:3], community, terms, keys)
         method = tmp / "m.json"
@@ -571,7 +585,8 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
     signatures = json.loads((bag / "data" / "signatures.json").read_text())
     assert {s["primary_type"] for s in signatures} >= {"RegisterItem", "SetTerms"}
     references = json.loads((bag / "data" / "references.json").read_text())
-    assert references["item"] == "0x" + item_key(bytes(Cid.parse(cid_of(path)))).hex()
+    claim = claim_key(world.community, bytes(Cid.parse(cid_of(path))))
+    assert references["item"] == "0x" + claim.hex()
     report = verify_bag(bag)
     assert report.status is Status.VERIFIED and report.source == "bag"
     assert report.assessment is not None and report.assessment.terms_version == 2
@@ -810,18 +825,29 @@ def test_a_community_id_its_salt_and_keyholders_do_not_give_is_refused(world: Wo
     item = evidence.items[0]
     real = item.registration.fields["community"]
     fake = bytes(31) + b"\x01"
+    rekeyed = claim_key(fake, item.registration.fields["cid"])  # the forger's claim key too
 
     def moved(event: Any) -> Any:
-        fields = {k: (fake if v == real else v) for k, v in event.fields.items()}
+        swap = {real: fake, item.key: rekeyed}
+        fields = {
+            k: (swap.get(v, v) if isinstance(v, bytes) else v) for k, v in event.fields.items()
+        }
         return dataclasses.replace(event, fields=fields)
 
     forged = dataclasses.replace(
         evidence,
-        items=(dataclasses.replace(item, registration=moved(item.registration)),),
+        items=(dataclasses.replace(item, key=rekeyed, registration=moved(item.registration)),),
         communities={fake: tuple(moved(e) for e in evidence.communities[real])},
+        claims=(rekeyed,),
     )
     with pytest.raises(EvidenceInvalid, match="is not the id its salt and initial keyholders"):
-        assess(forged, item.key)
+        assess(forged, rekeyed)
+    # Moved without re-keying, the claim key no longer binds the community.
+    unkeyed = dataclasses.replace(
+        forged, items=(dataclasses.replace(forged.items[0], key=item.key),), claims=(item.key,)
+    )
+    with pytest.raises(EvidenceInvalid, match="claim on CID"):
+        assess(unkeyed, item.key)
 
 
 def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:

@@ -1,0 +1,350 @@
+"""Verification sees every claim (issue 10), in process against a real anvil and the embedded
+IPFS node: two communities claiming the same bytes are a dispute unless the verifier names
+the one it expects; a revoked claim stays revoked; a derivative of a revoked parent is never
+plainly verified and carries the consent of its parent's steward; proofs carry each claim's
+community; keyholders verify their own restricted originals."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from ledger.chain import claim_key
+from ledger.crypto import KEM_X25519
+from ledger.errors import AmbiguousClaim, EvidenceInvalid, EvidenceMalformed
+from ledger.ipfs.cid import Cid
+from ledger.ipfs.unixfs import ImportOptions, import_file
+from ledger.keys import load_encryption_key, new_key
+from ledger.registration import Registrar, SignerKeys
+from ledger.verify import (
+    Status,
+    assess,
+    export_bag,
+    gather,
+    load_schema,
+    parse_proofs,
+    proofs_document,
+    verify_bag,
+    verify_offline,
+    verify_online,
+)
+from tests.rights_support import public_terms, restricted_terms, write_terms
+from tests.verify_support import PASSPHRASE, chain_settings, keyed_community, registrar
+
+#: The in-process registrar fixtures (the session's chain, a registrar per test), reused.
+REUSED_FIXTURES = (chain_settings, registrar)
+
+
+def cid_of(path: Path) -> str:
+    return str(import_file(path, ImportOptions(cid_version=1)).cid)
+
+
+def claim_of(community: bytes, path: Path) -> bytes:
+    return claim_key(community, bytes(Cid.parse(cid_of(path))))
+
+
+def validate(report: Any) -> dict[str, Any]:
+    document: dict[str, Any] = report.to_json()
+    jsonschema.validate(document, load_schema("verify-report"))
+    assert document["exit_code"] == report.exit_code
+    return document
+
+
+@dataclass
+class Party:
+    id: bytes
+    keys: SignerKeys
+    terms: Path
+
+
+@dataclass
+class Two:
+    """Aroha (the real holder) and Mallory (1 of 2, keys of its own) on one chain."""
+
+    registrar: Registrar
+    aroha: Party
+    mallory: Party
+    folder: Path
+
+    def file(self, name: str) -> Path:
+        path = self.folder / name
+        path.write_bytes(f"{name} {os.urandom(16).hex()}\n".encode())
+        return path
+
+
+@pytest.fixture
+def two(registrar: Registrar, tmp_path: Path) -> Iterator[Two]:
+    parties = []
+    for name, n, k in (("Aroha", 3, 2), ("Mallory", 2, 1)):
+        full = f"{name}-{tmp_path.name}"
+        keys = keyed_community(registrar, full, n, k)
+        community = registrar.resolve_community(full)
+        terms = write_terms(
+            tmp_path / f"{name}.json",
+            public_terms(community, ai_use={"training": False, "enhancement": True}),
+        )
+        parties.append(Party(community, keys, terms))
+    folder = tmp_path / "files"
+    folder.mkdir()
+    yield Two(registrar, parties[0], parties[1], folder)
+
+
+def test_a_second_communitys_claim_on_a_batch_item_is_a_dispute(two: Two) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    a, b = two.file("a.txt"), two.file("b.txt")
+    reg.register_batch([a, b], aroha.id, aroha.terms, aroha.keys)
+    assert verify_online(reg, str(a)).status is Status.VERIFIED  # one claim: its verdict
+    reg.register([a], mallory.id, mallory.terms, mallory.keys)
+
+    disputed = verify_online(reg, str(a))
+    assert disputed.status is Status.DISPUTED and disputed.exit_code == 15
+    assert disputed.assessment is None  # never silently one of them
+    assert [c.assessment.community for c in disputed.claims] == [aroha.id, mallory.id]
+    assert [c.assessment.kind for c in disputed.claims] == ["batch-item", "item"]
+    assert disputed.summary().startswith(f"disputed: {cid_of(a)} is claimed by 2 communities")
+    assert f"first by 0x{aroha.id.hex()}" in disputed.summary()
+    document = validate(disputed)
+    assert document["item"] is None and len(document["other_claims"]) == 2
+    assert document["claims"][0]["community_name"] == f"Aroha-{two.folder.parent.name}"
+    # By CID too.
+    assert verify_online(reg, cid_of(a)).status is Status.DISPUTED
+
+    for party, kind in ((aroha, "batch-item"), (mallory, "item")):
+        report = verify_online(reg, str(a), communities=[party.id])
+        assert report.status is Status.VERIFIED, report.problems
+        assert report.assessment is not None and report.assessment.community == party.id
+        assert report.assessment.kind == kind and report.assessment.key == claim_of(party.id, a)
+        assert [c.assessment.community for c in report.other_claims] == [
+            p.id for p in (aroha, mallory) if p is not party
+        ]
+        assert report.content is not None and report.content.matches
+        document = validate(report)
+        assert document["item"]["community"] == "0x" + party.id.hex()
+        assert len(document["other_claims"]) == 1
+    # Named together, both communities' claims are the subject: still a dispute.
+    both = verify_online(reg, str(a), communities=[aroha.id, mallory.id])
+    assert both.status is Status.DISPUTED
+    # A community that holds no claim: exit 13, the claims still listed.
+    stranger = bytes(31) + b"\x07"
+    none = verify_online(reg, str(a), communities=[stranger])
+    assert none.status is Status.NO_CLAIM and none.exit_code == 13
+    assert none.assessment is None and len(none.claims) == 2
+    assert none.summary().startswith(f"no claim by 0x{stranger.hex()}")
+    validate(none)
+    # b.txt has Aroha's claim alone.
+    only = verify_online(reg, str(b))
+    assert only.status is Status.VERIFIED and only.other_claims == ()
+    # A claim key picks its claim.
+    picked = verify_online(reg, "0x" + claim_of(mallory.id, a).hex())
+    assert picked.status is Status.VERIFIED
+    assert picked.assessment is not None and picked.assessment.community == mallory.id
+
+
+def test_a_revoked_claim_stays_revoked_beside_a_later_claim(two: Two) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    a, b = two.file("a.txt"), two.file("b.txt")
+    reg.register_batch([a, b], aroha.id, aroha.terms, aroha.keys)
+    reg.revoke_terms("0x" + claim_of(aroha.id, b).hex(), aroha.keys)
+    revoked = verify_online(reg, str(b))
+    assert revoked.status is Status.REVOKED and revoked.exit_code == 11
+    reg.register([b], mallory.id, mallory.terms, mallory.keys)
+
+    after = verify_online(reg, str(b))
+    assert after.status is Status.DISPUTED  # revoked claims count
+    statuses = {c.assessment.community: c.status for c in after.claims}
+    assert statuses == {aroha.id: Status.REVOKED, mallory.id: Status.VERIFIED}
+    assert "revoked" in after.summary()
+    validate(after)
+    still = verify_online(reg, str(b), communities=[aroha.id])
+    assert still.status is Status.REVOKED and still.exit_code == 11
+    assert still.assessment is not None and still.assessment.community == aroha.id
+    assert [c.assessment.community for c in still.other_claims] == [mallory.id]
+    mallorys = verify_online(reg, str(b), communities=[mallory.id])
+    assert mallorys.status is Status.VERIFIED
+    assert mallorys.assessment is not None and mallorys.assessment.key != still.assessment.key
+    # Aroha's other item is untouched by either.
+    assert verify_online(reg, str(a)).status is Status.VERIFIED
+
+
+def test_a_derivative_of_a_revoked_parent_is_never_plainly_verified(
+    two: Two, tmp_path: Path
+) -> None:
+    reg, aroha = two.registrar, two.aroha
+    c, d = two.file("c.txt"), two.file("d.txt")
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "super-resolution", "software": "x4"}')
+    reg.register([c], aroha.id, aroha.terms, aroha.keys)
+    reg.add_derivative(cid_of(c), d, aroha.id, aroha.terms, method, aroha.keys, ai_enhanced=True)
+    report = verify_online(reg, str(d))
+    assert report.status is Status.VERIFIED
+    a = report.assessment
+    assert a is not None and a.parent is not None
+    assert a.parent.key == claim_of(aroha.id, c) and a.parent_steward == aroha.id
+    assert f"consented by its steward 0x{aroha.id.hex()}" in report.summary()
+    document = validate(report)
+    assert document["item"]["derivation"]["parent_steward"] == "0x" + aroha.id.hex()
+    assert document["item"]["derivation"]["parent_revoked"] is False
+
+    reg.revoke_terms(cid_of(c), aroha.keys)
+    gone = verify_online(reg, str(d))
+    assert gone.status is Status.PARENT_REVOKED and gone.exit_code == 16
+    assert gone.summary().startswith("parent revoked: ")
+    assert f"parent claim 0x{claim_of(aroha.id, c).hex()}" in gone.summary()
+    document = validate(gone)
+    assert document["status"] == "parent-revoked"
+    assert document["item"]["derivation"]["parent_revoked"] is True
+    assert document["claims"][0]["parent"]["revoked"] is True
+    # The parent itself is simply revoked.
+    assert verify_online(reg, str(c)).status is Status.REVOKED
+
+
+def test_a_derivative_of_another_communitys_claim_carries_its_consent(
+    two: Two, tmp_path: Path
+) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    c, d = two.file("c.txt"), two.file("d.txt")
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "photogrammetry"}')
+    reg.register([c], aroha.id, aroha.terms, aroha.keys)
+    reg.add_derivative(
+        cid_of(c), d, mallory.id, mallory.terms, method, mallory.keys, parent_keys=aroha.keys
+    )
+    report = verify_online(reg, str(d))
+    assert report.status is Status.VERIFIED, report.problems
+    a = report.assessment
+    assert a is not None and a.community == mallory.id and a.parent_steward == aroha.id
+    assert a.parent is not None and a.parent.community == aroha.id
+    evidence = gather(reg, [cid_of(d)])
+    document = proofs_document(evidence)
+    consents = [s for s in document["signatures"] if s["primary_type"] == "ConsentDerivative"]
+    assert len(consents) == 1 and consents[0]["community"] == "0x" + aroha.id.hex()
+    assert len(consents[0]["signers"]) == 2  # Aroha's k
+    # An event that names another consenting steward than the parent's is refused.
+    derivative = evidence.item(a.key)
+    assert derivative is not None
+    fields = {**derivative.registration.fields, "parentSteward": mallory.id}
+    forged = dataclasses.replace(
+        evidence,
+        items=tuple(
+            dataclasses.replace(i, registration=dataclasses.replace(i.registration, fields=fields))
+            if i.key == a.key else i
+            for i in evidence.items
+        ),
+    )
+    with pytest.raises(EvidenceInvalid, match="parent steward"):
+        assess(forged, a.key)
+
+
+def test_proofs_carry_each_claims_community_and_judge_offline(two: Two) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    (a,) = [two.file("a.txt")]
+    reg.register([a], aroha.id, aroha.terms, aroha.keys)
+    reg.register([a], mallory.id, mallory.terms, mallory.keys)
+    document = json.loads(json.dumps(proofs_document(gather(reg, [cid_of(a)]))))
+    jsonschema.validate(document, load_schema("proofs"))
+    assert document["version"] == 2
+    assert document["claims"] == [
+        "0x" + claim_of(aroha.id, a).hex(), "0x" + claim_of(mallory.id, a).hex()
+    ]
+    assert [i["community"] for i in document["items"]] == [
+        "0x" + aroha.id.hex(), "0x" + mallory.id.hex()
+    ]
+    offline = parse_proofs(document)
+    assert verify_offline(offline, path=a).status is Status.DISPUTED
+    mine = verify_offline(offline, path=a, communities=[aroha.id])
+    assert mine.status is Status.VERIFIED and mine.source == "proofs"
+    assert mine.assessment is not None and mine.assessment.community == aroha.id
+    validate(mine)
+    by_key = verify_offline(offline, cid="0x" + claim_of(mallory.id, a).hex())
+    assert by_key.assessment is not None and by_key.assessment.community == mallory.id
+    assert len(by_key.claims) == 2
+    stranger = two.file("stranger.txt")
+    assert verify_offline(offline, path=stranger).status is Status.UNKNOWN
+    # The community of a claim is bound to it: an edit is refused even when resealed.
+    from tests.ledger.test_verify import _reseal
+
+    edited = copy.deepcopy(document)
+    edited["items"][0]["community"] = edited["items"][1]["community"]
+    edited["seal"] = _reseal(edited)
+    with pytest.raises(EvidenceInvalid, match="community"):
+        parse_proofs(edited)
+    # A claim listed that no item is, or a version 1 file, is refused.
+    edited = copy.deepcopy(document)
+    edited["claims"] = ["0x" + "ab" * 32]
+    edited["seal"] = _reseal(edited)
+    with pytest.raises(EvidenceInvalid, match="claim"):
+        parse_proofs(edited)
+    with pytest.raises(EvidenceMalformed, match="version 1"):
+        parse_proofs({**document, "version": 1})
+
+
+def test_a_keyholder_verifies_its_own_restricted_original(
+    registrar: Registrar, tmp_path: Path
+) -> None:
+    holders = [
+        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
+        .address
+        for _ in range(2)
+    ]
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    name = "sealed-" + tmp_path.name
+    registrar.create_community(name, holders, 1, keys)
+    community = registrar.resolve_community(name)
+    outsider_name = "outsider-" + tmp_path.name
+    outsider = new_key(
+        registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
+    ).address
+    registrar.create_community(outsider_name, [outsider], 1, keys)
+    terms = write_terms(tmp_path / "restricted.json", restricted_terms(community))
+    original = tmp_path / "song.txt"
+    original.write_bytes(b"verse seven " + os.urandom(32).hex().encode())
+    (result,) = registrar.register([original], community, terms, keys)
+    plain = cid_of(original)
+    assert str(result.cid) != plain
+
+    # Without a key the original is unknown, and nothing about it is said.
+    unknown = verify_online(registrar, str(original))
+    assert unknown.status is Status.UNKNOWN
+    assert plain not in json.dumps(unknown.to_json())
+    # A keyholder of another community cannot open it: still unknown.
+    other = [(outsider, load_encryption_key(registrar.settings, outsider, PASSPHRASE))]
+    assert verify_online(registrar, str(original), holders=other).status is Status.UNKNOWN
+
+    mine = [(holders[1], load_encryption_key(registrar.settings, holders[1], PASSPHRASE))]
+    report = verify_online(registrar, str(original), holders=mine)
+    assert report.status is Status.VERIFIED, report.summary()
+    a = report.assessment
+    assert a is not None and a.encrypted and a.cid == str(result.cid)
+    assert a.community == community
+    assert report.content is not None and report.content.expected_from == "commitment"
+    assert report.content.matches
+    assert "plaintext matches the commitment on chain" in report.summary()
+    validate(report)
+    # Another file is not it, even for the holder.
+    changed = tmp_path / "changed.txt"
+    changed.write_bytes(original.read_bytes() + b"!")
+    assert verify_online(registrar, str(changed), holders=mine).status is Status.UNKNOWN
+
+
+def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
+    reg, aroha, mallory = two.registrar, two.aroha, two.mallory
+    (a,) = [two.file("a.txt")]
+    reg.register([a], aroha.id, aroha.terms, aroha.keys)
+    reg.register([a], mallory.id, mallory.terms, mallory.keys)
+    with pytest.raises(AmbiguousClaim, match="2 claims"):
+        export_bag(reg, cid_of(a), tmp_path / "either")
+    result = export_bag(reg, cid_of(a), tmp_path / "arohas", community=aroha.id)
+    assert result["item"] == "0x" + claim_of(aroha.id, a).hex()
+    report = verify_bag(tmp_path / "arohas")
+    assert report.status is Status.VERIFIED and report.source == "bag"
+    assert report.assessment is not None and report.assessment.community == aroha.id
+    validate(report)

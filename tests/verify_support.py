@@ -1,0 +1,189 @@
+"""Fixtures and helpers of the verification tests: a registrar per test on the session's
+anvil (in-process), and a CLI workspace (real `heritage` processes) with its keystore and
+terms files. Kept apart from the registry tests' modules, so that verification's tests import
+nothing from other test modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+
+from ledger.keys import new_key
+from ledger.registration import Registrar, SignerKeys, community_salt
+from ledger.settings import Settings, load_settings
+from local_chain import ANVIL_DEV_ACCOUNT_0, connect
+from local_chain.lifecycle import deployment_path
+from tests.conftest import LocalChain
+from tests.rights_support import public_terms, write_terms
+
+HERITAGE = Path(sys.executable).parent / "heritage"
+#: The in-process registrar's keystore passphrase.
+PASSPHRASE = "registration tests"
+#: The CLI workspace's keystore passphrase (its --password-file).
+CLI_PASSPHRASE = "correct horse battery staple"
+
+
+@contextmanager
+def chain_snapshot(w3: Web3) -> Iterator[None]:
+    """Leave the session's chain as it was found (evm_snapshot, then evm_revert)."""
+    snapshot = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        reverted = w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
+        assert reverted["result"] is True
+
+
+# ---- in process --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chain_settings(anvil: LocalChain) -> Settings:
+    """The session's anvil (each test has a data directory of its own)."""
+    return anvil.settings
+
+
+@pytest.fixture
+def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registrar]:
+    settings = load_settings(
+        env={},
+        data_dir=tmp_path / "data",
+        rpc_url=chain_settings.rpc_url,
+        deployment=deployment_path(chain_settings),
+        fsync=False,
+    )
+    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
+        registrar.use_local_sender()  # chain id 31337: anvil's dev account relays
+        yield registrar
+
+
+def keyed_community(registrar: Registrar, name: str, n: int, k: int) -> SignerKeys:
+    holders = [
+        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(n)
+    ]
+    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+    registrar.create_community(name, holders, k, keys)
+    return keys
+
+
+# ---- the CLI -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    settings: Settings
+    deployment: Path
+
+    def w3(self) -> Web3:
+        return connect(self.settings.rpc_url)
+
+    def sent(self) -> int:
+        """Transactions sent so far by the relaying dev account."""
+        return int(self.w3().eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
+
+
+@pytest.fixture(scope="module")
+def chain(anvil: LocalChain) -> Chain:
+    """The session's anvil; each test has a data directory of its own and names it by
+    HERITAGE_RPC_URL and HERITAGE_DEPLOYMENT."""
+    return Chain(anvil.settings, deployment_path(anvil.settings))
+
+
+@dataclass
+class Workspace:
+    """A data directory of the test's own, on the module's chain, with keystores."""
+
+    chain: Chain
+    data: Path
+    password_file: Path
+    keys: list[str]
+    ids: dict[str, bytes] = field(default_factory=dict)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+        env |= {
+            "HERITAGE_DATA_DIR": str(self.data),
+            "HERITAGE_RPC_URL": self.chain.settings.rpc_url,
+            "HERITAGE_DEPLOYMENT": str(self.chain.deployment),
+            "HERITAGE_FSYNC": "false",
+        }
+        proc = subprocess.run(
+            [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def new_keys(self, count: int) -> list[str]:
+        settings = load_settings(env={}, data_dir=self.data, fsync=False)
+        made = [
+            new_key(settings, CLI_PASSPHRASE, unsafe_light_kdf=True).address for _ in range(count)
+        ]
+        self.keys.extend(made)
+        return sorted(made, key=lambda a: int(a, 16))
+
+    def community(self, name: str, n: int = 3, k: int = 2) -> tuple[str, list[str]]:
+        holders = self.new_keys(n)
+        args = ["community", "create", name, "--threshold", str(k)]
+        for holder in holders:
+            args += ["--keyholder", holder]
+        created = self.json(*args, "--password-file", str(self.password_file))
+        self.ids[name] = bytes.fromhex(created["id"][2:])
+        return created["id"], holders
+
+    def community_id(self, name: str) -> bytes:
+        """The id of the community this workspace created as ``name``; for a name it never
+        created, an id that no community has (the name's salt)."""
+        return self.ids.get(name, community_salt(name))
+
+    def pins(self) -> dict[str, str]:
+        result: dict[str, str] = self.json("ipfs", "pins")
+        return result
+
+    def files(self, count: int, tag: str = "f") -> list[Path]:
+        folder = self.data.parent / f"files-{tag}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir()
+        paths = []
+        for i in range(count):
+            path = folder / f"{tag}{i}.txt"
+            path.write_bytes(f"{uuid.uuid4()} item {i}\n".encode())
+            paths.append(path)
+        return paths
+
+
+@pytest.fixture
+def ws(chain: Chain, tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace on the session's chain, which the test leaves as it found it."""
+    password = tmp_path / "pw"
+    password.write_text(CLI_PASSPHRASE + "\n")
+    with chain_snapshot(chain.w3()):
+        yield Workspace(chain, tmp_path / "data", password, [])
+
+
+#: ``terms(name)``: a valid public terms file of the community called ``name``.
+TermsFile = Callable[[str], Path]
+
+
+@pytest.fixture
+def terms(ws: Workspace, tmp_path: Path) -> TermsFile:
+    def for_community(name: str) -> Path:
+        document = public_terms(ws.community_id(name), license="CC-BY-NC-4.0")
+        return write_terms(tmp_path / f"terms-{name}.json", document)
+
+    return for_community
