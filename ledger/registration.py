@@ -689,8 +689,9 @@ class Registrar:
             from_block=self.deployment.deploy_block,
         )
         self._node: EmbeddedNode | KuboNode | None = None
-        # manifest digest → the manifest read from IPFS (None: not found or not a manifest)
-        self._manifests: dict[bytes, _Manifest | None] = {}
+        # (manifest digest, batch root) → the manifest read from IPFS (None: not a manifest of
+        # that batch)
+        self._manifests: dict[tuple[bytes, bytes], _Manifest | None] = {}
         # The event index's connection, kept open for the thread that made this Registrar
         # (SQLite connections belong to one thread): opening one costs more than a
         # verification's queries. (the index, the file's inode when it was opened)
@@ -738,15 +739,15 @@ class Registrar:
 
     def _manifest_read(self, root: bytes, digest: bytes) -> tuple[bool, _Manifest | None]:
         """(whether the node has the block, the manifest or None if it is not one)."""
-        if digest not in self._manifests:
+        if (digest, root) not in self._manifests:
             cid = document_cid(digest)
             try:
                 data = self.node.block_get(cid)
             except HeritageError:
                 return False, None  # not on this node (yet): try again next time
             valid = hashlib.sha256(data).digest() == digest
-            self._manifests[digest] = _parse_manifest(data, cid, root) if valid else None
-        return True, self._manifests[digest]
+            self._manifests[digest, root] = _parse_manifest(data, cid, root) if valid else None
+        return True, self._manifests[digest, root]
 
     def _batches_of(
         self, key: bytes, *, sync: bool = True
@@ -1300,7 +1301,9 @@ class Registrar:
                     self._metadata(record.metadata),
                 )
             ]
-        manifest = self._manifest(subject, record.commitment)
+        with self._index() as index:
+            root = index.batch(subject).root  # the record is under the batch key
+        manifest = self._manifest(root, record.commitment)
         contents: list[_Content] = []
         for entry in manifest.document.get("items", []) if manifest is not None else []:
             cid = Cid.parse(str(entry["cid"]))

@@ -631,8 +631,10 @@ def test_repatriation_of_a_sealed_batch_collected_offline(
     batch = registrar.register_batch(paths, museum, terms, keys)
     root = "0x" + batch.root.hex()
     request = registrar.custody_request(root, CUSTODY_REPATRIATION, home, keys)
+    # A batch's records are under its key, keccak256(abi.encode(community, root)).
+    batch_hex = "0x" + keccak(museum + batch.root).hex()
     assert dict(describe_request(request))["action"].startswith(
-        f"RecordCustody (repatriation): REPATRIATE {root}"
+        f"RecordCustody (repatriation): REPATRIATE {batch_hex}"
     )
     read, files = _round_trip(request, tmp_path, *_holders(registrar, [b, c, d, f]))
     pinned = set(registrar.node.pin_ls())
