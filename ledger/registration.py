@@ -2635,8 +2635,8 @@ class Registrar:
         if listed != now:
             added, left = sorted(now - listed), sorted(listed - now)
             raise ConsentStale(
-                f"{what}: the encrypted items (by content key) re-wrapped when the request was made are not the "
-                "ones stewarded now"
+                f"{what}: the encrypted items (by content key) re-wrapped when the request was "
+                "made are not the ones stewarded now"
                 + (f"; not re-wrapped (registered or moved here since): {', '.join(added)}"
                    if added else "")
                 + (f"; no longer stewarded: {', '.join(left)}" if left else ""),
