@@ -45,7 +45,7 @@ from ledger.consent_files import (
     sign_request,
     write_new_file,
 )
-from ledger.errors import ConsentIncomplete, UsageError
+from ledger.errors import ExitCode, UsageError
 from ledger.keys import load_signer, read_passphrase_file
 from ledger.registration import SignerKeys, read_json_file
 from ledger.settings import load_settings
@@ -53,7 +53,7 @@ from ledger.settings import load_settings
 __all__ = ["EXIT_INCOMPLETE", "consent_app"]
 
 #: `heritage consent status`: the request is valid but some signatures are still missing.
-EXIT_INCOMPLETE: Final = ConsentIncomplete.exit_code  # 5, as `consent submit` then exits
+EXIT_INCOMPLETE: Final[int] = ExitCode.CONSENT_PENDING  # 5, as `consent submit` then exits
 
 consent_app = typer.Typer(
     help="k-of-n consent collected offline (terms, keyholder rotation, custody): request, "

@@ -68,6 +68,7 @@ from ledger.errors import (
     HeritageError,
     KeystoreError,
     LimitExceeded,
+    NoSuchFile,
     UsageError,
     WrongPassphrase,
 )
@@ -1188,7 +1189,7 @@ def _read_capped(path: Path, cap: int, kind: str) -> bytes:
         with path.open("rb") as stream:
             return stream.read(cap + 1)
     except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", hint=f"pass the {kind} file's path") from None
+        raise NoSuchFile(f"no such file: {path}", hint=f"pass the {kind} file's path") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a directory, not a {kind} file") from None
     except OSError as exc:

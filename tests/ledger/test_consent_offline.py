@@ -46,6 +46,7 @@ from ledger.errors import (
     ConsentStale,
     InvalidTerms,
     LimitExceeded,
+    NoSuchFile,
     UsageError,
     WrongPassphrase,
 )
@@ -398,7 +399,7 @@ def test_huge_files_are_refused_without_reading_them_whole(tmp_path: Path) -> No
         read_request(big)
     with pytest.raises(LimitExceeded, match=f"at most {MAX_SIGNATURE_BYTES} bytes"):
         read_signature(big)
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(NoSuchFile, match=r"no such file: .*absent\.json"):
         read_request(tmp_path / "absent.json")
     with pytest.raises(UsageError, match="is a directory"):
         read_signature(tmp_path)
