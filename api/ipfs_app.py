@@ -52,7 +52,9 @@ from ledger.ipfs.dagpb import UnixFSType
 from ledger.ipfs.files import (
     DirEntry,
     GetBlock,
+    check_file,
     check_name,
+    check_tree,
     file_size,
     iter_tar,
     list_directory,
@@ -740,6 +742,8 @@ class _IpfsRoutes:
         size = file_size(self._get, cid)
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)
+        # What the stream would meet (too deep a DAG, a missing node), answered before it.
+        check_file(self._get, cid, start, count, raw_size=self.node.store.block_size)
         # Chunked like Kubo's (X-Content-Length, no Content-Length): clients that read a
         # response with a Content-Length as one piece (urllib3) stream chunked ones.
         return StreamingResponse(
@@ -755,7 +759,8 @@ class _IpfsRoutes:
         cid = self.node.resolve(path)
         given_root = path.strip().removeprefix("/ipfs/").split("/", 1)[0]
         name = check_name(rest.rsplit("/", 1)[-1] if rest else given_root)
-        node_kind(self._get, cid)  # a missing root answers 404 before the stream starts
+        # A missing block, an unsafe name or too deep a DAG answers an error before the stream.
+        check_tree(self._get, cid, name, raw_size=self.node.store.block_size)
         level = params.integer("compression-level", -1, minimum=-1)
         if level is not None and level > 9:
             raise UsageError(f"compression-level must be -1 to 9, not {level}")
@@ -1125,6 +1130,9 @@ class _IpfsRoutes:
         headers = {**headers, "ETag": f'"{cid}.tar"'}
         if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
+        # Whatever the stream would meet (a name, a symlink, too deep a DAG) is refused now,
+        # while the answer can still be an error and not a cut 200 cached as immutable.
+        check_tree(self._get, cid, name, raw_size=self.node.store.block_size)
         headers["Content-Type"] = "application/x-tar"
         return self._respond(request, 200, headers, iter_tar(self._get, cid, name), None)
 
@@ -1173,11 +1181,13 @@ class _IpfsRoutes:
             refused.headers["Content-Range"] = f"bytes */{size}"
             refused.headers["Cache-Control"] = IMMUTABLE
             return refused
+        first, count = (0, size) if span is None else (span[0], span[1] - span[0] + 1)
+        # Every limit of the walk (depth, block sizes, a missing node) is met here, before the
+        # status and the immutable caching are sent, never as a cut body.
+        check_file(self._get, cid, first, count, raw_size=self.node.store.block_size)
         if span is None:
             return self._respond(request, 200, headers, read_file(self._get, cid), size)
-        first, last = span
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        count = last - first + 1
+        headers["Content-Range"] = f"bytes {first}-{span[1]}/{size}"
         return self._respond(request, 206, headers, read_file(self._get, cid, first, count), count)
 
 

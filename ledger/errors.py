@@ -18,6 +18,7 @@ branch on it without parsing prose::
     │   ├── InvalidCid                a string or bytes that is not a CID we can use
     │   ├── UnsupportedCodec          a codec or hash function we do not handle
     │   ├── MalformedBlock            bytes that do not decode as their codec says
+    │   │   └── DagTooDeep            a DAG nested deeper than the node will walk (HTTP 422)
     │   ├── CorruptBlock              stored bytes that no longer hash to their CID
     │   ├── CarError                  a CAR file that cannot be imported as a whole
     │   ├── UnsafePath                an archive name that would escape its target
@@ -66,6 +67,7 @@ __all__ = [
     "ConsentStale",
     "CorruptBlock",
     "CryptoError",
+    "DagTooDeep",
     "DecryptionFailed",
     "DuplicateLeaves",
     "EventIndexError",
@@ -174,6 +176,13 @@ class UnsupportedCodec(IpfsError):
 
 class MalformedBlock(IpfsError):
     code = "malformed_block"
+
+
+class DagTooDeep(MalformedBlock):
+    """A DAG nested deeper than the node walks: refused before any byte of it is sent."""
+
+    code = "dag_too_deep"
+    http_status = 422
 
 
 class CorruptBlock(IpfsError):

@@ -3,6 +3,11 @@
 Names that come out of a DAG are hostile input: before anything is written to disk every
 name is checked (no ``..``, ``/``, backslash or NUL, at most 255 bytes, no duplicates) and
 symlinks are refused, so a DAG can never write outside the target (go-ipfs CVE-2020-26279).
+
+So is a DAG's shape: a file nested deeper than :data:`MAX_FILE_DEPTH` or folders deeper than
+:data:`MAX_PATH_SEGMENTS` are refused. A server checks that with :func:`check_file` and
+:func:`check_tree` *before* it answers, since an error met while streaming can only cut a
+response whose status (200) and headers are already sent.
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ledger.errors import IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
+from ledger.errors import DagTooDeep, IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.dagpb import UnixFSData, UnixFSType, decode_node, decode_unixfs
 
 __all__ = [
+    "MAX_FILE_DEPTH",
+    "MAX_PATH_SEGMENTS",
+    "BlockSize",
     "DirEntry",
     "GetBlock",
+    "check_file",
     "check_name",
+    "check_tree",
     "export_to_disk",
     "file_size",
     "iter_tar",
@@ -32,6 +42,8 @@ __all__ = [
 ]
 
 GetBlock = Callable[[Cid], bytes]
+#: The length of a stored block without reading it (BlockNotFound if it is not there).
+BlockSize = Callable[[Cid], int]
 MAX_NAME_BYTES: Final = 255
 MAX_PATH_SEGMENTS: Final = 256
 _PATH_MAX: Final = 4096  # Linux's PATH_MAX, counting the final NUL
@@ -127,6 +139,28 @@ def read_file(
     Walks the DAG lazily and skips whole subtrees before ``offset`` using ``blocksizes``,
     so a range read touches only the blocks it needs.
     """
+    return _walk_file(get, cid, offset, length, None)
+
+
+def check_file(
+    get: GetBlock,
+    cid: Cid,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    raw_size: BlockSize | None = None,
+) -> None:
+    """Raise now what :func:`read_file` with the same arguments would raise while streaming:
+    a file nested too deep (:class:`DagTooDeep`), a node that is not a file, mismatched block
+    sizes, a missing node. It walks the same blocks; with ``raw_size``, raw leaves are not read
+    (nor re-hashed) but only sized, so the check costs the file's inner nodes alone."""
+    for _ in _walk_file(get, cid, offset, length, raw_size):
+        pass
+
+
+def _walk_file(
+    get: GetBlock, cid: Cid, offset: int, length: int | None, raw_size: BlockSize | None
+) -> Iterator[bytes]:
     if offset < 0 or (length is not None and length < 0):
         raise UsageError("offset and length must not be negative")
     remaining = [length]
@@ -139,7 +173,16 @@ def read_file(
 
     def walk(node_cid: Cid, skip: int, depth: int = 0) -> Iterator[bytes]:
         if depth > MAX_FILE_DEPTH:  # hostile nesting would end in a RecursionError
-            raise MalformedBlock(f"file {cid} is nested more than {MAX_FILE_DEPTH} levels deep")
+            raise DagTooDeep(
+                f"file {cid} is nested more than {MAX_FILE_DEPTH} levels deep",
+                hint="this node reads no deeper (Kubo's own layout is 7 levels deep at 2**64 "
+                "bytes); fetch the blocks with ?format=car",
+            )
+        if raw_size is not None and node_cid.codec == RAW:
+            size = raw_size(node_cid)  # a leaf: its length is all the walk needs
+            if skip < size and remaining[0] is not None:
+                remaining[0] -= min(size - skip, remaining[0])
+            return
         block = get(node_cid)
         meta, links = _unixfs_of(node_cid, block)
         if meta is None:
@@ -222,6 +265,29 @@ def _export(get: GetBlock, cid: Cid, dest: Path, depth: int = 0) -> None:
     with os.fdopen(fd, "wb") as out:
         for piece in read_file(get, cid):
             out.write(piece)
+
+
+def check_tree(get: GetBlock, cid: Cid, name: str, *, raw_size: BlockSize | None = None) -> None:
+    """Raise now what :func:`iter_tar` would raise while streaming (an unsafe or repeated
+    name, a symlink, folders or a file nested too deep, a node that is neither a file nor a
+    folder), walking the same blocks; see :func:`check_file` for ``raw_size``."""
+    check_name(name)
+    _check_entry(get, cid, name, raw_size, 0)
+
+
+def _check_entry(
+    get: GetBlock, cid: Cid, arcname: str, raw_size: BlockSize | None, depth: int
+) -> None:
+    _check_depth(depth, arcname)
+    kind = node_kind(get, cid)
+    if kind == UnixFSType.SYMLINK:
+        raise UnsafePath(f"refusing the symlink {arcname!r}: symlinks are not exported")
+    if kind == UnixFSType.DIRECTORY:
+        for entry in _checked_entries(get, cid):
+            _check_entry(get, entry.cid, f"{arcname}/{entry.name}", raw_size, depth + 1)
+        return
+    file_size(get, cid)
+    check_file(get, cid, raw_size=raw_size)
 
 
 def iter_tar(get: GetBlock, cid: Cid, name: str) -> Iterator[bytes]:

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import MalformedBlock, UnsafePath, UsageError
+from ledger.errors import DagTooDeep, MalformedBlock, UnsafePath, UsageError
 from ledger.ipfs.blockstore import Blockstore
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
 from ledger.ipfs.files import (
     MAX_PATH_SEGMENTS,
+    check_file,
     export_to_disk,
     file_size,
     iter_tar,
@@ -262,6 +263,8 @@ def test_deeply_nested_file_is_refused_not_a_crash() -> None:
         blocks.put_block(cid, block)
     with pytest.raises(MalformedBlock, match="nested"):
         b"".join(read_file(blocks.get, cid))
+    with pytest.raises(DagTooDeep, match="nested more than 64 levels deep"):
+        check_file(blocks.get, cid)  # the same refusal, before a server sends any byte
 
 
 def test_longest_and_unicode_names_are_accepted(tmp_path: Path, store: Blockstore) -> None:
@@ -402,3 +405,31 @@ def test_tar_of_a_single_file(store: Blockstore) -> None:
         assert member.name == "file.bin" and member.isfile() and member.size == len(data)
         extracted = tar.extractfile(member)
         assert extracted is not None and extracted.read() == data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(FILES), st.integers(0, MAX_LINKS * MAX_LINKS), st.none() | st.integers(0, 40)
+)
+def test_check_file_walks_the_inner_nodes_a_read_walks_and_no_raw_leaf(
+    which: tuple[bool, int], offset: int, length: int | None
+) -> None:
+    """The check before a response meets every node the read will, so whatever the read would
+    raise is raised first; raw leaves are only sized, never read."""
+    blocks, cid, content = multi_level_file(*which)
+    offset = min(offset, len(content))
+    if length is None:
+        offset = max(offset, len(content) - 4000)
+    blocks.fetched.clear()
+    b"".join(read_file(blocks.get, cid, offset, length))
+    read = [c for c in blocks.fetched if c.codec != RAW]
+    blocks.fetched.clear()
+    sized: list[Cid] = []
+
+    def raw_size(c: Cid) -> int:
+        sized.append(c)
+        return len(blocks.blocks[c.multihash])
+
+    check_file(blocks.get, cid, offset, length, raw_size=raw_size)
+    assert blocks.fetched == read
+    assert all(c.codec == RAW for c in sized)
