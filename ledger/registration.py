@@ -69,6 +69,7 @@ from ledger.chain import (
     batch_item_subject,
     item_key,
 )
+from ledger.community_history import CommunityHistory, read_history
 from ledger.consent_files import (
     CUSTODY_NAMES,
     STEWARDSHIP_MOVES,
@@ -728,6 +729,11 @@ class Registrar:
         last sync left it, for a caller that has just synced it."""
         with self._index(sync=sync) as index:
             yield index
+
+    def community_history(self, community: bytes) -> CommunityHistory:
+        """The keyholder history of ``community`` that proves its keyholders offline."""
+        with self._index() as index:
+            return read_history(index, self.client, community)
 
     def batch_membership(self, root: bytes, key: bytes) -> dict[str, Any]:
         """The leaf of ``key`` in batch ``root`` (metadata, commitment, Merkle proof, manifest
@@ -2093,6 +2099,7 @@ class Registrar:
                 now + valid_for,
                 item=item,
                 created_at=now,
+                history=self.community_history(steward.id),
                 batch=batch,
             )
         key, _, steward = self._subject(item, "set")
@@ -2107,6 +2114,7 @@ class Registrar:
             now + valid_for,
             item=item,
             created_at=now,
+            history=self.community_history(steward.id),
             terms_document=document,
         )
         self._put_document(document)  # pinned, so the CID being signed can be fetched
@@ -2284,6 +2292,7 @@ class Registrar:
             nonce,
             now + valid_for,
             created_at=now,
+            history=self.community_history(community_id),
         )
         self._put_document(document)  # pinned, so the CID being signed can be fetched
         return request
@@ -2361,7 +2370,9 @@ class Registrar:
             now + valid_for,
             item=item,
             created_at=now,
+            history=self.community_history(steward.id),
             receiver=receiver,
+            receiver_history=None if receiver is None else self.community_history(receiver.id),
         )
         self._put_document(custody)  # pinned, so the CID being signed can be fetched
         return request
