@@ -14,6 +14,7 @@ import pytest
 import rfc8785
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -468,7 +469,8 @@ def test_keyholders_and_threshold_edited_into_a_request_are_refused() -> None:
         # Were it accepted, fewer than 2 genuine signatures (the attacker's own standing in)
         # would make it complete.
         edited = ConsentRequest(
-            typed=request.typed, item=request.item, keyholders=tuple(holders), threshold=k,
+            typed=request.typed, item=request.item,
+            keyholders=tuple(to_checksum_address(h) for h in holders), threshold=k,
             created_at=NOW, history=request.history, terms_document=TERMS,
         )
         ours = [attacker] if attacker.address in holders else []
