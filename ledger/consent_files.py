@@ -655,6 +655,15 @@ def _describe_custody(request: ConsentRequest) -> list[tuple[str, str]]:
     return rows
 
 
+def _proven_by(history: CommunityHistory) -> str:
+    count = len(history.rotations)
+    return (
+        f"community {_hex(history.community)} after its creation"
+        + (f" and {count} rotation{'s' if count > 1 else ''}" if count else "")
+        + " (proven by the request's history; `submit` checks the chain for later ones)"
+    )
+
+
 def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
     """What a keyholder is asked to sign, in plain words, as (label, value) rows."""
     domain = request.typed.domain
@@ -664,6 +673,9 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows = _describe_custody(request)
     else:
         rows = _describe_terms(request)
+    rows.append(("keyholders of", _proven_by(request.history)))
+    if request.receiver_history is not None:
+        rows.append(("receiver's of", _proven_by(request.receiver_history)))
     rows += [
         ("chain id", str(domain.chain_id)),
         ("registry", to_checksum_address(domain.verifying_contract)),

@@ -722,3 +722,11 @@ def test_any_edit_of_a_custody_request_is_refused_cleanly(
     else:
         assert parsed == request
         assert describe_request(parsed) == describe_request(request)
+
+
+def test_a_signer_is_shown_where_the_keyholders_come_from() -> None:
+    rows = dict(describe_request(transfer(accounts(2), accounts(2, seed=9))))
+    assert rows["keyholders of"].startswith(f"community 0x{COMMUNITY.hex()} after its creation "
+                                            "and 1 rotation (proven")
+    assert rows["receiver's of"].startswith(f"community 0x{RECEIVER.hex()} after its creation "
+                                            "and 1 rotation (proven")
