@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 from ledger.errors import DagTooDeep, IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -26,7 +26,7 @@ from ledger.ipfs.dagpb import UnixFSData, UnixFSType, decode_node, decode_unixfs
 __all__ = [
     "MAX_FILE_DEPTH",
     "MAX_PATH_SEGMENTS",
-    "BlockSize",
+    "BlockProbe",
     "DirEntry",
     "GetBlock",
     "check_file",
@@ -42,8 +42,6 @@ __all__ = [
 ]
 
 GetBlock = Callable[[Cid], bytes]
-#: The length of a stored block without reading it (BlockNotFound if it is not there).
-BlockSize = Callable[[Cid], int]
 MAX_NAME_BYTES: Final = 255
 MAX_PATH_SEGMENTS: Final = 256
 _PATH_MAX: Final = 4096  # Linux's PATH_MAX, counting the final NUL
@@ -142,24 +140,42 @@ def read_file(
     return _walk_file(get, cid, offset, length, None)
 
 
+class BlockProbe(Protocol):
+    """What a store tells about a block without reading it all (nor re-hashing it)."""
+
+    def block_size(self, cid: Cid) -> int:
+        """The block's length; BlockNotFound if it is not there."""
+        ...
+
+    def block_head(self, cid: Cid, count: int) -> bytes:
+        """The block's first ``count`` bytes; BlockNotFound if it is not there."""
+        ...
+
+
 def check_file(
     get: GetBlock,
     cid: Cid,
     offset: int = 0,
     length: int | None = None,
     *,
-    raw_size: BlockSize | None = None,
+    probe: BlockProbe | None = None,
 ) -> None:
-    """Raise now what :func:`read_file` with the same arguments would raise while streaming:
-    a file nested too deep (:class:`DagTooDeep`), a node that is not a file, mismatched block
-    sizes, a missing node. It walks the same blocks; with ``raw_size``, raw leaves are not read
-    (nor re-hashed) but only sized, so the check costs the file's inner nodes alone."""
-    for _ in _walk_file(get, cid, offset, length, raw_size):
+    """Raise now what :func:`read_file` with the same arguments would raise while streaming
+    because of the DAG's shape: a file nested too deep (:class:`DagTooDeep`), an inner node
+    that is not a file, mismatched block sizes, a missing node. It walks the blocks the read
+    will walk. With ``probe``, leaves are not read: a raw leaf is only sized, and (reading to
+    the end, ``length`` None) a dag-pb leaf only peeked at (canonical dag-pb puts links first,
+    so a block that does not start with one has none), so the check costs the file's inner
+    nodes alone. What only a leaf's bytes show (a corrupt or malformed leaf) the read meets."""
+    for _ in _walk_file(get, cid, offset, length, probe):
         pass
 
 
+_LINK_TAG: Final = b"\x12"  # dag-pb field 2 (Links), length-delimited: a node's first byte
+
+
 def _walk_file(
-    get: GetBlock, cid: Cid, offset: int, length: int | None, raw_size: BlockSize | None
+    get: GetBlock, cid: Cid, offset: int, length: int | None, probe: BlockProbe | None
 ) -> Iterator[bytes]:
     if offset < 0 or (length is not None and length < 0):
         raise UsageError("offset and length must not be negative")
@@ -178,11 +194,18 @@ def _walk_file(
                 hint="this node reads no deeper (Kubo's own layout is 7 levels deep at 2**64 "
                 "bytes); fetch the blocks with ?format=car",
             )
-        if raw_size is not None and node_cid.codec == RAW:
-            size = raw_size(node_cid)  # a leaf: its length is all the walk needs
-            if skip < size and remaining[0] is not None:
-                remaining[0] -= min(size - skip, remaining[0])
-            return
+        if probe is not None and depth > 0:
+            if node_cid.codec == RAW:
+                size = probe.block_size(node_cid)  # a leaf: its length is all the walk needs
+                if skip < size and remaining[0] is not None:
+                    remaining[0] -= min(size - skip, remaining[0])
+                return
+            if (
+                node_cid.codec == DAG_PB
+                and remaining[0] is None  # no count to keep, so its data length is not needed
+                and probe.block_head(node_cid, 1) != _LINK_TAG
+            ):
+                return  # no links: a leaf, which goes no deeper
         block = get(node_cid)
         meta, links = _unixfs_of(node_cid, block)
         if meta is None:
@@ -267,16 +290,16 @@ def _export(get: GetBlock, cid: Cid, dest: Path, depth: int = 0) -> None:
             out.write(piece)
 
 
-def check_tree(get: GetBlock, cid: Cid, name: str, *, raw_size: BlockSize | None = None) -> None:
+def check_tree(get: GetBlock, cid: Cid, name: str, *, probe: BlockProbe | None = None) -> None:
     """Raise now what :func:`iter_tar` would raise while streaming (an unsafe or repeated
     name, a symlink, folders or a file nested too deep, a node that is neither a file nor a
-    folder), walking the same blocks; see :func:`check_file` for ``raw_size``."""
+    folder), walking the same blocks; see :func:`check_file` for ``probe``."""
     check_name(name)
-    _check_entry(get, cid, name, raw_size, 0)
+    _check_entry(get, cid, name, probe, 0)
 
 
 def _check_entry(
-    get: GetBlock, cid: Cid, arcname: str, raw_size: BlockSize | None, depth: int
+    get: GetBlock, cid: Cid, arcname: str, probe: BlockProbe | None, depth: int
 ) -> None:
     _check_depth(depth, arcname)
     kind = node_kind(get, cid)
@@ -284,10 +307,10 @@ def _check_entry(
         raise UnsafePath(f"refusing the symlink {arcname!r}: symlinks are not exported")
     if kind == UnixFSType.DIRECTORY:
         for entry in _checked_entries(get, cid):
-            _check_entry(get, entry.cid, f"{arcname}/{entry.name}", raw_size, depth + 1)
+            _check_entry(get, entry.cid, f"{arcname}/{entry.name}", probe, depth + 1)
         return
     file_size(get, cid)
-    check_file(get, cid, raw_size=raw_size)
+    check_file(get, cid, probe=probe)
 
 
 def iter_tar(get: GetBlock, cid: Cid, name: str) -> Iterator[bytes]:

@@ -781,11 +781,19 @@ def test_gateway_tar(client: httpx.Client, stocked: str) -> None:
 # ---- a DAG deeper than the node walks ------------------------------------------------------
 
 
-def deep_file(node: EmbeddedNode, levels: int, leaf: bytes = b"x") -> tuple[Cid, list[Cid]]:
+def deep_file(
+    node: EmbeddedNode, levels: int, leaf: bytes = b"x", *, raw_leaf: bool = True
+) -> tuple[Cid, list[Cid]]:
     """A one-leaf file under ``levels`` dag-pb file nodes, one inside the next (the leaf at
-    depth ``levels``), stored in ``node``: (the root, every block top down)."""
-    child = Cid.from_digest(hashlib.sha256(leaf).digest(), RAW)
-    node.store.put_verified(child, leaf)
+    depth ``levels``; raw, or a dag-pb file node as Kubo's CIDv0 default makes them), stored
+    in ``node``: (the root, every block top down)."""
+    if raw_leaf:
+        child = Cid.from_digest(hashlib.sha256(leaf).digest(), RAW)
+        node.store.put_verified(child, leaf)
+    else:
+        block = encode_node(PBNode((), encode_unixfs(UnixFSData(UnixFSType.FILE, data=leaf))))
+        child = Cid.from_digest(hashlib.sha256(block).digest(), DAG_PB)
+        node.store.put_verified(child, block)
     blocks = [child]
     for _ in range(levels):
         meta = UnixFSData(UnixFSType.FILE, filesize=len(leaf), blocksizes=(len(leaf),))
@@ -844,6 +852,18 @@ def test_a_dag_deeper_than_the_node_reads_is_an_error_before_any_header(
     raw = connection.getresponse()
     assert raw.status == 422 and json.loads(raw.read())["ErrorCode"] == "dag_too_deep"
     connection.close()
+
+    # With a dag-pb leaf (Kubo's CIDv0 layout), which the check only peeks at: the same.
+    pb_ok, _ = deep_file(embedded_node, MAX_FILE_DEPTH, b"z", raw_leaf=False)
+    assert client.get(f"/ipfs/{pb_ok}").content == b"z"
+    pb_deep, _ = deep_file(embedded_node, MAX_FILE_DEPTH + 1, b"w", raw_leaf=False)
+    assert_refused_before_any_header(client.get(f"/ipfs/{pb_deep}"), "dag-pb leaf")
+    # A leaf missing from the store is a 404 before any header too, not a cut 200.
+    gone, gone_blocks = deep_file(embedded_node, 2, b"gone")
+    embedded_node.store.delete_block(gone_blocks[-1].multihash)
+    for response in (client.get(f"/ipfs/{gone}"), client.get(f"/ipfs/{gone}?format=tar")):
+        assert_kubo_error(response, 404, "block_not_found")
+        assert "immutable" not in response.headers.get("cache-control", "")
 
     # A raw block and a CAR are blocks, not a walk of the file: served whole, and complete.
     block = client.get(f"/ipfs/{root}?format=raw")
