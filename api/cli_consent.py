@@ -40,6 +40,7 @@ from ledger.consent_files import (
     encode_request,
     encode_signature,
     load_keystore_file,
+    proven_by,
     read_request,
     read_signature,
     sign_request,
@@ -340,6 +341,9 @@ def _write_status(status: ConsentStatus) -> None:
                 out.write(f"    signed   {address}\n")
             for address in party.missing:
                 out.write(f"    missing  {address}\n")
+    out.write(f"keyholders of {proven_by(request.history)}\n")
+    if request.receiver_history is not None:
+        out.write(f"receiver's keyholders of {proven_by(request.receiver_history)}\n")
     if status.complete:
         out.write("ready: submit it with `heritage consent submit`\n")
     else:

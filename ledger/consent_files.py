@@ -108,6 +108,7 @@ __all__ = [
     "load_keystore_file",
     "parse_request",
     "parse_signature",
+    "proven_by",
     "read_request",
     "read_signature",
     "sign_request",
@@ -655,7 +656,8 @@ def _describe_custody(request: ConsentRequest) -> list[tuple[str, str]]:
     return rows
 
 
-def _proven_by(history: CommunityHistory) -> str:
+def proven_by(history: CommunityHistory) -> str:
+    """Whose keyholders a request names, and what proves them, in plain words."""
     count = len(history.rotations)
     return (
         f"community {_hex(history.community)} after its creation"
@@ -673,9 +675,9 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows = _describe_custody(request)
     else:
         rows = _describe_terms(request)
-    rows.append(("keyholders of", _proven_by(request.history)))
+    rows.append(("keyholders of", proven_by(request.history)))
     if request.receiver_history is not None:
-        rows.append(("receiver's of", _proven_by(request.receiver_history)))
+        rows.append(("receiver's of", proven_by(request.receiver_history)))
     rows += [
         ("chain id", str(domain.chain_id)),
         ("registry", to_checksum_address(domain.verifying_contract)),

@@ -273,6 +273,10 @@ def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
     sign(ws, request, after[1], second)
     status = offline(tmp_path / "d", "consent", "status", str(request), str(first), str(second))
     assert status.returncode == 0 and "ready" in status.stdout
+    assert (
+        f"keyholders of community {genuine['history']['community']} after its creation and 1 "
+        "rotation (proven by the request's history" in status.stdout
+    )
     submit = ws.run("consent", "submit", str(request), str(first), str(second))
     assert "revoked terms version 1" in submit.stdout
 
