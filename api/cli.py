@@ -1,8 +1,9 @@
 """The ``heritage`` command-line tool: parse, call the core, format.
 
 Errors from the project print as one line (``error[code]: what … (what to do)``) without a
-traceback. Exit statuses: 0 success, 1 failure, 2 usage error; commands that report a
-verdict (``ipfs verify``) exit 1 when the verdict is bad.
+traceback. Exit statuses are :class:`ledger.errors.ExitCode` (docs/exit-codes.md): 0 success,
+1 failure, 2 usage error, 3 chain unavailable; commands that report a verdict (``ipfs
+verify``) exit 1 when the verdict is bad.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from api.cli_keys import keys_app
 from api.cli_registry import community_app, custody_app, derivative_app, item_app, terms_app
 from api.cli_rights import terms_check
 from api.cli_verify import verify_command
-from ledger.errors import HeritageError, UsageError
+from ledger.errors import ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_path
@@ -93,7 +94,7 @@ def _fail(exc: HeritageError) -> NoReturn:
     _err.print(f"[bold red]error\\[{exc.code}][/]: {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
         _err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
-    raise SystemExit(exc.exit_code)
+    raise SystemExit(ExitCode(exc.exit_code))
 
 
 @contextmanager
@@ -167,7 +168,7 @@ def ipfs_add(
     results: list[dict[str, Any]] = []
     for path in paths:
         if not path.exists() and not path.is_symlink():
-            raise UsageError(f"{path} does not exist")
+            raise NoSuchFile(f"no such file: {path}", hint="check the path; nothing was added")
         if isinstance(node, EmbeddedNode):
             with _progress(_tree_size(path), f"adding {path.name}", quiet or as_json) as tick:
                 entries = node.add_path(path, options, pin=pin, progress=tick)
@@ -293,7 +294,7 @@ def ipfs_verify(as_json: JsonFlag = False) -> None:
         else:
             _err.print("all blocks verified")
     if corrupt:
-        raise SystemExit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 @ipfs_app.command("car-export")
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     except HeritageError as exc:
         _fail(exc)
     except BrokenPipeError:
-        raise SystemExit(1) from None
+        raise SystemExit(ExitCode.FAILURE) from None
     except KeyboardInterrupt:
         _err.print("interrupted")
-        raise SystemExit(130) from None
+        raise SystemExit(ExitCode.INTERRUPTED) from None

@@ -40,12 +40,13 @@ from ledger.consent_files import (
     encode_request,
     encode_signature,
     load_keystore_file,
+    proven_by,
     read_request,
     read_signature,
     sign_request,
     write_new_file,
 )
-from ledger.errors import ConsentIncomplete, UsageError
+from ledger.errors import ExitCode, UsageError
 from ledger.keys import load_signer, read_passphrase_file
 from ledger.registration import SignerKeys, read_json_file
 from ledger.settings import load_settings
@@ -53,7 +54,7 @@ from ledger.settings import load_settings
 __all__ = ["EXIT_INCOMPLETE", "consent_app"]
 
 #: `heritage consent status`: the request is valid but some signatures are still missing.
-EXIT_INCOMPLETE: Final = ConsentIncomplete.exit_code  # 5, as `consent submit` then exits
+EXIT_INCOMPLETE: Final[int] = ExitCode.CONSENT_PENDING  # 5, as `consent submit` then exits
 
 consent_app = typer.Typer(
     help="k-of-n consent collected offline (terms, keyholder rotation, custody): request, "
@@ -356,6 +357,9 @@ def _write_status(status: ConsentStatus) -> None:
                 out.write(f"    signed   {address}\n")
             for address in party.missing:
                 out.write(f"    missing  {address}\n")
+    out.write(f"keyholders of {proven_by(request.history)}\n")
+    if request.receiver_history is not None:
+        out.write(f"receiver's keyholders of {proven_by(request.receiver_history)}\n")
     if status.complete:
         out.write("ready: submit it with `heritage consent submit`\n")
     else:

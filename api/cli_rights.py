@@ -16,15 +16,15 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from ledger.errors import InvalidTerms, NaiveDatetime, UsageError
+from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, UsageError
 from ledger.registration import read_json_file
 from ledger.rights import decide, parse_terms, requires_encryption
 
 __all__ = ["EXIT_ALLOWED", "EXIT_DENIED", "EXIT_INVALID", "terms_check"]
 
-EXIT_ALLOWED: Final = 0
-EXIT_DENIED: Final = 3
-EXIT_INVALID: Final = InvalidTerms.exit_code
+EXIT_ALLOWED: Final[int] = ExitCode.OK
+EXIT_DENIED: Final[int] = ExitCode.TERMS_DENIED
+EXIT_INVALID: Final[int] = ExitCode.TERMS_INVALID
 
 TermsFile = Annotated[
     Path, typer.Argument(help="The terms document (a JSON file).", dir_okay=False)

@@ -1,26 +1,39 @@
 """``heritage verify``: is this the registered file, who holds it, under which terms?
 
 Thin: parse, call :mod:`ledger.verify`, print the verdict (in plain words, or ``--json``
-following ``ledger/schemas/verify-report.schema.json``) and exit with its status: 0
-verified, 10 keyholders changed since signing, 11 revoked, 12 tampered, 13 unknown (or no
-claim by the community named with --community), 14 signature failure, 15 disputed (several
-communities claim the content, none named), 16 the parent claim of a derivative is revoked;
-2 a usage error, 1 any other error.
+following ``ledger/schemas/verify-report.schema.json``) and exit with its status
+(:class:`ledger.errors.ExitCode`, docs/exit-codes.md): 0 verified, 10 keyholders changed since
+signing, 11 revoked, 12 tampered, 13 unknown (or no claim by the community named with
+--community), 14 signature failure, 15 disputed (several communities claim the content, none
+named), 16 the parent claim of a derivative is revoked; 2 a usage error, 3 the chain is
+unavailable, 1 any other error.
+
+PATH_OR_CID is a CID (or a 0x claim key) when it parses as one, else a path, which must exist:
+a mistyped file name is never looked up on chain as if it were a CID.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
 from ledger.crypto import EncryptionKeyPair
-from ledger.errors import ChainError, ChainUnavailable, HeritageError, NotFound, UsageError
+from ledger.errors import (
+    ChainUnavailable,
+    ExitCode,
+    HeritageError,
+    NoSuchFile,
+    NotFound,
+    UsageError,
+)
+from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import CHUNK_SIZE
 from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
 from ledger.registration import Registrar, parse_community_id
@@ -60,6 +73,38 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
         )
     for problem in report.problems:
         _out.print(f"  problem: {problem}", markup=False, soft_wrap=True)
+
+
+_ITEM_KEY: Final = re.compile(r"0[xX][0-9a-fA-F]{64}")
+
+
+def _names_an_item(target: str) -> bool:
+    """Whether ``target`` is a CID or a 0x item key (and so never a path)."""
+    if _ITEM_KEY.fullmatch(target):
+        return True
+    try:
+        Cid.parse(target)
+    except (HeritageError, ValueError):
+        return False
+    return True
+
+
+def _target(target: str) -> tuple[Path | None, str | None]:
+    """(the path, None) or (None, the CID or key) that PATH_OR_CID names."""
+    if not target.strip():
+        raise UsageError(
+            "PATH_OR_CID is empty",
+            hint="pass a file, a bag folder or a CID, e.g. `heritage verify scan.ply`",
+        )
+    if _names_an_item(target):
+        return None, target
+    path = Path(target)
+    if not path.exists():
+        raise NoSuchFile(
+            f"no such file: {target}",
+            hint="check the path; a CID or a 0x item key is verified on chain as it is",
+        )
+    return path, None
 
 
 def verify_command(
@@ -118,31 +163,30 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
-    if target == "":
-        raise UsageError(
-            "give a file, a bag or a CID to verify, not an empty argument",
-            hint="e.g. `heritage verify scan.tif`",
-        )
-    path = Path(target)
+    path, cid = _target(target)
     named = community or []
-    if chunk_size is not None and (proofs is not None or path.is_dir()):
+    if chunk_size is not None and (proofs is not None or (path is not None and path.is_dir())):
         raise UsageError(
             "--chunk-size is for a file verified against the chain; proofs and bags record "
             "each item's settings"
         )
     if proofs is not None:
+        if not proofs.exists():
+            raise NoSuchFile(
+                f"no such file: {proofs}", hint="pass the file `heritage item proof` wrote"
+            )
         if not proofs.is_file():
-            raise UsageError(f"{proofs} does not exist or is not a file")
+            raise UsageError(f"{proofs} is not a file", hint="pass a proofs.json file")
         evidence = read_proofs(proofs.read_bytes(), str(proofs))
-        if path.is_dir():
+        if path is not None and path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
         expected = [offline_community(evidence, c) for c in named]
         report = (
             verify_offline(evidence, path=path, expect=expect, communities=expected)
-            if path.exists()
-            else verify_offline(evidence, cid=target, communities=expected)
+            if path is not None
+            else verify_offline(evidence, cid=cid, communities=expected)
         )
-    elif path.is_dir():
+    elif path is not None and path.is_dir():
         if expect is not None:
             raise UsageError("a bag names its own expected CID; --expect is for a file")
         report = verify_bag(path)
@@ -150,7 +194,11 @@ def verify_command(
         try:
             with Registrar(load_settings()) as registrar:
                 expected = [registrar.resolve_community(c) for c in named]
-                holders = _holders(registrar, key or [], password_file) if path.is_file() else []
+                holders = (
+                    _holders(registrar, key or [], password_file)
+                    if path is not None and path.is_file()
+                    else []
+                )
                 report = verify_online(
                     registrar,
                     target,
@@ -160,13 +208,13 @@ def verify_command(
                     holders=holders,
                 )
         except ChainUnavailable as exc:
-            # verify's statuses are its verdicts; an unreachable chain is "any other error".
-            raise ChainError(
+            # Exit 3, as every command that needs the chain; verify's hint adds the offline way.
+            raise ChainUnavailable(
                 exc.message, hint="start the chain, or verify offline with --proofs FILE"
             ) from None
-    bare = path.is_file() and expect is None and proofs is None
+    bare = path is not None and path.is_file() and expect is None and proofs is None
     _print(report, as_json, chunks=(chunk_size or CHUNK_SIZE) if bare else None)
-    raise typer.Exit(report.exit_code)
+    raise typer.Exit(ExitCode(report.exit_code))  # a status outside the table fails loudly
 
 
 def offline_community(evidence: Evidence, text: str) -> bytes:

@@ -52,7 +52,9 @@ from ledger.ipfs.dagpb import UnixFSType
 from ledger.ipfs.files import (
     DirEntry,
     GetBlock,
+    check_file,
     check_name,
+    check_tree,
     file_size,
     iter_tar,
     list_directory,
@@ -740,10 +742,14 @@ class _IpfsRoutes:
         size = file_size(self._get, cid)
         start = min(offset, size)
         count = size - start if length is None else min(length, size - start)
+        # What the stream would meet (too deep a DAG, a missing node), answered before it;
+        # the check and the read take the same arguments (to the end: None), so they agree.
+        until = None if count == size - start else count
+        check_file(self._get, cid, start, until, probe=self.node.store)
         # Chunked like Kubo's (X-Content-Length, no Content-Length): clients that read a
         # response with a Content-Length as one piece (urllib3) stream chunked ones.
         return StreamingResponse(
-            self.node.cat(str(cid), start, count),
+            self.node.cat(str(cid), start, until),
             media_type="application/octet-stream",
             headers={"X-Content-Length": str(count)},
         )
@@ -755,7 +761,8 @@ class _IpfsRoutes:
         cid = self.node.resolve(path)
         given_root = path.strip().removeprefix("/ipfs/").split("/", 1)[0]
         name = check_name(rest.rsplit("/", 1)[-1] if rest else given_root)
-        node_kind(self._get, cid)  # a missing root answers 404 before the stream starts
+        # A missing block, an unsafe name or too deep a DAG answers an error before the stream.
+        check_tree(self._get, cid, name, probe=self.node.store)
         level = params.integer("compression-level", -1, minimum=-1)
         if level is not None and level > 9:
             raise UsageError(f"compression-level must be -1 to 9, not {level}")
@@ -1125,6 +1132,9 @@ class _IpfsRoutes:
         headers = {**headers, "ETag": f'"{cid}.tar"'}
         if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
+        # Whatever the stream would meet (a name, a symlink, too deep a DAG) is refused now,
+        # while the answer can still be an error and not a cut 200 cached as immutable.
+        check_tree(self._get, cid, name, probe=self.node.store)
         headers["Content-Type"] = "application/x-tar"
         return self._respond(request, 200, headers, iter_tar(self._get, cid, name), None)
 
@@ -1173,12 +1183,17 @@ class _IpfsRoutes:
             refused.headers["Content-Range"] = f"bytes */{size}"
             refused.headers["Cache-Control"] = IMMUTABLE
             return refused
-        if span is None:
-            return self._respond(request, 200, headers, read_file(self._get, cid), size)
-        first, last = span
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        first, last = (0, size - 1) if span is None else span
         count = last - first + 1
-        return self._respond(request, 206, headers, read_file(self._get, cid, first, count), count)
+        until = None if last == size - 1 else count  # to the end: the read takes no count
+        # Every limit of the walk (depth, block sizes, a missing node) is met here, before the
+        # status and the immutable caching are sent, never as a cut body.
+        check_file(self._get, cid, first, until, probe=self.node.store)
+        body = read_file(self._get, cid, first, until)
+        if span is None:
+            return self._respond(request, 200, headers, body, size)
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+        return self._respond(request, 206, headers, body, count)
 
 
 def create_ipfs_app(settings: Settings, node: EmbeddedNode | None = None) -> FastAPI:

@@ -13,10 +13,15 @@ A request file holds the complete EIP-712 typed data (``types``, ``primaryType``
 with the live chain id and registry address, ``message``), so any EIP-712 wallet can sign it
 too, plus what a signer needs to judge it offline: the keyholders and threshold, the item as
 it was named, and for ``SetTerms`` the terms document itself, whose canonical form must hash
-to the ``terms`` digest being signed. A rotation or custody request carries its community or
-custody document (``document``: it must hash to the ``document`` digest being signed, and say
-what the typed data says), and a transfer or repatriation the receiving community
-(``receiver``), whose k keyholders sign the same digest as the steward's. A signature file
+to the ``terms`` digest being signed. The keyholders and threshold are not in the digest, so
+the request also carries each signing community's keyholder history
+(:mod:`ledger.community_history`: its creation and every rotation, each signed by k of the set
+before): the keyholders and threshold a request names must be the ones that history proves
+for the community id being signed, or the file is refused as edited, naming the field. A
+rotation or custody request carries its community or custody document (``document``: it
+must hash to the ``document`` digest being signed, and say what the typed data says), and a
+transfer or repatriation the receiving community (``receiver``, with ``receiver_history``),
+whose k keyholders sign the same digest as the steward's. A signature file
 names the request's digest, the signer and the 65-byte signature; it is good for that one
 request only (its ``terms_version`` is the nonce of a rotation or custody request).
 
@@ -61,14 +66,17 @@ from ledger.chain import (
     claim_key,
     content_key,
 )
+from ledger.community_history import CommunityHistory, Rotation, keyholders_of
 from ledger.errors import (
     ConsentExpired,
     ConsentFileInvalid,
     ConsentIncomplete,
     ConsentMismatch,
+    EvidenceInvalid,
     HeritageError,
     KeystoreError,
     LimitExceeded,
+    NoSuchFile,
     UsageError,
     WrongPassphrase,
 )
@@ -81,6 +89,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_REQUEST_BYTES",
     "MAX_SIGNATURE_BYTES",
+    "REQUEST_FORMAT_VERSION",
     "REQUEST_TYPE",
     "SIGNATURE_TYPE",
     "STEWARDSHIP_MOVES",
@@ -100,6 +109,7 @@ __all__ = [
     "load_keystore_file",
     "parse_request",
     "parse_signature",
+    "proven_by",
     "read_request",
     "read_signature",
     "sign_request",
@@ -109,7 +119,9 @@ __all__ = [
 
 REQUEST_TYPE: Final = "heritage/consent-request"
 SIGNATURE_TYPE: Final = "heritage/consent-signature"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 1  # signature files
+#: Request files: 2 added the signing communities' keyholder histories.
+REQUEST_FORMAT_VERSION: Final = 2
 #: The terms actions: the terms of an item, derivative or batch.
 TERMS_ACTIONS: Final = ("SetTerms", "RevokeTerms")
 #: The actions that can be collected offline: every one that k keyholders authorise after
@@ -142,11 +154,12 @@ _REQUEST_FIELDS: Final = frozenset(
         "created_at",
         "digest",
         "typed_data",
+        "history",
     }
 )
 #: A rotation or custody request: the terms request's fields (terms ones null) and its document
-#: and receiver. Terms requests keep exactly the fields above, so older files stay readable.
-_ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver"}
+#: and receiver (with the receiver's keyholder history).
+_ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver", "receiver_history"}
 _SIGNATURE_FIELDS: Final = frozenset(
     {"type", "version", "request", "action", "subject", "terms_version", "signer", "signature"}
 )
@@ -169,11 +182,15 @@ class ConsentRequest:
     keyholders: tuple[ChecksumAddress, ...]
     threshold: int
     created_at: int
+    # What proves ``keyholders`` and ``threshold`` offline (and ``receiver_history`` the
+    # receiver's): they are not in the digest being signed.
+    history: CommunityHistory
     terms_document: Mapping[str, Any] | None = None  # SetTerms only
     batch_root: bytes | None = None  # RevokeTerms of one item of a batch: the batch
     batch_item: bytes | None = None  # … and the item's key
     document: Mapping[str, Any] | None = None  # the community or custody document signed
     receiver: Community | None = None  # a transfer or repatriation: the receiving community
+    receiver_history: CommunityHistory | None = None
 
     @property
     def action(self) -> str:
@@ -376,11 +393,13 @@ def build_request(
     *,
     item: str,
     created_at: int,
+    history: CommunityHistory,
     terms_document: Mapping[str, Any] | None = None,
     batch: tuple[bytes, bytes] | None = None,
 ) -> ConsentRequest:
     """A request for ``action`` on ``subject`` (``version``: the one being set, or the one
-    being revoked), to be signed by k of ``steward``'s keyholders before ``deadline``."""
+    being revoked), to be signed by k of ``steward``'s keyholders before ``deadline``
+    (``history``: the steward's keyholder history, which must prove them)."""
     if action not in TERMS_ACTIONS:
         raise UsageError(
             f"build_request makes terms requests ({TERMS_ACTIONS}), not {action!r}",
@@ -407,6 +426,7 @@ def build_request(
         terms_document=None if terms_document is None else dict(terms_document),
         batch_root=None if batch is None else batch[0],
         batch_item=None if batch is None else batch[1],
+        history=history,
     )
     _check_request(request, "the request")
     return request
@@ -421,9 +441,11 @@ def build_rotation_request(
     deadline: int,
     *,
     created_at: int,
+    history: CommunityHistory,
 ) -> ConsentRequest:
     """A request to replace ``current``'s keyholders and threshold by ``following``'s, with
-    the new community ``document``; k of the current keyholders sign before ``deadline``."""
+    the new community ``document``; k of the current keyholders (which ``history`` proves)
+    sign before ``deadline``."""
     message: dict[str, Any] = {
         "community": current.id,
         "keyholders": list(following.keyholders),
@@ -439,6 +461,7 @@ def build_rotation_request(
         threshold=current.threshold,
         created_at=created_at,
         document=dict(document),
+        history=history,
     )
     _check_request(request, "the request")
     return request
@@ -478,11 +501,14 @@ def build_custody_request(
     *,
     item: str,
     created_at: int,
+    history: CommunityHistory,
     receiver: Community | None = None,
+    receiver_history: CommunityHistory | None = None,
 ) -> ConsentRequest:
     """A RecordCustody request for item ``key`` (``item``: as named) with its custody
     ``document``; k of ``steward`` sign, and for a transfer or repatriation k of ``receiver``
-    (the community ``counterparty`` names) too."""
+    (the community ``counterparty`` names) too. ``history`` and ``receiver_history`` are their
+    keyholder histories, which must prove their keyholders."""
     message: dict[str, Any] = {
         "item": key,
         "action": action,
@@ -500,6 +526,8 @@ def build_custody_request(
         created_at=created_at,
         document=dict(document),
         receiver=receiver,
+        history=history,
+        receiver_history=receiver_history,
     )
     _check_request(request, "the request")
     return request
@@ -629,6 +657,16 @@ def _describe_custody(request: ConsentRequest) -> list[tuple[str, str]]:
     return rows
 
 
+def proven_by(history: CommunityHistory) -> str:
+    """Whose keyholders a request names, and what proves them, in plain words."""
+    count = len(history.rotations)
+    return (
+        f"community {_hex(history.community)} after its creation"
+        + (f" and {count} rotation{'s' if count > 1 else ''}" if count else "")
+        + " (proven by the request's history; `submit` checks the chain for later ones)"
+    )
+
+
 def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
     """What a keyholder is asked to sign, in plain words, as (label, value) rows."""
     domain = request.typed.domain
@@ -638,6 +676,9 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows = _describe_custody(request)
     else:
         rows = _describe_terms(request)
+    rows.append(("keyholders of", proven_by(request.history)))
+    if request.receiver_history is not None:
+        rows.append(("receiver's of", proven_by(request.receiver_history)))
     rows += [
         ("chain id", str(domain.chain_id)),
         ("registry", to_checksum_address(domain.verifying_contract)),
@@ -747,11 +788,33 @@ def _community_json(community: Community) -> dict[str, Any]:
     }
 
 
+def _history_json(history: CommunityHistory | None) -> dict[str, Any] | None:
+    if history is None:
+        return None
+    return {
+        "community": _hex(history.community),
+        "salt": _hex(history.salt),
+        "keyholders": list(history.keyholders),
+        "threshold": history.threshold,
+        "rotations": [
+            {
+                "keyholders": list(r.keyholders),
+                "threshold": r.threshold,
+                "document": _hex(r.document),
+                "nonce": r.nonce,
+                "deadline": r.deadline,
+                "signatures": _hex(r.signatures),
+            }
+            for r in history.rotations
+        ],
+    }
+
+
 def encode_request(request: ConsentRequest) -> bytes:
     """The request file's bytes (UTF-8 JSON, sorted keys)."""
     document: dict[str, Any] = {
         "type": REQUEST_TYPE,
-        "version": FORMAT_VERSION,
+        "version": REQUEST_FORMAT_VERSION,
         "item": request.item,
         "keyholders": list(request.keyholders),
         "threshold": request.threshold,
@@ -763,12 +826,14 @@ def encode_request(request: ConsentRequest) -> bytes:
         "created_at": request.created_at,
         "digest": _hex(request.digest),
         "typed_data": typed_data_json(request.typed),
+        "history": _history_json(request.history),
     }
     if request.action not in TERMS_ACTIONS:
         document["document"] = None if request.document is None else dict(request.document)
         document["receiver"] = (
             None if request.receiver is None else _community_json(request.receiver)
         )
+        document["receiver_history"] = _history_json(request.receiver_history)
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -787,7 +852,9 @@ def encode_signature(signature: ConsentSignature) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _load(data: bytes, where: str, cap: int, kind: str, file_type: str) -> dict[str, Any]:
+def _load(
+    data: bytes, where: str, cap: int, kind: str, file_type: str, format_version: int
+) -> dict[str, Any]:
     """The top-level object of a consent file: capped, strict JSON, right type and version."""
     if len(data) > cap:
         raise LimitExceeded(
@@ -809,10 +876,10 @@ def _load(data: bytes, where: str, cap: int, kind: str, file_type: str) -> dict[
             f"not {file_type!r}"
         )
     version = document.get("version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if version != format_version or isinstance(version, bool):
         raise ConsentFileInvalid(
             f"{where} is a {kind} file of format version {version!r}; this program reads "
-            f"version {FORMAT_VERSION}",
+            f"version {format_version}",
             hint="make the file with the same version of heritage",
         )
     return document
@@ -1035,9 +1102,60 @@ def _check_custody(request: ConsentRequest, document: Mapping[str, Any], where: 
             )
         receiver = request.receiver
         _check_set(receiver.keyholders, receiver.threshold, f"{where}: the receiver")
-    elif request.receiver is not None:
+        _check_history(
+            request.receiver_history, receiver, request.typed.domain, where, "receiver."
+        )
+    elif request.receiver is not None or request.receiver_history is not None:
         raise ConsentFileInvalid(
             f"{where}: a custody {CUSTODY_NAMES[action]} is signed by the steward alone"
+        )
+
+
+_EDITED: Final = "the file was edited; make a new request"
+
+
+def _check_history(
+    history: CommunityHistory | None,
+    community: Community,
+    domain: consent.Domain,
+    where: str,
+    field: str,
+) -> None:
+    """The keyholders and threshold a request names for ``community`` (``field``: where, e.g.
+    ``receiver.``) are exactly those its keyholder history proves: they are not in the digest
+    being signed, so nothing but the history keeps an edited set from being counted."""
+    name = "receiver_history" if field else "history"
+    if history is None:
+        raise ConsentFileInvalid(f"{where}: {name} (the community's keyholder history) is missing")
+    if history.community != community.id:
+        raise ConsentFileInvalid(
+            f"{where}: {name} is the history of community {_hex(history.community)}, not of "
+            f"{_hex(community.id)}, whose keyholders sign",
+            hint=_EDITED,
+        )
+    try:
+        proven = keyholders_of(history, domain)
+    except EvidenceInvalid as exc:
+        raise ConsentFileInvalid(
+            f"{where}: {name} does not hold: {exc.message}", hint=_EDITED
+        ) from None
+    count = len(history.rotations)
+    source = (
+        f"community {_hex(community.id)}'s keyholder history (its creation"
+        + (f" and {count} rotation{'s' if count > 1 else ''}" if count else "")
+        + ") proves"
+    )
+    if proven.keyholders != community.keyholders:
+        raise ConsentFileInvalid(
+            f"{where}: {field}keyholders were edited: the file names "
+            f"{', '.join(community.keyholders)}, but {source} {', '.join(proven.keyholders)}",
+            hint=_EDITED,
+        )
+    if proven.threshold != community.threshold:
+        raise ConsentFileInvalid(
+            f"{where}: {field}threshold was edited: the file says {community.threshold}, but "
+            f"{source} {proven.threshold}",
+            hint=_EDITED,
         )
 
 
@@ -1061,6 +1179,9 @@ def _check_request(request: ConsentRequest, where: str) -> None:
                 hint="the file was edited; make a new request",
             )
     _check_set(request.keyholders, request.threshold, where)
+    _check_history(request.history, request.steward(), request.typed.domain, where, "")
+    if request.action != "RecordCustody" and request.receiver_history is not None:
+        raise ConsentFileInvalid(f"{where}: a {request.action} request has no receiver_history")
     if request.action in TERMS_ACTIONS:
         _check_terms_request(request, where)
         return
@@ -1085,6 +1206,15 @@ def _check_request(request: ConsentRequest, where: str) -> None:
         _check_rotation(request, document, where)
     else:
         _check_custody(request, document, where)
+    if request.action == "RotateKeyholders":
+        rotations = len(request.history.rotations)
+        if rotations != request.version:
+            # The nonce is signed: it says how many rotations the history must hold.
+            raise ConsentFileInvalid(
+                f"{where}: history holds {rotations} rotations, but the rotation being signed "
+                f"has nonce {request.version}, so {request.version} came before it",
+                hint=_EDITED,
+            )
 
 
 def _receiver(value: Any, where: str) -> Community | None:
@@ -1104,9 +1234,61 @@ def _receiver(value: Any, where: str) -> Community | None:
     )
 
 
+_HISTORY_FIELDS: Final = frozenset({"community", "salt", "keyholders", "threshold", "rotations"})
+_ROTATION_FIELDS: Final = frozenset(
+    {"keyholders", "threshold", "document", "nonce", "deadline", "signatures"}
+)
+
+
+def _addresses(value: Any, where: str, what: str) -> tuple[ChecksumAddress, ...]:
+    if not isinstance(value, list):
+        raise ConsentFileInvalid(f"{where}: {what} is not a list of addresses")
+    return tuple(_address(a, where, f"{what}[{i}]") for i, a in enumerate(value))
+
+
+def _rotation(value: Any, where: str, what: str) -> Rotation:
+    if not isinstance(value, dict) or set(value) != _ROTATION_FIELDS:
+        fields = ", ".join(sorted(_ROTATION_FIELDS))
+        raise ConsentFileInvalid(f"{where}: {what} is not {{{fields}}}")
+    return Rotation(
+        keyholders=_addresses(value["keyholders"], where, f"{what}.keyholders"),
+        threshold=_int(value["threshold"], where, f"{what}.threshold", 8),
+        document=_bytes(value["document"], where, f"{what}.document", 32),
+        nonce=_int(value["nonce"], where, f"{what}.nonce", 64),
+        deadline=_int(value["deadline"], where, f"{what}.deadline", 64),
+        signatures=_bytes(value["signatures"], where, f"{what}.signatures"),
+    )
+
+
+def _history(value: Any, where: str, name: str) -> CommunityHistory:
+    if value is None:
+        raise ConsentFileInvalid(
+            f"{where}: {name} (the keyholder history of a community whose keyholders sign) is "
+            "missing",
+            hint=_EDITED,
+        )
+    if not isinstance(value, dict) or set(value) != _HISTORY_FIELDS:
+        fields = ", ".join(sorted(_HISTORY_FIELDS))
+        raise ConsentFileInvalid(f"{where}: {name} is not {{{fields}}}")
+    rotations = value["rotations"]
+    if not isinstance(rotations, list):
+        raise ConsentFileInvalid(f"{where}: {name}.rotations is not a list")
+    return CommunityHistory(
+        community=_bytes(value["community"], where, f"{name}.community", 32),
+        salt=_bytes(value["salt"], where, f"{name}.salt", 32),
+        keyholders=_addresses(value["keyholders"], where, f"{name}.keyholders"),
+        threshold=_int(value["threshold"], where, f"{name}.threshold", 8),
+        rotations=tuple(
+            _rotation(r, where, f"{name}.rotations[{i}]") for i, r in enumerate(rotations)
+        ),
+    )
+
+
 def parse_request(data: bytes, where: str) -> ConsentRequest:
     """A request file's contents, checked in full; :class:`ConsentFileInvalid` otherwise."""
-    document = _load(data, where, MAX_REQUEST_BYTES, "consent request", REQUEST_TYPE)
+    document = _load(
+        data, where, MAX_REQUEST_BYTES, "consent request", REQUEST_TYPE, REQUEST_FORMAT_VERSION
+    )
     typed_json = document.get("typed_data")
     primary = typed_json.get("primaryType") if isinstance(typed_json, dict) else None
     extended = primary in CONSENT_ACTIONS and primary not in TERMS_ACTIONS
@@ -1145,6 +1327,10 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             batch_item=batch_item,
             document=signed_document,
             receiver=receiver,
+            history=_history(document["history"], where, "history"),
+            receiver_history=None
+            if document.get("receiver_history") is None
+            else _history(document["receiver_history"], where, "receiver_history"),
         )
         _check_request(request, where)
     except UsageError as exc:  # a document with no canonical form
@@ -1163,7 +1349,9 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
 
 def parse_signature(data: bytes, where: str) -> ConsentSignature:
     """A signature file's contents (its signature is checked by :func:`collect`)."""
-    document = _load(data, where, MAX_SIGNATURE_BYTES, "consent signature", SIGNATURE_TYPE)
+    document = _load(
+        data, where, MAX_SIGNATURE_BYTES, "consent signature", SIGNATURE_TYPE, FORMAT_VERSION
+    )
     _fields(document, _SIGNATURE_FIELDS, where)
     action = document["action"]
     if action not in CONSENT_ACTIONS:
@@ -1192,7 +1380,7 @@ def _read_capped(path: Path, cap: int, kind: str) -> bytes:
         with path.open("rb") as stream:
             return stream.read(cap + 1)
     except FileNotFoundError:
-        raise UsageError(f"{path} does not exist", hint=f"pass the {kind} file's path") from None
+        raise NoSuchFile(f"no such file: {path}", hint=f"pass the {kind} file's path") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a directory, not a {kind} file") from None
     except OSError as exc:

@@ -7,6 +7,7 @@ branch on it without parsing prose::
     HeritageError                     base of everything the project raises
     ├── ConfigError                   bad settings, data directory or environment
     ├── UsageError                    a caller passed something the operation cannot take
+    │   ├── NoSuchFile                a path argument that names nothing on disk
     │   ├── LimitExceeded             input larger than a configured cap (HTTP 413)
     │   ├── AmbiguousClaim            several communities claim the content; pick one with -c
     │   ├── DuplicateClaim            the community already claims this content
@@ -19,6 +20,7 @@ branch on it without parsing prose::
     │   ├── InvalidCid                a string or bytes that is not a CID we can use
     │   ├── UnsupportedCodec          a codec or hash function we do not handle
     │   ├── MalformedBlock            bytes that do not decode as their codec says
+    │   │   └── DagTooDeep            a DAG nested deeper than the node will walk (HTTP 422)
     │   ├── CorruptBlock              stored bytes that no longer hash to their CID
     │   ├── CarError                  a CAR file that cannot be imported as a whole
     │   ├── UnsafePath                an archive name that would escape its target
@@ -43,10 +45,14 @@ branch on it without parsing prose::
     │   └── IndexSchemaMismatch       index.sqlite has another schema version
     └── EvidenceInvalid               a proofs file or BagIt bag whose parts do not hold together
         └── EvidenceMalformed         a proofs file or bag that cannot even be read (CLI exit 2)
+
+The CLI's exit statuses are :class:`ExitCode`, the one table (docs/exit-codes.md); each error
+names its status in ``exit_code``.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 __all__ = [
@@ -64,12 +70,14 @@ __all__ = [
     "ConsentStale",
     "CorruptBlock",
     "CryptoError",
+    "DagTooDeep",
     "DecryptionFailed",
     "DuplicateClaim",
     "DuplicateLeaves",
     "EventIndexError",
     "EvidenceInvalid",
     "EvidenceMalformed",
+    "ExitCode",
     "HeritageError",
     "IndexSchemaMismatch",
     "InvalidCid",
@@ -81,6 +89,7 @@ __all__ = [
     "LimitExceeded",
     "MalformedBlock",
     "NaiveDatetime",
+    "NoSuchFile",
     "NotFound",
     "RegistryReverted",
     "RemoteNodeError",
@@ -92,12 +101,34 @@ __all__ = [
 ]
 
 
+class ExitCode(enum.IntEnum):
+    """Every exit status of the ``heritage`` CLI, in one place (docs/exit-codes.md is the same
+    table, checked by a test). A status names one outcome for every command, except 3 and 4,
+    which ``terms check`` (a command that never reads the chain) gives its own meanings."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    CHAIN_UNAVAILABLE = 3
+    TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
+    TERMS_INVALID = 4  # `terms check`: the document breaks the schema
+    CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
+    KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
+    REVOKED = 11
+    TAMPERED = 12
+    UNKNOWN = 13
+    SIGNATURE_FAILURE = 14
+    DISPUTED = 15  # `verify`: two or more communities claim the content
+    PARENT_REVOKED = 16  # `verify`: a derivative whose parent's claim is revoked
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
 class HeritageError(Exception):
     """Base of every error the project raises on purpose."""
 
     code: str = "heritage_error"
     http_status: int = 400
-    exit_code: int = 1  # for the CLI: 2 means the caller passed something unusable
+    exit_code: int = ExitCode.FAILURE  # for the CLI: one of ExitCode, nothing else
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -111,7 +142,13 @@ class ConfigError(HeritageError):
 
 class UsageError(HeritageError):
     code = "usage_error"
-    exit_code = 2
+    exit_code = ExitCode.USAGE
+
+
+class NoSuchFile(UsageError):
+    """A path argument that names nothing on disk."""
+
+    code = "no_such_file"
 
 
 class LimitExceeded(UsageError):
@@ -134,7 +171,7 @@ class BlockNotFound(NotFound, IpfsError):
 
 class InvalidCid(IpfsError):
     code = "invalid_cid"
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class UnsupportedCodec(IpfsError):
@@ -143,6 +180,13 @@ class UnsupportedCodec(IpfsError):
 
 class MalformedBlock(IpfsError):
     code = "malformed_block"
+
+
+class DagTooDeep(MalformedBlock):
+    """A DAG nested deeper than the node walks: refused before any byte of it is sent."""
+
+    code = "dag_too_deep"
+    http_status = 422
 
 
 class CorruptBlock(IpfsError):
@@ -183,7 +227,7 @@ class ChainError(HeritageError):
 class ChainUnavailable(ChainError):
     code = "chain_unavailable"
     http_status = 503
-    exit_code = 3  # `heritage chain status` and friends: 3 means "the chain is down"
+    exit_code = ExitCode.CHAIN_UNAVAILABLE  # every command that needs the chain
 
 
 class AmbiguousClaim(UsageError):
@@ -209,7 +253,7 @@ class InvalidTerms(UsageError):
     with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
 
     code = "invalid_terms"
-    exit_code = 4  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid document
+    exit_code = ExitCode.TERMS_INVALID  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid
 
     def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
         self.problems = problems
@@ -226,7 +270,7 @@ class ConsentError(HeritageError):
 
 class ConsentFileInvalid(ConsentError):
     code = "consent_file_invalid"
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConsentMismatch(ConsentError):
@@ -236,7 +280,7 @@ class ConsentMismatch(ConsentError):
 class ConsentIncomplete(ConsentError):
     code = "consent_incomplete"
     http_status = 409
-    exit_code = 5  # as `heritage consent status` says it: signatures are missing
+    exit_code = ExitCode.CONSENT_PENDING  # as `heritage consent status` says it
 
 
 class ConsentExpired(ConsentError):
@@ -290,7 +334,7 @@ class EvidenceMalformed(EvidenceInvalid):
     """Offline evidence that is not even well-formed (not JSON, not the published schema)."""
 
     code = "evidence_malformed"
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class RegistryReverted(ChainError):

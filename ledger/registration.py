@@ -72,6 +72,7 @@ from ledger.chain import (
     claim_key,
     content_key,
 )
+from ledger.community_history import CommunityHistory, read_history
 from ledger.consent_files import (
     CUSTODY_NAMES,
     STEWARDSHIP_MOVES,
@@ -832,6 +833,11 @@ class Registrar:
         last sync left it, for a caller that has just synced it."""
         with self._index(sync=sync) as index:
             yield index
+
+    def community_history(self, community: bytes) -> CommunityHistory:
+        """The keyholder history of ``community`` that proves its keyholders offline."""
+        with self._index() as index:
+            return read_history(index, self.client, community)
 
     def batch_membership(self, batch: bytes, content: bytes) -> dict[str, Any]:
         """The leaf of the content key ``content`` in the batch ``batch`` (by batch key):
@@ -2311,6 +2317,7 @@ class Registrar:
                 now + valid_for,
                 item=self._request_item(item, steward.id, community),
                 created_at=now,
+                history=self.community_history(steward.id),
                 batch=batch,
             )
         key, _, steward = self._subject(item, "set", community)
@@ -2325,6 +2332,7 @@ class Registrar:
             now + valid_for,
             item=self._request_item(item, steward.id, community),
             created_at=now,
+            history=self.community_history(steward.id),
             terms_document=document,
         )
         self._put_document(document)  # pinned, so the CID being signed can be fetched
@@ -2513,6 +2521,7 @@ class Registrar:
             nonce,
             now + valid_for,
             created_at=now,
+            history=self.community_history(community_id),
         )
         self._put_document(document)  # pinned, so the CID being signed can be fetched
         return request
@@ -2591,7 +2600,9 @@ class Registrar:
             now + valid_for,
             item=self._request_item(item, steward.id, community),
             created_at=now,
+            history=self.community_history(steward.id),
             receiver=receiver,
+            receiver_history=None if receiver is None else self.community_history(receiver.id),
         )
         self._put_document(custody)  # pinned, so the CID being signed can be fetched
         return request

@@ -182,6 +182,32 @@ class Blockstore:
     def has_block(self, cid: Cid) -> bool:
         return cid.hash_code == IDENTITY or self.path_of(cid.multihash).exists()
 
+    def block_size(self, cid: Cid) -> int:
+        """The stored block's length, without reading (or re-hashing) it."""
+        if cid.hash_code == IDENTITY:
+            return len(cid.digest)
+        try:
+            return self.path_of(cid.multihash).stat().st_size
+        except FileNotFoundError:
+            raise BlockNotFound(
+                f"block {cid} is not in the local store",
+                hint="add or import the content first",
+            ) from None
+
+    def block_head(self, cid: Cid, count: int) -> bytes:
+        """The stored block's first ``count`` bytes, not re-hashed (for a look at its shape
+        only: anything served is read with :meth:`get_block`)."""
+        if cid.hash_code == IDENTITY:
+            return cid.digest[:count]
+        try:
+            with self.path_of(cid.multihash).open("rb") as stream:
+                return stream.read(count)
+        except FileNotFoundError:
+            raise BlockNotFound(
+                f"block {cid} is not in the local store",
+                hint="add or import the content first",
+            ) from None
+
     def put_block(self, cid: Cid, data: bytes) -> None:
         """Store ``data`` under ``cid``. The caller vouches that they match (see put_verified)."""
         if cid.hash_code == IDENTITY:

@@ -3,6 +3,11 @@
 Names that come out of a DAG are hostile input: before anything is written to disk every
 name is checked (no ``..``, ``/``, backslash or NUL, at most 255 bytes, no duplicates) and
 symlinks are refused, so a DAG can never write outside the target (go-ipfs CVE-2020-26279).
+
+So is a DAG's shape: a file nested deeper than :data:`MAX_FILE_DEPTH` or folders deeper than
+:data:`MAX_PATH_SEGMENTS` are refused. A server checks that with :func:`check_file` and
+:func:`check_tree` *before* it answers, since an error met while streaming can only cut a
+response whose status (200) and headers are already sent.
 """
 
 from __future__ import annotations
@@ -12,16 +17,21 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
-from ledger.errors import IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
+from ledger.errors import DagTooDeep, IpfsError, MalformedBlock, NotFound, UnsafePath, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.dagpb import UnixFSData, UnixFSType, decode_node, decode_unixfs
 
 __all__ = [
+    "MAX_FILE_DEPTH",
+    "MAX_PATH_SEGMENTS",
+    "BlockProbe",
     "DirEntry",
     "GetBlock",
+    "check_file",
     "check_name",
+    "check_tree",
     "export_to_disk",
     "file_size",
     "iter_tar",
@@ -127,6 +137,46 @@ def read_file(
     Walks the DAG lazily and skips whole subtrees before ``offset`` using ``blocksizes``,
     so a range read touches only the blocks it needs.
     """
+    return _walk_file(get, cid, offset, length, None)
+
+
+class BlockProbe(Protocol):
+    """What a store tells about a block without reading it all (nor re-hashing it)."""
+
+    def block_size(self, cid: Cid) -> int:
+        """The block's length; BlockNotFound if it is not there."""
+        ...
+
+    def block_head(self, cid: Cid, count: int) -> bytes:
+        """The block's first ``count`` bytes; BlockNotFound if it is not there."""
+        ...
+
+
+def check_file(
+    get: GetBlock,
+    cid: Cid,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    probe: BlockProbe | None = None,
+) -> None:
+    """Raise now what :func:`read_file` with the same arguments would raise while streaming
+    because of the DAG's shape: a file nested too deep (:class:`DagTooDeep`), an inner node
+    that is not a file, mismatched block sizes, a missing node. It walks the blocks the read
+    will walk. With ``probe``, leaves are not read: a raw leaf is only sized, and (reading to
+    the end, ``length`` None) a dag-pb leaf only peeked at (canonical dag-pb puts links first,
+    so a block that does not start with one has none), so the check costs the file's inner
+    nodes alone. What only a leaf's bytes show (a corrupt or malformed leaf) the read meets."""
+    for _ in _walk_file(get, cid, offset, length, probe):
+        pass
+
+
+_LINK_TAG: Final = b"\x12"  # dag-pb field 2 (Links), length-delimited: a node's first byte
+
+
+def _walk_file(
+    get: GetBlock, cid: Cid, offset: int, length: int | None, probe: BlockProbe | None
+) -> Iterator[bytes]:
     if offset < 0 or (length is not None and length < 0):
         raise UsageError("offset and length must not be negative")
     remaining = [length]
@@ -139,7 +189,23 @@ def read_file(
 
     def walk(node_cid: Cid, skip: int, depth: int = 0) -> Iterator[bytes]:
         if depth > MAX_FILE_DEPTH:  # hostile nesting would end in a RecursionError
-            raise MalformedBlock(f"file {cid} is nested more than {MAX_FILE_DEPTH} levels deep")
+            raise DagTooDeep(
+                f"file {cid} is nested more than {MAX_FILE_DEPTH} levels deep",
+                hint="this node reads no deeper (Kubo's own layout is 7 levels deep at 2**64 "
+                "bytes); fetch the blocks with ?format=car",
+            )
+        if probe is not None and depth > 0:
+            if node_cid.codec == RAW:
+                size = probe.block_size(node_cid)  # a leaf: its length is all the walk needs
+                if skip < size and remaining[0] is not None:
+                    remaining[0] -= min(size - skip, remaining[0])
+                return
+            if (
+                node_cid.codec == DAG_PB
+                and remaining[0] is None  # no count to keep, so its data length is not needed
+                and probe.block_head(node_cid, 1) != _LINK_TAG
+            ):
+                return  # no links: a leaf, which goes no deeper
         block = get(node_cid)
         meta, links = _unixfs_of(node_cid, block)
         if meta is None:
@@ -222,6 +288,29 @@ def _export(get: GetBlock, cid: Cid, dest: Path, depth: int = 0) -> None:
     with os.fdopen(fd, "wb") as out:
         for piece in read_file(get, cid):
             out.write(piece)
+
+
+def check_tree(get: GetBlock, cid: Cid, name: str, *, probe: BlockProbe | None = None) -> None:
+    """Raise now what :func:`iter_tar` would raise while streaming (an unsafe or repeated
+    name, a symlink, folders or a file nested too deep, a node that is neither a file nor a
+    folder), walking the same blocks; see :func:`check_file` for ``probe``."""
+    check_name(name)
+    _check_entry(get, cid, name, probe, 0)
+
+
+def _check_entry(
+    get: GetBlock, cid: Cid, arcname: str, probe: BlockProbe | None, depth: int
+) -> None:
+    _check_depth(depth, arcname)
+    kind = node_kind(get, cid)
+    if kind == UnixFSType.SYMLINK:
+        raise UnsafePath(f"refusing the symlink {arcname!r}: symlinks are not exported")
+    if kind == UnixFSType.DIRECTORY:
+        for entry in _checked_entries(get, cid):
+            _check_entry(get, entry.cid, f"{arcname}/{entry.name}", probe, depth + 1)
+        return
+    file_size(get, cid)
+    check_file(get, cid, probe=probe)
 
 
 def iter_tar(get: GetBlock, cid: Cid, name: str) -> Iterator[bytes]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, Protocol
 
-from ledger.errors import ShardingRequired, UsageError
+from ledger.errors import NoSuchFile, ShardingRequired, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid, uvarint
 from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
 
@@ -550,7 +550,7 @@ def import_path(
     try:
         st = p.lstat()
     except FileNotFoundError:
-        raise UsageError(f"{p} does not exist") from None
+        raise NoSuchFile(f"no such file: {p}", hint="check the path") from None
     if stat.S_ISREG(st.st_mode):
         return [import_file(p, opts, sink, progress)]
     if stat.S_ISLNK(st.st_mode):

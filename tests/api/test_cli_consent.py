@@ -209,6 +209,78 @@ def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Pa
                   str(ws.password_file), "-o", str(sig), "--yes", check=False).returncode == 2
 
 
+def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """The keyholders and threshold in a request file are not what keyholders sign: edited in,
+    they must not let `status` (offline) say "ready" while `submit` refuses. Both read them
+    against the community's history (here: its creation and a rotation), so both refuse the
+    same edited file the same way, and agree on the genuine one at every step."""
+    item, name, holders = registered_item(ws, 3, 2)
+    newcomer = ws.new_keys(1)[0]
+    after = sorted([holders[0], holders[1], newcomer], key=lambda a: int(a, 16))
+    ws.run(
+        "community", "rotate", name, *(x for a in after for x in ("-k", a)), "-t", "2",
+        "--password-file", str(ws.password_file),
+    )
+    request = tmp_path / "request.json"
+    ws.run("consent", "request", item, "--revoke", "-o", str(request))
+    genuine = json.loads(request.read_text())
+    assert genuine["keyholders"] == after and genuine["threshold"] == 2
+    assert genuine["history"]["keyholders"] == holders
+    assert [r["keyholders"] for r in genuine["history"]["rotations"]] == [after]
+    first = tmp_path / "first.sig.json"
+    sign(ws, request, after[0], first)
+    attacker = ws.new_keys(1)[0]
+
+    def edited(tag: str, **fields: Any) -> Path:
+        path = tmp_path / f"{tag}.json"
+        path.write_text(json.dumps({**genuine, **fields}))
+        return path
+
+    with_attacker = sorted([*after, attacker], key=lambda a: int(a, 16))
+    cases = [
+        (edited("added", keyholders=with_attacker, threshold=1), "keyholders were edited"),
+        (edited("lowered", threshold=1), "threshold was edited: the file says 1, but "),
+        (edited("unrotated", keyholders=holders), "keyholders were edited"),
+        (edited("no-history", history=None), "history (the keyholder history"),
+    ]
+    for path, message in cases:
+        before = ws.chain.sent()
+        status = offline(tmp_path / "d", "consent", "status", str(path), str(first), check=False)
+        submit = ws.run("consent", "submit", str(path), str(first), check=False)
+        for proc in (status, submit):
+            assert proc.returncode == 2, proc.stderr
+            assert error_code(proc) == ConsentFileInvalid.code
+            assert message in proc.stderr, proc.stderr
+            assert "hint: the file was edited; make a new request" in proc.stderr
+        assert status.stderr == submit.stderr  # the same refusal, word for word
+        assert ws.chain.sent() == before
+        # The attacker cannot sign it either: `sign` refuses the edited file first.
+        refused = ws.run(
+            "consent", "sign", str(path), "--key", attacker, "--password-file",
+            str(ws.password_file), "-o", str(tmp_path / f"{path.stem}.sig.json"), "--yes",
+            check=False,
+        )
+        assert error_code(refused) == ConsentFileInvalid.code
+
+    # The genuine file: one signature of two is pending for both, two are complete for both.
+    status = offline(tmp_path / "d", "consent", "status", str(request), str(first), check=False)
+    submit = ws.run("consent", "submit", str(request), str(first), check=False)
+    assert (status.returncode, submit.returncode) == (EXIT_INCOMPLETE, EXIT_INCOMPLETE)
+    assert error_code(submit) == ConsentIncomplete.code
+    second = tmp_path / "second.sig.json"
+    sign(ws, request, after[1], second)
+    status = offline(tmp_path / "d", "consent", "status", str(request), str(first), str(second))
+    assert status.returncode == 0 and "ready" in status.stdout
+    assert (
+        f"keyholders of community {genuine['history']['community']} after its creation and 1 "
+        "rotation (proven by the request's history" in status.stdout
+    )
+    submit = ws.run("consent", "submit", str(request), str(first), str(second))
+    assert "revoked terms version 1" in submit.stdout
+
+
 # ---- keyholder rotation and custody, offline ---------------------------------------------------
 
 

@@ -132,8 +132,8 @@ def test_proofs_verify_with_the_chain_unreachable_and_a_forgery_fails(
     assert made.returncode == 0, made.stderr
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert run(ws, "chain", "status", rpc_url=closed).returncode == 3
-    down = run(ws, "verify", str(files[1]), rpc_url=closed)  # online, with no chain: exit 1
-    assert down.returncode == 1 and "error[chain_error]" in down.stderr
+    down = run(ws, "verify", str(files[1]), rpc_url=closed)  # online, with no chain: exit 3
+    assert down.returncode == 3 and "error[chain_unavailable]" in down.stderr
     status, report, _ = verify(ws, "--proofs", str(proofs), str(files[1]), rpc_url=closed)
     assert status == 0 and report["source"] == "proofs"
     assert report["item"]["cid"] == cid_of(files[1])
@@ -224,17 +224,69 @@ def test_usage_errors_exit_2(ws: Workspace, args: tuple[str, ...]) -> None:
     assert proc.stderr.startswith("error[")
 
 
-def test_an_unreachable_chain_exits_1_with_a_clear_message(ws: Workspace, tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_proofs", [False, True])
+def test_a_missing_file_says_so_and_an_empty_argument_is_a_usage_error(
+    ws: Workspace, tmp_path: Path, with_proofs: bool
+) -> None:
+    """PATH_OR_CID is a CID when it parses as one, else a path: a path that names nothing is
+    `no such file` (exit 2), never `not a CID`; an empty argument is a usage error, not the
+    current folder taken for a bag."""
+    proofs = tmp_path / "proofs.json"
+    proofs.write_text("{}")  # never read: the argument is refused first
+    extra = ("--proofs", str(proofs)) if with_proofs else ()
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    (cwd / "bag-info.txt").write_text("Heritage-CID: bafkreiaaaa\n")  # a folder, as `""` was
+    for target in ("nope.ply", str(tmp_path / "absent" / "scan.ply")):
+        proc = run_in(ws, cwd, "verify", *extra, target)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f"error[no_such_file]: no such file: {target}"), proc.stderr
+        assert "hint: " in proc.stderr and "CID" not in proc.stderr.splitlines()[0]
+        assert proc.stdout == ""
+    for empty in ("", "  "):
+        proc = run_in(ws, cwd, "verify", *extra, empty)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("error[usage_error]: PATH_OR_CID is empty"), proc.stderr
+        assert proc.stdout == ""
+
+
+def test_a_cid_argument_is_looked_up_as_a_cid(ws: Workspace, tmp_path: Path) -> None:
+    """Something that parses as a CID (or a 0x item key) is never taken for a missing file."""
+    stranger = tmp_path / "stranger.bin"
+    stranger.write_bytes(os.urandom(100))
+    for target in (cid_of(stranger), "0x" + "ab" * 32):
+        proc = run_in(ws, tmp_path, "verify", target)
+        assert (proc.returncode, proc.stdout) == (13, "unknown\n"), proc.stderr
+
+
+def run_in(ws: Workspace, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`heritage ARGS` run from ``cwd`` (relative paths are the user's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env |= {
+        "HERITAGE_DATA_DIR": str(ws.data),
+        "HERITAGE_RPC_URL": ws.chain.settings.rpc_url,
+        "HERITAGE_DEPLOYMENT": str(ws.chain.deployment),
+        "HERITAGE_FSYNC": "false",
+    }
+    proc = subprocess.run(
+        [str(HERITAGE), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_an_unreachable_chain_exits_3_with_a_clear_message(ws: Workspace, tmp_path: Path) -> None:
     """Online verification reads the chain beside the hashing: with nothing listening, every
-    form (a file, a file --expect, a CID) ends with exit 1 and one clear line, no hang."""
+    form (a file, a file --expect, a CID) ends with exit 3 (chain unavailable, as every other
+    command that needs the chain) and one clear line, no hang."""
     large = tmp_path / "large.bin"
     large.write_bytes(os.urandom(6_000_000))
     closed = f"http://127.0.0.1:{free_port()}"
     for args in ((str(large),), (str(large), "--expect", cid_of(large)), (cid_of(large),)):
         proc = run(ws, "verify", *args, rpc_url=closed)
-        assert proc.returncode == 1, proc.stderr
+        assert proc.returncode == 3, proc.stderr
         assert proc.stdout == ""
-        assert proc.stderr.startswith(f"error[chain_error]: no chain answers at {closed}")
+        assert proc.stderr.startswith(f"error[chain_unavailable]: no chain answers at {closed}")
         assert "start the chain, or verify offline with --proofs FILE" in proc.stderr
 
 

@@ -28,7 +28,9 @@ from starlette.types import ASGIApp
 from api.ipfs_app import create_ipfs_app
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.car import CarReader, write_car
-from ledger.ipfs.cid import RAW, Cid
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
+from ledger.ipfs.files import MAX_FILE_DEPTH
 from ledger.settings import load_settings
 from tests.kubo_reference import run_kubo_reference
 
@@ -774,3 +776,101 @@ def test_gateway_tar(client: httpx.Client, stocked: str) -> None:
     assert response.headers["content-type"] == "application/x-tar"
     with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
         assert sorted(tar.getnames()) == ["sub", "sub/b.txt", "sub/deeper", "sub/deeper/c"]
+
+
+# ---- a DAG deeper than the node walks ------------------------------------------------------
+
+
+def deep_file(
+    node: EmbeddedNode, levels: int, leaf: bytes = b"x", *, raw_leaf: bool = True
+) -> tuple[Cid, list[Cid]]:
+    """A one-leaf file under ``levels`` dag-pb file nodes, one inside the next (the leaf at
+    depth ``levels``; raw, or a dag-pb file node as Kubo's CIDv0 default makes them), stored
+    in ``node``: (the root, every block top down)."""
+    if raw_leaf:
+        child = Cid.from_digest(hashlib.sha256(leaf).digest(), RAW)
+        node.store.put_verified(child, leaf)
+    else:
+        block = encode_node(PBNode((), encode_unixfs(UnixFSData(UnixFSType.FILE, data=leaf))))
+        child = Cid.from_digest(hashlib.sha256(block).digest(), DAG_PB)
+        node.store.put_verified(child, block)
+    blocks = [child]
+    for _ in range(levels):
+        meta = UnixFSData(UnixFSType.FILE, filesize=len(leaf), blocksizes=(len(leaf),))
+        data = encode_node(PBNode((PBLink(child, "", len(leaf)),), encode_unixfs(meta)))
+        child = Cid.from_digest(hashlib.sha256(data).digest(), DAG_PB)
+        node.store.put_verified(child, data)
+        blocks.append(child)
+    return child, blocks[::-1]
+
+
+def folder_with(node: EmbeddedNode, name: str, cid: Cid) -> Cid:
+    data = encode_node(
+        PBNode((PBLink(cid, name, None),), encode_unixfs(UnixFSData(UnixFSType.DIRECTORY)))
+    )
+    folder = Cid.from_digest(hashlib.sha256(data).digest(), DAG_PB)
+    node.store.put_verified(folder, data)
+    return folder
+
+
+def assert_refused_before_any_header(response: httpx.Response, what: str) -> None:
+    """An error status with the reason, never 200 with immutable caching and a cut body."""
+    body = assert_kubo_error(response, 422, "dag_too_deep")
+    assert f"nested more than {MAX_FILE_DEPTH} levels deep" in body["Message"], what
+    assert "immutable" not in response.headers.get("cache-control", ""), what
+    assert "etag" not in response.headers, what
+
+
+def test_a_dag_deeper_than_the_node_reads_is_an_error_before_any_header(
+    client: httpx.Client, embedded_node: EmbeddedNode, served_node: str
+) -> None:
+    deepest, _ = deep_file(embedded_node, MAX_FILE_DEPTH)  # the deepest the node reads
+    root, blocks = deep_file(embedded_node, MAX_FILE_DEPTH + 1, b"y")
+    folder = folder_with(embedded_node, "deep.bin", root)
+    ok = client.get(f"/ipfs/{deepest}")
+    assert (ok.status_code, ok.content) == (200, b"x")
+    assert ok.headers["cache-control"] == "public, max-age=29030400, immutable"
+
+    for url, headers in (
+        (f"/ipfs/{root}", {}),
+        (f"/ipfs/{root}", {"Range": "bytes=0-0"}),
+        (f"/ipfs/{folder}/deep.bin", {}),
+        (f"/ipfs/{root}?format=tar", {}),
+        (f"/ipfs/{folder}?format=tar", {}),
+    ):
+        assert_refused_before_any_header(client.get(url, headers=headers), url)
+    head = client.head(f"/ipfs/{root}")
+    assert head.status_code == 422 and "immutable" not in head.headers.get("cache-control", "")
+    for rpc in ("cat", "get"):
+        response = client.post(f"/api/v0/{rpc}", params={"arg": str(root)})
+        assert_refused_before_any_header(response, rpc)
+
+    # Over a raw socket too: the status line is the first thing sent, and it is the error.
+    parts = urlsplit(served_node)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    connection.request("GET", f"/ipfs/{root}")
+    raw = connection.getresponse()
+    assert raw.status == 422 and json.loads(raw.read())["ErrorCode"] == "dag_too_deep"
+    connection.close()
+
+    # With a dag-pb leaf (Kubo's CIDv0 layout), which the check only peeks at: the same.
+    pb_ok, _ = deep_file(embedded_node, MAX_FILE_DEPTH, b"z", raw_leaf=False)
+    assert client.get(f"/ipfs/{pb_ok}").content == b"z"
+    pb_deep, _ = deep_file(embedded_node, MAX_FILE_DEPTH + 1, b"w", raw_leaf=False)
+    assert_refused_before_any_header(client.get(f"/ipfs/{pb_deep}"), "dag-pb leaf")
+    # A leaf missing from the store is a 404 before any header too, not a cut 200.
+    gone, gone_blocks = deep_file(embedded_node, 2, b"gone")
+    embedded_node.store.delete_block(gone_blocks[-1].multihash)
+    for response in (client.get(f"/ipfs/{gone}"), client.get(f"/ipfs/{gone}?format=tar")):
+        assert_kubo_error(response, 404, "block_not_found")
+        assert "immutable" not in response.headers.get("cache-control", "")
+
+    # A raw block and a CAR are blocks, not a walk of the file: served whole, and complete.
+    block = client.get(f"/ipfs/{root}?format=raw")
+    assert block.status_code == 200
+    assert block.content == embedded_node.store.get_block(root)
+    car = client.get(f"/ipfs/{root}?format=car")
+    assert car.status_code == 200
+    reader = CarReader(io.BytesIO(car.content))
+    assert [cid for cid, _ in reader.blocks()] == blocks
+    assert reader.missing_roots() == []

@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from web3.types import RPCEndpoint
 
 from ledger.errors import DuplicateClaim
 from ledger.ipfs.unixfs import import_path
@@ -89,7 +90,7 @@ class Claims(RuleBasedStateMachine):
     @initialize()
     def communities(self) -> None:
         world = self.world
-        snapshot = world.registrar.w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+        snapshot = world.registrar.w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])
         self._snapshot = snapshot["result"]
         run = len(list(world.folder.iterdir()))
         folder = world.folder / f"run{run}"
@@ -111,8 +112,8 @@ class Claims(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         if hasattr(self, "_snapshot"):
-            self.world.registrar.w3.provider.make_request(  # type: ignore[arg-type]
-                "evm_revert", [self._snapshot]
+            self.world.registrar.w3.provider.make_request(
+                RPCEndpoint("evm_revert"), [self._snapshot]
             )
             self.world.registrar.client.resync_nonce()  # the sender's nonce went back too
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import pytest
 import rfc8785
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import Community, batch_item_subject
+from ledger.chain import Community, batch_item_subject, community_id
+from ledger.community_history import CommunityHistory, Rotation
 from ledger.consent_files import (
     MAX_REQUEST_BYTES,
     MAX_SIGNATURE_BYTES,
@@ -47,6 +50,7 @@ from ledger.errors import (
     ConsentStale,
     InvalidTerms,
     LimitExceeded,
+    NoSuchFile,
     UsageError,
     WrongPassphrase,
 )
@@ -69,28 +73,79 @@ DOMAIN = consent.Domain(31337, REGISTRY)
 NOW = 1_700_000_000
 TERMS = {"license": "CC-BY-NC-4.0", "labels": ["TK Attribution"], "note": "élan"}
 ITEM = Cid.for_block(b"a carved paddle", RAW)
-COMMUNITY = b"\x11" * 32
-# The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
-SUBJECT = keccak(COMMUNITY + keccak(bytes(ITEM)))
+
+
+def subject_of(community: bytes) -> bytes:
+    """The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid)))."""
+    return keccak(community + keccak(bytes(ITEM)))
 
 
 def keyholders(n: int) -> list[LocalAccount]:
     return sorted((Account.create() for _ in range(n)), key=lambda a: int(a.address, 16))
 
 
+SALT = b"\x11" * 32
+
+
+def keyholder_history(
+    founders: Sequence[LocalAccount],
+    k: int,
+    rotations: Sequence[tuple[Sequence[LocalAccount], int]] = (),
+    *,
+    salt: bytes = SALT,
+    domain: consent.Domain = DOMAIN,
+) -> CommunityHistory:
+    """A keyholder history as the registry would make it: a community created by
+    ``founders`` with threshold ``k``, then rotated to each (keyholders, threshold) in turn,
+    each rotation signed by k of the set before it."""
+
+    def ordered(accounts: Sequence[LocalAccount]) -> list[LocalAccount]:
+        return sorted(accounts, key=lambda a: int(a.address, 16))
+
+    signers, threshold = ordered(founders), k
+    first = tuple(a.address for a in signers)
+    community = community_id(salt, first, k)
+    done: list[Rotation] = []
+    for nonce, (following, next_threshold) in enumerate(rotations):
+        after = tuple(a.address for a in ordered(following))
+        document = hashlib.sha256(b"community document %d" % nonce).digest()
+        message = {
+            "community": community,
+            "keyholders": list(after),
+            "threshold": next_threshold,
+            "document": document,
+            "nonce": nonce,
+            "deadline": NOW + 60,
+        }
+        typed = consent.TypedData(domain, "RotateKeyholders", message)
+        packed = consent.pack_signatures(
+            (a.address, consent.sign(typed, bytes(a.key))) for a in signers[:threshold]
+        )
+        done.append(Rotation(after, next_threshold, document, nonce, NOW + 60, packed))
+        signers, threshold = ordered(following), next_threshold
+    return CommunityHistory(community, salt, first, k, tuple(done))
+
+
+def founded(keys: Sequence[LocalAccount], k: int) -> tuple[Community, CommunityHistory]:
+    """A community just created by ``keys`` (threshold ``k``) and its history."""
+    history = keyholder_history(keys, k)
+    return Community.of(history.community, [a.address for a in keys], k), history
+
+
 def offline_request(
     keys: list[LocalAccount], k: int = 2, action: str = "SetTerms", version: int = 2
 ) -> ConsentRequest:
-    community = Community.of(COMMUNITY, [a.address for a in keys], k)
+    community, history = founded(keys, k)
     return build_request(
         DOMAIN,
         action,
         community,
-        SUBJECT,
+        subject_of(community.id),
         version,
         NOW + 3600,
         item=str(ITEM),
         created_at=NOW,
+        history=history,
         terms_document=TERMS if action == "SetTerms" else None,
     )
 
@@ -337,8 +392,16 @@ def test_missing_fields_truncation_and_junk_are_refused() -> None:
 
 def _request_edits() -> list[tuple[tuple[str, ...], Any, str]]:
     return [
-        (("version",), 2, "format version 2"),
+        (("version",), 1, "format version 1; this program reads version 2"),
+        (("version",), 3, "format version 3"),
         (("type",), "heritage/consent-signature", "not a consent request file"),
+        (("threshold",), 1, "threshold was edited: the file says 1, but community 0x"),
+        (("history",), None, "history .* is missing"),
+        (("history", "threshold"), 1, "history does not hold: community 0x.* is not the id"),
+        (("history", "salt"), "0x" + "22" * 32, "history does not hold"),
+        (("history", "community"), "0x" + "22" * 32, "history is the history of community"),
+        (("history", "rotations"), {}, "history.rotations is not a list"),
+        (("history", "extra"), 1, "history is not {community, keyholders"),
         (("threshold",), 0, "threshold 0 is not between 1 and 3"),
         (("threshold",), 4, "threshold 4 is not between 1 and 3"),
         (("threshold",), "2", "not an integer"),
@@ -375,13 +438,104 @@ def test_hostile_request_files_are_refused(path: tuple[str, ...], value: Any, me
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     keys = keyholders(1)
-    community = Community.of(b"\x11" * 32, [keys[0].address], 1)
+    community, history = founded(keys, 1)
     document = {"note": "[{" * 500, "nested": [[[["ok"]]]]}
     request = build_request(
-        DOMAIN, "SetTerms", community, SUBJECT, 2, NOW + 60,
-        item=str(ITEM), created_at=NOW, terms_document=document,
+        DOMAIN, "SetTerms", community, subject_of(community.id), 2, NOW + 60,
+        item=str(ITEM), created_at=NOW, history=history, terms_document=document,
     )
     assert parse_request(encode_request(request), "r").terms_document == document
+
+
+def test_keyholders_and_threshold_edited_into_a_request_are_refused() -> None:
+    """The keyholders and threshold are not in the digest: an attacker who adds their own key,
+    swaps one, or lowers k, keeps every genuine signature valid. The history binds them to
+    the community id being signed, so the edited file is refused, naming what was edited,
+    before any signature is counted."""
+    keys = keyholders(3)
+    request = offline_request(keys, 2)
+    attacker = Account.create()
+    genuine = as_document(encode_request(request))
+    assert genuine["history"]["keyholders"] == genuine["keyholders"]
+    edits: list[tuple[list[str], int, str]] = [
+        (sorted([*genuine["keyholders"], attacker.address], key=lambda a: int(a, 16)), 1,
+         "keyholders were edited: the file names .*, but community 0x"),
+        (sorted([*genuine["keyholders"][:2], attacker.address], key=lambda a: int(a, 16)), 2,
+         "keyholders were edited"),
+        (genuine["keyholders"], 1,
+         "threshold was edited: the file says 1, but community 0x.*'s keyholder history "
+         "\\(its creation\\) proves 2"),
+    ]
+    for holders, k, message in edits:
+        document = {**genuine, "keyholders": holders, "threshold": k}
+        with pytest.raises(ConsentFileInvalid, match=message) as caught:
+            parse_request(encoded(document), "request.json")
+        assert caught.value.hint == "the file was edited; make a new request"
+        # Were it accepted, fewer than 2 genuine signatures (the attacker's own standing in)
+        # would make it complete.
+        edited = ConsentRequest(
+            typed=request.typed, item=request.item,
+            keyholders=tuple(to_checksum_address(h) for h in holders), threshold=k,
+            created_at=NOW, history=request.history, terms_document=TERMS,
+        )
+        ours = [attacker] if attacker.address in holders else []
+        signers = ours + keys[: k - len(ours)]
+        assert len([s for s in signers if s in keys]) < 2
+        files = files_of(*(sign_request(edited, s) for s in signers))
+        assert collect(edited, files, now=NOW).complete
+    # A history of the attacker's own proves their keys, but for another community id: the
+    # id being signed is not theirs.
+    theirs = keyholder_history([attacker], 1)
+    forged = {**genuine, "keyholders": [attacker.address], "threshold": 1,
+              "history": as_document(encode_request(offline_request([attacker], 1)))["history"]}
+    assert forged["history"]["community"] == "0x" + theirs.community.hex()
+    with pytest.raises(ConsentFileInvalid, match="history is the history of community 0x"):
+        parse_request(encoded(forged), "request.json")
+
+
+def test_a_history_proves_keyholders_through_rotations_and_forged_ones_are_refused() -> None:
+    founders, second, third = keyholders(3), keyholders(2), keyholders(3)
+    history = keyholder_history(founders, 2, [(second, 1), (third, 2)])
+    community = Community.of(history.community, [a.address for a in third], 2)
+    request = build_request(
+        DOMAIN, "RevokeTerms", community, subject_of(community.id), 1, NOW + 60, item=str(ITEM),
+        created_at=NOW, history=history,
+    )
+    assert parse_request(encode_request(request), "r") == request
+    assert dict(describe_request(request))["keyholders"] == (
+        f"2 of {', '.join(community.keyholders)}"
+    )
+    # Signed only by keyholders of the set the history ends with.
+    with pytest.raises(ConsentMismatch, match="not a keyholder"):
+        sign_request(request, founders[0])
+    genuine = as_document(encode_request(request))
+    attacker = Account.create()
+    # The last rotation replaced by one to the attacker, signed by the attacker: not by k of
+    # the keyholders before it.
+    own = keyholder_history([attacker], 1, [([attacker], 1), ([attacker], 1)])
+    fake = {**genuine["history"]["rotations"][1], "keyholders": [attacker.address],
+            "threshold": 1,
+            "signatures": "0x" + own.rotations[1].signatures.hex()}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"rotations": [genuine["history"]["rotations"][0], fake]},
+         "rotation 2 of community 0x.* is not signed by 1 of the keyholders before it"),
+        ({"rotations": genuine["history"]["rotations"][::-1]}, "rotation 1 .* has nonce 1"),
+        ({"rotations": [{**genuine["history"]["rotations"][0], "signatures": "0x"}]},
+         "rotation 1 .* is not signed by 2"),
+        ({"rotations": genuine["history"]["rotations"][:1]}, "keyholders were edited"),
+    ]
+    for change, message in cases:
+        document = {**genuine, "history": {**genuine["history"], **change}}
+        if change["rotations"] and change["rotations"][-1] is fake:
+            document |= {"keyholders": [attacker.address], "threshold": 1}
+        with pytest.raises(ConsentFileInvalid, match=message):
+            parse_request(encoded(document), "r.json")
+    # A history for another registry does not hold in this one.
+    with pytest.raises(ConsentFileInvalid, match=r"rotation 1 .* is not signed"):
+        build_request(
+            consent.Domain(1, REGISTRY), "RevokeTerms", community, subject_of(community.id), 1,
+            NOW + 60, item=str(ITEM), created_at=NOW, history=history,
+        )
 
 
 def test_keyholders_out_of_order_or_repeated_are_refused() -> None:
@@ -401,7 +555,7 @@ def test_huge_files_are_refused_without_reading_them_whole(tmp_path: Path) -> No
         read_request(big)
     with pytest.raises(LimitExceeded, match=f"at most {MAX_SIGNATURE_BYTES} bytes"):
         read_signature(big)
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(NoSuchFile, match=r"no such file: .*absent\.json"):
         read_request(tmp_path / "absent.json")
     with pytest.raises(UsageError, match="is a directory"):
         read_signature(tmp_path)
@@ -604,6 +758,7 @@ def test_a_request_for_another_chain_is_refused(registrar: Registrar, tmp_path: 
         request.deadline,
         item=item,
         created_at=request.created_at,
+        history=request.history,
     )
     (holder,) = _holders(registrar, community)
     _, files = _round_trip(elsewhere, tmp_path, holder)
@@ -651,6 +806,7 @@ def test_a_crafted_request_with_invalid_terms_is_refused_at_submit(
         genuine.deadline,
         item=item,
         created_at=genuine.created_at,
+        history=genuine.history,
         terms_document={"license": "CC0-1.0"},  # not a heritage/terms document
     )
     (holder,) = _holders(registrar, community)
@@ -664,7 +820,7 @@ def test_a_crafted_request_with_invalid_terms_is_refused_at_submit(
 
 def test_a_batch_revoke_request_must_name_the_batch_items_subject() -> None:
     keys = keyholders(2)
-    community = Community.of(b"\x11" * 32, [a.address for a in keys], 1)
+    community, history = founded(keys, 1)
     root, item = b"\x33" * 32, b"\x44" * 32
     request = build_request(
         DOMAIN,
@@ -675,6 +831,7 @@ def test_a_batch_revoke_request_must_name_the_batch_items_subject() -> None:
         NOW + 60,
         item="0x" + item.hex(),
         created_at=NOW,
+        history=history,
         batch=(root, item),
     )
     assert parse_request(encode_request(request), "r") == request

@@ -55,7 +55,7 @@ from ledger.ipfs.unixfs import import_path
 from ledger.keys import load_signer, new_key
 from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, document_cid
 from tests.ledger import test_registration as registration_tests
-from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip
+from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip, keyholder_history
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
 from tests.ledger.test_registration import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
@@ -66,16 +66,33 @@ registrar = registration_tests.registrar
 
 DOMAIN = consent.Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 NOW = 1_700_000_000
-COMMUNITY = b"\x11" * 32
-RECEIVER = b"\x22" * 32
 ITEM = Cid.for_block(b"a woven basket", RAW)
-# The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
-KEY = keccak(COMMUNITY + keccak(bytes(ITEM)))
 
 
 def accounts(n: int, seed: int = 1) -> list[LocalAccount]:
     made = [Account.from_key(bytes([seed + i]) * 32) for i in range(n)]
     return sorted(made, key=lambda a: int(a.address, 16))
+
+
+#: The steward and the receiver in the pure tests: created by these founders, then rotated to
+#: whichever keyholders a test gives them (each history signed as the registry requires).
+FOUNDERS, RECEIVER_FOUNDERS = accounts(3, seed=40), accounts(2, seed=60)
+COMMUNITY = keyholder_history(FOUNDERS, 2).community
+RECEIVER = keyholder_history(RECEIVER_FOUNDERS, 1, salt=b"\x22" * 32).community
+# The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
+KEY = keccak(COMMUNITY + keccak(bytes(ITEM)))
+
+
+def steward_of(keys: list[LocalAccount], k: int, rotations: int = 1) -> tuple[Community, Any]:
+    """COMMUNITY with ``keys`` (k) as its keyholders after ``rotations`` rotations (at least
+    one), and the history that proves it."""
+    history = keyholder_history(FOUNDERS, 2, [(keys, k)] * rotations)
+    return Community.of(COMMUNITY, [a.address for a in keys], k), history
+
+
+def receiver_of(keys: list[LocalAccount], k: int) -> tuple[Community, Any]:
+    history = keyholder_history(RECEIVER_FOUNDERS, 1, [(keys, k)], salt=b"\x22" * 32)
+    return Community.of(RECEIVER, [a.address for a in keys], k), history
 
 
 def as_document(data: bytes) -> dict[str, Any]:
@@ -91,7 +108,7 @@ def encoded(document: Any) -> bytes:
 
 
 def rotation(current: list[LocalAccount], following: list[LocalAccount]) -> ConsentRequest:
-    before = Community.of(COMMUNITY, [a.address for a in current], 2)
+    before, history = steward_of(current, 2, rotations=3)
     after = Community.of(COMMUNITY, [a.address for a in following], 2)
     document = {
         "type": "heritage/community",
@@ -101,17 +118,20 @@ def rotation(current: list[LocalAccount], following: list[LocalAccount]) -> Cons
         "threshold": 2,
         "rotation": 4,
     }
-    return build_rotation_request(DOMAIN, before, after, document, 3, NOW + 60, created_at=NOW)
+    return build_rotation_request(
+        DOMAIN, before, after, document, 3, NOW + 60, created_at=NOW, history=history
+    )
 
 
 def transfer(steward: list[LocalAccount], receiver: list[LocalAccount]) -> ConsentRequest:
-    ours = Community.of(COMMUNITY, [a.address for a in steward], 2)
-    theirs = Community.of(RECEIVER, [a.address for a in receiver], 1)
+    ours, history = steward_of(steward, 2)
+    theirs, their_history = receiver_of(receiver, 1)
     document = custody_document({"note": "to the museum"}, CUSTODY_TRANSFER, KEY, ours.id,
                                 theirs.id, 7)
     return build_custody_request(
         DOMAIN, CUSTODY_TRANSFER, ours, KEY, theirs.id, document, 7, NOW + 60,
-        item=str(ITEM), created_at=NOW, receiver=theirs,
+        item=str(ITEM), created_at=NOW, history=history, receiver=theirs,
+        receiver_history=their_history,
     )
 
 
@@ -203,6 +223,25 @@ def test_hostile_rotation_requests_are_refused(
         parse_request(encoded(document), "r.json")
 
 
+def test_a_rotation_request_carries_every_rotation_before_it() -> None:
+    """A rotation's nonce is signed, so its history must hold exactly that many rotations: one
+    cut short (which could prove an older set) is refused; so is a receiver set edited in."""
+    keys = accounts(3)
+    document = as_document(encode_request(rotation(keys, keys)))
+    assert len(document["history"]["rotations"]) == 3
+    document["history"]["rotations"] = document["history"]["rotations"][:2]
+    with pytest.raises(ConsentFileInvalid, match="history holds 2 rotations, but the rotation "
+                       "being signed has nonce 3"):
+        parse_request(encoded(document), "r.json")
+    moved = as_document(encode_request(transfer(accounts(2), accounts(2, seed=9))))
+    outsider = Account.from_key(b"\x66" * 32).address
+    moved["receiver"]["keyholders"] = sorted(
+        [moved["receiver"]["keyholders"][0], outsider], key=lambda a: int(a, 16)
+    )
+    with pytest.raises(ConsentFileInvalid, match=r"receiver\.keyholders were edited"):
+        parse_request(encoded(moved), "r.json")
+
+
 def test_a_rotation_document_must_say_what_is_signed() -> None:
     """The document is re-hashed, so an edit must come with a matching digest; even then, a
     document that disagrees with the typed data is refused (what a signer is shown is what
@@ -222,6 +261,7 @@ def test_a_rotation_document_must_say_what_is_signed() -> None:
         threshold=request.threshold,
         created_at=NOW,
         document=document,
+        history=request.history,
     )
     with pytest.raises(ConsentFileInvalid, match="says threshold 1, but the typed data"):
         parse_request(encode_request(lying), "r.json")
@@ -229,7 +269,8 @@ def test_a_rotation_document_must_say_what_is_signed() -> None:
     stranger["encryption_keys"] = [{"address": Account.from_key(b"\x55" * 32).address}]
     with pytest.raises(ConsentFileInvalid, match="not a new keyholder's"):
         build_rotation_request(
-            DOMAIN, request.steward(), request.steward(), stranger, 3, NOW + 60, created_at=NOW
+            DOMAIN, request.steward(), request.steward(), stranger, 3, NOW + 60, created_at=NOW,
+            history=request.history,
         )
 
 
@@ -238,6 +279,11 @@ def _custody_edits() -> list[tuple[tuple[str, ...], Any, str]]:
         (("receiver",), None, "names the receiving community"),
         (("receiver", "community"), "0x" + "44" * 32, "names the receiving community"),
         (("receiver", "threshold"), 3, "the receiver: threshold 3 is not between 1 and 2"),
+        (("receiver", "threshold"), 2, "receiver.threshold was edited: the file says 2, but "
+         "community 0x.*'s keyholder history \\(its creation and 1 rotation\\) proves 1"),
+        (("receiver_history",), None, "receiver_history .* is missing"),
+        (("receiver_history", "salt"), "0x" + "33" * 32, "receiver_history does not hold"),
+        (("history", "threshold"), 1, "history does not hold"),
         (("document", "to"), "0x" + "44" * 32, "does not hash to the document digest"),
         (("typed_data", "message", "action"), 9, "custody action 9 is not one the registry knows"),
         (("typed_data", "message", "action"), 2, "says action 'transfer'"),
@@ -259,23 +305,23 @@ def test_hostile_custody_requests_are_refused(
 
 
 def test_custody_documents_must_match_the_action() -> None:
-    ours = Community.of(COMMUNITY, [a.address for a in accounts(2)], 1)
+    ours, history = steward_of(accounts(2), 1)
     swapped = custody_document({}, CUSTODY_LOAN, KEY, RECEIVER, COMMUNITY, 0)  # from/to wrong
     with pytest.raises(ConsentFileInvalid, match="says from"):
         build_custody_request(DOMAIN, CUSTODY_LOAN, ours, KEY, RECEIVER, swapped, 0, NOW + 60,
-                              item=str(ITEM), created_at=NOW)
+                              item=str(ITEM), created_at=NOW, history=history)
     back = custody_document({}, CUSTODY_RETURN, KEY, COMMUNITY, RECEIVER, 1)
     assert (back["from"], back["to"]) == ("0x" + RECEIVER.hex(), "0x" + COMMUNITY.hex())
     with pytest.raises(ConsentFileInvalid, match="zero or the steward itself"):
         build_custody_request(
             DOMAIN, CUSTODY_LOAN, ours, KEY, COMMUNITY,
             custody_document({}, CUSTODY_LOAN, KEY, COMMUNITY, COMMUNITY, 0), 0, NOW + 60,
-            item=str(ITEM), created_at=NOW,
+            item=str(ITEM), created_at=NOW, history=history,
         )
     loan = custody_document({}, CUSTODY_LOAN, KEY, COMMUNITY, RECEIVER, 0)
     with pytest.raises(ConsentFileInvalid, match="signed by the steward alone"):
         build_custody_request(DOMAIN, CUSTODY_LOAN, ours, KEY, RECEIVER, loan, 0, NOW + 60,
-                              item=str(ITEM), created_at=NOW,
+                              item=str(ITEM), created_at=NOW, history=history,
                               receiver=Community.of(RECEIVER, [ours.keyholders[0]], 1))
 
 
@@ -576,6 +622,7 @@ def test_an_edited_custody_request_cannot_reuse_its_signatures(
     edited = build_custody_request(
         request.typed.domain, CUSTODY_LOAN, request.steward(), item.key, other, elsewhere,
         request.version, request.deadline, item=request.item, created_at=request.created_at,
+        history=request.history,
     )
     before = sent(registrar)
     with pytest.raises(ConsentMismatch, match="another request"):
@@ -608,7 +655,8 @@ def test_a_crafted_rewrap_for_someone_else_is_refused_at_submit(
     crafted = build_custody_request(
         genuine.typed.domain, CUSTODY_TRANSFER, genuine.steward(), item.key, receiver.id,
         crafted_document, genuine.version, genuine.deadline, item=genuine.item,
-        created_at=genuine.created_at, receiver=receiver,
+        created_at=genuine.created_at, history=genuine.history, receiver=receiver,
+        receiver_history=genuine.receiver_history,
     )
     read, files = _round_trip(crafted, tmp_path, *_holders(registrar, [a, d]))
     before = sent(registrar)
@@ -679,3 +727,11 @@ def test_any_edit_of_a_custody_request_is_refused_cleanly(
     else:
         assert parsed == request
         assert describe_request(parsed) == describe_request(request)
+
+
+def test_a_signer_is_shown_where_the_keyholders_come_from() -> None:
+    rows = dict(describe_request(transfer(accounts(2), accounts(2, seed=9))))
+    assert rows["keyholders of"].startswith(f"community 0x{COMMUNITY.hex()} after its creation "
+                                            "and 1 rotation (proven")
+    assert rows["receiver's of"].startswith(f"community 0x{RECEIVER.hex()} after its creation "
+                                            "and 1 rotation (proven")

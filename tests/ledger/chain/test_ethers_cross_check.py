@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import RegistryClient, content_key as item_key
+from ledger.chain import RegistryClient
+from ledger.chain import content_key as item_key
 from ledger.errors import HeritageError
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,

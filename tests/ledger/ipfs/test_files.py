@@ -15,12 +15,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import MalformedBlock, UnsafePath, UsageError
+from ledger.errors import DagTooDeep, MalformedBlock, UnsafePath, UsageError
 from ledger.ipfs.blockstore import Blockstore
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
-from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
+from ledger.ipfs.dagpb import (
+    PBLink,
+    PBNode,
+    UnixFSData,
+    UnixFSType,
+    decode_node,
+    encode_node,
+    encode_unixfs,
+)
 from ledger.ipfs.files import (
     MAX_PATH_SEGMENTS,
+    check_file,
     export_to_disk,
     file_size,
     iter_tar,
@@ -44,6 +53,13 @@ class MemoryBlocks:
     def get(self, cid: Cid) -> bytes:
         self.fetched.append(cid)
         return self.blocks[cid.multihash]
+
+    # BlockProbe: what check_file may learn without reading a block
+    def block_size(self, cid: Cid) -> int:
+        return len(self.blocks[cid.multihash])
+
+    def block_head(self, cid: Cid, count: int) -> bytes:
+        return self.blocks[cid.multihash][:count]
 
 
 @pytest.fixture
@@ -262,6 +278,8 @@ def test_deeply_nested_file_is_refused_not_a_crash() -> None:
         blocks.put_block(cid, block)
     with pytest.raises(MalformedBlock, match="nested"):
         b"".join(read_file(blocks.get, cid))
+    with pytest.raises(DagTooDeep, match="nested more than 64 levels deep"):
+        check_file(blocks.get, cid)  # the same refusal, before a server sends any byte
 
 
 def test_longest_and_unicode_names_are_accepted(tmp_path: Path, store: Blockstore) -> None:
@@ -402,3 +420,27 @@ def test_tar_of_a_single_file(store: Blockstore) -> None:
         assert member.name == "file.bin" and member.isfile() and member.size == len(data)
         extracted = tar.extractfile(member)
         assert extracted is not None and extracted.read() == data
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(FILES), st.integers(0, MAX_LINKS * MAX_LINKS), st.none() | st.integers(0, 40)
+)
+def test_check_file_walks_the_inner_nodes_a_read_walks_and_no_raw_leaf(
+    which: tuple[bool, int], offset: int, length: int | None
+) -> None:
+    """The check before a response meets every inner node the read will, in the same order,
+    so whatever the DAG's shape makes the read raise is raised first; leaves are not read
+    (a bounded read's dag-pb leaves are: their data length decides where it stops)."""
+    blocks, cid, content = multi_level_file(*which)
+    offset = min(offset, len(content))
+    if length is None:
+        offset = max(offset, len(content) - 4000)
+    blocks.fetched.clear()
+    b"".join(read_file(blocks.get, cid, offset, length))
+    read = [c for c in blocks.fetched if c.codec != RAW]
+    blocks.fetched.clear()
+    check_file(blocks.get, cid, offset, length, probe=blocks)
+    if length is None:
+        read = [c for c in read if c == cid or decode_node(blocks.blocks[c.multihash]).links]
+    assert blocks.fetched == read
