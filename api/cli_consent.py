@@ -24,7 +24,15 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import is_address
 from rich.console import Console
 
-from api.cli_registry import JsonFlag, Sender, SenderPasswordFile, registrar_session
+from api.cli_registry import (
+    JsonFlag,
+    PasswordFiles,
+    Sender,
+    SenderPasswordFile,
+    Signers,
+    registrar_session,
+    signer_keys,
+)
 from ledger.chain import (
     CUSTODY_LOAN,
     CUSTODY_REPATRIATION,
@@ -115,11 +123,12 @@ def _summary(request: ConsentRequest) -> str:
         + ("" if role == "keyholders" else f" of the {role}")
         for role, c in request.parties()
     )
-    about = (
-        f"terms version {request.version}"
-        if request.action in ("SetTerms", "RevokeTerms")
-        else f"nonce {request.version}"
-    )
+    if request.action in ("SetTerms", "RevokeTerms"):
+        about = f"terms version {request.version}"
+    elif request.action == "ConsentDerivative":
+        about = f"a derivative by community 0x{bytes(request.typed.message['community']).hex()}"
+    else:
+        about = f"nonce {request.version}"
     return (
         f"{request.action} request for {request.item} ({about}): {sides} must sign before "
         f"{request.deadline} (unix time); digest 0x{request.digest.hex()}"
@@ -195,7 +204,27 @@ def consent_request(
         typer.Option(
             "--community",
             "-c",
-            help="terms, custody: whose claim ITEM names, when several communities claim it.",
+            help="terms, custody: whose claim ITEM names, when several communities claim it; "
+            "derivative: the deriving community.",
+        ),
+    ] = None,
+    method: Annotated[
+        Path | None,
+        typer.Option("--method", help="derivative: how it was made (a method document)."),
+    ] = None,
+    ai_enhanced: Annotated[
+        bool,
+        typer.Option(
+            "--ai-enhanced",
+            help="derivative: made or enhanced with generative AI (the parent's terms must "
+            "consent).",
+        ),
+    ] = False,
+    parent_community: Annotated[
+        str | None,
+        typer.Option(
+            "--parent-community",
+            help="derivative: whose claim PARENT names, when several communities claim it.",
         ),
     ] = None,
 ) -> None:
@@ -203,8 +232,39 @@ def consent_request(
     of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
     re-wrapped for the new keyholders, are published now); `transfer|repatriate ITEM --to C`
     (k of both communities sign; encrypted content re-wrapped for the receiver now);
-    `loan ITEM --to B`; `return ITEM`."""
+    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
+    (k of the parent's steward consent to C's derivative; the file and documents are added
+    and pinned now, and `consent submit` registers it with k of C signing there)."""
     valid_for = valid_hours * 3600
+    if target and target[0] == "derivative":
+        if len(target) != 3:
+            raise UsageError(
+                "a derivative's consent names the parent and the derivative's file",
+                hint="`heritage consent request derivative PARENT PATH -c COMMUNITY --terms "
+                "T.json --method M.json -o request.json`",
+            )
+        if community is None or terms is None or method is None:
+            raise UsageError(
+                "a derivative's consent needs -c COMMUNITY (the deriving one), --terms and "
+                "--method"
+            )
+        with registrar_session() as (_, registrar):
+            request = registrar.derivative_request(
+                target[1],
+                Path(target[2]),
+                registrar.resolve_community(community),
+                terms,
+                method,
+                ai_enhanced=ai_enhanced,
+                parent_community=None
+                if parent_community is None
+                else registrar.resolve_community(parent_community),
+                valid_for=valid_for,
+            )
+        _write_request(request, output)
+        return
+    if method is not None or ai_enhanced or parent_community is not None:
+        raise UsageError("--method, --ai-enhanced and --parent-community go with `derivative`")
     if len(target) == 1 and target[0] not in _ACTION_WORDS:
         if (terms is None) == (not revoke):
             raise UsageError(
@@ -273,6 +333,10 @@ def consent_request(
                     if community is None
                     else registrar.resolve_community(community),
                 )
+    _write_request(request, output)
+
+
+def _write_request(request: ConsentRequest, output: Path | None) -> None:
     data = encode_request(request)
     if output is None:
         sys.stdout.buffer.write(data)
@@ -396,16 +460,25 @@ def consent_status(
 def consent_submit(
     request_file: RequestArg,
     signature_files: SignatureArgs,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
     sender: Sender = None,
     sender_password_file: SenderPasswordFile = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Send a request with k signatures (k of each community for a transfer or repatriation),
-    after re-checking the chain (nothing sent otherwise)."""
+    after re-checking the chain (nothing sent otherwise). A derivative's consent registers
+    the derivative: k keyholders of the deriving community sign here (--signer,
+    --password-file)."""
     request = read_request(request_file)
     signatures = _signatures(signature_files)
-    with registrar_session(sender, sender_password_file, sends=True) as (_, registrar):
-        result = registrar.submit_consent(request, signatures)
+    with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
+        keys = (
+            signer_keys(settings, signer, password_file)
+            if request.action == "ConsentDerivative"
+            else None
+        )
+        result = registrar.submit_consent(request, signatures, keys)
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         _err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:
@@ -418,6 +491,11 @@ def consent_submit(
         )
     elif request.action == "RevokeTerms":
         sys.stdout.write(f"revoked terms version {result['version']} of {result['subject']}\n")
+    elif request.action == "ConsentDerivative":
+        sys.stdout.write(
+            f"registered derivative {result['cid']} {result['item']} of {result['parent']}, "
+            f"with the consent of its steward {result['parent_steward']}\n"
+        )
     elif request.action == "RotateKeyholders":
         sys.stdout.write(
             f"rotated community {result['community']}: now {result['threshold']} of "

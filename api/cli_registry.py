@@ -148,7 +148,11 @@ def _passphrases(
     return passphrase
 
 
-def _keys(settings: Settings, signers: list[str] | None, files: list[Path] | None) -> SignerKeys:
+def signer_keys(
+    settings: Settings, signers: list[str] | None, files: list[Path] | None
+) -> SignerKeys:
+    """The keys of --signer (default: every keyholder key here), their passphrases from
+    --password-file (one for all, or one per signer) or asked for."""
     return SignerKeys(
         settings,
         _passphrases(signers, files),
@@ -268,7 +272,7 @@ def community_create(
             name,
             keyholders,
             threshold,
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             salt=explicit,
             extra=extra,
         )
@@ -325,7 +329,7 @@ def community_rotate(
             registrar.resolve_community(community),
             keyholders,
             threshold,
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             extra=extra,
         )
     if as_json:
@@ -378,7 +382,7 @@ def item_register(
         _registrar(sender, sender_password_file, sends=True) as (settings, registrar),
         _progress(quiet or as_json) as tick,
     ):
-        keys = _keys(settings, signer, password_file)
+        keys = signer_keys(settings, signer, password_file)
         community_id = registrar.resolve_community(community)
         if batch:
             result = registrar.register_batch(
@@ -572,7 +576,7 @@ def terms_set(
         result = registrar.set_terms(
             item,
             terms,
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             _claimant(registrar, community),
         )
     if as_json:
@@ -598,7 +602,7 @@ def terms_revoke(
     """Revoke the current terms of an item (an item of a batch: that item alone)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.revoke_terms(
-            item, _keys(settings, signer, password_file), _claimant(registrar, community)
+            item, signer_keys(settings, signer, password_file), _claimant(registrar, community)
         )
     if as_json:
         _print_json(result)
@@ -644,7 +648,7 @@ def custody_transfer(
         result = registrar.transfer_custody(
             item,
             registrar.resolve_community(to),
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
         )
@@ -668,7 +672,7 @@ def custody_repatriate(
         result = registrar.repatriate(
             item,
             registrar.resolve_community(to),
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
         )
@@ -695,7 +699,7 @@ def custody_loan(
         result = registrar.loan_custody(
             item,
             registrar.resolve_community(to),
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
         )
@@ -717,7 +721,7 @@ def custody_return(
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.return_custody(
             item,
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
         )
@@ -787,12 +791,12 @@ def derivative_add(
             registrar.resolve_community(community),
             terms,
             method,
-            _keys(settings, signer, password_file),
+            signer_keys(settings, signer, password_file),
             ai_enhanced=ai_enhanced,
             parent_community=_claimant(registrar, parent_community),
             parent_keys=None
             if not parent_signer
-            else _keys(settings, parent_signer, parent_password_file),
+            else signer_keys(settings, parent_signer, parent_password_file),
         )
     if as_json:
         _print_json(result)

@@ -1,8 +1,9 @@
 """Offline k-of-n consent: a request file, one signature file per keyholder, then submit.
 
 The flow, for every action that keyholders authorise after a community exists: the terms
-actions (``SetTerms``, ``RevokeTerms``), a keyholder rotation (``RotateKeyholders``) and custody
-records (``RecordCustody``: transfer, loan, return, repatriation)::
+actions (``SetTerms``, ``RevokeTerms``), a keyholder rotation (``RotateKeyholders``), custody
+records (``RecordCustody``: transfer, loan, return, repatriation) and the consent of a parent
+claim's steward to another community's derivative of it (``ConsentDerivative``)::
 
     Registrar.consent_request (online) ─► request.json ─► each keyholder: sign_request
     (offline, no chain, no IPFS) ─► alice.sig.json, bob.sig.json … ─► collect (offline):
@@ -21,7 +22,10 @@ for the community id being signed, or the file is refused as edited, naming the 
 rotation or custody request carries its community or custody document (``document``: it
 must hash to the ``document`` digest being signed, and say what the typed data says), and a
 transfer or repatriation the receiving community (``receiver``, with ``receiver_history``),
-whose k keyholders sign the same digest as the steward's. A signature file
+whose k keyholders sign the same digest as the steward's. A ``ConsentDerivative`` request is
+signed by k keyholders of the parent claim's steward; its ``document`` is the method document
+(it must hash to the ``method`` digest being signed) and its ``derivative`` field names the
+metadata and terms digests the deriving community signs at submit. A signature file
 names the request's digest, the signer and the 65-byte signature; it is good for that one
 request only (its ``terms_version`` is the nonce of a rotation or custody request).
 
@@ -99,6 +103,7 @@ __all__ = [
     "ConsentStatus",
     "PartyStatus",
     "build_custody_request",
+    "build_derivative_request",
     "build_request",
     "build_rotation_request",
     "collect",
@@ -126,7 +131,7 @@ REQUEST_FORMAT_VERSION: Final = 2
 TERMS_ACTIONS: Final = ("SetTerms", "RevokeTerms")
 #: The actions that can be collected offline: every one that k keyholders authorise after
 #: their community exists (creation and registration are signed where the files are).
-CONSENT_ACTIONS: Final = (*TERMS_ACTIONS, "RotateKeyholders", "RecordCustody")
+CONSENT_ACTIONS: Final = (*TERMS_ACTIONS, "RotateKeyholders", "RecordCustody", "ConsentDerivative")
 #: RecordCustody's ``action`` codes, as the registry numbers them, and their names (the
 #: index's, so history and requests say the same words).
 CUSTODY_NAMES: Final = CUSTODY_ACTIONS
@@ -160,6 +165,9 @@ _REQUEST_FIELDS: Final = frozenset(
 #: A rotation or custody request: the terms request's fields (terms ones null) and its document
 #: and receiver (with the receiver's keyholder history).
 _ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver", "receiver_history"}
+#: A derivative's consent: its method document, and what the deriving community signs at submit.
+_DERIVATIVE_REQUEST_FIELDS: Final = _ACTION_REQUEST_FIELDS | {"derivative"}
+_DERIVATIVE_FIELDS: Final = frozenset({"metadata", "terms", "name"})
 _SIGNATURE_FIELDS: Final = frozenset(
     {"type", "version", "request", "action", "subject", "terms_version", "signer", "signature"}
 )
@@ -191,6 +199,9 @@ class ConsentRequest:
     document: Mapping[str, Any] | None = None  # the community or custody document signed
     receiver: Community | None = None  # a transfer or repatriation: the receiving community
     receiver_history: CommunityHistory | None = None
+    # ConsentDerivative: the derivative's metadata and terms digests (signed by the deriving
+    # community at submit) and its file name, for people to read
+    derivative: Mapping[str, Any] | None = None
 
     @property
     def action(self) -> str:
@@ -198,7 +209,10 @@ class ConsentRequest:
 
     @property
     def community(self) -> bytes:
-        """The signing community: the steward, for custody."""
+        """The signing community: the steward, for custody; the parent claim's steward, for a
+        derivative's consent (whose message names the deriving community instead)."""
+        if self.action == "ConsentDerivative":
+            return self.history.community
         return bytes(self.typed.message["community"])
 
     @property
@@ -209,12 +223,16 @@ class ConsentRequest:
             return self.community
         if self.action == "RecordCustody":
             return bytes(self.typed.message["item"])
+        if self.action == "ConsentDerivative":
+            return bytes(self.typed.message["parent"])
         return bytes(self.typed.message["subject"])
 
     @property
     def version(self) -> int:
         """The terms version being set or revoked, or the nonce a rotation (the community's)
         or a custody record (the item's) consumes: either way, what makes it stale."""
+        if self.action == "ConsentDerivative":
+            return 0  # nothing is consumed: the derivative's claim can be made once
         key = "version" if self.action in TERMS_ACTIONS else "nonce"
         return int(self.typed.message[key])
 
@@ -226,10 +244,15 @@ class ConsentRequest:
 
     @property
     def document_cid(self) -> str | None:
-        """The CID of the community or custody document being signed."""
+        """The CID of the community, custody or method document being signed."""
         if self.action in TERMS_ACTIONS:
             return None
-        return str(Cid.from_digest(bytes(self.typed.message["document"]), RAW))
+        return str(Cid.from_digest(self._document_digest, RAW))
+
+    @property
+    def _document_digest(self) -> bytes:
+        field = "method" if self.action == "ConsentDerivative" else "document"
+        return bytes(self.typed.message[field])
 
     @property
     def deadline(self) -> int:
@@ -533,6 +556,49 @@ def build_custody_request(
     return request
 
 
+def build_derivative_request(
+    domain: consent.Domain,
+    steward: Community,
+    parent: bytes,
+    community: bytes,
+    cid: bytes,
+    method_document: Mapping[str, Any],
+    ai_enhanced: bool,
+    deadline: int,
+    *,
+    item: str,
+    created_at: int,
+    history: CommunityHistory,
+    metadata: bytes,
+    terms: bytes,
+    name: str,
+) -> ConsentRequest:
+    """A ConsentDerivative request: k of ``steward`` (the parent claim's steward, whose
+    ``history`` proves its keyholders) consent to ``community`` registering ``cid`` as a
+    derivative of the claim ``parent`` (``item``: as named), made as ``method_document`` says.
+    ``metadata``, ``terms``: the digests the deriving community signs at submit."""
+    message: dict[str, Any] = {
+        "parent": parent,
+        "community": community,
+        "cid": cid,
+        "method": _document_digest(method_document, "the method document"),
+        "aiEnhanced": ai_enhanced,
+        "deadline": deadline,
+    }
+    request = ConsentRequest(
+        typed=consent.TypedData(domain, "ConsentDerivative", message),
+        item=item,
+        keyholders=steward.keyholders,
+        threshold=steward.threshold,
+        created_at=created_at,
+        document=dict(method_document),
+        history=history,
+        derivative={"metadata": _hex(metadata), "terms": _hex(terms), "name": name},
+    )
+    _check_request(request, "the request")
+    return request
+
+
 def sign_request(request: ConsentRequest, account: LocalAccount) -> ConsentSignature:
     """``account``'s signature over ``request``; refused unless it is one of the keyholders
     (of either community, for a transfer or repatriation)."""
@@ -657,6 +723,31 @@ def _describe_custody(request: ConsentRequest) -> list[tuple[str, str]]:
     return rows
 
 
+def _describe_derivative(request: ConsentRequest) -> list[tuple[str, str]]:
+    message = request.typed.message
+    cid = bytes(message["cid"])
+    try:
+        shown = str(Cid.from_bytes(cid))
+    except HeritageError:
+        shown = _hex(cid)
+    ai = "yes: made or enhanced with generative AI" if message["aiEnhanced"] else "no"
+    derivative = request.derivative or {}
+    return [
+        (
+            "action",
+            f"ConsentDerivative: CONSENT, as the steward of {request.item}, to community "
+            f"{_hex(bytes(message['community']))} registering {shown} as a derivative of it",
+        ),
+        ("item", request.item),
+        ("subject", _hex(request.subject)),
+        ("derivative", f"{shown} ({derivative.get('name', '')})"),
+        ("AI-enhanced", ai),
+        ("steward", f"{_hex(request.community)}: {_k_of(request.steward())} sign"),
+        ("method CID", str(request.document_cid)),
+        ("method", json.dumps(request.document, sort_keys=True)),
+    ]
+
+
 def proven_by(history: CommunityHistory) -> str:
     """Whose keyholders a request names, and what proves them, in plain words."""
     count = len(history.rotations)
@@ -674,6 +765,8 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows = _describe_rotation(request)
     elif request.action == "RecordCustody":
         rows = _describe_custody(request)
+    elif request.action == "ConsentDerivative":
+        rows = _describe_derivative(request)
     else:
         rows = _describe_terms(request)
     rows.append(("keyholders of", proven_by(request.history)))
@@ -834,6 +927,8 @@ def encode_request(request: ConsentRequest) -> bytes:
             None if request.receiver is None else _community_json(request.receiver)
         )
         document["receiver_history"] = _history_json(request.receiver_history)
+    if request.action == "ConsentDerivative":
+        document["derivative"] = None if request.derivative is None else dict(request.derivative)
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -1114,6 +1209,22 @@ def _check_custody(request: ConsentRequest, document: Mapping[str, Any], where: 
 _EDITED: Final = "the file was edited; make a new request"
 
 
+def _check_derivative(request: ConsentRequest, where: str) -> None:
+    derivative = request.derivative or {}
+    if set(derivative) != _DERIVATIVE_FIELDS:
+        raise ConsentFileInvalid(
+            f"{where}: derivative is not {{{', '.join(sorted(_DERIVATIVE_FIELDS))}}}"
+        )
+    _bytes(derivative["metadata"], where, "derivative.metadata", 32)
+    _bytes(derivative["terms"], where, "derivative.terms", 32)
+    if not isinstance(derivative["name"], str) or len(derivative["name"]) > 255:
+        raise ConsentFileInvalid(f"{where}: derivative.name is not a file name")
+    if not bytes(request.typed.message["cid"]):
+        raise ConsentFileInvalid(f"{where}: the derivative's CID is empty")
+    if request.receiver is not None:
+        raise ConsentFileInvalid(f"{where}: a derivative's consent has no receiver")
+
+
 def _check_history(
     history: CommunityHistory | None,
     community: Community,
@@ -1182,6 +1293,10 @@ def _check_request(request: ConsentRequest, where: str) -> None:
     _check_history(request.history, request.steward(), request.typed.domain, where, "")
     if request.action != "RecordCustody" and request.receiver_history is not None:
         raise ConsentFileInvalid(f"{where}: a {request.action} request has no receiver_history")
+    if (request.action == "ConsentDerivative") != (request.derivative is not None):
+        raise ConsentFileInvalid(
+            f"{where}: derivative goes with a ConsentDerivative request, and only with one"
+        )
     if request.action in TERMS_ACTIONS:
         _check_terms_request(request, where)
         return
@@ -1197,13 +1312,15 @@ def _check_request(request: ConsentRequest, where: str) -> None:
     if document is None:
         raise ConsentFileInvalid(f"{where}: a {request.action} request carries its document")
     digest = _document_digest(document, f"{where}: the document")
-    if digest != bytes(request.typed.message["document"]):
+    if digest != request._document_digest:
         raise ConsentFileInvalid(
             f"{where}: the document does not hash to the document digest being signed",
             hint="the file was edited; make a new request",
         )
     if request.action == "RotateKeyholders":
         _check_rotation(request, document, where)
+    elif request.action == "ConsentDerivative":
+        _check_derivative(request, where)
     else:
         _check_custody(request, document, where)
     if request.action == "RotateKeyholders":
@@ -1292,7 +1409,12 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     typed_json = document.get("typed_data")
     primary = typed_json.get("primaryType") if isinstance(typed_json, dict) else None
     extended = primary in CONSENT_ACTIONS and primary not in TERMS_ACTIONS
-    _fields(document, _ACTION_REQUEST_FIELDS if extended else _REQUEST_FIELDS, where)
+    fields = _REQUEST_FIELDS
+    if primary == "ConsentDerivative":
+        fields = _DERIVATIVE_REQUEST_FIELDS
+    elif extended:
+        fields = _ACTION_REQUEST_FIELDS
+    _fields(document, fields, where)
     typed = _typed_data(document["typed_data"], where)
     item = document["item"]
     if not isinstance(item, str) or not 0 < len(item) <= 200:
@@ -1315,6 +1437,9 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     if signed_document is not None and not isinstance(signed_document, dict):
         raise ConsentFileInvalid(f"{where}: document is not a JSON object")
     receiver = _receiver(document.get("receiver"), where)
+    derivative = document.get("derivative")
+    if derivative is not None and not isinstance(derivative, dict):
+        raise ConsentFileInvalid(f"{where}: derivative is not a JSON object")
     try:
         request = ConsentRequest(
             typed=typed,
@@ -1331,6 +1456,7 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             receiver_history=None
             if document.get("receiver_history") is None
             else _history(document["receiver_history"], where, "receiver_history"),
+            derivative=derivative,
         )
         _check_request(request, where)
     except UsageError as exc:  # a document with no canonical form

@@ -80,6 +80,7 @@ from ledger.consent_files import (
     ConsentSignature,
     ConsentStatus,
     build_custody_request,
+    build_derivative_request,
     build_request,
     build_rotation_request,
     collect,
@@ -2338,6 +2339,155 @@ class Registrar:
         self._put_document(document)  # pinned, so the CID being signed can be fetched
         return request
 
+    def derivative_request(
+        self,
+        parent: str,
+        path: Path,
+        community_id: bytes,
+        terms: Path,
+        method: Path,
+        *,
+        ai_enhanced: bool = False,
+        parent_community: bytes | None = None,
+        options: ImportOptions = DEFAULT_IMPORT,
+        valid_for: int = CONSENT_REQUEST_SECONDS,
+    ) -> ConsentRequest:
+        """A ConsentDerivative request, for k keyholders of the parent claim's steward to sign
+        offline: community ``community_id`` asks to register ``path`` as a derivative of
+        ``parent``. The derivative's file, metadata, terms and method documents are added and
+        pinned now, so that the request can be submitted where it was made. Sends nothing."""
+        now = self._request_clock(valid_for)
+        (file,) = self._check_paths([path])
+        terms_document = self._terms_document(terms, community_id)
+        method_document = read_method_document(method)
+        resolved = self.resolve(parent, parent_community)
+        if resolved.kind in ("batch", "batch-item"):
+            raise UsageError(
+                f"{parent} is a {resolved.kind.replace('-', ' ')}; the registry links "
+                "derivatives to items and derivatives registered alone"
+            )
+        record = self.client.find_record(resolved.key)
+        holder = self.community(self.client.steward_of(resolved.key, record))
+        if ai_enhanced:
+            self._check_ai_consent(parent, resolved.key, record)
+        community = self.community(community_id)
+        (prepared,) = self._prepare(
+            [file], options, None, self._seal_for(terms_document, community)
+        )
+        self._new_claims(community.id, [prepared], "one derivative")
+        terms_digest, _ = self._put_document(terms_document)
+        self._put_document(method_document)
+        self._pin_all([prepared])
+        return build_derivative_request(
+            self.client.domain(),
+            holder,
+            resolved.key,
+            community.id,
+            bytes(prepared.entry.cid),
+            method_document,
+            ai_enhanced,
+            now + valid_for,
+            item=self._request_item(parent, holder.id, parent_community),
+            created_at=now,
+            history=self.community_history(holder.id),
+            metadata=prepared.metadata_digest,
+            terms=terms_digest,
+            name="" if prepared.sealed else file.name,
+        )
+
+    def _submit_derivative(
+        self, request: ConsentRequest, status: ConsentStatus, keys: SignerKeys
+    ) -> dict[str, Any]:
+        """Register the derivative a ConsentDerivative request asks for: the parent's steward
+        must still be the community that signed, the parent's terms unrevoked (and consenting
+        to AI enhancement, for an AI-enhanced one); k of the deriving community sign here."""
+        message = request.typed.message
+        parent, cid = request.subject, bytes(message["cid"])
+        steward = request.steward()
+        what = f"the derivative of {request.item} ({_hex(parent)})"
+        if not self.client.community_matches(steward):
+            raise ConsentStale(
+                f"the keyholders or threshold of community {_hex(steward.id)} changed after the "
+                f"request for {what} was made (a rotation); its signatures no longer count",
+                hint="make a new request; nothing was sent",
+            )
+        record = self.client.find_record(parent)
+        if self.client.steward_of(parent, record) != steward.id:
+            raise ConsentStale(
+                f"{request.item} is no longer stewarded by community {_hex(steward.id)} "
+                "(a custody transfer or repatriation since the request)",
+                hint="make a new request for the current steward; nothing was sent",
+            )
+        if self.client.terms_of(parent).revoked:
+            raise ConsentStale(
+                f"the terms of {request.item} were revoked after the request for {what} was "
+                "made: no derivative may be made under them",
+                hint="nothing was sent",
+            )
+        ai_enhanced = bool(message["aiEnhanced"])
+        if ai_enhanced:
+            self._check_ai_consent(request.item, parent, record)
+        community = self.community(bytes(message["community"]))
+        packed = status.packed()
+        consent.check_signatures(request.digest, steward.keyholders, steward.threshold, packed)
+        derivative = request.derivative or {}
+        metadata = bytes.fromhex(str(derivative["metadata"])[2:])
+        terms = bytes.fromhex(str(derivative["terms"])[2:])
+        method = bytes(message["method"])
+        for digest, name in ((metadata, "metadata"), (terms, "terms"), (method, "method")):
+            if self._metadata(digest) is None:
+                raise NotFound(
+                    f"the derivative's {name} document {document_cid(digest)} is not on this "
+                    "IPFS node",
+                    hint="submit where the request was made; nothing was sent",
+                )
+        claims, _ = self._claims_on(cid)
+        if any(c.community == community.id for c in claims):
+            raise DuplicateClaim(
+                f"community {_hex(community.id)} already claims the derivative's content",
+                hint="nothing was sent",
+            )
+        signers = keys.pick(community, community.threshold, "registering a derivative")
+        typed = consent.TypedData(
+            self.client.domain(),
+            "RegisterDerivative",
+            {
+                "community": community.id,
+                "parent": parent,
+                "cid": cid,
+                "metadata": metadata,
+                "terms": terms,
+                "method": method,
+                "aiEnhanced": ai_enhanced,
+                "deadline": request.deadline,
+            },
+        )
+        registration = self.client.register_derivative(
+            community,
+            parent,
+            cid,
+            metadata,
+            terms,
+            method,
+            ai_enhanced,
+            request.deadline,
+            keys.sign(typed, signers),
+            record,
+            Party(steward, packed),
+        )
+        return {
+            "item": _hex(registration.key),
+            "cid": str(Cid.from_bytes(cid)),
+            "parent": _hex(parent),
+            "parent_steward": _hex(steward.id),
+            "metadata_cid": str(document_cid(metadata)),
+            "terms_cid": str(document_cid(terms)),
+            "method_cid": str(document_cid(method)),
+            "ai_enhanced": ai_enhanced,
+            "signers": [a for a, _ in status.signed[: steward.threshold]],
+            "tx": TxView.of(registration.outcome).to_json(),
+        }
+
     def _request_item(self, item: str, steward: bytes, community: bytes | None) -> str:
         """How a request file names ITEM so that it can be checked offline against the
         subject signed: the CID for the steward's own claim or an item of a batch, else the
@@ -2353,13 +2503,15 @@ class Registrar:
         self,
         request: ConsentRequest,
         signatures: Sequence[tuple[str, ConsentSignature]],
+        keys: SignerKeys | None = None,
     ) -> dict[str, Any]:
         """Send ``request`` with signatures collected elsewhere (``(where, signature)``, one
         per keyholder), once k are there (k of each community, for a transfer or
         repatriation). The chain is re-read first: a request for another chain or registry, an
         expired one, or one made stale by a rotation, a custody move, another terms change or
         custody record, or (rotation) an encrypted item its re-wrap does not cover, is refused
-        with nothing sent."""
+        with nothing sent. A derivative's consent registers the derivative, k of the deriving
+        community signing RegisterDerivative here with ``keys``."""
         self._require_sender()
         domain = self.client.domain()
         wanted = request.typed.domain
@@ -2381,6 +2533,14 @@ class Registrar:
             return self._submit_rotation(request, status)
         if request.action == "RecordCustody":
             return self._submit_custody(request, status)
+        if request.action == "ConsentDerivative":
+            if keys is None:
+                raise UsageError(
+                    "registering the derivative needs k signatures of the deriving community "
+                    "too, made here",
+                    hint="pass its keyholders' --signer and --password-file; nothing was sent",
+                )
+            return self._submit_derivative(request, status, keys)
         steward = request.steward()
         subject = request.subject
         from ledger.rights import parse_terms, requires_encryption
