@@ -428,3 +428,52 @@ def test_request_usage_errors(ws: Workspace, tmp_path: Path) -> None:
         proc = ws.run("consent", "request", *args, check=False)
         assert proc.returncode == 2, proc.stderr
         assert words in proc.stderr
+
+
+def test_a_derivative_of_another_communitys_item_with_its_consent_offline(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    item, _, holders = registered_item(ws)
+    deriver = unique("deriver")
+    _, deriver_holders = ws.community(deriver, 1, 1)
+    derived = ws.files(1, "d")[0]
+    terms = write_terms(tmp_path / "deriver-terms.json", public_terms(ws.community_id(deriver)))
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "retopology", "software": "Blender 4.2"}')
+    before = ws.chain.sent()
+    # Without the holder's consent, `derivative add` refuses and names the way to ask for it.
+    refused = ws.run(
+        "derivative", "add", item, str(derived), "-c", deriver, "--terms", str(terms),
+        "--method", str(method), "--password-file", str(ws.password_file), check=False,
+    )  # fmt: skip
+    assert refused.returncode == ConsentIncomplete.exit_code
+    assert "consent request derivative" in refused.stderr
+    request = tmp_path / "derive.json"
+    made = ws.run(
+        "consent", "request", "derivative", item, str(derived), "-c", deriver,
+        "--terms", str(terms), "--method", str(method), "-o", str(request),
+    )  # fmt: skip
+    assert "ConsentDerivative request" in made.stderr
+    document: dict[str, Any] = json.loads(request.read_text())
+    assert document["keyholders"] == holders  # the parent's steward signs
+    assert document["document"] == json.loads(method.read_text())
+    signatures = []
+    for i, holder in enumerate(holders[:2]):
+        out = tmp_path / f"{i}.sig.json"
+        signed = sign(ws, request, holder, out)
+        assert "CONSENT, as the steward of" in signed.stderr
+        signatures.append(str(out))
+    # The deriving community's keyholders sign at submit (here: its one keyholder's key).
+    result = json.loads(
+        ws.run(
+            "consent", "submit", str(request), *signatures, "--signer", deriver_holders[0],
+            "--password-file", str(ws.password_file), "--json",
+        ).stdout
+    )  # fmt: skip
+    assert ws.chain.sent() == before + 1
+    shown = ws.json("item", "show", result["cid"])
+    assert shown["kind"] == "derivative"
+    assert shown["community"] == "0x" + ws.community_id(deriver).hex()
+    assert shown["parent"] == result["parent"]
+    verified = ws.run("verify", result["cid"], check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
