@@ -452,13 +452,25 @@ def judge(
         (Claim.of(*(known.get(k) or assess(evidence, k))) for k in dict.fromkeys(keys)),
         key=lambda c: c.assessment.events[0].position,
     )
-    facts = {
-        "source": source,
-        "snapshot_block": evidence.snapshot_block,
-        "claims": tuple(claims),
-        "expected": tuple(expected),
-        "names": community_names(evidence),
-    }
+    names = community_names(evidence)
+
+    def report(
+        status: Status,
+        about: Claim | None = None,
+        check: ContentCheck | None = None,
+    ) -> Report:
+        return Report(
+            status,
+            source,
+            check,
+            None if about is None else about.assessment,
+            () if about is None else about.problems,
+            evidence.snapshot_block,
+            tuple(claims),
+            tuple(expected),
+            names,
+        )
+
     if pick is not None:
         subjects = [c for c in claims if c.key == pick]
     elif expected:
@@ -466,23 +478,18 @@ def judge(
     else:
         subjects = claims
     if not subjects:
-        return Report(Status.NO_CLAIM, **facts)  # type: ignore[arg-type]
+        return report(Status.NO_CLAIM)
+    # Whose claims these are: by steward when the verifier named whom it expects (a claim
+    # moved to that community is its claim now), else by claimant.
     holders = {c.assessment.steward if expected else c.assessment.community for c in subjects}
     subject = subjects[0]
     check = content(subject.assessment) if content is not None else None
     if check is not None and not check.matches:
         # The bytes are not the claimed ones, whoever claims them.
-        about = subject.assessment if len(holders) == 1 else None
-        return Report(Status.TAMPERED, content=check, assessment=about, **facts)  # type: ignore[arg-type]
+        return report(Status.TAMPERED, subject if len(holders) == 1 else None, check)
     if len(holders) > 1:
-        return Report(Status.DISPUTED, content=check, **facts)  # type: ignore[arg-type]
-    return Report(
-        subject.status,
-        content=check,
-        assessment=subject.assessment,
-        problems=subject.problems,
-        **facts,  # type: ignore[arg-type]
-    )
+        return report(Status.DISPUTED, check=check)
+    return report(subject.status, subject, check)
 
 
 def report_for(
