@@ -49,7 +49,12 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
             markup=False,
             soft_wrap=True,
         )
-    if a is None or report.status.value == "unknown":
+    if report.status.value == "unknown":
+        return
+    if len(report.claims) > 1 or a is None:
+        for line in report.claim_lines():
+            _out.print(f"  {line}", markup=False, soft_wrap=True)
+    if a is None:
         return
     for step in a.custody:
         _out.print(

@@ -182,6 +182,23 @@ class Report:
             for c in claims
         )
 
+    def claim_lines(self) -> list[str]:
+        """One line per claim found, in chain order, the one the verdict is about marked."""
+        subject = None if self.assessment is None else self.assessment.key
+        lines = []
+        for claim in self.claims:
+            a = claim.assessment
+            line = (
+                f"claim {'*' if a.key == subject else '-'} {_h(a.key)}: {a.kind} by "
+                f"{self._who(a.community)}, block {a.events[0].block_number}, terms version "
+                f"{a.terms_version} ({a.terms_cid}){' revoked' if a.revoked else ''}, steward "
+                f"{self._who(a.steward)}: {claim.status.value}"
+            )
+            if a.parent is not None:
+                line += f"; derivative of claim {_h(a.parent.key)}"
+            lines.append(line)
+        return lines
+
     def summary(self) -> str:
         """The verdict in plain words."""
         if self.status is Status.UNKNOWN:

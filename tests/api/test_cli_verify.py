@@ -319,6 +319,11 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
     assert [c["community"] for c in report["other_claims"]] == [mallory]
     human = run(ws, "verify", str(a), "-c", "Aroha")
     assert human.returncode == 0 and "1 other claim(s) on these bytes" in human.stdout
+    # Each claim on a line of its own, the one judged marked.
+    lines = [line for line in human.stdout.splitlines() if line.startswith("  claim ")]
+    assert lines[0].startswith(f"  claim * {claim_hex(ws, 'Aroha', a)}: batch-item by {aroha}")
+    assert lines[1].startswith(f"  claim - {claim_hex(ws, 'Mallory', a)}: item by {mallory}")
+    assert lines[1].endswith(f"steward {mallory} (Mallory): verified")
     status, report, _ = verify(ws, str(a), "--community", mallory)
     assert status == 0 and report["item"]["community"] == mallory
     status, report, _ = verify(ws, str(a), "--community", "0x" + "07" * 32)
