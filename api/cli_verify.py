@@ -27,7 +27,7 @@ from ledger.registration import Registrar, parse_community_id
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
 from ledger.verify.evidence import Evidence
-from ledger.verify.report import community_names
+from ledger.verify.report import community_names, names_an_item
 
 __all__ = ["verify_command"]
 
@@ -130,6 +130,11 @@ def verify_command(
         )
     path = Path(target)
     named = community or []
+    if not path.exists() and not names_an_item(target):
+        raise UsageError(
+            f"{target} does not exist, and it is not a CID or a 0x claim key",
+            hint="check the path",
+        )
     if chunk_size is not None and (proofs is not None or path.is_dir()):
         raise UsageError(
             "--chunk-size is for a file verified against the chain; proofs and bags record "

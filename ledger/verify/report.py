@@ -39,11 +39,15 @@ from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, ope
 from local_chain.deploy import chain_errors
 
 __all__ = [
+    "Claim",
     "ContentCheck",
     "Report",
     "Status",
+    "community_names",
     "compute_cid",
     "import_options",
+    "judge",
+    "names_an_item",
     "report_for",
     "verify_offline",
     "verify_online",
@@ -565,9 +569,9 @@ def verify_online(
             "--chunk-size is for a bare file: with --expect the item's recorded settings are "
             "used, and a CID is not hashed"
         )
-    if not path.exists() and not _names_an_item(target):
+    if not path.exists() and not names_an_item(target):
         raise UsageError(
-            f"{target} is not a file here, nor a CID or a 0x claim key",
+            f"{target} does not exist, and it is not a CID or a 0x claim key",
             hint="check the path" if _looks_like_path(target) else "check the CID",
         )
     tries = (
@@ -612,7 +616,8 @@ def verify_online(
     raise AssertionError("unreachable")  # every branch above returns or raises
 
 
-def _names_an_item(text: str) -> bool:
+def names_an_item(text: str) -> bool:
+    """Whether ``text`` reads as a CID or a 0x key (not as a path)."""
     if text.startswith(("0x", "0X")):
         return len(text) == 66
     try:

@@ -435,4 +435,8 @@ def test_an_empty_argument_and_a_missing_file_are_usage_errors(ws: Workspace) ->
         proc = run(ws, "verify", target)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("error[usage_error]")
-    assert "not a file here" in run(ws, "verify", "nope.ply").stderr
+    assert "nope.ply does not exist" in run(ws, "verify", "nope.ply").stderr
+    proofs = ws.data.parent / "no-proofs.json"
+    proofs.write_text("{}")
+    offline = run(ws, "verify", "--proofs", str(proofs), "nope.ply")
+    assert offline.returncode == 2 and "nope.ply does not exist" in offline.stderr
