@@ -1300,7 +1300,9 @@ class Registrar:
                     self._metadata(record.metadata),
                 )
             ]
-        manifest = self._manifest(subject, record.commitment)
+        with self._index() as index:
+            root = index.batch(subject).root  # a batch's subject is its batch key
+        manifest = self._manifest(root, record.commitment)
         contents: list[_Content] = []
         for entry in manifest.document.get("items", []) if manifest is not None else []:
             cid = Cid.parse(str(entry["cid"]))
@@ -1317,7 +1319,7 @@ class Registrar:
         have passed it on)."""
         with self._index() as index:
             candidates = list(index.community(community_id).items)
-            candidates += [b.root for b in index.batches() if b.community == community_id]
+            candidates += [b.batch for b in index.batches() if b.community == community_id]
             # Moved to it: looked up by counterparty in the index, which the chain cannot do
             # (not an indexed topic); the index reads logs in ranges capped chains accept.
             candidates += index.moved_to(community_id)

@@ -346,6 +346,17 @@ def test_a_keyholder_verifies_its_own_restricted_original(
     changed = tmp_path / "changed.txt"
     changed.write_bytes(original.read_bytes() + b"!")
     assert verify_online(registrar, str(changed), holders=mine).status is Status.UNKNOWN
+    # An original sealed inside a batch: its leaf holds the commitment.
+    pair = [tmp_path / "verse-1.txt", tmp_path / "verse-2.txt"]
+    for i, path in enumerate(pair):
+        path.write_bytes(f"verse {i} ".encode() + os.urandom(16).hex().encode())
+    registrar.register_batch(pair, community, terms, keys)
+    assert verify_online(registrar, str(pair[1])).status is Status.UNKNOWN
+    in_batch = verify_online(registrar, str(pair[1]), holders=mine)
+    assert in_batch.status is Status.VERIFIED, in_batch.summary()
+    assert in_batch.assessment is not None and in_batch.assessment.kind == "batch-item"
+    assert in_batch.content is not None and in_batch.content.expected_from == "commitment"
+    validate(in_batch)
 
 
 def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
