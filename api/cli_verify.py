@@ -23,11 +23,11 @@ from ledger.crypto import EncryptionKeyPair
 from ledger.errors import ChainError, ChainUnavailable, HeritageError, NotFound, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
 from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
-from ledger.registration import Registrar, parse_community_id
+from ledger.registration import Registrar, community_salt, parse_community_id
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
 from ledger.verify.evidence import Evidence
-from ledger.verify.report import community_names, names_an_item
+from ledger.verify.report import names_an_item
 
 __all__ = ["verify_command"]
 
@@ -181,11 +181,17 @@ def verify_command(
 
 def offline_community(evidence: Evidence, text: str) -> bytes:
     """A community named on the command line, among those a proofs file holds: its 0x id,
-    or the name its community document gives (refused when several share it)."""
+    or a name, resolved as online (the community created with that name's salt; refused
+    when several were)."""
     key = parse_community_id(text)
     if key is not None:
         return key
-    found = [c for c, name in community_names(evidence).items() if name == text]
+    salt = community_salt(text)
+    found = [
+        c
+        for c, events in evidence.communities.items()
+        if events and events[0].event == "CommunityCreated" and events[0].fields["salt"] == salt
+    ]
     if len(found) == 1:
         return found[0]
     if not found:

@@ -33,7 +33,7 @@ from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar
+from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors
@@ -390,11 +390,14 @@ def _item(a: Assessment, depth: int = 0) -> dict[str, Any]:
 
 
 def community_names(evidence: Evidence) -> dict[bytes, str]:
-    """Each community's name, as its latest community document in the evidence gives it
-    (a name is the community's own say, not unique: reports print it beside the id)."""
+    """Each community's name, as its latest community document in the evidence gives it,
+    kept only when it is the name the community was created with (its creation's salt is
+    that name's, as ``heritage -c NAME`` resolves names). A name is not unique: anyone may
+    create a community under any name with keys of their own, so reports print the id beside
+    it."""
     names: dict[bytes, str] = {}
     for community, events in evidence.communities.items():
-        if not events:
+        if not events or events[0].event != "CommunityCreated":
             continue
         data = evidence.documents.get(str(Cid.from_digest(events[-1].fields["document"], RAW)))
         try:
@@ -402,7 +405,12 @@ def community_names(evidence: Evidence) -> dict[bytes, str]:
         except ValueError:
             continue
         name = document.get("name") if isinstance(document, dict) else None
-        if isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable():
+        if (
+            isinstance(name, str)
+            and 0 < len(name) <= 200
+            and name.isprintable()
+            and community_salt(name) == events[0].fields["salt"]
+        ):
             names[community] = name
     return names
 

@@ -564,3 +564,30 @@ def test_verification_follows_a_model_of_each_communitys_claims(
             phases=(Phase.explicit, Phase.reuse, Phase.generate),
         ),
     )
+
+
+def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
+    two: Two, tmp_path: Path
+) -> None:
+    """An impostor whose community document says "Aroha-…" but which was created under
+    another name's salt is shown (and resolved offline) by id alone."""
+    from api.cli_verify import offline_community
+    from ledger.registration import community_salt
+
+    reg, aroha = two.registrar, two.aroha
+    aroha_name = f"Aroha-{tmp_path.name}"
+    holder = new_key(reg.settings, PASSPHRASE, unsafe_light_kdf=True).address
+    keys = SignerKeys(reg.settings, lambda _address: PASSPHRASE)
+    impostor = reg.create_community(
+        aroha_name, [holder], 1, keys, salt=community_salt("someone else")
+    ).id
+    terms = write_terms(tmp_path / "impostor.json", public_terms(impostor))
+    (a,) = [two.file("a.txt")]
+    reg.register([a], aroha.id, aroha.terms, aroha.keys)
+    reg.register([a], impostor, terms, keys)
+    report = verify_online(reg, str(a))
+    assert report.status is Status.DISPUTED
+    names = {c["community"]: c["community_name"] for c in validate(report)["claims"]}
+    assert names == {"0x" + aroha.id.hex(): aroha_name, "0x" + impostor.hex(): None}
+    evidence = gather(reg, [cid_of(a)])
+    assert offline_community(evidence, aroha_name) == aroha.id
