@@ -20,14 +20,13 @@ from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
 from ledger.crypto import EncryptionKeyPair
-from ledger.errors import ChainError, ChainUnavailable, HeritageError, NotFound, UsageError
+from ledger.errors import ChainError, ChainUnavailable, HeritageError, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
 from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
-from ledger.registration import Registrar, community_salt, parse_community_id
+from ledger.registration import Registrar
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
-from ledger.verify.evidence import Evidence
-from ledger.verify.report import names_an_item
+from ledger.verify.report import community_in, names_an_item
 
 __all__ = ["verify_command"]
 
@@ -140,13 +139,18 @@ def verify_command(
             "--chunk-size is for a file verified against the chain; proofs and bags record "
             "each item's settings"
         )
+    if key and (proofs is not None or path.is_dir()):
+        raise UsageError(
+            "--key checks a restricted original against the chain; proofs and bags carry "
+            "registered bytes only"
+        )
     if proofs is not None:
         if not proofs.is_file():
             raise UsageError(f"{proofs} does not exist or is not a file")
         evidence = read_proofs(proofs.read_bytes(), str(proofs))
         if path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
-        expected = [offline_community(evidence, c) for c in named]
+        expected = [community_in(evidence, c) for c in named]
         report = (
             verify_offline(evidence, path=path, expect=expect, communities=expected)
             if path.exists()
@@ -155,7 +159,7 @@ def verify_command(
     elif path.is_dir():
         if expect is not None:
             raise UsageError("a bag names its own expected CID; --expect is for a file")
-        report = verify_bag(path)
+        report = verify_bag(path, named)
     else:
         try:
             with Registrar(load_settings()) as registrar:
@@ -177,33 +181,6 @@ def verify_command(
     bare = path.is_file() and expect is None and proofs is None
     _print(report, as_json, chunks=(chunk_size or CHUNK_SIZE) if bare else None)
     raise typer.Exit(report.exit_code)
-
-
-def offline_community(evidence: Evidence, text: str) -> bytes:
-    """A community named on the command line, among those a proofs file holds: its 0x id,
-    or a name, resolved as online (the community created with that name's salt; refused
-    when several were)."""
-    key = parse_community_id(text)
-    if key is not None:
-        return key
-    salt = community_salt(text)
-    found = [
-        c
-        for c, events in evidence.communities.items()
-        if events and events[0].event == "CommunityCreated" and events[0].fields["salt"] == salt
-    ]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise NotFound(
-            f"no community named {text!r} in the proofs",
-            hint="give the community's 0x id",
-        )
-    raise UsageError(
-        f"{len(found)} communities in the proofs are named {text!r}: "
-        + ", ".join("0x" + f.hex() for f in found),
-        hint="give the 0x id of the one you mean",
-    )
 
 
 def _holders(

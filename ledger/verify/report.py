@@ -33,7 +33,7 @@ from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt
+from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt, parse_community_id
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors
@@ -43,6 +43,7 @@ __all__ = [
     "ContentCheck",
     "Report",
     "Status",
+    "community_in",
     "community_names",
     "compute_cid",
     "import_options",
@@ -413,6 +414,33 @@ def community_names(evidence: Evidence) -> dict[bytes, str]:
         ):
             names[community] = name
     return names
+
+
+def community_in(evidence: Evidence, text: str) -> bytes:
+    """A community named on the command line, among those a proofs file holds: its 0x id,
+    or a name, resolved as online (the community created with that name's salt; refused
+    when several were)."""
+    key = parse_community_id(text)
+    if key is not None:
+        return key
+    salt = community_salt(text)
+    found = [
+        c
+        for c, events in evidence.communities.items()
+        if events and events[0].event == "CommunityCreated" and events[0].fields["salt"] == salt
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFound(
+            f"no community named {text!r} in the proofs",
+            hint="give the community's 0x id",
+        )
+    raise UsageError(
+        f"{len(found)} communities in the proofs are named {text!r}: "
+        + ", ".join("0x" + f.hex() for f in found),
+        hint="give the 0x id of the one you mean",
+    )
 
 
 # ---- content ---------------------------------------------------------------------------------

@@ -372,6 +372,10 @@ def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
     assert report.status is Status.VERIFIED and report.source == "bag"
     assert report.assessment is not None and report.assessment.community == aroha.id
     validate(report)
+    named = verify_bag(tmp_path / "arohas", [f"Aroha-{tmp_path.name}"])
+    assert named.status is Status.VERIFIED
+    not_mallorys = verify_bag(tmp_path / "arohas", ["0x" + mallory.id.hex()])
+    assert not_mallorys.status is Status.NO_CLAIM and not_mallorys.exit_code == 13
 
 
 # ---- a state machine over two communities ----------------------------------------------------
@@ -571,8 +575,8 @@ def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
 ) -> None:
     """An impostor whose community document says "Aroha-…" but which was created under
     another name's salt is shown (and resolved offline) by id alone."""
-    from api.cli_verify import offline_community
     from ledger.registration import community_salt
+    from ledger.verify.report import community_in
 
     reg, aroha = two.registrar, two.aroha
     aroha_name = f"Aroha-{tmp_path.name}"
@@ -590,4 +594,4 @@ def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
     names = {c["community"]: c["community_name"] for c in validate(report)["claims"]}
     assert names == {"0x" + aroha.id.hex(): aroha_name, "0x" + impostor.hex(): None}
     evidence = gather(reg, [cid_of(a)])
-    assert offline_community(evidence, aroha_name) == aroha.id
+    assert community_in(evidence, aroha_name) == aroha.id
