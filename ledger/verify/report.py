@@ -528,6 +528,8 @@ def judge(
             names,
         )
 
+    if not claims:
+        return _unknown(source)
     if pick is not None:
         subjects = [c for c in claims if c.key == pick]
     elif expected:
