@@ -35,11 +35,9 @@ from local_chain.deploy import chain_errors
 __all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_chain_begin"]
 
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
-_REGISTRATIONS: Final = frozenset({"ItemRegistered", "DerivativeRegistered", "BatchRegistered"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
 _COMMUNITY_FIELDS: Final = ("community", "counterparty", "parentSteward")
 _MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
-_ZERO32: Final = bytes(32)
 
 
 @dataclass(frozen=True, slots=True)
