@@ -15,32 +15,22 @@ a mistyped file name is never looked up on chain as if it were a CID.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated
 
 import typer
 from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
 from ledger.crypto import EncryptionKeyPair
-from ledger.errors import (
-    ChainUnavailable,
-    ExitCode,
-    HeritageError,
-    NoSuchFile,
-    NotFound,
-    UsageError,
-)
-from ledger.ipfs.cid import Cid
+from ledger.errors import ChainUnavailable, ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
 from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
-from ledger.registration import Registrar, parse_community_id
+from ledger.registration import Registrar
 from ledger.settings import load_settings
 from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
-from ledger.verify.evidence import Evidence
-from ledger.verify.report import community_names
+from ledger.verify.report import community_in, names_an_item
 
 __all__ = ["verify_command"]
 
@@ -62,7 +52,12 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
             markup=False,
             soft_wrap=True,
         )
-    if a is None or report.status.value == "unknown":
+    if report.status.value == "unknown":
+        return
+    if len(report.claims) > 1 or a is None:
+        for line in report.claim_lines():
+            _out.print(f"  {line}", markup=False, soft_wrap=True)
+    if a is None:
         return
     for step in a.custody:
         _out.print(
@@ -75,20 +70,6 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
         _out.print(f"  problem: {problem}", markup=False, soft_wrap=True)
 
 
-_ITEM_KEY: Final = re.compile(r"0[xX][0-9a-fA-F]{64}")
-
-
-def _names_an_item(target: str) -> bool:
-    """Whether ``target`` is a CID or a 0x item key (and so never a path)."""
-    if _ITEM_KEY.fullmatch(target):
-        return True
-    try:
-        Cid.parse(target)
-    except (HeritageError, ValueError):
-        return False
-    return True
-
-
 def _target(target: str) -> tuple[Path | None, str | None]:
     """(the path, None) or (None, the CID or key) that PATH_OR_CID names."""
     if not target.strip():
@@ -96,7 +77,7 @@ def _target(target: str) -> tuple[Path | None, str | None]:
             "PATH_OR_CID is empty",
             hint="pass a file, a bag folder or a CID, e.g. `heritage verify scan.ply`",
         )
-    if _names_an_item(target):
+    if names_an_item(target):
         return None, target
     path = Path(target)
     if not path.exists():
@@ -170,6 +151,11 @@ def verify_command(
             "--chunk-size is for a file verified against the chain; proofs and bags record "
             "each item's settings"
         )
+    if key and (proofs is not None or (path is not None and path.is_dir())):
+        raise UsageError(
+            "--key checks a restricted original against the chain; proofs and bags carry "
+            "registered bytes only"
+        )
     if proofs is not None:
         if not proofs.exists():
             raise NoSuchFile(
@@ -180,7 +166,7 @@ def verify_command(
         evidence = read_proofs(proofs.read_bytes(), str(proofs))
         if path is not None and path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
-        expected = [offline_community(evidence, c) for c in named]
+        expected = [community_in(evidence, c) for c in named]
         report = (
             verify_offline(evidence, path=path, expect=expect, communities=expected)
             if path is not None
@@ -189,7 +175,7 @@ def verify_command(
     elif path is not None and path.is_dir():
         if expect is not None:
             raise UsageError("a bag names its own expected CID; --expect is for a file")
-        report = verify_bag(path)
+        report = verify_bag(path, named)
     else:
         try:
             with Registrar(load_settings()) as registrar:
@@ -215,27 +201,6 @@ def verify_command(
     bare = path is not None and path.is_file() and expect is None and proofs is None
     _print(report, as_json, chunks=(chunk_size or CHUNK_SIZE) if bare else None)
     raise typer.Exit(ExitCode(report.exit_code))  # a status outside the table fails loudly
-
-
-def offline_community(evidence: Evidence, text: str) -> bytes:
-    """A community named on the command line, among those a proofs file holds: its 0x id,
-    or the name its community document gives (refused when several share it)."""
-    key = parse_community_id(text)
-    if key is not None:
-        return key
-    found = [c for c, name in community_names(evidence).items() if name == text]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise NotFound(
-            f"no community named {text!r} in the proofs",
-            hint="give the community's 0x id",
-        )
-    raise UsageError(
-        f"{len(found)} communities in the proofs are named {text!r}: "
-        + ", ".join("0x" + f.hex() for f in found),
-        hint="give the 0x id of the one you mean",
-    )
 
 
 def _holders(

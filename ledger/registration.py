@@ -1327,7 +1327,7 @@ class Registrar:
         have passed it on)."""
         with self._index() as index:
             candidates = list(index.community(community_id).items)
-            candidates += [b.root for b in index.batches() if b.community == community_id]
+            candidates += [b.batch for b in index.batches() if b.community == community_id]
             # Moved to it: looked up by counterparty in the index, which the chain cannot do
             # (not an indexed topic); the index reads logs in ranges capped chains accept.
             candidates += index.moved_to(community_id)

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +40,14 @@ from ledger.registration import Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import gather
 from ledger.verify.proofs import proofs_document, read_proofs
-from ledger.verify.report import ContentCheck, Report, compute_cid, import_options, judge
+from ledger.verify.report import (
+    ContentCheck,
+    Report,
+    community_in,
+    compute_cid,
+    import_options,
+    judge,
+)
 
 __all__ = ["BAG_CID_TAG", "export_bag", "premis_events", "verify_bag"]
 
@@ -195,9 +203,10 @@ def _regular(path: Path, what: str) -> Path:
     return path
 
 
-def verify_bag(folder: Path) -> Report:
+def verify_bag(folder: Path, communities: Sequence[str] = ()) -> Report:
     """Verify a preservation bag offline: its content against the CID it names, with the
-    proofs it carries, then the bag's own manifests."""
+    proofs it carries, then the bag's own manifests; ``communities`` (ids or names) as
+    ``--community`` names them."""
     _regular(folder / "bagit.txt", "bagit.txt")
     info = _regular(folder / "bag-info.txt", "bag-info.txt")
     tags: dict[str, str] = {}
@@ -224,7 +233,8 @@ def verify_bag(folder: Path) -> Report:
     check = ContentCheck(str(content), str(computed), name, "bag", computed == expected)
     # Every claim the bag's proofs hold on its CID (one, as `item export` writes them), judged
     # as online verification judges them: several communities' claims are a dispute.
-    report = judge(evidence, claims, "bag", lambda _: check, assessed=assessed)
+    named = [community_in(evidence, c) for c in communities]
+    report = judge(evidence, claims, "bag", lambda _: check, expected=named, assessed=assessed)
     if check.matches:
         try:
             bagit.Bag(str(folder)).validate()

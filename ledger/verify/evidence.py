@@ -13,8 +13,14 @@ batch, its Merkle proof. :func:`assess` checks all of it without any I/O:
   the keyholder set in force *at that event* (rebuilt from CommunityCreated and
   KeyholdersRotated, each of which is itself checked the same way, back to the creation that
   every initial keyholder signed);
-- item keys, record digests, batch leaves, Merkle proofs (:mod:`ledger.merkle`) and document
-  digests are re-derived.
+- claim keys (``claimOf(community, cid)``: a claim is one community's claim on some bytes),
+  content keys, batch keys (``batchOf(community, root)``), record digests, batch leaves
+  (which hold the content key), Merkle proofs (:mod:`ledger.merkle`) and document digests
+  are re-derived;
+- a derivative's registration passes its parent's record and the parent steward's
+  ConsentDerivative signatures: the record must be the parent's as its own evidence
+  rebuilds it, the steward the one that held the parent at that block, and k of its
+  keyholders then must have signed.
 
 Online verification gathers evidence from the chain and offline verification reads it from
 ``proofs.json``; both end here, so the two can never disagree about the same facts.

@@ -5,9 +5,11 @@ Round trips are few. :func:`open_chain` does what does not depend on the item: i
 live chain id and head block (one batch request) and syncs the event index unless it already
 stands at that very block; the index's last block (the head, its hash checked or just read)
 becomes the snapshot. ``heritage verify`` runs it while the file is hashed. Then the index
-names every event the evidence needs, and so
-every transaction: the item's, its parents', and the keyholder events of every community
-they involve. Those raw transactions and the registry's stored record digests, pinned to the
+names every claim on the content (every community's: alone, in a batch, as a derivative;
+:meth:`Registrar.claims` from the index as the sync left it) and every event the evidence
+needs, and so every transaction: each claim's, its parents', and the keyholder events of
+every community they involve (claimants, custody counterparties, consenting parent
+stewards). Those raw transactions and the registry's stored record digests, pinned to the
 snapshot block, come back in one JSON-RPC batch request. Only what the index cannot foresee
 (an item of a batch, found through its manifest on IPFS) is read one call at a time.
 """
@@ -33,11 +35,9 @@ from local_chain.deploy import chain_errors
 __all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_chain_begin"]
 
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
-_REGISTRATIONS: Final = frozenset({"ItemRegistered", "DerivativeRegistered", "BatchRegistered"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
 _COMMUNITY_FIELDS: Final = ("community", "counterparty", "parentSteward")
 _MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
-_ZERO32: Final = bytes(32)
 
 
 @dataclass(frozen=True, slots=True)

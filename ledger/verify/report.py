@@ -33,17 +33,22 @@ from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar
+from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt, parse_community_id
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors
 
 __all__ = [
+    "Claim",
     "ContentCheck",
     "Report",
     "Status",
+    "community_in",
+    "community_names",
     "compute_cid",
     "import_options",
+    "judge",
+    "names_an_item",
     "report_for",
     "verify_offline",
     "verify_online",
@@ -181,6 +186,23 @@ class Report:
             + f" in block {c.assessment.events[0].block_number}, {c.status.value}"
             for c in claims
         )
+
+    def claim_lines(self) -> list[str]:
+        """One line per claim found, in chain order, the one the verdict is about marked."""
+        subject = None if self.assessment is None else self.assessment.key
+        lines = []
+        for claim in self.claims:
+            a = claim.assessment
+            line = (
+                f"claim {'*' if a.key == subject else '-'} {_h(a.key)}: {a.kind} by "
+                f"{self._who(a.community)}, block {a.events[0].block_number}, terms version "
+                f"{a.terms_version} ({a.terms_cid}){' revoked' if a.revoked else ''}, steward "
+                f"{self._who(a.steward)}: {claim.status.value}"
+            )
+            if a.parent is not None:
+                line += f"; derivative of claim {_h(a.parent.key)}"
+            lines.append(line)
+        return lines
 
     def summary(self) -> str:
         """The verdict in plain words."""
@@ -369,11 +391,14 @@ def _item(a: Assessment, depth: int = 0) -> dict[str, Any]:
 
 
 def community_names(evidence: Evidence) -> dict[bytes, str]:
-    """Each community's name, as its latest community document in the evidence gives it
-    (a name is the community's own say, not unique: reports print it beside the id)."""
+    """Each community's name, as its latest community document in the evidence gives it,
+    kept only when it is the name the community was created with (its creation's salt is
+    that name's, as ``heritage -c NAME`` resolves names). A name is not unique: anyone may
+    create a community under any name with keys of their own, so reports print the id beside
+    it."""
     names: dict[bytes, str] = {}
     for community, events in evidence.communities.items():
-        if not events:
+        if not events or events[0].event != "CommunityCreated":
             continue
         data = evidence.documents.get(str(Cid.from_digest(events[-1].fields["document"], RAW)))
         try:
@@ -381,9 +406,41 @@ def community_names(evidence: Evidence) -> dict[bytes, str]:
         except ValueError:
             continue
         name = document.get("name") if isinstance(document, dict) else None
-        if isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable():
+        if (
+            isinstance(name, str)
+            and 0 < len(name) <= 200
+            and name.isprintable()
+            and community_salt(name) == events[0].fields["salt"]
+        ):
             names[community] = name
     return names
+
+
+def community_in(evidence: Evidence, text: str) -> bytes:
+    """A community named on the command line, among those a proofs file holds: its 0x id,
+    or a name, resolved as online (the community created with that name's salt; refused
+    when several were)."""
+    key = parse_community_id(text)
+    if key is not None:
+        return key
+    salt = community_salt(text)
+    found = [
+        c
+        for c, events in evidence.communities.items()
+        if events and events[0].event == "CommunityCreated" and events[0].fields["salt"] == salt
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise NotFound(
+            f"no community named {text!r} in the proofs",
+            hint="give the community's 0x id",
+        )
+    raise UsageError(
+        f"{len(found)} communities in the proofs are named {text!r}: "
+        + ", ".join("0x" + f.hex() for f in found),
+        hint="give the 0x id of the one you mean",
+    )
 
 
 # ---- content ---------------------------------------------------------------------------------
@@ -452,13 +509,27 @@ def judge(
         (Claim.of(*(known.get(k) or assess(evidence, k))) for k in dict.fromkeys(keys)),
         key=lambda c: c.assessment.events[0].position,
     )
-    facts = {
-        "source": source,
-        "snapshot_block": evidence.snapshot_block,
-        "claims": tuple(claims),
-        "expected": tuple(expected),
-        "names": community_names(evidence),
-    }
+    names = community_names(evidence)
+
+    def report(
+        status: Status,
+        about: Claim | None = None,
+        check: ContentCheck | None = None,
+    ) -> Report:
+        return Report(
+            status,
+            source,
+            check,
+            None if about is None else about.assessment,
+            () if about is None else about.problems,
+            evidence.snapshot_block,
+            tuple(claims),
+            tuple(expected),
+            names,
+        )
+
+    if not claims:
+        return _unknown(source)
     if pick is not None:
         subjects = [c for c in claims if c.key == pick]
     elif expected:
@@ -466,23 +537,18 @@ def judge(
     else:
         subjects = claims
     if not subjects:
-        return Report(Status.NO_CLAIM, **facts)  # type: ignore[arg-type]
+        return report(Status.NO_CLAIM)
+    # Whose claims these are: by steward when the verifier named whom it expects (a claim
+    # moved to that community is its claim now), else by claimant.
     holders = {c.assessment.steward if expected else c.assessment.community for c in subjects}
     subject = subjects[0]
     check = content(subject.assessment) if content is not None else None
     if check is not None and not check.matches:
         # The bytes are not the claimed ones, whoever claims them.
-        about = subject.assessment if len(holders) == 1 else None
-        return Report(Status.TAMPERED, content=check, assessment=about, **facts)  # type: ignore[arg-type]
+        return report(Status.TAMPERED, subject if len(holders) == 1 else None, check)
     if len(holders) > 1:
-        return Report(Status.DISPUTED, content=check, **facts)  # type: ignore[arg-type]
-    return Report(
-        subject.status,
-        content=check,
-        assessment=subject.assessment,
-        problems=subject.problems,
-        **facts,  # type: ignore[arg-type]
-    )
+        return report(Status.DISPUTED, check=check)
+    return report(subject.status, subject, check)
 
 
 def report_for(
@@ -541,9 +607,9 @@ def verify_online(
             "--chunk-size is for a bare file: with --expect the item's recorded settings are "
             "used, and a CID is not hashed"
         )
-    if not path.exists() and not _names_an_item(target):
+    if not path.exists() and not names_an_item(target):
         raise UsageError(
-            f"{target} is not a file here, nor a CID or a 0x claim key",
+            f"{target} does not exist, and it is not a CID or a 0x claim key",
             hint="check the path" if _looks_like_path(target) else "check the CID",
         )
     tries = (
@@ -588,7 +654,8 @@ def verify_online(
     raise AssertionError("unreachable")  # every branch above returns or raises
 
 
-def _names_an_item(text: str) -> bool:
+def names_an_item(text: str) -> bool:
+    """Whether ``text`` reads as a CID or a 0x key (not as a path)."""
     if text.startswith(("0x", "0X")):
         return len(text) == 66
     try:

@@ -371,6 +371,11 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
     assert [c["community"] for c in report["other_claims"]] == [mallory]
     human = run(ws, "verify", str(a), "-c", "Aroha")
     assert human.returncode == 0 and "1 other claim(s) on these bytes" in human.stdout
+    # Each claim on a line of its own, the one judged marked.
+    lines = [line for line in human.stdout.splitlines() if line.startswith("  claim ")]
+    assert lines[0].startswith(f"  claim * {claim_hex(ws, 'Aroha', a)}: batch-item by {aroha}")
+    assert lines[1].startswith(f"  claim - {claim_hex(ws, 'Mallory', a)}: item by {mallory}")
+    assert lines[1].endswith(f"steward {mallory} (Mallory): verified")
     status, report, _ = verify(ws, str(a), "--community", mallory)
     assert status == 0 and report["item"]["community"] == mallory
     status, report, _ = verify(ws, str(a), "--community", "0x" + "07" * 32)
@@ -482,4 +487,8 @@ def test_an_empty_argument_and_a_missing_file_are_usage_errors(ws: Workspace) ->
         proc = run(ws, "verify", target)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("error[usage_error]")
-    assert "not a file here" in run(ws, "verify", "nope.ply").stderr
+    assert "nope.ply does not exist" in run(ws, "verify", "nope.ply").stderr
+    proofs = ws.data.parent / "no-proofs.json"
+    proofs.write_text("{}")
+    offline = run(ws, "verify", "--proofs", str(proofs), "nope.ply")
+    assert offline.returncode == 2 and "nope.ply does not exist" in offline.stderr

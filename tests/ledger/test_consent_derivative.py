@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_utils.crypto import keccak
@@ -131,12 +133,13 @@ def test_an_edited_derivative_request_is_refused(registrar: Registrar, tmp_path:
     derived, terms, method = _request_files(tmp_path, mallory)
     request = registrar.derivative_request(parent, derived, mallory, terms, method)
     assert parse_request(encode_request(request), "r.json") == request
-    for edit, message in (
+    edits: list[tuple[Callable[[dict[str, Any]], None], str]] = [
         (lambda d: d["document"].update(method="something else"), "does not hash"),
         (lambda d: d.update(derivative=None), "derivative goes with"),
         (lambda d: d["derivative"].update(extra="x"), "derivative is not"),
         (lambda d: d.update(item="0x" + "ab" * 32), "does not name the subject"),
-    ):
+    ]
+    for edit, message in edits:
         document = json.loads(encode_request(request))
         edit(document)
         with pytest.raises(ConsentFileInvalid, match=message):

@@ -11,12 +11,16 @@ import dataclasses
 import json
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from ledger.chain import claim_key
 from ledger.crypto import KEM_X25519
@@ -25,6 +29,7 @@ from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import load_encryption_key, new_key
 from ledger.registration import Registrar, SignerKeys
+from ledger.settings import Settings, load_settings
 from ledger.verify import (
     Status,
     assess,
@@ -37,8 +42,16 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
+from local_chain import connect
+from local_chain.lifecycle import deployment_path
 from tests.rights_support import public_terms, restricted_terms, write_terms
-from tests.verify_support import PASSPHRASE, chain_settings, keyed_community, registrar
+from tests.verify_support import (
+    PASSPHRASE,
+    chain_settings,
+    chain_snapshot,
+    keyed_community,
+    registrar,
+)
 
 #: The in-process registrar fixtures (the session's chain, a registrar per test), reused.
 REUSED_FIXTURES = (chain_settings, registrar)
@@ -333,6 +346,17 @@ def test_a_keyholder_verifies_its_own_restricted_original(
     changed = tmp_path / "changed.txt"
     changed.write_bytes(original.read_bytes() + b"!")
     assert verify_online(registrar, str(changed), holders=mine).status is Status.UNKNOWN
+    # An original sealed inside a batch: its leaf holds the commitment.
+    pair = [tmp_path / "verse-1.txt", tmp_path / "verse-2.txt"]
+    for i, path in enumerate(pair):
+        path.write_bytes(f"verse {i} ".encode() + os.urandom(16).hex().encode())
+    registrar.register_batch(pair, community, terms, keys)
+    assert verify_online(registrar, str(pair[1])).status is Status.UNKNOWN
+    in_batch = verify_online(registrar, str(pair[1]), holders=mine)
+    assert in_batch.status is Status.VERIFIED, in_batch.summary()
+    assert in_batch.assessment is not None and in_batch.assessment.kind == "batch-item"
+    assert in_batch.content is not None and in_batch.content.expected_from == "commitment"
+    validate(in_batch)
 
 
 def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
@@ -348,3 +372,226 @@ def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
     assert report.status is Status.VERIFIED and report.source == "bag"
     assert report.assessment is not None and report.assessment.community == aroha.id
     validate(report)
+    named = verify_bag(tmp_path / "arohas", [f"Aroha-{tmp_path.name}"])
+    assert named.status is Status.VERIFIED
+    not_mallorys = verify_bag(tmp_path / "arohas", ["0x" + mallory.id.hex()])
+    assert not_mallorys.status is Status.NO_CLAIM and not_mallorys.exit_code == 13
+
+
+# ---- a state machine over two communities ----------------------------------------------------
+
+
+@dataclass
+class _Modelled:
+    """What the model expects of one claim."""
+
+    registrant: bytes
+    kind: str
+    steward: bytes
+    order: int  # registrations so far: chain order
+    revoked: bool = False
+    parent: tuple[bytes, int] | None = None  # (registrant, file number) of the parent claim
+
+
+def test_verification_follows_a_model_of_each_communitys_claims(
+    chain_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two communities register (alone and in batches), revoke, set terms, move custody and
+    derive, in any order. After every step, `verify --community X` about every file agrees
+    with a model of X's claims, and without --community a file claimed by two communities is
+    disputed: an action of one community never changes the verdict about the other's claim
+    (custody moves, which both sign, aside)."""
+
+    class Claims(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            root = tmp_path_factory.mktemp("model")
+            settings = load_settings(
+                env={}, data_dir=root / "data", rpc_url=chain_settings.rpc_url,
+                deployment=deployment_path(chain_settings), fsync=False,
+            )
+            self._stack = ExitStack()
+            self._stack.enter_context(chain_snapshot(connect(settings.rpc_url)))
+            self.reg = self._stack.enter_context(Registrar(settings))
+            self.reg.use_local_sender()
+            self.parties: list[Party] = []
+            for name, n, k in (("A", 2, 2), ("B", 1, 1)):
+                full = f"{name}-{root.name}"
+                keys = keyed_community(self.reg, full, n, k)
+                community = self.reg.resolve_community(full)
+                terms = write_terms(root / f"{name}.json", public_terms(community))
+                self.parties.append(Party(community, keys, terms))
+            self.files = []
+            for i in range(4):
+                path = root / f"f{i}.txt"
+                path.write_bytes(f"file {i} {os.urandom(8).hex()}\n".encode())
+                self.files.append(path)
+            self.claims: dict[tuple[bytes, int], _Modelled] = {}
+
+        def teardown(self) -> None:
+            self._stack.close()
+
+        def _key(self, community: bytes, number: int) -> str:
+            return "0x" + claim_of(community, self.files[number]).hex()
+
+        @rule(who=st.integers(0, 1), number=st.integers(0, 3))
+        def register(self, who: int, number: int) -> None:
+            party = self.parties[who]
+            if (party.id, number) in self.claims:
+                return
+            self.reg.register([self.files[number]], party.id, party.terms, party.keys)
+            self.claims[(party.id, number)] = _Modelled(
+                party.id, "item", party.id, len(self.claims)
+            )
+
+        @rule(who=st.integers(0, 1), numbers=st.sets(st.integers(0, 3), min_size=2, max_size=2))
+        def register_batch(self, who: int, numbers: set[int]) -> None:
+            party = self.parties[who]
+            if any((party.id, n) in self.claims for n in numbers):
+                return
+            chosen = sorted(numbers)
+            self.reg.register_batch(
+                [self.files[n] for n in chosen], party.id, party.terms, party.keys
+            )
+            order = len(self.claims)
+            for n in chosen:
+                self.claims[(party.id, n)] = _Modelled(party.id, "batch-item", party.id, order)
+
+        def _held(self, who: int, kinds: tuple[str, ...]) -> list[tuple[bytes, int]]:
+            party = self.parties[who]
+            return sorted(
+                (k for k, c in self.claims.items() if c.steward == party.id and c.kind in kinds),
+                key=lambda k: (k[1], k[0]),
+            )
+
+        @rule(who=st.integers(0, 1), pick=st.integers(0, 7))
+        def revoke(self, who: int, pick: int) -> None:
+            held = [
+                k for k in self._held(who, ("item", "batch-item", "derivative"))
+                if not self.claims[k].revoked
+            ]
+            if not held:
+                return
+            key = held[pick % len(held)]
+            self.reg.revoke_terms(self._key(*key), self.parties[who].keys)
+            self.claims[key].revoked = True
+
+        @rule(who=st.integers(0, 1), pick=st.integers(0, 7))
+        def set_terms(self, who: int, pick: int) -> None:
+            held = self._held(who, ("item", "derivative"))
+            if not held:
+                return
+            key = held[pick % len(held)]
+            party = self.parties[who]
+            self.reg.set_terms(self._key(*key), party.terms, party.keys)
+            self.claims[key].revoked = False
+
+        @rule(who=st.integers(0, 1), pick=st.integers(0, 7))
+        def transfer(self, who: int, pick: int) -> None:
+            held = self._held(who, ("item", "derivative"))
+            if not held:
+                return
+            key = held[pick % len(held)]
+            receiver = self.parties[1 - who]
+            self.reg.transfer_custody(self._key(*key), receiver.id, self.parties[who].keys)
+            self.claims[key].steward = receiver.id
+
+        @rule(who=st.integers(0, 1), pick=st.integers(0, 7), number=st.integers(0, 3))
+        def derive(self, who: int, pick: int, number: int) -> None:
+            party = self.parties[who]
+            parents = sorted(
+                (k for k, c in self.claims.items() if c.kind in ("item", "derivative")),
+                key=lambda k: (k[1], k[0]),
+            )
+            if not parents or (party.id, number) in self.claims:
+                return
+            parent = parents[pick % len(parents)]
+            if parent[1] == number:
+                return
+            method = self.files[0].parent / "method.json"
+            method.write_text('{"method": "restoration"}')
+            self.reg.add_derivative(
+                self._key(*parent), self.files[number], party.id, party.terms, method,
+                party.keys, parent_keys=party.keys,
+            )
+            self.claims[(party.id, number)] = _Modelled(
+                party.id, "derivative", party.id, len(self.claims), parent=parent
+            )
+
+        def _expected(self, claim: _Modelled) -> Status:
+            if claim.revoked:
+                return Status.REVOKED
+            parent = claim.parent
+            while parent is not None:
+                if self.claims[parent].revoked:
+                    return Status.PARENT_REVOKED
+                parent = self.claims[parent].parent
+            return Status.VERIFIED
+
+        @invariant()
+        def verdicts_follow_the_model(self) -> None:
+            for number, path in enumerate(self.files):
+                on_file = {k: c for k, c in self.claims.items() if k[1] == number}
+                if not on_file:
+                    continue
+                for party in self.parties:
+                    report = verify_online(self.reg, str(path), communities=[party.id])
+                    # The claims it stewards: its own, and any moved to it; the verdict is
+                    # about the first of them in chain order.
+                    mine = sorted(
+                        (c for c in on_file.values() if c.steward == party.id),
+                        key=lambda c: c.order,
+                    )
+                    if not mine:
+                        assert report.status is Status.NO_CLAIM, report.summary()
+                        continue
+                    assert report.status is self._expected(mine[0]), report.summary()
+                    assert report.assessment is not None
+                    assert report.assessment.community == mine[0].registrant
+                    assert report.assessment.kind == mine[0].kind
+                    assert len(report.claims) == len(on_file)
+                plain = verify_online(self.reg, str(path))
+                registrants = {c.registrant for c in on_file.values()}
+                if len(registrants) > 1:
+                    assert plain.status is Status.DISPUTED, plain.summary()
+                else:
+                    (only,) = on_file.values()
+                    assert plain.status is self._expected(only), plain.summary()
+
+    run_state_machine_as_test(
+        Claims,
+        settings=settings(
+            max_examples=8, stateful_step_count=8, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+            # Every step is a transaction and a dozen verifications: a failure is printed as
+            # found, not shrunk for minutes.
+            phases=(Phase.explicit, Phase.reuse, Phase.generate),
+        ),
+    )
+
+
+def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
+    two: Two, tmp_path: Path
+) -> None:
+    """An impostor whose community document says "Aroha-…" but which was created under
+    another name's salt is shown (and resolved offline) by id alone."""
+    from ledger.registration import community_salt
+    from ledger.verify.report import community_in
+
+    reg, aroha = two.registrar, two.aroha
+    aroha_name = f"Aroha-{tmp_path.name}"
+    holder = new_key(reg.settings, PASSPHRASE, unsafe_light_kdf=True).address
+    keys = SignerKeys(reg.settings, lambda _address: PASSPHRASE)
+    impostor = reg.create_community(
+        aroha_name, [holder], 1, keys, salt=community_salt("someone else")
+    ).id
+    terms = write_terms(tmp_path / "impostor.json", public_terms(impostor))
+    (a,) = [two.file("a.txt")]
+    reg.register([a], aroha.id, aroha.terms, aroha.keys)
+    reg.register([a], impostor, terms, keys)
+    report = verify_online(reg, str(a))
+    assert report.status is Status.DISPUTED
+    names = {c["community"]: c["community_name"] for c in validate(report)["claims"]}
+    assert names == {"0x" + aroha.id.hex(): aroha_name, "0x" + impostor.hex(): None}
+    evidence = gather(reg, [cid_of(a)])
+    assert community_in(evidence, aroha_name) == aroha.id
