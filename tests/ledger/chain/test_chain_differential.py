@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import Call, Calls, Community, RegistryClient, item_key
+from ledger.chain import Call, Calls, Community, RegistryClient
 from ledger.errors import RegistryReverted
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
@@ -22,6 +22,7 @@ from tests.ledger.chain.conftest import (
     Keyed,
     Node,
     cid_of,
+    claim_of,
     register_item_typed,
     typed_data,
 )
@@ -254,7 +255,8 @@ def test_any_registration_signed_in_python_verifies_on_chain(
     call = Calls.register_item(
         museum.community, cid, metadata, terms, commitment, FAR_DEADLINE, packed
     )
-    assert session_client.simulate(call) == item_key(cid)  # registerItem returns the key
+    # registerItem returns the claim key, the community's own on the CID
+    assert session_client.simulate(call) == claim_of(museum.community.id, cid)
     # The same signatures over any other field value are refused.
     flipped = bytes([metadata[0] ^ 1]) + metadata[1:]
     with pytest.raises(RegistryReverted) as caught:

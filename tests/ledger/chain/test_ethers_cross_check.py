@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import RegistryClient, item_key
+from ledger.chain import RegistryClient
 from ledger.errors import HeritageError
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
@@ -31,6 +31,7 @@ from tests.ledger.chain.conftest import (
     ZERO,
     Keyed,
     cid_of,
+    claim_of,
     register_item_typed,
     sign_packed,
 )
@@ -203,7 +204,7 @@ def test_ethers_signatures_set_and_revoke_terms_on_the_registry(
         FAR_DEADLINE,
         sign_packed(register_item_typed(domain, museum, cid), museum.signers(0, 1)),
     )
-    key = item_key(cid)
+    key = claim_of(museum.community.id, cid)
     assert registered.key == key
     terms = bytes.fromhex("5e" * 32)
     set_terms = consent.TypedData(
