@@ -6,22 +6,29 @@ every key expected here is computed from its definition (tests/ledger/chain/conf
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from eth_abi.abi import decode as abi_decode
+from eth_account import Account
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
+from ledger import consent
 from ledger.chain import (
     CUSTODY_LOAN,
     CUSTODY_REPATRIATION,
     CUSTODY_TRANSFER,
     KIND_DERIVATIVE,
+    Call,
+    Calls,
     Party,
     Registration,
     RegistryClient,
 )
+from ledger.errors import RegistryReverted
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from tests.ledger.chain.conftest import (
     DOCUMENT,
@@ -37,6 +44,7 @@ from tests.ledger.chain.conftest import (
     content_of,
     create_community,
     item_subject_of,
+    register_item_typed,
     sign_packed,
     typed_data,
 )
@@ -44,6 +52,7 @@ from tests.ledger.chain.test_chain_client import (
     METHOD,
     consent_typed,
     consenting,
+    derivative_typed,
     derive_call,
     register,
     register_batch,
@@ -267,8 +276,6 @@ def test_a_claim_is_not_made_with_another_communitys_signatures(
 ) -> None:
     """The tribe's signatures over its own RegisterItem do not register the museum's claim,
     and the museum's over the museum's claim are not a claim for the tribe."""
-    from tests.ledger.chain.conftest import register_item_typed
-
     cid = cid_of("whose")
     tribe_signed = sign_packed(
         register_item_typed(client.domain(), tribe, cid), tribe.signers(0, 1)
@@ -715,3 +722,214 @@ def test_a_communitys_second_derivative_claim_on_a_cid_is_refused(
     reverts("AlreadyRegistered", lambda: register(client, museum, "twice derived copy"))
     # … but not the tribe's.
     assert register(client, tribe, "twice derived copy").key == claim_of(tribe.community.id, cid)
+
+
+# ---- the signature negative matrix, on the new keys and on ConsentDerivative ------------------
+
+N = consent.SECP256K1_N
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A signed action under test: what ``keyed`` signs, and the call carrying ``packed``."""
+
+    typed: consent.TypedData
+    keyed: Keyed
+    other: Keyed  # another community, whose keyholders are no signers here
+    call: Callable[[bytes], Call]
+
+
+def _target(name: str, client: RegistryClient, museum: Keyed, tribe: Keyed) -> Target:
+    domain = client.domain()
+    if name in ("ConsentDerivative/other", "ConsentDerivative/own", "RegisterDerivative"):
+        steward = museum if name == "ConsentDerivative/own" else tribe
+        parent = register(client, steward, "matrix parent")
+        cid = cid_of("matrix child")
+        derive = derivative_typed(domain, museum, parent.key, cid)
+        agree = consent_typed(domain, parent.key, museum, cid)
+        derive_packed = sign_packed(derive, museum.signers(0, 1))
+        agree_packed = sign_packed(agree, steward.signers(0, 1))
+
+        def derivative(deriver: bytes, consent_: bytes) -> Call:
+            return Calls.register_derivative(
+                museum.community,
+                parent.key,
+                cid,
+                METADATA,
+                TERMS,
+                METHOD,
+                False,
+                FAR_DEADLINE,
+                deriver,
+                parent.record,
+                Party(steward.community, consent_),
+            )
+
+        if name == "RegisterDerivative":
+            return Target(derive, museum, tribe, lambda p: derivative(p, agree_packed))
+        other = tribe if steward is museum else museum
+        return Target(agree, steward, other, lambda p: derivative(derive_packed, p))
+    if name == "RevokeTerms/batch item":
+        tree, values = shared_tree()
+        register_batch(client, tribe, tree)
+        batch = register_batch(client, museum, tree)
+        content, metadata, commitment = values[1]
+        typed = typed_data(
+            domain,
+            "RevokeTerms",
+            community=museum.community.id,
+            subject=item_subject_of(batch.key, content),
+            version=1,
+            deadline=FAR_DEADLINE,
+        )
+        return Target(
+            typed,
+            museum,
+            tribe,
+            lambda p: Calls.revoke_batch_item(
+                tree.root,
+                batch.record,
+                content,
+                metadata,
+                commitment,
+                tree.proof(1),
+                museum.community,
+                1,
+                FAR_DEADLINE,
+                p,
+            ),
+        )
+    if name == "SetTerms/shared claim":
+        register(client, tribe, "matrix shared")
+        claim = register(client, museum, "matrix shared")
+        typed = typed_data(
+            domain,
+            "SetTerms",
+            community=museum.community.id,
+            subject=claim.key,
+            version=2,
+            terms=b"\x5e" * 32,
+            deadline=FAR_DEADLINE,
+        )
+        return Target(
+            typed,
+            museum,
+            tribe,
+            lambda p: Calls.set_terms(
+                claim.key, claim.record, museum.community, 2, b"\x5e" * 32, FAR_DEADLINE, p
+            ),
+        )
+    assert name == "RegisterItem/claimed elsewhere"
+    register(client, tribe, "matrix claimed")
+    cid = cid_of("matrix claimed")
+    typed = register_item_typed(domain, museum, cid)
+    return Target(
+        typed,
+        museum,
+        tribe,
+        lambda p: Calls.register_item(
+            museum.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, p
+        ),
+    )
+
+
+TARGETS = [
+    "ConsentDerivative/other",
+    "ConsentDerivative/own",
+    "RegisterDerivative",
+    "RevokeTerms/batch item",
+    "SetTerms/shared claim",
+    "RegisterItem/claimed elsewhere",
+]
+
+
+def _twin(signature: bytes) -> bytes:
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+def _damaged(shape: str, t: Target) -> tuple[bytes, str, dict[str, Any]]:
+    """Signatures of ``t`` damaged as ``shape`` says, with the error the registry must give."""
+    first, second = (consent.sign(t.typed, bytes(a.key)) for a in t.keyed.signers(0, 1))
+    signer0, signer1 = (a.address for a in t.keyed.signers(0, 1))
+    if shape == "high s":
+        return first + _twin(second), "SignatureHighS", {"index": 1}
+    if shape == "64 bytes":
+        return first + second[:64], "InvalidSignatureLength", {"length": 129}
+    if shape == "66 bytes":
+        return first + second + b"\x00", "InvalidSignatureLength", {"length": 131}
+    if shape == "bad v":
+        return first[:64] + b"\x1d" + second, "SignatureBadV", {"index": 0, "v": 29}
+    if shape == "zero address":
+        zero = (0).to_bytes(32, "big") + (1).to_bytes(32, "big") + b"\x1b"
+        return zero + second, "SignatureInvalid", {"index": 0}
+    if shape == "non-keyholder":
+        outsider = Account.create()
+        packed = consent.pack_signatures(
+            [(signer0, first), (outsider.address, consent.sign(t.typed, bytes(outsider.key)))]
+        )
+        index = 1 if int(outsider.address, 16) > int(signer0, 16) else 0
+        return packed, "SignerNotKeyholder", {"index": index, "signer": outsider.address}
+    if shape == "another community's keyholders":
+        packed = sign_packed(t.typed, t.other.signers(0, 1))
+        signer = t.other.signers(0, 1)[0].address
+        return packed, "SignerNotKeyholder", {"index": 0, "signer": signer}
+    if shape == "repeated":
+        return second + second, "SignerNotKeyholder", {"index": 1, "signer": signer1}
+    if shape == "unsorted":
+        return second + first, "SignerNotKeyholder", {"index": 1, "signer": signer0}
+    if shape == "below threshold":
+        return second, "NotEnoughSignatures", {"given": 1, "required": 2}
+    if shape == "none":
+        return b"", "NotEnoughSignatures", {"given": 0, "required": 2}
+    assert shape == "another action"
+    # The same keyholders' signatures over a different action with the same community.
+    other = typed_data(
+        t.typed.domain,
+        "RevokeTerms",
+        community=t.keyed.community.id,
+        subject=keccak(b"another action"),
+        version=1,
+        deadline=FAR_DEADLINE,
+    )
+    packed = sign_packed(other, t.keyed.signers(0, 1))
+    return packed, "SignerNotKeyholder", {"index": 0}
+
+
+SHAPES = [
+    "high s",
+    "64 bytes",
+    "66 bytes",
+    "bad v",
+    "zero address",
+    "non-keyholder",
+    "another community's keyholders",
+    "repeated",
+    "unsorted",
+    "below threshold",
+    "none",
+    "another action",
+]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_signature_matrix_on_claims_batches_and_derivative_consent(
+    client: RegistryClient, museum: Keyed, tribe: Keyed, target: str
+) -> None:
+    """Every damaged signature set is refused by the registry with its named error and by
+    Python's mirror of the check; the undamaged set is accepted by both."""
+    t = _target(target, client, museum, tribe)
+    keyholders, threshold = t.keyed.community.keyholders, t.keyed.community.threshold
+    for shape in SHAPES:
+        packed, name, args = _damaged(shape, t)
+        with pytest.raises(RegistryReverted) as caught:
+            client.simulate(t.call(packed))
+        assert caught.value.error_name == name, (shape, caught.value)
+        assert {k: caught.value.error_args[k] for k in args} == args, shape
+        with pytest.raises(consent.SignatureError):
+            consent.check_signatures(t.typed.digest(), keyholders, threshold, packed)
+    good = sign_packed(t.typed, t.keyed.signers(0, 1))
+    assert consent.check_signatures(t.typed.digest(), keyholders, threshold, good) == [
+        a.address for a in t.keyed.signers(0, 1)
+    ]
+    client.transact(t.call(good))  # and sent for real, it is mined
