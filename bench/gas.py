@@ -9,7 +9,10 @@ creates a 2-of-3 community (keys made at run time) and measures ``gasUsed`` of:
 * batches of 1, 10, 100 and 1,000 items: one ``registerBatch`` of the StandardMerkleTree
   root, its gas divided by the number of items;
 * a terms change (``setTerms``, version 2), a revocation (``revokeTerms``) and the
-  revocation of one item inside a 1,000-item batch (``revokeBatchItem``, 10-node proof).
+  revocation of one item inside a 1,000-item batch (``revokeBatchItem``, 10-node proof);
+* derivatives (``registerDerivative``) with the parent steward's ConsentDerivative: of the
+  community's own claim (its keyholders sign both, 2 + 2 signatures), and of another 2-of-3
+  community's claim (2 signatures each).
 
 Reference: EAS spends 180,132 gas on one attestation of 32 bytes (eas-contracts 1.9.0).
 Targets: single ≤ 65,000 (stretch 60,000); batched ≤ 2,500 per item at 1,000 items.
@@ -36,6 +39,7 @@ from contracts import load_artifact
 from ledger import consent
 from ledger.chain import (
     Community,
+    Party,
     Record,
     RegistryClient,
     TxJournal,
@@ -67,14 +71,16 @@ def packed(typed: consent.TypedData, signers: list[LocalAccount]) -> bytes:
     return consent.pack_signatures((a.address, consent.sign(typed, bytes(a.key))) for a in signers)
 
 
-def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[str, object]:
-    domain = client.domain()
+def create_community(
+    client: RegistryClient, rng: random.Random
+) -> tuple[Community, list[LocalAccount]]:
+    """A 2-of-3 community (keys made at run time) and the two keyholders that sign for it."""
     keys = sorted((Account.create() for _ in range(3)), key=lambda a: int(a.address, 16))
     salt = rng.randbytes(32)
     community = Community.founded(salt, [a.address for a in keys], 2)
     document = digest(rng)
     create = consent.TypedData(
-        domain,
+        client.domain(),
         "CreateCommunity",
         {
             "community": community.id,
@@ -85,7 +91,54 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
         },
     )
     client.create_community(community, salt, document, DEADLINE, packed(create, keys))
-    signers = [keys[0], keys[2]]
+    return community, [keys[0], keys[2]]
+
+
+def derivative_gas(
+    client: RegistryClient,
+    rng: random.Random,
+    parent: tuple[bytes, Record],
+    steward: tuple[Community, list[LocalAccount]],
+    deriver: tuple[Community, list[LocalAccount]],
+) -> int:
+    """Gas of one ``registerDerivative`` by ``deriver`` of the claim ``parent``, with the
+    ConsentDerivative signatures of the parent's steward."""
+    domain = client.domain()
+    (key, record), (holder, holder_signers), (community, signers) = parent, steward, deriver
+    c, metadata, terms, method = cid(rng), digest(rng), digest(rng), digest(rng)
+    register = consent.TypedData(
+        domain,
+        "RegisterDerivative",
+        {
+            "community": community.id,
+            "parent": key,
+            "cid": c,
+            "metadata": metadata,
+            "terms": terms,
+            "method": method,
+            "aiEnhanced": False,
+            "deadline": DEADLINE,
+        },
+    )
+    agree = consent.derivative_consent(domain, key, community.id, c, method, False, DEADLINE)
+    return client.register_derivative(
+        community,
+        key,
+        c,
+        metadata,
+        terms,
+        method,
+        False,
+        DEADLINE,
+        packed(register, signers),
+        record,
+        Party(holder, packed(agree, holder_signers)),
+    ).outcome.gas_used
+
+
+def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[str, object]:
+    domain = client.domain()
+    community, signers = create_community(client, rng)
 
     single: list[int] = []
     last: tuple[bytes, Record] | None = None
@@ -186,6 +239,28 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
         packed(typed, signers),
     ).gas_used
 
+    # Derivatives last, so that the figures above draw the same random values as before.
+    c, metadata, terms = cid(rng), digest(rng), digest(rng)
+    typed = consent.TypedData(
+        domain,
+        "RegisterItem",
+        {
+            "community": community.id,
+            "cid": c,
+            "metadata": metadata,
+            "terms": terms,
+            "commitment": bytes(32),
+            "deadline": DEADLINE,
+        },
+    )
+    parent = client.register_item(
+        community, c, metadata, terms, bytes(32), DEADLINE, packed(typed, signers)
+    )
+    own = (community, signers)
+    derivative_own = derivative_gas(client, rng, (parent.key, parent.record), own, own)
+    other = create_community(client, rng)
+    derivative_other = derivative_gas(client, rng, (parent.key, parent.record), own, other)
+
     return {
         "single_gas": int(statistics.median(single)),
         "single_gas_min": min(single),
@@ -196,6 +271,8 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
         "set_terms_gas": set_terms,
         "revoke_terms_gas": revoke,
         "revoke_batch_item_gas": revoke_batch_item,
+        "derivative_own_parent_gas": derivative_own,
+        "derivative_other_parent_gas": derivative_other,
     }
 
 
@@ -252,6 +329,11 @@ def main() -> int:
     print(
         f"set terms: {report['set_terms_gas']:,}   revoke terms: {report['revoke_terms_gas']:,}"
         f"   revoke one item of a 1,000-item batch: {report['revoke_batch_item_gas']:,}"
+    )
+    print(
+        "derivative with the parent steward's consent: of its own claim "
+        f"{report['derivative_own_parent_gas']:,}   of another community's claim "
+        f"{report['derivative_other_parent_gas']:,}"
     )
     sys.stdout.flush()
     print(json.dumps(report, sort_keys=True))

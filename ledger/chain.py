@@ -1556,7 +1556,8 @@ class RegistryClient:
         signatures: bytes,
     ) -> TxOutcome:
         """Revoke the terms of one item of a batch, proven by its leaf's Merkle proof; the
-        signatures are over RevokeTerms of ``batch_item_subject(root, item)``."""
+        signatures are over RevokeTerms of ``batch_item_subject(batch_key(community, root),
+        item)``, ``community`` being the batch record's."""
         return self.transact(
             Calls.revoke_batch_item(
                 root,

@@ -888,7 +888,7 @@ class EventIndex:
         return sorted(entries, key=lambda e: (e.block_number, e.log_index))
 
     def moved_to(self, community: bytes) -> list[bytes]:
-        """Subjects (items, derivatives, batch roots) transferred or repatriated to
+        """Subjects (claim keys of items and derivatives, batch keys) transferred or repatriated to
         ``community`` at some time, once each, in the chain order of their first such move.
         Whether the community still stewards each is for the caller to check: a later move
         may have passed it on."""

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_utils.crypto import keccak
 
 from ledger.errors import NotFound
 from ledger.ipfs.cid import Cid
 from ledger.registration import BatchRegistration, Registrar
+from tests.ledger.test_index import batch_key, claim_key
 from tests.ledger.test_registration import (
     chain_settings,
     keyed_community,
@@ -21,6 +23,11 @@ from tests.ledger.test_registration import (
 from tests.rights_support import public_terms, write_terms
 
 REUSED_FIXTURES = (chain_settings, registrar)
+
+
+def community_of(batches: list[BatchRegistration]) -> bytes:
+    [community] = {b.community for b in batches}
+    return community
 
 
 def counted_reads(registrar: Registrar) -> list[Cid]:
@@ -52,18 +59,32 @@ def test_each_manifest_is_read_once_per_data_directory(
     registrar: Registrar, batches: list[BatchRegistration]
 ) -> None:
     manifests = {b.manifest_cid for b in batches}
+    pairs = [(b.manifest_cid.digest, b.root) for b in batches]
+    # Registering a batch already reads the earlier batches' manifests (a community's second
+    # claim on content is refused before anything is sent): those are in the index now.
+    with registrar.event_index() as index:
+        unread = {batches[pairs.index(pair)].manifest_cid for pair in index.manifests_unread(pairs)}
+    assert unread and unread != manifests
     with Registrar(registrar.settings) as first:
         reads = counted_reads(first)
         found = first.resolve(str(batches[1].items[0].cid))
-        assert found.batch_root == batches[1].root
-        assert {c for c in reads if c in manifests} == manifests  # each read, once
-        assert len([c for c in reads if c in manifests]) == 3
+        assert found.root == batches[1].root
+        assert found.batch_root == batches[1].batch == batch_key(community_of(batches), found.root)
+        # The manifests the index had not read yet, and the one whose item was asked for
+        # (for its Merkle proof): each read once.
+        read = [c for c in reads if c in manifests]
+        assert sorted(read, key=str) == sorted(unread | {batches[1].manifest_cid}, key=str)
+    with registrar.event_index() as index:
+        assert index.manifests_unread(pairs) == []
     with Registrar(registrar.settings) as later:
         reads = counted_reads(later)
         for batch in (batches[2], batches[0]):
             item = batch.items[1]
-            assert later.resolve(str(item.cid)).batch_root == batch.root
-            membership = later.batch_membership(batch.root, item.key)
+            resolved = later.resolve(str(item.cid))
+            assert (resolved.root, resolved.batch_root) == (batch.root, batch.batch)
+            # A batch item's claim key is its community's claim on its CID.
+            assert resolved.key == item.key == claim_key(batch.community, bytes(item.cid))
+            membership = later.batch_membership(batch.batch, keccak(bytes(item.cid)))
             assert membership["position"] == 1 and membership["proof_valid_on_chain"]
         # Only the manifests that list the items asked for, for their Merkle proofs.
         assert [c for c in reads if c in manifests] == [
@@ -80,9 +101,9 @@ def test_a_manifest_missing_from_the_node_is_read_when_it_comes_back(
     store.unpin(gone.manifest_cid, recursive=False)
     store.delete_block(gone.manifest_cid.multihash)
     with Registrar(registrar.settings) as before:
-        assert before.resolve(str(batches[2].items[0].cid)).batch_root == batches[2].root
+        assert before.resolve(str(batches[2].items[0].cid)).batch_root == batches[2].batch
         with pytest.raises(NotFound, match="1 registered batch manifest"):
             before.resolve(str(gone.items[0].cid))
     assert registrar.node.block_put(data) == gone.manifest_cid.to_v1()
     with Registrar(registrar.settings) as after:
-        assert after.resolve(str(gone.items[0].cid)).batch_root == gone.root
+        assert after.resolve(str(gone.items[0].cid)).batch_root == gone.batch

@@ -44,9 +44,21 @@ DEADLINE = 2**40
 ZERO = b"\x00" * 32
 
 
-def batch_item_subject(root: bytes, item: bytes) -> bytes:
-    """The registry's terms subject of one item of a batch: keccak256(abi.encode(root, item))."""
-    return keccak(abi_encode(["bytes32", "bytes32"], [root, item]))
+def batch_item_subject(batch: bytes, item: bytes) -> bytes:
+    """The registry's terms subject of one item of a batch, by definition:
+    keccak256(abi.encode(batchKey, contentKey))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [batch, item]))
+
+
+def claim_key(community: bytes, cid: bytes) -> bytes:
+    """A community's claim key on a CID, by definition:
+    keccak256(abi.encode(community, keccak256(cid)))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [community, keccak(cid)]))
+
+
+def batch_key(community: bytes, root: bytes) -> bytes:
+    """A community's batch key, by definition: keccak256(abi.encode(community, root))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [community, root]))
 
 
 def b32(label: str) -> bytes:
@@ -144,7 +156,7 @@ class Registry:
             c.id, metadata, terms, commitment, ZERO, ANVIL_DEV_ACCOUNT_0,
             self.timestamp(receipt), 1,
         )  # fmt: skip
-        return keccak(cid), record
+        return claim_key(c.id, cid), record
 
     def register_batch(
         self, c: Community, tree: StandardMerkleTree, terms: bytes
@@ -170,12 +182,35 @@ class Registry:
             c.id, count, terms, b32("batch manifest"), ZERO, ANVIL_DEV_ACCOUNT_0,
             self.timestamp(receipt), 2,
         )  # fmt: skip
-        return tree.root, record
+        return batch_key(c.id, tree.root), record
 
     def register_derivative(
-        self, c: Community, parent: bytes, cid: bytes, method: bytes, ai: bool
-    ) -> bytes:
+        self,
+        c: Community,
+        parent: bytes,
+        parent_record: tuple[Any, ...],
+        steward: Community,
+        cid: bytes,
+        method: bytes,
+        ai: bool,
+    ) -> tuple[bytes, tuple[Any, ...]]:
+        """``c``'s derivative of the claim ``parent``, with the consent of ``steward`` (the
+        parent's current steward); its claim key and record."""
         metadata, terms = b32("deriv meta"), b32("deriv terms")
+        agreement = self.typed(
+            "ConsentDerivative",
+            parent=parent,
+            community=c.id,
+            cid=cid,
+            method=method,
+            aiEnhanced=ai,
+            deadline=DEADLINE,
+        )
+        party = (
+            steward.keyholders,
+            steward.threshold,
+            self.signatures(agreement, steward.members[: steward.threshold]),
+        )
         typed = self.typed(
             "RegisterDerivative",
             community=c.id,
@@ -187,13 +222,18 @@ class Registry:
             aiEnhanced=ai,
             deadline=DEADLINE,
         )
-        self.send(
+        receipt = self.send(
             self.contract.functions.registerDerivative(
                 c.id, c.keyholders, c.threshold, parent, cid, metadata, terms, method, ai,
-                DEADLINE, self.signatures(typed, c.members[: c.threshold]),
+                DEADLINE, self.signatures(typed, c.members[: c.threshold]), parent_record, party,
             )
         )  # fmt: skip
-        return keccak(cid)
+        derivation = keccak(abi_encode(["bytes32", "bool"], [method, ai]))
+        record = (
+            c.id, metadata, terms, derivation, parent, ANVIL_DEV_ACCOUNT_0,
+            self.timestamp(receipt), 3,
+        )  # fmt: skip
+        return claim_key(c.id, cid), record
 
     def set_terms(
         self, c: Community, subject: bytes, record: tuple[Any, ...], version: int, terms: bytes
@@ -234,10 +274,12 @@ class Registry:
         leaf: tuple[bytes, bytes, bytes],
         proof: list[bytes],
     ) -> None:
+        """Revoke one leaf of the batch of root ``root`` whose record is ``record`` (the
+        batch key is the record's community's)."""
         typed = self.typed(
             "RevokeTerms",
             community=c.id,
-            subject=batch_item_subject(root, leaf[0]),
+            subject=batch_item_subject(batch_key(record[0], root), leaf[0]),
             version=1,
             deadline=DEADLINE,
         )
@@ -319,6 +361,7 @@ class World:
     item2: bytes
     derivative: bytes
     root: bytes
+    batch_key: bytes
     batch: StandardMerkleTree
     raw_cid: Cid
     rotated: Community
@@ -340,13 +383,14 @@ def populate(reg: Registry, phase_hook: Any = None) -> World:
         (b32(f"batch item {i}" + raw_cid.digest.hex()), b32(f"bm{i}"), ZERO) for i in range(3)
     ]
     tree = StandardMerkleTree.of(leaves, BATCH_LEAF_TYPES)
-    root, batch_record = reg.register_batch(a, tree, b32("batch terms"))
+    root = tree.root
+    batch, batch_record = reg.register_batch(a, tree, b32("batch terms"))
     # The registry checks our proofs: isBatchItem for each, then a revocation by proof.
     for i, leaf in enumerate(leaves):
-        assert reg.contract.functions.isBatchItem(root, *leaf, tree.proof(i)).call()
+        assert reg.contract.functions.isBatchItem(a.id, root, *leaf, tree.proof(i)).call()
     reg.revoke_batch_item(a, root, batch_record, leaves[1], tree.proof(1))
-    derivative = reg.register_derivative(
-        a, item1, bytes(Cid.for_block(b"restored", RAW)), b32("method"), True
+    derivative, _ = reg.register_derivative(
+        a, item1, record1, a, bytes(Cid.for_block(b"restored", RAW)), b32("method"), True
     )
     hook()
     reg.set_terms(a, item1, record1, 2, b32("t1 v2"))
@@ -355,7 +399,7 @@ def populate(reg: Registry, phase_hook: Any = None) -> World:
     reg.custody(item2, record2, 1, a, b, b.id, 1)  # transfer to b
     hook()
     rotated = reg.rotate(a, 2, 2, 0)
-    return World(a, b, item1, item2, derivative, root, tree, raw_cid, rotated)
+    return World(a, b, item1, item2, derivative, root, batch, tree, raw_cid, rotated)
 
 
 @pytest.fixture
@@ -410,6 +454,7 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
         item1 = index.item(world.item1)
         assert item1.cid_text == HELLO_V0  # Kubo's string form, from the bytes on chain
         assert item1.cid == bytes(Cid.parse(HELLO_V0))
+        assert item1.content == keccak(item1.cid) and item1.parent_steward is None
         assert (item1.terms, item1.terms_version, item1.revoked) == (b32("t1 v2"), 2, True)
         assert item1.kind == "item" and item1.commitment == ZERO
         assert item1.registrant == ANVIL_DEV_ACCOUNT_0
@@ -429,6 +474,8 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
         assert (derivative.parent, derivative.method, derivative.ai_enhanced) == (
             world.item1, b32("method"), True,
         )  # fmt: skip
+        assert derivative.parent_steward == world.a.id
+        assert derivative.content == keccak(derivative.cid)
 
         history = index.history(world.item1)
         assert [e.event for e in history] == ["ItemRegistered", "TermsSet", "TermsRevoked"]
@@ -447,15 +494,17 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
         # The revoked batch item has a history of its own, under its batch item subject
         # (not the bare item key, which another community may have registered).
         revoked_leaf = world.batch.values[1][0]
-        subject = batch_item_subject(world.root, revoked_leaf)
-        assert registry.contract.functions.batchItemSubject(world.root, revoked_leaf).call() == (
-            subject
-        )
+        subject = batch_item_subject(world.batch_key, revoked_leaf)
+        on_chain = registry.contract.functions.batchItemSubject(world.batch_key, revoked_leaf)
+        assert on_chain.call() == subject
         assert [e.event for e in index.history(subject)] == ["TermsRevoked"]
         assert index.history(revoked_leaf) == []
-        assert [e.event for e in index.history(world.root)] == ["BatchRegistered"]
+        assert [e.event for e in index.history(world.batch_key)] == ["BatchRegistered"]
+        assert index.history(world.root) == []  # a batch is known by its key, not its root
         [batch] = index.batches()
-        assert (batch.root, batch.manifest) == (world.root, b32("batch manifest"))
+        assert (batch.batch, batch.root, batch.community, batch.manifest) == (
+            world.batch_key, world.root, world.a.id, b32("batch manifest"),
+        )  # fmt: skip
 
         community = index.community(world.a.id)
         assert community.keyholders == tuple(world.rotated.keyholders)

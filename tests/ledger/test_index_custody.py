@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from eth_utils.crypto import keccak
 
 from ledger.crypto import KEM_HYBRID, KEM_X25519
 from ledger.errors import IndexSchemaMismatch, UsageError
@@ -80,10 +81,28 @@ def test_moved_to_lists_transfers_and_repatriations_to_a_community(
             index.moved_to(b"short")
 
 
-def test_an_index_of_schema_3_is_refused_until_rebuilt(
-    chain: LocalChain, registry: Registry, tmp_path: Path
+# What older schema versions wrote, as statements that turn today's tables into theirs.
+# 4: before claims (no content key, batch key or consenting parent steward);
+# 3: also before the counterparty lookup.
+OLDER_SCHEMAS = {
+    4: [
+        "DROP INDEX item_registered_content",
+        "ALTER TABLE item_registered DROP COLUMN content",
+        "DROP INDEX batch_registered_batch",
+        "ALTER TABLE batch_registered DROP COLUMN batch",
+        "DROP INDEX derivative_registered_content",
+        "ALTER TABLE derivative_registered DROP COLUMN content",
+        "ALTER TABLE derivative_registered DROP COLUMN parent_steward",
+    ],
+}
+OLDER_SCHEMAS[3] = [*OLDER_SCHEMAS[4], "DROP INDEX custody_recorded_counterparty"]
+
+
+@pytest.mark.parametrize("version", sorted(OLDER_SCHEMAS))
+def test_an_index_of_an_older_schema_is_refused_until_rebuilt(
+    chain: LocalChain, registry: Registry, tmp_path: Path, version: int
 ) -> None:
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 5
     world = populate(registry)
     data = tmp_path / "data"
     path = data / "index.sqlite"
@@ -91,12 +110,14 @@ def test_an_index_of_schema_3_is_refused_until_rebuilt(
     with open_index(chain, path) as index:
         index.sync()
         synced = index.dump()
-    # What version 3 wrote: the same tables without the counterparty lookup.
     with sqlite3.connect(path) as db:
-        db.execute("DROP INDEX custody_recorded_counterparty")
-        db.execute("UPDATE schema_version SET version = 3")
+        for statement in OLDER_SCHEMAS[version]:
+            db.execute(statement)
+        db.execute("UPDATE schema_version SET version = ?", (version,))
     db.close()
-    with pytest.raises(IndexSchemaMismatch, match="schema version 3; this program reads version 4"):
+    with pytest.raises(
+        IndexSchemaMismatch, match=f"schema version {version}; this program reads version 5"
+    ):
         open_index(chain, path)
     refused = heritage(data, chain, "index", "sync")
     assert refused.returncode == 1 and "index_schema_mismatch" in refused.stderr
@@ -106,8 +127,16 @@ def test_an_index_of_schema_3_is_refused_until_rebuilt(
     with open_index(chain, path) as index:
         assert index.dump() == synced
         assert index.moved_to(world.b.id) == [world.item2]
+        assert [r.item for r in index.claims_on(keccak(index.item(world.item1).cid))] == [
+            world.item1
+        ]
         names = {row[0] for row in index._db.execute("SELECT name FROM sqlite_master")}
-        assert "custody_recorded_counterparty" in names
+        assert {
+            "custody_recorded_counterparty",
+            "item_registered_content",
+            "batch_registered_batch",
+            "derivative_registered_content",
+        } <= names
 
 
 # ---- rotations find what was moved to the community ------------------------------------------
@@ -174,4 +203,5 @@ def test_an_item_repatriated_to_a_community_is_rewrapped_by_its_rotation(
     listing = json.loads(
         registrar.node.block_get(Cid.parse(document["envelopes"]))
     )
-    assert set(listing["envelopes"]) == {"0x" + item.key.hex()}
+    # The envelope index names the item by its content key, keccak256 of its CID.
+    assert set(listing["envelopes"]) == {"0x" + keccak(bytes(item.cid)).hex()}

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger import consent
@@ -160,6 +162,32 @@ CID_PREFIX = bytes.fromhex("01551220")  # CIDv1, raw, sha2-256, 32 bytes
 METADATA = bytes.fromhex("a1" * 32)
 TERMS = bytes.fromhex("7e" * 32)
 ZERO = bytes(32)
+
+
+# ---- keys, from their definitions (eth_abi and keccak, not ledger.chain) ----------------------
+
+
+def content_of(cid: bytes) -> bytes:
+    """The content key of a CID, by definition: keccak256(cid)."""
+    return keccak(cid)
+
+
+def claim_of(community: bytes, cid: bytes) -> bytes:
+    """A community's claim key on a CID, by definition:
+    keccak256(abi.encode(community, keccak256(cid)))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [community, keccak(cid)]))
+
+
+def batch_key_of(community: bytes, root: bytes) -> bytes:
+    """A community's batch key for a Merkle root, by definition:
+    keccak256(abi.encode(community, root))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [community, root]))
+
+
+def item_subject_of(batch: bytes, content: bytes) -> bytes:
+    """The terms subject of one item of a batch, by definition:
+    keccak256(abi.encode(batchKey, contentKey))."""
+    return keccak(abi_encode(["bytes32", "bytes32"], [batch, content]))
 
 
 def cid_of(label: str | int) -> bytes:

@@ -28,7 +28,6 @@ from ledger.chain import (
     RegistryClient,
     RevertDecoder,
     batch_item_subject,
-    item_key,
 )
 from ledger.chain import community_id as chain_community_id
 from ledger.errors import ChainError, NotFound, RegistryReverted, UsageError
@@ -41,8 +40,12 @@ from tests.ledger.chain.conftest import (
     ZERO,
     Keyed,
     Node,
+    batch_key_of,
     cid_of,
+    claim_of,
     community_id,
+    content_of,
+    item_subject_of,
     new_keys,
     register_item_typed,
     sign_packed,
@@ -73,6 +76,102 @@ def register_call(
     return lambda: client.register_item(
         keyed.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed
     )
+
+
+METHOD = bytes.fromhex("3d" * 32)
+
+
+def consent_typed(
+    domain: consent.Domain,
+    parent: bytes,
+    deriver: Keyed,
+    cid: bytes,
+    *,
+    method: bytes = METHOD,
+    ai: bool = False,
+    deadline: int = FAR_DEADLINE,
+) -> consent.TypedData:
+    """ConsentDerivative, as the parent claim's steward signs it."""
+    return typed_data(
+        domain,
+        "ConsentDerivative",
+        parent=parent,
+        community=deriver.community.id,
+        cid=cid,
+        method=method,
+        aiEnhanced=ai,
+        deadline=deadline,
+    )
+
+
+def derivative_typed(
+    domain: consent.Domain,
+    deriver: Keyed,
+    parent: bytes,
+    cid: bytes,
+    *,
+    method: bytes = METHOD,
+    ai: bool = False,
+) -> consent.TypedData:
+    """RegisterDerivative, as the deriving community signs it."""
+    return typed_data(
+        domain,
+        "RegisterDerivative",
+        community=deriver.community.id,
+        parent=parent,
+        cid=cid,
+        metadata=METADATA,
+        terms=TERMS,
+        method=method,
+        aiEnhanced=ai,
+        deadline=FAR_DEADLINE,
+    )
+
+
+def derive_call(
+    client: RegistryClient,
+    deriver: Keyed,
+    parent: Registration,
+    cid: bytes,
+    steward: Party,
+    *,
+    method: bytes = METHOD,
+    ai: bool = False,
+    parent_key: bytes | None = None,
+) -> Callable[[], Registration]:
+    """A derivative of ``parent`` by ``deriver`` (keyholders 0 and 1 sign RegisterDerivative)
+    with the parent steward's side ``steward``, ready to send."""
+    key = parent.key if parent_key is None else parent_key
+    typed = derivative_typed(client.domain(), deriver, key, cid, method=method, ai=ai)
+    packed = sign_packed(typed, deriver.signers(0, 1))
+    return lambda: client.register_derivative(
+        deriver.community,
+        key,
+        cid,
+        METADATA,
+        TERMS,
+        method,
+        ai,
+        FAR_DEADLINE,
+        packed,
+        parent.record,
+        steward,
+    )
+
+
+def consenting(
+    client: RegistryClient,
+    steward: Keyed,
+    parent: bytes,
+    deriver: Keyed,
+    cid: bytes,
+    *signers: int,
+    method: bytes = METHOD,
+    ai: bool = False,
+) -> Party:
+    """The parent steward's side: ``signers`` of ``steward`` sign ConsentDerivative."""
+    typed = consent_typed(client.domain(), parent, deriver, cid, method=method, ai=ai)
+    return Party(steward.community, sign_packed(typed, steward.signers(*(signers or (0, 1)))))
 
 
 def python_refuses(typed: consent.TypedData, keyed: Keyed, packed: bytes) -> None:
@@ -130,8 +229,10 @@ def test_register_item_stores_the_record_digest_and_the_views_agree(
     client: RegistryClient, museum: Keyed
 ) -> None:
     registration = register(client, museum, "item-1", 0, 2)
-    key = item_key(cid_of("item-1"))
+    key = claim_of(museum.community.id, cid_of("item-1"))
     assert registration.key == key
+    assert client.claim_of(museum.community.id, cid_of("item-1")) == key
+    assert not client.is_registered(content_of(cid_of("item-1")))  # not the bare content key
     assert registration.record.kind == KIND_ITEM
     assert registration.record.registrant == client.sender.address
     assert client.record_hash(key) == registration.record.digest()
@@ -151,32 +252,14 @@ def test_records_are_rebuilt_from_their_events_for_items_derivatives_and_batches
     assert client.find_record(item.key) == item.record
     tree, _ = batch_of(3)
     batch = register_batch(client, museum, tree)
-    assert client.find_record(tree.root) == batch.record
-    method = bytes.fromhex("3e" * 32)
+    assert batch.key == batch_key_of(museum.community.id, tree.root)
+    assert client.find_record(batch.key) == batch.record
+    with pytest.raises(NotFound):
+        client.find_record(tree.root)  # the bare root is no key
     cid = cid_of("found-derivative")
-    typed = typed_data(
-        client.domain(),
-        "RegisterDerivative",
-        community=museum.community.id,
-        parent=item.key,
-        cid=cid,
-        metadata=METADATA,
-        terms=TERMS,
-        method=method,
-        aiEnhanced=False,
-        deadline=FAR_DEADLINE,
-    )
-    derivative = client.register_derivative(
-        museum.community,
-        item.key,
-        cid,
-        METADATA,
-        TERMS,
-        method,
-        False,
-        FAR_DEADLINE,
-        sign_packed(typed, museum.signers(0, 1)),
-    )
+    steward = consenting(client, museum, item.key, museum, cid)
+    derivative = derive_call(client, museum, item, cid, steward)()
+    assert derivative.key == claim_of(museum.community.id, cid)
     assert client.find_record(derivative.key) == derivative.record
     with pytest.raises(NotFound):
         client.find_record(b"\x77" * 32)
@@ -414,23 +497,10 @@ def test_custody_transfer_needs_both_communities_and_a_loan_only_the_steward(
 def test_a_derivative_links_to_its_registered_parent(client: RegistryClient, museum: Keyed) -> None:
     parent = register(client, museum, "original")
     cid = cid_of("restored")
-    method = bytes.fromhex("3d" * 32)
-    typed = typed_data(
-        client.domain(),
-        "RegisterDerivative",
-        community=museum.community.id,
-        parent=parent.key,
-        cid=cid,
-        metadata=METADATA,
-        terms=TERMS,
-        method=method,
-        aiEnhanced=True,
-        deadline=FAR_DEADLINE,
-    )
-    packed = sign_packed(typed, museum.signers(0, 1))
-    derivative = client.register_derivative(
-        museum.community, parent.key, cid, METADATA, TERMS, method, True, FAR_DEADLINE, packed
-    )
+    method = METHOD
+    steward = consenting(client, museum, parent.key, museum, cid, 1, 2, ai=True)
+    derivative = derive_call(client, museum, parent, cid, steward, ai=True)()
+    assert derivative.key == claim_of(museum.community.id, cid)
     assert derivative.record.kind == KIND_DERIVATIVE
     assert derivative.record.parent == parent.key
     assert client.record_hash(derivative.key) == derivative.record.digest()
@@ -440,39 +510,26 @@ def test_a_derivative_links_to_its_registered_parent(client: RegistryClient, mus
     assert client.hash_record(cleared) == cleared.digest() != derivative.record.digest()
     reverts("RecordMismatch", lambda: client.steward_of(derivative.key, cleared))
     assert client.steward_of(derivative.key, derivative.record) == museum.community.id
-    orphan = typed_data(
-        client.domain(),
-        "RegisterDerivative",
-        community=museum.community.id,
-        parent=b"\x42" * 32,
-        cid=cid_of("orphan"),
-        metadata=METADATA,
-        terms=TERMS,
-        method=method,
-        aiEnhanced=False,
-        deadline=FAR_DEADLINE,
-    )
-    reverts(
+    orphan = cid_of("orphan")
+    error = reverts(
         "UnknownRecord",
-        lambda: client.register_derivative(
-            museum.community,
-            b"\x42" * 32,
-            cid_of("orphan"),
-            METADATA,
-            TERMS,
-            method,
-            False,
-            FAR_DEADLINE,
-            sign_packed(orphan, museum.signers(0, 1)),
+        derive_call(
+            client,
+            museum,
+            parent,
+            orphan,
+            consenting(client, museum, b"\x42" * 32, museum, orphan),
+            parent_key=b"\x42" * 32,
         ),
     )
+    assert error.error_args == {"key": "0x" + "42" * 32}
 
 
 # ---- batches ---------------------------------------------------------------------------------
 
 
 def batch_of(count: int) -> tuple[StandardMerkleTree, list[tuple[bytes, bytes, bytes]]]:
-    values = [(item_key(cid_of(f"batch-{i}")), METADATA, ZERO) for i in range(count)]
+    values = [(content_of(cid_of(f"batch-{i}")), METADATA, ZERO) for i in range(count)]
     return StandardMerkleTree.of(values, BATCH_LEAF_TYPES), values
 
 
@@ -506,20 +563,32 @@ def test_batch_items_are_provable_and_one_can_be_revoked(
 ) -> None:
     tree, values = batch_of(7)
     batch = register_batch(client, museum, tree)
+    key = batch_key_of(museum.community.id, tree.root)
+    assert batch.key == key == client.batch_of(museum.community.id, tree.root)
     assert batch.record.kind == KIND_BATCH
     assert batch.record.commitment == MANIFEST  # the manifest digest is bound into the record
-    assert client.find_record(tree.root).commitment == MANIFEST
-    assert client.record_hash(tree.root) == batch.record.digest()
+    assert client.find_record(key).commitment == MANIFEST
+    assert client.record_hash(key) == batch.record.digest()
+    assert not client.is_registered(tree.root)
     for i, (item, metadata, commitment) in enumerate(values):
         assert client.batch_leaf(item, metadata, commitment) == tree.leaf(i)
-        assert client.is_batch_item(tree.root, item, metadata, commitment, tree.proof(i))
-    assert not client.is_batch_item(tree.root, values[0][0], METADATA, b"\x01" * 32, tree.proof(0))
+        assert client.is_batch_item(
+            museum.community.id, tree.root, item, metadata, commitment, tree.proof(i)
+        )
+        # Only the community whose batch it is holds the item by that root.
+        assert not client.is_batch_item(
+            b"\x01" * 32, tree.root, item, metadata, commitment, tree.proof(i)
+        )
+    assert not client.is_batch_item(
+        museum.community.id, tree.root, values[0][0], METADATA, b"\x01" * 32, tree.proof(0)
+    )
     item, metadata, commitment = values[3]
+    subject = item_subject_of(key, item)
     revoke = typed_data(
         client.domain(),
         "RevokeTerms",
         community=museum.community.id,
-        subject=batch_item_subject(tree.root, item),
+        subject=subject,
         version=1,
         deadline=FAR_DEADLINE,
     )
@@ -535,47 +604,49 @@ def test_batch_items_are_provable_and_one_can_be_revoked(
         FAR_DEADLINE,
         sign_packed(revoke, museum.signers(0, 2)),
     )
-    subject = batch_item_subject(tree.root, item)
-    assert client.batch_item_subject(tree.root, item) == subject
+    assert client.batch_item_subject(key, item) == batch_item_subject(key, item) == subject
     assert client.terms_of(subject).revoked
-    assert not client.terms_of(tree.root).revoked
-    assert not client.terms_of(batch_item_subject(tree.root, values[2][0])).revoked
+    assert not client.terms_of(key).revoked
+    assert not client.terms_of(item_subject_of(key, values[2][0])).revoked
 
 
 def test_revoking_an_item_of_ones_own_batch_never_touches_another_registration_of_it(
     client: RegistryClient, museum: Keyed, tribe: Keyed
 ) -> None:
-    """Any community can put any item key in a batch of its own; revoking that leaf must not
-    revoke another community's registration of the same item."""
+    """Any community can put any content in a batch of its own; revoking that leaf must not
+    revoke another community's claim on the same content."""
     theirs = register(client, tribe, "theirs")
-    values = [(theirs.key, METADATA, ZERO), (item_key(cid_of("filler")), METADATA, ZERO)]
+    content = content_of(cid_of("theirs"))
+    values = [(content, METADATA, ZERO), (content_of(cid_of("filler")), METADATA, ZERO)]
     tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)
     batch = register_batch(client, museum, tree)
-    # Signed as the bare item key (what the contract used to accept): refused.
-    bare = typed_data(
-        client.domain(),
-        "RevokeTerms",
-        community=museum.community.id,
-        subject=theirs.key,
-        version=1,
-        deadline=FAR_DEADLINE,
-    )
-    reverts(
-        "SignerNotKeyholder",
-        lambda: client.revoke_batch_item(
-            tree.root,
-            batch.record,
-            theirs.key,
-            METADATA,
-            ZERO,
-            tree.proof(0),
-            museum.community,
-            1,
-            FAR_DEADLINE,
-            sign_packed(bare, museum.signers(0, 1)),
-        ),
-    )
-    subject = batch_item_subject(tree.root, theirs.key)
+    # Signed over the tribe's claim key, the bare content key, or the leaf under the bare
+    # root (what the contract used to take as the subject): refused, each.
+    for wrong in (theirs.key, content, item_subject_of(tree.root, content)):
+        bare = typed_data(
+            client.domain(),
+            "RevokeTerms",
+            community=museum.community.id,
+            subject=wrong,
+            version=1,
+            deadline=FAR_DEADLINE,
+        )
+        reverts(
+            "SignerNotKeyholder",
+            lambda b=bare: client.revoke_batch_item(  # type: ignore[misc]
+                tree.root,
+                batch.record,
+                content,
+                METADATA,
+                ZERO,
+                tree.proof(0),
+                museum.community,
+                1,
+                FAR_DEADLINE,
+                sign_packed(b, museum.signers(0, 1)),
+            ),
+        )
+    subject = item_subject_of(batch.key, content)
     own = typed_data(
         client.domain(),
         "RevokeTerms",
@@ -587,7 +658,7 @@ def test_revoking_an_item_of_ones_own_batch_never_touches_another_registration_o
     client.revoke_batch_item(
         tree.root,
         batch.record,
-        theirs.key,
+        content,
         METADATA,
         ZERO,
         tree.proof(0),
@@ -597,7 +668,8 @@ def test_revoking_an_item_of_ones_own_batch_never_touches_another_registration_o
         sign_packed(own, museum.signers(0, 1)),
     )
     assert client.terms_of(subject).revoked
-    assert not client.terms_of(theirs.key).revoked  # the tribe's own registration stands
+    assert not client.terms_of(theirs.key).revoked  # the tribe's own claim stands
+    assert client.steward_of(theirs.key, theirs.record) == tribe.community.id
 
 
 @pytest.mark.parametrize("position", ["first", "last"])
@@ -606,6 +678,7 @@ def test_a_batch_revocation_with_a_bad_entry_first_or_last_fails_as_a_whole(
 ) -> None:
     tree, values = batch_of(8)
     batch = register_batch(client, museum, tree)
+    key = batch_key_of(museum.community.id, tree.root)
     order = sorted(range(len(values)), key=lambda i: tree.tree_index[i])
     index = order[0] if position == "first" else order[-1]
     neighbour = order[1] if position == "first" else order[-2]
@@ -614,7 +687,7 @@ def test_a_batch_revocation_with_a_bad_entry_first_or_last_fails_as_a_whole(
         client.domain(),
         "RevokeTerms",
         community=museum.community.id,
-        subject=batch_item_subject(tree.root, item),
+        subject=item_subject_of(key, item),
         version=1,
         deadline=FAR_DEADLINE,
     )
@@ -655,7 +728,7 @@ def test_a_batch_revocation_with_a_bad_entry_first_or_last_fails_as_a_whole(
             packed,
         ),
     )
-    assert not client.terms_of(batch_item_subject(tree.root, item)).revoked
+    assert not client.terms_of(item_subject_of(key, item)).revoked
     client.revoke_batch_item(
         tree.root,
         batch.record,
@@ -668,13 +741,14 @@ def test_a_batch_revocation_with_a_bad_entry_first_or_last_fails_as_a_whole(
         FAR_DEADLINE,
         packed,
     )
-    assert client.terms_of(batch_item_subject(tree.root, item)).revoked
+    assert client.terms_of(item_subject_of(key, item)).revoked
 
 
 def test_empty_and_duplicate_batches_are_refused(client: RegistryClient, museum: Keyed) -> None:
     tree, _ = batch_of(2)
     register_batch(client, museum, tree)
-    reverts("AlreadyRegistered", lambda: register_batch(client, museum, tree))
+    error = reverts("AlreadyRegistered", lambda: register_batch(client, museum, tree))
+    assert error.error_args == {"key": "0x" + batch_key_of(museum.community.id, tree.root).hex()}
     typed = typed_data(
         client.domain(),
         "RegisterBatch",
@@ -702,7 +776,7 @@ def test_empty_and_duplicate_batches_are_refused(client: RegistryClient, museum:
 # ---- refusals, each by its name ---------------------------------------------------------------
 
 
-def test_a_replayed_registration_is_refused_by_its_item_key(
+def test_a_replayed_registration_is_refused_by_its_claim_key(
     client: RegistryClient, museum: Keyed
 ) -> None:
     cid = cid_of("replay")
@@ -710,7 +784,7 @@ def test_a_replayed_registration_is_refused_by_its_item_key(
     packed = sign_packed(typed, museum.signers(0, 1))
     register_call(client, museum, cid, packed)()
     error = reverts("AlreadyRegistered", register_call(client, museum, cid, packed))
-    assert error.error_args == {"key": "0x" + item_key(cid).hex()}
+    assert error.error_args == {"key": "0x" + claim_of(museum.community.id, cid).hex()}
     # Other signatures over the same item (another signer set, another deadline) change nothing.
     other = register_item_typed(client.domain(), museum, cid, deadline=FAR_DEADLINE - 1)
     reverts(
@@ -747,7 +821,7 @@ def test_a_signature_made_before_a_chain_id_switch_fails_after_it(
         reverts("SignerNotKeyholder", register_call(client, museum, cid, packed))
         fresh = sign_packed(register_item_typed(client.domain(), museum, cid), museum.signers(0, 1))
         register_call(client, museum, cid, fresh)()  # the same action, signed for the new id
-        assert client.is_registered(item_key(cid))
+        assert client.is_registered(claim_of(museum.community.id, cid))
     finally:
         node.rpc("anvil_setChainId", before.chain_id)
 
@@ -1038,7 +1112,9 @@ def test_transact_many_sends_in_one_go_and_journals_each(
         )
     outcomes = client.transact_many(calls)
     assert [o.nonce for o in outcomes] == list(range(outcomes[0].nonce, outcomes[0].nonce + 5))
-    assert all(client.is_registered(item_key(cid_of(f"many-{i}"))) for i in range(5))
+    assert all(
+        client.is_registered(claim_of(museum.community.id, cid_of(f"many-{i}"))) for i in range(5)
+    )
     assert {e.tx_hash for e in client.journal.entries()} == {o.tx_hash for o in outcomes}
     assert all(e.state == "confirmed" for e in client.journal.entries())
 
@@ -1089,9 +1165,9 @@ def test_requests_sent_ahead_are_answered_in_order_whatever_comes_between(
     )
     block = node.w3.eth.block_number
     head_later = client.head_begin()
-    reads_later = client.read_many_begin(
-        [item_key(cid), item_key(cid_of("never"))], [outcome.tx_hash], block=block
-    )
+    claim = claim_of(museum.community.id, cid)
+    never = claim_of(museum.community.id, cid_of("never"))
+    reads_later = client.read_many_begin([claim, never], [outcome.tx_hash], block=block)
     assert client.chain_id() == node.w3.eth.chain_id  # through the provider, between them
     plain_head = client.head()  # a third request on the same connection
     reads = reads_later()
@@ -1099,8 +1175,8 @@ def test_requests_sent_ahead_are_answered_in_order_whatever_comes_between(
     assert (head.number, head.hash) == (plain_head.number, plain_head.hash) == (
         block, bytes(node.w3.eth.get_block(block)["hash"])
     )
-    assert reads.records[item_key(cid)] == client.record_hash(item_key(cid))
-    assert reads.records[item_key(cid_of("never"))] == ZERO
+    assert reads.records[claim] == client.record_hash(claim) != ZERO
+    assert reads.records[never] == ZERO
     raw = bytes(node.w3.eth.get_raw_transaction(HexBytes(outcome.tx_hash)))
     assert reads.raw_transactions == {outcome.tx_hash: raw}
     # Read again: the transaction comes from memory, and only the records are asked for.

@@ -24,7 +24,6 @@ from ledger.chain import (
     JournalEntry,
     RegistryClient,
     TxJournal,
-    item_key,
 )
 from ledger.errors import ChainError, ChainUnavailable, JournalCorrupt
 from local_chain import REGISTRY_CONTRACT, chain_down, chain_up, connect
@@ -38,6 +37,7 @@ from tests.ledger.chain.conftest import (
     Keyed,
     Node,
     cid_of,
+    claim_of,
     create_community,
     dev_account,
     register_item_typed,
@@ -49,6 +49,11 @@ def registration(client: RegistryClient, keyed: Keyed, label: str) -> Call:
     cid = cid_of(label)
     packed = sign_packed(register_item_typed(client.domain(), keyed, cid), keyed.signers(0, 1))
     return Calls.register_item(keyed.community, cid, METADATA, TERMS, ZERO, FAR_DEADLINE, packed)
+
+
+def claimed(client: RegistryClient, keyed: Keyed, label: str) -> bool:
+    """Whether ``keyed``'s claim on the CID of ``label`` is on chain (by its claim key)."""
+    return client.is_registered(claim_of(keyed.community.id, cid_of(label)))
 
 
 # ---- the journal itself ------------------------------------------------------------------------
@@ -117,7 +122,7 @@ def test_an_unreachable_node_leaves_the_entry_for_recovery(
     assert [e.state for e in client.journal.entries()] == ["signed"]
     report = client.recover()
     assert [e.tx_hash for e in report.resent] == [pending.entry.tx_hash]
-    assert client.is_registered(item_key(cid_of("offline")))
+    assert claimed(client, museum, "offline")
 
 
 # ---- recovery after the chain lost transactions --------------------------------------------------
@@ -129,11 +134,11 @@ def test_transactions_the_chain_lost_are_sent_again_byte_for_byte(
     mark = node.rpc("evm_snapshot")
     outcomes = client.transact_many([registration(client, museum, f"lost-{i}") for i in range(6)])
     assert node.rpc("evm_revert", mark) is True  # the chain forgets all six
-    assert not any(client.is_registered(item_key(cid_of(f"lost-{i}"))) for i in range(6))
+    assert not any(claimed(client, museum, f"lost-{i}") for i in range(6))
     report = client.recover()
     assert report.clean
     assert [e.tx_hash for e in report.resent] == [o.tx_hash for o in outcomes]
-    assert all(client.is_registered(item_key(cid_of(f"lost-{i}"))) for i in range(6))
+    assert all(claimed(client, museum, f"lost-{i}") for i in range(6))
     # Running it again finds everything on chain and sends nothing.
     again = client.recover()
     assert (len(again.on_chain), again.resent) == (6, ())
@@ -154,7 +159,7 @@ def test_a_nonce_taken_by_another_transaction_is_reported_not_sent(
     [(entry, reason)] = report.conflicts
     assert entry.tx_hash == lost.tx_hash
     assert f"nonce {lost.nonce}" in reason and "another transaction" in reason
-    assert not client.is_registered(item_key(cid_of("diverged")))
+    assert not claimed(client, museum, "diverged")
 
 
 def test_a_gap_before_a_journalled_nonce_is_reported(
@@ -174,6 +179,7 @@ def test_a_gap_before_a_journalled_nonce_is_reported(
 def test_a_resent_transaction_that_now_reverts_is_reported_with_its_error(
     node: Node, client: RegistryClient, museum: Keyed, tmp_path: Path
 ) -> None:
+    cid = cid_of("taken-meanwhile")
     call = registration(client, museum, "taken-meanwhile")
     mark = node.rpc("evm_snapshot")
     client.transact(call)
@@ -185,7 +191,8 @@ def test_a_resent_transaction_that_now_reverts_is_reported_with_its_error(
     report = client.recover()
     [(_entry, error)] = report.reverted
     assert error.error_name == "AlreadyRegistered"
-    assert error.error_args == {"key": "0x" + item_key(cid_of("taken-meanwhile")).hex()}
+    # The replay protection is the community's claim key on the CID.
+    assert error.error_args == {"key": "0x" + claim_of(museum.community.id, cid).hex()}
 
 
 def test_entries_of_other_chains_are_left_alone(client: RegistryClient, museum: Keyed) -> None:
@@ -277,7 +284,7 @@ def test_sigkill_mid_batch_then_restart_then_recover_loses_nothing(tmp_path: Pat
         assert again.deployment.registry_address == up.deployment.registry_address
         client = new_client()
         missing = [
-            label for label in labels[:sent] if not client.is_registered(item_key(cid_of(label)))
+            label for label in labels[:sent] if not claimed(client, keyed, label)
         ]
         assert missing, "the restart lost nothing: the test did not exercise recovery"
         report = client.recover()
@@ -287,9 +294,9 @@ def test_sigkill_mid_batch_then_restart_then_recover_loses_nothing(tmp_path: Pat
         kept = [e for e in report.on_chain if e.function == "registerItemPacked"]
         assert kept, "the state file kept no registration: the restart did not reload state"
         for label in labels[:sent]:
-            assert client.is_registered(item_key(cid_of(label))), label
+            assert claimed(client, keyed, label), label
         assert client.community_matches(keyed.community)
-        registered = sum(client.is_registered(item_key(cid_of(label))) for label in labels)
+        registered = sum(claimed(client, keyed, label) for label in labels)
         # Exactly what was journalled is on chain: confirmed ones plus at most the one in flight.
         assert registered in (sent, sent + 1)
         assert all(e.state == "confirmed" for e in journal.entries())

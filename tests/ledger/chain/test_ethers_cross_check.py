@@ -22,8 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
-from ledger.chain import RegistryClient
-from ledger.chain import content_key as item_key
+from ledger.chain import Party, RegistryClient
 from ledger.errors import HeritageError
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
@@ -32,6 +31,7 @@ from tests.ledger.chain.conftest import (
     ZERO,
     Keyed,
     cid_of,
+    claim_of,
     register_item_typed,
     sign_packed,
 )
@@ -139,7 +139,7 @@ def example(primary: str) -> consent.TypedData:
 
 def test_every_action_type_has_the_same_digest_in_ethers() -> None:
     actions = sorted(consent.ACTION_TYPES)
-    assert {"SetTerms", "RevokeTerms", "RecordCustody"} <= set(actions)
+    assert {"SetTerms", "RevokeTerms", "RecordCustody", "ConsentDerivative"} <= set(actions)
     key = Account.create().key
     results = run_ethers([_case(example(a), bytes(key)) for a in actions])
     for action, result in zip(actions, results, strict=True):
@@ -204,7 +204,7 @@ def test_ethers_signatures_set_and_revoke_terms_on_the_registry(
         FAR_DEADLINE,
         sign_packed(register_item_typed(domain, museum, cid), museum.signers(0, 1)),
     )
-    key = item_key(cid)
+    key = claim_of(museum.community.id, cid)
     assert registered.key == key
     terms = bytes.fromhex("5e" * 32)
     set_terms = consent.TypedData(
@@ -247,6 +247,62 @@ def test_ethers_signatures_set_and_revoke_terms_on_the_registry(
         ethers_packed(revoke, museum.signers(1, 2)),
     )
     assert client.terms_of(key).revoked
+
+
+def test_ethers_consent_lets_another_community_derive_from_a_claim(
+    client: RegistryClient, museum: Keyed, tribe: Keyed
+) -> None:
+    """The tribe's keyholders consent through ethers (ConsentDerivative) to the museum's
+    derivative of the tribe's claim, and the museum signs RegisterDerivative through ethers:
+    the registry accepts both, and Python's derivative_consent has ethers' digest."""
+    domain = client.domain()
+    cid = cid_of(f"ethers-parent-{uuid.uuid4()}")
+    parent = client.register_item(
+        tribe.community,
+        cid,
+        METADATA,
+        TERMS,
+        ZERO,
+        FAR_DEADLINE,
+        sign_packed(register_item_typed(domain, tribe, cid), tribe.signers(0, 1)),
+    )
+    assert parent.key == claim_of(tribe.community.id, cid)
+    child = cid_of(f"ethers-child-{uuid.uuid4()}")
+    method = bytes.fromhex("3d" * 32)
+    agreement = consent.derivative_consent(
+        domain, parent.key, museum.community.id, child, method, True, FAR_DEADLINE
+    )
+    [ethers_digest] = run_ethers([_case(agreement)])
+    assert _bytes(ethers_digest["digest"]) == agreement.digest()
+    registration = consent.TypedData(
+        domain,
+        "RegisterDerivative",
+        {
+            "community": museum.community.id,
+            "parent": parent.key,
+            "cid": child,
+            "metadata": METADATA,
+            "terms": TERMS,
+            "method": method,
+            "aiEnhanced": True,
+            "deadline": FAR_DEADLINE,
+        },
+    )
+    derivative = client.register_derivative(
+        museum.community,
+        parent.key,
+        child,
+        METADATA,
+        TERMS,
+        method,
+        True,
+        FAR_DEADLINE,
+        ethers_packed(registration, museum.signers(1, 2)),
+        parent.record,
+        Party(tribe.community, ethers_packed(agreement, tribe.signers(1, 0))),
+    )
+    assert derivative.key == claim_of(museum.community.id, child)
+    assert client.record_hash(derivative.key) == derivative.record.digest()
 
 
 # ---- the direct digest and eth-account's general encoder --------------------------------------

@@ -16,7 +16,6 @@ from ledger.chain import (
     Calls,
     Community,
     RegistryClient,
-    item_key,
     pack_register_item,
 )
 from ledger.errors import RegistryReverted, UsageError
@@ -27,6 +26,7 @@ from tests.ledger.chain.conftest import (
     Keyed,
     Node,
     cid_of,
+    claim_of,
     new_keys,
     register_item_typed,
     sign_packed,
@@ -139,7 +139,7 @@ def test_packed_and_abi_registrations_store_and_emit_the_same(
         node.rpc("evm_setNextBlockTimestamp", 2_000_000_000)
         outcome = client.transact(build(*args))
         receipt = node.w3.eth.get_transaction_receipt(HexBytes(outcome.tx_hash))
-        key = item_key(cid_of("same either way"))
+        key = claim_of(museum.community.id, cid_of("same either way"))
         stored = bytes(client.contract.functions.records(key).call())
         logs = [
             (tuple(bytes(t) for t in log["topics"]), bytes(log["data"])) for log in receipt["logs"]
