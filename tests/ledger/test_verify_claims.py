@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 
 from ledger.chain import claim_key
 from ledger.crypto import KEM_X25519
-from ledger.errors import AmbiguousClaim, EvidenceInvalid, EvidenceMalformed
+from ledger.errors import AmbiguousClaim, DuplicateClaim, EvidenceInvalid, EvidenceMalformed
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import load_encryption_key, new_key
@@ -438,8 +438,12 @@ def test_verification_follows_a_model_of_each_communitys_claims(
         def register(self, who: int, number: int) -> None:
             party = self.parties[who]
             if (party.id, number) in self.claims:
+                # A community's second claim on content is refused before anything is sent.
+                with pytest.raises(DuplicateClaim):
+                    self.reg.register([self.files[number]], party.id, party.terms, party.keys)
                 return
             self.reg.register([self.files[number]], party.id, party.terms, party.keys)
+            steps.append("register")
             self.claims[(party.id, number)] = _Modelled(
                 party.id, "item", party.id, len(self.claims)
             )
@@ -447,9 +451,14 @@ def test_verification_follows_a_model_of_each_communitys_claims(
         @rule(who=st.integers(0, 1), numbers=st.sets(st.integers(0, 3), min_size=2, max_size=2))
         def register_batch(self, who: int, numbers: set[int]) -> None:
             party = self.parties[who]
-            if any((party.id, n) in self.claims for n in numbers):
-                return
             chosen = sorted(numbers)
+            if any((party.id, n) in self.claims for n in numbers):
+                with pytest.raises(DuplicateClaim):
+                    self.reg.register_batch(
+                        [self.files[n] for n in chosen], party.id, party.terms, party.keys
+                    )
+                return
+            steps.append("batch")
             self.reg.register_batch(
                 [self.files[n] for n in chosen], party.id, party.terms, party.keys
             )
@@ -474,6 +483,7 @@ def test_verification_follows_a_model_of_each_communitys_claims(
                 return
             key = held[pick % len(held)]
             self.reg.revoke_terms(self._key(*key), self.parties[who].keys)
+            steps.append("revoke")
             self.claims[key].revoked = True
 
         @rule(who=st.integers(0, 1), pick=st.integers(0, 7))
@@ -494,6 +504,7 @@ def test_verification_follows_a_model_of_each_communitys_claims(
             key = held[pick % len(held)]
             receiver = self.parties[1 - who]
             self.reg.transfer_custody(self._key(*key), receiver.id, self.parties[who].keys)
+            steps.append("transfer")
             self.claims[key].steward = receiver.id
 
         @rule(who=st.integers(0, 1), pick=st.integers(0, 7), number=st.integers(0, 3))
@@ -514,6 +525,7 @@ def test_verification_follows_a_model_of_each_communitys_claims(
                 self._key(*parent), self.files[number], party.id, party.terms, method,
                 party.keys, parent_keys=party.keys,
             )
+            steps.append("derive")
             self.claims[(party.id, number)] = _Modelled(
                 party.id, "derivative", party.id, len(self.claims), parent=parent
             )
@@ -550,6 +562,7 @@ def test_verification_follows_a_model_of_each_communitys_claims(
                     assert report.assessment.community == mine[0].registrant
                     assert report.assessment.kind == mine[0].kind
                     assert len(report.claims) == len(on_file)
+                    checked.append(report.status)
                 plain = verify_online(self.reg, str(path))
                 registrants = {c.registrant for c in on_file.values()}
                 if len(registrants) > 1:
@@ -558,16 +571,23 @@ def test_verification_follows_a_model_of_each_communitys_claims(
                     (only,) = on_file.values()
                     assert plain.status is self._expected(only), plain.summary()
 
+    deep = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
+    steps: list[str] = []
+    checked: list[Status] = []
     run_state_machine_as_test(
         Claims,
         settings=settings(
-            max_examples=8, stateful_step_count=8, deadline=None,
+            max_examples=30 if deep else 4,
+            stateful_step_count=12 if deep else 6,
+            deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
             # Every step is a transaction and a dozen verifications: a failure is printed as
             # found, not shrunk for minutes.
             phases=(Phase.explicit, Phase.reuse, Phase.generate),
         ),
     )
+    # The programs did things and their verdicts were checked: a run of no-ops proves nothing.
+    assert len(steps) >= 4 and len(checked) >= 4, (steps, checked)
 
 
 def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
