@@ -37,6 +37,7 @@ from api.cli_verify import verify_command
 from ledger.errors import ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
+from ledger.ipfs.files import check_file
 from ledger.ipfs.unixfs import ImportOptions, import_path
 from ledger.settings import Settings, load_settings
 
@@ -194,6 +195,9 @@ def ipfs_cat(
 ) -> None:
     """Write a file's bytes to standard output."""
     node = open_backend(_settings())
+    if isinstance(node, EmbeddedNode):
+        # Nothing is written unless the walk can be made (a DAG too deep, a missing block).
+        check_file(node.store.get_block, node.resolve(path), offset, length, probe=node.store)
     out = sys.stdout.buffer
     for piece in node.cat(path, offset, length):
         out.write(piece)

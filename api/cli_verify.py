@@ -91,7 +91,11 @@ def _target(target: str) -> tuple[Path | None, str | None]:
 def verify_command(
     target: Annotated[
         str,
-        typer.Argument(help="A file, a preservation bag (folder) or a CID.", metavar="PATH_OR_CID"),
+        typer.Argument(
+            help="A CID or 0x item key (whatever parses as one), else a file or a preservation "
+            "bag (folder), which must exist.",
+            metavar="PATH_OR_CID",
+        ),
     ],
     expect: Annotated[
         str | None, typer.Option("--expect", help="The CID the file should give.")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
@@ -32,7 +33,16 @@ from ledger.chain import Community, RegistryClient, community_id
 from ledger.errors import EvidenceInvalid, NotFound
 from ledger.index import EventIndex
 
-__all__ = ["CommunityHistory", "Rotation", "keyholders_of", "read_history"]
+__all__ = [
+    "MAX_KEYHOLDERS",
+    "CommunityHistory",
+    "Rotation",
+    "check_keyholder_set",
+    "keyholders_of",
+    "read_history",
+]
+
+MAX_KEYHOLDERS: Final = 255  # the threshold is a uint8
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +74,18 @@ def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def _check_set(keyholders: Sequence[str], threshold: int, what: str) -> None:
-    if not keyholders or any(
-        int(a, 16) >= int(b, 16) for a, b in itertools.pairwise(keyholders)
-    ):
-        raise EvidenceInvalid(f"{what}: the keyholders are not strictly increasing addresses")
+def check_keyholder_set(keyholders: Sequence[str], threshold: int, what: str) -> None:
+    """A keyholder set as the registry takes one: 1 to 255 addresses, strictly increasing,
+    and 1 <= k <= n; :class:`EvidenceInvalid`, naming ``what``, otherwise."""
+    if not 1 <= len(keyholders) <= MAX_KEYHOLDERS:
+        raise EvidenceInvalid(
+            f"{what}: {len(keyholders)} keyholders; 1 to {MAX_KEYHOLDERS} are possible"
+        )
+    if any(int(a, 16) >= int(b, 16) for a, b in itertools.pairwise(keyholders)):
+        raise EvidenceInvalid(
+            f"{what}: the keyholders are not in strictly increasing order of address",
+            hint="the registry lists each keyholder once, by increasing address",
+        )
     if not 1 <= threshold <= len(keyholders):
         raise EvidenceInvalid(
             f"{what}: threshold {threshold} is not between 1 and {len(keyholders)}"
@@ -81,7 +98,7 @@ def keyholders_of(history: CommunityHistory, domain: consent.Domain) -> Communit
     rotation must carry k signatures of the set before it. :class:`EvidenceInvalid`, saying
     which step fails, otherwise."""
     community = history.community
-    _check_set(history.keyholders, history.threshold, "the community's creation")
+    check_keyholder_set(history.keyholders, history.threshold, "the community's creation")
     if community_id(history.salt, history.keyholders, history.threshold) != community:
         raise EvidenceInvalid(
             f"community {_hex(community)} is not the id that its history's salt, first "
@@ -95,7 +112,7 @@ def keyholders_of(history: CommunityHistory, domain: consent.Domain) -> Communit
                 f"{what} has nonce {rotation.nonce}, not {number - 1}: a rotation is missing "
                 "or repeated"
             )
-        _check_set(rotation.keyholders, rotation.threshold, what)
+        check_keyholder_set(rotation.keyholders, rotation.threshold, what)
         typed = consent.TypedData(
             domain,
             "RotateKeyholders",

@@ -43,7 +43,6 @@ any disagreement between a field and the typed data it repeats are refused with
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -70,7 +69,12 @@ from ledger.chain import (
     claim_key,
     content_key,
 )
-from ledger.community_history import CommunityHistory, Rotation, keyholders_of
+from ledger.community_history import (
+    CommunityHistory,
+    Rotation,
+    check_keyholder_set,
+    keyholders_of,
+)
 from ledger.errors import (
     ConsentExpired,
     ConsentFileInvalid,
@@ -144,7 +148,6 @@ CUSTODY_DOCUMENT_TYPE: Final = "heritage/custody"
 MAX_REQUEST_BYTES: Final = 4 << 20
 MAX_SIGNATURE_BYTES: Final = 16 << 10
 _MAX_KEYSTORE_BYTES: Final = 64 << 10
-_MAX_KEYHOLDERS: Final = 255  # the threshold is a uint8
 _HEX: Final = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 _REQUEST_FIELDS: Final = frozenset(
     {
@@ -1096,17 +1099,11 @@ def _item_keys(item: str, community: bytes) -> set[bytes]:
 
 
 def _check_set(keys: Sequence[str], threshold: int, where: str) -> None:
-    """A keyholder set as the registry takes one: 1 to 255 addresses, strictly increasing,
-    and 1 <= k <= n."""
-    if not 1 <= len(keys) <= _MAX_KEYHOLDERS:
-        raise ConsentFileInvalid(f"{where}: {len(keys)} keyholders; 1 to 255 are possible")
-    if any(int(a, 16) >= int(b, 16) for a, b in itertools.pairwise(keys)):
-        raise ConsentFileInvalid(
-            f"{where}: the keyholders are not in strictly increasing order of address",
-            hint="the registry lists each keyholder once, by increasing address",
-        )
-    if not 1 <= threshold <= len(keys):
-        raise ConsentFileInvalid(f"{where}: threshold {threshold} is not between 1 and {len(keys)}")
+    """A keyholder set as the registry takes one (:func:`check_keyholder_set`)."""
+    try:
+        check_keyholder_set(keys, threshold, where)
+    except EvidenceInvalid as exc:
+        raise ConsentFileInvalid(exc.message, hint=exc.hint) from None
 
 
 def _says(document: Mapping[str, Any], field: str, expected: Any, where: str, what: str) -> None:

@@ -78,6 +78,12 @@ class GcReport:
     failed: tuple[tuple[Cid, str], ...] = ()
 
 
+def _not_here(cid: Cid) -> BlockNotFound:
+    return BlockNotFound(
+        f"block {cid} is not in the local store", hint="add or import the content first"
+    )
+
+
 class Blockstore:
     """Content-addressed blocks on disk. Safe to share between threads and processes."""
 
@@ -189,10 +195,7 @@ class Blockstore:
         try:
             return self.path_of(cid.multihash).stat().st_size
         except FileNotFoundError:
-            raise BlockNotFound(
-                f"block {cid} is not in the local store",
-                hint="add or import the content first",
-            ) from None
+            raise _not_here(cid) from None
 
     def block_head(self, cid: Cid, count: int) -> bytes:
         """The stored block's first ``count`` bytes, not re-hashed (for a look at its shape
@@ -203,10 +206,7 @@ class Blockstore:
             with self.path_of(cid.multihash).open("rb") as stream:
                 return stream.read(count)
         except FileNotFoundError:
-            raise BlockNotFound(
-                f"block {cid} is not in the local store",
-                hint="add or import the content first",
-            ) from None
+            raise _not_here(cid) from None
 
     def put_block(self, cid: Cid, data: bytes) -> None:
         """Store ``data`` under ``cid``. The caller vouches that they match (see put_verified)."""
@@ -268,10 +268,7 @@ class Blockstore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise BlockNotFound(
-                f"block {cid} is not in the local store",
-                hint="add or import the content first",
-            ) from None
+            raise _not_here(cid) from None
         if not cid.matches(data):
             raise CorruptBlock(str(cid), str(path))
         return data

@@ -209,3 +209,40 @@ def test_ipfs_serve_runs_the_node_for_ipfshttpclient(tmp_path: Path, hello: Path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_cat_of_a_dag_too_deep_writes_nothing_and_says_why(tmp_path: Path) -> None:
+    """A file whose first half reads fine and whose second half nests too deep: nothing of
+    it reaches standard output, rather than the first half and then an error."""
+    import hashlib
+
+    from ledger.ipfs.backend import EmbeddedNode
+    from ledger.ipfs.cid import DAG_PB, RAW, Cid
+    from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
+    from ledger.ipfs.files import MAX_FILE_DEPTH
+    from ledger.settings import load_settings
+    from tests.api.test_ipfs_app import deep_file
+
+    data = tmp_path / "data"
+    node = EmbeddedNode.open(load_settings(env={}, data_dir=data, fsync=False))
+    try:
+        first = b"x" * 1000
+        head = Cid.from_digest(hashlib.sha256(first).digest(), RAW)
+        node.store.put_verified(head, first)
+
+        def file_of(tail: Cid) -> Cid:
+            meta = UnixFSData(UnixFSType.FILE, filesize=2000, blocksizes=(1000, 1000))
+            links = (PBLink(head, "", 1000), PBLink(tail, "", 1000))
+            block = encode_node(PBNode(links, encode_unixfs(meta)))
+            cid = Cid.from_digest(hashlib.sha256(block).digest(), DAG_PB)
+            node.store.put_verified(cid, block)
+            return cid
+
+        fine = file_of(deep_file(node, MAX_FILE_DEPTH - 1, b"y" * 1000)[0])
+        deep = file_of(deep_file(node, MAX_FILE_DEPTH, b"z" * 1000)[0])
+    finally:
+        node.close()
+    assert run(data, "ipfs", "cat", str(fine)).stdout == "x" * 1000 + "y" * 1000
+    proc = run(data, "ipfs", "cat", str(deep), check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(f"error[dag_too_deep]: file {deep} is nested more than")

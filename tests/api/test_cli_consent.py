@@ -256,13 +256,13 @@ def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
             assert "hint: the file was edited; make a new request" in proc.stderr
         assert status.stderr == submit.stderr  # the same refusal, word for word
         assert ws.chain.sent() == before
-        # The attacker cannot sign it either: `sign` refuses the edited file first.
-        refused = ws.run(
-            "consent", "sign", str(path), "--key", attacker, "--password-file",
-            str(ws.password_file), "-o", str(tmp_path / f"{path.stem}.sig.json"), "--yes",
-            check=False,
-        )
-        assert error_code(refused) == ConsentFileInvalid.code
+    # The attacker cannot sign the file that names them either: `sign` refuses it first.
+    refused = ws.run(
+        "consent", "sign", str(cases[0][0]), "--key", attacker, "--password-file",
+        str(ws.password_file), "-o", str(tmp_path / "attacker.sig.json"), "--yes", check=False,
+    )
+    assert error_code(refused) == ConsentFileInvalid.code
+    assert not (tmp_path / "attacker.sig.json").exists()
 
     # The genuine file: one signature of two is pending for both, two are complete for both.
     status = offline(tmp_path / "d", "consent", "status", str(request), str(first), check=False)
