@@ -495,14 +495,15 @@ def item_proof(
 def item_export(
     item: Item,
     output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the bag.")],
+    community: ClaimOpt = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write ITEM's preservation package: a BagIt bag (content, documents, signatures, event
-    history, proofs, on-chain references)."""
+    history, proofs, on-chain references) of one community's claim."""
     from ledger.verify import export_bag
 
     with _registrar() as (_, registrar):
-        result = export_bag(registrar, item, output)
+        result = export_bag(registrar, item, output, _claimant(registrar, community))
     if as_json:
         _print_json(result)
     else:

@@ -413,6 +413,18 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
     status, report, _ = verify(ws, str(b), "--community", "Mallory")
     assert status == 0 and report["item"]["community"] == mallory
 
+    # Commands that act on one claim: with two on the CID, they refuse and list both, until
+    # -c picks one; then they act on that community's claim alone.
+    shown = run(ws, "item", "show", cid_of(b))
+    assert shown.returncode == 2 and "error[ambiguous_claim]" in shown.stderr
+    assert claim_hex(ws, "Aroha", b) in shown.stderr and claim_hex(ws, "Mallory", b) in shown.stderr
+    mine = json.loads(run(ws, "item", "show", cid_of(b), "-c", "Mallory", "--json").stdout)
+    assert (mine["item"], mine["revoked"]) == (claim_hex(ws, "Mallory", b), False)
+    bag = tmp_path / "arohas-bag"
+    exported = run(ws, "item", "export", cid_of(b), "-c", "Aroha", "-o", str(bag), "--json")
+    assert exported.returncode == 0, exported.stderr
+    assert run(ws, "verify", str(bag), "-c", "Aroha").returncode == 11  # its claim: revoked
+
 
 def test_a_derivative_of_a_revoked_parent_exits_16(
     ws: Workspace, terms: TermsFile, tmp_path: Path
