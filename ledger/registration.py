@@ -2360,16 +2360,7 @@ class Registrar:
         (file,) = self._check_paths([path])
         terms_document = self._terms_document(terms, community_id)
         method_document = read_method_document(method)
-        resolved = self.resolve(parent, parent_community)
-        if resolved.kind in ("batch", "batch-item"):
-            raise UsageError(
-                f"{parent} is a {resolved.kind.replace('-', ' ')}; the registry links "
-                "derivatives to items and derivatives registered alone"
-            )
-        record = self.client.find_record(resolved.key)
-        holder = self.community(self.client.steward_of(resolved.key, record))
-        if ai_enhanced:
-            self._check_ai_consent(parent, resolved.key, record)
+        resolved, _, holder = self._derivative_parent(parent, parent_community, ai_enhanced)
         community = self.community(community_id)
         (prepared,) = self._prepare(
             [file], options, None, self._seal_for(terms_document, community)
@@ -3204,17 +3195,9 @@ class Registrar:
         (file,) = self._check_paths([path])
         terms_document = self._terms_document(terms, community_id)
         method_document = read_method_document(method)
-        resolved = self.resolve(parent, parent_community)
-        if resolved.kind in ("batch", "batch-item"):
-            raise UsageError(
-                f"{parent} is a {resolved.kind.replace('-', ' ')}; the registry links "
-                "derivatives to items and derivatives registered alone",
-                hint="a derivative's parent is a claim with a record of its own",
-            )
-        parent_record = self.client.find_record(resolved.key)
-        holder = self.community(self.client.steward_of(resolved.key, parent_record))
-        if ai_enhanced:
-            self._check_ai_consent(parent, resolved.key, parent_record)
+        resolved, parent_record, holder = self._derivative_parent(
+            parent, parent_community, ai_enhanced
+        )
         community = self.community(community_id)
         signers = keys.pick(community, community.threshold, "registering a derivative")
         if holder.id == community.id:
@@ -3282,6 +3265,25 @@ class Registrar:
             "ai_enhanced": ai_enhanced,
             "tx": TxView.of(registration.outcome).to_json(),
         }
+
+    def _derivative_parent(
+        self, parent: str, community: bytes | None, ai_enhanced: bool
+    ) -> tuple[_Resolved, Record, Community]:
+        """The claim PARENT names (``community`` picks among several), its record and its
+        current steward; refused before anything is sent when it cannot be a parent, or (for
+        an AI-enhanced derivative) when its terms do not consent to AI enhancement."""
+        resolved = self.resolve(parent, community)
+        if resolved.kind in ("batch", "batch-item"):
+            raise UsageError(
+                f"{parent} is a {resolved.kind.replace('-', ' ')}; the registry links "
+                "derivatives to items and derivatives registered alone",
+                hint="a derivative's parent is a claim with a record of its own",
+            )
+        record = self.client.find_record(resolved.key)
+        holder = self.community(self.client.steward_of(resolved.key, record))
+        if ai_enhanced:
+            self._check_ai_consent(parent, resolved.key, record)
+        return resolved, record, holder
 
     def _check_ai_consent(self, parent: str, key: bytes, record: Record) -> None:
         """UsageError unless the parent's current terms say ``ai_use.enhancement: true``."""

@@ -13,14 +13,15 @@ from api.cli_consent import EXIT_INCOMPLETE
 from ledger.errors import ConsentFileInvalid, ConsentIncomplete, ConsentStale
 from ledger.keys import export_key
 from ledger.settings import load_settings
-from tests.api import test_cli_registry as registry_tests
-from tests.api.test_cli_registry import HERITAGE, Workspace, raw_cid_of_document, unique
+from tests import registry_support
+from tests.api.test_cli_registry import raw_cid_of_document, unique
+from tests.registry_support import HERITAGE, Workspace
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The workspace fixtures of test_cli_registry, reused: the session's anvil, a data directory
 # of each test's own, and a chain snapshot reverted after each test.
-chain = registry_tests.chain
-ws = registry_tests.ws
+chain = registry_support.chain
+ws = registry_support.ws
 
 DEAD_RPC = "http://127.0.0.1:9"  # nothing listens on the discard port
 

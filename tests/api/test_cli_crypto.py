@@ -7,14 +7,14 @@ import json
 import os
 from pathlib import Path
 
-from tests.api import test_cli_registry as registry_tests
-from tests.api.test_cli_registry import Workspace
+from tests import registry_support
+from tests.registry_support import Workspace
 from tests.rights_support import restricted_terms, write_terms
 
 # The workspace fixtures of test_cli_registry, reused: the session's anvil, a data directory
 # of each test's own, and a chain snapshot reverted after each test.
-chain = registry_tests.chain
-ws = registry_tests.ws
+chain = registry_support.chain
+ws = registry_support.ws
 
 
 def _windows(data: bytes, width: int = 48, step: int = 16 * 1024) -> list[bytes]:

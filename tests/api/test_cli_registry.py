@@ -7,148 +7,29 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger.ipfs.cid import RAW, Cid
-from ledger.keys import new_key
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash, verify
-from ledger.registration import canonical_json, community_salt
-from ledger.settings import Settings, load_settings
-from local_chain import ANVIL_DEV_ACCOUNT_0, connect
-from local_chain.lifecycle import deployment_path
-from tests.conftest import LocalChain
+from ledger.registration import canonical_json
+from local_chain import ANVIL_DEV_ACCOUNT_0
+from tests import registry_support
+from tests.registry_support import CLI_PASSPHRASE as PASSPHRASE
+from tests.registry_support import HERITAGE, TermsFile, Workspace
 from tests.rights_support import public_terms, write_terms
 
-HERITAGE = Path(sys.executable).parent / "heritage"
 REPO = Path(__file__).resolve().parents[2]
-PASSPHRASE = "correct horse battery staple"
 
-
-@dataclass(frozen=True, slots=True)
-class Chain:
-    settings: Settings
-    deployment: Path
-
-    def w3(self) -> Web3:
-        return connect(self.settings.rpc_url)
-
-    def sent(self) -> int:
-        """Transactions sent so far by the relaying dev account."""
-        return int(self.w3().eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
-
-
-@pytest.fixture(scope="module")
-def chain(anvil: LocalChain) -> Chain:
-    """The session's anvil; each test has a data directory of its own and names it by
-    HERITAGE_RPC_URL and HERITAGE_DEPLOYMENT."""
-    return Chain(anvil.settings, deployment_path(anvil.settings))
-
-
-@dataclass
-class Workspace:
-    """A data directory of the test's own, on the module's chain, with keystores."""
-
-    chain: Chain
-    data: Path
-    password_file: Path
-    keys: list[str]
-    ids: dict[str, bytes] = field(default_factory=dict)
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-        env |= {
-            "HERITAGE_DATA_DIR": str(self.data),
-            "HERITAGE_RPC_URL": self.chain.settings.rpc_url,
-            "HERITAGE_DEPLOYMENT": str(self.chain.deployment),
-            "HERITAGE_FSYNC": "false",
-        }
-        proc = subprocess.run(
-            [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert "Traceback" not in proc.stderr, proc.stderr
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def new_keys(self, count: int) -> list[str]:
-        settings = load_settings(env={}, data_dir=self.data, fsync=False)
-        made = [new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(count)]
-        self.keys.extend(made)
-        return sorted(made, key=lambda a: int(a, 16))
-
-    def community(self, name: str, n: int = 3, k: int = 2) -> tuple[str, list[str]]:
-        holders = self.new_keys(n)
-        args = ["community", "create", name, "--threshold", str(k)]
-        for holder in holders:
-            args += ["--keyholder", holder]
-        created = self.json(*args, "--password-file", str(self.password_file))
-        self.ids[name] = bytes.fromhex(created["id"][2:])
-        return created["id"], holders
-
-    def community_id(self, name: str) -> bytes:
-        """The id of the community this workspace created as ``name``; for a name it never
-        created, an id that no community has (the name's salt)."""
-        return self.ids.get(name, community_salt(name))
-
-    def pins(self) -> dict[str, str]:
-        result: dict[str, str] = self.json("ipfs", "pins")
-        return result
-
-    def files(self, count: int, tag: str = "f") -> list[Path]:
-        folder = self.data.parent / f"files-{tag}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir()
-        paths = []
-        for i in range(count):
-            path = folder / f"{tag}{i}.txt"
-            path.write_bytes(f"{uuid.uuid4()} item {i}\n".encode())
-            paths.append(path)
-        return paths
-
-
-@pytest.fixture
-def ws(chain: Chain, tmp_path: Path) -> Iterator[Workspace]:
-    """A workspace on the session's chain, which the test leaves as it found it."""
-    password = tmp_path / "pw"
-    password.write_text(PASSPHRASE + "\n")
-    with chain_snapshot(chain.w3()):
-        yield Workspace(chain, tmp_path / "data", password, [])
-
-
-@contextmanager
-def chain_snapshot(w3: Web3) -> Iterator[None]:
-    snapshot = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        reverted = w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
-        assert reverted["result"] is True
-
-
-#: ``terms(name)``: a valid public terms file of the community called ``name``.
-TermsFile = Callable[[str], Path]
-
-
-@pytest.fixture
-def terms(ws: Workspace, tmp_path: Path) -> TermsFile:
-    def for_community(name: str) -> Path:
-        document = public_terms(ws.community_id(name), license="CC-BY-NC-4.0")
-        return write_terms(tmp_path / f"terms-{name}.json", document)
-
-    return for_community
+# The shared fixtures (tests/registry_support.py): the session's chain, a workspace on it.
+chain = registry_support.chain
+ws = registry_support.ws
+terms = registry_support.terms
 
 
 def raw_cid_of_document(document: Any) -> str:

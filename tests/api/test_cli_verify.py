@@ -24,8 +24,7 @@ from ledger.verify import load_schema, parse_proofs
 from tests.chain_support import free_port
 from tests.kubo_reference import run_kubo_reference
 from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
-from tests.rights_support import restricted_terms, write_terms
-from tests.verify_support import (
+from tests.registry_support import (
     CLI_PASSPHRASE,
     HERITAGE,
     TermsFile,
@@ -34,6 +33,7 @@ from tests.verify_support import (
     terms,
     ws,
 )
+from tests.rights_support import restricted_terms, write_terms
 
 #: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
 REUSED_FIXTURES = (chain, terms, ws)

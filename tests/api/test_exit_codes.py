@@ -20,8 +20,8 @@ import ledger
 from ledger.errors import ExitCode, HeritageError
 from ledger.verify import load_schema
 from ledger.verify.report import Status
-from tests.api.test_cli_registry import HERITAGE, Chain, chain
 from tests.chain_support import free_port
+from tests.registry_support import HERITAGE, Chain, chain
 
 REUSED_FIXTURES = (chain,)
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from ledger.errors import NotFound
 from ledger.ipfs.cid import Cid
 from ledger.registration import BatchRegistration, Registrar
 from tests.ledger.test_index import batch_key, claim_key
-from tests.ledger.test_registration import (
+from tests.registry_support import (
     chain_settings,
     keyed_community,
     registrar,

@@ -23,13 +23,13 @@ from ledger.errors import (
 from ledger.ipfs.cid import Cid
 from ledger.registration import Registrar, SignerKeys
 from ledger.verify.report import Status, verify_online
-from tests.ledger import test_registration as registration_tests
+from tests import registry_support
 from tests.ledger.test_consent_offline import _holders, _round_trip
-from tests.ledger.test_registration import PASSPHRASE, keyed_community, sent, write_files
+from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, write_terms
 
-chain_settings = registration_tests.chain_settings
-registrar = registration_tests.registrar
+chain_settings = registry_support.chain_settings
+registrar = registry_support.registrar
 
 
 def _two_communities(

@@ -58,15 +58,15 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import export_key, load_signer, new_key
 from ledger.registration import Registrar, SignerKeys, document_cid
 from ledger.settings import Settings
-from tests.ledger import test_registration as registration_tests
+from tests import registry_support
 from tests.ledger.chain.test_ethers_cross_check import run_ethers
-from tests.ledger.test_registration import PASSPHRASE, keyed_community, sent, write_files
+from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The registrar fixtures of test_registration, reused: pytest finds fixtures among a module's
 # globals, so the same anvil, data directories and snapshots serve these tests.
-chain_settings = registration_tests.chain_settings
-registrar = registration_tests.registrar
+chain_settings = registry_support.chain_settings
+registrar = registry_support.registrar
 
 REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 DOMAIN = consent.Domain(31337, REGISTRY)

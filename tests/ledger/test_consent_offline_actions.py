@@ -54,15 +54,15 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import import_path
 from ledger.keys import load_signer, new_key
 from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, document_cid
-from tests.ledger import test_registration as registration_tests
+from tests import registry_support
 from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip, keyholder_history
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
-from tests.ledger.test_registration import PASSPHRASE, keyed_community, sent, write_files
+from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The registrar fixtures of test_registration, reused (pytest finds fixtures among globals).
-chain_settings = registration_tests.chain_settings
-registrar = registration_tests.registrar
+chain_settings = registry_support.chain_settings
+registrar = registry_support.registrar
 
 DOMAIN = consent.Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 NOW = 1_700_000_000

@@ -30,13 +30,13 @@ from ledger.registration import (
     SignerKeys,
     document_cid,
 )
-from tests.ledger import test_registration as registration_tests
-from tests.ledger.test_registration import PASSPHRASE
+from tests import registry_support
+from tests.registry_support import PASSPHRASE
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The registrar fixtures of test_registration, reused (pytest finds fixtures among globals).
-chain_settings = registration_tests.chain_settings
-registrar = registration_tests.registrar
+chain_settings = registry_support.chain_settings
+registrar = registry_support.registrar
 
 MiB = 1 << 20
 

@@ -28,7 +28,7 @@ from tests.ledger.test_crypto_workflow import (
     sealed_community,
 )
 from tests.ledger.test_index import Registry, b32, heritage, open_index, populate
-from tests.ledger.test_registration import PASSPHRASE
+from tests.registry_support import PASSPHRASE
 from tests.rights_support import restricted_terms, write_terms
 
 # Fixtures of the modules these tests build on (pytest finds fixtures among globals).

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,6 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
-from web3 import Web3
 
 from ledger.errors import DuplicateLeaves, InvalidTerms, LimitExceeded, NotFound, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -33,12 +30,14 @@ from ledger.registration import (
     parse_json_document,
 )
 from ledger.settings import Settings, load_settings
-from local_chain import ANVIL_DEV_ACCOUNT_0, connect
 from local_chain.lifecycle import deployment_path
-from tests.conftest import LocalChain
+from tests import registry_support
+from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
-PASSPHRASE = "registration tests"
+# The shared fixtures (tests/registry_support.py): the session's anvil and a registrar on it.
+chain_settings = registry_support.chain_settings
+registrar = registry_support.registrar
 
 # ---- documents -------------------------------------------------------------------------------
 
@@ -156,60 +155,6 @@ def test_unknown_extensions_get_a_generic_media_type() -> None:
 
 
 # ---- workflows against a real anvil ----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chain_settings(anvil: LocalChain) -> Settings:
-    """The session's anvil (each test has a data directory of its own)."""
-    return anvil.settings
-
-
-@contextmanager
-def chain_snapshot(w3: Web3) -> Iterator[None]:
-    """Leave the session's chain as it was found (evm_snapshot, then evm_revert)."""
-    snapshot = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        reverted = w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
-        assert reverted["result"] is True
-
-
-@pytest.fixture
-def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registrar]:
-    settings = load_settings(
-        env={},
-        data_dir=tmp_path / "data",
-        rpc_url=chain_settings.rpc_url,
-        deployment=deployment_path(chain_settings),
-        fsync=False,
-    )
-    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
-        registrar.use_local_sender()  # chain id 31337: anvil's dev account relays
-        yield registrar
-
-
-def keyed_community(registrar: Registrar, name: str, n: int, k: int) -> SignerKeys:
-    holders = [
-        new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(n)
-    ]
-    keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
-    registrar.create_community(name, holders, k, keys)
-    return keys
-
-
-def sent(registrar: Registrar) -> int:
-    return int(registrar.w3.eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
-
-
-def write_files(folder: Path, count: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"item{i}.obj"
-        path.write_bytes(os.urandom(64) + b"\n")
-        paths.append(path)
-    return paths
 
 
 def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: Path) -> None:

@@ -57,13 +57,13 @@ from ledger.verify import (
 from ledger.verify.evidence import _unpack_register_item
 from local_chain import anvil_dev_account
 from tests.chain_support import free_port
-from tests.rights_support import public_terms, write_terms
-from tests.verify_support import (
+from tests.registry_support import (
     PASSPHRASE,
     chain_settings,
     keyed_community,
     registrar,
 )
+from tests.rights_support import public_terms, write_terms
 
 BAGIT = Path(sys.executable).parent / "bagit.py"
 
@@ -483,7 +483,7 @@ def sealed_proofs(
     from ledger.settings import load_settings
     from local_chain import connect
     from local_chain.lifecycle import deployment_path
-    from tests.verify_support import chain_snapshot
+    from tests.registry_support import chain_snapshot
 
     tmp = tmp_path_factory.mktemp("sealed")
     settings = load_settings(

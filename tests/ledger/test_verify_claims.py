@@ -44,14 +44,14 @@ from ledger.verify import (
 )
 from local_chain import connect
 from local_chain.lifecycle import deployment_path
-from tests.rights_support import public_terms, restricted_terms, write_terms
-from tests.verify_support import (
+from tests.registry_support import (
     PASSPHRASE,
     chain_settings,
     chain_snapshot,
     keyed_community,
     registrar,
 )
+from tests.rights_support import public_terms, restricted_terms, write_terms
 
 #: The in-process registrar fixtures (the session's chain, a registrar per test), reused.
 REUSED_FIXTURES = (chain_settings, registrar)

@@ -39,13 +39,13 @@ from ledger.registration import Registrar, SignerKeys
 from ledger.settings import Settings, load_settings
 from local_chain import connect
 from local_chain.lifecycle import deployment_path
+from tests import registry_support
 from tests.chain_support import free_port
-from tests.ledger import test_registration as registration_tests
-from tests.ledger.test_registration import PASSPHRASE, chain_snapshot
+from tests.registry_support import PASSPHRASE, chain_snapshot
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
-chain_settings = registration_tests.chain_settings  # the session anvil, as a fixture here
-registrar = registration_tests.registrar  # a Registrar on it with the embedded node
+chain_settings = registry_support.chain_settings  # the session anvil, as a fixture here
+registrar = registry_support.registrar  # a Registrar on it with the embedded node
 HERITAGE = Path(sys.executable).parent / "heritage"
 CHUNK = 262_144
 

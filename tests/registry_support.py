@@ -1,7 +1,6 @@
-"""Fixtures and helpers of the verification tests: a registrar per test on the session's
+"""Fixtures and helpers of every test that registers: a registrar per test on the session's
 anvil (in-process), and a CLI workspace (real `heritage` processes) with its keystore and
-terms files. Kept apart from the registry tests' modules, so that verification's tests import
-nothing from other test modules."""
+terms files. One home for them, imported by the registry, consent and verification tests."""
 
 from __future__ import annotations
 
@@ -187,3 +186,19 @@ def terms(ws: Workspace, tmp_path: Path) -> TermsFile:
         return write_terms(tmp_path / f"terms-{name}.json", document)
 
     return for_community
+
+
+def sent(registrar: Registrar) -> int:
+    """Transactions sent so far by the relaying dev account."""
+    return int(registrar.w3.eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
+
+
+def write_files(folder: Path, count: int) -> list[Path]:
+    """``count`` files of random bytes in ``folder`` (made if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"item{i}.obj"
+        path.write_bytes(os.urandom(64) + b"\n")
+        paths.append(path)
+    return paths
