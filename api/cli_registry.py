@@ -227,6 +227,7 @@ def _print_other_claims(entries: Sequence[ItemRegistration]) -> None:
                 f"note: {entry.cid} is also claimed by other communities: {named}; each "
                 "claim is its own, and `heritage verify` reports them all",
                 markup=False,
+                soft_wrap=True,  # keys and CIDs stay whole, to be copied
             )
 
 

@@ -330,10 +330,13 @@ def named_files(ws: Workspace, *names: str) -> list[Path]:
     return paths
 
 
-def register_as(ws: Workspace, terms: TermsFile, community: str, *paths: Path) -> None:
-    ws.run(
-        "item", "register", *map(str, paths), "-c", community, "--terms", str(terms(community)),
-        "--password-file", str(ws.password_file), "--json",
+def register_as(ws: Workspace, terms: TermsFile, community: str, *paths: Path) -> Any:
+    """`heritage item register PATHS -c COMMUNITY --json`: its entries."""
+    return json.loads(
+        ws.run(
+            "item", "register", *map(str, paths), "-c", community,
+            "--terms", str(terms(community)), "--password-file", str(ws.password_file), "--json",
+        ).stdout
     )
 
 
@@ -353,7 +356,12 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
         "item", "register", str(a), str(b), "-c", "Aroha", "--terms", str(terms("Aroha")),
         "--batch", "--password-file", str(ws.password_file), "--json",
     )
-    register_as(ws, terms, "Mallory", a)
+    # Content another community claims registers all the same, naming the other claims.
+    (taken,) = register_as(ws, terms, "Mallory", a)
+    assert taken["item"] == claim_hex(ws, "Mallory", a)
+    assert taken["other_claims"] == [
+        {"item": claim_hex(ws, "Aroha", a), "community": aroha, "kind": "batch-item"}
+    ]
 
     status, report, _ = verify(ws, str(a))
     assert status == 15 and report["status"] == "disputed" and report["item"] is None
@@ -403,7 +411,12 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
     ws.run("terms", "revoke", claim_hex(ws, "Aroha", b), "--password-file", str(ws.password_file))
     status, report, _ = verify(ws, str(b))
     assert status == 11
-    register_as(ws, terms, "Mallory", b)
+    noted = ws.run(
+        "item", "register", str(b), "-c", "Mallory", "--terms", str(terms("Mallory")),
+        "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    assert noted.stderr.startswith(f"note: {cid_of(b)} is also claimed by other communities")
+    assert claim_hex(ws, "Aroha", b) in noted.stderr
     status, report, _ = verify(ws, str(b))
     assert status == 15 and [c["status"] for c in report["claims"]] == ["revoked", "verified"]
     status, report, _ = verify(ws, str(b), "--community", "Aroha")
