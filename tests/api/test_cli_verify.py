@@ -505,15 +505,3 @@ def test_a_keyholder_verifies_its_restricted_original(
         ws, str(other), "--key", holders[1], "--password-file", str(ws.password_file)
     )
     assert status == 13 and report["item"] is None
-
-
-def test_an_empty_argument_and_a_missing_file_are_usage_errors(ws: Workspace) -> None:
-    for target in ("", "nope.ply"):
-        proc = run(ws, "verify", target)
-        assert proc.returncode == 2, proc.stderr
-        assert proc.stderr.startswith("error[usage_error]")
-    assert "nope.ply does not exist" in run(ws, "verify", "nope.ply").stderr
-    proofs = ws.data.parent / "no-proofs.json"
-    proofs.write_text("{}")
-    offline = run(ws, "verify", "--proofs", str(proofs), "nope.ply")
-    assert offline.returncode == 2 and "nope.ply does not exist" in offline.stderr
