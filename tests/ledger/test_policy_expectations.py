@@ -115,7 +115,7 @@ def test_decide_does_what_the_published_meaning_says(row: Expectation) -> None:
         if row.expected == "denies":
             assert _denial_codes(license=row.value) == ["license.denies"]
     elif row.field == "rights_statement":
-        alone = {"license": None, "rights_statement": row.value}
+        alone: dict[str, Any] = {"license": None, "rights_statement": row.value}
         assert _allowed(**alone) is (row.expected == "allows")
         assert _allowed(**alone, public_display_grant=GRANT) is (
             row.expected in ("allows", "needs a grant")
