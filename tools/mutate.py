@@ -1,0 +1,390 @@
+"""Mutation testing of the security-critical modules, one module at a time, with cosmic-ray.
+
+Each target names a module, the functions (or module-level constants) of it that are mutated,
+and the only test files that run against each mutant: running the whole suite per mutant
+would take days on a small machine. For every target the driver
+
+1. copies this work tree (tracked and untracked files, not ignored ones) into a scratch
+   directory, so the tree you work in is never mutated and stays usable meanwhile;
+2. runs the target's tests once unmutated (they must pass; their time sets the timeout);
+3. lets ``cosmic-ray init`` list every mutant of the module, and marks as skipped those
+   outside the target's functions (and, with ``--sample``, all but a seeded sample);
+4. lets ``cosmic-ray exec`` run the tests against each remaining mutant;
+5. reports killed / total per module, every survivor with its line, function and diff, as
+   ``build/mutation/<target>.json`` and a summary table ``build/mutation/summary.md``.
+
+Usage: ``python tools/mutate.py [TARGET ...] [--sample N] [--floor 0.9] [--keep]``.
+Exits 1 when a module's kill rate is under the floor. docs/testing.md explains the targets,
+the figures, and why each survivor is harmless or equivalent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = Path(sys.executable)
+REPORTS = ROOT / "build" / "mutation"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One module under mutation: what of it is mutated, and which tests judge a mutant."""
+
+    module: str
+    tests: tuple[str, ...]
+    # Qualified names of functions or methods ("Class.method"), or of module-level names
+    # (constants); empty: the whole module.
+    parts: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+    note: str = ""
+    # Mutate a seeded random sample of this many mutants (None: all of them): for targets
+    # whose tests need a chain or the reference importer, seconds per mutant.
+    sample: int | None = None
+    # The tests need no fixture of tests/conftest.py: pytest runs without it (its imports,
+    # web3 and the servers, take seconds of every mutant's run).
+    conftest: bool = True
+
+
+TARGETS: dict[str, Target] = {
+    "policy": Target(
+        "ledger/rights/policy.py",
+        ("tests/ledger/test_rights_policy.py", "tests/ledger/test_policy_expectations.py"),
+        note="the whole module",
+        conftest=False,
+    ),
+    "consent": Target(
+        "ledger/consent.py",
+        ("tests/ledger/test_consent_signatures.py",),
+        ("SECP256K1_N", "HALF_ORDER", "SIGNATURE_LENGTH", "recover_signer", "recover_address",
+         "check_signatures", "pack_signatures"),
+        note="signature checking: the constants and the four functions that check signatures",
+        conftest=False,
+    ),
+    "crypto": Target(
+        "ledger/crypto.py",
+        ("tests/ledger/test_crypto.py",),
+        ("COMMITMENT_DOMAIN", "SALT_BYTES", "plaintext_commitment", "CONTENT_KEY_BYTES",
+         "STREAM_MAGIC", "STREAM_VERSION", "_PREFIX_BYTES", "HEADER_BYTES", "TAG_BYTES",
+         "MIN_SEGMENT_SIZE", "MAX_SEGMENT_SIZE", "_check_content_key", "_stream_key", "_nonce",
+         "_read_full", "encrypt_stream", "decrypt_stream", "open_bytes", "decrypt_file",
+         "_wrap_info", "unwrap", "rewrap", "Envelope.from_document", "_hex32"),
+        note="the commitment, the content stream and the envelope checks (not key files, "
+        "not HPKE suite plumbing)",
+        conftest=False,
+    ),
+    "decrypt": Target(
+        "ledger/registration.py",
+        ("tests/ledger/test_decryption_integrity.py",),
+        ("Registrar.decrypt_item", "_decryption_mismatch"),
+        note="the decryption path of a registered item: its integrity checks against the "
+        "sealed metadata and the commitment on chain",
+    ),
+    "car": Target(
+        "ledger/ipfs/car.py",
+        ("tests/ledger/ipfs/test_car.py",),
+        ("MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "_CID_TAG", "_decode_header", "CarReader"),
+        note="the CAR reader (not the writer)",
+    ),
+    "unixfs": Target(
+        "ledger/ipfs/unixfs.py",
+        ("tests/ledger/ipfs/test_unixfs.py",),
+        ("CHUNK_SIZE", "MAX_LINKS", "HAMT_THRESHOLD", "_directory_node"),
+        pytest_args=("-k", "threshold or sharding or kubo_reference_sizes or chunk or links"),
+        note="the layout constants and the directory threshold check",
+    ),
+    "evidence": Target(
+        "ledger/verify/evidence.py",
+        ("tests/ledger/test_verify.py",),
+        ("_Checker.same", "_Checker.signatures", "_Checker._check_timeline",
+         "_Checker._check_registration", "_check_documents", "_Checker._custody"),
+        pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
+        note="verification's evidence checks (signatures, keyholder timeline, registration "
+        "against its calldata, documents, custody)",
+    ),
+}
+
+
+# cosmic-ray replaces every binary operator by each of the eleven others and every comparison
+# by each of the seven others. Most of those are redundant with one another and cost a test
+# run each; here a binary operator becomes only its natural counterpart, and comparisons are
+# not turned into identity tests (`is`, `is not`), which on ints and strings mostly behave as
+# `==`/`!=` or are refused by Python with a SyntaxWarning. Everything else cosmic-ray offers
+# is kept: comparisons, numbers, booleans, `not`, and/or, unary operators, break/continue,
+# loops run zero times, exception handlers, decorators.
+_BINARY_COUNTERPART = {
+    "Add": "Sub", "Sub": "Add", "Mul": "Div", "Div": "Mul", "FloorDiv": "Mul", "Mod": "FloorDiv",
+    "Pow": "Mul", "LShift": "RShift", "RShift": "LShift", "BitOr": "BitAnd", "BitAnd": "BitOr",
+    "BitXor": "BitOr",
+}
+
+
+def _operator_kept(name: str) -> bool:
+    operator = name.rsplit("/", 1)[-1]
+    if operator.startswith("ReplaceBinaryOperator_"):
+        _, source, replacement = operator.split("_")
+        return _BINARY_COUNTERPART.get(source) == replacement
+    if operator.startswith("ReplaceComparisonOperator_"):
+        return not operator.endswith(("_Is", "_IsNot"))
+    return True
+
+
+def _spans(source: str, parts: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The line spans (inclusive) of the named functions, methods and module-level names."""
+    tree = ast.parse(source)
+    found: dict[str, tuple[int, int]] = {}
+    for node in tree.body:
+        end = node.end_lineno or node.lineno
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found[node.name] = (node.lineno, end)
+            if isinstance(node, ast.ClassDef):
+                for inner in node.body:
+                    if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
+                        found[f"{node.name}.{inner.name}"] = (
+                            inner.lineno, inner.end_lineno or inner.lineno)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        found[name.id] = (node.lineno, end)
+    missing = [p for p in parts if p not in found]
+    if missing:
+        raise SystemExit(f"error: not found in the module: {', '.join(missing)}")
+    return [found[p] for p in parts]
+
+
+def _function_of(source: str) -> dict[int, str]:
+    """Line → the innermost function (or module-level name) it belongs to, for reports."""
+    owner: dict[int, str] = {}
+    tree = ast.parse(source)
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = f"{prefix}{child.name}"
+                for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                    owner[line] = name
+                visit(child, name + ".")
+            elif isinstance(child, ast.Assign | ast.AnnAssign) and not prefix:
+                for line in range(child.lineno, (child.end_lineno or child.lineno) + 1):
+                    owner.setdefault(line, "(module level)")
+
+    visit(tree, "")
+    return owner
+
+
+def _copy_tree(destination: Path) -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not (source.exists() or source.is_symlink()):
+            continue  # deleted in the work tree, not yet committed
+        target = destination / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _test_command(target: Target, tree: Path) -> list[str]:
+    return [
+        str(PYTHON), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+        "--rootdir", str(tree), *target.pytest_args,
+        *(() if target.conftest else ("--noconftest", "-p", "tests.hypothesis_profiles")),
+        *(str(tree / t) for t in target.tests),
+    ]
+
+
+def _environment(tree: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    env["HYPOTHESIS_PROFILE"] = "mutation"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_target(name: str, target: Target, sample: int | None, keep: bool) -> dict[str, object]:
+    sample = sample if sample is not None else target.sample
+    work = Path(tempfile.mkdtemp(prefix=f"heritage-mutate-{name}-"))
+    tree = work / "tree"
+    try:
+        _copy_tree(tree)
+        env = _environment(tree)
+        command = _test_command(target, tree)
+        started = time.monotonic()
+        baseline = subprocess.run(command, cwd=tree, env=env, capture_output=True, check=False)
+        seconds = time.monotonic() - started
+        if baseline.returncode != 0:
+            sys.stderr.write(baseline.stdout.decode()[-4000:])
+            raise SystemExit(f"error: the {name} tests fail before any mutation")
+        timeout = max(30.0, 4 * seconds)
+        config = work / "config.toml"
+        config.write_text(
+            "[cosmic-ray]\n"
+            f"module-path = {json.dumps(target.module)}\n"
+            f"timeout = {timeout:.0f}\n"
+            "excluded-modules = []\n"
+            f"test-command = {json.dumps(' '.join(command))}\n"
+            "[cosmic-ray.distributor]\n"
+            'name = "local"\n',
+            "utf-8",
+        )
+        session = work / "session.sqlite"
+        subprocess.run(
+            [str(PYTHON), "-m", "cosmic_ray.cli", "init", str(config), str(session)],
+            cwd=tree, env=env, check=True,
+        )
+        source = (tree / target.module).read_text("utf-8")
+        spans = _spans(source, target.parts) if target.parts else [(1, 10**9)]
+        with use_db(str(session)) as db:
+            in_scope = _restrict(db, spans, sample)
+        sys.stdout.write(
+            f"==> {name}: {in_scope} mutants of {target.module} "
+            f"(tests {seconds:.1f} s unmutated, timeout {timeout:.0f} s)\n"
+        )
+        sys.stdout.flush()
+        subprocess.run(
+            [str(PYTHON), "-m", "cosmic_ray.cli", "exec", str(config), str(session)],
+            cwd=tree, env=env, check=True,
+        )
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            return _report(name, target, source, db, sample, seconds)
+    finally:
+        if keep:
+            sys.stdout.write(f"    kept {work}\n")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _restrict(db: WorkDB, spans: list[tuple[int, int]], sample: int | None) -> int:
+    skipped = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
+    inside: list[str] = []
+    for item in db.pending_work_items:
+        mutation = item.mutations[0]
+        line = mutation.start_pos[0]
+        if _operator_kept(mutation.operator_name) and any(
+            first <= line <= last for first, last in spans
+        ):
+            inside.append(item.job_id)
+        else:
+            db.set_result(item.job_id, skipped)
+    if sample is not None and sample < len(inside):
+        kept = set(random.Random(14).sample(inside, sample))  # noqa: S311 (not for secrets)
+        for job_id in inside:
+            if job_id not in kept:
+                db.set_result(job_id, skipped)
+        return sample
+    return len(inside)
+
+
+def _report(
+    name: str, target: Target, source: str, db: WorkDB, sample: int | None, seconds: float
+) -> dict[str, object]:
+    owners = _function_of(source)
+    killed = 0
+    survivors: list[dict[str, object]] = []
+    total = 0
+    for item, result in db.completed_work_items:
+        if result.worker_outcome == WorkerOutcome.SKIPPED:
+            continue
+        total += 1
+        if result.test_outcome == TestOutcome.SURVIVED:
+            mutation = item.mutations[0]
+            line = mutation.start_pos[0]
+            survivors.append({
+                "line": line,
+                "function": owners.get(line, "(module level)"),
+                "operator": mutation.operator_name,
+                "occurrence": mutation.occurrence,
+                "source": source.splitlines()[line - 1].strip(),
+                "diff": result.diff or "",
+            })
+        else:
+            killed += 1
+    survivors.sort(key=lambda s: (int(str(s["line"])), str(s["operator"])))
+    report: dict[str, object] = {
+        "target": name,
+        "module": target.module,
+        "scope": list(target.parts) or ["(whole module)"],
+        "tests": list(target.tests),
+        "pytest_args": list(target.pytest_args),
+        "sampled": sample,
+        "mutants": total,
+        "killed": killed,
+        "survived": len(survivors),
+        "kill_rate": killed / total if total else 1.0,
+        "unmutated_test_seconds": round(seconds, 1),
+        "survivors": survivors,
+    }
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    return report
+
+
+def _summary(reports: list[dict[str, object]]) -> str:
+    lines = [
+        "| target | module | mutants | killed | survived | kill rate |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in reports:
+        lines.append(
+            f"| {r['target']} | `{r['module']}` | {r['mutants']} | {r['killed']} | "
+            f"{r['survived']} | {100 * float(str(r['kill_rate'])):.1f} % |"
+        )
+    for r in reports:
+        survivors = r["survivors"]
+        assert isinstance(survivors, list)
+        if survivors:
+            lines += ["", f"Survivors in {r['module']}:"]
+            lines += [
+                f"- line {s['line']} ({s['function']}), {s['operator']}: `{s['source']}`"
+                for s in survivors
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("targets", nargs="*", metavar="TARGET",
+                        help=f"some of: {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="mutate only N mutants of each target (seeded, reproducible; "
+                        "default: each target's own setting)")
+    parser.add_argument("--floor", type=float, default=0.9,
+                        help="fail when a module's kill rate is below this (default 0.9)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    args = parser.parse_args(argv)
+    names = args.targets or list(TARGETS)
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(unknown)}")
+    reports = [run_target(n, TARGETS[n], args.sample, args.keep) for n in names]
+    summary = _summary(reports)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / "summary.md").write_text(summary, "utf-8")
+    sys.stdout.write(summary)
+    low = [str(r["target"]) for r in reports if float(str(r["kill_rate"])) < args.floor]
+    if low:
+        sys.stderr.write(f"error: kill rate below {args.floor:.0%} in: {', '.join(low)}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
