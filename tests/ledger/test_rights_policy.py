@@ -155,6 +155,46 @@ def test_restricted_terms_are_denied_and_need_encryption() -> None:
     assert not requires_encryption(parse_terms(public_terms(COMMUNITY)))
 
 
+def test_a_label_after_tk_seasonal_is_still_weighed() -> None:
+    """In season, TK Seasonal stops denying; the labels after it must still be read."""
+    november = {"time_zone": "UTC", "seasons": [{"from": "11-01", "to": "11-30"}]}
+    assert decision(labels=["tk:seasonal"], display=november).allowed
+    result = decision(labels=["tk:seasonal", "tk:secret-sacred"], display=november)
+    assert not result.allowed
+    assert [(r.code, r.pointer) for r in result.denials] == [("label.denies", "/labels/1")]
+
+
+def test_reasons_say_which_rule_and_why() -> None:
+    unreviewed = decision(license="MIT").denials
+    assert [(r.code, r.pointer) for r in unreviewed] == [("license.denies", "/license")]
+    assert unreviewed[0].message == "MIT: not reviewed for public display"
+    mixed = decision(access=[{"protocol": "public"}, {"protocol": "community"}])
+    assert "access.public" not in [r.code for r in mixed.reasons]
+    assert [r.code for r in decision().reasons] == ["access.public", "license.allows"]
+    assert decision().to_json() == {
+        "allowed": True,
+        "reasons": [
+            {"code": "access.public", "pointer": "/access",
+             "message": "every access protocol is public", "denies": False},
+            {"code": "license.allows", "pointer": "/license",
+             "message": "CC-BY-4.0: an open license that permits public display",
+             "denies": False},
+        ],
+    }  # fmt: skip
+
+
+def test_decisions_and_rules_are_frozen_values() -> None:
+    import dataclasses
+
+    result = decision()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.allowed = False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.reasons[0].denies = True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        POLICY_TABLE[0].value = "community"  # type: ignore[misc]
+
+
 # ---- seasons across year ends and DST transitions (hand-computed from the tz rules) -----------
 
 
