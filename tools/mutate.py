@@ -104,12 +104,13 @@ TARGETS: dict[str, Target] = {
         ("tests/ledger/ipfs/test_car.py",),
         ("MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "_CID_TAG", "_decode_header", "CarReader"),
         note="the CAR reader (not the writer)",
+        sample=100,
     ),
     "unixfs": Target(
         "ledger/ipfs/unixfs.py",
         ("tests/ledger/ipfs/test_unixfs.py",),
         ("CHUNK_SIZE", "MAX_LINKS", "HAMT_THRESHOLD", "_directory_node"),
-        pytest_args=("-k", "threshold or sharding or kubo_reference_sizes or chunk or links"),
+        pytest_args=("-k", "threshold or sharding or hello_world or empty or file_matches"),
         note="the layout constants and the directory threshold check",
     ),
     "evidence": Target(
@@ -120,6 +121,7 @@ TARGETS: dict[str, Target] = {
         pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
         note="verification's evidence checks (signatures, keyholder timeline, registration "
         "against its calldata, documents, custody)",
+        sample=50,
     ),
 }
 
