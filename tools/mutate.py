@@ -381,12 +381,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor", type=float, default=0.9,
                         help="fail when a module's kill rate is below this (default 0.9)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    parser.add_argument("--report-only", action="store_true",
+                        help="mutate nothing: summarise the reports already in build/mutation")
     args = parser.parse_args(argv)
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
         parser.error(f"unknown targets: {', '.join(unknown)}")
-    reports = [run_target(n, TARGETS[n], args.sample, args.keep) for n in names]
+    if args.report_only:
+        reports = [
+            json.loads((REPORTS / f"{n}.json").read_text("utf-8"))
+            for n in names
+            if (REPORTS / f"{n}.json").is_file()
+        ]
+    else:
+        reports = [run_target(n, TARGETS[n], args.sample, args.keep) for n in names]
     summary = _summary(reports)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "summary.md").write_text(summary, "utf-8")

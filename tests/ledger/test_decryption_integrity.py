@@ -24,7 +24,7 @@ from eth_typing import ChecksumAddress
 
 from ledger import crypto
 from ledger.chain import item_key
-from ledger.errors import DecryptionFailed
+from ledger.errors import DecryptionFailed, UsageError
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import new_key
@@ -150,10 +150,17 @@ def forger(chain_settings: Settings, tmp_path: Path) -> Iterator[ForgingRegistra
         yield registrar
 
 
-def _register(
-    forger: ForgingRegistrar, tmp_path: Path, forgery: Forgery
-) -> tuple[Cid, ChecksumAddress, bytes]:
-    """A restricted item registered with ``forgery``: its CID, a keyholder, its plaintext."""
+@dataclass(frozen=True)
+class Sealed:
+    """A community of one keyholder (with an encryption key) and restricted terms of it."""
+
+    community: bytes
+    holder: ChecksumAddress
+    keys: SignerKeys
+    terms: Path
+
+
+def _sealed_community(forger: ForgingRegistrar, tmp_path: Path) -> Sealed:
     holder = new_key(
         forger.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=crypto.KEM_X25519
     )
@@ -162,13 +169,26 @@ def _register(
     forger.create_community(name, [holder.address], 1, keys)
     community = forger.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", restricted_terms(community))
-    plaintext = os.urandom(3 * SEGMENT + 1000)  # four segments: room to truncate and reorder
-    path = tmp_path / "in" / "recording.wav"
-    path.parent.mkdir()
-    path.write_bytes(plaintext)
+    return Sealed(community, holder.address, keys, terms)
+
+
+def _file(tmp_path: Path, name: str, size: int) -> Path:
+    path = tmp_path / "in" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def _register(
+    forger: ForgingRegistrar, tmp_path: Path, forgery: Forgery
+) -> tuple[Cid, ChecksumAddress, bytes]:
+    """A restricted item registered with ``forgery``: its CID, a keyholder, its plaintext."""
+    sealed = _sealed_community(forger, tmp_path)
+    # four segments: room to truncate and reorder
+    path = _file(tmp_path, "recording.wav", 3 * SEGMENT + 1000)
     forger.forgery = forgery
-    (result,) = forger.register([path], community, terms, keys)
-    return result.cid, holder.address, plaintext
+    (result,) = forger.register([path], sealed.community, sealed.terms, sealed.keys)
+    return result.cid, sealed.holder, path.read_bytes()
 
 
 def test_an_honest_item_of_the_forger_decrypts(forger: ForgingRegistrar, tmp_path: Path) -> None:
@@ -212,3 +232,64 @@ def test_each_integrity_check_refuses_its_forgery_and_writes_nothing(
     assert list(out_dir.iterdir()) == []  # no partial file beside it either
     work = forger.settings.data_dir / "tmp"  # made only once decryption gets that far
     assert not work.exists() or list(work.iterdir()) == []
+
+
+def test_the_items_of_a_batch_are_held_to_their_leaf_commitments(
+    forger: ForgingRegistrar, tmp_path: Path
+) -> None:
+    sealed = _sealed_community(forger, tmp_path)
+    honest = [_file(tmp_path, f"honest-{i}.obj", 3000 + i) for i in range(2)]
+    batch = forger.register_batch(honest, sealed.community, sealed.terms, sealed.keys)
+    out = tmp_path / "honest.out"
+    decrypted = forger.decrypt_item(str(batch.items[1].cid), sealed.holder, PASSPHRASE, out)
+    assert out.read_bytes() == honest[1].read_bytes()
+    assert decrypted.commitment_matches is True
+    forger.forgery = Forgery(chain_commitment=_flip_first_bit)
+    forged = [_file(tmp_path, f"forged-{i}.obj", 3000 + i) for i in range(2)]
+    batch = forger.register_batch(forged, sealed.community, sealed.terms, sealed.keys)
+    out = tmp_path / "forged.out"
+    with pytest.raises(DecryptionFailed, match="does not match the commitment on chain"):
+        forger.decrypt_item(str(batch.items[0].cid), sealed.holder, PASSPHRASE, out)
+    assert not out.exists()
+
+
+def test_a_derivative_has_no_commitment_and_is_held_to_its_sealed_metadata(
+    forger: ForgingRegistrar, tmp_path: Path
+) -> None:
+    sealed = _sealed_community(forger, tmp_path)
+    (parent,) = forger.register(
+        [_file(tmp_path, "parent.obj", 2000)], sealed.community, sealed.terms, sealed.keys
+    )
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "retopology"}')
+    child = _file(tmp_path, "child.glb", 3000)
+    honest = forger.add_derivative(
+        str(parent.cid), child, sealed.community, sealed.terms, method, sealed.keys
+    )
+    out = tmp_path / "child.out"
+    decrypted = forger.decrypt_item(honest["cid"], sealed.holder, PASSPHRASE, out)
+    assert out.read_bytes() == child.read_bytes()
+    assert decrypted.commitment_matches is None  # the registry keeps none for a derivative
+    forger.forgery = Forgery(names_other_plaintext=True)
+    forged = forger.add_derivative(
+        str(parent.cid), _file(tmp_path, "other.glb", 3000), sealed.community, sealed.terms,
+        method, sealed.keys,
+    )
+    out = tmp_path / "other.out"
+    with pytest.raises(DecryptionFailed, match="is not the one its sealed metadata names"):
+        forger.decrypt_item(forged["cid"], sealed.holder, PASSPHRASE, out)
+    assert not out.exists()
+
+
+def test_an_output_path_taken_by_a_dangling_link_is_refused_before_anything(
+    forger: ForgingRegistrar, tmp_path: Path
+) -> None:
+    cid, _, _ = _register(forger, tmp_path, Forgery())
+    out = tmp_path / "taken"
+    out.symlink_to(tmp_path / "nowhere")
+    stranger = new_key(forger.settings, PASSPHRASE, unsafe_light_kdf=True,
+                       encryption=crypto.KEM_X25519)  # fmt: skip
+    # refused for the path, before the key is even tried (a stranger's key would fail later)
+    with pytest.raises(UsageError, match="already exists"):
+        forger.decrypt_item(str(cid), stranger.address, PASSPHRASE, out)
+    assert out.is_symlink() and not out.exists()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,19 @@ def test_a_naive_moment_is_refused() -> None:
     assert caught.value.exit_code == 2 and caught.value.hint
     with pytest.raises(NaiveDatetime):
         decide_document(public_terms(COMMUNITY), datetime(2026, 1, 1))
+
+    class NoOffset(tzinfo):  # a time zone that gives no UTC offset is no time zone
+        def utcoffset(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+        def dst(self, dt: datetime | None) -> timedelta | None:
+            return None
+
+        def tzname(self, dt: datetime | None) -> str | None:
+            return None
+
+    with pytest.raises(NaiveDatetime):
+        decide(terms, datetime(2026, 1, 1, tzinfo=NoOffset()))
 
 
 def test_invalid_documents_are_denied_with_their_problems() -> None:
