@@ -32,6 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cosmic_ray.work_db import WorkDB, use_db
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
@@ -90,6 +91,7 @@ TARGETS: dict[str, Target] = {
          "_wrap_info", "unwrap", "rewrap", "Envelope.from_document", "_hex32"),
         note="the commitment, the content stream and the envelope checks (not key files, "
         "not HPKE suite plumbing)",
+        sample=120,
         conftest=False,
     ),
     "decrypt": Target(
@@ -104,7 +106,7 @@ TARGETS: dict[str, Target] = {
         ("tests/ledger/ipfs/test_car.py",),
         ("MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "_CID_TAG", "_decode_header", "CarReader"),
         note="the CAR reader (not the writer)",
-        sample=100,
+        sample=60,
     ),
     "unixfs": Target(
         "ledger/ipfs/unixfs.py",
@@ -121,7 +123,7 @@ TARGETS: dict[str, Target] = {
         pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
         note="verification's evidence checks (signatures, keyholder timeline, registration "
         "against its calldata, documents, custody)",
-        sample=50,
+        sample=30,
     ),
 }
 
@@ -231,8 +233,13 @@ def _environment(tree: Path) -> dict[str, str]:
     return env
 
 
-def run_target(name: str, target: Target, sample: int | None, keep: bool) -> dict[str, object]:
+def run_target(
+    name: str, target: Target, sample: int | None, keep: bool, retest: bool = False
+) -> dict[str, object]:
     sample = sample if sample is not None else target.sample
+    previous: dict[str, Any] | None = None
+    if retest:
+        previous = json.loads((REPORTS / f"{name}.json").read_text("utf-8"))
     work = Path(tempfile.mkdtemp(prefix=f"heritage-mutate-{name}-"))
     tree = work / "tree"
     try:
@@ -265,7 +272,7 @@ def run_target(name: str, target: Target, sample: int | None, keep: bool) -> dic
         source = (tree / target.module).read_text("utf-8")
         spans = _spans(source, target.parts) if target.parts else [(1, 10**9)]
         with use_db(str(session)) as db:
-            in_scope = _restrict(db, spans, sample)
+            in_scope = _restrict(db, spans, sample, previous)
         sys.stdout.write(
             f"==> {name}: {in_scope} mutants of {target.module} "
             f"(tests {seconds:.1f} s unmutated, timeout {timeout:.0f} s)\n"
@@ -276,7 +283,7 @@ def run_target(name: str, target: Target, sample: int | None, keep: bool) -> dic
             cwd=tree, env=env, check=True,
         )
         with use_db(str(session), WorkDB.Mode.open) as db:
-            return _report(name, target, source, db, sample, seconds)
+            return _report(name, target, source, db, sample, seconds, previous)
     finally:
         if keep:
             sys.stdout.write(f"    kept {work}\n")
@@ -284,19 +291,37 @@ def run_target(name: str, target: Target, sample: int | None, keep: bool) -> dic
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _restrict(db: WorkDB, spans: list[tuple[int, int]], sample: int | None) -> int:
+def _identity(line: int, operator: str, occurrence: int) -> str:
+    return f"{line}:{operator}:{occurrence}"
+
+
+def _restrict(
+    db: WorkDB,
+    spans: list[tuple[int, int]],
+    sample: int | None,
+    previous: dict[str, Any] | None = None,
+) -> int:
     skipped = WorkResult(worker_outcome=WorkerOutcome.SKIPPED)
     inside: list[str] = []
+    again = (
+        {_identity(s["line"], s["operator"], s["occurrence"]) for s in previous["survivors"]}
+        if previous is not None
+        else None
+    )
     for item in db.pending_work_items:
         mutation = item.mutations[0]
         line = mutation.start_pos[0]
-        if _operator_kept(mutation.operator_name) and any(
-            first <= line <= last for first, last in spans
-        ):
+        if again is not None:
+            wanted = _identity(line, mutation.operator_name, mutation.occurrence) in again
+        else:
+            wanted = _operator_kept(mutation.operator_name) and any(
+                first <= line <= last for first, last in spans
+            )
+        if wanted:
             inside.append(item.job_id)
         else:
             db.set_result(item.job_id, skipped)
-    if sample is not None and sample < len(inside):
+    if again is None and sample is not None and sample < len(inside):
         kept = set(random.Random(14).sample(inside, sample))  # noqa: S311 (not for secrets)
         for job_id in inside:
             if job_id not in kept:
@@ -306,12 +331,20 @@ def _restrict(db: WorkDB, spans: list[tuple[int, int]], sample: int | None) -> i
 
 
 def _report(
-    name: str, target: Target, source: str, db: WorkDB, sample: int | None, seconds: float
+    name: str,
+    target: Target,
+    source: str,
+    db: WorkDB,
+    sample: int | None,
+    seconds: float,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     owners = _function_of(source)
-    killed = 0
+    # Retesting the survivors of the last run: its killed mutants stay killed (the tests only
+    # grew since), and its survivors are judged again by today's tests.
+    killed = int(previous["killed"]) if previous is not None else 0
     survivors: list[dict[str, object]] = []
-    total = 0
+    total = killed
     for item, result in db.completed_work_items:
         if result.worker_outcome == WorkerOutcome.SKIPPED:
             continue
@@ -337,6 +370,7 @@ def _report(
         "tests": list(target.tests),
         "pytest_args": list(target.pytest_args),
         "sampled": sample,
+        "retested_survivors_of_an_earlier_run": previous is not None,
         "mutants": total,
         "killed": killed,
         "survived": len(survivors),
@@ -381,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor", type=float, default=0.9,
                         help="fail when a module's kill rate is below this (default 0.9)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="run only the survivors of each target's last report, against "
+                        "the tests as they are now; its killed mutants count as killed")
     parser.add_argument("--report-only", action="store_true",
                         help="mutate nothing: summarise the reports already in build/mutation")
     args = parser.parse_args(argv)
@@ -395,7 +432,10 @@ def main(argv: list[str] | None = None) -> int:
             if (REPORTS / f"{n}.json").is_file()
         ]
     else:
-        reports = [run_target(n, TARGETS[n], args.sample, args.keep) for n in names]
+        reports = [
+            run_target(n, TARGETS[n], args.sample, args.keep, args.retest_survivors)
+            for n in names
+        ]
     summary = _summary(reports)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "summary.md").write_text(summary, "utf-8")

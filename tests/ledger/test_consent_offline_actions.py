@@ -58,6 +58,7 @@ from tests.ledger import test_registration as registration_tests
 from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
 from tests.ledger.test_registration import PASSPHRASE, keyed_community, sent, write_files
+from tests.reaching import reached, reaches
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The registrar fixtures of test_registration, reused (pytest finds fixtures among globals).
@@ -654,6 +655,7 @@ ACTION_FIELD_PATHS = st.sampled_from(
 )
 
 
+@reaches(0.8)
 @given(ACTION_FIELD_PATHS, JSON_VALUES)
 def test_any_edit_of_a_custody_request_is_refused_cleanly(
     path: tuple[str, ...], value: Any
@@ -674,3 +676,4 @@ def test_any_edit_of_a_custody_request_is_refused_cleanly(
     else:
         assert parsed == request
         assert describe_request(parsed) == describe_request(request)
+    reached()

@@ -49,6 +49,7 @@ from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import LIGHT_SCRYPT_N
 from ledger.registration import canonical_json
+from tests.reaching import reached, reaches
 
 SEG = 64  # the smallest segment size: many boundaries in little data
 CHUNK = SEG + TAG_BYTES
@@ -92,6 +93,7 @@ def test_plaintext_commitment_is_the_documented_keccak() -> None:
 BOUNDARY_SIZES = [0, 1, SEG - 1, SEG, SEG + 1, 2 * SEG - 1, 2 * SEG, 2 * SEG + 1, 5 * SEG]
 
 
+@reaches(0.8)
 @settings(max_examples=150, deadline=None)
 @given(
     size=st.one_of(st.sampled_from(BOUNDARY_SIZES), st.integers(0, 12 * SEG)),
@@ -105,6 +107,7 @@ def test_round_trip_around_segment_boundaries(size: int, seed: bytes) -> None:
     segments = max(1, -(-size // SEG))
     assert len(sealed) == HEADER_BYTES + size + segments * TAG_BYTES
     assert _decrypt(key, sealed) == data
+    reached()
 
 
 def test_header_is_laid_out_as_documented() -> None:

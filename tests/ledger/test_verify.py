@@ -501,6 +501,7 @@ def sealed_proofs(
         return proofs_document(gather(reg, [cid_of(files[3]), cid_of(files[2])]))
 
 
+@reaches(0.8)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_proofs_file_edited_in_any_field_fails(
@@ -518,6 +519,7 @@ def test_a_proofs_file_edited_in_any_field_fails(
     assert edited != sealed_proofs
     with pytest.raises((EvidenceInvalid, EvidenceMalformed)):
         parse_proofs(edited)
+    reached()
 
 
 @pytest.mark.parametrize(

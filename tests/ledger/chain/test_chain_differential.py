@@ -25,6 +25,7 @@ from tests.ledger.chain.conftest import (
     register_item_typed,
     typed_data,
 )
+from tests.reaching import reached, reaches
 
 N = consent.SECP256K1_N
 HALF = consent.HALF_ORDER
@@ -147,6 +148,7 @@ def python_accepts(m: Material, packed: bytes) -> bool:
     return True
 
 
+@reaches(0.8)
 @checks(2500)
 @given(data=st.data())
 def test_python_and_the_contract_agree_on_random_and_malleated_signatures(
@@ -154,6 +156,7 @@ def test_python_and_the_contract_agree_on_random_and_malleated_signatures(
 ) -> None:
     packed = data.draw(packed_signatures(material))
     assert python_accepts(material, packed) == contract_accepts(session_client, material, packed)
+    reached()
 
 
 def test_the_differential_strategy_reaches_both_verdicts(
@@ -178,6 +181,7 @@ def test_the_differential_strategy_reaches_both_verdicts(
 private_keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 
 
+@reaches(0.8)
 @checks(150)
 @given(
     keys=st.lists(private_keys, min_size=1, max_size=4, unique=True),
@@ -216,8 +220,10 @@ def test_any_keys_sign_a_community_that_python_recovers_and_the_chain_accepts(
     assert session_client.simulate(
         Calls.create_community(group, salt, document, deadline, packed)
     ) == group.id  # createCommunity returns the id it derived, the one Python derived
+    reached()
 
 
+@reaches(0.8)
 @checks(150)
 @given(
     cid=st.binary(min_size=1, max_size=80),
@@ -264,3 +270,4 @@ def test_any_registration_signed_in_python_verifies_on_chain(
             )
         )
     assert caught.value.error_name == "SignerNotKeyholder"
+    reached()

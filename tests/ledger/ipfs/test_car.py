@@ -3,7 +3,6 @@ archives, bounded memory, and fuzzing of the reader (as boxo's car fuzz tests do
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import random
@@ -31,6 +30,7 @@ from ledger.ipfs.car import (
 from ledger.ipfs.cid import DAG_CBOR, RAW, Cid, read_uvarint, uvarint
 from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
+from tests.reaching import reached, reaches
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC_CAR = (FIXTURES / "carv1-basic.car").read_bytes()
@@ -456,20 +456,31 @@ def mutated_cars(draw: st.DrawFn) -> bytes:
     return bytes(car)
 
 
+@reaches(0.8)
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_reader_fuzz_random_bytes(data: bytes) -> None:
-    with contextlib.suppress(CarError, LimitExceeded):
+    try:
         read_all(data)
+    except (CarError, LimitExceeded):
+        reached("refused cleanly")
+    else:
+        reached("read")
 
 
+@reaches(0.8)
 @settings(max_examples=500, deadline=None)
 @given(mutated_cars(), st.none() | st.integers(0, 1000))
 def test_reader_fuzz_mutated_cars(data: bytes, max_size: int | None) -> None:
-    with contextlib.suppress(CarError, LimitExceeded):
+    try:
         read_all(data, max_size)
+    except (CarError, LimitExceeded):
+        reached("refused cleanly")
+    else:
+        reached("read")
 
 
+@reaches(0.8)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_cars())
 def test_import_fuzz_is_all_or_nothing(data: bytes) -> None:
@@ -482,9 +493,11 @@ def test_import_fuzz_is_all_or_nothing(data: bytes) -> None:
             except HeritageError:
                 assert list(store.iter_multihashes()) == []
                 assert list(store.root.glob(".staging-*")) == []
+                reached("refused, nothing stored")
                 return
             assert store.verify() == []
             assert len(set(store.iter_multihashes())) <= result.block_count
+            reached("imported")
         finally:
             store.close()
 
