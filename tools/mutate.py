@@ -34,12 +34,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+from cosmic_ray.work_db import WorkDB, use_db  # type: ignore[import-untyped]
+from cosmic_ray.work_item import (  # type: ignore[import-untyped]
+    TestOutcome,
+    WorkerOutcome,
+    WorkResult,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = Path(sys.executable)
 REPORTS = ROOT / "build" / "mutation"
+DOC = ROOT / "docs" / "testing.md"
+EQUIVALENTS_BEGIN = "<!-- BEGIN equivalent mutants -->"
+EQUIVALENTS_END = "<!-- END equivalent mutants -->"
+
+
+def documented_equivalents() -> dict[tuple[str, str, str], str]:
+    """(target, operator, source line) → why the survivor is equivalent or harmless, from the
+    table in docs/testing.md. A survivor listed there does not count against the score."""
+    text = DOC.read_text("utf-8") if DOC.is_file() else ""
+    block = text.split(EQUIVALENTS_BEGIN, 1)[-1].split(EQUIVALENTS_END, 1)[0]
+    found: dict[tuple[str, str, str], str] = {}
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[1].startswith("`"):
+            continue
+        target, source, operator, why = cells
+        found[(target, operator, source.strip("`"))] = why
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +360,7 @@ def _report(
     sample: int | None,
     seconds: float,
     previous: dict[str, Any] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     owners = _function_of(source)
     # Retesting the survivors of the last run: its killed mutants stay killed (the tests only
     # grew since), and its survivors are judged again by today's tests.
@@ -363,7 +385,7 @@ def _report(
         else:
             killed += 1
     survivors.sort(key=lambda s: (int(str(s["line"])), str(s["operator"])))
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "target": name,
         "module": target.module,
         "scope": list(target.parts) or ["(whole module)"],
@@ -378,20 +400,37 @@ def _report(
         "unmutated_test_seconds": round(seconds, 1),
         "survivors": survivors,
     }
+    _judge(report)
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
     return report
 
 
+def _judge(report: dict[str, Any]) -> None:
+    """Mark the survivors docs/testing.md documents; the score leaves those out."""
+    equivalents = documented_equivalents()
+    for survivor in report["survivors"]:
+        key = (report["target"], str(survivor["operator"]).removeprefix("core/"),
+               str(survivor["source"]))  # fmt: skip
+        survivor["documented"] = equivalents.get(key)
+    documented = sum(1 for s in report["survivors"] if s["documented"])
+    judged = int(report["mutants"]) - documented
+    report["documented_equivalent"] = documented
+    # killed among the mutants not documented as equivalent or harmless
+    report["score"] = int(report["killed"]) / judged if judged else 1.0
+
+
 def _summary(reports: list[dict[str, object]]) -> str:
     lines = [
-        "| target | module | mutants | killed | survived | kill rate |",
-        "|---|---|---|---|---|---|",
+        "| target | module | mutants | killed | survived | of which documented | kill rate "
+        "| score |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r['target']} | `{r['module']}` | {r['mutants']} | {r['killed']} | "
-            f"{r['survived']} | {100 * float(str(r['kill_rate'])):.1f} % |"
+            f"{r['survived']} | {r['documented_equivalent']} | "
+            f"{100 * float(str(r['kill_rate'])):.1f} % | {100 * float(str(r['score'])):.1f} % |"
         )
     for r in reports:
         survivors = r["survivors"]
@@ -400,6 +439,7 @@ def _summary(reports: list[dict[str, object]]) -> str:
             lines += ["", f"Survivors in {r['module']}:"]
             lines += [
                 f"- line {s['line']} ({s['function']}), {s['operator']}: `{s['source']}`"
+                + ("" if s.get("documented") else "  **(not documented)**")
                 for s in survivors
             ]
     return "\n".join(lines) + "\n"
@@ -413,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="mutate only N mutants of each target (seeded, reproducible; "
                         "default: each target's own setting)")
     parser.add_argument("--floor", type=float, default=0.9,
-                        help="fail when a module's kill rate is below this (default 0.9)")
+                        help="fail when a module's score (killed among the mutants not "
+                        "documented as equivalent) is below this (default 0.9)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     parser.add_argument("--retest-survivors", action="store_true",
                         help="run only the survivors of each target's last report, against "
@@ -431,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
             for n in names
             if (REPORTS / f"{n}.json").is_file()
         ]
+        for report in reports:
+            _judge(report)
+            (REPORTS / f"{report['target']}.json").write_text(
+                json.dumps(report, indent=2) + "\n", "utf-8"
+            )
     else:
         reports = [
             run_target(n, TARGETS[n], args.sample, args.keep, args.retest_survivors)
@@ -440,9 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "summary.md").write_text(summary, "utf-8")
     sys.stdout.write(summary)
-    low = [str(r["target"]) for r in reports if float(str(r["kill_rate"])) < args.floor]
+    low = [str(r["target"]) for r in reports if float(str(r["score"])) < args.floor]
     if low:
-        sys.stderr.write(f"error: kill rate below {args.floor:.0%} in: {', '.join(low)}\n")
+        sys.stderr.write(f"error: mutation score below {args.floor:.0%} in: {', '.join(low)}\n")
         return 1
     return 0
 
