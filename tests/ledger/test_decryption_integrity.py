@@ -293,3 +293,19 @@ def test_an_output_path_taken_by_a_dangling_link_is_refused_before_anything(
     with pytest.raises(UsageError, match="already exists"):
         forger.decrypt_item(str(cid), stranger.address, PASSPHRASE, out)
     assert out.is_symlink() and not out.exists()
+
+
+def test_a_ciphertext_missing_from_the_node_is_reported_as_missing(
+    forger: ForgingRegistrar, tmp_path: Path
+) -> None:
+    from ledger.errors import BlockNotFound
+    from ledger.ipfs.backend import EmbeddedNode
+
+    cid, holder, _ = _register(forger, tmp_path, Forgery())
+    assert isinstance(forger.node, EmbeddedNode)
+    forger.node.store.delete_block(cid.multihash)  # the ciphertext: one raw block
+    out = tmp_path / "plain.wav"
+    with pytest.raises(BlockNotFound):
+        forger.decrypt_item(str(cid), holder, PASSPHRASE, out)
+    assert not out.exists()
+    assert list((forger.settings.data_dir / "tmp").iterdir()) == []

@@ -157,6 +157,7 @@ def test_invalid_documents_are_denied_with_their_problems() -> None:
     result = decide_document({"type": "heritage/terms", "access": "public"}, NOW)
     assert not result.allowed
     assert {r.code for r in result.reasons} == {"terms.invalid"}
+    assert all(r.denies for r in result.reasons) and result.denials == result.reasons
     assert "/access" in [r.pointer for r in result.reasons]
     assert decide_document(public_terms(COMMUNITY), NOW).allowed
 
