@@ -25,6 +25,7 @@ import ast
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -56,11 +57,15 @@ def documented_equivalents() -> dict[tuple[str, str, str], str]:
     block = text.split(EQUIVALENTS_BEGIN, 1)[-1].split(EQUIVALENTS_END, 1)[0]
     found: dict[tuple[str, str, str], str] = {}
     for line in block.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        # cells split on unescaped pipes; "\|" in a cell is a pipe of the source line
+        cells = [
+            c.strip().replace("\\|", "|")
+            for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        ]
         if len(cells) != 4 or not cells[1].startswith("`"):
             continue
         target, source, operator, why = cells
-        found[(target, operator, source.strip("`"))] = why
+        found[(target, operator, source.strip("`").strip())] = why
     return found
 
 
