@@ -133,7 +133,7 @@ TARGETS: dict[str, Target] = {
         ("tests/ledger/ipfs/test_car.py",),
         ("MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "_CID_TAG", "_decode_header", "CarReader"),
         note="the CAR reader (not the writer)",
-        sample=60,
+        sample=30,
     ),
     "unixfs": Target(
         "ledger/ipfs/unixfs.py",
@@ -150,7 +150,7 @@ TARGETS: dict[str, Target] = {
         pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
         note="verification's evidence checks (signatures, keyholder timeline, registration "
         "against its calldata, documents, custody)",
-        sample=30,
+        sample=15,
     ),
 }
 
