@@ -176,11 +176,12 @@ def test_r_or_s_outside_the_group_is_refused() -> None:
     for bad_r, bad_s in ((0, s), (SEC2_N, s), (SEC2_N + 1, s), (2**256 - 1, s), (r, 0)):
         with pytest.raises(SignatureError, match="not a valid secp256k1 signature"):
             consent.recover_signer(DIGEST, _signature(bad_r, bad_s, v))
-    # the largest r below n is in range: it is judged by recovery, not refused as out of range
-    try:
-        consent.recover_signer(DIGEST, _signature(SEC2_N - 1, s, v))
-    except SignatureError as refused:
-        assert "recovers no public key" in str(refused)
+    # 1 and the largest r below n are in range: judged by recovery, not refused as out of range
+    for edge in (1, SEC2_N - 1):
+        try:
+            consent.recover_signer(DIGEST, _signature(edge, s, v))
+        except SignatureError as refused:
+            assert "recovers no public key" in str(refused)
 
 
 def test_both_parities_recover_with_libsecp256k1() -> None:
