@@ -258,6 +258,57 @@ def test_bad_parameters_are_usage_errors() -> None:
         _encrypt(new_content_key(), b"", segment_size=8)
 
 
+def test_segment_sizes_from_64_bytes_to_16_mib_are_the_documented_range() -> None:
+    """docs/encryption.md: the segment size is 64 … 16 MiB; one more or one less is refused,
+    when encrypting and when a header names it."""
+    key = new_content_key()
+    for size in (64, 1 << 24):
+        assert _decrypt(key, _encrypt(key, b"x" * 100, segment_size=size)) == b"x" * 100
+    for size in (63, (1 << 24) + 1):
+        with pytest.raises(UsageError, match="segment size"):
+            _encrypt(key, b"", segment_size=size)
+        sealed = bytearray(_encrypt(key, b"x" * 100))
+        sealed[9:13] = struct.pack(">I", size)  # the header's segment size
+        with pytest.raises(DecryptionFailed, match="impossible segment size"):
+            _decrypt(key, bytes(sealed))
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most a few bytes per read, as pipes and sockets may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._turn = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._turn += 1
+        take = min(1 + self._turn % 5, len(self._data) if size < 0 else size)
+        piece, self._data = bytes(self._data[:take]), self._data[take:]
+        return piece
+
+
+def test_short_reads_give_the_same_stream() -> None:
+    key, data = new_content_key(), os.urandom(5 * SEG + 7)
+    sink = io.BytesIO()
+    crypto.encrypt_stream(key, _Trickle(data), sink, segment_size=SEG)  # type: ignore[arg-type]
+    sealed = sink.getvalue()
+    assert len(sealed) == crypto.ciphertext_size(len(data), SEG)
+    plain = io.BytesIO()
+    crypto.decrypt_stream(key, _Trickle(sealed), plain)  # type: ignore[arg-type]
+    assert plain.getvalue() == data
+
+
+def test_a_stray_tail_is_named_as_such() -> None:
+    key = new_content_key()
+    sealed = _encrypt(key, os.urandom(3 * SEG))
+    for extra in (1, TAG_BYTES - 1):
+        with pytest.raises(DecryptionFailed, match=f"{extra} stray bytes after segment"):
+            _decrypt(key, sealed + b"\x00" * extra)
+
+
 # ---- HPKE wrapping and envelopes ---------------------------------------------------------------
 
 ITEM = keccak(b"item-a")
@@ -360,6 +411,10 @@ def test_rewrap_refuses_an_envelope_of_another_item() -> None:
     assert unwrap(other, holder, other_item)
     with pytest.raises(DecryptionFailed, match="not for item"):
         rewrap(other, holder, [newcomer.public], item=ITEM)
+    # and the other way round (item keys compare as bytes: both orders are refused)
+    mine = wrap(new_content_key(), ITEM, [holder.public])
+    with pytest.raises(DecryptionFailed, match="not for item"):
+        rewrap(mine, holder, [newcomer.public], item=other_item)
     # the envelope's claim re-labelled to ITEM: its wrapped key does not open for ITEM
     relabelled = Envelope(ITEM, other.recipients)
     with pytest.raises(DecryptionFailed, match="does not open for item"):
@@ -373,9 +428,25 @@ def test_envelope_documents_are_checked() -> None:
                          ("recipients", [])]:
         with pytest.raises(UsageError):
             Envelope.from_document({**document, field: value})
+    for version in (0, 2, "1", None):
+        with pytest.raises(UsageError, match="version or algorithm"):
+            Envelope.from_document({**document, "version": version})
     twice = {**document, "recipients": document["recipients"] * 2}
     with pytest.raises(UsageError, match="twice"):
         Envelope.from_document(twice)
+
+
+@pytest.mark.parametrize(("made_for", "claimed"), [(KEM_X25519, KEM_HYBRID),
+                                                    (KEM_HYBRID, KEM_X25519)])  # fmt: skip
+def test_a_wrapped_key_claiming_another_kem_is_refused(
+    made_for: crypto.Kem, claimed: crypto.Kem
+) -> None:
+    holder = EncryptionKeyPair.generate(made_for)
+    envelope = wrap(new_content_key(), ITEM, [holder.public])
+    (entry,) = envelope.recipients
+    relabelled = Envelope(ITEM, (crypto.Recipient(entry.key_id, claimed, entry.wrapped),))
+    with pytest.raises(DecryptionFailed, match=f"is not for a {made_for} key"):
+        unwrap(relabelled, holder, ITEM)
     with pytest.raises(UsageError, match="at least one recipient"):
         wrap(new_content_key(), ITEM, [])
 

@@ -18,15 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import CarError, HeritageError, LimitExceeded
+from ledger.ipfs import car as car_module
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.blockstore import Blockstore
-from ledger.ipfs.car import (
-    MAX_HEADER_SIZE,
-    MAX_SECTION_SIZE,
-    CarReader,
-    encode_header,
-    write_car,
-)
+from ledger.ipfs.car import CarReader, encode_header, write_car
 from ledger.ipfs.cid import DAG_CBOR, RAW, Cid, read_uvarint, uvarint
 from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
@@ -36,6 +31,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SPEC_CAR = (FIXTURES / "carv1-basic.car").read_bytes()
 SPEC_LAYOUT: dict[str, Any] = json.loads((FIXTURES / "carv1-basic.json").read_text())
 MiB = 1 << 20
+# The limits, from go-car rather than from the module under test: go-car v2, options.go,
+# `DefaultMaxAllowedHeaderSize uint64 = 32 << 20 // 32MiB` and
+# `DefaultMaxAllowedSectionSize uint64 = 8 << 20 // 8MiB`.
+MAX_HEADER_SIZE = 32 << 20
+MAX_SECTION_SIZE = 8 << 20
+
+
+def test_the_limits_are_go_cars() -> None:
+    assert car_module.MAX_HEADER_SIZE == MAX_HEADER_SIZE
+    assert car_module.MAX_SECTION_SIZE == MAX_SECTION_SIZE
 
 
 @pytest.fixture
