@@ -428,6 +428,13 @@ def test_envelope_documents_are_checked() -> None:
                          ("recipients", [])]:
         with pytest.raises(UsageError):
             Envelope.from_document({**document, field: value})
+    # each named algorithm and format, with values sorting before and after the right one
+    for field, value in [("type", "heritage/envelopa"), ("type", "heritage/envelopz"),
+                         ("kdf", "HKDF-SHA255"), ("kdf", "HKDF-SHA512"),
+                         ("aead", "AES-128-GCM"), ("aead", "CHACHA20-POLY1305"),
+                         ("stream", "v0"), ("stream", "v2")]:  # fmt: skip
+        with pytest.raises(UsageError, match=r"is not a heritage/envelope|version or algorithm"):
+            Envelope.from_document({**document, field: value})
     for version in (0, 2, "1", None):
         with pytest.raises(UsageError, match="version or algorithm"):
             Envelope.from_document({**document, "version": version})

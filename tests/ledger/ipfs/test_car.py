@@ -336,6 +336,18 @@ def test_header_or_section_that_is_not_cbor_or_a_cid(node: EmbeddedNode) -> None
     assert_refused(node, header + b"\x80\x00")  # non-minimal section length
 
 
+def test_non_minimal_varints_are_refused_as_such(node: EmbeddedNode) -> None:
+    """The unsigned-varint spec (multiformats/unsigned-varint): a varint must be minimal, so
+    a last byte of 0 after the first is refused, whatever value it spells."""
+    header = header_bytes({"roots": [tag(BLOCK_CID)], "version": 1})
+    body = header[len(uvarint(len(header) - 1)) :]
+    for length in (b"\x81\x00", b"\xa4\x80\x00"):  # 1 and 36, spelled with a spare byte
+        error = assert_refused(node, header + length + b"\x01" * 40)
+        assert "not minimally encoded" in str(error), length
+    long_header = bytes((0x80 | len(body),)) + b"\x00" + body  # the header's length, spare byte
+    assert "not minimally encoded" in str(assert_refused(node, long_header + SECTION))
+
+
 def test_header_length_over_32_mib_is_refused(node: EmbeddedNode) -> None:
     error = assert_refused(node, uvarint(MAX_HEADER_SIZE + 1) + b"\xa2" * 16)
     assert str(MAX_HEADER_SIZE) in str(error)
