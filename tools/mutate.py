@@ -150,7 +150,7 @@ TARGETS: dict[str, Target] = {
         pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
         note="verification's evidence checks (signatures, keyholder timeline, registration "
         "against its calldata, documents, custody)",
-        sample=15,
+        sample=50,
     ),
 }
 

@@ -258,6 +258,34 @@ def test_bad_parameters_are_usage_errors() -> None:
         _encrypt(new_content_key(), b"", segment_size=8)
 
 
+def test_salts_and_content_keys_are_exactly_32_bytes() -> None:
+    cid = import_bytes(b"x").cid
+    for size in (0, 31, 33, 64):
+        with pytest.raises(UsageError, match="32 bytes"):
+            crypto.plaintext_commitment(bytes(size), cid)
+        with pytest.raises(UsageError, match="content key"):
+            _encrypt(bytes(size), b"")
+        with pytest.raises(UsageError, match="content key"):
+            _decrypt(bytes(size), _encrypt(bytes(32), b""))
+
+
+def test_a_stream_cut_inside_its_header_is_no_stream() -> None:
+    sealed = _encrypt(new_content_key(), b"x" * 10)
+    for cut in range(HEADER_BYTES):  # the magic alone, the magic and part of the rest …
+        with pytest.raises(DecryptionFailed, match="does not start with a Heritage Ledger"):
+            _decrypt(bytes(32), sealed[:cut])
+
+
+def test_the_streams_report_the_bytes_they_wrote() -> None:
+    key, data = new_content_key(), os.urandom(3 * SEG + 5)
+    sink = io.BytesIO()
+    written = crypto.encrypt_stream(key, io.BytesIO(data), sink, segment_size=SEG)
+    assert written == len(sink.getvalue()) == crypto.ciphertext_size(len(data), SEG)
+    plain = io.BytesIO()
+    assert crypto.decrypt_stream(key, io.BytesIO(sink.getvalue()), plain) == len(data)
+    assert plain.getvalue() == data
+
+
 def test_segment_sizes_from_64_bytes_to_16_mib_are_the_documented_range() -> None:
     """docs/encryption.md: the segment size is 64 … 16 MiB; one more or one less is refused,
     when encrypting and when a header names it."""
