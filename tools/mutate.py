@@ -412,29 +412,34 @@ def _report(
 
 
 def _judge(report: dict[str, Any]) -> None:
-    """Mark the survivors docs/testing.md documents; the score leaves those out."""
+    """Mark the survivors docs/testing.md documents. The score is the share killed among the
+    mutants that a test could kill at all: equivalent ones (same behaviour) are left out;
+    harmless ones (behaviour changes that cannot matter) still count as not killed."""
     equivalents = documented_equivalents()
     for survivor in report["survivors"]:
         key = (report["target"], str(survivor["operator"]).removeprefix("core/"),
                str(survivor["source"]))  # fmt: skip
         survivor["documented"] = equivalents.get(key)
-    documented = sum(1 for s in report["survivors"] if s["documented"])
-    judged = int(report["mutants"]) - documented
-    report["documented_equivalent"] = documented
-    # killed among the mutants not documented as equivalent or harmless
+    documented = [str(s["documented"]) for s in report["survivors"] if s["documented"]]
+    equivalent = sum(1 for why in documented if why.startswith("equivalent"))
+    judged = int(report["mutants"]) - equivalent
+    report["documented_equivalent"] = len(documented)
+    report["equivalent"] = equivalent
+    report["undocumented"] = len(report["survivors"]) - len(documented)
     report["score"] = int(report["killed"]) / judged if judged else 1.0
 
 
-def _summary(reports: list[dict[str, object]]) -> str:
+def _summary(reports: list[dict[str, Any]]) -> str:
     lines = [
-        "| target | module | mutants | killed | survived | of which documented | kill rate "
-        "| score |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | module | mutants | killed | survived: equivalent / harmless / undocumented "
+        "| kill rate | killed of the non-equivalent |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in reports:
+        harmless = int(r["documented_equivalent"]) - int(r["equivalent"])
         lines.append(
             f"| {r['target']} | `{r['module']}` | {r['mutants']} | {r['killed']} | "
-            f"{r['survived']} | {r['documented_equivalent']} | "
+            f"{r['survived']}: {r['equivalent']} / {harmless} / {r['undocumented']} | "
             f"{100 * float(str(r['kill_rate'])):.1f} % | {100 * float(str(r['score'])):.1f} % |"
         )
     for r in reports:
@@ -459,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                         "default: each target's own setting)")
     parser.add_argument("--floor", type=float, default=0.9,
                         help="fail when a module's score (killed among the mutants not "
-                        "documented as equivalent) is below this (default 0.9)")
+                        "documented as equivalent) is below this (default 0.9); survivors "
+                        "not documented at all fail too")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories")
     parser.add_argument("--retest-survivors", action="store_true",
                         help="run only the survivors of each target's last report, against "
@@ -494,6 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     low = [str(r["target"]) for r in reports if float(str(r["score"])) < args.floor]
     if low:
         sys.stderr.write(f"error: mutation score below {args.floor:.0%} in: {', '.join(low)}\n")
+    unexplained = [str(r["target"]) for r in reports if int(r["undocumented"])]
+    if unexplained:
+        sys.stderr.write(
+            "error: survivors neither killed nor documented in docs/testing.md in: "
+            f"{', '.join(unexplained)}\n"
+        )
+    if low or unexplained:
         return 1
     return 0
 
