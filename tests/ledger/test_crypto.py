@@ -269,6 +269,15 @@ def test_salts_and_content_keys_are_exactly_32_bytes() -> None:
             _decrypt(bytes(size), _encrypt(bytes(32), b""))
 
 
+def test_another_stream_format_version_is_refused() -> None:
+    key = new_content_key()
+    sealed = bytearray(_encrypt(key, b"x" * 10))
+    for version in (0, 2, 255):
+        sealed[8] = version  # the byte after the magic
+        with pytest.raises(DecryptionFailed, match=f"format version {version} is not supported"):
+            _decrypt(key, bytes(sealed))
+
+
 def test_a_stream_cut_inside_its_header_is_no_stream() -> None:
     sealed = _encrypt(new_content_key(), b"x" * 10)
     for cut in range(HEADER_BYTES):  # the magic alone, the magic and part of the rest …
@@ -466,6 +475,9 @@ def test_envelope_documents_are_checked() -> None:
     for version in (0, 2, "1", None):
         with pytest.raises(UsageError, match="version or algorithm"):
             Envelope.from_document({**document, "version": version})
+    for item in (document["item"] + "00", document["item"][:-2], "0x" + "g" * 64):
+        with pytest.raises(UsageError, match="0x and 64 hex digits"):
+            Envelope.from_document({**document, "item": item})
     twice = {**document, "recipients": document["recipients"] * 2}
     with pytest.raises(UsageError, match="twice"):
         Envelope.from_document(twice)

@@ -336,6 +336,25 @@ def test_header_or_section_that_is_not_cbor_or_a_cid(node: EmbeddedNode) -> None
     assert_refused(node, header + b"\x80\x00")  # non-minimal section length
 
 
+def test_sections_of_127_and_128_bytes_cross_the_varint_boundary(node: EmbeddedNode) -> None:
+    """127 is the largest one-byte varint and 128 the smallest two-byte one."""
+    blocks = []
+    for size in (127, 128, 255, 256):
+        data = bytes([size % 251]) * (size - 36)  # 36: a CIDv1 raw sha2-256 is 36 bytes
+        cid = Cid.for_block(data, RAW)
+        assert len(bytes(cid)) + len(data) == size
+        blocks.append((cid, data))
+    archive = b"".join(write_car([blocks[0][0]], blocks))
+    reader = CarReader(io.BytesIO(archive))
+    assert list(reader.blocks()) == blocks
+    assert node.dag_import(io.BytesIO(archive)).block_count == 4
+
+
+def test_a_root_that_is_not_a_cid_is_refused(node: EmbeddedNode) -> None:
+    bad_root = cbor2.CBORTag(42, b"\x00\x01\x55\x12")  # a CIDv1 cut inside its multihash
+    assert_refused(node, header_bytes({"roots": [bad_root], "version": 1}) + SECTION)
+
+
 def test_non_minimal_varints_are_refused_as_such(node: EmbeddedNode) -> None:
     """The unsigned-varint spec (multiformats/unsigned-varint): a varint must be minimal, so
     a last byte of 0 after the first is refused, whatever value it spells."""
