@@ -118,6 +118,30 @@ def test_header_is_laid_out_as_documented() -> None:
     assert HEADER_BYTES == 20
 
 
+def _documented_decrypt(content_key: bytes, sealed: bytes, purpose: bytes) -> bytes:
+    """docs/encryption.md, written again with bare primitives: K = HKDF-SHA256(content key,
+    salt = P, info = "heritage-ledger/stream/v1/" ‖ purpose); segment i is AES-256-GCM under
+    nonce P ‖ i (uint32 BE) ‖ f (1 on the last segment), with the header as associated data."""
+    header, body = sealed[:20], sealed[20:]
+    prefix, size = header[13:20], struct.unpack(">I", header[9:13])[0] + 16
+    prk = hmac.new(prefix, content_key, hashlib.sha256).digest()  # RFC 5869 extract
+    key = hmac.new(prk, b"heritage-ledger/stream/v1/" + purpose + b"\x01",
+                   hashlib.sha256).digest()  # expand, one block  # fmt: skip
+    chunks = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+    return b"".join(
+        AESGCM(key).decrypt(prefix + struct.pack(">IB", i, i == len(chunks) - 1), chunk, header)
+        for i, chunk in enumerate(chunks)
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, 3 * SEG + 17])
+def test_the_stream_is_the_documented_format(size: int) -> None:
+    key, data = new_content_key(), os.urandom(size)
+    assert _documented_decrypt(key, _encrypt(key, data), b"content") == data
+    sealed = crypto.seal_bytes(key, data, segment_size=SEG)  # metadata, by default
+    assert _documented_decrypt(key, sealed, b"metadata") == data
+
+
 def test_default_segment_round_trip_of_a_few_segments() -> None:
     data = os.urandom(3 * crypto.DEFAULT_SEGMENT_SIZE + 17)
     key = new_content_key()
@@ -267,6 +291,34 @@ def test_salts_and_content_keys_are_exactly_32_bytes() -> None:
             _encrypt(bytes(size), b"")
         with pytest.raises(UsageError, match="content key"):
             _decrypt(bytes(size), _encrypt(bytes(32), b""))
+
+
+def test_decrypt_file_refuses_a_target_taken_by_a_dangling_link_first(tmp_path: Path) -> None:
+    source = tmp_path / "sealed"
+    source.write_bytes(_encrypt(new_content_key(), b"secret"))
+    target = tmp_path / "taken"
+    target.symlink_to(tmp_path / "nowhere")
+    # refused for the target before any decryption (with a wrong key, that would fail later)
+    with pytest.raises(UsageError, match="already exists"):
+        crypto.decrypt_file(new_content_key(), source, target)
+    assert target.is_symlink() and not target.exists()
+
+
+def test_a_wrapped_key_that_is_not_32_bytes_is_refused() -> None:
+    """An envelope made with bare HPKE (docs/encryption.md's suite and info) around 33 bytes."""
+    holder = EncryptionKeyPair.generate(KEM_X25519)
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    info = (b"heritage-ledger/envelope/v1\x00" + b"X25519/HKDF-SHA256/AES-256-GCM/stream-v1"
+            + b"\x00" + ITEM)  # fmt: skip
+    public = x25519.X25519PublicKey.from_public_bytes(holder.public.raw)
+    for length in (31, 33):
+        wrapped = suite.encrypt(bytes(length), public, info=info)
+        envelope = Envelope(ITEM, (crypto.Recipient(holder.public.key_id, KEM_X25519, wrapped),))
+        with pytest.raises(DecryptionFailed, match="not a content key"):
+            unwrap(envelope, holder, ITEM)
+    honest = suite.encrypt(bytes(32), public, info=info)  # and 32 bytes open: the info is right
+    envelope = Envelope(ITEM, (crypto.Recipient(holder.public.key_id, KEM_X25519, honest),))
+    assert unwrap(envelope, holder, ITEM) == bytes(32)
 
 
 def test_another_stream_format_version_is_refused() -> None:

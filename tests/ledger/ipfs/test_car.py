@@ -372,6 +372,11 @@ def test_header_length_over_32_mib_is_refused(node: EmbeddedNode) -> None:
     assert str(MAX_HEADER_SIZE) in str(error)
 
 
+def test_a_header_of_exactly_32_mib_is_not_refused_for_its_size(node: EmbeddedNode) -> None:
+    error = assert_refused(node, uvarint(MAX_HEADER_SIZE) + b"\xa2\x65roots")
+    assert "truncated" in str(error)  # read as far as there is, not refused as too large
+
+
 def test_section_length_over_8_mib_is_refused(node: EmbeddedNode) -> None:
     header = header_bytes({"roots": [tag(BLOCK_CID)], "version": 1})
     error = assert_refused(node, header + SECTION + uvarint(MAX_SECTION_SIZE + 1) + b"\x01")
