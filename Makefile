@@ -3,6 +3,11 @@
 #   make install    Python venv (.venv, editable install with [dev] extras),
 #                   npm packages (npm ci) and Debian chromium; idempotent
 #   make test       lint + typecheck + pytest
+#   make test-deep  make test with many more Hypothesis examples (HYPOTHESIS_PROFILE=deep),
+#                   then make mutate
+#   make mutate     mutation testing (cosmic-ray) of the security-critical modules, each
+#                   against its own tests; kill rate per module in build/mutation/
+#                   (one target: make mutate MUTATE_ARGS=policy; see docs/testing.md)
 #   make lint       ruff check
 #   make typecheck  mypy (packages from pyproject.toml, then bench/*.py as scripts)
 #   make contracts  recompile contracts/*.sol (solc-js) into contracts/artifacts/;
@@ -24,6 +29,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
 CHROMIUM := /usr/bin/chromium
 BENCH_ARGS ?=
+MUTATE_ARGS ?=
 
 # The stamp normally only follows its inputs. When something it installs has
 # gone missing since (node_modules or chromium removed, a broken venv), the
@@ -33,7 +39,7 @@ ifeq ($(and $(wildcard $(BIN)/python),$(wildcard node_modules/.package-lock.json
 STAMP_DEPS += FORCE
 endif
 
-.PHONY: help install test lint typecheck contracts bench demo clean distclean FORCE
+.PHONY: help install test test-deep mutate lint typecheck contracts bench demo clean distclean FORCE
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -89,6 +95,15 @@ test: install
 	  echo "error: pytest collected no tests (exit 5); treating as a failure" >&2; \
 	fi; \
 	exit $$rc
+
+# The same as `make test`, with ten times the Hypothesis examples, then mutation testing.
+test-deep: install
+	HYPOTHESIS_PROFILE=deep $(MAKE) test
+	$(MAKE) mutate
+
+# Never part of `make test`: it runs each module's tests once per mutant (tens of minutes).
+mutate: install
+	PYTHONPATH=$(CURDIR) $(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 # Runs bench/*.py (files starting with '_' are helpers and are skipped).
 bench: install

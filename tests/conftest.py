@@ -1,13 +1,9 @@
 """Shared fixtures: a data directory, an embedded IPFS node, apps served for real, and a real
 anvil (one per session, ``anvil``, with the registry deployed; chains of a test's own).
-
-Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``: ``default`` (what ``make test`` runs)
-and ``deep`` (``HYPOTHESIS_PROFILE=deep``: 2,500 examples for every property test that does
-not fix its own count, e.g. the Python/contract differential)."""
+The Hypothesis profiles (``HYPOTHESIS_PROFILE``) are in tests/hypothesis_profiles.py."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import threading
@@ -17,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from hypothesis import settings as hypothesis_settings
 from starlette.types import ASGIApp
 from web3 import Web3
 
@@ -27,11 +22,8 @@ from ledger.errors import NotFound
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.settings import Settings, load_settings
 from local_chain import REGISTRY_CONTRACT, UpResult, chain_down, chain_up, connect
+from tests import hypothesis_profiles  # noqa: F401 (registers and loads the profile)
 from tests.chain_support import chain_settings
-
-hypothesis_settings.register_profile("default", max_examples=100)
-hypothesis_settings.register_profile("deep", max_examples=2500)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ from ledger.registration import Registrar, SignerKeys, document_cid
 from ledger.settings import Settings
 from tests import registry_support
 from tests.ledger.chain.test_ethers_cross_check import run_ethers
+from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
@@ -186,6 +187,7 @@ def test_a_request_binds_the_terms_document_and_round_trips() -> None:
     assert rows["terms version"] == "2"
 
 
+@reaches(0.8)
 @given(
     st.sampled_from(["SetTerms", "RevokeTerms"]),
     st.integers(1, 2**32 - 1),
@@ -198,6 +200,7 @@ def test_any_request_round_trips(action: str, version: int, n: int, data: st.Dat
     k = data.draw(st.integers(1, n))
     request = offline_request(keys, k, action, version)
     assert parse_request(encode_request(request), "r") == request
+    reached()
 
 
 def test_status_says_who_signed_and_who_is_missing() -> None:
@@ -860,6 +863,7 @@ FIELD_PATHS = st.sampled_from(
 )
 
 
+@reaches(0.8)
 @given(FIELD_PATHS, JSON_VALUES)
 def test_any_edit_of_a_request_is_refused_cleanly(path: tuple[str, ...], value: Any) -> None:
     """Fuzzed fields: an edit is refused (ConsentFileInvalid), or it leaves what is signed and
@@ -880,11 +884,14 @@ def test_any_edit_of_a_request_is_refused_cleanly(path: tuple[str, ...], value: 
         assert parsed.typed == request.typed
         assert describe_request(parsed) == describe_request(request)
         assert path == ("created_at",) or parsed == request
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(max_size=300))
 def test_any_bytes_are_a_signature_file_or_a_clean_refusal(data: bytes) -> None:
     try:
         parse_signature(data, "s.json")
     except ConsentFileInvalid as exc:
         assert "s.json" in exc.message
+    reached()

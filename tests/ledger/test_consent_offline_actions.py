@@ -57,6 +57,7 @@ from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, document_
 from tests import registry_support
 from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip, keyholder_history
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
+from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
@@ -707,6 +708,7 @@ ACTION_FIELD_PATHS = st.sampled_from(
 )
 
 
+@reaches(0.8)
 @given(ACTION_FIELD_PATHS, JSON_VALUES)
 def test_any_edit_of_a_custody_request_is_refused_cleanly(
     path: tuple[str, ...], value: Any
@@ -727,6 +729,7 @@ def test_any_edit_of_a_custody_request_is_refused_cleanly(
     else:
         assert parsed == request
         assert describe_request(parsed) == describe_request(request)
+    reached()
 
 
 def test_a_signer_is_shown_where_the_keyholders_come_from() -> None:

@@ -49,6 +49,7 @@ from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import LIGHT_SCRYPT_N
 from ledger.registration import canonical_json
+from tests.reaching import reached, reaches
 
 SEG = 64  # the smallest segment size: many boundaries in little data
 CHUNK = SEG + TAG_BYTES
@@ -92,6 +93,7 @@ def test_plaintext_commitment_is_the_documented_keccak() -> None:
 BOUNDARY_SIZES = [0, 1, SEG - 1, SEG, SEG + 1, 2 * SEG - 1, 2 * SEG, 2 * SEG + 1, 5 * SEG]
 
 
+@reaches(0.8)
 @settings(max_examples=150, deadline=None)
 @given(
     size=st.one_of(st.sampled_from(BOUNDARY_SIZES), st.integers(0, 12 * SEG)),
@@ -105,6 +107,7 @@ def test_round_trip_around_segment_boundaries(size: int, seed: bytes) -> None:
     segments = max(1, -(-size // SEG))
     assert len(sealed) == HEADER_BYTES + size + segments * TAG_BYTES
     assert _decrypt(key, sealed) == data
+    reached()
 
 
 def test_header_is_laid_out_as_documented() -> None:
@@ -113,6 +116,30 @@ def test_header_is_laid_out_as_documented() -> None:
     assert sealed[8] == 1
     assert struct.unpack(">I", sealed[9:13])[0] == SEG
     assert HEADER_BYTES == 20
+
+
+def _documented_decrypt(content_key: bytes, sealed: bytes, purpose: bytes) -> bytes:
+    """docs/encryption.md, written again with bare primitives: K = HKDF-SHA256(content key,
+    salt = P, info = "heritage-ledger/stream/v1/" ‖ purpose); segment i is AES-256-GCM under
+    nonce P ‖ i (uint32 BE) ‖ f (1 on the last segment), with the header as associated data."""
+    header, body = sealed[:20], sealed[20:]
+    prefix, size = header[13:20], struct.unpack(">I", header[9:13])[0] + 16
+    prk = hmac.new(prefix, content_key, hashlib.sha256).digest()  # RFC 5869 extract
+    key = hmac.new(prk, b"heritage-ledger/stream/v1/" + purpose + b"\x01",
+                   hashlib.sha256).digest()  # expand, one block  # fmt: skip
+    chunks = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+    return b"".join(
+        AESGCM(key).decrypt(prefix + struct.pack(">IB", i, i == len(chunks) - 1), chunk, header)
+        for i, chunk in enumerate(chunks)
+    )
+
+
+@pytest.mark.parametrize("size", [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, 3 * SEG + 17])
+def test_the_stream_is_the_documented_format(size: int) -> None:
+    key, data = new_content_key(), os.urandom(size)
+    assert _documented_decrypt(key, _encrypt(key, data), b"content") == data
+    sealed = crypto.seal_bytes(key, data, segment_size=SEG)  # metadata, by default
+    assert _documented_decrypt(key, sealed, b"metadata") == data
 
 
 def test_default_segment_round_trip_of_a_few_segments() -> None:
@@ -255,6 +282,122 @@ def test_bad_parameters_are_usage_errors() -> None:
         _encrypt(new_content_key(), b"", segment_size=8)
 
 
+def test_salts_and_content_keys_are_exactly_32_bytes() -> None:
+    cid = import_bytes(b"x").cid
+    for size in (0, 31, 33, 64):
+        with pytest.raises(UsageError, match="32 bytes"):
+            crypto.plaintext_commitment(bytes(size), cid)
+        with pytest.raises(UsageError, match="content key"):
+            _encrypt(bytes(size), b"")
+        with pytest.raises(UsageError, match="content key"):
+            _decrypt(bytes(size), _encrypt(bytes(32), b""))
+
+
+def test_decrypt_file_refuses_a_target_taken_by_a_dangling_link_first(tmp_path: Path) -> None:
+    source = tmp_path / "sealed"
+    source.write_bytes(_encrypt(new_content_key(), b"secret"))
+    target = tmp_path / "taken"
+    target.symlink_to(tmp_path / "nowhere")
+    # refused for the target before any decryption (with a wrong key, that would fail later)
+    with pytest.raises(UsageError, match="already exists"):
+        crypto.decrypt_file(new_content_key(), source, target)
+    assert target.is_symlink() and not target.exists()
+
+
+def test_a_wrapped_key_that_is_not_32_bytes_is_refused() -> None:
+    """An envelope made with bare HPKE (docs/encryption.md's suite and info) around 33 bytes."""
+    holder = EncryptionKeyPair.generate(KEM_X25519)
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    info = (b"heritage-ledger/envelope/v1\x00" + b"X25519/HKDF-SHA256/AES-256-GCM/stream-v1"
+            + b"\x00" + ITEM)  # fmt: skip
+    public = x25519.X25519PublicKey.from_public_bytes(holder.public.raw)
+    for length in (31, 33):
+        wrapped = suite.encrypt(bytes(length), public, info=info)
+        envelope = Envelope(ITEM, (crypto.Recipient(holder.public.key_id, KEM_X25519, wrapped),))
+        with pytest.raises(DecryptionFailed, match="not a content key"):
+            unwrap(envelope, holder, ITEM)
+    honest = suite.encrypt(bytes(32), public, info=info)  # and 32 bytes open: the info is right
+    envelope = Envelope(ITEM, (crypto.Recipient(holder.public.key_id, KEM_X25519, honest),))
+    assert unwrap(envelope, holder, ITEM) == bytes(32)
+
+
+def test_another_stream_format_version_is_refused() -> None:
+    key = new_content_key()
+    sealed = bytearray(_encrypt(key, b"x" * 10))
+    for version in (0, 2, 255):
+        sealed[8] = version  # the byte after the magic
+        with pytest.raises(DecryptionFailed, match=f"format version {version} is not supported"):
+            _decrypt(key, bytes(sealed))
+
+
+def test_a_stream_cut_inside_its_header_is_no_stream() -> None:
+    sealed = _encrypt(new_content_key(), b"x" * 10)
+    for cut in range(HEADER_BYTES):  # the magic alone, the magic and part of the rest …
+        with pytest.raises(DecryptionFailed, match="does not start with a Heritage Ledger"):
+            _decrypt(bytes(32), sealed[:cut])
+
+
+def test_the_streams_report_the_bytes_they_wrote() -> None:
+    key, data = new_content_key(), os.urandom(3 * SEG + 5)
+    sink = io.BytesIO()
+    written = crypto.encrypt_stream(key, io.BytesIO(data), sink, segment_size=SEG)
+    assert written == len(sink.getvalue()) == crypto.ciphertext_size(len(data), SEG)
+    plain = io.BytesIO()
+    assert crypto.decrypt_stream(key, io.BytesIO(sink.getvalue()), plain) == len(data)
+    assert plain.getvalue() == data
+
+
+def test_segment_sizes_from_64_bytes_to_16_mib_are_the_documented_range() -> None:
+    """docs/encryption.md: the segment size is 64 … 16 MiB; one more or one less is refused,
+    when encrypting and when a header names it."""
+    key = new_content_key()
+    for size in (64, 1 << 24):
+        assert _decrypt(key, _encrypt(key, b"x" * 100, segment_size=size)) == b"x" * 100
+    for size in (63, (1 << 24) + 1):
+        with pytest.raises(UsageError, match="segment size"):
+            _encrypt(key, b"", segment_size=size)
+        sealed = bytearray(_encrypt(key, b"x" * 100))
+        sealed[9:13] = struct.pack(">I", size)  # the header's segment size
+        with pytest.raises(DecryptionFailed, match="impossible segment size"):
+            _decrypt(key, bytes(sealed))
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out at most a few bytes per read, as pipes and sockets may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._turn = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self._turn += 1
+        take = min(1 + self._turn % 5, len(self._data) if size < 0 else size)
+        piece, self._data = bytes(self._data[:take]), self._data[take:]
+        return piece
+
+
+def test_short_reads_give_the_same_stream() -> None:
+    key, data = new_content_key(), os.urandom(5 * SEG + 7)
+    sink = io.BytesIO()
+    crypto.encrypt_stream(key, _Trickle(data), sink, segment_size=SEG)  # type: ignore[arg-type]
+    sealed = sink.getvalue()
+    assert len(sealed) == crypto.ciphertext_size(len(data), SEG)
+    plain = io.BytesIO()
+    crypto.decrypt_stream(key, _Trickle(sealed), plain)  # type: ignore[arg-type]
+    assert plain.getvalue() == data
+
+
+def test_a_stray_tail_is_named_as_such() -> None:
+    key = new_content_key()
+    sealed = _encrypt(key, os.urandom(3 * SEG))
+    for extra in (1, TAG_BYTES - 1):
+        with pytest.raises(DecryptionFailed, match=f"{extra} stray bytes after segment"):
+            _decrypt(key, sealed + b"\x00" * extra)
+
+
 # ---- HPKE wrapping and envelopes ---------------------------------------------------------------
 
 ITEM = keccak(b"item-a")
@@ -357,6 +500,10 @@ def test_rewrap_refuses_an_envelope_of_another_item() -> None:
     assert unwrap(other, holder, other_item)
     with pytest.raises(DecryptionFailed, match="not for item"):
         rewrap(other, holder, [newcomer.public], item=ITEM)
+    # and the other way round (item keys compare as bytes: both orders are refused)
+    mine = wrap(new_content_key(), ITEM, [holder.public])
+    with pytest.raises(DecryptionFailed, match="not for item"):
+        rewrap(mine, holder, [newcomer.public], item=other_item)
     # the envelope's claim re-labelled to ITEM: its wrapped key does not open for ITEM
     relabelled = Envelope(ITEM, other.recipients)
     with pytest.raises(DecryptionFailed, match="does not open for item"):
@@ -370,9 +517,35 @@ def test_envelope_documents_are_checked() -> None:
                          ("recipients", [])]:
         with pytest.raises(UsageError):
             Envelope.from_document({**document, field: value})
+    # each named algorithm and format, with values sorting before and after the right one
+    for field, value in [("type", "heritage/envelopa"), ("type", "heritage/envelopz"),
+                         ("kdf", "HKDF-SHA255"), ("kdf", "HKDF-SHA512"),
+                         ("aead", "AES-128-GCM"), ("aead", "CHACHA20-POLY1305"),
+                         ("stream", "v0"), ("stream", "v2")]:  # fmt: skip
+        with pytest.raises(UsageError, match=r"is not a heritage/envelope|version or algorithm"):
+            Envelope.from_document({**document, field: value})
+    for version in (0, 2, "1", None):
+        with pytest.raises(UsageError, match="version or algorithm"):
+            Envelope.from_document({**document, "version": version})
+    for item in (document["item"] + "00", document["item"][:-2], "0x" + "g" * 64):
+        with pytest.raises(UsageError, match="0x and 64 hex digits"):
+            Envelope.from_document({**document, "item": item})
     twice = {**document, "recipients": document["recipients"] * 2}
     with pytest.raises(UsageError, match="twice"):
         Envelope.from_document(twice)
+
+
+@pytest.mark.parametrize(("made_for", "claimed"), [(KEM_X25519, KEM_HYBRID),
+                                                    (KEM_HYBRID, KEM_X25519)])  # fmt: skip
+def test_a_wrapped_key_claiming_another_kem_is_refused(
+    made_for: crypto.Kem, claimed: crypto.Kem
+) -> None:
+    holder = EncryptionKeyPair.generate(made_for)
+    envelope = wrap(new_content_key(), ITEM, [holder.public])
+    (entry,) = envelope.recipients
+    relabelled = Envelope(ITEM, (crypto.Recipient(entry.key_id, claimed, entry.wrapped),))
+    with pytest.raises(DecryptionFailed, match=f"is not for a {made_for} key"):
+        unwrap(relabelled, holder, ITEM)
     with pytest.raises(UsageError, match="at least one recipient"):
         wrap(new_content_key(), ITEM, [])
 

@@ -29,6 +29,7 @@ from ledger.keys import (
     read_passphrase_file,
 )
 from ledger.settings import Settings, load_settings
+from tests.reaching import reached, reaches
 
 HERITAGE = Path(sys.executable).parent / "heritage"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -305,6 +306,7 @@ def all_text_under(folder: Path, skip: set[Path]) -> str:
     return "\n".join(chunks)
 
 
+@reaches(0.8)
 @settings(
     max_examples=6,
     deadline=None,
@@ -397,3 +399,4 @@ def test_the_private_key_never_leaks(
     assert passphrase not in stored
     # The keystore decrypts to exactly that key.
     assert load_signer(light(data), address, passphrase).key.hex() == key_hex
+    reached()

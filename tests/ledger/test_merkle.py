@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from contracts import load_artifact
 from ledger.errors import DuplicateLeaves, UsageError
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree, leaf_hash, node_hash, verify
+from tests.reaching import reached, reaches
 
 if TYPE_CHECKING:
     from tests.conftest import LocalChain
@@ -127,6 +128,7 @@ bytes32 = st.binary(min_size=32, max_size=32)
 triples = st.lists(st.tuples(bytes32, bytes32, bytes32), min_size=1, max_size=40, unique=True)
 
 
+@reaches(0.8)
 @settings(max_examples=150, deadline=None)
 @given(values=triples, data=st.data())
 def test_every_proof_verifies_and_tampering_breaks_it(values: list[Triple], data: Any) -> None:
@@ -150,6 +152,7 @@ def test_every_proof_verifies_and_tampering_breaks_it(values: list[Triple], data
         assert not verify(tree.root, leaf, tampered)
         assert not verify(tree.root, leaf, proof[:-1])
     assert not verify(tree.root, leaf, [*proof, data.draw(bytes32)])
+    reached()
 
 
 def test_node_hash_is_order_independent_and_matches_the_contracts_rule() -> None:

@@ -32,6 +32,7 @@ from ledger.registration import (
 from ledger.settings import Settings, load_settings
 from local_chain.lifecycle import deployment_path
 from tests import registry_support
+from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
@@ -48,6 +49,7 @@ json_values = st.recursive(
 )
 
 
+@reaches(0.8)
 @given(st.dictionaries(st.text(), json_values, max_size=6))
 def test_canonical_json_round_trips_and_is_one_byte_form(document: dict[str, Any]) -> None:
     data = canonical_json(document)
@@ -55,6 +57,7 @@ def test_canonical_json_round_trips_and_is_one_byte_form(document: dict[str, Any
     # Key order and whitespace of the source do not change the bytes (so nor the CID).
     shuffled = json.dumps(dict(reversed(list(document.items()))), indent=3).encode()
     assert canonical_json(parse_json_document(shuffled, "doc")) == data
+    reached()
 
 
 def test_canonical_json_form() -> None:

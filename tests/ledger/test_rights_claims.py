@@ -9,6 +9,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ledger.rights import ClaimTerms, Terms, decide_content, parse_terms
+from tests.reaching import reached, reaches
 from tests.rights_support import public_terms, restricted_terms
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -95,6 +96,7 @@ _CLAIMS = st.lists(
 )
 
 
+@reaches(0.8)
 @settings(max_examples=200, deadline=None)
 @given(_CLAIMS)
 def test_content_is_shown_exactly_when_one_community_holds_only_clean_public_claims(
@@ -116,3 +118,4 @@ def test_content_is_shown_exactly_when_one_community_holds_only_clean_public_cla
     # Adding any claim by another community can only deny.
     stranger = claim(b"\xee" * 32, 99)
     assert not decide_content([*claims, stranger], NOW).allowed
+    reached()

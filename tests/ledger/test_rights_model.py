@@ -26,6 +26,7 @@ from ledger.rights.vocabulary import (
     TK_LABELS,
 )
 from tests.kubo_reference import run_kubo_reference
+from tests.reaching import reached, reaches
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 COMMUNITY = bytes.fromhex("4f" * 32)
@@ -237,12 +238,15 @@ def _assert_answer(document: Any) -> None:
         parse_terms(document)  # a valid answer means it parses
 
 
+@reaches(0.8)
 @settings(max_examples=300)
 @given(JSON)
 def test_arbitrary_json_gets_an_answer(document: Any) -> None:
     _assert_answer(document)
+    reached()
 
 
+@reaches(0.8)
 @settings(max_examples=300)
 @given(st.sampled_from(FIELDS), JSON, st.booleans())
 def test_a_valid_document_with_any_field_replaced_gets_an_answer(
@@ -254,3 +258,4 @@ def test_a_valid_document_with_any_field_replaced_gets_an_answer(
     else:
         document[field] = value
     _assert_answer(document)
+    reached()

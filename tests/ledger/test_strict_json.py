@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.strict_json import MAX_DEPTH, loads, nesting_exceeds
+from tests.reaching import reached, reaches
 
 # RFC 8259, section 13: the specification's own example texts and what they denote.
 RFC_8259_OBJECT = """
@@ -107,6 +108,8 @@ json_values = st.recursive(
 )
 
 
+@reaches(0.8)
 @given(json_values)
 def test_any_json_this_program_could_write_reads_back(value: Any) -> None:
     assert loads(json.dumps(value)) == value
+    reached()

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ledger import consent
 from ledger.errors import EvidenceInvalid
 from ledger.verify.evidence import _dynamic_fee_transaction, _other_typed_transaction, decode_call
+from tests.reaching import reached, reaches
 
 _KEYS = st.binary(min_size=32, max_size=32).filter(
     lambda k: 0 < int.from_bytes(k, "big") < consent.SECP256K1_N
@@ -60,6 +61,7 @@ def _transactions(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
     return bytes(signed.raw_transaction), tx
 
 
+@reaches(0.8)
 @settings(max_examples=150, deadline=None)
 @given(_transactions())
 def test_rlp_reading_agrees_with_eth_account(made: tuple[bytes, dict[str, Any]]) -> None:
@@ -70,6 +72,7 @@ def test_rlp_reading_agrees_with_eth_account(made: tuple[bytes, dict[str, Any]])
     assert data == tx["data"] == bytes(typed["data"])
     assert to == (bytes.fromhex(tx["to"][2:]) if "to" in tx else b"")
     assert consent.checksum_address(sender) == Account.recover_transaction(raw)
+    reached()
 
 
 def _fields(raw: bytes) -> list[Any]:
@@ -146,6 +149,7 @@ def test_a_changed_byte_never_keeps_the_sender(signed: bytes) -> None:
     assert other != sender
 
 
+@reaches(0.8)
 @settings(max_examples=40, deadline=None)
 @given(_KEYS, st.binary(max_size=200), st.integers(min_value=1, max_value=2**40))
 def test_other_typed_transactions_agree_with_eth_account(
@@ -168,3 +172,4 @@ def test_other_typed_transactions_agree_with_eth_account(
     got_chain, to, got_data, sender = _other_typed_transaction(raw)
     assert (got_chain, to, got_data) == (chain_id, b"\x22" * 20, data)
     assert consent.checksum_address(sender) == Account.recover_transaction(raw)
+    reached()

@@ -2,13 +2,16 @@
 batch, batch item subject) or about a digest (ConsentDerivative), and anything signed in
 Python verifies on chain. The contract side runs as eth_call (no transaction).
 
-The property tests that do not fix their count run the Hypothesis profile's (tests/conftest.py):
-100 examples by default, 2,500 under ``HYPOTHESIS_PROFILE=deep``."""
+The property tests that do not fix their count run the Hypothesis profile's
+(tests/hypothesis_profiles.py); the signature differential runs 2,500 examples under
+``HYPOTHESIS_PROFILE=deep`` (make test-deep)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -45,6 +48,7 @@ from tests.ledger.chain.conftest import (
     sign_packed,
     typed_data,
 )
+from tests.reaching import reached, reaches
 
 N = consent.SECP256K1_N
 HALF = consent.HALF_ORDER
@@ -58,6 +62,11 @@ SIGNATURE_ERRORS = {
 }
 METHOD = bytes.fromhex("3d" * 32)
 EDGE_SCALARS = [0, 1, 2, HALF - 1, HALF, HALF + 1, N - 1, N, N + 1, 2**256 - 1]
+
+
+#: The differential's examples: 2,500 under ``HYPOTHESIS_PROFILE=deep`` (make test-deep), the
+#: profile's count otherwise.
+DIFFERENTIAL_EXAMPLES: Final = 2500 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else None
 
 
 def checks(examples: int | None = None) -> settings:
@@ -252,15 +261,18 @@ def python_accepts(m: Material, packed: bytes) -> bool:
     return True
 
 
-@checks()
+@reaches(0.8)
+@checks(DIFFERENTIAL_EXAMPLES)
 @given(data=st.data())
 def test_python_and_the_contract_agree_on_random_and_malleated_signatures(
     node: Node, session_client: RegistryClient, material: Material, data: st.DataObject
 ) -> None:
     packed = data.draw(packed_signatures(material))
     assert python_accepts(material, packed) == contract_accepts(session_client, material, packed)
+    reached()
 
 
+@reaches(0.8)
 @checks()
 @given(data=st.data())
 def test_python_and_the_contract_agree_on_derivative_consent_signatures(
@@ -272,6 +284,7 @@ def test_python_and_the_contract_agree_on_derivative_consent_signatures(
     assert python_accepts(consent_material, packed) == contract_accepts(
         client, consent_material, packed
     )
+    reached()
 
 
 @pytest.mark.parametrize("which", ["material", "consent_material"])
@@ -298,6 +311,7 @@ def test_the_differential_strategy_reaches_both_verdicts(
 private_keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 
 
+@reaches(0.8)
 @checks(150)
 @given(
     keys=st.lists(private_keys, min_size=1, max_size=4, unique=True),
@@ -336,8 +350,10 @@ def test_any_keys_sign_a_community_that_python_recovers_and_the_chain_accepts(
     assert session_client.simulate(
         Calls.create_community(group, salt, document, deadline, packed)
     ) == group.id  # createCommunity returns the id it derived, the one Python derived
+    reached()
 
 
+@reaches(0.8)
 @checks(150)
 @given(
     cid=st.binary(min_size=1, max_size=80),
@@ -385,6 +401,7 @@ def test_any_registration_signed_in_python_verifies_on_chain(
             )
         )
     assert caught.value.error_name == "SignerNotKeyholder"
+    reached()
 
 
 # ---- keys and ConsentDerivative digests: ledger.chain / ledger.consent against the contract ---
@@ -392,6 +409,7 @@ def test_any_registration_signed_in_python_verifies_on_chain(
 bytes32 = st.binary(min_size=32, max_size=32)
 
 
+@reaches(0.8)
 @checks()
 @given(community=bytes32, cid=st.binary(min_size=1, max_size=80), root=bytes32)
 def test_claim_batch_and_batch_item_keys_agree_with_the_registry_and_their_definitions(
@@ -410,6 +428,7 @@ def test_claim_batch_and_batch_item_keys_agree_with_the_registry_and_their_defin
     other = bytes([community[0] ^ 1]) + community[1:]
     assert claim != content != batch
     assert claim_key(other, cid) != claim and batch_key(other, root) != batch
+    reached()
 
 
 CONSENT_TYPE = (
@@ -434,6 +453,7 @@ def eip712(client: RegistryClient) -> Eip712:
     return Eip712(client.domain(), client.domain_separator(), typehash)
 
 
+@reaches(0.8)
 @checks()
 @given(
     cid=st.binary(min_size=1, max_size=80),
@@ -522,3 +542,4 @@ def test_any_derivative_consent_signed_in_python_verifies_on_chain(
     with pytest.raises(RegistryReverted) as caught:
         client.simulate(call(wrong))
     assert caught.value.error_name == "SignerNotKeyholder"
+    reached()

@@ -35,6 +35,7 @@ from tests.ledger.chain.conftest import (
     register_item_typed,
     sign_packed,
 )
+from tests.reaching import reached, reaches
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "tests" / "js" / "ethers_typed_data.mjs"
@@ -149,6 +150,7 @@ def test_every_action_type_has_the_same_digest_in_ethers() -> None:
         assert consent.recover_signer(typed.digest(), signature) == result["signer"], action
 
 
+@reaches(0.8)
 @settings(
     max_examples=15,
     deadline=None,  # each example starts node once; no wall-clock limit in tests
@@ -168,6 +170,7 @@ def test_any_message_has_the_same_digest_and_signature_in_ethers(
         assert result["signer"] == Account.from_key(key).address
         # … and both sign deterministically (RFC 6979), so the bytes are the same too.
         assert consent.sign(typed, key) == signature
+    reached()
 
 
 def test_a_changed_field_changes_the_ethers_digest() -> None:
@@ -308,6 +311,7 @@ def test_ethers_consent_lets_another_community_derive_from_a_claim(
 # ---- the direct digest and eth-account's general encoder --------------------------------------
 
 
+@reaches(0.8)
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(typed_messages())
 def test_the_direct_digest_is_eth_accounts_for_any_message(typed: consent.TypedData) -> None:
@@ -315,6 +319,7 @@ def test_the_direct_digest_is_eth_accounts_for_any_message(typed: consent.TypedD
     EIP-712 encoder (what sign() uses) must give the same digest for every message."""
     signable = typed.signable()
     assert typed.digest() == keccak(b"\x19" + signable.version + signable.header + signable.body)
+    reached()
 
 
 @pytest.mark.parametrize(

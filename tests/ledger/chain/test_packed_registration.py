@@ -31,6 +31,7 @@ from tests.ledger.chain.conftest import (
     register_item_typed,
     sign_packed,
 )
+from tests.reaching import reached, reaches
 
 COMMITMENT = bytes.fromhex("c0" * 32)
 #: Every named refusal a damaged packed call may meet; anything else (or success) is a bug.
@@ -166,6 +167,7 @@ def test_every_truncation_is_refused_by_name(session_client: RegistryClient, mus
     assert {"MalformedPackedCall", "InvalidSignatureLength", "NotEnoughSignatures"} <= seen
 
 
+@reaches(0.8)
 @settings(
     max_examples=300,
     deadline=None,
@@ -182,6 +184,7 @@ def test_no_single_byte_change_registers_anything(
     value = data.draw(st.integers(0, 255).filter(lambda v: v != good[position]), label="value")
     damaged = good[:position] + bytes([value]) + good[position + 1 :]
     assert verdict(session_client, damaged) in REFUSALS
+    reached()
 
 
 @pytest.mark.parametrize("extra", [1, 32, 64, 66])

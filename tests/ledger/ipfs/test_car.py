@@ -3,7 +3,6 @@ archives, bounded memory, and fuzzing of the reader (as boxo's car fuzz tests do
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import random
@@ -19,23 +18,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import CarError, HeritageError, LimitExceeded
+from ledger.ipfs import car as car_module
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.blockstore import Blockstore
-from ledger.ipfs.car import (
-    MAX_HEADER_SIZE,
-    MAX_SECTION_SIZE,
-    CarReader,
-    encode_header,
-    write_car,
-)
+from ledger.ipfs.car import CarReader, encode_header, write_car
 from ledger.ipfs.cid import DAG_CBOR, RAW, Cid, read_uvarint, uvarint
 from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
+from tests.reaching import reached, reaches
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC_CAR = (FIXTURES / "carv1-basic.car").read_bytes()
 SPEC_LAYOUT: dict[str, Any] = json.loads((FIXTURES / "carv1-basic.json").read_text())
 MiB = 1 << 20
+# The limits, from go-car rather than from the module under test: go-car v2, options.go,
+# `DefaultMaxAllowedHeaderSize uint64 = 32 << 20 // 32MiB` and
+# `DefaultMaxAllowedSectionSize uint64 = 8 << 20 // 8MiB`.
+MAX_HEADER_SIZE = 32 << 20
+MAX_SECTION_SIZE = 8 << 20
+
+
+def test_the_limits_are_go_cars() -> None:
+    assert car_module.MAX_HEADER_SIZE == MAX_HEADER_SIZE
+    assert car_module.MAX_SECTION_SIZE == MAX_SECTION_SIZE
 
 
 @pytest.fixture
@@ -331,9 +336,45 @@ def test_header_or_section_that_is_not_cbor_or_a_cid(node: EmbeddedNode) -> None
     assert_refused(node, header + b"\x80\x00")  # non-minimal section length
 
 
+def test_sections_of_127_and_128_bytes_cross_the_varint_boundary(node: EmbeddedNode) -> None:
+    """127 is the largest one-byte varint and 128 the smallest two-byte one."""
+    blocks = []
+    for size in (127, 128, 255, 256):
+        data = bytes([size % 251]) * (size - 36)  # 36: a CIDv1 raw sha2-256 is 36 bytes
+        cid = Cid.for_block(data, RAW)
+        assert len(bytes(cid)) + len(data) == size
+        blocks.append((cid, data))
+    archive = b"".join(write_car([blocks[0][0]], blocks))
+    reader = CarReader(io.BytesIO(archive))
+    assert list(reader.blocks()) == blocks
+    assert node.dag_import(io.BytesIO(archive)).block_count == 4
+
+
+def test_a_root_that_is_not_a_cid_is_refused(node: EmbeddedNode) -> None:
+    bad_root = cbor2.CBORTag(42, b"\x00\x01\x55\x12")  # a CIDv1 cut inside its multihash
+    assert_refused(node, header_bytes({"roots": [bad_root], "version": 1}) + SECTION)
+
+
+def test_non_minimal_varints_are_refused_as_such(node: EmbeddedNode) -> None:
+    """The unsigned-varint spec (multiformats/unsigned-varint): a varint must be minimal, so
+    a last byte of 0 after the first is refused, whatever value it spells."""
+    header = header_bytes({"roots": [tag(BLOCK_CID)], "version": 1})
+    body = header[len(uvarint(len(header) - 1)) :]
+    for length in (b"\x81\x00", b"\xa4\x80\x00"):  # 1 and 36, spelled with a spare byte
+        error = assert_refused(node, header + length + b"\x01" * 40)
+        assert "not minimally encoded" in str(error), length
+    long_header = bytes((0x80 | len(body),)) + b"\x00" + body  # the header's length, spare byte
+    assert "not minimally encoded" in str(assert_refused(node, long_header + SECTION))
+
+
 def test_header_length_over_32_mib_is_refused(node: EmbeddedNode) -> None:
     error = assert_refused(node, uvarint(MAX_HEADER_SIZE + 1) + b"\xa2" * 16)
     assert str(MAX_HEADER_SIZE) in str(error)
+
+
+def test_a_header_of_exactly_32_mib_is_not_refused_for_its_size(node: EmbeddedNode) -> None:
+    error = assert_refused(node, uvarint(MAX_HEADER_SIZE) + b"\xa2\x65roots")
+    assert "truncated" in str(error)  # read as far as there is, not refused as too large
 
 
 def test_section_length_over_8_mib_is_refused(node: EmbeddedNode) -> None:
@@ -456,20 +497,31 @@ def mutated_cars(draw: st.DrawFn) -> bytes:
     return bytes(car)
 
 
+@reaches(0.8)
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_reader_fuzz_random_bytes(data: bytes) -> None:
-    with contextlib.suppress(CarError, LimitExceeded):
+    try:
         read_all(data)
+    except (CarError, LimitExceeded):
+        reached("refused cleanly")
+    else:
+        reached("read")
 
 
+@reaches(0.8)
 @settings(max_examples=500, deadline=None)
 @given(mutated_cars(), st.none() | st.integers(0, 1000))
 def test_reader_fuzz_mutated_cars(data: bytes, max_size: int | None) -> None:
-    with contextlib.suppress(CarError, LimitExceeded):
+    try:
         read_all(data, max_size)
+    except (CarError, LimitExceeded):
+        reached("refused cleanly")
+    else:
+        reached("read")
 
 
+@reaches(0.8)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_cars())
 def test_import_fuzz_is_all_or_nothing(data: bytes) -> None:
@@ -482,9 +534,11 @@ def test_import_fuzz_is_all_or_nothing(data: bytes) -> None:
             except HeritageError:
                 assert list(store.iter_multihashes()) == []
                 assert list(store.root.glob(".staging-*")) == []
+                reached("refused, nothing stored")
                 return
             assert store.verify() == []
             assert len(set(store.iter_multihashes())) <= result.block_count
+            reached("imported")
         finally:
             store.close()
 

@@ -25,6 +25,7 @@ from ledger.ipfs.cid import (
     read_uvarint,
     uvarint,
 )
+from tests.reaching import reached, reaches
 
 CODEC_NAMES = {RAW: "raw", DAG_PB: "dag-pb", DAG_CBOR: "dag-cbor"}
 HELLO_WORLD_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"  # Kubo, "hello world\n"
@@ -53,11 +54,13 @@ def test_varint_spec_examples(value: int, encoded: str) -> None:
     assert read_uvarint(bytes.fromhex(encoded), 0) == (value, len(encoded) // 2)
 
 
+@reaches(0.8)
 @given(st.integers(min_value=0, max_value=2**63 - 1), st.binary(max_size=4))
 def test_varint_round_trip(value: int, tail: bytes) -> None:
     encoded = uvarint(value)
     assert len(encoded) <= 9
     assert read_uvarint(encoded + tail, 0) == (value, len(encoded))
+    reached()
 
 
 @pytest.mark.parametrize("raw", ["8000", "ff00", "808000", "8100"])
@@ -126,6 +129,7 @@ identity_cids = st.builds(
 any_cid = st.one_of(sha_cids, identity_cids)
 
 
+@reaches(0.8)
 @given(any_cid)
 def test_round_trips_and_agrees_with_oracle(cid: Cid) -> None:
     assert Cid.parse(str(cid)) == cid
@@ -136,8 +140,10 @@ def test_round_trips_and_agrees_with_oracle(cid: Cid) -> None:
     assert bytes(oracle.digest) == cid.multihash  # the whole multihash in this library
     expected = str(oracle) if cid.version == 0 else oracle.encode("base32")
     assert str(cid) == expected
+    reached()
 
 
+@reaches(0.8)
 @given(
     any_cid,
     st.sampled_from(
@@ -149,8 +155,10 @@ def test_parses_any_multibase(cid: Cid, base: str) -> None:
         cid = cid.to_v1()
     text = multibase.encode(bytes(cid), base)
     assert Cid.parse(text) == cid
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(min_size=32, max_size=32), st.binary(max_size=300))
 def test_for_block_and_matches(digest: bytes, data: bytes) -> None:
     cid = Cid.for_block(data, RAW)
@@ -159,26 +167,34 @@ def test_for_block_and_matches(digest: bytes, data: bytes) -> None:
     assert not cid.matches(data + b"\x00")
     other = Cid.from_digest(digest, RAW)
     assert other.matches(data) == (digest == hashlib.sha256(data).digest())
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(max_size=80))
 def test_from_bytes_never_raises_anything_else(raw: bytes) -> None:
     try:
         cid = Cid.from_bytes(raw)
     except (InvalidCid, UnsupportedCodec):
+        reached("refused cleanly")
         return
     assert bytes(cid) == raw  # what parses re-encodes to the same bytes (canonical)
+    reached()
 
 
+@reaches(0.8)
 @given(st.text(max_size=120))
 def test_parse_never_raises_anything_else(text: str) -> None:
     try:
         cid = Cid.parse(text)
     except (InvalidCid, UnsupportedCodec):
+        reached("refused cleanly")
         return
     assert Cid.parse(str(cid)) == cid
+    reached()
 
 
+@reaches(0.8)
 @given(any_cid, st.data())
 def test_mutated_binary_cids_never_raise_anything_else(cid: Cid, data: st.DataObject) -> None:
     raw = bytearray(bytes(cid))
@@ -187,8 +203,10 @@ def test_mutated_binary_cids_never_raise_anything_else(cid: Cid, data: st.DataOb
     try:
         parsed = Cid.from_bytes(bytes(raw))
     except (InvalidCid, UnsupportedCodec):
+        reached("refused cleanly")
         return
     assert parsed != cid
+    reached()
 
 
 # ---- rejections ----------------------------------------------------------------------------------
@@ -300,6 +318,7 @@ def test_oracle_and_our_hashing_agree_on_a_block() -> None:
     assert str(ours) == oracle.encode("base32")
 
 
+@reaches(0.8)
 @settings(max_examples=400, deadline=None)
 @given(
     st.one_of(
@@ -313,3 +332,4 @@ def test_fast_base32_reading_agrees_with_multiformats(text: str) -> None:
     fast = _b32_decode(text)
     if fast is not None:
         assert bytes(multibase.decode("b" + text)) == fast
+    reached()

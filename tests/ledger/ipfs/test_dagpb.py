@@ -24,6 +24,7 @@ from ledger.ipfs.dagpb import (
     encode_node,
     encode_unixfs,
 )
+from tests.reaching import reached, reaches
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "dagpb-codec-fixtures.json").read_text()
@@ -172,22 +173,28 @@ nodes = st.builds(
 )
 
 
+@reaches(0.8)
 @given(nodes)
 def test_encode_decode_round_trip(node: PBNode) -> None:
     block = encode_node(node)
     assert decode_node(block) == node
     assert encode_node(decode_node(block)) == block
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(max_size=200))
 def test_decode_of_random_bytes(block: bytes) -> None:
     try:
         node = decode_node(block)
     except (MalformedBlock, UnsupportedCodec):
+        reached("refused cleanly")
         return
     assert encode_node(node) == block  # only canonical bytes decode
+    reached()
 
 
+@reaches(0.8)
 @given(nodes, st.data())
 def test_decode_of_mutated_blocks(node: PBNode, data: st.DataObject) -> None:
     block = bytearray(encode_node(node))
@@ -199,8 +206,10 @@ def test_decode_of_mutated_blocks(node: PBNode, data: st.DataObject) -> None:
     try:
         decoded = decode_node(bytes(block))
     except (MalformedBlock, UnsupportedCodec):
+        reached("refused cleanly")
         return
     assert encode_node(decoded) == bytes(block)
+    reached()
 
 
 unixfs_messages = st.builds(
@@ -214,18 +223,23 @@ unixfs_messages = st.builds(
 )
 
 
+@reaches(0.8)
 @given(unixfs_messages)
 def test_unixfs_round_trip(message: UnixFSData) -> None:
     assert decode_unixfs(encode_unixfs(message)) == message
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(max_size=100))
 def test_unixfs_decode_of_random_bytes(payload: bytes) -> None:
     try:
         message = decode_unixfs(payload)
     except MalformedBlock:
+        reached("refused cleanly")
         return
     assert isinstance(message.type, UnixFSType)
+    reached()
 
 
 def test_unixfs_rejects_missing_or_unknown_type() -> None:

@@ -37,6 +37,7 @@ from ledger.ipfs.files import (
     read_file,
 )
 from ledger.ipfs.unixfs import MAX_LINKS, ImportOptions, import_bytes, import_path
+from tests.reaching import reached, reaches
 
 
 class MemoryBlocks:
@@ -321,6 +322,7 @@ def multi_level_file(raw_leaves: bool, levels: int) -> tuple[MemoryBlocks, Cid, 
 FILES = [(raw, levels) for raw in (True, False) for levels in (1, 2)]
 
 
+@reaches(0.8)
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(FILES), st.data())
 def test_range_read_equals_slicing(which: tuple[bool, int], data: st.DataObject) -> None:
@@ -335,8 +337,10 @@ def test_range_read_equals_slicing(which: tuple[bool, int], data: st.DataObject)
     got = b"".join(read_file(blocks.get, cid, offset, length))
     end = None if length is None else offset + length
     assert got == content[offset:end]
+    reached()
 
 
+@reaches(0.8)
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, MAX_LINKS * MAX_LINKS), st.integers(1, 40))
 def test_range_read_fetches_only_the_leaves_it_needs(offset: int, length: int) -> None:
@@ -347,6 +351,7 @@ def test_range_read_fetches_only_the_leaves_it_needs(offset: int, length: int) -
     leaves = [c for c in blocks.fetched if c.codec == RAW]
     assert len(leaves) == len(got)  # one leaf per byte here, and no other leaf
     assert len(blocks.fetched) - len(leaves) <= 2 + 2 * len(got)  # root + level-1 nodes
+    reached()
 
 
 def test_whole_file_and_size(tmp_path: Path) -> None:
@@ -422,6 +427,7 @@ def test_tar_of_a_single_file(store: Blockstore) -> None:
         assert extracted is not None and extracted.read() == data
 
 
+@reaches(0.8)
 @settings(max_examples=60, deadline=None)
 @given(
     st.sampled_from(FILES), st.integers(0, MAX_LINKS * MAX_LINKS), st.none() | st.integers(0, 40)
@@ -444,3 +450,4 @@ def test_check_file_walks_the_inner_nodes_a_read_walks_and_no_raw_leaf(
     if length is None:
         read = [c for c in read if c == cid or decode_node(blocks.blocks[c.multihash]).links]
     assert blocks.fetched == read
+    reached()

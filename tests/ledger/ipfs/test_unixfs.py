@@ -23,7 +23,6 @@ from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.files import read_file
 from ledger.ipfs.unixfs import (
     CHUNK_SIZE,
-    HAMT_THRESHOLD,
     MAX_LINKS,
     ImportOptions,
     import_bytes,
@@ -336,6 +335,18 @@ def test_hidden_files_are_skipped_unless_asked(tmp_path: Path, corpus: Corpus) -
 
 # ---- HAMT threshold ------------------------------------------------------------------------------
 
+# The threshold, taken from Kubo's importer and not from the module under test: boxo,
+# ipld/unixfs/io/directory.go, `var HAMTShardingSize = int(256 * units.KiB)`, with "directory
+# converts to HAMT when estimatedSize > HAMTShardingSize. A directory exactly at the threshold
+# stays basic" (estimate: sum of link name bytes + CID bytes, SizeEstimationLinks, the default).
+KUBO_HAMT_THRESHOLD = 256 * 1024
+
+
+def test_the_threshold_is_kubos() -> None:
+    from ledger.ipfs.unixfs import HAMT_THRESHOLD
+
+    assert HAMT_THRESHOLD == KUBO_HAMT_THRESHOLD
+
 
 def hamt_name_lengths(total: int, cid_len: int) -> list[int]:
     """Name lengths (1..255 bytes) whose links estimate to exactly ``total`` bytes."""
@@ -361,10 +372,12 @@ def make_wide_dir(path: Path, estimate: int, cid_len: int) -> int:
 
 
 @pytest.mark.parametrize("config", CONFIGS[:2], ids=CONFIG_IDS[:2])
-def test_directory_just_below_threshold_is_one_flat_node(tmp_path: Path, config: Config) -> None:
+def test_directory_exactly_at_the_threshold_is_one_flat_node(
+    tmp_path: Path, config: Config
+) -> None:
     cid_len = len(bytes(import_bytes(b"", config.options).cid))
     folder = tmp_path / "wide"
-    make_wide_dir(folder, HAMT_THRESHOLD - 1, cid_len)
+    make_wide_dir(folder, KUBO_HAMT_THRESHOLD, cid_len)
     entries = import_path(folder, config.options)
     assert str(entries[-1].cid) == run_kubo_reference(config.flags, [folder])[0]
 
@@ -374,14 +387,14 @@ def test_directory_above_threshold_needs_sharding(tmp_path: Path, config: Config
     cid_len = len(bytes(import_bytes(b"", config.options).cid))
     folder = tmp_path / "top" / "wide"
     (tmp_path / "top" / "small").mkdir(parents=True)
-    count = make_wide_dir(folder, HAMT_THRESHOLD + 1, cid_len)
+    count = make_wide_dir(folder, KUBO_HAMT_THRESHOLD + 1, cid_len)
     with pytest.raises(ShardingRequired) as info:
         import_path(tmp_path / "top", config.options)
     message = str(info.value)
     assert "shard" in message.lower()
     assert str(folder) in message  # names the folder that is too wide, not the root
     assert f"{count} entries" in message
-    assert str(HAMT_THRESHOLD + 1) in message
+    assert str(KUBO_HAMT_THRESHOLD + 1) in message
     assert info.value.hint  # says what to do
 
 
@@ -391,8 +404,8 @@ def test_sharding_error_counts_utf8_bytes_not_characters(tmp_path: Path) -> None
     folder = tmp_path / "wide"
     folder.mkdir()
     name_chars, name_bytes = 4 + 118, 4 + 2 * 118  # "0001" + 118 × "é"
-    count = HAMT_THRESHOLD // (name_bytes + cid_len) + 1
-    assert count * (name_chars + cid_len) <= HAMT_THRESHOLD < count * (name_bytes + cid_len)
+    count = KUBO_HAMT_THRESHOLD // (name_bytes + cid_len) + 1
+    assert count * (name_chars + cid_len) <= KUBO_HAMT_THRESHOLD < count * (name_bytes + cid_len)
     for i in range(count):
         (folder / (f"{i:04d}" + "é" * 118)).write_bytes(b"")
     with pytest.raises(ShardingRequired):
