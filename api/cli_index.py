@@ -10,17 +10,16 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-from rich.progress import Progress as RichProgress
 
-from ledger.index import EventIndex, Progress, SyncResult, Web3Reader, index_path
-from ledger.settings import Settings, load_settings
-from local_chain import connect, deployment_path, read_deployment
-from local_chain.deploy import chain_errors
+from ledger.settings import load_settings
+
+if TYPE_CHECKING:
+    from ledger.index import Progress, SyncResult
+    from ledger.settings import Settings
 
 __all__ = ["index_app"]
 
@@ -44,6 +43,10 @@ Confirmations = Annotated[
 
 
 def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> SyncResult:
+    from ledger.index import EventIndex, Web3Reader, index_path
+    from local_chain import connect, deployment_path, read_deployment
+    from local_chain.deploy import chain_errors
+
     deployment = read_deployment(deployment_path(settings))
     w3 = connect(settings.rpc_url)
     with (
@@ -67,6 +70,9 @@ def _progress(quiet: bool, label: str) -> Iterator[Progress | None]:
     if quiet or not _err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with RichProgress(*columns, console=_err, transient=True) as bar:
         task = bar.add_task(label, total=None)

@@ -17,8 +17,6 @@ from typing import Annotated, Any, Final
 import typer
 
 from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, UsageError
-from ledger.registration import read_json_file
-from ledger.rights import decide, parse_terms, requires_encryption
 
 __all__ = ["EXIT_ALLOWED", "EXIT_DENIED", "EXIT_INVALID", "terms_check"]
 
@@ -64,6 +62,9 @@ def _write_json(value: Any) -> None:
 def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> None:
     """Check a terms document and say whether it allows public display (exit 0 yes, 3 no,
     4 invalid document)."""
+    from ledger.registration import read_json_file
+    from ledger.rights import decide, parse_terms, requires_encryption
+
     moment = _moment(at)
     document = read_json_file(terms)
     try:

@@ -17,20 +17,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
-from ledger.crypto import EncryptionKeyPair
 from ledger.errors import ChainUnavailable, ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
-from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
-from ledger.registration import Registrar
 from ledger.settings import load_settings
-from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
-from ledger.verify.report import community_in, names_an_item
+
+if TYPE_CHECKING:
+    from ledger.crypto import EncryptionKeyPair
+    from ledger.registration import Registrar
+    from ledger.verify import Report
 
 __all__ = ["verify_command"]
 
@@ -72,6 +71,8 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
 
 def _target(target: str) -> tuple[Path | None, str | None]:
     """(the path, None) or (None, the CID or key) that PATH_OR_CID names."""
+    from ledger.verify.report import names_an_item
+
     if not target.strip():
         raise UsageError(
             "PATH_OR_CID is empty",
@@ -148,6 +149,10 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
+    from ledger.registration import Registrar
+    from ledger.verify import read_proofs, verify_bag, verify_offline, verify_online
+    from ledger.verify.report import community_in
+
     path, cid = _target(target)
     named = community or []
     if chunk_size is not None and (proofs is not None or (path is not None and path.is_dir())):
@@ -212,6 +217,10 @@ def _holders(
 ) -> list[tuple[str, EncryptionKeyPair]]:
     """The keyholders' opened encryption keys: each --key (its passphrase from the file, or
     asked for), or with only --password-file, every key in the keystore it opens."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
+
     if not keys and password_file is None:
         return []
     passphrase = read_passphrase_file(password_file) if password_file is not None else None
