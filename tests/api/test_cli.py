@@ -250,8 +250,10 @@ def test_cat_of_a_dag_too_deep_writes_nothing_and_says_why(tmp_path: Path) -> No
 
 #: What only some commands need; `heritage --help` and `heritage cid` load none of it
 #: (issue 11: the CLI starts at once). Top-level names are third-party packages, dotted
-#: ones this project's own heavy modules.
+#: ones this project's own heavy modules. multiformats is light, but slower to import than a
+#: small file is to hash: CIDs are written in base58btc and base32 without it.
 HEAVY_AT_START = (
+    "multiformats",
     "web3",
     "eth_account",
     "eth_abi",
