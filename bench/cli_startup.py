@@ -113,10 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = {name: statistics.median(values) for name, values in walls.items()}
     cpu = {name: statistics.median(values) for name, values in cpus.items()}
     ratio = {name: wall[name] / wall["framework"] for name in ("help", "cid")}
-    ok = {
-        name: wall[name] <= TARGET_SECONDS and ratio[name] <= TARGET_RATIO
-        for name in ("help", "cid")
-    }
+    within_seconds = {name: wall[name] <= TARGET_SECONDS for name in ("help", "cid")}
+    within_ratio = {name: ratio[name] <= TARGET_RATIO for name in ("help", "cid")}
     report = {
         "runs": runs,
         "cpu_count": os.cpu_count(),
@@ -134,22 +132,30 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_cid": round(ratio["cid"], 3),
         "target_s": TARGET_SECONDS,
         "target_ratio": TARGET_RATIO,
-        "help_meets_targets": ok["help"],
-        "cid_meets_targets": ok["cid"],
+        "help_within_target_s": within_seconds["help"],
+        "help_within_target_ratio": within_ratio["help"],
+        "cid_within_target_s": within_seconds["cid"],
+        "cid_within_target_ratio": within_ratio["cid"],
     }
     print(
         f"medians of {runs} interleaved runs each; load average {load_before:.2f} before, "
         f"{load_after:.2f} after, {os.cpu_count()} CPUs"
     )
-    print(f"{'':<28}{'wall':>9}{'cpu':>9}{'× framework':>13}")
-    print(f"{'framework (typer, rich)':<28}{wall['framework']:>8.3f}s{cpu['framework']:>8.3f}s")
+    targets = f"≤ {TARGET_SECONDS} s  ≤ {TARGET_RATIO:g}×"
+    print(f"{'':<24}{'wall':>9}{'cpu':>9}{'× framework':>13}   {targets}")
+    print(f"{'framework (typer, rich)':<24}{wall['framework']:>8.3f}s{cpu['framework']:>8.3f}s")
     for name, label in (("help", "heritage --help"), ("cid", "heritage cid (1 KiB)")):
-        mark = "ok" if ok[name] else "over"
+        seconds_mark = "[ok]" if within_seconds[name] else "[over]"
+        ratio_mark = "[ok]" if within_ratio[name] else "[over]"
         print(
-            f"{label:<28}{wall[name]:>8.3f}s{cpu[name]:>8.3f}s{ratio[name]:>12.2f}×"
-            f"  [{mark}]"
+            f"{label:<24}{wall[name]:>8.3f}s{cpu[name]:>8.3f}s{ratio[name]:>12.2f}×"
+            f"   {seconds_mark:<9}{ratio_mark}"
         )
-    print(f"targets: at most {TARGET_SECONDS} s and at most {TARGET_RATIO:g} × the framework")
+    print(
+        f"targets (wall medians; information, not a test): at most {TARGET_SECONDS} s and at "
+        f"most {TARGET_RATIO:g} × the framework; cpu: user + system time of the child, which "
+        "a loaded machine inflates less than wall time"
+    )
     sys.stdout.flush()
     print(json.dumps(report, sort_keys=True))
     return 0
