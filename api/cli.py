@@ -8,13 +8,17 @@ verify``) exit 1 when the verdict is bad.
 Starting is cheap: ``heritage --help`` and ``heritage cid`` load typer, rich and the pure CID
 code, nothing more. What a command needs beyond that (the IPFS node, web3, eth-account, the
 cryptography, the registry, the verifier, uvicorn) is imported inside the command, and types
-used only in annotations of helpers are imported under ``TYPE_CHECKING``. Typer reads the
-annotations of the command functions themselves when the CLI starts, so those stay builtins,
-``Path`` and ``Annotated``. ``tests/api/test_cli.py`` checks that importing the CLI and
-printing its help load none of the heavy packages.
+used only in annotations of helpers are imported under ``TYPE_CHECKING`` and written as
+strings. Typer reads the annotations of every command when the CLI starts (all of them, for
+any command line), so those stay builtins, ``Path`` and ``Annotated``, and the ``api/cli*.py``
+modules do without ``from __future__ import annotations``: kept as strings, each annotation
+would be compiled at every start, a fifth of the time ``heritage --help`` spends in this
+project's code. ``tests/api/test_cli.py`` checks that importing the CLI and printing its help
+load none of the heavy packages; ``bench/cli_startup.py`` times it.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -37,11 +41,10 @@ from api.cli_verify import verify_command
 from ledger.errors import ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_path
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from ledger.ipfs.backend import EmbeddedNode, KuboNode
-    from ledger.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -137,14 +140,14 @@ def _options(cid_version: int, raw_leaves: bool | None, hidden: bool = False) ->
     return ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, hidden=hidden)
 
 
-def _open_node(settings: Settings | None = None) -> EmbeddedNode | KuboNode:
+def _open_node(settings: Settings | None = None) -> "EmbeddedNode | KuboNode":
     """The IPFS node the settings name (embedded, or Kubo's RPC at HERITAGE_IPFS_API)."""
     from ledger.ipfs.backend import open_backend
 
     return open_backend(settings if settings is not None else _settings())
 
 
-def _embedded(node: EmbeddedNode | KuboNode, what: str) -> EmbeddedNode:
+def _embedded(node: "EmbeddedNode | KuboNode", what: str) -> "EmbeddedNode":
     from ledger.ipfs.backend import EmbeddedNode
 
     if not isinstance(node, EmbeddedNode):

@@ -4,7 +4,8 @@ Thin: parse, call :mod:`local_chain`, format. Errors are ``HeritageError``s that
 prints without a traceback; a chain that does not answer exits 3.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -35,7 +36,7 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def _registry_artifact() -> Artifact | None:
+def _registry_artifact() -> "Artifact | None":
     from contracts import load_artifact
     from local_chain import REGISTRY_CONTRACT
 

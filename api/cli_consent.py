@@ -10,7 +10,8 @@ the chain nor IPFS, so a keyholder can sign on a machine that is never online.
 statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 chain down).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -79,13 +80,13 @@ def _custody_action(word: str) -> int:
     }[word]
 
 
-def _signatures(paths: list[Path]) -> list[tuple[str, ConsentSignature]]:
+def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
     from ledger.consent_files import read_signature
 
     return [(str(path), read_signature(path)) for path in paths]
 
 
-def _opener_keys(openers: list[str] | None, password_file: Path | None) -> SignerKeys:
+def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "SignerKeys":
     """Whose encryption key re-wraps sealed items, and its passphrase (asked for only when an
     encrypted item needs it)."""
     from ledger.keys import read_passphrase_file
@@ -93,7 +94,7 @@ def _opener_keys(openers: list[str] | None, password_file: Path | None) -> Signe
 
     cache: dict[str, str] = {}
 
-    def passphrase(address: ChecksumAddress) -> str:
+    def passphrase(address: "ChecksumAddress") -> str:
         if address not in cache:
             cache[address] = (
                 read_passphrase_file(password_file)
@@ -110,7 +111,7 @@ def _opener_keys(openers: list[str] | None, password_file: Path | None) -> Signe
     return SignerKeys(load_settings(), passphrase, tuple(openers) if openers else None)
 
 
-def _summary(request: ConsentRequest) -> str:
+def _summary(request: "ConsentRequest") -> str:
     sides = " and ".join(
         f"{c.threshold} of {len(c.keyholders)} keyholders"
         + ("" if role == "keyholders" else f" of the {role}")
@@ -331,7 +332,7 @@ def consent_request(
     _write_request(request, output)
 
 
-def _write_request(request: ConsentRequest, output: Path | None) -> None:
+def _write_request(request: "ConsentRequest", output: Path | None) -> None:
     from ledger.consent_files import encode_request, write_new_file
 
     data = encode_request(request)
@@ -343,7 +344,7 @@ def _write_request(request: ConsentRequest, output: Path | None) -> None:
     _err.print(_summary(request), markup=False, soft_wrap=True)
 
 
-def _signer(key: str, password_file: Path | None) -> LocalAccount:
+def _signer(key: str, password_file: Path | None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
@@ -403,7 +404,7 @@ def consent_sign(
     _err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
 
-def _write_status(status: ConsentStatus) -> None:
+def _write_status(status: "ConsentStatus") -> None:
     from ledger.consent_files import proven_by
 
     request = status.request

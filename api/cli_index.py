@@ -4,7 +4,8 @@ Thin: parse, open the chain named by the settings and its deployment record, cal
 :mod:`ledger.index`, format.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -15,11 +16,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from ledger.index import Progress, SyncResult
-    from ledger.settings import Settings
 
 __all__ = ["index_app"]
 
@@ -42,7 +42,7 @@ Confirmations = Annotated[
 ]
 
 
-def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> SyncResult:
+def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> "SyncResult":
     from ledger.index import EventIndex, Web3Reader, index_path
     from local_chain import connect, deployment_path, read_deployment
     from local_chain.deploy import chain_errors
@@ -65,7 +65,7 @@ def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) 
 
 
 @contextmanager
-def _progress(quiet: bool, label: str) -> Iterator[Progress | None]:
+def _progress(quiet: bool, label: str) -> "Iterator[Progress | None]":
     """A rich progress bar (blocks) on stderr, unless quiet or not a terminal."""
     if quiet or not _err.is_terminal:
         yield None
@@ -79,7 +79,7 @@ def _progress(quiet: bool, label: str) -> Iterator[Progress | None]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _report(result: SyncResult, as_json: bool, quiet: bool) -> None:
+def _report(result: "SyncResult", as_json: bool, quiet: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
         return

@@ -7,7 +7,8 @@ file or a hidden prompt, never from the command line, where shell history and ``
 keep it. Nothing here prints key material or a passphrase.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -18,11 +19,10 @@ import typer
 
 from ledger.errors import NotFound, UsageError
 from ledger.kems import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from ledger.keys import EncryptionKeyInfo, KeyInfo
-    from ledger.settings import Settings
 
 __all__ = ["keys_app"]
 
@@ -63,7 +63,7 @@ def _kem(text: str) -> Kem:
     raise UsageError(f"--kem {text!r} is not known", hint=f"use {KEM_HYBRID} or {KEM_X25519}")
 
 
-def _encryption_of(settings: Settings, address: str) -> EncryptionKeyInfo | None:
+def _encryption_of(settings: Settings, address: str) -> "EncryptionKeyInfo | None":
     from ledger.keys import encryption_key_info
 
     try:
@@ -87,7 +87,7 @@ def _passphrase(password_file: Path | None, *, new: bool, prompt: str = "Passphr
     return value
 
 
-def _report(info: KeyInfo, verb: str, as_json: bool) -> None:
+def _report(info: "KeyInfo", verb: str, as_json: bool) -> None:
     if as_json:
         _print_json(info.to_json())
         return

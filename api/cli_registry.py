@@ -11,7 +11,8 @@ Thin: parse, call :class:`ledger.registration.Registrar`, format. Keys:
   ADDRESS`` (a key in the keystore) with ``--sender-password-file``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -26,14 +27,13 @@ from rich.console import Console
 
 from ledger.errors import UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress
 
     from ledger.registration import ItemRegistration, Progress, Registrar, SignerKeys
-    from ledger.settings import Settings
 
 __all__ = [
     "community_app",
@@ -114,7 +114,7 @@ def _print_json(value: Any) -> None:
 
 def _passphrases(
     signers: list[str] | None, files: list[Path] | None
-) -> Callable[[ChecksumAddress], str]:
+) -> "Callable[[ChecksumAddress], str]":
     from ledger.keys import read_passphrase_file
 
     named = [s.lower() for s in signers or []]
@@ -126,7 +126,7 @@ def _passphrases(
         )
     cache: dict[str, str] = {}
 
-    def passphrase(address: ChecksumAddress) -> str:
+    def passphrase(address: "ChecksumAddress") -> str:
         if address in cache:
             return cache[address]
         if len(paths) == 1:
@@ -145,7 +145,7 @@ def _passphrases(
 
 def signer_keys(
     settings: Settings, signers: list[str] | None, files: list[Path] | None
-) -> SignerKeys:
+) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
     --password-file (one for all, or one per signer) or asked for."""
     from ledger.registration import SignerKeys
@@ -157,7 +157,7 @@ def signer_keys(
     )
 
 
-def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -> LocalAccount:
+def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -> "LocalAccount":
     from ledger.keys import load_signer, read_passphrase_file
 
     if sender_file is not None:
@@ -172,7 +172,7 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
 @contextmanager
 def registrar_session(
     sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
-) -> Iterator[tuple[Settings, Registrar]]:
+) -> "Iterator[tuple[Settings, Registrar]]":
     """The settings and a :class:`Registrar` for one command, closed after it; ``sends``: with
     the account that pays for transactions (``--sender``, else anvil's dev account locally)."""
     from ledger.registration import Registrar
@@ -190,7 +190,7 @@ _registrar = registrar_session  # the name the commands here were written with
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Progress | None]:
+def _progress(quiet: bool) -> "Iterator[Progress | None]":
     """Progress bars (files added, items registered) on stderr, unless quiet or not a tty."""
     if quiet or not _err.is_terminal:
         yield None
@@ -215,11 +215,11 @@ def _progress(quiet: bool) -> Iterator[Progress | None]:
         yield tick
 
 
-def _claimant(registrar: Registrar, community: str | None) -> bytes | None:
+def _claimant(registrar: "Registrar", community: str | None) -> bytes | None:
     return None if community is None else registrar.resolve_community(community)
 
 
-def _print_other_claims(entries: Sequence[ItemRegistration]) -> None:
+def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
     """A note on stderr for content that other communities claim too (never a refusal)."""
     for entry in entries:
         if entry.other_claims:

@@ -6,7 +6,8 @@ the field as a JSON pointer and the rule). 2 is a usage error (e.g. ``--at`` wit
 The ``--json`` shape is documented in docs/terms.md.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys

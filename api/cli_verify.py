@@ -12,7 +12,8 @@ PATH_OR_CID is a CID (or a 0x claim key) when it parses as one, else a path, whi
 a mistyped file name is never looked up on chain as if it were a CID.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -36,7 +37,7 @@ __all__ = ["verify_command"]
 _out = Console(highlight=False)
 
 
-def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
+def _print(report: "Report", as_json: bool, *, chunks: int | None = None) -> None:
     """The report; ``chunks``: the chunk size a bare file was hashed with."""
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
@@ -213,8 +214,8 @@ def verify_command(
 
 
 def _holders(
-    registrar: Registrar, keys: list[str], password_file: Path | None
-) -> list[tuple[str, EncryptionKeyPair]]:
+    registrar: "Registrar", keys: list[str], password_file: Path | None
+) -> "list[tuple[str, EncryptionKeyPair]]":
     """The keyholders' opened encryption keys: each --key (its passphrase from the file, or
     asked for), or with only --password-file, every key in the keystore it opens."""
     from eth_utils.address import is_address, to_checksum_address
