@@ -2,7 +2,8 @@
 
 Times, as separate processes and interleaved (each round runs all three, in a rotating
 order, so a busy moment on the machine hits them alike), ``--runs`` times each (20; 5 with
-``--quick``) after one untimed round that leaves every bytecode cache written:
+``--quick``) after one untimed round that leaves every bytecode cache written (the children
+write them even under ``PYTHONDONTWRITEBYTECODE``):
 
 * framework: ``python -c "import typer, rich.console"``, the baseline;
 * help: ``heritage --help``;
@@ -52,8 +53,14 @@ def heritage_command() -> list[str]:
 
 
 def child_env() -> dict[str, str]:
-    """This checkout first on the path, and no HERITAGE_* settings from the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    """This checkout first on the path, no HERITAGE_* settings from the caller, and bytecode
+    caches written as a user's Python writes them (without them every run would compile the
+    project's modules from source, and that would be what is measured)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HERITAGE_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
