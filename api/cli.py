@@ -4,28 +4,32 @@ Errors from the project print as one line (``error[code]: what … (what to do)`
 traceback. Exit statuses are :class:`ledger.errors.ExitCode` (docs/exit-codes.md): 0 success,
 1 failure, 2 usage error, 3 chain unavailable; commands that report a verdict (``ipfs
 verify``) exit 1 when the verdict is bad.
+
+Starting is cheap: ``heritage --help`` and ``heritage cid`` load typer, rich and the pure CID
+code, nothing more. What a command needs beyond that (the IPFS node, web3, eth-account, the
+cryptography, the registry, the verifier, uvicorn) is imported inside the command, and types
+used only in annotations of helpers are imported under ``TYPE_CHECKING`` and written as
+strings. Typer reads the annotations of every command when the CLI starts (all of them, for
+any command line), so those stay builtins, ``Path`` and ``Annotated``, and the ``api/cli*.py``
+modules do without ``from __future__ import annotations``: kept as strings, each annotation
+would be compiled at every start (about 30 ms of ``heritage --help`` on two cores, a tenth
+of it). ``tests/api/test_cli.py`` checks that importing the CLI and printing its help
+load none of the heavy packages; ``bench/cli_startup.py`` times it.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from api.cli_chain import chain_app
 from api.cli_consent import consent_app
@@ -35,11 +39,12 @@ from api.cli_registry import community_app, custody_app, derivative_app, item_ap
 from api.cli_rights import terms_check
 from api.cli_verify import verify_command
 from ledger.errors import ExitCode, HeritageError, NoSuchFile, UsageError
-from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import Cid
-from ledger.ipfs.files import check_file
 from ledger.ipfs.unixfs import ImportOptions, import_path
 from ledger.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ledger.ipfs.backend import EmbeddedNode, KuboNode
 
 __all__ = ["app", "main"]
 
@@ -104,6 +109,15 @@ def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], N
     if quiet or not _err.is_terminal or total < (16 << 20):
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -126,7 +140,16 @@ def _options(cid_version: int, raw_leaves: bool | None, hidden: bool = False) ->
     return ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, hidden=hidden)
 
 
-def _embedded(node: EmbeddedNode | KuboNode, what: str) -> EmbeddedNode:
+def _open_node(settings: Settings | None = None) -> "EmbeddedNode | KuboNode":
+    """The IPFS node the settings name (embedded, or Kubo's RPC at HERITAGE_IPFS_API)."""
+    from ledger.ipfs.backend import open_backend
+
+    return open_backend(settings if settings is not None else _settings())
+
+
+def _embedded(node: "EmbeddedNode | KuboNode", what: str) -> "EmbeddedNode":
+    from ledger.ipfs.backend import EmbeddedNode
+
     if not isinstance(node, EmbeddedNode):
         raise UsageError(
             f"`heritage ipfs {what}` works on the embedded node only",
@@ -164,8 +187,10 @@ def ipfs_add(
     as_json: JsonFlag = False,
 ) -> None:
     """Add files or directories to the node (as `ipfs add -r`) and pin them."""
+    from ledger.ipfs.backend import EmbeddedNode
+
     options = _options(cid_version, raw_leaves, hidden)
-    node = open_backend(_settings())
+    node = _open_node()
     results: list[dict[str, Any]] = []
     for path in paths:
         if not path.exists() and not path.is_symlink():
@@ -194,7 +219,10 @@ def ipfs_cat(
     length: Annotated[int | None, typer.Option(min=0, help="Stop after this many bytes.")] = None,
 ) -> None:
     """Write a file's bytes to standard output."""
-    node = open_backend(_settings())
+    from ledger.ipfs.backend import EmbeddedNode
+    from ledger.ipfs.files import check_file
+
+    node = _open_node()
     if isinstance(node, EmbeddedNode):
         # Nothing is written unless the walk can be made (a DAG too deep, a missing block).
         check_file(node.store.get_block, node.resolve(path), offset, length, probe=node.store)
@@ -213,7 +241,7 @@ def ipfs_get(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a file or directory to disk, refusing unsafe names and symlinks."""
-    node = open_backend(_settings())
+    node = _open_node()
     target = output or Path(path.strip("/").split("/")[-1])
     written = node.get(path, target)
     if as_json:
@@ -230,7 +258,7 @@ def ipfs_pin(
     ] = False,
 ) -> None:
     """Pin DAGs (recursively, unless --direct) so GC keeps them."""
-    node = open_backend(_settings())
+    node = _open_node()
     for text in cids:
         node.pin_add(Cid.parse(text), recursive=not direct)
         sys.stdout.write(f"pinned {text} {'directly' if direct else 'recursively'}\n")
@@ -242,7 +270,7 @@ def ipfs_unpin(
     direct: Annotated[bool, typer.Option("--direct", help="Remove a direct pin.")] = False,
 ) -> None:
     """Remove pins; the blocks stay until the next GC."""
-    node = open_backend(_settings())
+    node = _open_node()
     for text in cids:
         node.pin_rm(Cid.parse(text), recursive=not direct)
         sys.stdout.write(f"unpinned {text}\n")
@@ -251,7 +279,7 @@ def ipfs_unpin(
 @ipfs_app.command("pins")
 def ipfs_pins(as_json: JsonFlag = False) -> None:
     """List pins."""
-    node = open_backend(_settings())
+    node = _open_node()
     pins = node.pin_ls()
     if as_json:
         _print_json({str(cid): kind for cid, kind in pins.items()})
@@ -264,7 +292,9 @@ def ipfs_pins(as_json: JsonFlag = False) -> None:
 def ipfs_gc(quiet: Quiet = False, as_json: JsonFlag = False) -> None:
     """Remove every block that no pin reaches (on a remote node: every unpinned block there,
     whoever added it, as `ipfs repo gc` does)."""
-    node = open_backend(_settings())
+    from ledger.ipfs.backend import KuboNode
+
+    node = _open_node()
     if isinstance(node, KuboNode) and not (quiet or as_json):
         _err.print(
             f"collecting garbage on the IPFS node at {escape(node.api)}: every block that no "
@@ -283,7 +313,7 @@ def ipfs_gc(quiet: Quiet = False, as_json: JsonFlag = False) -> None:
 @ipfs_app.command("verify")
 def ipfs_verify(as_json: JsonFlag = False) -> None:
     """Re-hash every stored block and name exactly those that are corrupt (exit 1 if any)."""
-    node = _embedded(open_backend(_settings()), "verify")
+    node = _embedded(_open_node(), "verify")
     corrupt = node.verify()
     if as_json:
         _print_json({"corrupt": [{"cid": str(c.cid), "path": str(c.path)} for c in corrupt]})
@@ -308,7 +338,7 @@ def ipfs_car_export(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a DAG as a CARv1 file (for `ipfs dag import` on any node)."""
-    node = open_backend(_settings())
+    node = _open_node()
     root = Cid.parse(cid)
     if output.exists():
         raise UsageError(f"{output} already exists", hint="choose a new output path")
@@ -336,7 +366,9 @@ def ipfs_car_import(
     as_json: JsonFlag = False,
 ) -> None:
     """Import a CARv1 file whole, checking every block, or import nothing."""
-    node = open_backend(_settings())
+    from ledger.ipfs.backend import EmbeddedNode
+
+    node = _open_node()
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
     with path.open("rb") as stream:
@@ -372,7 +404,7 @@ def ipfs_serve(
     from api.ipfs_app import create_ipfs_app
 
     settings = _settings()
-    node = _embedded(open_backend(settings), "serve")
+    node = _embedded(_open_node(settings), "serve")
     bind_host = host or settings.ipfs_host
     bind_port = port or settings.ipfs_port
     _err.print(f"serving the IPFS node of {settings.data_dir} on http://{bind_host}:{bind_port}")

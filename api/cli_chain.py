@@ -4,24 +4,21 @@ Thin: parse, call :mod:`local_chain`, format. Errors are ``HeritageError``s that
 prints without a traceback; a chain that does not answer exits 3.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from contracts import Artifact, load_artifact
 from ledger.errors import NotFound
 from ledger.settings import load_settings
-from local_chain import (
-    REGISTRY_CONTRACT,
-    chain_down,
-    chain_status,
-    chain_up,
-)
+
+if TYPE_CHECKING:
+    from contracts import Artifact
 
 __all__ = ["chain_app"]
 
@@ -39,7 +36,10 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def _registry_artifact() -> Artifact | None:
+def _registry_artifact() -> "Artifact | None":
+    from contracts import load_artifact
+    from local_chain import REGISTRY_CONTRACT
+
     try:
         return load_artifact(REGISTRY_CONTRACT)
     except NotFound:
@@ -54,6 +54,8 @@ def up(
     as_json: JsonFlag = False,
 ) -> None:
     """Start the local anvil (if not running) and deploy the registry once; harmless twice."""
+    from local_chain import chain_up
+
     result = chain_up(load_settings(), _registry_artifact(), redeploy=redeploy)
     if as_json:
         _print_json(result.to_json())
@@ -79,6 +81,8 @@ def up(
 @chain_app.command("down")
 def down(as_json: JsonFlag = False) -> None:
     """Stop the local anvil cleanly (SIGTERM, then wait for its state to be written)."""
+    from local_chain import chain_down
+
     result = chain_down(load_settings())
     if as_json:
         _print_json(
@@ -102,6 +106,8 @@ def down(as_json: JsonFlag = False) -> None:
 @chain_app.command("status")
 def status(as_json: JsonFlag = False) -> None:
     """Show the chain: RPC URL, chain id, pid, registry, latest block (exit 3 if down)."""
+    from local_chain import chain_status
+
     result = chain_status(load_settings())
     if as_json:
         _print_json(result.to_json())

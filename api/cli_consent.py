@@ -10,18 +10,16 @@ the chain nor IPFS, so a keyholder can sign on a machine that is never online.
 statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 chain down).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
-from eth_utils.address import is_address
 from rich.console import Console
 
 from api.cli_registry import (
@@ -33,31 +31,15 @@ from api.cli_registry import (
     registrar_session,
     signer_keys,
 )
-from ledger.chain import (
-    CUSTODY_LOAN,
-    CUSTODY_REPATRIATION,
-    CUSTODY_RETURN,
-    CUSTODY_TRANSFER,
-)
-from ledger.consent_files import (
-    ConsentRequest,
-    ConsentSignature,
-    ConsentStatus,
-    collect,
-    describe_request,
-    encode_request,
-    encode_signature,
-    load_keystore_file,
-    proven_by,
-    read_request,
-    read_signature,
-    sign_request,
-    write_new_file,
-)
 from ledger.errors import ExitCode, UsageError
-from ledger.keys import load_signer, read_passphrase_file
-from ledger.registration import SignerKeys, read_json_file
 from ledger.settings import load_settings
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from eth_typing import ChecksumAddress
+
+    from ledger.consent_files import ConsentRequest, ConsentSignature, ConsentStatus
+    from ledger.registration import SignerKeys
 
 __all__ = ["EXIT_INCOMPLETE", "consent_app"]
 
@@ -70,13 +52,8 @@ consent_app = typer.Typer(
     no_args_is_help=True,
 )
 
-#: ``heritage consent request ACTION TARGET``: the custody actions by their command word.
-_CUSTODY_WORDS: Final = {
-    "transfer": CUSTODY_TRANSFER,
-    "repatriate": CUSTODY_REPATRIATION,
-    "loan": CUSTODY_LOAN,
-    "return": CUSTODY_RETURN,
-}
+#: ``heritage consent request ACTION TARGET``: the custody actions' command words.
+_CUSTODY_WORDS: Final = ("transfer", "repatriate", "loan", "return")
 _ACTION_WORDS: Final = ("rotate", *_CUSTODY_WORDS)
 
 _err = Console(stderr=True, highlight=False)
@@ -91,16 +68,33 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def _signatures(paths: list[Path]) -> list[tuple[str, ConsentSignature]]:
+def _custody_action(word: str) -> int:
+    """The registry's custody action that a command word of ``_CUSTODY_WORDS`` names."""
+    from ledger.chain import CUSTODY_LOAN, CUSTODY_REPATRIATION, CUSTODY_RETURN, CUSTODY_TRANSFER
+
+    return {
+        "transfer": CUSTODY_TRANSFER,
+        "repatriate": CUSTODY_REPATRIATION,
+        "loan": CUSTODY_LOAN,
+        "return": CUSTODY_RETURN,
+    }[word]
+
+
+def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
+    from ledger.consent_files import read_signature
+
     return [(str(path), read_signature(path)) for path in paths]
 
 
-def _opener_keys(openers: list[str] | None, password_file: Path | None) -> SignerKeys:
+def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "SignerKeys":
     """Whose encryption key re-wraps sealed items, and its passphrase (asked for only when an
     encrypted item needs it)."""
+    from ledger.keys import read_passphrase_file
+    from ledger.registration import SignerKeys
+
     cache: dict[str, str] = {}
 
-    def passphrase(address: ChecksumAddress) -> str:
+    def passphrase(address: "ChecksumAddress") -> str:
         if address not in cache:
             cache[address] = (
                 read_passphrase_file(password_file)
@@ -117,7 +111,7 @@ def _opener_keys(openers: list[str] | None, password_file: Path | None) -> Signe
     return SignerKeys(load_settings(), passphrase, tuple(openers) if openers else None)
 
 
-def _summary(request: ConsentRequest) -> str:
+def _summary(request: "ConsentRequest") -> str:
     sides = " and ".join(
         f"{c.threshold} of {len(c.keyholders)} keyholders"
         + ("" if role == "keyholders" else f" of the {role}")
@@ -235,6 +229,8 @@ def consent_request(
     `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
     (k of the parent's steward consent to C's derivative; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there)."""
+    from ledger.registration import read_json_file
+
     valid_for = valid_hours * 3600
     if target and target[0] == "derivative":
         if len(target) != 3:
@@ -324,7 +320,7 @@ def consent_request(
                     raise UsageError(f"--keyholder and --threshold do not go with {action}")
                 request = registrar.custody_request(
                     subject,
-                    _CUSTODY_WORDS[action],
+                    _custody_action(action),
                     None if to is None else registrar.resolve_community(to),
                     keys,
                     document=document,
@@ -336,7 +332,9 @@ def consent_request(
     _write_request(request, output)
 
 
-def _write_request(request: ConsentRequest, output: Path | None) -> None:
+def _write_request(request: "ConsentRequest", output: Path | None) -> None:
+    from ledger.consent_files import encode_request, write_new_file
+
     data = encode_request(request)
     if output is None:
         sys.stdout.buffer.write(data)
@@ -346,8 +344,13 @@ def _write_request(request: ConsentRequest, output: Path | None) -> None:
     _err.print(_summary(request), markup=False, soft_wrap=True)
 
 
-def _signer(key: str, password_file: Path | None) -> LocalAccount:
+def _signer(key: str, password_file: Path | None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
+    from eth_utils.address import is_address
+
+    from ledger.consent_files import load_keystore_file
+    from ledger.keys import load_signer, read_passphrase_file
+
     if password_file is not None:
         passphrase = read_passphrase_file(password_file)
     else:
@@ -381,6 +384,14 @@ def consent_sign(
     ] = False,
 ) -> None:
     """Show what a request asks, then sign it with one keyholder's key (offline)."""
+    from ledger.consent_files import (
+        describe_request,
+        encode_signature,
+        read_request,
+        sign_request,
+        write_new_file,
+    )
+
     request = read_request(request_file)
     _err.print("You are asked to sign:", markup=False)
     for label, value in describe_request(request):
@@ -393,7 +404,9 @@ def consent_sign(
     _err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
 
-def _write_status(status: ConsentStatus) -> None:
+def _write_status(status: "ConsentStatus") -> None:
+    from ledger.consent_files import proven_by
+
     request = status.request
     out = sys.stdout
     about = (
@@ -446,6 +459,8 @@ def consent_status(
 ) -> None:
     """Which keyholders have signed a request, which are missing, how many more are needed
     (offline). Exits 0 when complete, 5 when signatures are missing."""
+    from ledger.consent_files import collect, read_request
+
     request = read_request(request_file)
     status = collect(request, _signatures(signature_files or []), now=int(time.time()))
     if as_json:
@@ -470,6 +485,8 @@ def consent_submit(
     after re-checking the chain (nothing sent otherwise). A derivative's consent registers
     the derivative: k keyholders of the deriving community sign here (--signer,
     --password-file)."""
+    from ledger.consent_files import read_request
+
     request = read_request(request_file)
     signatures = _signatures(signature_files)
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):

@@ -4,23 +4,22 @@ Thin: parse, open the chain named by the settings and its deployment record, cal
 :mod:`ledger.index`, format.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-from rich.progress import Progress as RichProgress
 
-from ledger.index import EventIndex, Progress, SyncResult, Web3Reader, index_path
 from ledger.settings import Settings, load_settings
-from local_chain import connect, deployment_path, read_deployment
-from local_chain.deploy import chain_errors
+
+if TYPE_CHECKING:
+    from ledger.index import Progress, SyncResult
 
 __all__ = ["index_app"]
 
@@ -43,7 +42,11 @@ Confirmations = Annotated[
 ]
 
 
-def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> SyncResult:
+def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> "SyncResult":
+    from ledger.index import EventIndex, Web3Reader, index_path
+    from local_chain import connect, deployment_path, read_deployment
+    from local_chain.deploy import chain_errors
+
     deployment = read_deployment(deployment_path(settings))
     w3 = connect(settings.rpc_url)
     with (
@@ -62,18 +65,21 @@ def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) 
 
 
 @contextmanager
-def _progress(quiet: bool, label: str) -> Iterator[Progress | None]:
+def _progress(quiet: bool, label: str) -> "Iterator[Progress | None]":
     """A rich progress bar (blocks) on stderr, unless quiet or not a terminal."""
     if quiet or not _err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with RichProgress(*columns, console=_err, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _report(result: SyncResult, as_json: bool, quiet: bool) -> None:
+def _report(result: "SyncResult", as_json: bool, quiet: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
         return

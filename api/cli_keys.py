@@ -7,33 +7,22 @@ file or a hidden prompt, never from the command line, where shell history and ``
 keep it. Nothing here prints key material or a passphrase.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_utils.address import to_checksum_address
 
-from ledger.crypto import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
 from ledger.errors import NotFound, UsageError
-from ledger.keys import (
-    EncryptionKeyInfo,
-    KeyInfo,
-    encryption_key_info,
-    export_key,
-    import_keystore,
-    import_private_key,
-    list_encryption_keys,
-    list_keys,
-    new_encryption_key,
-    new_key,
-    parse_private_key,
-    read_passphrase_file,
-)
+from ledger.kems import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
 from ledger.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ledger.keys import EncryptionKeyInfo, KeyInfo
 
 __all__ = ["keys_app"]
 
@@ -74,7 +63,9 @@ def _kem(text: str) -> Kem:
     raise UsageError(f"--kem {text!r} is not known", hint=f"use {KEM_HYBRID} or {KEM_X25519}")
 
 
-def _encryption_of(settings: Settings, address: str) -> EncryptionKeyInfo | None:
+def _encryption_of(settings: Settings, address: str) -> "EncryptionKeyInfo | None":
+    from ledger.keys import encryption_key_info
+
     try:
         return encryption_key_info(settings, address)
     except NotFound:
@@ -86,6 +77,8 @@ def _print_json(value: Any) -> None:
 
 
 def _passphrase(password_file: Path | None, *, new: bool, prompt: str = "Passphrase") -> str:
+    from ledger.keys import read_passphrase_file
+
     if password_file is not None:
         return read_passphrase_file(password_file)
     value: str = typer.prompt(
@@ -94,7 +87,7 @@ def _passphrase(password_file: Path | None, *, new: bool, prompt: str = "Passphr
     return value
 
 
-def _report(info: KeyInfo, verb: str, as_json: bool) -> None:
+def _report(info: "KeyInfo", verb: str, as_json: bool) -> None:
     if as_json:
         _print_json(info.to_json())
         return
@@ -118,6 +111,8 @@ def keys_new(
     ] = True,
 ) -> None:
     """Generate a key (and an encryption key pair) stored encrypted with a new passphrase."""
+    from ledger.keys import new_key
+
     settings = load_settings()
     chosen = _kem(kem) if encryption else None
     passphrase = _passphrase(password_file, new=True)
@@ -144,6 +139,8 @@ def keys_new_encryption(
 ) -> None:
     """Create the encryption key pair of a keyholder whose Ethereum key is here, sealed with
     that key's passphrase."""
+    from ledger.keys import new_encryption_key
+
     settings = load_settings()
     chosen = _kem(kem)
     passphrase = _passphrase(password_file, new=False, prompt="Passphrase of the key")
@@ -185,6 +182,8 @@ def keys_import(
 
     A private key is never accepted as a command-line argument.
     """
+    from ledger.keys import import_keystore, import_private_key, parse_private_key
+
     settings = load_settings()
     if key_file is not None and keystore is not None:
         raise UsageError("pass --key-file or --keystore, not both")
@@ -211,6 +210,8 @@ def keys_import(
 def keys_list(as_json: JsonFlag = False) -> None:
     """List the keys: address, label and file, and the encryption key id when there is one
     (JSON: an ``encryption`` object). Never key material."""
+    from ledger.keys import list_encryption_keys, list_keys
+
     settings = load_settings()
     keys = list_keys(settings)
     encryption = {e.address: e for e in list_encryption_keys(settings)}
@@ -245,6 +246,10 @@ def keys_export(
 ) -> None:
     """Write a key's keystore file (still encrypted) to FILE, mode 0600, with its encryption
     key (still sealed) when it has one."""
+    from eth_utils.address import to_checksum_address
+
+    from ledger.keys import export_key
+
     written = export_key(load_settings(), address, output)
     checksum = to_checksum_address(address)  # export_key has checked it
     if as_json:

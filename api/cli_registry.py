@@ -11,7 +11,8 @@ Thin: parse, call :class:`ledger.registration.Registrar`, format. Keys:
   ADDRESS`` (a key in the keystore) with ``--sender-password-file``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -19,28 +20,20 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
-from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
 
 from ledger.errors import UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
-from ledger.keys import load_signer, read_passphrase_file
-from ledger.registration import (
-    ItemRegistration,
-    Progress,
-    Registrar,
-    SignerKeys,
-    parse_community_id,
-    read_json_file,
-)
 from ledger.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from eth_typing import ChecksumAddress
+
+    from ledger.registration import ItemRegistration, Progress, Registrar, SignerKeys
 
 __all__ = [
     "community_app",
@@ -121,7 +114,9 @@ def _print_json(value: Any) -> None:
 
 def _passphrases(
     signers: list[str] | None, files: list[Path] | None
-) -> Callable[[ChecksumAddress], str]:
+) -> "Callable[[ChecksumAddress], str]":
+    from ledger.keys import read_passphrase_file
+
     named = [s.lower() for s in signers or []]
     paths = list(files or [])
     if len(paths) > 1 and len(paths) != len(named):
@@ -131,7 +126,7 @@ def _passphrases(
         )
     cache: dict[str, str] = {}
 
-    def passphrase(address: ChecksumAddress) -> str:
+    def passphrase(address: "ChecksumAddress") -> str:
         if address in cache:
             return cache[address]
         if len(paths) == 1:
@@ -150,9 +145,11 @@ def _passphrases(
 
 def signer_keys(
     settings: Settings, signers: list[str] | None, files: list[Path] | None
-) -> SignerKeys:
+) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
     --password-file (one for all, or one per signer) or asked for."""
+    from ledger.registration import SignerKeys
+
     return SignerKeys(
         settings,
         _passphrases(signers, files),
@@ -160,7 +157,9 @@ def signer_keys(
     )
 
 
-def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -> LocalAccount:
+def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -> "LocalAccount":
+    from ledger.keys import load_signer, read_passphrase_file
+
     if sender_file is not None:
         passphrase = read_passphrase_file(sender_file)
     else:
@@ -173,9 +172,11 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
 @contextmanager
 def registrar_session(
     sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
-) -> Iterator[tuple[Settings, Registrar]]:
+) -> "Iterator[tuple[Settings, Registrar]]":
     """The settings and a :class:`Registrar` for one command, closed after it; ``sends``: with
     the account that pays for transactions (``--sender``, else anvil's dev account locally)."""
+    from ledger.registration import Registrar
+
     settings = load_settings()
     with Registrar(settings) as registrar:
         if sends and sender is not None:
@@ -189,11 +190,14 @@ _registrar = registrar_session  # the name the commands here were written with
 
 
 @contextmanager
-def _progress(quiet: bool) -> Iterator[Progress | None]:
+def _progress(quiet: bool) -> "Iterator[Progress | None]":
     """Progress bars (files added, items registered) on stderr, unless quiet or not a tty."""
     if quiet or not _err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress as RichProgress
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -211,11 +215,11 @@ def _progress(quiet: bool) -> Iterator[Progress | None]:
         yield tick
 
 
-def _claimant(registrar: Registrar, community: str | None) -> bytes | None:
+def _claimant(registrar: "Registrar", community: str | None) -> bytes | None:
     return None if community is None else registrar.resolve_community(community)
 
 
-def _print_other_claims(entries: Sequence[ItemRegistration]) -> None:
+def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
     """A note on stderr for content that other communities claim too (never a refusal)."""
     for entry in entries:
         if entry.other_claims:
@@ -264,6 +268,8 @@ def community_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a community of keyholders with threshold k; every keyholder signs."""
+    from ledger.registration import parse_community_id, read_json_file
+
     explicit = parse_community_id(salt) if salt is not None else None
     if salt is not None and explicit is None:
         raise UsageError(f"--salt {salt!r} is not 0x and 64 hex digits")
@@ -324,6 +330,8 @@ def community_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Replace the keyholders and threshold; k of the current keyholders sign."""
+    from ledger.registration import read_json_file
+
     extra = read_json_file(document) if document is not None else None
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
         view = registrar.rotate_community(
@@ -534,6 +542,10 @@ def item_decrypt(
 ) -> None:
     """Decrypt an encrypted ITEM for a keyholder, and check the plaintext against the
     registered commitment; the file appears at OUTPUT only if every check passes."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from ledger.keys import read_passphrase_file
+
     if password_file is not None:
         passphrase = read_passphrase_file(password_file)
     else:

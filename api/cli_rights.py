@@ -6,7 +6,8 @@ the field as a JSON pointer and the rule). 2 is a usage error (e.g. ``--at`` wit
 The ``--json`` shape is documented in docs/terms.md.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
@@ -17,8 +18,6 @@ from typing import Annotated, Any, Final
 import typer
 
 from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, UsageError
-from ledger.registration import read_json_file
-from ledger.rights import decide, parse_terms, requires_encryption
 
 __all__ = ["EXIT_ALLOWED", "EXIT_DENIED", "EXIT_INVALID", "terms_check"]
 
@@ -64,6 +63,9 @@ def _write_json(value: Any) -> None:
 def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> None:
     """Check a terms document and say whether it allows public display (exit 0 yes, 3 no,
     4 invalid document)."""
+    from ledger.registration import read_json_file
+    from ledger.rights import decide, parse_terms, requires_encryption
+
     moment = _moment(at)
     document = read_json_file(terms)
     try:

@@ -12,32 +12,32 @@ PATH_OR_CID is a CID (or a 0x claim key) when it parses as one, else a path, whi
 a mistyped file name is never looked up on chain as if it were a CID.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from eth_utils.address import is_address, to_checksum_address
 from rich.console import Console
 
-from ledger.crypto import EncryptionKeyPair
 from ledger.errors import ChainUnavailable, ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
-from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
-from ledger.registration import Registrar
 from ledger.settings import load_settings
-from ledger.verify import Report, read_proofs, verify_bag, verify_offline, verify_online
-from ledger.verify.report import community_in, names_an_item
+
+if TYPE_CHECKING:
+    from ledger.crypto import EncryptionKeyPair
+    from ledger.registration import Registrar
+    from ledger.verify import Report
 
 __all__ = ["verify_command"]
 
 _out = Console(highlight=False)
 
 
-def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
+def _print(report: "Report", as_json: bool, *, chunks: int | None = None) -> None:
     """The report; ``chunks``: the chunk size a bare file was hashed with."""
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
@@ -72,6 +72,8 @@ def _print(report: Report, as_json: bool, *, chunks: int | None = None) -> None:
 
 def _target(target: str) -> tuple[Path | None, str | None]:
     """(the path, None) or (None, the CID or key) that PATH_OR_CID names."""
+    from ledger.verify.report import names_an_item
+
     if not target.strip():
         raise UsageError(
             "PATH_OR_CID is empty",
@@ -148,6 +150,10 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
+    from ledger.registration import Registrar
+    from ledger.verify import read_proofs, verify_bag, verify_offline, verify_online
+    from ledger.verify.report import community_in
+
     path, cid = _target(target)
     named = community or []
     if chunk_size is not None and (proofs is not None or (path is not None and path.is_dir())):
@@ -208,10 +214,14 @@ def verify_command(
 
 
 def _holders(
-    registrar: Registrar, keys: list[str], password_file: Path | None
-) -> list[tuple[str, EncryptionKeyPair]]:
+    registrar: "Registrar", keys: list[str], password_file: Path | None
+) -> "list[tuple[str, EncryptionKeyPair]]":
     """The keyholders' opened encryption keys: each --key (its passphrase from the file, or
     asked for), or with only --password-file, every key in the keystore it opens."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    from ledger.keys import list_encryption_keys, load_encryption_key, read_passphrase_file
+
     if not keys and password_file is None:
         return []
     passphrase = read_passphrase_file(password_file) if password_file is not None else None

@@ -46,6 +46,7 @@ from eth_utils.crypto import keccak
 
 from ledger.errors import DecryptionFailed, UsageError, WrongPassphrase
 from ledger.ipfs.cid import Cid
+from ledger.kems import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
 
 __all__ = [
     "COMMITMENT_DOMAIN",
@@ -349,10 +350,6 @@ def decrypt_file(
 
 # ---- keyholder encryption keys (HPKE) ------------------------------------------------------
 
-Kem = Literal["MLKEM768-X25519", "X25519"]
-KEM_HYBRID: Final[Kem] = "MLKEM768-X25519"
-KEM_X25519: Final[Kem] = "X25519"
-DEFAULT_KEM: Final[Kem] = KEM_HYBRID
 _KDF_NAME: Final = "HKDF-SHA256"
 _AEAD_NAME: Final = "AES-256-GCM"
 _SUITES: Final = {

@@ -1,38 +1,17 @@
-"""Content addressing and the embedded IPFS node.
+"""Content addressing and the embedded IPFS node, one module each:
 
-Public surface: CIDs, the Kubo-identical UnixFS importer, the blockstore, CAR files and the
-``IpfsBackend`` Protocol with its embedded and remote (Kubo) implementations.
+- :mod:`ledger.ipfs.cid`: CIDs (:class:`~ledger.ipfs.cid.Cid`, codecs ``RAW``, ``DAG_PB``,
+  ``DAG_CBOR``);
+- :mod:`ledger.ipfs.dagpb`: the dag-pb codec and UnixFS ``Data``;
+- :mod:`ledger.ipfs.unixfs`: the Kubo-identical UnixFS importer (``import_path``,
+  ``import_stream``, ``import_bytes``, :class:`~ledger.ipfs.unixfs.ImportOptions`);
+- :mod:`ledger.ipfs.files`: reading UnixFS DAGs and exporting them safely to disk;
+- :mod:`ledger.ipfs.dag`: links between blocks and the DAG walker;
+- :mod:`ledger.ipfs.blockstore`: the on-disk blockstore with pins and GC;
+- :mod:`ledger.ipfs.car`: CARv1 files;
+- :mod:`ledger.ipfs.backend`: the ``IpfsBackend`` Protocol with its embedded and remote
+  (Kubo) implementations, ``open_backend``.
+
+Import from the module itself: the package imports nothing, so computing a CID (``heritage
+cid``) does not load the node's storage.
 """
-
-from ledger.ipfs.backend import CarImportResult, EmbeddedNode, IpfsBackend, KuboNode, open_backend
-from ledger.ipfs.blockstore import Blockstore, CorruptEntry
-from ledger.ipfs.car import CarReader, write_car
-from ledger.ipfs.cid import DAG_CBOR, DAG_PB, RAW, Cid
-from ledger.ipfs.unixfs import (
-    ImportedEntry,
-    ImportOptions,
-    import_bytes,
-    import_path,
-    import_stream,
-)
-
-__all__ = [
-    "DAG_CBOR",
-    "DAG_PB",
-    "RAW",
-    "Blockstore",
-    "CarImportResult",
-    "CarReader",
-    "Cid",
-    "CorruptEntry",
-    "EmbeddedNode",
-    "ImportOptions",
-    "ImportedEntry",
-    "IpfsBackend",
-    "KuboNode",
-    "import_bytes",
-    "import_path",
-    "import_stream",
-    "open_backend",
-    "write_car",
-]

@@ -2,7 +2,10 @@
 
 Only what the project needs: CIDv0 (dag-pb, sha2-256, base58btc) and CIDv1 (any multibase on
 input, base32 on output) over the codecs raw, dag-pb and dag-cbor, with sha2-256 or identity
-multihashes. Pure functions; no I/O.
+multihashes. Pure functions; no I/O. The text this project writes and reads most (CIDv0 in
+base58btc, CIDv1 in base32) is encoded and decoded here with the standard library; any other
+multibase is left to ``multiformats``, imported only then (it takes longer to import than a
+small file takes to hash: ``heritage cid`` would start slower with it).
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Final
-
-from multiformats import multibase
 
 from ledger.errors import InvalidCid, UnsupportedCodec
 
@@ -40,6 +41,8 @@ HASH_NAMES: Final = {SHA2_256: "sha2-256", IDENTITY: "identity"}
 MAX_IDENTITY_DIGEST: Final = 128
 MAX_CID_STRING: Final = 512
 _ONE_BYTE_VARINTS: Final = tuple(bytes((i,)) for i in range(0x80))
+_B58_ALPHABET: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # Bitcoin's
+_B58_VALUES: Final = {c: i for i, c in enumerate(_B58_ALPHABET)}
 
 
 def uvarint(value: int) -> bytes:
@@ -81,13 +84,40 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
+def _b58(data: bytes) -> str:
+    """base58btc without the multibase prefix: the number in base 58, one ``1`` per leading
+    zero byte."""
+    number = int.from_bytes(data, "big")
+    digits: list[str] = []
+    while number:
+        number, digit = divmod(number, 58)
+        digits.append(_B58_ALPHABET[digit])
+    zeros = len(data) - len(data.lstrip(b"\0"))
+    return "1" * zeros + "".join(reversed(digits))
+
+
 @functools.lru_cache(maxsize=4096)
 def _text(version: int, codec: int, multihash: bytes) -> str:
     """A CID's canonical text (memoised: base32 is encoded in pure Python, and verification
     names the same few CIDs many times)."""
     if version == 0:
-        return str(multibase.encode(multihash, "base58btc"))[1:]
+        return _b58(multihash)
     return "b" + _b32(uvarint(1) + uvarint(codec) + multihash)
+
+
+@functools.lru_cache(maxsize=4096)
+def _b58_decode(text: str) -> bytes | None:
+    """base58btc text (no multibase prefix) as bytes, or None for text that is not in its
+    canonical form (multiformats then parses it and says why)."""
+    number = 0
+    for char in text:
+        value = _B58_VALUES.get(char)
+        if value is None:
+            return None
+        number = number * 58 + value
+    zeros = len(text) - len(text.lstrip("1"))
+    raw = b"\0" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return raw if _b58(raw) == text else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -134,10 +164,17 @@ class Cid:
         shown = text if len(text) <= 80 else text[:77] + "..."
         if len(text) > MAX_CID_STRING:
             raise InvalidCid(f"CID string is too long ({len(text)} characters): {shown!r}")
-        raw = _b32_decode(text[1:]) if text[0] == "b" else None
-        if raw is None:
+        v0_text = len(text) == 46 and text.startswith("Qm")
+        raw: bytes | None = None
+        if v0_text:
+            raw = _b58_decode(text)
+        elif text[0] == "b":
+            raw = _b32_decode(text[1:])
+        if raw is None:  # another multibase, or text the shortcuts do not vouch for
+            from multiformats import multibase
+
             try:
-                if len(text) == 46 and text.startswith("Qm"):
+                if v0_text:
                     raw = bytes(multibase.decode("z" + text))
                 else:
                     raw = bytes(multibase.decode(text))
@@ -146,7 +183,7 @@ class Cid:
                     f"{shown!r} is not a CID: {exc}",
                     hint="a CID looks like Qm… (v0) or bafy…/bafk… (v1)",
                 ) from None
-        if raw[:1] == b"\x12" and not (len(text) == 46 and text.startswith("Qm")):
+        if raw[:1] == b"\x12" and not v0_text:
             # The CID spec: a CIDv0 is never multibase-encoded, and there is no CIDv18.
             raise InvalidCid(
                 f"{shown!r} is a multibase-encoded CIDv0, which the CID spec does not allow",

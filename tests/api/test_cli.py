@@ -246,3 +246,80 @@ def test_cat_of_a_dag_too_deep_writes_nothing_and_says_why(tmp_path: Path) -> No
     proc = run(data, "ipfs", "cat", str(deep), check=False)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith(f"error[dag_too_deep]: file {deep} is nested more than")
+
+
+#: What only some commands need; `heritage --help` and `heritage cid` load none of it
+#: (issue 11: the CLI starts at once). Top-level names are third-party packages, dotted
+#: ones this project's own heavy modules. multiformats is light, but slower to import than a
+#: small file is to hash: CIDs are written in base58btc and base32 without it.
+HEAVY_AT_START = (
+    "multiformats",
+    "web3",
+    "eth_account",
+    "eth_abi",
+    "eth_keys",
+    "eth_utils",
+    "cryptography",
+    "coincurve",
+    "uvicorn",
+    "fastapi",
+    "starlette",
+    "requests",
+    "jsonschema",
+    "bagit",
+    "local_chain",
+    "api.ipfs_app",
+    "ledger.chain",
+    "ledger.consent_files",
+    "ledger.crypto",
+    "ledger.index",
+    "ledger.ipfs.backend",
+    "ledger.keys",
+    "ledger.registration",
+    "ledger.rights",
+    "ledger.verify",
+)
+
+_LOADED_AFTER_EACH_STEP = """
+import contextlib, io, json, sys
+import typer
+
+HEAVY = {heavy!r}
+
+def loaded():
+    return sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+import api.cli
+
+steps = {{"import api.cli": loaded()}}
+groups = sorted(typer.main.get_command(api.cli.app).commands)
+for argv in (["--help"], *([g, "--help"] for g in groups), ["cid", {path!r}]):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            api.cli.main(argv)
+        except SystemExit as exc:
+            assert exc.code in (0, None), (argv, exc.code)
+    assert out.getvalue(), argv
+    steps["heritage " + " ".join(argv)] = loaded()
+print(json.dumps({{"steps": steps, "cid": out.getvalue()}}))
+"""
+
+
+def test_help_and_cid_load_none_of_the_heavy_dependencies(hello: Path) -> None:
+    """Structural, not timed: importing the CLI, printing its help and every group's help,
+    and `heritage cid FILE`, all in one process, import none of web3, eth-account, the
+    cryptography, the HTTP stack, jsonschema, nor the registry, chain, keys or verify code.
+    Each command imports what it needs when it runs."""
+    code = _LOADED_AFTER_EACH_STEP.format(heavy=HEAVY_AT_START, path=str(hello))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env["HERITAGE_DATA_DIR"] = str(hello.parent / "data")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        check=False, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    steps = result["steps"]
+    assert "heritage --help" in steps and "heritage item --help" in steps
+    assert f"heritage cid {hello}" in steps and result["cid"] == HELLO_V0 + "\n"
+    assert steps == {step: [] for step in steps}
