@@ -118,7 +118,6 @@ TARGETS: dict[str, Target] = {
          "_wrap_info", "unwrap", "rewrap", "Envelope.from_document", "_hex32"),
         note="the commitment, the content stream and the envelope checks (not key files, "
         "not HPKE suite plumbing)",
-        sample=120,
         conftest=False,
     ),
     "decrypt": Target(
@@ -133,7 +132,7 @@ TARGETS: dict[str, Target] = {
         ("tests/ledger/ipfs/test_car.py",),
         ("MAX_HEADER_SIZE", "MAX_SECTION_SIZE", "_CID_TAG", "_decode_header", "CarReader"),
         note="the CAR reader (not the writer)",
-        sample=30,
+        sample=60,
     ),
     "unixfs": Target(
         "ledger/ipfs/unixfs.py",

@@ -336,6 +336,13 @@ def test_header_or_section_that_is_not_cbor_or_a_cid(node: EmbeddedNode) -> None
     assert_refused(node, header + b"\x80\x00")  # non-minimal section length
 
 
+def test_a_varint_longer_than_9_bytes_is_refused_as_such(node: EmbeddedNode) -> None:
+    """multiformats/unsigned-varint: "the maximum length of a varint is 9 bytes"."""
+    header = header_bytes({"roots": [tag(BLOCK_CID)], "version": 1})
+    error = assert_refused(node, header + b"\x80" * 9 + b"\x01" + SECTION)
+    assert "longer than 9 bytes" in str(error)
+
+
 def test_sections_of_127_and_128_bytes_cross_the_varint_boundary(node: EmbeddedNode) -> None:
     """127 is the largest one-byte varint and 128 the smallest two-byte one."""
     blocks = []
