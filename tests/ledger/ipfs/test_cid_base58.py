@@ -13,18 +13,22 @@ from multiformats import multibase
 
 from ledger.errors import InvalidCid
 from ledger.ipfs.cid import DAG_PB, Cid, _b58, _b58_decode
+from tests.reaching import reached, reaches
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
+@reaches(0.8)
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=48))
 def test_base58_writing_agrees_with_multiformats(data: bytes) -> None:
     """Leading zero bytes included (each one a ``1``), and the empty string."""
     assert _b58(data) == str(multibase.encode(data, "base58btc"))[1:]
     assert _b58_decode(_b58(data)) == data
+    reached()
 
 
+@reaches(0.8)
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=B58 + "0OIl+/", max_size=50))
 def test_base58_reading_agrees_with_multiformats(text: str) -> None:
@@ -35,8 +39,10 @@ def test_base58_reading_agrees_with_multiformats(text: str) -> None:
         assert bytes(multibase.decode("z" + text)) == fast
     else:
         assert set(text) - set(B58)
+    reached()
 
 
+@reaches(0.8)
 @given(st.binary(min_size=1, max_size=64))
 def test_a_cidv0_reads_back_from_its_text(block: bytes) -> None:
     cid = Cid.from_digest(hashlib.sha256(block).digest(), DAG_PB, 0)
@@ -44,6 +50,7 @@ def test_a_cidv0_reads_back_from_its_text(block: bytes) -> None:
     assert text.startswith("Qm") and len(text) == 46
     assert text == str(multibase.encode(bytes(cid), "base58btc"))[1:]
     assert Cid.parse(text) == cid
+    reached()
 
 
 def test_a_bad_cidv0_is_refused_in_multiformats_words() -> None:
