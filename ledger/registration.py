@@ -2439,45 +2439,18 @@ class Registrar:
                 hint="nothing was sent",
             )
         signers = keys.pick(community, community.threshold, "registering a derivative")
-        typed = consent.TypedData(
-            self.client.domain(),
-            "RegisterDerivative",
-            {
-                "community": community.id,
-                "parent": parent,
-                "cid": cid,
-                "metadata": metadata,
-                "terms": terms,
-                "method": method,
-                "aiEnhanced": ai_enhanced,
-                "deadline": request.deadline,
-            },
-        )
-        registration = self.client.register_derivative(
+        result = self._send_derivative(
             community,
+            keys,
+            signers,
             parent,
-            cid,
-            metadata,
-            terms,
-            method,
-            ai_enhanced,
-            request.deadline,
-            keys.sign(typed, signers),
             record,
             Party(steward, packed),
+            (cid, metadata, terms, method),
+            ai_enhanced,
+            request.deadline,
         )
-        return {
-            "item": _hex(registration.key),
-            "cid": str(Cid.from_bytes(cid)),
-            "parent": _hex(parent),
-            "parent_steward": _hex(steward.id),
-            "metadata_cid": str(document_cid(metadata)),
-            "terms_cid": str(document_cid(terms)),
-            "method_cid": str(document_cid(method)),
-            "ai_enhanced": ai_enhanced,
-            "signers": [a for a, _ in status.signed[: steward.threshold]],
-            "tx": TxView.of(registration.outcome).to_json(),
-        }
+        return {**result, "signers": [a for a, _ in status.signed[: steward.threshold]]}
 
     def _request_item(self, item: str, steward: bytes, community: bytes | None) -> str:
         """How a request file names ITEM so that it can be checked offline against the
@@ -3219,49 +3192,63 @@ class Registrar:
         )
         cid = bytes(prepared.entry.cid)
         self._new_claims(community.id, [prepared], "one derivative")
-        terms_digest, terms_cid = self._put_document(terms_document)
-        method_digest, method_cid = self._put_document(method_document)
-        (metadata_cid,) = self._pin_all([prepared])
+        terms_digest, _ = self._put_document(terms_document)
+        method_digest, _ = self._put_document(method_document)
+        self._pin_all([prepared])
         deadline = self._deadline()
-        domain = self.client.domain()
+        consent_typed = consent.derivative_consent(
+            self.client.domain(), resolved.key, community.id, cid, method_digest, ai_enhanced,
+            deadline,
+        )  # fmt: skip
+        parent_party = Party(holder, holder_keys.sign(consent_typed, holder_signers))
+        documents = (cid, prepared.metadata_digest, terms_digest, method_digest)
+        return self._send_derivative(
+            community, keys, signers, resolved.key, parent_record, parent_party, documents,
+            ai_enhanced, deadline,
+        )  # fmt: skip
+
+    def _send_derivative(
+        self,
+        community: Community,
+        keys: SignerKeys,
+        signers: Sequence[LocalAccount],
+        parent: bytes,
+        parent_record: Record,
+        parent_party: Party,
+        documents: tuple[bytes, bytes, bytes, bytes],
+        ai_enhanced: bool,
+        deadline: int,
+    ) -> dict[str, Any]:
+        """Sign RegisterDerivative with ``signers`` of ``community`` and send it with the
+        parent steward's consent (``parent_party``); ``documents``: the derivative's binary
+        CID and the digests of its metadata, terms and method documents."""
+        cid, metadata, terms, method = documents
         typed = consent.TypedData(
-            domain,
+            self.client.domain(),
             "RegisterDerivative",
             {
                 "community": community.id,
-                "parent": resolved.key,
+                "parent": parent,
                 "cid": cid,
-                "metadata": prepared.metadata_digest,
-                "terms": terms_digest,
-                "method": method_digest,
+                "metadata": metadata,
+                "terms": terms,
+                "method": method,
                 "aiEnhanced": ai_enhanced,
                 "deadline": deadline,
             },
         )
-        consent_typed = consent.derivative_consent(
-            domain, resolved.key, community.id, cid, method_digest, ai_enhanced, deadline
-        )
         registration = self.client.register_derivative(
-            community,
-            resolved.key,
-            cid,
-            prepared.metadata_digest,
-            terms_digest,
-            method_digest,
-            ai_enhanced,
-            deadline,
-            keys.sign(typed, signers),
-            parent_record,
-            Party(holder, holder_keys.sign(consent_typed, holder_signers)),
-        )
+            community, parent, cid, metadata, terms, method, ai_enhanced, deadline,
+            keys.sign(typed, signers), parent_record, parent_party,
+        )  # fmt: skip
         return {
             "item": _hex(registration.key),
-            "cid": str(prepared.entry.cid),
-            "parent": _hex(resolved.key),
-            "parent_steward": _hex(holder.id),
-            "metadata_cid": str(metadata_cid),
-            "terms_cid": str(terms_cid),
-            "method_cid": str(method_cid),
+            "cid": str(Cid.from_bytes(cid)),
+            "parent": _hex(parent),
+            "parent_steward": _hex(parent_party.community.id),
+            "metadata_cid": str(document_cid(metadata)),
+            "terms_cid": str(document_cid(terms)),
+            "method_cid": str(document_cid(method)),
             "ai_enhanced": ai_enhanced,
             "tx": TxView.of(registration.outcome).to_json(),
         }
