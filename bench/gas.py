@@ -41,6 +41,7 @@ from ledger.chain import (
     Community,
     Party,
     Record,
+    Registration,
     RegistryClient,
     TxJournal,
     batch_item_subject,
@@ -94,6 +95,33 @@ def create_community(
     return community, [keys[0], keys[2]]
 
 
+def register_one(
+    client: RegistryClient,
+    domain: consent.Domain,
+    rng: random.Random,
+    community: Community,
+    signers: list[LocalAccount],
+) -> Registration:
+    """One item with random metadata and terms digests and no commitment, as the client
+    sends it (registerItemPacked), signed by ``signers``."""
+    c, metadata, terms = cid(rng), digest(rng), digest(rng)
+    typed = consent.TypedData(
+        domain,
+        "RegisterItem",
+        {
+            "community": community.id,
+            "cid": c,
+            "metadata": metadata,
+            "terms": terms,
+            "commitment": bytes(32),
+            "deadline": DEADLINE,
+        },
+    )
+    return client.register_item(
+        community, c, metadata, terms, bytes(32), DEADLINE, packed(typed, signers)
+    )
+
+
 def derivative_gas(
     client: RegistryClient,
     rng: random.Random,
@@ -143,22 +171,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
     single: list[int] = []
     last: tuple[bytes, Record] | None = None
     for _ in range(singles):
-        c, metadata, terms = cid(rng), digest(rng), digest(rng)
-        typed = consent.TypedData(
-            domain,
-            "RegisterItem",
-            {
-                "community": community.id,
-                "cid": c,
-                "metadata": metadata,
-                "terms": terms,
-                "commitment": bytes(32),
-                "deadline": DEADLINE,
-            },
-        )
-        reg = client.register_item(
-            community, c, metadata, terms, bytes(32), DEADLINE, packed(typed, signers)
-        )
+        reg = register_one(client, domain, rng, community, signers)
         single.append(reg.outcome.gas_used)
         last = (reg.key, reg.record)
     assert last is not None
@@ -240,22 +253,7 @@ def measure(client: RegistryClient, singles: int, rng: random.Random) -> dict[st
     ).gas_used
 
     # Derivatives last, so that the figures above draw the same random values as before.
-    c, metadata, terms = cid(rng), digest(rng), digest(rng)
-    typed = consent.TypedData(
-        domain,
-        "RegisterItem",
-        {
-            "community": community.id,
-            "cid": c,
-            "metadata": metadata,
-            "terms": terms,
-            "commitment": bytes(32),
-            "deadline": DEADLINE,
-        },
-    )
-    parent = client.register_item(
-        community, c, metadata, terms, bytes(32), DEADLINE, packed(typed, signers)
-    )
+    parent = register_one(client, domain, rng, community, signers)
     own = (community, signers)
     derivative_own = derivative_gas(client, rng, (parent.key, parent.record), own, own)
     other = create_community(client, rng)
