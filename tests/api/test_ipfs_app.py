@@ -25,7 +25,7 @@ import pytest
 from multiformats import CID, multihash
 from starlette.types import ASGIApp
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.car import CarReader, write_car
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
