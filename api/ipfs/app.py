@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.routing import Route
 
 from api.errors import install_error_handlers
 from api.ipfs.gateway import Gateway
@@ -45,13 +46,14 @@ def create_ipfs_app(settings: Settings, node: EmbeddedNode | None = None) -> Fas
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # The gateway is a plain starlette route, matched first: it takes the request as it
+    # is, so FastAPI's parameter machinery would only add to every page's cost.
+    gateway = Gateway(active)
+    app.router.routes.append(Route("/ipfs/{rest:path}", gateway.gateway, methods=["GET", "HEAD"]))
     routes = RpcRoutes(active)
     rpc = APIRouter(prefix="/api/v0", dependencies=[Depends(refuse_browsers)])
     for path, endpoint in routes.rpc_endpoints():
         rpc.add_api_route(path, endpoint, methods=["POST"], response_model=None)
     app.include_router(rpc)
-    app.add_api_route(
-        "/ipfs/{rest:path}", Gateway(active).gateway, methods=["GET", "HEAD"], response_model=None
-    )
     app.add_middleware(BodyLimit, max_bytes=settings.request_max_bytes)
     return app

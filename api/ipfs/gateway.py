@@ -7,9 +7,10 @@ gateway spec. Every answer is immutable, so it is cached as such by clients.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import chain
 from typing import Final
 from urllib.parse import quote
@@ -30,18 +31,18 @@ from ledger.ipfs.files import (
     check_file,
     check_name,
     check_tree,
-    file_size,
     iter_tar,
-    list_directory,
-    node_kind,
     read_file,
-    resolve_path,
 )
+from ledger.ipfs.nodecache import NodeCache
 
 __all__ = ["IMMUTABLE", "Gateway"]
 
 IMMUTABLE: Final = "public, max-age=29030400, immutable"
 _DIGITS: Final = re.compile(r"[0-9]{1,18}")
+EAGER_BYTES: Final = 1 << 20  # a body up to this is read whole before the answer starts
+_BATCH_BYTES: Final = 1 << 20  # read (and verified) by a worker thread per hop
+_SEND_BYTES: Final = 64 << 10  # handed to the server per send: what asyncio writes best
 _CONTENT_TYPES: Final = {
     ".avif": "image/avif",
     ".bin": "application/octet-stream",
@@ -170,11 +171,42 @@ def _listing_html(content_path: str, entries: list[DirEntry]) -> bytes:
     return page.encode("utf-8")
 
 
-class Gateway:
-    """The gateway route over one embedded node."""
+def _next_batch(pieces: Iterator[bytes]) -> list[bytes]:
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH_BYTES:
+            break
+    return batch
 
-    def __init__(self, node: EmbeddedNode) -> None:
+
+async def _read_ahead(pieces: Iterator[bytes]) -> AsyncIterator[memoryview]:
+    """``pieces`` (a file read from the store, verifying each block) sent as it is read: a
+    worker thread reads the next batch while this one is sent, and the bytes go out as
+    views of the blocks read, never copied into new pieces."""
+    loop = asyncio.get_running_loop()
+    pending = loop.run_in_executor(None, _next_batch, pieces)
+    try:
+        while batch := await pending:
+            pending = loop.run_in_executor(None, _next_batch, pieces)
+            for piece in batch:
+                view = memoryview(piece)
+                for start in range(0, len(view), _SEND_BYTES):
+                    yield view[start : start + _SEND_BYTES]
+    finally:
+        pending.cancel()
+
+
+class Gateway:
+    """The gateway route over one embedded node. Parsed directories and file nodes are
+    kept in a :class:`~ledger.ipfs.nodecache.NodeCache` (immutable, so never stale);
+    file bytes are read and verified from the store for every answer."""
+
+    def __init__(self, node: EmbeddedNode, *, cache: NodeCache | None = None) -> None:
         self.node = node
+        self.nodes = NodeCache(node.store) if cache is None else cache
 
     @property
     def _get(self) -> GetBlock:
@@ -203,7 +235,7 @@ class Gateway:
         for segment in segments:
             if fmt == "car":  # a CAR carries the blocks that prove the path
                 on_path.append((cid, self._get(cid)))
-            cid = resolve_path(self._get, cid, segment)
+            cid = self.nodes.resolve(cid, segment)
         name = segments[-1] if segments else None
         if fmt == "raw":
             return self._raw(request, cid, headers)
@@ -211,7 +243,7 @@ class Gateway:
             return self._car(request, root, cid, on_path, headers)
         if fmt == "tar":
             return self._tar(request, cid, name or cid_text, headers)
-        kind = node_kind(self._get, cid)
+        kind = self.nodes.node(cid).kind
         if kind == UnixFSType.DIRECTORY:
             return self._directory(request, cid, content_path, headers)
         if kind in (UnixFSType.FILE, UnixFSType.RAW):
@@ -226,7 +258,7 @@ class Gateway:
         request: Request,
         status: int,
         headers: dict[str, str],
-        body: bytes | Iterator[bytes],
+        body: bytes | Iterator[bytes] | AsyncIterator[memoryview],
         length: int | None,
     ) -> Response:
         if length is not None:
@@ -267,7 +299,7 @@ class Gateway:
 
     def _tar(self, request: Request, cid: Cid, name: str, headers: dict[str, str]) -> Response:
         check_name(name)
-        node_kind(self._get, cid)  # a missing block answers 404 before the stream starts
+        self.nodes.node(cid)  # a missing block answers 404 before the stream starts
         headers = {**headers, "ETag": f'"{cid}.tar"'}
         if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
@@ -286,9 +318,9 @@ class Gateway:
             if request.url.query:
                 location += "?" + request.url.query
             return RedirectResponse(location, status_code=301, headers=headers)
-        entries = list_directory(self._get, cid)
+        entries = self.nodes.node(cid).entries()
         for entry in entries:
-            if entry.name == "index.html" and node_kind(self._get, entry.cid) in (
+            if entry.name == "index.html" and self.nodes.node(entry.cid).kind in (
                 UnixFSType.FILE,
                 UnixFSType.RAW,
             ):
@@ -304,7 +336,7 @@ class Gateway:
     def _file(
         self, request: Request, cid: Cid, name: str | None, headers: dict[str, str]
     ) -> Response:
-        size = file_size(self._get, cid)
+        size = self.nodes.node(cid).file_size()
         etag = f'"{cid}"'
         headers = {**headers, "ETag": etag, "Accept-Ranges": "bytes"}
         if _etag_matches(request.headers.get("if-none-match"), etag):
@@ -326,9 +358,14 @@ class Gateway:
         count = last - first + 1
         until = None if last == size - 1 else count  # to the end: the read takes no count
         # Every limit of the walk (depth, block sizes, a missing node) is met here, before the
-        # status and the immutable caching are sent, never as a cut body.
-        check_file(self._get, cid, first, until, probe=self.node.store)
-        body = read_file(self._get, cid, first, until)
+        # status and the immutable caching are sent, never as a cut body: a small body is
+        # read whole now, a large one after a check that walks the blocks the read will.
+        body: bytes | AsyncIterator[memoryview]
+        if request.method == "GET" and count <= EAGER_BYTES:
+            body = b"".join(read_file(self._get, cid, first, until))
+        else:
+            check_file(self._get, cid, first, until, probe=self.node.store)
+            body = _read_ahead(read_file(self._get, cid, first, until))
         if span is None:
             return self._respond(request, 200, headers, body, size)
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
