@@ -104,6 +104,14 @@ class Server:
         self.close()
         raise RuntimeError(f"the {kind} server does not answer")
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server so far (Linux; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self) -> None:
         self.process.terminate()
         try:
@@ -118,8 +126,9 @@ class Server:
 
 def requests_per_second(
     port: int, paths: list[tuple[str, int]], clients: int, seconds: float
-) -> float:
-    """Requests per second of ``clients`` keep-alive clients fetching ``paths`` in turn."""
+) -> tuple[float, float]:
+    """(Requests per second, requests) of ``clients`` keep-alive clients fetching ``paths``
+    in turn."""
     counts = [0] * clients
     errors: list[str] = []
     start = threading.Barrier(clients + 1)
@@ -157,11 +166,11 @@ def requests_per_second(
     elapsed = time.perf_counter() - began
     if errors:
         raise RuntimeError(errors[0])
-    return sum(counts) / elapsed
+    return sum(counts) / elapsed, sum(counts)
 
 
-def megabytes_per_second(port: int, path: str, size: int) -> float:
-    """MB/s (10**6 bytes) of one client reading ``path`` whole."""
+def megabytes_per_second(port: int, path: str, size: int) -> tuple[float, float]:
+    """(MB/s, MB) (10**6 bytes) of one client reading ``path`` whole."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     buffer = bytearray(MiB)
     try:
@@ -181,7 +190,7 @@ def megabytes_per_second(port: int, path: str, size: int) -> float:
         connection.close()
     if got != size:
         raise RuntimeError(f"GET {path} sent {got} bytes, not {size}")
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / 1e6
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -290,30 +299,46 @@ def main(argv: list[str] | None = None) -> int:
                 ]
                 pairs.append((f"/ipfs/{folder}/large.bin", "/large.bin", large_sha256))
                 check_same(ours.port, static.port, pairs)
-                runs: dict[str, Callable[[], float]] = {
-                    "path_rps": lambda: requests_per_second(
-                        ours.port, by_path, args.clients, seconds
+                runs: dict[str, tuple[Server, Callable[[], tuple[float, float]]]] = {
+                    "path_rps": (
+                        ours,
+                        lambda: requests_per_second(ours.port, by_path, args.clients, seconds),
                     ),
-                    "cid_rps": lambda: requests_per_second(
-                        ours.port, by_cid, args.clients, seconds
+                    "cid_rps": (
+                        ours,
+                        lambda: requests_per_second(ours.port, by_cid, args.clients, seconds),
                     ),
-                    "static_rps": lambda: requests_per_second(
-                        static.port, static_paths, args.clients, seconds
+                    "static_rps": (
+                        static,
+                        lambda: requests_per_second(
+                            static.port, static_paths, args.clients, seconds
+                        ),
                     ),
-                    "large_mbps": lambda: megabytes_per_second(
-                        ours.port, f"/ipfs/{folder}/large.bin", large_bytes
+                    "large_mbps": (
+                        ours,
+                        lambda: megabytes_per_second(
+                            ours.port, f"/ipfs/{folder}/large.bin", large_bytes
+                        ),
                     ),
-                    "static_large_mbps": lambda: megabytes_per_second(
-                        static.port, "/large.bin", large_bytes
+                    "static_large_mbps": (
+                        static,
+                        lambda: megabytes_per_second(static.port, "/large.bin", large_bytes),
                     ),
                 }
                 figures: dict[str, list[float]] = {name: [] for name in runs}
+                cpu_per_unit: dict[str, list[float]] = {name: [] for name in runs}
                 load_before = os.getloadavg()[0]
                 for round_ in range(rounds):
                     names = list(runs)
                     names = names[round_ % len(names) :] + names[: round_ % len(names)]
                     for name in names:
-                        figures[name].append(runs[name]())
+                        server, run = runs[name]
+                        cpu_before = server.cpu_seconds()
+                        figure, units = run()
+                        cpu_after = server.cpu_seconds()
+                        figures[name].append(figure)
+                        if cpu_before is not None and cpu_after is not None and units:
+                            cpu_per_unit[name].append((cpu_after - cpu_before) / units * 1e3)
                 load_after = os.getloadavg()[0]
             finally:
                 static.close()
@@ -336,6 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         "folder_cid": folder,
         "large_cid": large_cid,
         **{name: round(value, 1) for name, value in median.items()},
+        # server CPU, ms per request or per MB: steadier than rates on a busy machine
+        **{
+            name.rsplit("_", 1)[0]
+            + ("_cpu_ms_per_request" if "rps" in name else "_cpu_ms_per_mb"): round(
+                statistics.median(values), 3
+            )
+            for name, values in cpu_per_unit.items()
+            if values
+        },
         "ratio_path": round(ratio_path, 3),
         "ratio_large": round(ratio_large, 3),
         "target_ratio": TARGET_RATIO,
@@ -348,16 +382,23 @@ def main(argv: list[str] | None = None) -> int:
         f"average {load_before:.2f} before, {load_after:.2f} after, {os.cpu_count()} CPUs"
     )
     print(f"{'':<36}{'ours':>10}{'starlette':>11}{'ratio':>8}   target ≥ {TARGET_RATIO:g}×")
-    for label, mine, theirs, unit in (
-        ("small files by path, requests/s", "path_rps", "static_rps", ""),
-        ("large file, MB/s", "large_mbps", "static_large_mbps", ""),
+    for label, mine, theirs in (
+        ("small files by path, requests/s", "path_rps", "static_rps"),
+        ("large file, MB/s", "large_mbps", "static_large_mbps"),
     ):
         ratio = median[mine] / median[theirs]
         mark = "[ok]" if ratio >= TARGET_RATIO else "[under]"
-        print(
-            f"{label:<36}{median[mine]:>10.1f}{median[theirs]:>11.1f}{ratio:>7.2f}×{unit}   {mark}"
-        )
+        print(f"{label:<36}{median[mine]:>10.1f}{median[theirs]:>11.1f}{ratio:>7.2f}×   {mark}")
     print(f"{'small files by own CID, requests/s':<36}{median['cid_rps']:>10.1f}   (information)")
+    for label, mine, theirs in (
+        ("server CPU, ms per request by path", "path", "static"),
+        ("server CPU, ms per MB (large file)", "large", "static_large"),
+    ):
+        unit = "request" if "request" in label else "mb"
+        ours_cpu = report.get(f"{mine}_cpu_ms_per_{unit}")
+        theirs_cpu = report.get(f"{theirs}_cpu_ms_per_{unit}")
+        if isinstance(ours_cpu, float) and isinstance(theirs_cpu, float):
+            print(f"{label:<36}{ours_cpu:>10.3f}{theirs_cpu:>11.3f}   (information)")
     print("targets: information, not a test")
     sys.stdout.flush()
     print(json.dumps(report, sort_keys=True))
