@@ -3,6 +3,12 @@
 Files (streamed, single byte ranges, ``ETag`` = the CID), directories (``index.html`` or an
 escaped listing), ``?format=raw|car|tar`` and the matching ``Accept`` types of the trustless
 gateway spec. Every answer is immutable, so it is cached as such by clients.
+
+Speed: paths resolve through a :class:`~ledger.ipfs.nodecache.NodeCache` (directories and
+file nodes parsed once per CID); a file up to :data:`EAGER_BYTES` is read (and verified)
+whole before the answer starts, a larger one is checked first and then streamed by
+:func:`_read_ahead`, which reads the next batch of blocks in a worker thread while the
+current one is sent as views of the blocks, not as copies.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
 - :mod:`ledger.ipfs.unixfs`: the Kubo-identical UnixFS importer (``import_path``,
   ``import_stream``, ``import_bytes``, :class:`~ledger.ipfs.unixfs.ImportOptions`);
 - :mod:`ledger.ipfs.files`: reading UnixFS DAGs and exporting them safely to disk;
+- :mod:`ledger.ipfs.nodecache`: a bounded cache of parsed UnixFS nodes keyed by CID;
 - :mod:`ledger.ipfs.dag`: links between blocks and the DAG walker;
 - :mod:`ledger.ipfs.tree`: ``ipfs add -r`` of streamed files into a directory tree;
 - :mod:`ledger.ipfs.blockstore`: the on-disk blockstore with pins and GC;

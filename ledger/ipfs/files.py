@@ -8,6 +8,10 @@ So is a DAG's shape: a file nested deeper than :data:`MAX_FILE_DEPTH` or folders
 :data:`MAX_PATH_SEGMENTS` are refused. A server checks that with :func:`check_file` and
 :func:`check_tree` *before* it answers, since an error met while streaming can only cut a
 response whose status (200) and headers are already sent.
+
+One block read as UnixFS is a :class:`UnixFSNode` (:func:`parse_node`), a value that a cache
+may keep (:mod:`ledger.ipfs.nodecache`); :func:`resolve_through` follows a path through any
+source of such nodes.
 """
 
 from __future__ import annotations
