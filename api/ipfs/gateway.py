@@ -34,6 +34,7 @@ from ledger.ipfs.dagpb import UnixFSType
 from ledger.ipfs.files import (
     DirEntry,
     GetBlock,
+    UnixFSNode,
     check_file,
     check_name,
     check_tree,
@@ -249,11 +250,12 @@ class Gateway:
             return self._car(request, root, cid, on_path, headers)
         if fmt == "tar":
             return self._tar(request, cid, name or cid_text, headers)
-        kind = self.nodes.node(cid).kind
+        node = self.nodes.node(cid)
+        kind = node.kind
         if kind == UnixFSType.DIRECTORY:
             return self._directory(request, cid, content_path, headers)
         if kind in (UnixFSType.FILE, UnixFSType.RAW):
-            return self._file(request, cid, name, headers)
+            return self._file(request, node, name, headers)
         raise UsageError(
             f"{content_path} is a UnixFS {kind.name.lower()}, which the gateway does not serve",
             hint="fetch it with ?format=raw or ?format=car",
@@ -326,11 +328,11 @@ class Gateway:
             return RedirectResponse(location, status_code=301, headers=headers)
         entries = self.nodes.node(cid).entries()
         for entry in entries:
-            if entry.name == "index.html" and self.nodes.node(entry.cid).kind in (
-                UnixFSType.FILE,
-                UnixFSType.RAW,
-            ):
-                return self._file(request, entry.cid, "index.html", headers)
+            if entry.name != "index.html":
+                continue
+            index = self.nodes.node(entry.cid)
+            if index.kind in (UnixFSType.FILE, UnixFSType.RAW):
+                return self._file(request, index, "index.html", headers)
         headers = {**headers, "ETag": f'"DirIndex-{cid}"'}
         if _etag_matches(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
@@ -340,9 +342,10 @@ class Gateway:
         return self._respond(request, 200, headers, page, len(page))
 
     def _file(
-        self, request: Request, cid: Cid, name: str | None, headers: dict[str, str]
+        self, request: Request, node: UnixFSNode, name: str | None, headers: dict[str, str]
     ) -> Response:
-        size = self.nodes.node(cid).file_size()
+        cid = node.cid
+        size = node.file_size()
         etag = f'"{cid}"'
         headers = {**headers, "ETag": etag, "Accept-Ranges": "bytes"}
         if _etag_matches(request.headers.get("if-none-match"), etag):
