@@ -12,14 +12,17 @@ child process running uvicorn on 127.0.0.1 with the same settings:
 Then, interleaved (each round runs every side, in a rotating order, so a busy moment on the
 machine hits them alike), ``--rounds`` times (3; 1 with ``--quick``):
 
-* small files by path: ``--clients`` threads (16), each with one keep-alive connection,
-  fetch the small files for ``--seconds`` (4; 1 with ``--quick``): ``/ipfs/DIRCID/sub/NAME``
-  from ours, ``/sub/NAME`` from the baseline; also, as information, the same files from ours
-  by their own CID (``/ipfs/FILECID``). Requests per second;
+* small files by path: ``--clients`` threads (16, spread over ``--client-processes``, 4, so
+  that the clients' own interpreter lock is not what is measured), each with one keep-alive
+  connection, fetch the small files for ``--seconds`` (4; 1 with ``--quick``):
+  ``/ipfs/DIRCID/sub/NAME`` from ours, ``/sub/NAME`` from the baseline; also, as information,
+  the same files from ours by their own CID (``/ipfs/FILECID``). Requests per second;
 * the large file: one client reads it whole, in 1 MiB reads. MB/s (10**6 bytes).
 
 Every answer's status and length are checked, and one fetch of every file from each side
-is compared byte for byte (outside the timing). Reports the medians of the rounds, the
+is compared byte for byte (outside the timing). Beside each rate, the server's CPU time (user
++ system, from ``/proc``) per request or per MB: on a machine shared with other work the
+rates move with the neighbours, the CPU cost much less. Reports the medians of the rounds, the
 ratios ours ÷ baseline (``ratio_path``, ``ratio_large``) and the targets of issue 11 (each
 at least 0.8) as [ok] or [under]: information, not a test. Prints a table, then one JSON
 object as the last line.
@@ -33,6 +36,7 @@ import argparse
 import hashlib
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import socket
@@ -43,6 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 MiB = 1 << 20
@@ -124,23 +129,29 @@ class Server:
 # ---- the clients ---------------------------------------------------------------------------
 
 
-def requests_per_second(
-    port: int, paths: list[tuple[str, int]], clients: int, seconds: float
-) -> tuple[float, float]:
-    """(Requests per second, requests) of ``clients`` keep-alive clients fetching ``paths``
-    in turn."""
-    counts = [0] * clients
+def client_threads(
+    port: int,
+    paths: list[tuple[str, int]],
+    indices: range,
+    clients: int,
+    start_at: float,
+    seconds: float,
+) -> int:
+    """Clients ``indices`` (of ``clients``), each a thread with one keep-alive connection,
+    fetching their share of ``paths`` from ``start_at`` (``time.time()``) for ``seconds``;
+    the number of answers, each checked for status and length."""
+    counts = [0] * len(indices)
     errors: list[str] = []
-    start = threading.Barrier(clients + 1)
-    deadline = [0.0]
 
-    def client(index: int) -> None:
+    def client(slot: int, index: int) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        order = paths[index::clients] + paths[:index:clients] or paths
-        start.wait()
+        order = paths[index::clients] or paths
+        connection.connect()
+        time.sleep(max(0.0, start_at - time.time()))
+        deadline = start_at + seconds
         done = 0
         try:
-            while time.perf_counter() < deadline[0]:
+            while time.time() < deadline:
                 path, size = order[done % len(order)]
                 connection.request("GET", path)
                 response = connection.getresponse()
@@ -152,21 +163,41 @@ def requests_per_second(
         except (OSError, http.client.HTTPException) as exc:
             errors.append(f"client {index}: {exc!r}")
         finally:
-            counts[index] = done
+            counts[slot] = done
             connection.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [
+        threading.Thread(target=client, args=(slot, index)) for slot, index in enumerate(indices)
+    ]
     for thread in threads:
         thread.start()
-    began = time.perf_counter()
-    deadline[0] = began + seconds
-    start.wait()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - began
     if errors:
         raise RuntimeError(errors[0])
-    return sum(counts) / elapsed, sum(counts)
+    return sum(counts)
+
+
+def requests_per_second(
+    pool: ProcessPoolExecutor,
+    processes: int,
+    port: int,
+    paths: list[tuple[str, int]],
+    clients: int,
+    seconds: float,
+) -> tuple[float, float]:
+    """(Requests per second, requests) of ``clients`` keep-alive clients fetching ``paths``,
+    spread over ``processes`` client processes (one Python process alone, with its one
+    interpreter lock, would measure itself rather than the server)."""
+    start_at = time.time() + 0.5  # every process connected and waiting by then
+    shares = [range(k, clients, processes) for k in range(processes)]
+    jobs = [
+        pool.submit(client_threads, port, paths, share, clients, start_at, seconds)
+        for share in shares
+        if share
+    ]
+    done = sum(job.result() for job in jobs)
+    return done / seconds, done
 
 
 def megabytes_per_second(port: int, path: str, size: int) -> tuple[float, float]:
@@ -266,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
     parser.add_argument("--seconds", type=float, default=None, help="length of each rps run")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (16)")
+    parser.add_argument(
+        "--client-processes", type=int, default=4, help="processes the clients run in (4)"
+    )
     parser.add_argument("--files", type=int, default=200, help="small files (200)")
     parser.add_argument("--large-mib", type=int, default=None, help="large file size in MiB")
     parser.add_argument("--cid-version", type=int, choices=(0, 1), default=1)
@@ -278,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     seconds = args.seconds or (1.0 if args.quick else 4.0)
     large_mib = args.large_mib or (32 if args.quick else 256)
-    if rounds < 1 or seconds <= 0 or large_mib < 1 or args.clients < 1 or args.files < 1:
-        parser.error("--rounds, --seconds, --large-mib, --clients and --files must be positive")
+    if min(rounds, large_mib, args.clients, args.files, args.client_processes) < 1 or seconds <= 0:
+        parser.error(
+            "--rounds, --seconds, --large-mib, --clients, --client-processes and --files must "
+            "be positive"
+        )
     large_bytes = large_mib * MiB
 
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as scratch:
@@ -289,61 +326,73 @@ def main(argv: list[str] | None = None) -> int:
         by_path = [(f"/ipfs/{folder}/sub/{name}", len(data)) for name, data in small.items()]
         by_cid = [(f"/ipfs/{small_cids[name]}", len(data)) for name, data in small.items()]
         static_paths = [(f"/sub/{name}", len(data)) for name, data in small.items()]
-        ours = Server("ipfs", root, args.cid_version)
-        try:
-            static = Server("static", root, args.cid_version)
+        processes = min(args.client_processes, args.clients)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(processes, mp_context=spawn) as pool:
+            list(pool.map(time.sleep, [0.2] * processes))  # every client process started
+            ours = Server("ipfs", root, args.cid_version)
             try:
-                pairs = [
-                    (f"/ipfs/{folder}/sub/{name}", f"/sub/{name}", hashlib.sha256(data).hexdigest())
-                    for name, data in small.items()
-                ]
-                pairs.append((f"/ipfs/{folder}/large.bin", "/large.bin", large_sha256))
-                check_same(ours.port, static.port, pairs)
-                runs: dict[str, tuple[Server, Callable[[], tuple[float, float]]]] = {
-                    "path_rps": (
-                        ours,
-                        lambda: requests_per_second(ours.port, by_path, args.clients, seconds),
-                    ),
-                    "cid_rps": (
-                        ours,
-                        lambda: requests_per_second(ours.port, by_cid, args.clients, seconds),
-                    ),
-                    "static_rps": (
-                        static,
-                        lambda: requests_per_second(
-                            static.port, static_paths, args.clients, seconds
+                static = Server("static", root, args.cid_version)
+                try:
+                    pairs = [
+                        (
+                            f"/ipfs/{folder}/sub/{name}",
+                            f"/sub/{name}",
+                            hashlib.sha256(data).hexdigest(),
+                        )
+                        for name, data in small.items()
+                    ]
+                    pairs.append((f"/ipfs/{folder}/large.bin", "/large.bin", large_sha256))
+                    check_same(ours.port, static.port, pairs)
+                    runs: dict[str, tuple[Server, Callable[[], tuple[float, float]]]] = {
+                        "path_rps": (
+                            ours,
+                            lambda: requests_per_second(
+                                pool, processes, ours.port, by_path, args.clients, seconds
+                            ),
                         ),
-                    ),
-                    "large_mbps": (
-                        ours,
-                        lambda: megabytes_per_second(
-                            ours.port, f"/ipfs/{folder}/large.bin", large_bytes
+                        "cid_rps": (
+                            ours,
+                            lambda: requests_per_second(
+                                pool, processes, ours.port, by_cid, args.clients, seconds
+                            ),
                         ),
-                    ),
-                    "static_large_mbps": (
-                        static,
-                        lambda: megabytes_per_second(static.port, "/large.bin", large_bytes),
-                    ),
-                }
-                figures: dict[str, list[float]] = {name: [] for name in runs}
-                cpu_per_unit: dict[str, list[float]] = {name: [] for name in runs}
-                load_before = os.getloadavg()[0]
-                for round_ in range(rounds):
-                    names = list(runs)
-                    names = names[round_ % len(names) :] + names[: round_ % len(names)]
-                    for name in names:
-                        server, run = runs[name]
-                        cpu_before = server.cpu_seconds()
-                        figure, units = run()
-                        cpu_after = server.cpu_seconds()
-                        figures[name].append(figure)
-                        if cpu_before is not None and cpu_after is not None and units:
-                            cpu_per_unit[name].append((cpu_after - cpu_before) / units * 1e3)
-                load_after = os.getloadavg()[0]
+                        "static_rps": (
+                            static,
+                            lambda: requests_per_second(
+                                pool, processes, static.port, static_paths, args.clients, seconds
+                            ),
+                        ),
+                        "large_mbps": (
+                            ours,
+                            lambda: megabytes_per_second(
+                                ours.port, f"/ipfs/{folder}/large.bin", large_bytes
+                            ),
+                        ),
+                        "static_large_mbps": (
+                            static,
+                            lambda: megabytes_per_second(static.port, "/large.bin", large_bytes),
+                        ),
+                    }
+                    figures: dict[str, list[float]] = {name: [] for name in runs}
+                    cpu_per_unit: dict[str, list[float]] = {name: [] for name in runs}
+                    load_before = os.getloadavg()[0]
+                    for round_ in range(rounds):
+                        names = list(runs)
+                        names = names[round_ % len(names) :] + names[: round_ % len(names)]
+                        for name in names:
+                            server, run = runs[name]
+                            cpu_before = server.cpu_seconds()
+                            figure, units = run()
+                            cpu_after = server.cpu_seconds()
+                            figures[name].append(figure)
+                            if cpu_before is not None and cpu_after is not None and units:
+                                cpu_per_unit[name].append((cpu_after - cpu_before) / units * 1e3)
+                    load_after = os.getloadavg()[0]
+                finally:
+                    static.close()
             finally:
-                static.close()
-        finally:
-            ours.close()
+                ours.close()
 
     median = {name: statistics.median(values) for name, values in figures.items()}
     ratio_path = median["path_rps"] / median["static_rps"]
@@ -352,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds,
         "seconds": seconds,
         "clients": args.clients,
+        "client_processes": min(args.client_processes, args.clients),
         "files": args.files,
         "large_bytes": large_bytes,
         "cid_version": args.cid_version,
