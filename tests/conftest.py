@@ -16,7 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from web3 import Web3
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from contracts import Artifact, load_artifact, parse_artifact
 from ledger.errors import NotFound
 from ledger.ipfs.backend import EmbeddedNode

@@ -268,7 +268,7 @@ HEAVY_AT_START = (
     "jsonschema",
     "bagit",
     "local_chain",
-    "api.ipfs_app",
+    "api.ipfs",
     "ledger.chain",
     "ledger.consent_files",
     "ledger.crypto",
