@@ -1,4 +1,4 @@
-"""EIP-712 typed data for every action the registry accepts, and k-of-n signing.
+"""EIP-712 typed data for every action the registry accepts: values, signing, recovery.
 
 The type definitions here and the ``*_TYPEHASH`` constants of ``ProvenanceRegistry.sol``
 describe the same structs; a test reads the constants from the deployed contract and checks
@@ -30,6 +30,9 @@ __all__ = [
     "ACTION_TYPES",
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
+    "HALF_ORDER",
+    "SECP256K1_N",
+    "SIGNATURE_LENGTH",
     "Domain",
     "SignatureError",
     "TypedData",
