@@ -29,7 +29,12 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from ledger.chain import Community, RegistryClient, community_id
-from ledger.consent.typed_data import Domain, SignatureError, TypedData, check_signatures
+from ledger.consent.typed_data import (
+    Domain,
+    SignatureError,
+    check_signatures,
+    rotate_keyholders,
+)
 from ledger.errors import EvidenceInvalid, NotFound
 from ledger.index import EventIndex
 
@@ -113,17 +118,14 @@ def keyholders_of(history: CommunityHistory, domain: Domain) -> Community:
                 "or repeated"
             )
         check_keyholder_set(rotation.keyholders, rotation.threshold, what)
-        typed = TypedData(
+        typed = rotate_keyholders(
             domain,
-            "RotateKeyholders",
-            {
-                "community": community,
-                "keyholders": list(rotation.keyholders),
-                "threshold": rotation.threshold,
-                "document": rotation.document,
-                "nonce": rotation.nonce,
-                "deadline": rotation.deadline,
-            },
+            community,
+            rotation.keyholders,
+            rotation.threshold,
+            rotation.document,
+            rotation.nonce,
+            rotation.deadline,
         )
         try:
             check_signatures(

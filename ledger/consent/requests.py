@@ -43,7 +43,15 @@ from ledger.chain import (
 )
 from ledger.consent.fields import EDITED, field_bytes
 from ledger.consent.history import CommunityHistory, check_keyholder_set, keyholders_of
-from ledger.consent.typed_data import Domain, TypedData
+from ledger.consent.typed_data import (
+    Domain,
+    TypedData,
+    derivative_consent,
+    record_custody,
+    revoke_terms,
+    rotate_keyholders,
+    set_terms,
+)
 from ledger.errors import ConsentFileInvalid, EvidenceInvalid, HeritageError, UsageError
 from ledger.index import CUSTODY_ACTIONS
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -232,20 +240,17 @@ def build_request(
             f"build_request makes terms requests ({TERMS_ACTIONS}), not {action!r}",
             hint="use build_rotation_request or build_custody_request",
         )
-    message: dict[str, Any] = {
-        "community": steward.id,
-        "subject": subject,
-        "version": version,
-        "deadline": deadline,
-    }
     if action == "SetTerms":
         if terms_document is None:
             raise UsageError("a SetTerms request needs the terms document")
-        message["terms"] = _terms_digest(terms_document)
+        terms = _terms_digest(terms_document)
+        typed = set_terms(domain, steward.id, subject, version, terms, deadline)
     elif terms_document is not None:
         raise UsageError("a RevokeTerms request has no terms document")
+    else:
+        typed = revoke_terms(domain, steward.id, subject, version, deadline)
     request = ConsentRequest(
-        typed=TypedData(domain, action, message),
+        typed=typed,
         item=item,
         keyholders=steward.keyholders,
         threshold=steward.threshold,
@@ -273,16 +278,17 @@ def build_rotation_request(
     """A request to replace ``current``'s keyholders and threshold by ``following``'s, with
     the new community ``document``; k of the current keyholders (which ``history`` proves)
     sign before ``deadline``."""
-    message: dict[str, Any] = {
-        "community": current.id,
-        "keyholders": list(following.keyholders),
-        "threshold": following.threshold,
-        "document": _document_digest(document, "the community document"),
-        "nonce": nonce,
-        "deadline": deadline,
-    }
+    typed = rotate_keyholders(
+        domain,
+        current.id,
+        following.keyholders,
+        following.threshold,
+        _document_digest(document, "the community document"),
+        nonce,
+        deadline,
+    )
     request = ConsentRequest(
-        typed=TypedData(domain, "RotateKeyholders", message),
+        typed=typed,
         item=_hex(current.id),
         keyholders=current.keyholders,
         threshold=current.threshold,
@@ -336,17 +342,10 @@ def build_custody_request(
     ``document``; k of ``steward`` sign, and for a transfer or repatriation k of ``receiver``
     (the community ``counterparty`` names) too. ``history`` and ``receiver_history`` are their
     keyholder histories, which must prove their keyholders."""
-    message: dict[str, Any] = {
-        "item": key,
-        "action": action,
-        "community": steward.id,
-        "counterparty": counterparty,
-        "document": _document_digest(document, "the custody document"),
-        "nonce": nonce,
-        "deadline": deadline,
-    }
+    digest = _document_digest(document, "the custody document")
+    typed = record_custody(domain, key, action, steward.id, counterparty, digest, nonce, deadline)
     request = ConsentRequest(
-        typed=TypedData(domain, "RecordCustody", message),
+        typed=typed,
         item=item,
         keyholders=steward.keyholders,
         threshold=steward.threshold,
@@ -381,16 +380,9 @@ def build_derivative_request(
     ``history`` proves its keyholders) consent to ``community`` registering ``cid`` as a
     derivative of the claim ``parent`` (``item``: as named), made as ``method_document`` says.
     ``metadata``, ``terms``: the digests the deriving community signs at submit."""
-    message: dict[str, Any] = {
-        "parent": parent,
-        "community": community,
-        "cid": cid,
-        "method": _document_digest(method_document, "the method document"),
-        "aiEnhanced": ai_enhanced,
-        "deadline": deadline,
-    }
+    method = _document_digest(method_document, "the method document")
     request = ConsentRequest(
-        typed=TypedData(domain, "ConsentDerivative", message),
+        typed=derivative_consent(domain, parent, community, cid, method, ai_enhanced, deadline),
         item=item,
         keyholders=steward.keyholders,
         threshold=steward.threshold,
