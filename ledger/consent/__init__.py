@@ -84,7 +84,9 @@ if TYPE_CHECKING:
         read_history,
     )
     from ledger.consent.requests import (
+        COMMUNITY_DOCUMENT_TYPE,
         CONSENT_ACTIONS,
+        CUSTODY_DOCUMENT_TYPE,
         CUSTODY_NAMES,
         STEWARDSHIP_MOVES,
         TERMS_ACTIONS,
@@ -138,7 +140,9 @@ _PROTOCOL: Final = {
     ),
     **dict.fromkeys(
         (
+            "COMMUNITY_DOCUMENT_TYPE",
             "CONSENT_ACTIONS",
+            "CUSTODY_DOCUMENT_TYPE",
             "CUSTODY_NAMES",
             "STEWARDSHIP_MOVES",
             "TERMS_ACTIONS",
@@ -159,7 +163,9 @@ _PROTOCOL: Final = {
 
 __all__ = [
     "ACTION_TYPES",
+    "COMMUNITY_DOCUMENT_TYPE",
     "CONSENT_ACTIONS",
+    "CUSTODY_DOCUMENT_TYPE",
     "CUSTODY_NAMES",
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
