@@ -34,7 +34,6 @@ def _k_of(community: Community) -> str:
     return f"{community.threshold} of {', '.join(community.keyholders)}"
 
 
-
 def _describe_terms(request: ConsentRequest) -> list[tuple[str, str]]:
     what = "set new terms" if request.action == "SetTerms" else "REVOKE the current terms"
     rows = [
@@ -186,5 +185,3 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         ("digest", _hex(request.digest)),
     ]
     return rows
-
-

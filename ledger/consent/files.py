@@ -97,7 +97,6 @@ _SIGNATURE_FIELDS: Final = frozenset(
 )
 
 
-
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
@@ -299,7 +298,6 @@ def _typed_data(value: Any, where: str) -> TypedData:
     return typed
 
 
-
 # ---- parsing (pure) ------------------------------------------------------------------------------
 
 
@@ -453,9 +451,7 @@ def parse_signature(data: bytes, where: str) -> ConsentSignature:
         subject=field_bytes(document["subject"], where, "subject", 32),
         terms_version=field_uint(document["terms_version"], where, "terms_version", bits),
         signer=field_address(document["signer"], where, "signer"),
-        signature=field_bytes(
-            document["signature"], where, "signature", SIGNATURE_LENGTH
-        ),
+        signature=field_bytes(document["signature"], where, "signature", SIGNATURE_LENGTH),
     )
 
 
@@ -502,5 +498,3 @@ def write_new_file(path: Path, data: bytes) -> None:
         raise UsageError(f"{path} already exists", hint="choose a new output path") from None
     finally:
         tmp.unlink(missing_ok=True)
-
-

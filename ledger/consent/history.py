@@ -145,7 +145,8 @@ def read_history(index: EventIndex, client: RegistryClient, community: bytes) ->
     and deadline read from its transaction (one JSON-RPC batch); checked with
     :func:`keyholders_of` against the registry's current configuration before it is
     returned."""
-    # Imported here: ledger.verify imports ledger.registration, which imports this module.
+    # Imported here: the ledger.verify package imports ledger.registration, which imports this
+    # package. (Transaction decoding belongs in ledger.chain; once there, this import moves up.)
     from ledger.verify.evidence import decode_call
 
     events = index.keyholder_history(community)

@@ -197,8 +197,6 @@ class ConsentRequest:
         return tuple(dict.fromkeys(a for _, c in self.parties() for a in c.keyholders))
 
 
-
-
 # ---- building (pure) -----------------------------------------------------------------------------
 
 
@@ -393,7 +391,6 @@ def build_derivative_request(
     )
     check_request(request, "the request")
     return request
-
 
 
 # ---- invariants (pure) ---------------------------------------------------------------------------
@@ -647,5 +644,3 @@ def check_request(request: ConsentRequest, where: str) -> None:
                 f"has nonce {request.version}, so {request.version} came before it",
                 hint=EDITED,
             )
-
-

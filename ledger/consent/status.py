@@ -134,7 +134,6 @@ class ConsentStatus:
         }
 
 
-
 # ---- signing and collecting (pure) ---------------------------------------------------------------
 
 
@@ -235,5 +234,3 @@ def collect(
     )
     missing = tuple(dict.fromkeys(a for party in parties for a in party.missing))
     return ConsentStatus(request, tuple(signed), missing, parties)
-
-
