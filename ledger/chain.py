@@ -56,7 +56,7 @@ from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, TxParams, TxReceipt
 
 from contracts import Artifact, load_artifact
-from ledger.consent import Domain, address_word
+from ledger.consent.typed_data import Domain, address_word
 from ledger.errors import (
     ChainError,
     ChainUnavailable,

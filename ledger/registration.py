@@ -72,10 +72,10 @@ from ledger.chain import (
     claim_key,
     content_key,
 )
-from ledger.community_history import CommunityHistory, read_history
-from ledger.consent_files import (
+from ledger.consent import (
     CUSTODY_NAMES,
     STEWARDSHIP_MOVES,
+    CommunityHistory,
     ConsentRequest,
     ConsentSignature,
     ConsentStatus,
@@ -85,6 +85,7 @@ from ledger.consent_files import (
     build_rotation_request,
     collect,
     custody_document,
+    read_history,
 )
 from ledger.errors import (
     AmbiguousClaim,

@@ -270,7 +270,7 @@ HEAVY_AT_START = (
     "local_chain",
     "api.ipfs",
     "ledger.chain",
-    "ledger.consent_files",
+    "ledger.consent",
     "ledger.crypto",
     "ledger.index",
     "ledger.ipfs.backend",
