@@ -22,7 +22,7 @@ from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import RPCEndpoint
 
 from ledger.chain.reverts import RevertDecoder, revert_error
-from ledger.chain.transport import PendingAnswer, chain_errors, transport_of
+from ledger.chain.transport import PendingAnswer, chain_errors, endpoint_of, transport_of
 from ledger.chain.values import (
     KIND_BATCH,
     KIND_DERIVATIVE,
@@ -108,7 +108,7 @@ class RegistryReads:
             yield
 
     def endpoint(self) -> str:
-        return str(getattr(self.w3.provider, "endpoint_uri", "the configured RPC URL"))
+        return endpoint_of(self.w3)
 
     def view(self, function: str, *args: Any) -> Any:
         """The result of the view ``function(*args)`` at the latest block."""

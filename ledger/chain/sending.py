@@ -19,7 +19,7 @@ from web3.types import TxParams, TxReceipt
 
 from ledger.chain.journal import JournalEntry, JournalState, RecoveryReport, TxJournal, with_state
 from ledger.chain.reverts import RevertDecoder, revert_error
-from ledger.chain.transport import chain_errors
+from ledger.chain.transport import chain_errors, endpoint_of
 from ledger.chain.values import Call, TxOutcome
 from ledger.errors import ChainError, ChainUnavailable, RegistryReverted
 
@@ -70,7 +70,7 @@ class TransactionSender:
             yield
 
     def endpoint(self) -> str:
-        return str(getattr(self.w3.provider, "endpoint_uri", "the configured RPC URL"))
+        return endpoint_of(self.w3)
 
     def chain_id(self) -> int:
         """The live chain id (asked every time: a chain may change it, anvil can)."""

@@ -37,6 +37,7 @@ __all__ = [
     "TransportProvider",
     "chain_errors",
     "connect",
+    "endpoint_of",
     "transport_of",
     "unavailable",
 ]
@@ -306,6 +307,11 @@ def connect(
     """A web3 client for ``rpc_url`` over the one transport; it fails fast (no retries), and
     ``hint`` says what to do when nothing answers."""
     return Web3(TransportProvider(RpcTransport(rpc_url, timeout=timeout, hint=hint)))
+
+
+def endpoint_of(w3: Web3) -> str:
+    """The URL a web3 client sends to, for messages."""
+    return str(getattr(w3.provider, "endpoint_uri", None) or "the configured RPC URL")
 
 
 def transport_of(w3: Web3) -> RpcTransport:

@@ -25,7 +25,7 @@ from web3.exceptions import BlockNotFound
 from web3.types import LogReceipt
 
 from contracts import load_artifact
-from ledger.chain.transport import chain_errors
+from ledger.chain.transport import chain_errors, endpoint_of
 from ledger.errors import (
     ChainError,
     EventIndexError,
@@ -76,27 +76,24 @@ class ChainReader(Protocol):
     def logs(self, address: str, from_block: int, to_block: int) -> list[LogReceipt]: ...
 
 
-def _endpoint(w3: Web3) -> str:
-    return str(getattr(w3.provider, "endpoint_uri", None) or "the configured RPC URL")
-
-
 @dataclass(frozen=True, slots=True)
 class Web3Reader:
-    """:class:`ChainReader` over a web3.py client; transport failures become
-    :class:`ChainUnavailable`, node errors :class:`ChainError`."""
+    """:class:`ChainReader` over a web3 client made by :func:`ledger.chain.connect`: on the
+    one transport, whose failures are :class:`ChainUnavailable`; node errors become
+    :class:`ChainError`."""
 
     w3: Web3
 
     def chain_id(self) -> int:
-        with chain_errors(_endpoint(self.w3)):
+        with chain_errors(endpoint_of(self.w3)):
             return int(self.w3.eth.chain_id)
 
     def head(self) -> int:
-        with chain_errors(_endpoint(self.w3)):
+        with chain_errors(endpoint_of(self.w3)):
             return int(self.w3.eth.block_number)
 
     def block(self, number: int) -> BlockHeader | None:
-        with chain_errors(_endpoint(self.w3)):
+        with chain_errors(endpoint_of(self.w3)):
             try:
                 block = self.w3.eth.get_block(number)
             except BlockNotFound:
@@ -107,7 +104,7 @@ class Web3Reader:
         return BlockHeader(number, bytes(block_hash), int(block["timestamp"]))
 
     def logs(self, address: str, from_block: int, to_block: int) -> list[LogReceipt]:
-        with chain_errors(_endpoint(self.w3)):
+        with chain_errors(endpoint_of(self.w3)):
             return list(
                 self.w3.eth.get_logs(
                     {
