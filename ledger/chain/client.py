@@ -74,7 +74,6 @@ class RegistryClient:
     ) -> None:
         self.w3 = w3
         self.address = to_checksum_address(address)
-        self.journal = journal
         self.from_block = from_block
         self.artifact = artifact or load_artifact(REGISTRY_CONTRACT)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.artifact.abi)
@@ -101,6 +100,11 @@ class RegistryClient:
     @sender.setter
     def sender(self, account: LocalAccount) -> None:
         self.sending.account = account
+
+    @property
+    def journal(self) -> TxJournal:
+        """Where every signed raw transaction is written before it is sent."""
+        return self.sending.journal
 
     @property
     def receipt_timeout(self) -> float:

@@ -12,6 +12,7 @@ round trip.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -96,8 +97,6 @@ class RpcTransport:
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._headers = {"Content-Type": "application/json"}
         if parts.username is not None:
-            import base64
-
             credentials = f"{parts.username}:{parts.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
         self._proxy = _proxy_for(url, parts.scheme, self._host)
