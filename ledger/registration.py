@@ -62,6 +62,7 @@ from ledger.chain import (
     Call,
     Calls,
     Community,
+    Deployment,
     Party,
     Record,
     RegistryClient,
@@ -69,8 +70,11 @@ from ledger.chain import (
     TxOutcome,
     batch_item_subject,
     batch_key,
+    chain_errors,
     claim_key,
+    connect,
     content_key,
+    read_deployment,
 )
 from ledger.consent import (
     CUSTODY_NAMES,
@@ -121,15 +125,7 @@ from ledger.keys import (
 )
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.settings import Settings
-from local_chain import (
-    Deployment,
-    anvil_dev_account,
-    connect,
-    deployment_path,
-    read_deployment,
-    uses_outside_chain,
-)
-from local_chain.deploy import chain_errors
+from local_chain import anvil_dev_account, deployment_path, uses_outside_chain
 
 __all__ = [
     "DEFAULT_IMPORT",

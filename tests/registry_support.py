@@ -19,10 +19,11 @@ import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from ledger.chain import connect
 from ledger.keys import new_key
 from ledger.registration import Registrar, SignerKeys, community_salt
 from ledger.settings import Settings, load_settings
-from local_chain import ANVIL_DEV_ACCOUNT_0, connect
+from local_chain import ANVIL_DEV_ACCOUNT_0
 from local_chain.lifecycle import deployment_path
 from tests.conftest import LocalChain
 from tests.rights_support import public_terms, write_terms

@@ -23,7 +23,7 @@ import pytest
 from eth_typing import ChecksumAddress
 
 from ledger import crypto
-from ledger.chain import content_key
+from ledger.chain import connect, content_key
 from ledger.errors import DecryptionFailed, UsageError
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
@@ -38,7 +38,6 @@ from ledger.registration import (
     metadata_document,
 )
 from ledger.settings import Settings, load_settings
-from local_chain import connect
 from local_chain.lifecycle import deployment_path
 from tests import registry_support
 from tests.registry_support import PASSPHRASE, chain_snapshot
