@@ -16,11 +16,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from web3 import Web3
 
 from contracts import Artifact
+from ledger.chain import REGISTRY_CONTRACT  # the one definition; re-exported for the node's users
 from ledger.errors import ChainError, ChainUnavailable, ConfigError, NotFound, UsageError
 from ledger.settings import Settings
 from local_chain.anvil import (
@@ -55,9 +56,6 @@ __all__ = [
     "deployment_path",
     "uses_outside_chain",
 ]
-
-REGISTRY_CONTRACT: Final = "ProvenanceRegistry"
-
 
 @dataclass(frozen=True, slots=True)
 class ChainStatus:

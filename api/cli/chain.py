@@ -29,7 +29,7 @@ chain_app = typer.Typer(
 
 def _registry_artifact() -> "Artifact | None":
     from contracts import load_artifact
-    from local_chain import REGISTRY_CONTRACT
+    from ledger.chain import REGISTRY_CONTRACT
 
     try:
         return load_artifact(REGISTRY_CONTRACT)
