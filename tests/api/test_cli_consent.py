@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from api.cli_consent import EXIT_INCOMPLETE
+from api.cli.consent import EXIT_INCOMPLETE
 from ledger.errors import ConsentFileInvalid, ConsentIncomplete, ConsentStale
 from ledger.keys import export_key
 from ledger.settings import load_settings

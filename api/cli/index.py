@@ -5,21 +5,18 @@ Thin: parse, open the chain named by the settings and its deployment record, cal
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.common import JsonFlag, block_progress, print_json
 from ledger.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from ledger.index import Progress, SyncResult
+    from ledger.index import SyncResult
 
 __all__ = ["index_app"]
 
@@ -28,10 +25,8 @@ index_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_err = Console(stderr=True, highlight=False)
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
+# Not common.Quiet: here quiet means silent, which is what its help says.
+QuietOnSuccess = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
 Confirmations = Annotated[
     int,
     typer.Option(
@@ -59,29 +54,14 @@ def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) 
             confirmations=confirmations,
             recreate=rebuild,
         ) as index,
-        _progress(quiet, "rebuilding the index" if rebuild else "syncing the index") as tick,
+        block_progress("rebuilding the index" if rebuild else "syncing the index", quiet) as tick,
     ):
         return index.rebuild(tick) if rebuild else index.sync(tick)
 
 
-@contextmanager
-def _progress(quiet: bool, label: str) -> "Iterator[Progress | None]":
-    """A rich progress bar (blocks) on stderr, unless quiet or not a terminal."""
-    if quiet or not _err.is_terminal:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-    from rich.progress import Progress as RichProgress
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with RichProgress(*columns, console=_err, transient=True) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
 def _report(result: "SyncResult", as_json: bool, quiet: bool) -> None:
     if as_json:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+        print_json(result.to_json())
         return
     if quiet:
         return
@@ -94,7 +74,7 @@ def _report(result: "SyncResult", as_json: bool, quiet: bool) -> None:
 
 @index_app.command("sync")
 def index_sync(
-    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: Quiet = False
+    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: QuietOnSuccess = False
 ) -> None:
     """Read new registry events into the index (rebuilding it if the chain changed)."""
     result = _run(load_settings(), confirmations, rebuild=False, quiet=quiet or as_json)
@@ -103,7 +83,7 @@ def index_sync(
 
 @index_app.command("rebuild")
 def index_rebuild(
-    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: Quiet = False
+    confirmations: Confirmations = 0, as_json: JsonFlag = False, quiet: QuietOnSuccess = False
 ) -> None:
     """Drop the index (any schema version) and read every event again from the chain."""
     result = _run(load_settings(), confirmations, rebuild=True, quiet=quiet or as_json)

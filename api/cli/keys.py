@@ -8,15 +8,15 @@ keep it. Nothing here prints key material or a passphrase.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api.cli.common import JsonFlag, print_json, read_passphrase
 from ledger.errors import NotFound, UsageError
 from ledger.kems import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
 from ledger.settings import Settings, load_settings
@@ -31,7 +31,6 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
 Label = Annotated[
     str | None, typer.Option("--label", help="A name for the key, stored in its file.")
 ]
@@ -72,24 +71,9 @@ def _encryption_of(settings: Settings, address: str) -> "EncryptionKeyInfo | Non
         return None
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _passphrase(password_file: Path | None, *, new: bool, prompt: str = "Passphrase") -> str:
-    from ledger.keys import read_passphrase_file
-
-    if password_file is not None:
-        return read_passphrase_file(password_file)
-    value: str = typer.prompt(
-        prompt, hide_input=True, confirmation_prompt=new, err=True, show_default=False
-    )
-    return value
-
-
 def _report(info: "KeyInfo", verb: str, as_json: bool) -> None:
     if as_json:
-        _print_json(info.to_json())
+        print_json(info.to_json())
         return
     label = f" ({info.label})" if info.label else ""
     sys.stdout.write(f"{verb} {info.address}{label} in {info.path}\n")
@@ -115,13 +99,13 @@ def keys_new(
 
     settings = load_settings()
     chosen = _kem(kem) if encryption else None
-    passphrase = _passphrase(password_file, new=True)
+    passphrase = read_passphrase(password_file, "Passphrase", new=True)
     info = new_key(
         settings, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf, encryption=chosen
     )
     enc = _encryption_of(settings, info.address) if encryption else None
     if as_json:
-        _print_json({**info.to_json(), **({"encryption": enc.to_json()} if enc else {})})
+        print_json({**info.to_json(), **({"encryption": enc.to_json()} if enc else {})})
         return
     _report(info, "created", as_json)
     if enc is not None:
@@ -143,12 +127,12 @@ def keys_new_encryption(
 
     settings = load_settings()
     chosen = _kem(kem)
-    passphrase = _passphrase(password_file, new=False, prompt="Passphrase of the key")
+    passphrase = read_passphrase(password_file, "Passphrase of the key")
     enc = new_encryption_key(
         settings, address, passphrase, kem=chosen, unsafe_light_kdf=unsafe_light_kdf
     )
     if as_json:
-        _print_json(enc.to_json())
+        print_json(enc.to_json())
         return
     sys.stdout.write(
         f"created encryption key {enc.public.to_json()['key_id']} ({enc.public.kem}) "
@@ -188,7 +172,7 @@ def keys_import(
     if key_file is not None and keystore is not None:
         raise UsageError("pass --key-file or --keystore, not both")
     if keystore is not None:
-        passphrase = _passphrase(password_file, new=False, prompt="Passphrase of the keystore")
+        passphrase = read_passphrase(password_file, "Passphrase of the keystore")
         info = import_keystore(
             settings, keystore.read_bytes(), passphrase, label=label, where=str(keystore)
         )
@@ -199,7 +183,7 @@ def keys_import(
     else:
         entered: str = typer.prompt("Private key (hex)", hide_input=True, err=True)
         private_key = parse_private_key(entered)
-    passphrase = _passphrase(password_file, new=True, prompt="New passphrase")
+    passphrase = read_passphrase(password_file, "New passphrase", new=True)
     info = import_private_key(
         settings, private_key, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf
     )
@@ -216,7 +200,7 @@ def keys_list(as_json: JsonFlag = False) -> None:
     keys = list_keys(settings)
     encryption = {e.address: e for e in list_encryption_keys(settings)}
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     **info.to_json(),
@@ -253,6 +237,6 @@ def keys_export(
     written = export_key(load_settings(), address, output)
     checksum = to_checksum_address(address)  # export_key has checked it
     if as_json:
-        _print_json({"address": checksum, "path": str(written)})
+        print_json({"address": checksum, "path": str(written)})
     else:
         sys.stdout.write(f"exported {checksum} to {written}\n")

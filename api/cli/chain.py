@@ -5,15 +5,14 @@ prints without a traceback; a chain that does not answer exits 3.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.common import JsonFlag, err, print_json
 from ledger.errors import NotFound
 from ledger.settings import load_settings
 
@@ -27,18 +26,10 @@ chain_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_err = Console(stderr=True, highlight=False)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
 
 def _registry_artifact() -> "Artifact | None":
     from contracts import load_artifact
-    from local_chain import REGISTRY_CONTRACT
+    from ledger.chain import REGISTRY_CONTRACT
 
     try:
         return load_artifact(REGISTRY_CONTRACT)
@@ -58,7 +49,7 @@ def up(
 
     result = chain_up(load_settings(), _registry_artifact(), redeploy=redeploy)
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return
     if result.pid is None:
         sys.stdout.write(f"using {result.rpc_url} (chain id {result.chain_id})\n")
@@ -75,7 +66,7 @@ def up(
             f"(block {deployment.deploy_block}, code hash {deployment.code_hash})\n"
         )
     for note in result.notes:
-        _err.print(f"note: {note}", markup=False, soft_wrap=True)
+        err.print(f"note: {note}", markup=False, soft_wrap=True)
 
 
 @chain_app.command("down")
@@ -85,7 +76,7 @@ def down(as_json: JsonFlag = False) -> None:
 
     result = chain_down(load_settings())
     if as_json:
-        _print_json(
+        print_json(
             {
                 "stopped_pid": result.stopped_pid,
                 "state_file": str(result.state_file),
@@ -100,7 +91,7 @@ def down(as_json: JsonFlag = False) -> None:
             f"stopped anvil (pid {result.stopped_pid}); state in {result.state_file}\n"
         )
     for note in result.notes:
-        _err.print(f"note: {note}", markup=False, soft_wrap=True)
+        err.print(f"note: {note}", markup=False, soft_wrap=True)
 
 
 @chain_app.command("status")
@@ -110,7 +101,7 @@ def status(as_json: JsonFlag = False) -> None:
 
     result = chain_status(load_settings())
     if as_json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
         return
     pid = "not started by this data directory" if result.pid is None else f"pid {result.pid}"
     sys.stdout.write(

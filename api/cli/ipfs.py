@@ -1,44 +1,23 @@
-"""The ``heritage`` command-line tool: parse, call the core, format.
+"""``heritage cid`` and ``heritage ipfs add|cat|get|pin|unpin|pins|gc|verify|car-export|
+car-import|serve``: content addressing and the IPFS node (embedded, or Kubo's RPC at
+``HERITAGE_IPFS_API``).
 
-Errors from the project print as one line (``error[code]: what … (what to do)``) without a
-traceback. Exit statuses are :class:`ledger.errors.ExitCode` (docs/exit-codes.md): 0 success,
-1 failure, 2 usage error, 3 chain unavailable; commands that report a verdict (``ipfs
-verify``) exit 1 when the verdict is bad.
-
-Starting is cheap: ``heritage --help`` and ``heritage cid`` load typer, rich and the pure CID
-code, nothing more. What a command needs beyond that (the IPFS node, web3, eth-account, the
-cryptography, the registry, the verifier, uvicorn) is imported inside the command, and types
-used only in annotations of helpers are imported under ``TYPE_CHECKING`` and written as
-strings. Typer reads the annotations of every command when the CLI starts (all of them, for
-any command line), so those stay builtins, ``Path`` and ``Annotated``, and the ``api/cli*.py``
-modules do without ``from __future__ import annotations``: kept as strings, each annotation
-would be compiled at every start (about 30 ms of ``heritage --help`` on two cores, a tenth
-of it). ``tests/api/test_cli.py`` checks that importing the CLI and printing its help
-load none of the heavy packages; ``bench/cli_startup.py`` times it.
+Thin: parse, call :mod:`ledger.ipfs`, format. ``heritage cid`` loads the pure CID code only;
+the node's modules and uvicorn are imported inside the commands that use them.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from api.cli_chain import chain_app
-from api.cli_consent import consent_app
-from api.cli_index import index_app
-from api.cli_keys import keys_app
-from api.cli_registry import community_app, custody_app, derivative_app, item_app, terms_app
-from api.cli_rights import terms_check
-from api.cli_verify import verify_command
-from ledger.errors import ExitCode, HeritageError, NoSuchFile, UsageError
+from api.cli.common import JsonFlag, Quiet, byte_progress, err, print_json
+from ledger.errors import ExitCode, NoSuchFile, UsageError
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_path
 from ledger.settings import Settings, load_settings
@@ -46,33 +25,11 @@ from ledger.settings import Settings, load_settings
 if TYPE_CHECKING:
     from ledger.ipfs.backend import EmbeddedNode, KuboNode
 
-__all__ = ["app", "main"]
+__all__ = ["cid_command", "ipfs_app"]
 
-app = typer.Typer(
-    name="heritage",
-    help="Heritage Ledger: prove what a community holds, control who sees it, share the rest.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 ipfs_app = typer.Typer(
     help="The IPFS node: add, read, pin, collect, verify, CAR files, serve.", no_args_is_help=True
 )
-app.add_typer(ipfs_app, name="ipfs")
-app.add_typer(chain_app, name="chain")
-app.add_typer(keys_app, name="keys")
-app.add_typer(index_app, name="index")
-app.add_typer(community_app, name="community")
-app.add_typer(item_app, name="item")
-app.add_typer(terms_app, name="terms")
-terms_app.command("check")(terms_check)
-app.add_typer(custody_app, name="custody")
-app.add_typer(derivative_app, name="derivative")
-app.command("verify")(verify_command)
-app.add_typer(consent_app, name="consent")
-
-_err = Console(stderr=True, highlight=False)
-_out = Console(highlight=False)
 
 CidVersion = Annotated[
     int, typer.Option("--cid-version", min=0, max=1, help="CID version (1 implies raw leaves).")
@@ -84,50 +41,6 @@ RawLeaves = Annotated[
 Hidden = Annotated[
     bool, typer.Option("--hidden", "-H", help="Include files whose names start with a dot.")
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only what a script needs.")]
-
-
-def _settings() -> Settings:
-    return load_settings()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _fail(exc: HeritageError) -> NoReturn:
-    _err.print(f"[bold red]error\\[{exc.code}][/]: {escape(exc.message)}", soft_wrap=True)
-    if exc.hint:
-        _err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
-    raise SystemExit(ExitCode(exc.exit_code))
-
-
-@contextmanager
-def _progress(total: int, label: str, quiet: bool) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr for long work, or nothing when quiet or not a terminal."""
-    if quiet or not _err.is_terminal or total < (16 << 20):
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=_err, transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _tree_size(path: Path) -> int:
@@ -144,7 +57,7 @@ def _open_node(settings: Settings | None = None) -> "EmbeddedNode | KuboNode":
     """The IPFS node the settings name (embedded, or Kubo's RPC at HERITAGE_IPFS_API)."""
     from ledger.ipfs.backend import open_backend
 
-    return open_backend(settings if settings is not None else _settings())
+    return open_backend(settings if settings is not None else load_settings())
 
 
 def _embedded(node: "EmbeddedNode | KuboNode", what: str) -> "EmbeddedNode":
@@ -161,7 +74,6 @@ def _embedded(node: "EmbeddedNode | KuboNode", what: str) -> "EmbeddedNode":
 # ---- heritage cid --------------------------------------------------------------------------
 
 
-@app.command("cid")
 def cid_command(
     path: Annotated[Path, typer.Argument(help="A file or a directory.")],
     cid_version: CidVersion = 0,
@@ -196,7 +108,7 @@ def ipfs_add(
         if not path.exists() and not path.is_symlink():
             raise NoSuchFile(f"no such file: {path}", hint="check the path; nothing was added")
         if isinstance(node, EmbeddedNode):
-            with _progress(_tree_size(path), f"adding {path.name}", quiet or as_json) as tick:
+            with byte_progress(_tree_size(path), f"adding {path.name}", quiet or as_json) as tick:
                 entries = node.add_path(path, options, pin=pin, progress=tick)
         else:
             entries = node.add_path(path, options, pin=pin)
@@ -209,7 +121,7 @@ def ipfs_add(
                 for entry in entries:
                     sys.stdout.write(f"added {entry.cid} {entry.path}\n")
     if as_json:
-        _print_json(results)
+        print_json(results)
 
 
 @ipfs_app.command("cat")
@@ -245,7 +157,7 @@ def ipfs_get(
     target = output or Path(path.strip("/").split("/")[-1])
     written = node.get(path, target)
     if as_json:
-        _print_json({"path": str(written)})
+        print_json({"path": str(written)})
     else:
         sys.stdout.write(f"saved {path} to {written}\n")
 
@@ -282,7 +194,7 @@ def ipfs_pins(as_json: JsonFlag = False) -> None:
     node = _open_node()
     pins = node.pin_ls()
     if as_json:
-        _print_json({str(cid): kind for cid, kind in pins.items()})
+        print_json({str(cid): kind for cid, kind in pins.items()})
         return
     for cid, kind in pins.items():
         sys.stdout.write(f"{cid} {kind}\n")
@@ -296,18 +208,18 @@ def ipfs_gc(quiet: Quiet = False, as_json: JsonFlag = False) -> None:
 
     node = _open_node()
     if isinstance(node, KuboNode) and not (quiet or as_json):
-        _err.print(
+        err.print(
             f"collecting garbage on the IPFS node at {escape(node.api)}: every block that no "
             "pin there reaches is removed, not only this project's",
             soft_wrap=True,
         )
     removed = node.gc()
     if as_json:
-        _print_json({"removed": [str(c) for c in removed]})
+        print_json({"removed": [str(c) for c in removed]})
     elif not quiet:
         for cid in removed:
             sys.stdout.write(f"removed {cid}\n")
-        _err.print(f"{len(removed)} blocks removed")
+        err.print(f"{len(removed)} blocks removed")
 
 
 @ipfs_app.command("verify")
@@ -316,17 +228,17 @@ def ipfs_verify(as_json: JsonFlag = False) -> None:
     node = _embedded(_open_node(), "verify")
     corrupt = node.verify()
     if as_json:
-        _print_json({"corrupt": [{"cid": str(c.cid), "path": str(c.path)} for c in corrupt]})
+        print_json({"corrupt": [{"cid": str(c.cid), "path": str(c.path)} for c in corrupt]})
     else:
         for entry in corrupt:
             sys.stdout.write(f"corrupt {entry.cid} {entry.path}\n")
         if corrupt:
-            _err.print(
+            err.print(
                 f"{len(corrupt)} corrupt blocks; re-import them from a good copy "
                 "(e.g. `heritage ipfs car-import`)"
             )
         else:
-            _err.print("all blocks verified")
+            err.print("all blocks verified")
     if corrupt:
         raise SystemExit(ExitCode.FAILURE)
 
@@ -353,7 +265,7 @@ def ipfs_car_export(
     finally:
         tmp.unlink(missing_ok=True)
     if as_json:
-        _print_json({"root": str(root), "path": str(output), "bytes": size})
+        print_json({"root": str(root), "path": str(output), "bytes": size})
     else:
         sys.stdout.write(f"exported {root} to {output} ({size} bytes)\n")
 
@@ -373,12 +285,13 @@ def ipfs_car_import(
         raise UsageError(f"{path} is not a file")
     with path.open("rb") as stream:
         if isinstance(node, EmbeddedNode):
-            with _progress(path.stat().st_size, f"importing {path.name}", quiet or as_json) as tick:
+            size = path.stat().st_size
+            with byte_progress(size, f"importing {path.name}", quiet or as_json) as tick:
                 result = node.dag_import(stream, pin_roots=pin, progress=tick)
         else:
             result = node.dag_import(stream, pin_roots=pin)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "roots": [str(r) for r in result.roots],
                 "blocks": result.block_count,
@@ -390,7 +303,7 @@ def ipfs_car_import(
             state = "pinned" if root in result.pinned else "not pinned"
             sys.stdout.write(f"imported {root} ({state})\n")
         if not quiet:
-            _err.print(f"{result.block_count} blocks imported")
+            err.print(f"{result.block_count} blocks imported")
 
 
 @ipfs_app.command("serve")
@@ -403,24 +316,11 @@ def ipfs_serve(
 
     from api.ipfs import create_ipfs_app
 
-    settings = _settings()
+    settings = load_settings()
     node = _embedded(_open_node(settings), "serve")
     bind_host = host or settings.ipfs_host
     bind_port = port or settings.ipfs_port
-    _err.print(f"serving the IPFS node of {settings.data_dir} on http://{bind_host}:{bind_port}")
+    err.print(f"serving the IPFS node of {settings.data_dir} on http://{bind_host}:{bind_port}")
     uvicorn.run(
         create_ipfs_app(settings, node), host=bind_host, port=bind_port, log_level="warning"
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``heritage`` script."""
-    try:
-        app(args=argv, prog_name="heritage")
-    except HeritageError as exc:
-        _fail(exc)
-    except BrokenPipeError:
-        raise SystemExit(ExitCode.FAILURE) from None
-    except KeyboardInterrupt:
-        _err.print("interrupted")
-        raise SystemExit(ExitCode.INTERRUPTED) from None

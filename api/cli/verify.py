@@ -13,19 +13,16 @@ a mistyped file name is never looked up on chain as if it were a CID.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.common import out, print_json, read_passphrase, registrar_session
 from ledger.errors import ChainUnavailable, ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
-from ledger.settings import load_settings
 
 if TYPE_CHECKING:
     from ledger.crypto import EncryptionKeyPair
@@ -34,18 +31,15 @@ if TYPE_CHECKING:
 
 __all__ = ["verify_command"]
 
-_out = Console(highlight=False)
-
-
 def _print(report: "Report", as_json: bool, *, chunks: int | None = None) -> None:
     """The report; ``chunks``: the chunk size a bare file was hashed with."""
     if as_json:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+        print_json(report.to_json())
         return
-    _out.print(report.summary(), markup=False, soft_wrap=True)
+    out.print(report.summary(), markup=False, soft_wrap=True)
     a = report.assessment
     if report.status.value == "unknown" and chunks is not None:
-        _out.print(
+        out.print(
             f"  hint: no registered item gives this file's CID with {chunks}-byte chunks, as "
             "CIDv1 or CIDv0; if it was added with another chunk size, pass --chunk-size N, "
             "or --expect CID; a keyholder checks a restricted original with --key ADDRESS",
@@ -56,18 +50,18 @@ def _print(report: "Report", as_json: bool, *, chunks: int | None = None) -> Non
         return
     if len(report.claims) > 1 or a is None:
         for line in report.claim_lines():
-            _out.print(f"  {line}", markup=False, soft_wrap=True)
+            out.print(f"  {line}", markup=False, soft_wrap=True)
     if a is None:
         return
     for step in a.custody:
-        _out.print(
+        out.print(
             f"  custody: {step.action} from 0x{step.source.hex()} to 0x{step.destination.hex()}"
             f" (block {step.event.block_number}, tx 0x{step.event.tx_hash.hex()})",
             markup=False,
             soft_wrap=True,
         )
     for problem in report.problems:
-        _out.print(f"  problem: {problem}", markup=False, soft_wrap=True)
+        out.print(f"  problem: {problem}", markup=False, soft_wrap=True)
 
 
 def _target(target: str) -> tuple[Path | None, str | None]:
@@ -150,7 +144,6 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
-    from ledger.registration import Registrar
     from ledger.verify import read_proofs, verify_bag, verify_offline, verify_online
     from ledger.verify.report import community_in
 
@@ -188,7 +181,7 @@ def verify_command(
         report = verify_bag(path, named)
     else:
         try:
-            with Registrar(load_settings()) as registrar:
+            with registrar_session() as (_, registrar):
                 expected = [registrar.resolve_community(c) for c in named]
                 holders = (
                     _holders(registrar, key or [], password_file)
@@ -230,9 +223,8 @@ def _holders(
         for address in keys:
             if not is_address(address):
                 raise UsageError(f"--key {address!r} is not an address", hint="0x and 40 hex")
-            secret = passphrase if passphrase is not None else typer.prompt(
-                f"Passphrase of {to_checksum_address(address)}", hide_input=True, err=True,
-                show_default=False,
+            secret = passphrase if passphrase is not None else read_passphrase(
+                None, f"Passphrase of {to_checksum_address(address)}"
             )
             opened.append(
                 (to_checksum_address(address),

@@ -7,16 +7,16 @@ The ``--json`` shape is documented in docs/terms.md.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 import typer
 
+from api.cli.common import JsonFlag, print_json
 from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, UsageError
 
 __all__ = ["EXIT_ALLOWED", "EXIT_DENIED", "EXIT_INVALID", "terms_check"]
@@ -35,7 +35,6 @@ At = Annotated[
         help="The moment to decide for, ISO 8601 with a UTC offset (default: now).",
     ),
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document for scripts.")]
 
 
 def _moment(text: str | None) -> datetime:
@@ -56,10 +55,6 @@ def _moment(text: str | None) -> datetime:
     return moment
 
 
-def _write_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
 def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> None:
     """Check a terms document and say whether it allows public display (exit 0 yes, 3 no,
     4 invalid document)."""
@@ -73,7 +68,7 @@ def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> N
     except InvalidTerms as exc:
         if not as_json:
             raise
-        _write_json(
+        print_json(
             {
                 "file": str(terms),
                 "valid": False,
@@ -83,7 +78,7 @@ def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> N
         raise typer.Exit(EXIT_INVALID) from None
     decision = decide(parsed, moment)
     if as_json:
-        _write_json(
+        print_json(
             {
                 "file": str(terms),
                 "valid": True,

@@ -11,26 +11,29 @@ statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 cha
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
-# when the CLI starts, and would compile each one kept as a string (see api/cli.py).
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
 
-import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
-from rich.console import Console
 
-from api.cli_registry import (
+from api.cli.common import (
     JsonFlag,
     PasswordFiles,
     Sender,
     SenderPasswordFile,
     Signers,
+    claimant,
+    err,
+    print_json,
+    read_passphrase,
     registrar_session,
     signer_keys,
 )
+from api.cli.custody import CUSTODY_WORDS, custody_action
 from ledger.errors import ExitCode, UsageError
 from ledger.settings import load_settings
 
@@ -52,32 +55,14 @@ consent_app = typer.Typer(
     no_args_is_help=True,
 )
 
-#: ``heritage consent request ACTION TARGET``: the custody actions' command words.
-_CUSTODY_WORDS: Final = ("transfer", "repatriate", "loan", "return")
-_ACTION_WORDS: Final = ("rotate", *_CUSTODY_WORDS)
-
-_err = Console(stderr=True, highlight=False)
+#: ``heritage consent request ACTION TARGET``: the action words (the custody ones as
+#: ``heritage custody`` names them).
+_ACTION_WORDS: Final = ("rotate", *CUSTODY_WORDS)
 
 RequestArg = Annotated[Path, typer.Argument(help="The request file (`heritage consent request`).")]
 SignatureArgs = Annotated[
     list[Path], typer.Argument(help="Signature files, one per keyholder (`heritage consent sign`).")
 ]
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def _custody_action(word: str) -> int:
-    """The registry's custody action that a command word of ``_CUSTODY_WORDS`` names."""
-    from ledger.chain import CUSTODY_LOAN, CUSTODY_REPATRIATION, CUSTODY_RETURN, CUSTODY_TRANSFER
-
-    return {
-        "transfer": CUSTODY_TRANSFER,
-        "repatriate": CUSTODY_REPATRIATION,
-        "loan": CUSTODY_LOAN,
-        "return": CUSTODY_RETURN,
-    }[word]
 
 
 def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
@@ -89,22 +74,14 @@ def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
 def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "SignerKeys":
     """Whose encryption key re-wraps sealed items, and its passphrase (asked for only when an
     encrypted item needs it)."""
-    from ledger.keys import read_passphrase_file
     from ledger.registration import SignerKeys
 
     cache: dict[str, str] = {}
 
     def passphrase(address: "ChecksumAddress") -> str:
         if address not in cache:
-            cache[address] = (
-                read_passphrase_file(password_file)
-                if password_file is not None
-                else typer.prompt(
-                    f"Passphrase of the encryption key of {address}",
-                    hide_input=True,
-                    err=True,
-                    show_default=False,
-                )
+            cache[address] = read_passphrase(
+                password_file, f"Passphrase of the encryption key of {address}"
             )
         return cache[address]
 
@@ -252,9 +229,7 @@ def consent_request(
                 terms,
                 method,
                 ai_enhanced=ai_enhanced,
-                parent_community=None
-                if parent_community is None
-                else registrar.resolve_community(parent_community),
+                parent_community=claimant(registrar, parent_community),
                 valid_for=valid_for,
             )
         _write_request(request, output)
@@ -285,7 +260,7 @@ def consent_request(
                 target[0],
                 terms,
                 valid_for=valid_for,
-                community=None if community is None else registrar.resolve_community(community),
+                community=claimant(registrar, community),
             )
     else:
         if len(target) != 2 or target[0] not in _ACTION_WORDS:
@@ -320,14 +295,12 @@ def consent_request(
                     raise UsageError(f"--keyholder and --threshold do not go with {action}")
                 request = registrar.custody_request(
                     subject,
-                    _custody_action(action),
+                    custody_action(action),
                     None if to is None else registrar.resolve_community(to),
                     keys,
                     document=document,
                     valid_for=valid_for,
-                    community=None
-                    if community is None
-                    else registrar.resolve_community(community),
+                    community=claimant(registrar, community),
                 )
     _write_request(request, output)
 
@@ -341,21 +314,16 @@ def _write_request(request: "ConsentRequest", output: Path | None) -> None:
         sys.stdout.flush()
     else:
         write_new_file(output, data)
-    _err.print(_summary(request), markup=False, soft_wrap=True)
+    err.print(_summary(request), markup=False, soft_wrap=True)
 
 
 def _signer(key: str, password_file: Path | None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
-    from ledger.keys import load_keystore_file, load_signer, read_passphrase_file
+    from ledger.keys import load_keystore_file, load_signer
 
-    if password_file is not None:
-        passphrase = read_passphrase_file(password_file)
-    else:
-        passphrase = typer.prompt(
-            f"Passphrase of {key}", hide_input=True, err=True, show_default=False
-        )
+    passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
         return load_signer(load_settings(), key, passphrase)
     path = Path(key)
@@ -392,15 +360,15 @@ def consent_sign(
     )
 
     request = read_request(request_file)
-    _err.print("You are asked to sign:", markup=False)
+    err.print("You are asked to sign:", markup=False)
     for label, value in describe_request(request):
-        _err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
+        err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
     account = _signer(key, password_file)
     signature = sign_request(request, account)
     write_new_file(output, encode_signature(signature))
-    _err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
+    err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
 
 def _write_status(status: "ConsentStatus") -> None:
@@ -463,7 +431,7 @@ def consent_status(
     request = read_request(request_file)
     status = collect(request, _signatures(signature_files or []), now=int(time.time()))
     if as_json:
-        _print_json(status.to_json())
+        print_json(status.to_json())
     else:
         _write_status(status)
     if not status.complete:
@@ -496,9 +464,9 @@ def consent_submit(
         )
         result = registrar.submit_consent(request, signatures, keys)
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
-        _err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
+        err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     if request.action == "SetTerms":
         sys.stdout.write(

@@ -1,0 +1,84 @@
+"""The ``heritage`` command-line tool: parse, call the core, format.
+
+One module per command group, each a thin layer over ``ledger`` and ``local_chain``:
+
+- :mod:`~api.cli.ipfs`: ``heritage cid`` and ``heritage ipfs …`` (the IPFS node);
+- :mod:`~api.cli.chain`, :mod:`~api.cli.keys`, :mod:`~api.cli.index`: the local chain, the
+  keystore, the event index;
+- :mod:`~api.cli.community`, :mod:`~api.cli.item`, :mod:`~api.cli.terms`,
+  :mod:`~api.cli.custody`, :mod:`~api.cli.derivative`: the registry's workflows;
+- :mod:`~api.cli.rights`: ``heritage terms check`` (a terms document's display decision);
+- :mod:`~api.cli.consent`: k-of-n consent collected offline;
+- :mod:`~api.cli.verify`: ``heritage verify``;
+- :mod:`~api.cli.common`: what they share (``--json`` output, options, progress bars, the
+  error report, passphrases, the registry session).
+
+Errors from the project print as one line (``error[code]: what … (what to do)``) without a
+traceback. Exit statuses are :class:`ledger.errors.ExitCode` (docs/exit-codes.md): 0 success,
+1 failure, 2 usage error, 3 chain unavailable; commands that report a verdict (``ipfs
+verify``) exit 1 when the verdict is bad.
+
+Starting is cheap: ``heritage --help`` and ``heritage cid`` load typer, rich and the pure CID
+code, nothing more. What a command needs beyond that (the IPFS node, web3, eth-account, the
+cryptography, the registry, the verifier, uvicorn) is imported inside the command, and types
+used only in annotations of helpers are imported under ``TYPE_CHECKING`` and written as
+strings. Typer reads the annotations of every command when the CLI starts (all of them, for
+any command line), so those stay builtins, ``Path`` and ``Annotated``, and the ``api/cli/``
+modules do without ``from __future__ import annotations``: kept as strings, each annotation
+would be compiled at every start (about 30 ms of ``heritage --help`` on two cores, a tenth
+of it). ``tests/api/test_cli.py`` checks that importing the CLI and printing its help
+load none of the heavy packages; ``bench/cli_startup.py`` times it.
+"""
+
+import typer
+
+from api.cli.chain import chain_app
+from api.cli.common import err, fail
+from api.cli.community import community_app
+from api.cli.consent import consent_app
+from api.cli.custody import custody_app
+from api.cli.derivative import derivative_app
+from api.cli.index import index_app
+from api.cli.ipfs import cid_command, ipfs_app
+from api.cli.item import item_app
+from api.cli.keys import keys_app
+from api.cli.rights import terms_check
+from api.cli.terms import terms_app
+from api.cli.verify import verify_command
+from ledger.errors import ExitCode, HeritageError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="heritage",
+    help="Heritage Ledger: prove what a community holds, control who sees it, share the rest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(ipfs_app, name="ipfs")
+app.add_typer(chain_app, name="chain")
+app.add_typer(keys_app, name="keys")
+app.add_typer(index_app, name="index")
+app.add_typer(community_app, name="community")
+app.add_typer(item_app, name="item")
+app.add_typer(terms_app, name="terms")
+terms_app.command("check")(terms_check)
+app.add_typer(custody_app, name="custody")
+app.add_typer(derivative_app, name="derivative")
+app.command("verify")(verify_command)
+app.add_typer(consent_app, name="consent")
+app.command("cid")(cid_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``heritage`` script."""
+    try:
+        app(args=argv, prog_name="heritage")
+    except HeritageError as exc:
+        fail(exc)
+    except BrokenPipeError:
+        raise SystemExit(ExitCode.FAILURE) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(ExitCode.INTERRUPTED) from None

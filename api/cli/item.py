@@ -1,0 +1,279 @@
+"""``heritage item register|show|history|proof|export|decrypt``: registered items.
+
+Thin: parse, call :class:`ledger.registration.Registrar` (and :mod:`ledger.verify` for
+proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.common`.
+"""
+
+# No `from __future__ import annotations`: typer reads the annotations of every command
+# when the CLI starts, and would compile each one kept as a string (see api/cli/__init__.py).
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from api.cli.common import (
+    ClaimOpt,
+    Item,
+    JsonFlag,
+    PasswordFiles,
+    Quiet,
+    Sender,
+    SenderPasswordFile,
+    Signers,
+    TermsOpt,
+    claimant,
+    err,
+    print_json,
+    read_passphrase,
+    registrar_session,
+    signer_keys,
+    stage_progress,
+)
+from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
+
+if TYPE_CHECKING:
+    from ledger.registration import ItemRegistration
+
+__all__ = ["item_app"]
+
+item_app = typer.Typer(
+    help="Items: register files (alone or as a batch), show, history.", no_args_is_help=True
+)
+
+CommunityOpt = Annotated[str, typer.Option("--community", "-c", help="Community id (0x…) or name.")]
+
+
+def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
+    """A note on stderr for content that other communities claim too (never a refusal)."""
+    for entry in entries:
+        if entry.other_claims:
+            named = ", ".join(
+                f"{c.kind} 0x{c.key.hex()} by community 0x{c.community.hex()}"
+                for c in entry.other_claims
+            )
+            err.print(
+                f"note: {entry.cid} is also claimed by other communities: {named}; each "
+                "claim is its own, and `heritage verify` reports them all",
+                markup=False,
+                soft_wrap=True,  # keys and CIDs stay whole, to be copied
+            )
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@item_app.command("register")
+def item_register(
+    paths: Annotated[list[Path], typer.Argument(help="Files to register.")],
+    community: CommunityOpt,
+    terms: TermsOpt,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Register all files in one transaction (Merkle root).")
+    ] = False,
+    cid_version: Annotated[
+        int, typer.Option("--cid-version", min=0, max=1, help="CID version (default 1).")
+    ] = 1,
+    raw_leaves: Annotated[
+        bool | None,
+        typer.Option("--raw-leaves/--no-raw-leaves", help="Raw leaves (default: CIDv1 only)."),
+    ] = None,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            min=1,
+            max=1_048_576,
+            help="Bytes per chunk, as `ipfs add --chunker=size-N` (default 262144). Recorded "
+            "in the metadata; `heritage verify FILE` needs it again as --chunk-size.",
+        ),
+    ] = CHUNK_SIZE,
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    quiet: Quiet = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add files and the terms document to IPFS, pin them, and register them on chain."""
+    options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=chunk_size)
+    with (
+        registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
+        stage_progress(quiet or as_json) as tick,
+    ):
+        keys = signer_keys(settings, signer, password_file)
+        community_id = registrar.resolve_community(community)
+        if batch:
+            result = registrar.register_batch(
+                paths, community_id, terms, keys, options=options, progress=tick
+            )
+            if as_json:
+                print_json(result.to_json())
+                return
+            _print_other_claims(result.items)
+            for entry in result.items:
+                sys.stdout.write(
+                    f"{entry.cid}\n"
+                    if quiet
+                    else f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n"
+                )
+            if not quiet:
+                sys.stdout.write(
+                    f"batch 0x{result.root.hex()}: {len(result.items)} items, manifest "
+                    f"{result.manifest_cid}, terms {result.terms_cid}, "
+                    f"transaction {'0x' + result.tx.tx_hash.hex()}\n"
+                )
+            return
+        items = registrar.register(paths, community_id, terms, keys, options=options, progress=tick)
+    if as_json:
+        print_json([i.to_json() for i in items])
+        return
+    _print_other_claims(items)
+    for entry in items:
+        if quiet:
+            sys.stdout.write(f"{entry.cid}\n")
+        else:
+            sys.stdout.write(f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n")
+
+
+@item_app.command("show")
+def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
+    """Show an item: its registered CID, community, steward, terms, metadata, batch."""
+    with registrar_session() as (_, registrar):
+        view = registrar.show_item(item, claimant(registrar, community))
+    if as_json:
+        print_json(view.to_json())
+        return
+    state = "REVOKED" if view.revoked else "current"
+    lines = [
+        f"{view.kind} 0x{view.key.hex()}",
+        f"  cid         {view.registered_cid}",
+        f"  community   0x{view.community.hex()}",
+        f"  steward     0x{view.steward.hex()}",
+        f"  terms       {view.terms_cid} (version {view.terms_version}, {state})",
+        f"  metadata    {view.metadata_cid}",
+    ]
+    if view.metadata is not None and view.metadata.get("type") == "heritage/sealed-item":
+        lines.append(
+            f"              encrypted: {view.metadata.get('size')} bytes of ciphertext "
+            "(keyholders: `heritage item decrypt`)"
+        )
+    elif view.metadata is not None:
+        lines.append(
+            f"              {view.metadata.get('name')}, {view.metadata.get('size')} bytes, "
+            f"{view.metadata.get('media_type')}"
+        )
+    if view.parent is not None:
+        lines.append(f"  parent      0x{view.parent.hex()}")
+        lines.append(f"  method      {view.method_cid} (AI-enhanced: {view.ai_enhanced})")
+    if view.batch is not None and "root" in view.batch:
+        proof = "valid on chain" if view.batch["proof_valid_on_chain"] else "NOT VALID on chain"
+        lines.append(
+            f"  batch       {view.batch['root']} (item {view.batch['position']}, proof {proof})"
+        )
+        lines.append(f"  manifest    {view.batch['manifest_cid']}")
+    if view.block is not None:
+        lines.append(f"  registered  block {view.block} by {view.registrant}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+@item_app.command("history")
+def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
+    """Registration, terms changes, revocations and custody events of an item, in order."""
+    with registrar_session() as (_, registrar):
+        entries = registrar.history(item, claimant(registrar, community))
+    if as_json:
+        print_json([e.to_json() for e in entries])
+        return
+    for entry in entries:
+        detail = ", ".join(
+            f"{k}={'0x' + v.hex() if isinstance(v, bytes) else v}"
+            for k, v in entry.fields.items()
+            if k in ("version", "action_name", "counterparty", "community", "terms")
+        )
+        sys.stdout.write(
+            f"{_when(entry.timestamp)}  block {entry.block_number}  {entry.event}  {detail}\n"
+        )
+
+
+@item_app.command("proof")
+def item_proof(
+    items: Annotated[list[str], typer.Argument(help="CIDs or 0x item keys.", metavar="ITEM...")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write proofs.json.")],
+) -> None:
+    """Write everything needed to verify ITEMs offline (`heritage verify --proofs FILE`)."""
+    from ledger.verify import gather, proofs_document
+
+    with registrar_session() as (_, registrar):
+        document = proofs_document(gather(registrar, items))
+    output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    err.print(f"wrote proofs of {len(document['items'])} item(s) to {output}", markup=False)
+
+
+@item_app.command("export")
+def item_export(
+    item: Item,
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new folder for the bag.")],
+    community: ClaimOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write ITEM's preservation package: a BagIt bag (content, documents, signatures, event
+    history, proofs, on-chain references) of one community's claim."""
+    from ledger.verify import export_bag
+
+    with registrar_session() as (_, registrar):
+        result = export_bag(registrar, item, output, claimant(registrar, community))
+    if as_json:
+        print_json(result)
+    else:
+        err.print(f"wrote the bag of {result['cid']} to {output}", markup=False)
+
+
+@item_app.command("decrypt")
+def item_decrypt(
+    item: Item,
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            help="The keyholder's address (its encryption key is in the keystore here), or a "
+            "key file written by `heritage keys export`.",
+        ),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new file for the plaintext.")],
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="The key's passphrase (else a hidden prompt).", dir_okay=False
+        ),
+    ] = None,
+    community: ClaimOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decrypt an encrypted ITEM for a keyholder, and check the plaintext against the
+    registered commitment; the file appears at OUTPUT only if every check passes."""
+    from eth_utils.address import is_address, to_checksum_address
+
+    shown = to_checksum_address(key) if is_address(key) else key
+    passphrase = read_passphrase(password_file, f"Passphrase of {shown}")
+    with registrar_session() as (_, registrar):
+        result = registrar.decrypt_item(
+            item, key, passphrase, output, claimant(registrar, community)
+        )
+    if as_json:
+        print_json(result.to_json())
+        return
+    verdict = {
+        True: "matches the commitment on chain",
+        None: "the record has no commitment to check",
+        False: "DOES NOT match",
+    }[result.commitment_matches]
+    sys.stdout.write(
+        f"decrypted 0x{result.key.hex()} to {result.output} ({result.size} bytes)\n"
+        f"  plaintext cid {result.plaintext_cid}: {verdict}\n"
+    )
