@@ -30,6 +30,7 @@ from eth_utils.address import to_checksum_address
 
 from ledger import consent
 from ledger.chain import Community, RegistryClient, community_id
+from ledger.chain_transactions import decode_call
 from ledger.errors import EvidenceInvalid, NotFound
 from ledger.index import EventIndex
 
@@ -143,9 +144,6 @@ def read_history(index: EventIndex, client: RegistryClient, community: bytes) ->
     and deadline read from its transaction (one JSON-RPC batch); checked with
     :func:`keyholders_of` against the registry's current configuration before it is
     returned."""
-    # Imported here: ledger.verify imports ledger.registration, which imports this module.
-    from ledger.verify.evidence import decode_call
-
     events = index.keyholder_history(community)
     if not events or events[0].event != "CommunityCreated":
         raise NotFound(f"community {_hex(community)} is not in the index")

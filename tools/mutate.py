@@ -142,7 +142,7 @@ TARGETS: dict[str, Target] = {
         note="the layout constants and the directory threshold check",
     ),
     "evidence": Target(
-        "ledger/verify/evidence.py",
+        "ledger/verify/assess.py",
         ("tests/ledger/test_verify.py",),
         ("_Checker.same", "_Checker.signatures", "_Checker._check_timeline",
          "_Checker._check_registration", "_check_documents", "_Checker._custody"),

@@ -2,26 +2,29 @@
 revocation, custody and lineage → a plainly worded report; online against the chain, or
 offline from ``proofs.json`` or a preservation bag.
 
-- :mod:`ledger.verify.evidence`: the evidence model and its pure check (no I/O);
+- :mod:`ledger.verify.evidence`: the evidence model and its strict JSON form;
+- :mod:`ledger.verify.assess`: the pure check of evidence (no I/O), and the cache of checks
+  a verification session owns;
 - :mod:`ledger.verify.gather`: evidence from the chain, the event index and IPFS;
 - :mod:`ledger.verify.proofs`: ``proofs.json`` (published schema, sealed);
 - :mod:`ledger.verify.report`: verdicts, exit statuses, content hashing;
 - :mod:`ledger.verify.bag`: BagIt preservation packages.
 """
 
+from ledger.verify.assess import Assessment, CheckCache, assess
 from ledger.verify.bag import export_bag, verify_bag
-from ledger.verify.evidence import Assessment, Evidence, assess, decode_call
+from ledger.verify.evidence import Evidence
 from ledger.verify.gather import gather
 from ledger.verify.proofs import load_schema, parse_proofs, proofs_document, read_proofs
 from ledger.verify.report import Report, Status, verify_offline, verify_online
 
 __all__ = [
     "Assessment",
+    "CheckCache",
     "Evidence",
     "Report",
     "Status",
     "assess",
-    "decode_call",
     "export_bag",
     "gather",
     "load_schema",

@@ -37,7 +37,8 @@ from ledger.errors import (
 )
 from ledger.ipfs.cid import Cid
 from ledger.registration import Registrar
-from ledger.verify.evidence import Assessment, Evidence, assess
+from ledger.verify.assess import Assessment, CheckCache, assess
+from ledger.verify.evidence import Evidence
 from ledger.verify.gather import gather
 from ledger.verify.proofs import proofs_document, read_proofs
 from ledger.verify.report import (
@@ -128,7 +129,8 @@ def export_bag(
     claim = registrar.resolve(item, community)
     evidence = gather(registrar, [_h(claim.key)])
     first = evidence.items[0]
-    assessment, _ = assess(evidence, first.key)
+    cache = CheckCache()
+    assessment, _ = assess(evidence, first.key, cache)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     content = target / "content" / first.cid
@@ -147,7 +149,7 @@ def export_bag(
         ) from None
     for cid, data in evidence.documents.items():
         _write(target / "documents" / cid, data)
-    proofs = proofs_document(evidence)
+    proofs = proofs_document(evidence, cache)
     _write(target / "proofs.json", _json(proofs))
     _write(target / "signatures.json", _json(proofs["signatures"]))
     _write(target / "events.json", _json(premis_events(assessment)))
@@ -224,17 +226,21 @@ def verify_bag(folder: Path, communities: Sequence[str] = ()) -> Report:
         raise EvidenceMalformed("the bag's CID is not a plain name")
     content = _regular(folder / "data" / "content" / name, f"content file data/content/{name}")
     proofs_path = _regular(folder / "data" / "proofs.json", "data/proofs.json")
-    evidence: Evidence = read_proofs(proofs_path.read_bytes(), "the bag's data/proofs.json")
+    cache = CheckCache()
+    evidence: Evidence = read_proofs(
+        proofs_path.read_bytes(), "the bag's data/proofs.json", cache
+    )
     claims = [k for k in evidence.claim_keys if _cid_of(evidence, k) == name]
     if not claims:
         raise EvidenceInvalid(f"the bag's proofs say nothing about its CID {name}")
-    assessed = {k: assess(evidence, k) for k in claims}
+    assessed = {k: assess(evidence, k, cache) for k in claims}
     computed = compute_cid(content, import_options(assessed[claims[0]][0].metadata, expected))
     check = ContentCheck(str(content), str(computed), name, "bag", computed == expected)
     # Every claim the bag's proofs hold on its CID (one, as `item export` writes them), judged
     # as online verification judges them: several communities' claims are a dispute.
     named = [community_in(evidence, c) for c in communities]
-    report = judge(evidence, claims, "bag", lambda _: check, expected=named, assessed=assessed)
+    report = judge(evidence, claims, "bag", lambda _: check, expected=named, assessed=assessed,
+                   cache=cache)
     if check.matches:
         try:
             bagit.Bag(str(folder)).validate()

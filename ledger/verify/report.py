@@ -34,7 +34,8 @@ from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt, parse_community_id
-from ledger.verify.evidence import Assessment, Evidence, assess
+from ledger.verify.assess import Assessment, CheckCache, assess
+from ledger.verify.evidence import Evidence
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors
 
@@ -497,16 +498,18 @@ def judge(
     expected: Sequence[bytes] = (),
     pick: bytes | None = None,
     assessed: Mapping[bytes, _Assessed] | None = None,
+    cache: CheckCache | None = None,
 ) -> Report:
     """The verdict on the claims ``keys`` (every claim found on some content) from
     ``evidence``: about the claim ``pick`` when given; else about the claim that one of the
     ``expected`` communities stewards now (none: :attr:`Status.NO_CLAIM`); else, when one
     community makes every claim, about its claim, and when several do, :attr:`Status.DISPUTED`.
     Never silently one of several communities' claims. ``assessed``: :func:`assess`'s answers
-    the caller already has."""
+    the caller already has; ``cache``: the checks made before (see :class:`CheckCache`)."""
     known = assessed or {}
+    checks = CheckCache() if cache is None else cache
     claims = sorted(
-        (Claim.of(*(known.get(k) or assess(evidence, k))) for k in dict.fromkeys(keys)),
+        (Claim.of(*(known.get(k) or assess(evidence, k, checks))) for k in dict.fromkeys(keys)),
         key=lambda c: c.assessment.events[0].position,
     )
     names = community_names(evidence)
@@ -557,6 +560,7 @@ def report_for(
     source: str,
     content: ContentCheck | None = None,
     assessed: _Assessed | None = None,
+    cache: CheckCache | None = None,
 ) -> Report:
     """The verdict on the one claim ``key`` from ``evidence`` (and the content check, if
     any); ``assessed``: :func:`assess`'s answer for ``key`` when the caller already has it."""
@@ -567,6 +571,7 @@ def report_for(
         lambda _: content,
         pick=key,
         assessed=None if assessed is None else {key: assessed},
+        cache=cache,
     )
 
 
@@ -582,6 +587,7 @@ def verify_online(
     chunk_size: int | None = None,
     communities: Sequence[bytes] = (),
     holders: Sequence[tuple[str, EncryptionKeyPair]] = (),
+    cache: CheckCache | None = None,
 ) -> Report:
     """Verify a file (a path) or a CID against the chain: every claim on the content, the
     verdict about the one stewarded by one of ``communities`` (see :func:`judge`).
@@ -594,7 +600,8 @@ def verify_online(
     A file is hashed in a second thread while this one does the chain work that does not
     need its CID: the index sync and the snapshot (:func:`open_chain`) for a bare file, the
     whole gathering with ``expect``. An error there is raised once the hashing has finished,
-    never lost."""
+    never lost. ``cache``: the checks of earlier verifications to reuse (a verifier that
+    keeps running passes the same one each time); none: this verification's own."""
     if target == "":
         raise UsageError("give a file, a bag or a CID to verify, not an empty argument")
     path = Path(target)
@@ -620,7 +627,7 @@ def verify_online(
             ImportOptions(cid_version=0, chunk_size=chunk_size),
         )
     )
-    judged = _Judged(tuple(communities))
+    judged = _Judged(tuple(communities), CheckCache() if cache is None else cache)
     with ExitStack() as stack:
 
         def index_here() -> EventIndex:
@@ -646,7 +653,7 @@ def verify_online(
             from ledger.verify.sealed import verify_sealed
 
             index, view = opened()
-            found = verify_sealed(registrar, index, view, path, holders)
+            found = verify_sealed(registrar, index, view, path, holders, judged.cache)
             if found is not None:
                 gathered, key, check = found
                 return _checked_on_chain(registrar, gathered, judged, lambda _: check, key)
@@ -671,9 +678,11 @@ def _looks_like_path(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Judged:
-    """How the verifier asked to judge: the communities it expects."""
+    """How the verifier asked to judge: the communities it expects, and the checks made
+    before."""
 
-    expected: tuple[bytes, ...] = ()
+    expected: tuple[bytes, ...]
+    cache: CheckCache
 
 
 def _nearby(registrar: Registrar) -> bool:
@@ -749,7 +758,7 @@ def _verify_expected(
     key = gathered.evidence.claims[0]
     item = gathered.evidence.item(key)
     assert item is not None
-    assessed = assess(gathered.evidence, key)
+    assessed = assess(gathered.evidence, key, judged.cache)
     options = import_options(assessed[0].metadata, Cid.parse(item.cid))
     if _cid_settings(options) != _cid_settings(guess):
         computed = compute_cid(path, options)
@@ -787,7 +796,7 @@ def _checked_on_chain(
     evidence = gathered.evidence
     report = judge(
         evidence, evidence.claims, "chain", content, expected=judged.expected, pick=pick,
-        assessed=assessed,
+        assessed=assessed, cache=judged.cache,
     )
     # The evidence came through the index; the registry's own stored digests (at the
     # snapshot block, read with the evidence when the keys were foreseen) have the last word,
@@ -822,16 +831,19 @@ def verify_offline(
     expect: str | None = None,
     source: str = "proofs",
     communities: Sequence[bytes] = (),
+    cache: CheckCache | None = None,
 ) -> Report:
     """Verify a file and/or a CID against evidence alone (no chain, no network): every claim
-    the evidence holds on that content, judged as :func:`judge` does."""
+    the evidence holds on that content, judged as :func:`judge` does; ``cache`` as
+    :func:`verify_online` takes it."""
+    cache = CheckCache() if cache is None else cache
     if path is None:
         if cid is None:
             raise UsageError("give a file or a CID to verify against the proofs")
         keys, pick = _keys_in(evidence, cid)
         if not keys:
             return _unknown(source)
-        return judge(evidence, keys, source, expected=communities, pick=pick)
+        return judge(evidence, keys, source, expected=communities, pick=pick, cache=cache)
     if expect is not None or cid is not None:
         wanted = expect if expect is not None else cid
         assert wanted is not None
@@ -840,7 +852,7 @@ def verify_offline(
             return _unknown(source)
         first = evidence.item(pick or keys[0])
         assert first is not None
-        answers = {k: assess(evidence, k) for k in keys}
+        answers = {k: assess(evidence, k, cache) for k in keys}
         options = import_options(answers[first.key][0].metadata, Cid.parse(first.cid))
         computed = compute_cid(path, options)
         expected = Cid.parse(first.cid if wanted.startswith(("0x", "0X")) else wanted)
@@ -849,7 +861,7 @@ def verify_offline(
             str(path), str(computed), str(expected), frm, _same_content(computed, expected)
         )
         return judge(evidence, keys, source, lambda _: check, expected=communities, pick=pick,
-                     assessed=answers)
+                     assessed=answers, cache=cache)
     # A bare file: try each claim's settings, the registration default first, hashing once
     # per distinct setting. A file that gives none of the claims' CIDs is not one of them:
     # unknown, as a file the chain does not know.
@@ -858,7 +870,7 @@ def verify_offline(
     for key in evidence.claim_keys:
         item = evidence.item(key)
         assert item is not None
-        answers[key] = assess(evidence, key)
+        answers[key] = assess(evidence, key, cache)
         options = import_options(answers[key][0].metadata, Cid.parse(item.cid))
         by_options.setdefault(options, []).append(key)
     ordered = sorted(by_options, key=lambda o: o != DEFAULT_IMPORT)
@@ -869,7 +881,7 @@ def verify_offline(
         ]
         if matched:
             return judge(evidence, matched, source, _against(path, computed, source),
-                         expected=communities, assessed=answers)
+                         expected=communities, assessed=answers, cache=cache)
     return _unknown(source)
 
 

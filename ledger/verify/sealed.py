@@ -25,7 +25,7 @@ from ledger.index import EventIndex
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
 from ledger.registration import Registrar, parse_json_document
-from ledger.verify.evidence import _ZERO32, assess
+from ledger.verify.assess import _ZERO32, CheckCache, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on
 from ledger.verify.report import ContentCheck, compute_cid
 
@@ -49,6 +49,7 @@ def verify_sealed(
     view: ChainView,
     path: Path,
     holders: Sequence[tuple[str, crypto.EncryptionKeyPair]],
+    cache: CheckCache,
 ) -> tuple[Gathered, bytes, ContentCheck] | None:
     """The evidence about the sealed claim whose plaintext ``path`` is, the claim key, and
     the content check against the commitment; None when no sealed item that one of
@@ -104,7 +105,7 @@ def verify_sealed(
                 if item is None or content_key(bytes(content.cid)) != content.key:
                     continue
                 # The commitment the chain holds (checked with the rest of the evidence).
-                a, _ = assess(gathered.evidence, claim)
+                a, _ = assess(gathered.evidence, claim, cache)
                 commitment = item.batch.commitment if item.batch is not None else (
                     a.record.commitment if a.kind == "item" else _ZERO32
                 )

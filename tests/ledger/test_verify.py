@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from ledger import consent
 from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, claim_key, pack_register_item
+from ledger.chain_transactions import _unpack_register_item, decode_call
 from ledger.crypto import plaintext_commitment
 from ledger.errors import (
     ChainUnavailable,
@@ -44,7 +45,6 @@ from ledger.registration import Registrar, SignerKeys
 from ledger.verify import (
     Status,
     assess,
-    decode_call,
     export_bag,
     gather,
     load_schema,
@@ -55,7 +55,6 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
-from ledger.verify.evidence import _unpack_register_item
 from local_chain import anvil_dev_account
 from tests.chain_support import free_port
 from tests.reaching import reached, reaches
