@@ -36,19 +36,12 @@ from ledger.errors import (
     UsageError,
 )
 from ledger.ipfs.cid import Cid
-from ledger.registration import Registrar
 from ledger.verify.assess import Assessment, CheckCache, assess
+from ledger.verify.content import ContentCheck, compute_cid, import_options
 from ledger.verify.evidence import Evidence
-from ledger.verify.gather import gather
+from ledger.verify.gather import ClaimReader, gather
 from ledger.verify.proofs import proofs_document, read_proofs
-from ledger.verify.report import (
-    ContentCheck,
-    Report,
-    community_in,
-    compute_cid,
-    import_options,
-    judge,
-)
+from ledger.verify.report import Report, community_in, judge
 
 __all__ = ["BAG_CID_TAG", "export_bag", "premis_events", "verify_bag"]
 
@@ -119,15 +112,15 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def export_bag(
-    registrar: Registrar, item: str, target: Path, community: bytes | None = None
+    reader: ClaimReader, item: str, target: Path, community: bytes | None = None
 ) -> dict[str, Any]:
     """Write the preservation bag of ITEM's claim into ``target`` (a new or empty folder):
     the one claim ITEM names (``community`` picks among several communities' claims on a
     CID; without it several are refused, listed)."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} exists and is not an empty folder", hint="name a new folder")
-    claim = registrar.resolve(item, community)
-    evidence = gather(registrar, [_h(claim.key)])
+    claim = reader.resolve(item, community)
+    evidence = gather(reader, [_h(claim.key)])
     first = evidence.items[0]
     cache = CheckCache()
     assessment, _ = assess(evidence, first.key, cache)
@@ -137,7 +130,7 @@ def export_bag(
     content.parent.mkdir()
     try:
         with content.open("wb") as out:
-            for chunk in registrar.node.cat(first.cid):
+            for chunk in reader.node.cat(first.cid):
                 out.write(chunk)
     except BlockNotFound:
         # Leave nothing half-written: the folder as it was found.

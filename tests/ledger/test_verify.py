@@ -732,7 +732,7 @@ def test_verification_hashes_the_file_once(
     world: World, monkeypatch: pytest.MonkeyPatch, distance: str
 ) -> None:
     """A counting wrapper around the real importer (not a stand-in): one pass per verify."""
-    import ledger.verify.report as report_module
+    import ledger.verify.content as content_module
 
     _as_if(distance, world.registrar)
     (path,) = world.register("big.tif", size=2_000_000)
@@ -743,7 +743,7 @@ def test_verification_hashes_the_file_once(
         passes.append(options or ImportOptions())
         return real(p, options, *rest)
 
-    monkeypatch.setattr(report_module, "import_file", counted)
+    monkeypatch.setattr(content_module, "import_file", counted)
     assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
     assert len(passes) == 1
     assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.VERIFIED
