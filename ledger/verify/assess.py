@@ -187,8 +187,11 @@ class CheckCache:
         self.registrations = _Bounded(registrations)
 
 
-class _Checker:
-    """Checks one :class:`Evidence`; memoises what every item shares (keyholder timelines)."""
+class _CallChecks:
+    """The checks of one :class:`Evidence` that every other builds on: a registry call
+    against the event it emitted, and the EIP-712 signatures it carries. A signature that
+    fails is a finding (``problems``), not an error; every signature check is kept
+    (``checks``) for proofs.json."""
 
     def __init__(self, evidence: Evidence, cache: CheckCache) -> None:
         self.evidence = evidence
@@ -199,10 +202,6 @@ class _Checker:
         # verdict does not need it, and building it cost a tenth of a check).
         self.checks: list[tuple[ChainEvent, consent.TypedData, bytes, KeyholderSet, int,
                                 tuple[str, ...]]] = []
-        self._timelines: dict[bytes, list[KeyholderSet]] = {}
-        self._timeline_keys: dict[bytes, tuple[Any, ...]] = {}
-
-    # -- transactions and signatures ---------------------------------------------------------
 
     def call(self, event: ChainEvent, functions: Sequence[str]) -> RegistryCall:
         """The registry call that emitted ``event``, its transaction checked."""
@@ -276,7 +275,30 @@ class _Checker:
             for event, typed, digest, holders, required, signers in self.checks
         ]
 
-    # -- keyholder timelines -----------------------------------------------------------------
+    def _reused(self, memo: _Bounded, key: Any, check: Callable[[], _T]) -> _T:
+        """``check()``, or its result for the same ``key`` from ``memo``: with the problems
+        and signature checks it recorded, added here again as it would have added them."""
+        known = memo.get(key)
+        if known is None:
+            problems, checks = len(self.problems), len(self.checks)
+            known = (check(), tuple(self.problems[problems:]), tuple(self.checks[checks:]))
+            memo.put(key, known)
+        else:
+            self.problems.extend(known[1])
+            self.checks.extend(known[2])
+        result: _T = known[0]
+        return result
+
+
+class _KeyholderChecks(_CallChecks):
+    """Each community's keyholder timeline, rebuilt from its CommunityCreated and
+    KeyholdersRotated events and checked once (back to the creation every initial keyholder
+    signed): which set was in force at any event."""
+
+    def __init__(self, evidence: Evidence, cache: CheckCache) -> None:
+        super().__init__(evidence, cache)
+        self._timelines: dict[bytes, list[KeyholderSet]] = {}
+        self._timeline_keys: dict[bytes, tuple[Any, ...]] = {}
 
     def timeline(self, community: bytes) -> list[KeyholderSet]:
         if community in self._timelines:
@@ -291,20 +313,6 @@ class _Checker:
         )
         self._timelines[community] = list(sets)
         return self._timelines[community]
-
-    def _reused(self, memo: _Bounded, key: Any, check: Callable[[], _T]) -> _T:
-        """``check()``, or its result for the same ``key`` from ``memo``: with the problems
-        and signature checks it recorded, added here again as it would have added them."""
-        known = memo.get(key)
-        if known is None:
-            problems, checks = len(self.problems), len(self.checks)
-            known = (check(), tuple(self.problems[problems:]), tuple(self.checks[checks:]))
-            memo.put(key, known)
-        else:
-            self.problems.extend(known[1])
-            self.checks.extend(known[2])
-        result: _T = known[0]
-        return result
 
     def _check_timeline(
         self, community: bytes, events: Sequence[ChainEvent]
@@ -373,7 +381,10 @@ class _Checker:
                            f"{_hex(community)}")
         return before[-1]
 
-    # -- items -------------------------------------------------------------------------------
+class _Checker(_KeyholderChecks):
+    """Checks the evidence about items: each registration against its calldata, record,
+    claim key and batch leaf, then the item's terms, revocations and custody in chain order,
+    and a derivative's lineage and its parent steward's consent."""
 
     def document(self, digest: bytes) -> bytes | None:
         return self.evidence.documents.get(str(Cid.from_digest(digest, RAW)))
