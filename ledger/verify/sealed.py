@@ -21,13 +21,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ledger import crypto
+from ledger import crypto, strict_json
 from ledger.chain import Record, claim_key, content_key
 from ledger.errors import HeritageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
-from ledger.registration import parse_json_document
 from ledger.verify.assess import _ZERO32, CheckCache, assess
 from ledger.verify.content import ContentCheck, compute_cid
 from ledger.verify.gather import ChainView, ClaimReader, Gathered, gather_on
@@ -106,13 +105,12 @@ def verify_sealed(
                     continue
                 try:
                     data_key = crypto.unwrap(envelope, holder, content.key)
-                    private = parse_json_document(
+                    private = strict_json.loads(
                         crypto.open_bytes(
                             data_key,
                             reader.node.block_get(Cid.parse(str(sealed["sealed_metadata"]))),
                             where="the sealed metadata",
-                        ),
-                        "the sealed metadata",
+                        )
                     )
                     imported = private["import"]
                     options = ImportOptions(
