@@ -20,6 +20,7 @@ from ledger.verify.evidence import Evidence
 from ledger.verify.gather import ClaimReader, gather
 from ledger.verify.proofs import load_schema, parse_proofs, proofs_document, read_proofs
 from ledger.verify.report import Report, Status, verify_offline, verify_online
+from ledger.verify.sealed import SealedReader
 
 __all__ = [
     "Assessment",
@@ -27,6 +28,7 @@ __all__ = [
     "ClaimReader",
     "Evidence",
     "Report",
+    "SealedReader",
     "Status",
     "assess",
     "export_bag",
