@@ -16,10 +16,11 @@ tests and benchmarks use) and registers one file of random bytes (100 MiB; 16 Mi
 * verify --proofs: :func:`ledger.verify.verify_offline` from a proofs document (no chain).
 
 The file is hashed once per verification. A long-running verifier keeps what cannot change:
-raw transactions by hash, the checked keyholder histories and registrations, the open index;
-``verify`` is measured so, as a server or an exhibit build verifying many items runs it. ``verify
-(cold)`` is the same with a fresh ``Registrar`` and every memo dropped before each run
-(outside the timing), as a new process's first verification, once its imports are done.
+raw transactions by hash, the open index, and one :class:`~ledger.verify.CheckCache` of the
+checked keyholder histories and registrations; ``verify`` is measured so, as a server or an
+exhibit build verifying many items runs it. ``verify (cold)`` is the same with a fresh
+``Registrar`` and a new ``CheckCache`` made before each run (outside the timing), as a new
+process's first verification, once its imports are done.
 
 Prints a table, then one JSON object as the last line; ``ratio`` is verify ÷ cid (target
 ≤ 1.1), ``ratio_cold`` the cold one. ``--breakdown`` also times the parts of the online path
@@ -46,6 +47,7 @@ from ledger.ipfs.unixfs import import_file
 from ledger.registration import DEFAULT_IMPORT, Registrar
 from ledger.settings import Settings
 from ledger.verify import (
+    CheckCache,
     Status,
     assess,
     gather,
@@ -54,7 +56,6 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
-from ledger.verify.evidence import forget_memos
 from ledger.verify.gather import gather_on, open_chain
 
 MiB = 1 << 20
@@ -73,19 +74,21 @@ def best(runs: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
 
 
 def cold(settings: Settings, path: Path, runs: int) -> float:
-    """Best time of a verification by a Registrar made just before it, with no memo."""
+    """Best time of a verification by a Registrar made just before it, with no check made."""
     fastest = float("inf")
     for _ in range(runs):
-        forget_memos()
         with Registrar(settings) as fresh:
+            checks = CheckCache()
             start = time.perf_counter()
-            status = verify_online(fresh, str(path)).status
+            status = verify_online(fresh, str(path), cache=checks).status
             fastest = min(fastest, time.perf_counter() - start)
         assert status is Status.VERIFIED, status
     return fastest
 
 
-def breakdown(registrar: Registrar, cid: str, runs: int) -> dict[str, float]:
+def breakdown(
+    registrar: Registrar, cid: str, runs: int, checks: CheckCache
+) -> dict[str, float]:
     """The online path's parts, each alone (best of ``runs``), as a bare file on a near chain
     goes through them: the head request (sent before the hashing, read after it), then what
     follows the CID."""
@@ -104,7 +107,9 @@ def breakdown(registrar: Registrar, cid: str, runs: int) -> dict[str, float]:
                 "after: the stored-digest read": lambda: registrar.client.read_many(
                     [key], [], block=view.block
                 ),
-                "after: assess (the pure check)": lambda: assess(gathered.evidence, key),
+                "after: assess (the pure check)": lambda: assess(
+                    gathered.evidence, key, checks
+                ),
             },
         )
 
@@ -126,8 +131,10 @@ def main() -> None:
             [path], community.id, community.terms, community.keys
         )
         cid = str(registered.cid)
+        checks = CheckCache()  # kept by the verifier from one verification to the next
         evidence = parse_proofs(
-            json.loads(json.dumps(proofs_document(gather(registrar, [cid]))))
+            json.loads(json.dumps(proofs_document(gather(registrar, [cid]), checks))),
+            cache=checks,
         )
 
         def check(status: Status) -> None:
@@ -137,15 +144,19 @@ def main() -> None:
             args.runs,
             {
                 "cid": lambda: import_file(path, DEFAULT_IMPORT),
-                "verify": lambda: check(verify_online(registrar, str(path)).status),
-                "verify --expect": lambda: check(
-                    verify_online(registrar, str(path), expect=cid).status
+                "verify": lambda: check(
+                    verify_online(registrar, str(path), cache=checks).status
                 ),
-                "verify --proofs": lambda: check(verify_offline(evidence, path=path).status),
+                "verify --expect": lambda: check(
+                    verify_online(registrar, str(path), expect=cid, cache=checks).status
+                ),
+                "verify --proofs": lambda: check(
+                    verify_offline(evidence, path=path, cache=checks).status
+                ),
             },
         )
         times["verify (cold)"] = cold(settings, path, args.runs)
-        parts = breakdown(registrar, cid, args.runs) if args.breakdown else {}
+        parts = breakdown(registrar, cid, args.runs, checks) if args.breakdown else {}
     base = times["cid"]
     print(f"{'what':<17} {'seconds':>9} {'MiB/s':>9} {'÷ cid':>7}")
     for name, seconds in times.items():

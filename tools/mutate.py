@@ -142,9 +142,9 @@ TARGETS: dict[str, Target] = {
         note="the layout constants and the directory threshold check",
     ),
     "evidence": Target(
-        "ledger/verify/evidence.py",
+        "ledger/verify/assess.py",
         ("tests/ledger/test_verify.py",),
-        ("_Checker.same", "_Checker.signatures", "_Checker._check_timeline",
+        ("_CallChecks.same", "_CallChecks.signatures", "_KeyholderChecks._check_timeline",
          "_Checker._check_registration", "_check_documents", "_Checker._custody"),
         pytest_args=("-k", "forged or edited or tampered or reseals or calldata or rotated"),
         note="verification's evidence checks (signatures, keyholder timeline, registration "

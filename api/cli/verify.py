@@ -144,7 +144,7 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
-    from ledger.verify import read_proofs, verify_bag, verify_offline, verify_online
+    from ledger.verify import CheckCache, read_proofs, verify_bag, verify_offline, verify_online
     from ledger.verify.report import community_in
 
     path, cid = _target(target)
@@ -166,14 +166,17 @@ def verify_command(
             )
         if not proofs.is_file():
             raise UsageError(f"{proofs} is not a file", hint="pass a proofs.json file")
-        evidence = read_proofs(proofs.read_bytes(), str(proofs))
+        checks = CheckCache()  # what reading the proofs checked, reused by the verdict
+        evidence = read_proofs(proofs.read_bytes(), str(proofs), checks)
         if path is not None and path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
         expected = [community_in(evidence, c) for c in named]
         report = (
-            verify_offline(evidence, path=path, expect=expect, communities=expected)
+            verify_offline(
+                evidence, path=path, expect=expect, communities=expected, cache=checks
+            )
             if path is not None
-            else verify_offline(evidence, cid=cid, communities=expected)
+            else verify_offline(evidence, cid=cid, communities=expected, cache=checks)
         )
     elif path is not None and path.is_dir():
         if expect is not None:

@@ -19,6 +19,8 @@ One module per layer, each usable alone:
   and raw transactions in one batch request at a snapshot block).
 - :mod:`~ledger.chain.client`: :class:`RegistryClient`, every registry function typed.
 - :mod:`~ledger.chain.deployment`: deployment files, for any chain.
+- :mod:`~ledger.chain.transactions`: :func:`decode_call`, a registry call read back from a raw
+  signed transaction (EIP-1559 decoding, sender recovery).
 
 Signatures are made elsewhere (:mod:`ledger.consent`); this package only carries them.
 """
@@ -37,6 +39,7 @@ from ledger.chain.journal import JournalEntry, JournalState, RecoveryReport, TxJ
 from ledger.chain.reads import RegistryReads
 from ledger.chain.reverts import RevertDecoder
 from ledger.chain.sending import TransactionSender
+from ledger.chain.transactions import RegistryCall, decode_call
 from ledger.chain.transport import (
     RpcTransport,
     TransportProvider,
@@ -92,6 +95,7 @@ __all__ = [
     "Record",
     "RecoveryReport",
     "Registration",
+    "RegistryCall",
     "RegistryClient",
     "RegistryReads",
     "RevertDecoder",
@@ -110,6 +114,7 @@ __all__ = [
     "connect",
     "content_key",
     "creation_code_hash",
+    "decode_call",
     "pack_register_item",
     "read_deployment",
     "runtime_code_hash",

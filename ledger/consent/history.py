@@ -29,6 +29,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
 from ledger.chain import Community, RegistryClient, community_id
+from ledger.chain.transactions import decode_call
 from ledger.consent.typed_data import (
     Domain,
     SignatureError,
@@ -145,10 +146,6 @@ def read_history(index: EventIndex, client: RegistryClient, community: bytes) ->
     and deadline read from its transaction (one JSON-RPC batch); checked with
     :func:`keyholders_of` against the registry's current configuration before it is
     returned."""
-    # Imported here: the ledger.verify package imports ledger.registration, which imports this
-    # package. (Transaction decoding belongs in ledger.chain; once there, this import moves up.)
-    from ledger.verify.evidence import decode_call
-
     events = index.keyholder_history(community)
     if not events or events[0].event != "CommunityCreated":
         raise NotFound(f"community {_hex(community)} is not in the index")

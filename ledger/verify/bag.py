@@ -36,18 +36,12 @@ from ledger.errors import (
     UsageError,
 )
 from ledger.ipfs.cid import Cid
-from ledger.registration import Registrar
-from ledger.verify.evidence import Assessment, Evidence, assess
-from ledger.verify.gather import gather
+from ledger.verify.assess import Assessment, CheckCache, assess
+from ledger.verify.content import ContentCheck, compute_cid, import_options
+from ledger.verify.evidence import Evidence
+from ledger.verify.gather import ClaimReader, gather
 from ledger.verify.proofs import proofs_document, read_proofs
-from ledger.verify.report import (
-    ContentCheck,
-    Report,
-    community_in,
-    compute_cid,
-    import_options,
-    judge,
-)
+from ledger.verify.report import Report, community_in, judge
 
 __all__ = ["BAG_CID_TAG", "export_bag", "premis_events", "verify_bag"]
 
@@ -118,24 +112,25 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def export_bag(
-    registrar: Registrar, item: str, target: Path, community: bytes | None = None
+    reader: ClaimReader, item: str, target: Path, community: bytes | None = None
 ) -> dict[str, Any]:
     """Write the preservation bag of ITEM's claim into ``target`` (a new or empty folder):
     the one claim ITEM names (``community`` picks among several communities' claims on a
     CID; without it several are refused, listed)."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} exists and is not an empty folder", hint="name a new folder")
-    claim = registrar.resolve(item, community)
-    evidence = gather(registrar, [_h(claim.key)])
+    claim = reader.resolve(item, community)
+    evidence = gather(reader, [_h(claim.key)])
     first = evidence.items[0]
-    assessment, _ = assess(evidence, first.key)
+    cache = CheckCache()
+    assessment, _ = assess(evidence, first.key, cache)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     content = target / "content" / first.cid
     content.parent.mkdir()
     try:
         with content.open("wb") as out:
-            for chunk in registrar.node.cat(first.cid):
+            for chunk in reader.node.cat(first.cid):
                 out.write(chunk)
     except BlockNotFound:
         # Leave nothing half-written: the folder as it was found.
@@ -147,7 +142,7 @@ def export_bag(
         ) from None
     for cid, data in evidence.documents.items():
         _write(target / "documents" / cid, data)
-    proofs = proofs_document(evidence)
+    proofs = proofs_document(evidence, cache)
     _write(target / "proofs.json", _json(proofs))
     _write(target / "signatures.json", _json(proofs["signatures"]))
     _write(target / "events.json", _json(premis_events(assessment)))
@@ -224,17 +219,21 @@ def verify_bag(folder: Path, communities: Sequence[str] = ()) -> Report:
         raise EvidenceMalformed("the bag's CID is not a plain name")
     content = _regular(folder / "data" / "content" / name, f"content file data/content/{name}")
     proofs_path = _regular(folder / "data" / "proofs.json", "data/proofs.json")
-    evidence: Evidence = read_proofs(proofs_path.read_bytes(), "the bag's data/proofs.json")
+    cache = CheckCache()
+    evidence: Evidence = read_proofs(
+        proofs_path.read_bytes(), "the bag's data/proofs.json", cache
+    )
     claims = [k for k in evidence.claim_keys if _cid_of(evidence, k) == name]
     if not claims:
         raise EvidenceInvalid(f"the bag's proofs say nothing about its CID {name}")
-    assessed = {k: assess(evidence, k) for k in claims}
+    assessed = {k: assess(evidence, k, cache) for k in claims}
     computed = compute_cid(content, import_options(assessed[claims[0]][0].metadata, expected))
     check = ContentCheck(str(content), str(computed), name, "bag", computed == expected)
     # Every claim the bag's proofs hold on its CID (one, as `item export` writes them), judged
     # as online verification judges them: several communities' claims are a dispute.
     named = [community_in(evidence, c) for c in communities]
-    report = judge(evidence, claims, "bag", lambda _: check, expected=named, assessed=assessed)
+    report = judge(evidence, claims, "bag", lambda _: check, expected=named, assessed=assessed,
+                   cache=cache)
     if check.matches:
         try:
             bagit.Bag(str(folder)).validate()

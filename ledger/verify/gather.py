@@ -6,20 +6,25 @@ live chain id and head block (one batch request) and syncs the event index unles
 stands at that very block; the index's last block (the head, its hash checked or just read)
 becomes the snapshot. ``heritage verify`` runs it while the file is hashed. Then the index
 names every claim on the content (every community's: alone, in a batch, as a derivative;
-:meth:`Registrar.claims` from the index as the sync left it) and every event the evidence
+:meth:`ClaimReader.claims` from the index as the sync left it) and every event the evidence
 needs, and so every transaction: each claim's, its parents', and the keyholder events of
 every community they involve (claimants, custody counterparties, consenting parent
 stewards). Those raw transactions and the registry's stored record digests, pinned to the
 snapshot block, come back in one JSON-RPC batch request. Only what the index cannot foresee
 (an item of a batch, found through its manifest on IPFS) is read one call at a time.
+
+Gathering reads the registry through :class:`ClaimReader`, a narrow read-only interface (the
+chain's reads, the event index, the IPFS node's blocks, and claim resolution), never the
+write-side session: whatever offers those reads can be verified against.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Protocol
 
 from eth_utils.address import to_checksum_address
 
@@ -28,15 +33,119 @@ from ledger.chain import ChainHead, ChainReads, batch_item_subject, chain_errors
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
-from ledger.registration import Registrar, _Resolved
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
 
-__all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_chain_begin"]
+__all__ = [
+    "ChainView",
+    "Claim",
+    "ClaimReader",
+    "Gathered",
+    "gather",
+    "gather_on",
+    "open_chain",
+    "open_chain_begin",
+]
 
 _ITEM_EVENTS: Final = frozenset({"TermsSet", "TermsRevoked", "CustodyRecorded"})
 _DOCUMENT_FIELDS: Final = ("metadata", "terms", "method", "document", "manifest")
 _COMMUNITY_FIELDS: Final = ("community", "counterparty", "parentSteward")
 _MAX_LINEAGE: Final = 64  # as ledger.verify.evidence: deeper lineages are refused there
+
+
+# ---- the read-only interface verification takes -----------------------------------------------
+
+
+class Claim(Protocol):
+    """One community's claim on some bytes, as the event index resolves it."""
+
+    @property
+    def key(self) -> bytes: ...  # the claim key (a whole batch: the batch key)
+    @property
+    def cid(self) -> bytes | None: ...  # the registered binary CID, when known
+    @property
+    def community(self) -> bytes: ...  # the claiming (registering) community
+    @property
+    def kind(self) -> str: ...  # "item", "derivative", "batch-item" or "batch"
+    @property
+    def content(self) -> bytes | None: ...  # keccak256 of the CID
+    @property
+    def batch(self) -> bytes | None: ...  # batch items: their batch's key
+    @property
+    def block(self) -> int: ...  # where it was registered, for chain order
+
+
+class SettingsView(Protocol):
+    @property
+    def rpc_url(self) -> str: ...
+
+
+class DeploymentView(Protocol):
+    @property
+    def registry_address(self) -> str: ...
+    @property
+    def deploy_block(self) -> int: ...
+
+
+class ChainReader(Protocol):
+    """The registry's chain reads that verification makes, pinned to a block."""
+
+    @property
+    def head_seconds(self) -> float | None: ...  # the last head request's round trip
+    def head(self) -> ChainHead: ...
+    def head_begin(self) -> Callable[[], ChainHead]: ...
+    def known_raw_transaction(self, tx_hash: bytes) -> bytes | None: ...
+    def read_many(
+        self, records: Sequence[bytes], transactions: Sequence[bytes], *, block: int
+    ) -> ChainReads: ...
+    def read_many_begin(
+        self, records: Sequence[bytes], transactions: Sequence[bytes], *, block: int
+    ) -> Callable[[], ChainReads]: ...
+
+
+class BlockReader(Protocol):
+    """The IPFS node, for reading: documents by CID, and a file's bytes."""
+
+    def block_get(self, cid: Cid) -> bytes: ...
+    def cat(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]: ...
+
+
+class ClaimReader(Protocol):
+    """What verification reads the registry through: read-only, and nothing more.
+
+    ``event_index(sync=False)`` is the index as the last sync left it; ``claims`` every claim
+    an ITEM argument (a CID or a 0x key) names, in chain order, and how many batch manifests
+    were missing; ``resolve`` the one claim it names (``community`` picks among several);
+    ``batch_membership`` an item's leaf in a batch (metadata, commitment, proof, manifest CID,
+    position)."""
+
+    @property
+    def settings(self) -> SettingsView: ...
+    @property
+    def deployment(self) -> DeploymentView: ...
+    @property
+    def client(self) -> ChainReader: ...
+    @property
+    def node(self) -> BlockReader: ...
+    def event_index(self, *, sync: bool = True) -> AbstractContextManager[EventIndex]: ...
+    def claims(self, item: str, *, sync: bool = True) -> tuple[Sequence[Claim], int]: ...
+    def resolve(self, item: str, community: bytes | None = None) -> Claim: ...
+    def batch_membership(self, batch: bytes, content: bytes) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexedClaim:
+    """A claim read from the event index here (a derivative's parent)."""
+
+    key: bytes
+    cid: bytes | None
+    community: bytes
+    kind: str
+    content: bytes | None = None
+    batch: bytes | None = None
+    block: int = 0
+
+
+# ---- gathering ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,24 +173,24 @@ class Gathered:
         return self._stored()
 
 
-def open_chain(registrar: Registrar, index: EventIndex) -> ChainView:
-    """Sync ``index`` (opened with ``registrar.event_index(sync=False)``) and fix the
+def open_chain(reader: ClaimReader, index: EventIndex) -> ChainView:
+    """Sync ``index`` (opened with ``reader.event_index(sync=False)``) and fix the
     snapshot: everything that does not depend on the item, so that it can run while a file is
     hashed."""
-    return _opened_chain(registrar, index, registrar.client.head)
+    return _opened_chain(reader, index, reader.client.head)
 
 
-def open_chain_begin(registrar: Registrar, index: EventIndex) -> Callable[[], ChainView]:
+def open_chain_begin(reader: ClaimReader, index: EventIndex) -> Callable[[], ChainView]:
     """:func:`open_chain` with the head request sent now and its answer read (and the index
     synced, if the chain has moved) when the returned function is called: the node answers
     while the caller hashes, with no second thread."""
-    return functools.partial(_opened_chain, registrar, index, registrar.client.head_begin())
+    return functools.partial(_opened_chain, reader, index, reader.client.head_begin())
 
 
 def _opened_chain(
-    registrar: Registrar, index: EventIndex, live_head: Callable[[], ChainHead]
+    reader: ClaimReader, index: EventIndex, live_head: Callable[[], ChainHead]
 ) -> ChainView:
-    with chain_errors(registrar.settings.rpc_url):
+    with chain_errors(reader.settings.rpc_url):
         live = live_head()
         # Most verifications find the chain where the last one left it: then one round trip
         # (chain id and head, batched) replaces the sync's three.
@@ -90,23 +199,23 @@ def _opened_chain(
     head = index.indexed_head()
     if head is None:
         raise ChainError(
-            f"the chain at {registrar.settings.rpc_url} has no block since the registry's "
-            f"deployment in block {registrar.deployment.deploy_block}",
+            f"the chain at {reader.settings.rpc_url} has no block since the registry's "
+            f"deployment in block {reader.deployment.deploy_block}",
             hint="HERITAGE_RPC_URL must name the chain the deployment was made on",
         )
     return ChainView(
         chain_id=head.chain_id,
-        registry=to_checksum_address(registrar.deployment.registry_address),
+        registry=to_checksum_address(reader.deployment.registry_address),
         block=head.block_number,
         block_hash=head.block_hash,
     )
 
 
-def _claims(registrar: Registrar, view: ChainView, item: str) -> list[_Resolved]:
+def _claims(reader: ClaimReader, view: ChainView, item: str) -> list[Claim]:
     """Every claim ``item`` (a CID or a 0x claim key) names, in chain order, up to the
     snapshot, from the index as :func:`open_chain` left it. NotFound when there is none; a
     whole batch (its key or root) is a usage error: verification is of one item."""
-    found, missing = registrar.claims(item, sync=False)
+    found, missing = reader.claims(item, sync=False)
     claims = [c for c in found if c.block <= view.block]
     if claims and all(c.kind == "batch" for c in claims):
         raise UsageError(
@@ -124,7 +233,7 @@ def _claims(registrar: Registrar, view: ChainView, item: str) -> list[_Resolved]
     return claims
 
 
-def _record_key(claim: _Resolved) -> bytes:
+def _record_key(claim: Claim) -> bytes:
     """The key the registry stores ``claim``'s record under: a batch item's is its batch's."""
     if claim.kind == "batch-item":
         assert claim.batch is not None
@@ -133,8 +242,8 @@ def _record_key(claim: _Resolved) -> bytes:
 
 
 class _Gatherer:
-    def __init__(self, registrar: Registrar, index: EventIndex, view: ChainView) -> None:
-        self.registrar = registrar
+    def __init__(self, reader: ClaimReader, index: EventIndex, view: ChainView) -> None:
+        self.reader = reader
         self.index = index
         self.view = view
         self.stored: dict[bytes, bytes] = {}
@@ -145,7 +254,7 @@ class _Gatherer:
         self.records_later: Callable[[], ChainReads] | None = None
         self._keyholders: dict[bytes, list[HistoryEntry]] = {}
 
-    def prefetch(self, claims: Sequence[_Resolved]) -> None:
+    def prefetch(self, claims: Sequence[Claim]) -> None:
         """Read, in one JSON-RPC batch, the stored records and the raw transactions that the
         evidence about ``claims`` needs as far as the index knows: each claim (a batch item:
         its batch) and its parents, their events, and the keyholder events of every
@@ -177,7 +286,7 @@ class _Gatherer:
         for community in communities:
             for entry in self.keyholder_history(community):
                 transactions[entry.tx_hash] = None
-        client = self.registrar.client
+        client = self.reader.client
         known = {h: client.known_raw_transaction(h) for h in transactions}
         if all(raw is not None for raw in known.values()):
             # Every transaction is in memory: only the stored digests are asked for, and
@@ -185,14 +294,14 @@ class _Gatherer:
             self.raw.update({h: raw for h, raw in known.items() if raw is not None})
             self.records_later = client.read_many_begin(keys, [], block=self.view.block)
             return
-        with chain_errors(self.registrar.settings.rpc_url):
+        with chain_errors(self.reader.settings.rpc_url):
             reads = client.read_many(keys, list(transactions), block=self.view.block)
         self.stored.update(reads.records)
         self.raw.update(reads.raw_transactions)
 
     def stored_digests(self) -> Mapping[bytes, bytes]:
         if self.records_later is not None:
-            with chain_errors(self.registrar.settings.rpc_url):
+            with chain_errors(self.reader.settings.rpc_url):
                 self.stored.update(self.records_later().records)
             self.records_later = None
         return self.stored
@@ -200,11 +309,11 @@ class _Gatherer:
     def event(self, entry: HistoryEntry) -> ChainEvent:
         if entry.tx_hash not in self.raw:
             # Not foreseen by the plan (an item of a batch): one call.
-            with chain_errors(self.registrar.settings.rpc_url):
-                reads = self.registrar.client.read_many([], [entry.tx_hash], block=self.view.block)
+            with chain_errors(self.reader.settings.rpc_url):
+                reads = self.reader.client.read_many([], [entry.tx_hash], block=self.view.block)
             if entry.tx_hash not in reads.raw_transactions:
                 raise ChainError(
-                    f"the chain at {self.registrar.settings.rpc_url} has no transaction "
+                    f"the chain at {self.reader.settings.rpc_url} has no transaction "
                     f"0x{entry.tx_hash.hex()}, which the event index names",
                     hint="run `heritage index rebuild` (the chain may have reorganised)",
                 )
@@ -244,7 +353,7 @@ class _Gatherer:
             ]
         return list(self._keyholders[community])
 
-    def parent(self, key: bytes) -> _Resolved:
+    def parent(self, key: bytes) -> Claim:
         """A derivative's parent claim (a single item or a derivative), from the index."""
         try:
             record = self.index.item(key)
@@ -253,16 +362,15 @@ class _Gatherer:
                 f"the event index has no registration of parent claim 0x{key.hex()}",
                 hint="run `heritage index rebuild`, then verify again",
             ) from None
-        return _Resolved(record.item, record.cid, record.community, record.kind,
-                         record.content, block=record.block_number,
-                         log_index=record.log_index)
+        return _IndexedClaim(record.item, record.cid, record.community, record.kind,
+                             record.content, block=record.block_number)
 
-    def item(self, claim: _Resolved) -> ItemEvidence:
+    def item(self, claim: Claim) -> ItemEvidence:
         key = claim.key
         if claim.kind == "batch-item":
             assert claim.batch is not None and claim.content is not None
             batch_key = claim.batch
-            membership = self.registrar.batch_membership(batch_key, claim.content)
+            membership = self.reader.batch_membership(batch_key, claim.content)
             history = self.history(batch_key) + self.history(
                 batch_item_subject(batch_key, claim.content)
             )
@@ -271,7 +379,7 @@ class _Gatherer:
             if claim.cid is not None:
                 cid = str(Cid.from_bytes(claim.cid))
             else:
-                manifest = self.registrar.node.block_get(Cid.parse(membership["manifest_cid"]))
+                manifest = self.reader.node.block_get(Cid.parse(membership["manifest_cid"]))
                 cid = _cid_in_manifest(manifest, membership["position"])
             batch: BatchLeaf | None = BatchLeaf(
                 bytes.fromhex(membership["root"][2:]),
@@ -305,22 +413,22 @@ def _cid_in_manifest(manifest: bytes, position: int) -> str:
     return str(entry["cid"])
 
 
-def gather(registrar: Registrar, items: Sequence[str]) -> Evidence:
+def gather(reader: ClaimReader, items: Sequence[str]) -> Evidence:
     """Evidence about every claim ``items`` (CIDs or 0x claim keys) name — for a CID, every
     community's claim on its content — and the parents of any derivative among them.
     Raises :class:`~ledger.errors.NotFound` for an item that is not registered."""
-    with registrar.event_index(sync=False) as index:
-        return gather_on(registrar, index, open_chain(registrar, index), items).evidence
+    with reader.event_index(sync=False) as index:
+        return gather_on(reader, index, open_chain(reader, index), items).evidence
 
 
 def gather_on(
-    registrar: Registrar, index: EventIndex, view: ChainView, items: Sequence[str]
+    reader: ClaimReader, index: EventIndex, view: ChainView, items: Sequence[str]
 ) -> Gathered:
     """:func:`gather` from ``index`` as :func:`open_chain` synced it, at its snapshot."""
-    gatherer = _Gatherer(registrar, index, view)
-    claims: list[_Resolved] = []
+    gatherer = _Gatherer(reader, index, view)
+    claims: list[Claim] = []
     for item in items:
-        claims += [c for c in _claims(registrar, view, item) if c not in claims]
+        claims += [c for c in _claims(reader, view, item) if c not in claims]
     gatherer.prefetch(claims)
     found: list[ItemEvidence] = []
     queue = list(claims)
@@ -344,7 +452,7 @@ def gather_on(
     for digest in sorted(gatherer.digests):
         cid = Cid.from_digest(digest, RAW)
         try:
-            documents[str(cid)] = registrar.node.block_get(cid)
+            documents[str(cid)] = reader.node.block_get(cid)
         except HeritageError:
             continue  # not on this node: the digest on chain still names it
     evidence = Evidence(

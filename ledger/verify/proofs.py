@@ -43,6 +43,7 @@ import rfc8785
 
 from ledger import strict_json
 from ledger.errors import EvidenceInvalid, EvidenceMalformed, LimitExceeded
+from ledger.verify.assess import CheckCache, derived_records
 from ledger.verify.evidence import (
     ChainEvent,
     Evidence,
@@ -50,7 +51,6 @@ from ledger.verify.evidence import (
     _bytes,
     _int,
     _str,
-    derived_records,
     document_bytes,
 )
 
@@ -82,7 +82,7 @@ def _seal(document: Mapping[str, Any]) -> str:
     return "0x" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
 
 
-def proofs_document(evidence: Evidence) -> dict[str, Any]:
+def proofs_document(evidence: Evidence, cache: CheckCache | None = None) -> dict[str, Any]:
     """The JSON form of ``evidence``, sealed."""
     document: dict[str, Any] = {
         "type": PROOFS_TYPE,
@@ -105,13 +105,15 @@ def proofs_document(evidence: Evidence) -> dict[str, Any]:
             {"cid": cid, "data": base64.b64encode(data).decode("ascii")}
             for cid, data in sorted(evidence.documents.items())
         ],
-        **derived_records(evidence),
+        **derived_records(evidence, cache),
     }
     document["seal"] = _seal(document)
     return document
 
 
-def parse_proofs(document: Any, where: str = "proofs.json") -> Evidence:
+def parse_proofs(
+    document: Any, where: str = "proofs.json", cache: CheckCache | None = None
+) -> Evidence:
     """The evidence in a proofs document: schema, seal and signature records checked."""
     if isinstance(document, dict) and document.get("version") == 1:
         raise EvidenceMalformed(
@@ -168,7 +170,7 @@ def parse_proofs(document: Any, where: str = "proofs.json") -> Evidence:
             f"{where} lists a claim twice, or one that none of its items is",
             hint="export the proofs again with `heritage item proof`",
         )
-    derived = derived_records(evidence)
+    derived = derived_records(evidence, cache)
     for name in ("records", "signatures"):
         if _normalised(derived[name]) != _normalised(document[name]):
             raise EvidenceInvalid(
@@ -186,7 +188,7 @@ def _normalised(records: Sequence[Any]) -> str:
 MAX_DEPTH: Final = 32
 
 
-def read_proofs(data: bytes, where: str) -> Evidence:
+def read_proofs(data: bytes, where: str, cache: CheckCache | None = None) -> Evidence:
     """Parse the bytes of a proofs file (size- and depth-capped, strict JSON)."""
     if len(data) > MAX_PROOFS_BYTES:
         raise LimitExceeded(f"{where} is {len(data)} bytes; proofs files are capped at 256 MiB")
@@ -197,5 +199,5 @@ def read_proofs(data: bytes, where: str) -> Evidence:
             f"{where} is not JSON: {str(exc)[:200]}",
             hint="pass a file written by `heritage item proof`",
         ) from None
-    return parse_proofs(document, where)
+    return parse_proofs(document, where, cache)
 

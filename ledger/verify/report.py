@@ -32,29 +32,41 @@ from ledger.chain import chain_errors
 from ledger.crypto import EncryptionKeyPair
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
-from ledger.ipfs.cid import DAG_PB, RAW, Cid
-from ledger.ipfs.unixfs import ImportOptions, import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt, parse_community_id
-from ledger.verify.evidence import Assessment, Evidence, assess
-from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
+from ledger.ipfs.cid import RAW, Cid
+from ledger.ipfs.unixfs import ImportOptions
+from ledger.registration import DEFAULT_IMPORT, community_salt, parse_community_id
+from ledger.verify.assess import Assessment, CheckCache, assess
+from ledger.verify.content import (
+    KUBO_DEFAULT,
+    ContentCheck,
+    cid_settings,
+    compute_cid,
+    import_options,
+    same_content,
+)
+from ledger.verify.evidence import Evidence
+from ledger.verify.gather import (
+    ChainView,
+    ClaimReader,
+    Gathered,
+    gather_on,
+    open_chain,
+    open_chain_begin,
+)
+from ledger.verify.sealed import SealedReader, verify_sealed
 
 __all__ = [
     "Claim",
-    "ContentCheck",
     "Report",
     "Status",
     "community_in",
     "community_names",
-    "compute_cid",
-    "import_options",
     "judge",
     "names_an_item",
     "report_for",
     "verify_offline",
     "verify_online",
 ]
-
-_KUBO_DEFAULT: Final = ImportOptions(cid_version=0)
 
 #: A bare file is hashed in a second thread while this one asks for the chain's head and
 #: syncs the index, unless the chain is near (:func:`_nearby`: this process's last head
@@ -98,26 +110,6 @@ _EXIT: Final = {
     Status.DISPUTED: 15,
     Status.PARENT_REVOKED: 16,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ContentCheck:
-    """The bytes checked against the CID they should give."""
-
-    path: str
-    computed_cid: str
-    expected_cid: str
-    expected_from: str  # "--expect", "chain", "proofs", "bag", "commitment"
-    matches: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "computed_cid": self.computed_cid,
-            "expected_cid": self.expected_cid,
-            "expected_from": self.expected_from,
-            "matches": self.matches,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,43 +435,6 @@ def community_in(evidence: Evidence, text: str) -> bytes:
     )
 
 
-# ---- content ---------------------------------------------------------------------------------
-
-
-def import_options(metadata: Mapping[str, Any] | None, cid: Cid) -> ImportOptions:
-    """The import settings an item's metadata records (else those its CID implies)."""
-    settings = metadata.get("import") if metadata is not None else None
-    if isinstance(settings, dict):
-        try:
-            return ImportOptions(
-                cid_version=int(settings["cid_version"]),
-                raw_leaves=bool(settings["raw_leaves"]),
-                chunk_size=int(settings["chunk_size"]),
-            )
-        except (KeyError, TypeError, ValueError, UsageError):
-            pass  # a metadata document we cannot read settings from: use the CID's own
-    if cid.version == 0:
-        return _KUBO_DEFAULT
-    return ImportOptions(cid_version=1, raw_leaves=cid.codec != DAG_PB or None)
-
-
-def compute_cid(path: Path, options: ImportOptions) -> Cid:
-    """The CID of the file at ``path`` with ``options`` (hash only: nothing is stored)."""
-    if not path.is_file():
-        raise UsageError(f"{path} is not a regular file", hint="verify one file at a time")
-    return import_file(path, options).cid
-
-
-def _cid_settings(options: ImportOptions) -> tuple[int, bool, int]:
-    """What of ``options`` decides a file's CID (not the worker count; leaves resolved)."""
-    return options.cid_version, options.leaves_raw, options.chunk_size
-
-
-def _same_content(a: Cid, b: Cid) -> bool:
-    """Equal CIDs, or the CIDv0 and CIDv1 names of one dag-pb root."""
-    return a.codec == b.codec and a.multihash == b.multihash
-
-
 # ---- verdicts --------------------------------------------------------------------------------
 
 
@@ -497,16 +452,18 @@ def judge(
     expected: Sequence[bytes] = (),
     pick: bytes | None = None,
     assessed: Mapping[bytes, _Assessed] | None = None,
+    cache: CheckCache | None = None,
 ) -> Report:
     """The verdict on the claims ``keys`` (every claim found on some content) from
     ``evidence``: about the claim ``pick`` when given; else about the claim that one of the
     ``expected`` communities stewards now (none: :attr:`Status.NO_CLAIM`); else, when one
     community makes every claim, about its claim, and when several do, :attr:`Status.DISPUTED`.
     Never silently one of several communities' claims. ``assessed``: :func:`assess`'s answers
-    the caller already has."""
+    the caller already has; ``cache``: the checks made before (see :class:`CheckCache`)."""
     known = assessed or {}
+    checks = CheckCache() if cache is None else cache
     claims = sorted(
-        (Claim.of(*(known.get(k) or assess(evidence, k))) for k in dict.fromkeys(keys)),
+        (Claim.of(*(known.get(k) or assess(evidence, k, checks))) for k in dict.fromkeys(keys)),
         key=lambda c: c.assessment.events[0].position,
     )
     names = community_names(evidence)
@@ -557,6 +514,7 @@ def report_for(
     source: str,
     content: ContentCheck | None = None,
     assessed: _Assessed | None = None,
+    cache: CheckCache | None = None,
 ) -> Report:
     """The verdict on the one claim ``key`` from ``evidence`` (and the content check, if
     any); ``assessed``: :func:`assess`'s answer for ``key`` when the caller already has it."""
@@ -567,6 +525,7 @@ def report_for(
         lambda _: content,
         pick=key,
         assessed=None if assessed is None else {key: assessed},
+        cache=cache,
     )
 
 
@@ -575,13 +534,14 @@ def _unknown(source: str) -> Report:
 
 
 def verify_online(
-    registrar: Registrar,
+    reader: SealedReader,
     target: str,
     *,
     expect: str | None = None,
     chunk_size: int | None = None,
     communities: Sequence[bytes] = (),
     holders: Sequence[tuple[str, EncryptionKeyPair]] = (),
+    cache: CheckCache | None = None,
 ) -> Report:
     """Verify a file (a path) or a CID against the chain: every claim on the content, the
     verdict about the one stewarded by one of ``communities`` (see :func:`judge`).
@@ -594,7 +554,8 @@ def verify_online(
     A file is hashed in a second thread while this one does the chain work that does not
     need its CID: the index sync and the snapshot (:func:`open_chain`) for a bare file, the
     whole gathering with ``expect``. An error there is raised once the hashing has finished,
-    never lost."""
+    never lost. ``cache``: the checks of earlier verifications to reuse (a verifier that
+    keeps running passes the same one each time); none: this verification's own."""
     if target == "":
         raise UsageError("give a file, a bag or a CID to verify, not an empty argument")
     path = Path(target)
@@ -613,43 +574,41 @@ def verify_online(
             hint="check the path" if _looks_like_path(target) else "check the CID",
         )
     tries = (
-        (DEFAULT_IMPORT, _KUBO_DEFAULT)
+        (DEFAULT_IMPORT, KUBO_DEFAULT)
         if chunk_size is None
         else (
             ImportOptions(cid_version=1, chunk_size=chunk_size),
             ImportOptions(cid_version=0, chunk_size=chunk_size),
         )
     )
-    judged = _Judged(tuple(communities))
+    judged = _Judged(tuple(communities), CheckCache() if cache is None else cache)
     with ExitStack() as stack:
 
         def index_here() -> EventIndex:
             # Opened by the thread that uses it: a SQLite connection belongs to one thread.
-            return stack.enter_context(registrar.event_index(sync=False))
+            return stack.enter_context(reader.event_index(sync=False))
 
         def opened() -> tuple[EventIndex, ChainView]:
             index = index_here()
-            return index, open_chain(registrar, index)
+            return index, open_chain(reader, index)
 
         if not path.exists():
             index, view = opened()
             try:
-                gathered = gather_on(registrar, index, view, [target])
+                gathered = gather_on(reader, index, view, [target])
             except NotFound:
                 return _unknown("chain")
             pick = gathered.evidence.claims[0] if target.startswith(("0x", "0X")) else None
-            return _checked_on_chain(registrar, gathered, judged, None, pick)
+            return _checked_on_chain(reader, gathered, judged, None, pick)
         if expect is not None:
-            return _verify_expected(registrar, opened, path, Cid.parse(expect), expect, judged)
-        report = _verify_file(registrar, index_here, opened, path, tries, judged)
+            return _verify_expected(reader, opened, path, Cid.parse(expect), expect, judged)
+        report = _verify_file(reader, index_here, opened, path, tries, judged)
         if report.status is Status.UNKNOWN and holders:
-            from ledger.verify.sealed import verify_sealed
-
             index, view = opened()
-            found = verify_sealed(registrar, index, view, path, holders)
+            found = verify_sealed(reader, index, view, path, holders, judged.cache)
             if found is not None:
                 gathered, key, check = found
-                return _checked_on_chain(registrar, gathered, judged, lambda _: check, key)
+                return _checked_on_chain(reader, gathered, judged, lambda _: check, key)
         return report
     raise AssertionError("unreachable")  # every branch above returns or raises
 
@@ -671,18 +630,20 @@ def _looks_like_path(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Judged:
-    """How the verifier asked to judge: the communities it expects."""
+    """How the verifier asked to judge: the communities it expects, and the checks made
+    before."""
 
-    expected: tuple[bytes, ...] = ()
+    expected: tuple[bytes, ...]
+    cache: CheckCache
 
 
-def _nearby(registrar: Registrar) -> bool:
+def _nearby(reader: ClaimReader) -> bool:
     """Whether the chain answers quickly: this process's last head request took less than
     :data:`OVERLAP_ABOVE_SECONDS`, or, before any, its RPC URL names this machine."""
-    last = registrar.client.head_seconds
+    last = reader.client.head_seconds
     if last is not None:
         return last < OVERLAP_ABOVE_SECONDS
-    host = urlsplit(registrar.settings.rpc_url).hostname or ""
+    host = urlsplit(reader.settings.rpc_url).hostname or ""
     return host == "localhost" or _is_loopback(host)
 
 
@@ -694,7 +655,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _verify_file(
-    registrar: Registrar,
+    reader: ClaimReader,
     index_here: Callable[[], EventIndex],
     opened: Callable[[], tuple[EventIndex, ChainView]],
     path: Path,
@@ -704,10 +665,10 @@ def _verify_file(
     """A bare file: hashed with the first of ``tries`` while the index syncs (unless the
     chain is close by, see :data:`OVERLAP_ABOVE_SECONDS`), then with each other until a CID
     is registered."""
-    if _nearby(registrar):
+    if _nearby(reader):
         # The head request goes out, this thread hashes, and the answer waits in the socket.
         index = index_here()
-        view_later = open_chain_begin(registrar, index)
+        view_later = open_chain_begin(reader, index)
         computed = compute_cid(path, tries[0])
         view = view_later()
     else:
@@ -716,15 +677,15 @@ def _verify_file(
         if options is not tries[0]:
             computed = compute_cid(path, options)
         try:
-            gathered = gather_on(registrar, index, view, [str(computed)])
+            gathered = gather_on(reader, index, view, [str(computed)])
         except NotFound:
             continue
-        return _checked_on_chain(registrar, gathered, judged, _against(path, computed, "chain"))
+        return _checked_on_chain(reader, gathered, judged, _against(path, computed, "chain"))
     return _unknown("chain")
 
 
 def _verify_expected(
-    registrar: Registrar,
+    reader: ClaimReader,
     opened: Callable[[], tuple[EventIndex, ChainView]],
     path: Path,
     expected: Cid,
@@ -738,7 +699,7 @@ def _verify_expected(
     def gathered_or_none() -> Gathered | None:
         index, view = opened()
         try:
-            return gather_on(registrar, index, view, [expect])
+            return gather_on(reader, index, view, [expect])
         except NotFound:
             return None
 
@@ -749,14 +710,14 @@ def _verify_expected(
     key = gathered.evidence.claims[0]
     item = gathered.evidence.item(key)
     assert item is not None
-    assessed = assess(gathered.evidence, key)
+    assessed = assess(gathered.evidence, key, judged.cache)
     options = import_options(assessed[0].metadata, Cid.parse(item.cid))
-    if _cid_settings(options) != _cid_settings(guess):
+    if cid_settings(options) != cid_settings(guess):
         computed = compute_cid(path, options)
     check = ContentCheck(
-        str(path), str(computed), str(expected), "--expect", _same_content(computed, expected)
+        str(path), str(computed), str(expected), "--expect", same_content(computed, expected)
     )
-    return _checked_on_chain(registrar, gathered, judged, lambda _: check, None, {key: assessed})
+    return _checked_on_chain(reader, gathered, judged, lambda _: check, None, {key: assessed})
 
 
 def _alongside(chain: Callable[[], _T], hashing: Callable[[], _U]) -> tuple[_T, _U]:
@@ -777,7 +738,7 @@ def _alongside(chain: Callable[[], _T], hashing: Callable[[], _U]) -> tuple[_T, 
 
 
 def _checked_on_chain(
-    registrar: Registrar,
+    reader: ClaimReader,
     gathered: Gathered,
     judged: _Judged,
     content: ContentFor | None,
@@ -787,7 +748,7 @@ def _checked_on_chain(
     evidence = gathered.evidence
     report = judge(
         evidence, evidence.claims, "chain", content, expected=judged.expected, pick=pick,
-        assessed=assessed,
+        assessed=assessed, cache=judged.cache,
     )
     # The evidence came through the index; the registry's own stored digests (at the
     # snapshot block, read with the evidence when the keys were foreseen) have the last word,
@@ -801,8 +762,8 @@ def _checked_on_chain(
     stored = dict(gathered.stored())
     missing = [k for k in checked if k not in stored]
     if missing:
-        with chain_errors(registrar.settings.rpc_url):
-            reads = registrar.client.read_many(missing, [], block=evidence.snapshot_block)
+        with chain_errors(reader.settings.rpc_url):
+            reads = reader.client.read_many(missing, [], block=evidence.snapshot_block)
         stored.update(reads.records)
     for key, a in checked.items():
         if stored.get(key) != a.record.digest():
@@ -822,16 +783,19 @@ def verify_offline(
     expect: str | None = None,
     source: str = "proofs",
     communities: Sequence[bytes] = (),
+    cache: CheckCache | None = None,
 ) -> Report:
     """Verify a file and/or a CID against evidence alone (no chain, no network): every claim
-    the evidence holds on that content, judged as :func:`judge` does."""
+    the evidence holds on that content, judged as :func:`judge` does; ``cache`` as
+    :func:`verify_online` takes it."""
+    cache = CheckCache() if cache is None else cache
     if path is None:
         if cid is None:
             raise UsageError("give a file or a CID to verify against the proofs")
         keys, pick = _keys_in(evidence, cid)
         if not keys:
             return _unknown(source)
-        return judge(evidence, keys, source, expected=communities, pick=pick)
+        return judge(evidence, keys, source, expected=communities, pick=pick, cache=cache)
     if expect is not None or cid is not None:
         wanted = expect if expect is not None else cid
         assert wanted is not None
@@ -840,16 +804,16 @@ def verify_offline(
             return _unknown(source)
         first = evidence.item(pick or keys[0])
         assert first is not None
-        answers = {k: assess(evidence, k) for k in keys}
+        answers = {k: assess(evidence, k, cache) for k in keys}
         options = import_options(answers[first.key][0].metadata, Cid.parse(first.cid))
         computed = compute_cid(path, options)
         expected = Cid.parse(first.cid if wanted.startswith(("0x", "0X")) else wanted)
         frm = "--expect" if expect is not None else source
         check = ContentCheck(
-            str(path), str(computed), str(expected), frm, _same_content(computed, expected)
+            str(path), str(computed), str(expected), frm, same_content(computed, expected)
         )
         return judge(evidence, keys, source, lambda _: check, expected=communities, pick=pick,
-                     assessed=answers)
+                     assessed=answers, cache=cache)
     # A bare file: try each claim's settings, the registration default first, hashing once
     # per distinct setting. A file that gives none of the claims' CIDs is not one of them:
     # unknown, as a file the chain does not know.
@@ -858,18 +822,18 @@ def verify_offline(
     for key in evidence.claim_keys:
         item = evidence.item(key)
         assert item is not None
-        answers[key] = assess(evidence, key)
+        answers[key] = assess(evidence, key, cache)
         options = import_options(answers[key][0].metadata, Cid.parse(item.cid))
         by_options.setdefault(options, []).append(key)
     ordered = sorted(by_options, key=lambda o: o != DEFAULT_IMPORT)
     for options in ordered:
         computed = compute_cid(path, options)
         matched = [
-            k for k in evidence.claim_keys if _same_content(computed, Cid.parse(_cid(evidence, k)))
+            k for k in evidence.claim_keys if same_content(computed, Cid.parse(_cid(evidence, k)))
         ]
         if matched:
             return judge(evidence, matched, source, _against(path, computed, source),
-                         expected=communities, assessed=answers)
+                         expected=communities, assessed=answers, cache=cache)
     return _unknown(source)
 
 
@@ -877,7 +841,7 @@ def _against(path: Path, computed: Cid, source: str) -> ContentFor:
     """The content check of a file that gave ``computed``, against a claim's CID."""
 
     def check(a: Assessment) -> ContentCheck:
-        matches = _same_content(computed, Cid.parse(a.cid))
+        matches = same_content(computed, Cid.parse(a.cid))
         return ContentCheck(str(path), str(computed), a.cid, source, matches)
 
     return check
@@ -903,5 +867,5 @@ def _keys_in(evidence: Evidence, text: str) -> tuple[list[bytes], bytes | None]:
         same = [k for k in evidence.claim_keys if _cid(evidence, k) == item.cid]
         return (same if key in same else [key, *same]), key
     cid = Cid.parse(text)  # InvalidCid (a usage error) for anything else
-    keys = [k for k in evidence.claim_keys if _same_content(cid, Cid.parse(_cid(evidence, k)))]
+    keys = [k for k in evidence.claim_keys if same_content(cid, Cid.parse(_cid(evidence, k)))]
     return keys, None

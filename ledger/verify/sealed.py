@@ -11,25 +11,54 @@ holder's own restricted item as verified instead of unknown.
 Candidates come from the event index: every item, derivative and batch of the communities
 whose current keyholders include a key given here. Nothing about a restricted item is
 printed unless this key opened its envelope: a file that matches none stays ``unknown``.
+
+The reads this needs beyond gathering's are :class:`SealedReader`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
-from ledger import crypto
-from ledger.chain import claim_key, content_key
+from ledger import crypto, strict_json
+from ledger.chain import Record, claim_key, content_key
 from ledger.errors import HeritageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
-from ledger.registration import Registrar, parse_json_document
-from ledger.verify.evidence import _ZERO32, assess
-from ledger.verify.gather import ChainView, Gathered, gather_on
-from ledger.verify.report import ContentCheck, compute_cid
+from ledger.verify.assess import _ZERO32, CheckCache, assess
+from ledger.verify.content import ContentCheck, compute_cid
+from ledger.verify.gather import ChainView, ClaimReader, Gathered, gather_on
 
-__all__ = ["verify_sealed"]
+__all__ = ["SealedContent", "SealedReader", "verify_sealed"]
+
+
+class SealedContent(Protocol):
+    """One file registered under a registry subject, with its metadata document."""
+
+    @property
+    def key(self) -> bytes: ...  # its content key
+    @property
+    def cid(self) -> Cid: ...  # the registered (for a sealed item: ciphertext) CID
+    @property
+    def metadata(self) -> Mapping[str, Any] | None: ...  # None: not on this node
+    @property
+    def sealed(self) -> bool: ...
+
+
+class SealedReader(ClaimReader, Protocol):
+    """:class:`ClaimReader` and the reads that find a keyholder's sealed items: what a
+    community stewards now (subject, record), the files under a subject, and the envelope
+    of an item for its steward's current keyholders. (Named as the registry session names
+    them today, where they are not yet public.)"""
+
+    def _stewarded(self, community_id: bytes) -> list[tuple[bytes, Record]]: ...
+    def _contents(self, subject: bytes, record: Record) -> Sequence[SealedContent]: ...
+    def _current_envelope(
+        self, key: bytes, subject: bytes, steward: bytes, sealed: Mapping[str, Any]
+    ) -> Cid: ...
+    def _envelope(self, cid: Cid) -> crypto.Envelope: ...
 
 
 def _communities_of(index: EventIndex, addresses: set[str]) -> list[bytes]:
@@ -44,11 +73,12 @@ def _communities_of(index: EventIndex, addresses: set[str]) -> list[bytes]:
 
 
 def verify_sealed(
-    registrar: Registrar,
+    reader: SealedReader,
     index: EventIndex,
     view: ChainView,
     path: Path,
     holders: Sequence[tuple[str, crypto.EncryptionKeyPair]],
+    cache: CheckCache,
 ) -> tuple[Gathered, bytes, ContentCheck] | None:
     """The evidence about the sealed claim whose plaintext ``path`` is, the claim key, and
     the content check against the commitment; None when no sealed item that one of
@@ -57,14 +87,14 @@ def verify_sealed(
     addresses = {address.lower() for address, _ in holders}
     hashed: dict[tuple[int, bool, int], Cid] = {}
     for community in _communities_of(index, addresses):
-        for subject, record in registrar._stewarded(community):
-            for content in registrar._contents(subject, record):
+        for subject, record in reader._stewarded(community):
+            for content in reader._contents(subject, record):
                 if not content.sealed or content.metadata is None:
                     continue
                 sealed = content.metadata
                 try:
-                    envelope = registrar._envelope(
-                        registrar._current_envelope(content.key, subject, community, sealed)
+                    envelope = reader._envelope(
+                        reader._current_envelope(content.key, subject, community, sealed)
                     )
                 except HeritageError:
                     continue
@@ -75,13 +105,12 @@ def verify_sealed(
                     continue
                 try:
                     data_key = crypto.unwrap(envelope, holder, content.key)
-                    private = parse_json_document(
+                    private = strict_json.loads(
                         crypto.open_bytes(
                             data_key,
-                            registrar.node.block_get(Cid.parse(str(sealed["sealed_metadata"]))),
+                            reader.node.block_get(Cid.parse(str(sealed["sealed_metadata"]))),
                             where="the sealed metadata",
-                        ),
-                        "the sealed metadata",
+                        )
                     )
                     imported = private["import"]
                     options = ImportOptions(
@@ -98,13 +127,13 @@ def verify_sealed(
                 computed = hashed[settings]
                 if str(computed) != private.get("cid"):
                     continue
-                gathered = gather_on(registrar, index, view, [str(content.cid)])
+                gathered = gather_on(reader, index, view, [str(content.cid)])
                 claim = claim_key(record.community, bytes(content.cid))
                 item = gathered.evidence.item(claim)
                 if item is None or content_key(bytes(content.cid)) != content.key:
                     continue
                 # The commitment the chain holds (checked with the rest of the evidence).
-                a, _ = assess(gathered.evidence, claim)
+                a, _ = assess(gathered.evidence, claim, cache)
                 commitment = item.batch.commitment if item.batch is not None else (
                     a.record.commitment if a.kind == "item" else _ZERO32
                 )

@@ -15,8 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
+from ledger.chain.transactions import (
+    _dynamic_fee_transaction,
+    _other_typed_transaction,
+    decode_call,
+)
 from ledger.errors import EvidenceInvalid
-from ledger.verify.evidence import _dynamic_fee_transaction, _other_typed_transaction, decode_call
 from tests.reaching import reached, reaches
 
 _KEYS = st.binary(min_size=32, max_size=32).filter(

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from ledger import consent
 from ledger.chain import REGISTER_ITEM_PACKED_SELECTOR, Calls, claim_key, pack_register_item
+from ledger.chain.transactions import _unpack_register_item, decode_call
 from ledger.crypto import plaintext_commitment
 from ledger.errors import (
     ChainUnavailable,
@@ -42,9 +43,9 @@ from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
 from ledger.registration import Registrar, SignerKeys
 from ledger.verify import (
+    CheckCache,
     Status,
     assess,
-    decode_call,
     export_bag,
     gather,
     load_schema,
@@ -55,7 +56,6 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
-from ledger.verify.evidence import _unpack_register_item
 from local_chain import anvil_dev_account
 from tests.chain_support import free_port
 from tests.reaching import reached, reaches
@@ -413,6 +413,54 @@ def test_a_forged_signature_in_a_proofs_file_is_a_signature_failure(world: World
     validate_report(report.to_json())
 
 
+def test_a_shared_check_cache_finds_what_a_fresh_check_finds(world: World) -> None:
+    """A registration checked once is taken from the CheckCache the next time, with what its
+    check found (here, signatures by strangers) found again."""
+    (path,) = world.register("votive.obj")
+    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    strangers = sorted((Account.create() for _ in range(2)), key=lambda a: int(a.address, 16))
+
+    def forge(data: bytes) -> bytes:
+        call = decode_call_data(data)
+        typed = consent.TypedData(
+            consent.Domain(31337, document["chain"]["registry"]),
+            "RegisterItem",
+            {
+                **{k: call[k] for k in ("community", "cid", "metadata", "terms", "commitment")},
+                "deadline": call["deadline"],
+            },
+        )
+        return encode_register_item(call, consent.pack_signatures(
+            (a.address, consent.sign(typed, bytes(a.key))) for a in strangers
+        ))
+
+    evidence = parse_proofs(_resign(document, forge))
+    key = evidence.claim_keys[0]
+    cache = CheckCache()
+    first = assess(evidence, key, cache)
+    assert (len(cache.timelines), len(cache.registrations)) == (1, 1)
+    again = assess(evidence, key, cache)
+    assert (len(cache.timelines), len(cache.registrations)) == (1, 1)
+    assert again == first == assess(evidence, key)  # the last one without a cache
+    assert any("not a keyholder" in p for p in again[1])
+    report = verify_offline(evidence, path=path, cache=cache)
+    assert report.status is Status.SIGNATURE_FAILURE
+
+
+def test_a_check_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+    cache = CheckCache(timelines=2, registrations=1)
+    cache.timelines.put("a", 1)
+    cache.timelines.put("b", 2)
+    assert cache.timelines.get("a") == 1  # now the most recently used
+    cache.timelines.put("c", 3)
+    assert len(cache.timelines) == 2
+    assert cache.timelines.get("b") is None
+    assert (cache.timelines.get("a"), cache.timelines.get("c")) == (1, 3)
+    cache.registrations.put("x", 1)
+    cache.registrations.put("y", 2)
+    assert len(cache.registrations) == 1 and cache.registrations.get("y") == 2
+
+
 def decode_call_data(data: bytes) -> dict[str, Any]:
     """A registration's arguments from its calldata (packed, as the client sends it, or
     ABI-encoded ``registerItem``)."""
@@ -734,7 +782,7 @@ def test_verification_hashes_the_file_once(
     world: World, monkeypatch: pytest.MonkeyPatch, distance: str
 ) -> None:
     """A counting wrapper around the real importer (not a stand-in): one pass per verify."""
-    import ledger.verify.report as report_module
+    import ledger.verify.content as content_module
 
     _as_if(distance, world.registrar)
     (path,) = world.register("big.tif", size=2_000_000)
@@ -745,7 +793,7 @@ def test_verification_hashes_the_file_once(
         passes.append(options or ImportOptions())
         return real(p, options, *rest)
 
-    monkeypatch.setattr(report_module, "import_file", counted)
+    monkeypatch.setattr(content_module, "import_file", counted)
     assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
     assert len(passes) == 1
     assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.VERIFIED
