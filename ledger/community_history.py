@@ -143,7 +143,7 @@ def read_history(index: EventIndex, client: RegistryClient, community: bytes) ->
     and deadline read from its transaction (one JSON-RPC batch); checked with
     :func:`keyholders_of` against the registry's current configuration before it is
     returned."""
-    # Imported here: ledger.verify imports ledger.registration, which imports this module.
+    # Imported here: ledger.verify imports ledger.registry, which imports this module.
     from ledger.verify.evidence import decode_call
 
     events = index.keyholder_history(community)

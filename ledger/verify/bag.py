@@ -36,7 +36,7 @@ from ledger.errors import (
     UsageError,
 )
 from ledger.ipfs.cid import Cid
-from ledger.registration import Registrar
+from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import gather
 from ledger.verify.proofs import proofs_document, read_proofs

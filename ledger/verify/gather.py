@@ -28,7 +28,8 @@ from ledger.chain import ChainHead, ChainReads, batch_item_subject
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
-from ledger.registration import Registrar, _Resolved
+from ledger.registry import Claim as _Resolved
+from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
 from local_chain.deploy import chain_errors
 

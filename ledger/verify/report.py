@@ -29,11 +29,12 @@ from urllib.parse import urlsplit
 
 from ledger import strict_json
 from ledger.crypto import EncryptionKeyPair
+from ledger.documents import DEFAULT_IMPORT, community_salt, parse_community_id
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar, community_salt, parse_community_id
+from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
 from local_chain.deploy import chain_errors

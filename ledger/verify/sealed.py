@@ -20,11 +20,12 @@ from pathlib import Path
 
 from ledger import crypto
 from ledger.chain import claim_key, content_key
+from ledger.documents import parse_json_document
 from ledger.errors import HeritageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
-from ledger.registration import Registrar, parse_json_document
+from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import _ZERO32, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on
 from ledger.verify.report import ContentCheck, compute_cid
@@ -57,14 +58,14 @@ def verify_sealed(
     addresses = {address.lower() for address, _ in holders}
     hashed: dict[tuple[int, bool, int], Cid] = {}
     for community in _communities_of(index, addresses):
-        for subject, record in registrar._stewarded(community):
-            for content in registrar._contents(subject, record):
+        for subject, record in registrar.stewarded(community):
+            for content in registrar.contents(subject, record):
                 if not content.sealed or content.metadata is None:
                     continue
                 sealed = content.metadata
                 try:
-                    envelope = registrar._envelope(
-                        registrar._current_envelope(content.key, subject, community, sealed)
+                    envelope = registrar.envelope(
+                        registrar.current_envelope(content.key, subject, community, sealed)
                     )
                 except HeritageError:
                     continue
