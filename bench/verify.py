@@ -18,7 +18,7 @@ tests and benchmarks use) and registers one file of random bytes (100 MiB; 16 Mi
 The file is hashed once per verification. A long-running verifier keeps what cannot change:
 raw transactions by hash, the checked keyholder histories and registrations, the open index;
 ``verify`` is measured so, as a server or an exhibit build verifying many items runs it. ``verify
-(cold)`` is the same with a fresh ``Registrar`` and every memo dropped before each run
+(cold)`` is the same with a fresh ``Registry`` and every memo dropped before each run
 (outside the timing), as a new process's first verification, once its imports are done.
 
 Prints a table, then one JSON object as the last line; ``ratio`` is verify ÷ cid (target
@@ -42,8 +42,9 @@ from pathlib import Path
 from _world import bench_community, local_chain
 from cid_throughput import make_random_file
 
+from ledger.documents import DEFAULT_IMPORT
 from ledger.ipfs.unixfs import import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar
+from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.verify import (
     Status,
@@ -73,33 +74,33 @@ def best(runs: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
 
 
 def cold(settings: Settings, path: Path, runs: int) -> float:
-    """Best time of a verification by a Registrar made just before it, with no memo."""
+    """Best time of a verification by a Registry made just before it, with no memo."""
     fastest = float("inf")
     for _ in range(runs):
         forget_memos()
-        with Registrar(settings) as fresh:
+        with Registry(settings) as fresh:
             start = time.perf_counter()
-            status = verify_online(fresh, str(path)).status
+            status = verify_online(fresh.reader, str(path)).status
             fastest = min(fastest, time.perf_counter() - start)
         assert status is Status.VERIFIED, status
     return fastest
 
 
-def breakdown(registrar: Registrar, cid: str, runs: int) -> dict[str, float]:
+def breakdown(registrar: Registry, cid: str, runs: int) -> dict[str, float]:
     """The online path's parts, each alone (best of ``runs``), as a bare file on a near chain
     goes through them: the head request (sent before the hashing, read after it), then what
     follows the CID."""
-    with registrar.event_index(sync=False) as index:
-        view = open_chain(registrar, index)
-        gathered = gather_on(registrar, index, view, [cid])
+    with registrar.session.event_index(sync=False) as index:
+        view = open_chain(registrar.reader, index)
+        gathered = gather_on(registrar.reader, index, view, [cid])
         gathered.stored()
         key = gathered.evidence.items[0].key
         return best(
             runs,
             {
-                "head request, sync only if behind": lambda: open_chain(registrar, index),
+                "head request, sync only if behind": lambda: open_chain(registrar.reader, index),
                 "after: index, documents, evidence": lambda: gather_on(
-                    registrar, index, view, [cid]
+                    registrar.reader, index, view, [cid]
                 ),
                 "after: the stored-digest read": lambda: registrar.client.read_many(
                     [key], [], block=view.block
@@ -118,16 +119,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     size = (16 if args.quick else 100) * MiB
-    with local_chain("verify") as (root, settings), Registrar(settings) as registrar:
+    with local_chain("verify") as (root, settings), Registry(settings) as registrar:
         community = bench_community(registrar, root)
         path = root / "scan.tif"
         make_random_file(path, size)
-        (registered,) = registrar.register(
+        (registered,) = registrar.items.register(
             [path], community.id, community.terms, community.keys
         )
         cid = str(registered.cid)
         evidence = parse_proofs(
-            json.loads(json.dumps(proofs_document(gather(registrar, [cid]))))
+            json.loads(json.dumps(proofs_document(gather(registrar.reader, [cid]))))
         )
 
         def check(status: Status) -> None:
@@ -137,9 +138,9 @@ def main() -> None:
             args.runs,
             {
                 "cid": lambda: import_file(path, DEFAULT_IMPORT),
-                "verify": lambda: check(verify_online(registrar, str(path)).status),
+                "verify": lambda: check(verify_online(registrar.reader, str(path)).status),
                 "verify --expect": lambda: check(
-                    verify_online(registrar, str(path), expect=cid).status
+                    verify_online(registrar.reader, str(path), expect=cid).status
                 ),
                 "verify --proofs": lambda: check(verify_offline(evidence, path=path).status),
             },

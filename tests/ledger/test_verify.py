@@ -40,7 +40,7 @@ from ledger.errors import (
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys
+from ledger.registry import Registry, SignerKeys
 from ledger.verify import (
     Status,
     assess,
@@ -81,7 +81,7 @@ def validate_report(report: dict[str, Any]) -> None:
 class World:
     """A community on the session's anvil with its keys, and a place for files."""
 
-    registrar: Registrar
+    registrar: Registry
     keys: SignerKeys
     community: bytes
     folder: Path
@@ -94,15 +94,15 @@ class World:
 
     def register(self, *names: str, size: int = 300_000) -> list[Path]:
         paths = [self.file(n, size) for n in names]
-        self.registrar.register(paths, self.community, self.terms, self.keys)
+        self.registrar.items.register(paths, self.community, self.terms, self.keys)
         return paths
 
 
 @pytest.fixture
-def world(registrar: Registrar, tmp_path: Path) -> Iterator[World]:
+def world(registrar: Registry, tmp_path: Path) -> Iterator[World]:
     name = "verify-" + tmp_path.name
     keys = keyed_community(registrar, name, 3, 2)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", public_terms(community))
     folder = tmp_path / "files"
     folder.mkdir()
@@ -121,7 +121,7 @@ def cid_of(path: Path, options: ImportOptions = V1) -> str:
 
 def test_a_registered_file_is_verified_with_its_signers(world: World) -> None:
     (path,) = world.register("scan.tif")
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED and report.exit_code == 0
     a = report.assessment
     assert a is not None
@@ -133,18 +133,18 @@ def test_a_registered_file_is_verified_with_its_signers(world: World) -> None:
     assert "signed by 2 of the 3 keyholders" in report.summary()
     validate_report(report.to_json())
     # By CID too (no content check), and by --expect.
-    assert verify_online(world.registrar, a.cid).status is Status.VERIFIED
-    by_expect = verify_online(world.registrar, str(path), expect=a.cid)
+    assert verify_online(world.registrar.reader, a.cid).status is Status.VERIFIED
+    by_expect = verify_online(world.registrar.reader, str(path), expect=a.cid)
     assert by_expect.status is Status.VERIFIED
     assert by_expect.content is not None and by_expect.content.expected_from == "--expect"
 
 
 def test_a_file_registered_as_cidv0_is_found_by_its_recorded_settings(world: World) -> None:
     path = world.file("old.bin", 700_000)
-    world.registrar.register(
+    world.registrar.items.register(
         [path], world.community, world.terms, world.keys, options=ImportOptions(cid_version=0)
     )
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED
     assert report.assessment is not None
     assert report.assessment.cid == cid_of(path, ImportOptions(cid_version=0))
@@ -154,7 +154,7 @@ def test_a_file_registered_as_cidv0_is_found_by_its_recorded_settings(world: Wor
 def test_an_unknown_file_or_cid_is_just_unknown(world: World) -> None:
     path = world.file("never-registered.bin")
     for target in (str(path), cid_of(path)):
-        report = verify_online(world.registrar, target)
+        report = verify_online(world.registrar.reader, target)
         assert report.status is Status.UNKNOWN and report.exit_code == 13
         assert report.summary() == "unknown"
         document = report.to_json()
@@ -163,7 +163,8 @@ def test_an_unknown_file_or_cid_is_just_unknown(world: World) -> None:
         assert document["item"] is None and document["content"] is None
         assert document["problems"] == [] and document["snapshot_block"] is None
         assert cid_of(path) not in json.dumps(document)
-    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.UNKNOWN
+    expected = verify_online(world.registrar.reader, str(path), expect=cid_of(path))
+    assert expected.status is Status.UNKNOWN
 
 
 def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None:
@@ -172,7 +173,7 @@ def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None
     data = bytearray(path.read_bytes())
     data[123_456] ^= 1
     path.write_bytes(bytes(data))
-    report = verify_online(world.registrar, str(path), expect=registered)
+    report = verify_online(world.registrar.reader, str(path), expect=registered)
     assert report.status is Status.TAMPERED and report.exit_code == 12
     assert report.content is not None and not report.content.matches
     assert report.content.expected_cid == registered
@@ -180,17 +181,17 @@ def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None
     assert report.summary().startswith("tampered: ")
     validate_report(report.to_json())
     # Without an expectation the changed file is simply not a registered one.
-    assert verify_online(world.registrar, str(path)).status is Status.UNKNOWN
+    assert verify_online(world.registrar.reader, str(path)).status is Status.UNKNOWN
 
 
 def test_an_item_of_a_batch_is_verified_with_its_merkle_proof(world: World) -> None:
     paths = [world.file(f"b{i}.obj", 1000 + i) for i in range(5)]
-    batch = world.registrar.register_batch(paths, world.community, world.terms, world.keys)
-    report = verify_online(world.registrar, str(paths[3]))
+    batch = world.registrar.items.register_batch(paths, world.community, world.terms, world.keys)
+    report = verify_online(world.registrar.reader, str(paths[3]))
     assert report.status is Status.VERIFIED
     a = report.assessment
     assert a is not None and a.kind == "batch-item" and a.batch_root == batch.root
-    evidence = gather(world.registrar, [cid_of(paths[3])])
+    evidence = gather(world.registrar.reader, [cid_of(paths[3])])
     assert evidence.items[0].batch is not None and evidence.items[0].batch.proof
     # A proof that leads elsewhere is a contradiction, not a verdict.
     leaf = evidence.items[0].batch
@@ -212,14 +213,14 @@ def test_an_ai_enhanced_derivative_is_reported_with_its_original(
         tmp_path / "ai.json",
         public_terms(world.community, ai_use={"training": False, "enhancement": True}),
     )
-    world.registrar.add_derivative(
+    world.registrar.derivatives.add(
         cid_of(original), first, world.community, enhancing, method, world.keys
     )
     second = world.file("enhanced.tif")
-    world.registrar.add_derivative(
+    world.registrar.derivatives.add(
         cid_of(first), second, world.community, world.terms, method, world.keys, ai_enhanced=True
     )
-    report = verify_online(world.registrar, str(second))
+    report = verify_online(world.registrar.reader, str(second))
     assert report.status is Status.VERIFIED
     a = report.assessment
     assert a is not None and a.kind == "derivative" and a.ai_enhanced is True
@@ -245,8 +246,8 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
         new_key(world.registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
         for _ in range(2)
     ]
-    world.registrar.rotate_community(world.community, newcomers, 2, world.keys)
-    report = verify_online(world.registrar, str(path))
+    world.registrar.communities.rotate(world.community, newcomers, 2, world.keys)
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.KEYHOLDERS_CHANGED and report.exit_code == 10
     a = report.assessment
     assert a is not None
@@ -255,8 +256,8 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
     assert "keyholders have changed since signing" in report.summary()
     validate_report(report.to_json())
     # The new keyholders revoke: revoked wins over "changed", and their signatures hold.
-    world.registrar.revoke_terms(a.cid, world.keys)
-    revoked = verify_online(world.registrar, str(path))
+    world.registrar.terms.revoke(a.cid, world.keys)
+    revoked = verify_online(world.registrar.reader, str(path))
     assert revoked.status is Status.REVOKED and revoked.exit_code == 11
     assert revoked.problems == ()
     validate_report(revoked.to_json())
@@ -264,26 +265,26 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
 
 def test_revoked_items_single_and_in_a_batch(world: World) -> None:
     (single,) = world.register("mask.obj")
-    world.registrar.revoke_terms(cid_of(single), world.keys)
-    report = verify_online(world.registrar, str(single))
+    world.registrar.terms.revoke(cid_of(single), world.keys)
+    report = verify_online(world.registrar.reader, str(single))
     assert report.status is Status.REVOKED
     assert report.summary().startswith("revoked: ")
     paths = [world.file(f"r{i}.obj", 500 + i) for i in range(3)]
-    world.registrar.register_batch(paths, world.community, world.terms, world.keys)
-    world.registrar.revoke_terms(cid_of(paths[1]), world.keys)
-    assert verify_online(world.registrar, str(paths[1])).status is Status.REVOKED
-    assert verify_online(world.registrar, str(paths[0])).status is Status.VERIFIED
+    world.registrar.items.register_batch(paths, world.community, world.terms, world.keys)
+    world.registrar.terms.revoke(cid_of(paths[1]), world.keys)
+    assert verify_online(world.registrar.reader, str(paths[1])).status is Status.REVOKED
+    assert verify_online(world.registrar.reader, str(paths[0])).status is Status.VERIFIED
 
 
 def test_custody_history_and_steward(world: World, tmp_path: Path) -> None:
     (path,) = world.register("drum.obj")
     other = "receiver-" + tmp_path.name
     keyed_community(world.registrar, other, 2, 1)
-    receiver = world.registrar.resolve_community(other)
-    world.registrar.loan_custody(cid_of(path), os.urandom(32), world.keys)
-    world.registrar.return_custody(cid_of(path), world.keys)
-    world.registrar.transfer_custody(cid_of(path), receiver, world.keys)
-    report = verify_online(world.registrar, str(path))
+    receiver = world.registrar.reader.resolve_community(other)
+    world.registrar.custody.loan(cid_of(path), os.urandom(32), world.keys)
+    world.registrar.custody.return_(cid_of(path), world.keys)
+    world.registrar.custody.transfer(cid_of(path), receiver, world.keys)
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED, report.problems
     a = report.assessment
     assert a is not None
@@ -300,9 +301,9 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
     cid = Cid.parse(cid_of(ciphertext))
     world.registrar.node.add_path(ciphertext, ImportOptions(cid_version=1))
     client = world.registrar.client
-    community = world.registrar.community(world.community)
+    community = world.registrar.session.community(world.community)
     commitment = plaintext_commitment(os.urandom(32), Cid.parse(cid_of(world.file("plain.bin"))))
-    from ledger.registration import canonical_json, metadata_document
+    from ledger.documents import canonical_json, metadata_document
 
     metadata = canonical_json(metadata_document(cid, "sealed.bin", 300_000, ImportOptions(1)))
     import hashlib
@@ -320,7 +321,7 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
         community, bytes(cid), meta_digest, terms_digest, commitment, deadline,
         world.keys.sign(typed, signers),
     ))
-    report = verify_online(world.registrar, str(ciphertext))
+    report = verify_online(world.registrar.reader, str(ciphertext))
     assert report.status is Status.VERIFIED
     assert report.assessment is not None and report.assessment.encrypted
     assert "ciphertext" in report.summary()
@@ -331,7 +332,9 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
 
 def test_proofs_verify_offline_with_no_chain(world: World) -> None:
     paths = world.register("a.obj", "b.obj")
-    evidence = gather(world.registrar, [str(p) for p in [cid_of(paths[0]), cid_of(paths[1])]])
+    evidence = gather(
+        world.registrar.reader, [str(p) for p in [cid_of(paths[0]), cid_of(paths[1])]]
+    )
     document = json.loads(json.dumps(proofs_document(evidence)))
     jsonschema.validate(document, load_schema("proofs"))
     # Everything the spec lists is in it.
@@ -386,7 +389,7 @@ def _resign(document: dict[str, Any], mutate: Any) -> dict[str, Any]:
 
 def test_a_forged_signature_in_a_proofs_file_is_a_signature_failure(world: World) -> None:
     (path,) = world.register("relic.obj")
-    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    document = proofs_document(gather(world.registrar.reader, [cid_of(path)]))
     strangers = sorted((Account.create() for _ in range(2)), key=lambda a: int(a.address, 16))
 
     def forge(data: bytes) -> bytes:
@@ -436,7 +439,7 @@ def encode_register_item(args: dict[str, Any], signatures: bytes) -> bytes:
 
 def test_changed_calldata_without_the_relayers_key_is_refused(world: World) -> None:
     (path,) = world.register("stone.obj")
-    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    document = proofs_document(gather(world.registrar.reader, [cid_of(path)]))
     item = document["items"][0]["registration"]
     raw = bytearray(bytes.fromhex(item["raw_tx"][2:]))
     raw[-100] ^= 0xFF  # somewhere in the signature-bearing calldata
@@ -492,10 +495,10 @@ def sealed_proofs(
         env={}, data_dir=tmp / "data", rpc_url=anvil.settings.rpc_url,
         deployment=deployment_path(anvil.settings), fsync=False,
     )
-    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as reg:
-        reg.use_local_sender()
+    with chain_snapshot(connect(settings.rpc_url)), Registry(settings) as reg:
+        reg.session.use_sender(anvil_dev_account())
         keys = keyed_community(reg, "sealed", 2, 1)
-        community = reg.resolve_community("sealed")
+        community = reg.reader.resolve_community("sealed")
         terms = write_terms(tmp / "t.json", public_terms(community))
         files = []
         for i in range(4):
@@ -505,14 +508,14 @@ def sealed_proofs(
             tmp / "t.json",
             public_terms(community, ai_use={"training": False, "enhancement": True}),
         )
-        (single,) = reg.register([files[0]], community, terms, keys)
-        reg.register_batch(files[1:3], community, terms, keys)
+        (single,) = reg.items.register([files[0]], community, terms, keys)
+        reg.items.register_batch(files[1:3], community, terms, keys)
         method = tmp / "m.json"
         method.write_text('{"method": "denoise"}')
-        reg.add_derivative(str(single.cid), files[3], community, terms, method, keys,
+        reg.derivatives.add(str(single.cid), files[3], community, terms, method, keys,
                            ai_enhanced=True)
-        reg.set_terms(str(single.cid), terms, keys)
-        return proofs_document(gather(reg, [cid_of(files[3]), cid_of(files[2])]))
+        reg.terms.set(str(single.cid), terms, keys)
+        return proofs_document(gather(reg.reader, [cid_of(files[3]), cid_of(files[2])]))
 
 
 @reaches(0.8)
@@ -573,9 +576,9 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
     newer = write_terms(
         tmp_path / "terms-v2.json", public_terms(world.community, license="CC0-1.0")
     )
-    world.registrar.set_terms(cid_of(path), newer, world.keys)  # a terms change for the history
+    world.registrar.terms.set(cid_of(path), newer, world.keys)  # a terms change for the history
     bag = tmp_path / "bag"
-    result = export_bag(world.registrar, cid_of(path), bag)
+    result = export_bag(world.registrar.reader, cid_of(path), bag)
     assert result["cid"] == cid_of(path)
     proc = subprocess.run(
         [str(BAGIT), "--validate", str(bag)], capture_output=True, text=True, timeout=300
@@ -596,11 +599,11 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
     assert report.assessment is not None and report.assessment.terms_version == 2
     assert report.content is not None and report.content.matches
     with pytest.raises(UsageError, match="not an empty folder"):
-        export_bag(world.registrar, cid_of(path), bag)
+        export_bag(world.registrar.reader, cid_of(path), bag)
     # Revoking a public item withdraws its bytes from this node: nothing left to bag.
-    world.registrar.revoke_terms(cid_of(path), world.keys)
+    world.registrar.terms.revoke(cid_of(path), world.keys)
     with pytest.raises(NotFound, match="not on this IPFS node"):
-        export_bag(world.registrar, cid_of(path), tmp_path / "after-revocation")
+        export_bag(world.registrar.reader, cid_of(path), tmp_path / "after-revocation")
     assert not (tmp_path / "after-revocation").exists()
 
     tampered = tmp_path / "tampered"
@@ -614,7 +617,7 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
 def test_hostile_bags_get_clear_errors(world: World, tmp_path: Path) -> None:
     (path,) = world.register("bead.obj")
     bag = tmp_path / "bag"
-    export_bag(world.registrar, cid_of(path), bag)
+    export_bag(world.registrar.reader, cid_of(path), bag)
     content = bag / "data" / "content" / cid_of(path)
 
     linked = tmp_path / "linked"
@@ -702,7 +705,7 @@ def distance(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _as_if(distance: str, registrar: Registrar) -> Registrar:
+def _as_if(distance: str, registrar: Registry) -> Registry:
     if distance == "far":
         registrar.client.head_seconds = 1.0
     return registrar
@@ -721,12 +724,12 @@ def test_the_chain_is_near_when_its_last_head_request_was_quick_or_its_url_is_lo
         ("http://10.1.2.3:8545", False),
         ("https://rpc.example.org", False),
     ]:
-        with Registrar(dataclasses.replace(base, rpc_url=url)) as registrar:
-            assert _nearby(registrar) is near, url
+        with Registry(dataclasses.replace(base, rpc_url=url)) as registrar:
+            assert _nearby(registrar.reader) is near, url
             registrar.client.head_seconds = 0.0005
-            assert _nearby(registrar)
+            assert _nearby(registrar.reader)
             registrar.client.head_seconds = 0.05
-            assert not _nearby(registrar)
+            assert not _nearby(registrar.reader)
 
 
 def test_verification_hashes_the_file_once(
@@ -745,11 +748,12 @@ def test_verification_hashes_the_file_once(
         return real(p, options, *rest)
 
     monkeypatch.setattr(report_module, "import_file", counted)
-    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    assert verify_online(world.registrar.reader, str(path)).status is Status.VERIFIED
     assert len(passes) == 1
-    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.VERIFIED
+    expected = verify_online(world.registrar.reader, str(path), expect=cid_of(path))
+    assert expected.status is Status.VERIFIED
     assert len(passes) == 2
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     assert verify_offline(evidence, path=path).status is Status.VERIFIED
     assert len(passes) == 3
 
@@ -757,7 +761,7 @@ def test_verification_hashes_the_file_once(
 # ---- online: round trips, the snapshot, the chain work beside the hashing --------------------
 
 
-def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registrar) -> list[list[str]]:
+def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registry) -> list[list[str]]:
     """The JSON-RPC methods of every HTTP request sent from now on (a list per request:
     several for a batch), through web3's provider or the client's plain read transport:
     counting wrappers around the real transports."""
@@ -769,7 +773,7 @@ def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registrar) -> list[
         body = json.loads(data)
         return [r["method"] for r in body] if isinstance(body, list) else [body["method"]]
 
-    manager = registrar.w3.provider._request_session_manager  # type: ignore[attr-defined]
+    manager = registrar.session.w3.provider._request_session_manager  # type: ignore[attr-defined]
     real_session_post = manager.make_post_request
     real_plain_send = chain_module._PlainPost.send
 
@@ -791,7 +795,7 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
 ) -> None:
     (path,) = world.register("counted.tif")
     posts = _count_posts(monkeypatch, world.registrar)
-    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    assert verify_online(world.registrar.reader, str(path)).status is Status.VERIFIED
     # The index had to catch up with the registration: the sync's reads, one call at a time,
     # and the item's record and raw transactions (registration, community creation) in one
     # batch; nothing about the item goes out on its own.
@@ -803,13 +807,13 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
     # The chain has not moved since: two round trips in all, the head (beside the hashing)
     # and the item's record; its transactions are known by their hashes already.
     posts.clear()
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED
     assert posts == [["eth_chainId", "eth_getBlockByNumber"], ["eth_call"]]
     # The snapshot is the chain's head block, by number and hash.
-    w3 = world.registrar.w3
+    w3 = world.registrar.session.w3
     assert report.snapshot_block == w3.eth.block_number
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     assert evidence.snapshot_block == report.snapshot_block
     assert evidence.snapshot_hash == bytes(w3.eth.get_block(report.snapshot_block)["hash"])
 
@@ -821,16 +825,16 @@ def test_an_unreachable_chain_fails_clearly_once_hashing_is_done(
     path = world.file("large.bin", 6_000_000)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = dataclasses.replace(world.registrar.settings, rpc_url=closed)
-    with Registrar(settings) as unreachable:
+    with Registry(settings) as unreachable:
         _as_if(distance, unreachable)
         for expect in (None, cid_of(path)):
             with pytest.raises(ChainUnavailable, match=f"no chain answers at {closed}"):
-                verify_online(unreachable, str(path), expect=expect)
+                verify_online(unreachable.reader, str(path), expect=expect)
         with pytest.raises(ChainUnavailable):
-            verify_online(unreachable, cid_of(path))
+            verify_online(unreachable.reader, cid_of(path))
         # A file that cannot be verified at all is a usage error before any chain work.
         with pytest.raises(UsageError, match="not a regular file"):
-            verify_online(unreachable, str(tmp_path))
+            verify_online(unreachable.reader, str(tmp_path))
     assert not [t for t in threading.enumerate() if t.name.startswith("heritage-hash")]
 
 
@@ -838,7 +842,7 @@ def test_a_community_id_its_salt_and_keyholders_do_not_give_is_refused(world: Wo
     """A forger who files the real creation under another community id (consistently, in
     every event that names it) is caught by deriving the id as the registry does."""
     (path,) = world.register("claimed.obj")
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     item = evidence.items[0]
     real = item.registration.fields["community"]
     fake = bytes(31) + b"\x01"
@@ -871,11 +875,11 @@ def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:
     """Where the plain read transport does not apply (https, a proxy, extra request settings)
     the same batch goes through web3's provider: same evidence, same report."""
     (path,) = world.register("twice.obj")
-    plain = verify_online(world.registrar, str(path)).to_json()
+    plain = verify_online(world.registrar.reader, str(path)).to_json()
     client = world.registrar.client
     client._plain_post = (client.w3.provider, None)  # as for a URL the plain one does not serve
-    assert verify_online(world.registrar, str(path)).to_json() == plain
-    assert verify_online(world.registrar, cid_of(path)).status is Status.VERIFIED
+    assert verify_online(world.registrar.reader, str(path)).to_json() == plain
+    assert verify_online(world.registrar.reader, cid_of(path)).status is Status.VERIFIED
 
 
 def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(
