@@ -4,7 +4,7 @@ one batch (a Merkle root) for all of them.
 Starts an anvil of its own (temporary data directory, free port), deploys the registry,
 creates a 2-of-3 community (keystores made at run time, with the light scrypt setting that
 only tests and benchmarks use) and registers 1,000 small files (100 with ``--quick``) twice,
-each time from fresh files through :class:`ledger.registration.Registry`, exactly as
+each time from fresh files through :class:`ledger.registry.Registry`, exactly as
 ``heritage item register`` does: import into the embedded IPFS node, metadata and terms
 documents as raw blocks, pins, EIP-712 signatures, transactions relayed by anvil's dev
 account and waited for. The baseline is the single registrations; the ratio is batched over

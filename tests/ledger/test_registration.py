@@ -1,5 +1,5 @@
-"""ledger.registration: documents (pure), and the workflows in-process against a real anvil and
-the embedded IPFS node."""
+"""ledger.documents (pure), and the ledger.registry workflows in-process against a real anvil
+and the embedded IPFS node."""
 
 from __future__ import annotations
 
@@ -324,7 +324,7 @@ def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     # A 4 KiB block limit stands in for 1 MiB: 8 items' manifest is about 4.5 KiB.
-    monkeypatch.setattr("ledger.registration.MAX_DOCUMENT_BYTES", 4096)
+    monkeypatch.setattr("ledger.registry.items.MAX_DOCUMENT_BYTES", 4096)
     with pytest.raises(LimitExceeded, match="smaller batches"):
         registrar.items.register_batch(files, registrar.reader.resolve_community(name), terms, keys)
     assert registrar.node.pin_ls() == pins
