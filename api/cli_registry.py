@@ -1,6 +1,6 @@
 """``heritage community|item|terms|custody|derivative``: the registry, from the command line.
 
-Thin: parse, call :class:`ledger.registration.Registrar`, format. Keys:
+Thin: parse, call :class:`ledger.registry.Registry`, format. Keys:
 
 - keyholders sign with keystores in ``<data dir>/keys``. ``--signer ADDRESS`` (repeatable)
   names them; without it, every keyholder of the community whose key is here is used, lowest
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress
 
-    from ledger.registration import ItemRegistration, Progress, Registrar, SignerKeys
+    from ledger.registry import CustodyRecorded, ItemRegistration, Progress, Registry, SignerKeys
 
 __all__ = [
     "community_app",
@@ -148,7 +148,7 @@ def signer_keys(
 ) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
     --password-file (one for all, or one per signer) or asked for."""
-    from ledger.registration import SignerKeys
+    from ledger.registry import SignerKeys
 
     return SignerKeys(
         settings,
@@ -169,20 +169,29 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
     return load_signer(settings, sender, passphrase)
 
 
+#: The chain id anvil runs with unless told otherwise.
+ANVIL_CHAIN_ID = 31337
+
+
 @contextmanager
 def registrar_session(
     sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
-) -> "Iterator[tuple[Settings, Registrar]]":
-    """The settings and a :class:`Registrar` for one command, closed after it; ``sends``: with
-    the account that pays for transactions (``--sender``, else anvil's dev account locally)."""
-    from ledger.registration import Registrar
+) -> "Iterator[tuple[Settings, Registry]]":
+    """The settings and a :class:`Registry` for one command, closed after it; ``sends``: with
+    the account that pays for transactions (``--sender``, else anvil's dev account when this is
+    a local development chain: the local anvil of the data directory, or any chain with
+    anvil's default id 31337)."""
+    from ledger.registry import Registry
 
     settings = load_settings()
-    with Registrar(settings) as registrar:
+    with Registry(settings) as registrar:
         if sends and sender is not None:
-            registrar.use_sender(_sender_account(settings, sender, sender_file))
+            registrar.session.use_sender(_sender_account(settings, sender, sender_file))
         elif sends:
-            registrar.use_local_sender()
+            from local_chain import anvil_dev_account, uses_outside_chain
+
+            if not uses_outside_chain(settings) or registrar.client.chain_id() == ANVIL_CHAIN_ID:
+                registrar.session.use_sender(anvil_dev_account())
         yield settings, registrar
 
 
@@ -215,8 +224,8 @@ def _progress(quiet: bool) -> "Iterator[Progress | None]":
         yield tick
 
 
-def _claimant(registrar: "Registrar", community: str | None) -> bytes | None:
-    return None if community is None else registrar.resolve_community(community)
+def _claimant(registrar: "Registry", community: str | None) -> bytes | None:
+    return None if community is None else registrar.reader.resolve_community(community)
 
 
 def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
@@ -268,14 +277,14 @@ def community_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a community of keyholders with threshold k; every keyholder signs."""
-    from ledger.registration import parse_community_id, read_json_file
+    from ledger.documents import parse_community_id, read_json_file
 
     explicit = parse_community_id(salt) if salt is not None else None
     if salt is not None and explicit is None:
         raise UsageError(f"--salt {salt!r} is not 0x and 64 hex digits")
     extra = read_json_file(document) if document is not None else None
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        view = registrar.create_community(
+        view = registrar.communities.create(
             name,
             keyholders,
             threshold,
@@ -299,7 +308,7 @@ def community_show(
 ) -> None:
     """Show a community: keyholders, threshold, document, rotations, items."""
     with _registrar() as (_, registrar):
-        view = registrar.show_community(registrar.resolve_community(community))
+        view = registrar.communities.show(registrar.reader.resolve_community(community))
     if as_json:
         _print_json(view.to_json())
         return
@@ -330,12 +339,12 @@ def community_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Replace the keyholders and threshold; k of the current keyholders sign."""
-    from ledger.registration import read_json_file
+    from ledger.documents import read_json_file
 
     extra = read_json_file(document) if document is not None else None
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        view = registrar.rotate_community(
-            registrar.resolve_community(community),
+        view = registrar.communities.rotate(
+            registrar.reader.resolve_community(community),
             keyholders,
             threshold,
             signer_keys(settings, signer, password_file),
@@ -392,9 +401,9 @@ def item_register(
         _progress(quiet or as_json) as tick,
     ):
         keys = signer_keys(settings, signer, password_file)
-        community_id = registrar.resolve_community(community)
+        community_id = registrar.reader.resolve_community(community)
         if batch:
-            result = registrar.register_batch(
+            result = registrar.items.register_batch(
                 paths, community_id, terms, keys, options=options, progress=tick
             )
             if as_json:
@@ -414,7 +423,9 @@ def item_register(
                     f"transaction {'0x' + result.tx.tx_hash.hex()}\n"
                 )
             return
-        items = registrar.register(paths, community_id, terms, keys, options=options, progress=tick)
+        items = registrar.items.register(
+            paths, community_id, terms, keys, options=options, progress=tick
+        )
     if as_json:
         _print_json([i.to_json() for i in items])
         return
@@ -430,7 +441,7 @@ def item_register(
 def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Show an item: its registered CID, community, steward, terms, metadata, batch."""
     with _registrar() as (_, registrar):
-        view = registrar.show_item(item, _claimant(registrar, community))
+        view = registrar.items.show(item, _claimant(registrar, community))
     if as_json:
         _print_json(view.to_json())
         return
@@ -471,7 +482,7 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
 def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Registration, terms changes, revocations and custody events of an item, in order."""
     with _registrar() as (_, registrar):
-        entries = registrar.history(item, _claimant(registrar, community))
+        entries = registrar.items.history(item, _claimant(registrar, community))
     if as_json:
         _print_json([e.to_json() for e in entries])
         return
@@ -495,7 +506,7 @@ def item_proof(
     from ledger.verify import gather, proofs_document
 
     with _registrar() as (_, registrar):
-        document = proofs_document(gather(registrar, items))
+        document = proofs_document(gather(registrar.reader, items))
     output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     _err.print(f"wrote proofs of {len(document['items'])} item(s) to {output}", markup=False)
 
@@ -512,7 +523,7 @@ def item_export(
     from ledger.verify import export_bag
 
     with _registrar() as (_, registrar):
-        result = export_bag(registrar, item, output, _claimant(registrar, community))
+        result = export_bag(registrar.reader, item, output, _claimant(registrar, community))
     if as_json:
         _print_json(result)
     else:
@@ -554,7 +565,7 @@ def item_decrypt(
             f"Passphrase of {shown}", hide_input=True, err=True, show_default=False
         )
     with _registrar() as (_, registrar):
-        result = registrar.decrypt_item(
+        result = registrar.sealing.decrypt(
             item, key, passphrase, output, _claimant(registrar, community)
         )
     if as_json:
@@ -587,12 +598,12 @@ def terms_set(
 ) -> None:
     """Set the next terms version of an item, derivative or batch (k of n of its steward)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.set_terms(
+        result = registrar.terms.set(
             item,
             terms,
             signer_keys(settings, signer, password_file),
             _claimant(registrar, community),
-        )
+        ).to_json()
     if as_json:
         _print_json(result)
         return
@@ -615,9 +626,9 @@ def terms_revoke(
 ) -> None:
     """Revoke the current terms of an item (an item of a batch: that item alone)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.revoke_terms(
+        result = registrar.terms.revoke(
             item, signer_keys(settings, signer, password_file), _claimant(registrar, community)
-        )
+        ).to_json()
     if as_json:
         _print_json(result)
         return
@@ -635,7 +646,8 @@ CustodyDocument = Annotated[
 ]
 
 
-def _print_custody(result: dict[str, Any], as_json: bool, verb: str) -> None:
+def _print_custody(recorded: "CustodyRecorded", as_json: bool, verb: str) -> None:
+    result = recorded.to_json()
     if as_json:
         _print_json(result)
         return
@@ -659,9 +671,9 @@ def custody_transfer(
 ) -> None:
     """Transfer stewardship of an item to another community (k of n of both sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.transfer_custody(
+        result = registrar.custody.transfer(
             item,
-            registrar.resolve_community(to),
+            registrar.reader.resolve_community(to),
             signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
@@ -683,9 +695,9 @@ def custody_repatriate(
 ) -> None:
     """Repatriate an item to its community of origin: stewardship moves (k of n of both sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.repatriate(
+        result = registrar.custody.repatriate(
             item,
-            registrar.resolve_community(to),
+            registrar.reader.resolve_community(to),
             signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
@@ -710,9 +722,9 @@ def custody_loan(
 ) -> None:
     """Lend an item (k of n of its steward sign; stewardship does not move)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.loan_custody(
+        result = registrar.custody.loan(
             item,
-            registrar.resolve_community(to),
+            registrar.reader.resolve_community(to),
             signer_keys(settings, signer, password_file),
             document=document,
             community=_claimant(registrar, community),
@@ -733,7 +745,7 @@ def custody_return(
 ) -> None:
     """Record the return of a lent item from its borrower (k of n of its steward sign)."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.return_custody(
+        result = registrar.custody.return_(
             item,
             signer_keys(settings, signer, password_file),
             document=document,
@@ -799,10 +811,10 @@ def derivative_add(
     """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item, with
     the consent of k keyholders of the parent's steward."""
     with _registrar(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.add_derivative(
+        result = registrar.derivatives.add(
             parent,
             path,
-            registrar.resolve_community(community),
+            registrar.reader.resolve_community(community),
             terms,
             method,
             signer_keys(settings, signer, password_file),
@@ -811,7 +823,7 @@ def derivative_add(
             parent_keys=None
             if not parent_signer
             else signer_keys(settings, parent_signer, parent_password_file),
-        )
+        ).to_json()
     if as_json:
         _print_json(result)
         return
