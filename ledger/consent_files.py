@@ -5,9 +5,9 @@ actions (``SetTerms``, ``RevokeTerms``), a keyholder rotation (``RotateKeyholder
 records (``RecordCustody``: transfer, loan, return, repatriation) and the consent of a parent
 claim's steward to another community's derivative of it (``ConsentDerivative``)::
 
-    Registrar.consent_request (online) ─► request.json ─► each keyholder: sign_request
+    registry.consent.terms_request (online) ─► request.json ─► each keyholder: sign_request
     (offline, no chain, no IPFS) ─► alice.sig.json, bob.sig.json … ─► collect (offline):
-    who signed, who is missing ─► Registrar.submit_consent (online): re-checks the chain,
+    who signed, who is missing ─► registry.consent.submit (online): re-checks the chain,
     packs k signatures by increasing address and sends them.
 
 A request file holds the complete EIP-712 typed data (``types``, ``primaryType``, ``domain``
@@ -1080,7 +1080,7 @@ def _typed_data(value: Any, where: str) -> consent.TypedData:
 
 def _item_keys(item: str, community: bytes) -> set[bytes]:
     """The registry keys that ``item`` may name for ``community``: a 0x key itself, or for a
-    CID in either version (as :meth:`ledger.registration.Registrar.resolve` tries them) its
+    CID in either version (as :meth:`ledger.registry.RegistryReader.resolve` tries them) its
     content key (an item of a batch) and the community's claim key. (A request about a claim
     that another community made names it by its 0x claim key.)"""
     if item.startswith("0x"):
