@@ -24,7 +24,7 @@ Modules::
     workflows     Registry: the session and one object per workflow
 """
 
-from ledger.registry.communities import CONSENT_REQUEST_SECONDS, Communities
+from ledger.registry.communities import Communities
 from ledger.registry.consent_flow import ConsentFlow, Submitted
 from ledger.registry.custody import Custody
 from ledger.registry.derivatives import Derivatives
@@ -50,7 +50,7 @@ from ledger.registry.results import (
     Withdrawal,
 )
 from ledger.registry.sealing import Sealing
-from ledger.registry.session import DEADLINE_SECONDS, RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS, DEADLINE_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.staging import Prepared, Progress, Seal, Staging
 from ledger.registry.terms import Terms

@@ -21,14 +21,11 @@ from ledger.errors import ConsentStale, HeritageError, UsageError
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import CommunityView, RotationSubmitted, TxView, to_hex
 from ledger.registry.sealing import Sealing
-from ledger.registry.session import RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 
-__all__ = ["CONSENT_REQUEST_SECONDS", "Communities"]
+__all__ = ["Communities"]
 
-#: How long an offline consent request stays signable unless told otherwise: a week, as
-#: keyholders sign when they can; the deadline is in what they sign, so it cannot be extended.
-CONSENT_REQUEST_SECONDS: Final = 7 * 24 * 3600
 _ZERO32: Final = bytes(32)
 
 

@@ -16,7 +16,7 @@ from ledger import consent
 from ledger.chain import batch_item_subject
 from ledger.consent_files import ConsentRequest, ConsentSignature, build_request, collect
 from ledger.errors import ConsentMismatch, ConsentStale, UsageError
-from ledger.registry.communities import CONSENT_REQUEST_SECONDS, Communities
+from ledger.registry.communities import Communities
 from ledger.registry.custody import Custody
 from ledger.registry.derivatives import Derivatives
 from ledger.registry.inputs import read_terms_document
@@ -30,7 +30,7 @@ from ledger.registry.results import (
     Withdrawal,
     to_hex,
 )
-from ledger.registry.session import RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.terms import Terms
 from ledger.rights import parse_terms, requires_encryption

@@ -37,11 +37,10 @@ from ledger.consent_files import (
 )
 from ledger.documents import read_json_file
 from ledger.errors import ConsentStale, UsageError
-from ledger.registry.communities import CONSENT_REQUEST_SECONDS
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import CustodyRecorded, TxView, to_hex
 from ledger.registry.sealing import Sealing
-from ledger.registry.session import RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 
 __all__ = ["Custody"]

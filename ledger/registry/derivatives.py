@@ -22,12 +22,11 @@ from ledger.documents import DEFAULT_IMPORT, document_cid
 from ledger.errors import ConsentIncomplete, ConsentStale, DuplicateClaim, NotFound, UsageError
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
-from ledger.registry.communities import CONSENT_REQUEST_SECONDS
 from ledger.registry.inputs import check_paths, read_method_document, read_terms_document
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import Claim, DerivativeRegistration, TxView, to_hex
 from ledger.registry.sealing import Sealing
-from ledger.registry.session import RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.staging import Staging
 

@@ -34,10 +34,13 @@ from ledger.settings import Settings
 from local_chain import Deployment, connect, deployment_path, read_deployment
 from local_chain.deploy import chain_errors
 
-__all__ = ["DEADLINE_SECONDS", "RegistrySession"]
+__all__ = ["CONSENT_REQUEST_SECONDS", "DEADLINE_SECONDS", "RegistrySession"]
 
 #: How long a signature made for an online action stays valid.
 DEADLINE_SECONDS: Final = 3600
+#: How long an offline consent request stays signable unless told otherwise: a week, as
+#: keyholders sign when they can; the deadline is in what they sign, so it cannot be extended.
+CONSENT_REQUEST_SECONDS: Final = 7 * 24 * 3600
 _ZERO32: Final = bytes(32)
 
 
