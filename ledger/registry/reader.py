@@ -50,9 +50,8 @@ from ledger.index import BatchRecord, EventIndex, ItemRecord
 from ledger.ipfs.backend import EmbeddedNode, KuboNode
 from ledger.ipfs.cid import DAG_PB, Cid
 from ledger.registry.results import Claim, Content, to_hex
-from ledger.registry.session import RegistrySession
+from ledger.registry.session import Deployment, RegistrySession
 from ledger.settings import Settings
-from local_chain import Deployment
 
 __all__ = ["Manifest", "RegistryReader"]
 

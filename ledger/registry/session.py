@@ -6,7 +6,7 @@ by a sender account the caller chooses: the session never picks one), the IPFS n
 that made the session), document storage, and the chain's clock. Close it when done.
 
 This is the one module of the registry that names where deployments, connections and chain
-errors come from.
+errors come from (``Deployment`` is re-exported for the reader's annotations).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from ledger.settings import Settings
 from local_chain import Deployment, connect, deployment_path, read_deployment
 from local_chain.deploy import chain_errors
 
-__all__ = ["CONSENT_REQUEST_SECONDS", "DEADLINE_SECONDS", "RegistrySession"]
+__all__ = ["CONSENT_REQUEST_SECONDS", "DEADLINE_SECONDS", "Deployment", "RegistrySession"]
 
 #: How long a signature made for an online action stays valid.
 DEADLINE_SECONDS: Final = 3600
