@@ -401,7 +401,7 @@ def ipfs_serve(
     """Serve the node: Kubo RPC subset under /api/v0/ and a trustless gateway under /ipfs/."""
     import uvicorn
 
-    from api.ipfs_app import create_ipfs_app
+    from api.ipfs import create_ipfs_app
 
     settings = _settings()
     node = _embedded(_open_node(settings), "serve")

@@ -1,7 +1,7 @@
 """``heritage consent``: k-of-n consent collected offline, one file per signer: terms (set,
 revoke), keyholder rotations and custody records (transfer, repatriation, loan, return).
 
-Thin: parse, call :mod:`ledger.consent_files` and :class:`ledger.registry.Registry`,
+Thin: parse, call :mod:`ledger.consent` and :class:`ledger.registry.Registry`,
 format. ``request`` and ``submit`` talk to the chain; ``sign`` and ``status`` need neither
 the chain nor IPFS, so a keyholder can sign on a machine that is never online.
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from eth_typing import ChecksumAddress
 
-    from ledger.consent_files import ConsentRequest, ConsentSignature, ConsentStatus
+    from ledger.consent import ConsentRequest, ConsentSignature, ConsentStatus
     from ledger.registry import SignerKeys
 
 __all__ = ["EXIT_INCOMPLETE", "consent_app"]
@@ -81,7 +81,7 @@ def _custody_action(word: str) -> int:
 
 
 def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
-    from ledger.consent_files import read_signature
+    from ledger.consent import read_signature
 
     return [(str(path), read_signature(path)) for path in paths]
 
@@ -335,7 +335,7 @@ def consent_request(
 
 
 def _write_request(request: "ConsentRequest", output: Path | None) -> None:
-    from ledger.consent_files import encode_request, write_new_file
+    from ledger.consent import encode_request, write_new_file
 
     data = encode_request(request)
     if output is None:
@@ -350,8 +350,7 @@ def _signer(key: str, password_file: Path | None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
-    from ledger.consent_files import load_keystore_file
-    from ledger.keys import load_signer, read_passphrase_file
+    from ledger.keys import load_keystore_file, load_signer, read_passphrase_file
 
     if password_file is not None:
         passphrase = read_passphrase_file(password_file)
@@ -386,7 +385,7 @@ def consent_sign(
     ] = False,
 ) -> None:
     """Show what a request asks, then sign it with one keyholder's key (offline)."""
-    from ledger.consent_files import (
+    from ledger.consent import (
         describe_request,
         encode_signature,
         read_request,
@@ -407,7 +406,7 @@ def consent_sign(
 
 
 def _write_status(status: "ConsentStatus") -> None:
-    from ledger.consent_files import proven_by
+    from ledger.consent import proven_by
 
     request = status.request
     out = sys.stdout
@@ -461,7 +460,7 @@ def consent_status(
 ) -> None:
     """Which keyholders have signed a request, which are missing, how many more are needed
     (offline). Exits 0 when complete, 5 when signatures are missing."""
-    from ledger.consent_files import collect, read_request
+    from ledger.consent import collect, read_request
 
     request = read_request(request_file)
     status = collect(request, _signatures(signature_files or []), now=int(time.time()))
@@ -487,7 +486,7 @@ def consent_submit(
     after re-checking the chain (nothing sent otherwise). A derivative's consent registers
     the derivative: k keyholders of the deriving community sign here (--signer,
     --password-file)."""
-    from ledger.consent_files import read_request
+    from ledger.consent import read_request
 
     request = read_request(request_file)
     signatures = _signatures(signature_files)

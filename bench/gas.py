@@ -46,11 +46,12 @@ from ledger.chain import (
     TxJournal,
     batch_item_subject,
     batch_key,
+    connect,
     content_key,
 )
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.settings import load_settings
-from local_chain import REGISTRY_CONTRACT, anvil_dev_account, chain_down, chain_up, connect
+from local_chain import REGISTRY_CONTRACT, anvil_dev_account, chain_down, chain_up
 
 EAS_ATTESTATION_GAS = 180_132
 SINGLE_TARGET = 65_000

@@ -47,6 +47,7 @@ from ledger.crypto import (
 from ledger.errors import (
     KeyExists,
     KeystoreError,
+    NoSuchFile,
     NotFound,
     UsageError,
     WrongPassphrase,
@@ -69,6 +70,7 @@ __all__ = [
     "list_keys",
     "load_encryption_key",
     "load_encryption_key_file",
+    "load_keystore_file",
     "load_signer",
     "new_encryption_key",
     "new_key",
@@ -425,6 +427,31 @@ def load_signer(settings: Settings, address: str, passphrase: str) -> LocalAccou
             f"{path} decrypts to the key of {account.address}, not {_address(address)}",
             hint="the file was renamed or edited; do not use it",
         )
+    return account
+
+
+def load_keystore_file(path: Path, passphrase: str) -> LocalAccount:
+    """The key in a keystore v3 file anywhere on disk (a keyholder's own, not necessarily in
+    the data directory); :class:`WrongPassphrase` if it does not open. The key never appears
+    in an error."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_KEYSTORE_BYTES + 1)
+    except FileNotFoundError:
+        raise NoSuchFile(f"no such file: {path}", hint="pass the keystore file's path") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a keystore file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > _MAX_KEYSTORE_BYTES:
+        raise KeystoreError(f"{path} is too large to be a keystore file")
+    try:
+        document = strict_json.loads(data)
+    except ValueError:
+        raise KeystoreError(f"{path} is not a usable keystore v3 file") from None
+    if not isinstance(document, dict) or document.get("version") != 3:
+        raise KeystoreError(f"{path} is not a usable keystore v3 file")
+    account: LocalAccount = Account.from_key(_decrypt(document, passphrase, str(path)))
     return account
 
 

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-import requests
-
-from ledger.errors import ChainError, ConfigError
+from ledger.chain.transport import RpcTransport
+from ledger.errors import ChainError, ConfigError, HeritageError
 from ledger.settings import Settings
 
 __all__ = [
@@ -266,13 +265,14 @@ def find_our_anvil(paths: ChainPaths) -> AnvilProcess | None:
 
 def rpc_chain_id(url: str, timeout: float = 2.0) -> int | None:
     """``eth_chainId`` at ``url``, or None when nothing answers it as a JSON-RPC node."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    transport = RpcTransport(url, timeout=timeout)
     try:
-        reply = requests.post(url, json=body, timeout=timeout)
-        result = reply.json().get("result")
+        result = transport.request("eth_chainId")
         return int(result, 16) if isinstance(result, str) else None
-    except (requests.RequestException, ValueError, AttributeError):
+    except (HeritageError, ValueError):
         return None
+    finally:
+        transport.drop()
 
 
 def _port_taken(host: str, port: int) -> bool:

@@ -16,11 +16,24 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 
 from contracts import Artifact
+from ledger.chain import (
+    REGISTRY_CONTRACT,
+    Deployment,
+    chain_errors,
+    check_deployment,
+    connect,
+    creation_code_hash,
+    read_deployment,
+    runtime_code_hash,
+    unavailable,
+    write_deployment,
+)
 from ledger.errors import ChainError, ChainUnavailable, ConfigError, NotFound, UsageError
 from ledger.settings import Settings
 from local_chain.anvil import (
@@ -33,16 +46,7 @@ from local_chain.anvil import (
     start_anvil,
     stop_anvil,
 )
-from local_chain.deploy import (
-    Deployment,
-    chain_errors,
-    check_deployment,
-    connect,
-    creation_code_hash,
-    deploy_artifact,
-    read_deployment,
-    write_deployment,
-)
+from local_chain.dev_accounts import anvil_dev_account
 
 __all__ = [
     "REGISTRY_CONTRACT",
@@ -52,11 +56,12 @@ __all__ = [
     "chain_down",
     "chain_status",
     "chain_up",
+    "deploy_artifact",
     "deployment_path",
     "uses_outside_chain",
 ]
 
-REGISTRY_CONTRACT: Final = "ProvenanceRegistry"
+_RECEIPT_TIMEOUT: Final = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,7 @@ def _unavailable(settings: Settings) -> ChainUnavailable:
         hint = "check HERITAGE_RPC_URL and that the chain is running"
     else:
         hint = "start the local chain with `heritage chain up`"
-    return ChainUnavailable(f"no chain answers at {settings.rpc_url}", hint=hint)
+    return unavailable(settings.rpc_url, None, hint=hint)
 
 
 def _live_chain_id(settings: Settings, w3: Web3) -> int:
@@ -266,6 +271,43 @@ def _check_outside(settings: Settings) -> UpResult:
         deployment=deployment,
         deployed=False,
         notes=(note,),
+    )
+
+
+def deploy_artifact(w3: Web3, artifact: Artifact) -> Deployment:
+    """Deploy ``artifact`` (no constructor arguments) from anvil's dev account 0, signing
+    locally, and read the runtime code back to record its hash."""
+    for entry in artifact.abi:
+        if entry.get("type") == "constructor" and entry.get("inputs"):
+            raise ChainError(f"{artifact.name}'s constructor takes arguments; cannot deploy it")
+    account = anvil_dev_account()
+    chain_id = w3.eth.chain_id
+    factory = w3.eth.contract(abi=list(artifact.abi), bytecode=artifact.bytecode)
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    tx = factory.constructor().build_transaction(
+        {"from": account.address, "nonce": nonce, "chainId": chain_id}
+    )
+    signed = account.sign_transaction(cast(dict[str, Any], tx))
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=_RECEIPT_TIMEOUT)
+    address = receipt.get("contractAddress")
+    if receipt.get("status") != 1 or not address:
+        raise ChainError(
+            f"deploying {artifact.name} failed in transaction 0x{bytes(tx_hash).hex()}",
+            hint="is the artifact built for this chain's EVM version?",
+        )
+    block = int(receipt["blockNumber"])
+    code_hash = runtime_code_hash(w3, address, block)
+    if code_hash is None:
+        raise ChainError(f"{artifact.name} was deployed to {address} but it holds no code")
+    return Deployment(
+        chain_id=chain_id,
+        registry_address=to_checksum_address(address),
+        deploy_block=block,
+        code_hash=code_hash,
+        deployer=account.address,
+        contract=artifact.name,
+        bytecode_hash=creation_code_hash(artifact),
     )
 
 

@@ -16,12 +16,13 @@ import uvicorn
 from starlette.types import ASGIApp
 from web3 import Web3
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from contracts import Artifact, load_artifact, parse_artifact
+from ledger.chain import connect
 from ledger.errors import NotFound
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.settings import Settings, load_settings
-from local_chain import REGISTRY_CONTRACT, UpResult, chain_down, chain_up, connect
+from local_chain import REGISTRY_CONTRACT, UpResult, chain_down, chain_up
 from tests import hypothesis_profiles  # noqa: F401 (registers and loads the profile)
 from tests.chain_support import chain_settings
 

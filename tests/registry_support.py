@@ -19,11 +19,12 @@ import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
+from ledger.chain import connect
 from ledger.documents import community_salt
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain import ANVIL_DEV_ACCOUNT_0, anvil_dev_account, connect
+from local_chain import ANVIL_DEV_ACCOUNT_0, anvil_dev_account
 from local_chain.lifecycle import deployment_path
 from tests.conftest import LocalChain
 from tests.rights_support import public_terms, write_terms

@@ -101,7 +101,7 @@ TARGETS: dict[str, Target] = {
         conftest=False,
     ),
     "consent": Target(
-        "ledger/consent.py",
+        "ledger/consent/typed_data.py",
         ("tests/ledger/test_consent_signatures.py",),
         ("SECP256K1_N", "HALF_ORDER", "SIGNATURE_LENGTH", "recover_signer", "recover_address",
          "check_signatures", "pack_signatures"),

@@ -89,6 +89,7 @@ class Blockstore:
 
     def __init__(self, root: str | os.PathLike[str], *, sync: bool = True) -> None:
         self.root = Path(root)
+        self._root_text = str(self.root)
         self._sync = sync
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / "gc.lock"
@@ -186,7 +187,11 @@ class Blockstore:
 
     # ---- blocks -----------------------------------------------------------------------------
     def has_block(self, cid: Cid) -> bool:
-        return cid.hash_code == IDENTITY or self.path_of(cid.multihash).exists()
+        if cid.hash_code == IDENTITY:
+            return True
+        key = _key(cid.multihash)
+        # A string path, not path_of's Path: a gateway asks this on every cached lookup.
+        return os.path.exists(f"{self._root_text}/{key[-3:-1]}/{key}{_SUFFIX}")
 
     def block_size(self, cid: Cid) -> int:
         """The stored block's length, without reading (or re-hashing) it."""

@@ -8,13 +8,18 @@ So is a DAG's shape: a file nested deeper than :data:`MAX_FILE_DEPTH` or folders
 :data:`MAX_PATH_SEGMENTS` are refused. A server checks that with :func:`check_file` and
 :func:`check_tree` *before* it answers, since an error met while streaming can only cut a
 response whose status (200) and headers are already sent.
+
+One block read as UnixFS is a :class:`UnixFSNode` (:func:`parse_node`), a value that a cache
+may keep (:mod:`ledger.ipfs.nodecache`); :func:`resolve_through` follows a path through any
+source of such nodes.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -29,6 +34,8 @@ __all__ = [
     "BlockProbe",
     "DirEntry",
     "GetBlock",
+    "ReadNode",
+    "UnixFSNode",
     "check_file",
     "check_name",
     "check_tree",
@@ -37,8 +44,11 @@ __all__ = [
     "iter_tar",
     "list_directory",
     "node_kind",
+    "parse_node",
     "read_file",
+    "read_node",
     "resolve_path",
+    "resolve_through",
 ]
 
 GetBlock = Callable[[Cid], bytes]
@@ -83,23 +93,89 @@ def _unixfs_of(cid: Cid, block: bytes) -> tuple[UnixFSData | None, list[DirEntry
     ]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class UnixFSNode:
+    """One block read as UnixFS: its data (None for a raw block), its links, its length.
+
+    A value of the block alone, so it never changes: :class:`ledger.ipfs.nodecache.NodeCache`
+    keeps these by CID. ``names`` maps a directory's entry names to the first entry so named
+    (as a scan of ``links`` finds it); it is empty for anything else.
+    """
+
+    cid: Cid
+    meta: UnixFSData | None
+    links: tuple[DirEntry, ...]
+    block_size: int
+    names: Mapping[str, Cid]
+
+    @property
+    def kind(self) -> UnixFSType:
+        """What the node is; a raw block counts as a file."""
+        return UnixFSType.FILE if self.meta is None else self.meta.type
+
+    def entries(self) -> list[DirEntry]:
+        """A directory's entries; an error for anything else."""
+        meta = self.meta
+        if meta is None or meta.type != UnixFSType.DIRECTORY:
+            if meta is not None and meta.type == UnixFSType.HAMT_SHARD:
+                raise IpfsError(
+                    f"{self.cid} is a sharded directory, which this node cannot read yet"
+                )
+            raise UsageError(f"{self.cid} is not a directory")
+        return list(self.links)
+
+    def child(self, name: str) -> Cid | None:
+        """The directory entry named ``name``; an error if this is not a directory."""
+        if self.meta is None or self.meta.type != UnixFSType.DIRECTORY:
+            self.entries()  # raises
+        return self.names.get(name)
+
+    def file_size(self) -> int:
+        """A file's length in bytes; an error for anything else."""
+        meta = self.meta
+        if meta is None:
+            return self.block_size
+        if meta.type not in (UnixFSType.FILE, UnixFSType.RAW):
+            raise UsageError(f"{self.cid} is a {meta.type.name.lower()}, not a file")
+        if meta.filesize is not None:
+            return meta.filesize
+        return len(meta.data or b"") + sum(meta.blocksizes)
+
+
+ReadNode = Callable[[Cid], UnixFSNode]
+
+
+def parse_node(cid: Cid, block: bytes) -> UnixFSNode:
+    """The block ``block`` (named by ``cid``, already checked against it) read as UnixFS."""
+    meta, links = _unixfs_of(cid, block)
+    names: dict[str, Cid] = {}
+    if meta is not None and meta.type == UnixFSType.DIRECTORY:
+        for link in reversed(links):  # the first of repeated names wins, as in a scan
+            names[link.name] = link.cid
+    return UnixFSNode(cid, meta, tuple(links), len(block), names)
+
+
+def read_node(get: GetBlock, cid: Cid) -> UnixFSNode:
+    """The block at ``cid``, fetched through ``get`` and read as UnixFS."""
+    return parse_node(cid, get(cid))
+
+
 def node_kind(get: GetBlock, cid: Cid) -> UnixFSType:
     """What the node at ``cid`` is; a raw block counts as a file."""
-    meta, _ = _unixfs_of(cid, get(cid))
-    return UnixFSType.FILE if meta is None else meta.type
+    return read_node(get, cid).kind
 
 
 def list_directory(get: GetBlock, cid: Cid) -> list[DirEntry]:
-    meta, links = _unixfs_of(cid, get(cid))
-    if meta is None or meta.type != UnixFSType.DIRECTORY:
-        if meta is not None and meta.type == UnixFSType.HAMT_SHARD:
-            raise IpfsError(f"{cid} is a sharded directory, which this node cannot read yet")
-        raise UsageError(f"{cid} is not a directory")
-    return links
+    return read_node(get, cid).entries()
 
 
 def resolve_path(get: GetBlock, root: Cid, path: str) -> Cid:
     """Follow ``path`` (``a/b/c``) through directories from ``root``."""
+    return resolve_through(functools.partial(read_node, get), root, path)
+
+
+def resolve_through(read: ReadNode, root: Cid, path: str) -> Cid:
+    """:func:`resolve_path` with the directories read through ``read`` (a cache, say)."""
     segments = [s for s in path.split("/") if s]
     if len(segments) > MAX_PATH_SEGMENTS:
         raise UsageError(f"path has {len(segments)} segments; at most {MAX_PATH_SEGMENTS}")
@@ -107,26 +183,16 @@ def resolve_path(get: GetBlock, root: Cid, path: str) -> Cid:
     for i, segment in enumerate(segments):
         if segment in (".", ".."):
             raise UnsafePath(f"path segment {segment!r} is not allowed in an IPFS path")
-        for entry in list_directory(get, current):
-            if entry.name == segment:
-                current = entry.cid
-                break
-        else:
+        found = read(current).child(segment)
+        if found is None:
             where = "/".join(segments[:i]) or "the root"
             raise NotFound(f"no entry named {segment!r} under {where} of {root}")
+        current = found
     return current
 
 
 def file_size(get: GetBlock, cid: Cid) -> int:
-    block = get(cid)
-    meta, _ = _unixfs_of(cid, block)
-    if meta is None:
-        return len(block)
-    if meta.type not in (UnixFSType.FILE, UnixFSType.RAW):
-        raise UsageError(f"{cid} is a {meta.type.name.lower()}, not a file")
-    if meta.filesize is not None:
-        return meta.filesize
-    return len(meta.data or b"") + sum(meta.blocksizes)
+    return read_node(get, cid).file_size()
 
 
 def read_file(

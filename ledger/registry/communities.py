@@ -15,7 +15,7 @@ from eth_utils.address import is_address, to_checksum_address
 
 from ledger import consent, crypto, strict_json
 from ledger.chain import Community
-from ledger.consent_files import ConsentRequest, ConsentStatus, build_rotation_request
+from ledger.consent import ConsentRequest, ConsentStatus, build_rotation_request
 from ledger.documents import community_salt, document_cid
 from ledger.errors import ConsentStale, HeritageError, UsageError
 from ledger.registry.reader import RegistryReader

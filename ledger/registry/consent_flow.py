@@ -3,7 +3,7 @@
 An offline request (``heritage consent request``) is made here for terms (this module), a
 rotation (:mod:`ledger.registry.communities`), custody (:mod:`ledger.registry.custody`) or a
 derivative (:mod:`ledger.registry.derivatives`); keyholders sign it elsewhere
-(:mod:`ledger.consent_files`); :meth:`ConsentFlow.submit` re-reads the chain and sends it to
+(:mod:`ledger.consent`); :meth:`ConsentFlow.submit` re-reads the chain and sends it to
 the workflow that owns the action.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ledger import consent
 from ledger.chain import batch_item_subject
-from ledger.consent_files import ConsentRequest, ConsentSignature, build_request, collect
+from ledger.consent import ConsentRequest, ConsentSignature, build_request, collect
 from ledger.errors import ConsentMismatch, ConsentStale, UsageError
 from ledger.registry.communities import Communities
 from ledger.registry.custody import Custody

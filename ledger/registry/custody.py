@@ -27,7 +27,7 @@ from ledger.chain import (
     Party,
     Record,
 )
-from ledger.consent_files import (
+from ledger.consent import (
     CUSTODY_NAMES,
     STEWARDSHIP_MOVES,
     ConsentRequest,

@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger import consent
 from ledger.chain import Community, Party, Record
-from ledger.consent_files import ConsentRequest, ConsentStatus, build_derivative_request
+from ledger.consent import ConsentRequest, ConsentStatus, build_derivative_request
 from ledger.documents import DEFAULT_IMPORT, document_cid
 from ledger.errors import ConsentIncomplete, ConsentStale, DuplicateClaim, NotFound, UsageError
 from ledger.ipfs.cid import Cid

@@ -30,13 +30,14 @@ from ledger.chain import (
     CUSTODY_TRANSFER,
     KIND_BATCH,
     Community,
+    Deployment,
     Record,
     RegistryClient,
     batch_item_subject,
     claim_key,
     content_key,
 )
-from ledger.community_history import CommunityHistory
+from ledger.consent import CommunityHistory
 from ledger.documents import (
     ENVELOPE_INDEX_TYPE,
     community_salt,
@@ -50,7 +51,7 @@ from ledger.index import BatchRecord, EventIndex, ItemRecord
 from ledger.ipfs.backend import EmbeddedNode, KuboNode
 from ledger.ipfs.cid import DAG_PB, Cid
 from ledger.registry.results import Claim, Content, to_hex
-from ledger.registry.session import Deployment, RegistrySession
+from ledger.registry.session import RegistrySession
 from ledger.settings import Settings
 
 __all__ = ["Manifest", "RegistryReader"]

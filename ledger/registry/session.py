@@ -5,8 +5,8 @@ by a sender account the caller chooses: the session never picks one), the IPFS n
 ``IpfsBackend``, opened on first use), the event index (one connection kept for the thread
 that made the session), document storage, and the chain's clock. Close it when done.
 
-This is the one module of the registry that names where deployments, connections and chain
-errors come from (``Deployment`` is re-exported for the reader's annotations).
+This is the one module of the registry that imports from the local chain's package: which
+deployment file the settings name (``deployment_path``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger import strict_json
-from ledger.chain import Community, RegistryClient, TxJournal
-from ledger.community_history import CommunityHistory, read_history
+from ledger.chain import (
+    Community,
+    Deployment,
+    RegistryClient,
+    TxJournal,
+    chain_errors,
+    connect,
+    read_deployment,
+)
+from ledger.consent import CommunityHistory, read_history
 from ledger.documents import MAX_DOCUMENT_BYTES, canonical_json, document_cid
 from ledger.errors import ChainError, HeritageError, LimitExceeded, NotFound, UsageError
 from ledger.index import EventIndex, Web3Reader, index_path
@@ -31,10 +39,9 @@ from ledger.ipfs.backend import EmbeddedNode, KuboNode, open_backend
 from ledger.ipfs.cid import RAW, Cid
 from ledger.registry.results import to_hex
 from ledger.settings import Settings
-from local_chain import Deployment, connect, deployment_path, read_deployment
-from local_chain.deploy import chain_errors
+from local_chain import deployment_path
 
-__all__ = ["CONSENT_REQUEST_SECONDS", "DEADLINE_SECONDS", "Deployment", "RegistrySession"]
+__all__ = ["CONSENT_REQUEST_SECONDS", "DEADLINE_SECONDS", "RegistrySession"]
 
 #: How long a signature made for an online action stays valid.
 DEADLINE_SECONDS: Final = 3600

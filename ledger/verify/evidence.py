@@ -51,7 +51,7 @@ from hexbytes import HexBytes
 from rlp.codec import length_prefix
 
 from contracts import load_artifact
-from ledger import consent, strict_json
+from ledger import strict_json
 from ledger.chain import (
     CUSTODY_REPATRIATION,
     CUSTODY_TRANSFER,
@@ -66,6 +66,7 @@ from ledger.chain import (
     community_id,
     content_key,
 )
+from ledger.consent import typed_data as consent
 from ledger.errors import EvidenceInvalid, HeritageError
 from ledger.index import CUSTODY_ACTIONS, EVENT_TABLES
 from ledger.ipfs import cid as cid_module

@@ -24,14 +24,13 @@ from typing import Final
 from eth_utils.address import to_checksum_address
 
 from ledger import strict_json
-from ledger.chain import ChainHead, ChainReads, batch_item_subject
+from ledger.chain import ChainHead, ChainReads, batch_item_subject, chain_errors
 from ledger.errors import ChainError, EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
 from ledger.registry import Claim as _Resolved
 from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import BatchLeaf, ChainEvent, Evidence, ItemEvidence
-from local_chain.deploy import chain_errors
 
 __all__ = ["ChainView", "Gathered", "gather", "gather_on", "open_chain", "open_chain_begin"]
 

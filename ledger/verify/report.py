@@ -28,6 +28,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from ledger import strict_json
+from ledger.chain import chain_errors
 from ledger.crypto import EncryptionKeyPair
 from ledger.documents import DEFAULT_IMPORT, community_salt, parse_community_id
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
@@ -37,7 +38,6 @@ from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.registry import RegistryReader as Registrar
 from ledger.verify.evidence import Assessment, Evidence, assess
 from ledger.verify.gather import ChainView, Gathered, gather_on, open_chain, open_chain_begin
-from local_chain.deploy import chain_errors
 
 __all__ = [
     "Claim",

@@ -25,14 +25,16 @@ import pytest
 from multiformats import CID, multihash
 from starlette.types import ASGIApp
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.car import CarReader, write_car
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.dagpb import PBLink, PBNode, UnixFSData, UnixFSType, encode_node, encode_unixfs
 from ledger.ipfs.files import MAX_FILE_DEPTH
-from ledger.settings import load_settings
+from ledger.settings import Settings, load_settings
 from tests.kubo_reference import run_kubo_reference
+from tests.ledger.ipfs.test_nodecache import CountingBlockstore
 
 HELLO = b"hello world\n"
 HELLO_CID = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"  # Kubo docs
@@ -693,6 +695,72 @@ def test_gateway_ranges(client: httpx.Client, stocked: str, tmp_path: Path) -> N
         assert response.status_code == 200 and response.content == data
     empty = client.get(f"/ipfs/{EMPTY_FILE_CID}", headers={"Range": "bytes=0-"})
     assert_kubo_error(empty, 416, "range_not_satisfiable")
+
+
+def test_a_second_path_request_reads_only_the_file(
+    settings: Settings, serve: Callable[[ASGIApp], str], tmp_path: Path
+) -> None:
+    store = CountingBlockstore(settings.blocks_dir)
+    node = EmbeddedNode(store)
+    try:
+        with httpx.Client(base_url=serve(create_ipfs_app(settings, node)), timeout=60) as c:
+            root = add(c, parts_of(tree(tmp_path)))[-1]["Hash"]
+            url = f"/ipfs/{root}/sub/b.txt"
+            first = c.get(url)
+            assert first.status_code == 200 and first.content == b"b" * 1000
+            store.reads.clear()
+            second = c.get(url)
+            assert (second.status_code, second.content) == (200, first.content)
+            assert second.headers == first.headers
+            # The directories were parsed once; the file's bytes are read (and verified) again.
+            file_cid = Cid.parse(second.headers["etag"].strip('"'))
+            assert dict(store.reads) == {file_cid: 1}
+            # A directory gone from the store is not served from memory.
+            assert c.get(f"/ipfs/{root}/sub/").status_code == 200
+            store.delete_block(node.resolve(f"/ipfs/{root}/sub").multihash)
+            assert_kubo_error(c.get(url), 404, "block_not_found")
+    finally:
+        node.close()
+
+
+def test_a_large_file_streams_verified_and_ranges_stay_exact(
+    client: httpx.Client, embedded_node: EmbeddedNode
+) -> None:
+    size = 3 * 1024 * 1024 + 12_345  # over what is read whole before answering
+    data = os.urandom(size)
+    for params in ({}, {"cid-version": "1"}):  # dag-pb leaves (Kubo's default), raw leaves
+        cid = add(client, [("big.bin", "application/octet-stream", data)], **params)[-1]["Hash"]
+        url = f"/ipfs/{cid}"
+        whole = client.get(url)
+        assert whole.status_code == 200 and whole.content == data
+        assert whole.headers["content-length"] == str(size)
+        for first, last in (
+            (0, 0),
+            (1, 262_149),  # across the first leaf's end
+            (262_140, 2 * 1024 * 1024 + 7),  # over a MiB: streamed
+            (1000, size - 1),
+            (size - 10, size - 1),
+        ):
+            response = client.get(url, headers={"Range": f"bytes={first}-{last}"})
+            assert response.status_code == 206
+            assert response.content == data[first : last + 1]
+            assert response.headers["content-range"] == f"bytes {first}-{last}/{size}"
+            assert response.headers["content-length"] == str(last - first + 1)
+        head = client.head(url)
+        assert head.status_code == 200 and head.headers["content-length"] == str(size)
+
+    # A leaf corrupted on disk is never sent: the stream stops before it, cut, not padded.
+    blocks = [c for c, _ in walk_dag(Cid.parse(cid), embedded_node.store.get_block)]
+    leaf = blocks[1 + 8]  # raw leaves of 256 KiB: bytes from 2 MiB on, after the first batch
+    path = embedded_node.store.path_of(leaf.multihash)
+    path.write_bytes(b"tampered".ljust(path.stat().st_size, b"!"))
+    received = bytearray()
+    with pytest.raises(httpx.TransportError), client.stream("GET", url) as response:
+        assert response.status_code == 200
+        for piece in response.iter_bytes():
+            received += piece
+    assert len(received) < size and received == data[: len(received)]
+    assert b"tampered" not in received
 
 
 def test_gateway_format_raw(client: httpx.Client, stocked: str) -> None:

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from ledger.errors import CarError, NotFound, RemoteNodeError, UsageError
 from ledger.ipfs.backend import NODE_VERSION, EmbeddedNode, KuboNode
 from ledger.ipfs.car import CarReader

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from eth_utils.crypto import keccak
 
-from ledger.consent_files import encode_request, parse_request, sign_request
+from ledger.consent import encode_request, parse_request, sign_request
 from ledger.errors import (
     ConsentFileInvalid,
     ConsentMismatch,

@@ -1,6 +1,6 @@
-"""ledger.consent_files: request and signature files (pure, hostile input), collection, and
-the offline flow end to end through Registry against the session's anvil and the embedded
-IPFS node (request → signatures made elsewhere → submit)."""
+"""ledger.consent's offline protocol: request and signature files (pure, hostile input),
+collection, and the offline flow end to end through Registry against the session's anvil and
+the embedded IPFS node (request → signatures made elsewhere → submit)."""
 
 from __future__ import annotations
 
@@ -21,18 +21,18 @@ from hypothesis import strategies as st
 
 from ledger import consent
 from ledger.chain import Community, batch_item_subject, community_id
-from ledger.community_history import CommunityHistory, Rotation
-from ledger.consent_files import (
+from ledger.consent import (
     MAX_REQUEST_BYTES,
     MAX_SIGNATURE_BYTES,
+    CommunityHistory,
     ConsentRequest,
     ConsentSignature,
+    Rotation,
     build_request,
     collect,
     describe_request,
     encode_request,
     encode_signature,
-    load_keystore_file,
     parse_request,
     parse_signature,
     read_request,
@@ -56,7 +56,7 @@ from ledger.errors import (
     WrongPassphrase,
 )
 from ledger.ipfs.cid import RAW, Cid
-from ledger.keys import export_key, load_signer, new_key
+from ledger.keys import export_key, load_keystore_file, load_signer, new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings
 from tests import registry_support

@@ -28,7 +28,7 @@ from ledger.chain import (
     CUSTODY_TRANSFER,
     Community,
 )
-from ledger.consent_files import (
+from ledger.consent import (
     ConsentRequest,
     ConsentSignature,
     build_custody_request,

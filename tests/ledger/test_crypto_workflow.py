@@ -17,7 +17,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 from starlette.types import ASGIApp
 
-from api.ipfs_app import create_ipfs_app
+from api.ipfs import create_ipfs_app
 from ledger import crypto
 from ledger.crypto import KEM_HYBRID, KEM_X25519, Kem
 from ledger.documents import SEALED_ITEM_TYPE, document_cid

@@ -23,7 +23,7 @@ import pytest
 from eth_typing import ChecksumAddress
 
 from ledger import crypto
-from ledger.chain import content_key
+from ledger.chain import connect, content_key
 from ledger.documents import SEALED_ITEM_TYPE, canonical_json, metadata_document
 from ledger.errors import DecryptionFailed, UsageError
 from ledger.ipfs.cid import RAW, Cid
@@ -31,7 +31,7 @@ from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import new_key
 from ledger.registry import Prepared, Registry, Seal, SignerKeys, Staging
 from ledger.settings import Settings, load_settings
-from local_chain import anvil_dev_account, connect
+from local_chain import anvil_dev_account
 from local_chain.lifecycle import deployment_path
 from tests import registry_support
 from tests.registry_support import PASSPHRASE, chain_snapshot

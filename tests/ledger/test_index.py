@@ -717,7 +717,7 @@ def test_an_index_of_another_registry_or_chain_is_rebuilt(
 
 
 def test_no_chain_is_chain_unavailable(tmp_path: Path) -> None:
-    from local_chain import connect
+    from ledger.chain import connect
 
     dead = connect(f"http://127.0.0.1:{free_port()}")
     with (

@@ -66,6 +66,7 @@ from tests.registry_support import (
     registrar,
 )
 from tests.rights_support import public_terms, write_terms
+from tests.rpc_relay import rpc_relay
 
 BAGIT = Path(sys.executable).parent / "bagit.py"
 
@@ -485,8 +486,8 @@ def sealed_proofs(
     anvil: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """A proofs document with an item, a batch item, a derivative and a terms change."""
+    from ledger.chain import connect
     from ledger.settings import load_settings
-    from local_chain import connect
     from local_chain.lifecycle import deployment_path
     from tests.registry_support import chain_snapshot
 
@@ -763,9 +764,9 @@ def test_verification_hashes_the_file_once(
 
 def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registry) -> list[list[str]]:
     """The JSON-RPC methods of every HTTP request sent from now on (a list per request:
-    several for a batch), through web3's provider or the client's plain read transport:
-    counting wrappers around the real transports."""
-    import ledger.chain as chain_module
+    several for a batch), through the one transport that web3 and the read path share: a
+    counting wrapper around the real transport."""
+    from ledger.chain import RpcTransport
 
     posts: list[list[str]] = []
 
@@ -773,20 +774,13 @@ def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registry) -> list[l
         body = json.loads(data)
         return [r["method"] for r in body] if isinstance(body, list) else [body["method"]]
 
-    manager = registrar.session.w3.provider._request_session_manager  # type: ignore[attr-defined]
-    real_session_post = manager.make_post_request
-    real_plain_send = chain_module._PlainPost.send
+    real_send = RpcTransport.send
 
-    def session_post(uri: Any, data: Any, **kwargs: Any) -> Any:
-        posts.append(methods(data))
-        return real_session_post(uri, data, **kwargs)
-
-    def plain_send(self: Any, body: bytes) -> Any:
+    def counted_send(self: Any, body: bytes) -> Any:
         posts.append(methods(body))
-        return real_plain_send(self, body)
+        return real_send(self, body)
 
-    monkeypatch.setattr(manager, "make_post_request", session_post)
-    monkeypatch.setattr(chain_module._PlainPost, "send", plain_send)
+    monkeypatch.setattr(RpcTransport, "send", counted_send)
     return posts
 
 
@@ -871,15 +865,19 @@ def test_a_community_id_its_salt_and_keyholders_do_not_give_is_refused(world: Wo
         assess(unkeyed, item.key)
 
 
-def test_the_providers_batch_path_gives_the_same_report(world: World) -> None:
-    """Where the plain read transport does not apply (https, a proxy, extra request settings)
-    the same batch goes through web3's provider: same evidence, same report."""
+def test_a_node_that_refuses_batches_gives_the_same_report(world: World) -> None:
+    """Some nodes answer a batch request with one error object: the read path asks the same
+    calls one at a time over the same transport, and the evidence and report are the same."""
     (path,) = world.register("twice.obj")
-    plain = verify_online(world.registrar.reader, str(path)).to_json()
-    client = world.registrar.client
-    client._plain_post = (client.w3.provider, None)  # as for a URL the plain one does not serve
-    assert verify_online(world.registrar.reader, str(path)).to_json() == plain
-    assert verify_online(world.registrar.reader, cid_of(path)).status is Status.VERIFIED
+    direct = verify_online(world.registrar.reader, str(path)).to_json()
+    settings = world.registrar.settings
+    with rpc_relay(settings.rpc_url, "no_batches") as relay:
+        relayed = dataclasses.replace(settings, rpc_url=relay.url)
+        with Registry(relayed) as registrar:
+            assert verify_online(registrar.reader, str(path)).to_json() == direct
+            assert verify_online(registrar.reader, cid_of(path)).status is Status.VERIFIED
+    assert any(len(m) > 1 for m in relay.methods), "a batch was asked for, and refused"
+    assert ["eth_getBlockByNumber"] in relay.methods, "then asked one call at a time"
 
 
 def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(

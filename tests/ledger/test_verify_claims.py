@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from ledger.chain import claim_key
+from ledger.chain import claim_key, connect
 from ledger.crypto import KEM_X25519
 from ledger.errors import AmbiguousClaim, DuplicateClaim, EvidenceInvalid, EvidenceMalformed
 from ledger.ipfs.cid import Cid
@@ -42,7 +42,7 @@ from ledger.verify import (
     verify_offline,
     verify_online,
 )
-from local_chain import anvil_dev_account, connect
+from local_chain import anvil_dev_account
 from local_chain.lifecycle import deployment_path
 from tests.registry_support import (
     PASSPHRASE,

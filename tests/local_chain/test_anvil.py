@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.types import TxParams, Wei
 
 from contracts import Artifact
+from ledger.chain import connect, read_deployment, write_deployment
 from ledger.errors import ChainError, ChainUnavailable, ConfigError, UsageError
 from ledger.settings import Settings
 from local_chain import (
@@ -27,12 +28,10 @@ from local_chain import (
     chain_down,
     chain_status,
     chain_up,
-    connect,
     find_anvil,
-    read_deployment,
 )
 from local_chain.anvil import process_alive
-from local_chain.deploy import deploy_artifact, write_deployment
+from local_chain.lifecycle import deploy_artifact
 
 if TYPE_CHECKING:  # conftest is pytest's to import; fixtures carry its helpers
     from tests.conftest import LocalChain

@@ -16,10 +16,16 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from ledger import consent
-from ledger.chain import Community, RegistryClient, TxJournal
+from ledger.chain import (
+    REGISTRY_CONTRACT,
+    Community,
+    Deployment,
+    RegistryClient,
+    TxJournal,
+    connect,
+)
 from ledger.settings import Settings
-from local_chain import Deployment, anvil_dev_account, chain_down, chain_up, connect
-from local_chain.lifecycle import REGISTRY_CONTRACT
+from local_chain import anvil_dev_account, chain_down, chain_up
 from tests.chain_support import chain_settings
 
 FAR_DEADLINE = 2**64 - 1

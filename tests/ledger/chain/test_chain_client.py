@@ -28,6 +28,7 @@ from ledger.chain import (
     RegistryClient,
     RevertDecoder,
     batch_item_subject,
+    transport_of,
 )
 from ledger.chain import community_id as chain_community_id
 from ledger.errors import ChainError, NotFound, RegistryReverted, UsageError
@@ -1142,10 +1143,7 @@ def test_the_batched_read_path_sends_without_nagle_delays(client: RegistryClient
 
     head = client.head()
     assert head.number >= 0
-    assert client._plain_post is not None
-    plain = client._plain_post[1]
-    assert plain is not None, "a plain http:// anvil URL uses the read path's own connection"
-    conn = plain._local.conn
+    conn = transport_of(client.w3)._local.conn
     assert conn is not None and conn.sock is not None
     assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
@@ -1190,8 +1188,7 @@ def test_a_connection_the_node_closed_is_replaced_for_a_request_sent_ahead(
     client: RegistryClient,
 ) -> None:
     client.head()
-    assert client._plain_post is not None and client._plain_post[1] is not None
-    plain = client._plain_post[1]
+    plain = transport_of(client.w3)
     plain._local.conn.sock.close()  # as a node closes an idle kept-alive connection
     later = client.head_begin()
     assert later().number == client.head().number
@@ -1200,9 +1197,8 @@ def test_a_connection_the_node_closed_is_replaced_for_a_request_sent_ahead(
 def test_a_request_sent_ahead_to_no_chain_fails_when_its_answer_is_read(
     node: Node, tmp_path: Path
 ) -> None:
-    from ledger.chain import TxJournal
+    from ledger.chain import TxJournal, connect
     from ledger.errors import ChainUnavailable
-    from local_chain import connect
     from tests.chain_support import free_port
 
     nowhere = RegistryClient(

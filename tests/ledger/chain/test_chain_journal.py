@@ -19,14 +19,16 @@ from hexbytes import HexBytes
 
 from contracts import load_artifact
 from ledger.chain import (
+    REGISTRY_CONTRACT,
     Call,
     Calls,
     JournalEntry,
     RegistryClient,
     TxJournal,
+    connect,
 )
 from ledger.errors import ChainError, ChainUnavailable, JournalCorrupt
-from local_chain import REGISTRY_CONTRACT, chain_down, chain_up, connect
+from local_chain import chain_down, chain_up
 from local_chain.anvil import ChainPaths, process_alive
 from tests.chain_support import chain_settings
 from tests.ledger.chain.conftest import (
@@ -118,7 +120,7 @@ def test_an_unreachable_node_leaves_the_entry_for_recovery(
 ) -> None:
     client = node.client(tmp_path / "journal")
     call = registration(client, museum, "offline")
-    pending = client._sign(call, None)  # signed and journalled: the node is now "down"
+    pending = client.sending.sign(call, None)  # signed and journalled: the node is now "down"
     assert [e.state for e in client.journal.entries()] == ["signed"]
     report = client.recover()
     assert [e.tx_hash for e in report.resent] == [pending.entry.tx_hash]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from eth_utils.crypto import keccak
 
-from ledger.chain import _RawTransactionCache
+from ledger.chain.reads import RawTransactionCache
 
 
 def test_only_bytes_that_hash_to_their_name_are_kept() -> None:
-    cache = _RawTransactionCache()
+    cache = RawTransactionCache()
     genuine, forged = b"\x02genuine transaction", b"\x02forged transaction"
     cache.put(keccak(genuine), genuine)
     cache.put(keccak(genuine)[::-1], forged)
@@ -20,7 +20,7 @@ def test_only_bytes_that_hash_to_their_name_are_kept() -> None:
 
 
 def test_the_least_recently_used_go_first_beyond_the_size() -> None:
-    cache = _RawTransactionCache(max_bytes=100)
+    cache = RawTransactionCache(max_bytes=100)
     raws = [bytes([i]) * 40 for i in range(3)]
     cache.put(keccak(raws[0]), raws[0])
     cache.put(keccak(raws[1]), raws[1])

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from ledger.chain import connect
 from ledger.errors import BlockNotFound, IpfsError, NotFound, RemoteNodeError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode
 from ledger.ipfs.cid import RAW, Cid
@@ -37,7 +38,7 @@ from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain import anvil_dev_account, connect
+from local_chain import anvil_dev_account
 from local_chain.lifecycle import deployment_path
 from tests import registry_support
 from tests.chain_support import free_port

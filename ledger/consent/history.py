@@ -6,7 +6,7 @@ sign (``RotateKeyholders``, EIP-712, in the registry's domain). So the creation'
 keyholders and threshold, and every rotation with its packed signatures, prove offline which
 keyholders and threshold a community id has: no one can write another set into a file
 without the keys of k keyholders of the set before it. A consent request carries the history
-of each community whose keyholders sign (:mod:`ledger.consent_files`), so that ``consent
+of each community whose keyholders sign (:mod:`ledger.consent.requests`), so that ``consent
 status``, offline, counts only the keyholders the chain would count.
 
 What a history cannot prove offline is that no rotation came after its last one (a history
@@ -28,8 +28,13 @@ from typing import Final
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 
-from ledger import consent
 from ledger.chain import Community, RegistryClient, community_id
+from ledger.consent.typed_data import (
+    Domain,
+    SignatureError,
+    check_signatures,
+    rotate_keyholders,
+)
 from ledger.errors import EvidenceInvalid, NotFound
 from ledger.index import EventIndex
 
@@ -92,7 +97,7 @@ def check_keyholder_set(keyholders: Sequence[str], threshold: int, what: str) ->
         )
 
 
-def keyholders_of(history: CommunityHistory, domain: consent.Domain) -> Community:
+def keyholders_of(history: CommunityHistory, domain: Domain) -> Community:
     """The keyholders and threshold that ``history`` proves for its community in the registry
     ``domain`` names: the id must be the one its salt and first keyholders give, and each
     rotation must carry k signatures of the set before it. :class:`EvidenceInvalid`, saying
@@ -113,23 +118,20 @@ def keyholders_of(history: CommunityHistory, domain: consent.Domain) -> Communit
                 "or repeated"
             )
         check_keyholder_set(rotation.keyholders, rotation.threshold, what)
-        typed = consent.TypedData(
+        typed = rotate_keyholders(
             domain,
-            "RotateKeyholders",
-            {
-                "community": community,
-                "keyholders": list(rotation.keyholders),
-                "threshold": rotation.threshold,
-                "document": rotation.document,
-                "nonce": rotation.nonce,
-                "deadline": rotation.deadline,
-            },
+            community,
+            rotation.keyholders,
+            rotation.threshold,
+            rotation.document,
+            rotation.nonce,
+            rotation.deadline,
         )
         try:
-            consent.check_signatures(
+            check_signatures(
                 typed.digest(), current.keyholders, current.threshold, rotation.signatures
             )
-        except consent.SignatureError as exc:
+        except SignatureError as exc:
             raise EvidenceInvalid(
                 f"{what} is not signed by {current.threshold} of the keyholders before it "
                 f"({exc.message})"
@@ -143,7 +145,8 @@ def read_history(index: EventIndex, client: RegistryClient, community: bytes) ->
     and deadline read from its transaction (one JSON-RPC batch); checked with
     :func:`keyholders_of` against the registry's current configuration before it is
     returned."""
-    # Imported here: ledger.verify imports ledger.registry, which imports this module.
+    # Imported here: the ledger.verify package imports ledger.registry, which imports this
+    # package. (Transaction decoding belongs in ledger.chain; once there, this import moves up.)
     from ledger.verify.evidence import decode_call
 
     events = index.keyholder_history(community)

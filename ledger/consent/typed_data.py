@@ -1,4 +1,4 @@
-"""EIP-712 typed data for every action the registry accepts, and k-of-n signing.
+"""EIP-712 typed data for every action the registry accepts: values, signing, recovery.
 
 The type definitions here and the ``*_TYPEHASH`` constants of ``ProvenanceRegistry.sol``
 describe the same structs; a test reads the constants from the deployed contract and checks
@@ -30,6 +30,9 @@ __all__ = [
     "ACTION_TYPES",
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
+    "HALF_ORDER",
+    "SECP256K1_N",
+    "SIGNATURE_LENGTH",
     "Domain",
     "SignatureError",
     "TypedData",
@@ -38,8 +41,12 @@ __all__ = [
     "checksum_address",
     "derivative_consent",
     "pack_signatures",
+    "record_custody",
     "recover_address",
     "recover_signer",
+    "revoke_terms",
+    "rotate_keyholders",
+    "set_terms",
     "sign",
     "type_hash",
     "type_string",
@@ -379,6 +386,77 @@ def derivative_consent(
             "deadline": deadline,
         },
     )
+
+
+def set_terms(
+    domain: Domain, community: bytes, subject: bytes, version: int, terms: bytes, deadline: int
+) -> TypedData:
+    """SetTerms: ``community`` sets version ``version`` of ``subject``'s terms to the document
+    whose digest is ``terms``."""
+    message = {
+        "community": community,
+        "subject": subject,
+        "version": version,
+        "terms": terms,
+        "deadline": deadline,
+    }
+    return TypedData(domain, "SetTerms", message)
+
+
+def revoke_terms(
+    domain: Domain, community: bytes, subject: bytes, version: int, deadline: int
+) -> TypedData:
+    """RevokeTerms: ``community`` revokes version ``version`` of ``subject``'s terms."""
+    message = {"community": community, "subject": subject, "version": version, "deadline": deadline}
+    return TypedData(domain, "RevokeTerms", message)
+
+
+def rotate_keyholders(
+    domain: Domain,
+    community: bytes,
+    keyholders: Sequence[str],
+    threshold: int,
+    document: bytes,
+    nonce: int,
+    deadline: int,
+) -> TypedData:
+    """RotateKeyholders: ``community``'s keyholders and threshold become ``keyholders`` and
+    ``threshold``, described by the community document whose digest is ``document``; ``nonce``
+    is the number of rotations before it."""
+    message = {
+        "community": community,
+        "keyholders": list(keyholders),
+        "threshold": threshold,
+        "document": document,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return TypedData(domain, "RotateKeyholders", message)
+
+
+def record_custody(
+    domain: Domain,
+    item: bytes,
+    action: int,
+    community: bytes,
+    counterparty: bytes,
+    document: bytes,
+    nonce: int,
+    deadline: int,
+) -> TypedData:
+    """RecordCustody: the steward ``community`` records custody ``action`` (the registry's
+    code) of ``item`` with ``counterparty``, described by the custody document whose digest is
+    ``document``; ``nonce`` is the number of custody records of the item before it."""
+    message = {
+        "item": item,
+        "action": action,
+        "community": community,
+        "counterparty": counterparty,
+        "document": document,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return TypedData(domain, "RecordCustody", message)
 
 
 def pack_signatures(signed: Iterable[tuple[str, bytes]]) -> bytes:
