@@ -141,7 +141,6 @@ class Terms:
         node or the remote one (there, Kubo's ``repo gc`` removes every block that no pin on
         that node reaches, not only these). Copies elsewhere cannot be recalled, and the
         result says so. Sealed files keep their ciphertext. None: nothing was public."""
-        node = self.session.node
         unpinned: list[str] = []
         failure: str | None = None
         # The chain already holds the new terms: a failure here is reported with them, never
@@ -150,6 +149,7 @@ class Terms:
             public = [c for c in self.reader.contents(subject, record, only) if not c.sealed]
             if not public:
                 return None
+            node = self.session.node  # opened here: an unreachable node is reported, not raised
             pins = node.pin_ls()
             for content in public:
                 for cid in (content.cid, content.metadata_cid):
@@ -160,7 +160,7 @@ class Terms:
             failure = f"unpinning: {exc.message}"
         if unpinned and failure is None:
             try:
-                node.gc()
+                self.session.node.gc()
             except HeritageError as exc:
                 failure = exc.message
         if failure is not None:
@@ -175,6 +175,7 @@ class Terms:
             "the item's plaintext was public: it is unpinned and collected here, but copies "
             "other nodes, gateways or people made before now cannot be recalled"
         )
+        node = self.session.node
         if isinstance(node, KuboNode):
             warning += (
                 f"; collecting on the IPFS node at {node.api} removes every block that "
