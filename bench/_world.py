@@ -19,9 +19,9 @@ from pathlib import Path
 
 from contracts import load_artifact
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys
+from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain import REGISTRY_CONTRACT, chain_down, chain_up
+from local_chain import REGISTRY_CONTRACT, anvil_dev_account, chain_down, chain_up
 
 PASSPHRASE = "bench"
 
@@ -71,14 +71,14 @@ class BenchCommunity:
     terms: Path  # public terms of the community
 
 
-def bench_community(registrar: Registrar, root: Path) -> BenchCommunity:
+def bench_community(registrar: Registry, root: Path) -> BenchCommunity:
     """A 2-of-3 community named "bench", its signing keys and a public terms file in ``root``;
     ``registrar`` relays from anvil's dev account."""
-    registrar.use_local_sender()
+    registrar.session.use_sender(anvil_dev_account())
     settings = registrar.settings
     holders = [new_key(settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(3)]
     keys = SignerKeys(settings, lambda _address: PASSPHRASE)
-    community = registrar.create_community("bench", holders, 2, keys).id
+    community = registrar.communities.create("bench", holders, 2, keys).id
     terms = root / "terms.json"
     terms.write_text(json.dumps(public_terms(community)))
     return BenchCommunity(community, keys, terms)

@@ -4,7 +4,7 @@ one batch (a Merkle root) for all of them.
 Starts an anvil of its own (temporary data directory, free port), deploys the registry,
 creates a 2-of-3 community (keystores made at run time, with the light scrypt setting that
 only tests and benchmarks use) and registers 1,000 small files (100 with ``--quick``) twice,
-each time from fresh files through :class:`ledger.registration.Registrar`, exactly as
+each time from fresh files through :class:`ledger.registry.Registry`, exactly as
 ``heritage item register`` does: import into the embedded IPFS node, metadata and terms
 documents as raw blocks, pins, EIP-712 signatures, transactions relayed by anvil's dev
 account and waited for. The baseline is the single registrations; the ratio is batched over
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _world import bench_community, local_chain
 
-from ledger.registration import Registrar
+from ledger.registry import Registry
 
 
 def write_files(folder: Path, count: int, rng: random.Random) -> list[Path]:
@@ -53,19 +53,21 @@ def main() -> None:
     rng = random.Random(4)
     with (
         local_chain("register", fsync=not args.no_fsync) as (root, settings),
-        Registrar(settings) as registrar,
+        Registry(settings) as registrar,
     ):
         community = bench_community(registrar, root)
         singles = write_files(root / "single", count, rng)
         batched = write_files(root / "batch", count, rng)
 
         start = time.perf_counter()
-        registered = registrar.register(singles, community.id, community.terms, community.keys)
+        registered = registrar.items.register(
+            singles, community.id, community.terms, community.keys
+        )
         single_seconds = time.perf_counter() - start
         assert len(registered) == count
 
         start = time.perf_counter()
-        batch = registrar.register_batch(
+        batch = registrar.items.register_batch(
             batched, community.id, community.terms, community.keys
         )
         batch_seconds = time.perf_counter() - start

@@ -19,7 +19,7 @@ The file is hashed once per verification. A long-running verifier keeps what can
 raw transactions by hash, the open index, and one :class:`~ledger.verify.CheckCache` of the
 checked keyholder histories and registrations; ``verify`` is measured so, as a server or an
 exhibit build verifying many items runs it. ``verify (cold)`` is the same with a fresh
-``Registrar`` and a new ``CheckCache`` made before each run (outside the timing), as a new
+``Registry`` and a new ``CheckCache`` made before each run (outside the timing), as a new
 process's first verification, once its imports are done.
 
 Prints a table, then one JSON object as the last line; ``ratio`` is verify ÷ cid (target
@@ -43,8 +43,9 @@ from pathlib import Path
 from _world import bench_community, local_chain
 from cid_throughput import make_random_file
 
+from ledger.documents import DEFAULT_IMPORT
 from ledger.ipfs.unixfs import import_file
-from ledger.registration import DEFAULT_IMPORT, Registrar
+from ledger.registry import Registry
 from ledger.settings import Settings
 from ledger.verify import (
     CheckCache,
@@ -74,35 +75,35 @@ def best(runs: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
 
 
 def cold(settings: Settings, path: Path, runs: int) -> float:
-    """Best time of a verification by a Registrar made just before it, with no check made."""
+    """Best time of a verification by a Registry made just before it, with no check made."""
     fastest = float("inf")
     for _ in range(runs):
-        with Registrar(settings) as fresh:
+        with Registry(settings) as fresh:
             checks = CheckCache()
             start = time.perf_counter()
-            status = verify_online(fresh, str(path), cache=checks).status
+            status = verify_online(fresh.reader, str(path), cache=checks).status
             fastest = min(fastest, time.perf_counter() - start)
         assert status is Status.VERIFIED, status
     return fastest
 
 
 def breakdown(
-    registrar: Registrar, cid: str, runs: int, checks: CheckCache
+    registrar: Registry, cid: str, runs: int, checks: CheckCache
 ) -> dict[str, float]:
     """The online path's parts, each alone (best of ``runs``), as a bare file on a near chain
     goes through them: the head request (sent before the hashing, read after it), then what
     follows the CID."""
-    with registrar.event_index(sync=False) as index:
-        view = open_chain(registrar, index)
-        gathered = gather_on(registrar, index, view, [cid])
+    with registrar.session.event_index(sync=False) as index:
+        view = open_chain(registrar.reader, index)
+        gathered = gather_on(registrar.reader, index, view, [cid])
         gathered.stored()
         key = gathered.evidence.items[0].key
         return best(
             runs,
             {
-                "head request, sync only if behind": lambda: open_chain(registrar, index),
+                "head request, sync only if behind": lambda: open_chain(registrar.reader, index),
                 "after: index, documents, evidence": lambda: gather_on(
-                    registrar, index, view, [cid]
+                    registrar.reader, index, view, [cid]
                 ),
                 "after: the stored-digest read": lambda: registrar.client.read_many(
                     [key], [], block=view.block
@@ -123,17 +124,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     size = (16 if args.quick else 100) * MiB
-    with local_chain("verify") as (root, settings), Registrar(settings) as registrar:
+    with local_chain("verify") as (root, settings), Registry(settings) as registrar:
         community = bench_community(registrar, root)
         path = root / "scan.tif"
         make_random_file(path, size)
-        (registered,) = registrar.register(
+        (registered,) = registrar.items.register(
             [path], community.id, community.terms, community.keys
         )
         cid = str(registered.cid)
         checks = CheckCache()  # kept by the verifier from one verification to the next
         evidence = parse_proofs(
-            json.loads(json.dumps(proofs_document(gather(registrar, [cid]), checks))),
+            json.loads(json.dumps(proofs_document(gather(registrar.reader, [cid]), checks))),
             cache=checks,
         )
 
@@ -145,10 +146,10 @@ def main() -> None:
             {
                 "cid": lambda: import_file(path, DEFAULT_IMPORT),
                 "verify": lambda: check(
-                    verify_online(registrar, str(path), cache=checks).status
+                    verify_online(registrar.reader, str(path), cache=checks).status
                 ),
                 "verify --expect": lambda: check(
-                    verify_online(registrar, str(path), expect=cid, cache=checks).status
+                    verify_online(registrar.reader, str(path), expect=cid, cache=checks).status
                 ),
                 "verify --proofs": lambda: check(
                     verify_offline(evidence, path=path, cache=checks).status

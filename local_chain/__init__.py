@@ -7,7 +7,7 @@ what works on any chain (deployment files, connecting, chain errors) lives in
 """
 
 from local_chain.anvil import ANVIL_VERSION, ChainPaths, find_anvil
-from local_chain.dev_accounts import ANVIL_DEV_ACCOUNT_0, anvil_dev_account
+from local_chain.dev_accounts import ANVIL_CHAIN_ID, ANVIL_DEV_ACCOUNT_0, anvil_dev_account
 from local_chain.lifecycle import (
     REGISTRY_CONTRACT,
     ChainStatus,
@@ -16,11 +16,11 @@ from local_chain.lifecycle import (
     chain_down,
     chain_status,
     chain_up,
-    deployment_path,
     uses_outside_chain,
 )
 
 __all__ = [
+    "ANVIL_CHAIN_ID",
     "ANVIL_DEV_ACCOUNT_0",
     "ANVIL_VERSION",
     "REGISTRY_CONTRACT",
@@ -32,7 +32,6 @@ __all__ = [
     "chain_down",
     "chain_status",
     "chain_up",
-    "deployment_path",
     "find_anvil",
     "uses_outside_chain",
 ]

@@ -29,6 +29,7 @@ from ledger.chain import (
     check_deployment,
     connect,
     creation_code_hash,
+    deployment_path,
     read_deployment,
     runtime_code_hash,
     unavailable,
@@ -57,7 +58,6 @@ __all__ = [
     "chain_status",
     "chain_up",
     "deploy_artifact",
-    "deployment_path",
     "uses_outside_chain",
 ]
 
@@ -109,13 +109,6 @@ class DownResult:
 def uses_outside_chain(settings: Settings) -> bool:
     """True when the settings name another chain's deployment file (HERITAGE_DEPLOYMENT)."""
     return settings.deployment is not None
-
-
-def deployment_path(settings: Settings) -> Path:
-    """The deployment file in use: HERITAGE_DEPLOYMENT, or the local chain's own."""
-    if settings.deployment is not None:
-        return settings.deployment
-    return ChainPaths.of(settings).deployment
 
 
 def _unavailable(settings: Settings) -> ChainUnavailable:

@@ -19,12 +19,12 @@ import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
-from ledger.chain import connect
+from ledger.chain import connect, deployment_path
+from ledger.documents import community_salt
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys, community_salt
+from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain import ANVIL_DEV_ACCOUNT_0
-from local_chain.lifecycle import deployment_path
+from local_chain import ANVIL_DEV_ACCOUNT_0, anvil_dev_account
 from tests.conftest import LocalChain
 from tests.rights_support import public_terms, write_terms
 
@@ -56,7 +56,7 @@ def chain_settings(anvil: LocalChain) -> Settings:
 
 
 @pytest.fixture
-def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registrar]:
+def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registry]:
     settings = load_settings(
         env={},
         data_dir=tmp_path / "data",
@@ -64,17 +64,19 @@ def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registrar]:
         deployment=deployment_path(chain_settings),
         fsync=False,
     )
-    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
-        registrar.use_local_sender()  # chain id 31337: anvil's dev account relays
+    # the session's anvil (chain id 31337): its dev account relays
+    with chain_snapshot(connect(settings.rpc_url)), Registry(
+        settings, sender=anvil_dev_account()
+    ) as registrar:
         yield registrar
 
 
-def keyed_community(registrar: Registrar, name: str, n: int, k: int) -> SignerKeys:
+def keyed_community(registrar: Registry, name: str, n: int, k: int) -> SignerKeys:
     holders = [
         new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(n)
     ]
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
-    registrar.create_community(name, holders, k, keys)
+    registrar.communities.create(name, holders, k, keys)
     return keys
 
 
@@ -189,9 +191,11 @@ def terms(ws: Workspace, tmp_path: Path) -> TermsFile:
     return for_community
 
 
-def sent(registrar: Registrar) -> int:
+def sent(registrar: Registry) -> int:
     """Transactions sent so far by the relaying dev account."""
-    return int(registrar.w3.eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0)))
+    return int(
+        registrar.session.w3.eth.get_transaction_count(to_checksum_address(ANVIL_DEV_ACCOUNT_0))
+    )
 
 
 def write_files(folder: Path, count: int) -> list[Path]:

@@ -121,9 +121,9 @@ TARGETS: dict[str, Target] = {
         conftest=False,
     ),
     "decrypt": Target(
-        "ledger/registration.py",
+        "ledger/registry/sealing.py",
         ("tests/ledger/test_decryption_integrity.py",),
-        ("Registrar.decrypt_item", "_decryption_mismatch"),
+        ("Sealing.decrypt", "_decryption_mismatch"),
         note="the decryption path of a registered item: its integrity checks against the "
         "sealed metadata and the commitment on chain",
     ),

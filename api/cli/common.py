@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
     from rich.progress import Progress as RichProgress
 
-    from ledger.registration import Progress, Registrar, SignerKeys
+    from ledger.registry import Progress, Registry, SignerKeys
 
 __all__ = [
     "BYTE_PROGRESS_FLOOR",
@@ -246,7 +246,7 @@ def signer_keys(
 ) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
     --password-file (one for all, or one per signer) or asked for."""
-    from ledger.registration import SignerKeys
+    from ledger.registry import SignerKeys
 
     return SignerKeys(
         settings,
@@ -265,20 +265,25 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
 @contextmanager
 def registrar_session(
     sender: str | None = None, sender_file: Path | None = None, *, sends: bool = False
-) -> "Iterator[tuple[Settings, Registrar]]":
-    """The settings and a :class:`Registrar` for one command, closed after it; ``sends``: with
-    the account that pays for transactions (``--sender``, else anvil's dev account locally)."""
-    from ledger.registration import Registrar
+) -> "Iterator[tuple[Settings, Registry]]":
+    """The settings and a :class:`Registry` for one command, closed after it; ``sends``: with
+    the account that pays for transactions (``--sender``, else anvil's dev account when this is
+    a local development chain: the local anvil of the data directory, or any chain with
+    anvil's default id 31337)."""
+    from ledger.registry import Registry
 
     settings = load_settings()
-    with Registrar(settings) as registrar:
+    with Registry(settings) as registrar:
         if sends and sender is not None:
-            registrar.use_sender(_sender_account(settings, sender, sender_file))
+            registrar.session.use_sender(_sender_account(settings, sender, sender_file))
         elif sends:
-            registrar.use_local_sender()
+            from local_chain import ANVIL_CHAIN_ID, anvil_dev_account, uses_outside_chain
+
+            if not uses_outside_chain(settings) or registrar.client.chain_id() == ANVIL_CHAIN_ID:
+                registrar.session.use_sender(anvil_dev_account())
         yield settings, registrar
 
 
-def claimant(registrar: "Registrar", community: str | None) -> bytes | None:
+def claimant(registrar: "Registry", community: str | None) -> bytes | None:
     """The community (id or name) whose claim an item names, or None when not named."""
-    return None if community is None else registrar.resolve_community(community)
+    return None if community is None else registrar.reader.resolve_community(community)

@@ -1,6 +1,6 @@
 """``heritage community create|show|rotate``: communities of keyholders with a threshold.
 
-Thin: parse, call :class:`ledger.registration.Registrar`, format. Who signs and who pays
+Thin: parse, call :class:`ledger.registry.Registry`, format. Who signs and who pays
 the gas: see :mod:`api.cli.common`.
 """
 
@@ -63,14 +63,14 @@ def community_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a community of keyholders with threshold k; every keyholder signs."""
-    from ledger.registration import parse_community_id, read_json_file
+    from ledger.documents import parse_community_id, read_json_file
 
     explicit = parse_community_id(salt) if salt is not None else None
     if salt is not None and explicit is None:
         raise UsageError(f"--salt {salt!r} is not 0x and 64 hex digits")
     extra = read_json_file(document) if document is not None else None
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        view = registrar.create_community(
+        view = registrar.communities.create(
             name,
             keyholders,
             threshold,
@@ -94,7 +94,7 @@ def community_show(
 ) -> None:
     """Show a community: keyholders, threshold, document, rotations, items."""
     with registrar_session() as (_, registrar):
-        view = registrar.show_community(registrar.resolve_community(community))
+        view = registrar.communities.show(registrar.reader.resolve_community(community))
     if as_json:
         print_json(view.to_json())
         return
@@ -125,12 +125,12 @@ def community_rotate(
     as_json: JsonFlag = False,
 ) -> None:
     """Replace the keyholders and threshold; k of the current keyholders sign."""
-    from ledger.registration import read_json_file
+    from ledger.documents import read_json_file
 
     extra = read_json_file(document) if document is not None else None
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        view = registrar.rotate_community(
-            registrar.resolve_community(community),
+        view = registrar.communities.rotate(
+            registrar.reader.resolve_community(community),
             keyholders,
             threshold,
             signer_keys(settings, signer, password_file),

@@ -1,7 +1,7 @@
 """``heritage consent``: k-of-n consent collected offline, one file per signer: terms (set,
 revoke), keyholder rotations and custody records (transfer, repatriation, loan, return).
 
-Thin: parse, call :mod:`ledger.consent` and :class:`ledger.registration.Registrar`,
+Thin: parse, call :mod:`ledger.consent` and :class:`ledger.registry.Registry`,
 format. ``request`` and ``submit`` talk to the chain; ``sign`` and ``status`` need neither
 the chain nor IPFS, so a keyholder can sign on a machine that is never online.
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
 
     from ledger.consent import ConsentRequest, ConsentSignature, ConsentStatus
-    from ledger.registration import SignerKeys
+    from ledger.registry import SignerKeys
 
 __all__ = ["EXIT_INCOMPLETE", "consent_app"]
 
@@ -74,7 +74,7 @@ def _signatures(paths: list[Path]) -> "list[tuple[str, ConsentSignature]]":
 def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "SignerKeys":
     """Whose encryption key re-wraps sealed items, and its passphrase (asked for only when an
     encrypted item needs it)."""
-    from ledger.registration import SignerKeys
+    from ledger.registry import SignerKeys
 
     cache: dict[str, str] = {}
 
@@ -206,7 +206,7 @@ def consent_request(
     `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
     (k of the parent's steward consent to C's derivative; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there)."""
-    from ledger.registration import read_json_file
+    from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
     if target and target[0] == "derivative":
@@ -222,10 +222,10 @@ def consent_request(
                 "--method"
             )
         with registrar_session() as (_, registrar):
-            request = registrar.derivative_request(
+            request = registrar.derivatives.request(
                 target[1],
                 Path(target[2]),
-                registrar.resolve_community(community),
+                registrar.reader.resolve_community(community),
                 terms,
                 method,
                 ai_enhanced=ai_enhanced,
@@ -256,7 +256,7 @@ def consent_request(
                 hint="`heritage consent request ITEM --terms T.json | --revoke`",
             )
         with registrar_session() as (_, registrar):
-            request = registrar.consent_request(
+            request = registrar.consent.terms_request(
                 target[0],
                 terms,
                 valid_for=valid_for,
@@ -282,8 +282,8 @@ def consent_request(
                     )
                 if to is not None:
                     raise UsageError("--to does not go with rotate")
-                request = registrar.rotation_request(
-                    registrar.resolve_community(subject),
+                request = registrar.communities.rotation_request(
+                    registrar.reader.resolve_community(subject),
                     keyholders,
                     threshold,
                     keys,
@@ -293,10 +293,10 @@ def consent_request(
             else:
                 if keyholders or threshold is not None:
                     raise UsageError(f"--keyholder and --threshold do not go with {action}")
-                request = registrar.custody_request(
+                request = registrar.custody.request(
                     subject,
                     custody_action(action),
-                    None if to is None else registrar.resolve_community(to),
+                    None if to is None else registrar.reader.resolve_community(to),
                     keys,
                     document=document,
                     valid_for=valid_for,
@@ -462,7 +462,7 @@ def consent_submit(
             if request.action == "ConsentDerivative"
             else None
         )
-        result = registrar.submit_consent(request, signatures, keys)
+        result = registrar.consent.submit(request, signatures, keys).to_json()
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:

@@ -1,6 +1,6 @@
 """``heritage custody transfer|repatriate|loan|return``: who stewards or holds an item.
 
-Thin: parse, call :class:`ledger.registration.Registrar`, format. The four commands differ in
+Thin: parse, call :class:`ledger.registry.Registry`, format. The four commands differ in
 their options and help only; they share one code path (:func:`_record`). Who signs and who
 pays the gas: see :mod:`api.cli.common`. ``heritage consent request`` takes the same command
 words (:data:`CUSTODY_WORDS`) for custody collected offline.
@@ -81,18 +81,15 @@ def _record(
     """Record one custody action (``to``: the receiver; None for a return, whose borrower is
     the open loan's) and print what was done."""
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        receiver = None if to is None else registrar.resolve_community(to)
-        keys = signer_keys(settings, signer, password_file)
-        claim = claimant(registrar, community)
-        if receiver is None:
-            result = registrar.return_custody(item, keys, document=document, community=claim)
-        else:
-            send = {
-                "transfer": registrar.transfer_custody,
-                "repatriate": registrar.repatriate,
-                "loan": registrar.loan_custody,
-            }[word]
-            result = send(item, receiver, keys, document=document, community=claim)
+        receiver = None if to is None else registrar.reader.resolve_community(to)
+        result = registrar.custody.record(
+            custody_action(word),
+            item,
+            receiver,
+            signer_keys(settings, signer, password_file),
+            document=document,
+            community=claimant(registrar, community),
+        ).to_json()
     if as_json:
         print_json(result)
         return

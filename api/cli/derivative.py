@@ -1,7 +1,7 @@
 """``heritage derivative add``: restorations, reconstructions and AI-enhanced versions of an
 item, registered with the consent of the parent's steward.
 
-Thin: parse, call :class:`ledger.registration.Registrar`, format.
+Thin: parse, call :class:`ledger.registry.Registry`, format.
 """
 
 # No `from __future__ import annotations`: typer reads the annotations of every command
@@ -87,10 +87,10 @@ def derivative_add(
     """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item, with
     the consent of k keyholders of the parent's steward."""
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.add_derivative(
+        result = registrar.derivatives.add(
             parent,
             path,
-            registrar.resolve_community(community),
+            registrar.reader.resolve_community(community),
             terms,
             method,
             signer_keys(settings, signer, password_file),
@@ -99,7 +99,7 @@ def derivative_add(
             parent_keys=None
             if not parent_signer
             else signer_keys(settings, parent_signer, parent_password_file),
-        )
+        ).to_json()
     if as_json:
         print_json(result)
         return

@@ -38,9 +38,8 @@ Confirmations = Annotated[
 
 
 def _run(settings: Settings, confirmations: int, *, rebuild: bool, quiet: bool) -> "SyncResult":
-    from ledger.chain import chain_errors, connect, read_deployment
+    from ledger.chain import chain_errors, connect, deployment_path, read_deployment
     from ledger.index import EventIndex, Web3Reader, index_path
-    from local_chain import deployment_path
 
     deployment = read_deployment(deployment_path(settings))
     w3 = connect(settings.rpc_url)

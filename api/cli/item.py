@@ -1,6 +1,6 @@
 """``heritage item register|show|history|proof|export|decrypt``: registered items.
 
-Thin: parse, call :class:`ledger.registration.Registrar` (and :mod:`ledger.verify` for
+Thin: parse, call :class:`ledger.registry.Registry` (and :mod:`ledger.verify` for
 proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.common`.
 """
 
@@ -37,7 +37,7 @@ from api.cli.common import (
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 
 if TYPE_CHECKING:
-    from ledger.registration import ItemRegistration
+    from ledger.registry import ItemRegistration
 
 __all__ = ["item_app"]
 
@@ -107,9 +107,9 @@ def item_register(
         stage_progress(quiet or as_json) as tick,
     ):
         keys = signer_keys(settings, signer, password_file)
-        community_id = registrar.resolve_community(community)
+        community_id = registrar.reader.resolve_community(community)
         if batch:
-            result = registrar.register_batch(
+            result = registrar.items.register_batch(
                 paths, community_id, terms, keys, options=options, progress=tick
             )
             if as_json:
@@ -129,7 +129,9 @@ def item_register(
                     f"transaction {'0x' + result.tx.tx_hash.hex()}\n"
                 )
             return
-        items = registrar.register(paths, community_id, terms, keys, options=options, progress=tick)
+        items = registrar.items.register(
+            paths, community_id, terms, keys, options=options, progress=tick
+        )
     if as_json:
         print_json([i.to_json() for i in items])
         return
@@ -145,7 +147,7 @@ def item_register(
 def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Show an item: its registered CID, community, steward, terms, metadata, batch."""
     with registrar_session() as (_, registrar):
-        view = registrar.show_item(item, claimant(registrar, community))
+        view = registrar.items.show(item, claimant(registrar, community))
     if as_json:
         print_json(view.to_json())
         return
@@ -186,7 +188,7 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
 def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Registration, terms changes, revocations and custody events of an item, in order."""
     with registrar_session() as (_, registrar):
-        entries = registrar.history(item, claimant(registrar, community))
+        entries = registrar.items.history(item, claimant(registrar, community))
     if as_json:
         print_json([e.to_json() for e in entries])
         return
@@ -210,7 +212,7 @@ def item_proof(
     from ledger.verify import gather, proofs_document
 
     with registrar_session() as (_, registrar):
-        document = proofs_document(gather(registrar, items))
+        document = proofs_document(gather(registrar.reader, items))
     output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     err.print(f"wrote proofs of {len(document['items'])} item(s) to {output}", markup=False)
 
@@ -227,7 +229,7 @@ def item_export(
     from ledger.verify import export_bag
 
     with registrar_session() as (_, registrar):
-        result = export_bag(registrar, item, output, claimant(registrar, community))
+        result = export_bag(registrar.reader, item, output, claimant(registrar, community))
     if as_json:
         print_json(result)
     else:
@@ -262,7 +264,7 @@ def item_decrypt(
     shown = to_checksum_address(key) if is_address(key) else key
     passphrase = read_passphrase(password_file, f"Passphrase of {shown}")
     with registrar_session() as (_, registrar):
-        result = registrar.decrypt_item(
+        result = registrar.sealing.decrypt(
             item, key, passphrase, output, claimant(registrar, community)
         )
     if as_json:

@@ -58,7 +58,7 @@ def _moment(text: str | None) -> datetime:
 def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> None:
     """Check a terms document and say whether it allows public display (exit 0 yes, 3 no,
     4 invalid document)."""
-    from ledger.registration import read_json_file
+    from ledger.documents import read_json_file
     from ledger.rights import decide, parse_terms, requires_encryption
 
     moment = _moment(at)

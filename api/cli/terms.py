@@ -1,6 +1,6 @@
 """``heritage terms set|revoke``: the terms records of an item, derivative or batch on chain.
 
-Thin: parse, call :class:`ledger.registration.Registrar`, format. ``heritage terms check``
+Thin: parse, call :class:`ledger.registry.Registry`, format. ``heritage terms check``
 (a document's display decision, offline) is :mod:`api.cli.rights`.
 """
 
@@ -47,12 +47,12 @@ def terms_set(
 ) -> None:
     """Set the next terms version of an item, derivative or batch (k of n of its steward)."""
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.set_terms(
+        result = registrar.terms.set(
             item,
             terms,
             signer_keys(settings, signer, password_file),
             claimant(registrar, community),
-        )
+        ).to_json()
     if as_json:
         print_json(result)
         return
@@ -75,9 +75,9 @@ def terms_revoke(
 ) -> None:
     """Revoke the current terms of an item (an item of a batch: that item alone)."""
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
-        result = registrar.revoke_terms(
+        result = registrar.terms.revoke(
             item, signer_keys(settings, signer, password_file), claimant(registrar, community)
-        )
+        ).to_json()
     if as_json:
         print_json(result)
         return

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import out, print_json, read_passphrase, registrar_session
+from api.cli.common import out, print_json, read_passphrase
 from ledger.errors import ChainUnavailable, ExitCode, HeritageError, NoSuchFile, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE
+from ledger.settings import load_settings
 
 if TYPE_CHECKING:
     from ledger.crypto import EncryptionKeyPair
-    from ledger.registration import Registrar
+    from ledger.registry import RegistryReader
     from ledger.verify import Report
 
 __all__ = ["verify_command"]
@@ -144,6 +145,7 @@ def verify_command(
 ) -> None:
     """Verify a file, a bag or a CID: every community's claim on it, registration,
     signatures, revocation, custody, lineage."""
+    from ledger.registry import RegistryReader, RegistrySession
     from ledger.verify import CheckCache, read_proofs, verify_bag, verify_offline, verify_online
     from ledger.verify.report import community_in
 
@@ -184,7 +186,8 @@ def verify_command(
         report = verify_bag(path, named)
     else:
         try:
-            with registrar_session() as (_, registrar):
+            with RegistrySession(load_settings()) as session:
+                registrar = RegistryReader(session)
                 expected = [registrar.resolve_community(c) for c in named]
                 holders = (
                     _holders(registrar, key or [], password_file)
@@ -210,7 +213,7 @@ def verify_command(
 
 
 def _holders(
-    registrar: "Registrar", keys: list[str], password_file: Path | None
+    registrar: "RegistryReader", keys: list[str], password_file: Path | None
 ) -> "list[tuple[str, EncryptionKeyPair]]":
     """The keyholders' opened encryption keys: each --key (its passphrase from the file, or
     asked for), or with only --password-file, every key in the keystore it opens."""

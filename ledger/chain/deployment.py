@@ -25,11 +25,13 @@ from web3.types import BlockIdentifier
 from contracts import Artifact
 from ledger import strict_json
 from ledger.errors import ConfigError, NotFound
+from ledger.settings import Settings
 
 __all__ = [
     "Deployment",
     "check_deployment",
     "creation_code_hash",
+    "deployment_path",
     "read_deployment",
     "runtime_code_hash",
     "write_deployment",
@@ -152,3 +154,11 @@ def check_deployment(w3: Web3, deployment: Deployment) -> str | None:
 
 def creation_code_hash(artifact: Artifact) -> str:
     return "0x" + keccak(artifact.bytecode).hex()
+
+
+def deployment_path(settings: Settings) -> Path:
+    """The deployment file in use: ``HERITAGE_DEPLOYMENT``, or the data directory's own
+    (``<data>/chain/deployment.json``, where the local chain records what it deployed)."""
+    if settings.deployment is not None:
+        return settings.deployment
+    return settings.data_dir / "chain" / "deployment.json"

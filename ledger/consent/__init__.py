@@ -3,9 +3,9 @@
 Every action that the registry accepts is authorised by EIP-712 signatures of k keyholders.
 Actions signed after a community exists can be collected offline::
 
-    Registrar.consent_request (online) ─► request.json ─► each keyholder: sign_request
+    registry.consent.terms_request (online) ─► request.json ─► each keyholder: sign_request
     (offline, no chain, no IPFS) ─► alice.sig.json, bob.sig.json … ─► collect (offline):
-    who signed, who is missing ─► Registrar.submit_consent (online): re-checks the chain,
+    who signed, who is missing ─► registry.consent.submit (online): re-checks the chain,
     packs k signatures by increasing address and sends them.
 
 The modules, lowest first:

@@ -398,7 +398,7 @@ def build_derivative_request(
 
 def _item_keys(item: str, community: bytes) -> set[bytes]:
     """The registry keys that ``item`` may name for ``community``: a 0x key itself, or for a
-    CID in either version (as :meth:`ledger.registration.Registrar.resolve` tries them) its
+    CID in either version (as :meth:`ledger.registry.RegistryReader.resolve` tries them) its
     content key (an item of a batch) and the community's claim key. (A request about a claim
     that another community made names it by its 0x claim key.)"""
     if item.startswith("0x"):

@@ -26,9 +26,9 @@ import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ledger.documents import canonical_json, document_cid
 from ledger.errors import InvalidTerms
 from ledger.ipfs.cid import Cid
-from ledger.registration import canonical_json, document_cid
 from ledger.rights.schema import load_schema
 from ledger.rights.vocabulary import SPDX_LIST_VERSION
 

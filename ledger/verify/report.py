@@ -30,11 +30,11 @@ from urllib.parse import urlsplit
 from ledger import strict_json
 from ledger.chain import chain_errors
 from ledger.crypto import EncryptionKeyPair
+from ledger.documents import DEFAULT_IMPORT, community_salt, parse_community_id
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.index import EventIndex
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions
-from ledger.registration import DEFAULT_IMPORT, community_salt, parse_community_id
 from ledger.verify.assess import Assessment, CheckCache, assess
 from ledger.verify.content import (
     KUBO_DEFAULT,

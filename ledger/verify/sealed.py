@@ -50,15 +50,14 @@ class SealedContent(Protocol):
 class SealedReader(ClaimReader, Protocol):
     """:class:`ClaimReader` and the reads that find a keyholder's sealed items: what a
     community stewards now (subject, record), the files under a subject, and the envelope
-    of an item for its steward's current keyholders. (Named as the registry session names
-    them today, where they are not yet public.)"""
+    of an item for its steward's current keyholders."""
 
-    def _stewarded(self, community_id: bytes) -> list[tuple[bytes, Record]]: ...
-    def _contents(self, subject: bytes, record: Record) -> Sequence[SealedContent]: ...
-    def _current_envelope(
+    def stewarded(self, community_id: bytes) -> list[tuple[bytes, Record]]: ...
+    def contents(self, subject: bytes, record: Record) -> Sequence[SealedContent]: ...
+    def current_envelope(
         self, key: bytes, subject: bytes, steward: bytes, sealed: Mapping[str, Any]
     ) -> Cid: ...
-    def _envelope(self, cid: Cid) -> crypto.Envelope: ...
+    def envelope(self, cid: Cid) -> crypto.Envelope: ...
 
 
 def _communities_of(index: EventIndex, addresses: set[str]) -> list[bytes]:
@@ -87,14 +86,14 @@ def verify_sealed(
     addresses = {address.lower() for address, _ in holders}
     hashed: dict[tuple[int, bool, int], Cid] = {}
     for community in _communities_of(index, addresses):
-        for subject, record in reader._stewarded(community):
-            for content in reader._contents(subject, record):
+        for subject, record in reader.stewarded(community):
+            for content in reader.contents(subject, record):
                 if not content.sealed or content.metadata is None:
                     continue
                 sealed = content.metadata
                 try:
-                    envelope = reader._envelope(
-                        reader._current_envelope(content.key, subject, community, sealed)
+                    envelope = reader.envelope(
+                        reader.current_envelope(content.key, subject, community, sealed)
                     )
                 except HeritageError:
                     continue

@@ -275,7 +275,7 @@ HEAVY_AT_START = (
     "ledger.index",
     "ledger.ipfs.backend",
     "ledger.keys",
-    "ledger.registration",
+    "ledger.registry",
     "ledger.rights",
     "ledger.verify",
 )

@@ -15,9 +15,9 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
 
+from ledger.documents import canonical_json
 from ledger.ipfs.cid import RAW, Cid
 from ledger.merkle import BATCH_LEAF_TYPES, leaf_hash, verify
-from ledger.registration import canonical_json
 from local_chain import ANVIL_DEV_ACCOUNT_0
 from tests import registry_support
 from tests.registry_support import CLI_PASSPHRASE as PASSPHRASE

@@ -21,7 +21,7 @@ from ledger.errors import (
     UsageError,
 )
 from ledger.ipfs.cid import Cid
-from ledger.registration import Registrar, SignerKeys
+from ledger.registry import Registry, SignerKeys
 from ledger.verify.report import Status, verify_online
 from tests import registry_support
 from tests.ledger.test_consent_offline import _holders, _round_trip
@@ -33,18 +33,18 @@ registrar = registry_support.registrar
 
 
 def _two_communities(
-    registrar: Registrar, tmp_path: Path, *, ai: bool = False
+    registrar: Registry, tmp_path: Path, *, ai: bool = False
 ) -> tuple[bytes, bytes, str, SignerKeys]:
     """Aroha (2 of 3) holds an item; Mallory (1 of 1) wants to derive from it."""
     keys = keyed_community(registrar, "aroha-" + tmp_path.name, 3, 2)
     keyed_community(registrar, "mallory-" + tmp_path.name, 1, 1)
-    aroha = registrar.resolve_community("aroha-" + tmp_path.name)
-    mallory = registrar.resolve_community("mallory-" + tmp_path.name)
+    aroha = registrar.reader.resolve_community("aroha-" + tmp_path.name)
+    mallory = registrar.reader.resolve_community("mallory-" + tmp_path.name)
     terms = write_terms(
         tmp_path / "aroha-terms.json",
         public_terms(aroha, ai_use={"training": False, "enhancement": ai}),
     )
-    (parent,) = registrar.register(write_files(tmp_path / "parent", 1), aroha, terms, keys)
+    (parent,) = registrar.items.register(write_files(tmp_path / "parent", 1), aroha, terms, keys)
     return aroha, mallory, str(parent.cid), keys
 
 
@@ -57,12 +57,12 @@ def _request_files(tmp_path: Path, mallory: bytes) -> tuple[Path, Path, Path]:
 
 
 def test_a_derivative_of_another_communitys_claim_registers_with_its_consent(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     aroha, mallory, parent, _ = _two_communities(registrar, tmp_path)
     derived, terms, method = _request_files(tmp_path, mallory)
     before = sent(registrar)
-    request = registrar.derivative_request(parent, derived, mallory, terms, method)
+    request = registrar.derivatives.request(parent, derived, mallory, terms, method)
     assert sent(registrar) == before  # a request sends nothing
     assert request.action == "ConsentDerivative"
     assert request.community == aroha  # the parent's steward signs
@@ -74,64 +74,64 @@ def test_a_derivative_of_another_communitys_claim_registers_with_its_consent(
         sign_request(request, _holders(registrar, mallory)[0])
     read, files = _round_trip(request, tmp_path, holders[0], holders[2])
     with pytest.raises(UsageError, match="deriving community"):
-        registrar.submit_consent(read, files)  # no keys for the deriving community
+        registrar.consent.submit(read, files)  # no keys for the deriving community
     assert sent(registrar) == before
     mallory_keys = SignerKeys(
         registrar.settings,
         lambda _a: PASSPHRASE,
-        tuple(registrar.community(mallory).keyholders),
+        tuple(registrar.session.community(mallory).keyholders),
     )
-    result = registrar.submit_consent(read, files, mallory_keys)
+    result = registrar.consent.submit(read, files, mallory_keys).to_json()
     assert sent(registrar) == before + 1
     assert result["parent"] == "0x" + request.subject.hex()
     assert result["parent_steward"] == "0x" + aroha.hex()
-    shown = registrar.show_item(result["cid"])
+    shown = registrar.items.show(result["cid"])
     assert (shown.kind, shown.community) == ("derivative", mallory)
     assert shown.parent == request.subject
-    report = verify_online(registrar, result["cid"])
+    report = verify_online(registrar.reader, result["cid"])
     assert report.status is Status.VERIFIED
     # The same consent cannot register it twice: Mallory's claim exists now.
     with pytest.raises((ConsentStale, RegistryReverted, UsageError)):
-        registrar.submit_consent(read, files, mallory_keys)
+        registrar.consent.submit(read, files, mallory_keys)
     assert sent(registrar) == before + 1
 
 
 def test_a_revocation_after_the_request_makes_it_stale(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     aroha, mallory, parent, keys = _two_communities(registrar, tmp_path)
     derived, terms, method = _request_files(tmp_path, mallory)
-    request = registrar.derivative_request(parent, derived, mallory, terms, method)
+    request = registrar.derivatives.request(parent, derived, mallory, terms, method)
     read, files = _round_trip(request, tmp_path, *_holders(registrar, aroha)[:2])
-    registrar.revoke_terms(parent, keys)
+    registrar.terms.revoke(parent, keys)
     before = sent(registrar)
     mallory_keys = SignerKeys(registrar.settings, lambda _a: PASSPHRASE)
     with pytest.raises(ConsentStale, match="revoked"):
-        registrar.submit_consent(read, files, mallory_keys)
+        registrar.consent.submit(read, files, mallory_keys)
     assert sent(registrar) == before
 
 
 def test_ai_enhancement_needs_the_parents_consent_in_its_terms(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     _, mallory, parent, _ = _two_communities(registrar, tmp_path, ai=False)
     derived, terms, method = _request_files(tmp_path, mallory)
     with pytest.raises(UsageError, match="do not consent to AI enhancement"):
-        registrar.derivative_request(parent, derived, mallory, terms, method, ai_enhanced=True)
+        registrar.derivatives.request(parent, derived, mallory, terms, method, ai_enhanced=True)
     # With consent in the parent's terms, the request is made and says so.
     aroha2, mallory2, parent2, _ = _two_communities(registrar, tmp_path / "second", ai=True)
     derived2, terms2, method2 = _request_files(tmp_path / "second", mallory2)
-    request = registrar.derivative_request(
+    request = registrar.derivatives.request(
         parent2, derived2, mallory2, terms2, method2, ai_enhanced=True
     )
     assert request.typed.message["aiEnhanced"] is True
     assert request.community == aroha2
 
 
-def test_an_edited_derivative_request_is_refused(registrar: Registrar, tmp_path: Path) -> None:
+def test_an_edited_derivative_request_is_refused(registrar: Registry, tmp_path: Path) -> None:
     _, mallory, parent, _ = _two_communities(registrar, tmp_path)
     derived, terms, method = _request_files(tmp_path, mallory)
-    request = registrar.derivative_request(parent, derived, mallory, terms, method)
+    request = registrar.derivatives.request(parent, derived, mallory, terms, method)
     assert parse_request(encode_request(request), "r.json") == request
     edits: list[tuple[Callable[[dict[str, Any]], None], str]] = [
         (lambda d: d["document"].update(method="something else"), "does not hash"),
@@ -146,7 +146,7 @@ def test_an_edited_derivative_request_is_refused(registrar: Registrar, tmp_path:
             parse_request(json.dumps(document).encode(), "r.json")
 
 
-def test_a_method_document_follows_its_schema(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_method_document_follows_its_schema(registrar: Registry, tmp_path: Path) -> None:
     _, mallory, parent, _ = _two_communities(registrar, tmp_path)
     derived, terms, _ = _request_files(tmp_path, mallory)
     for text, where in (
@@ -157,5 +157,5 @@ def test_a_method_document_follows_its_schema(registrar: Registrar, tmp_path: Pa
         bad = tmp_path / "bad-method.json"
         bad.write_text(text)
         with pytest.raises(UsageError, match="not a method document") as caught:
-            registrar.derivative_request(parent, derived, mallory, terms, bad)
+            registrar.derivatives.request(parent, derived, mallory, terms, bad)
         assert where in caught.value.message

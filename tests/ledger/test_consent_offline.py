@@ -1,5 +1,5 @@
 """ledger.consent's offline protocol: request and signature files (pure, hostile input),
-collection, and the offline flow end to end through Registrar against the session's anvil and
+collection, and the offline flow end to end through Registry against the session's anvil and
 the embedded IPFS node (request → signatures made elsewhere → submit)."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ledger.consent import (
     typed_data_json,
     write_new_file,
 )
+from ledger.documents import document_cid
 from ledger.errors import (
     BlockNotFound,
     ConsentExpired,
@@ -56,7 +57,7 @@ from ledger.errors import (
 )
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import export_key, load_keystore_file, load_signer, new_key
-from ledger.registration import Registrar, SignerKeys, document_cid
+from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings
 from tests import registry_support
 from tests.ledger.chain.test_ethers_cross_check import run_ethers
@@ -588,24 +589,26 @@ def test_a_keystore_file_signs_and_a_wrong_passphrase_is_refused(
         load_keystore_file(not_keystore, PASSPHRASE)
 
 
-# ---- the offline flow through Registrar, on the session's anvil ------------------------------
+# ---- the offline flow through Registry, on the session's anvil ------------------------------
 
 
-def _setup(registrar: Registrar, tmp_path: Path, n: int = 3, k: int = 2) -> tuple[str, bytes]:
+def _setup(registrar: Registry, tmp_path: Path, n: int = 3, k: int = 2) -> tuple[str, bytes]:
     """A community of ``n`` keyholders (k of them sign) with one registered item."""
     name = "consent-" + tmp_path.name
     keys = keyed_community(registrar, name, n, k)
-    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
-    (result,) = registrar.register(
-        write_files(tmp_path / "files", 1), registrar.resolve_community(name), terms, keys
+    terms = write_terms(
+        tmp_path / "terms.json", public_terms(registrar.reader.resolve_community(name))
     )
-    return str(result.cid), registrar.resolve_community(name)
+    (result,) = registrar.items.register(
+        write_files(tmp_path / "files", 1), registrar.reader.resolve_community(name), terms, keys
+    )
+    return str(result.cid), registrar.reader.resolve_community(name)
 
 
-def _holders(registrar: Registrar, community: bytes) -> list[LocalAccount]:
+def _holders(registrar: Registry, community: bytes) -> list[LocalAccount]:
     return [
         load_signer(registrar.settings, a, PASSPHRASE)
-        for a in registrar.community(community).keyholders
+        for a in registrar.session.community(community).keyholders
     ]
 
 
@@ -624,21 +627,21 @@ def _round_trip(request: ConsentRequest, tmp_path: Path, *signers: LocalAccount)
     return read, files
 
 
-def test_set_terms_collected_offline(registrar: Registrar, tmp_path: Path) -> None:
+def test_set_terms_collected_offline(registrar: Registry, tmp_path: Path) -> None:
     item, community = _setup(registrar, tmp_path)
     holders = _holders(registrar, community)
     new_terms = restricted_terms(community)
-    request = registrar.consent_request(item, write_terms(tmp_path / "new.json", new_terms))
+    request = registrar.consent.terms_request(item, write_terms(tmp_path / "new.json", new_terms))
     assert (request.action, request.version) == ("SetTerms", 2)
-    assert request.keyholders == registrar.community(community).keyholders
+    assert request.keyholders == registrar.session.community(community).keyholders
     read, files = _round_trip(request, tmp_path, holders[2], holders[0])
     before = sent(registrar)
     with pytest.raises(ConsentIncomplete) as caught:  # one of two
-        registrar.submit_consent(read, files[:1])
+        registrar.consent.submit(read, files[:1])
     assert holders[0].address in caught.value.message
     assert holders[1].address in caught.value.message
     assert sent(registrar) == before  # nothing sent
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert sent(registrar) == before + 1
     assert read.subject == keccak(community + keccak(bytes(Cid.parse(item))))
     assert result["subject"] == "0x" + read.subject.hex()
@@ -656,102 +659,104 @@ def test_set_terms_collected_offline(registrar: Registrar, tmp_path: Path) -> No
         registrar.node.block_get(Cid.parse(item))
     # The same request cannot be sent twice: the version has moved on.
     with pytest.raises(ConsentStale, match="terms version 2"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
 
 
-def test_a_rotation_makes_a_request_stale(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_rotation_makes_a_request_stale(registrar: Registry, tmp_path: Path) -> None:
     item, community = _setup(registrar, tmp_path)
     holders = _holders(registrar, community)
     cc0 = write_terms(tmp_path / "cc0.json", public_terms(community, license="CC0-1.0"))
-    request = registrar.consent_request(item, cc0)
+    request = registrar.consent.terms_request(item, cc0)
     read, files = _round_trip(request, tmp_path, holders[0], holders[1])
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     newcomer = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
-    registrar.rotate_community(community, [h.address for h in holders[:2]] + [newcomer], 2, keys)
+    registrar.communities.rotate(community, [h.address for h in holders[:2]] + [newcomer], 2, keys)
     before = sent(registrar)
     with pytest.raises(ConsentStale, match="rotation"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
     assert registrar.client.terms_of(read.subject).version == 1
 
 
-def test_another_terms_change_makes_a_request_stale(registrar: Registrar, tmp_path: Path) -> None:
+def test_another_terms_change_makes_a_request_stale(registrar: Registry, tmp_path: Path) -> None:
     item, community = _setup(registrar, tmp_path)
     holders = _holders(registrar, community)
     cc0 = write_terms(tmp_path / "a.json", public_terms(community, license="CC0-1.0"))
-    first = registrar.consent_request(item, cc0)
+    first = registrar.consent.terms_request(item, cc0)
     restricted = write_terms(tmp_path / "b.json", restricted_terms(community))
-    second = registrar.consent_request(item, restricted)
+    second = registrar.consent.terms_request(item, restricted)
     assert first.version == second.version == 2
     read_first, files_first = _round_trip(first, tmp_path, holders[0], holders[1])
     read_second, files_second = _round_trip(second, tmp_path, holders[1], holders[2])
-    registrar.submit_consent(read_first, files_first)
+    registrar.consent.submit(read_first, files_first)
     before = sent(registrar)
     with pytest.raises(ConsentStale, match="the current version is 2, so the next is 3"):
-        registrar.submit_consent(read_second, files_second)
+        registrar.consent.submit(read_second, files_second)
     assert sent(registrar) == before
     # Signatures of the first request do not count for the second.
     with pytest.raises(ConsentMismatch, match="another request"):
-        registrar.submit_consent(read_second, files_first)
+        registrar.consent.submit(read_second, files_first)
 
 
 def test_revoke_collected_offline_and_after_the_deadline(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     item, community = _setup(registrar, tmp_path, 2, 1)
     holders = _holders(registrar, community)
     with pytest.raises(UsageError, match="cannot be signed in time"):
-        registrar.consent_request(item, None, valid_for=1)
-    request = registrar.consent_request(item, None, valid_for=600)
+        registrar.consent.terms_request(item, None, valid_for=1)
+    request = registrar.consent.terms_request(item, None, valid_for=600)
     assert (request.action, request.version, request.terms_document) == ("RevokeTerms", 1, None)
     read, files = _round_trip(request, tmp_path, holders[1])
     # Past the deadline on the chain's clock: refused before anything is sent.
-    registrar.w3.provider.make_request("evm_increaseTime", [601])  # type: ignore[arg-type]
-    registrar.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    registrar.session.w3.provider.make_request("evm_increaseTime", [601])  # type: ignore[arg-type]
+    registrar.session.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     before = sent(registrar)
     with pytest.raises(ConsentExpired):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
-    fresh = registrar.consent_request(item, None)
+    fresh = registrar.consent.terms_request(item, None)
     read, files = _round_trip(fresh, tmp_path, holders[0])
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert result["revoked"] is True
     assert item in result["unpinned"]  # a revoked public item is withdrawn here
     assert registrar.client.terms_of(read.subject).revoked
     with pytest.raises(UsageError, match="already revoked"):
-        registrar.consent_request(item, None)
+        registrar.consent.terms_request(item, None)
 
 
-def test_revoking_one_item_of_a_batch_offline(registrar: Registrar, tmp_path: Path) -> None:
+def test_revoking_one_item_of_a_batch_offline(registrar: Registry, tmp_path: Path) -> None:
     name = "consent-batch-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 2)
-    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
-    batch = registrar.register_batch(
-        write_files(tmp_path / "files", 3), registrar.resolve_community(name), terms, keys
+    terms = write_terms(
+        tmp_path / "terms.json", public_terms(registrar.reader.resolve_community(name))
+    )
+    batch = registrar.items.register_batch(
+        write_files(tmp_path / "files", 3), registrar.reader.resolve_community(name), terms, keys
     )
     target = batch.items[1]
-    request = registrar.consent_request(str(target.cid), None)
+    request = registrar.consent.terms_request(str(target.cid), None)
     # batch key = keccak256(abi.encode(community, root)); the leaf holds keccak256(cid)
-    batch_key = keccak(registrar.resolve_community(name) + batch.root)
+    batch_key = keccak(registrar.reader.resolve_community(name) + batch.root)
     content = keccak(bytes(target.cid))
     assert batch.batch == batch_key
     assert request.subject == keccak(batch_key + content)
     assert (request.batch_root, request.batch_item) == (batch_key, content)
-    holders = _holders(registrar, registrar.resolve_community(name))
+    holders = _holders(registrar, registrar.reader.resolve_community(name))
     read, files = _round_trip(request, tmp_path, *holders)
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert result["batch"] == "0x" + batch_key.hex()
     assert str(target.cid) in result["unpinned"]  # that item alone is withdrawn here
     assert str(batch.items[0].cid) not in result["unpinned"]
     assert registrar.client.terms_of(request.subject).revoked
     assert not registrar.client.terms_of(batch_key).revoked  # the rest of the batch stands
     with pytest.raises(UsageError, match="batch"):  # set terms of a batch item alone: no
-        registrar.consent_request(str(target.cid), terms)
+        registrar.consent.terms_request(str(target.cid), terms)
 
 
-def test_a_request_for_another_chain_is_refused(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_request_for_another_chain_is_refused(registrar: Registry, tmp_path: Path) -> None:
     item, community = _setup(registrar, tmp_path, 1, 1)
-    request = registrar.consent_request(item, None)
+    request = registrar.consent.terms_request(item, None)
     elsewhere = build_request(
         consent.Domain(1, request.typed.domain.verifying_contract),
         "RevokeTerms",
@@ -766,16 +771,16 @@ def test_a_request_for_another_chain_is_refused(registrar: Registrar, tmp_path: 
     (holder,) = _holders(registrar, community)
     _, files = _round_trip(elsewhere, tmp_path, holder)
     with pytest.raises(ConsentMismatch, match="on chain 1"):
-        registrar.submit_consent(elsewhere, files)
+        registrar.consent.submit(elsewhere, files)
 
 
-def test_a_request_file_signed_by_ethers_is_accepted(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_request_file_signed_by_ethers_is_accepted(registrar: Registry, tmp_path: Path) -> None:
     """The request file's typed data is standard EIP-712 JSON: a wallet library signs it as it
     stands, and the registry takes that signature."""
     item, community = _setup(registrar, tmp_path, 2, 2)
     holders = _holders(registrar, community)
     cc0 = write_terms(tmp_path / "cc0.json", public_terms(community, license="CC0-1.0"))
-    request = registrar.consent_request(item, cc0)
+    request = registrar.consent.terms_request(item, cc0)
     typed = as_document(encode_request(request))["typed_data"]
     cases = [{**typed, "privateKey": "0x" + bytes(h.key).hex()} for h in holders]
     files = []
@@ -790,16 +795,16 @@ def test_a_request_file_signed_by_ethers_is_accepted(registrar: Registrar, tmp_p
             bytes.fromhex(result["signature"][2:]),
         )
         files.append((f"ethers-{holder.address}", signature))
-    registrar.submit_consent(request, files)
+    registrar.consent.submit(request, files)
     assert registrar.client.terms_of(request.subject).version == 2
 
 
 def test_a_crafted_request_with_invalid_terms_is_refused_at_submit(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     """A request file made by another tool is held to the same terms rules; nothing is sent."""
     item, community = _setup(registrar, tmp_path, 1, 1)
-    genuine = registrar.consent_request(item, None)
+    genuine = registrar.consent.terms_request(item, None)
     crafted = build_request(
         genuine.typed.domain,
         "SetTerms",
@@ -816,7 +821,7 @@ def test_a_crafted_request_with_invalid_terms_is_refused_at_submit(
     read, files = _round_trip(crafted, tmp_path, holder)
     before = sent(registrar)
     with pytest.raises(InvalidTerms, match="the request's terms document"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
     assert registrar.client.terms_of(read.subject).version == 1
 

@@ -1,5 +1,5 @@
 """Offline k-of-n consent for keyholder rotations and custody records: the request files
-(pure, hostile edits), and each action end to end through Registrar against the session's
+(pure, hostile edits), and each action end to end through Registry against the session's
 anvil and the embedded IPFS node, with signatures made from the request file alone by
 separate keyholders (each signs with only their own key, nothing else)."""
 
@@ -43,6 +43,7 @@ from ledger.consent import (
     sign_request,
 )
 from ledger.crypto import KEM_X25519, EncryptionKeyPair
+from ledger.documents import DEFAULT_IMPORT, document_cid
 from ledger.errors import (
     ConsentFileInvalid,
     ConsentIncomplete,
@@ -53,7 +54,7 @@ from ledger.errors import (
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import import_path
 from ledger.keys import load_signer, new_key
-from ledger.registration import DEFAULT_IMPORT, Registrar, SignerKeys, document_cid
+from ledger.registry import Registry, SignerKeys
 from tests import registry_support
 from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip, keyholder_history
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
@@ -337,12 +338,12 @@ def test_signatures_of_one_action_do_not_count_for_another() -> None:
 # ---- end to end, on the session's anvil ------------------------------------------------------
 
 
-def _holders(registrar: Registrar, addresses: list[ChecksumAddress]) -> list[LocalAccount]:
+def _holders(registrar: Registry, addresses: list[ChecksumAddress]) -> list[LocalAccount]:
     return [load_signer(registrar.settings, a, PASSPHRASE) for a in addresses]
 
 
-def _community_document(registrar: Registrar, community: bytes) -> dict[str, Any]:
-    with registrar.event_index() as index:
+def _community_document(registrar: Registry, community: bytes) -> dict[str, Any]:
+    with registrar.session.event_index() as index:
         digest = index.community(community).document
     document: dict[str, Any] = json.loads(registrar.node.block_get(document_cid(digest)))
     return document
@@ -355,21 +356,21 @@ def _sealed_file(tmp_path: Path, name: str) -> Path:
 
 
 def test_rotation_collected_offline_rewraps_sealed_items(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "offline-rotate-" + tmp_path.name
     (a, b, c), keys = sealed_community(registrar, name, 3, 2, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     old_path = _sealed_file(tmp_path, "old.bin")
-    (old,) = registrar.register([old_path], community, terms, keys)
+    (old,) = registrar.items.register([old_path], community, terms, keys)
     newcomer = new_key(
         registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
     ).address
     nonce = registrar.client.community_nonce(community)
     # Made by keyholder a alone (its encryption key opens the sealed item): c leaves.
     only_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
-    request = registrar.rotation_request(community, [a, b, newcomer], 2, only_a)
+    request = registrar.communities.rotation_request(community, [a, b, newcomer], 2, only_a)
     assert (request.action, request.version, request.subject) == (
         "RotateKeyholders", nonce, community
     )
@@ -382,10 +383,10 @@ def test_rotation_collected_offline_rewraps_sealed_items(
     read, files = _round_trip(request, tmp_path, holder_c, holder_b)
     before = sent(registrar)
     with pytest.raises(ConsentIncomplete):
-        registrar.submit_consent(read, files[:1])
+        registrar.consent.submit(read, files[:1])
     assert sent(registrar) == before
     pinned = set(registrar.node.pin_ls())
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert sent(registrar) == before + 1
     # Submitting re-wraps and publishes nothing new: all of it was pinned at request time.
     assert set(registrar.node.pin_ls()) == pinned
@@ -395,100 +396,102 @@ def test_rotation_collected_offline_rewraps_sealed_items(
     assert registrar.client.community_nonce(community) == nonce + 1
     assert result["document_cid"] == read.document_cid
     assert _community_document(registrar, community) == read.document
-    assert registrar.show_community(community).keyholders == after.keyholders
+    assert registrar.communities.show(community).keyholders == after.keyholders
 
     # The newcomer opens the item registered before; c, removed, cannot open its current
     # envelope, nor an item registered after the rotation.
     _opens(registrar, old.cid, newcomer, tmp_path / "new-old", old_path)
     _shut_out(registrar, old.cid, c, tmp_path / "c-old")
     new_path = _sealed_file(tmp_path, "new.bin")
-    (new,) = registrar.register([new_path], community, terms, keys)
+    (new,) = registrar.items.register([new_path], community, terms, keys)
     _shut_out(registrar, new.cid, c, tmp_path / "c-new")
     _opens(registrar, new.cid, newcomer, tmp_path / "new-new", new_path)
 
     # Replayed: the nonce moved on, nothing is sent again.
     before = sent(registrar)
     with pytest.raises(ConsentStale, match="another rotation"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
 
 
 def test_a_sealed_item_registered_after_a_rotation_request_makes_it_stale(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "offline-rotate-stale-" + tmp_path.name
     (a, _), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
-    (first,) = registrar.register([_sealed_file(tmp_path, "1.bin")], community, terms, keys)
+    (first,) = registrar.items.register([_sealed_file(tmp_path, "1.bin")], community, terms, keys)
     newcomer = new_key(
         registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
     ).address
-    request = registrar.rotation_request(community, [a, newcomer], 1, keys)
+    request = registrar.communities.rotation_request(community, [a, newcomer], 1, keys)
     read, files = _round_trip(request, tmp_path, *_holders(registrar, [a]))
     # Registered meanwhile: its envelope is for a and b, and the request's re-wrap lacks it,
     # so sending would leave the newcomer unable to open it.
-    (second,) = registrar.register([_sealed_file(tmp_path, "2.bin")], community, terms, keys)
+    (second,) = registrar.items.register([_sealed_file(tmp_path, "2.bin")], community, terms, keys)
     before = sent(registrar)
     # Envelopes are listed by the content key of the ciphertext's CID: keccak256(cid).
     content = keccak(bytes(second.cid))
     with pytest.raises(ConsentStale, match=f"not re-wrapped.*0x{content.hex()}"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
     assert registrar.client.community_nonce(community) == request.version
     assert first.key != second.key
 
 
 def test_a_rotation_request_is_stale_after_another_rotation(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "offline-rotate-twice-" + tmp_path.name
     keys = keyed_community(registrar, name, 3, 2)
-    community = registrar.resolve_community(name)
-    current = registrar.community(community)
+    community = registrar.reader.resolve_community(name)
+    current = registrar.session.community(community)
     extra = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
-    first = registrar.rotation_request(community, [*current.keyholders, extra], 2, keys)
-    second = registrar.rotation_request(community, list(current.keyholders[:2]), 1, keys)
+    first = registrar.communities.rotation_request(community, [*current.keyholders, extra], 2, keys)
+    second = registrar.communities.rotation_request(
+        community, list(current.keyholders[:2]), 1, keys
+    )
     holders = _holders(registrar, list(current.keyholders))
     read_first, files_first = _round_trip(first, tmp_path, holders[0], holders[1])
     read_second, files_second = _round_trip(second, tmp_path, holders[1], holders[2])
-    registrar.submit_consent(read_first, files_first)
+    registrar.consent.submit(read_first, files_first)
     before = sent(registrar)
     with pytest.raises(ConsentStale, match="another rotation"):
-        registrar.submit_consent(read_second, files_second)
+        registrar.consent.submit(read_second, files_second)
     assert sent(registrar) == before
     # The first rotation's signatures do not make the second request valid either.
     with pytest.raises(ConsentMismatch, match="another request"):
-        registrar.submit_consent(read_second, files_first)
+        registrar.consent.submit(read_second, files_first)
 
 
 def test_transfer_collected_offline_rewraps_for_the_receiver(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     sender_name, receiver_name = "from-" + tmp_path.name, "to-" + tmp_path.name
     (a, b, c), keys = sealed_community(registrar, sender_name, 3, 2, KEM_X25519)
     (d, e, f), _ = sealed_community(registrar, receiver_name, 3, 2, KEM_X25519)
-    sender = registrar.resolve_community(sender_name)
-    receiver = registrar.resolve_community(receiver_name)
+    sender = registrar.reader.resolve_community(sender_name)
+    receiver = registrar.reader.resolve_community(receiver_name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
     path = _sealed_file(tmp_path, "moving.bin")
-    (item,) = registrar.register([path], sender, terms, keys)
+    (item,) = registrar.items.register([path], sender, terms, keys)
     _shut_out(registrar, item.cid, d, tmp_path / "d-before")
 
     only_b = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (b,))
-    request = registrar.custody_request(str(item.cid), CUSTODY_TRANSFER, receiver, only_b)
-    assert request.receiver == registrar.community(receiver)
+    request = registrar.custody.request(str(item.cid), CUSTODY_TRANSFER, receiver, only_b)
+    assert request.receiver == registrar.session.community(receiver)
     assert request.document is not None and "envelopes" in request.document
 
     holders = _holders(registrar, [a, c, e, f])
     read, files = _round_trip(request, tmp_path, *holders)
     before = sent(registrar)
     with pytest.raises(ConsentIncomplete, match=f"0x{receiver.hex()}"):  # the steward alone
-        registrar.submit_consent(read, files[:2])
+        registrar.consent.submit(read, files[:2])
     assert sent(registrar) == before
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert sent(registrar) == before + 1
-    assert registrar.show_item(str(item.cid)).steward == receiver
+    assert registrar.items.show(str(item.cid)).steward == receiver
     assert registrar.client.custody_nonce(item.key) == 1
     assert result["document_cid"] == read.document_cid
     assert (result["from"], result["to"]) == ("0x" + sender.hex(), "0x" + receiver.hex())
@@ -502,89 +505,92 @@ def test_transfer_collected_offline_rewraps_for_the_receiver(
     # Replayed: refused, nothing sent.
     before = sent(registrar)
     with pytest.raises(ConsentStale):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
 
 
 def test_a_receiver_rotation_makes_a_transfer_request_stale(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     keys = keyed_community(registrar, "s-" + tmp_path.name, 2, 1)
     receiver_keys = keyed_community(registrar, "r-" + tmp_path.name, 2, 1)
-    sender = registrar.resolve_community("s-" + tmp_path.name)
-    receiver = registrar.resolve_community("r-" + tmp_path.name)
+    sender = registrar.reader.resolve_community("s-" + tmp_path.name)
+    receiver = registrar.reader.resolve_community("r-" + tmp_path.name)
     terms = write_terms(tmp_path / "t.json", public_terms(sender))
-    (item,) = registrar.register(write_files(tmp_path / "f", 1), sender, terms, keys)
-    request = registrar.custody_request(str(item.cid), CUSTODY_REPATRIATION, receiver, keys)
+    (item,) = registrar.items.register(write_files(tmp_path / "f", 1), sender, terms, keys)
+    request = registrar.custody.request(str(item.cid), CUSTODY_REPATRIATION, receiver, keys)
     signers = _holders(
         registrar,
-        [registrar.community(sender).keyholders[0], registrar.community(receiver).keyholders[1]],
+        [
+            registrar.session.community(sender).keyholders[0],
+            registrar.session.community(receiver).keyholders[1],
+        ],
     )
     read, files = _round_trip(request, tmp_path, *signers)
-    current = registrar.community(receiver)
-    registrar.rotate_community(receiver, list(current.keyholders), 2, receiver_keys)
+    current = registrar.session.community(receiver)
+    registrar.communities.rotate(receiver, list(current.keyholders), 2, receiver_keys)
     before = sent(registrar)
     with pytest.raises(ConsentStale, match=f"receiver community 0x{receiver.hex()}"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
-    assert registrar.show_item(str(item.cid)).steward == sender
+    assert registrar.items.show(str(item.cid)).steward == sender
 
 
-def test_loan_and_return_collected_offline(registrar: Registrar, tmp_path: Path) -> None:
+def test_loan_and_return_collected_offline(registrar: Registry, tmp_path: Path) -> None:
     name = "offline-loan-" + tmp_path.name
     keys = keyed_community(registrar, name, 3, 2)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", public_terms(community))
-    (item,) = registrar.register(write_files(tmp_path / "f", 1), community, terms, keys)
+    (item,) = registrar.items.register(write_files(tmp_path / "f", 1), community, terms, keys)
     museum = b"\x5a" * 32  # any institution id
-    holders = _holders(registrar, list(registrar.community(community).keyholders))
+    holders = _holders(registrar, list(registrar.session.community(community).keyholders))
 
     with pytest.raises(UsageError, match="not on loan"):
-        registrar.custody_request(str(item.cid), CUSTODY_RETURN, None, keys)
-    loan = registrar.custody_request(str(item.cid), CUSTODY_LOAN, museum, keys)
-    other_loan = registrar.custody_request(str(item.cid), CUSTODY_LOAN, b"\x5b" * 32, keys)
+        registrar.custody.request(str(item.cid), CUSTODY_RETURN, None, keys)
+    loan = registrar.custody.request(str(item.cid), CUSTODY_LOAN, museum, keys)
+    other_loan = registrar.custody.request(str(item.cid), CUSTODY_LOAN, b"\x5b" * 32, keys)
     assert loan.receiver is None and loan.version == other_loan.version == 0
     read, files = _round_trip(loan, tmp_path, holders[0], holders[2])
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert result["action"] == "loan" and result["to"] == "0x" + museum.hex()
-    assert registrar.current_borrower(item.key) == museum
-    assert registrar.show_item(str(item.cid)).steward == community  # stewardship stays
+    assert registrar.custody.current_borrower(item.key) == museum
+    assert registrar.items.show(str(item.cid)).steward == community  # stewardship stays
 
     # The second loan request was made at the same custody nonce: stale now.
     read_other, files_other = _round_trip(other_loan, tmp_path, holders[1], holders[2])
     before = sent(registrar)
     with pytest.raises(ConsentStale, match="custody nonce 0, but the item's nonce is now 1"):
-        registrar.submit_consent(read_other, files_other)
+        registrar.consent.submit(read_other, files_other)
     assert sent(registrar) == before
 
-    back = registrar.custody_request(str(item.cid), CUSTODY_RETURN, None, keys)
+    back = registrar.custody.request(str(item.cid), CUSTODY_RETURN, None, keys)
     assert bytes(back.typed.message["counterparty"]) == museum
     read, files = _round_trip(back, tmp_path, holders[1], holders[2])
-    result = registrar.submit_consent(read, files)
+    result = registrar.consent.submit(read, files).to_json()
     assert (result["from"], result["to"]) == ("0x" + museum.hex(), "0x" + community.hex())
-    assert registrar.current_borrower(item.key) is None
+    assert registrar.custody.current_borrower(item.key) is None
     assert registrar.client.custody_nonce(item.key) == 2
 
 
 def test_nothing_restricted_is_in_a_request_or_a_signature_file(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     sender_name, receiver_name = "leak-from-" + tmp_path.name, "leak-to-" + tmp_path.name
     (a, _), keys = sealed_community(registrar, sender_name, 2, 1, KEM_X25519)
     sealed_community(registrar, receiver_name, 2, 1, KEM_X25519)
-    sender = registrar.resolve_community(sender_name)
-    receiver = registrar.resolve_community(receiver_name)
+    sender = registrar.reader.resolve_community(sender_name)
+    receiver = registrar.reader.resolve_community(receiver_name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
     secret = tmp_path / "sacred-song-name.bin"
     secret.write_bytes(b"words only the community may hear " + os.urandom(2000))
-    (item,) = registrar.register([secret], sender, terms, keys)
+    (item,) = registrar.items.register([secret], sender, terms, keys)
     plain_cid = import_path(secret, DEFAULT_IMPORT)[-1].cid
     newcomer = new_key(
         registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
     ).address
     requests = [
-        registrar.rotation_request(sender, [a, newcomer], 1, keys),
-        registrar.custody_request(str(item.cid), CUSTODY_TRANSFER, receiver, keys),
+        registrar.communities.rotation_request(sender, [a, newcomer], 1, keys),
+        registrar.custody.request(str(item.cid), CUSTODY_TRANSFER, receiver, keys),
     ]
     (holder,) = _holders(registrar, [a])
     plaintext = secret.read_bytes()
@@ -606,18 +612,18 @@ def _signature_for(request: ConsentRequest, holder: LocalAccount) -> ConsentSign
 
 
 def test_an_edited_custody_request_cannot_reuse_its_signatures(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     """An attacker who edits the request (to send the item elsewhere) must re-sign the digest:
     the keyholders' signature files are for the original digest only."""
     keys = keyed_community(registrar, "e-" + tmp_path.name, 2, 1)
     keyed_community(registrar, "e2-" + tmp_path.name, 2, 1)
-    sender = registrar.resolve_community("e-" + tmp_path.name)
-    other = registrar.resolve_community("e2-" + tmp_path.name)
+    sender = registrar.reader.resolve_community("e-" + tmp_path.name)
+    other = registrar.reader.resolve_community("e2-" + tmp_path.name)
     terms = write_terms(tmp_path / "t.json", public_terms(sender))
-    (item,) = registrar.register(write_files(tmp_path / "f", 1), sender, terms, keys)
-    request = registrar.custody_request(str(item.cid), CUSTODY_LOAN, b"\x5a" * 32, keys)
-    (holder,) = _holders(registrar, [registrar.community(sender).keyholders[0]])
+    (item,) = registrar.items.register(write_files(tmp_path / "f", 1), sender, terms, keys)
+    request = registrar.custody.request(str(item.cid), CUSTODY_LOAN, b"\x5a" * 32, keys)
+    (holder,) = _holders(registrar, [registrar.session.community(sender).keyholders[0]])
     signature = _signature_for(request, holder)
     elsewhere = custody_document({}, CUSTODY_LOAN, item.key, sender, other, request.version)
     edited = build_custody_request(
@@ -627,30 +633,32 @@ def test_an_edited_custody_request_cannot_reuse_its_signatures(
     )
     before = sent(registrar)
     with pytest.raises(ConsentMismatch, match="another request"):
-        registrar.submit_consent(edited, [("holder.sig.json", signature)])
+        registrar.consent.submit(edited, [("holder.sig.json", signature)])
     assert sent(registrar) == before
-    assert registrar.current_borrower(item.key) is None
+    assert registrar.custody.current_borrower(item.key) is None
 
 
 def test_a_crafted_rewrap_for_someone_else_is_refused_at_submit(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     """A requester holds the content key and could wrap it for anyone; signers see only the
     envelope index's CID. Submit checks every envelope is wrapped for the receiver's published
     keys alone, so a request that also hands the item to an outsider is refused, unsent."""
     (a, _), keys = sealed_community(registrar, "x-" + tmp_path.name, 2, 1, KEM_X25519)
     (d, _), _ = sealed_community(registrar, "y-" + tmp_path.name, 2, 1, KEM_X25519)
-    sender = registrar.resolve_community("x-" + tmp_path.name)
-    receiver = registrar.community(registrar.resolve_community("y-" + tmp_path.name))
+    sender = registrar.reader.resolve_community("x-" + tmp_path.name)
+    receiver = registrar.session.community(registrar.reader.resolve_community("y-" + tmp_path.name))
     terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
-    (item,) = registrar.register([_sealed_file(tmp_path, "s.bin")], sender, terms, keys)
-    genuine = registrar.custody_request(str(item.cid), CUSTODY_TRANSFER, receiver.id, keys)
+    (item,) = registrar.items.register([_sealed_file(tmp_path, "s.bin")], sender, terms, keys)
+    genuine = registrar.custody.request(str(item.cid), CUSTODY_TRANSFER, receiver.id, keys)
     outsider = EncryptionKeyPair.generate(KEM_X25519).public
     record = registrar.client.find_record(item.key)
-    sealed = [(item.key, c) for c in registrar._contents(item.key, record) if c.sealed]
-    recipients = [*registrar._recipients(receiver), outsider]
-    envelopes = registrar._rewrap(sealed, sender, recipients, [a], keys, "a crafted transfer")
-    listing = registrar._envelope_index(receiver.id, envelopes)
+    sealed = [(item.key, c) for c in registrar.reader.contents(item.key, record) if c.sealed]
+    recipients = [*registrar.sealing.recipients(receiver), outsider]
+    envelopes = registrar.sealing._rewrap(
+        sealed, sender, recipients, [a], keys, "a crafted transfer"
+    )
+    listing = registrar.sealing._envelope_index(receiver.id, envelopes)
     assert genuine.document is not None
     crafted_document = {**genuine.document, "envelopes": str(listing)}
     crafted = build_custody_request(
@@ -662,24 +670,24 @@ def test_a_crafted_rewrap_for_someone_else_is_refused_at_submit(
     read, files = _round_trip(crafted, tmp_path, *_holders(registrar, [a, d]))
     before = sent(registrar)
     with pytest.raises(ConsentMismatch, match="not wrapped for the keys"):
-        registrar.submit_consent(read, files)
+        registrar.consent.submit(read, files)
     assert sent(registrar) == before
-    assert registrar.show_item(str(item.cid)).steward == sender
+    assert registrar.items.show(str(item.cid)).steward == sender
 
 
 def test_repatriation_of_a_sealed_batch_collected_offline(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     holding, origin = "museum-" + tmp_path.name, "origin-" + tmp_path.name
     (a, b, c), keys = sealed_community(registrar, holding, 3, 2, KEM_X25519)
     (d, e, f), _ = sealed_community(registrar, origin, 3, 2, KEM_X25519)
-    museum = registrar.resolve_community(holding)
-    home = registrar.resolve_community(origin)
+    museum = registrar.reader.resolve_community(holding)
+    home = registrar.reader.resolve_community(origin)
     terms = write_terms(tmp_path / "t.json", restricted_terms(museum))
     paths = [_sealed_file(tmp_path, f"carving-{i}.bin") for i in range(2)]
-    batch = registrar.register_batch(paths, museum, terms, keys)
+    batch = registrar.items.register_batch(paths, museum, terms, keys)
     root = "0x" + batch.root.hex()
-    request = registrar.custody_request(root, CUSTODY_REPATRIATION, home, keys)
+    request = registrar.custody.request(root, CUSTODY_REPATRIATION, home, keys)
     # A batch's records are under its key, keccak256(abi.encode(community, root)).
     batch_hex = "0x" + keccak(museum + batch.root).hex()
     assert dict(describe_request(request))["action"].startswith(
@@ -688,10 +696,10 @@ def test_repatriation_of_a_sealed_batch_collected_offline(
     read, files = _round_trip(request, tmp_path, *_holders(registrar, [b, c, d, f]))
     pinned = set(registrar.node.pin_ls())
     before = sent(registrar)
-    registrar.submit_consent(read, files)
+    registrar.consent.submit(read, files)
     assert sent(registrar) == before + 1
     assert set(registrar.node.pin_ls()) == pinned  # nothing re-wrapped or published again
-    assert registrar.show_item(root).steward == home
+    assert registrar.items.show(root).steward == home
     for i, (entry, path) in enumerate(zip(batch.items, paths, strict=True)):
         _opens(registrar, entry.cid, e, tmp_path / f"e-{i}", path)
         _shut_out(registrar, entry.cid, a, tmp_path / f"a-{i}")

@@ -44,11 +44,11 @@ from ledger.crypto import (
     unwrap,
     wrap,
 )
+from ledger.documents import canonical_json
 from ledger.errors import DecryptionFailed, UsageError, WrongPassphrase
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import LIGHT_SCRYPT_N
-from ledger.registration import canonical_json
 from tests.reaching import reached, reaches
 
 SEG = 64  # the smallest segment size: many boundaries in little data

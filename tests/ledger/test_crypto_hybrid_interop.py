@@ -64,8 +64,8 @@ from ledger.crypto import (
     unwrap,
     wrap,
 )
+from ledger.documents import canonical_json
 from ledger.errors import DecryptionFailed
-from ledger.registration import canonical_json
 from tests.ledger.test_crypto import hpke_key_schedule
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "vectors"

@@ -20,17 +20,13 @@ from starlette.types import ASGIApp
 from api.ipfs import create_ipfs_app
 from ledger import crypto
 from ledger.crypto import KEM_HYBRID, KEM_X25519, Kem
+from ledger.documents import SEALED_ITEM_TYPE, document_cid
 from ledger.errors import BlockNotFound, DecryptionFailed, UsageError
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import load_encryption_key, new_key
-from ledger.registration import (
-    SEALED_ITEM_TYPE,
-    Registrar,
-    SignerKeys,
-    document_cid,
-)
+from ledger.registry import Registry, SignerKeys
 from tests import registry_support
 from tests.registry_support import PASSPHRASE
 from tests.rights_support import public_terms, restricted_terms, write_terms
@@ -43,7 +39,7 @@ MiB = 1 << 20
 
 
 def sealed_community(
-    registrar: Registrar, name: str, n: int, k: int, kem: Kem = KEM_HYBRID
+    registrar: Registry, name: str, n: int, k: int, kem: Kem = KEM_HYBRID
 ) -> tuple[list[ChecksumAddress], SignerKeys]:
     """A community of ``n`` keyholders that each hold an encryption key of ``kem``."""
     holders = [
@@ -51,18 +47,18 @@ def sealed_community(
         for _ in range(n)
     ]
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
-    registrar.create_community(name, holders, k, keys)
+    registrar.communities.create(name, holders, k, keys)
     return holders, keys
 
 
-def keyless_community(registrar: Registrar, name: str) -> tuple[bytes, SignerKeys]:
+def keyless_community(registrar: Registry, name: str) -> tuple[bytes, SignerKeys]:
     """A community of two keyholders with Ethereum keys only (no encryption key)."""
     holders = [
         new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address for _ in range(2)
     ]
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
-    registrar.create_community(name, holders, 1, keys)
-    return registrar.resolve_community(name), keys
+    registrar.communities.create(name, holders, 1, keys)
+    return registrar.reader.resolve_community(name), keys
 
 
 def _random_files(tmp_path: Path, label: str, count: int) -> list[Path]:
@@ -74,14 +70,14 @@ def _random_files(tmp_path: Path, label: str, count: int) -> list[Path]:
     return paths
 
 
-def _opens(registrar: Registrar, cid: Cid, holder: str, out: Path, plaintext: Path) -> None:
-    registrar.decrypt_item(str(cid), holder, PASSPHRASE, out)
+def _opens(registrar: Registry, cid: Cid, holder: str, out: Path, plaintext: Path) -> None:
+    registrar.sealing.decrypt(str(cid), holder, PASSPHRASE, out)
     assert out.read_bytes() == plaintext.read_bytes()
 
 
-def _shut_out(registrar: Registrar, cid: Cid, holder: str, out: Path) -> None:
+def _shut_out(registrar: Registry, cid: Cid, holder: str, out: Path) -> None:
     with pytest.raises(DecryptionFailed, match="not a recipient"):
-        registrar.decrypt_item(str(cid), holder, PASSPHRASE, out)
+        registrar.sealing.decrypt(str(cid), holder, PASSPHRASE, out)
     assert not out.exists()
 
 
@@ -97,7 +93,7 @@ def leaks(haystack: bytes, plaintexts: list[bytes]) -> list[int]:
 
 
 def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
-    registrar: Registrar,
+    registrar: Registry,
     tmp_path: Path,
     serve: Callable[[ASGIApp], str],
     caplog: pytest.LogCaptureFixture,
@@ -105,7 +101,7 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
     caplog.set_level(logging.DEBUG)
     name = "sealed-" + tmp_path.name
     holders, keys = sealed_community(registrar, name, 3, 2)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     big = os.urandom(2 * MiB + 12345)  # distinctive, several chunks and segments
     small = b"sacred song, verse 7: " + os.urandom(24).hex().encode()
     files = tmp_path / "files"
@@ -115,7 +111,7 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
     terms = write_terms(tmp_path / "terms.json", restricted_terms(community))
 
     # the community document carries each keyholder's encryption key, bound on chain
-    with registrar._index() as index:
+    with registrar.session.event_index() as index:
         digest = index.community(community).document
     community_doc = json.loads(registrar.node.block_get(document_cid(digest)))
     listed = {e["address"]: e["key_id"] for e in community_doc["encryption_keys"]}
@@ -123,10 +119,10 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
         pair = load_encryption_key(registrar.settings, address, PASSPHRASE)
         assert listed[address] == "0x" + pair.public.key_id.hex()
 
-    results = registrar.register(
+    results = registrar.items.register(
         [files / "ceremony-recording.wav", files / "song.txt"], community, terms, keys
     )
-    again = registrar.register([files / "song.txt"], community, terms, keys)
+    again = registrar.items.register([files / "song.txt"], community, terms, keys)
     plain_cids = [import_bytes(p, ImportOptions(cid_version=1)).cid for p in (big, small)]
     pins = registrar.node.pin_ls()
     for result, plaintext, plain_cid in zip(results, (big, small), plain_cids, strict=True):
@@ -143,7 +139,7 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
         assert record.commitment != bytes(32)
         # a keyholder decrypts; the plaintext CID is checked against the commitment
         out = tmp_path / f"out-{result.key.hex()[:8]}"
-        decrypted = registrar.decrypt_item(str(result.cid), holders[1], PASSPHRASE, out)
+        decrypted = registrar.sealing.decrypt(str(result.cid), holders[1], PASSPHRASE, out)
         assert out.read_bytes() == plaintext
         assert decrypted.plaintext_cid == str(plain_cid)
         assert decrypted.commitment_matches is True
@@ -153,7 +149,7 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
     # a key that is not a keyholder's cannot open it, and nothing is written
     stranger = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_HYBRID)
     with pytest.raises(DecryptionFailed, match="not a recipient"):
-        registrar.decrypt_item(str(results[1].cid), stranger.address, PASSPHRASE, tmp_path / "x")
+        registrar.sealing.decrypt(str(results[1].cid), stranger.address, PASSPHRASE, tmp_path / "x")
     assert not (tmp_path / "x").exists()
     assert list((registrar.settings.data_dir / "tmp").iterdir()) == []
 
@@ -190,13 +186,15 @@ def test_restricted_items_are_sealed_decryptable_and_leave_no_plaintext(
     assert b"song.txt" not in logged and b"ceremony-recording" not in logged
 
 
-def test_public_terms_are_not_encrypted(registrar: Registrar, tmp_path: Path) -> None:
+def test_public_terms_are_not_encrypted(registrar: Registry, tmp_path: Path) -> None:
     name = "open-" + tmp_path.name
     _, keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
     path = tmp_path / "open.obj"
     path.write_bytes(os.urandom(300))
-    terms = write_terms(tmp_path / "t.json", public_terms(registrar.resolve_community(name)))
-    (result,) = registrar.register([path], registrar.resolve_community(name), terms, keys)
+    terms = write_terms(tmp_path / "t.json", public_terms(registrar.reader.resolve_community(name)))
+    (result,) = registrar.items.register(
+        [path], registrar.reader.resolve_community(name), terms, keys
+    )
     assert result.cid == import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
     # the scanner of the leak test finds a public plaintext where it is (a negative control)
     stored = b"".join(
@@ -204,11 +202,11 @@ def test_public_terms_are_not_encrypted(registrar: Registrar, tmp_path: Path) ->
     )
     assert leaks(stored, [path.read_bytes()]) != []
     with pytest.raises(UsageError, match="not encrypted"):
-        registrar.decrypt_item(str(result.cid), "0x" + "11" * 20, PASSPHRASE, tmp_path / "o")
+        registrar.sealing.decrypt(str(result.cid), "0x" + "11" * 20, PASSPHRASE, tmp_path / "o")
 
 
 def test_restricted_terms_without_encryption_keys_add_nothing(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     community, keys = keyless_community(registrar, "nokeys-" + tmp_path.name)
     path = tmp_path / "secret.obj"
@@ -216,7 +214,7 @@ def test_restricted_terms_without_encryption_keys_add_nothing(
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     pins = registrar.node.pin_ls()
     with pytest.raises(UsageError, match="names no keyholder encryption key"):
-        registrar.register([path], community, terms, keys)
+        registrar.items.register([path], community, terms, keys)
     assert registrar.node.pin_ls() == pins
     plain = import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
     with pytest.raises(BlockNotFound):
@@ -224,38 +222,38 @@ def test_restricted_terms_without_encryption_keys_add_nothing(
 
 
 def test_rotation_rewraps_and_a_removed_keyholder_is_shut_out(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "rotate-" + tmp_path.name
     (a, b), keys = sealed_community(registrar, name, 2, 1)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     c = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_HYBRID)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     before = tmp_path / "before.bin"
     before.write_bytes(os.urandom(5000))
-    (old,) = registrar.register([before], community, terms, keys)
+    (old,) = registrar.items.register([before], community, terms, keys)
     # b can open it while b is a keyholder
-    registrar.decrypt_item(str(old.cid), b, PASSPHRASE, tmp_path / "b-old")
+    registrar.sealing.decrypt(str(old.cid), b, PASSPHRASE, tmp_path / "b-old")
 
     signer_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
-    registrar.rotate_community(community, [a, c.address], 1, signer_a)
+    registrar.communities.rotate(community, [a, c.address], 1, signer_a)
     after = tmp_path / "after.bin"
     after.write_bytes(os.urandom(5000))
-    (new,) = registrar.register([after], community, terms, signer_a)
+    (new,) = registrar.items.register([after], community, terms, signer_a)
 
     # the removed keyholder cannot open an item added after the rotation...
     with pytest.raises(DecryptionFailed, match="not a recipient"):
-        registrar.decrypt_item(str(new.cid), b, PASSPHRASE, tmp_path / "b-new")
+        registrar.sealing.decrypt(str(new.cid), b, PASSPHRASE, tmp_path / "b-new")
     # ...nor the current (re-wrapped) envelope of the older item
     with pytest.raises(DecryptionFailed, match="not a recipient"):
-        registrar.decrypt_item(str(old.cid), b, PASSPHRASE, tmp_path / "b-old-2")
+        registrar.sealing.decrypt(str(old.cid), b, PASSPHRASE, tmp_path / "b-old-2")
     assert not (tmp_path / "b-new").exists() and not (tmp_path / "b-old-2").exists()
     # the new keyholder opens both, through the envelope the new community document names
-    registrar.decrypt_item(str(old.cid), c.address, PASSPHRASE, tmp_path / "c-old")
-    registrar.decrypt_item(str(new.cid), c.address, PASSPHRASE, tmp_path / "c-new")
+    registrar.sealing.decrypt(str(old.cid), c.address, PASSPHRASE, tmp_path / "c-old")
+    registrar.sealing.decrypt(str(new.cid), c.address, PASSPHRASE, tmp_path / "c-new")
     assert (tmp_path / "c-old").read_bytes() == before.read_bytes()
     assert (tmp_path / "c-new").read_bytes() == after.read_bytes()
-    with registrar._index() as index:
+    with registrar.session.event_index() as index:
         digest = index.community(community).document
     document = json.loads(registrar.node.block_get(document_cid(digest)))
     assert hashlib.sha256(registrar.node.block_get(document_cid(digest))).digest() == digest
@@ -265,11 +263,11 @@ def test_rotation_rewraps_and_a_removed_keyholder_is_shut_out(
 
 
 def test_restricting_or_revoking_public_terms_withdraws_the_plaintext(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "withdraw-" + tmp_path.name
     _, keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     public = write_terms(tmp_path / "public.json", public_terms(community))
     restricted = write_terms(tmp_path / "restricted.json", restricted_terms(community))
     paths = []
@@ -277,58 +275,58 @@ def test_restricting_or_revoking_public_terms_withdraws_the_plaintext(
         path = tmp_path / f"{label}.obj"
         path.write_bytes(os.urandom(400_000))  # a DAG of several blocks
         paths.append(path)
-    first, second = registrar.register(paths, community, public, keys)
-    (sealed,) = registrar.register([tmp_path / "a.obj"], community, restricted, keys)
+    first, second = registrar.items.register(paths, community, public, keys)
+    (sealed,) = registrar.items.register([tmp_path / "a.obj"], community, restricted, keys)
     assert registrar.node.block_get(first.cid)
 
     # public -> restricted: unpinned and collected here, with the warning
-    result = registrar.set_terms(str(first.cid), restricted, keys)
+    result = registrar.terms.set(str(first.cid), restricted, keys).to_json()
     assert set(result["unpinned"]) == {str(first.cid), str(first.metadata_cid)}
     assert "cannot be recalled" in result["warning"]
     with pytest.raises(BlockNotFound):
         registrar.node.block_get(first.cid)
     # revocation of a public item: the same
-    revoked = registrar.revoke_terms(str(second.cid), keys)
+    revoked = registrar.terms.revoke(str(second.cid), keys).to_json()
     assert str(second.cid) in revoked["unpinned"]
     with pytest.raises(BlockNotFound):
         registrar.node.block_get(second.cid)
     # a sealed item keeps its ciphertext: nothing public to withdraw
-    kept = registrar.revoke_terms(str(sealed.cid), keys)
+    kept = registrar.terms.revoke(str(sealed.cid), keys).to_json()
     assert "unpinned" not in kept
     assert registrar.node.block_get(sealed.cid)
 
     # one item of a batch revoked: that item's plaintext alone is withdrawn
     open_files = _random_files(tmp_path, "open", 2)
-    open_batch = registrar.register_batch(open_files, community, public, keys)
+    open_batch = registrar.items.register_batch(open_files, community, public, keys)
     target, rest = open_batch.items
-    result = registrar.revoke_terms(str(target.cid), keys)
+    result = registrar.terms.revoke(str(target.cid), keys).to_json()
     assert set(result["unpinned"]) == {str(target.cid), str(target.metadata_cid)}
     with pytest.raises(BlockNotFound):
         registrar.node.block_get(target.cid)
     assert registrar.node.block_get(rest.cid)
     # ...and an item of a sealed batch keeps its ciphertext
-    sealed_batch = registrar.register_batch(
+    sealed_batch = registrar.items.register_batch(
         _random_files(tmp_path, "sealed", 2), community, restricted, keys
     )
-    kept = registrar.revoke_terms(str(sealed_batch.items[0].cid), keys)
+    kept = registrar.terms.revoke(str(sealed_batch.items[0].cid), keys).to_json()
     assert "unpinned" not in kept and kept["revoked"] is True
     assert registrar.node.block_get(sealed_batch.items[0].cid)
 
 
 def test_rotation_keeps_the_signed_key_of_a_keyholder_whose_keys_are_elsewhere(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "elsewhere-" + tmp_path.name
     (a, b), _ = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     b_key = load_encryption_key(registrar.settings, b, PASSPHRASE).public
     # b's keys move to another machine: neither file is here any more
     (registrar.settings.data_dir / "keys" / "encryption" / f"{b}.json").unlink()
     (registrar.settings.data_dir / "keys" / f"{b}.json").unlink()
     c = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
     signer_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
-    registrar.rotate_community(community, [a, b, c.address], 1, signer_a)
-    with registrar._index() as index:
+    registrar.communities.rotate(community, [a, b, c.address], 1, signer_a)
+    with registrar.session.event_index() as index:
         digest = index.community(community).document
     document = json.loads(registrar.node.block_get(document_cid(digest)))
     listed = {e["address"]: e["key_id"] for e in document["encryption_keys"]}
@@ -337,48 +335,50 @@ def test_rotation_keeps_the_signed_key_of_a_keyholder_whose_keys_are_elsewhere(
 
 
 def test_a_restricted_batch_is_sealed_and_its_items_decrypt(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "batch-" + tmp_path.name
     (a, _), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     paths = []
     for i in range(3):
         path = tmp_path / f"secret-name-{i}.obj"
         path.write_bytes(os.urandom(3000 + i))
         paths.append(path)
-    batch = registrar.register_batch(paths, community, terms, keys)
+    batch = registrar.items.register_batch(paths, community, terms, keys)
     manifest = registrar.node.block_get(batch.manifest_cid)
     assert b"secret-name" not in manifest
     for path, entry in zip(paths, batch.items, strict=True):
         plain = import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
         assert entry.cid != plain and str(plain).encode() not in manifest
         out = tmp_path / f"out-{path.name}"
-        result = registrar.decrypt_item(str(entry.cid), a, PASSPHRASE, out)
+        result = registrar.sealing.decrypt(str(entry.cid), a, PASSPHRASE, out)
         assert out.read_bytes() == path.read_bytes()
         assert result.commitment_matches is True  # the leaf's commitment, proven on chain
 
 
-def test_a_restricted_derivative_is_sealed_too(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_restricted_derivative_is_sealed_too(registrar: Registry, tmp_path: Path) -> None:
     name = "derivative-" + tmp_path.name
     (a, _), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     parent = tmp_path / "parent.obj"
     parent.write_bytes(os.urandom(2000))
-    (registered,) = registrar.register([parent], community, terms, keys)
+    (registered,) = registrar.items.register([parent], community, terms, keys)
     child = tmp_path / "child-scan.glb"
     child.write_bytes(os.urandom(3000))
     method = tmp_path / "method.json"
     method.write_text('{"method": "retopology"}')
-    result = registrar.add_derivative(str(registered.cid), child, community, terms, method, keys)
+    result = registrar.derivatives.add(
+        str(registered.cid), child, community, terms, method, keys
+    ).to_json()
     plain = import_bytes(child.read_bytes(), ImportOptions(cid_version=1)).cid
     assert result["cid"] != str(plain)
     with pytest.raises(BlockNotFound):
         registrar.node.block_get(plain)
     out = tmp_path / "child.out"
-    decrypted = registrar.decrypt_item(result["cid"], a, PASSPHRASE, out)
+    decrypted = registrar.sealing.decrypt(result["cid"], a, PASSPHRASE, out)
     assert out.read_bytes() == child.read_bytes()
     # the registry's derivative record has no commitment field: the sealed metadata's CID
     # check is what remains, and the result says so
@@ -386,23 +386,23 @@ def test_a_restricted_derivative_is_sealed_too(registrar: Registrar, tmp_path: P
     assert decrypted.plaintext_cid == str(plain)
 
 
-def test_rotation_rewraps_the_items_of_a_batch(registrar: Registrar, tmp_path: Path) -> None:
+def test_rotation_rewraps_the_items_of_a_batch(registrar: Registry, tmp_path: Path) -> None:
     name = "rotate-batch-" + tmp_path.name
     (a, b), keys = sealed_community(registrar, name, 2, 1, KEM_X25519)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     c = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
     terms = write_terms(tmp_path / "t.json", restricted_terms(community))
     old_paths = _random_files(tmp_path, "old", 2)
-    old = registrar.register_batch(old_paths, community, terms, keys)
+    old = registrar.items.register_batch(old_paths, community, terms, keys)
     # before the rotation: b opens an item of the batch, c (not yet a keyholder) cannot
     _opens(registrar, old.items[1].cid, b, tmp_path / "b-before", old_paths[1])
     _shut_out(registrar, old.items[1].cid, c.address, tmp_path / "c-before")
 
     signer_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
-    registrar.rotate_community(community, [a, c.address], 1, signer_a)
+    registrar.communities.rotate(community, [a, c.address], 1, signer_a)
     new_paths = _random_files(tmp_path, "new", 3)
-    new_batch = registrar.register_batch(new_paths[:2], community, terms, signer_a)
-    (new_single,) = registrar.register([new_paths[2]], community, terms, signer_a)
+    new_batch = registrar.items.register_batch(new_paths[:2], community, terms, signer_a)
+    (new_single,) = registrar.items.register([new_paths[2]], community, terms, signer_a)
 
     # the keyholder added by the rotation opens every item of the older batch
     for i, (entry, path) in enumerate(zip(old.items, old_paths, strict=True)):
@@ -414,7 +414,7 @@ def test_rotation_rewraps_the_items_of_a_batch(registrar: Registrar, tmp_path: P
     _shut_out(registrar, new_single.cid, b, tmp_path / "b-new-single")
     _opens(registrar, new_batch.items[1].cid, c.address, tmp_path / "c-new", new_paths[1])
     # the new community document's envelope index names the batch items by their item keys
-    with registrar._index() as index:
+    with registrar.session.event_index() as index:
         digest = index.community(community).document
     document = json.loads(registrar.node.block_get(document_cid(digest)))
     listing = json.loads(registrar.node.block_get(Cid.parse(document["envelopes"])))
@@ -422,32 +422,32 @@ def test_rotation_rewraps_the_items_of_a_batch(registrar: Registrar, tmp_path: P
 
 
 def _two_sealed_communities(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> tuple[bytes, list[ChecksumAddress], bytes, list[ChecksumAddress], SignerKeys]:
     sender_name, receiver_name = "sender-" + tmp_path.name, "receiver-" + tmp_path.name
     senders, keys = sealed_community(registrar, sender_name, 2, 1, KEM_X25519)
     receivers, _ = sealed_community(registrar, receiver_name, 2, 1, KEM_X25519)
     return (
-        registrar.resolve_community(sender_name),
+        registrar.reader.resolve_community(sender_name),
         senders,
-        registrar.resolve_community(receiver_name),
+        registrar.reader.resolve_community(receiver_name),
         receivers,
         keys,
     )
 
 
 def test_custody_moves_rewrap_sealed_content_for_the_receiver(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     sender, (a, b), receiver, (c, d), keys = _two_sealed_communities(registrar, tmp_path)
     terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
     single_path, *batch_paths = _random_files(tmp_path, "moved", 3)
-    (single,) = registrar.register([single_path], sender, terms, keys)
-    batch = registrar.register_batch(batch_paths, sender, terms, keys)
+    (single,) = registrar.items.register([single_path], sender, terms, keys)
+    batch = registrar.items.register_batch(batch_paths, sender, terms, keys)
     _shut_out(registrar, single.cid, c, tmp_path / "c-before")  # not yet the receiver's
 
-    moved = registrar.transfer_custody(str(single.cid), receiver, keys)
-    registrar.repatriate("0x" + batch.root.hex(), receiver, keys)
+    moved = registrar.custody.transfer(str(single.cid), receiver, keys).to_json()
+    registrar.custody.repatriate("0x" + batch.root.hex(), receiver, keys)
     # the receiver's keyholders open the single item and every item of the batch...
     _opens(registrar, single.cid, c, tmp_path / "c-single", single_path)
     for i, (entry, path) in enumerate(zip(batch.items, batch_paths, strict=True)):
@@ -463,31 +463,31 @@ def test_custody_moves_rewrap_sealed_content_for_the_receiver(
     # the sender's rotation leaves what it passed on alone (its signer could not open it)...
     e = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519)
     only_a = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (a,))
-    registrar.rotate_community(sender, [a, e.address], 1, only_a)
-    with registrar._index() as index:
+    registrar.communities.rotate(sender, [a, e.address], 1, only_a)
+    with registrar.session.event_index() as index:
         sender_digest = index.community(sender).document
     assert "envelopes" not in json.loads(registrar.node.block_get(document_cid(sender_digest)))
     _shut_out(registrar, single.cid, e.address, tmp_path / "e-single")
     # ...and the receiver's rotation re-wraps what was moved to it for its new keyholders
     only_c = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (c,))
-    registrar.rotate_community(receiver, [c, e.address], 1, only_c)
+    registrar.communities.rotate(receiver, [c, e.address], 1, only_c)
     _opens(registrar, single.cid, e.address, tmp_path / "e-single-2", single_path)
     _opens(registrar, batch.items[1].cid, e.address, tmp_path / "e-batch", batch_paths[1])
     _shut_out(registrar, single.cid, d, tmp_path / "d-single")
 
 
 def test_a_sealed_item_is_not_moved_to_a_community_without_encryption_keys(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     sender_name = "keyed-" + tmp_path.name
     _, keys = sealed_community(registrar, sender_name, 2, 1, KEM_X25519)
-    sender = registrar.resolve_community(sender_name)
+    sender = registrar.reader.resolve_community(sender_name)
     receiver, _ = keyless_community(registrar, "keyless-" + tmp_path.name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(sender))
     (path,) = _random_files(tmp_path, "stays", 1)
-    (item,) = registrar.register([path], sender, terms, keys)
+    (item,) = registrar.items.register([path], sender, terms, keys)
     nonce = registrar.client.custody_nonce(item.key)
     with pytest.raises(UsageError, match="names no keyholder encryption key; nothing was sent"):
-        registrar.transfer_custody(str(item.cid), receiver, keys)
+        registrar.custody.transfer(str(item.cid), receiver, keys)
     assert registrar.client.custody_nonce(item.key) == nonce
-    assert registrar.show_item(str(item.cid)).steward == sender
+    assert registrar.items.show(str(item.cid)).steward == sender

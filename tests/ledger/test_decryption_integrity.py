@@ -23,22 +23,15 @@ import pytest
 from eth_typing import ChecksumAddress
 
 from ledger import crypto
-from ledger.chain import connect, content_key
+from ledger.chain import connect, content_key, deployment_path
+from ledger.documents import SEALED_ITEM_TYPE, canonical_json, metadata_document
 from ledger.errors import DecryptionFailed, UsageError
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import new_key
-from ledger.registration import (
-    SEALED_ITEM_TYPE,
-    Registrar,
-    SignerKeys,
-    _Prepared,
-    _Seal,
-    canonical_json,
-    metadata_document,
-)
+from ledger.registry import Prepared, Registry, Seal, SignerKeys, Staging
 from ledger.settings import Settings, load_settings
-from local_chain.lifecycle import deployment_path
+from local_chain import anvil_dev_account
 from tests import registry_support
 from tests.registry_support import PASSPHRASE, chain_snapshot
 from tests.rights_support import restricted_terms, write_terms
@@ -79,12 +72,12 @@ def _swap_segments_0_and_1(sealed: bytes) -> bytes:
     return header + body[CHUNK : 2 * CHUNK] + body[:CHUNK] + body[2 * CHUNK :]
 
 
-class ForgingRegistrar(Registrar):
-    """The registrar, sealing items as docs/encryption.md describes, with one edit."""
+class ForgingStaging(Staging):
+    """The staging of files, sealing items as docs/encryption.md describes, with one edit."""
 
     forgery = Forgery()
 
-    def _prepare_sealed(self, path: Path, options: ImportOptions, seal: _Seal) -> _Prepared:
+    def prepare_sealed(self, path: Path, options: ImportOptions, seal: Seal) -> Prepared:
         forgery = self.forgery
         plaintext = path.read_bytes()
         plain_cid = import_bytes(plaintext, options).cid
@@ -98,7 +91,7 @@ class ForgingRegistrar(Registrar):
         crypto.encrypt_stream(data_key, io.BytesIO(plaintext), sink)
         cipher_path = path.with_name(path.name + ".sealed")
         cipher_path.write_bytes(forgery.ciphertext(sink.getvalue()))
-        entry = self.node.add_path(cipher_path, options, pin=False)[-1]
+        entry = self.session.node.add_path(cipher_path, options, pin=False)[-1]
         salt = os.urandom(crypto.SALT_BYTES)
         commitment = crypto.plaintext_commitment(salt, named_cid)
         private = {
@@ -124,7 +117,7 @@ class ForgingRegistrar(Registrar):
             "envelope": str(Cid.for_block(envelope_bytes, RAW)),
             "sealed_metadata": str(Cid.for_block(sealed_metadata, RAW)),
         }
-        return _Prepared(
+        return Prepared(
             path,
             entry,
             canonical_json(public),
@@ -132,6 +125,23 @@ class ForgingRegistrar(Registrar):
             blocks=(envelope_bytes, sealed_metadata),
             sealed=True,
         )
+
+
+class ForgingRegistrar(Registry):
+    """The registry, its items and derivatives staged by :class:`ForgingStaging`."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.forging = ForgingStaging(self.session, self.reader)
+        self.staging = self.items.staging = self.derivatives.staging = self.forging
+
+    @property
+    def forgery(self) -> Forgery:
+        return self.forging.forgery
+
+    @forgery.setter
+    def forgery(self, forgery: Forgery) -> None:
+        self.forging.forgery = forgery
 
 
 @pytest.fixture
@@ -145,7 +155,7 @@ def forger(chain_settings: Settings, tmp_path: Path) -> Iterator[ForgingRegistra
     )
     registrar = ForgingRegistrar(settings)
     with chain_snapshot(connect(settings.rpc_url)), registrar:
-        registrar.use_local_sender()
+        registrar.session.use_sender(anvil_dev_account())
         yield registrar
 
 
@@ -165,8 +175,8 @@ def _sealed_community(forger: ForgingRegistrar, tmp_path: Path) -> Sealed:
     )
     keys = SignerKeys(forger.settings, lambda _address: PASSPHRASE)
     name = "forged-" + tmp_path.name
-    forger.create_community(name, [holder.address], 1, keys)
-    community = forger.resolve_community(name)
+    forger.communities.create(name, [holder.address], 1, keys)
+    community = forger.reader.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", restricted_terms(community))
     return Sealed(community, holder.address, keys, terms)
 
@@ -186,7 +196,7 @@ def _register(
     # four segments: room to truncate and reorder
     path = _file(tmp_path, "recording.wav", 3 * SEGMENT + 1000)
     forger.forgery = forgery
-    (result,) = forger.register([path], sealed.community, sealed.terms, sealed.keys)
+    (result,) = forger.items.register([path], sealed.community, sealed.terms, sealed.keys)
     return result.cid, sealed.holder, path.read_bytes()
 
 
@@ -194,7 +204,7 @@ def test_an_honest_item_of_the_forger_decrypts(forger: ForgingRegistrar, tmp_pat
     cid, holder, plaintext = _register(forger, tmp_path, Forgery())
     out = tmp_path / "out" / "plain.wav"
     out.parent.mkdir()
-    decrypted = forger.decrypt_item(str(cid), holder, PASSPHRASE, out)
+    decrypted = forger.sealing.decrypt(str(cid), holder, PASSPHRASE, out)
     assert out.read_bytes() == plaintext
     assert decrypted.commitment_matches is True
     assert decrypted.plaintext_cid == str(import_bytes(plaintext, ImportOptions(cid_version=1)).cid)
@@ -225,7 +235,7 @@ def test_each_integrity_check_refuses_its_forgery_and_writes_nothing(
     out_dir.mkdir()
     out = out_dir / "plain.wav"
     with pytest.raises(DecryptionFailed, match=refusal) as refused:
-        forger.decrypt_item(str(cid), holder, PASSPHRASE, out)
+        forger.sealing.decrypt(str(cid), holder, PASSPHRASE, out)
     assert refused.value.hint  # says what to do
     assert not out.exists() and not out.is_symlink()
     assert list(out_dir.iterdir()) == []  # no partial file beside it either
@@ -238,17 +248,17 @@ def test_the_items_of_a_batch_are_held_to_their_leaf_commitments(
 ) -> None:
     sealed = _sealed_community(forger, tmp_path)
     honest = [_file(tmp_path, f"honest-{i}.obj", 3000 + i) for i in range(2)]
-    batch = forger.register_batch(honest, sealed.community, sealed.terms, sealed.keys)
+    batch = forger.items.register_batch(honest, sealed.community, sealed.terms, sealed.keys)
     out = tmp_path / "honest.out"
-    decrypted = forger.decrypt_item(str(batch.items[1].cid), sealed.holder, PASSPHRASE, out)
+    decrypted = forger.sealing.decrypt(str(batch.items[1].cid), sealed.holder, PASSPHRASE, out)
     assert out.read_bytes() == honest[1].read_bytes()
     assert decrypted.commitment_matches is True
     forger.forgery = Forgery(chain_commitment=_flip_first_bit)
     forged = [_file(tmp_path, f"forged-{i}.obj", 3000 + i) for i in range(2)]
-    batch = forger.register_batch(forged, sealed.community, sealed.terms, sealed.keys)
+    batch = forger.items.register_batch(forged, sealed.community, sealed.terms, sealed.keys)
     out = tmp_path / "forged.out"
     with pytest.raises(DecryptionFailed, match="does not match the commitment on chain"):
-        forger.decrypt_item(str(batch.items[0].cid), sealed.holder, PASSPHRASE, out)
+        forger.sealing.decrypt(str(batch.items[0].cid), sealed.holder, PASSPHRASE, out)
     assert not out.exists()
 
 
@@ -256,27 +266,27 @@ def test_a_derivative_has_no_commitment_and_is_held_to_its_sealed_metadata(
     forger: ForgingRegistrar, tmp_path: Path
 ) -> None:
     sealed = _sealed_community(forger, tmp_path)
-    (parent,) = forger.register(
+    (parent,) = forger.items.register(
         [_file(tmp_path, "parent.obj", 2000)], sealed.community, sealed.terms, sealed.keys
     )
     method = tmp_path / "method.json"
     method.write_text('{"method": "retopology"}')
     child = _file(tmp_path, "child.glb", 3000)
-    honest = forger.add_derivative(
+    honest = forger.derivatives.add(
         str(parent.cid), child, sealed.community, sealed.terms, method, sealed.keys
     )
     out = tmp_path / "child.out"
-    decrypted = forger.decrypt_item(honest["cid"], sealed.holder, PASSPHRASE, out)
+    decrypted = forger.sealing.decrypt(honest.cid, sealed.holder, PASSPHRASE, out)
     assert out.read_bytes() == child.read_bytes()
     assert decrypted.commitment_matches is None  # the registry keeps none for a derivative
     forger.forgery = Forgery(names_other_plaintext=True)
-    forged = forger.add_derivative(
+    forged = forger.derivatives.add(
         str(parent.cid), _file(tmp_path, "other.glb", 3000), sealed.community, sealed.terms,
         method, sealed.keys,
     )
     out = tmp_path / "other.out"
     with pytest.raises(DecryptionFailed, match="is not the one its sealed metadata names"):
-        forger.decrypt_item(forged["cid"], sealed.holder, PASSPHRASE, out)
+        forger.sealing.decrypt(forged.cid, sealed.holder, PASSPHRASE, out)
     assert not out.exists()
 
 
@@ -290,7 +300,7 @@ def test_an_output_path_taken_by_a_dangling_link_is_refused_before_anything(
                        encryption=crypto.KEM_X25519)  # fmt: skip
     # refused for the path, before the key is even tried (a stranger's key would fail later)
     with pytest.raises(UsageError, match="already exists"):
-        forger.decrypt_item(str(cid), stranger.address, PASSPHRASE, out)
+        forger.sealing.decrypt(str(cid), stranger.address, PASSPHRASE, out)
     assert out.is_symlink() and not out.exists()
 
 
@@ -305,6 +315,6 @@ def test_a_ciphertext_missing_from_the_node_is_reported_as_missing(
     forger.node.store.delete_block(cid.multihash)  # the ciphertext: one raw block
     out = tmp_path / "plain.wav"
     with pytest.raises(BlockNotFound):
-        forger.decrypt_item(str(cid), holder, PASSPHRASE, out)
+        forger.sealing.decrypt(str(cid), holder, PASSPHRASE, out)
     assert not out.exists()
     assert list((forger.settings.data_dir / "tmp").iterdir()) == []

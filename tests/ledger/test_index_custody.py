@@ -13,11 +13,13 @@ import pytest
 from eth_utils.crypto import keccak
 
 from ledger.crypto import KEM_HYBRID, KEM_X25519
+from ledger.documents import document_cid
 from ledger.errors import IndexSchemaMismatch, UsageError
 from ledger.index import SCHEMA_VERSION
 from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys, document_cid
+from ledger.registry import Registry as LedgerRegistry
+from ledger.registry import SignerKeys
 from tests.conftest import LocalChain
 from tests.ledger import test_crypto_workflow as crypto_tests
 from tests.ledger import test_index as index_tests
@@ -143,20 +145,22 @@ def test_an_index_of_an_older_schema_is_refused_until_rebuilt(
 
 
 def test_an_item_passed_on_again_is_not_rewrapped_by_the_first_receivers_rotation(
-    registrar: Registrar, tmp_path: Path
+    registrar: LedgerRegistry, tmp_path: Path
 ) -> None:
     communities = []
     for label in ("first", "middle", "last"):
         holders, _ = sealed_community(registrar, f"{label}-{tmp_path.name}", 2, 1)
-        communities.append((registrar.resolve_community(f"{label}-{tmp_path.name}"), holders))
+        communities.append(
+            (registrar.reader.resolve_community(f"{label}-{tmp_path.name}"), holders)
+        )
     (first, _), (middle, (m1, m2)), (last, (l1, _)) = communities
     all_keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     terms = write_terms(tmp_path / "t.json", restricted_terms(first))
     (path,) = _random_files(tmp_path, "relay", 1)
-    (item,) = registrar.register([path], first, terms, all_keys)
-    registrar.transfer_custody(str(item.cid), middle, all_keys)
-    registrar.transfer_custody(str(item.cid), last, all_keys)
-    assert registrar.show_item(str(item.cid)).steward == last
+    (item,) = registrar.items.register([path], first, terms, all_keys)
+    registrar.custody.transfer(str(item.cid), middle, all_keys)
+    registrar.custody.transfer(str(item.cid), last, all_keys)
+    assert registrar.items.show(str(item.cid)).steward == last
 
     # the middle community rotates with a signer who can no longer open the item: re-wrapping
     # it would need that (and fail); it is skipped, as the index lists it only as a candidate
@@ -164,8 +168,8 @@ def test_an_item_passed_on_again_is_not_rewrapped_by_the_first_receivers_rotatio
         registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
     )
     only_m1 = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (m1,))
-    registrar.rotate_community(middle, [m1, newcomer.address], 1, only_m1)
-    with registrar.event_index() as index:
+    registrar.communities.rotate(middle, [m1, newcomer.address], 1, only_m1)
+    with registrar.session.event_index() as index:
         assert index.moved_to(middle) == [item.key]
         digest = index.community(middle).document
     middle_document = json.loads(registrar.node.block_get(document_cid(digest)))
@@ -176,17 +180,18 @@ def test_an_item_passed_on_again_is_not_rewrapped_by_the_first_receivers_rotatio
 
 
 def test_an_item_repatriated_to_a_community_is_rewrapped_by_its_rotation(
-    registrar: Registrar, tmp_path: Path
+    registrar: LedgerRegistry, tmp_path: Path
 ) -> None:
     holder_name, home_name = "holder-" + tmp_path.name, "home-" + tmp_path.name
     _, keys = sealed_community(registrar, holder_name, 2, 1)
     (h1, h2), _ = sealed_community(registrar, home_name, 2, 1)
-    holder, home = registrar.resolve_community(holder_name), registrar.resolve_community(home_name)
+    holder = registrar.reader.resolve_community(holder_name)
+    home = registrar.reader.resolve_community(home_name)
     terms = write_terms(tmp_path / "t.json", restricted_terms(holder))
     (path,) = _random_files(tmp_path, "returned", 1)
-    (item,) = registrar.register([path], holder, terms, keys)  # registered by the holder
-    registrar.repatriate(str(item.cid), home, keys)
-    with registrar.event_index() as index:
+    (item,) = registrar.items.register([path], holder, terms, keys)  # registered by the holder
+    registrar.custody.repatriate(str(item.cid), home, keys)
+    with registrar.session.event_index() as index:
         assert item.key not in index.community(home).items  # home never registered it
         assert index.moved_to(home) == [item.key]
 
@@ -194,10 +199,10 @@ def test_an_item_repatriated_to_a_community_is_rewrapped_by_its_rotation(
         registrar.settings, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_HYBRID
     )
     only_h1 = SignerKeys(registrar.settings, lambda _address: PASSPHRASE, (h1,))
-    registrar.rotate_community(home, [h1, newcomer.address], 1, only_h1)
+    registrar.communities.rotate(home, [h1, newcomer.address], 1, only_h1)
     _opens(registrar, item.cid, newcomer.address, tmp_path / "newcomer", path)
     _shut_out(registrar, item.cid, h2, tmp_path / "h2")  # removed by the rotation
-    with registrar.event_index() as index:
+    with registrar.session.event_index() as index:
         digest = index.community(home).document
     document = json.loads(registrar.node.block_get(document_cid(digest)))
     listing = json.loads(

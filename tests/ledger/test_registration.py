@@ -1,5 +1,5 @@
-"""ledger.registration: documents (pure), and the workflows in-process against a real anvil and
-the embedded IPFS node."""
+"""ledger.documents (pure), and the ledger.registry workflows in-process against a real anvil
+and the embedded IPFS node."""
 
 from __future__ import annotations
 
@@ -15,13 +15,8 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.errors import DuplicateLeaves, InvalidTerms, LimitExceeded, NotFound, UsageError
-from ledger.ipfs.cid import DAG_PB, RAW, Cid
-from ledger.ipfs.unixfs import ImportOptions, import_path
-from ledger.keys import new_key
-from ledger.registration import (
-    Registrar,
-    SignerKeys,
+from ledger.chain import deployment_path
+from ledger.documents import (
     canonical_json,
     community_salt,
     document_cid,
@@ -29,8 +24,12 @@ from ledger.registration import (
     parse_community_id,
     parse_json_document,
 )
+from ledger.errors import DuplicateLeaves, InvalidTerms, LimitExceeded, NotFound, UsageError
+from ledger.ipfs.cid import DAG_PB, RAW, Cid
+from ledger.ipfs.unixfs import ImportOptions, import_path
+from ledger.keys import new_key
+from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain.lifecycle import deployment_path
 from tests import registry_support
 from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
@@ -160,15 +159,15 @@ def test_unknown_extensions_get_a_generic_media_type() -> None:
 # ---- workflows against a real anvil ----------------------------------------------------------
 
 
-def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: Path) -> None:
+def test_register_binds_the_documents_on_chain(registrar: Registry, tmp_path: Path) -> None:
     keys = keyed_community(registrar, "bind-" + tmp_path.name, 3, 2)
-    document = public_terms(registrar.resolve_community("bind-" + tmp_path.name))
+    document = public_terms(registrar.reader.resolve_community("bind-" + tmp_path.name))
     terms = write_terms(tmp_path / "terms.json", document)
     calls: list[tuple[str, int, int]] = []
     files = write_files(tmp_path / "files", 3)
-    results = registrar.register(
+    results = registrar.items.register(
         files,
-        registrar.resolve_community("bind-" + tmp_path.name),
+        registrar.reader.resolve_community("bind-" + tmp_path.name),
         terms,
         keys,
         progress=lambda *a: calls.append(a),
@@ -179,7 +178,7 @@ def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: P
     for result in results:
         record = registrar.client.find_record(result.key)
         # The claim key, from its definition: keccak256(abi.encode(community, keccak256(cid))).
-        community_id = registrar.resolve_community("bind-" + tmp_path.name)
+        community_id = registrar.reader.resolve_community("bind-" + tmp_path.name)
         assert result.key == keccak(community_id + keccak(bytes(result.cid)))
         # The record's digests name exactly the stored documents.
         metadata_block = registrar.node.block_get(result.metadata_cid)
@@ -189,60 +188,64 @@ def test_register_binds_the_documents_on_chain(registrar: Registrar, tmp_path: P
         assert json.loads(metadata_block)["cid"] == str(result.cid)
 
 
-def test_a_failed_batch_pins_and_sends_nothing(registrar: Registrar, tmp_path: Path) -> None:
+def test_a_failed_batch_pins_and_sends_nothing(registrar: Registry, tmp_path: Path) -> None:
     name = "dup-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
+    terms = write_terms(
+        tmp_path / "terms.json", public_terms(registrar.reader.resolve_community(name))
+    )
     files = write_files(tmp_path / "files", 4)
     (tmp_path / "files" / "again.obj").write_bytes(files[3].read_bytes())  # last one repeated
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     with pytest.raises(DuplicateLeaves, match=r"again\.obj"):
-        registrar.register_batch(
+        registrar.items.register_batch(
             [*files, tmp_path / "files" / "again.obj"],
-            registrar.resolve_community(name),
+            registrar.reader.resolve_community(name),
             terms,
             keys,
         )
     with pytest.raises(DuplicateLeaves):  # first one repeated, single registrations
-        registrar.register([files[0], *files], registrar.resolve_community(name), terms, keys)
+        registrar.items.register(
+            [files[0], *files], registrar.reader.resolve_community(name), terms, keys
+        )
     assert registrar.node.pin_ls() == pins
     assert sent(registrar) == before
 
 
 def test_unknown_community_fails_before_anything_is_added(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     nobody = community_salt("nobody-" + tmp_path.name)  # an id no community has
     terms = write_terms(tmp_path / "terms.json", public_terms(nobody))
     files = write_files(tmp_path / "files", 1)
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     with pytest.raises(NotFound, match="not registered"):
-        registrar.register(files, nobody, terms, keys)
+        registrar.items.register(files, nobody, terms, keys)
     assert not registrar.settings.blocks_dir.exists()  # the node was never even opened
 
 
 def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "terms-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     files = write_files(tmp_path / "files", 2)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     invalid = public_terms(community, labels=["tk:secret-sacred", "tk:no-such-label"])
     bad = write_terms(tmp_path / "bad.json", invalid)
     with pytest.raises(InvalidTerms) as caught:
-        registrar.register(files, community, bad, keys)
+        registrar.items.register(files, community, bad, keys)
     assert [(p.pointer, p.rule) for p in caught.value.problems] == [("/labels/1", "enum")]
     assert "/labels/1" in caught.value.message and "bad.json" in caught.value.message
     with pytest.raises(InvalidTerms):
-        registrar.register_batch(files, community, bad, keys)
+        registrar.items.register_batch(files, community, bad, keys)
     # Valid terms of another community: refused too, naming /community.
     foreign = write_terms(tmp_path / "foreign.json", restricted_terms(community_salt("other")))
     with pytest.raises(InvalidTerms) as caught:
-        registrar.register(files, community, foreign, keys)
+        registrar.items.register(files, community, foreign, keys)
     assert [(p.pointer, p.rule) for p in caught.value.problems] == [
         ("/community", "registering-community")
     ]
@@ -251,15 +254,15 @@ def test_invalid_or_foreign_terms_are_refused_with_nothing_pinned_or_sent(
     assert sent(registrar) == before  # … and nothing sent
     # The same files under valid terms of this community go through; then `terms set`
     # refuses a foreign document before signing or sending.
-    (result,) = registrar.register(files[:1], community, write_terms(
+    (result,) = registrar.items.register(files[:1], community, write_terms(
         tmp_path / "good.json", public_terms(community)), keys)  # fmt: skip
     after = sent(registrar)
     with pytest.raises(InvalidTerms, match="/community"):
-        registrar.set_terms(str(result.cid), foreign, keys)
+        registrar.terms.set(str(result.cid), foreign, keys)
     assert sent(registrar) == after
 
 
-def test_a_name_taken_first_by_other_keyholders_blocks_no_one(registrar: Registrar) -> None:
+def test_a_name_taken_first_by_other_keyholders_blocks_no_one(registrar: Registry) -> None:
     """Ids derive from the name's salt and the keyholders: a squatter who creates a name
     first gets an id of its own, and the name then resolves to neither, ambiguously."""
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
@@ -268,29 +271,29 @@ def test_a_name_taken_first_by_other_keyholders_blocks_no_one(registrar: Registr
         made = [new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True) for _ in range(n)]
         return [k.address for k in made]
 
-    squatter = registrar.create_community("the museum", holders(1), 1, keys)
-    assert registrar.resolve_community("the museum") == squatter.id
+    squatter = registrar.communities.create("the museum", holders(1), 1, keys)
+    assert registrar.reader.resolve_community("the museum") == squatter.id
     real_holders = holders(3)
-    real = registrar.create_community("the museum", real_holders, 2, keys)
+    real = registrar.communities.create("the museum", real_holders, 2, keys)
     assert real.id != squatter.id
     assert sorted(real.keyholders) == sorted(real_holders)
     with pytest.raises(UsageError, match="2 communities are named 'the museum'") as caught:
-        registrar.resolve_community("the museum")
+        registrar.reader.resolve_community("the museum")
     assert "0x" + real.id.hex() in caught.value.message
     assert "0x" + squatter.id.hex() in caught.value.message
-    assert registrar.resolve_community("0x" + real.id.hex()) == real.id
-    assert registrar.show_community(real.id).threshold == 2
+    assert registrar.reader.resolve_community("0x" + real.id.hex()) == real.id
+    assert registrar.communities.show(real.id).threshold == 2
     # The same name, keyholders and threshold again is the same id: refused, nothing sent.
     with pytest.raises(UsageError, match="already exists"):
-        registrar.create_community("the museum", real_holders, 2, keys)
+        registrar.communities.create("the museum", real_holders, 2, keys)
     with pytest.raises(NotFound, match="no community named"):
-        registrar.resolve_community("no such museum")
+        registrar.reader.resolve_community("no such museum")
 
 
-def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registrar) -> None:
+def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registry) -> None:
     v0 = Cid.from_digest(bytes(32), DAG_PB, 0)
     with pytest.raises(NotFound) as caught:
-        registrar.resolve(str(v0.to_v1()))
+        registrar.reader.resolve(str(v0.to_v1()))
     assert str(v0.to_v1()) in caught.value.message
     assert "not registered" in caught.value.message
 
@@ -303,65 +306,69 @@ def test_the_sender_is_required_off_anvil(chain_settings: Settings, tmp_path: Pa
         deployment=deployment_path(chain_settings),
         fsync=False,
     )
-    with Registrar(settings) as registrar:  # no sender chosen
+    with Registry(settings) as registrar:  # no sender chosen
         keys = SignerKeys(settings, lambda _address: PASSPHRASE)
         with pytest.raises(UsageError, match="no sender"):
-            registrar.create_community("x", [to_checksum_address("0x" + "11" * 20)], 1, keys)
+            registrar.communities.create("x", [to_checksum_address("0x" + "11" * 20)], 1, keys)
 
 
 def test_a_batch_whose_manifest_exceeds_a_block_pins_and_sends_nothing(
-    registrar: Registrar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registrar: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = "big-" + tmp_path.name
     keys = keyed_community(registrar, name, 1, 1)
-    terms = write_terms(tmp_path / "terms.json", public_terms(registrar.resolve_community(name)))
+    terms = write_terms(
+        tmp_path / "terms.json", public_terms(registrar.reader.resolve_community(name))
+    )
     files = write_files(tmp_path / "files", 8)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     # A 4 KiB block limit stands in for 1 MiB: 8 items' manifest is about 4.5 KiB.
-    monkeypatch.setattr("ledger.registration.MAX_DOCUMENT_BYTES", 4096)
+    monkeypatch.setattr("ledger.registry.items.MAX_DOCUMENT_BYTES", 4096)
     with pytest.raises(LimitExceeded, match="smaller batches"):
-        registrar.register_batch(files, registrar.resolve_community(name), terms, keys)
+        registrar.items.register_batch(files, registrar.reader.resolve_community(name), terms, keys)
     assert registrar.node.pin_ls() == pins
     assert sent(registrar) == before
     monkeypatch.undo()
-    batch = registrar.register_batch(files, registrar.resolve_community(name), terms, keys)
+    batch = registrar.items.register_batch(
+        files, registrar.reader.resolve_community(name), terms, keys
+    )
     assert len(canonical_json(json.loads(registrar.node.block_get(batch.manifest_cid)))) > 4096
 
 
 def test_custody_loans_and_returns_keep_the_steward_and_return_needs_an_open_loan(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     name = "custody-" + tmp_path.name
     keys = keyed_community(registrar, name, 2, 1)
-    steward = registrar.resolve_community(name)
+    steward = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", public_terms(steward))
-    (result,) = registrar.register(write_files(tmp_path / "files", 1), steward, terms, keys)
+    (result,) = registrar.items.register(write_files(tmp_path / "files", 1), steward, terms, keys)
     item = str(result.cid)
     pins = registrar.node.pin_ls()
     before = sent(registrar)
     with pytest.raises(UsageError, match="not on loan"):
-        registrar.return_custody(item, keys)
+        registrar.custody.return_(item, keys)
     assert sent(registrar) == before  # nothing sent
     assert registrar.node.pin_ls() == pins  # no custody document stored
     with pytest.raises(UsageError, match="non-zero"):
-        registrar.loan_custody(item, bytes(32), keys)
+        registrar.custody.loan(item, bytes(32), keys)
     with pytest.raises(UsageError, match="cannot borrow"):
-        registrar.loan_custody(item, steward, keys)
+        registrar.custody.loan(item, steward, keys)
     assert sent(registrar) == before
 
     borrower = os.urandom(32)
     loan = tmp_path / "loan.json"
     loan.write_text('{"insurance": 250000}')
-    lent = registrar.loan_custody(item, borrower, keys, document=loan)
-    assert registrar.current_borrower(result.key) == borrower
+    lent = registrar.custody.loan(item, borrower, keys, document=loan).to_json()
+    assert registrar.custody.current_borrower(result.key) == borrower
     assert registrar.client.steward_of(result.key, registrar.client.find_record(result.key)) == (
         steward
     )
-    returned = registrar.return_custody(item, keys)
-    assert registrar.current_borrower(result.key) is None
+    returned = registrar.custody.return_(item, keys).to_json()
+    assert registrar.custody.current_borrower(result.key) is None
     assert sent(registrar) == before + 2
-    custody = [e for e in registrar.history(item) if e.event == "CustodyRecorded"]
+    custody = [e for e in registrar.items.history(item) if e.event == "CustodyRecorded"]
     assert [e.fields["action_name"] for e in custody] == ["loan", "return"]
     assert [e.fields["counterparty"] for e in custody] == [borrower, borrower]
     assert [e.fields["nonce"] for e in custody] == [lent["nonce"], returned["nonce"]] == [0, 1]

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.documents import canonical_json
 from ledger.errors import InvalidTerms, UsageError
-from ledger.registration import canonical_json
 from ledger.rights import check_terms, load_schema, parse_terms
 from ledger.rights.model import SEMANTIC_RULES
 from ledger.rights.schema import build_schema, schema_text

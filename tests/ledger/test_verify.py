@@ -41,7 +41,7 @@ from ledger.errors import (
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys
+from ledger.registry import Registry, SignerKeys
 from ledger.verify import (
     CheckCache,
     Status,
@@ -82,7 +82,7 @@ def validate_report(report: dict[str, Any]) -> None:
 class World:
     """A community on the session's anvil with its keys, and a place for files."""
 
-    registrar: Registrar
+    registrar: Registry
     keys: SignerKeys
     community: bytes
     folder: Path
@@ -95,15 +95,15 @@ class World:
 
     def register(self, *names: str, size: int = 300_000) -> list[Path]:
         paths = [self.file(n, size) for n in names]
-        self.registrar.register(paths, self.community, self.terms, self.keys)
+        self.registrar.items.register(paths, self.community, self.terms, self.keys)
         return paths
 
 
 @pytest.fixture
-def world(registrar: Registrar, tmp_path: Path) -> Iterator[World]:
+def world(registrar: Registry, tmp_path: Path) -> Iterator[World]:
     name = "verify-" + tmp_path.name
     keys = keyed_community(registrar, name, 3, 2)
-    community = registrar.resolve_community(name)
+    community = registrar.reader.resolve_community(name)
     terms = write_terms(tmp_path / "terms.json", public_terms(community))
     folder = tmp_path / "files"
     folder.mkdir()
@@ -122,7 +122,7 @@ def cid_of(path: Path, options: ImportOptions = V1) -> str:
 
 def test_a_registered_file_is_verified_with_its_signers(world: World) -> None:
     (path,) = world.register("scan.tif")
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED and report.exit_code == 0
     a = report.assessment
     assert a is not None
@@ -134,18 +134,18 @@ def test_a_registered_file_is_verified_with_its_signers(world: World) -> None:
     assert "signed by 2 of the 3 keyholders" in report.summary()
     validate_report(report.to_json())
     # By CID too (no content check), and by --expect.
-    assert verify_online(world.registrar, a.cid).status is Status.VERIFIED
-    by_expect = verify_online(world.registrar, str(path), expect=a.cid)
+    assert verify_online(world.registrar.reader, a.cid).status is Status.VERIFIED
+    by_expect = verify_online(world.registrar.reader, str(path), expect=a.cid)
     assert by_expect.status is Status.VERIFIED
     assert by_expect.content is not None and by_expect.content.expected_from == "--expect"
 
 
 def test_a_file_registered_as_cidv0_is_found_by_its_recorded_settings(world: World) -> None:
     path = world.file("old.bin", 700_000)
-    world.registrar.register(
+    world.registrar.items.register(
         [path], world.community, world.terms, world.keys, options=ImportOptions(cid_version=0)
     )
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED
     assert report.assessment is not None
     assert report.assessment.cid == cid_of(path, ImportOptions(cid_version=0))
@@ -155,7 +155,7 @@ def test_a_file_registered_as_cidv0_is_found_by_its_recorded_settings(world: Wor
 def test_an_unknown_file_or_cid_is_just_unknown(world: World) -> None:
     path = world.file("never-registered.bin")
     for target in (str(path), cid_of(path)):
-        report = verify_online(world.registrar, target)
+        report = verify_online(world.registrar.reader, target)
         assert report.status is Status.UNKNOWN and report.exit_code == 13
         assert report.summary() == "unknown"
         document = report.to_json()
@@ -164,7 +164,8 @@ def test_an_unknown_file_or_cid_is_just_unknown(world: World) -> None:
         assert document["item"] is None and document["content"] is None
         assert document["problems"] == [] and document["snapshot_block"] is None
         assert cid_of(path) not in json.dumps(document)
-    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.UNKNOWN
+    expected = verify_online(world.registrar.reader, str(path), expect=cid_of(path))
+    assert expected.status is Status.UNKNOWN
 
 
 def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None:
@@ -173,7 +174,7 @@ def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None
     data = bytearray(path.read_bytes())
     data[123_456] ^= 1
     path.write_bytes(bytes(data))
-    report = verify_online(world.registrar, str(path), expect=registered)
+    report = verify_online(world.registrar.reader, str(path), expect=registered)
     assert report.status is Status.TAMPERED and report.exit_code == 12
     assert report.content is not None and not report.content.matches
     assert report.content.expected_cid == registered
@@ -181,17 +182,17 @@ def test_bytes_that_are_not_the_expected_ones_are_tampered(world: World) -> None
     assert report.summary().startswith("tampered: ")
     validate_report(report.to_json())
     # Without an expectation the changed file is simply not a registered one.
-    assert verify_online(world.registrar, str(path)).status is Status.UNKNOWN
+    assert verify_online(world.registrar.reader, str(path)).status is Status.UNKNOWN
 
 
 def test_an_item_of_a_batch_is_verified_with_its_merkle_proof(world: World) -> None:
     paths = [world.file(f"b{i}.obj", 1000 + i) for i in range(5)]
-    batch = world.registrar.register_batch(paths, world.community, world.terms, world.keys)
-    report = verify_online(world.registrar, str(paths[3]))
+    batch = world.registrar.items.register_batch(paths, world.community, world.terms, world.keys)
+    report = verify_online(world.registrar.reader, str(paths[3]))
     assert report.status is Status.VERIFIED
     a = report.assessment
     assert a is not None and a.kind == "batch-item" and a.batch_root == batch.root
-    evidence = gather(world.registrar, [cid_of(paths[3])])
+    evidence = gather(world.registrar.reader, [cid_of(paths[3])])
     assert evidence.items[0].batch is not None and evidence.items[0].batch.proof
     # A proof that leads elsewhere is a contradiction, not a verdict.
     leaf = evidence.items[0].batch
@@ -213,14 +214,14 @@ def test_an_ai_enhanced_derivative_is_reported_with_its_original(
         tmp_path / "ai.json",
         public_terms(world.community, ai_use={"training": False, "enhancement": True}),
     )
-    world.registrar.add_derivative(
+    world.registrar.derivatives.add(
         cid_of(original), first, world.community, enhancing, method, world.keys
     )
     second = world.file("enhanced.tif")
-    world.registrar.add_derivative(
+    world.registrar.derivatives.add(
         cid_of(first), second, world.community, world.terms, method, world.keys, ai_enhanced=True
     )
-    report = verify_online(world.registrar, str(second))
+    report = verify_online(world.registrar.reader, str(second))
     assert report.status is Status.VERIFIED
     a = report.assessment
     assert a is not None and a.kind == "derivative" and a.ai_enhanced is True
@@ -246,8 +247,8 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
         new_key(world.registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
         for _ in range(2)
     ]
-    world.registrar.rotate_community(world.community, newcomers, 2, world.keys)
-    report = verify_online(world.registrar, str(path))
+    world.registrar.communities.rotate(world.community, newcomers, 2, world.keys)
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.KEYHOLDERS_CHANGED and report.exit_code == 10
     a = report.assessment
     assert a is not None
@@ -256,8 +257,8 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
     assert "keyholders have changed since signing" in report.summary()
     validate_report(report.to_json())
     # The new keyholders revoke: revoked wins over "changed", and their signatures hold.
-    world.registrar.revoke_terms(a.cid, world.keys)
-    revoked = verify_online(world.registrar, str(path))
+    world.registrar.terms.revoke(a.cid, world.keys)
+    revoked = verify_online(world.registrar.reader, str(path))
     assert revoked.status is Status.REVOKED and revoked.exit_code == 11
     assert revoked.problems == ()
     validate_report(revoked.to_json())
@@ -265,26 +266,26 @@ def test_a_rotated_community_is_reported_and_revocation_after_rotation_counts(
 
 def test_revoked_items_single_and_in_a_batch(world: World) -> None:
     (single,) = world.register("mask.obj")
-    world.registrar.revoke_terms(cid_of(single), world.keys)
-    report = verify_online(world.registrar, str(single))
+    world.registrar.terms.revoke(cid_of(single), world.keys)
+    report = verify_online(world.registrar.reader, str(single))
     assert report.status is Status.REVOKED
     assert report.summary().startswith("revoked: ")
     paths = [world.file(f"r{i}.obj", 500 + i) for i in range(3)]
-    world.registrar.register_batch(paths, world.community, world.terms, world.keys)
-    world.registrar.revoke_terms(cid_of(paths[1]), world.keys)
-    assert verify_online(world.registrar, str(paths[1])).status is Status.REVOKED
-    assert verify_online(world.registrar, str(paths[0])).status is Status.VERIFIED
+    world.registrar.items.register_batch(paths, world.community, world.terms, world.keys)
+    world.registrar.terms.revoke(cid_of(paths[1]), world.keys)
+    assert verify_online(world.registrar.reader, str(paths[1])).status is Status.REVOKED
+    assert verify_online(world.registrar.reader, str(paths[0])).status is Status.VERIFIED
 
 
 def test_custody_history_and_steward(world: World, tmp_path: Path) -> None:
     (path,) = world.register("drum.obj")
     other = "receiver-" + tmp_path.name
     keyed_community(world.registrar, other, 2, 1)
-    receiver = world.registrar.resolve_community(other)
-    world.registrar.loan_custody(cid_of(path), os.urandom(32), world.keys)
-    world.registrar.return_custody(cid_of(path), world.keys)
-    world.registrar.transfer_custody(cid_of(path), receiver, world.keys)
-    report = verify_online(world.registrar, str(path))
+    receiver = world.registrar.reader.resolve_community(other)
+    world.registrar.custody.loan(cid_of(path), os.urandom(32), world.keys)
+    world.registrar.custody.return_(cid_of(path), world.keys)
+    world.registrar.custody.transfer(cid_of(path), receiver, world.keys)
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED, report.problems
     a = report.assessment
     assert a is not None
@@ -301,9 +302,9 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
     cid = Cid.parse(cid_of(ciphertext))
     world.registrar.node.add_path(ciphertext, ImportOptions(cid_version=1))
     client = world.registrar.client
-    community = world.registrar.community(world.community)
+    community = world.registrar.session.community(world.community)
     commitment = plaintext_commitment(os.urandom(32), Cid.parse(cid_of(world.file("plain.bin"))))
-    from ledger.registration import canonical_json, metadata_document
+    from ledger.documents import canonical_json, metadata_document
 
     metadata = canonical_json(metadata_document(cid, "sealed.bin", 300_000, ImportOptions(1)))
     import hashlib
@@ -321,7 +322,7 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
         community, bytes(cid), meta_digest, terms_digest, commitment, deadline,
         world.keys.sign(typed, signers),
     ))
-    report = verify_online(world.registrar, str(ciphertext))
+    report = verify_online(world.registrar.reader, str(ciphertext))
     assert report.status is Status.VERIFIED
     assert report.assessment is not None and report.assessment.encrypted
     assert "ciphertext" in report.summary()
@@ -332,7 +333,9 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
 
 def test_proofs_verify_offline_with_no_chain(world: World) -> None:
     paths = world.register("a.obj", "b.obj")
-    evidence = gather(world.registrar, [str(p) for p in [cid_of(paths[0]), cid_of(paths[1])]])
+    evidence = gather(
+        world.registrar.reader, [str(p) for p in [cid_of(paths[0]), cid_of(paths[1])]]
+    )
     document = json.loads(json.dumps(proofs_document(evidence)))
     jsonschema.validate(document, load_schema("proofs"))
     # Everything the spec lists is in it.
@@ -387,7 +390,7 @@ def _resign(document: dict[str, Any], mutate: Any) -> dict[str, Any]:
 
 def test_a_forged_signature_in_a_proofs_file_is_a_signature_failure(world: World) -> None:
     (path,) = world.register("relic.obj")
-    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    document = proofs_document(gather(world.registrar.reader, [cid_of(path)]))
     strangers = sorted((Account.create() for _ in range(2)), key=lambda a: int(a.address, 16))
 
     def forge(data: bytes) -> bytes:
@@ -417,7 +420,7 @@ def test_a_shared_check_cache_finds_what_a_fresh_check_finds(world: World) -> No
     """A registration checked once is taken from the CheckCache the next time, with what its
     check found (here, signatures by strangers) found again."""
     (path,) = world.register("votive.obj")
-    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    document = proofs_document(gather(world.registrar.reader, [cid_of(path)]))
     strangers = sorted((Account.create() for _ in range(2)), key=lambda a: int(a.address, 16))
 
     def forge(data: bytes) -> bytes:
@@ -485,7 +488,7 @@ def encode_register_item(args: dict[str, Any], signatures: bytes) -> bytes:
 
 def test_changed_calldata_without_the_relayers_key_is_refused(world: World) -> None:
     (path,) = world.register("stone.obj")
-    document = proofs_document(gather(world.registrar, [cid_of(path)]))
+    document = proofs_document(gather(world.registrar.reader, [cid_of(path)]))
     item = document["items"][0]["registration"]
     raw = bytearray(bytes.fromhex(item["raw_tx"][2:]))
     raw[-100] ^= 0xFF  # somewhere in the signature-bearing calldata
@@ -531,9 +534,8 @@ def sealed_proofs(
     anvil: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """A proofs document with an item, a batch item, a derivative and a terms change."""
-    from ledger.chain import connect
+    from ledger.chain import connect, deployment_path
     from ledger.settings import load_settings
-    from local_chain.lifecycle import deployment_path
     from tests.registry_support import chain_snapshot
 
     tmp = tmp_path_factory.mktemp("sealed")
@@ -541,10 +543,10 @@ def sealed_proofs(
         env={}, data_dir=tmp / "data", rpc_url=anvil.settings.rpc_url,
         deployment=deployment_path(anvil.settings), fsync=False,
     )
-    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as reg:
-        reg.use_local_sender()
+    with chain_snapshot(connect(settings.rpc_url)), Registry(settings) as reg:
+        reg.session.use_sender(anvil_dev_account())
         keys = keyed_community(reg, "sealed", 2, 1)
-        community = reg.resolve_community("sealed")
+        community = reg.reader.resolve_community("sealed")
         terms = write_terms(tmp / "t.json", public_terms(community))
         files = []
         for i in range(4):
@@ -554,14 +556,14 @@ def sealed_proofs(
             tmp / "t.json",
             public_terms(community, ai_use={"training": False, "enhancement": True}),
         )
-        (single,) = reg.register([files[0]], community, terms, keys)
-        reg.register_batch(files[1:3], community, terms, keys)
+        (single,) = reg.items.register([files[0]], community, terms, keys)
+        reg.items.register_batch(files[1:3], community, terms, keys)
         method = tmp / "m.json"
         method.write_text('{"method": "denoise"}')
-        reg.add_derivative(str(single.cid), files[3], community, terms, method, keys,
+        reg.derivatives.add(str(single.cid), files[3], community, terms, method, keys,
                            ai_enhanced=True)
-        reg.set_terms(str(single.cid), terms, keys)
-        return proofs_document(gather(reg, [cid_of(files[3]), cid_of(files[2])]))
+        reg.terms.set(str(single.cid), terms, keys)
+        return proofs_document(gather(reg.reader, [cid_of(files[3]), cid_of(files[2])]))
 
 
 @reaches(0.8)
@@ -622,9 +624,9 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
     newer = write_terms(
         tmp_path / "terms-v2.json", public_terms(world.community, license="CC0-1.0")
     )
-    world.registrar.set_terms(cid_of(path), newer, world.keys)  # a terms change for the history
+    world.registrar.terms.set(cid_of(path), newer, world.keys)  # a terms change for the history
     bag = tmp_path / "bag"
-    result = export_bag(world.registrar, cid_of(path), bag)
+    result = export_bag(world.registrar.reader, cid_of(path), bag)
     assert result["cid"] == cid_of(path)
     proc = subprocess.run(
         [str(BAGIT), "--validate", str(bag)], capture_output=True, text=True, timeout=300
@@ -645,11 +647,11 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
     assert report.assessment is not None and report.assessment.terms_version == 2
     assert report.content is not None and report.content.matches
     with pytest.raises(UsageError, match="not an empty folder"):
-        export_bag(world.registrar, cid_of(path), bag)
+        export_bag(world.registrar.reader, cid_of(path), bag)
     # Revoking a public item withdraws its bytes from this node: nothing left to bag.
-    world.registrar.revoke_terms(cid_of(path), world.keys)
+    world.registrar.terms.revoke(cid_of(path), world.keys)
     with pytest.raises(NotFound, match="not on this IPFS node"):
-        export_bag(world.registrar, cid_of(path), tmp_path / "after-revocation")
+        export_bag(world.registrar.reader, cid_of(path), tmp_path / "after-revocation")
     assert not (tmp_path / "after-revocation").exists()
 
     tampered = tmp_path / "tampered"
@@ -663,7 +665,7 @@ def test_an_exported_bag_validates_and_verifies_and_a_changed_payload_is_tampere
 def test_hostile_bags_get_clear_errors(world: World, tmp_path: Path) -> None:
     (path,) = world.register("bead.obj")
     bag = tmp_path / "bag"
-    export_bag(world.registrar, cid_of(path), bag)
+    export_bag(world.registrar.reader, cid_of(path), bag)
     content = bag / "data" / "content" / cid_of(path)
 
     linked = tmp_path / "linked"
@@ -751,7 +753,7 @@ def distance(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _as_if(distance: str, registrar: Registrar) -> Registrar:
+def _as_if(distance: str, registrar: Registry) -> Registry:
     if distance == "far":
         registrar.client.head_seconds = 1.0
     return registrar
@@ -770,12 +772,12 @@ def test_the_chain_is_near_when_its_last_head_request_was_quick_or_its_url_is_lo
         ("http://10.1.2.3:8545", False),
         ("https://rpc.example.org", False),
     ]:
-        with Registrar(dataclasses.replace(base, rpc_url=url)) as registrar:
-            assert _nearby(registrar) is near, url
+        with Registry(dataclasses.replace(base, rpc_url=url)) as registrar:
+            assert _nearby(registrar.reader) is near, url
             registrar.client.head_seconds = 0.0005
-            assert _nearby(registrar)
+            assert _nearby(registrar.reader)
             registrar.client.head_seconds = 0.05
-            assert not _nearby(registrar)
+            assert not _nearby(registrar.reader)
 
 
 def test_verification_hashes_the_file_once(
@@ -794,11 +796,12 @@ def test_verification_hashes_the_file_once(
         return real(p, options, *rest)
 
     monkeypatch.setattr(content_module, "import_file", counted)
-    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    assert verify_online(world.registrar.reader, str(path)).status is Status.VERIFIED
     assert len(passes) == 1
-    assert verify_online(world.registrar, str(path), expect=cid_of(path)).status is Status.VERIFIED
+    expected = verify_online(world.registrar.reader, str(path), expect=cid_of(path))
+    assert expected.status is Status.VERIFIED
     assert len(passes) == 2
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     assert verify_offline(evidence, path=path).status is Status.VERIFIED
     assert len(passes) == 3
 
@@ -806,7 +809,7 @@ def test_verification_hashes_the_file_once(
 # ---- online: round trips, the snapshot, the chain work beside the hashing --------------------
 
 
-def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registrar) -> list[list[str]]:
+def _count_posts(monkeypatch: pytest.MonkeyPatch, registrar: Registry) -> list[list[str]]:
     """The JSON-RPC methods of every HTTP request sent from now on (a list per request:
     several for a batch), through the one transport that web3 and the read path share: a
     counting wrapper around the real transport."""
@@ -833,7 +836,7 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
 ) -> None:
     (path,) = world.register("counted.tif")
     posts = _count_posts(monkeypatch, world.registrar)
-    assert verify_online(world.registrar, str(path)).status is Status.VERIFIED
+    assert verify_online(world.registrar.reader, str(path)).status is Status.VERIFIED
     # The index had to catch up with the registration: the sync's reads, one call at a time,
     # and the item's record and raw transactions (registration, community creation) in one
     # batch; nothing about the item goes out on its own.
@@ -845,13 +848,13 @@ def test_online_evidence_is_one_batch_at_the_snapshot_block(
     # The chain has not moved since: two round trips in all, the head (beside the hashing)
     # and the item's record; its transactions are known by their hashes already.
     posts.clear()
-    report = verify_online(world.registrar, str(path))
+    report = verify_online(world.registrar.reader, str(path))
     assert report.status is Status.VERIFIED
     assert posts == [["eth_chainId", "eth_getBlockByNumber"], ["eth_call"]]
     # The snapshot is the chain's head block, by number and hash.
-    w3 = world.registrar.w3
+    w3 = world.registrar.session.w3
     assert report.snapshot_block == w3.eth.block_number
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     assert evidence.snapshot_block == report.snapshot_block
     assert evidence.snapshot_hash == bytes(w3.eth.get_block(report.snapshot_block)["hash"])
 
@@ -863,16 +866,16 @@ def test_an_unreachable_chain_fails_clearly_once_hashing_is_done(
     path = world.file("large.bin", 6_000_000)
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     settings = dataclasses.replace(world.registrar.settings, rpc_url=closed)
-    with Registrar(settings) as unreachable:
+    with Registry(settings) as unreachable:
         _as_if(distance, unreachable)
         for expect in (None, cid_of(path)):
             with pytest.raises(ChainUnavailable, match=f"no chain answers at {closed}"):
-                verify_online(unreachable, str(path), expect=expect)
+                verify_online(unreachable.reader, str(path), expect=expect)
         with pytest.raises(ChainUnavailable):
-            verify_online(unreachable, cid_of(path))
+            verify_online(unreachable.reader, cid_of(path))
         # A file that cannot be verified at all is a usage error before any chain work.
         with pytest.raises(UsageError, match="not a regular file"):
-            verify_online(unreachable, str(tmp_path))
+            verify_online(unreachable.reader, str(tmp_path))
     assert not [t for t in threading.enumerate() if t.name.startswith("heritage-hash")]
 
 
@@ -880,7 +883,7 @@ def test_a_community_id_its_salt_and_keyholders_do_not_give_is_refused(world: Wo
     """A forger who files the real creation under another community id (consistently, in
     every event that names it) is caught by deriving the id as the registry does."""
     (path,) = world.register("claimed.obj")
-    evidence = gather(world.registrar, [cid_of(path)])
+    evidence = gather(world.registrar.reader, [cid_of(path)])
     item = evidence.items[0]
     real = item.registration.fields["community"]
     fake = bytes(31) + b"\x01"
@@ -913,13 +916,13 @@ def test_a_node_that_refuses_batches_gives_the_same_report(world: World) -> None
     """Some nodes answer a batch request with one error object: the read path asks the same
     calls one at a time over the same transport, and the evidence and report are the same."""
     (path,) = world.register("twice.obj")
-    direct = verify_online(world.registrar, str(path)).to_json()
+    direct = verify_online(world.registrar.reader, str(path)).to_json()
     settings = world.registrar.settings
     with rpc_relay(settings.rpc_url, "no_batches") as relay:
         relayed = dataclasses.replace(settings, rpc_url=relay.url)
-        with Registrar(relayed) as registrar:
-            assert verify_online(registrar, str(path)).to_json() == direct
-            assert verify_online(registrar, cid_of(path)).status is Status.VERIFIED
+        with Registry(relayed) as registrar:
+            assert verify_online(registrar.reader, str(path)).to_json() == direct
+            assert verify_online(registrar.reader, cid_of(path)).status is Status.VERIFIED
     assert any(len(m) > 1 for m in relay.methods), "a batch was asked for, and refused"
     assert ["eth_getBlockByNumber"] in relay.methods, "then asked one call at a time"
 

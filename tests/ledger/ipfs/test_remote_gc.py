@@ -29,23 +29,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from ledger.chain import connect
+from ledger.chain import connect, deployment_path
 from ledger.errors import BlockNotFound, IpfsError, NotFound, RemoteNodeError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
 from ledger.keys import new_key
-from ledger.registration import Registrar, SignerKeys
+from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
-from local_chain.lifecycle import deployment_path
+from local_chain import anvil_dev_account
 from tests import registry_support
 from tests.chain_support import free_port
 from tests.registry_support import PASSPHRASE, chain_snapshot
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 chain_settings = registry_support.chain_settings  # the session anvil, as a fixture here
-registrar = registry_support.registrar  # a Registrar on it with the embedded node
+registrar = registry_support.registrar  # a Registry on it with the embedded node
 HERITAGE = Path(sys.executable).parent / "heritage"
 CHUNK = 262_144
 
@@ -286,7 +286,7 @@ def test_cli_gc_works_against_a_remote_node(
 @pytest.fixture
 def remote_registrar(
     chain_settings: Settings, tmp_path: Path, served_node: str
-) -> Iterator[Registrar]:
+) -> Iterator[Registry]:
     """A registrar whose IPFS node is the served embedded node, reached as a remote Kubo."""
     settings = load_settings(
         env={},
@@ -296,14 +296,14 @@ def remote_registrar(
         ipfs_api=served_node,
         fsync=False,
     )
-    with chain_snapshot(connect(settings.rpc_url)), Registrar(settings) as registrar:
-        registrar.use_local_sender()
+    with chain_snapshot(connect(settings.rpc_url)), Registry(settings) as registrar:
+        registrar.session.use_sender(anvil_dev_account())
         assert isinstance(registrar.node, KuboNode)
-        yield registrar  # closing the Registrar closes its session with the node
+        yield registrar  # closing the Registry closes its session with the node
 
 
 def test_withdrawal_through_the_remote_backend_collects_the_plaintext_there(
-    remote_registrar: Registrar,
+    remote_registrar: Registry,
     embedded_node: EmbeddedNode,
     served_node: str,
     tmp_path: Path,
@@ -314,13 +314,13 @@ def test_withdrawal_through_the_remote_backend_collects_the_plaintext_there(
     ]
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     name = "remote-withdraw-" + tmp_path.name
-    registrar.create_community(name, holders, 1, keys)
-    community = registrar.resolve_community(name)
+    registrar.communities.create(name, holders, 1, keys)
+    community = registrar.reader.resolve_community(name)
     public = write_terms(tmp_path / "public.json", public_terms(community))
     plaintext = os.urandom(3 * CHUNK + 99)  # a DAG of several blocks
     (tmp_path / "open.obj").write_bytes(plaintext)
     (tmp_path / "stays.obj").write_bytes(os.urandom(CHUNK + 3))
-    withdrawn, stays = registrar.register(
+    withdrawn, stays = registrar.items.register(
         [tmp_path / "open.obj", tmp_path / "stays.obj"], community, public, keys
     )
     plain_blocks = blocks_of(embedded_node, withdrawn.cid) | {withdrawn.metadata_cid.multihash}
@@ -329,7 +329,7 @@ def test_withdrawal_through_the_remote_backend_collects_the_plaintext_there(
     stranger = embedded_node.block_put(b"another user's cached block " + os.urandom(8))
 
     restricted = write_terms(tmp_path / "restricted.json", restricted_terms(community))
-    result = registrar.set_terms(str(withdrawn.cid), restricted, keys)
+    result = registrar.terms.set(str(withdrawn.cid), restricted, keys).to_json()
 
     assert set(result["unpinned"]) == {str(withdrawn.cid), str(withdrawn.metadata_cid)}
     assert "gc_error" not in result
@@ -359,24 +359,24 @@ def test_withdrawal_through_the_remote_backend_collects_the_plaintext_there(
 
 
 def test_a_failed_remote_collection_is_reported_not_hidden(
-    remote_registrar: Registrar, embedded_node: EmbeddedNode, tmp_path: Path
+    remote_registrar: Registry, embedded_node: EmbeddedNode, tmp_path: Path
 ) -> None:
     registrar = remote_registrar
     holder = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     name = "remote-gc-fails-" + tmp_path.name
-    registrar.create_community(name, [holder], 1, keys)
-    community = registrar.resolve_community(name)
+    registrar.communities.create(name, [holder], 1, keys)
+    community = registrar.reader.resolve_community(name)
     public = write_terms(tmp_path / "public.json", public_terms(community))
     (tmp_path / "a.obj").write_bytes(os.urandom(2 * CHUNK + 1))
     (tmp_path / "b.obj").write_bytes(os.urandom(2 * CHUNK + 1))
-    target, broken = registrar.register(
+    target, broken = registrar.items.register(
         [tmp_path / "a.obj", tmp_path / "b.obj"], community, public, keys
     )
     *_, (leaf, _) = walk_dag(broken.cid, embedded_node.store.get_block)
     embedded_node.store.delete_block(leaf.multihash)  # a pinned DAG that cannot be walked
 
-    result = registrar.revoke_terms(str(target.cid), keys)
+    result = registrar.terms.revoke(str(target.cid), keys).to_json()
 
     assert result["revoked"] is True  # the chain holds the revocation...
     assert "cannot be walked" in result["gc_error"]  # ...and the failed collection is said
@@ -387,7 +387,7 @@ def test_a_failed_remote_collection_is_reported_not_hidden(
 
 
 def test_an_unreachable_node_after_the_chain_change_is_reported_not_raised(
-    registrar: Registrar, tmp_path: Path
+    registrar: Registry, tmp_path: Path
 ) -> None:
     """Revoked with the data directory's settings but an IPFS node that does not answer (a
     port nothing listens on): the revocation is on chain, and the result says the plaintext
@@ -395,17 +395,17 @@ def test_an_unreachable_node_after_the_chain_change_is_reported_not_raised(
     holder = new_key(registrar.settings, PASSPHRASE, unsafe_light_kdf=True).address
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     name = "unreachable-node-" + tmp_path.name
-    registrar.create_community(name, [holder], 1, keys)
-    community = registrar.resolve_community(name)
+    registrar.communities.create(name, [holder], 1, keys)
+    community = registrar.reader.resolve_community(name)
     public = write_terms(tmp_path / "public.json", public_terms(community))
     (tmp_path / "a.obj").write_bytes(os.urandom(CHUNK + 1))
-    (item,) = registrar.register([tmp_path / "a.obj"], community, public, keys)
+    (item,) = registrar.items.register([tmp_path / "a.obj"], community, public, keys)
 
     dead = f"http://127.0.0.1:{free_port()}"
     settings = dataclasses.replace(registrar.settings, ipfs_api=dead)
-    with Registrar(settings) as elsewhere:
-        elsewhere.use_local_sender()
-        result = elsewhere.revoke_terms(str(item.cid), keys)
+    with Registry(settings) as elsewhere:
+        elsewhere.session.use_sender(anvil_dev_account())
+        result = elsewhere.terms.revoke(str(item.cid), keys).to_json()
 
     assert result["revoked"] is True
     assert "unpinning" in result["gc_error"] and "FAILED" in result["warning"]

@@ -1,0 +1,75 @@
+"""Inputs: the caller's files a workflow reads, checked before anything is added or sent.
+
+The files to register, a terms file (valid terms of the acting community,
+:mod:`ledger.rights`) and a derivative's method document (its JSON schema).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ledger.documents import read_json_file
+from ledger.errors import UsageError
+from ledger.rights import parse_terms
+
+__all__ = ["check_paths", "read_method_document", "read_terms_document"]
+
+
+def check_paths(paths: Sequence[Path]) -> list[Path]:
+    """The files to register, each an existing regular file; UsageError otherwise."""
+    if not paths:
+        raise UsageError("no files to register")
+    checked: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path} does not exist", hint="check the path")
+        if not path.is_file():
+            raise UsageError(
+                f"{path} is not a regular file",
+                hint="register files one by one (a directory's files: pass them as PATH...)",
+            )
+        checked.append(path)
+    return checked
+
+
+def read_terms_document(terms: Path, community_id: bytes) -> dict[str, Any]:
+    """The terms file as a document, refused (InvalidTerms: the field's JSON pointer and
+    the rule) unless it is valid terms of ``community_id``: checked before anything is
+    added, pinned or sent."""
+    document = read_json_file(terms)
+    parse_terms(document, where=str(terms), community=community_id)
+    return document
+
+
+@functools.cache
+def _method_schema() -> Mapping[str, Any]:
+    text = resources.files("ledger").joinpath("schemas/derivative-method.schema.json")
+    loaded: Mapping[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    return loaded
+
+
+def read_method_document(path: Path) -> dict[str, Any]:
+    """A derivative's method document (``--method``), refused (UsageError naming the field
+    and the rule) unless it follows ledger/schemas/derivative-method.schema.json."""
+    import jsonschema  # only derivatives need it
+
+    document = read_json_file(path)
+    errors = sorted(
+        jsonschema.Draft202012Validator(_method_schema()).iter_errors(document),
+        key=lambda e: list(e.absolute_path),
+    )
+    if errors:
+        first = errors[0]
+        where = "/" + "/".join(str(p) for p in first.absolute_path)
+        raise UsageError(
+            f"{path} is not a method document: at {where}: {first.message[:200]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            hint='e.g. {"method": "photogrammetry", "software": "Meshroom 2023.3"}; '
+            "see docs/derivatives.md",
+        )
+    return document
