@@ -12,6 +12,8 @@ way a new process is:
   binary ``.buffer`` each, none a terminal; rich consoles look ``sys.stdout``/``sys.stderr`` up
   on every write, so they write into these;
 - the working directory, when ``cwd`` is given;
+- the controlling terminal: there is none, as for a process started without one, so hidden
+  prompts (``getpass``) read the line from stdin instead of opening ``/dev/tty``;
 - ``sys.excepthook`` (typer installs its own on every call) and the root logger's handlers.
 
 An exception that escapes ``main`` is what a crash of the process was: its traceback is written
@@ -30,6 +32,7 @@ would kill the process).
 
 from __future__ import annotations
 
+import getpass
 import io
 import logging
 import os
@@ -39,7 +42,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, overload
+from typing import Literal, TextIO, overload
 
 __all__ = ["HERITAGE_PREFIX", "isolated_environment", "run_entry_point", "run_heritage"]
 
@@ -64,6 +67,19 @@ def isolated_environment(env: Mapping[str, str]) -> Iterator[None]:
 def _stream(data: bytes = b"") -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="strict", newline=None,
                             write_through=True)  # fmt: skip
+
+
+def _getpass_without_terminal(prompt: str = "Password: ", stream: TextIO | None = None) -> str:
+    """``getpass.getpass`` in a process with no controlling terminal (its fallback: a warning
+    and the prompt on stderr, the line from stdin, no echo control)."""
+    out = stream or sys.stderr
+    print("Warning: Password input may be echoed.", file=out)
+    out.write(prompt)
+    out.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.removesuffix("\n")
 
 
 @overload
@@ -122,13 +138,14 @@ def run_entry_point(
     stdin = _stream((input or "").encode())
     stdout, stderr = _stream(), _stream()
     streams = (sys.stdin, sys.stdout, sys.stderr)
-    hook = sys.excepthook
+    hook, ask = sys.excepthook, getpass.getpass
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     here = Path.cwd()
     status = 0
     with isolated_environment(env or {}):
         sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+        getpass.getpass = _getpass_without_terminal
         try:
             if cwd is not None:
                 os.chdir(cwd)
@@ -148,7 +165,7 @@ def run_entry_point(
             stdout.flush()
             stderr.flush()
             sys.stdin, sys.stdout, sys.stderr = streams
-            sys.excepthook = hook
+            sys.excepthook, getpass.getpass = hook, ask
             root.handlers[:] = handlers
             root.setLevel(level)
             os.chdir(here)
