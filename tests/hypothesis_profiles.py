@@ -3,8 +3,9 @@ runs, sized for CI), ``deep`` (``make test-deep``: ten times the default's examp
 sets no count, and every test's full count of its own) and ``mutation`` (few, derandomized and
 without the example database, so that a mutant's fate is reproducible; ``make mutate``).
 
-A test that sets its own count writes it as ``max_examples=examples(N)``: ``N`` under ``deep``
-and ``mutation``, :data:`DEFAULT_SHARE` of it under ``default`` (never fewer than ``least``).
+A slow test sets its count as ``max_examples=examples(N)`` (or ``examples()`` for the profile's
+own count): ``N`` under ``deep`` and ``mutation``, :data:`DEFAULT_SHARE` of it under
+``default`` (never fewer than ``least``).
 So ``make test`` stays in its time budget, ``make test-deep`` runs every count in full, and a
 mutant meets the same number of examples whichever profile is the default.
 
@@ -25,9 +26,12 @@ PROFILE: Final = os.environ.get("HYPOTHESIS_PROFILE", "default")
 DEFAULT_SHARE: Final = 0.2
 
 
-def examples(count: int, *, least: int = 10) -> int:
-    """A property test's example count: ``count`` in full under ``deep`` and ``mutation``,
-    :data:`DEFAULT_SHARE` of it (at least ``least``, at most ``count``) under ``default``."""
+def examples(count: int | None = None, *, least: int = 10) -> int:
+    """A property test's example count: ``count`` (by default the profile's own count) in full
+    under ``deep`` and ``mutation``; :data:`DEFAULT_SHARE` of it (at least ``least``, at most
+    ``count``) under ``default``."""
+    if count is None:
+        count = settings().max_examples
     if PROFILE != "default":
         return count
     return min(count, max(least, round(count * DEFAULT_SHARE)))
