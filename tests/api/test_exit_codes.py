@@ -1,6 +1,7 @@
 """One exit-status table: docs/exit-codes.md lists exactly :class:`ExitCode`, every error and
 every command exits only with a status from it, and each command class's documented failure
-exits as documented (run as real processes)."""
+exits as documented: as real processes (the status the shell sees), and, for every command
+that needs the chain, in-process (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ledger.errors import ExitCode, HeritageError
 from ledger.verify import load_schema
 from ledger.verify.report import Status
 from tests.chain_support import free_port
+from tests.cli_runner import run_heritage
 from tests.registry_support import HERITAGE, Chain, chain
 
 REUSED_FIXTURES = (chain,)
@@ -141,7 +143,8 @@ def test_every_command_that_needs_the_chain_exits_3_when_it_is_down(
         "HERITAGE_DEPLOYMENT": str(chain.deployment),
         "HERITAGE_FSYNC": "false",
     }
-    proc = _run(env, *args, cwd=tmp_path)
+    proc = run_heritage(args, env=env, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == ExitCode.CHAIN_UNAVAILABLE, proc.stderr
     assert proc.stderr.startswith(f"error[chain_unavailable]: no chain answers at {closed}")
     assert not (tmp_path / "request.json").exists()
