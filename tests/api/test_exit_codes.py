@@ -1,7 +1,7 @@
 """One exit-status table: docs/exit-codes.md lists exactly :class:`ExitCode`, every error and
 every command exits only with a status from it, and each command class's documented failure
-exits as documented: as real processes (the status the shell sees), and, for every command
-that needs the chain, in-process (tests/cli_runner.py)."""
+exits as documented: in-process (tests/cli_runner.py), and for each status of the table's
+failures without a chain also as a real process (the status the shell sees)."""
 
 from __future__ import annotations
 
@@ -166,7 +166,17 @@ def test_the_documented_failures_without_a_chain(tmp_path: Path) -> None:
         (("ipfs", "cat", _CID), ExitCode.FAILURE, "error[block_not_found]"),
         (("terms", "check", str(bad_terms)), ExitCode.TERMS_INVALID, "error[invalid_terms]"),
     ]
+    # Every case in-process; the first of each status, and the unknown command (click's own
+    # usage error), also as a real process: the status the shell sees.
+    real: set[int] = set()
     for args, status, line in cases:
-        proc = _run(env, *args, cwd=tmp_path)
+        proc = run_heritage(args, env=env, cwd=tmp_path)
+        assert "Traceback" not in proc.stderr, proc.stderr
         assert proc.returncode == status, (args, proc.stderr)
         assert proc.stderr.startswith(line), (args, proc.stderr)
+        if status not in real or args == ("no-such-command",):
+            real.add(status)
+            proc = _run(env, *args, cwd=tmp_path)
+            assert proc.returncode == status, (args, proc.stderr)
+            assert proc.stderr.startswith(line), (args, proc.stderr)
+    assert real == {ExitCode.USAGE, ExitCode.FAILURE, ExitCode.TERMS_INVALID}
