@@ -24,10 +24,10 @@ Caches that outlive one invocation are pure memos keyed by everything they read 
 checksums, ABI tables, checked keyholder histories keyed by their events), so a later
 invocation cannot see stale state through them.
 
-What a real process is needed for stays a subprocess: tests/api/test_exit_codes.py, the
-start-up import checks and ``ipfs serve`` in tests/api/test_cli.py, signals in
-tests/api/test_cli_registry.py, and tests/api/test_cli_hostile_json.py (a regression there
-would kill the process).
+What a real process is needed for stays a subprocess: the exit status the shell sees
+(tests/api/test_exit_codes.py, one per status), the start-up import checks and ``ipfs serve``
+in tests/api/test_cli.py, the progress bar on a terminal in tests/api/test_cli_registry.py,
+and ``chain up``/``down`` in tests/local_chain/test_anvil.py.
 """
 
 from __future__ import annotations
