@@ -149,7 +149,8 @@ def run_entry_point(
         try:
             if cwd is not None:
                 os.chdir(cwd)
-            main(argv)
+            # What the console script does: sys.exit(main()).
+            raise SystemExit(main(argv))
         except SystemExit as exc:
             if exc.code is None:
                 status = 0

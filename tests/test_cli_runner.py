@@ -23,6 +23,11 @@ def test_exit_status_and_streams_are_those_of_the_command(tmp_path: Path) -> Non
     assert (out, err, status) == (f"out a {tmp_path}\n".encode() + b"\xff\n", "err\n", 7)
 
 
+def test_a_returned_status_is_the_exit_status_as_under_the_console_script() -> None:
+    assert run_entry_point(lambda _argv: 5, [])[2] == 5
+    assert run_entry_point(lambda _argv: None, [])[2] == 0
+
+
 def test_a_crash_is_a_traceback_on_stderr_and_status_1() -> None:
     def main(_argv: list[str]) -> None:
         raise RuntimeError("boom")
