@@ -2,8 +2,9 @@
 #
 #   make install    Python venv (.venv, editable install with [dev] extras),
 #                   npm packages (npm ci) and Debian chromium; idempotent
-#   make test       lint + typecheck + pytest
-#   make test-deep  make test with many more Hypothesis examples (HYPOTHESIS_PROFILE=deep),
+#   make test       lint + typecheck + pytest (TEST_WORKERS=2 pytest-xdist workers)
+#   make test-deep  make test with many more Hypothesis examples (HYPOTHESIS_PROFILE=deep:
+#                   every property test's full count, see tests/hypothesis_profiles.py),
 #                   then make mutate
 #   make mutate     mutation testing (cosmic-ray) of the security-critical modules, each
 #                   against its own tests; kill rate per module in build/mutation/
@@ -29,6 +30,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-install
 CHROMIUM := /usr/bin/chromium
 BENCH_ARGS ?=
+# pytest-xdist workers of `make test` (each starts its own anvil); 0 runs in one process.
+TEST_WORKERS ?= 2
 MUTATE_ARGS ?=
 
 # The stamp normally only follows its inputs. When something it installs has
@@ -90,13 +93,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	MYPYPATH=bench $(BIN)/mypy bench/*.py
-	@rc=0; $(BIN)/python -m pytest -q || rc=$$?; \
+	@rc=0; $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal || rc=$$?; \
 	if [ $$rc -eq 5 ]; then \
 	  echo "error: pytest collected no tests (exit 5); treating as a failure" >&2; \
 	fi; \
 	exit $$rc
 
-# The same as `make test`, with ten times the Hypothesis examples, then mutation testing.
+# The same as `make test`, with the deep Hypothesis profile (ten times the default examples
+# where a test sets no count, each test's full count where it does), then mutation testing.
 test-deep: install
 	HYPOTHESIS_PROFILE=deep $(MAKE) test
 	$(MAKE) mutate

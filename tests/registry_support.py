@@ -1,6 +1,7 @@
 """Fixtures and helpers of every test that registers: a registrar per test on the session's
-anvil (in-process), and a CLI workspace (real `heritage` processes) with its keystore and
-terms files. One home for them, imported by the registry, consent and verification tests."""
+anvil (in-process), and a CLI workspace (`heritage` run in-process by tests/cli_runner.py) with
+its keystore and terms files. One home for them, imported by the registry, consent and
+verification tests."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
 from local_chain import ANVIL_DEV_ACCOUNT_0, anvil_dev_account
+from tests.cli_runner import run_heritage
 from tests.conftest import LocalChain
 from tests.rights_support import public_terms, write_terms
 
@@ -114,20 +116,20 @@ class Workspace:
     ids: dict[str, bytes] = field(default_factory=dict)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-        env |= {
-            "HERITAGE_DATA_DIR": str(self.data),
-            "HERITAGE_RPC_URL": self.chain.settings.rpc_url,
-            "HERITAGE_DEPLOYMENT": str(self.chain.deployment),
-            "HERITAGE_FSYNC": "false",
-        }
-        proc = subprocess.run(
-            [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=300
-        )
+        proc = run_heritage(args, env=self.env())
         assert "Traceback" not in proc.stderr, proc.stderr
         if check:
             assert proc.returncode == 0, proc.stderr
         return proc
+
+    def env(self, **changes: str) -> dict[str, str]:
+        """The ``HERITAGE_*`` variables of this workspace's commands (``changes`` override)."""
+        return {
+            "HERITAGE_DATA_DIR": str(self.data),
+            "HERITAGE_RPC_URL": self.chain.settings.rpc_url,
+            "HERITAGE_DEPLOYMENT": str(self.chain.deployment),
+            "HERITAGE_FSYNC": "false",
+        } | changes
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "--json").stdout)

@@ -1,4 +1,6 @@
-"""The `heritage` command line, run as a real process against a real data directory."""
+"""The `heritage` command line against a real data directory: run in-process
+(tests/cli_runner.py), and as a real process where the process itself is under test (`ipfs
+serve`, what importing the CLI loads)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import run_heritage
 from tests.kubo_reference import run_kubo_reference
 
 HERITAGE = Path(sys.executable).parent / "heritage"
@@ -20,12 +23,8 @@ EMPTY_V0 = "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
 
 
 def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env["HERITAGE_DATA_DIR"] = str(data_dir)
-    env["HERITAGE_FSYNC"] = "false"
-    proc = subprocess.run(
-        [str(HERITAGE), *args], env=env, capture_output=True, text=True, check=False, timeout=300
-    )
+    env = {"HERITAGE_DATA_DIR": str(data_dir), "HERITAGE_FSYNC": "false"}
+    proc = run_heritage(args, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -123,12 +122,11 @@ def test_car_export_import_between_nodes(tmp_path: Path) -> None:
     run(first, "ipfs", "car-export", root, "-o", str(car))
     result = json.loads(run(second, "ipfs", "car-import", "--json", str(car)).stdout)
     assert result["roots"] == [root] and result["pinned"] == [root]
-    got = subprocess.run(
-        [str(HERITAGE), "ipfs", "cat", f"{root}/inner/big.bin"],
-        env={**os.environ, "HERITAGE_DATA_DIR": str(second)},
-        capture_output=True,
-        check=True,
+    got = run_heritage(
+        ["ipfs", "cat", f"{root}/inner/big.bin"], env={"HERITAGE_DATA_DIR": str(second)},
+        text=False,
     )
+    assert got.returncode == 0, got.stderr
     assert got.stdout == payload
     out = tmp_path / "restored"
     run(second, "ipfs", "get", root, "-o", str(out))
@@ -164,10 +162,8 @@ def test_get_refuses_to_overwrite(tmp_path: Path, hello: Path) -> None:
 
 
 def test_embedded_only_commands_refuse_a_remote_node(tmp_path: Path) -> None:
-    env = {**os.environ, "HERITAGE_DATA_DIR": str(tmp_path), "HERITAGE_IPFS_API": "ftp://x"}
-    proc = subprocess.run(
-        [str(HERITAGE), "ipfs", "gc"], env=env, capture_output=True, text=True, check=False
-    )
+    env = {"HERITAGE_DATA_DIR": str(tmp_path), "HERITAGE_IPFS_API": "ftp://x"}
+    proc = run_heritage(["ipfs", "gc"], env=env)
     assert proc.returncode == 2
     assert "neither a multiaddr nor an http(s) URL" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -15,7 +15,8 @@ from ledger.keys import export_key
 from ledger.settings import load_settings
 from tests import registry_support
 from tests.api.test_cli_registry import raw_cid_of_document, unique
-from tests.registry_support import HERITAGE, Workspace
+from tests.cli_runner import run_heritage
+from tests.registry_support import Workspace
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The workspace fixtures of test_cli_registry, reused: the session's anvil, a data directory
@@ -28,11 +29,8 @@ DEAD_RPC = "http://127.0.0.1:9"  # nothing listens on the discard port
 
 def offline(data: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run heritage with a data directory of its own and no reachable chain."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env |= {"HERITAGE_DATA_DIR": str(data), "HERITAGE_RPC_URL": DEAD_RPC, "HERITAGE_FSYNC": "false"}
-    proc = subprocess.run(
-        [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=300
-    )
+    env = {"HERITAGE_DATA_DIR": str(data), "HERITAGE_RPC_URL": DEAD_RPC, "HERITAGE_FSYNC": "false"}
+    proc = run_heritage(args, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     if check:
         assert proc.returncode == 0, proc.stderr
@@ -195,13 +193,11 @@ def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Pa
     assert error_code(refused) == "consent_mismatch"
     assert not (tmp_path / "stranger.json").exists()
     # Without --yes the signer is asked, and "no" signs nothing.
-    declined = subprocess.run(
-        [str(HERITAGE), "consent", "sign", str(request), "--key", holders[0], "-o",
+    declined = run_heritage(
+        ["consent", "sign", str(request), "--key", holders[0], "-o",
          str(tmp_path / "declined.json")],
-        input="n\n", capture_output=True, text=True, timeout=300,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")},
-             "HERITAGE_DATA_DIR": str(ws.data)},
-    )
+        input="n\n", env={"HERITAGE_DATA_DIR": str(ws.data)},
+    )  # fmt: skip
     assert declined.returncode == 2 and "not signed" in declined.stderr
     assert not (tmp_path / "declined.json").exists()
 

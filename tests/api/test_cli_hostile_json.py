@@ -4,24 +4,22 @@ traceback (RecursionError) or, under a raised recursion limit, killed the proces
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.api.test_cli import HERITAGE
+from tests.cli_runner import run_heritage
 
 BOMB = "[" * 50_000  # under every size cap here (keystores: 64 KiB), far over any depth limit
 TWICE = '{"type": "heritage/terms", "type": "heritage/terms"}'
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env |= {"HERITAGE_DATA_DIR": str(data_dir), "HERITAGE_RPC_URL": "http://127.0.0.1:9"}
-    return subprocess.run(
-        [str(HERITAGE), *args], env=env, capture_output=True, text=True, timeout=120
-    )
+    """In-process (tests/cli_runner.py): a RecursionError is a traceback on stderr, and a crash
+    of the interpreter would take the test run down with it, failing it all the same."""
+    env = {"HERITAGE_DATA_DIR": str(data_dir), "HERITAGE_RPC_URL": "http://127.0.0.1:9"}
+    return run_heritage(args, env=env)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from ledger.keys import new_key
 from ledger.settings import load_settings
 from ledger.verify import load_schema, parse_proofs
 from tests.chain_support import free_port
+from tests.cli_runner import run_heritage
 from tests.kubo_reference import run_kubo_reference
 from tests.ledger.test_verify import _resign, decode_call_data, encode_register_item
 from tests.registry_support import (
@@ -56,20 +57,7 @@ def verify(ws: Workspace, *args: str, rpc_url: str | None = None) -> tuple[int, 
 def run(ws: Workspace, *args: str, rpc_url: str | None = None) -> subprocess.CompletedProcess[str]:
     if rpc_url is None:
         return ws.run(*args, check=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env |= {
-        "HERITAGE_DATA_DIR": str(ws.data),
-        "HERITAGE_RPC_URL": rpc_url,
-        "HERITAGE_DEPLOYMENT": str(ws.chain.deployment),
-        "HERITAGE_FSYNC": "false",
-    }
-    proc = subprocess.run(
-        [str(HERITAGE), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_heritage(args, env=ws.env(HERITAGE_RPC_URL=rpc_url))
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -261,16 +249,7 @@ def test_a_cid_argument_is_looked_up_as_a_cid(ws: Workspace, tmp_path: Path) -> 
 
 def run_in(ws: Workspace, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`heritage ARGS` run from ``cwd`` (relative paths are the user's)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env |= {
-        "HERITAGE_DATA_DIR": str(ws.data),
-        "HERITAGE_RPC_URL": ws.chain.settings.rpc_url,
-        "HERITAGE_DEPLOYMENT": str(ws.chain.deployment),
-        "HERITAGE_FSYNC": "false",
-    }
-    proc = subprocess.run(
-        [str(HERITAGE), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+    proc = run_heritage(args, env=ws.env(), cwd=cwd)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

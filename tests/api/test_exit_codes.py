@@ -1,6 +1,7 @@
 """One exit-status table: docs/exit-codes.md lists exactly :class:`ExitCode`, every error and
 every command exits only with a status from it, and each command class's documented failure
-exits as documented (run as real processes)."""
+exits as documented: in-process (tests/cli_runner.py), and for each status of the table's
+failures without a chain also as a real process (the status the shell sees)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ledger.errors import ExitCode, HeritageError
 from ledger.verify import load_schema
 from ledger.verify.report import Status
 from tests.chain_support import free_port
+from tests.cli_runner import run_heritage
 from tests.registry_support import HERITAGE, Chain, chain
 
 REUSED_FIXTURES = (chain,)
@@ -141,7 +143,8 @@ def test_every_command_that_needs_the_chain_exits_3_when_it_is_down(
         "HERITAGE_DEPLOYMENT": str(chain.deployment),
         "HERITAGE_FSYNC": "false",
     }
-    proc = _run(env, *args, cwd=tmp_path)
+    proc = run_heritage(args, env=env, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == ExitCode.CHAIN_UNAVAILABLE, proc.stderr
     assert proc.stderr.startswith(f"error[chain_unavailable]: no chain answers at {closed}")
     assert not (tmp_path / "request.json").exists()
@@ -163,7 +166,17 @@ def test_the_documented_failures_without_a_chain(tmp_path: Path) -> None:
         (("ipfs", "cat", _CID), ExitCode.FAILURE, "error[block_not_found]"),
         (("terms", "check", str(bad_terms)), ExitCode.TERMS_INVALID, "error[invalid_terms]"),
     ]
+    # Every case in-process; the first of each status, and the unknown command (click's own
+    # usage error), also as a real process: the status the shell sees.
+    real: set[int] = set()
     for args, status, line in cases:
-        proc = _run(env, *args, cwd=tmp_path)
+        proc = run_heritage(args, env=env, cwd=tmp_path)
+        assert "Traceback" not in proc.stderr, proc.stderr
         assert proc.returncode == status, (args, proc.stderr)
         assert proc.stderr.startswith(line), (args, proc.stderr)
+        if status not in real or args == ("no-such-command",):
+            real.add(status)
+            proc = _run(env, *args, cwd=tmp_path)
+            assert proc.returncode == status, (args, proc.stderr)
+            assert proc.stderr.startswith(line), (args, proc.stderr)
+    assert real == {ExitCode.USAGE, ExitCode.FAILURE, ExitCode.TERMS_INVALID}

@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
@@ -60,6 +60,7 @@ from ledger.keys import export_key, load_keystore_file, load_signer, new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings
 from tests import registry_support
+from tests.hypothesis_profiles import examples
 from tests.ledger.chain.test_ethers_cross_check import run_ethers
 from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
@@ -869,6 +870,7 @@ FIELD_PATHS = st.sampled_from(
 
 
 @reaches(0.8)
+@settings(max_examples=examples())
 @given(FIELD_PATHS, JSON_VALUES)
 def test_any_edit_of_a_request_is_refused_cleanly(path: tuple[str, ...], value: Any) -> None:
     """Fuzzed fields: an edit is refused (ConsentFileInvalid), or it leaves what is signed and

@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger import consent
@@ -56,6 +56,7 @@ from ledger.ipfs.unixfs import import_path
 from ledger.keys import load_signer, new_key
 from ledger.registry import Registry, SignerKeys
 from tests import registry_support
+from tests.hypothesis_profiles import examples
 from tests.ledger.test_consent_offline import JSON_VALUES, _round_trip, keyholder_history
 from tests.ledger.test_crypto_workflow import _opens, _shut_out, sealed_community
 from tests.reaching import reached, reaches
@@ -717,6 +718,7 @@ ACTION_FIELD_PATHS = st.sampled_from(
 
 
 @reaches(0.8)
+@settings(max_examples=examples())
 @given(ACTION_FIELD_PATHS, JSON_VALUES)
 def test_any_edit_of_a_custody_request_is_refused_cleanly(
     path: tuple[str, ...], value: Any

@@ -9,7 +9,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,12 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from local_chain import ANVIL_DEV_ACCOUNT_0
 from tests.chain_support import free_port
+from tests.cli_runner import run_heritage
 
 if TYPE_CHECKING:
     from tests.conftest import LocalChain
 
 
-HERITAGE = Path(sys.executable).parent / "heritage"
 # Kubo's CID of `ipfs add` of b"hello world\n" (published, not computed here).
 HELLO_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
 DEADLINE = 2**40
@@ -651,14 +650,13 @@ def test_what_manifests_list_is_kept_and_added_to_an_index_without_its_tables(
 
 
 def heritage(data_dir: Path, chain: LocalChain, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env["HERITAGE_DATA_DIR"] = str(data_dir)
-    env["HERITAGE_RPC_URL"] = chain.rpc_url
-    env["HERITAGE_DEPLOYMENT"] = str(chain.settings.data_dir / "chain" / "deployment.json")
-    env["HERITAGE_FSYNC"] = "false"
-    proc = subprocess.run(
-        [str(HERITAGE), *args], env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+    env = {
+        "HERITAGE_DATA_DIR": str(data_dir),
+        "HERITAGE_RPC_URL": chain.rpc_url,
+        "HERITAGE_DEPLOYMENT": str(chain.settings.data_dir / "chain" / "deployment.json"),
+        "HERITAGE_FSYNC": "false",
+    }
+    proc = run_heritage(args, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

@@ -1,7 +1,8 @@
 """ledger.keys and `heritage keys`: keystore v3 files, their modes, and secrets that never leak.
 
-Most tests run the real CLI as a subprocess. Keys they create use ``--unsafe-light-kdf``
-(scrypt n = 2**10) except where the default parameters themselves are under test.
+Most tests run the CLI (in-process, tests/cli_runner.py). Keys they create use
+``--unsafe-light-kdf`` (scrypt n = 2**10) except where the default parameters themselves are
+under test.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,9 +29,9 @@ from ledger.keys import (
     read_passphrase_file,
 )
 from ledger.settings import Settings, load_settings
+from tests.cli_runner import run_heritage
 from tests.reaching import reached, reaches
 
-HERITAGE = Path(sys.executable).parent / "heritage"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 # geth's StandardScryptN (1 << 18), r = 8, p = 1: the parameters of a real keystore file.
 GETH_STANDARD_SCRYPT = {"n": 1 << 18, "r": 8, "p": 1}
@@ -40,20 +40,9 @@ GETH_STANDARD_SCRYPT = {"n": 1 << 18, "r": 8, "p": 1}
 def run(
     data_dir: Path, *args: str, stdin: str | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env["HERITAGE_DATA_DIR"] = str(data_dir)
-    env["HERITAGE_FSYNC"] = "false"
-    proc = subprocess.run(
-        [str(HERITAGE), *args],
-        env=env,
-        input=stdin if stdin is not None else "",
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        # No controlling terminal: prompts read stdin, as they would under a script.
-        start_new_session=True,
-    )
+    env = {"HERITAGE_DATA_DIR": str(data_dir), "HERITAGE_FSYNC": "false"}
+    # The runner gives no controlling terminal: prompts read stdin, as under a script.
+    proc = run_heritage(args, env=env, input=stdin)
     assert "Traceback" not in proc.stderr, proc.stderr
     if check:
         assert proc.returncode == 0, proc.stderr

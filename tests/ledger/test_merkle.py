@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from contracts import load_artifact
 from ledger.errors import DuplicateLeaves, UsageError
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree, leaf_hash, node_hash, verify
+from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ triples = st.lists(st.tuples(bytes32, bytes32, bytes32), min_size=1, max_size=40
 
 
 @reaches(0.8)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(values=triples, data=st.data())
 def test_every_proof_verifies_and_tampering_breaks_it(values: list[Triple], data: Any) -> None:
     tree = StandardMerkleTree.of(values, BATCH_LEAF_TYPES)

@@ -25,6 +25,7 @@ from ledger.rights.vocabulary import (
     SPDX_LICENSE_IDS,
     TK_LABELS,
 )
+from tests.hypothesis_profiles import examples
 from tests.kubo_reference import run_kubo_reference
 from tests.reaching import reached, reaches
 from tests.rights_support import public_terms, restricted_terms, write_terms
@@ -239,7 +240,7 @@ def _assert_answer(document: Any) -> None:
 
 
 @reaches(0.8)
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(JSON)
 def test_arbitrary_json_gets_an_answer(document: Any) -> None:
     _assert_answer(document)
@@ -247,7 +248,7 @@ def test_arbitrary_json_gets_an_answer(document: Any) -> None:
 
 
 @reaches(0.8)
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.sampled_from(FIELDS), JSON, st.booleans())
 def test_a_valid_document_with_any_field_replaced_gets_an_answer(
     field: str, value: Any, nested: bool

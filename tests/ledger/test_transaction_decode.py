@@ -21,6 +21,7 @@ from ledger.chain.transactions import (
     decode_call,
 )
 from ledger.errors import EvidenceInvalid
+from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 
 _KEYS = st.binary(min_size=32, max_size=32).filter(
@@ -66,7 +67,7 @@ def _transactions(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
 
 
 @reaches(0.8)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_transactions())
 def test_rlp_reading_agrees_with_eth_account(made: tuple[bytes, dict[str, Any]]) -> None:
     raw, tx = made

@@ -58,6 +58,7 @@ from ledger.verify import (
 )
 from local_chain import anvil_dev_account
 from tests.chain_support import free_port
+from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 from tests.registry_support import (
     PASSPHRASE,
@@ -567,7 +568,7 @@ def sealed_proofs(
 
 
 @reaches(0.8)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_proofs_file_edited_in_any_field_fails(
     sealed_proofs: dict[str, Any], data: st.DataObject
@@ -709,7 +710,7 @@ _POSITIONAL = frozenset({"block_hash", "block_number", "log_index", "timestamp",
 
 
 @reaches(0.8)
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_a_forger_who_reseals_an_edit_is_still_caught(
     sealed_proofs: dict[str, Any], data: st.DataObject

@@ -32,6 +32,7 @@ from local_chain import (
 )
 from local_chain.anvil import process_alive
 from local_chain.lifecycle import deploy_artifact
+from tests.cli_runner import run_heritage
 
 if TYPE_CHECKING:  # conftest is pytest's to import; fixtures carry its helpers
     from tests.conftest import LocalChain
@@ -44,18 +45,32 @@ HERITAGE = Path(sys.executable).parent / "heritage"
 EVM_RULES_OF_HARDFORK = {"osaka": "osaka", **{f"bpo{i}": "osaka" for i in range(1, 6)}}
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env |= {
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The ``HERITAGE_*`` variables of `heritage chain` commands on ``settings``'s chain."""
+    env = {
         "HERITAGE_DATA_DIR": str(settings.data_dir),
         "HERITAGE_RPC_URL": settings.rpc_url,
         "HERITAGE_FSYNC": "false",
     }
     if settings.deployment is not None:
         env["HERITAGE_DEPLOYMENT"] = str(settings.deployment)
+    return env
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`heritage chain ARGS` as a real process (what `up` starts must outlive it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
     proc = subprocess.run(
-        [str(HERITAGE), "chain", *args], env=env, capture_output=True, text=True, timeout=300
-    )
+        [str(HERITAGE), "chain", *args], env=env | cli_env(settings), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def chain_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`heritage chain ARGS` in-process (tests/cli_runner.py), for commands that start nothing."""
+    proc = run_heritage(["chain", *args], env=cli_env(settings))
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -271,11 +286,11 @@ def test_an_outside_endpoint_is_checked_never_started_or_stopped(
         chain_up(wrong, counter_artifact)
 
 
-# ---- the CLI as a real process -------------------------------------------------------------
+# ---- the CLI ---------------------------------------------------------------------------------
 
 
 def test_cli_status_json_reports_the_running_chain(anvil: LocalChain) -> None:
-    proc = run_cli(anvil.settings, "status", "--json")
+    proc = chain_cli(anvil.settings, "status", "--json")
     assert proc.returncode == 0, proc.stderr
     status = json.loads(proc.stdout)
     deployment = anvil.up.deployment
@@ -292,7 +307,7 @@ def test_cli_status_exits_3_when_the_chain_is_down(
 ) -> None:
     settings = settings_for_chain(tmp_path / "data")
     for args in (("status",), ("status", "--json")):
-        proc = run_cli(settings, *args)
+        proc = chain_cli(settings, *args)
         assert proc.returncode == 3
         assert proc.stdout == ""
         assert "chain_unavailable" in proc.stderr

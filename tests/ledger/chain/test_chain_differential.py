@@ -2,13 +2,13 @@
 batch, batch item subject) or about a digest (ConsentDerivative), and anything signed in
 Python verifies on chain. The contract side runs as eth_call (no transaction).
 
-The property tests that do not fix their count run the Hypothesis profile's
-(tests/hypothesis_profiles.py); the signature differential runs 2,500 examples under
-``HYPOTHESIS_PROFILE=deep`` (make test-deep)."""
+Every example is a chain call, so the property tests run ``examples()`` of the Hypothesis
+profile (tests/hypothesis_profiles.py: a fifth under the default profile, in full under deep);
+the signature differential runs 2,500 examples under ``HYPOTHESIS_PROFILE=deep``
+(make test-deep)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -35,6 +35,7 @@ from ledger.chain import (
     content_key,
 )
 from ledger.errors import RegistryReverted
+from tests.hypothesis_profiles import deep, examples
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
     METADATA,
@@ -65,8 +66,8 @@ EDGE_SCALARS = [0, 1, 2, HALF - 1, HALF, HALF + 1, N - 1, N, N + 1, 2**256 - 1]
 
 
 #: The differential's examples: 2,500 under ``HYPOTHESIS_PROFILE=deep`` (make test-deep), the
-#: profile's count otherwise.
-DIFFERENTIAL_EXAMPLES: Final = 2500 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else None
+#: profile's count otherwise (a fifth of it under the default profile, as every test here).
+DIFFERENTIAL_EXAMPLES: Final = 2500 if deep() else examples()
 
 
 def checks(examples: int | None = None) -> settings:
@@ -273,7 +274,7 @@ def test_python_and_the_contract_agree_on_random_and_malleated_signatures(
 
 
 @reaches(0.8)
-@checks()
+@checks(examples())
 @given(data=st.data())
 def test_python_and_the_contract_agree_on_derivative_consent_signatures(
     node: Node, client: RegistryClient, consent_material: Material, data: st.DataObject
@@ -312,7 +313,7 @@ private_keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 
 
 @reaches(0.8)
-@checks(150)
+@checks(examples(150))
 @given(
     keys=st.lists(private_keys, min_size=1, max_size=4, unique=True),
     threshold_seed=st.integers(0, 3),
@@ -354,7 +355,7 @@ def test_any_keys_sign_a_community_that_python_recovers_and_the_chain_accepts(
 
 
 @reaches(0.8)
-@checks(150)
+@checks(examples(150))
 @given(
     cid=st.binary(min_size=1, max_size=80),
     metadata=st.binary(min_size=32, max_size=32),
@@ -410,7 +411,7 @@ bytes32 = st.binary(min_size=32, max_size=32)
 
 
 @reaches(0.8)
-@checks()
+@checks(examples())
 @given(community=bytes32, cid=st.binary(min_size=1, max_size=80), root=bytes32)
 def test_claim_batch_and_batch_item_keys_agree_with_the_registry_and_their_definitions(
     node: Node, session_client: RegistryClient, community: bytes, cid: bytes, root: bytes
@@ -454,7 +455,7 @@ def eip712(client: RegistryClient) -> Eip712:
 
 
 @reaches(0.8)
-@checks()
+@checks(examples())
 @given(
     cid=st.binary(min_size=1, max_size=80),
     method=bytes32,

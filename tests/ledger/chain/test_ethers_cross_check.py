@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from ledger import consent
 from ledger.chain import Party, RegistryClient
 from ledger.errors import HeritageError
+from tests.hypothesis_profiles import examples
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
     METADATA,
@@ -152,7 +153,7 @@ def test_every_action_type_has_the_same_digest_in_ethers() -> None:
 
 @reaches(0.8)
 @settings(
-    max_examples=15,
+    max_examples=examples(15, least=3),
     deadline=None,  # each example starts node once; no wall-clock limit in tests
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -312,7 +313,7 @@ def test_ethers_consent_lets_another_community_derive_from_a_claim(
 
 
 @reaches(0.8)
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(typed_messages())
 def test_the_direct_digest_is_eth_accounts_for_any_message(typed: consent.TypedData) -> None:
     """TypedData.digest hashes the actions' few field types itself; eth-account's general

@@ -19,6 +19,7 @@ from ledger.chain import (
     pack_register_item,
 )
 from ledger.errors import RegistryReverted, UsageError
+from tests.hypothesis_profiles import examples
 from tests.ledger.chain.conftest import (
     FAR_DEADLINE,
     METADATA,
@@ -169,7 +170,7 @@ def test_every_truncation_is_refused_by_name(session_client: RegistryClient, mus
 
 @reaches(0.8)
 @settings(
-    max_examples=300,
+    max_examples=examples(300),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],

@@ -37,6 +37,7 @@ from ledger.ipfs.files import (
     read_file,
 )
 from ledger.ipfs.unixfs import MAX_LINKS, ImportOptions, import_bytes, import_path
+from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 
 
@@ -323,7 +324,7 @@ FILES = [(raw, levels) for raw in (True, False) for levels in (1, 2)]
 
 
 @reaches(0.8)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.sampled_from(FILES), st.data())
 def test_range_read_equals_slicing(which: tuple[bool, int], data: st.DataObject) -> None:
     blocks, cid, content = multi_level_file(*which)
@@ -428,7 +429,7 @@ def test_tar_of_a_single_file(store: Blockstore) -> None:
 
 
 @reaches(0.8)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.sampled_from(FILES), st.integers(0, MAX_LINKS * MAX_LINKS), st.none() | st.integers(0, 40)
 )

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,12 +40,12 @@ from ledger.settings import Settings, load_settings
 from local_chain import anvil_dev_account
 from tests import registry_support
 from tests.chain_support import free_port
+from tests.cli_runner import run_heritage
 from tests.registry_support import PASSPHRASE, chain_snapshot
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 chain_settings = registry_support.chain_settings  # the session anvil, as a fixture here
 registrar = registry_support.registrar  # a Registry on it with the embedded node
-HERITAGE = Path(sys.executable).parent / "heritage"
 CHUNK = 262_144
 
 
@@ -250,11 +249,8 @@ def test_old_go_ipfs_key_strings_and_empty_answers_are_read(
 
 
 def heritage(data_dir: Path, api: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
-    env.update(HERITAGE_DATA_DIR=str(data_dir), HERITAGE_IPFS_API=api, HERITAGE_FSYNC="false")
-    proc = subprocess.run(
-        [str(HERITAGE), *args], env=env, capture_output=True, text=True, check=False, timeout=120
-    )
+    env = {"HERITAGE_DATA_DIR": str(data_dir), "HERITAGE_IPFS_API": api, "HERITAGE_FSYNC": "false"}
+    proc = run_heritage(args, env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
