@@ -34,7 +34,7 @@ def test_the_package_names_nothing_that_is_not_there() -> None:
         _ = ledger.consent.consent_files
 
 
-@pytest.mark.parametrize("first", ["ledger.chain", "ledger.consent.files", "ledger.registration"])
+@pytest.mark.parametrize("first", ["ledger.chain", "ledger.consent.files", "ledger.registry"])
 def test_any_import_order_works(first: str) -> None:
     code = (
         f"import sys, {first}\n"
