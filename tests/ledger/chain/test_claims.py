@@ -30,6 +30,16 @@ from ledger.chain import (
 )
 from ledger.errors import RegistryReverted
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
+from tests.ledger.chain.client_support import (
+    METHOD,
+    consent_typed,
+    consenting,
+    derivative_typed,
+    derive_call,
+    register,
+    register_batch,
+    reverts,
+)
 from tests.ledger.chain.conftest import (
     DOCUMENT,
     FAR_DEADLINE,
@@ -47,16 +57,6 @@ from tests.ledger.chain.conftest import (
     register_item_typed,
     sign_packed,
     typed_data,
-)
-from tests.ledger.chain.test_chain_client import (
-    METHOD,
-    consent_typed,
-    consenting,
-    derivative_typed,
-    derive_call,
-    register,
-    register_batch,
-    reverts,
 )
 
 ITEM_REGISTERED = keccak(
