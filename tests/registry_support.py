@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -22,7 +23,7 @@ from web3 import Web3
 
 from ledger.chain import connect, deployment_path
 from ledger.documents import community_salt
-from ledger.keys import new_key
+from ledger.keys import keys_dir, new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.settings import Settings, load_settings
 from local_chain import ANVIL_DEV_ACCOUNT_0, anvil_dev_account
@@ -80,6 +81,52 @@ def keyed_community(registrar: Registry, name: str, n: int, k: int) -> SignerKey
     keys = SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
     registrar.communities.create(name, holders, k, keys)
     return keys
+
+
+@pytest.fixture(scope="module")
+def module_chain(chain_settings: Settings) -> Iterator[Settings]:
+    """The session's anvil for one test module: what the module's own fixtures create on it
+    (communities) is there for each of its tests, and undone when the module ends. Each
+    test's ``registrar`` snapshot nests inside this one."""
+    with chain_snapshot(connect(chain_settings.rpc_url)):
+        yield chain_settings
+
+
+@dataclass(frozen=True, slots=True)
+class Founded:
+    """A community created once for a test module: its name and id, its keystore folder and
+    the documents its creation stored (pinned blocks)."""
+
+    name: str
+    id: bytes
+    keys: Path
+    blocks: tuple[tuple[int, bytes], ...]  # (codec, bytes)
+
+    def join(self, registrar: Registry) -> SignerKeys:
+        """The community's keys and documents in ``registrar``'s data directory (a test's
+        own); its keys, ready to sign."""
+        shutil.copytree(self.keys, keys_dir(registrar.settings), dirs_exist_ok=True)
+        for codec, block in self.blocks:
+            registrar.node.pin_add(registrar.node.block_put(block, codec))
+        return SignerKeys(registrar.settings, lambda _address: PASSPHRASE)
+
+
+def found_community(chain: Settings, folder: Path, name: str, n: int, k: int) -> Founded:
+    """Create community ``name`` (n keyholders, threshold k) on ``chain`` (a module's
+    :func:`module_chain`) from a data directory under ``folder``."""
+    settings = load_settings(
+        env={},
+        data_dir=folder / "data",
+        rpc_url=chain.rpc_url,
+        deployment=deployment_path(chain),
+        fsync=False,
+    )
+    with Registry(settings, sender=anvil_dev_account()) as registrar:
+        keyed_community(registrar, name, n, k)
+        community = registrar.reader.resolve_community(name)
+        node = registrar.node
+        blocks = tuple((cid.codec, node.block_get(cid)) for cid in node.pin_ls())
+    return Founded(name, community, keys_dir(settings), blocks)
 
 
 # ---- the CLI -------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
+from ledger.settings import Settings
 from ledger.verify import (
     CheckCache,
     Status,
@@ -62,8 +63,11 @@ from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 from tests.registry_support import (
     PASSPHRASE,
+    Founded,
     chain_settings,
+    found_community,
     keyed_community,
+    module_chain,
     registrar,
 )
 from tests.rights_support import public_terms, write_terms
@@ -72,7 +76,7 @@ from tests.rpc_relay import rpc_relay
 BAGIT = Path(sys.executable).parent / "bagit.py"
 
 #: The registration tests' fixtures (the session's chain, a registrar per test), reused.
-REUSED_FIXTURES = (chain_settings, registrar)
+REUSED_FIXTURES = (chain_settings, module_chain, registrar)
 
 
 def validate_report(report: dict[str, Any]) -> None:
@@ -100,11 +104,16 @@ class World:
         return paths
 
 
+@pytest.fixture(scope="module")
+def founded(module_chain: Settings, tmp_path_factory: pytest.TempPathFactory) -> Founded:
+    """The world's community, created once for this module (3 keyholders, threshold 2)."""
+    return found_community(module_chain, tmp_path_factory.mktemp("verify"), "verify-world", 3, 2)
+
+
 @pytest.fixture
-def world(registrar: Registry, tmp_path: Path) -> Iterator[World]:
-    name = "verify-" + tmp_path.name
-    keys = keyed_community(registrar, name, 3, 2)
-    community = registrar.reader.resolve_community(name)
+def world(founded: Founded, registrar: Registry, tmp_path: Path) -> Iterator[World]:
+    keys = founded.join(registrar)
+    community = founded.id
     terms = write_terms(tmp_path / "terms.json", public_terms(community))
     folder = tmp_path / "files"
     folder.mkdir()
