@@ -51,15 +51,18 @@ from ledger.verify import (
 from local_chain import anvil_dev_account
 from tests.registry_support import (
     PASSPHRASE,
+    Founded,
     chain_settings,
     chain_snapshot,
+    found_community,
     keyed_community,
+    module_chain,
     registrar,
 )
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 #: The in-process registrar fixtures (the session's chain, a registrar per test), reused.
-REUSED_FIXTURES = (chain_settings, registrar)
+REUSED_FIXTURES = (chain_settings, module_chain, registrar)
 
 
 def cid_of(path: Path) -> str:
@@ -92,6 +95,7 @@ class Two:
     aroha: Party
     mallory: Party
     folder: Path
+    aroha_name: str
 
     def file(self, name: str) -> Path:
         path = self.folder / name
@@ -99,21 +103,34 @@ class Two:
         return path
 
 
+@pytest.fixture(scope="module")
+def founded_two(
+    module_chain: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Founded, Founded]:
+    """Aroha (3 keyholders, threshold 2) and Mallory (2, threshold 1), created once for this
+    module."""
+    folder = tmp_path_factory.mktemp("two")
+    return (
+        found_community(module_chain, folder / "aroha", f"Aroha-{folder.name}", 3, 2),
+        found_community(module_chain, folder / "mallory", f"Mallory-{folder.name}", 2, 1),
+    )
+
+
 @pytest.fixture
-def two(registrar: Registry, tmp_path: Path) -> Iterator[Two]:
+def two(
+    founded_two: tuple[Founded, Founded], registrar: Registry, tmp_path: Path
+) -> Iterator[Two]:
     parties = []
-    for name, n, k in (("Aroha", 3, 2), ("Mallory", 2, 1)):
-        full = f"{name}-{tmp_path.name}"
-        keys = keyed_community(registrar, full, n, k)
-        community = registrar.reader.resolve_community(full)
+    for founded in founded_two:
+        keys = founded.join(registrar)
         terms = write_terms(
-            tmp_path / f"{name}.json",
-            public_terms(community, ai_use={"training": False, "enhancement": True}),
+            tmp_path / f"{founded.name}.json",
+            public_terms(founded.id, ai_use={"training": False, "enhancement": True}),
         )
-        parties.append(Party(community, keys, terms))
+        parties.append(Party(founded.id, keys, terms))
     folder = tmp_path / "files"
     folder.mkdir()
-    yield Two(registrar, parties[0], parties[1], folder)
+    yield Two(registrar, parties[0], parties[1], folder, founded_two[0].name)
 
 
 def test_a_second_communitys_claim_on_a_batch_item_is_a_dispute(two: Two) -> None:
@@ -132,7 +149,7 @@ def test_a_second_communitys_claim_on_a_batch_item_is_a_dispute(two: Two) -> Non
     assert f"first by 0x{aroha.id.hex()}" in disputed.summary()
     document = validate(disputed)
     assert document["item"] is None and len(document["other_claims"]) == 2
-    assert document["claims"][0]["community_name"] == f"Aroha-{two.folder.parent.name}"
+    assert document["claims"][0]["community_name"] == two.aroha_name
     # By CID too.
     assert verify_online(reg.reader, cid_of(a)).status is Status.DISPUTED
 
@@ -377,7 +394,7 @@ def test_a_bag_is_of_one_communitys_claim(two: Two, tmp_path: Path) -> None:
     assert report.status is Status.VERIFIED and report.source == "bag"
     assert report.assessment is not None and report.assessment.community == aroha.id
     validate(report)
-    named = verify_bag(tmp_path / "arohas", [f"Aroha-{tmp_path.name}"])
+    named = verify_bag(tmp_path / "arohas", [two.aroha_name])
     assert named.status is Status.VERIFIED
     not_mallorys = verify_bag(tmp_path / "arohas", ["0x" + mallory.id.hex()])
     assert not_mallorys.status is Status.NO_CLAIM and not_mallorys.exit_code == 13
@@ -610,7 +627,7 @@ def test_a_name_in_a_community_document_is_shown_only_if_it_was_created_with_it(
     from ledger.verify.report import community_in
 
     reg, aroha = two.registrar, two.aroha
-    aroha_name = f"Aroha-{tmp_path.name}"
+    aroha_name = two.aroha_name
     holder = new_key(reg.settings, PASSPHRASE, unsafe_light_kdf=True).address
     keys = SignerKeys(reg.settings, lambda _address: PASSPHRASE)
     impostor = reg.communities.create(
