@@ -272,6 +272,7 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
     where = _pointer(error.absolute_path)
     rule = str(error.validator)
     instance = error.instance
+    value: Any = error.validator_value  # the keyword's value in the schema
     if "propertyNames" in error.absolute_schema_path:
         return [
             DescriptionProblem(
@@ -284,7 +285,7 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
     if rule == "required" and isinstance(instance, dict):
         return [
             DescriptionProblem(where + _pointer([name]), "required", f"{name!r} is required")
-            for name in error.validator_value
+            for name in value
             if name not in instance
         ]
     if rule == "dependentRequired" and isinstance(instance, dict):
@@ -294,14 +295,14 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
                 "dependentRequired",
                 f"{needed!r} is required with {name!r}: give both coordinates or neither",
             )
-            for name, needs in error.validator_value.items()
+            for name, needs in value.items()
             if name in instance
             for needed in needs
             if needed not in instance
         ]
     if rule == "additionalProperties" and isinstance(instance, dict):
-        known = error.schema.get("properties", {})
-        if isinstance(error.validator_value, dict):  # a language map: a value of wrong shape
+        known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+        if isinstance(value, dict):  # a language map: a value of wrong shape
             return []  # reported by the value's own error, at the value's pointer
         return [
             DescriptionProblem(

@@ -33,9 +33,7 @@ from ledger.rights.model import Location
 from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 
-SCHEMA_FILE = (
-    Path(__file__).resolve().parents[2] / "ledger" / "schemas" / "description.schema.json"
-)
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "ledger" / "schemas" / "description.schema.json"
 MINIMAL: dict[str, Any] = {
     "type": "heritage/description",
     "version": 1,
@@ -312,7 +310,7 @@ def test_several_problems_are_all_reported() -> None:
 
 def test_deep_nesting_is_refused_before_it_is_parsed() -> None:
     data = b'{"type":"heritage/description","version":1,"title":{"en":' + b"[" * 100_000
-    with pytest.raises(UsageError, match="d.json is not JSON: it nests"):
+    with pytest.raises(UsageError, match=r"d\.json is not JSON: it nests"):
         parse_description(data, "d.json")
 
 
@@ -350,7 +348,7 @@ def test_a_document_over_one_block_is_refused_by_size() -> None:
 
 # ---- round trips (property) ------------------------------------------------------------------
 
-TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40) | (
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40) | (
     st.sampled_from(MARKUP)
 )
 LANGUAGE_MAP = st.dictionaries(st.sampled_from(RFC_5646_VALID), TEXT, min_size=1, max_size=4)
