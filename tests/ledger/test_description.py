@@ -340,6 +340,15 @@ def test_what_is_not_a_json_object_is_refused(data: bytes, match: str) -> None:
     assert not isinstance(raised.value, InvalidDescription)
 
 
+def test_a_number_too_large_for_a_float_is_out_of_range() -> None:
+    data = _bytes(_with(place={"name": "p", "lat": 0, "lon": 0})).replace(
+        b'"lat": 0', b'"lat": 1e400'
+    )
+    with pytest.raises(InvalidDescription) as raised:
+        parse_description(data, "d.json")
+    assert [(p.pointer, p.rule) for p in raised.value.problems] == [("/place/lat", "maximum")]
+
+
 def test_a_document_over_one_block_is_refused_by_size() -> None:
     document = _with(transcript={f"x-{n:04d}": "y" * 190_000 for n in range(6)})
     with pytest.raises(LimitExceeded, match="a document is one block of at most 1 MiB"):
@@ -396,8 +405,12 @@ def test_any_valid_document_round_trips_through_its_canonical_bytes(
     reached()
 
 
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+JSON = st.recursive(  # what a JSON file can hold: no infinities (1e400 is tested apart)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                 max_size=4),
     max_leaves=20,
