@@ -302,8 +302,6 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
         ]
     if rule == "additionalProperties" and isinstance(instance, dict):
         known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
-        if isinstance(value, dict):  # a language map: a value of wrong shape
-            return []  # reported by the value's own error, at the value's pointer
         return [
             DescriptionProblem(
                 where + _pointer([name]),
@@ -566,8 +564,9 @@ def place_for_display(place: Place, location: Location | None) -> Place:
       parallel), so no cell is wider than N metres; the last cell before 180 may be partial,
       and a centre past 180 is written as its longitude minus 360. When one cell would be
       360 degrees or wider, the band is one cell with centre longitude 0. Every point of a
-      cell gives the same output, and the output is within N metres of the point along the
-      meridian and the parallel (so within N * sqrt(2) by any great-circle distance).
+      cell gives the same output, and the output is at most N/2 metres from the point along
+      the meridian and N/2 along the parallel: within N metres (less than N * sqrt(2)) by
+      the haversine distance.
     """
     if place.lat is None or place.lon is None or location is None:
         return Place(place.name)
