@@ -13,6 +13,7 @@ branch on it without parsing prose::
     │   ├── DuplicateClaim            the community already claims this content
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     │   ├── InvalidTerms              a terms document that breaks the schema (CLI exit 4)
+    │   ├── InvalidDescription        a description document that breaks its schema
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
@@ -81,6 +82,7 @@ __all__ = [
     "HeritageError",
     "IndexSchemaMismatch",
     "InvalidCid",
+    "InvalidDescription",
     "InvalidTerms",
     "IpfsError",
     "JournalCorrupt",
@@ -254,6 +256,17 @@ class InvalidTerms(UsageError):
 
     code = "invalid_terms"
     exit_code = ExitCode.TERMS_INVALID  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid
+
+    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(message, hint=hint)
+
+
+class InvalidDescription(UsageError):
+    """A description document that is not valid: ``problems`` holds one entry per broken rule,
+    each with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
+
+    code = "invalid_description"
 
     def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
         self.problems = problems

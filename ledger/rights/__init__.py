@@ -6,9 +6,22 @@ published JSON Schema (:data:`SCHEMA_RESOURCE`), becomes :class:`Terms`, and
 reason given; :func:`decide_content` decides content over every community's claim on it
 (deny wins, disputed content is never shown). The table behind the decision is
 :data:`POLICY_TABLE`, rendered in docs/display-policy.md.
+
+A description document (``type: heritage/description``, see docs/description.md) becomes
+:class:`Description` through :func:`parse_description`; :func:`place_for_display` shows its
+place only as precisely as the terms' location allows.
 """
 
 from ledger.rights.claims import ClaimTerms, decide_content
+from ledger.rights.description import (
+    Description,
+    DescriptionProblem,
+    LocalText,
+    Place,
+    check_description,
+    parse_description,
+    place_for_display,
+)
 from ledger.rights.model import Terms, TermsProblem, check_terms, parse_terms
 from ledger.rights.policy import (
     POLICY_TABLE,
@@ -26,17 +39,24 @@ __all__ = [
     "POLICY_TABLE",
     "SCHEMA_RESOURCE",
     "ClaimTerms",
+    "Description",
+    "DescriptionProblem",
     "DisplayDecision",
     "Effect",
+    "LocalText",
+    "Place",
     "PolicyRule",
     "Reason",
     "Terms",
     "TermsProblem",
+    "check_description",
     "check_terms",
     "decide",
     "decide_content",
     "decide_document",
     "load_schema",
+    "parse_description",
     "parse_terms",
+    "place_for_display",
     "requires_encryption",
 ]
