@@ -240,6 +240,10 @@ def _copy_tree(destination: Path) -> None:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target, follow_symlinks=False)
+    # npm's packages (anvil, solc, the JS reference tools) are ignored by git, not copied:
+    # the scratch tree uses this tree's, read-only as far as the tests go.
+    if (ROOT / "node_modules").is_dir():
+        (destination / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
 
 
 def _test_command(target: Target, tree: Path) -> list[str]:
