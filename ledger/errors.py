@@ -13,6 +13,7 @@ branch on it without parsing prose::
     │   ├── DuplicateClaim            the community already claims this content
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     │   ├── InvalidTerms              a terms document that breaks the schema (CLI exit 4)
+    │   ├── InvalidExhibitSpec        an exhibit spec that breaks its schema (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
@@ -81,6 +82,7 @@ __all__ = [
     "HeritageError",
     "IndexSchemaMismatch",
     "InvalidCid",
+    "InvalidExhibitSpec",
     "InvalidTerms",
     "IpfsError",
     "JournalCorrupt",
@@ -112,6 +114,7 @@ class ExitCode(enum.IntEnum):
     CHAIN_UNAVAILABLE = 3
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
+    SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -254,6 +257,18 @@ class InvalidTerms(UsageError):
 
     code = "invalid_terms"
     exit_code = ExitCode.TERMS_INVALID  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid
+
+    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(message, hint=hint)
+
+
+class InvalidExhibitSpec(UsageError):
+    """An exhibit spec (TOML) that is not valid: ``problems`` holds one entry per broken rule,
+    each with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
+
+    code = "invalid_exhibit_spec"
+    exit_code = ExitCode.SPEC_INVALID
 
     def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
         self.problems = problems
