@@ -36,6 +36,7 @@ __all__ = [
     "AR_DEFAULTS",
     "DEFAULT_ORDER",
     "DEFAULT_THEME",
+    "MAX_DEPTH",
     "MAX_SPEC_BYTES",
     "ORDERS",
     "SCHEMA_ID",
@@ -58,6 +59,9 @@ SCHEMA_ID: Final = "https://heritage-ledger.org/schemas/exhibit-spec/1.json"
 SCHEMA_RESOURCE: Final = "spec.schema.json"
 #: A spec is a page of settings; anything larger is a mistake or an attack.
 MAX_SPEC_BYTES: Final = 256 * 1024
+#: How deeply arrays and tables may nest (a valid spec needs 4: room, a room, its title, a
+#: language); deeper values are refused before validation, whose messages quote them whole.
+MAX_DEPTH: Final = 16
 #: The named orders of a room or of the whole exhibit (docs/exhibit.md).
 ORDERS: Final = ("title", "date", "registered")
 DEFAULT_ORDER: Final = "title"
@@ -304,6 +308,9 @@ def _schema_problems(document: Any) -> list[SpecProblem]:
                 )
             )
         elif rule == "pattern" and "language" in str(error.schema.get("description", "")):
+            # Under propertyNames the value is a key of the object at ``where``: name the key.
+            if "propertyNames" in error.absolute_schema_path:
+                where += _pointer([instance])
             problems.append(
                 SpecProblem(
                     where,
@@ -538,6 +545,20 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
     )
 
 
+def _too_deep(document: Any) -> str | None:
+    """The pointer of the first value nested deeper than :data:`MAX_DEPTH`, if any."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            return _pointer(path[: MAX_DEPTH + 1])
+        if isinstance(value, dict):
+            stack += [(v, (*path, k)) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, (*path, i)) for i, v in enumerate(value)]
+    return None
+
+
 def _syntax_error(where: str, rule: str, message: str) -> InvalidExhibitSpec:
     return _invalid(where, (SpecProblem("", rule, message),))
 
@@ -566,6 +587,12 @@ def parse_spec(text: str | bytes, where: str = "the exhibit spec") -> ExhibitSpe
         raise _syntax_error(
             where, "max-depth", "arrays or inline tables are nested too deeply to read"
         ) from None
+    deep = _too_deep(document)
+    if deep is not None:
+        raise _invalid(
+            where,
+            (SpecProblem(deep, "max-depth", f"values nest deeper than {MAX_DEPTH} levels"),),
+        )
     problems = check_spec(document)
     if problems:
         raise _invalid(where, problems)
