@@ -244,11 +244,13 @@ _ONE_OF: Final = {
 def _branch_errors(error: ValidationError) -> list[ValidationError]:
     # A oneOf's sub-errors come from every branch; keep those of the branch whose type fits
     # the value, so "title = ''" says "too short" instead of "not valid under any schema".
+    # A type or enum error deeper down (an order list holding a number) is kept.
     kept = []
     for sub in error.context or ():
-        if sub.validator == "type":
+        here = list(sub.absolute_path) == list(error.absolute_path)
+        if here and sub.validator == "type":
             continue
-        if sub.validator == "enum" and not isinstance(sub.instance, str):
+        if here and sub.validator == "enum" and not isinstance(sub.instance, str):
             continue
         kept.append(sub)
     return kept

@@ -114,6 +114,17 @@ def test_load_spec_reads_a_file(tmp_path: Path) -> None:
         load_spec(tmp_path / "missing.toml")
     with pytest.raises(NoSuchFile):
         load_spec(tmp_path)
+    path.write_text('theme = "pink"\n' + MINIMAL, encoding="utf-8")
+    with pytest.raises(InvalidExhibitSpec) as caught:
+        load_spec(path)
+    assert str(caught.value).startswith(f"{path} is not a valid exhibit spec: /theme: ")
+    assert [p.to_json() for p in caught.value.problems] == [
+        {
+            "pointer": "/theme",
+            "rule": "enum",
+            "message": "'pink' is not one of: gallery, night, contrast",
+        }
+    ]
 
 
 def test_the_error_is_the_exit_4_category() -> None:
@@ -257,6 +268,9 @@ HEAD = 'title = "T"\nlanguages = ["en"]\n'
         (HEAD + SELECT + "order = []\n", "/select/order", "minItems"),
         (HEAD + SELECT + "order = 3\n", "/select/order", "oneOf"),
         (HEAD + SELECT + 'order = ["bafy"]\n', "/select/order/0", "cid"),
+        (HEAD + SELECT + "order = [1]\n", "/select/order/0", "type"),
+        ('title = { en = 1 }\nlanguages = ["en"]\n' + SELECT, "/title/en", "type"),
+        ('title = { en = "" }\nlanguages = ["en"]\n' + SELECT, "/title/en", "minLength"),
         (HEAD + SELECT + 'colour = "red"\n', "/select/colour", "additionalProperties"),
         ('colour = "red"\n' + HEAD + SELECT, "/colour", "additionalProperties"),
         ('theme = "pink"\n' + HEAD + SELECT, "/theme", "enum"),
