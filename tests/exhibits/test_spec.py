@@ -390,6 +390,8 @@ def _toml_string(value: str) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, list):
@@ -400,20 +402,26 @@ def _toml_value(value: Any) -> str:
     )
 
 
+def _is_table(key: str, value: Any) -> bool:
+    if key == "room":
+        return isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+    return key in ("select", "ar") and isinstance(value, dict)
+
+
 def to_toml(document: Mapping[str, Any]) -> str:
-    """A spec document as TOML: top-level keys, then [select], [[room]]s and [ar]."""
+    """A spec document as TOML: top-level keys, then [select], [[room]]s and [ar] (as tables
+    where they have a table's shape)."""
     lines = [
-        f"{_toml_string(k)} = {_toml_value(v)}"
-        for k, v in document.items()
-        if k not in ("select", "room", "ar")
+        f"{_toml_string(k)} = {_toml_value(v)}" for k, v in document.items() if not _is_table(k, v)
     ]
     for name in ("select", "ar"):
-        if name in document:
+        if _is_table(name, document.get(name)):
             lines.append(f"[{name}]")
             lines += [f"{_toml_string(k)} = {_toml_value(v)}" for k, v in document[name].items()]
-    for room in document.get("room", ()):
-        lines.append("[[room]]")
-        lines += [f"{_toml_string(k)} = {_toml_value(v)}" for k, v in room.items()]
+    if _is_table("room", document.get("room")):
+        for room in document["room"]:
+            lines.append("[[room]]")
+            lines += [f"{_toml_string(k)} = {_toml_value(v)}" for k, v in room.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -508,3 +516,63 @@ def test_any_valid_spec_parses_and_round_trips_through_to_json(
 def test_the_toml_writer_of_these_tests_round_trips_the_full_spec() -> None:
     spec = parse_spec(FULL)
     assert parse_spec(to_toml(spec.to_json())) == spec
+
+
+_TOML_VALUES = st.recursive(
+    st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20) | _LINE,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*path, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found += _paths(inner, (*path, i))
+    return found
+
+
+@reaches(0.8)
+@settings(max_examples=examples(300), deadline=None)
+@given(valid_specs(), st.data())
+def test_a_broken_spec_gives_only_the_invalid_spec_error(
+    drawn: tuple[dict[str, Any], str], data: st.DataObject
+) -> None:
+    document, _ = drawn
+    path = data.draw(st.sampled_from(_paths(document)[1:]), label="path")
+    *parents, last = path
+    holder: Any = document
+    for part in parents:
+        holder = holder[part]
+    if data.draw(st.booleans(), label="delete") and isinstance(holder, dict):
+        del holder[last]
+    else:
+        holder[last] = data.draw(_TOML_VALUES, label="value")
+    text = to_toml(document)
+    problems = check_spec(document)
+    if problems:
+        with pytest.raises(InvalidExhibitSpec) as caught:
+            parse_spec(text)
+        assert caught.value.problems  # each names a pointer and a rule
+        assert all(p.rule and p.message for p in caught.value.problems)
+        assert caught.value.exit_code == 4
+    else:
+        assert check_spec(parse_spec(text).to_json()) == ()
+    reached()
+
+
+@reaches(0.9)
+@settings(max_examples=examples(200), deadline=None)
+@given(st.text(max_size=200) | st.binary(max_size=200))
+def test_any_text_is_a_spec_or_the_invalid_spec_error(text: str | bytes) -> None:
+    try:
+        parse_spec(text)
+    except InvalidExhibitSpec as error:
+        assert error.problems
+    reached()
