@@ -33,8 +33,8 @@ from ledger.errors import InvalidCid, InvalidExhibitSpec, NoSuchFile
 from ledger.ipfs.cid import Cid
 
 __all__ = [
-    "AR_DEFAULTS",
     "DEFAULT_ORDER",
+    "DEFAULT_SCENE_VIEWER",
     "DEFAULT_THEME",
     "MAX_DEPTH",
     "MAX_SPEC_BYTES",
@@ -68,9 +68,8 @@ DEFAULT_ORDER: Final = "title"
 #: The named themes (docs/exhibit.md describes each).
 THEMES: Final = ("gallery", "night", "contrast")
 DEFAULT_THEME: Final = "gallery"
-#: The AR opt-ins and their defaults: Android Scene Viewer hands a model's URL to an outside
-#: app, so it is off unless the spec turns it on.
-AR_DEFAULTS: Final = {"scene_viewer": False}
+#: Android Scene Viewer hands a model's URL to an app outside the browser, so it is an opt-in.
+DEFAULT_SCENE_VIEWER: Final = False
 
 #: Text per language, in the order of the spec's ``languages``: ``((tag, text), …)``.
 Text = tuple[tuple[str, str], ...]
@@ -135,7 +134,7 @@ class ExhibitSpec:
     order: Order = DEFAULT_ORDER
     rooms: tuple[Room, ...] = ()
     theme: str = DEFAULT_THEME
-    scene_viewer: bool = AR_DEFAULTS["scene_viewer"]
+    scene_viewer: bool = DEFAULT_SCENE_VIEWER
 
     @property
     def default_language(self) -> str:
@@ -543,7 +542,7 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
             for room in document.get("room", ())
         ),
         theme=document.get("theme", DEFAULT_THEME),
-        scene_viewer=document.get("ar", {}).get("scene_viewer", AR_DEFAULTS["scene_viewer"]),
+        scene_viewer=document.get("ar", {}).get("scene_viewer", DEFAULT_SCENE_VIEWER),
     )
 
 

@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exhibits import ExhibitSpec, Room, Selection, check_spec, load_spec, parse_spec
-from exhibits.spec import MAX_SPEC_BYTES, canonical_language_tag, load_schema
+from exhibits.spec import (
+    MAX_SPEC_BYTES,
+    ORDERS,
+    SCHEMA_ID,
+    THEMES,
+    canonical_language_tag,
+    load_schema,
+)
 from ledger.documents import canonical_json
 from ledger.errors import ExitCode, InvalidExhibitSpec, NoSuchFile
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -210,6 +217,9 @@ def _objects(schema: Any) -> list[Mapping[str, Any]]:
 def test_the_schema_is_a_2020_12_schema_closed_everywhere() -> None:
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$id"] == SCHEMA_ID
+    assert schema["properties"]["theme"]["enum"] == list(THEMES)
+    assert schema["$defs"]["order"]["oneOf"][0]["enum"] == list(ORDERS)
     objects = _objects(schema)
     assert len(objects) >= 4
     for table in objects:  # a language map's values are checked, its keys are tags
