@@ -300,14 +300,6 @@ def _schema_problems(document: Any) -> list[SpecProblem]:
             problems.append(
                 SpecProblem(where, "enum", f"{_shown(instance)} is not one of: {allowed}")
             )
-        elif rule == "propertyNames":
-            problems.append(
-                SpecProblem(
-                    where + _pointer([instance]) if isinstance(instance, str) else where,
-                    "language",
-                    f"{_shown(instance)} is not a well-formed BCP 47 language tag",
-                )
-            )
         elif rule == "pattern" and "language" in str(error.schema.get("description", "")):
             # Under propertyNames the value is a key of the object at ``where``: name the key.
             if "propertyNames" in error.absolute_schema_path:
