@@ -12,8 +12,10 @@ branch on it without parsing prose::
     │   ├── AmbiguousClaim            several communities claim the content; pick one with -c
     │   ├── DuplicateClaim            the community already claims this content
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
-    │   ├── InvalidTerms              a terms document that breaks the schema (CLI exit 4)
-    │   ├── InvalidDescription        a description document that breaks its schema
+    │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
+    │   │   ├── InvalidTerms          a terms document (CLI exit 4)
+    │   │   ├── InvalidDescription    a description document
+    │   │   └── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
@@ -83,6 +85,8 @@ __all__ = [
     "IndexSchemaMismatch",
     "InvalidCid",
     "InvalidDescription",
+    "InvalidDocument",
+    "InvalidExhibitSpec",
     "InvalidTerms",
     "IpfsError",
     "JournalCorrupt",
@@ -114,6 +118,7 @@ class ExitCode(enum.IntEnum):
     CHAIN_UNAVAILABLE = 3
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
+    SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -250,27 +255,36 @@ class DuplicateLeaves(UsageError):
     code = "duplicate_leaves"
 
 
-class InvalidTerms(UsageError):
-    """A terms document that is not valid: ``problems`` holds one entry per broken rule, each
-    with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
+class InvalidDocument(UsageError):
+    """A document of ours (terms, description, exhibit spec) that is not valid: ``problems``
+    holds one entry per broken rule, each with ``pointer`` (RFC 6901 JSON pointer), ``rule``
+    and ``message``."""
+
+    code = "invalid_document"
+
+    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
+        self.problems = problems
+        super().__init__(message, hint=hint)
+
+
+class InvalidTerms(InvalidDocument):
+    """A terms document that is not valid (see :class:`InvalidDocument`)."""
 
     code = "invalid_terms"
     exit_code = ExitCode.TERMS_INVALID  # `heritage terms check`: 0 allowed, 3 denied, 4 invalid
 
-    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
-        self.problems = problems
-        super().__init__(message, hint=hint)
 
-
-class InvalidDescription(UsageError):
-    """A description document that is not valid: ``problems`` holds one entry per broken rule,
-    each with ``pointer`` (RFC 6901 JSON pointer), ``rule`` and ``message``."""
+class InvalidDescription(InvalidDocument):
+    """A description document that is not valid (see :class:`InvalidDocument`)."""
 
     code = "invalid_description"
 
-    def __init__(self, message: str, *, problems: tuple[Any, ...], hint: str | None = None) -> None:
-        self.problems = problems
-        super().__init__(message, hint=hint)
+
+class InvalidExhibitSpec(InvalidDocument):
+    """An exhibit spec (TOML) that is not valid (see :class:`InvalidDocument`)."""
+
+    code = "invalid_exhibit_spec"
+    exit_code = ExitCode.SPEC_INVALID
 
 
 class NaiveDatetime(UsageError):
