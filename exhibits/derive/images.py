@@ -158,9 +158,11 @@ def _oriented(image: Image.Image) -> Image.Image:
 
 
 def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or (
-        image.mode == "P" and "transparency" in image.info
-    ) or (image.mode in {"RGB", "L"} and "transparency" in image.info)
+    return (
+        image.mode in {"RGBA", "LA", "PA", "RGBa", "La"}
+        or (image.mode == "P" and "transparency" in image.info)
+        or (image.mode in {"RGB", "L"} and "transparency" in image.info)
+    )
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

@@ -53,7 +53,12 @@ class DerivedFile:
 
     @classmethod
     def of(
-        cls, name: str, media_type: str, data: bytes, *, width: int | None = None,
+        cls,
+        name: str,
+        media_type: str,
+        data: bytes,
+        *,
+        width: int | None = None,
         height: int | None = None,
     ) -> DerivedFile:
         """The file of these bytes, its CID computed."""
