@@ -26,6 +26,7 @@ build give byte-identical files; the Pillow version is part of the settings that
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,10 @@ DEFAULT_JPEG_QUALITY: Final = 85
 DEFAULT_MAX_MASTER_PIXELS: Final = 150_000_000
 
 _KIND: Final = "image"
+#: What Pillow's decoders raise on hostile bytes (its own fuzzing treats these as expected).
+_DECODE_ERRORS: Final = (
+    OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError,
+)  # fmt: skip
 _SRGB: Final = ImageCms.createProfile("sRGB")
 
 
@@ -114,13 +119,15 @@ class DerivedImage:
 
 def _open(master: bytes, settings: ImageSettings) -> Image.Image:
     with warnings.catch_warnings():
-        # The cap below is ours; Pillow's own bomb warning would only repeat it.
+        # The cap below is ours; Pillow's own bomb warning would only repeat it. Its warnings
+        # about damaged metadata (which is dropped anyway) say nothing the caller can act on.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             image = Image.open(io.BytesIO(master))
         except Image.DecompressionBombError:
             image = None
-        except (OSError, SyntaxError, ValueError) as exc:
+        except _DECODE_ERRORS as exc:
             raise InvalidMedia(
                 f"the master ({len(master)} bytes) is not an image Pillow can read: {exc}",
                 hint="check that the file is a whole JPEG, PNG, TIFF, WebP or GIF image",
@@ -142,7 +149,7 @@ def _open(master: bytes, settings: ImageSettings) -> Image.Image:
                 "the master image decodes to more pixels than allowed",
                 hint="a decompression bomb; nothing was derived",
             ) from None
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        except _DECODE_ERRORS as exc:
             raise InvalidMedia(
                 f"the master image ({image.format}, {width} × {height}) does not decode: {exc}",
                 hint="the file is truncated or corrupt; register an intact copy",
@@ -152,7 +159,9 @@ def _open(master: bytes, settings: ImageSettings) -> Image.Image:
 
 def _oriented(image: Image.Image) -> Image.Image:
     try:
-        return ImageOps.exif_transpose(image)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            return ImageOps.exif_transpose(image)
     except Exception:  # malformed EXIF fails in many ways: keep the pixels as stored
         return image
 

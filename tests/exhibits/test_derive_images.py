@@ -398,3 +398,38 @@ def test_any_master_gives_capped_bare_deterministic_outputs(
         assert_bare(file)
     assert derive_image(master, settings_) == derived
     reached()
+
+
+def _small_masters() -> list[bytes]:
+    found = [_hostile_jpeg((40, 30)), _hostile_png("RGBA")]
+    for fmt in ("GIF", "WEBP", "TIFF", "BMP"):
+        out = io.BytesIO()
+        _noise((30, 20)).save(out, fmt)
+        found.append(out.getvalue())
+    return found
+
+
+SMALL_MASTERS = _small_masters()
+
+
+@reaches(0.9)
+@settings(max_examples=examples(50), deadline=None)
+@given(
+    master=st.sampled_from(SMALL_MASTERS),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=8),
+    cut=st.floats(0.05, 1),
+)
+def test_damaged_masters_derive_or_fail_cleanly(
+    master: bytes, edits: list[tuple[float, int]], cut: float
+) -> None:
+    damaged = bytearray(master[: max(1, int(len(master) * cut))])
+    for where, value in edits:
+        damaged[int(where * len(damaged))] = value
+    try:
+        derived = derive_image(bytes(damaged))
+    except (InvalidMedia, LimitExceeded) as exc:
+        assert exc.hint
+    else:
+        for file in derived.files:
+            assert_bare(file)
+    reached()
