@@ -74,7 +74,9 @@ class ImageSettings:
     max_px: int = DEFAULT_DISPLAY_PX
     thumbnail_px: int = DEFAULT_THUMBNAIL_PX
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
-    max_master_pixels: int = DEFAULT_MAX_MASTER_PIXELS  # a refusal cap; outputs do not depend on it
+    # A refusal cap, so not part of to_json(): the outputs do not depend on it. Pillow itself
+    # refuses more than twice its Image.MAX_IMAGE_PIXELS (about 179 million) whatever this says.
+    max_master_pixels: int = DEFAULT_MAX_MASTER_PIXELS
 
     def __post_init__(self) -> None:
         for name in ("max_px", "thumbnail_px", "max_master_pixels"):
@@ -190,7 +192,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
                 return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # an unreadable profile: treat the pixels as sRGB
-    elif icc and image.mode in {"RGBA", "CMYK"}:
+    elif icc and image.mode == "RGBA":
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             rgb = ImageCms.profileToProfile(image.convert("RGB"), source, _SRGB, outputMode="RGB")
