@@ -1,7 +1,9 @@
 """Heritage Ledger exhibits: static sites that show only what an item's terms allow.
 
-The package reads an exhibit spec (:mod:`exhibits.spec`); gathering, deriving and rendering
-follow in later modules (see ../shared/ARCHITECTURE.md's folder tree).
+The package reads an exhibit spec (:mod:`exhibits.spec`) and derives the files a site serves
+instead of its masters (:mod:`exhibits.derive`, imported on its own so that reading a spec does
+not load Pillow); gathering and rendering follow in later modules (see
+../shared/ARCHITECTURE.md's folder tree).
 """
 
 from exhibits.spec import (

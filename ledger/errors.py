@@ -44,6 +44,7 @@ branch on it without parsing prose::
     │   └── WrongPassphrase           the passphrase does not decrypt the keystore file
     ├── CryptoError                   encryption of restricted items (ledger.crypto)
     │   └── DecryptionFailed          a ciphertext or wrapped key that does not authenticate
+    ├── InvalidMedia                  a master file that does not decode as the media it claims
     ├── EventIndexError               the SQLite event index (index.sqlite)
     │   └── IndexSchemaMismatch       index.sqlite has another schema version
     └── EvidenceInvalid               a proofs file or BagIt bag whose parts do not hold together
@@ -87,6 +88,7 @@ __all__ = [
     "InvalidDescription",
     "InvalidDocument",
     "InvalidExhibitSpec",
+    "InvalidMedia",
     "InvalidTerms",
     "IpfsError",
     "JournalCorrupt",
@@ -289,6 +291,15 @@ class InvalidExhibitSpec(InvalidDocument):
 
 class NaiveDatetime(UsageError):
     code = "naive_datetime"
+
+
+class InvalidMedia(HeritageError):
+    """A master file (an image, a model, a recording) that does not decode as what it claims to
+    be: truncated, corrupt or another kind of file. Deriving from it fails; the master itself is
+    left as it is."""
+
+    code = "invalid_media"
+    http_status = 422
 
 
 class ConsentError(HeritageError):
