@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Final
+from typing import Final, Protocol
 
 from ledger.errors import LeakFound, NoSuchFile, UsageError
 from ledger.ipfs.cid import SHA2_256, Cid
@@ -44,6 +44,13 @@ MIN_TEXT_LENGTH: Final = 4
 CHUNK_SIZE: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZIP_MAGIC: Final = b"PK\x03\x04"
+_Trie = dict[bytes, "_Trie"]
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
 _B36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 _B58: Final = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"  # Bitcoin's
 
@@ -196,7 +203,7 @@ class _Matcher:
     def __init__(self, secrets: Iterable[Secret]) -> None:
         self.exact: dict[bytes, tuple[str, str]] = {}
         self.folded: dict[bytes, tuple[str, str]] = {}
-        trie: dict[bytes, dict] = {}  # type: ignore[type-arg]
+        trie: _Trie = {}
         for secret in secrets:
             for form in forbidden_forms(secret):
                 key = form.pattern.lower() if form.ignore_case else form.pattern
@@ -218,7 +225,7 @@ class _Matcher:
     def label(self, match: bytes) -> tuple[str, str]:
         return self.exact.get(match) or self.folded[match.lower()]
 
-    def search(self, name: str, stream: IO[bytes]) -> Iterator[Hit]:
+    def search(self, name: str, stream: _Readable) -> Iterator[Hit]:
         """The hits in ``stream``, read in chunks that overlap by the longest form minus one."""
         if self.regex is None:
             return
@@ -235,7 +242,7 @@ class _Matcher:
             base += len(buffer) - len(tail)
 
 
-def _trie_regex(node: dict) -> bytes:  # type: ignore[type-arg]
+def _trie_regex(node: _Trie) -> bytes:
     end = b"" in node
     branches = [token + _trie_regex(child) for token, child in node.items() if token]
     if not branches:
@@ -298,9 +305,7 @@ def scan(folder: str | os.PathLike[str], secrets: Iterable[Secret]) -> list[Hit]
     decompress) and :class:`NoSuchFile` when ``folder`` is not a folder."""
     root = Path(folder)
     if not root.is_dir() or root.is_symlink():
-        raise NoSuchFile(
-            f"{root} is not a folder to scan", hint="pass the folder the build wrote"
-        )
+        raise NoSuchFile(f"{root} is not a folder to scan", hint="pass the folder the build wrote")
     matcher = _Matcher(secrets)
     hits: list[Hit] = []
     for path in _walk(root, root):
