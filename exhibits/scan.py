@@ -196,53 +196,67 @@ def forbidden_forms(secret: Secret) -> list[Form]:
 
 
 class _Matcher:
-    """All forms of all secrets as one compiled regex (a trie of the patterns, so each position
-    of a file tries only the branches its bytes start), and the way back from a match to its
-    secret's label and form."""
+    """All forms of all secrets as two compiled regexes, each a trie of its patterns (so a
+    position of a file is skipped unless its byte starts some form, and then tries only the
+    branches that byte starts): the exact forms searched in the bytes as they are, the forms
+    whose case does not matter searched in the bytes lower-cased (ASCII only, so offsets stay).
+    And the way back from a match to its secret's label and form."""
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
         self.exact: dict[bytes, tuple[str, str]] = {}
         self.folded: dict[bytes, tuple[str, str]] = {}
-        trie: _Trie = {}
         for secret in secrets:
             for form in forbidden_forms(secret):
-                key = form.pattern.lower() if form.ignore_case else form.pattern
-                (self.folded if form.ignore_case else self.exact).setdefault(
-                    key, (secret.label, form.name)
+                table, key = (
+                    (self.folded, form.pattern.lower())
+                    if form.ignore_case
+                    else (self.exact, form.pattern)
                 )
-                node = trie
-                for byte in key:
-                    token = bytes((byte,))
-                    if form.ignore_case and token.isalpha():
-                        token = b"[" + token + token.upper() + b"]"
-                    else:
-                        token = re.escape(token)
-                    node = node.setdefault(token, {})
-                node[b""] = {}
+                table.setdefault(key, (secret.label, form.name))
         self.longest = max((len(k) for k in (*self.exact, *self.folded)), default=0)
-        self.regex = re.compile(_trie_regex(trie), re.DOTALL) if self.longest else None
+        self.regex_exact = _compile(self.exact)
+        self.regex_folded = _compile(self.folded)
 
-    def label(self, match: bytes) -> tuple[str, str]:
-        return self.exact.get(match) or self.folded[match.lower()]
+    def _matches(self, buffer: bytes) -> Iterator[tuple[int, int, tuple[str, str]]]:
+        if self.regex_exact is not None:
+            for m in self.regex_exact.finditer(buffer):
+                yield m.start(), m.end(), self.exact[m.group()]
+        if self.regex_folded is not None:
+            for m in self.regex_folded.finditer(buffer.lower()):
+                yield m.start(), m.end(), self.folded[m.group()]
 
     def search(self, name: str, stream: _Readable) -> Iterator[Hit]:
-        """The hits in ``stream``, read in chunks that overlap by the longest form minus one."""
-        if self.regex is None:
+        """The hits in ``stream`` in offset order, read in chunks that overlap by the longest
+        form minus one."""
+        if not self.longest:
             return
         overlap = self.longest - 1
         tail = b""
         base = 0  # the stream offset of buffer[0]
         while chunk := stream.read(CHUNK_SIZE):
             buffer = tail + chunk
-            for m in self.regex.finditer(buffer):
-                if m.end() > len(tail):  # else wholly in the overlap: found last round
-                    label, form = self.label(m.group())
-                    yield Hit(name, base + m.start(), label, form)
+            found = [
+                Hit(name, base + start, label, form)
+                for start, end, (label, form) in self._matches(buffer)
+                if end > len(tail)  # else wholly in the overlap: found the round before
+            ]
+            yield from sorted(found, key=lambda hit: hit.offset)
             tail = buffer[-overlap:] if overlap else b""
             base += len(buffer) - len(tail)
 
 
+def _compile(patterns: Iterable[bytes]) -> re.Pattern[bytes] | None:
+    trie: _Trie = {}
+    for pattern in patterns:
+        node = trie
+        for byte in pattern:
+            node = node.setdefault(re.escape(bytes((byte,))), {})
+        node[b""] = {}
+    return re.compile(_trie_regex(trie), re.DOTALL) if trie else None
+
+
 def _trie_regex(node: _Trie) -> bytes:
+    """The regex of a trie: at each node its branches, longest first where a form ends."""
     end = b"" in node
     branches = [token + _trie_regex(child) for token, child in node.items() if token]
     if not branches:
