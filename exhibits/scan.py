@@ -178,11 +178,18 @@ def _text_forms(text: str) -> list[Form]:
             ("URL-encoded", urllib.parse.quote(t, safe="")),
             ("URL-encoded (path)", urllib.parse.quote(t)),
             ("URL-encoded (form)", urllib.parse.quote_plus(t)),
+            ("URL-encoded (lower-case escapes)", _lower_escapes(urllib.parse.quote(t))),
+            ("URL-encoded (form, lower-case escapes)", _lower_escapes(urllib.parse.quote_plus(t))),
         )
         for name, value in encodings:
             for codec, suffix in (("utf-8", ""), ("utf-16-le", ", UTF-16-LE")):
                 found.setdefault(value.encode(codec), f"{name} {norm}{suffix}")
     return [Form(name, pattern) for pattern, name in found.items()]
+
+
+def _lower_escapes(encoded: str) -> str:
+    """``%C3%A9`` as ``%c3%a9``: both are the same URL, and some encoders write the latter."""
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)
 
 
 def forbidden_forms(secret: Secret) -> list[Form]:

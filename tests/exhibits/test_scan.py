@@ -8,6 +8,7 @@ import gzip
 import html
 import json
 import os
+import re
 import struct
 import urllib.parse
 import zipfile
@@ -210,6 +211,19 @@ def test_a_symlink_is_an_error_that_names_it_not_its_target(tmp_path: Path) -> N
     os.symlink(site / "index.html", site / "again.html")  # even inside the site
     with pytest.raises(LeakFound, match=r"again\.html"):
         scan(site, SECRETS)
+
+
+def test_a_special_file_is_an_error(tmp_path: Path) -> None:
+    site = _site(tmp_path, {"index.html": PAGE})
+    os.mkfifo(site / "pipe")
+    with pytest.raises(LeakFound, match="pipe, which is neither a file nor a folder"):
+        scan(site, SECRETS)
+
+
+def test_lower_case_url_escapes_are_found(tmp_path: Path) -> None:
+    url = re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(TITLE))
+    site = _site(tmp_path, {"index.html": b'<a href="/items/' + url.encode() + b'">'})
+    assert [h.form for h in scan(site, SECRETS)] == ["URL-encoded (lower-case escapes) NFC"]
 
 
 def test_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
