@@ -2,7 +2,8 @@
 
 The package reads an exhibit spec (:mod:`exhibits.spec`) and derives the files a site serves
 instead of its masters (:mod:`exhibits.derive`, imported on its own so that reading a spec does
-not load Pillow); gathering and rendering follow in later modules (see
+not load Pillow), and checks a built site for what it must not hold (:mod:`exhibits.scan`, the
+leak scan); gathering and rendering follow in later modules (see
 ../shared/ARCHITECTURE.md's folder tree).
 """
 

@@ -45,6 +45,7 @@ branch on it without parsing prose::
     ├── CryptoError                   encryption of restricted items (ledger.crypto)
     │   └── DecryptionFailed          a ciphertext or wrapped key that does not authenticate
     ├── InvalidMedia                  a master file that does not decode as the media it claims
+    ├── LeakFound                     a built exhibit holds a form of an excluded item (``hits``)
     ├── EventIndexError               the SQLite event index (index.sqlite)
     │   └── IndexSchemaMismatch       index.sqlite has another schema version
     └── EvidenceInvalid               a proofs file or BagIt bag whose parts do not hold together
@@ -94,6 +95,7 @@ __all__ = [
     "JournalCorrupt",
     "KeyExists",
     "KeystoreError",
+    "LeakFound",
     "LimitExceeded",
     "MalformedBlock",
     "NaiveDatetime",
@@ -300,6 +302,19 @@ class InvalidMedia(HeritageError):
 
     code = "invalid_media"
     http_status = 422
+
+
+class LeakFound(HeritageError):
+    """A built exhibit site holds a form of an excluded item's CID, key, title or file name, or
+    something the leak scan cannot check (a symbolic link, a compressed file that does not
+    decompress). ``hits`` holds the scan's hits: labels, paths and forms, never a secret."""
+
+    code = "leak_found"
+    http_status = 500
+
+    def __init__(self, message: str, *, hits: tuple[Any, ...], hint: str | None = None) -> None:
+        self.hits = hits
+        super().__init__(message, hint=hint)
 
 
 class ConsentError(HeritageError):
