@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-import jsonschema
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 
 from ledger.documents import canonical_json, parse_bytes32
 from ledger.errors import InvalidCid, InvalidExhibitSpec, NoSuchFile
 from ledger.ipfs.cid import Cid
+from ledger.json_schema import json_pointer, schema_validator
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -200,33 +199,12 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def _pattern(
-    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    # JSON Schema patterns are ECMA-262, where "$" ends the input; Python's "$" also matches
-    # before a final newline, which would let "en\n" through. Anchor with \Z.
-    if not validator.is_type(instance, "string"):
-        return
-    python = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
-    if re.search(python, instance) is None:
-        yield ValidationError(f"{_shown(instance)} does not match the rule's pattern")
-
-
-_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _pattern}
-)
-
-
 @cache
 def _validator() -> Any:
-    schema = load_schema()
-    Draft202012Validator.check_schema(schema)
-    return _Validator(schema)
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    """RFC 6901: "~" is written "~0" and "/" is written "~1" inside a reference token."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return schema_validator(
+        load_schema(),
+        pattern_message=lambda instance, _: f"{_shown(instance)} does not match the rule's pattern",
+    )
 
 
 def _shown(value: Any) -> str:
@@ -260,14 +238,16 @@ def _schema_problems(document: Any) -> list[SpecProblem]:
     errors = list(_validator().iter_errors(document))
     while errors:
         error = errors.pop()
-        where = _pointer(error.absolute_path)
+        where = json_pointer(error.absolute_path)
         rule = str(error.validator)
         instance = error.instance
         if rule == "required" and isinstance(instance, dict):
             for name in error.validator_value:
                 if name not in instance:
                     problems.append(
-                        SpecProblem(where + _pointer([name]), "required", f"{name!r} is required")
+                        SpecProblem(
+                            where + json_pointer([name]), "required", f"{name!r} is required"
+                        )
                     )
         elif rule == "additionalProperties" and isinstance(instance, dict):
             known = error.schema.get("properties", {})
@@ -275,7 +255,7 @@ def _schema_problems(document: Any) -> list[SpecProblem]:
                 if name not in known:
                     problems.append(
                         SpecProblem(
-                            where + _pointer([name]),
+                            where + json_pointer([name]),
                             "additionalProperties",
                             f"{_shown(name)} is not a field here (allowed: {', '.join(known)})",
                         )
@@ -303,7 +283,7 @@ def _schema_problems(document: Any) -> list[SpecProblem]:
         elif rule == "pattern" and "language" in str(error.schema.get("description", "")):
             # Under propertyNames the value is a key of the object at ``where``: name the key.
             if "propertyNames" in error.absolute_schema_path:
-                where += _pointer([instance])
+                where += json_pointer([instance])
             problems.append(
                 SpecProblem(
                     where,
@@ -359,7 +339,7 @@ def _text_problems(where: str, value: Any, languages: list[str]) -> list[SpecPro
         if canonical in seen:
             problems.append(
                 SpecProblem(
-                    where + _pointer([tag]),
+                    where + json_pointer([tag]),
                     "duplicate-language",
                     f"{tag!r} repeats a language of this map (tags ignore case)",
                 )
@@ -368,7 +348,7 @@ def _text_problems(where: str, value: Any, languages: list[str]) -> list[SpecPro
         if canonical not in languages:
             problems.append(
                 SpecProblem(
-                    where + _pointer([tag]),
+                    where + json_pointer([tag]),
                     "title-language",
                     f"{tag!r} is not one of the spec's languages ({', '.join(languages)})",
                 )
@@ -544,7 +524,7 @@ def _too_deep(document: Any) -> str | None:
     while stack:
         value, path = stack.pop()
         if len(path) > MAX_DEPTH:
-            return _pointer(path[: MAX_DEPTH + 1])
+            return json_pointer(path[: MAX_DEPTH + 1])
         if isinstance(value, dict):
             stack += [(v, (*path, k)) for k, v in value.items()]
         elif isinstance(value, list):

@@ -24,12 +24,11 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final
 
-import jsonschema
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from ledger.documents import canonical_json, parse_json_document
 from ledger.errors import InvalidDescription, UsageError
+from ledger.json_schema import json_pointer, schema_validator
 from ledger.rights.model import Location
 
 __all__ = [
@@ -235,33 +234,9 @@ class DescriptionProblem:
         return {"pointer": self.pointer, "rule": self.rule, "message": self.message}
 
 
-def _pattern(
-    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    # As in ledger.rights.model: ECMA-262 "$" is the end of the input, Python's also matches
-    # before a final newline; anchor with \Z so "en\n" is not a tag.
-    if not validator.is_type(instance, "string"):
-        return
-    python = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
-    if re.search(python, instance) is None:
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _pattern}
-)
-
-
 @cache
 def _validator() -> Any:
-    schema = load_schema()
-    Draft202012Validator.check_schema(schema)
-    return _Validator(schema)
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    """RFC 6901: "~" is written "~0" and "/" is written "~1" inside a reference token."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return schema_validator(load_schema())
 
 
 def _short(message: str) -> str:
@@ -269,14 +244,14 @@ def _short(message: str) -> str:
 
 
 def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
-    where = _pointer(error.absolute_path)
+    where = json_pointer(error.absolute_path)
     rule = str(error.validator)
     instance = error.instance
     value: Any = error.validator_value  # the keyword's value in the schema
     if "propertyNames" in error.absolute_schema_path:
         return [
             DescriptionProblem(
-                where + _pointer([instance]),
+                where + json_pointer([instance]),
                 "language-tag",
                 f"{_short(repr(instance))} is not a well-formed BCP 47 language tag "
                 "(RFC 5646), e.g. en, mi, en-NZ, zh-Hant",
@@ -284,14 +259,14 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
         ]
     if rule == "required" and isinstance(instance, dict):
         return [
-            DescriptionProblem(where + _pointer([name]), "required", f"{name!r} is required")
+            DescriptionProblem(where + json_pointer([name]), "required", f"{name!r} is required")
             for name in value
             if name not in instance
         ]
     if rule == "dependentRequired" and isinstance(instance, dict):
         return [
             DescriptionProblem(
-                where + _pointer([needed]),
+                where + json_pointer([needed]),
                 "dependentRequired",
                 f"{needed!r} is required with {name!r}: give both coordinates or neither",
             )
@@ -304,7 +279,7 @@ def _schema_problem(error: ValidationError) -> list[DescriptionProblem]:
         known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
         return [
             DescriptionProblem(
-                where + _pointer([name]),
+                where + json_pointer([name]),
                 "additionalProperties",
                 f"{_short(repr(name))} is not a field of this object",
             )
@@ -320,13 +295,15 @@ def _unicode_problems(value: Any, path: list[Any]) -> Iterator[DescriptionProble
     if isinstance(value, str):
         if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
             yield DescriptionProblem(
-                _pointer(path), "unicode", "the text holds a lone surrogate, which is not Unicode"
+                json_pointer(path),
+                "unicode",
+                "the text holds a lone surrogate, which is not Unicode",
             )
     elif isinstance(value, dict):
         for key, item in value.items():
             if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
                 yield DescriptionProblem(
-                    _pointer([*path, key]), "unicode", "the key holds a lone surrogate"
+                    json_pointer([*path, key]), "unicode", "the key holds a lone surrogate"
                 )
             yield from _unicode_problems(item, [*path, key])
     elif isinstance(value, list):
@@ -345,7 +322,7 @@ def _semantic_problems(document: dict[str, Any]) -> list[DescriptionProblem]:
             if repeated is not None:
                 problems.append(
                     DescriptionProblem(
-                        _pointer([field, tag]),
+                        json_pointer([field, tag]),
                         "language-tag",
                         f"{tag!r} repeats the subtag {repeated!r} (RFC 5646 2.2.5, 2.2.6)",
                     )
@@ -353,7 +330,7 @@ def _semantic_problems(document: dict[str, Any]) -> list[DescriptionProblem]:
             if tag.lower() in seen:
                 problems.append(
                     DescriptionProblem(
-                        _pointer([field, tag]),
+                        json_pointer([field, tag]),
                         "language-duplicate",
                         f"{tag!r} is the language {seen[tag.lower()]!r} again (tags ignore "
                         "case); give each language once",

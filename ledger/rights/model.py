@@ -14,21 +14,16 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
-import re
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any, Final
 
-import jsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-
 from ledger.documents import canonical_json, document_cid
 from ledger.errors import InvalidTerms
 from ledger.ipfs.cid import Cid
+from ledger.json_schema import json_pointer, schema_validator
 from ledger.rights.schema import load_schema
 from ledger.rights.vocabulary import SPDX_LIST_VERSION
 
@@ -166,39 +161,15 @@ class Terms:
 # ---- validation (pure) -----------------------------------------------------------------------
 
 
-def _pattern(
-    validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    # JSON Schema patterns are ECMA-262, where "$" is the end of the input; Python's "$" also
-    # matches before a final newline, which would let "0x…\n" through. Anchor with \Z.
-    if not validator.is_type(instance, "string"):
-        return
-    python = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
-    if re.search(python, instance) is None:
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator, {"pattern": _pattern}
-)
-
-
 @cache
 def _validator() -> Any:
-    schema = load_schema()
-    Draft202012Validator.check_schema(schema)
-    return _Validator(schema)
-
-
-def _pointer(path: Iterable[Any]) -> str:
-    """RFC 6901: "~" is written "~0" and "/" is written "~1" inside a reference token."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return schema_validator(load_schema())
 
 
 def _schema_problems(document: Any) -> list[TermsProblem]:
     problems: list[TermsProblem] = []
     for error in _validator().iter_errors(document):
-        where = _pointer(error.absolute_path)
+        where = json_pointer(error.absolute_path)
         rule = str(error.validator)
         instance = error.instance
         if rule == "required" and isinstance(instance, dict):
@@ -206,7 +177,7 @@ def _schema_problems(document: Any) -> list[TermsProblem]:
                 if name not in instance:
                     problems.append(
                         TermsProblem(
-                            where + _pointer([name]), "required", f"{name!r} is required"
+                            where + json_pointer([name]), "required", f"{name!r} is required"
                         )
                     )
         elif rule == "additionalProperties" and isinstance(instance, dict):
@@ -215,7 +186,7 @@ def _schema_problems(document: Any) -> list[TermsProblem]:
                 if name not in known:
                     problems.append(
                         TermsProblem(
-                            where + _pointer([name]),
+                            where + json_pointer([name]),
                             "additionalProperties",
                             f"{name!r} is not a field of this object",
                         )
@@ -227,7 +198,9 @@ def _schema_problems(document: Any) -> list[TermsProblem]:
             names = error.validator_value.get("required", [])
             for name in names:
                 problems.append(
-                    TermsProblem(where + _pointer([name]), "not", f"{name!r} is not allowed here")
+                    TermsProblem(
+                        where + json_pointer([name]), "not", f"{name!r} is not allowed here"
+                    )
                 )
         elif rule == "enum" and where == "/license":
             problems.append(
