@@ -58,15 +58,22 @@ def chain_settings(anvil: LocalChain) -> Settings:
     return anvil.settings
 
 
+def settings_on(chain: Settings, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a data directory of its own on ``chain`` (the session's anvil and its
+    deployment), ignoring the environment; no fsync, to keep tests fast."""
+    return load_settings(
+        env={},
+        data_dir=data_dir,
+        rpc_url=chain.rpc_url,
+        deployment=deployment_path(chain),
+        fsync=False,
+        **overrides,
+    )
+
+
 @pytest.fixture
 def registrar(chain_settings: Settings, tmp_path: Path) -> Iterator[Registry]:
-    settings = load_settings(
-        env={},
-        data_dir=tmp_path / "data",
-        rpc_url=chain_settings.rpc_url,
-        deployment=deployment_path(chain_settings),
-        fsync=False,
-    )
+    settings = settings_on(chain_settings, tmp_path / "data")
     # the session's anvil (chain id 31337): its dev account relays
     with chain_snapshot(connect(settings.rpc_url)), Registry(
         settings, sender=anvil_dev_account()
@@ -114,13 +121,7 @@ class Founded:
 def found_community(chain: Settings, folder: Path, name: str, n: int, k: int) -> Founded:
     """Create community ``name`` (n keyholders, threshold k) on ``chain`` (a module's
     :func:`module_chain`) from a data directory under ``folder``."""
-    settings = load_settings(
-        env={},
-        data_dir=folder / "data",
-        rpc_url=chain.rpc_url,
-        deployment=deployment_path(chain),
-        fsync=False,
-    )
+    settings = settings_on(chain, folder / "data")
     with Registry(settings, sender=anvil_dev_account()) as registrar:
         keyed_community(registrar, name, n, k)
         community = registrar.reader.resolve_community(name)

@@ -23,17 +23,17 @@ import pytest
 from eth_typing import ChecksumAddress
 
 from ledger import crypto
-from ledger.chain import connect, content_key, deployment_path
+from ledger.chain import connect, content_key
 from ledger.documents import SEALED_ITEM_TYPE, canonical_json, metadata_document
 from ledger.errors import DecryptionFailed, UsageError
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import new_key
 from ledger.registry import Prepared, Registry, Seal, SignerKeys, Staging
-from ledger.settings import Settings, load_settings
+from ledger.settings import Settings
 from local_chain import anvil_dev_account
 from tests import registry_support
-from tests.registry_support import PASSPHRASE, chain_snapshot
+from tests.registry_support import PASSPHRASE, chain_snapshot, settings_on
 from tests.rights_support import restricted_terms, write_terms
 
 chain_settings = registry_support.chain_settings
@@ -146,13 +146,7 @@ class ForgingRegistrar(Registry):
 
 @pytest.fixture
 def forger(chain_settings: Settings, tmp_path: Path) -> Iterator[ForgingRegistrar]:
-    settings = load_settings(
-        env={},
-        data_dir=tmp_path / "data",
-        rpc_url=chain_settings.rpc_url,
-        deployment=deployment_path(chain_settings),
-        fsync=False,
-    )
+    settings = settings_on(chain_settings, tmp_path / "data")
     registrar = ForgingRegistrar(settings)
     with chain_snapshot(connect(settings.rpc_url)), registrar:
         registrar.session.use_sender(anvil_dev_account())

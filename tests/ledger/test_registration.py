@@ -15,7 +15,6 @@ from eth_utils.crypto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.chain import deployment_path
 from ledger.documents import (
     canonical_json,
     community_salt,
@@ -29,10 +28,10 @@ from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_path
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
-from ledger.settings import Settings, load_settings
+from ledger.settings import Settings
 from tests import registry_support
 from tests.reaching import reached, reaches
-from tests.registry_support import PASSPHRASE, keyed_community, sent, write_files
+from tests.registry_support import PASSPHRASE, keyed_community, sent, settings_on, write_files
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 # The shared fixtures (tests/registry_support.py): the session's anvil and a registrar on it.
@@ -299,13 +298,7 @@ def test_resolve_tries_both_versions_of_a_dag_pb_cid(registrar: Registry) -> Non
 
 
 def test_the_sender_is_required_off_anvil(chain_settings: Settings, tmp_path: Path) -> None:
-    settings = load_settings(
-        env={},
-        data_dir=tmp_path / "data",
-        rpc_url=chain_settings.rpc_url,
-        deployment=deployment_path(chain_settings),
-        fsync=False,
-    )
+    settings = settings_on(chain_settings, tmp_path / "data")
     with Registry(settings) as registrar:  # no sender chosen
         keys = SignerKeys(settings, lambda _address: PASSPHRASE)
         with pytest.raises(UsageError, match="no sender"):

@@ -69,6 +69,7 @@ from tests.registry_support import (
     keyed_community,
     module_chain,
     registrar,
+    settings_on,
 )
 from tests.rights_support import public_terms, write_terms
 from tests.rpc_relay import rpc_relay
@@ -544,15 +545,11 @@ def sealed_proofs(
     anvil: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
     """A proofs document with an item, a batch item, a derivative and a terms change."""
-    from ledger.chain import connect, deployment_path
-    from ledger.settings import load_settings
+    from ledger.chain import connect
     from tests.registry_support import chain_snapshot
 
     tmp = tmp_path_factory.mktemp("sealed")
-    settings = load_settings(
-        env={}, data_dir=tmp / "data", rpc_url=anvil.settings.rpc_url,
-        deployment=deployment_path(anvil.settings), fsync=False,
-    )
+    settings = settings_on(anvil.settings, tmp / "data")
     with chain_snapshot(connect(settings.rpc_url)), Registry(settings) as reg:
         reg.session.use_sender(anvil_dev_account())
         keys = keyed_community(reg, "sealed", 2, 1)

@@ -28,14 +28,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ledger.chain import claim_key, connect, deployment_path
+from ledger.chain import claim_key, connect
 from ledger.crypto import KEM_X25519
 from ledger.errors import AmbiguousClaim, DuplicateClaim, EvidenceInvalid, EvidenceMalformed
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions, import_file
 from ledger.keys import load_encryption_key, new_key
 from ledger.registry import Registry, SignerKeys
-from ledger.settings import Settings, load_settings
+from ledger.settings import Settings
 from ledger.verify import (
     Status,
     assess,
@@ -58,6 +58,7 @@ from tests.registry_support import (
     keyed_community,
     module_chain,
     registrar,
+    settings_on,
 )
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
@@ -428,10 +429,7 @@ def test_verification_follows_a_model_of_each_communitys_claims(
         def __init__(self) -> None:
             super().__init__()
             root = tmp_path_factory.mktemp("model")
-            settings = load_settings(
-                env={}, data_dir=root / "data", rpc_url=chain_settings.rpc_url,
-                deployment=deployment_path(chain_settings), fsync=False,
-            )
+            settings = settings_on(chain_settings, root / "data")
             self._stack = ExitStack()
             self._stack.enter_context(chain_snapshot(connect(settings.rpc_url)))
             self.reg = self._stack.enter_context(Registry(settings))

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from ledger.chain import connect, deployment_path
+from ledger.chain import connect
 from ledger.errors import BlockNotFound, IpfsError, NotFound, RemoteNodeError
 from ledger.ipfs.backend import EmbeddedNode, KuboNode
 from ledger.ipfs.cid import RAW, Cid
@@ -36,12 +36,12 @@ from ledger.ipfs.dag import walk_dag
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
-from ledger.settings import Settings, load_settings
+from ledger.settings import Settings
 from local_chain import anvil_dev_account
 from tests import registry_support
 from tests.chain_support import free_port
 from tests.cli_runner import run_heritage
-from tests.registry_support import PASSPHRASE, chain_snapshot
+from tests.registry_support import PASSPHRASE, chain_snapshot, settings_on
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 chain_settings = registry_support.chain_settings  # the session anvil, as a fixture here
@@ -284,14 +284,7 @@ def remote_registrar(
     chain_settings: Settings, tmp_path: Path, served_node: str
 ) -> Iterator[Registry]:
     """A registrar whose IPFS node is the served embedded node, reached as a remote Kubo."""
-    settings = load_settings(
-        env={},
-        data_dir=tmp_path / "registrar",
-        rpc_url=chain_settings.rpc_url,
-        deployment=deployment_path(chain_settings),
-        ipfs_api=served_node,
-        fsync=False,
-    )
+    settings = settings_on(chain_settings, tmp_path / "registrar", ipfs_api=served_node)
     with chain_snapshot(connect(settings.rpc_url)), Registry(settings) as registrar:
         registrar.session.use_sender(anvil_dev_account())
         assert isinstance(registrar.node, KuboNode)
