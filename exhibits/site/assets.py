@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["copy_assets"]
+__all__ = ["VENDOR_STYLE_HASHES", "copy_assets"]
+
+#: CSP style-src sources ('sha256-…') for the styles the vendored libraries inject.
+VENDOR_STYLE_HASHES: tuple[str, ...] = ()
 
 
 def copy_assets(out: Path) -> list[str]:
