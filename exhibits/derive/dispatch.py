@@ -69,9 +69,10 @@ def kind_of(media_type: str, file_name: str) -> Kind:
         return "model"
     if essence.startswith("model/"):
         return "model"
-    for kind in ("image", "audio", "video"):
+    kinds: tuple[Kind, ...] = ("image", "audio", "video")
+    for kind in kinds:
         if essence.startswith(kind + "/"):
-            return cast(Kind, kind)
+            return kind
     return "other"
 
 
