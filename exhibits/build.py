@@ -18,7 +18,9 @@
 5. the new folder replaces the output (renames: a reader sees the old site or the new one),
    and the private report (:mod:`exhibits.report`) is written beside it.
 
-**Moments.** Items are decided at ``at`` (default: now). The site's ``built_at`` is ``at``
+**Moments.** Items are decided at ``at``, on the record as it stood then (claims, terms
+versions and revocations after ``at`` left out); without ``at``, on the record as it stands,
+at the present moment. The site's ``built_at`` is ``at``
 when given, else ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else now: the same
 inputs give the same folder.
 """
@@ -117,16 +119,23 @@ def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) 
     return datetime.now(UTC)
 
 
-def _choose(reader: RegistryReader, spec: ExhibitSpec, at: datetime) -> tuple[Choice, ChainRef]:
+def _choose(
+    reader: RegistryReader, spec: ExhibitSpec, at: datetime | None
+) -> tuple[Choice, ChainRef, datetime]:
     found = gather(reader, spec, at)
-    return select(spec, found.candidates, at, found.communities), found.chain
+    moment = at if at is not None else datetime.now(UTC)
+    return select(spec, found.candidates, moment, found.communities), found.chain, moment
 
 
-def choose(spec: ExhibitSpec, settings: Settings, at: datetime) -> tuple[Choice, ChainRef]:
-    """What ``spec`` shows at ``at`` (aware) on the chain and node of ``settings``: the shown
-    items in order with their rooms, the excluded with the reasons, and the chain."""
+def choose(
+    spec: ExhibitSpec, settings: Settings, at: datetime | None = None
+) -> tuple[Choice, ChainRef]:
+    """What ``spec`` shows on the chain and node of ``settings``: the shown items in order
+    with their rooms, the excluded with the reasons, and the chain. With ``at`` (aware), as
+    the record stood then and decided at that moment; without, as it stands, decided now."""
     with Registry(settings) as registry:
-        return _choose(registry.reader, spec, at)
+        choice, chain, _ = _choose(registry.reader, spec, at)
+    return choice, chain
 
 
 def secrets_of(candidates: Sequence[Candidate]) -> list[Secret]:
@@ -228,7 +237,6 @@ def build_exhibit(
     if at is not None and at.tzinfo is None:
         raise UsageError("--at has no time zone", hint="add one, e.g. 2026-12-01T00:00:00Z")
     built_at = build_moment(at)
-    moment = at if at is not None else datetime.now(UTC)
     site = check_out(out, settings)
     report_file = report_path_for(site, report_path)
     tick = progress or (lambda _stage, _done, _total: None)
@@ -236,7 +244,7 @@ def build_exhibit(
     cache = DerivationCache(settings.data_dir / "derived")
     with Registry(settings) as registry:
         tick("gathering", 0, 1)
-        choice, chain = _choose(registry.reader, spec, moment)
+        choice, chain, moment = _choose(registry.reader, spec, at)
         tick("gathering", 1, 1)
         exhibited: list[Exhibited] = []
         total = len(choice.shown)

@@ -272,7 +272,7 @@ def _gather_at(
     view: ChainView,
     spec: ExhibitSpec,
     communities: Mapping[str, bytes],
-    at: datetime,
+    at: datetime | None,
     past: bool,
 ) -> tuple[Candidate, ...]:
     ids = list(dict.fromkeys(communities.values()))
@@ -284,7 +284,10 @@ def _gather_at(
         gathered = gather_on(
             reader, index, view, list(dict.fromkeys(to_hex(c.key) for c in everything))
         )
-    evidence, registered = _until(gathered.evidence, at)
+    evidence = gathered.evidence
+    registered = {item.key for item in evidence.items}
+    if at is not None:
+        evidence, registered = _until(evidence, at)
     assessed = _assess_all(evidence, everything, registered)
     names = {cid: ref for ref, cid in communities.items() if parse_community_id(ref) is None}
     candidates: list[Candidate] = []
@@ -294,7 +297,7 @@ def _gather_at(
             continue
         others = [assessed[c.key] for c in on_content[claim.content] if c.key in assessed]
         candidate = _candidate(reader, evidence, mine, others, names)
-        if past and candidate.description_version > 1:
+        if past and at is not None and candidate.description_version > 1:
             raise UsageError(
                 f"--at {at.isoformat()} is in the past, and the description of item "
                 f"{candidate.item_id} was corrected since it was registered: which version was "
@@ -306,23 +309,30 @@ def _gather_at(
 
 
 def gather(
-    reader: RegistryReader, spec: ExhibitSpec, at: datetime, *, now: datetime | None = None
+    reader: RegistryReader,
+    spec: ExhibitSpec,
+    at: datetime | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Gathering:
-    """The candidates ``spec`` selects as they stand at ``at`` (aware), read through
-    ``reader``: the event index is synced with the chain first (a chain that does not answer
-    is :class:`~ledger.errors.ChainUnavailable`). ``now`` (default: the clock) says whether
-    ``at`` is in the past."""
-    if at.tzinfo is None:
+    """The candidates ``spec`` selects, read through ``reader``: the event index is synced
+    with the chain first (a chain that does not answer is
+    :class:`~ledger.errors.ChainUnavailable`). With ``at`` (aware), as the record stood at
+    that moment: claims, terms versions and revocations after it are left out. Without it,
+    as the record stands now (whatever the chain's clock says). ``now`` (default: the clock)
+    says whether ``at`` is in the past."""
+    if at is not None and at.tzinfo is None:
         raise UsageError("the build moment has no time zone", hint="give --at with one (Z)")
     current = now if now is not None else datetime.now(UTC)
     with reader.event_index(sync=False) as index:
         view = open_chain(reader, index)
     communities = resolve_communities(reader, spec.selection.communities)
-    candidates = _gather_at(reader, view, spec, communities, at, past=at < current)
+    candidates = _gather_at(
+        reader, view, spec, communities, at, past=at is not None and at < current
+    )
     return Gathering(
         candidates=candidates,
         chain=ChainRef(chain_id=view.chain_id, registry=view.registry),
         communities=communities,
         snapshot_block=view.block,
     )
-
