@@ -174,7 +174,15 @@ def exhibit_serve(
     """Serve a built site on localhost (Ctrl-C stops it)."""
     import importlib
 
-    # exhibits.serve is the media slice's module; imported by name so the CLI loads without it
-    serve = importlib.import_module("exhibits.serve").serve
+    # Imported by name: the CLI (and its type check) does not depend on the server module.
+    try:
+        serve = importlib.import_module("exhibits.serve").serve
+    except ModuleNotFoundError as exc:
+        if exc.name != "exhibits.serve":
+            raise
+        raise UsageError(
+            "this installation has no exhibit server (exhibits.serve)",
+            hint="serve the folder with any static web server, e.g. `python -m http.server`",
+        ) from None
     err.print(f"serving {escape(str(folder))} at http://127.0.0.1:{port}/", soft_wrap=True)
     serve(folder, port=port)
