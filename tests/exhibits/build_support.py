@@ -1,7 +1,8 @@
 """A registered collection for exhibit build tests, on the session's anvil and the embedded
-node: public CC BY images, a TK Secret/Sacred one (sealed), an embargoed one, a revoked one,
-content claimed by two communities; and a stand-in for the site renderer (which another part
-of the project writes) that writes only what it is given, as the real one must."""
+node: public CC BY images (alone, in a batch, and a derivative), a TK Secret/Sacred one
+(sealed), an embargoed one, a revoked one, content claimed by two communities; and a stand-in
+for the site renderer (which another part of the project writes) that writes only what it is
+given, as the real one must."""
 
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ def _image(path: Path, seed: int) -> Path:
 @dataclass(frozen=True, slots=True)
 class World:
     """The collection: its data directory's settings, the two communities, and each file's
-    claim key and CID by name (``shared`` is Reef's claim, ``shared_hill`` Hill's)."""
+    claim key and CID by name (``shared-shell`` is Reef's claim, ``shared_hill`` Hill's;
+    ``net`` and ``paddle`` are items of one batch; ``anchor-restored`` is a derivative of
+    ``anchor``)."""
 
     settings: Settings
     reef_name: str
@@ -112,6 +115,16 @@ def make_world(chain: Settings, folder: Path) -> World:
         found["tide-embargoed"] = (late.key, str(late.cid))
         (rival,) = reg.items.register([paths["shared-shell"]], hill, hill_public, keys)
         found["shared_hill"] = (rival.key, str(rival.cid))
+        batch = [_image(files / f"{n}.png", 60 + i) for i, n in enumerate(("net", "paddle"))]
+        for registered in reg.items.register_batch(batch, reef, public, keys).items:
+            found[Path(registered.path).stem] = (registered.key, str(registered.cid))
+        method = folder / "method.json"
+        method.write_text('{"method": "restoration"}')
+        restored = _image(files / "anchor-restored.png", 70)
+        derivative = reg.derivatives.add(
+            found["anchor"][1], restored, reef, public, method, keys
+        )
+        found["anchor-restored"] = (derivative.key, derivative.cid)
         # A revocation a while after the registrations, so that a moment between them exists.
         reg.session.w3.provider.make_request("evm_increaseTime", [120])  # type: ignore[arg-type]
         reg.terms.revoke(found["drum-revoked"][1], keys, reef)

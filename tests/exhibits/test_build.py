@@ -62,8 +62,20 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
         parse_spec(spec_text(world, both=True)), out, settings=world.settings,
         render=render_standin,
     )  # fmt: skip
-    shown = {s.candidate.item_id for s in result.choice.shown}
-    assert shown == {world.id("anchor"), world.id("bowl")}
+    shown = {s.candidate.item_id: s.candidate for s in result.choice.shown}
+    public = ("anchor", "bowl", "net", "paddle", "anchor-restored")
+    assert set(shown) == {world.id(n) for n in public}
+    assert {n: shown[world.id(n)].kind for n in public} == {
+        "anchor": "item", "bowl": "item", "net": "batch-item", "paddle": "batch-item",
+        "anchor-restored": "derivative"}  # fmt: skip
+    assert {n: shown[world.id(n)].file_name for n in public} == {n: f"{n}.png" for n in public}
+    assert all(shown[world.id(n)].media_type == "image/png" for n in public)
+    (lineage,) = shown[world.id("anchor-restored")].lineage
+    assert lineage.parent_key == world.keys["anchor"]
+    assert str(lineage.parent_cid) == world.cids["anchor"]
+    assert lineage.method == {"method": "restoration"} and lineage.ai_enhanced is False
+    assert shown[world.id("anchor")].transaction is not None
+    assert shown[world.id("anchor")].terms_version == 1
     why = {e.candidate.item_id: {r.code for r in e.reasons} for e in result.choice.excluded}
     assert set(why) == {world.id(n) for n in (
         "sacred-sea", "tide-embargoed", "drum-revoked", "shared-shell", "shared_hill")}
@@ -77,7 +89,7 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
 
     # The site: the marker, each shown item's derived files, nothing of the excluded.
     assert (out / MARKER).is_file()
-    for name in ("anchor", "bowl"):
+    for name in public:
         files = out / "items" / world.id(name) / "files"
         assert sorted(p.name for p in files.iterdir()) == ["image.jpg", "thumbnail.jpg"]
     data = site_bytes(out)
@@ -89,7 +101,7 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
     # The report: beside the site, every selected item with its CID and reasons.
     assert result.report_path == tmp_path / "site.report.json"
     report = json.loads(result.report_path.read_text())
-    assert report["counts"] == {"selected": 7, "shown": 2, "excluded": 5}
+    assert report["counts"] == {"selected": 10, "shown": 5, "excluded": 5}
     by_id = {i["id"]: i for i in report["items"]}
     assert by_id[world.id("drum-revoked")]["cid"] == world.cids["drum-revoked"]
     assert [r["code"] for r in by_id[world.id("drum-revoked")]["reasons"]] == ["claim.revoked"]
@@ -101,7 +113,7 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
         parse_spec(spec_text(world, both=True)), out, settings=world.settings,
         render=render_standin,
     )  # fmt: skip
-    assert (again.derived, again.reused) == (0, 2)
+    assert (again.derived, again.reused) == (0, 5)
     assert again.report["changes"] == {"since": report["built_at"], "added": [], "removed": []}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]
 
@@ -154,7 +166,8 @@ def test_items_and_subjects_narrow_the_selection(world: World) -> None:
     spec = parse_spec(spec_text(world, f'items = ["{world.cids["anchor"]}", '
                                        f'"{world.id("drum-revoked")}"]'))  # fmt: skip
     choice, _ = choose(spec, world.settings)
-    assert [s.candidate.item_id for s in choice.shown] == [world.id("anchor")]
+    assert [s.candidate.item_id for s in choice.shown] == [world.id("anchor")]  # not its
+    # derivative: that is other content
     assert [e.candidate.item_id for e in choice.excluded] == [world.id("drum-revoked")]
     # No description lists a subject yet: a subject selects nothing.
     none, _ = choose(parse_spec(spec_text(world, 'subjects = ["songs"]')), world.settings)
@@ -257,3 +270,16 @@ def test_built_at_is_at_else_source_date_epoch_else_now() -> None:
     assert before <= build_moment(None, {}) <= datetime.now(UTC)
     with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
         build_moment(None, {"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def test_the_same_inputs_and_source_date_epoch_give_the_same_folder(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1780000000")
+    first = build(world, tmp_path / "one")
+    second = build(world, tmp_path / "two")
+    assert first.built_at == second.built_at == datetime.fromtimestamp(1780000000, UTC)
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*"))
+    assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*"))
+    assert site_bytes(tmp_path / "one") == site_bytes(tmp_path / "two")
+    assert b"2026-05-28T20:26:40+00:00" in (tmp_path / "one" / "index.html").read_bytes()
