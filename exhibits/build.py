@@ -138,20 +138,33 @@ def choose(
     return choice, chain
 
 
-def secrets_of(candidates: Sequence[Candidate]) -> list[Secret]:
-    """Everything of these (excluded) candidates that the site must not hold: CID, item key,
-    title and alt text in every language, file name. A sealed candidate has only its CID
-    and key: nothing else of it is read."""
+def _texts(candidate: Candidate) -> list[str]:
+    """The texts of a candidate that the scan looks for: title and alt text in every language,
+    and the file name (its last part and that part's stem, as :meth:`Secret.file_name`)."""
+    texts: list[str] = []
+    if candidate.description is not None:
+        for field in ("title", "alt_text"):
+            texts += [entry.text for entry in getattr(candidate.description, field)]
+    if candidate.file_name:
+        texts += [s.value for s in Secret.file_name("", candidate.file_name)
+                  if isinstance(s.value, str)]  # fmt: skip
+    return texts
+
+
+def secrets_of(excluded: Sequence[Candidate], shown: Sequence[Candidate] = ()) -> list[Secret]:
+    """Everything of the ``excluded`` candidates that the site must not hold: CID, item key,
+    title and alt text in every language, file name. A sealed candidate has only its CID and
+    key: nothing else of it is read. A text that a ``shown`` item carries as its own (two
+    items titled "Untitled", two masters named ``IMG_0001.jpg``) is not searched: the site
+    shows it for the shown item, and it tells nothing of the excluded one."""
+    public = {text.strip() for candidate in shown for text in _texts(candidate)}
     secrets: list[Secret] = []
-    for number, candidate in enumerate(candidates, 1):
+    for number, candidate in enumerate(excluded, 1):
         label = f"excluded item {number} ({candidate.item_id})"
         secrets += [Secret.cid(label, candidate.cid), Secret.key(label, candidate.key)]
-        if candidate.file_name:
-            secrets += Secret.file_name(label, candidate.file_name)
-        if candidate.description is not None:
-            for field in ("title", "alt_text"):
-                for text in getattr(candidate.description, field):
-                    secrets.append(Secret.text(label, text.text))
+        for text in dict.fromkeys(_texts(candidate)):
+            if text.strip() not in public:
+                secrets.append(Secret.text(label, text))
     return secrets
 
 
@@ -266,7 +279,12 @@ def build_exhibit(
         renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
         (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
         tick("scanning", 0, 1)
-        check_clean(building, secrets_of([e.candidate for e in choice.excluded]))
+        check_clean(
+            building,
+            secrets_of(
+                [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
+            ),
+        )
         tick("scanning", 1, 1)
         _replace(building, site)
     except BaseException:
