@@ -45,7 +45,7 @@ from exhibits.report import build_report, read_previous, report_path_for, write_
 from exhibits.scan import Secret, check_clean
 from exhibits.select import select
 from exhibits.spec import ExhibitSpec
-from ledger.errors import IpfsError, UsageError
+from ledger.errors import BlockNotFound, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.registry.reader import RegistryReader
@@ -188,6 +188,24 @@ def check_master(candidate: Candidate, data: bytes) -> None:
         )
 
 
+def _fetch(registry: Registry, candidate: Candidate, *, as_of: bool) -> bytes:
+    """The master of a shown item from the IPFS node (its blocks re-hashed as they are read)."""
+    try:
+        return b"".join(registry.node.cat(str(candidate.cid)))
+    except BlockNotFound:
+        since = (
+            " (a build as of --at shows items as they stood then: this one's plaintext may "
+            "have been withdrawn from the node since, when its terms were revoked or restricted)"
+            if as_of
+            else ""
+        )
+        raise NotFound(
+            f"item {candidate.item_id}: its master {candidate.cid} is not on this IPFS node"
+            + since,
+            hint="import it (e.g. from a CAR file) from a node that has it, or build without it",
+        ) from None
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
@@ -264,7 +282,7 @@ def build_exhibit(
         for done, shown in enumerate(choice.shown):
             tick("deriving", done, total)
             candidate = shown.candidate
-            master = b"".join(registry.node.cat(str(candidate.cid)))
+            master = _fetch(registry, candidate, as_of=at is not None)
             check_master(candidate, master)
             kind = kind_of(candidate.media_type, candidate.file_name)
             files = derive_item(

@@ -153,8 +153,12 @@ def test_a_past_moment_sees_the_terms_then_in_force(world: World, tmp_path: Path
     # Before anything was registered, nothing is.
     empty, _ = choose(spec, world.settings, registered - timedelta(days=1))
     assert empty.shown == () and empty.excluded == ()
-    # (Its plaintext was withdrawn from this node when it was revoked, so a build as of then
-    # could not fetch it; a build before everything writes an empty exhibit.)
+    # Its plaintext was withdrawn from this node when it was revoked: a build as of then
+    # cannot fetch it, and says so.
+    with pytest.raises(NotFound, match=f"item {world.id('drum-revoked')}: its master .* withdrawn"):
+        build(world, tmp_path / "gone", at=before_revocation)
+    assert not (tmp_path / "gone").exists()
+    # A build as of a moment before anything was registered is an empty exhibit.
     early = registered - timedelta(days=1)
     result = build(world, tmp_path / "then", at=early)
     assert result.built_at == early
