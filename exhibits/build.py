@@ -295,6 +295,7 @@ def build_exhibit(
     try:
         tick("rendering", 0, 1)
         renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
+        tick("rendering", 1, 1)
         (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
         tick("scanning", 0, 1)
         check_clean(

@@ -287,3 +287,15 @@ def test_the_same_inputs_and_source_date_epoch_give_the_same_folder(
     assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*"))
     assert site_bytes(tmp_path / "one") == site_bytes(tmp_path / "two")
     assert b"2026-05-28T20:26:40+00:00" in (tmp_path / "one" / "index.html").read_bytes()
+
+
+def test_progress_is_told_each_stage_and_every_item(world: World, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    result = build_exhibit(parse_spec(spec_text(world)), tmp_path / "site",
+                           settings=world.settings, render=render_standin,
+                           progress=lambda *step: seen.append(step))  # fmt: skip
+    shown = len(result.choice.shown)
+    assert [s for s in seen if s[0] == "deriving"] == [("deriving", i, shown)
+                                                      for i in range(shown + 1)]  # fmt: skip
+    assert [s[0] for s in seen if s[1] == s[2]] == ["gathering", "deriving", "rendering",
+                                                    "scanning"]  # fmt: skip
