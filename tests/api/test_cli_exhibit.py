@@ -59,8 +59,8 @@ def test_build_prints_the_counts_and_writes_the_site_and_the_report(
     proc = run_heritage(["exhibit", "build", str(spec), "-o", str(site), "--json"], env=env(world))
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["counts"] == {"selected": 9, "shown": 5, "excluded": 4}
-    names = ("anchor", "bowl", "net", "paddle", "anchor-restored")
+    assert summary["counts"] == {"selected": 10, "shown": 6, "excluded": 4}
+    names = ("anchor", "bowl", "net", "paddle", "anchor-restored", "kite-expiring")
     assert sorted(summary["shown"]) == sorted(world.id(n) for n in names)
     # by title (the file name stands in): "anchor-restored.png" < "anchor.png" ("-" < ".")
     assert summary["shown"][:2] == [world.id("anchor-restored"), world.id("anchor")]

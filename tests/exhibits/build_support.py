@@ -58,7 +58,7 @@ class World:
     """The collection: its data directory's settings, the two communities, and each file's
     claim key and CID by name (``shared-shell`` is Reef's claim, ``shared_hill`` Hill's;
     ``net`` and ``paddle`` are items of one batch; ``anchor-restored`` is a derivative of
-    ``anchor``)."""
+    ``anchor``; ``kite-expiring`` may be shown until 2030)."""
 
     settings: Settings
     reef_name: str
@@ -113,6 +113,11 @@ def make_world(chain: Settings, folder: Path) -> World:
         found["sacred-sea"] = (sealed.key, str(sealed.cid))
         (late,) = reg.items.register([paths["tide-embargoed"]], reef, embargoed, keys)
         found["tide-embargoed"] = (late.key, str(late.cid))
+        closing = {"time_zone": "UTC", "expires": "2030-01-01T00:00:00Z"}
+        expiring = write_terms(folder / "expiring.json", public_terms(reef, display=closing))
+        paths["kite-expiring"] = _image(files / "kite-expiring.png", 80)
+        (kite,) = reg.items.register([paths["kite-expiring"]], reef, expiring, keys)
+        found["kite-expiring"] = (kite.key, str(kite.cid))
         (rival,) = reg.items.register([paths["shared-shell"]], hill, hill_public, keys)
         found["shared_hill"] = (rival.key, str(rival.cid))
         batch = [_image(files / f"{n}.png", 60 + i) for i, n in enumerate(("net", "paddle"))]

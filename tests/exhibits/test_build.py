@@ -63,11 +63,11 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
         render=render_standin,
     )  # fmt: skip
     shown = {s.candidate.item_id: s.candidate for s in result.choice.shown}
-    public = ("anchor", "bowl", "net", "paddle", "anchor-restored")
+    public = ("anchor", "bowl", "net", "paddle", "anchor-restored", "kite-expiring")
     assert set(shown) == {world.id(n) for n in public}
     assert {n: shown[world.id(n)].kind for n in public} == {
         "anchor": "item", "bowl": "item", "net": "batch-item", "paddle": "batch-item",
-        "anchor-restored": "derivative"}  # fmt: skip
+        "anchor-restored": "derivative", "kite-expiring": "item"}  # fmt: skip
     assert {n: shown[world.id(n)].file_name for n in public} == {n: f"{n}.png" for n in public}
     assert all(shown[world.id(n)].media_type == "image/png" for n in public)
     (lineage,) = shown[world.id("anchor-restored")].lineage
@@ -101,7 +101,7 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
     # The report: beside the site, every selected item with its CID and reasons.
     assert result.report_path == tmp_path / "site.report.json"
     report = json.loads(result.report_path.read_text())
-    assert report["counts"] == {"selected": 10, "shown": 5, "excluded": 5}
+    assert report["counts"] == {"selected": 11, "shown": 6, "excluded": 5}
     by_id = {i["id"]: i for i in report["items"]}
     assert by_id[world.id("drum-revoked")]["cid"] == world.cids["drum-revoked"]
     assert [r["code"] for r in by_id[world.id("drum-revoked")]["reasons"]] == ["claim.revoked"]
@@ -113,7 +113,7 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
         parse_spec(spec_text(world, both=True)), out, settings=world.settings,
         render=render_standin,
     )  # fmt: skip
-    assert (again.derived, again.reused) == (0, 5)
+    assert (again.derived, again.reused) == (0, 6)
     assert again.report["changes"] == {"since": report["built_at"], "added": [], "removed": []}
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]
 
@@ -299,3 +299,21 @@ def test_progress_is_told_each_stage_and_every_item(world: World, tmp_path: Path
                                                       for i in range(shown + 1)]  # fmt: skip
     assert [s[0] for s in seen if s[1] == s[2]] == ["gathering", "deriving", "rendering",
                                                     "scanning"]  # fmt: skip
+
+
+def test_a_closed_display_window_removes_the_item_and_the_report_says_why(
+    world: World, tmp_path: Path
+) -> None:
+    out = tmp_path / "site"
+    before = build(world, out, at=datetime(2029, 12, 31, 23, 59, tzinfo=UTC))
+    assert world.id("kite-expiring") in {s.candidate.item_id for s in before.choice.shown}
+    after = build(world, out, at=datetime(2030, 1, 1, tzinfo=UTC))
+    assert world.id("kite-expiring") not in {s.candidate.item_id for s in after.choice.shown}
+    assert [(r["id"], [w["code"] for w in r["why"]]) for r in after.report["changes"]["removed"]
+            ] == [(world.id("kite-expiring"), ["window.expired"])]  # fmt: skip
+    assert after.report["changes"]["added"] == []
+    # The embargo of another item ends in 2100: it appears then, as newly allowed.
+    later = build(world, out, at=datetime(2100, 1, 1, tzinfo=UTC))
+    assert [(a["id"], a["why"][0]["code"]) for a in later.report["changes"]["added"]] == [
+        (world.id("tide-embargoed"), "change.allowed")
+    ]
