@@ -7,6 +7,8 @@ patched where the build imports it."""
 from __future__ import annotations
 
 import json
+import sys
+import types
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -150,3 +152,16 @@ def test_help_shows_examples_and_exit_statuses() -> None:
     assert "4 invalid spec" in proc.stdout
     listed = run_heritage(["exhibit", "--help"])
     assert "build" in listed.stdout and "serve" in listed.stdout
+
+
+def test_serve_hands_the_folder_and_port_to_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server itself (exhibits.serve) is tested with its own module; here, only the wiring.
+    called: list[tuple[Path, int]] = []
+    server = types.ModuleType("exhibits.serve")
+    server.serve = lambda folder, port=8090: called.append((folder, port))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "exhibits.serve", server)
+    assert run_heritage(["exhibit", "serve", str(tmp_path)]).returncode == 0
+    assert run_heritage(["exhibit", "serve", str(tmp_path), "--port", "9001"]).returncode == 0
+    assert called == [(tmp_path, 8090), (tmp_path, 9001)]
