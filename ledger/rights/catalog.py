@@ -102,7 +102,7 @@ _FIELD_OF: Final = {
     "longitude": "lon",
 }
 #: Decimal degrees as spreadsheets write them: no comma decimals, no NaN, no infinity.
-_NUMBER: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+_NUMBER: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z", re.ASCII)
 #: A URL scheme or a Windows drive at the start of a file name (``https:``, ``C:``).
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -191,7 +191,16 @@ class _Header:
     width: int
 
 
+#: What to do with a column of another tool that holds words a description could carry.
+_RENAMES: Final = {
+    "object_transcript": "rename it transcript@<tag> (transcript@en) if it holds the words: "
+    "CollectionBuilder also takes a path to a text file there, which is not read",
+}
+
+
 def _suggestion(name: str) -> str:
+    if name in _RENAMES:
+        return "; " + _RENAMES[name]
     known = sorted({*_FIELD_OF, *IGNORED_COLUMNS})
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -542,6 +551,8 @@ def _read(text: str, where: str, language: str | None) -> tuple[list[_Entry], li
             f"{where} names {len(first[2]):,} columns; a catalog has at most {MAX_COLUMNS:,}"
         )
     header, problems = _read_header(first[2], language)
+    if any(problem.rule == "delimiter" for problem in problems):
+        raise _invalid(where, problems)  # every row would only repeat it
     entries = _rows(header, records, problems)
     if not entries and not problems:
         problems.append(
