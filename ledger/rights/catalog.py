@@ -189,6 +189,7 @@ class _Header:
     columns: tuple[_Column, ...]
     unnamed: tuple[int, ...]  # columns without a name: they must stay empty
     width: int
+    dropped: frozenset[str] = frozenset()  # fields with a column refused above
 
 
 #: What to do with a column of another tool that holds words a description could carry.
@@ -226,6 +227,7 @@ def _read_header(
             "separated; save it as comma-separated CSV (UTF-8)",
         )
         return _Header((), (), len(cells)), problems
+    dropped: set[str] = set()
     for index, written in enumerate(cells):
         name = written.strip()
         if not name:
@@ -256,6 +258,7 @@ def _read_header(
                         f"{_short(tag)} is not a well-formed BCP 47 language tag (RFC 5646), "
                         "e.g. en, mi, en-NZ, zh-Hant",
                     )
+                    dropped.add(field)
                     continue
                 column_language = tag
             elif language is None:
@@ -265,6 +268,7 @@ def _read_header(
                     f"{_short(written)} names no language: write {field}@en (any BCP 47 "
                     "tag), or give the catalog's language (--language)",
                 )
+                dropped.add(field)
                 continue
             else:
                 column_language = language
@@ -298,7 +302,7 @@ def _read_header(
                 1,
             )
         )
-    return _Header(tuple(columns), tuple(unnamed), len(cells)), problems
+    return _Header(tuple(columns), tuple(unnamed), len(cells), frozenset(dropped)), problems
 
 
 # ---- the cells -------------------------------------------------------------------------------
@@ -621,7 +625,15 @@ def _rows(
         try:
             description = description_from_json(built.document, where=f"row {row}")
         except InvalidDescription as exc:
-            row_problems += [_catalog_problem(p, built.columns, row, line) for p in exc.problems]
+            row_problems += [
+                _catalog_problem(p, built.columns, row, line)
+                for p in exc.problems
+                # A row without a title because the header's title column was refused: the
+                # header's problem says it once, not once per row.
+                if not (
+                    p.rule == "required" and p.pointer == "/title" and "title" in header.dropped
+                )
+            ]
             description = None
         problems += row_problems
         if key is not None and description is not None and file_column is not None:
