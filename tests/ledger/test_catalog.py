@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,21 @@ from ledger.errors import (
     NoSuchFile,
     UsageError,
 )
+from ledger.rights import catalog as catalog_module
 from ledger.rights.catalog import (
+    IGNORED_COLUMNS,
     MAX_CATALOG_BYTES,
     MAX_ROWS,
     parse_catalog,
     parse_catalog_text,
 )
-from ledger.rights.description import LANGUAGE_FIELDS, Description, LocalText, Place
+from ledger.rights.description import (
+    LANGUAGE_FIELDS,
+    Description,
+    LocalText,
+    Place,
+    description_from_json,
+)
 from tests.hypothesis_profiles import examples
 from tests.reaching import reached, reaches
 
@@ -43,6 +53,31 @@ def _problems(text: str, **kwargs: Any) -> list[tuple[int | None, str | None, st
 def _one(text: str, **kwargs: Any) -> Description:
     (description,) = parse_catalog_text(text, "c.csv", **kwargs).values()
     return description
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "catalog.md"
+
+
+def test_the_docs_name_every_rule_and_column_and_their_example_is_what_is_read() -> None:
+    text = DOCS.read_text("utf-8")
+    source = Path(catalog_module.__file__).read_text("utf-8")
+    rules = set(
+        re.findall(r'"((?:file|language|column|csv|unknown|unnamed|extra|no)-[a-z-]+)"', source)
+    )
+    rules |= {"utf-8", "nul", "header", "delimiter", "number", "uniqueItems", "required"}
+    assert len(rules) >= 25
+    for rule in sorted(rules):
+        assert f"`{rule}`" in text, rule
+    for column in (*LANGUAGE_FIELDS, *IGNORED_COLUMNS, "file", "filename", "image_alt_text",
+                   "creator", "date", "subjects", "subject", "place", "location", "lat",
+                   "latitude", "lon", "longitude"):  # fmt: skip
+        assert f"`{column}" in text, column
+    example = re.search(r"```csv\n(.*?)```", text, re.DOTALL)
+    document = re.search(r"```json\n(.*?)```", text, re.DOTALL)
+    assert example and document
+    catalog = parse_catalog_text(example.group(1), "docs/catalog.md")
+    assert list(catalog) == ["paddle.glb", "songs/tide.mp3"]
+    assert catalog["paddle.glb"] == description_from_json(json.loads(document.group(1)))
 
 
 # ---- the shapes curators keep -----------------------------------------------------------------
