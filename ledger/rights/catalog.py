@@ -143,6 +143,11 @@ class CatalogProblem:
             parts.append(f"column {self.column}")
         return ", ".join(parts) or "the catalog"
 
+    def text(self) -> str:
+        """The problem in one line, as a command lists each of an error's ``problems``:
+        ``row 4, column title@mi: … [rule: language-tag]``."""
+        return f"{self.where()}: {self.message} [rule: {self.rule}]"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "row": self.row,
@@ -159,8 +164,7 @@ def _invalid(where: str, problems: Sequence[CatalogProblem]) -> InvalidCatalog:
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return InvalidCatalog(
-        f"{where} is not a valid catalog: {first.where()}: {first.message} "
-        f"[rule: {first.rule}]{more}",
+        f"{where} is not a valid catalog: {first.text()}{more}",
         problems=tuple(problems),
         hint=_HINT,
     )

@@ -304,6 +304,10 @@ def test_every_problem_of_the_file_is_reported_at_once() -> None:
         error.problems[3].message == "'a.jpg' is described in row 2 already; give each file one row"
     )
     assert error.problems[8].where() == "row 6 (line 7), column latitude"
+    assert error.problems[8].text() == (
+        "row 6 (line 7), column latitude: '1,5' is not a number of degrees: write decimal "
+        "degrees with a point, e.g. -38.6623 [rule: number]"
+    )
     assert error.message.startswith(
         "catalog.csv is not a valid catalog: row 1, column notes: 'notes' is not a column"
     )
