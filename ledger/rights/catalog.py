@@ -694,20 +694,27 @@ def _decode(data: bytes, where: str) -> str:
         raise _invalid(where, [problem]) from None
 
 
+def _file_problem(root: Path, key: str) -> tuple[str, str]:
+    """(rule, message) of what is wrong with the file ``key`` under ``root``, or ("", "")."""
+    path = root / key
+    try:
+        if not path.exists():  # a dangling link and a link loop do not exist either
+            return "file-missing", f"there is no file {_short(key)} beside the CSV"
+        if not path.resolve().is_relative_to(root):
+            return "file-outside", f"{_short(key)} is a link that leads out of the catalog's folder"
+        if not path.is_file():
+            return "file-not-regular", f"{_short(key)} is not a regular file"
+    except (OSError, RuntimeError) as exc:  # no permission; a loop met while resolving
+        return "file-missing", f"{_short(key)} cannot be looked at: {exc}"
+    return "", ""
+
+
 def _file_problems(folder: Path, entries: Sequence[_Entry]) -> list[CatalogProblem]:
     """Each named file must be a regular file inside ``folder``, symbolic links followed."""
     problems: list[CatalogProblem] = []
     root = folder.resolve()
     for entry in entries:
-        path = folder / entry.key
-        rule, message = "", ""
-        if not path.exists():
-            rule, message = "file-missing", f"there is no file {_short(entry.key)} beside the CSV"
-        elif not path.resolve().is_relative_to(root):
-            rule = "file-outside"
-            message = f"{_short(entry.key)} is a link that leads out of the catalog's folder"
-        elif not path.is_file():
-            rule, message = "file-not-regular", f"{_short(entry.key)} is not a regular file"
+        rule, message = _file_problem(root, entry.key)
         if rule:
             problems.append(CatalogProblem(entry.row, entry.column, rule, message, entry.line))
     return problems

@@ -444,9 +444,11 @@ def test_files_must_be_regular_files_inside_the_catalogs_folder(tmp_path: Path) 
     (folder / "photos").mkdir()
     os.symlink(outside / "secret.jpg", folder / "link.jpg")
     os.symlink(folder / "a.jpg", folder / "inner.jpg")  # a link that stays inside is fine
+    os.symlink("loop.jpg", folder / "loop.jpg")
     path = folder / "catalog.csv"
     path.write_text(
-        "file,title@en\na.jpg,A\nmissing.jpg,M\nlink.jpg,L\nphotos/..//photos/.,P\ninner.jpg,I\n",
+        "file,title@en\na.jpg,A\nmissing.jpg,M\nlink.jpg,L\nphotos/..//photos/.,P\n"
+        "inner.jpg,I\nloop.jpg,O\n",
         "utf-8",
     )
     with pytest.raises(InvalidCatalog) as caught:
@@ -455,6 +457,7 @@ def test_files_must_be_regular_files_inside_the_catalogs_folder(tmp_path: Path) 
         (3, "file", "file-missing"),
         (4, "file", "file-outside"),
         (5, "file", "file-not-regular"),
+        (7, "file", "file-missing"),
     ]
     assert str(path) in caught.value.message
 
