@@ -4,7 +4,9 @@ One row per file: a ``file`` column (the file's path relative to the CSV's folde
 column per description field, ``title@mi``-style suffixes naming languages. The column names
 of CollectionBuilder's metadata template are read where they mean a description field
 (``filename``, ``subject``, ``location``, ``latitude``, ``longitude``, ``image_alt_text``) and
-its other columns are passed over, so an existing sheet needs few or no edits. docs/catalog.md
+its other columns are passed over, and Dublin Core's names as Omeka writes them
+(``dcterms:title``, ``Dublin Core:Title``) are read too, so an existing sheet needs few or no
+edits. docs/catalog.md
 is the format: every column and every rule.
 
 Every row becomes a document that :func:`~ledger.rights.description.description_from_json`
@@ -100,6 +102,19 @@ _FIELD_OF: Final = {
     "latitude": "lat",
     "lon": "lon",
     "longitude": "lon",
+    # Dublin Core's names, as Omeka S (dcterms:) and Omeka Classic (Dublin Core:) write them.
+    **{
+        f"{prefix}:{term}": field
+        for prefix in ("dcterms", "dublin core")
+        for term, field in (
+            ("title", "title"),
+            ("description", "description"),
+            ("creator", "creator"),
+            ("date", "date"),
+            ("subject", "subjects"),
+        )
+    },
+    "dcterms:spatial": "place",
 }
 #: Decimal degrees as spreadsheets write them: no comma decimals, no NaN, no infinity.
 _NUMBER: Final = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z", re.ASCII)

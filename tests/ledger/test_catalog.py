@@ -185,6 +185,25 @@ def test_languages_by_column_suffix_and_the_other_spellings() -> None:
     )
 
 
+def test_dublin_core_names_as_omeka_writes_them() -> None:
+    text = (
+        "file,dcterms:title@mi,Dublin Core:Title,dcterms:subject,Dublin Core:Creator,"
+        "dcterms:date,dcterms:spatial,dcterms:description@en\n"
+        "a.jpg,Hoe,Paddle,waka;carving,A carver,1880,Gisborne,Carved\n"
+    )
+    assert _one(text, language="en") == Description(
+        title=(LocalText("en", "Paddle"), LocalText("mi", "Hoe")),
+        description=(LocalText("en", "Carved"),),
+        creator="A carver",
+        date="1880",
+        subjects=("waka", "carving"),
+        place=Place("Gisborne"),
+    )
+    assert _problems("file,dcterms:title@en,dcterms:rights\na.jpg,A,x\n") == [
+        (1, "dcterms:rights", "unknown-column")
+    ]
+
+
 def test_text_is_taken_as_written_markup_and_formulas_included() -> None:
     hostile = [
         "<script>alert(1)</script>",
