@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import (
@@ -612,4 +612,33 @@ def test_any_description_round_trips_through_a_csv_row(
     catalog = parse_catalog_text(text, "c.csv", language=language)
     assert catalog == {f"items/{i}.bin": d for i, d in enumerate(described)}
     assert [d.to_document() for d in catalog.values()] == [d.to_document() for d in described]
+    reached()
+
+
+CSV_TEXT = st.lists(
+    st.sampled_from([*',"\r\n;@ \t\x00\ufeff_./\\:', "file", "title", "@en", "a.jpg", "é"])
+    | st.characters(),
+    max_size=80,
+).map("".join)
+CATALOG_TEXT = CSV_TEXT | CSV_TEXT.map(lambda text: "file,title@en\n" + text)
+
+
+@reaches(0.8)
+@settings(max_examples=examples(500))
+@given(CATALOG_TEXT, st.none() | st.just("en"))
+def test_any_text_gives_a_catalog_or_a_catalog_error(text: str, language: str | None) -> None:
+    """Fuzzed bytes of CSV's own characters: never an exception other than the documented
+    ones, and every problem names a rule and says something."""
+    try:
+        catalog = parse_catalog_text(text, "fuzz.csv", language=language)
+    except InvalidCatalog as exc:
+        assert exc.problems and exc.message.startswith("fuzz.csv is not a valid catalog: ")
+        for problem in exc.problems:
+            assert problem.rule and problem.message and problem.text()
+            assert problem.row is None or problem.row >= 1
+    else:
+        event("a catalog")
+        assert catalog and all(isinstance(d, Description) for d in catalog.values())
+        for key in catalog:
+            assert key and not key.startswith("/") and ".." not in key.split("/")
     reached()
