@@ -91,7 +91,9 @@ def files_for(kind: Kind, seed: bytes = b"") -> tuple[DerivedFile, ...]:
     if kind == "image":
         return (
             DerivedFile.of("image.jpg", "image/jpeg", b"\xff\xd8" + seed, width=1200, height=800),
-            DerivedFile.of("thumbnail.jpg", "image/jpeg", b"\xff\xd8t" + seed, width=400, height=267),
+            DerivedFile.of(
+                "thumbnail.jpg", "image/jpeg", b"\xff\xd8t" + seed, width=400, height=267
+            ),
         )
     if kind in ("audio", "video"):
         ext = "m4a" if kind == "audio" else "mp4"

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 
 from exhibits.derive.records import DerivedFile
-from exhibits.model import Lineage, RoomPlan
+from exhibits.model import ChainRef, Exhibited, Kind, Lineage, RoomPlan
 from exhibits.site.csp import script_hash
 from ledger.errors import UsageError
 from tests.exhibits.site_support import (
@@ -39,10 +42,10 @@ DESCRIBED = {
     "subjects": ["carving", "waka"],
     "place": {"name": "Reef Bay", "lat": -41.2, "lon": 174.7},
 }
-KINDS = ("model", "image", "audio", "video", "other")
+KINDS: tuple[Kind, ...] = ("model", "image", "audio", "video", "other")
 
 
-def _items() -> list:
+def _items() -> list[Exhibited]:
     items = [exhibited(n + 1, kind=kind, description=DESCRIBED) for n, kind in enumerate(KINDS)]
     items.append(exhibited(9, kind="image", description={"title": {"mi": "Kete"}}))
     items.append(exhibited(10, kind="other", file_name="song-sheet.pdf"))
@@ -189,9 +192,7 @@ def test_index_keeps_the_dom_contract(site: Path) -> None:
         assert [a.attrs["href"] for a in links] == [f"items/{entry.attrs['data-item']}/"]
     titles = [e.find_all("a")[0].text() for e in entries]
     assert titles == ["Carved prow"] * 5 + ["Kete", "song-sheet.pdf"]
-    modules = [
-        s.attrs["src"] for s in page.find_all("script") if s.attrs.get("type") == "module"
-    ]
+    modules = [s.attrs["src"] for s in page.find_all("script") if s.attrs.get("type") == "module"]
     assert modules == ["assets/app/gallery.js", "assets/app/search.js"]
 
 
@@ -219,9 +220,7 @@ def test_model_page_has_model_viewer_with_ar_and_its_scripts_in_order(site: Path
         "../../assets/app/verify.js",
         "../../assets/app/item.js",
     ]
-    assert all(
-        s.attrs.get("type") == "module" for s in page.find_all("script") if "src" in s.attrs
-    )
+    assert all(s.attrs.get("type") == "module" for s in page.find_all("script") if "src" in s.attrs)
 
 
 def test_scene_viewer_only_when_the_spec_opts_in(tmp_path: Path) -> None:
@@ -319,11 +318,13 @@ def test_lineage_shows_ai_enhanced_and_links_a_shown_parent(tmp_path: Path) -> N
     parent = exhibited(1, description={"title": {"en": "The original"}})
     child = exhibited(
         2,
-        lineage=(Lineage(parent.candidate.key, parent.candidate.cid, {"method": "restoration"}, True),),
+        lineage=(
+            Lineage(parent.candidate.key, parent.candidate.cid, {"method": "restoration"}, True),
+        ),
     )
     site = render(tmp_path / "out", [parent, child])
     page = _page(site, _item_path(2))
-    lineage = [n for n in page.iter() if n.attrs.get("class") == "lineage"][0]
+    lineage = next(n for n in page.iter() if n.attrs.get("class") == "lineage")
     assert [n.text() for n in lineage.iter() if n.attrs.get("class") == "ai-enhanced"] == [
         "AI-enhanced"
     ]
@@ -411,11 +412,11 @@ def test_without_base_url_there_is_no_sitemap_iiif_or_absolute_json_ld(site: Pat
     assert not (site / "iiif").exists()
     assert (site / "robots.txt").read_text() == "User-agent: *\nAllow: /\n"
     for path in _html_files(site):
-        ld = [
+        ld = next(
             s
             for s in parse_html(path.read_bytes()).find_all("script")
             if s.attrs.get("type") == "application/ld+json"
-        ][0]
+        )
         text = ld.text().replace('"@context":"https://schema.org"', "")
         text = text.replace("https://spdx.org/licenses/CC-BY-4.0.html", "")
         assert "://" not in text, path
@@ -434,12 +435,10 @@ def test_landmarks_skip_link_headings_labels_and_alt_texts(site: Path) -> None:
         assert len(page.find_all("main")) == 1
         assert len(page.find_all("header")) == 1 and len(page.find_all("footer")) == 1
         levels = [
-            int(n.tag[1])
-            for n in page.iter()
-            if re.fullmatch(r"h[1-6]", n.tag) and _visible(n)
+            int(n.tag[1]) for n in page.iter() if re.fullmatch(r"h[1-6]", n.tag) and _visible(n)
         ]
         assert levels[0] == 1 and levels.count(1) == 1, (path, levels)
-        for before, after in zip(levels, levels[1:], strict=False):
+        for before, after in itertools.pairwise(levels):
             assert after <= before + 1, (path, levels)
         for image in page.find_all("img"):
             assert "alt" in image.attrs
@@ -459,9 +458,7 @@ def test_derived_files_are_written_byte_for_byte_and_nothing_else_of_an_item(
 ) -> None:
     for entry in _items():
         folder = site / "items" / entry.item_id / "files"
-        assert sorted(p.name for p in folder.iterdir()) == sorted(
-            f.name for f in entry.files.files
-        )
+        assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in entry.files.files)
         for derived in entry.files.files:
             assert (folder / derived.name).read_bytes() == derived.data
 
@@ -524,17 +521,19 @@ def test_refuses_an_item_given_twice_a_room_of_unknown_items_and_a_naive_time(
     from exhibits.site.render import site_files
 
     with pytest.raises(UsageError, match="no time zone"):
-        site_files(spec_of(), (), [one], CHAIN, built_at=datetime(2026, 1, 1))  # noqa: DTZ001
+        site_files(spec_of(), (), [one], CHAIN, built_at=datetime(2026, 1, 1))
 
 
 def test_built_at_is_the_only_time_written(tmp_path: Path) -> None:
     later = BUILT_AT.replace(year=2030)
     from exhibits.site.render import site_files
 
-    def trivial_gallery(*_: object) -> dict[str, object]:
+    def trivial_gallery(*_: object) -> dict[str, Any]:
         return {}
 
-    def trivial_proofs(*_: object, built_at: datetime) -> dict[str, object]:
+    def trivial_proofs(
+        chain: ChainRef, items: Sequence[Exhibited], *, built_at: datetime
+    ) -> dict[str, Any]:
         return {}
 
     items = [exhibited(1, kind=kind) for kind in ("image",)] + [
