@@ -8,7 +8,6 @@ the same site rendered from harmless text: the same elements and attributes in t
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
