@@ -180,7 +180,7 @@ _TEXT = (
     st.lists(
         st.one_of(
             st.sampled_from(_FRAGMENTS),
-            st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+            st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"),
         ),
         min_size=1,
         max_size=30,
