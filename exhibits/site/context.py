@@ -216,7 +216,8 @@ class RoomView:
 class SiteContext:
     """The whole site's context."""
 
-    titles: tuple[tuple[str, str], ...]  # (language, title) in the spec's language order
+    titles: tuple[tuple[str, str], ...]  # (language, title) per site language, with fallback
+    written_titles: tuple[tuple[str, str], ...]  # only the languages the spec's title has
     languages: tuple[str, ...]
     theme: str
     scene_viewer: bool
@@ -530,6 +531,7 @@ def site_context(
     )
     return SiteContext(
         titles=titles,
+        written_titles=tuple(spec.title),
         languages=languages,
         theme=spec.theme,
         scene_viewer=spec.scene_viewer,

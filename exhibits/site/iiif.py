@@ -154,7 +154,7 @@ def collection_document(
         "@context": PRESENTATION_CONTEXT,
         "id": f"{base}iiif/collection.json",
         "type": "Collection",
-        "label": _language_map(list(site.titles)),
+        "label": _language_map(list(site.written_titles)),
         "items": [
             {"id": manifests[item.id]["id"], "type": "Manifest", "label": _label(item)}
             for item in site.items
