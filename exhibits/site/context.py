@@ -301,7 +301,9 @@ def _texts(
             entry = None if description is None else description.text(field, wanted)
             if entry is None:
                 return None, wanted[0]
-            return entry.text, entry.language
+            # Tags ignore case: "EN" in a description is the site's "en", no lang attribute.
+            same = entry.language.lower() == wanted[0].lower()
+            return entry.text, wanted[0] if same else entry.language
 
         title, title_lang = pick("title")
         if title is None:  # no description: the file name is the title (languageless)

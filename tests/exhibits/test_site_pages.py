@@ -547,3 +547,10 @@ def test_built_at_is_the_only_time_written(tmp_path: Path) -> None:
     assert changed == {"index.html", *(f"items/{i.item_id}/index.html" for i in items)}
     for path in changed:
         assert a[path].replace(b"2026-12-01T12:00:00Z", b"2030-12-01T12:00:00Z") == b[path]
+
+
+def test_a_language_tag_in_another_case_is_the_same_language(tmp_path: Path) -> None:
+    item = exhibited(1, description={"title": {"EN": "Prow"}, "description": {"En": "Carved."}})
+    page = _page(render(tmp_path / "out", [item]), _item_path(1))
+    block = next(n for n in page.iter() if n.attrs.get("class") == "l10n")
+    assert not [n for n in block.iter() if "lang" in n.attrs and n is not block]
