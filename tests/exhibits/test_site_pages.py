@@ -554,3 +554,22 @@ def test_a_language_tag_in_another_case_is_the_same_language(tmp_path: Path) -> 
     page = _page(render(tmp_path / "out", [item]), _item_path(1))
     block = next(n for n in page.iter() if n.attrs.get("class") == "l10n")
     assert not [n for n in block.iter() if "lang" in n.attrs and n is not block]
+
+
+def test_one_strict_autoescaping_environment_and_no_way_around_it_in_templates() -> None:
+    from jinja2 import StrictUndefined
+
+    from exhibits.site.render import site_environment
+
+    env = site_environment()
+    assert env.autoescape is True and env.undefined is StrictUndefined
+    assert env.extensions == {}
+    folder = Path(__file__).parents[2] / "exhibits" / "site" / "templates"
+    for template in folder.glob("*.html"):
+        text = template.read_text()
+        for escape_hatch in ("|safe", "| safe", "autoescape", "Markup", "import ", "include "):
+            assert escape_hatch not in text, (template.name, escape_hatch)
+    # Only the JSON-in-script writer and the constant import map are ever marked safe.
+    sources = (Path(__file__).parents[2] / "exhibits" / "site").glob("*.py")
+    marked = {p.name: p.read_text().count("Markup(") for p in sources}
+    assert {name: n for name, n in marked.items() if n} == {"jsonld.py": 1, "render.py": 1}
