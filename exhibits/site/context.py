@@ -123,6 +123,8 @@ class TermsView:
     attribution: str | None
     cid: str | None
     version: int
+    ai_training: bool = False  # whether the community consents to AI training on the item
+    ai_enhancement: bool = False  # … and to AI enhancement of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +366,16 @@ def _terms_view(terms: Terms | None, cid: str | None, version: int) -> TermsView
                 label_meaning(label_id),
             )
         )
-    return TermsView(license_view, statement_view, tuple(labels), terms.attribution, cid, version)
+    return TermsView(
+        license_view,
+        statement_view,
+        tuple(labels),
+        terms.attribution,
+        cid,
+        version,
+        terms.ai_use.training,
+        terms.ai_use.enhancement,
+    )
 
 
 _METHOD_FIELDS: Final = (

@@ -23,6 +23,7 @@ from ledger.errors import UsageError
 from tests.exhibits.site_support import (
     BUILT_AT,
     CHAIN,
+    COMMUNITY,
     Node,
     exhibited,
     files_for,
@@ -30,6 +31,7 @@ from tests.exhibits.site_support import (
     render,
     spec_of,
 )
+from tests.rights_support import public_terms
 
 DESCRIBED = {
     "title": {"en": "Carved prow", "mi": "Tauihu"},
@@ -573,3 +575,14 @@ def test_one_strict_autoescaping_environment_and_no_way_around_it_in_templates()
     sources = (Path(__file__).parents[2] / "exhibits" / "site").glob("*.py")
     marked = {p.name: p.read_text().count("Markup(") for p in sources}
     assert {name: n for name, n in marked.items() if n} == {"jsonld.py": 1, "render.py": 1}
+
+
+def test_ai_use_consent_is_said_in_words(tmp_path: Path) -> None:
+    terms = public_terms(COMMUNITY, ai_use={"training": False, "enhancement": True})
+    site = render(tmp_path / "out", [exhibited(1, terms=terms)])
+    terms_list = next(
+        n for n in _page(site, _item_path(1)).iter() if n.attrs.get("class") == "terms"
+    )
+    names = [n.text() for n in terms_list.find_all("dt")]
+    pairs = dict(zip(names, terms_list.find_all("dd"), strict=True))
+    assert pairs["AI use"].text() == "training not consented; enhancement consented"
