@@ -49,3 +49,14 @@ def test_an_item_not_handed_to_the_renderer_leaves_nothing(tmp_path: Path) -> No
         "excluded", excluded.key, excluded.cid, "A sacred song, not for display", excluded.file_name
     )
     assert scan(site, secrets) == []
+
+
+def test_the_scan_finds_a_title_with_markup_characters_in_every_page(tmp_path: Path) -> None:
+    # jinja2 writes quotes as &#34; and &#39;, the JSON-LD writes < > & as \u003c …: the scan
+    # must know those forms, or a title with such characters would escape it in the pages.
+    title = "Tā \"Moko\" <Kōrero> & 'Waiata'"
+    shown = exhibited(1, kind="image", description={"title": {"en": title}}, file_name="m.tif")
+    site = render(tmp_path / "out", [shown], spec_of(base_url="https://example.org/reef/"))
+    paths = {hit.path for hit in scan(site, [Secret.text("shown", title)])}
+    for path in ("index.html", f"items/{shown.item_id}/index.html", "search.json"):
+        assert path in paths, path
