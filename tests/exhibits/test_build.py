@@ -7,6 +7,7 @@ renderer is a stand-in (tests/exhibits/build_support.py) passed as ``render=``."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from exhibits.build import (
     choose,
 )
 from exhibits.model import ChainRef, Exhibited, RoomPlan
+from exhibits.site.render import render_site
 from exhibits.spec import ExhibitSpec, parse_spec
 from ledger.errors import CorruptBlock, IpfsError, LeakFound, NotFound, UsageError
 from ledger.ipfs.cid import Cid
@@ -32,6 +34,7 @@ from ledger.registry import Registry
 from ledger.settings import Settings
 from local_chain import anvil_dev_account
 from tests.exhibits.build_support import World, make_world, render_standin, spec_text
+from tests.exhibits.site_support import _assets, _gallery, _proofs
 from tests.registry_support import chain_settings, chain_snapshot, module_chain, settings_on
 
 REUSED_FIXTURES = (chain_settings, module_chain)
@@ -317,3 +320,24 @@ def test_a_closed_display_window_removes_the_item_and_the_report_says_why(
     assert [(a["id"], a["why"][0]["code"]) for a in later.report["changes"]["added"]] == [
         (world.id("tide-embargoed"), "change.allowed")
     ]
+
+
+def test_the_real_renderer_writes_the_shown_items_and_the_scan_finds_nothing_else(
+    world: World, tmp_path: Path
+) -> None:
+    # exhibits.site.render with the stand-ins of its own tests for the parts other slices
+    # still write (the gallery layout, proofs.json, the vendored assets).
+    real = functools.partial(render_site, gallery=_gallery, proofs=_proofs, assets=_assets)
+    out = tmp_path / "site"
+    result = build_exhibit(
+        parse_spec(spec_text(world, both=True)), out, settings=world.settings, render=real
+    )
+    pages = {p.parent.name for p in (out / "items").glob("*/index.html")}
+    assert pages == {s.candidate.item_id for s in result.choice.shown}
+    index = (out / "index.html").read_text("utf-8")
+    for shown in result.choice.shown:
+        assert f'href="items/{shown.candidate.item_id}/"' in index
+    data = site_bytes(out)
+    for excluded in result.choice.excluded:
+        assert excluded.candidate.item_id.encode() not in data
+        assert str(excluded.candidate.cid).encode() not in data
