@@ -23,6 +23,7 @@ from typing import Any, Final, cast
 from exhibits.derive.cache import DerivationCache
 from exhibits.derive.images import ImageSettings, derive_image_cached
 from exhibits.model import ItemFiles, Kind
+from ledger.errors import UsageError
 
 __all__ = ["MODEL_EXTENSIONS", "MODEL_MEDIA_TYPES", "DeriveSettings", "derive_item", "kind_of"]
 
@@ -78,7 +79,16 @@ def kind_of(media_type: str, file_name: str) -> Kind:
 
 def _deriver(module: str, name: str) -> Callable[..., ItemFiles]:
     """A deriver of another module, imported now (see the module's docstring)."""
-    return cast(Callable[..., ItemFiles], getattr(importlib.import_module(module), name))
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise UsageError(
+            f"this installation has no {module}: it cannot derive items of this kind",
+            hint="leave such items out of the exhibit (the spec's items), or update",
+        ) from None
+    return cast(Callable[..., ItemFiles], getattr(found, name))
 
 
 def derive_item(

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from exhibits.derive.cache import DerivationCache
-from exhibits.derive.dispatch import derive_item, kind_of
+from exhibits.derive.dispatch import _deriver, derive_item, kind_of
 from exhibits.derive.records import file_cid
+from ledger.errors import UsageError
 
 
 @pytest.mark.parametrize(
@@ -64,3 +65,8 @@ def test_an_image_becomes_a_display_image_and_a_thumbnail_derived_once(tmp_path:
     again = derive_item("image", master, "reef.png", "image/png", cache)
     assert again == files
     assert (cache.stats.misses, cache.stats.hits) == (1, 1)
+
+
+def test_a_deriver_module_that_is_not_installed_is_a_clear_error() -> None:
+    with pytest.raises(UsageError, match=r"no exhibits\.derive\.absent: it cannot derive"):
+        _deriver("exhibits.derive.absent", "derive")
