@@ -15,7 +15,8 @@ branch on it without parsing prose::
     │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
     │   │   ├── InvalidDescription    a description document
-    │   │   └── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
+    │   │   ├── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
+    │   │   └── InvalidExhibitProofs  an exhibit site's proofs.json (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
@@ -88,6 +89,7 @@ __all__ = [
     "InvalidCid",
     "InvalidDescription",
     "InvalidDocument",
+    "InvalidExhibitProofs",
     "InvalidExhibitSpec",
     "InvalidMedia",
     "InvalidTerms",
@@ -123,6 +125,7 @@ class ExitCode(enum.IntEnum):
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
+    PROOFS_INVALID = 4  # `verify --proofs`: an exhibit's proofs.json breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -289,6 +292,14 @@ class InvalidExhibitSpec(InvalidDocument):
 
     code = "invalid_exhibit_spec"
     exit_code = ExitCode.SPEC_INVALID
+
+
+class InvalidExhibitProofs(InvalidDocument):
+    """An exhibit site's ``proofs.json`` that is not valid: too large, not JSON, off its
+    schema, or contradicting itself (see :class:`InvalidDocument`)."""
+
+    code = "invalid_exhibit_proofs"
+    exit_code = ExitCode.PROOFS_INVALID
 
 
 class NaiveDatetime(UsageError):

@@ -1,0 +1,181 @@
+"""`heritage verify FILE --proofs proofs.json` with an exhibit site's proofs: a served file
+judged as a derivative of its registered master, as real processes against the session's
+anvil and the test's own embedded IPFS node."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from exhibits.derive.images import derive_image
+from exhibits.model import ChainRef, ItemFiles
+from exhibits.proofs import proofs_document
+from ledger.ipfs.cid import Cid
+from tests.exhibits.proofs_support import exhibited
+from tests.registry_support import TermsFile, Workspace, chain, terms, ws
+
+#: The registry CLI tests' fixtures (the module's chain, a workspace, terms files), reused.
+REUSED_FIXTURES = (chain, terms, ws)
+
+
+def _photo(path: Path) -> Path:
+    rng = random.Random(12)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (640, 480), rng.randbytes(640 * 480 * 3)).save(out, format="JPEG")
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def _site(ws: Workspace, master: Path, report: dict[str, Any], site: Path) -> tuple[str, Path]:
+    """A site folder with the master's derived image and thumbnail and its proofs.json."""
+    deployment = json.loads(ws.chain.deployment.read_text())
+    item = report["item"]
+    derived = derive_image(master.read_bytes())
+    files = ItemFiles(kind="image", files=derived.files, records=(derived.record,))
+    shown = exhibited(
+        files,
+        key=bytes.fromhex(item["item"][2:]),
+        cid=Cid.parse(item["cid"]),
+        community=bytes.fromhex(item["community"][2:]),
+        block=item["registered"]["block_number"],
+        transaction=item["registered"]["tx_hash"],
+        terms_cid=Cid.parse(item["terms"]["cid"]),
+        terms_version=item["terms"]["version"],
+    )
+    chain_ref = ChainRef(deployment["chain_id"], deployment["registry_address"])
+    document = proofs_document(chain_ref, [shown], built_at=datetime.now(UTC))
+    folder = site / "items" / shown.item_id / "files"
+    folder.mkdir(parents=True)
+    for file in files.files:
+        (folder / file.name).write_bytes(file.data)
+    proofs = site / "proofs.json"
+    proofs.write_text(json.dumps(document, sort_keys=True, indent=1))
+    return shown.item_id, proofs
+
+
+def _verify(ws: Workspace, *args: str) -> tuple[int, Any, str]:
+    proc = ws.run("verify", *args, "--json", check=False)
+    report = json.loads(proc.stdout) if proc.stdout.strip() else None
+    if report is not None:
+        assert report["exit_code"] == proc.returncode
+    return proc.returncode, report, proc.stderr
+
+
+def test_a_served_file_is_a_verified_derivative_until_changed(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    ws.community("Reef")
+    master = _photo(tmp_path / "reef.jpg")
+    ws.run(
+        "item",
+        "register",
+        str(master),
+        "-c",
+        "Reef",
+        "--terms",
+        str(terms("Reef")),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
+    )
+    master_report = ws.json("verify", str(master))
+    site = tmp_path / "site"
+    item_id, proofs = _site(ws, master, master_report, site)
+    image = site / "items" / item_id / "files" / "image.jpg"
+
+    status, report, _ = _verify(ws, str(image), "--proofs", str(proofs))
+    assert status == 0 and report["status"] == "verified-derivative"
+    assert report["item"] == item_id and report["master_cid"] == master_report["item"]["cid"]
+    assert report["listed"]["path"] == f"items/{item_id}/files/image.jpg"
+    assert report["master"]["status"] == "verified"
+    assert report["derivation"]["master"] == master_report["item"]["cid"]
+    human = ws.run("verify", str(image), "--proofs", str(proofs))
+    assert human.stdout.startswith("verified-derivative: ")
+
+    # The same bytes saved elsewhere (a visitor's download) are still found by their CID.
+    download = tmp_path / "download.jpg"
+    download.write_bytes((site / "items" / item_id / "files" / "thumbnail.jpg").read_bytes())
+    status, report, _ = _verify(ws, str(download), "--proofs", str(proofs))
+    assert status == 0 and report["listed"]["name"] == "thumbnail.jpg"
+
+    # One byte changed in the served file: a mismatch at its path.
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    image.write_bytes(bytes(data))
+    status, report, _ = _verify(ws, str(image), "--proofs", str(proofs))
+    assert status == 12 and report["status"] == "mismatch"
+    assert "should give" in report["summary"]
+    # … and the same changed bytes elsewhere are listed nowhere.
+    stray = tmp_path / "stray.jpg"
+    stray.write_bytes(bytes(data))
+    status, report, _ = _verify(ws, str(stray), "--proofs", str(proofs))
+    assert status == 13 and report["status"] == "not-listed" and report["master"] is None
+
+    # The master is a file of the site's proofs in no way: it is no derivative.
+    status, report, _ = _verify(ws, str(master), "--proofs", str(proofs))
+    assert status == 13
+
+    # Revoking the master's terms: the served file is listed, but its master is revoked.
+    ws.run(
+        "terms", "revoke", master_report["item"]["cid"], "--password-file", str(ws.password_file)
+    )
+    thumbnail = site / "items" / item_id / "files" / "thumbnail.jpg"
+    status, report, _ = _verify(ws, str(thumbnail), "--proofs", str(proofs))
+    assert status == 11 and report["status"] == "revoked"
+    assert report["master"]["status"] == "revoked"
+
+
+def test_proofs_of_another_chain_or_registry_are_refused(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    ws.community("Atoll")
+    master = _photo(tmp_path / "atoll.jpg")
+    ws.run(
+        "item",
+        "register",
+        str(master),
+        "-c",
+        "Atoll",
+        "--terms",
+        str(terms("Atoll")),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
+    )
+    site = tmp_path / "site"
+    item_id, proofs = _site(ws, master, ws.json("verify", str(master)), site)
+    image = site / "items" / item_id / "files" / "image.jpg"
+    document = json.loads(proofs.read_text())
+    for change, words in (
+        ({"chain_id": 1}, "the proofs are of chain 1"),
+        ({"registry": "0x" + "11" * 20}, "registry 0x" + "11" * 20),
+    ):
+        other = tmp_path / f"other-{len(words)}.json"
+        other.write_text(json.dumps({**document, "chain": {**document["chain"], **change}}))
+        proc = ws.run("verify", str(image), "--proofs", str(other), check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert words in proc.stderr and "HERITAGE_RPC_URL" in proc.stderr
+
+
+def test_a_hostile_proofs_file_is_an_invalid_document(ws: Workspace, tmp_path: Path) -> None:
+    served = tmp_path / "image.jpg"
+    served.write_bytes(b"\xff\xd8 not much of a jpeg")
+    for index, text in enumerate(
+        (
+            '{"type": "heritage/exhibit-proofs", "version": 1, "chain": [',
+            '{"type": "heritage/exhibit-proofs", "version": 1, "chain": {"chain_id": 1, '
+            '"registry": "0x' + "11" * 20 + '"}, "built_at": "2026-01-01T00:00:00Z", '
+            '"items": {"../../x": {}}}',
+        )
+    ):
+        proofs = tmp_path / f"proofs-{index}.json"
+        proofs.write_text(text)
+        proc = ws.run("verify", str(served), "--proofs", str(proofs), check=False)
+        assert proc.returncode == 4, proc.stderr
+        assert "invalid_exhibit_proofs" in proc.stderr
