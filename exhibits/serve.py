@@ -82,7 +82,8 @@ MEDIA_TYPES: Final = {
     ".webmanifest": "application/manifest+json",
 }
 _CHUNK: Final = 1 << 16
-_RANGE: Final = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: One range; at most 18 digits a side (int() of a huge digit string is slow, then refused).
+_RANGE: Final = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
 def media_type_of(name: str) -> str:
@@ -95,10 +96,11 @@ class _Refused(Exception):
         self.status = status
 
 
-def _resolve(root: Path, raw_path: str) -> tuple[Path, bool]:
-    """The file a request path names under ``root`` (and whether a directory was asked for
-    without its trailing slash), or :class:`_Refused`."""
-    path = urllib.parse.urlsplit(raw_path).path
+def _resolve(root: Path, raw_path: str) -> tuple[Path, str | None]:
+    """The file a request path names under ``root`` and, for a directory asked for without its
+    trailing slash, where to redirect instead (else None); or :class:`_Refused`."""
+    # Not urlsplit: it would read "//x/y" as a host and a path.
+    path = raw_path.split("?", 1)[0].split("#", 1)[0]
     decoded = urllib.parse.unquote(path, errors="strict")
     if "\0" in decoded or "\\" in decoded or not decoded.startswith("/"):
         raise _Refused(HTTPStatus.BAD_REQUEST)
@@ -117,7 +119,10 @@ def _resolve(root: Path, raw_path: str) -> tuple[Path, bool]:
     info = os.lstat(here)
     if stat.S_ISDIR(info.st_mode):
         if parts and not decoded.endswith("/"):
-            return here, True
+            # Rebuilt from the checked parts: a Location of "//host/…" would leave the site.
+            query = raw_path.partition("?")[2].split("#", 1)[0]
+            location = "/" + "/".join(urllib.parse.quote(p) for p in parts) + "/"
+            return here, location + (f"?{query}" if query else "")
         here = here / "index.html"
         try:
             info = os.lstat(here)
@@ -125,7 +130,7 @@ def _resolve(root: Path, raw_path: str) -> tuple[Path, bool]:
             raise _Refused(HTTPStatus.NOT_FOUND) from None  # no listings
     if not stat.S_ISREG(info.st_mode):
         raise _Refused(HTTPStatus.NOT_FOUND)
-    return here, False
+    return here, None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -176,12 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, OSError):
             self._error(HTTPStatus.NOT_FOUND)
             return
-        if redirect:
-            split = urllib.parse.urlsplit(self.path)
+        if redirect is not None:
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
-            self.send_header(
-                "Location", split.path + "/" + (f"?{split.query}" if split.query else "")
-            )
+            self.send_header("Location", redirect)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

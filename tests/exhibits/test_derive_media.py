@@ -123,13 +123,12 @@ def test_recording_keeps_its_packets_and_loses_every_tag(recipe: Recipe, tmp_pat
     assert len(set(poster.convert("RGB").getdata())) > 2
 
 
-@pytest.mark.parametrize("recipe", [FORMATS[0], FORMATS[6]], ids=lambda r: r.name)
+@pytest.mark.parametrize("recipe", FORMATS, ids=lambda r: r.name)
 def test_recording_derivation_is_deterministic(recipe: Recipe) -> None:
     master = _master(recipe)
     first, second = derive_recording(master), derive_recording(master)
     assert [f.data for f in first.files] == [f.data for f in second.files]
     assert first.record == second.record
-    assert first.record.master_cid == derive_recording(master).record.master_cid
 
 
 def test_video_poster_is_a_frame_of_the_video() -> None:

@@ -105,6 +105,10 @@ def test_directories_serve_their_index_and_redirect_without_slash(
     assert status == 200 and b"<title>item</title>" in body
     status, headers, _ = _get(server, "/items/0xab?lang=mi")
     assert status == 301 and headers["location"] == "/items/0xab/?lang=mi"
+    status, headers, _ = _get(server, "//items/0xab")  # never a "//host" Location
+    assert status == 301 and headers["location"] == "/items/0xab/"
+    status, _, body = _get(server, "//items/0xab/")
+    assert status == 200 and b"<title>item</title>" in body
     status, _, _ = _get(server, "/empty/")  # no index.html: no listing either
     assert status == 404
     status, _, body = _get(server, "/items/")
@@ -155,7 +159,17 @@ def test_byte_ranges_for_seeking(
     assert body == AUDIO[first : last + 1]
 
 
-@pytest.mark.parametrize("header", ["bytes=20000-", "bytes=50-10", "bytes=-0", "lines=1-2"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=20000-",
+        "bytes=50-10",
+        "bytes=-0",
+        "lines=1-2",
+        "bytes=0-1,5-9",
+        "bytes=" + "9" * 5000 + "-",
+    ],
+)
 def test_unsatisfiable_ranges(server: ThreadingHTTPServer, header: str) -> None:
     status, headers, _ = _get(server, "/items/0xab/files/audio.ogg", headers={"Range": header})
     assert status == 416 and headers["content-range"] == f"bytes */{len(AUDIO)}"
