@@ -14,9 +14,10 @@ picture is lost), and nothing else is. :func:`derive_recording` is pure (bytes i
    and Vorbis comments stay behind. Xiph codecs' comment headers (Vorbis, Opus, FLAC in Ogg)
    are rewritten empty by the muxers from the (empty) metadata; Vorbis in Matroska carries them
    in its codec private data, which is rebuilt with an empty comment header here.
-3. **H.264 and HEVC**: SEI NAL units are dropped (``filter_units``); encoders write their name
-   and options there (x264 writes its whole command line), and a camera may write its own.
-   Every other packet byte is copied as it is.
+3. **H.264 and HEVC**: SEI NAL units are dropped, from the packets and from the codec
+   record (``hvcC`` can carry them too); encoders write their name and options there (x264
+   its whole command line), cameras their own notes. Every other unit is copied byte for
+   byte; a unit whose length runs past its packet is :class:`~ledger.errors.InvalidMedia`.
 4. **Mux deterministically**: ``fflags +bitexact`` (no library version, no random Matroska
    segment id), no creation time, no ID3 or Xing/LAME header, fixed muxer options.
 
@@ -28,13 +29,13 @@ video stream raises :class:`~ledger.errors.InvalidMedia`.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import av
-import av.bitstream
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -69,7 +70,8 @@ _POSTER_FRAMES: Final = 300
 _POSTER_AT: Final = 0.1
 _POSTER_AT_MAX_S: Final = 2.0
 
-_SEI: Final = {"h264": "filter_units=remove_types=6", "hevc": "filter_units=remove_types=39|40"}
+_SEI_CODECS: Final = frozenset({"h264", "hevc"})
+_START_CODE: Final = re.compile(rb"\x00\x00\x01")
 _WEBM_CODECS: Final = frozenset({"vp8", "vp9", "av1", "opus", "vorbis"})
 
 
@@ -193,9 +195,14 @@ def _kept(container: av.container.InputContainer) -> list[av.stream.Stream]:
     return kept
 
 
+def _codec(stream: av.stream.Stream) -> str:
+    """The stream's codec ("av1", "mp3"), not its decoder's name ("libdav1d", "mp3float")."""
+    return str(stream.codec_context.codec.canonical_name)
+
+
 def _family(demuxer: str, streams: list[av.stream.Stream]) -> _Family:
     video = any(s.type == "video" for s in streams)
-    codecs = {s.codec_context.name for s in streams}
+    codecs = {_codec(s) for s in streams}
     if demuxer == "mp3":
         return _MP3
     if demuxer == "flac":
@@ -266,6 +273,125 @@ def _without_vorbis_comments(extradata: bytes) -> bytes:
     return _xiph_lacing([headers[0], _EMPTY_VORBIS_COMMENT, headers[2]])
 
 
+#: HEVC NAL unit types of SEI messages (prefix and suffix).
+_HEVC_SEI: Final = frozenset({39, 40})
+
+
+def _hvcc_without_sei(extradata: bytes) -> bytes:
+    """An ``hvcC`` record without its SEI arrays (x265 writes its version and options there).
+    Annex B extradata (start codes, not a record) is returned as it is: it is split into
+    packets by the muxer, whose SEI the packet filter has already removed."""
+    if len(extradata) < 23 or extradata[0] != 1:
+        return extradata
+    out, at = bytearray(extradata[:22]), 23
+    arrays: list[bytes] = []
+    for _ in range(extradata[22]):
+        if at + 3 > len(extradata):
+            raise InvalidMedia(
+                "the HEVC stream's hvcC record is truncated",
+                hint="the file is corrupt; register an intact copy",
+            )
+        nal_type = extradata[at] & 0x3F
+        count = int.from_bytes(extradata[at + 1 : at + 3], "big")
+        end = at + 3
+        for _ in range(count):
+            if end + 2 > len(extradata):
+                raise InvalidMedia(
+                    "the HEVC stream's hvcC record is truncated",
+                    hint="the file is corrupt; register an intact copy",
+                )
+            end += 2 + int.from_bytes(extradata[end : end + 2], "big")
+        if end > len(extradata):
+            raise InvalidMedia(
+                "the HEVC stream's hvcC record is truncated",
+                hint="the file is corrupt; register an intact copy",
+            )
+        if nal_type not in _HEVC_SEI:
+            arrays.append(extradata[at:end])
+        at = end
+    out.append(len(arrays))
+    for array in arrays:
+        out += array
+    return bytes(out)
+
+
+def _nal_length_size(name: str, extradata: bytes) -> int | None:
+    """The NAL length prefix size of an H.264 (avcC) or HEVC (hvcC) stream, None for Annex B
+    (start codes) or any other codec."""
+    if name == "h264" and len(extradata) >= 7 and extradata[0] == 1:
+        return (extradata[4] & 3) + 1
+    if name == "hevc" and len(extradata) >= 23 and extradata[0] == 1:
+        return (extradata[21] & 3) + 1
+    return None
+
+
+def _without_sei_units(data: bytes, name: str, size: int) -> bytes:
+    """A length-prefixed packet without its SEI NAL units; every other unit byte for byte."""
+    kept, at = bytearray(), 0
+    while at < len(data):
+        length = int.from_bytes(data[at : at + size], "big")
+        end = at + size + length
+        if at + size > len(data) or end > len(data):
+            raise InvalidMedia(
+                f"a {name} packet's NAL unit runs past its end",
+                hint="the file is corrupt; register an intact copy",
+            )
+        if length and not _is_sei(name, data[at + size]):
+            kept += data[at:end]
+        at = end
+    return bytes(kept)
+
+
+def _annexb_without_sei(data: bytes, name: str) -> bytes:
+    """An Annex B packet (start codes) without its SEI NAL units. A unit runs from its start
+    code to the next (emulation prevention keeps 00 00 01 out of unit payloads); dropping one
+    may turn the next 4-byte start code into a 3-byte one, which is as valid."""
+    starts = [m.start() for m in _START_CODE.finditer(data)]
+    if not starts:
+        return data
+    kept = bytearray(data[: starts[0]])
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        header = start + 3
+        if header < end and _is_sei(name, data[header]):
+            continue
+        kept += data[start:end]
+    return bytes(kept)
+
+
+def _is_sei(name: str, header: int) -> bool:
+    """Whether a NAL unit header byte is of an SEI unit (H.264 type 6; HEVC types 39, 40)."""
+    return header & 0x1F == 6 if name == "h264" else (header >> 1) & 0x3F in _HEVC_SEI
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """One kept stream: where its packets go, and how they are cleaned on the way."""
+
+    stream: av.stream.Stream
+    codec: str
+    length_size: int | None  # H.264/HEVC with length prefixes (avcC/hvcC), else None
+
+    def clean(self, packet: av.Packet[Any]) -> list[av.Packet[Any]]:
+        """The packet for the new container: SEI units removed from H.264 and HEVC."""
+        if self.codec in _SEI_CODECS:
+            data = bytes(packet)
+            if self.length_size is not None:
+                kept = _without_sei_units(data, self.codec, self.length_size)
+            else:
+                kept = _annexb_without_sei(data, self.codec)
+            if not kept:
+                return []  # nothing but SEI
+            if kept != data:
+                fresh = av.Packet(kept)
+                fresh.pts, fresh.dts, fresh.duration = packet.pts, packet.dts, packet.duration
+                fresh.time_base = packet.time_base
+                fresh.is_keyframe = packet.is_keyframe
+                packet = fresh
+        packet.stream = self.stream
+        return [packet]
+
+
 def _remux(master: bytes, demuxer: str, settings: RecordingSettings) -> tuple[Kind, DerivedFile]:
     source = _open(master, demuxer)
     with source:
@@ -281,18 +407,19 @@ def _remux(master: bytes, demuxer: str, settings: RecordingSettings) -> tuple[Ki
         except (av.FFmpegError, ValueError) as exc:
             raise _invalid(master, f"no {family.muxer} muxer ({exc})") from None
         with target:
-            mapping: dict[int, tuple[av.stream.Stream, Any]] = {}
+            mapping: dict[int, _Copy] = {}
             for stream in streams:
-                copy = target.add_stream_from_template(stream)
+                # opaque: the codec is the template's own (no encoder of it is needed to copy).
+                copy = target.add_stream_from_template(stream, opaque=True)
                 copy.metadata.clear()
-                name = stream.codec_context.name
+                name = _codec(stream)
+                extradata = stream.codec_context.extradata or b""
                 if name == "vorbis" and family.muxer in ("webm", "matroska"):
-                    copy.codec_context.extradata = _without_vorbis_comments(
-                        stream.codec_context.extradata or b""
-                    )
-                sei = _SEI.get(name)
-                bsf = av.bitstream.BitStreamFilterContext(sei, stream, copy) if sei else None
-                mapping[stream.index] = (copy, bsf)
+                    copy.codec_context.extradata = _without_vorbis_comments(extradata)
+                length_size = _nal_length_size(name, extradata)
+                if name == "hevc":
+                    copy.codec_context.extradata = _hvcc_without_sei(extradata)
+                mapping[stream.index] = _Copy(copy, name, length_size)
             target.metadata.clear()
             count = 0
             try:
@@ -305,15 +432,8 @@ def _remux(master: bytes, demuxer: str, settings: RecordingSettings) -> tuple[Ki
                             f"the recording has more than {settings.max_packets:,} packets",
                             hint="a longer recording needs a higher max_packets",
                         )
-                    copy, bsf = mapping[packet.stream.index]
-                    for filtered in bsf.filter(packet) if bsf else [packet]:
-                        filtered.stream = copy
-                        target.mux(filtered)
-                for copy, bsf in mapping.values():
-                    if bsf is not None:
-                        for filtered in bsf.filter(None):
-                            filtered.stream = copy
-                            target.mux(filtered)
+                    for cleaned in mapping[packet.stream.index].clean(packet):
+                        target.mux(cleaned)
             except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
                 raise _invalid(master, f"its packets do not copy ({exc})") from None
             if count == 0:

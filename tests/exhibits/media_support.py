@@ -70,6 +70,11 @@ FORMATS: Final = (
     Recipe("webm", "webm", "libopus", "libvpx"),
     Recipe("webm-vorbis", "webm", "vorbis", "libvpx-vp9"),
     Recipe("mkv-h264", "matroska", "aac", "libx264"),
+    Recipe("mp4-hevc", "mp4", "aac", "libx265"),
+    Recipe("mka-flac", "matroska", "flac"),
+    Recipe("ogg-flac", "ogg", "flac"),
+    Recipe("m4a-alac", "ipod", "alac"),
+    Recipe("webm-av1", "webm", "libopus", "libsvtav1"),
 )
 
 
@@ -107,6 +112,8 @@ def make_recording(recipe: Recipe, *, seconds: float = 1.0) -> bytes:
             video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
             if recipe.video == "libx264":
                 video.options = {"preset": "ultrafast", "x264-params": "keyint=5"}
+            elif recipe.video == "libx265":
+                video.options = {"preset": "ultrafast", "x265-params": "keyint=5:log-level=none"}
             video.metadata.update(_tags("video"))
         if recipe.audio is not None:
             rate = 48000 if recipe.audio in ("libopus", "vorbis") else 44100

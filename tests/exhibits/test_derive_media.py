@@ -16,6 +16,7 @@ from PIL import Image
 from exhibits.derive.cache import DerivationCache
 from exhibits.derive.media import (
     RecordingSettings,
+    _annexb_without_sei,
     derive_recording,
     derive_recording_cached,
     sniff_container,
@@ -35,6 +36,11 @@ _EXPECTED = {  # recipe → (kind, file name, media type)
     "webm": ("video", "video.webm", "video/webm"),
     "webm-vorbis": ("video", "video.webm", "video/webm"),
     "mkv-h264": ("video", "video.mkv", "video/x-matroska"),
+    "mp4-hevc": ("video", "video.mp4", "video/mp4"),
+    "mka-flac": ("audio", "audio.mka", "audio/x-matroska"),
+    "ogg-flac": ("audio", "audio.ogg", "audio/ogg"),
+    "m4a-alac": ("audio", "audio.m4a", "audio/mp4"),
+    "webm-av1": ("video", "video.webm", "video/webm"),
 }
 _MASTERS: dict[str, bytes] = {}
 
@@ -99,7 +105,8 @@ def test_recording_keeps_its_packets_and_loses_every_tag(recipe: Recipe, tmp_pat
     for output in derived.files:
         (tmp_path / output.name).write_bytes(output.data)
     assert scan(tmp_path, [Secret.text("canary", CANARY)]) == []
-    assert b"x264" not in derived.media.data  # the encoder's option string (an SEI) is gone
+    for encoder in (b"x264", b"x265"):  # the encoders' option strings (SEI units) are gone
+        assert encoder not in derived.media.data
 
     streams, duration, chapters, tags = _info(derived.media.data)
     master_streams, master_duration, master_chapters, _ = _info(master)
@@ -179,6 +186,39 @@ def test_a_file_with_only_a_cover_picture_has_no_recording() -> None:
             container.mux(packet)
     with pytest.raises(InvalidMedia, match="no audio or video stream"):
         derive_recording(out.getvalue())
+
+
+def test_a_nal_unit_longer_than_its_packet_is_refused() -> None:
+    master = _master(FORMATS[6])  # MP4, H.264 with 4-byte length prefixes
+    first = _packets(master)["video:h264"][0]
+    at = master.index(first)  # the packet's bytes, as stored in the mdat box
+    broken = master[:at] + b"\x7f\xff\xff\xff" + master[at + 4 :]
+    with pytest.raises(InvalidMedia, match="runs past its end"):
+        derive_recording(broken)
+
+
+def test_annex_b_packets_lose_their_sei_units() -> None:
+    # H.264 units: SPS (type 7), SEI (6), IDR slice (5), SEI again, a slice (1); start codes
+    # of four and three bytes. HEVC: VPS (32), prefix SEI (39), IDR (19), suffix SEI (40).
+    h264 = (
+        b"\x00\x00\x00\x01\x67\x42\x00"
+        + b"\x00\x00\x01\x06\x05x264 - core"
+        + b"\x00\x00\x01\x65\x88\x84"
+        + b"\x00\x00\x00\x01\x06\x05notes"
+        + b"\x00\x00\x01\x41\x9a\x02"
+    )
+    assert _annexb_without_sei(h264, "h264") == (
+        b"\x00\x00\x00\x01\x67\x42\x00"
+        + b"\x00\x00\x01\x65\x88\x84\x00"
+        + b"\x00\x00\x01\x41\x9a\x02"
+    )
+    hevc = (
+        b"\x00\x00\x01\x40\x01\x0c"
+        + b"\x00\x00\x01\x4e\x01x265"
+        + b"\x00\x00\x01\x26\x01\xaf"
+        + b"\x00\x00\x01\x50\x01x265"
+    )
+    assert _annexb_without_sei(hevc, "hevc") == b"\x00\x00\x01\x40\x01\x0c\x00\x00\x01\x26\x01\xaf"
 
 
 def test_packet_cap_refuses_rather_than_cuts() -> None:
