@@ -280,6 +280,9 @@ class ServedReport:
     listed: ListedFile | None = None
     master: Report | None = None
     problems: tuple[str, ...] = ()
+    # Other items that list the same bytes (posters of one kind are alike): the verdict is
+    # about ``item``; the bytes say nothing about which of these they were made for.
+    also_listed: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -290,10 +293,15 @@ class ServedReport:
     def summary(self) -> str:
         item = "" if self.item is None else f" of item 0x{self.item.key.hex()}"
         if self.status is ServedStatus.VERIFIED_DERIVATIVE and self.listed and self.item:
+            also = (
+                f" (the same bytes are also listed for {len(self.also_listed)} other item(s))"
+                if self.also_listed
+                else ""
+            )
             return (
                 f"verified-derivative: {self.listed.path} ({self.listed.cid}) was derived "
                 f"from the registered master {self.item.cid}{item}, whose claim is verified "
-                "on chain"
+                f"on chain{also}"
             )
         if self.status is ServedStatus.MISMATCH:
             return "mismatch: " + "; ".join(self.problems)
@@ -328,6 +336,7 @@ class ServedReport:
             "derivation": None if self.listed is None else dict(self.listed.derivation),
             "master": None if self.master is None else self.master.to_json(),
             "problems": list(self.problems),
+            "also_listed": list(self.also_listed),
         }
 
 
@@ -391,6 +400,7 @@ def verify_served(
     # The same bytes may be served by several items (two posters alike): the one at this
     # path if any, else the first listed.
     item, entry = next(((i, e) for i, e in matches if _same_site_path(path, e.path)), matches[0])
+    also = tuple(dict.fromkeys("0x" + i.key.hex() for i, _ in matches if i is not item))
     master = verify_online(reader, "0x" + item.key.hex(), cache=cache)
     a = master.assessment
     if master.status is Status.UNKNOWN or a is None:
@@ -417,6 +427,5 @@ def verify_served(
         return ServedReport(
             ServedStatus.MISMATCH, str(path), tried, item, entry, master, tuple(problems)
         )
-    if master.status is Status.VERIFIED:
-        return ServedReport(ServedStatus.VERIFIED_DERIVATIVE, str(path), tried, item, entry, master)
-    return ServedReport(master.status, str(path), tried, item, entry, master)
+    status = ServedStatus.VERIFIED_DERIVATIVE if master.status is Status.VERIFIED else master.status
+    return ServedReport(status, str(path), tried, item, entry, master, also_listed=also)

@@ -13,7 +13,9 @@ from typing import Any
 
 from PIL import Image
 
+from exhibits.derive.cache import DerivationCache
 from exhibits.derive.images import derive_image
+from exhibits.derive.posters import derive_other_cached
 from exhibits.model import ChainRef, ItemFiles
 from exhibits.proofs import proofs_document
 from ledger.ipfs.cid import Cid
@@ -179,3 +181,62 @@ def test_a_hostile_proofs_file_is_an_invalid_document(ws: Workspace, tmp_path: P
         proc = ws.run("verify", str(served), "--proofs", str(proofs), check=False)
         assert proc.returncode == 4, proc.stderr
         assert "invalid_exhibit_proofs" in proc.stderr
+
+
+def test_alike_posters_verify_for_the_item_at_their_path(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    """Two documents get the same poster (it names their kind): the bytes are listed twice,
+    and the verdict is about the item whose path they are served at."""
+    ws.community("Lagoon")
+    masters = []
+    for name in ("minutes.pdf", "letter.pdf"):
+        path = tmp_path / name
+        path.write_bytes(b"%PDF-1.4 " + name.encode() + random.Random(name).randbytes(64))
+        ws.run(
+            "item",
+            "register",
+            str(path),
+            "-c",
+            "Lagoon",
+            "--terms",
+            str(terms("Lagoon")),
+            "--password-file",
+            str(ws.password_file),
+            "--json",
+        )
+        masters.append(path)
+    cache = DerivationCache(tmp_path / "derived")
+    shown = []
+    for path in masters:
+        item = ws.json("verify", str(path))["item"]
+        files = derive_other_cached(path.read_bytes(), path.name, "application/pdf", cache)
+        shown.append(
+            exhibited(
+                files,
+                key=bytes.fromhex(item["item"][2:]),
+                cid=Cid.parse(item["cid"]),
+                community=bytes.fromhex(item["community"][2:]),
+                block=item["registered"]["block_number"],
+                transaction=item["registered"]["tx_hash"],
+            )
+        )
+    assert shown[0].files.files[0].data == shown[1].files.files[0].data
+    deployment = json.loads(ws.chain.deployment.read_text())
+    chain_ref = ChainRef(deployment["chain_id"], deployment["registry_address"])
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "proofs.json").write_text(
+        json.dumps(proofs_document(chain_ref, shown, built_at=datetime.now(UTC)))
+    )
+    for each in shown:
+        folder = site / "items" / each.item_id / "files"
+        folder.mkdir(parents=True)
+        (folder / "poster.png").write_bytes(each.files.files[0].data)
+    for index in (0, 1):
+        served = site / "items" / shown[index].item_id / "files" / "poster.png"
+        status, report, _ = _verify(ws, str(served), "--proofs", str(site / "proofs.json"))
+        assert status == 0 and report["status"] == "verified-derivative"
+        assert report["item"] == shown[index].item_id
+        assert report["also_listed"] == [shown[1 - index].item_id]
+        assert "also listed for 1 other item" in report["summary"]

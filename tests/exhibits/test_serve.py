@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -196,3 +199,30 @@ def test_a_folder_that_is_no_site(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"no index\.html"):
         make_server(tmp_path, port=0)
     assert os.listdir(tmp_path) == []
+
+
+def test_serve_prints_its_address_and_serves_until_stopped(site: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    script = "import sys, pathlib, exhibits.serve as s; s.serve(pathlib.Path(sys.argv[1]), port=0)"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.fullmatch(
+            rf"Serving {re.escape(str(site))} at http://127\.0\.0\.1:(\d+)/ .*\n", line
+        )
+        assert found, line
+        connection = http.client.HTTPConnection("127.0.0.1", int(found.group(1)))
+        connection.request("GET", "/items/0xab/files/audio.ogg")
+        response = connection.getresponse()
+        assert response.status == 200 and response.read() == AUDIO
+        connection.close()
+    finally:
+        proc.terminate()
+        proc.wait()
