@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from PIL import Image
 
 from exhibits.derive.cache import DerivationCache
@@ -19,6 +20,7 @@ from exhibits.derive.posters import derive_other_cached
 from exhibits.model import ChainRef, ItemFiles
 from exhibits.proofs import proofs_document
 from ledger.ipfs.cid import Cid
+from ledger.verify import load_schema
 from tests.exhibits.proofs_support import exhibited
 from tests.registry_support import TermsFile, Workspace, chain, terms, ws
 
@@ -66,6 +68,9 @@ def _verify(ws: Workspace, *args: str) -> tuple[int, Any, str]:
     report = json.loads(proc.stdout) if proc.stdout.strip() else None
     if report is not None:
         assert report["exit_code"] == proc.returncode
+        jsonschema.validate(report, load_schema("served-file-report"))
+        if report["master"] is not None:
+            jsonschema.validate(report["master"], load_schema("verify-report"))
     return proc.returncode, report, proc.stderr
 
 
