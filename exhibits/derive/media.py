@@ -52,6 +52,7 @@ from exhibits.model import ItemFiles, Kind
 from ledger.errors import InvalidMedia, LimitExceeded, UsageError
 
 __all__ = [
+    "DEFAULT_MAX_FRAME_PIXELS",
     "DEFAULT_MAX_PACKETS",
     "DerivedRecording",
     "RecordingSettings",
@@ -63,6 +64,8 @@ __all__ = [
 #: The most packets copied from one master (a three-hour 60 fps video has about 650,000
 #: video packets plus its audio); beyond it the master is refused, not cut short.
 DEFAULT_MAX_PACKETS: Final = 2_000_000
+#: 36 million pixels: 8K UHD (7680 × 4320, 33 million) with room; no browser plays more.
+DEFAULT_MAX_FRAME_PIXELS: Final = 36_000_000
 #: Frames decoded, at most, while looking for the video poster's frame.
 _POSTER_FRAMES: Final = 300
 #: The poster shows the video at this fraction of its length (or at 2 s, whichever is sooner):
@@ -124,12 +127,16 @@ class RecordingSettings:
     poster: PosterSettings = field(default_factory=PosterSettings)
     # A refusal cap, so not in to_json(): the outputs do not depend on it.
     max_packets: int = DEFAULT_MAX_PACKETS
+    # The largest video frame decoded for the poster: a header that claims 30,000 × 30,000
+    # would otherwise have the decoder allocate gigabytes. Also a refusal cap.
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
 
     def __post_init__(self) -> None:
-        if self.max_packets < 1:
+        if self.max_packets < 1 or self.max_frame_pixels < 1:
             raise UsageError(
-                f"recording settings: max_packets must be at least 1, not {self.max_packets}",
-                hint="the default is 2,000,000",
+                "recording settings: max_packets and max_frame_pixels must be at least 1, not "
+                f"{self.max_packets} and {self.max_frame_pixels}",
+                hint="the defaults are 2,000,000 packets and 36 million pixels",
             )
 
     def to_json(self) -> dict[str, Any]:
@@ -460,9 +467,20 @@ def _frames(master: bytes, demuxer: str, kind: str) -> Iterator[object]:
             return  # a damaged tail: the poster is drawn from what decoded
 
 
-def _video_poster(master: bytes, demuxer: str, settings: PosterSettings) -> DerivedFile:
+def _video_poster(master: bytes, demuxer: str, settings: RecordingSettings) -> DerivedFile:
     with _open(master, demuxer) as probe:
         duration = probe.duration / av.time_base if probe.duration else 0.0
+        for stream in _kept(probe):
+            context = stream.codec_context
+            if stream.type == "video" and isinstance(context, av.VideoCodecContext):
+                pixels = context.width * context.height
+                if pixels > settings.max_frame_pixels:
+                    raise LimitExceeded(
+                        f"the video claims {context.width} × {context.height} pixels a frame, "
+                        f"over the cap of {settings.max_frame_pixels:,}",
+                        hint="a header that claims a huge frame is a decompression bomb; a "
+                        "genuine one needs a higher max_frame_pixels",
+                    )
     at = min(duration * _POSTER_AT, _POSTER_AT_MAX_S)
     chosen: av.VideoFrame | None = None
     for index, frame in enumerate(_frames(master, demuxer, "video")):
@@ -477,11 +495,12 @@ def _video_poster(master: bytes, demuxer: str, settings: PosterSettings) -> Deri
             hint="the file is truncated or corrupt; register an intact copy",
         )
     picture = chosen.to_image().convert("RGB")  # type: ignore[no-untyped-call]
-    box = canvas(settings)
-    scale = min(settings.width / picture.width, settings.height / picture.height)
+    poster = settings.poster
+    box = canvas(poster)
+    scale = min(poster.width / picture.width, poster.height / picture.height)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     picture = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=None)
-    box.paste(picture, ((settings.width - size[0]) // 2, (settings.height - size[1]) // 2))
+    box.paste(picture, ((poster.width - size[0]) // 2, (poster.height - size[1]) // 2))
     return poster_file(box)
 
 
@@ -539,7 +558,10 @@ def derive_recording(master: bytes, settings: RecordingSettings | None = None) -
     if demuxer is None:
         raise _invalid(master, "its first bytes are of no supported container")
     kind, media = _remux(master, demuxer, settings)
-    poster = (_video_poster if kind == "video" else _audio_poster)(master, demuxer, settings.poster)
+    if kind == "video":
+        poster = _video_poster(master, demuxer, settings)
+    else:
+        poster = _audio_poster(master, demuxer, settings.poster)
     record = DerivationRecord(
         kind=kind,
         master_cid=file_cid(master),

@@ -226,6 +226,16 @@ def test_packet_cap_refuses_rather_than_cuts() -> None:
         derive_recording(_master(FORMATS[4]), RecordingSettings(max_packets=3))
 
 
+def test_frame_pixel_cap_refuses_a_huge_frame() -> None:
+    # 64 × 48 = 3,072 pixels: over a cap of 3,000, at the cap of 3,072.
+    with pytest.raises(LimitExceeded, match="64 × 48"):
+        derive_recording(_master(FORMATS[6]), RecordingSettings(max_frame_pixels=3000))
+    assert (
+        derive_recording(_master(FORMATS[6]), RecordingSettings(max_frame_pixels=3072)).kind
+        == "video"
+    )
+
+
 def test_cached_recording_is_derived_once(tmp_path: Path) -> None:
     cache = DerivationCache(tmp_path / "derived")
     master = _master(FORMATS[2])
