@@ -95,6 +95,9 @@ _MP3: Final = _Family(
     (("id3v2_version", "0"), ("write_id3v1", "0"), ("write_xing", "0")),
 )
 _OGG: Final = _Family("ogg", "ogg", "ogg", "audio/ogg")
+_AAC: Final = _Family(
+    "aac", "adts", "aac", "audio/aac", (("write_id3v2", "0"), ("write_apetag", "0"))
+)
 _FLAC: Final = _Family("flac", "flac", "flac", "audio/flac", (("write_header", "1"),))
 _WAV: Final = _Family("wav", "wav", "wav", "audio/wav", (("write_bext", "0"),))
 _MP4: Final = _Family("mov", "mp4", "mp4", "video/mp4")
@@ -102,9 +105,18 @@ _MKV: Final = _Family("matroska", "matroska", "mkv", "video/x-matroska")
 
 
 def sniff_container(data: bytes) -> str | None:
-    """The demuxer for ``data`` from its first bytes, or ``None``: mp3, ogg, flac, wav, mov or
-    matroska."""
+    """The demuxer for ``data`` from its first bytes, or ``None``: mp3, aac (ADTS), ogg, flac,
+    wav, mov or matroska. An ID3v2 tag in front (taggers put one before MP3, AAC and even FLAC
+    streams) is looked past; FFmpeg skips it whatever the demuxer."""
     head = data[:64]
+    if head.startswith(b"ID3") and len(data) >= 10:
+        size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(data[6:10]))
+        size += 10 if data[5] & 0x10 else 0  # a footer
+        return _sniff(data[size : size + 64]) or "mp3"
+    return _sniff(head)
+
+
+def _sniff(head: bytes) -> str | None:
     if head.startswith(b"OggS"):
         return "ogg"
     if head.startswith(b"fLaC"):
@@ -115,7 +127,9 @@ def sniff_container(data: bytes) -> str | None:
         return "matroska"
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
         return "mov"
-    if head.startswith(b"ID3") or (len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+    if len(head) > 2 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "aac"  # ADTS: sync word, layer 0
+    if len(head) > 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "mp3"
     return None
 
@@ -212,6 +226,8 @@ def _family(demuxer: str, streams: list[av.stream.Stream]) -> _Family:
     codecs = {_codec(s) for s in streams}
     if demuxer == "mp3":
         return _MP3
+    if demuxer == "aac":
+        return _AAC
     if demuxer == "flac":
         return _FLAC
     if demuxer == "wav":

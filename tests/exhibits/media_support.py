@@ -51,6 +51,7 @@ class Recipe:
     video: str | None = None
     cover: bool = False  # an attached picture (cover art) stream
     options: tuple[tuple[str, str], ...] = ()
+    id3_prefix: bool = False  # an ID3v2.3 tag put in front by hand, as some taggers do
 
 
 FORMATS: Final = (
@@ -71,11 +72,22 @@ FORMATS: Final = (
     Recipe("webm-vorbis", "webm", "vorbis", "libvpx-vp9"),
     Recipe("mkv-h264", "matroska", "aac", "libx264"),
     Recipe("mp4-hevc", "mp4", "aac", "libx265"),
+    Recipe("aac-adts", "adts", "aac", options=(("write_id3v2", "1"),)),
+    Recipe("flac-id3", "flac", "flac", id3_prefix=True),
     Recipe("mka-flac", "matroska", "flac"),
     Recipe("ogg-flac", "ogg", "flac"),
     Recipe("m4a-alac", "ipod", "alac"),
     Recipe("webm-av1", "webm", "libopus", "libsvtav1"),
 )
+
+
+def id3v2_tag(text: str) -> bytes:
+    """An ID3v2.3 tag with one title frame (TIT2, Latin-1) holding ``text``."""
+    body = b"\x00" + text.encode("latin-1")
+    frame = b"TIT2" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    size = len(frame)
+    syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x03\x00\x00" + syncsafe + frame
 
 
 def _tags(where: str) -> dict[str, str]:
@@ -141,6 +153,8 @@ def make_recording(recipe: Recipe, *, seconds: float = 1.0) -> bytes:
                 container.mux(packet)
             for packet in cover.encode(None):
                 container.mux(packet)
+    if recipe.id3_prefix:
+        return id3v2_tag(f"{CANARY} id3 prefix title") + out.getvalue()
     return out.getvalue()
 
 

@@ -37,6 +37,8 @@ _EXPECTED = {  # recipe → (kind, file name, media type)
     "webm-vorbis": ("video", "video.webm", "video/webm"),
     "mkv-h264": ("video", "video.mkv", "video/x-matroska"),
     "mp4-hevc": ("video", "video.mp4", "video/mp4"),
+    "aac-adts": ("audio", "audio.aac", "audio/aac"),
+    "flac-id3": ("audio", "audio.flac", "audio/flac"),
     "mka-flac": ("audio", "audio.mka", "audio/x-matroska"),
     "ogg-flac": ("audio", "audio.ogg", "audio/ogg"),
     "m4a-alac": ("audio", "audio.m4a", "audio/mp4"),
