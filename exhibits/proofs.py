@@ -53,6 +53,19 @@ def _when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _transaction(item: str, value: str | None) -> str | None:
+    """A transaction hash as the format writes it: ``0x`` and 64 lower-case hex digits."""
+    if value is None:
+        return None
+    digits = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise UsageError(
+            f"item {item}: the registering transaction {value!r} is not a transaction hash",
+            hint="pass 0x and 64 hex digits, or None when it is not known",
+        )
+    return "0x" + digits.lower()
+
+
 def _item(exhibited: Exhibited) -> dict[str, Any]:
     candidate = exhibited.candidate
     item = exhibited.item_id
@@ -93,7 +106,7 @@ def _item(exhibited: Exhibited) -> dict[str, Any]:
             "cid": str(candidate.cid),
             "kind": candidate.kind,
             "block": candidate.block,
-            "transaction": candidate.transaction,
+            "transaction": _transaction(item, candidate.transaction),
             "terms_cid": None if candidate.terms_cid is None else str(candidate.terms_cid),
             "terms_version": candidate.terms_version,
         },

@@ -137,6 +137,22 @@ def test_refusals() -> None:
         proofs_document(CHAIN, [swapped], built_at=BUILT)
 
 
+def test_transaction_hashes_are_written_in_one_form() -> None:
+    item = _image_item(1, KEY_A)
+    for written in ("CD" * 32, "0x" + "Cd" * 32):
+        files = item.files
+        again = exhibited(
+            files, key=KEY_A, cid=item.candidate.cid, community=COMMUNITY, transaction=written
+        )
+        document = proofs_document(CHAIN, [again], built_at=BUILT)
+        assert document["items"]["0x" + KEY_A.hex()]["claim"]["transaction"] == "0x" + "cd" * 32
+    bad = exhibited(
+        item.files, key=KEY_A, cid=item.candidate.cid, community=COMMUNITY, transaction="0x1234"
+    )
+    with pytest.raises(UsageError, match="not a transaction hash"):
+        proofs_document(CHAIN, [bad], built_at=BUILT)
+
+
 def test_a_poster_item(tmp_path: Path) -> None:
     master = b"%PDF-1.4 minutes"
     files = derive_other_cached(master, "m.pdf", "application/pdf", DerivationCache(tmp_path))
