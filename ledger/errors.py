@@ -15,6 +15,7 @@ branch on it without parsing prose::
     │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
     │   │   ├── InvalidDescription    a description document
+    │   │   ├── InvalidCatalog        a catalog CSV: descriptions of many files (CLI exit 4)
     │   │   ├── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
     │   │   └── InvalidExhibitProofs  an exhibit site's proofs.json (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
@@ -86,6 +87,7 @@ __all__ = [
     "ExitCode",
     "HeritageError",
     "IndexSchemaMismatch",
+    "InvalidCatalog",
     "InvalidCid",
     "InvalidDescription",
     "InvalidDocument",
@@ -125,6 +127,7 @@ class ExitCode(enum.IntEnum):
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
+    CATALOG_INVALID = 4  # `item register --catalog`: a row or column of the catalog CSV is wrong
     PROOFS_INVALID = 4  # `verify --proofs`: an exhibit's proofs.json breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
@@ -285,6 +288,14 @@ class InvalidDescription(InvalidDocument):
     """A description document that is not valid (see :class:`InvalidDocument`)."""
 
     code = "invalid_description"
+
+
+class InvalidCatalog(InvalidDocument):
+    """A catalog CSV (descriptions of many files, docs/catalog.md) that is not valid: each
+    problem names its row, column and rule (see :class:`InvalidDocument`)."""
+
+    code = "invalid_catalog"
+    exit_code = ExitCode.CATALOG_INVALID
 
 
 class InvalidExhibitSpec(InvalidDocument):
