@@ -170,6 +170,47 @@ def test_proofs_of_another_chain_or_registry_are_refused(
         assert words in proc.stderr and "HERITAGE_RPC_URL" in proc.stderr
 
 
+def test_proofs_that_misname_the_master_claim(
+    ws: Workspace, terms: TermsFile, tmp_path: Path
+) -> None:
+    """Consistent proofs whose claim the chain does not bear out: another CID under the
+    claim's key is a mismatch; a key with no claim on this chain is unknown."""
+    ws.community("Reefside")
+    master = _photo(tmp_path / "reefside.jpg")
+    ws.run(
+        "item",
+        "register",
+        str(master),
+        "-c",
+        "Reefside",
+        "--terms",
+        str(terms("Reefside")),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
+    )
+    site = tmp_path / "site"
+    item_id, proofs = _site(ws, master, ws.json("verify", str(master)), site)
+    image = site / "items" / item_id / "files" / "image.jpg"
+    document = json.loads(proofs.read_text())
+    entry = document["items"][item_id]
+
+    other_cid = entry["files"][1]["cid"]  # any CID that is not the master's
+    entry["claim"]["cid"] = other_cid
+    for record in entry["derivations"]:
+        record["master"] = other_cid
+    proofs.write_text(json.dumps(document))
+    status, report, _ = _verify(ws, str(image), "--proofs", str(proofs))
+    assert status == 12 and report["status"] == "mismatch"
+    assert f"the proofs name {other_cid}" in report["summary"]
+
+    stranger = "0x" + "5a" * 32
+    moved = json.loads(json.dumps(document).replace(item_id, stranger))  # keys and paths
+    proofs.write_text(json.dumps(moved))
+    status, report, _ = _verify(ws, str(image), "--proofs", str(proofs))
+    assert status == 13 and report["status"] == "unknown" and report["item"] == stranger
+
+
 def test_a_hostile_proofs_file_is_an_invalid_document(ws: Workspace, tmp_path: Path) -> None:
     served = tmp_path / "image.jpg"
     served.write_bytes(b"\xff\xd8 not much of a jpeg")
