@@ -16,7 +16,8 @@ branch on it without parsing prose::
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
     │   │   ├── InvalidDescription    a description document
     │   │   ├── InvalidCatalog        a catalog CSV: descriptions of many files (CLI exit 4)
-    │   │   └── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
+    │   │   ├── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
+    │   │   └── InvalidExhibitProofs  an exhibit site's proofs.json (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
     │   └── BlockNotFound
@@ -90,6 +91,7 @@ __all__ = [
     "InvalidCid",
     "InvalidDescription",
     "InvalidDocument",
+    "InvalidExhibitProofs",
     "InvalidExhibitSpec",
     "InvalidMedia",
     "InvalidTerms",
@@ -126,6 +128,7 @@ class ExitCode(enum.IntEnum):
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
     CATALOG_INVALID = 4  # `item register --catalog`: a row or column of the catalog CSV is wrong
+    PROOFS_INVALID = 4  # `verify --proofs`: an exhibit's proofs.json breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -300,6 +303,14 @@ class InvalidExhibitSpec(InvalidDocument):
 
     code = "invalid_exhibit_spec"
     exit_code = ExitCode.SPEC_INVALID
+
+
+class InvalidExhibitProofs(InvalidDocument):
+    """An exhibit site's ``proofs.json`` that is not valid: too large, not JSON, off its
+    schema, or contradicting itself (see :class:`InvalidDocument`)."""
+
+    code = "invalid_exhibit_proofs"
+    exit_code = ExitCode.PROOFS_INVALID
 
 
 class NaiveDatetime(UsageError):

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["verify_command"]
 
+
 def _print(report: "Report", as_json: bool, *, chunks: int | None = None) -> None:
     """The report; ``chunks``: the chunk size a bare file was hashed with."""
     if as_json:
@@ -99,8 +100,13 @@ def verify_command(
     ] = None,
     proofs: Annotated[
         Path | None,
-        typer.Option("--proofs", help="Verify offline from this proofs.json (no chain).",
-                     dir_okay=False),
+        typer.Option(
+            "--proofs",
+            help="Verify offline from this proofs.json (no chain); or, with an exhibit "
+            "site's proofs.json, verify a file the site serves as a derivative of its "
+            "registered master (that reads the chain).",
+            dir_okay=False,
+        ),
     ] = None,
     chunk_size: Annotated[
         int | None,
@@ -168,15 +174,16 @@ def verify_command(
             )
         if not proofs.is_file():
             raise UsageError(f"{proofs} is not a file", hint="pass a proofs.json file")
+        data = _read_proofs_file(proofs)
+        if _is_exhibit_proofs(data):
+            _verify_served(data, proofs, path, expect=expect, named=named, as_json=as_json)
         checks = CheckCache()  # what reading the proofs checked, reused by the verdict
-        evidence = read_proofs(proofs.read_bytes(), str(proofs), checks)
+        evidence = read_proofs(data, str(proofs), checks)
         if path is not None and path.is_dir():
             raise UsageError("--proofs checks a file or a CID; a bag carries its own proofs")
         expected = [community_in(evidence, c) for c in named]
         report = (
-            verify_offline(
-                evidence, path=path, expect=expect, communities=expected, cache=checks
-            )
+            verify_offline(evidence, path=path, expect=expect, communities=expected, cache=checks)
             if path is not None
             else verify_offline(evidence, cid=cid, communities=expected, cache=checks)
         )
@@ -212,6 +219,76 @@ def verify_command(
     raise typer.Exit(ExitCode(report.exit_code))  # a status outside the table fails loudly
 
 
+def _read_proofs_file(proofs: Path) -> bytes:
+    """The bytes of a proofs file, refused unread when over either format's cap."""
+    from ledger.verify.exhibit_proofs import MAX_EXHIBIT_PROOFS_BYTES
+    from ledger.verify.proofs import MAX_PROOFS_BYTES
+
+    cap = max(MAX_PROOFS_BYTES, MAX_EXHIBIT_PROOFS_BYTES)
+    size = proofs.stat().st_size
+    if size > cap:
+        from ledger.errors import LimitExceeded
+
+        raise LimitExceeded(
+            f"{proofs} is {size:,} bytes; proofs files are capped at {cap:,}",
+            hint="pass the proofs.json of an item or of an exhibit site",
+        )
+    return proofs.read_bytes()
+
+
+def _is_exhibit_proofs(data: bytes) -> bool:
+    from ledger.verify.exhibit_proofs import is_exhibit_proofs
+
+    return is_exhibit_proofs(data)
+
+
+def _verify_served(
+    data: bytes,
+    proofs: Path,
+    path: Path | None,
+    *,
+    expect: str | None,
+    named: list[str],
+    as_json: bool,
+) -> None:
+    """``verify FILE --proofs`` with an exhibit's proofs.json: a served file, judged as a
+    derivative of its master (docs/verify.md, "Files an exhibit serves"); exits."""
+    from ledger.registry import RegistryReader, RegistrySession
+    from ledger.verify.exhibit_proofs import parse_exhibit_proofs, verify_served
+
+    if path is None or not path.is_file():
+        raise UsageError(
+            "an exhibit's proofs.json checks a file the site serves",
+            hint="pass the file, e.g. `heritage verify site/items/0x…/files/image.jpg "
+            "--proofs site/proofs.json`",
+        )
+    if expect is not None or named:
+        raise UsageError(
+            "--expect and --community do not apply to an exhibit's proofs: they name each "
+            "file's CID and its master's claim"
+        )
+    parsed = parse_exhibit_proofs(data, str(proofs))
+    try:
+        with RegistrySession(load_settings()) as session:
+            report = verify_served(
+                RegistryReader(session), path, parsed, chain_id=session.deployment.chain_id
+            )
+    except ChainUnavailable as exc:
+        raise ChainUnavailable(
+            exc.message,
+            hint="a served file is checked against its master's claim on chain: start the "
+            "chain, or point HERITAGE_RPC_URL at a node of it",
+        ) from None
+    if as_json:
+        print_json(report.to_json())
+    else:
+        out.print(report.summary(), markup=False, soft_wrap=True)
+        if report.master is not None:
+            for line in report.master.claim_lines():
+                out.print(f"  master: {line}", markup=False, soft_wrap=True)
+    raise typer.Exit(ExitCode(report.exit_code))
+
+
 def _holders(
     registrar: "RegistryReader", keys: list[str], password_file: Path | None
 ) -> "list[tuple[str, EncryptionKeyPair]]":
@@ -229,20 +306,25 @@ def _holders(
         for address in keys:
             if not is_address(address):
                 raise UsageError(f"--key {address!r} is not an address", hint="0x and 40 hex")
-            secret = passphrase if passphrase is not None else read_passphrase(
-                None, f"Passphrase of {to_checksum_address(address)}"
+            secret = (
+                passphrase
+                if passphrase is not None
+                else read_passphrase(None, f"Passphrase of {to_checksum_address(address)}")
             )
             opened.append(
-                (to_checksum_address(address),
-                 load_encryption_key(registrar.settings, address, secret))
+                (
+                    to_checksum_address(address),
+                    load_encryption_key(registrar.settings, address, secret),
+                )
             )
         return opened
     assert passphrase is not None
     tried: list[tuple[str, EncryptionKeyPair]] = []
     for info in list_encryption_keys(registrar.settings):
         try:
-            tried.append((info.address, load_encryption_key(registrar.settings, info.address,
-                                                            passphrase)))
+            tried.append(
+                (info.address, load_encryption_key(registrar.settings, info.address, passphrase))
+            )
         except HeritageError:
             continue  # another passphrase: not this verifier's key
     return tried

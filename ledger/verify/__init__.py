@@ -11,7 +11,9 @@ offline from ``proofs.json`` or a preservation bag.
 - :mod:`ledger.verify.proofs`: ``proofs.json`` (published schema, sealed);
 - :mod:`ledger.verify.sealed`: keyholders verifying their own restricted originals;
 - :mod:`ledger.verify.report`: verdicts and exit statuses, online and offline;
-- :mod:`ledger.verify.bag`: BagIt preservation packages.
+- :mod:`ledger.verify.bag`: BagIt preservation packages;
+- :mod:`ledger.verify.exhibit_proofs`: a file an exhibit site serves, judged against the
+  site's ``proofs.json`` and its master's claim on chain.
 """
 
 from ledger.verify.assess import Assessment, CheckCache, assess
