@@ -18,6 +18,7 @@ and ``one_change_ratio`` (one-change rebuild ÷ full build; target ≤ 0.05).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
@@ -97,6 +98,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100 items instead of 1,000")
     parser.add_argument("--items", type=int, default=None, help="number of items (overrides)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="write a cProfile of each build to DIR/<build>.prof")
     args = parser.parse_args()
     # Imported after the arguments are read: --help needs none of the build.
     from exhibits.build import build_exhibit
@@ -117,16 +120,26 @@ def main() -> None:
         out = root / "site"
         timings: dict[str, float] = {}
         results = {}
-        for name in ("full", "noop"):
+
+        def timed(name: str) -> None:
+            profiler = cProfile.Profile() if args.profile is not None else None
             start = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             results[name] = build_exhibit(spec, out, settings=settings, render=render)
+            if profiler is not None:
+                profiler.disable()
             timings[name] = time.perf_counter() - start
+            if profiler is not None:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(args.profile / f"{name}.prof")
+
+        for name in ("full", "noop"):
+            timed(name)
         with Registry(settings) as registrar:
             registrar.session.use_sender(anvil_dev_account())
             registrar.terms.revoke(str(batch.items[0].cid), community.keys, community.id)
-        start = time.perf_counter()
-        results["one_change"] = build_exhibit(spec, out, settings=settings, render=render)
-        timings["one_change"] = time.perf_counter() - start
+        timed("one_change")
     assert len(results["full"].choice.shown) == count
     assert results["noop"].derived == 0
     assert len(results["one_change"].choice.shown) == count - 1
@@ -141,9 +154,12 @@ def main() -> None:
         "one_change_ratio": round(timings["one_change"] / timings["full"], 4),
         "cpus": os.cpu_count(),
     }
-    print(f"{'build':<12} {'items':>6} {'seconds':>9} {'derived':>8}")
+    print(f"{'build':<12} {'items':>6} {'seconds':>9} {'derived':>8} {'fetched':>8} stages")
     for name in ("full", "noop", "one_change"):
-        print(f"{name:<12} {count:>6} {timings[name]:>9.2f} {results[name].derived:>8}")
+        r = results[name]
+        stages = " ".join(f"{k}={v:.2f}" for k, v in r.timings.items())
+        print(f"{name:<12} {count:>6} {timings[name]:>9.2f} {r.derived:>8} {r.fetched:>8} {stages}")
+    result["stages"] = {name: dict(results[name].timings) for name in timings}
     print(f"no-op rebuild: {result['rebuild_ratio']} of the full build (target 0.02); "
           f"one change: {result['one_change_ratio']} (target 0.05)")  # fmt: skip
     sys.stdout.write(json.dumps(result) + "\n")

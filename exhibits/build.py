@@ -28,21 +28,24 @@ inputs give the same folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from exhibits.build_cache import FilesMemo, ScanMemo, scan_new
 from exhibits.derive.cache import DerivationCache
 from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
 from exhibits.gather import gather
 from exhibits.model import Candidate, ChainRef, Choice, Exhibited, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
-from exhibits.scan import Secret, check_clean
+from exhibits.scan import Secret
 from exhibits.select import select
 from exhibits.spec import ExhibitSpec
 from ledger.errors import BlockNotFound, IpfsError, NotFound, UsageError
@@ -100,6 +103,9 @@ class BuildResult:
     report: Mapping[str, Any]
     derived: int  # items derived now (cache misses)
     reused: int  # items whose derived files came from the cache
+    fetched: int = 0  # masters read from the IPFS node (the others' derivations were known)
+    scanned: int = -1  # files scanned (the others were scanned clean before); -1: all
+    timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # seconds per stage
 
 
 def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) -> datetime:
@@ -120,11 +126,17 @@ def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) 
 
 
 def _choose(
-    reader: RegistryReader, spec: ExhibitSpec, at: datetime | None
+    reader: RegistryReader, spec: ExhibitSpec, at: datetime | None, cache_dir: Path | None = None
 ) -> tuple[Choice, ChainRef, datetime]:
-    found = gather(reader, spec, at)
+    found = gather(reader, spec, at, cache_dir=cache_dir)
     moment = at if at is not None else datetime.now(UTC)
-    return select(spec, found.candidates, moment, found.communities), found.chain, moment
+    choice = select(spec, found.candidates, moment, found.communities)
+    found.commit(
+        [s.candidate.key for s in choice.shown if not s.candidate.sealed],
+        [e.candidate.key for e in choice.excluded]
+        + [s.candidate.key for s in choice.shown if s.candidate.sealed],
+    )
+    return choice, found.chain, moment
 
 
 def choose(
@@ -251,6 +263,41 @@ def _default_render() -> Render:
     return render_site
 
 
+def _exhibited(
+    registry: Registry,
+    choice: Choice,
+    cache: DerivationCache,
+    memo: FilesMemo | None,
+    derive_settings: DeriveSettings | None,
+    *,
+    as_of: bool,
+    tick: Progress,
+) -> tuple[list[Exhibited], int]:
+    """Each shown item with its derived files, and how many masters were fetched: an item
+    whose derivation the memo knows is read from the cache without its master."""
+    exhibited: list[Exhibited] = []
+    fetched = 0
+    total = len(choice.shown)
+    settings_key = derive_settings or DeriveSettings()
+    for done, shown in enumerate(choice.shown):
+        tick("deriving", done, total)
+        candidate = shown.candidate
+        kind = kind_of(candidate.media_type, candidate.file_name)
+        files = None if memo is None else memo.load(candidate, kind, settings_key, cache)
+        if files is None:
+            master = _fetch(registry, candidate, as_of=as_of)
+            fetched += 1
+            check_master(candidate, master)
+            files = derive_item(
+                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
+            )
+            if memo is not None:
+                memo.store(candidate, kind, settings_key, files)
+        exhibited.append(Exhibited(shown, files))
+    tick("deriving", total, total)
+    return exhibited, fetched
+
+
 def build_exhibit(
     spec: ExhibitSpec,
     out: Path,
@@ -261,10 +308,16 @@ def build_exhibit(
     progress: Progress | None = None,
     render: Render | None = None,
     derive_settings: DeriveSettings | None = None,
+    caches: bool = True,
 ) -> BuildResult:
     """Build the site of ``spec`` in ``out`` as of ``at`` (aware; default now), replacing an
     earlier build there; write the report to ``report_path`` (default ``<out>.report.json``
-    beside it). ``render`` defaults to :func:`exhibits.site.render.render_site`."""
+    beside it). ``render`` defaults to :func:`exhibits.site.render.render_site`.
+
+    ``caches`` (default on): what a rebuild need not do again is kept under
+    ``<data dir>/exhibit-cache`` (:mod:`exhibits.gather_cache`: claims nothing happened to;
+    :mod:`exhibits.build_cache`: which derivation an item got, which files were scanned clean
+    against the same secrets). Derivations are cached under ``<data dir>/derived`` always."""
     if at is not None and at.tzinfo is None:
         raise UsageError("--at has no time zone", hint="add one, e.g. 2026-12-01T00:00:00Z")
     built_at = build_moment(at)
@@ -273,23 +326,29 @@ def build_exhibit(
     tick = progress or (lambda _stage, _done, _total: None)
     renderer = render if render is not None else _default_render()
     cache = DerivationCache(settings.data_dir / "derived")
+    kept = settings.data_dir / "exhibit-cache"
+    memo = FilesMemo(kept / "items") if caches else None
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 4)
+        clock = now
+
     with Registry(settings) as registry:
+        lap("open")
         tick("gathering", 0, 1)
-        choice, chain, moment = _choose(registry.reader, spec, at)
+        choice, chain, moment = _choose(
+            registry.reader, spec, at, kept / "gather" if caches else None
+        )
         tick("gathering", 1, 1)
-        exhibited: list[Exhibited] = []
-        total = len(choice.shown)
-        for done, shown in enumerate(choice.shown):
-            tick("deriving", done, total)
-            candidate = shown.candidate
-            master = _fetch(registry, candidate, as_of=at is not None)
-            check_master(candidate, master)
-            kind = kind_of(candidate.media_type, candidate.file_name)
-            files = derive_item(
-                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
-            )
-            exhibited.append(Exhibited(shown, files))
-        tick("deriving", total, total)
+        lap("gather")
+        exhibited, fetched = _exhibited(
+            registry, choice, cache, memo, derive_settings, as_of=at is not None, tick=tick
+        )
+        lap("derive")
     site.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=site.parent))
     try:
@@ -297,15 +356,16 @@ def build_exhibit(
         renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
         tick("rendering", 1, 1)
         (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
+        lap("render")
         tick("scanning", 0, 1)
-        check_clean(
-            building,
-            secrets_of(
-                [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
-            ),
+        secrets = secrets_of(
+            [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
         )
+        scanned = scan_new(building, secrets, ScanMemo(kept / "scan", secrets) if caches else None)
         tick("scanning", 1, 1)
+        lap("scan")
         _replace(building, site)
+        lap("replace")
     except BaseException:
         with contextlib.suppress(OSError):
             shutil.rmtree(building)
@@ -314,6 +374,7 @@ def build_exhibit(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )
     write_report(report_file, report)
+    lap("report")
     return BuildResult(
         out=site,
         report_path=report_file,
@@ -323,8 +384,8 @@ def build_exhibit(
         at=moment,
         report=report,
         derived=cache.stats.misses,
-        reused=cache.stats.hits,
+        reused=cache.stats.hits + (memo.stats.hits if memo is not None else 0),
+        fetched=fetched,
+        scanned=scanned,
+        timings=timings,
     )
-
-
-
