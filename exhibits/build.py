@@ -104,6 +104,7 @@ class BuildResult:
     derived: int  # items derived now (cache misses)
     reused: int  # items whose derived files came from the cache
     fetched: int = 0  # masters read from the IPFS node (the others' derivations were known)
+    recalled: int = 0  # candidates read from the gather cache (nothing happened to them)
     scanned: int = -1  # files scanned (the others were scanned clean before); -1: all
     timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # seconds per stage
 
@@ -127,7 +128,9 @@ def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) 
 
 def _choose(
     reader: RegistryReader, spec: ExhibitSpec, at: datetime | None, cache_dir: Path | None = None
-) -> tuple[Choice, ChainRef, datetime]:
+) -> tuple[Choice, ChainRef, datetime, int]:
+    """(the choice, the chain, the decision moment, how many candidates came from the gather
+    cache)."""
     found = gather(reader, spec, at, cache_dir=cache_dir)
     moment = at if at is not None else datetime.now(UTC)
     choice = select(spec, found.candidates, moment, found.communities)
@@ -136,7 +139,7 @@ def _choose(
         [e.candidate.key for e in choice.excluded]
         + [s.candidate.key for s in choice.shown if s.candidate.sealed],
     )
-    return choice, found.chain, moment
+    return choice, found.chain, moment, 0 if found.cache is None else found.cache.stats.hits
 
 
 def choose(
@@ -146,7 +149,7 @@ def choose(
     with their rooms, the excluded with the reasons, and the chain. With ``at`` (aware), as
     the record stood then and decided at that moment; without, as it stands, decided now."""
     with Registry(settings) as registry:
-        choice, chain, _ = _choose(registry.reader, spec, at)
+        choice, chain, _, _ = _choose(registry.reader, spec, at)
     return choice, chain
 
 
@@ -340,7 +343,7 @@ def build_exhibit(
     with Registry(settings) as registry:
         lap("open")
         tick("gathering", 0, 1)
-        choice, chain, moment = _choose(
+        choice, chain, moment, recalled = _choose(
             registry.reader, spec, at, kept / "gather" if caches else None
         )
         tick("gathering", 1, 1)
@@ -386,6 +389,7 @@ def build_exhibit(
         derived=cache.stats.misses,
         reused=cache.stats.hits + (memo.stats.hits if memo is not None else 0),
         fetched=fetched,
+        recalled=recalled,
         scanned=scanned,
         timings=timings,
     )
