@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import os
@@ -39,6 +40,7 @@ from local_chain import anvil_dev_account
 
 if TYPE_CHECKING:
     from exhibits.build import Render
+    from exhibits.layout import GalleryEntry
     from exhibits.model import ChainRef, Exhibited, RoomPlan
     from exhibits.spec import ExhibitSpec
 
@@ -78,20 +80,41 @@ def standin(
     (out / "index.html").write_text("\n".join(lines) + "\n", "utf-8")
 
 
+def _gallery_standin(title: str, theme: str, rooms: Sequence[RoomPlan],
+                     entries: Sequence[GalleryEntry]) -> dict[str, object]:  # fmt: skip
+    """While exhibits.layout is a stub: the entries as handed over."""
+    return {"title": title, "theme": theme, "entries": [e.item_id for e in entries]}
+
+
+def _assets_standin(out: Path) -> list[str]:
+    """While exhibits.site.assets is a stub: no vendored files."""
+    return []
+
+
 def renderer() -> tuple[Render, str]:
-    """The real renderer when it renders (tried on an empty exhibit), else the stand-in."""
+    """The real renderer when it renders (tried on an empty exhibit); the real renderer with
+    stand-ins for the gallery layout and the vendored assets while those are stubs; else a
+    minimal stand-in."""
     from exhibits.model import ChainRef
     from exhibits.site.render import render_site
     from exhibits.spec import parse_spec
 
     spec = parse_spec('title = "t"\nlanguages = ["en"]\n[select]\ncommunities = ["x"]\n')
+    chain = ChainRef(1, "0x" + "00" * 20)
+    epoch = datetime.fromtimestamp(0, UTC)
     with tempfile.TemporaryDirectory() as empty:
         try:
-            render_site(spec, [], [], ChainRef(1, "0x" + "00" * 20), Path(empty),
-                        built_at=datetime.fromtimestamp(0, UTC))  # fmt: skip
+            render_site(spec, [], [], chain, Path(empty), built_at=epoch)
+            return render_site, "render_site"
+        except NotImplementedError:
+            pass
+    partial = functools.partial(render_site, gallery=_gallery_standin, assets=_assets_standin)
+    with tempfile.TemporaryDirectory() as empty:
+        try:
+            partial(spec, [], [], chain, Path(empty), built_at=epoch)
+            return partial, "render_site (gallery and assets stand-ins)"
         except NotImplementedError:
             return standin, "stand-in"
-    return render_site, "render_site"
 
 
 def main() -> None:
