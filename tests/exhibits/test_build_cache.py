@@ -83,6 +83,12 @@ def test_a_rebuild_recalls_what_a_build_without_the_cache_gathers(
     shown = {s.candidate.key.hex() for s in first.choice.shown}
     # Only shown candidates are kept (sealed ones never): one entry each.
     assert set(entries(own)) == shown
+    # Nothing of an excluded item (sealed, embargoed, revoked, disputed) is kept.
+    data = cache_bytes(own)
+    for name in ("sacred-sea", "tide-embargoed", "drum-revoked", "shared-shell", "shared_hill"):
+        assert world.keys[name].hex().encode() not in data
+        assert world.cids[name].encode() not in data
+        assert name.encode() not in data
     again = build(spec, own, tmp_path / "site")
     assert again.recalled == len(shown) == 6
     assert (again.fetched, again.derived) == (0, 0)
@@ -301,3 +307,16 @@ def test_files_scanned_clean_are_not_scanned_again_and_a_new_leak_is_found(
     assert ScanMemo(memo.parent, []).clean == set()
     third = build(spec, own, tmp_path / "site")
     assert third.scanned in (-1, files)
+
+
+def test_claims_on_many_cids_are_the_claims_on_each(world: World) -> None:
+    cids = [bytes(Cid.parse(world.cids[n])) for n in sorted(world.cids)]
+    with Registry(world.settings) as reg:
+        many = reg.reader.claims_on_many(cids, sync=False)
+        assert set(many) == set(cids)
+        for cid in cids:
+            assert many[cid] == reg.reader.claims_on(cid, sync=False)[0]
+    kinds = {c.kind for claims in many.values() for c in claims}
+    assert kinds == {"item", "derivative", "batch-item"}
+    shell = bytes(Cid.parse(world.cids["shared-shell"]))
+    assert {c.community for c in many[shell]} == {world.reef, world.hill}
