@@ -14,7 +14,7 @@ branch on it without parsing prose::
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
-    │   │   ├── InvalidDescription    a description document
+    │   │   ├── InvalidDescription    a description document (CLI exit 4)
     │   │   └── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
@@ -123,6 +123,7 @@ class ExitCode(enum.IntEnum):
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
+    DESCRIPTION_INVALID = 4  # `item register|describe`: the description breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -282,6 +283,7 @@ class InvalidDescription(InvalidDocument):
     """A description document that is not valid (see :class:`InvalidDocument`)."""
 
     code = "invalid_description"
+    exit_code = ExitCode.DESCRIPTION_INVALID
 
 
 class InvalidExhibitSpec(InvalidDocument):

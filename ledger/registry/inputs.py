@@ -1,7 +1,8 @@
 """Inputs: the caller's files a workflow reads, checked before anything is added or sent.
 
 The files to register, a terms file (valid terms of the acting community,
-:mod:`ledger.rights`) and a derivative's method document (its JSON schema).
+:mod:`ledger.rights`), a description file (:mod:`ledger.rights.description`) and a
+derivative's method document (its JSON schema).
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ from typing import Any
 from ledger.documents import read_json_file
 from ledger.errors import UsageError
 from ledger.rights import parse_terms
+from ledger.rights.description import Description, parse_description
 
-__all__ = ["check_paths", "read_method_document", "read_terms_document"]
+__all__ = [
+    "check_paths",
+    "read_description",
+    "read_method_document",
+    "read_terms_document",
+]
 
 
 def check_paths(paths: Sequence[Path]) -> list[Path]:
@@ -44,6 +51,15 @@ def read_terms_document(terms: Path, community_id: bytes) -> dict[str, Any]:
     document = read_json_file(terms)
     parse_terms(document, where=str(terms), community=community_id)
     return document
+
+
+def read_description(path: Path) -> Description:
+    """The description file at ``path``, refused (InvalidDescription: every field's JSON
+    pointer and rule) unless it is a valid description document: checked before anything is
+    added, pinned or sent."""
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist or is not a file", hint="check the path")
+    return parse_description(path.read_bytes(), str(path))
 
 
 @functools.cache
