@@ -35,6 +35,7 @@ from api.cli.common import (
     signer_keys,
 )
 from api.cli.custody import CUSTODY_WORDS, custody_action
+from api.cli.item import read_description_file
 from ledger.errors import ExitCode, UsageError
 from ledger.settings import load_settings
 
@@ -240,6 +241,7 @@ def consent_request(
         ] + (["--revoke"] if revoke else []) + (["--ai-enhanced"] if ai_enhanced else [])
         if stray:
             raise UsageError(f"{', '.join(stray)} do not go with describe")
+        read_description_file(description)  # every problem listed, exit 4, before any work
         with registrar_session() as (_, registrar):
             request = registrar.descriptions.request(
                 target[1],

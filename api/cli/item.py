@@ -38,8 +38,9 @@ from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 
 if TYPE_CHECKING:
     from ledger.registry import ItemRegistration
+    from ledger.rights.description import Description
 
-__all__ = ["item_app"]
+__all__ = ["item_app", "read_description_file"]
 
 item_app = typer.Typer(
     help="Items: register files (alone or as a batch), show, history.", no_args_is_help=True
@@ -70,6 +71,26 @@ def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
                 markup=False,
                 soft_wrap=True,  # keys and CIDs stay whole, to be copied
             )
+
+
+def read_description_file(path: Path) -> "Description":
+    """The description file at ``path``; when it is invalid, every problem is listed on
+    stderr (one line each: the field, the message, the rule) and InvalidDescription (exit 4)
+    is raised, before anything is added or sent."""
+    from ledger.errors import InvalidDescription
+    from ledger.registry import read_description
+
+    try:
+        return read_description(path)
+    except InvalidDescription as exc:
+        err.print(f"{path}: {len(exc.problems)} problem(s):", markup=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(
+                f"  {problem.pointer or '/'}: {problem.message} [rule: {problem.rule}]",
+                markup=False,
+                soft_wrap=True,
+            )
+        raise
 
 
 def _when(timestamp: int) -> str:
@@ -111,11 +132,9 @@ def item_register(
 ) -> None:
     """Add files and the terms document to IPFS, pin them, and register them on chain; a
     description is bound into each file's metadata (sealed with it under restricted terms)."""
-    from ledger.registry import read_description
-
     options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=chunk_size)
     # Read before anything else: an invalid description is refused with nothing added or sent.
-    bound = None if description is None else read_description(description)
+    bound = None if description is None else read_description_file(description)
     descriptions = None if bound is None else [bound] * len(paths)
     with (
         registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
@@ -190,9 +209,7 @@ def item_describe(
 ) -> None:
     """Publish a corrected description of an item or derivative (the next version, k of n of
     its steward); every earlier version stays on the record."""
-    from ledger.registry import read_description
-
-    document = read_description(description)  # refused (exit 4) before anything is sent
+    document = read_description_file(description)  # refused (exit 4) before anything is sent
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.descriptions.describe(
             item,
