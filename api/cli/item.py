@@ -9,7 +9,7 @@ proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.comm
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -34,6 +34,7 @@ from api.cli.common import (
     signer_keys,
     stage_progress,
 )
+from ledger.errors import UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 
 if TYPE_CHECKING:
@@ -93,16 +94,74 @@ def read_description_file(path: Path) -> "Description":
         raise
 
 
+def _parse_catalog(catalog: Path, language: str | None) -> "Mapping[str, Description]":
+    """The catalog's descriptions by file (``ledger.rights.catalog.parse_catalog``), or
+    UsageError when this installation has no catalog reader."""
+    import importlib
+
+    try:
+        module = importlib.import_module("ledger.rights.catalog")
+    except ModuleNotFoundError:
+        raise UsageError(
+            "this installation has no catalog reader (ledger.rights.catalog)",
+            hint="register with --description, or update heritage-ledger",
+        ) from None
+    parse: Callable[..., Mapping[str, Description]] = module.parse_catalog
+    return parse(catalog, language=language)
+
+
+def _described_paths(
+    paths: list[Path], description: Path | None, catalog: Path | None, language: str | None
+) -> "tuple[list[Path], list[Description | None] | None]":
+    """The files and each one's description: one --description for every file, or the
+    --catalog's row of each (every file it names when no PATH is given)."""
+    from ledger.registry import catalog_files
+
+    if description is not None and catalog is not None:
+        raise UsageError(
+            "--description and --catalog both describe the files", hint="pass one of the two"
+        )
+    if language is not None and catalog is None:
+        raise UsageError("--catalog-language goes with --catalog")
+    if catalog is not None:
+        files, described = catalog_files(catalog, _parse_catalog(catalog, language), paths)
+        return files, list(described)
+    if description is None:
+        return paths, None
+    bound = read_description_file(description)
+    return paths, [bound] * len(paths)
+
+
 def _when(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @item_app.command("register")
 def item_register(
-    paths: Annotated[list[Path], typer.Argument(help="Files to register.")],
     community: CommunityOpt,
     terms: TermsOpt,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files to register (with --catalog: default, every file it names)."),
+    ] = None,
     description: DescriptionOpt = None,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            help="Catalog CSV (docs/catalog.md): one description per file, by its `file` "
+            "column, a path relative to the CSV's folder.",
+            dir_okay=False,
+        ),
+    ] = None,
+    catalog_language: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog-language",
+            help="The language (BCP 47 tag) of the catalog's columns that name none "
+            "(`title` rather than `title@en`).",
+        ),
+    ] = None,
     batch: Annotated[
         bool, typer.Option("--batch", help="Register all files in one transaction (Merkle root).")
     ] = False,
@@ -134,8 +193,9 @@ def item_register(
     description is bound into each file's metadata (sealed with it under restricted terms)."""
     options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=chunk_size)
     # Read before anything else: an invalid description is refused with nothing added or sent.
-    bound = None if description is None else read_description_file(description)
-    descriptions = None if bound is None else [bound] * len(paths)
+    files, descriptions = _described_paths(
+        list(paths or []), description, catalog, catalog_language
+    )
     with (
         registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
         stage_progress(quiet or as_json) as tick,
@@ -144,7 +204,7 @@ def item_register(
         community_id = registrar.reader.resolve_community(community)
         if batch:
             result = registrar.items.register_batch(
-                paths,
+                files,
                 community_id,
                 terms,
                 keys,
@@ -170,7 +230,7 @@ def item_register(
                 )
             return
         items = registrar.items.register(
-            paths,
+            files,
             community_id,
             terms,
             keys,

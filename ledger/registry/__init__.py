@@ -37,6 +37,7 @@ from ledger.registry.descriptions import (
     latest_description,
 )
 from ledger.registry.inputs import (
+    catalog_files,
     check_paths,
     read_description,
     read_method_document,
@@ -108,6 +109,7 @@ __all__ = [
     "TermsSet",
     "TxView",
     "Withdrawal",
+    "catalog_files",
     "check_paths",
     "description_history",
     "latest_description",

@@ -4,9 +4,12 @@ own embedded IPFS node."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ledger.errors import ExitCode, InvalidDescription
 from tests import registry_support
@@ -131,3 +134,44 @@ def test_a_correction_through_offline_consent(ws: Workspace, tmp_path: Path) -> 
     assert ws.json("item", "show", item)["description"]["description"] == corrected
     again = ws.run("consent", "submit", str(request), str(sig_a), str(sig_b), check=False)
     assert again.returncode == 1 and error_code(again) == "consent_stale"
+
+
+def test_a_catalog_describes_each_file(ws: Workspace, tmp_path: Path) -> None:
+    """Through the catalog reader of ledger.rights.catalog (docs/catalog.md), once it is here."""
+    pytest.importorskip("ledger.rights.catalog")
+    name, terms = community_and_terms(ws)
+    folder = tmp_path / "collection"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_bytes(b"first file\n")
+    (folder / "sub" / "b.txt").write_bytes(b"second file\n")
+    catalog = folder / "catalog.csv"
+    catalog.write_text("file,title@en,title@mi\na.txt,Basket,Kete\nsub/b.txt,Cloak,Korowai\n")
+    registered = ws.json(
+        "item", "register", "-c", name, "--terms", str(terms), "--catalog", str(catalog),
+        "--batch", "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    titles = {}
+    for entry in registered["items"]:
+        shown = ws.json("item", "show", entry["cid"])
+        titles[Path(entry["path"]).name] = shown["description"]["description"]["title"]
+    assert titles == {
+        "a.txt": {"en": "Basket", "mi": "Kete"},
+        "b.txt": {"en": "Cloak", "mi": "Korowai"},
+    }
+
+
+def test_description_and_catalog_do_not_go_together(ws: Workspace, tmp_path: Path) -> None:
+    path = write_json(tmp_path / "d.json", description("x"))
+    proc = ws.run(
+        "item", "register", "x.txt", "-c", "anyone", "--terms", str(path),
+        "--description", str(path), "--catalog", str(tmp_path / "c.csv"), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--description and --catalog" in proc.stderr
+    if importlib.util.find_spec("ledger.rights.catalog") is None:
+        # Until the catalog reader is installed, --catalog says so (and sends nothing).
+        (tmp_path / "c.csv").write_text("file,title@en\nx.txt,X\n")
+        missing = ws.run(
+            "item", "register", "-c", "anyone", "--terms", str(path),
+            "--catalog", str(tmp_path / "c.csv"), check=False,
+        )  # fmt: skip
+        assert missing.returncode == 2 and "no catalog reader" in missing.stderr
