@@ -15,6 +15,7 @@ branch on it without parsing prose::
     │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
     │   │   ├── InvalidDescription    a description document (CLI exit 4)
+    │   │   ├── InvalidCatalog        a catalog CSV: descriptions of many files (CLI exit 4)
     │   │   └── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
     │   └── NaiveDatetime             a moment without a UTC offset, where one is needed
     ├── NotFound                      a thing that was asked for is not there (HTTP 404)
@@ -85,6 +86,7 @@ __all__ = [
     "ExitCode",
     "HeritageError",
     "IndexSchemaMismatch",
+    "InvalidCatalog",
     "InvalidCid",
     "InvalidDescription",
     "InvalidDocument",
@@ -124,6 +126,7 @@ class ExitCode(enum.IntEnum):
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
     DESCRIPTION_INVALID = 4  # `item register|describe`: the description breaks its schema
+    CATALOG_INVALID = 4  # `item register --catalog`: a row or column of the catalog CSV is wrong
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
     KEYHOLDERS_CHANGED = 10  # `verify`: verified, but the signing keyholders were replaced
     REVOKED = 11
@@ -284,6 +287,14 @@ class InvalidDescription(InvalidDocument):
 
     code = "invalid_description"
     exit_code = ExitCode.DESCRIPTION_INVALID
+
+
+class InvalidCatalog(InvalidDocument):
+    """A catalog CSV (descriptions of many files, docs/catalog.md) that is not valid: each
+    problem names its row, column and rule (see :class:`InvalidDocument`)."""
+
+    code = "invalid_catalog"
+    exit_code = ExitCode.CATALOG_INVALID
 
 
 class InvalidExhibitSpec(InvalidDocument):

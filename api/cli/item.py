@@ -9,7 +9,7 @@ proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.comm
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -95,19 +95,18 @@ def read_description_file(path: Path) -> "Description":
 
 
 def _parse_catalog(catalog: Path, language: str | None) -> "Mapping[str, Description]":
-    """The catalog's descriptions by file (``ledger.rights.catalog.parse_catalog``), or
-    UsageError when this installation has no catalog reader."""
-    import importlib
+    """The catalog's descriptions by file; when it is invalid, every problem is listed on
+    stderr (row, column, rule) and InvalidCatalog (exit 4) is raised, nothing added or sent."""
+    from ledger.errors import InvalidCatalog
+    from ledger.rights.catalog import parse_catalog
 
     try:
-        module = importlib.import_module("ledger.rights.catalog")
-    except ModuleNotFoundError:
-        raise UsageError(
-            "this installation has no catalog reader (ledger.rights.catalog)",
-            hint="register with --description, or update heritage-ledger",
-        ) from None
-    parse: Callable[..., Mapping[str, Description]] = module.parse_catalog
-    return parse(catalog, language=language)
+        return parse_catalog(catalog, language=language)
+    except InvalidCatalog as exc:
+        err.print(f"{catalog}: {len(exc.problems)} problem(s):", markup=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(f"  {problem.text()}", markup=False, soft_wrap=True)
+        raise
 
 
 def _described_paths(

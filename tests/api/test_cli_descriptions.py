@@ -4,12 +4,9 @@ own embedded IPFS node."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ledger.errors import ExitCode, InvalidDescription
 from tests import registry_support
@@ -137,8 +134,6 @@ def test_a_correction_through_offline_consent(ws: Workspace, tmp_path: Path) -> 
 
 
 def test_a_catalog_describes_each_file(ws: Workspace, tmp_path: Path) -> None:
-    """Through the catalog reader of ledger.rights.catalog (docs/catalog.md), once it is here."""
-    pytest.importorskip("ledger.rights.catalog")
     name, terms = community_and_terms(ws)
     folder = tmp_path / "collection"
     (folder / "sub").mkdir(parents=True)
@@ -167,11 +162,31 @@ def test_description_and_catalog_do_not_go_together(ws: Workspace, tmp_path: Pat
         "--description", str(path), "--catalog", str(tmp_path / "c.csv"), check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and "--description and --catalog" in proc.stderr
-    if importlib.util.find_spec("ledger.rights.catalog") is None:
-        # Until the catalog reader is installed, --catalog says so (and sends nothing).
-        (tmp_path / "c.csv").write_text("file,title@en\nx.txt,X\n")
-        missing = ws.run(
-            "item", "register", "-c", "anyone", "--terms", str(path),
-            "--catalog", str(tmp_path / "c.csv"), check=False,
-        )  # fmt: skip
-        assert missing.returncode == 2 and "no catalog reader" in missing.stderr
+
+
+def test_an_invalid_catalog_exits_4_listing_every_problem(ws: Workspace, tmp_path: Path) -> None:
+    name, terms = community_and_terms(ws)
+    folder = tmp_path / "collection"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"a\n")
+    (folder / "b.txt").write_bytes(b"b\n")
+    catalog = folder / "catalog.csv"
+    catalog.write_text("file,title@en,title@en_US\na.txt,A,x\nb.txt,,\n")
+    before, pins = ws.chain.sent(), ws.pins()
+    refused = ws.run(
+        "item", "register", "-c", name, "--terms", str(terms), "--catalog", str(catalog),
+        "--password-file", str(ws.password_file), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 4 and "error[invalid_catalog]" in refused.stderr
+    assert "problem(s):" in refused.stderr and "en_US" in refused.stderr
+    assert ws.chain.sent() == before and ws.pins() == pins
+    # A file given that the catalog has no row for: refused by name, nothing sent.
+    stray = folder / "c.txt"
+    stray.write_bytes(b"c\n")
+    catalog.write_text("file,title@en\na.txt,A\n")
+    missing = ws.run(
+        "item", "register", str(stray), "-c", name, "--terms", str(terms),
+        "--catalog", str(catalog), "--password-file", str(ws.password_file), check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "has no row for" in missing.stderr
+    assert ws.chain.sent() == before and ws.pins() == pins
