@@ -7,6 +7,10 @@ it. A correction is the registry's ``setDescription`` (k of the current steward'
 = current + 1), whose ``DescriptionSet`` event names the new document by its sha2-256 digest;
 the document itself is a raw block on IPFS, ``CIDv1(raw, digest)`` (docs/description.md).
 
+An encrypted (restricted) item's correction is sealed with the item's content key, as its
+metadata is (:func:`seal_description`): only the sealed bytes are stored, and the registry's
+digest names them, so nothing of the text is public.
+
 The read side (:func:`latest_description`, :func:`description_history`) never shows a sealed
 item's description: an exhibit never shows sealed items, and nothing outside the keyholders
 may read what is sealed. A latest version whose document is not on this node or does not
@@ -22,16 +26,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from ledger import consent
+from ledger import consent, crypto
 from ledger.chain import KIND_BATCH, Community, Record
 from ledger.consent import ConsentRequest, ConsentStatus
-from ledger.documents import SEALED_ITEM_TYPE, document_cid
-from ledger.errors import ConsentStale, HeritageError, InvalidDescription, UsageError
+from ledger.documents import MAX_DOCUMENT_BYTES, SEALED_ITEM_TYPE, document_cid
+from ledger.errors import (
+    ConsentStale,
+    HeritageError,
+    InvalidDescription,
+    LimitExceeded,
+    UsageError,
+)
 from ledger.index import HistoryEntry
-from ledger.ipfs.cid import Cid
+from ledger.ipfs.cid import RAW, Cid
 from ledger.registry.inputs import read_description
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import Claim, TxView, to_hex
+from ledger.registry.sealing import Sealing
 from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.rights.description import Description, description_from_json, parse_description
@@ -43,6 +54,8 @@ __all__ = [
     "description_history",
     "latest_description",
     "registered_description",
+    "seal_description",
+    "unseal_description",
 ]
 
 _CORRECTABLE: Final = ("item", "derivative")
@@ -198,19 +211,37 @@ def latest_description(reader: RegistryReader, claim: Claim) -> tuple[Descriptio
     return current.description, current.version
 
 
+# ---- sealed descriptions (pure) ---------------------------------------------------------------
+
+
+def seal_description(description: Description, data_key: bytes) -> bytes:
+    """A sealed item's corrected description: its canonical JSON encrypted with the item's
+    content key, as the item's sealed metadata is (the bytes the registry's digest names)."""
+    return crypto.seal_bytes(data_key, description.to_document(), purpose="metadata")
+
+
+def unseal_description(data: bytes, data_key: bytes, where: str) -> Description:
+    """The description in sealed bytes (:func:`seal_description`), for a keyholder who holds
+    the item's content key; DecryptionFailed when they are not sealed with it."""
+    return parse_description(
+        crypto.open_bytes(data_key, data, purpose="metadata", where=where), where
+    )
+
+
 # ---- writing -------------------------------------------------------------------------------
 
 
 class Descriptions:
     """``heritage item describe`` and ``heritage consent request describe``."""
 
-    def __init__(self, session: RegistrySession, reader: RegistryReader) -> None:
+    def __init__(self, session: RegistrySession, reader: RegistryReader, sealing: Sealing) -> None:
         self.session = session
         self.reader = reader
+        self.sealing = sealing
 
     def _subject(
-        self, item: str, community: bytes | None
-    ) -> tuple[bytes, Record, consent.Domain, Community]:
+        self, item: str, community: bytes | None, *, offline: bool = False
+    ) -> tuple[bytes, Record, consent.Domain, Community, bool]:
         resolved = self.reader.resolve(item, community)
         if resolved.kind not in _CORRECTABLE:
             raise UsageError(
@@ -224,13 +255,16 @@ class Descriptions:
         if record.kind == KIND_BATCH:  # pragma: no cover - resolve() said item/derivative
             raise UsageError(f"{item} is a batch")
         metadata = self.session.metadata(record.metadata)
-        if metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE:
+        sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
+        if sealed and offline:
             raise UsageError(
-                f"{item} is encrypted (restricted terms): its description is sealed with it, "
-                "and a correction of a sealed description is not supported yet",
-                hint="nothing was sent; register a corrected copy, or change the terms first",
+                f"{item} is encrypted (restricted terms): its corrected description is sealed "
+                "with it, and keyholders signing offline could not check the sealed bytes "
+                "against the text they are shown",
+                hint="correct it online with `heritage item describe`, where k keyholders "
+                "sign; nothing was written",
             )
-        return key, record, self.session.client.domain(), steward
+        return key, record, self.session.client.domain(), steward, sealed
 
     def describe(
         self,
@@ -240,16 +274,24 @@ class Descriptions:
         community: bytes | None = None,
     ) -> DescriptionSet:
         """Publish the next description version of ITEM (an item or derivative), signed by k
-        of its steward's keyholders: the document is pinned here, its digest sent."""
+        of its steward's keyholders: the document is pinned here, its digest sent. An
+        encrypted item's is sealed with the item's content key (opened with a signing
+        keyholder's encryption key here) and only the sealed bytes are stored and named."""
         document = (
             description if isinstance(description, Description) else read_description(description)
         )
         self.session.require_sender()
         client = self.session.client
-        key, record, domain, steward = self._subject(item, community)
+        key, record, domain, steward, sealed = self._subject(item, community)
         signers = keys.pick(steward, steward.threshold, "correcting a description")
         version = client.description_version(key) + 1
-        digest, cid = self.session.put_document(document.to_json())
+        if sealed:
+            data_key = self.sealing.content_key_of(
+                key, record, steward, keys, "correcting its description"
+            )
+            digest, cid = self._put_block(seal_description(document, data_key))
+        else:
+            digest, cid = self.session.put_document(document.to_json())
         deadline = self.session.deadline()
         typed = consent.set_description(domain, steward.id, key, version, digest, deadline)
         outcome = client.set_description(
@@ -269,7 +311,7 @@ class Descriptions:
         sign offline; the document is put on IPFS and pinned. Sends nothing."""
         document = read_description(description)
         now = self.session.request_clock(valid_for)
-        key, _, domain, steward = self._subject(item, community)
+        key, _, domain, steward, _ = self._subject(item, community, offline=True)
         version = self.session.client.description_version(key) + 1
         request = consent.build_description_request(
             domain,
@@ -284,6 +326,17 @@ class Descriptions:
         )
         self.session.put_document(document.to_json())
         return request
+
+    def _put_block(self, data: bytes) -> tuple[bytes, Cid]:
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise LimitExceeded(
+                f"the sealed description is {len(data)} bytes, more than one 1 MiB block",
+                hint="shorten it; nothing was sent",
+            )
+        node = self.session.node
+        cid = node.block_put(data, RAW)
+        node.pin_add(cid, recursive=False)
+        return hashlib.sha256(data).digest(), cid
 
     def submit(self, request: ConsentRequest, status: ConsentStatus) -> DescriptionSet:
         """Send a signed SetDescription request once the chain still agrees with it: the same

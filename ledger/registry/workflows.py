@@ -45,7 +45,7 @@ class Registry:
         self.terms = Terms(self.session, self.reader)
         self.custody = Custody(self.session, self.reader, self.sealing)
         self.derivatives = Derivatives(self.session, self.reader, self.staging, self.sealing)
-        self.descriptions = Descriptions(self.session, self.reader)
+        self.descriptions = Descriptions(self.session, self.reader, self.sealing)
         self.consent = ConsentFlow(
             self.session, self.reader, self.terms, self.communities, self.custody,
             self.derivatives, self.descriptions,

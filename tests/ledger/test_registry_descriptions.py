@@ -41,6 +41,7 @@ from ledger.registry import (
     description_history,
     latest_description,
 )
+from ledger.registry.descriptions import unseal_description
 from ledger.rights.description import Description, description_from_json
 from tests import registry_support
 from tests.ledger.test_crypto_workflow import sealed_community
@@ -252,8 +253,34 @@ def test_a_sealed_items_description_is_sealed_with_its_metadata(
     claim = registrar.reader.resolve(item)
     assert latest_description(registrar.reader, claim) is None
     assert description_history(registrar.reader, claim) == ()
-    with pytest.raises(UsageError, match="encrypted"):
-        registrar.descriptions.describe(item, description_from_json(description("x")), keys)
+
+    # A correction is sealed with the item: only ciphertext is stored, and named on chain.
+    second = description(canary + " corrected")
+    before = sent(registrar)
+    with pytest.raises(UsageError, match="offline"):
+        registrar.descriptions.request(item, write_description(tmp_path / "d2.json", second))
+    assert sent(registrar) == before
+    published = registrar.descriptions.describe(item, description_from_json(second), keys)
+    assert published.version == 2 and sent(registrar) == before + 1
+    block = registrar.node.block_get(Cid.parse(published.description_cid))
+    with registrar.reader.event_index() as index:
+        [corrected] = index.descriptions(claim.key)
+    assert corrected.fields["description"] == hashlib.sha256(block).digest()
+    pair = load_encryption_key(registrar.settings, holders[1], PASSPHRASE)
+    record = registrar.client.find_record(claim.key)
+    metadata = registrar.session.metadata(record.metadata)
+    assert metadata is not None
+    envelope = registrar.reader.envelope(
+        registrar.reader.current_envelope(claim.content_key(), claim.key, community, metadata)
+    )
+    data_key = crypto.unwrap(envelope, pair, claim.content_key())
+    assert unseal_description(block, data_key, "v2") == description_from_json(second)
+    for path in registrar.settings.data_dir.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+    assert latest_description(registrar.reader, claim) is None
+    [version] = description_history(registrar.reader, claim)
+    assert (version.version, version.sealed, version.description) == (2, True, None)
 
 
 # ---- offline consent -------------------------------------------------------------------------
