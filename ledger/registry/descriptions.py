@@ -37,7 +37,7 @@ from ledger.errors import (
     LimitExceeded,
     UsageError,
 )
-from ledger.index import HistoryEntry
+from ledger.index import EventIndex, HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
 from ledger.registry.inputs import read_description
 from ledger.registry.reader import RegistryReader
@@ -144,16 +144,21 @@ def registered_description(metadata: Mapping[str, Any] | None) -> DescriptionVer
     return DescriptionVersion(1, digest, description)
 
 
-def _metadata_of(reader: RegistryReader, claim: Claim) -> Mapping[str, Any] | None:
-    """The claim's public metadata document (None: a whole batch, or not on this node)."""
+def _metadata_of(
+    reader: RegistryReader, index: EventIndex, claim: Claim
+) -> Mapping[str, Any] | None:
+    """The claim's public metadata document (None: a whole batch, or not on this node). An
+    item of a batch: the metadata digest of its leaf in the batch manifest, a document the
+    community signed (its digest is in the signed RegisterBatch)."""
     if claim.kind == "batch":
         return None
     if claim.batch_root is not None:
-        membership = reader.batch_membership(claim.batch_root, claim.content_key())
-        return reader.session.metadata(bytes.fromhex(str(membership["metadata"])[2:]))
-    with reader.event_index() as index:
-        digest = index.item(claim.key).metadata
-    return reader.session.metadata(digest)
+        for batch, manifest, position in reader.batches_of(claim.content_key(), sync=False)[0]:
+            if batch.batch == claim.batch_root:
+                leaf = manifest.document["tree"]["values"][position]["value"]
+                return reader.session.metadata(bytes.fromhex(str(leaf[1])[2:]))
+        return None
+    return reader.session.metadata(index.item(claim.key).metadata)
 
 
 def _correction(reader: RegistryReader, entry: HistoryEntry, sealed: bool) -> DescriptionVersion:
@@ -183,26 +188,30 @@ def _correction(reader: RegistryReader, entry: HistoryEntry, sealed: bool) -> De
     )
 
 
-def description_history(reader: RegistryReader, claim: Claim) -> tuple[DescriptionVersion, ...]:
+def description_history(
+    reader: RegistryReader, claim: Claim, *, sync: bool = True
+) -> tuple[DescriptionVersion, ...]:
     """Every version of ``claim``'s description, oldest first: the registration's (when it
     had one) and each DescriptionSet. A sealed item's versions carry no text, and whether
-    its registration bound a description is sealed too (it is not listed)."""
-    metadata = _metadata_of(reader, claim)
+    its registration bound a description is sealed too (it is not listed). ``sync=False``:
+    the event index as the caller's last sync left it (a build that synced once)."""
+    with reader.event_index(sync=sync) as index:
+        metadata = _metadata_of(reader, index, claim)
+        entries = index.descriptions(claim.key) if claim.kind in _CORRECTABLE else []
     sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
     first = None if sealed else registered_description(metadata)
     versions: list[DescriptionVersion] = [] if first is None else [first]
-    if claim.kind in _CORRECTABLE:
-        with reader.event_index() as index:
-            entries = index.descriptions(claim.key)
-        versions += [_correction(reader, e, sealed) for e in entries]
+    versions += [_correction(reader, e, sealed) for e in entries]
     return tuple(versions)
 
 
-def latest_description(reader: RegistryReader, claim: Claim) -> tuple[Description, int] | None:
+def latest_description(
+    reader: RegistryReader, claim: Claim, *, sync: bool = True
+) -> tuple[Description, int] | None:
     """The claim's current description and its version (1: given at registration, then one
     per correction), or None when it has none. Sealed (restricted) items: None. A current
     version whose document is missing or invalid: None (never an older, replaced one)."""
-    versions = description_history(reader, claim)
+    versions = description_history(reader, claim, sync=sync)
     if not versions:
         return None
     current = versions[-1]
