@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger import consent, crypto
-from ledger.chain import KIND_BATCH, Community, Record
+from ledger.chain import Community, Record
 from ledger.consent import ConsentRequest, ConsentStatus
 from ledger.documents import MAX_DOCUMENT_BYTES, SEALED_ITEM_TYPE, document_cid
 from ledger.errors import (
@@ -261,8 +261,6 @@ class Descriptions:
                 "nothing was sent",
             )
         key, record, steward = self.reader.subject(item, "describe", community)
-        if record.kind == KIND_BATCH:  # pragma: no cover - resolve() said item/derivative
-            raise UsageError(f"{item} is a batch")
         metadata = self.session.metadata(record.metadata)
         sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
         if sealed and offline:
