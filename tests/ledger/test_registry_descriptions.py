@@ -360,3 +360,25 @@ def test_an_edited_description_request_is_refused(registrar: Registry, tmp_path:
     forged.write_text(json.dumps(edited))
     with pytest.raises(ConsentFileInvalid, match="does not hash"):
         read_request(forged)
+
+
+def test_a_corrected_item_still_verifies_online_and_from_its_proofs(
+    registrar: Registry, tmp_path: Path
+) -> None:
+    from ledger.verify import (
+        Status,
+        gather,
+        parse_proofs,
+        proofs_document,
+        verify_offline,
+        verify_online,
+    )
+
+    item, _, keys = community_with_item(registrar, tmp_path, description("Paddle"))
+    registrar.descriptions.describe(
+        item, write_description(tmp_path / "d2.json", description("Carved paddle")), keys
+    )
+    assert verify_online(registrar.reader, item).status is Status.VERIFIED
+    document = json.loads(json.dumps(proofs_document(gather(registrar.reader, [item]))))
+    evidence = parse_proofs(document, "proofs.json")
+    assert verify_offline(evidence, cid=item).status is Status.VERIFIED
