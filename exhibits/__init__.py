@@ -1,10 +1,12 @@
 """Heritage Ledger exhibits: static sites that show only what an item's terms allow.
 
-The package reads an exhibit spec (:mod:`exhibits.spec`) and derives the files a site serves
-instead of its masters (:mod:`exhibits.derive`, imported on its own so that reading a spec does
-not load Pillow), and checks a built site for what it must not hold (:mod:`exhibits.scan`, the
-leak scan); gathering and rendering follow in later modules (see
-../shared/ARCHITECTURE.md's folder tree).
+The package reads an exhibit spec (:mod:`exhibits.spec`), gathers the claims it selects from
+the chain, the index and the IPFS node (:mod:`exhibits.gather`), decides them
+(:mod:`exhibits.select`), derives the files a site serves instead of its masters
+(:mod:`exhibits.derive`), renders the site (:mod:`exhibits.site`), checks it for what it must
+not hold (:mod:`exhibits.scan`, the leak scan) and reports (:mod:`exhibits.report`);
+:mod:`exhibits.build` runs the whole. Only the spec is imported here, so that reading a spec
+loads neither Pillow nor the registry.
 """
 
 from exhibits.spec import (

@@ -104,6 +104,10 @@ class Candidate:
     block: int
     transaction: str | None  # 0x hash of the registering transaction, when known
     lineage: tuple[Lineage, ...] = ()
+    #: The metadata document's ``import`` object (how the CID was made from the file), for
+    #: re-checking a fetched master; None when unknown (a sealed item).
+    import_settings: Mapping[str, Any] | None = None
+    sealed: bool = False  # restricted: registered as ciphertext; nothing of it is decrypted
 
     @property
     def item_id(self) -> str:

@@ -170,11 +170,17 @@ def _text_forms(text: str) -> list[Form]:
     found: dict[bytes, str] = {}
     for norm in ("NFC", "NFD"):
         t = unicodedata.normalize(norm, text)
+        json_ascii = json.dumps(t, ensure_ascii=True)[1:-1]
+        json_utf8 = json.dumps(t, ensure_ascii=False)[1:-1]
         encodings = (
             ("text", t),
             ("HTML-escaped", html.escape(t, quote=True)),
-            ("JSON-escaped", json.dumps(t, ensure_ascii=True)[1:-1]),
-            ("JSON-escaped (UTF-8)", json.dumps(t, ensure_ascii=False)[1:-1]),
+            ("HTML-escaped (decimal quotes)", _decimal_quotes(html.escape(t, quote=True))),
+            ("HTML-escaped (text node)", html.escape(t, quote=False)),
+            ("JSON-escaped", json_ascii),
+            ("JSON-escaped (UTF-8)", json_utf8),
+            ("JSON-escaped (script-safe)", _script_safe(json_ascii)),
+            ("JSON-escaped (UTF-8, script-safe)", _script_safe(json_utf8)),
             ("URL-encoded", urllib.parse.quote(t, safe="")),
             ("URL-encoded (path)", urllib.parse.quote(t)),
             ("URL-encoded (form)", urllib.parse.quote_plus(t)),
@@ -185,6 +191,21 @@ def _text_forms(text: str) -> list[Form]:
             for codec, suffix in (("utf-8", ""), ("utf-16-le", ", UTF-16-LE")):
                 found.setdefault(value.encode(codec), f"{name} {norm}{suffix}")
     return [Form(name, pattern) for pattern, name in found.items()]
+
+
+def _decimal_quotes(escaped: str) -> str:
+    """``&quot;``/``&#x27;`` as ``&#34;``/``&#39;``: how jinja2 (markupsafe) escapes quotes."""
+    return escaped.replace("&quot;", "&#34;").replace("&#x27;", "&#39;")
+
+
+#: What a JSON writer that is safe inside ``<script>`` (jinja2's ``tojson``, the site's JSON-LD)
+#: writes instead of these characters.
+_SCRIPT_SAFE: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027",
+                       "\u2028": "\\u2028", "\u2029": "\\u2029"}  # fmt: skip
+
+
+def _script_safe(encoded: str) -> str:
+    return "".join(_SCRIPT_SAFE.get(c, c) for c in encoded)
 
 
 def _lower_escapes(encoded: str) -> str:

@@ -23,6 +23,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from jsonschema import ValidationError
 
@@ -47,6 +48,7 @@ __all__ = [
     "Selection",
     "SpecProblem",
     "Text",
+    "base_url_problem",
     "canonical_language_tag",
     "check_spec",
     "load_schema",
@@ -134,6 +136,7 @@ class ExhibitSpec:
     rooms: tuple[Room, ...] = ()
     theme: str = DEFAULT_THEME
     scene_viewer: bool = DEFAULT_SCENE_VIEWER
+    base_url: str | None = None  # "https://host/path/": where the site is served, if known
 
     @property
     def default_language(self) -> str:
@@ -150,6 +153,9 @@ class ExhibitSpec:
             document["room"] = [room.to_json() for room in self.rooms]
         document["theme"] = self.theme
         document["ar"] = {"scene_viewer": self.scene_viewer}
+        if self.base_url is not None:
+            # Only when given, so specs written before the field keep their spec_id.
+            document["base_url"] = self.base_url
         return document
 
     @property
@@ -429,8 +435,34 @@ def _room_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
     return problems
 
 
+def base_url_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a site's ``base_url`` (None when it can): an absolute http or
+    https URL with a host, without user, query or fragment, since the sitemap protocol and IIIF
+    need absolute URLs of the site's own pages and files."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (a malformed port raises here)
+    except ValueError:
+        return f"{_shown(text)} is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{_shown(text)} is not an absolute http or https URL (https://host/path/)"
+    if "@" in parts.netloc or parts.query or parts.fragment or text.endswith(("?", "#")):
+        return f"{_shown(text)} has a user, query or fragment; a base URL has none"
+    if any(c.isspace() or ord(c) < 0x20 for c in text) or "\\" in text:
+        return f"{_shown(text)} holds white space, control characters or backslashes"
+    return None
+
+
+def _normal_base_url(text: str) -> str:
+    return text if text.endswith("/") else text + "/"
+
+
 def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
+    if "base_url" in document:
+        why = base_url_problem(document["base_url"])
+        if why is not None:
+            problems.append(SpecProblem("/base_url", "base-url", why))
     languages: list[str] = []
     for i, tag in enumerate(document["languages"]):
         canonical = canonical_language_tag(tag)
@@ -515,6 +547,7 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
         ),
         theme=document.get("theme", DEFAULT_THEME),
         scene_viewer=document.get("ar", {}).get("scene_viewer", DEFAULT_SCENE_VIEWER),
+        base_url=_normal_base_url(document["base_url"]) if "base_url" in document else None,
     )
 
 

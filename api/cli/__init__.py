@@ -10,6 +10,7 @@ One module per command group, each a thin layer over ``ledger`` and ``local_chai
 - :mod:`~api.cli.rights`: ``heritage terms check`` (a terms document's display decision);
 - :mod:`~api.cli.consent`: k-of-n consent collected offline;
 - :mod:`~api.cli.verify`: ``heritage verify``;
+- :mod:`~api.cli.exhibit`: ``heritage exhibit build|serve`` (exhibit sites);
 - :mod:`~api.cli.common`: what they share (``--json`` output, options, progress bars, the
   error report, passphrases, the registry session).
 
@@ -38,6 +39,7 @@ from api.cli.community import community_app
 from api.cli.consent import consent_app
 from api.cli.custody import custody_app
 from api.cli.derivative import derivative_app
+from api.cli.exhibit import exhibit_app
 from api.cli.index import index_app
 from api.cli.ipfs import cid_command, ipfs_app
 from api.cli.item import item_app
@@ -69,6 +71,7 @@ app.add_typer(derivative_app, name="derivative")
 app.command("verify")(verify_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
+app.add_typer(exhibit_app, name="exhibit")
 
 
 def main(argv: list[str] | None = None) -> None:
