@@ -189,15 +189,22 @@ def _correction(reader: RegistryReader, entry: HistoryEntry, sealed: bool) -> De
 
 
 def description_history(
-    reader: RegistryReader, claim: Claim, *, sync: bool = True
+    reader: RegistryReader,
+    claim: Claim,
+    *,
+    sync: bool = True,
+    until_block: int | None = None,
 ) -> tuple[DescriptionVersion, ...]:
     """Every version of ``claim``'s description, oldest first: the registration's (when it
-    had one) and each DescriptionSet. A sealed item's versions carry no text, and whether
-    its registration bound a description is sealed too (it is not listed). ``sync=False``:
-    the event index as the caller's last sync left it (a build that synced once)."""
+    had one) and each DescriptionSet (``until_block``: those made in that block or before).
+    A sealed item's versions carry no text, and whether its registration bound a
+    description is sealed too (it is not listed). ``sync=False``: the event index as the
+    caller's last sync left it (a build that synced once)."""
     with reader.event_index(sync=sync) as index:
         metadata = _metadata_of(reader, index, claim)
         entries = index.descriptions(claim.key) if claim.kind in _CORRECTABLE else []
+    if until_block is not None:
+        entries = [e for e in entries if e.block_number <= until_block]
     sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
     first = None if sealed else registered_description(metadata)
     versions: list[DescriptionVersion] = [] if first is None else [first]
@@ -206,12 +213,17 @@ def description_history(
 
 
 def latest_description(
-    reader: RegistryReader, claim: Claim, *, sync: bool = True
+    reader: RegistryReader,
+    claim: Claim,
+    *,
+    sync: bool = True,
+    until_block: int | None = None,
 ) -> tuple[Description, int] | None:
     """The claim's current description and its version (1: given at registration, then one
-    per correction), or None when it has none. Sealed (restricted) items: None. A current
+    per correction), or None when it has none; ``until_block``: the one current after that
+    block (an exhibit built as of a past moment). Sealed (restricted) items: None. A current
     version whose document is missing or invalid: None (never an older, replaced one)."""
-    versions = description_history(reader, claim, sync=sync)
+    versions = description_history(reader, claim, sync=sync, until_block=until_block)
     if not versions:
         return None
     current = versions[-1]

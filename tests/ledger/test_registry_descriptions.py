@@ -131,6 +131,12 @@ def test_corrections_keep_every_version_and_the_latest_wins(
     assert [v.title for v in versions] == ["Paddle", "Carved paddle", "Hoe"]
     assert versions[1].steward == community and versions[1].block is not None
     assert latest_description(registrar.reader, claim) == (third, 3)
+    # As of an earlier block: the version current then.
+    assert versions[1].block is not None and versions[2].block is not None
+    at_second = latest_description(registrar.reader, claim, until_block=versions[1].block)
+    assert at_second is not None and at_second[1] == 2
+    earlier = latest_description(registrar.reader, claim, until_block=versions[1].block - 1)
+    assert earlier is not None and earlier[1] == 1
     assert registrar.client.description_version(claim.key) == 3
     events = [e.event for e in registrar.items.history(item)]
     assert events == ["ItemRegistered", "DescriptionSet", "DescriptionSet"]
