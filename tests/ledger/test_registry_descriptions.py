@@ -388,3 +388,24 @@ def test_a_corrected_item_still_verifies_online_and_from_its_proofs(
     document = json.loads(json.dumps(proofs_document(gather(registrar.reader, [item]))))
     evidence = parse_proofs(document, "proofs.json")
     assert verify_offline(evidence, cid=item).status is Status.VERIFIED
+
+
+def test_the_exhibit_gathers_the_current_description(registrar: Registry, tmp_path: Path) -> None:
+    from exhibits.gather import gather
+    from exhibits.spec import parse_spec
+
+    item, community, keys = community_with_item(registrar, tmp_path, description("Paddle"))
+    spec = parse_spec(
+        f'title = "T"\nlanguages = ["en"]\n[select]\ncommunities = ["0x{community.hex()}"]\n'
+    )
+    [first] = gather(registrar.reader, spec).candidates
+    assert (first.description_version, first.description) == (
+        1, description_from_json(description("Paddle")),
+    )  # fmt: skip
+    registrar.descriptions.describe(
+        item, write_description(tmp_path / "d2.json", description("Carved paddle")), keys
+    )
+    [second] = gather(registrar.reader, spec).candidates
+    assert second.description_version == 2 and second.description is not None
+    assert second.description.text("title") is not None
+    assert second.description == description_from_json(description("Carved paddle"))
