@@ -151,6 +151,12 @@ class Staging:
             "commitment": to_hex(commitment),
         }
         sealed_metadata = crypto.seal_bytes(data_key, _described(private, description, path))
+        if len(sealed_metadata) > MAX_DOCUMENT_BYTES:  # sealing adds a header and tags
+            raise LimitExceeded(
+                f"the sealed metadata of {path} with its description is {len(sealed_metadata)} "
+                "bytes, more than one 1 MiB block",
+                hint="shorten the description; nothing was sent",
+            )
         envelope = crypto.wrap(data_key, content_key(bytes(entry.cid)), seal.recipients)
         envelope_bytes = canonical_json(envelope.to_document())
         public = {
