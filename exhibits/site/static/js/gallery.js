@@ -143,9 +143,13 @@ class Gallery {
     this.scene.background = new THREE.Color(theme.background);
     this.camera = new THREE.PerspectiveCamera(70, 1, 0.05, 200);
     this.camera.rotation.order = 'YXZ';
+    // The visitor starts in a corner of the first room by its south wall, looking across the
+    // room to the far wall, so that the plinths in the middle hide little.
     const first = this.doc.rooms[0];
-    this.camera.position.set(first.origin[0] + first.width / 2, EYE, first.origin[1] + first.depth * 0.75);
-    this.yaw = 0;
+    const [x, z] = [first.origin[0] + 1.2, first.origin[1] + first.depth - 1.2];
+    this.camera.position.set(x, EYE, z);
+    const [tx, tz] = [first.origin[0] + first.width * 0.6, first.origin[1]];
+    this.yaw = Math.atan2(-(tx - x), -(tz - z));
     this.pitch = 0;
 
     const [sky, ground, intensity] = theme.hemisphere;
