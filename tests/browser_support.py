@@ -66,13 +66,16 @@ _TYPES: Final = {
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **_TYPES}
+    extensions_map = {  # noqa: RUF012 (the base class declares it so)
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **_TYPES,
+    }
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -99,7 +102,10 @@ class StaticServer:
 @contextmanager
 def launch() -> Iterator[BrowserContext]:
     """A chromium context with a fresh profile, closed (and the profile removed) at exit."""
-    with tempfile.TemporaryDirectory(prefix="heritage-chromium-") as profile, sync_playwright() as p:
+    with (
+        tempfile.TemporaryDirectory(prefix="heritage-chromium-") as profile,
+        sync_playwright() as p,
+    ):
         context = p.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
@@ -143,9 +149,11 @@ class Watch:
         page.on("requestfailed", lambda r: watch.failed_requests.append(f"{r.url}: {r.failure}"))
         page.on(
             "response",
-            lambda r: watch.failed_requests.append(f"{r.url}: HTTP {r.status}")
-            if r.status >= 400
-            else None,
+            lambda r: (
+                watch.failed_requests.append(f"{r.url}: HTTP {r.status}")
+                if r.status >= 400
+                else None
+            ),
         )
         return watch
 

@@ -62,7 +62,14 @@ ADDONS: Final = (
 #: copy imports three by relative path.
 _LOTTIE: Final = "loaders/LottieLoader.js"
 
-_APP_SCRIPTS: Final = ("gallery.js", "item.js", "mv-config.js", "search.js", "sha256.js", "verify.js")
+_APP_SCRIPTS: Final = (
+    "gallery.js",
+    "item.js",
+    "mv-config.js",
+    "search.js",
+    "sha256.js",
+    "verify.js",
+)
 _STATIC: Final = Path(__file__).parent / "static" / "js"
 _IMPORT: Final = re.compile(r"""(?:\bfrom\s*|\bimport\s*\(?\s*)(['"])(\.{1,2}/[^'"]+)\1""")
 _BARE_THREE: Final = re.compile(r"""(\bfrom\s*)(['"])three\2""")
@@ -72,16 +79,22 @@ _STYLE: Final = re.compile(r"<style>(.*?)</style>", re.S)
 def find_node_modules() -> Path:
     """The node_modules folder: ``HERITAGE_NODE_MODULES``, else the one beside the project."""
     configured = os.environ.get("HERITAGE_NODE_MODULES")
-    folder = Path(configured) if configured else Path(__file__).resolve().parents[2] / "node_modules"
-    if not (folder / "three" / "package.json").is_file() or not (
-        folder / "@google" / "model-viewer" / "package.json"
-    ).is_file():
+    folder = (
+        Path(configured) if configured else Path(__file__).resolve().parents[2] / "node_modules"
+    )
+    if (
+        not (folder / "three" / "package.json").is_file()
+        or not (folder / "@google" / "model-viewer" / "package.json").is_file()
+    ):
         raise ConfigError(
             f"the npm packages three and @google/model-viewer are not installed in {folder}",
             hint="run `npm ci` in the project folder, or set HERITAGE_NODE_MODULES to a "
             "node_modules folder that holds them",
         )
-    for package, version in (("three", THREE_VERSION), ("@google/model-viewer", MODEL_VIEWER_VERSION)):
+    for package, version in (
+        ("three", THREE_VERSION),
+        ("@google/model-viewer", MODEL_VIEWER_VERSION),
+    ):
         found = json.loads((folder / package / "package.json").read_text("utf-8")).get("version")
         if found != version:
             raise ConfigError(
@@ -146,18 +159,29 @@ def copy_assets(out: Path) -> list[str]:
     lottie = _BARE_THREE.sub(r"\1\2../../three.module.js\2", lottie)
     _write(out, f"assets/vendor/three/addons/{_LOTTIE}", lottie.encode("utf-8"), written)
     lottie_lib = "libs/lottie_canvas.module.js"
-    _write(out, f"assets/vendor/three/addons/{lottie_lib}", (jsm / lottie_lib).read_bytes(), written)
+    _write(
+        out, f"assets/vendor/three/addons/{lottie_lib}", (jsm / lottie_lib).read_bytes(), written
+    )
     _write(
         out,
         "assets/vendor/model-viewer/model-viewer.min.js",
         (model_viewer / "dist" / "model-viewer.min.js").read_bytes(),
         written,
     )
-    _write(out, "assets/vendor/model-viewer/LICENSE", (model_viewer / "LICENSE").read_bytes(), written)
+    _write(
+        out, "assets/vendor/model-viewer/LICENSE", (model_viewer / "LICENSE").read_bytes(), written
+    )
     for name in ("draco_decoder.js", "draco_decoder.wasm", "draco_wasm_wrapper.js"):
-        _write(out, f"assets/vendor/draco/{name}", (jsm / "libs/draco/gltf" / name).read_bytes(), written)
+        _write(
+            out,
+            f"assets/vendor/draco/{name}",
+            (jsm / "libs/draco/gltf" / name).read_bytes(),
+            written,
+        )
     for name in ("basis_transcoder.js", "basis_transcoder.wasm"):
-        _write(out, f"assets/vendor/basis/{name}", (jsm / "libs/basis" / name).read_bytes(), written)
+        _write(
+            out, f"assets/vendor/basis/{name}", (jsm / "libs/basis" / name).read_bytes(), written
+        )
     # model-viewer loads its meshopt decoder as a classic <script> (its own bundled decoder
     # waits for that load), so the module's export statement is dropped.
     meshopt = (jsm / "libs/meshopt_decoder.module.js").read_text("utf-8")

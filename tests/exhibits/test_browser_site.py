@@ -60,8 +60,16 @@ def policy(inline_scripts: list[str], styles: tuple[str, ...] = VENDOR_STYLE_HAS
     )
 
 
-def page_html(root: str, title: str, body: str, scripts: list[str], *, head: str = "",
-              inline: list[str] | None = None, styles: tuple[str, ...] = VENDOR_STYLE_HASHES) -> str:
+def page_html(
+    root: str,
+    title: str,
+    body: str,
+    scripts: list[str],
+    *,
+    head: str = "",
+    inline: list[str] | None = None,
+    styles: tuple[str, ...] = VENDOR_STYLE_HASHES,
+) -> str:
     ld = json.dumps({"@context": "https://schema.org", "@type": "WebPage", "name": title})
     inline_scripts = [ld, *(inline or [])]
     tags = "\n".join(f'<script type="module" src="{root}{s}"></script>' for s in scripts)
@@ -84,7 +92,7 @@ def page_html(root: str, title: str, body: str, scripts: list[str], *, head: str
 def model_glb() -> bytes:
     mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.4)
     mesh.visual.vertex_colors = [40, 120, 200, 255]
-    data = trimesh.Scene(mesh).export(file_type="glb")
+    data = trimesh.Scene(mesh).export(file_type="glb")  # type: ignore[no-untyped-call]
     assert isinstance(data, bytes)
     return data
 
@@ -125,43 +133,111 @@ def file_entry(item: str, name: str, data: bytes, media_type: str) -> dict[str, 
 
 def build_site(root: Path) -> None:
     copy_assets(root)
-    write(root, "assets/site.css", "#gallery { width: 800px; height: 450px; }\n"
-          "model-viewer { width: 480px; height: 360px; }\n")
-    write(root, "favicon.svg", '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
-          '<rect width="16" height="16" fill="#7a4"/></svg>')
+    write(
+        root,
+        "assets/site.css",
+        "#gallery { width: 800px; height: 450px; }\n"
+        "model-viewer { width: 480px; height: 360px; }\n",
+    )
+    write(
+        root,
+        "favicon.svg",
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+        '<rect width="16" height="16" fill="#7a4"/></svg>',
+    )
     glb, poster, image = model_glb(), png(64, 64, (200, 200, 200)), png(400, 300, (220, 30, 30))
     files = {
         MODEL: [("model.glb", glb, "model/gltf-binary"), ("poster.png", poster, "image/png")],
-        IMAGE: [("image.png", image, "image/png")],
+        IMAGE: [
+            ("image.png", image, "image/png"),
+            ("thumbnail.png", png(40, 30, (220, 30, 30)), "image/png"),
+        ],
     }
     for item, item_files in files.items():
         for name, data, _ in item_files:
             write(root, f"items/{item}/files/{name}", data)
-    write(root, "proofs.json", json.dumps({
-        "type": "heritage/exhibit-proofs",
-        "version": 1,
-        "chain": {"chain_id": 31337, "registry": "0x" + "11" * 20},
-        "built_at": "2026-12-03T00:00:00Z",
-        "items": {item: {"files": [file_entry(item, *f) for f in fs]} for item, fs in files.items()},
-    }))
+    write(
+        root,
+        "proofs.json",
+        json.dumps(
+            {
+                "type": "heritage/exhibit-proofs",
+                "version": 1,
+                "chain": {"chain_id": 31337, "registry": "0x" + "11" * 20},
+                "built_at": "2026-12-03T00:00:00Z",
+                "items": {
+                    item: {"files": [file_entry(item, *f) for f in fs]}
+                    for item, fs in files.items()
+                },
+            }
+        ),
+    )
     entries = [
-        GalleryEntry(MODEL, "model", "Carved canoe prow", f"items/{MODEL}/",
-                     f"items/{MODEL}/files/model.glb", f"items/{MODEL}/files/poster.png", None, 64, 64),
-        GalleryEntry(IMAGE, "image", "Hōkioi feather cloak", f"items/{IMAGE}/", None,
-                     f"items/{IMAGE}/files/image.png", None, 400, 300),
+        GalleryEntry(
+            MODEL,
+            "model",
+            "Carved canoe prow",
+            f"items/{MODEL}/",
+            f"items/{MODEL}/files/model.glb",
+            f"items/{MODEL}/files/poster.png",
+            None,
+            64,
+            64,
+        ),
+        GalleryEntry(
+            IMAGE,
+            "image",
+            "Hōkioi feather cloak",
+            f"items/{IMAGE}/",
+            None,
+            f"items/{IMAGE}/files/image.png",
+            None,
+            400,
+            300,
+        ),
     ]
     write(root, "gallery.json", json.dumps(gallery_document("Voices", "gallery", (), entries)))
-    write(root, "search.json", json.dumps({"languages": ["en", "mi"], "items": [
-        {"id": MODEL, "href": f"items/{MODEL}/", "title": {"en": "Carved canoe prow", "mi": "Tauihu waka"},
-         "description": {"en": "Kauri wood, carved in Rotorua."}, "subjects": ["carving", "waka"],
-         "place": "Rotorua", "date": "1905", "era": "1900s", "kind": "model"},
-        {"id": IMAGE, "href": f"items/{IMAGE}/", "title": {"en": "Hōkioi feather cloak", "mi": "Kahu huruhuru"},
-         "description": {"en": "Woven flax and feathers."}, "subjects": ["weaving"],
-         "place": "Ōtaki", "date": "about 1850", "era": "1850s", "kind": "image"},
-    ]}))
-    options = lambda name, values: (  # noqa: E731
-        f'<select id="{name}"><option value="">all</option>'
-        + "".join(f'<option value="{v}">{v}</option>' for v in values) + "</select>")
+    write(
+        root,
+        "search.json",
+        json.dumps(
+            {
+                "languages": ["en", "mi"],
+                "items": [
+                    {
+                        "id": MODEL,
+                        "href": f"items/{MODEL}/",
+                        "title": {"en": "Carved canoe prow", "mi": "Tauihu waka"},
+                        "description": {"en": "Kauri wood, carved in Rotorua."},
+                        "subjects": ["carving", "waka"],
+                        "place": "Rotorua",
+                        "date": "1905",
+                        "era": "1900s",
+                        "kind": "model",
+                    },
+                    {
+                        "id": IMAGE,
+                        "href": f"items/{IMAGE}/",
+                        "title": {"en": "Hōkioi feather cloak", "mi": "Kahu huruhuru"},
+                        "description": {"en": "Woven flax and feathers."},
+                        "subjects": ["weaving"],
+                        "place": "Ōtaki",
+                        "date": "about 1850",
+                        "era": "1850s",
+                        "kind": "image",
+                    },
+                ],
+            }
+        ),
+    )
+
+    def options(name: str, values: list[str]) -> str:
+        return (
+            f'<select id="{name}"><option value="">all</option>'
+            + "".join(f'<option value="{v}">{v}</option>' for v in values)
+            + "</select>"
+        )
+
     index_body = f"""<h1>Voices</h1>
 <div id="gallery" data-gallery="gallery.json" data-theme="gallery"></div>
 <div id="xr-buttons"></div>
@@ -174,30 +250,61 @@ def build_site(root: Path) -> None:
 <li data-item="{MODEL}"><a href="items/{MODEL}/">Carved canoe prow</a></li>
 <li data-item="{IMAGE}"><a href="items/{IMAGE}/">Hōkioi feather cloak</a></li>
 </ul>"""
-    write(root, "index.html", page_html(
-        "", "Voices", index_body, ["assets/app/gallery.js", "assets/app/search.js"],
-        head=f'<script type="importmap">{IMPORT_MAP}</script>', inline=[IMPORT_MAP]))
-    verify = ('<button id="verify" type="button" data-proofs="../../proofs.json" data-item="{id}">'
-              'Verify</button><output id="verify-result" aria-live="polite"></output>')
-    model_body = f"""<select id="language" aria-label="Language"><option value="en">English</option>
+    write(
+        root,
+        "index.html",
+        page_html(
+            "",
+            "Voices",
+            index_body,
+            ["assets/app/gallery.js", "assets/app/search.js"],
+            head=f'<script type="importmap">{IMPORT_MAP}</script>',
+            inline=[IMPORT_MAP],
+        ),
+    )
+    verify = (
+        '<button id="verify" type="button" data-proofs="../../proofs.json" data-item="{id}">'
+        'Verify</button><output id="verify-result" aria-live="polite"></output>'
+    )
+    languages = """<select id="language" aria-label="Language"><option value="en">English</option>
 <option value="mi">Māori</option></select>
-<div class="l10n" data-lang="en" lang="en"><h1>Carved canoe prow</h1></div>
-<div class="l10n" data-lang="mi" lang="mi" hidden><h1>Tauihu waka</h1></div>
+<div class="l10n" data-lang="en" lang="en"><h1>{en}</h1></div>
+<div class="l10n" data-lang="mi" lang="mi" hidden><h1>{mi}</h1></div>"""
+    model_body = f"""{languages.format(en="Carved canoe prow", mi="Tauihu waka")}
 <model-viewer id="viewer" src="files/model.glb" poster="files/poster.png" alt="A blue sphere"
  camera-controls ar ar-modes="webxr quick-look"></model-viewer>
 {verify.format(id=MODEL)}"""
-    model_scripts = ["assets/app/mv-config.js", "assets/vendor/model-viewer/model-viewer.min.js",
-                     "assets/app/verify.js", "assets/app/item.js"]
-    write(root, f"items/{MODEL}/index.html", page_html("../../", "Carved canoe prow", model_body, model_scripts))
+    model_scripts = [
+        "assets/app/mv-config.js",
+        "assets/vendor/model-viewer/model-viewer.min.js",
+        "assets/app/verify.js",
+        "assets/app/item.js",
+    ]
+    write(
+        root,
+        f"items/{MODEL}/index.html",
+        page_html("../../", "Carved canoe prow", model_body, model_scripts),
+    )
     # The same page under a policy without model-viewer's style hash: the violation the hash
     # prevents (this proves the watch sees CSP violations at all).
-    write(root, f"items/{MODEL}/nohash.html", page_html(
-        "../../", "Carved canoe prow", model_body, model_scripts, styles=()))
-    image_body = f"""<h1>Hōkioi feather cloak</h1>
+    write(
+        root,
+        f"items/{MODEL}/nohash.html",
+        page_html("../../", "Carved canoe prow", model_body, model_scripts, styles=()),
+    )
+    image_body = f"""{languages.format(en="Hōkioi feather cloak", mi="Kahu huruhuru")}
 <img id="viewer" src="files/image.png" alt="A red cloak" width="400" height="300">
 {verify.format(id=IMAGE)}"""
-    write(root, f"items/{IMAGE}/index.html", page_html(
-        "../../", "Hōkioi feather cloak", image_body, ["assets/app/verify.js", "assets/app/item.js"]))
+    write(
+        root,
+        f"items/{IMAGE}/index.html",
+        page_html(
+            "../../",
+            "Hōkioi feather cloak",
+            image_body,
+            ["assets/app/verify.js", "assets/app/item.js"],
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -232,14 +339,18 @@ def open_page(page: Page, server: StaticServer, path: str, *, host: str = "127.0
     return watch
 
 
-def test_gallery_draws_the_room_and_the_image_panel(page: Page, site: tuple[Path, StaticServer]) -> None:
+def test_gallery_draws_the_room_and_the_image_panel(
+    page: Page, site: tuple[Path, StaticServer]
+) -> None:
     _, server = site
     watch = open_page(page, server, "index.html")
     page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
-    assert page.evaluate("window.heritageGallery.spinning.length") == 1, "the GLB stands on its plinth"
+    assert page.evaluate("window.heritageGallery.spinning.length") == 1, (
+        "the GLB stands on its plinth"
+    )
     page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     pixels = Image.open(io.BytesIO(screenshot(page, "gallery", "#gallery canvas"))).convert("RGB")
-    colours = pixels.getcolors(maxcolors=1 << 20)
+    colours: list[tuple[int, tuple[int, int, int]]] | None = pixels.getcolors(maxcolors=1 << 20)  # type: ignore[assignment]
     assert colours is not None
     assert len(colours) > 50, "a blank or flat canvas"
     assert max(count for count, _ in colours) < 0.9 * pixels.width * pixels.height
@@ -257,7 +368,8 @@ def test_gallery_click_opens_the_item_page(page: Page, site: tuple[Path, StaticS
     # Project the image panel's centre to the canvas and click there.
     x, y = page.evaluate("""() => {
       const g = window.heritageGallery;
-      const panel = g.clickable.find((o) => o.userData.entry.kind === 'image' && o.userData.material);
+      const panel = g.clickable.find(
+        (o) => o.userData.entry.kind === 'image' && o.userData.material);
       const v = panel.getWorldPosition(panel.position.clone()).project(g.camera);
       const r = g.renderer.domElement.getBoundingClientRect();
       return [r.left + (v.x + 1) / 2 * r.width, r.top + (1 - v.y) / 2 * r.height];
@@ -273,7 +385,9 @@ def test_keyboard_walks_and_stays_inside(page: Page, site: tuple[Path, StaticSer
     watch = open_page(page, server, "index.html")
     page.wait_for_selector('#gallery[data-state="ready"]', timeout=0)
     page.focus("#gallery canvas")
-    start = page.evaluate("(window.heritageGallery.yaw = 0, window.heritageGallery.camera.position.z)")
+    start = page.evaluate(
+        "(window.heritageGallery.yaw = 0, window.heritageGallery.camera.position.z)"
+    )
     page.keyboard.press("ArrowUp")
     assert page.evaluate("window.heritageGallery.camera.position.z") == pytest.approx(start - 1)
     for _ in range(20):
@@ -291,9 +405,14 @@ def test_model_viewer_loads_from_the_site(page: Page, site: tuple[Path, StaticSe
     locations = page.evaluate("""() => { const M = customElements.get('model-viewer');
       return [M.dracoDecoderLocation, M.ktx2TranscoderLocation, M.meshoptDecoderLocation,
               M.lottieLoaderLocation]; }""")
-    assert all(location.startswith(server.url("assets/vendor/")) for location in locations), locations
+    assert all(location.startswith(server.url("assets/vendor/")) for location in locations), (
+        locations
+    )
     page.wait_for_timeout(300)  # let the first frame reach the canvas
     screenshot(page, "model-page")
+    status, text = click_verify(page)
+    assert status == "verified", text
+    assert "model.glb: verified" in text and "poster.png: verified" in text
     watch.assert_clean()
 
 
@@ -312,8 +431,10 @@ def click_verify(page: Page) -> tuple[str, str]:
     page.evaluate("document.getElementById('verify-result').removeAttribute('data-status')")
     page.click("#verify")
     page.wait_for_selector("#verify-result[data-status]", timeout=0)
-    return (page.get_attribute("#verify-result", "data-status") or "",
-            page.inner_text("#verify-result"))
+    return (
+        page.get_attribute("#verify-result", "data-status") or "",
+        page.inner_text("#verify-result"),
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", INSECURE_HOST])
@@ -321,12 +442,12 @@ def test_verify_then_mismatch_after_one_byte_changes(
     page: Page, site: tuple[Path, StaticServer], host: str
 ) -> None:
     root, server = site
-    watch = open_page(page, server, f"items/{MODEL}/", host=host)
+    watch = open_page(page, server, f"items/{IMAGE}/", host=host)
     assert page.evaluate("window.isSecureContext") is (host == "127.0.0.1")
     status, text = click_verify(page)
     assert status == "verified", text
-    assert "model.glb: verified" in text and "poster.png: verified" in text
-    served = root / "items" / MODEL / "files" / "model.glb"
+    assert "image.png: verified" in text and "thumbnail.png: verified" in text
+    served = root / "items" / IMAGE / "files" / "image.png"
     original = served.read_bytes()
     try:
         changed = bytearray(original)
@@ -334,26 +455,31 @@ def test_verify_then_mismatch_after_one_byte_changes(
         served.write_bytes(bytes(changed))
         status, text = click_verify(page)
         assert status == "mismatch", text
-        assert "model.glb: mismatch" in text and "poster.png: verified" in text
+        assert "image.png: mismatch" in text and "thumbnail.png: verified" in text
     finally:
         served.write_bytes(original)
     screenshot(page, f"verify-{host}")
     watch.assert_clean()
 
 
-def test_image_page_verifies(page: Page, site: tuple[Path, StaticServer]) -> None:
+def test_verify_says_it_in_words(page: Page, site: tuple[Path, StaticServer]) -> None:
     _, server = site
     watch = open_page(page, server, f"items/{IMAGE}/")
     status, text = click_verify(page)
-    assert (status, text.strip()) == ("verified", "image.png: verified: the served file has the "
-                                      "CID recorded in the proofs")
+    assert status == "verified"
+    assert text.splitlines() == [
+        "image.png: verified: the served file has the CID recorded in the proofs",
+        "thumbnail.png: verified: the served file has the CID recorded in the proofs",
+    ]
     screenshot(page, "image-page")
     watch.assert_clean()
 
 
 def visible_items(page: Page) -> list[str]:
-    return page.eval_on_selector_all(
-        "#item-list li[data-item]", "(rows) => rows.filter((r) => !r.hidden).map((r) => r.dataset.item)")
+    return page.eval_on_selector_all(  # type: ignore[no-any-return]
+        "#item-list li[data-item]",
+        "(rows) => rows.filter((r) => !r.hidden).map((r) => r.dataset.item)",
+    )
 
 
 def test_search_and_filters(page: Page, site: tuple[Path, StaticServer]) -> None:
@@ -384,9 +510,11 @@ def test_search_and_filters(page: Page, site: tuple[Path, StaticServer]) -> None
     watch.assert_clean()
 
 
-def test_language_switcher_switches_and_remembers(page: Page, site: tuple[Path, StaticServer]) -> None:
+def test_language_switcher_switches_and_remembers(
+    page: Page, site: tuple[Path, StaticServer]
+) -> None:
     _, server = site
-    watch = open_page(page, server, f"items/{MODEL}/")
+    watch = open_page(page, server, f"items/{IMAGE}/")
     assert page.is_visible("[data-lang=en]") and not page.is_visible("[data-lang=mi]")
     page.select_option("#language", "mi")
     assert page.is_visible("[data-lang=mi]") and not page.is_visible("[data-lang=en]")
