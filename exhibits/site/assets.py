@@ -127,7 +127,9 @@ def _addon_closure(jsm: Path) -> list[str]:
         if name in seen:
             continue
         seen.add(name)
-        text = (jsm / name).read_text("utf-8")
+        # Commented-out imports (three's libs keep some) are not followed.
+        lines = (jsm / name).read_text("utf-8").splitlines()
+        text = "\n".join(line for line in lines if not line.lstrip().startswith(("//", "*")))
         for match in _IMPORT.finditer(text):
             target = (Path(name).parent / match.group(2)).as_posix()
             pending.append(os.path.normpath(target).replace(os.sep, "/"))
