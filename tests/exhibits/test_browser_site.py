@@ -17,7 +17,10 @@ import base64
 import hashlib
 import io
 import json
+import math
 import re
+import struct
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from tests.browser_support import INSECURE_HOST, StaticServer, Watch, launch, sc
 
 MODEL = "0x" + "ab" * 32
 IMAGE = "0x" + "cd" * 32
+AUDIO = "0x" + "ef" * 32
 
 IMPORT_MAP = json.dumps(
     {
@@ -131,6 +135,21 @@ def file_entry(item: str, name: str, data: bytes, media_type: str) -> dict[str, 
     }
 
 
+def wav() -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as sound:
+        sound.setnchannels(1)
+        sound.setsampwidth(2)
+        sound.setframerate(8000)
+        sound.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
+                for n in range(4000)
+            )
+        )
+    return out.getvalue()
+
+
 def build_site(root: Path) -> None:
     copy_assets(root)
     write(
@@ -156,6 +175,10 @@ def build_site(root: Path) -> None:
     for item, item_files in files.items():
         for name, data, _ in item_files:
             write(root, f"items/{item}/files/{name}", data)
+    # A recording: a sound object in the gallery (not in proofs.json or the list: the gallery
+    # tests need it only).
+    write(root, f"items/{AUDIO}/files/audio.wav", wav())
+    write(root, f"items/{AUDIO}/files/poster.png", png(64, 64, (30, 160, 60)))
     write(
         root,
         "proofs.json",
@@ -194,6 +217,17 @@ def build_site(root: Path) -> None:
             None,
             400,
             300,
+        ),
+        GalleryEntry(
+            AUDIO,
+            "audio",
+            "Waiata",
+            f"items/{AUDIO}/",
+            None,
+            f"items/{AUDIO}/files/poster.png",
+            f"items/{AUDIO}/files/audio.wav",
+            64,
+            64,
         ),
     ]
     write(root, "gallery.json", json.dumps(gallery_document("Voices", "gallery", (), entries)))
@@ -522,4 +556,80 @@ def test_language_switcher_switches_and_remembers(
     page.wait_for_function("() => document.getElementById('language').value === 'mi'", timeout=0)
     assert page.is_visible("[data-lang=mi]") and not page.is_visible("[data-lang=en]")
     page.select_option("#language", "en")
+    watch.assert_clean()
+
+
+def test_a_recording_plays_on_click_and_never_by_itself(
+    page: Page, site: tuple[Path, StaticServer]
+) -> None:
+    _, server = site
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    watch = open_page(page, server, "index.html")
+    page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
+    page.wait_for_timeout(300)
+    assert not any(url.endswith("audio.wav") for url in asked), "nothing loads before a click"
+    # Stand in front of the sound object (on the south wall) and click it.
+    x, y = page.evaluate(
+        """() => {
+      const g = window.heritageGallery;
+      const panel = g.clickable.find((o) => o.userData.action === 'play' && o.userData.material);
+      const at = panel.getWorldPosition(panel.position.clone());
+      g.camera.position.set(at.x, 1.6, at.z - 3);
+      g.yaw = Math.PI;
+      g.pitch = 0;
+      g.camera.rotation.set(0, Math.PI, 0);
+      g.camera.updateMatrixWorld();
+      const v = at.project(g.camera);
+      const r = g.renderer.domElement.getBoundingClientRect();
+      return [r.left + (v.x + 1) / 2 * r.width, r.top + (1 - v.y) / 2 * r.height];
+    }"""
+    )
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        f"() => window.heritageGallery.media.get('{AUDIO}')?.paused === false", timeout=0
+    )
+    assert page.url == server.url("index.html"), "a recording plays where it is"
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        f"() => window.heritageGallery.media.get('{AUDIO}').paused === true", timeout=0
+    )
+    screenshot(page, "gallery-sound")
+    watch.assert_clean()
+
+
+def test_without_webgl_the_list_stays(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    page.add_init_script(
+        """const getContext = HTMLCanvasElement.prototype.getContext;
+    HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+      return /webgl/.test(type) ? null : getContext.call(this, type, ...rest);
+    };"""
+    )
+    watch = open_page(page, server, "index.html")
+    page.wait_for_selector('#gallery[data-state="unavailable"]', timeout=0)
+    assert page.locator("#gallery canvas").count() == 0
+    assert page.locator("#item-list a").count() == 2
+    assert page.is_visible(f'#item-list a[href="items/{MODEL}/"]')
+    watch.assert_clean()
+
+
+def test_xr_buttons_only_for_the_modes_offered(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    # A headset is outside this machine: the page is told that immersive VR is supported and
+    # immersive AR is not (navigator.xr stands in for the device's runtime).
+    page.add_init_script(
+        """Object.defineProperty(navigator, 'xr', { configurable: true, value: {
+      isSessionSupported: async (mode) => mode === 'immersive-vr',
+      requestSession: async () => { throw new Error('no headset'); },
+      addEventListener() {}, removeEventListener() {},
+    } });"""
+    )
+    watch = open_page(page, server, "index.html")
+    page.wait_for_selector("#xr-buttons button", timeout=0)
+    page.wait_for_function(
+        "() => document.querySelector('#xr-buttons button').textContent === 'ENTER VR'",
+        timeout=0,
+    )
+    assert page.locator("#xr-buttons > *").count() == 1
     watch.assert_clean()

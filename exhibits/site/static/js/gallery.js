@@ -251,7 +251,7 @@ class Gallery {
         new THREE.MeshStandardMaterial({ color: this.theme.frame }),
       );
       speaker.rotation.x = Math.PI / 2;
-      speaker.position.set(width / 2 - 0.12, -height / 2 - 0.2, 0.08);
+      speaker.position.set(width / 2 + 0.25, -height / 2 + 0.16, 0.08);
       speaker.userData = panel.userData;
       group.add(speaker);
       this.clickable.push(speaker);
