@@ -417,7 +417,10 @@ def test_keyboard_walks_and_stays_inside(page: Page, site: tuple[Path, StaticSer
     _, server = site
     page.emulate_media(reduced_motion="reduce")
     watch = open_page(page, server, "index.html")
-    page.wait_for_selector('#gallery[data-state="ready"]', timeout=0)
+    page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
+    page.wait_for_timeout(200)
+    # Under reduced motion the models stand still.
+    assert page.evaluate("window.heritageGallery.spinning.map((h) => h.rotation.y)") == [0]
     page.focus("#gallery canvas")
     start = page.evaluate(
         "(window.heritageGallery.yaw = 0, window.heritageGallery.camera.position.z)"
