@@ -56,6 +56,7 @@ ADDONS: Final = (
     "libs/meshopt_decoder.module.js",
     "webxr/VRButton.js",
     "webxr/ARButton.js",
+    "environments/RoomEnvironment.js",
 )
 #: model-viewer loads this one by URL (mv-config.js names it) when a model uses a Lottie
 #: texture; a page without an import map cannot resolve its bare ``'three'`` import, so the

@@ -12,19 +12,23 @@ import { KTX2Loader } from 'three/addons/loaders/KTX2Loader.js';
 import { MeshoptDecoder } from 'three/addons/libs/meshopt_decoder.module.js';
 import { VRButton } from 'three/addons/webxr/VRButton.js';
 import { ARButton } from 'three/addons/webxr/ARButton.js';
+import { RoomEnvironment } from 'three/addons/environments/RoomEnvironment.js';
 
 const THEMES = {
   gallery: {
     background: 0xf4f1ea, wall: 0xf7f4ee, floor: 0xb9a58a, plinth: 0xffffff, frame: 0x3b3128,
     text: '#1b1b1b', label: '#f7f4ee', hemisphere: [0xfffaf0, 0x8a7a66, 1.6], sun: 1.4, spots: false,
+    environment: 0.3,
   },
   night: {
     background: 0x0c0d12, wall: 0x23252e, floor: 0x15161b, plinth: 0x2e3039, frame: 0x0a0a0a,
     text: '#f2f2f2', label: '#15161b', hemisphere: [0x6670a0, 0x111118, 0.45], sun: 0.15, spots: true,
+    environment: 0.12,
   },
   contrast: {
     background: 0x000000, wall: 0xffffff, floor: 0x000000, plinth: 0xffffff, frame: 0x000000,
     text: '#000000', label: '#ffffff', hemisphere: [0xffffff, 0xffffff, 2.5], sun: 0, spots: false,
+    environment: 0.4,
   },
 };
 
@@ -159,6 +163,12 @@ class Gallery {
       sun.position.set(3, 10, 6);
       this.scene.add(sun);
     }
+    // Reflections for metallic models (a hemisphere light alone leaves them black), made here
+    // from a generated room: no environment file to fetch.
+    const pmrem = new THREE.PMREMGenerator(this.renderer);
+    this.scene.environment = pmrem.fromScene(new RoomEnvironment(), 0.04).texture;
+    this.scene.environmentIntensity = theme.environment;
+    pmrem.dispose();
     for (const room of this.doc.rooms) addRoom(this.scene, room, theme);
 
     this.gltf = new GLTFLoader();
