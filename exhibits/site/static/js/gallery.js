@@ -42,8 +42,12 @@ const reduceMotion = () => window.matchMedia('(prefers-reduced-motion: reduce)')
 
 function webglAvailable() {
   try {
-    const canvas = document.createElement('canvas');
-    return Boolean(window.WebGL2RenderingContext && canvas.getContext('webgl2'));
+    const context = window.WebGL2RenderingContext && document.createElement('canvas').getContext('webgl2');
+    if (!context) return false;
+    // Browsers cap the live WebGL contexts of a page: this probe gives its own back.
+    const lose = context.getExtension('WEBGL_lose_context');
+    if (lose) lose.loseContext();
+    return true;
   } catch {
     return false;
   }
