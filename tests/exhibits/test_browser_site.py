@@ -38,6 +38,7 @@ from tests.browser_support import INSECURE_HOST, StaticServer, Watch, launch, sc
 MODEL = "0x" + "ab" * 32
 IMAGE = "0x" + "cd" * 32
 AUDIO = "0x" + "ef" * 32
+GONE = "0x" + "99" * 32  # in proofs.json, its files not served
 
 IMPORT_MAP = json.dumps(
     {
@@ -189,8 +190,20 @@ def build_site(root: Path) -> None:
                 "chain": {"chain_id": 31337, "registry": "0x" + "11" * 20},
                 "built_at": "2026-12-03T00:00:00Z",
                 "items": {
-                    item: {"files": [file_entry(item, *f) for f in fs]}
-                    for item, fs in files.items()
+                    **{
+                        item: {"files": [file_entry(item, *f) for f in fs]}
+                        for item, fs in files.items()
+                    },
+                    GONE: {
+                        "files": [
+                            file_entry(GONE, "image.png", image, "image/png"),
+                            {
+                                **file_entry(IMAGE, "image.png", image, "image/png"),
+                                "name": "legacy.png",
+                                "import": {"cid_version": 0, "raw_leaves": False},
+                            },
+                        ]
+                    },
                 },
             }
         ),
@@ -635,4 +648,58 @@ def test_xr_buttons_only_for_the_modes_offered(page: Page, site: tuple[Path, Sta
         timeout=0,
     )
     assert page.locator("#xr-buttons > *").count() == 1
+    watch.assert_clean()
+
+
+def test_verify_says_what_it_could_not_check(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    watch = open_page(page, server, f"items/{IMAGE}/")
+    page.evaluate(f"document.getElementById('verify').dataset.item = '{GONE}'")
+    status, text = click_verify(page)
+    assert status == "mismatch"
+    assert text.splitlines() == [
+        "image.png: missing: the file could not be fetched",
+        "legacy.png: not checked: its import settings cannot be recomputed in this page",
+    ]
+    page.evaluate("document.getElementById('verify').dataset.item = '0xabsent'")
+    status, text = click_verify(page)
+    assert (status, text.strip()) == (
+        "error",
+        "could not verify: proofs.json has no entry for this item",
+    )
+    # The one failed request is the missing file itself.
+    assert watch.failed_requests == [server.url(f"items/{GONE}/files/image.png") + ": HTTP 404"]
+    assert watch.console_errors == [
+        "Failed to load resource: the server responded with a status of 404 (File not found)"
+    ]
+    watch.failed_requests.clear()
+    watch.console_errors.clear()
+    watch.assert_clean()
+
+
+def test_touch_drag_turns_and_walks(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    watch = open_page(page, server, "index.html")
+    page.wait_for_selector('#gallery[data-state="ready"]', timeout=0)
+    before = page.evaluate(
+        "(() => { const g = window.heritageGallery; g.yaw = 0;"
+        " return [g.camera.position.z, g.yaw]; })()"
+    )
+    page.evaluate(
+        """() => {
+      const canvas = document.querySelector('#gallery canvas');
+      const r = canvas.getBoundingClientRect();
+      const at = (type, x, y) => canvas.dispatchEvent(new PointerEvent(type, {
+        pointerId: 7, pointerType: 'touch', isPrimary: true, bubbles: true,
+        clientX: r.left + x, clientY: r.top + y }));
+      at('pointerdown', 400, 200);
+      at('pointermove', 400, 250);  // a finger drawn down: walk forward 1 m
+      at('pointermove', 440, 250);  // then right: turn
+      at('pointerup', 440, 250);
+    }"""
+    )
+    z, yaw = page.evaluate("[window.heritageGallery.camera.position.z, window.heritageGallery.yaw]")
+    assert z == pytest.approx(before[0] - 1.0)
+    assert yaw == pytest.approx(0.2)
+    assert page.url == server.url("index.html"), "a drag is not a click"
     watch.assert_clean()

@@ -373,7 +373,11 @@ class Gallery {
     let drag = null;
     canvas.addEventListener('pointerdown', (event) => {
       drag = { x: event.clientX, y: event.clientY, sx: event.clientX, sy: event.clientY, touch: event.pointerType === 'touch' };
-      canvas.setPointerCapture(event.pointerId);
+      try {
+        canvas.setPointerCapture(event.pointerId);
+      } catch {
+        // a pointer the browser no longer tracks: the drag still works inside the canvas
+      }
     });
     canvas.addEventListener('pointermove', (event) => {
       if (!drag) return;
