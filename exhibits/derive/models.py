@@ -106,7 +106,6 @@ _TYPE_COMPONENTS: Final = {
 }  # fmt: skip
 #: Extensions the loader cannot decode: geometry or textures would be missing or wrong.
 _UNDECODABLE: Final = {
-    "KHR_draco_mesh_compression": "Draco-compressed geometry",
     "EXT_meshopt_compression": "meshopt-compressed geometry",
     "KHR_mesh_quantization": "quantized geometry",
     "KHR_texture_basisu": "KTX2/Basis textures",
@@ -165,7 +164,7 @@ class ModelSettings:
         return {
             "face_budget": self.face_budget,
             "decimate": self.decimate,
-            "decimator": "fast-simplification quadric collapse, aggressiveness 7",
+            "decimator": "fast-simplification quadric collapse, aggressiveness 7, borders kept",
             "max_texture_px": self.max_texture_px,
             "texture_format": "png",
             "resample": "lanczos",
@@ -179,6 +178,7 @@ class ModelSettings:
                 "fast-simplification": _version("fast-simplification"),
                 "numpy": np.__version__,
                 "Pillow": PIL.__version__,
+                "DracoPy": _version("DracoPy"),
             },
         }
 
@@ -227,7 +227,25 @@ def sniff_format(master: bytes, file_name: str) -> ModelFormat:
     raise _refuse(f"{file_name!r} ({named}{len(master)} bytes) is not a 3D model this exhibit reads")
 
 
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: Deeper JSON than this is refused unparsed: glTF needs about 6 levels, and a C parser fed
+#: 100,000 nested brackets overflows the stack and takes the process with it.
+_MAX_JSON_DEPTH: Final = 64
+
+
+def _json_depth(data: bytes) -> int:
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
+    if not bare.size:
+        return 0
+    step = (np.isin(bare, (0x5B, 0x7B)).astype(np.int64)
+            - np.isin(bare, (0x5D, 0x7D)).astype(np.int64))  # fmt: skip
+    return int(np.cumsum(step).max())
+
+
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    if _json_depth(data) > _MAX_JSON_DEPTH:
+        raise _refuse(f"the {what} nests JSON more than {_MAX_JSON_DEPTH} levels deep",
+                      hint="no glTF needs that; the file is corrupt or hostile")  # fmt: skip
     try:
         value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -262,6 +280,14 @@ def _glb_parts(master: bytes) -> tuple[dict[str, Any], bytes | None]:
         raise _refuse("the GLB does not start with its JSON chunk")
     binary = chunks[1][1] if len(chunks) > 1 and chunks[1][0] == _BIN_CHUNK else None
     return _json_object(chunks[0][1], "GLB's JSON chunk"), binary
+
+
+def _has_draco() -> bool:
+    try:
+        import DracoPy  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
 
 
 def _data_uri(uri: str, what: str, room: int) -> bytes:
@@ -311,6 +337,9 @@ def _check_gltf(tree: dict[str, Any], glb_binary: bytes | None, settings: ModelS
         if name in _UNDECODABLE:
             raise _refuse(f"the glTF holds {_UNDECODABLE[name]} ({name}), which is not read here",
                           hint="export the master without that compression")  # fmt: skip
+    if "KHR_draco_mesh_compression" in required and not _has_draco():
+        raise _refuse("the glTF holds Draco-compressed geometry and DracoPy is not installed",
+                      hint="install the DracoPy package, or export the master without Draco")  # fmt: skip
     room = settings.max_master_bytes
     lengths: list[int] = []
     for number, buffer in enumerate(_items(tree, "buffers")):
@@ -696,7 +725,8 @@ def _decimate_part(part: _Part, target: int) -> _Part:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, _, collapses = fast_simplification.simplify(
-            points, triangles, target_reduction=reduction, return_collapses=True)
+            points, triangles, target_reduction=reduction, return_collapses=True,
+            preserve_border=True)
         new_points, new_faces, mapping = fast_simplification.replay_simplification(
             points, triangles, collapses)
     new_faces = np.asarray(new_faces, dtype=np.int64).reshape(-1, 3)
@@ -732,6 +762,7 @@ def _within_budget(parts: list[_Part], settings: ModelSettings, file_name: str) 
             hint="raise face_budget, or set decimate = true to simplify it to the budget",
         )
     ratio = settings.face_budget / total
+    done = parts
     for _ in range(6):  # the decimator may stop a little over its target: tighten and retry
         done = []
         for part in parts:
@@ -745,9 +776,28 @@ def _within_budget(parts: list[_Part], settings: ModelSettings, file_name: str) 
         if sum(len(part.faces) for part in done) <= settings.face_budget and done:
             return done
         ratio *= 0.9
-    raise _refuse(f"the model {file_name!r} ({total:,} faces) could not be decimated to "
-                  f"{settings.face_budget:,} faces",
-                  hint="simplify the master before registering it, or raise face_budget")  # fmt: skip
+    return _largest_faces(done or parts, settings.face_budget)
+
+
+def _largest_faces(parts: list[_Part], budget: int) -> list[_Part]:
+    """The ``budget`` largest faces. The last resort where edge collapse cannot go lower (loose
+    triangles with no shared edge to collapse): small faces matter least to the shape."""
+    areas = []
+    for number, part in enumerate(parts):
+        corners = part.vertices[part.faces]
+        area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
+                                       corners[:, 2] - corners[:, 0]), axis=1)  # fmt: skip
+        areas.append(np.stack([area, np.full(len(area), number), np.arange(len(area))], axis=1))
+    table = np.concatenate(areas)
+    order = np.lexsort((table[:, 2], table[:, 1], -table[:, 0]))[:budget]  # stable: ties by place
+    kept = []
+    for number, part in enumerate(parts):
+        chosen = np.sort(table[order][table[order][:, 1] == number][:, 2].astype(np.int64))
+        smaller = _clean(_Part(part.vertices, part.faces[chosen], part.normals, part.colors,
+                               part.uvs, part.material))  # fmt: skip
+        if smaller is not None:
+            kept.append(smaller)
+    return kept
 
 
 # --------------------------------------------------------------------------------- output

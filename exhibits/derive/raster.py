@@ -176,7 +176,7 @@ def render_poster(
     finite = np.isfinite(corners).all(axis=(1, 2))
     corners, rgba = corners[finite], rgba[finite]
     view = corners @ _rotation().T
-    pixels = np.zeros((full * full, 4))
+    pixels = np.zeros((full * full, 4), dtype=np.float32)
     if len(view):
         flat = view.reshape(-1, 3)
         low, high = flat[:, :2].min(axis=0), flat[:, :2].max(axis=0)
@@ -188,22 +188,22 @@ def render_poster(
         px[..., 1] = full / 2 - (view[..., 1] - centre[1]) * scale
         owner = _rasterise(px, view[..., 2], full)
         shaded = _shade(view, rgba)
-        drawn = owner >= 0
+        shaded[:, :3] *= shaded[:, 3:4]  # premultiplied, so averaging does not darken edges
+        drawn = np.flatnonzero(owner >= 0)
         pixels[drawn] = shaded[owner[drawn]]
-    pixels[:, :3] *= pixels[:, 3:4]  # premultiplied, so averaging does not darken the edges
-    blocks = pixels.reshape(size, supersample, size, supersample, 4).mean(axis=(1, 3))
+    blocks = pixels.reshape(size, supersample, size, supersample, 4).sum(axis=(1, 3))
+    blocks /= supersample * supersample
     alpha = blocks[..., 3:4]
-    rgb = np.where(alpha > 0, blocks[..., :3] / np.where(alpha > 0, alpha, 1.0), 0.0)
-    srgb = _to_srgb(rgb)
-    out = np.concatenate([srgb, alpha], axis=2)
-    data = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    rgb = blocks[..., :3] / np.maximum(alpha, 1e-12)
+    out = np.concatenate([_to_srgb(np.clip(rgb, 0.0, 1.0)), alpha], axis=2)
+    data = np.rint(out * 255.0).astype(np.uint8)
     return Image.frombytes("RGBA", (size, size), data.tobytes())
 
 
-def _to_srgb(linear: FloatArray) -> FloatArray:
-    low = linear * 12.92
-    high = 1.055 * np.power(np.clip(linear, 0.0031308, None), 1 / 2.4) - 0.055
-    result: FloatArray = np.where(linear <= 0.0031308, low, high)
+def _to_srgb(linear: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    high = np.float32(1.055) * np.power(np.maximum(linear, np.float32(0.0031308)),
+                                        np.float32(1 / 2.4)) - np.float32(0.055)  # fmt: skip
+    result: npt.NDArray[np.float32] = np.where(linear <= 0.0031308, linear * 12.92, high)
     return result
 
 
