@@ -9,7 +9,7 @@ returns the :class:`~exhibits.model.ItemFiles` the build passes on (``model.glb`
    (its magic), STL (binary by its exact size, ASCII by ``solid``/``facet``) or OBJ (its
    statements). The file name's extension only settles text that could be either OBJ or ASCII
    STL and names the format in messages; content that contradicts it wins.
-2. **Check before loading.** The master's size is capped; every count a header claims (GLB
+2. **Check before loading** (:mod:`exhibits.derive.model_input`). The master's size is capped; every count a header claims (GLB
    chunks, glTF accessors, buffer views and buffers, PLY elements, binary STL triangles) is
    checked against the bytes that are really there, so a small file that claims billions of
    vertices is refused before anything is allocated. A glTF may carry its data only inline
@@ -45,18 +45,13 @@ Every refusal is an :class:`~ledger.errors.InvalidMedia` (or
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
-import json
 import logging
-import re
-import struct
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +60,18 @@ import trimesh
 from PIL import Image
 
 from exhibits.derive.cache import Derivation, DerivationCache
+from exhibits.derive.model_input import (
+    FORMATS,
+    InputCaps,
+    ModelFormat,
+    check_gltf,
+    check_ply,
+    glb_chunks,
+    pack_glb,
+    read_json,
+    refuse,
+    sniff_format,
+)
 from exhibits.derive.raster import PosterMesh, poster_png
 from exhibits.derive.records import DerivationRecord, DerivedFile, file_cid
 from exhibits.model import ItemFiles
@@ -92,36 +99,19 @@ DEFAULT_MAX_MASTER_FACES: Final = 8_000_000
 #: The most pixels one master texture may claim (a 16k × 8k map is 128 million).
 DEFAULT_MAX_TEXTURE_PIXELS: Final = 134_217_728
 
-ModelFormat = Literal["glb", "gltf", "obj", "ply", "stl"]
-FORMATS: Final[tuple[ModelFormat, ...]] = ("glb", "gltf", "obj", "ply", "stl")
-
 _KIND: Final = "model"
-_HINT_FORMATS: Final = "a 3D model must be a whole GLB, glTF (data inline), OBJ, PLY or STL file"
-_GLB_MAGIC: Final = b"glTF"
-_JSON_CHUNK: Final = 0x4E4F534A
-_BIN_CHUNK: Final = 0x004E4942
-_COMPONENT_BYTES: Final = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
-_TYPE_COMPONENTS: Final = {
-    "SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16,
-}  # fmt: skip
-#: Extensions the loader cannot decode: geometry or textures would be missing or wrong.
-_UNDECODABLE: Final = {
-    "EXT_meshopt_compression": "meshopt-compressed geometry",
-    "KHR_mesh_quantization": "quantized geometry",
-    "KHR_texture_basisu": "KTX2/Basis textures",
-    "EXT_texture_webp": "WebP-only textures",
-    "EXT_texture_avif": "AVIF-only textures",
-}
-_PLY_TYPES: Final = {
-    "char": 1, "uchar": 1, "short": 2, "ushort": 2, "int": 4, "uint": 4, "float": 4,
-    "double": 8, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
-    "float32": 4, "float64": 8,
-}  # fmt: skip
-_OBJ_LINE: Final = re.compile(rb"^\s*(v|vt|vn|vp|f|l|p|o|g|s|usemtl|mtllib)\s", re.MULTILINE)
 _TEXTURE_SLOTS: Final = (
-    "baseColorTexture", "metallicRoughnessTexture", "normalTexture", "occlusionTexture",
+    "baseColorTexture",
+    "metallicRoughnessTexture",
+    "normalTexture",
+    "occlusionTexture",
     "emissiveTexture",
-)  # fmt: skip
+)
+
+#: trimesh's untyped entry points, typed as what they are to us.
+_PBR: Any = trimesh.visual.material.PBRMaterial
+_TEXTURE_VISUALS: Any = trimesh.visual.TextureVisuals
+_EXPORT_GLB: Any = trimesh.exchange.gltf.export_glb
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -148,9 +138,14 @@ class ModelSettings:
     max_texture_pixels: int = DEFAULT_MAX_TEXTURE_PIXELS
 
     def __post_init__(self) -> None:
-        for name, least in (("face_budget", 4), ("max_texture_px", 1), ("poster_px", 16),
-                            ("max_master_bytes", 1), ("max_master_faces", 1),
-                            ("max_texture_pixels", 1)):  # fmt: skip
+        for name, least in (
+            ("face_budget", 4),
+            ("max_texture_px", 1),
+            ("poster_px", 16),
+            ("max_master_bytes", 1),
+            ("max_master_faces", 1),
+            ("max_texture_pixels", 1),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise UsageError(
@@ -158,6 +153,11 @@ class ModelSettings:
                     f"not {value!r}",
                     hint="leave it out to use the default",
                 )
+
+    @property
+    def caps(self) -> InputCaps:
+        """The limits a master is held to before it is loaded."""
+        return InputCaps(self.max_master_bytes, self.max_master_faces, self.max_texture_pixels)
 
     def to_json(self) -> dict[str, Any]:
         """What made the outputs, as JSON values: the record's ``settings`` and the cache key."""
@@ -183,296 +183,10 @@ class ModelSettings:
         }
 
 
-# --------------------------------------------------------------------------- format and checks
-
-
-def _refuse(what: str, hint: str = _HINT_FORMATS) -> InvalidMedia:
-    return InvalidMedia(what, hint=hint)
-
-
-def _extension(file_name: str) -> str:
-    tail = file_name.rsplit(".", 1)
-    return tail[1].lower() if len(tail) == 2 else ""
-
-
-def _looks_like_ascii_stl(head: bytes) -> bool:
-    return head.lstrip().lower().startswith(b"solid") and b"facet" in head.lower()
-
-
-def sniff_format(master: bytes, file_name: str) -> ModelFormat:
-    """The model format of ``master`` (see the module); ``InvalidMedia`` if it is none of them."""
-    head = master[:4096]
-    extension = _extension(file_name)
-    if head[:4] == _GLB_MAGIC:
-        return "glb"
-    if head[:4] in {b"ply\n", b"ply\r"}:
-        return "ply"
-    stripped = head.lstrip()
-    if stripped[:1] == b"{" and b'"asset"' in master[:1_000_000]:
-        return "gltf"
-    if len(master) >= 84 and len(master) == 84 + 50 * struct.unpack_from("<I", master, 80)[0]:
-        return "stl"
-    if _looks_like_ascii_stl(head) and extension != "obj":
-        return "stl"
-    if _OBJ_LINE.search(head) and b"\0" not in head:
-        return "obj"
-    if extension == "stl" and len(master) >= 84:
-        count = struct.unpack_from("<I", master, 80)[0]
-        raise _refuse(
-            f"{file_name!r} ({len(master)} bytes) is not a whole binary STL: its header claims "
-            f"{count:,} triangles, which need {84 + 50 * count:,} bytes",
-            hint="the file is truncated or not an STL; register an intact copy",
-        )
-    named = f"named .{extension}, " if extension else ""
-    raise _refuse(f"{file_name!r} ({named}{len(master)} bytes) is not a 3D model this exhibit reads")
-
-
-_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-#: Deeper JSON than this is refused unparsed: glTF needs about 6 levels, and a C parser fed
-#: 100,000 nested brackets overflows the stack and takes the process with it.
-_MAX_JSON_DEPTH: Final = 64
-
-
-def _json_depth(data: bytes) -> int:
-    bare = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
-    if not bare.size:
-        return 0
-    step = (np.isin(bare, (0x5B, 0x7B)).astype(np.int64)
-            - np.isin(bare, (0x5D, 0x7D)).astype(np.int64))  # fmt: skip
-    return int(np.cumsum(step).max())
-
-
-def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    if _json_depth(data) > _MAX_JSON_DEPTH:
-        raise _refuse(f"the {what} nests JSON more than {_MAX_JSON_DEPTH} levels deep",
-                      hint="no glTF needs that; the file is corrupt or hostile")  # fmt: skip
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _refuse(f"the {what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise _refuse(f"the {what} is not a JSON object")
-    return value
-
-
-def _glb_parts(master: bytes) -> tuple[dict[str, Any], bytes | None]:
-    """The JSON chunk and the BIN chunk of a GLB, every length checked against the bytes."""
-    if len(master) < 20:
-        raise _refuse(f"the GLB is truncated: {len(master)} bytes, shorter than its headers")
-    _, version, length = struct.unpack_from("<4sII", master, 0)
-    if version != 2:
-        raise _refuse(f"the GLB is version {version}; only glTF 2.0 is read",
-                      hint="convert it to glTF 2.0 (e.g. with the Khronos glTF tools)")  # fmt: skip
-    if length != len(master):
-        raise _refuse(f"the GLB header says {length:,} bytes but the file has {len(master):,}",
-                      hint="the file is truncated or has bytes appended; register an intact copy")  # fmt: skip
-    chunks: list[tuple[int, bytes]] = []
-    at = 12
-    while at < len(master):
-        if at + 8 > len(master):
-            raise _refuse("the GLB ends inside a chunk header")
-        size, kind = struct.unpack_from("<II", master, at)
-        if at + 8 + size > len(master):
-            raise _refuse(f"a GLB chunk claims {size:,} bytes, past the end of the file")
-        chunks.append((kind, master[at + 8 : at + 8 + size]))
-        at += 8 + size
-    if not chunks or chunks[0][0] != _JSON_CHUNK:
-        raise _refuse("the GLB does not start with its JSON chunk")
-    binary = chunks[1][1] if len(chunks) > 1 and chunks[1][0] == _BIN_CHUNK else None
-    return _json_object(chunks[0][1], "GLB's JSON chunk"), binary
-
-
-def _has_draco() -> bool:
-    try:
-        import DracoPy  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
-
-
-def _data_uri(uri: str, what: str, room: int) -> bytes:
-    if not uri.startswith("data:"):
-        shown = uri if len(uri) <= 60 else uri[:57] + "..."
-        raise _refuse(
-            f"the glTF's {what} refers to an outside file or address ({shown!r}); "
-            "only data inside the file is read",
-            hint="pack the model into one GLB (or embed its buffers and images as data: URIs)",
-        )
-    header, _, payload = uri.partition(",")
-    if not header.endswith(";base64"):
-        raise _refuse(f"the glTF's {what} is a data: URI that is not base64")
-    if len(payload) * 3 // 4 > room:
-        raise LimitExceeded(
-            f"the glTF's inline data is larger than the master cap of {room:,} bytes",
-            hint="a genuine model this large needs a higher max_master_bytes",
-        )
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise _refuse(f"the glTF's {what} holds invalid base64") from None
-
-
-def _items(tree: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
-    value = tree.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise _refuse(f"the glTF's {key!r} is not a list of objects")
-    return value
-
-
-def _int(item: Mapping[str, Any], key: str, what: str, default: int | None = None) -> int:
-    value = item.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _refuse(f"the glTF's {what} has an invalid {key!r}: {value!r}")
-    return value
-
-
-def _check_gltf(tree: dict[str, Any], glb_binary: bytes | None, settings: ModelSettings) -> None:
-    """Refuse outside URIs, undecodable extensions and any count the bytes cannot back."""
-    asset = tree.get("asset")
-    if not isinstance(asset, dict) or not str(asset.get("version", "")).startswith("2."):
-        raise _refuse("the glTF is not version 2.0 (its asset.version)",
-                      hint="convert it to glTF 2.0")  # fmt: skip
-    required = tree.get("extensionsRequired", [])
-    for name in required if isinstance(required, list) else []:
-        if name in _UNDECODABLE:
-            raise _refuse(f"the glTF holds {_UNDECODABLE[name]} ({name}), which is not read here",
-                          hint="export the master without that compression")  # fmt: skip
-    if "KHR_draco_mesh_compression" in required and not _has_draco():
-        raise _refuse("the glTF holds Draco-compressed geometry and DracoPy is not installed",
-                      hint="install the DracoPy package, or export the master without Draco")  # fmt: skip
-    room = settings.max_master_bytes
-    lengths: list[int] = []
-    for number, buffer in enumerate(_items(tree, "buffers")):
-        declared = _int(buffer, "byteLength", f"buffer {number}")
-        if "uri" in buffer:
-            data = _data_uri(str(buffer["uri"]), f"buffer {number}", room)
-            room -= len(data)
-        elif number == 0 and glb_binary is not None:
-            data = glb_binary
-        else:
-            raise _refuse(f"the glTF's buffer {number} has no data")
-        if declared > len(data):
-            raise _refuse(f"the glTF's buffer {number} claims {declared:,} bytes; it has {len(data):,}")
-        lengths.append(declared)
-    views = _items(tree, "bufferViews")
-    for number, view in enumerate(views):
-        buffer = _int(view, "buffer", f"buffer view {number}")
-        end = _int(view, "byteOffset", f"buffer view {number}", 0) + _int(
-            view, "byteLength", f"buffer view {number}")
-        if buffer >= len(lengths) or end > lengths[buffer]:
-            raise _refuse(f"the glTF's buffer view {number} reaches past its buffer")
-    budget = settings.max_master_faces * 3 * 4
-    for number, accessor in enumerate(_items(tree, "accessors")):
-        what = f"accessor {number}"
-        count = _int(accessor, "count", what)
-        size = _COMPONENT_BYTES.get(accessor.get("componentType", -1), 0)
-        parts = _TYPE_COMPONENTS.get(str(accessor.get("type")), 0)
-        if not size or not parts:
-            raise _refuse(f"the glTF's {what} has an unknown component or element type")
-        if "sparse" in accessor:
-            raise _refuse(f"the glTF's {what} is sparse, which is not read here",
-                          hint="export the master without sparse accessors")  # fmt: skip
-        if count > budget:
-            raise LimitExceeded(f"the glTF's {what} claims {count:,} elements, over the cap",
-                                hint="a genuine model this large needs a higher max_master_faces")  # fmt: skip
-        if "bufferView" not in accessor:
-            continue
-        index = _int(accessor, "bufferView", what)
-        if index >= len(views):
-            raise _refuse(f"the glTF's {what} names a buffer view that does not exist")
-        view = views[index]
-        stride = _int(view, "byteStride", f"buffer view {index}", 0) or size * parts
-        need = _int(accessor, "byteOffset", what, 0) + (stride * (count - 1) + size * parts
-                                                        if count else 0)  # fmt: skip
-        if need > _int(view, "byteLength", f"buffer view {index}"):
-            raise _refuse(f"the glTF's {what} claims {count:,} elements, more than its data holds",
-                          hint="the file is truncated or corrupt; register an intact copy")  # fmt: skip
-    _check_gltf_images(tree, glb_binary, views, settings)
-
-
-def _check_gltf_images(
-    tree: dict[str, Any], glb_binary: bytes | None, views: list[dict[str, Any]],
-    settings: ModelSettings,
-) -> None:  # fmt: skip
-    for number, image in enumerate(_items(tree, "images")):
-        if "uri" in image:
-            data = _data_uri(str(image["uri"]), f"image {number}", settings.max_master_bytes)
-        elif "bufferView" in image:
-            index = _int(image, "bufferView", f"image {number}")
-            if index >= len(views):
-                raise _refuse(f"the glTF's image {number} names a buffer view that does not exist")
-            view = views[index]
-            if view.get("buffer") != 0 or glb_binary is None:
-                continue  # inline buffers were checked; the loader reads them as they are
-            start = int(view.get("byteOffset", 0))
-            data = glb_binary[start : start + int(view["byteLength"])]
-        else:
-            continue
-        _check_image_header(data, f"texture image {number}", settings)
-
-
-def _check_image_header(data: bytes, what: str, settings: ModelSettings) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-        except Image.DecompressionBombError:
-            width = height = 1 << 20
-        except Exception as exc:  # Pillow raises many types on hostile bytes
-            raise _refuse(f"the model's {what} is not an image Pillow can read: {exc}",
-                          hint="re-export the model with PNG or JPEG textures") from None  # fmt: skip
-    if width * height > settings.max_texture_pixels:
-        raise LimitExceeded(
-            f"the model's {what} claims {width} × {height} pixels, over the cap of "
-            f"{settings.max_texture_pixels:,}",
-            hint="a small image that claims huge dimensions is a decompression bomb; "
-            "a genuine texture this large needs a higher max_texture_pixels",
-        )
-
-
-def _check_ply(master: bytes) -> None:
-    end = master.find(b"end_header")
-    if end < 0 or end > 65536:
-        raise _refuse("the PLY file has no end_header within its first 64 KiB")
-    header = master[:end].decode("ascii", errors="replace").splitlines()
-    body = master[master.index(b"\n", end) + 1 :] if b"\n" in master[end:] else b""
-    encoding = next((line.split()[1] for line in header if line.startswith("format ")), "")
-    elements: list[tuple[str, int, int]] = []  # name, count, least bytes (binary) per row
-    for line in header:
-        words = line.split()
-        if words[:1] == ["element"] and len(words) == 3:
-            if not words[2].isdigit():
-                raise _refuse(f"the PLY header's element count {words[2]!r} is not a number")
-            elements.append((words[1], int(words[2]), 0))
-        elif words[:1] == ["property"] and elements and len(words) >= 3:
-            name, count, least = elements[-1]
-            kind = words[1]
-            step = (_PLY_TYPES.get(words[2], 1) if kind == "list"
-                    else _PLY_TYPES.get(kind, 0))  # fmt: skip
-            if not step:
-                raise _refuse(f"the PLY header names an unknown property type {kind!r}")
-            elements[-1] = (name, count, least + step)
-    claimed = sum(count for _, count, _ in elements)
-    if encoding == "ascii":
-        lines = body.count(b"\n") + 1
-        if claimed > lines:
-            raise _refuse(f"the PLY header claims {claimed:,} rows but the file has {lines:,} lines",
-                          hint="the file is truncated or corrupt; register an intact copy")  # fmt: skip
-    elif encoding.startswith("binary_"):
-        need = sum(count * max(least, 1) for _, count, least in elements)
-        if need > len(body):
-            raise _refuse(f"the PLY header claims rows of at least {need:,} bytes; "
-                          f"the file has {len(body):,} after its header",
-                          hint="the file is truncated or corrupt; register an intact copy")  # fmt: skip
-    else:
-        raise _refuse(f"the PLY format line names an unknown encoding {encoding!r}")
-
-
 # ----------------------------------------------------------------------------------- loading
 
 
-class _NoFiles(trimesh.resolvers.Resolver):  # type: ignore[misc]
+class _NoFiles(trimesh.resolvers.Resolver):
     """A resolver that refuses every name: the master is read, never a file or address it names."""
 
     def __init__(self) -> None:
@@ -493,11 +207,12 @@ class _NoFiles(trimesh.resolvers.Resolver):  # type: ignore[misc]
 
 def _load(master: bytes, fmt: ModelFormat, settings: ModelSettings) -> trimesh.Scene:
     if fmt in {"glb", "gltf"}:
-        tree, binary = (_glb_parts(master) if fmt == "glb"
-                        else (_json_object(master, "glTF file"), None))  # fmt: skip
-        _check_gltf(tree, binary, settings)
+        tree, binary = (
+            glb_chunks(master) if fmt == "glb" else (read_json(master, "glTF file"), None)
+        )
+        check_gltf(tree, binary, settings.caps)
     elif fmt == "ply":
-        _check_ply(master)
+        check_ply(master)
     logger = logging.getLogger("trimesh")
     level = logger.level
     logger.setLevel(logging.CRITICAL)  # its warnings about odd input repeat what we say
@@ -505,21 +220,27 @@ def _load(master: bytes, fmt: ModelFormat, settings: ModelSettings) -> trimesh.S
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             loaded = trimesh.load_scene(
-                io.BytesIO(master), file_type=fmt, resolver=_NoFiles(), process=False,
+                io.BytesIO(master),
+                file_type=fmt,
+                resolver=_NoFiles(),
+                process=False,
                 skip_materials=False,
-            )  # fmt: skip
+            )
     except (InvalidMedia, LimitExceeded):
         raise
     except MemoryError:
-        raise LimitExceeded("the model does not fit in memory",
-                            hint="decimate the master before registering it") from None  # fmt: skip
+        raise LimitExceeded(
+            "the model does not fit in memory", hint="decimate the master before registering it"
+        ) from None
     except Exception as exc:  # trimesh's parsers raise many types on hostile bytes
-        raise _refuse(f"the {fmt.upper()} file does not load: {type(exc).__name__}: {exc}"[:300],
-                      hint="the file is truncated or corrupt; register an intact copy") from None  # fmt: skip
+        raise refuse(
+            f"the {fmt.upper()} file does not load: {type(exc).__name__}: {exc}"[:300],
+            hint="the file is truncated or corrupt; register an intact copy",
+        ) from None
     finally:
         logger.setLevel(level)
     if not isinstance(loaded, trimesh.Scene):
-        raise _refuse(f"the {fmt.upper()} file holds no meshes")
+        raise refuse(f"the {fmt.upper()} file holds no meshes")
     return loaded
 
 
@@ -577,18 +298,25 @@ def _bare_texture(image: Any, settings: ModelSettings, what: str) -> Image.Image
         return None
     width, height = image.size
     if width * height > settings.max_texture_pixels:
-        raise LimitExceeded(f"the model's {what} is {width} × {height} pixels, over the cap",
-                            hint="a genuine texture this large needs a higher max_texture_pixels")  # fmt: skip
+        raise LimitExceeded(
+            f"the model's {what} is {width} × {height} pixels, over the cap",
+            hint="a genuine texture this large needs a higher max_texture_pixels",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.load()
-            mode = "RGBA" if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info \
-                else "RGB"  # fmt: skip
+            mode = (
+                "RGBA"
+                if image.mode in {"RGBA", "LA", "PA"} or "transparency" in image.info
+                else "RGB"
+            )
             pixels = image.convert(mode)
     except Exception as exc:  # Pillow raises many types on hostile bytes
-        raise _refuse(f"the model's {what} does not decode: {exc}",
-                      hint="re-export the model with intact PNG or JPEG textures") from None  # fmt: skip
+        raise refuse(
+            f"the model's {what} does not decode: {exc}",
+            hint="re-export the model with intact PNG or JPEG textures",
+        ) from None
     scale = min(1.0, settings.max_texture_px / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if size != pixels.size:
@@ -629,13 +357,17 @@ def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part 
     faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
     if not np.isfinite(vertices).all():
         bad = int((~np.isfinite(vertices)).any(axis=1).sum())
-        raise _refuse(f"mesh {number} has {bad:,} vertices that are not finite numbers (NaN or ∞)",
-                      hint="repair the master (e.g. in MeshLab or Blender) and register it again")  # fmt: skip
+        raise refuse(
+            f"mesh {number} has {bad:,} vertices that are not finite numbers (NaN or ∞)",
+            hint="repair the master (e.g. in MeshLab or Blender) and register it again",
+        )
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise _refuse(f"mesh {number} has faces whose vertex indices are out of range "
-                      f"(it has {len(vertices):,} vertices)",
-                      hint="the file is corrupt; repair or re-export the master")  # fmt: skip
-    visual = mesh.visual
+        raise refuse(
+            f"mesh {number} has faces whose vertex indices are out of range "
+            f"(it has {len(vertices):,} vertices)",
+            hint="the file is corrupt; repair or re-export the master",
+        )
+    visual: Any = mesh.visual
     colors: ByteArray | None = None
     uvs: FloatArray | None = None
     material = _Material()
@@ -648,8 +380,14 @@ def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part 
                 uvs = None
         material = _material(visual, settings)
         if uvs is None:  # textures without coordinates cannot be drawn
-            material = _Material(material.base_color, material.metallic, material.roughness,
-                                 material.emissive, material.alpha_mode, material.alpha_cutoff)  # fmt: skip
+            material = _Material(
+                material.base_color,
+                material.metallic,
+                material.roughness,
+                material.emissive,
+                material.alpha_mode,
+                material.alpha_cutoff,
+            )
     elif kind == "vertex":
         colors = np.asarray(visual.vertex_colors, dtype=np.uint8).reshape(-1, 4)
     elif kind == "face":
@@ -659,7 +397,7 @@ def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part 
         colors = np.repeat(face_colors, 3, axis=0)
         faces = np.arange(len(vertices), dtype=np.int64).reshape(-1, 3)
     normals: FloatArray | None = None
-    given = mesh._cache.cache.get("vertex_normals")  # noqa: SLF001: normals from the file only
+    given = mesh._cache.cache.get("vertex_normals")  # only normals the file gave
     if kind != "face" and given is not None and np.shape(given) == vertices.shape:
         normals = np.asarray(given, dtype=np.float64)
     return _clean(_Part(vertices, faces, normals, colors, uvs, material))
@@ -670,8 +408,9 @@ def _clean(part: _Part) -> _Part | None:
     v, f = part.vertices, part.faces
     if len(f):
         corners = v[f]
-        area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
-                                       corners[:, 2] - corners[:, 0]), axis=1)  # fmt: skip
+        area = np.linalg.norm(
+            np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+        )
         distinct = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
         f = f[distinct & (area > 0)]
     if not len(f):
@@ -683,8 +422,14 @@ def _clean(part: _Part) -> _Part | None:
     def keep(array: Any) -> Any:
         return None if array is None else array[used]
 
-    return _Part(v[used], remap[f].astype(np.int64), keep(part.normals), keep(part.colors),
-                 keep(part.uvs), part.material)  # fmt: skip
+    return _Part(
+        v[used],
+        remap[f].astype(np.int64),
+        keep(part.normals),
+        keep(part.colors),
+        keep(part.uvs),
+        part.material,
+    )
 
 
 def _parts(scene: trimesh.Scene, settings: ModelSettings) -> list[_Part]:
@@ -708,8 +453,10 @@ def _parts(scene: trimesh.Scene, settings: ModelSettings) -> list[_Part]:
                 if part is not None:
                     parts.append(part)
     if not parts:
-        raise _refuse("the model has no faces (a point cloud, lines, or only degenerate faces)",
-                      hint="an exhibit shows surfaces: mesh the scan before registering it")  # fmt: skip
+        raise refuse(
+            "the model has no faces (a point cloud, lines, or only degenerate faces)",
+            hint="an exhibit shows surfaces: mesh the scan before registering it",
+        )
     return parts
 
 
@@ -725,10 +472,15 @@ def _decimate_part(part: _Part, target: int) -> _Part:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, _, collapses = fast_simplification.simplify(
-            points, triangles, target_reduction=reduction, return_collapses=True,
-            preserve_border=True)
+            points,
+            triangles,
+            target_reduction=reduction,
+            return_collapses=True,
+            preserve_border=True,
+        )
         new_points, new_faces, mapping = fast_simplification.replay_simplification(
-            points, triangles, collapses)
+            points, triangles, collapses
+        )
     new_faces = np.asarray(new_faces, dtype=np.int64).reshape(-1, 3)
     mapping = np.asarray(mapping, dtype=np.int64)
     count = len(new_points)
@@ -745,10 +497,13 @@ def _decimate_part(part: _Part, target: int) -> _Part:
 
     colors = carried(part.colors)
     return _Part(
-        np.asarray(new_points, dtype=np.float64), new_faces, None,
+        np.asarray(new_points, dtype=np.float64),
+        new_faces,
+        None,
         None if colors is None else np.clip(np.rint(colors), 0, 255).astype(np.uint8),
-        carried(part.uvs), part.material,
-    )  # fmt: skip
+        carried(part.uvs),
+        part.material,
+    )
 
 
 def _within_budget(parts: list[_Part], settings: ModelSettings, file_name: str) -> list[_Part]:
@@ -785,16 +540,25 @@ def _largest_faces(parts: list[_Part], budget: int) -> list[_Part]:
     areas = []
     for number, part in enumerate(parts):
         corners = part.vertices[part.faces]
-        area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
-                                       corners[:, 2] - corners[:, 0]), axis=1)  # fmt: skip
+        area = np.linalg.norm(
+            np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+        )
         areas.append(np.stack([area, np.full(len(area), number), np.arange(len(area))], axis=1))
     table = np.concatenate(areas)
     order = np.lexsort((table[:, 2], table[:, 1], -table[:, 0]))[:budget]  # stable: ties by place
     kept = []
     for number, part in enumerate(parts):
         chosen = np.sort(table[order][table[order][:, 1] == number][:, 2].astype(np.int64))
-        smaller = _clean(_Part(part.vertices, part.faces[chosen], part.normals, part.colors,
-                               part.uvs, part.material))  # fmt: skip
+        smaller = _clean(
+            _Part(
+                part.vertices,
+                part.faces[chosen],
+                part.normals,
+                part.colors,
+                part.uvs,
+                part.material,
+            )
+        )
         if smaller is not None:
             kept.append(smaller)
     return kept
@@ -828,7 +592,7 @@ def _trimesh_of(part: _Part) -> trimesh.Trimesh:
     visual: Any
     if part.uvs is not None:
         textures = dict(material.textures)
-        pbr = trimesh.visual.material.PBRMaterial(
+        pbr = _PBR(
             baseColorFactor=np.array(material.base_color),
             metallicFactor=material.metallic,
             roughnessFactor=material.roughness,
@@ -838,13 +602,18 @@ def _trimesh_of(part: _Part) -> trimesh.Trimesh:
             doubleSided=True,
             **{slot: image for slot, image in textures.items()},
         )
-        visual = trimesh.visual.TextureVisuals(uv=part.uvs, material=pbr)
+        visual = _TEXTURE_VISUALS(uv=part.uvs, material=pbr)
     elif part.colors is not None:
         visual = trimesh.visual.ColorVisuals(vertex_colors=part.colors)
     else:
         visual = None
-    mesh = trimesh.Trimesh(vertices=part.vertices, faces=part.faces,
-                           vertex_normals=_normals(part), visual=visual, process=False)  # fmt: skip
+    mesh = trimesh.Trimesh(
+        vertices=part.vertices,
+        faces=part.faces,
+        vertex_normals=_normals(part),
+        visual=visual,
+        process=False,
+    )
     if visual is None or part.colors is not None:
         # trimesh writes no material for colours alone; a plain PBR one keeps the look stable
         pass
@@ -868,15 +637,17 @@ def _glb(parts: Sequence[_Part]) -> bytes:
     scene.metadata = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exported = trimesh.exchange.gltf.export_glb(scene, include_normals=True)
-    tree, binary = _glb_parts(exported)
+        exported = _EXPORT_GLB(scene, include_normals=True)
+    tree, binary = glb_chunks(exported)
     tree = _scrub(tree)
-    tree["asset"] = {"version": "2.0", "generator": f"heritage-ledger exhibits (trimesh "
-                     f"{trimesh.__version__})"}  # fmt: skip
+    tree["asset"] = {
+        "version": "2.0",
+        "generator": f"heritage-ledger exhibits (trimesh {trimesh.__version__})",
+    }
     for material in tree.get("materials", []):
         material["doubleSided"] = True
     _set_targets(tree)
-    return _pack_glb(tree, binary)
+    return pack_glb(tree, binary)
 
 
 def _set_targets(tree: dict[str, Any]) -> None:
@@ -891,16 +662,6 @@ def _set_targets(tree: dict[str, Any]) -> None:
                 view = accessors[accessor].get("bufferView")
                 if view is not None:
                     views[view]["target"] = target
-
-
-def _pack_glb(tree: Mapping[str, Any], binary: bytes | None) -> bytes:
-    text = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    text += b" " * (-len(text) % 4)
-    chunks = struct.pack("<II", len(text), _JSON_CHUNK) + text
-    if binary:
-        padded = binary + b"\0" * (-len(binary) % 4)
-        chunks += struct.pack("<II", len(padded), _BIN_CHUNK) + padded
-    return struct.pack("<4sII", _GLB_MAGIC, 2, 12 + len(chunks)) + chunks
 
 
 def _linear(srgb: FloatArray) -> FloatArray:
@@ -945,10 +706,12 @@ def derive_model(
     parts = _within_budget(_parts(_load(master, fmt, settings), settings), settings, file_name)
     glb = DerivedFile.of("model.glb", "model/gltf-binary", _glb(parts))
     poster = DerivedFile.of(
-        "poster.png", "image/png",
+        "poster.png",
+        "image/png",
         poster_png([_poster_mesh(part) for part in parts], settings.poster_px),
-        width=settings.poster_px, height=settings.poster_px,
-    )  # fmt: skip
+        width=settings.poster_px,
+        height=settings.poster_px,
+    )
     record = DerivationRecord(
         kind=_KIND,
         master_cid=file_cid(master),
@@ -969,7 +732,9 @@ def derive_model_cached(
 
     record, files = cache.get_or_derive(file_cid(master), settings.to_json(), fresh)
     if [file.name for file in files] != ["model.glb", "poster.png"]:
-        raise InvalidMedia(f"the cached derivation of {record.master_cid} lists "
-                           f"{[file.name for file in files]}, not model.glb and poster.png",
-                           hint="delete it from the cache's directory")  # fmt: skip
+        raise InvalidMedia(
+            f"the cached derivation of {record.master_cid} lists "
+            f"{[file.name for file in files]}, not model.glb and poster.png",
+            hint="delete it from the cache's directory",
+        )
     return ItemFiles(kind="model", files=tuple(files), records=(record,))

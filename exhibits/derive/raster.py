@@ -59,17 +59,22 @@ class PosterMesh:
 
 def _rotation() -> FloatArray:
     yaw, pitch = math.radians(_YAW), math.radians(_PITCH)
-    about_y = np.array([
-        [math.cos(yaw), 0.0, math.sin(yaw)],
-        [0.0, 1.0, 0.0],
-        [-math.sin(yaw), 0.0, math.cos(yaw)],
-    ])  # fmt: skip
-    about_x = np.array([
-        [1.0, 0.0, 0.0],
-        [0.0, math.cos(pitch), -math.sin(pitch)],
-        [0.0, math.sin(pitch), math.cos(pitch)],
-    ])  # fmt: skip
-    return about_x @ about_y
+    about_y = np.array(
+        [
+            [math.cos(yaw), 0.0, math.sin(yaw)],
+            [0.0, 1.0, 0.0],
+            [-math.sin(yaw), 0.0, math.cos(yaw)],
+        ]
+    )
+    about_x = np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, math.cos(pitch), -math.sin(pitch)],
+            [0.0, math.sin(pitch), math.cos(pitch)],
+        ]
+    )
+    rotation: FloatArray = about_x @ about_y
+    return rotation
 
 
 def _triangles(meshes: Sequence[PosterMesh]) -> tuple[FloatArray, FloatArray]:
@@ -102,7 +107,11 @@ def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntAr
     index = np.flatnonzero(small)
     rounded = (span[index] + 7) // 8 * 8
     faces, x0s, y0s, widths, heights = (
-        [index], [low[index, 0]], [low[index, 1]], [rounded[:, 0]], [rounded[:, 1]]
+        [index],
+        [low[index, 0]],
+        [low[index, 1]],
+        [rounded[:, 0]],
+        [rounded[:, 1]],
     )
     for face in np.flatnonzero(~small):  # few: only triangles larger than a tile on screen
         xs = np.arange(low[face, 0], high[face, 0] + 1, _TILE)
@@ -114,9 +123,12 @@ def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntAr
         widths.append(np.full(gx.size, _TILE, dtype=np.int64))
         heights.append(np.full(gx.size, _TILE, dtype=np.int64))
     return (
-        np.concatenate(faces), np.concatenate(x0s), np.concatenate(y0s),
-        np.concatenate(widths), np.concatenate(heights),
-    )  # fmt: skip
+        np.concatenate(faces),
+        np.concatenate(x0s),
+        np.concatenate(y0s),
+        np.concatenate(widths),
+        np.concatenate(heights),
+    )
 
 
 def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
@@ -143,10 +155,14 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
             y = y_all[start : start + step, None] + oy[None, :]
             cx, cy = x + 0.5, y + 0.5
             inv = 1.0 / area[f][:, None]
-            w0 = ((b[f, 0, None] - cx) * (c[f, 1, None] - cy)
-                  - (b[f, 1, None] - cy) * (c[f, 0, None] - cx)) * inv  # fmt: skip
-            w1 = ((c[f, 0, None] - cx) * (a[f, 1, None] - cy)
-                  - (c[f, 1, None] - cy) * (a[f, 0, None] - cx)) * inv  # fmt: skip
+            w0 = (
+                (b[f, 0, None] - cx) * (c[f, 1, None] - cy)
+                - (b[f, 1, None] - cy) * (c[f, 0, None] - cx)
+            ) * inv
+            w1 = (
+                (c[f, 0, None] - cx) * (a[f, 1, None] - cy)
+                - (c[f, 1, None] - cy) * (a[f, 0, None] - cx)
+            ) * inv
             w2 = 1.0 - w0 - w1
             inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
             inside &= (x >= 0) & (x < size) & (y >= 0) & (y < size)
@@ -167,9 +183,7 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
     return owner
 
 
-def render_poster(
-    meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2
-) -> Image.Image:
+def render_poster(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> Image.Image:
     """An RGBA image ``size`` pixels square of ``meshes`` from the fixed three-quarter view."""
     corners, rgba = _triangles(meshes)
     full = size * supersample
@@ -183,7 +197,7 @@ def render_poster(
         extent = float(max(high[0] - low[0], high[1] - low[1])) or 1.0
         scale = full * (1.0 - 2 * _MARGIN) / extent
         centre = (low + high) / 2
-        px = np.empty(view.shape[:2] + (2,))
+        px = np.empty((*view.shape[:2], 2))
         px[..., 0] = (view[..., 0] - centre[0]) * scale + full / 2
         px[..., 1] = full / 2 - (view[..., 1] - centre[1]) * scale
         owner = _rasterise(px, view[..., 2], full)
@@ -201,8 +215,9 @@ def render_poster(
 
 
 def _to_srgb(linear: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    high = np.float32(1.055) * np.power(np.maximum(linear, np.float32(0.0031308)),
-                                        np.float32(1 / 2.4)) - np.float32(0.055)  # fmt: skip
+    high = np.float32(1.055) * np.power(
+        np.maximum(linear, np.float32(0.0031308)), np.float32(1 / 2.4)
+    ) - np.float32(0.055)
     result: npt.NDArray[np.float32] = np.where(linear <= 0.0031308, linear * 12.92, high)
     return result
 
