@@ -5,42 +5,44 @@ out); :func:`derive_model_cached` adds the :class:`~exhibits.derive.cache.Deriva
 returns the :class:`~exhibits.model.ItemFiles` the build passes on (``model.glb``, then
 ``poster.png``). The steps:
 
-1. **Recognise the format** from the bytes: GLB (its magic), glTF (JSON with an ``asset``), PLY
-   (its magic), STL (binary by its exact size, ASCII by ``solid``/``facet``) or OBJ (its
-   statements). The file name's extension only settles text that could be either OBJ or ASCII
-   STL and names the format in messages; content that contradicts it wins.
-2. **Check before loading** (:mod:`exhibits.derive.model_input`). The master's size is capped; every count a header claims (GLB
-   chunks, glTF accessors, buffer views and buffers, PLY elements, binary STL triangles) is
-   checked against the bytes that are really there, so a small file that claims billions of
-   vertices is refused before anything is allocated. A glTF may carry its data only inline
-   (``data:`` URIs) or in the GLB's own chunk: any other URI is refused, and no file or network
-   read ever happens (the loader is given a resolver that refuses every name, which also keeps
-   an OBJ's ``mtllib`` unread). Textures are checked by their header's dimensions before any
-   pixel is decoded. Compressed geometry extensions (Draco, meshopt) are refused with a hint.
+1. **Recognise the format** from the bytes (:func:`~exhibits.derive.model_input.sniff_format`):
+   GLB, glTF, OBJ, PLY or STL. Content that contradicts the file name's extension wins.
+2. **Check before loading** (:mod:`exhibits.derive.model_input`): the master's size is capped,
+   every count a header claims is held against the bytes really there, instancing is bounded,
+   texture dimensions are read from their headers, and a glTF may carry data only inline
+   (``data:`` URIs) or in the GLB's own chunk. No file or network read ever happens: the loader
+   gets a resolver that refuses every name, which also keeps an OBJ's ``mtllib`` unread.
+   Draco-compressed geometry is decoded (DracoPy); meshopt and KTX2 are refused with a hint.
 3. **Load** with trimesh (``process=False``: nothing merged or reordered behind our back), bake
    every node's transform into its mesh, and keep only geometry and material: positions, faces,
    normals, vertex colours, texture coordinates, PBR factors and textures. Names, extras,
-   ``asset`` strings, cameras, lights, animations and skins of the master are not carried
-   over (names and extras can carry private text). Vertices that are not finite, indices out of
-   range and meshes with no faces are refused; degenerate faces are dropped.
-4. **Face budget.** Over :attr:`ModelSettings.face_budget`, the meshes are decimated with
-   fast-simplification (quadric edge collapse), each to its share of the budget; vertex colours
-   and texture coordinates follow the collapses (averaged over merged vertices) and normals are
-   recomputed. With ``decimate=False`` an over-budget master is refused instead.
+   ``asset`` strings, cameras, lights, animations, skins and morph targets of the master are
+   not carried over (names and extras can carry private text). Vertices that are not finite,
+   indices out of range and models with no faces are refused; degenerate faces are dropped.
+   A texture without coordinates is dropped, and so are vertex colours on a textured mesh.
+4. **Face budget.** Over :attr:`ModelSettings.face_budget`, each mesh is decimated with
+   fast-simplification (quadric edge collapse, open borders kept so a scan's holes do not
+   grow) to its share of the budget. Vertex colours and texture coordinates follow the
+   collapses (averaged over the merged vertices, so colours soften and texture seams can
+   smear); normals are recomputed, so authored hard edges are lost. Where collapses cannot reach
+   the budget (loose triangles share no edge), the largest faces are kept. With
+   ``decimate=False`` an over-budget master is refused instead, with the count and the budget.
 5. **Textures** are cut to :attr:`ModelSettings.max_texture_px` on the longest side (Lanczos) and
    re-encoded as PNG from bare pixels: no metadata of the master's images survives.
 6. **Write** the GLB with trimesh, then rewrite its JSON chunk: every ``name`` and ``extras``
-   removed, ``asset`` set to ours, materials two-sided (scans and converted meshes often have
-   inconsistent winding; a culled back face shows as a hole). Real units are kept: glTF's unit
-   is the metre, and a master in other units keeps its numbers (the gallery scales every model to
-   its plinth). Axes are kept as in the master; glTF's +Y is up.
-7. **Poster**: :func:`exhibits.derive.raster.poster_png` draws the derived meshes, so the poster
-   shows what the GLB holds.
+   removed, ``asset`` set to ours, buffer-view targets set, materials two-sided (scans and
+   converted meshes often have inconsistent winding; a culled back face shows as a hole).
+   Normals are computed where the master has none. Real units are kept: glTF's unit is the
+   metre, and a master in other units keeps its numbers (the gallery scales every model to its
+   plinth); axes are kept as in the master (glTF's +Y is up; many STL files are +Z up).
+7. **Poster**: :func:`exhibits.derive.raster.poster_png` draws the derived meshes (base colour,
+   vertex colours, base texture, smooth normals), so the poster shows what the GLB holds.
 
 The same master and settings give byte-identical files: every encoder setting is fixed, nothing
 depends on time, dict order or hashing, and the library versions are part of the settings.
-Every refusal is an :class:`~ledger.errors.InvalidMedia` (or
-:class:`~ledger.errors.LimitExceeded` for caps) that says what was wrong and what to do.
+Every refusal is an :class:`~ledger.errors.InvalidMedia`, or a
+:class:`~ledger.errors.LimitExceeded` for a cap (the build catches both), saying what was wrong
+and, in its hint, what to do.
 """
 
 from __future__ import annotations
@@ -670,25 +672,22 @@ def _linear(srgb: FloatArray) -> FloatArray:
 
 
 def _poster_mesh(part: _Part) -> PosterMesh:
-    """The part's faces with one linear RGBA colour each, as the GLB would show them."""
-    base = np.array(part.material.base_color)
-    count = len(part.faces)
-    rgba = np.tile(base, (count, 1))
+    """The part as the GLB shows it: base colour, vertex colours, base texture, normals."""
+    rgba = np.tile(np.array(part.material.base_color, dtype=np.float64), (len(part.faces), 1))
+    rgba[:, 3] = 1.0  # the poster shows the surface; see-through materials would only fade it
+    vertex_rgba = None
     if part.colors is not None:
-        per_vertex = _linear(part.colors[:, :3].astype(np.float64) / 255.0)
-        rgba[:, :3] *= per_vertex[part.faces].mean(axis=1)
+        vertex_rgba = np.ones((len(part.vertices), 4))
+        vertex_rgba[:, :3] = _linear(part.colors[:, :3].astype(np.float64) / 255.0)
     texture = part.material.texture("baseColorTexture")
+    pixels = None
     if texture is not None and part.uvs is not None:
-        pixels = np.asarray(texture.convert("RGB"), dtype=np.float64) / 255.0
-        height, width = pixels.shape[:2]
-        centre = part.uvs[part.faces].mean(axis=1)
-        u = np.mod(centre[:, 0], 1.0)
-        v = np.mod(centre[:, 1], 1.0)  # glTF: v grows downwards in the image
-        x = np.clip((u * width).astype(np.int64), 0, width - 1)
-        y = np.clip((v * height).astype(np.int64), 0, height - 1)
-        rgba[:, :3] *= _linear(pixels[y, x])
-    rgba[:, 3] = 1.0
-    return PosterMesh(part.vertices, part.faces, rgba)
+        pixels = _linear(np.asarray(texture.convert("RGB"), dtype=np.float64) / 255.0)
+    return PosterMesh(
+        part.vertices, part.faces, rgba, vertex_rgba, _normals(part),
+        part.uvs if pixels is not None else None,
+        None if pixels is None else pixels.astype(np.float32),
+    )  # fmt: skip
 
 
 def derive_model(

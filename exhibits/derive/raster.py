@@ -6,9 +6,11 @@ native renderer whose output would change with a driver. The same triangles and 
 same pixels on any machine with the same numpy, so the PNG is deterministic.
 
 The view is fixed: orthographic, from the front right and a little above (a three-quarter view),
-the model's +Y up (glTF's convention) and fitted to the frame with a margin. Shading is flat
-Lambert with an ambient term and is two-sided, because scans and converted meshes often have
-inconsistent winding: a back face lit as a front face looks right, a culled one leaves a hole.
+the model's +Y up (glTF's convention) and fitted to the frame with a margin. Colours, normals
+and texture coordinates are interpolated across each face (texels sampled nearest, repeating).
+Shading is Lambert with an ambient term and is two-sided, because scans and converted meshes
+often have inconsistent winding: a back face lit as a front face looks right, a culled one
+leaves a hole.
 The background is transparent, so the poster sits on any theme. Edges are smoothed by rendering
 at ``supersample`` times the size and averaging (premultiplied, so edges do not darken).
 
@@ -50,11 +52,42 @@ _BATCH: Final = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class PosterMesh:
-    """Triangles to draw: vertices (n, 3), faces (m, 3) and a linear RGBA colour (m, 4) per face."""
+    """Triangles to draw and how they look, colours linear (not sRGB) from 0 to 1.
+
+    ``face_rgba`` (m, 4) is each face's colour; ``vertex_rgba`` (n, 4), when given, is
+    interpolated across faces and multiplied in; ``normals`` (n, 3) give smooth shading (flat
+    without); ``uvs`` (n, 2) with ``texture`` (h, w, 3) are sampled per pixel and multiplied in.
+    """
 
     vertices: FloatArray
     faces: IntArray
     face_rgba: FloatArray
+    vertex_rgba: FloatArray | None = None
+    normals: FloatArray | None = None
+    uvs: FloatArray | None = None
+    texture: npt.NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Corners:
+    """Every face's three corners, all meshes together: what a drawn pixel interpolates."""
+
+    position: FloatArray  # (m, 3, 3)
+    rgba: FloatArray  # (m, 3, 4)
+    normal: FloatArray  # (m, 3, 3)
+    uv: FloatArray  # (m, 3, 2)
+    texture: IntArray  # (m,) index into textures, -1 for none
+    textures: tuple[npt.NDArray[np.float32], ...]
+
+    def only(self, keep: npt.NDArray[np.bool_]) -> _Corners:
+        return _Corners(
+            self.position[keep],
+            self.rgba[keep],
+            self.normal[keep],
+            self.uv[keep],
+            self.texture[keep],
+            self.textures,
+        )
 
 
 def _rotation() -> FloatArray:
@@ -77,22 +110,97 @@ def _rotation() -> FloatArray:
     return rotation
 
 
-def _triangles(meshes: Sequence[PosterMesh]) -> tuple[FloatArray, FloatArray]:
-    corners = [mesh.vertices[mesh.faces] for mesh in meshes if len(mesh.faces)]
-    colours = [mesh.face_rgba for mesh in meshes if len(mesh.faces)]
-    if not corners:
-        return np.zeros((0, 3, 3)), np.zeros((0, 4))
-    return np.concatenate(corners).astype(np.float64), np.concatenate(colours).astype(np.float64)
-
-
-def _shade(view: FloatArray, rgba: FloatArray) -> FloatArray:
-    normal = np.cross(view[:, 1] - view[:, 0], view[:, 2] - view[:, 0])
+def _face_normals(corners: FloatArray) -> FloatArray:
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
     length = np.linalg.norm(normal, axis=1)
     length[length == 0] = 1.0
+    result: FloatArray = normal / length[:, None]
+    return result
+
+
+def _corners(meshes: Sequence[PosterMesh]) -> _Corners:
+    positions, colours, normals, uvs, which = [], [], [], [], []
+    textures: list[npt.NDArray[np.float32]] = []
+    for mesh in meshes:
+        if not len(mesh.faces):
+            continue
+        corners = mesh.vertices[mesh.faces].astype(np.float64)
+        positions.append(corners)
+        rgba = np.repeat(mesh.face_rgba[:, None, :], 3, axis=1).astype(np.float64)
+        if mesh.vertex_rgba is not None:
+            rgba = rgba * mesh.vertex_rgba[mesh.faces]
+        colours.append(rgba)
+        if mesh.normals is not None:
+            normals.append(mesh.normals[mesh.faces].astype(np.float64))
+        else:
+            normals.append(np.repeat(_face_normals(corners)[:, None, :], 3, axis=1))
+        if mesh.uvs is not None and mesh.texture is not None:
+            uvs.append(mesh.uvs[mesh.faces].astype(np.float64))
+            which.append(np.full(len(mesh.faces), len(textures), dtype=np.int64))
+            textures.append(mesh.texture)
+        else:
+            uvs.append(np.zeros((len(mesh.faces), 3, 2)))
+            which.append(np.full(len(mesh.faces), -1, dtype=np.int64))
+    if not positions:
+        empty = np.zeros((0, 3, 3))
+        return _Corners(
+            empty, np.zeros((0, 3, 4)), empty, np.zeros((0, 3, 2)), np.zeros(0, dtype=np.int64), ()
+        )
+    return _Corners(
+        np.concatenate(positions),
+        np.concatenate(colours),
+        np.concatenate(normals),
+        np.concatenate(uvs),
+        np.concatenate(which),
+        tuple(textures),
+    )
+
+
+def _sample(texture: npt.NDArray[np.float32], uv: FloatArray) -> FloatArray:
+    """Nearest texel at each (u, v), repeating (glTF's default wrap); v runs down the image."""
+    height, width = texture.shape[:2]
+    x = np.clip((np.mod(uv[:, 0], 1.0) * width).astype(np.int64), 0, width - 1)
+    y = np.clip((np.mod(uv[:, 1], 1.0) * height).astype(np.int64), 0, height - 1)
+    result: FloatArray = texture[y, x].astype(np.float64)
+    return result
+
+
+def _shade_pixels(
+    corners: _Corners,
+    view_normals: FloatArray,
+    px: FloatArray,
+    face: IntArray,
+    pix: IntArray,
+    size: int,
+) -> FloatArray:
+    """Premultiplied linear RGBA of drawn pixels: attributes interpolated at the pixel centre."""
+    cy, cx = np.divmod(pix, size)
+    x, y = cx + 0.5, cy + 0.5
+    a, b, c = px[face, 0], px[face, 1], px[face, 2]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    w0 = ((b[:, 0] - x) * (c[:, 1] - y) - (b[:, 1] - y) * (c[:, 0] - x)) / area
+    w1 = ((c[:, 0] - x) * (a[:, 1] - y) - (c[:, 1] - y) * (a[:, 0] - x)) / area
+    weights = np.clip(np.stack([w0, w1, 1.0 - w0 - w1], axis=1), 0.0, 1.0)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    rgba = np.einsum("pk,pkc->pc", weights, corners.rgba[face])
+    normal = np.einsum("pk,pkc->pc", weights, view_normals[face])
+    length = np.linalg.norm(normal, axis=1)
+    flat = length < 1e-9  # corner normals that cancel out: the face's own normal instead
+    if flat.any():
+        normal[flat] = _face_normals(corners.position[face[flat]] @ _rotation().T)
+        length[flat] = 1.0
     lambert = np.abs((normal / length[:, None]) @ _LIGHT)  # two-sided: winding is not trusted
-    shaded = rgba.copy()
-    shaded[:, :3] = np.clip(rgba[:, :3] * (_AMBIENT + (1.0 - _AMBIENT) * lambert)[:, None], 0, 1)
-    return shaded
+    textured = corners.texture[face]
+    for index, texture in enumerate(corners.textures):
+        chosen = textured == index
+        if chosen.any():
+            uv = np.einsum("pk,pkc->pc", weights[chosen], corners.uv[face[chosen]])
+            rgba[chosen, :3] *= _sample(texture, uv)
+    rgba[:, :3] = np.clip(rgba[:, :3] * (_AMBIENT + (1.0 - _AMBIENT) * lambert)[:, None], 0, 1)
+    rgba[:, 3] = np.clip(rgba[:, 3], 0.0, 1.0)
+    rgba[:, :3] *= rgba[:, 3:4]  # premultiplied, so averaging does not darken the edges
+    result: FloatArray = rgba
+    return result
 
 
 def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
@@ -185,11 +293,11 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
 
 def render_poster(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> Image.Image:
     """An RGBA image ``size`` pixels square of ``meshes`` from the fixed three-quarter view."""
-    corners, rgba = _triangles(meshes)
+    corners = _corners(meshes)
+    corners = corners.only(np.asarray(np.isfinite(corners.position).all(axis=(1, 2))))
     full = size * supersample
-    finite = np.isfinite(corners).all(axis=(1, 2))
-    corners, rgba = corners[finite], rgba[finite]
-    view = corners @ _rotation().T
+    rotation = _rotation()
+    view = corners.position @ rotation.T
     pixels = np.zeros((full * full, 4), dtype=np.float32)
     if len(view):
         flat = view.reshape(-1, 3)
@@ -201,10 +309,11 @@ def render_poster(meshes: Sequence[PosterMesh], size: int, *, supersample: int =
         px[..., 0] = (view[..., 0] - centre[0]) * scale + full / 2
         px[..., 1] = full / 2 - (view[..., 1] - centre[1]) * scale
         owner = _rasterise(px, view[..., 2], full)
-        shaded = _shade(view, rgba)
-        shaded[:, :3] *= shaded[:, 3:4]  # premultiplied, so averaging does not darken edges
+        view_normals = np.nan_to_num(corners.normal) @ rotation.T
         drawn = np.flatnonzero(owner >= 0)
-        pixels[drawn] = shaded[owner[drawn]]
+        for start in range(0, len(drawn), _BATCH // 4):
+            pix = drawn[start : start + _BATCH // 4]
+            pixels[pix] = _shade_pixels(corners, view_normals, px, owner[pix], pix, full)
     blocks = pixels.reshape(size, supersample, size, supersample, 4).sum(axis=(1, 3))
     blocks /= supersample * supersample
     alpha = blocks[..., 3:4]
