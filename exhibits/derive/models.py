@@ -20,6 +20,7 @@ returns the :class:`~exhibits.model.ItemFiles` the build passes on (``model.glb`
    not carried over (names and extras can carry private text). Vertices that are not finite,
    indices out of range and models with no faces are refused; degenerate faces are dropped.
    A texture without coordinates is dropped, and so are vertex colours on a textured mesh.
+   Faces are turned where their neighbours disagree (:func:`_consistent_winding`).
 4. **Face budget.** Over :attr:`ModelSettings.face_budget`, each mesh is decimated with
    fast-simplification (quadric edge collapse, open borders kept so a scan's holes do not
    grow) to its share of the budget. Vertex colours and texture coordinates follow the
@@ -402,7 +403,68 @@ def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part 
     given = mesh._cache.cache.get("vertex_normals")  # only normals the file gave
     if kind != "face" and given is not None and np.shape(given) == vertices.shape:
         normals = np.asarray(given, dtype=np.float64)
-    return _clean(_Part(vertices, faces, normals, colors, uvs, material))
+    cleaned = _clean(_Part(vertices, faces, normals, colors, uvs, material))
+    if cleaned is None:
+        return None
+    return _Part(cleaned.vertices, _consistent_winding(cleaned), cleaned.normals, cleaned.colors,
+                 cleaned.uvs, cleaned.material)  # fmt: skip
+
+
+def _consistent_winding(part: _Part) -> IntArray:
+    """The faces turned so that neighbours agree (odd winding is a common scan quirk).
+
+    With normals from the master, each face is turned to face the way its corners' normals do.
+    Without, faces are walked across shared edges (an edge two faces share runs opposite ways in
+    each when they agree) and each connected piece keeps the orientation most of its area had.
+    Consistency is what matters to shading: the materials are two-sided, so a piece that faces
+    inwards throughout still lights correctly; a patchwork of both ways does not."""
+    v, f = part.vertices, part.faces.copy()
+    corners = v[f]
+    geometric = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    if part.normals is not None:
+        flip = (geometric * part.normals[f].sum(axis=1)).sum(axis=1) < 0
+        f[flip] = f[flip][:, ::-1]
+        return f
+    count = len(f)
+    starts = f.reshape(-1)
+    ends = f[:, [1, 2, 0]].reshape(-1)
+    owner = np.repeat(np.arange(count), 3)
+    key = np.minimum(starts, ends) * len(v) + np.maximum(starts, ends)
+    order = np.argsort(key, kind="stable")
+    key, owner, forward = key[order], owner[order], (starts < ends)[order]
+    # Edges shared by exactly two faces: the pairs to walk (others are borders or non-manifold).
+    same_next = key[1:] == key[:-1]
+    single = same_next.copy()
+    single[1:] &= ~same_next[:-1]
+    single[:-1] &= ~same_next[1:]
+    pair = np.flatnonzero(single)
+    first, second = owner[pair], owner[pair + 1]
+    disagree = forward[pair] == forward[pair + 1]  # the same direction twice: one is flipped
+    neighbours: list[list[tuple[int, bool]]] = [[] for _ in range(count)]
+    for a, b, odd in zip(first.tolist(), second.tolist(), disagree.tolist(), strict=True):
+        neighbours[a].append((b, odd))
+        neighbours[b].append((a, odd))
+    turned = np.zeros(count, dtype=bool)
+    seen = np.zeros(count, dtype=bool)
+    area = np.linalg.norm(geometric, axis=1)
+    for start in range(count):
+        if seen[start]:
+            continue
+        seen[start] = True
+        piece, stack = [start], [start]
+        while stack:
+            face = stack.pop()
+            for other, odd in neighbours[face]:
+                if not seen[other]:
+                    seen[other] = True
+                    turned[other] = turned[face] != odd
+                    piece.append(other)
+                    stack.append(other)
+        members = np.array(piece)
+        if area[members][turned[members]].sum() > area[members][~turned[members]].sum():
+            turned[members] = ~turned[members]  # keep the orientation most of the piece had
+    f[turned] = f[turned][:, ::-1]
+    return f
 
 
 def _clean(part: _Part) -> _Part | None:
