@@ -346,7 +346,7 @@ def _material(visual: Any, settings: ModelSettings) -> _Material:
     emissive = _factor(raw.emissiveFactor, 3, (0.0, 0.0, 0.0))
     return _Material(
         base_color=(base[0], base[1], base[2], base[3]),
-        metallic=_scalar(raw.metallicFactor, 0.0 if raw.metallicFactor is None else 1.0),
+        metallic=_scalar(raw.metallicFactor, 1.0),  # glTF: absent means fully metallic
         roughness=_scalar(raw.roughnessFactor, 1.0),
         emissive=(emissive[0], emissive[1], emissive[2]),
         alpha_mode=alpha_mode if alpha_mode in {"OPAQUE", "MASK", "BLEND"} else "OPAQUE",
@@ -654,8 +654,11 @@ def _normals(part: _Part) -> FloatArray:
 def _trimesh_of(part: _Part) -> trimesh.Trimesh:
     material = part.material
     visual: Any
-    if part.uvs is not None:
-        textures = dict(material.textures)
+    plain = not material.textures and material == _Material(textures=material.textures)
+    if part.colors is not None and plain:
+        visual = trimesh.visual.ColorVisuals(vertex_colors=part.colors)
+    elif part.uvs is not None or not plain:
+        textures = dict(material.textures) if part.uvs is not None else {}
         pbr = _PBR(
             baseColorFactor=np.array(material.base_color),
             metallicFactor=material.metallic,
@@ -667,8 +670,6 @@ def _trimesh_of(part: _Part) -> trimesh.Trimesh:
             **{slot: image for slot, image in textures.items()},
         )
         visual = _TEXTURE_VISUALS(uv=part.uvs, material=pbr)
-    elif part.colors is not None:
-        visual = trimesh.visual.ColorVisuals(vertex_colors=part.colors)
     else:
         visual = None
     mesh = trimesh.Trimesh(

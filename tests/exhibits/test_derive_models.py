@@ -317,7 +317,31 @@ def real_masters() -> dict[str, tuple[bytes, str]]:
         "teapot-gltf-textured": (gltf_bytes(textured), "teapot.gltf"),
         "teapot-glb-textured": (glb_of(textured), "teapot.glb"),
         "suzanne-glb-draco": (base64.b64decode(suzanne.split(",", 1)[1]), "suzanne.glb"),
+        "bunny-and-teapot-glb": (two_meshes(), "pair.glb"),
     }
+
+
+def two_meshes() -> bytes:
+    """A GLB written by trimesh: the coloured bunny beside a red teapot, two meshes and two
+    materials, with private text in its names and metadata (trimesh writes them as extras)."""
+    v, f, colors = coloured_bunny()
+    bunny = trimesh.Trimesh(v, f, vertex_colors=colors, process=False)
+    bunny.metadata = {"note": f"{CANARY} bunny metadata"}
+    tea_v, tea_f = arrays("teapot")
+    red: Any = trimesh.visual.material.PBRMaterial(  # type: ignore[no-untyped-call]
+        name=f"{CANARY} red", baseColorFactor=[200, 30, 30, 255], roughnessFactor=0.4
+    )
+    visual: Any = trimesh.visual.TextureVisuals
+    teapot = trimesh.Trimesh(tea_v / 3 + [3.0, 0.0, 0.0], tea_f, process=False,
+                             visual=visual(material=red))  # fmt: skip
+    scene = trimesh.Scene()
+    scene.add_geometry(bunny, geom_name=f"{CANARY} bunny", node_name=f"{CANARY} node one")
+    scene.add_geometry(teapot, geom_name=f"{CANARY} teapot", node_name=f"{CANARY} node two")
+    scene.metadata = {"author": f"{CANARY} scene metadata"}
+    export: Any = scene.export
+    data: bytes = export(file_type="glb")
+    assert CANARY.encode() in data
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -401,6 +425,8 @@ def test_each_format_keeps_the_geometry(derived: dict[str, Any]) -> None:
     for name, (record, (glb, poster)) in derived.items():
         assert record.kind == "model" and glb.name == "model.glb" and poster.name == "poster.png"
         assert glb.media_type == "model/gltf-binary" and poster.media_type == "image/png"
+        if name == "bunny-and-teapot-glb":
+            continue  # two meshes: test_several_meshes_keep_their_materials
         mesh = reload(glb.data)
         assert len(mesh.faces) > 0
         if name.startswith("bunny"):
@@ -413,6 +439,21 @@ def test_each_format_keeps_the_geometry(derived: dict[str, Any]) -> None:
             np.testing.assert_allclose(
                 mesh.bounds, [tea_v.min(0) + shift, tea_v.max(0) + shift], atol=1e-5
             )
+
+
+def test_several_meshes_keep_their_materials(derived: dict[str, Any]) -> None:
+    glb = derived["bunny-and-teapot-glb"][1][0].data
+    tree = glb_json(glb)
+    primitives = [p for mesh in tree["meshes"] for p in mesh["primitives"]]
+    assert len(primitives) == 2
+    assert sum("COLOR_0" in p["attributes"] for p in primitives) == 1
+    factors = [m.get("pbrMetallicRoughness", {}).get("baseColorFactor") for m in
+               tree.get("materials", [])]  # fmt: skip
+    red = [f for f in factors if f and f[0] > 0.7 and f[1] < 0.2 and f[2] < 0.2]
+    assert len(red) == 1
+    scene = trimesh.load_scene(io.BytesIO(glb), file_type="glb", process=False)
+    faces = sorted(len(getattr(m, "faces", ())) for m in scene.dump(concatenate=False))
+    assert faces == sorted([len(arrays("bunny")[1]), len(arrays("teapot")[1])])
 
 
 def test_every_teapot_face_is_kept_in_every_format(derived: dict[str, Any]) -> None:
