@@ -15,9 +15,9 @@ The background is transparent, so the poster sits on any theme. Edges are smooth
 at ``supersample`` times the size and averaging (premultiplied, so edges do not darken).
 
 Rasterisation is vectorised: every triangle's bounding box (split into tiles when large) is a
-batch of candidate pixels; barycentric weights decide coverage and depth; candidates are sorted
-by pixel and depth and the nearest wins. Ties go to the lower face index, so the order of work
-never changes the result.
+batch of candidate pixels; barycentric weights decide coverage and depth; each candidate is folded
+into one integer key per pixel (depth, then face) and the largest key wins: the nearest face,
+and on equal depth the lower face index, so the order of work never changes the result.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ _AMBIENT: Final = 0.3
 _MARGIN: Final = 0.06
 #: Largest bounding-box side rasterised at once; larger triangles are split into tiles.
 _TILE: Final = 128
+#: A pixel's key: depth in the high bits, face index in the low (faces are within the budget).
+_FACE_BITS: Final = 26
+_DEPTH_BITS: Final = 36
 #: Candidate pixels per batch: bounds the memory of one step (about 100 bytes each).
 _BATCH: Final = 1 << 20
 
@@ -240,11 +243,17 @@ def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntAr
 
 
 def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
-    """The face drawn at each pixel (row-major, -1 for none)."""
-    zbuf = np.full(size * size, -np.inf)
-    owner = np.full(size * size, -1, dtype=np.int64)
+    """The face drawn at each pixel (row-major, -1 for none).
+
+    Each covering candidate becomes one integer key, its depth quantised to
+    :data:`_DEPTH_BITS` bits above its face index (inverted), and each pixel keeps the largest
+    key: the nearest face, and on equal depth the lowest index, whatever the order of work."""
+    keys = np.full(size * size, -1, dtype=np.int64)
     if not len(px):
-        return owner
+        return keys
+    face_mask = (1 << _FACE_BITS) - 1
+    low, high = float(depth.min()), float(depth.max())
+    depth_scale = ((1 << _DEPTH_BITS) - 1) / ((high - low) or 1.0)
     a, b, c = px[:, 0], px[:, 1], px[:, 2]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
     faces, x0s, y0s, widths, heights = _work(px)
@@ -277,18 +286,13 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
             if not inside.any():
                 continue
             z = w0 * depth[f, 0, None] + w1 * depth[f, 1, None] + w2 * depth[f, 2, None]
-            pix = (y * size + x)[inside]
-            zs = z[inside]
+            level = np.clip(np.rint((z[inside] - low) * depth_scale), 0, (1 << _DEPTH_BITS) - 1)
             face = np.broadcast_to(f[:, None], x.shape)[inside]
-            order = np.lexsort((face, -zs, pix))  # per pixel: nearest first, then lowest face
-            pix, zs, face = pix[order], zs[order], face[order]
-            first = np.ones(len(pix), dtype=bool)
-            first[1:] = pix[1:] != pix[:-1]
-            pix, zs, face = pix[first], zs[first], face[first]
-            nearer = (zs > zbuf[pix]) | ((zs == zbuf[pix]) & (face < owner[pix]))
-            zbuf[pix[nearer]] = zs[nearer]
-            owner[pix[nearer]] = face[nearer]
-    return owner
+            key = (level.astype(np.int64) << _FACE_BITS) | (face_mask - face)
+            np.maximum.at(keys, (y * size + x)[inside], key)
+    drawn = keys >= 0
+    keys[drawn] = face_mask - (keys[drawn] & face_mask)
+    return keys
 
 
 def render_poster(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> Image.Image:
