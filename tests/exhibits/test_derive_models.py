@@ -687,6 +687,15 @@ def test_cache_serves_the_second_derivation(tmp_path: Path) -> None:
     assert cache.stats.misses == 2 and other.files[1].width == 64
 
 
+def test_a_refusal_stores_nothing_in_the_cache(tmp_path: Path) -> None:
+    cache = DerivationCache(tmp_path / "derived")
+    for _ in range(2):
+        with pytest.raises(InvalidMedia):
+            derive_model_cached(b"v 0 0 0\nv 1 0 0\n", "points.obj", QUICK, cache)
+    assert cache.stats.misses == 2 and cache.stats.hits == 0
+    assert not any(path.is_file() for path in (tmp_path / "derived").rglob("*"))
+
+
 # ------------------------------------------------------------------------------------ poster
 
 
@@ -776,6 +785,7 @@ def _hostile() -> dict[str, tuple[bytes, str, str]]:
             "not finite",
         ),
         "OBJ without faces": (b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", "points.obj", "no faces"),
+        "PLY point cloud": (ply(v, np.zeros((0, 3), dtype=np.int64)), "scan.ply", "no faces"),
         "OBJ with only degenerate faces": (
             b"v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n",
             "m.obj",
