@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import io
 import json
 import os
@@ -46,6 +47,8 @@ from tests.hypothesis_profiles import examples
 REPO = Path(__file__).resolve().parents[2]
 VALIDATE = REPO / "tests" / "js" / "gltf_validate.mjs"
 MESH_PACKAGE = REPO / "tests" / "js" / "mesh_package.mjs"
+#: The Stanford dragon as Stanford published it (see tests/exhibits/meshes/README.md).
+DRAGON = Path(__file__).resolve().parent / "meshes" / "dragon_vrip_res4.ply.gz"
 CANARY = "CANARY-m0d3l"
 #: Small posters keep the tests quick; one test renders the default size.
 QUICK = ModelSettings(poster_px=128)
@@ -318,6 +321,7 @@ def real_masters() -> dict[str, tuple[bytes, str]]:
         "teapot-glb-textured": (glb_of(textured), "teapot.glb"),
         "suzanne-glb-draco": (base64.b64decode(suzanne.split(",", 1)[1]), "suzanne.glb"),
         "bunny-and-teapot-glb": (two_meshes(), "pair.glb"),
+        "dragon-ply-stanford": (gzip.decompress(DRAGON.read_bytes()), "dragon_vrip_res4.ply"),
     }
 
 
@@ -454,6 +458,23 @@ def test_several_meshes_keep_their_materials(derived: dict[str, Any]) -> None:
     scene = trimesh.load_scene(io.BytesIO(glb), file_type="glb", process=False)
     faces = sorted(len(getattr(m, "faces", ())) for m in scene.dump(concatenate=False))
     assert faces == sorted([len(arrays("bunny")[1]), len(arrays("teapot")[1])])
+
+
+def test_the_stanford_dragon_as_published(derived: dict[str, Any]) -> None:
+    """Read independently of trimesh: the ASCII rows after the header."""
+    text = gzip.decompress(DRAGON.read_bytes()).decode("ascii").split("end_header\n", 1)[1]
+    rows = text.splitlines()
+    v = np.array([row.split() for row in rows[:5205]], dtype=np.float64)
+    f = np.array([row.split()[1:] for row in rows[5205:]], dtype=np.int64)
+    assert f.shape == (11102, 3)
+    corners = v[f]
+    area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]),
+                          axis=1)  # fmt: skip
+    distinct = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+    out = reload(derived["dragon-ply-stanford"][1][0].data)
+    assert len(out.faces) == int((distinct & (area > 0)).sum())
+    used = np.unique(f[distinct & (area > 0)])
+    np.testing.assert_allclose(out.bounds, [v[used].min(0), v[used].max(0)], atol=1e-6)
 
 
 def test_every_teapot_face_is_kept_in_every_format(derived: dict[str, Any]) -> None:
