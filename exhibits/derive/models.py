@@ -355,9 +355,16 @@ def _material(visual: Any, settings: ModelSettings) -> _Material:
     )
 
 
-def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part | None:
-    vertices = np.asarray(mesh.vertices, dtype=np.float64).reshape(-1, 3)
+def _part(
+    mesh: trimesh.Trimesh, transform: FloatArray, settings: ModelSettings, number: int
+) -> _Part | None:
+    """One placed mesh as arrays, its node's transform baked in."""
+    linear = transform[:3, :3]
+    vertices = np.asarray(mesh.vertices, dtype=np.float64).reshape(-1, 3) @ linear.T
+    vertices += transform[:3, 3]
     faces = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+    if np.linalg.det(linear) < 0:
+        faces = faces[:, ::-1]  # a mirroring node turns faces inside out: turn them back
     if not np.isfinite(vertices).all():
         bad = int((~np.isfinite(vertices)).any(axis=1).sum())
         raise refuse(
@@ -402,7 +409,10 @@ def _part(mesh: trimesh.Trimesh, settings: ModelSettings, number: int) -> _Part 
     normals: FloatArray | None = None
     given = mesh._cache.cache.get("vertex_normals")  # only normals the file gave
     if kind != "face" and given is not None and np.shape(given) == vertices.shape:
-        normals = np.asarray(given, dtype=np.float64)
+        try:  # normals move by the inverse transpose (normalised later, in _normals)
+            normals = np.asarray(given, dtype=np.float64) @ np.linalg.inv(linear)
+        except np.linalg.LinAlgError:
+            normals = None  # a node that flattens its mesh: recompute from the geometry
     cleaned = _clean(_Part(vertices, faces, normals, colors, uvs, material))
     if cleaned is None:
         return None
@@ -509,13 +519,25 @@ def _parts(scene: trimesh.Scene, settings: ModelSettings) -> list[_Part]:
                 hint="decimate the master before registering it, or raise max_master_faces",
             )
     parts = []
-    with np.errstate(all="ignore"):
-        meshes = scene.dump(concatenate=False)
-        for number, mesh in enumerate(meshes):
-            if isinstance(mesh, trimesh.Trimesh):
-                part = _part(mesh, settings, number)
-                if part is not None:
-                    parts.append(part)
+    # Each placement is read straight from the scene graph rather than through Scene.dump,
+    # whose copies convert colours with scipy (not a dependency) and may fail on odd input.
+    try:
+        with np.errstate(all="ignore"):
+            for number, node in enumerate(scene.graph.nodes_geometry):
+                transform, name = scene.graph[node]
+                mesh = scene.geometry.get(name)
+                if isinstance(mesh, trimesh.Trimesh):
+                    matrix = np.asarray(transform, dtype=np.float64).reshape(4, 4)
+                    part = _part(mesh, matrix, settings, number)
+                    if part is not None:
+                        parts.append(part)
+    except (InvalidMedia, LimitExceeded):
+        raise
+    except Exception as exc:  # trimesh computes lazily: odd input fails here as well as in load
+        raise refuse(
+            f"the model's meshes do not read: {type(exc).__name__}: {exc}"[:300],
+            hint="the file is corrupt or uses a feature not read here; re-export the master",
+        ) from None
     if not parts:
         raise refuse(
             "the model has no faces (a point cloud, lines, or only degenerate faces)",

@@ -519,6 +519,40 @@ def test_odd_winding_is_made_consistent(derived: dict[str, Any]) -> None:
     assert doubled_edges(np.asarray(bunny.faces)) == 0
 
 
+def signed_volume(v: np.ndarray, f: np.ndarray) -> float:
+    corners = v[f]
+    return float(np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum())
+
+
+def test_a_mirroring_node_keeps_faces_outward() -> None:
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+    f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    assert signed_volume(v, f) > 0  # wound outwards
+    document = gltf_document(v, f)
+    document["nodes"][0]["scale"] = [-2.0, 1.0, 1.0]
+    _, (glb, _) = derive_model(gltf_bytes(document), "mirror.gltf", QUICK)
+    out = reload(glb.data)
+    assert out.bounds[0][0] == pytest.approx(-1.5) and signed_volume(out.vertices, out.faces) > 0
+
+
+def test_face_colours_and_polygons(tmp_path: Path) -> None:
+    v, f = arrays("bunny")
+    rng = np.random.default_rng(7)
+    colours = rng.integers(0, 256, size=(len(f), 4)).astype(np.uint8)
+    colours[:, 3] = 255
+    export: Any = trimesh.Trimesh(v, f, face_colors=colours, process=False).export
+    _, (by_face, _) = derive_model(export(file_type="ply"), "faces.ply", QUICK)
+    out = reload(by_face.data)
+    assert len(out.faces) == len(f) and len(out.vertices) == 3 * len(f)  # a colour per face
+    got = np.asarray(colours_of(out))[out.faces[:, 0], :3]
+    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, colours[:, :3].tolist()))
+    quads = b"v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 0.5 1.5 0\nf 1 2 3 4\nf 4 3 5\n"
+    _, (polygons, _) = derive_model(quads, "quads.obj", QUICK)
+    assert len(reload(polygons.data).faces) == 3
+    reports = validate({"faces": by_face.data, "polygons": polygons.data}, tmp_path)
+    assert all(r["errors"] == 0 and r["warnings"] == 0 for r in reports.values())
+
+
 def test_degenerate_faces_are_dropped() -> None:
     v, f = arrays("bunny")
     extra = np.array([[0, 0, 1], [5, 6, 5], [7, 7, 7]])  # repeated corners: no area
