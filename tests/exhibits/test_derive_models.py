@@ -357,6 +357,15 @@ def test_decimation_keeps_vertex_colours() -> None:
     assert np.abs(got - expected).mean() < 8
 
 
+def test_the_budget_is_shared_between_meshes() -> None:
+    data, file_name = real_masters()["bunny-and-teapot-glb"]
+    _, (glb, _) = derive_model(data, file_name, ModelSettings(face_budget=1500, poster_px=64))
+    scene = trimesh.load_scene(io.BytesIO(glb.data), file_type="glb", process=False)
+    faces = [len(getattr(m, "faces", ())) for m in scene.dump(concatenate=False)]
+    # Each mesh gets its share: the bunny has about four times the teapot's faces.
+    assert len(faces) == 2 and sum(faces) <= 1500 and min(faces) >= 200
+
+
 def test_over_budget_without_decimation_is_refused_with_the_numbers() -> None:
     v, f = arrays("bunny")
     with pytest.raises(LimitExceeded) as caught:
