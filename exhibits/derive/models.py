@@ -29,7 +29,8 @@ returns the :class:`~exhibits.model.ItemFiles` the build passes on (``model.glb`
    the budget (loose triangles share no edge), the largest faces are kept. With
    ``decimate=False`` an over-budget master is refused instead, with the count and the budget.
 5. **Textures** are cut to :attr:`ModelSettings.max_texture_px` on the longest side (Lanczos) and
-   re-encoded as PNG from bare pixels: no metadata of the master's images survives.
+   re-encoded from bare pixels (opaque colour textures as JPEG, the rest as PNG): no metadata of
+   the master's images survives.
 6. **Write** the GLB with trimesh, then rewrite its JSON chunk: every ``name`` and ``extras``
    removed, ``asset`` set to ours, buffer-view targets set, materials two-sided (scans and
    converted meshes often have inconsistent winding; a culled back face shows as a hole).
@@ -84,6 +85,7 @@ __all__ = [
     "DEFAULT_FACE_BUDGET",
     "DEFAULT_MAX_TEXTURE_PX",
     "DEFAULT_POSTER_PX",
+    "DEFAULT_TEXTURE_JPEG_QUALITY",
     "FORMATS",
     "ModelFormat",
     "ModelSettings",
@@ -95,6 +97,7 @@ __all__ = [
 DEFAULT_FACE_BUDGET: Final = 150_000
 DEFAULT_MAX_TEXTURE_PX: Final = 2048
 DEFAULT_POSTER_PX: Final = 1024
+DEFAULT_TEXTURE_JPEG_QUALITY: Final = 90
 #: The largest master read: 256 MiB (a dense photogrammetry scan with its textures).
 DEFAULT_MAX_MASTER_BYTES: Final = 256 * 1024 * 1024
 #: The most faces loaded (after instancing) before decimation: bounds the decimator's memory.
@@ -134,6 +137,7 @@ class ModelSettings:
 
     face_budget: int = DEFAULT_FACE_BUDGET
     max_texture_px: int = DEFAULT_MAX_TEXTURE_PX
+    texture_jpeg_quality: int = DEFAULT_TEXTURE_JPEG_QUALITY
     decimate: bool = True  # False: refuse a master over the budget instead
     poster_px: int = DEFAULT_POSTER_PX
     max_master_bytes: int = DEFAULT_MAX_MASTER_BYTES
@@ -144,6 +148,7 @@ class ModelSettings:
         for name, least in (
             ("face_budget", 4),
             ("max_texture_px", 1),
+            ("texture_jpeg_quality", 1),
             ("poster_px", 16),
             ("max_master_bytes", 1),
             ("max_master_faces", 1),
@@ -156,6 +161,12 @@ class ModelSettings:
                     f"not {value!r}",
                     hint="leave it out to use the default",
                 )
+        if self.texture_jpeg_quality > 95:
+            raise UsageError(
+                f"model settings: texture_jpeg_quality must be at most 95, not "
+                f"{self.texture_jpeg_quality}",
+                hint="90 is the default; above 95 JPEG grows without looking better",
+            )
 
     @property
     def caps(self) -> InputCaps:
@@ -169,7 +180,8 @@ class ModelSettings:
             "decimate": self.decimate,
             "decimator": "fast-simplification quadric collapse, aggressiveness 7, borders kept",
             "max_texture_px": self.max_texture_px,
-            "texture_format": "png",
+            "texture_format": "jpeg (baseline, 4:2:0) for opaque colour textures, png otherwise",
+            "texture_jpeg_quality": self.texture_jpeg_quality,
             "resample": "lanczos",
             "double_sided": True,
             "units": "as in the master (glTF: metres), not rescaled; axes as in the master",
@@ -717,7 +729,7 @@ def _scrub(tree: Any) -> Any:
     return tree
 
 
-def _glb(parts: Sequence[_Part]) -> bytes:
+def _glb(parts: Sequence[_Part], jpeg_quality: int) -> bytes:
     scene = trimesh.Scene()
     for number, part in enumerate(parts):
         scene.add_geometry(_trimesh_of(part), geom_name=f"mesh{number}", node_name=f"node{number}")
@@ -734,7 +746,51 @@ def _glb(parts: Sequence[_Part]) -> bytes:
     for material in tree.get("materials", []):
         material["doubleSided"] = True
     _set_targets(tree)
-    return pack_glb(tree, binary)
+    return pack_glb(tree, _colour_textures_as_jpeg(tree, binary or b"", jpeg_quality))
+
+
+def _colour_textures_as_jpeg(tree: dict[str, Any], binary: bytes, quality: int) -> bytes:
+    """The binary chunk with opaque colour textures (base colour, emissive) as JPEG.
+
+    trimesh writes every texture as PNG, which is lossless but several times larger for the
+    photographic textures of scans. Colour textures without transparency become baseline JPEG
+    (4:2:0, every option fixed, no metadata); data textures (normal, metallic-roughness,
+    occlusion) stay PNG, where JPEG's artefacts would show as shading errors. The buffer views
+    are laid out again, in their order, each aligned to 4 bytes."""
+    views = tree.get("bufferViews", [])
+    images = tree.get("images", [])
+    textures = tree.get("textures", [])
+    colour: set[int] = set()
+    for material in tree.get("materials", []):
+        slots = [material.get("pbrMetallicRoughness", {}).get("baseColorTexture"),
+                 material.get("emissiveTexture")]  # fmt: skip
+        for slot in slots:
+            if isinstance(slot, dict) and slot.get("index", -1) < len(textures):
+                source = textures[slot["index"]].get("source")
+                if isinstance(source, int):
+                    colour.add(source)
+    blobs = [binary[v.get("byteOffset", 0) : v.get("byteOffset", 0) + v["byteLength"]]
+             for v in views]  # fmt: skip
+    for number in sorted(colour):
+        image = images[number]
+        with Image.open(io.BytesIO(blobs[image["bufferView"]])) as opened:
+            opened.load()
+            if opened.mode != "RGB":
+                continue  # transparency (or an odd mode): keep the lossless PNG
+            out = io.BytesIO()
+            opened.save(out, format="JPEG", quality=quality, subsampling=2, optimize=True,
+                        progressive=False, exif=b"", icc_profile=None)  # fmt: skip
+        blobs[image["bufferView"]] = out.getvalue()
+        image["mimeType"] = "image/jpeg"
+    packed = b""
+    for view, blob in zip(views, blobs, strict=True):
+        packed += b"\0" * (-len(packed) % 4)
+        view["byteOffset"] = len(packed)
+        view["byteLength"] = len(blob)
+        packed += blob
+    if tree.get("buffers"):
+        tree["buffers"][0]["byteLength"] = len(packed)
+    return packed
 
 
 def _set_targets(tree: dict[str, Any]) -> None:
@@ -788,7 +844,9 @@ def derive_model(
         )
     fmt = sniff_format(master, file_name)
     parts = _within_budget(_parts(_load(master, fmt, settings), settings), settings, file_name)
-    glb = DerivedFile.of("model.glb", "model/gltf-binary", _glb(parts))
+    glb = DerivedFile.of(
+        "model.glb", "model/gltf-binary", _glb(parts, settings.texture_jpeg_quality)
+    )
     poster = DerivedFile.of(
         "poster.png",
         "image/png",

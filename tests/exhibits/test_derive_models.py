@@ -277,8 +277,10 @@ def test_textures_are_downscaled_and_carry_no_metadata(tmp_path: Path) -> None:
     binary = glb.data[28 + size :]
     image_bytes = binary[view.get("byteOffset", 0) : view.get("byteOffset", 0) + view["byteLength"]]
     image = Image.open(io.BytesIO(image_bytes))
-    assert max(image.size) == 200 and image.format == "PNG"
-    assert not image.info.get("exif") and "comment" not in image.info
+    # An opaque colour texture: baseline JPEG, its own JFIF header and nothing of the master's.
+    assert max(image.size) == 200 and image.format == "JPEG"
+    assert tree["images"][0]["mimeType"] == "image/jpeg"
+    assert set(image.info) <= {"jfif", "jfif_version", "jfif_unit", "jfif_density"}
     assert CANARY.encode() not in glb.data
     assert validate({"small": glb.data}, tmp_path)["small"]["errors"] == 0
 
@@ -382,6 +384,8 @@ def test_settings_are_checked() -> None:
         ModelSettings(face_budget=0)
     with pytest.raises(UsageError, match="poster_px"):
         ModelSettings(poster_px=2)
+    with pytest.raises(UsageError, match="texture_jpeg_quality"):
+        ModelSettings(texture_jpeg_quality=99)
     values = ModelSettings().to_json()
     assert values["face_budget"] == 150_000 and values["max_texture_px"] == 2048
     assert {"trimesh", "fast-simplification", "numpy", "Pillow"} <= set(values["libraries"])
