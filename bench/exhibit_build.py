@@ -1,16 +1,22 @@
 """Exhibit build time: a full build, a no-op rebuild, and a rebuild after one item changes.
 
 Starts an anvil of its own (temporary data directory, free port), deploys the registry,
-creates a 2-of-3 community, registers 1,000 generated images (100 with ``--quick``) as one
-batch under public terms, then times :func:`exhibits.build.build_exhibit` three times into
-the same folder: the full build (every image derived), a rebuild with nothing changed (every
-derivation from the cache), and a rebuild after one item changed (its terms revoked, so it
-leaves the site). Each build gathers and checks every claim's evidence, renders and scans the
-whole site. The site renderer is :func:`exhibits.site.render.render_site`; while it is not
-there yet, a minimal stand-in that writes each item's derived files and an index (reported as
-``"renderer": "stand-in"``). Prints a table, then one JSON object as the last line:
-``items_per_s`` (full build), ``rebuild_ratio`` (no-op rebuild ÷ full build; target ≤ 0.02)
-and ``one_change_ratio`` (one-change rebuild ÷ full build; target ≤ 0.05).
+creates a 2-of-3 community, registers 1,000 generated items (100 with ``--quick``) as one
+batch under public terms: JPEG images and, by default a fifth of them, 3D meshes made with
+trimesh (GLB, PLY, STL, OBJ; blobs of varying face counts, every tenth over the 150,000-face
+budget). Then it times :func:`exhibits.build.build_exhibit` three times into the same folder:
+the full build (every item derived), a rebuild with nothing changed, and a rebuild after one
+item changed (its terms revoked, so it leaves the site; until descriptions can be corrected on
+chain, the one change the registry offers). Each build syncs the index, decides every item at
+its own moment, renders and scans the whole site; what the rebuilds reuse is kept under the
+data directory (:mod:`exhibits.gather_cache`, :mod:`exhibits.build_cache`, the derivation
+cache). The renderer is :func:`exhibits.site.render.render_site` (with stand-ins for the
+gallery layout and vendored assets while those are stubs, reported in ``"renderer"``).
+
+Prints a table (with each build's stage times), then one JSON object as the last line:
+``items_per_s`` (full build), ``rebuild_ratio`` (no-op rebuild ÷ full build; target ≤ 0.02),
+``one_change_ratio`` (one-change rebuild ÷ full build; target ≤ 0.05) and ``stages``.
+``--profile DIR`` writes a cProfile of each build.
 
     .venv/bin/python bench/exhibit_build.py --quick
 """
@@ -56,6 +62,44 @@ def write_images(folder: Path, count: int, rng: random.Random) -> list[Path]:
         image.save(buffer, "JPEG", quality=90)
         path = folder / f"object-{i:05d}.jpg"
         path.write_bytes(buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def write_meshes(folder: Path, count: int, rng: random.Random) -> list[Path]:
+    """Generated 3D masters with trimesh: spheres, capsules, boxes and tori turned into blobs
+    by random bumps, of varying face counts (every tenth over the 150,000-face budget, so it
+    is decimated), written as GLB, PLY, STL and OBJ in turn."""
+    import numpy as np
+    import trimesh
+
+    folder.mkdir(parents=True)
+    paths = []
+    formats = ("glb", "ply", "stl", "obj")
+    for i in range(count):
+        noise = np.random.default_rng(rng.randrange(1 << 32))
+        shape = i % 4
+        if i % 10 == 9:
+            mesh = trimesh.creation.icosphere(subdivisions=7)  # 327,680 faces: over budget
+        elif shape == 0:
+            mesh = trimesh.creation.icosphere(subdivisions=rng.randrange(2, 6))
+        elif shape == 1:
+            mesh = trimesh.creation.capsule(height=rng.uniform(0.5, 2), radius=0.5,
+                                            count=[rng.randrange(16, 96)] * 2)  # fmt: skip
+        elif shape == 2:
+            mesh = trimesh.creation.box(extents=[rng.uniform(0.5, 2) for _ in range(3)])
+            for _ in range(rng.randrange(2, 6)):
+                mesh = mesh.subdivide()
+        else:
+            mesh = trimesh.creation.torus(major_radius=1, minor_radius=rng.uniform(0.2, 0.5),
+                                          major_sections=rng.randrange(24, 128),
+                                          minor_sections=rng.randrange(12, 64))  # fmt: skip
+        bumps = noise.normal(0, 0.03, (len(mesh.vertices), 1))
+        mesh.vertices = mesh.vertices + mesh.vertex_normals * bumps
+        if i % 3 == 0:
+            mesh.visual.vertex_colors = noise.integers(0, 256, (len(mesh.vertices), 4), np.uint8)
+        path = folder / f"mesh-{i:05d}.{formats[i % len(formats)]}"
+        mesh.export(path)
         paths.append(path)
     return paths
 
@@ -121,6 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="100 items instead of 1,000")
     parser.add_argument("--items", type=int, default=None, help="number of items (overrides)")
+    parser.add_argument("--mesh-share", type=float, default=0.2,
+                        help="the share of items that are 3D meshes (default 0.2)")
+    parser.add_argument("--no-meshes", action="store_true", help="images only")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="write a cProfile of each build to DIR/<build>.prof")
     args = parser.parse_args()
@@ -129,15 +176,20 @@ def main() -> None:
     from exhibits.spec import parse_spec
 
     count = args.items or (100 if args.quick else 1000)
+    meshes = 0 if args.no_meshes else round(count * args.mesh_share)
     rng = random.Random(12)
     render, render_name = renderer()
     with local_chain("exhibit") as (root, settings):
         with Registry(settings) as registrar:
             community = bench_community(registrar, root)
+            started = time.perf_counter()
+            masters = write_images(root / "images", count - meshes, rng)
+            if meshes:
+                masters += write_meshes(root / "meshes", meshes, rng)
+            generated = time.perf_counter() - started
             batch = registrar.items.register_batch(
-                write_images(root / "images", count, rng), community.id, community.terms,
-                community.keys,
-            )  # fmt: skip
+                masters, community.id, community.terms, community.keys
+            )
         selected = f'communities = ["0x{community.id.hex()}"]'
         spec = parse_spec(f'title = "Bench"\nlanguages = ["en"]\n[select]\n{selected}\n')
         out = root / "site"
@@ -149,7 +201,9 @@ def main() -> None:
             start = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
-            results[name] = build_exhibit(spec, out, settings=settings, render=render)
+            # The real renderer is the build's default (its synced writing needs it so).
+            chosen = None if render_name == "render_site" else render
+            results[name] = build_exhibit(spec, out, settings=settings, render=chosen)
             if profiler is not None:
                 profiler.disable()
             timings[name] = time.perf_counter() - start
@@ -168,6 +222,8 @@ def main() -> None:
     assert len(results["one_change"].choice.shown) == count - 1
     result = {
         "items": count,
+        "meshes": meshes,
+        "generated_seconds": round(generated, 1),
         "renderer": render_name,
         "full_seconds": round(timings["full"], 3),
         "noop_seconds": round(timings["noop"], 3),

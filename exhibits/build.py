@@ -47,12 +47,13 @@ from exhibits.model import Candidate, ChainRef, Choice, Exhibited, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
 from exhibits.scan import Secret
 from exhibits.select import select
+from exhibits.site_sync import discard, swap, write_synced
 from exhibits.spec import ExhibitSpec
 from ledger.errors import BlockNotFound, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.registry.reader import RegistryReader
-from ledger.settings import Settings
+from ledger.settings import Settings, load_settings
 
 __all__ = [
     "MARKER",
@@ -143,12 +144,13 @@ def _choose(
 
 
 def choose(
-    spec: ExhibitSpec, settings: Settings, at: datetime | None = None
+    spec: ExhibitSpec, settings: Settings | None = None, at: datetime | None = None
 ) -> tuple[Choice, ChainRef]:
     """What ``spec`` shows on the chain and node of ``settings``: the shown items in order
     with their rooms, the excluded with the reasons, and the chain. With ``at`` (aware), as
-    the record stood then and decided at that moment; without, as it stands, decided now."""
-    with Registry(settings) as registry:
+    the record stood then and decided at that moment; without, as it stands, decided now.
+    ``settings`` default to the environment's (:func:`ledger.settings.load_settings`)."""
+    with Registry(settings if settings is not None else load_settings()) as registry:
         choice, chain, _, _ = _choose(registry.reader, spec, at)
     return choice, chain
 
@@ -301,6 +303,66 @@ def _exhibited(
     return exhibited, fetched
 
 
+def _site_files(
+    spec: ExhibitSpec,
+    choice: Choice,
+    exhibited: Sequence[Exhibited],
+    chain: ChainRef,
+    built_at: datetime,
+    kept: Path,
+) -> dict[str, bytes]:
+    """Every file :func:`exhibits.site.render.render_site` writes (its pages and data, and
+    the vendored assets), by path, and the marker: what a synced rebuild writes."""
+    from exhibits.site.assets import copy_assets
+    from exhibits.site.render import site_files
+
+    files = site_files(spec, choice.rooms, exhibited, chain, built_at=built_at)
+    kept.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".assets-", dir=kept))
+    try:
+        for relative in copy_assets(staging):
+            files[relative] = (staging / relative).read_bytes()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    files[MARKER] = _MARKER_TEXT.encode("utf-8")
+    return files
+
+
+def _render_and_scan(
+    renderer: Render,
+    spec: ExhibitSpec,
+    choice: Choice,
+    exhibited: Sequence[Exhibited],
+    chain: ChainRef,
+    site: Path,
+    built_at: datetime,
+    secrets: list[Secret],
+    memo: ScanMemo | None,
+    tick: Progress,
+    lap: Callable[[str], None],
+) -> int:
+    """Render into a new folder beside ``site``, scan it, put it in place (a custom renderer,
+    or a build without caches); returns how many files were scanned (-1: all)."""
+    building = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=site.parent))
+    try:
+        tick("rendering", 0, 1)
+        renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
+        tick("rendering", 1, 1)
+        (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
+        lap("render")
+        tick("scanning", 0, 1)
+        scanned = scan_new(building, secrets, memo)
+        tick("scanning", 1, 1)
+        lap("scan")
+        _replace(building, site)
+        lap("replace")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(building)
+        raise
+    return scanned
+
+
 def build_exhibit(
     spec: ExhibitSpec,
     out: Path,
@@ -353,26 +415,32 @@ def build_exhibit(
         )
         lap("derive")
     site.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=site.parent))
-    try:
+    secrets = secrets_of(
+        [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
+    )
+    if render is None and caches:
         tick("rendering", 0, 1)
-        renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
+        files = _site_files(spec, choice, exhibited, chain, built_at, kept)
+        synced = write_synced(site, files, kept / "sites")
         tick("rendering", 1, 1)
-        (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
         lap("render")
         tick("scanning", 0, 1)
-        secrets = secrets_of(
-            [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
-        )
-        scanned = scan_new(building, secrets, ScanMemo(kept / "scan", secrets) if caches else None)
+        try:
+            scanned = scan_new(
+                synced.folder, secrets, ScanMemo(kept / "scan", secrets), synced.digests
+            )
+        except BaseException:
+            discard(synced, site, kept / "sites")
+            raise
         tick("scanning", 1, 1)
         lap("scan")
-        _replace(building, site)
+        swap(site, synced, kept / "sites")
         lap("replace")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(building)
-        raise
+    else:
+        scanned = _render_and_scan(
+            renderer, spec, choice, exhibited, chain, site, built_at, secrets,
+            ScanMemo(kept / "scan", secrets) if caches else None, tick, lap,
+        )  # fmt: skip
     report = build_report(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )

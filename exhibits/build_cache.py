@@ -27,7 +27,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -210,16 +210,23 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def scan_new(site: Path, secrets: list[Secret], memo: ScanMemo | None) -> int:
+def scan_new(
+    site: Path,
+    secrets: list[Secret],
+    memo: ScanMemo | None,
+    digests: Mapping[str, str] | None = None,
+) -> int:
     """:func:`exhibits.scan.check_clean` of ``site`` against ``secrets``, skipping the files
     whose bytes ``memo`` holds as clean against the same secrets: the others are linked into
     a folder of their own beside the site (same relative paths) and scanned there. Returns how
-    many files were scanned; a hit raises as :func:`check_clean` does."""
+    many files were scanned; a hit raises as :func:`check_clean` does. ``digests``: the
+    SHA-256 of files the caller has just written or checked (others are read and hashed)."""
     files = _files(site) if memo is not None else None
     if memo is None or files is None:
         check_clean(site, secrets)
         return -1
-    digests = {name: _sha256(path) for name, path in files.items()}
+    known = digests or {}
+    digests = {name: known.get(name) or _sha256(path) for name, path in files.items()}
     fresh = {name: path for name, path in files.items() if digests[name] not in memo.clean}
     if len(fresh) == len(files):
         check_clean(site, secrets)  # nothing known: the site itself

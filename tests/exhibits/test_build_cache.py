@@ -20,6 +20,8 @@ from exhibits.build import BuildResult, build_exhibit, choose
 from exhibits.build_cache import ScanMemo
 from exhibits.gather_cache import candidate_from_json, candidate_to_json
 from exhibits.model import Candidate, ChainRef, Exhibited, RoomPlan
+from exhibits.site.render import render_site
+from exhibits.site_sync import previous_of
 from exhibits.spec import ExhibitSpec, parse_spec
 from ledger.crypto import KEM_X25519
 from ledger.errors import LeakFound
@@ -320,3 +322,90 @@ def test_claims_on_many_cids_are_the_claims_on_each(world: World) -> None:
     assert kinds == {"item", "derivative", "batch-item"}
     shell = bytes(Cid.parse(world.cids["shared-shell"]))
     assert {c.community for c in many[shell]} == {world.reef, world.hill}
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_synced_rebuild_writes_what_render_site_writes_and_keeps_a_mirror_only(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1780000000")
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    site = tmp_path / "site"
+    # The reference: the renderer writing into an empty folder, nothing kept.
+    plain = build_exhibit(spec, tmp_path / "plain", settings=own, render=render_site, caches=False)
+    first = build_exhibit(spec, site, settings=own)
+    assert tree(site) == tree(tmp_path / "plain")
+    copy = previous_of(site)
+    assert copy.name == ".site.heritage-previous"
+
+    def same_files() -> None:
+        # The copy is the site's own files, linked: the same inodes, nothing else.
+        ours = {p.relative_to(site).as_posix(): p.stat().st_ino for p in site.rglob("*")
+                if p.is_file()}  # fmt: skip
+        kept = {p.relative_to(copy).as_posix(): p.stat().st_ino for p in copy.rglob("*")
+                if p.is_file()}  # fmt: skip
+        assert kept == ours
+
+    same_files()
+    inodes = {p: p.stat().st_ino for p in site.rglob("*") if p.is_file()}
+    again = build_exhibit(spec, site, settings=own)
+    # Nothing changed: not one file was written (the copy came back with the same files).
+    assert {p: p.stat().st_ino for p in site.rglob("*") if p.is_file()} == inodes
+    assert again.scanned == 0 and first.choice.excluded  # every file known clean
+    assert tree(site) == tree(tmp_path / "plain")
+    same_files()
+    # A file of the copy changed behind the build's back (same size): written again.
+    index = copy / "index.html"
+    data = index.read_bytes()
+    index.unlink()  # the copy's name only: the site keeps its file
+    index.write_bytes(data.replace(b"<html", b"<HTML", 1))
+    with chain_snapshot(world.w3()):
+        with Registry(own, sender=anvil_dev_account()) as reg:
+            reg.terms.revoke(world.cids["bowl"], world.signer_keys(), world.reef)
+        third = build_exhibit(spec, site, settings=own)
+        reference = build_exhibit(
+            spec, tmp_path / "plain", settings=own, render=render_site, caches=False
+        )
+    assert world.id("bowl") in {e.candidate.item_id for e in third.choice.excluded}
+    assert tree(site) == tree(tmp_path / "plain")
+    assert b"<HTML" not in (site / "index.html").read_bytes()
+    same_files()
+    # Nothing of the removed item is left in the copy either.
+    assert not (copy / "items" / world.id("bowl")).exists()
+    assert b"bowl" not in b"".join(tree(copy).values())
+    assert plain.choice.shown and reference.choice.excluded
+
+
+def test_a_synced_rebuild_that_finds_a_leak_leaves_the_site_as_it_was(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    site = tmp_path / "site"
+    build_exhibit(spec, site, settings=own)
+    before = tree(site)
+    import exhibits.build as build_module
+
+    real = build_module._site_files
+
+    def leaky(*args: object, **kwargs: object) -> dict[str, bytes]:
+        files = real(*args, **kwargs)  # type: ignore[arg-type]
+        files["extra.txt"] = world.cids["drum-revoked"].encode()
+        return files
+
+    monkeypatch.setattr(build_module, "_site_files", leaky)
+    with pytest.raises(LeakFound, match=r"extra\.txt"):
+        build_exhibit(spec, site, settings=own)
+    assert tree(site) == before
+    assert not previous_of(site).exists()  # the copy held the leak: gone
+    monkeypatch.undo()
+    build_exhibit(spec, site, settings=own)  # written afresh, then mirrored again
+    assert tree(previous_of(site)) == tree(site)
