@@ -180,7 +180,10 @@ class ScanMemo:
     def save(self, clean: Iterable[str]) -> None:
         """Keep ``clean`` (this set's clean digests) as the only memo: another set's is
         removed, so the memo does not grow with every change of the excluded set."""
-        body = {"secrets": self.digest, "clean": sorted(set(clean))}
+        keep = set(clean)
+        if keep == self.clean and self.path.is_file():
+            return  # as it stands
+        body = {"secrets": self.digest, "clean": sorted(keep)}
         _write_json(self.path, {"format": _FORMAT, "body": body, "check": _digest(body)})
         for other in self.root.glob("*.json"):
             if other != self.path:
@@ -192,16 +195,19 @@ def _files(site: Path) -> dict[str, Path] | None:
     """Every regular file under ``site`` by relative path; None when there is anything else
     (a link, a special file: the full scan says what)."""
     found: dict[str, Path] = {}
-    for folder, dirs, names in os.walk(site):
-        here = Path(folder)
-        for name in dirs:
-            if (here / name).is_symlink():
-                return None
-        for name in names:
-            path = here / name
-            if path.is_symlink() or not path.is_file():
-                return None
-            found[path.relative_to(site).as_posix()] = path
+    folders = [(site, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return None
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = Path(entry.path)
+                else:
+                    return None
     return found
 
 

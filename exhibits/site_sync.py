@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,13 +78,14 @@ def _save_manifest(cache: Path, site: Path, manifest: Manifest) -> None:
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
+    """(size, modification time, inode) of a regular file (not a link); None otherwise."""
     try:
-        st = os.lstat(path)
+        found = os.lstat(path)
     except OSError:
         return None
-    if not os.path.isfile(path) or os.path.islink(path):
+    if not stat.S_ISREG(found.st_mode):
         return None
-    return st.st_size, st.st_mtime_ns, st.st_ino
+    return found.st_size, found.st_mtime_ns, found.st_ino
 
 
 def _put(folder: Path, relative: str, data: bytes) -> None:
@@ -140,6 +142,7 @@ class SyncedSite:
     digests: Mapping[str, str]
     written: frozenset[str]
     reused: bool
+    unchanged: Mapping[str, tuple[str, int, int, int]]  # the manifest entries of the others
 
 
 def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedSite:
@@ -158,18 +161,20 @@ def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedS
                                        dir=site.parent))  # fmt: skip
     digests: dict[str, str] = {}
     written: set[str] = set()
+    unchanged: Manifest = {}
     for relative in sorted(files):
         data = files[relative]
         digest = hashlib.sha256(data).hexdigest()
         digests[relative] = digest
         known = manifest.get(relative) if reused else None
         if known is not None and known[0] == digest and _stat(folder / relative) == known[1:]:
-            continue  # as recorded: the same bytes, untouched
+            unchanged[relative] = known  # as recorded: the same bytes, untouched
+            continue
         _put(folder, relative, data)
         written.add(relative)
     if reused:
         _prune(folder, set(files))
-    return SyncedSite(folder, digests, frozenset(written), reused)
+    return SyncedSite(folder, digests, frozenset(written), reused, unchanged)
 
 
 def swap(site: Path, synced: SyncedSite, cache: Path) -> None:
@@ -187,20 +192,23 @@ def swap(site: Path, synced: SyncedSite, cache: Path) -> None:
         parked.rmdir()
         # The old site: make it the new site's mirror (only what differs is touched).
         for relative, digest in synced.digests.items():
-            stat = _stat(site / relative)
-            if stat is None:
+            known = synced.unchanged.get(relative)
+            if known is not None and _stat(previous / relative) == known[1:]:
+                manifest[relative] = known  # the old site's file is the new site's: linked
                 continue
-            if _stat(previous / relative) != stat:  # not the same (linked) file: link it
-                _link(site / relative, previous / relative)
-            manifest[relative] = (digest, *stat)
+            found = _stat(site / relative)
+            if found is None:
+                continue
+            _link(site / relative, previous / relative)
+            manifest[relative] = (digest, *found)
         _prune(previous, set(synced.digests))
     else:
         os.rename(synced.folder, site)
         for relative, digest in synced.digests.items():
-            stat = _stat(site / relative)
-            if stat is not None:
+            found = _stat(site / relative)
+            if found is not None:
                 _link(site / relative, previous / relative)
-                manifest[relative] = (digest, *stat)
+                manifest[relative] = (digest, *found)
     _save_manifest(cache, site, manifest)
 
 
