@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=None, help="number of items (overrides)")
     parser.add_argument("--mesh-share", type=float, default=0.2,
                         help="the share of items that are 3D meshes (default 0.2)")
+    parser.add_argument("--clock", action="store_true",
+                        help="built_at from the clock (default: SOURCE_DATE_EPOCH fixed)")
     parser.add_argument("--no-meshes", action="store_true", help="images only")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="write a cProfile of each build to DIR/<build>.prof")
@@ -176,6 +178,10 @@ def main() -> None:
     from exhibits.spec import parse_spec
 
     count = args.items or (100 if args.quick else 1000)
+    if not args.clock:
+        # Reproducible builds: every page says when it was built, so without a fixed moment
+        # a rebuild rewrites (and rescans) every page even when nothing else changed.
+        os.environ["SOURCE_DATE_EPOCH"] = "1780000000"
     meshes = 0 if args.no_meshes else round(count * args.mesh_share)
     rng = random.Random(12)
     render, render_name = renderer()
@@ -223,6 +229,7 @@ def main() -> None:
     result = {
         "items": count,
         "meshes": meshes,
+        "built_at": "clock" if args.clock else "SOURCE_DATE_EPOCH",
         "generated_seconds": round(generated, 1),
         "renderer": render_name,
         "full_seconds": round(timings["full"], 3),

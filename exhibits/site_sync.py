@@ -117,20 +117,22 @@ def _link(source: Path, target: Path) -> None:
 
 
 def _prune(folder: Path, keep: set[str]) -> None:
-    """Delete every file under ``folder`` not in ``keep``, and the folders left empty."""
+    """Delete every file under ``folder`` not in ``keep``, and the folders that hold none of
+    them (only those: removing a folder is dear on some file systems, even a failed try)."""
+    kept_dirs = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
     for here, dirs, names in os.walk(folder, topdown=False):
         base = Path(here)
+        prefix = base.relative_to(folder).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
         for name in names:
-            path = base / name
-            if path.relative_to(folder).as_posix() not in keep:
-                path.unlink()
+            if prefix + name not in keep:
+                (base / name).unlink()
         for name in dirs:
             path = base / name
             if path.is_symlink():
                 path.unlink()
-            else:
-                with contextlib.suppress(OSError):
-                    path.rmdir()  # not empty: it holds kept files
+            elif prefix + name not in kept_dirs:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
