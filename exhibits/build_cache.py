@@ -234,11 +234,12 @@ def scan_new(
     known = digests or {}
     digests = {name: known.get(name) or _sha256(path) for name, path in files.items()}
     fresh = {name: path for name, path in files.items() if digests[name] not in memo.clean}
-    if len(fresh) * 4 > len(files) or not secrets:
-        # Much is new (or there is nothing to search for but what the scan refuses outright):
-        # the site itself, rather than a folder of links made and removed for it.
+    if not fresh:
+        pass  # every file's bytes were scanned clean against these very secrets
+    elif len(fresh) * 4 > len(files):
+        # Much is new: the site itself, rather than a folder of links made and removed for it.
         check_clean(site, secrets)
-    elif fresh:
+    else:
         mirror = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".scan", dir=site.parent))
         try:
             for name, path in fresh.items():
