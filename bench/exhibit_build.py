@@ -28,6 +28,7 @@ import cProfile
 import functools
 import io
 import json
+import logging
 import os
 import random
 import sys
@@ -73,6 +74,9 @@ def write_meshes(folder: Path, count: int, rng: random.Random) -> list[Path]:
     import numpy as np
     import trimesh
 
+    # Without scipy, trimesh computes vertex normals the slow way and logs a traceback each
+    # time: the figures are the same, the output is not worth reading.
+    logging.getLogger("trimesh").setLevel(logging.CRITICAL)
     folder.mkdir(parents=True)
     paths = []
     formats = ("glb", "ply", "stl", "obj")
