@@ -42,8 +42,9 @@ from typing import Any, Final, Protocol
 from exhibits.build_cache import FilesMemo, ScanMemo, scan_new
 from exhibits.derive.cache import DerivationCache
 from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
+from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
-from exhibits.model import Candidate, ChainRef, Choice, Exhibited, RoomPlan
+from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
 from exhibits.scan import Secret
 from exhibits.select import select
@@ -268,6 +269,28 @@ def _default_render() -> Render:
     return render_site
 
 
+def _settings_of(kind: Kind, settings: DeriveSettings) -> object | None:
+    """The settings the deriver of ``kind`` runs with (its defaults resolved), as JSON values:
+    what the memo of derivations is keyed by, so new defaults are never served old files.
+    None when they cannot be told (the item is then derived through the cache as usual)."""
+    try:
+        if kind == "image":
+            return (settings.image or ImageSettings()).to_json()
+        if kind == "model":
+            from exhibits.derive.models import ModelSettings
+
+            return (settings.model or ModelSettings()).to_json()
+        if kind in ("audio", "video"):
+            from exhibits.derive.media import RecordingSettings
+
+            return (settings.media or RecordingSettings()).to_json()
+        from exhibits.derive.posters import PosterSettings
+
+        return PosterSettings().to_json()
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
 def _exhibited(
     registry: Registry,
     choice: Choice,
@@ -283,12 +306,15 @@ def _exhibited(
     exhibited: list[Exhibited] = []
     fetched = 0
     total = len(choice.shown)
-    settings_key = derive_settings or DeriveSettings()
+    resolved = derive_settings or DeriveSettings()
     for done, shown in enumerate(choice.shown):
         tick("deriving", done, total)
         candidate = shown.candidate
         kind = kind_of(candidate.media_type, candidate.file_name)
-        files = None if memo is None else memo.load(candidate, kind, settings_key, cache)
+        settings_key = None if memo is None else _settings_of(kind, resolved)
+        files = None
+        if memo is not None and settings_key is not None:
+            files = memo.load(candidate, kind, settings_key, cache)
         if files is None:
             master = _fetch(registry, candidate, as_of=as_of)
             fetched += 1
@@ -296,7 +322,7 @@ def _exhibited(
             files = derive_item(
                 kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
             )
-            if memo is not None:
+            if memo is not None and settings_key is not None:
                 memo.store(candidate, kind, settings_key, files)
         exhibited.append(Exhibited(shown, files))
     tick("deriving", total, total)

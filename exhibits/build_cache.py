@@ -93,7 +93,7 @@ class FilesMemo:
 
     def _path(self, candidate: Candidate, kind: Kind, settings: object) -> Path:
         key = _digest([_FORMAT, str(candidate.cid), kind, candidate.file_name,
-                       candidate.media_type, repr(settings)])  # fmt: skip
+                       candidate.media_type, settings])  # fmt: skip
         return self.root / key[:2] / f"{key}.json"
 
     def load(

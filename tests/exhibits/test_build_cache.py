@@ -8,6 +8,7 @@ scanned clean against the same secrets are not scanned again, and a new leak is 
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Sequence
@@ -15,9 +16,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from exhibits.build import BuildResult, build_exhibit, choose
 from exhibits.build_cache import ScanMemo
+from exhibits.derive.dispatch import DeriveSettings
+from exhibits.derive.images import ImageSettings
 from exhibits.gather_cache import candidate_from_json, candidate_to_json
 from exhibits.model import Candidate, ChainRef, Exhibited, RoomPlan
 from exhibits.site.render import render_site
@@ -409,3 +413,21 @@ def test_a_synced_rebuild_that_finds_a_leak_leaves_the_site_as_it_was(
     monkeypatch.undo()
     build_exhibit(spec, site, settings=own)  # written afresh, then mirrored again
     assert tree(previous_of(site)) == tree(site)
+
+
+def test_other_derivation_settings_are_not_served_the_files_of_the_last(
+    world: World, tmp_path: Path
+) -> None:
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    build(spec, own, tmp_path / "site")
+    # The defaults written out: the same settings, so the memo serves them.
+    same = DeriveSettings(image=ImageSettings())
+    assert build(spec, own, tmp_path / "site", derive_settings=same).fetched == 0
+    smaller = DeriveSettings(image=ImageSettings(thumbnail_px=32))
+    result = build(spec, own, tmp_path / "site", derive_settings=smaller)
+    assert (result.fetched, result.derived) == (6, 6)
+    for shown in result.choice.shown:
+        thumbnail = shown.candidate.item_id
+        data = (tmp_path / "site" / "items" / thumbnail / "files" / "thumbnail.jpg").read_bytes()
+        assert max(Image.open(io.BytesIO(data)).size) <= 32
