@@ -24,7 +24,7 @@ from tests.cli_runner import run_heritage
 from tests.exhibits.build_support import sacred_terms
 from tests.exhibits.media_support import FORMATS, make_recording
 from tests.exhibits.model_masters import arrays, jpeg_with_exif, ply, real_masters
-from tests.registry_support import Chain, CLI_PASSPHRASE
+from tests.registry_support import CLI_PASSPHRASE, Chain
 from tests.rights_support import public_terms, write_terms
 
 __all__ = ["LANGUAGES", "NAMES", "Built", "build_collection", "pdf_bytes"]
@@ -61,9 +61,7 @@ def pdf_bytes(text: str) -> bytes:
 def _photo() -> bytes:
     """A 480×320 photograph-like JPEG (a gradient and a red band) with EXIF and a GPS block."""
     image = Image.new("RGB", (480, 320))
-    image.putdata(
-        [(x // 2, 120 + y // 4, 200 - x // 3) for y in range(320) for x in range(480)]
-    )
+    image.putdata([(x // 2, 120 + y // 4, 200 - x // 3) for y in range(320) for x in range(480)])
     for x in range(480):
         for y in range(140, 180):
             image.putpixel((x, y), (220, 30, 30))
@@ -156,22 +154,37 @@ def build_collection(chain: Chain, folder: Path) -> Built:
         "sacred": ("sacred-stone.jpg", jpeg_with_exif(Image.new("RGB", (64, 48), (9, 9, 9)))),
     }
     descriptions = {
-        "bunny": _description(("Stanford bunny", "Rāpeti o Stanford"),
-                              ("A range scan of a clay rabbit.", "He matawai o te rāpeti uku."),
-                              subjects=["scans"], date="1994"),  # fmt: skip
-        "teapot": _description(("Utah teapot", "Tīpāta o Utah"),
-                               ("Newell's teapot, with the CACM cover as its glaze.",
-                                "Te tīpāta a Newell."), subjects=["ceramics"], date="1975"),  # fmt: skip
-        "photo": _description(("Harbour at dusk", "Te whanga i te ahiahi"),
-                              ("A photograph of the harbour.", "He whakaahua o te whanga."),
-                              place={"name": "Waitematā", "lat": -36.8485, "lon": 174.7633}),  # fmt: skip
-        "waiata": _description(("Waiata of the reef", "Waiata o te toka"),
-                               ("A song recorded on the shore.", "He waiata i hopukina."),
-                               transcript={"en": "La la la", "mi": "Rā rā rā"}),  # fmt: skip
-        "letter": _description(("Harbour master's letter", "Reta a te kaitiaki whanga"),
-                               ("A letter of 1911.", "He reta nō 1911."), date="1911"),  # fmt: skip
-        "sacred": _description(("Sacred stone of the ancestors", "Kōhatu tapu"),
-                               ("Never to be shown.", "Kaua rawa e whakaaturia.")),  # fmt: skip
+        "bunny": _description(
+            ("Stanford bunny", "Rāpeti o Stanford"),
+            ("A range scan of a clay rabbit.", "He matawai o te rāpeti uku."),
+            subjects=["scans"],
+            date="1994",
+        ),
+        "teapot": _description(
+            ("Utah teapot", "Tīpāta o Utah"),
+            ("Newell's teapot, with the CACM cover as its glaze.", "Te tīpāta a Newell."),
+            subjects=["ceramics"],
+            date="1975",
+        ),
+        "photo": _description(
+            ("Harbour at dusk", "Te whanga i te ahiahi"),
+            ("A photograph of the harbour.", "He whakaahua o te whanga."),
+            place={"name": "Waitematā", "lat": -36.8485, "lon": 174.7633},
+        ),
+        "waiata": _description(
+            ("Waiata of the reef", "Waiata o te toka"),
+            ("A song recorded on the shore.", "He waiata i hopukina."),
+            transcript={"en": "La la la", "mi": "Rā rā rā"},
+        ),
+        "letter": _description(
+            ("Harbour master's letter", "Reta a te kaitiaki whanga"),
+            ("A letter of 1911.", "He reta nō 1911."),
+            date="1911",
+        ),
+        "sacred": _description(
+            ("Sacred stone of the ancestors", "Kōhatu tapu"),
+            ("Never to be shown.", "Kaua rawa e whakaaturia."),
+        ),
     }
     ids: dict[str, str] = {}
     cids: dict[str, str] = {}

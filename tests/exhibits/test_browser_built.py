@@ -28,7 +28,10 @@ from exhibits.serve import make_server
 from exhibits.spec import load_spec
 from ledger.settings import load_settings
 from tests.browser_support import Watch, launch, screenshot
+from tests.cli_runner import isolated_environment
 from tests.exhibits.built_site_support import NAMES, Built, build_collection
+from tests.exhibits.media_support import CANARY as MEDIA_CANARY
+from tests.exhibits.model_masters import CANARY as MODEL_CANARY
 from tests.exhibits.model_masters import validate
 from tests.registry_support import Chain, chain, chain_snapshot
 
@@ -105,6 +108,15 @@ def test_the_build_shows_the_allowed_items_and_nothing_of_the_sacred_one(built: 
             for secret in secrets:
                 assert secret.lower().encode() not in data, (path, secret)
     assert not (built.site / "items" / built.ids["sacred"]).exists()
+    # The masters' private metadata (EXIF and GPS of the photograph, the texture's EXIF, the
+    # recording's tags) stays behind.
+    for path in built.site.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for private in (MEDIA_CANARY, MODEL_CANARY, "private photographer"):
+                assert private.encode() not in data, (path, private)
+    photo = Image.open(built.site / "items" / built.ids["photo"] / "files" / "image.jpg")
+    assert dict(photo.getexif()) == {} and photo.size == (480, 320)
 
 
 def open_page(page: Page, origin: str, path: str) -> Watch:
@@ -128,6 +140,20 @@ def test_the_gallery_draws(page: Page, built: Built, origin: str) -> None:
     )
     assert sorted(listed) == sorted(built.ids[n] for n in NAMES)
     screenshot(page, "built-index")
+    # The favicon comes from the site itself.
+    icon = page.evaluate(
+        "fetch(document.querySelector('link[rel=icon]').href)"
+        ".then((r) => [r.url, r.status, r.headers.get('content-type')])"
+    )
+    assert icon == [f"{origin}/favicon.svg", 200, "image/svg+xml"]
+    # The search finds a title in the second language, over the built search.json.
+    page.wait_for_selector('#search[data-ready="true"]', timeout=0)
+    page.fill("#search-text", "rapeti")
+    shown = page.eval_on_selector_all(
+        "#item-list li[data-item]",
+        "(rows) => rows.filter((r) => !r.hidden).map((r) => r.dataset.item)",
+    )
+    assert shown == [built.ids["bunny"]]
     watch.assert_clean()
 
 
@@ -158,6 +184,10 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
     if kind == "model":
         page.wait_for_function("() => window.__loaded.length > 0", timeout=0)
         assert page.evaluate("window.__loaded") == [files + "model.glb"]
+        locations = page.evaluate("""() => { const M = customElements.get('model-viewer');
+          return [M.dracoDecoderLocation, M.ktx2TranscoderLocation, M.meshoptDecoderLocation,
+                  M.lottieLoaderLocation]; }""")
+        assert all(at.startswith(f"{origin}/assets/vendor/") for at in locations), locations
         page.wait_for_timeout(300)  # the first frame reaches the canvas
     elif kind == "image":
         page.wait_for_function(
@@ -168,9 +198,7 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
         assert page.evaluate("document.getElementById('viewer').currentSrc") == files + "image.jpg"
         assert page.evaluate("document.getElementById('viewer').naturalWidth") == 480
     elif kind == "audio":
-        page.wait_for_function(
-            "() => document.getElementById('viewer').readyState >= 1", timeout=0
-        )
+        page.wait_for_function("() => document.getElementById('viewer').readyState >= 1", timeout=0)
         duration = page.evaluate("document.getElementById('viewer').duration")
         assert duration == pytest.approx(2.0, abs=0.1)
     else:
@@ -253,6 +281,10 @@ def test_the_preview_holds_one_object_per_shown_item(built: Built) -> None:
     scene = preview(load_spec(built.spec), settings=settings)
     named = [child.name for child in scene.children if child.name.startswith("0x")]
     assert sorted(named) == sorted(built.ids[n] for n in NAMES)
+    # In a notebook the settings come from the environment, as for the CLI.
+    with isolated_environment(built.env):
+        again = preview(load_spec(built.spec))
+    assert sorted(c.name for c in again.children if c.name.startswith("0x")) == sorted(named)
     kinds = {
         child.name: [part.name for part in child.children]
         for child in scene.children
