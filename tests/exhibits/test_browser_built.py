@@ -119,15 +119,19 @@ def test_the_build_shows_the_allowed_items_and_nothing_of_the_sacred_one(built: 
     assert dict(photo.getexif()) == {} and photo.size == (480, 320)
 
 
-def open_page(page: Page, origin: str, path: str) -> Watch:
+def open_page(page: Page, origin: str, path: str) -> tuple[Watch, list[str]]:
+    """The page at ``path``, watched; and the warnings its console logs (none expected: a
+    warning is a deprecation or a misuse that the next library update turns into an error)."""
     watch = Watch.on(page, origin)
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
     response = page.goto(f"{origin}/{path}")
     assert response is not None and response.status == 200, path
-    return watch
+    return watch, warnings
 
 
 def test_the_gallery_draws(page: Page, built: Built, origin: str) -> None:
-    watch = open_page(page, origin, "")
+    watch, warnings = open_page(page, origin, "")
     page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
     assert page.evaluate("window.heritageGallery.spinning.length") == 2, "two models on plinths"
     page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -155,6 +159,7 @@ def test_the_gallery_draws(page: Page, built: Built, origin: str) -> None:
     )
     assert shown == [built.ids["bunny"]]
     watch.assert_clean()
+    assert warnings == []
 
 
 def click_verify(page: Page) -> tuple[str, str]:
@@ -179,7 +184,7 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
     item = built.ids[name]
     kind = KINDS[name]
     page.add_init_script(_MODEL_LOADED)
-    watch = open_page(page, origin, f"items/{item}/")
+    watch, warnings = open_page(page, origin, f"items/{item}/")
     files = f"{origin}/items/{item}/files/"
     if kind == "model":
         page.wait_for_function("() => window.__loaded.length > 0", timeout=0)
@@ -233,6 +238,7 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
         assert "model.glb: mismatch" in text and "poster.png: verified" in text
         screenshot(page, "built-teapot-mismatch")
     watch.assert_clean()
+    assert warnings == []
 
 
 def test_the_excluded_item_has_no_page(page: Page, built: Built, origin: str) -> None:
