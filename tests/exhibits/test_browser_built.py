@@ -27,7 +27,7 @@ from playwright.sync_api import BrowserContext, Page
 from exhibits.serve import make_server
 from exhibits.spec import load_spec
 from ledger.settings import load_settings
-from tests.browser_support import Watch, launch, screenshot
+from tests.browser_support import INSECURE_HOST, Watch, launch, screenshot
 from tests.cli_runner import isolated_environment
 from tests.exhibits.built_site_support import NAMES, Built, build_collection
 from tests.exhibits.media_support import CANARY as MEDIA_CANARY
@@ -134,6 +134,15 @@ def test_the_gallery_draws(page: Page, built: Built, origin: str) -> None:
     watch, warnings = open_page(page, origin, "")
     page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
     assert page.evaluate("window.heritageGallery.spinning.length") == 2, "two models on plinths"
+    placed = page.evaluate(
+        "[...new Set(window.heritageGallery.clickable.map((o) => o.userData.entry.id))]"
+    )
+    assert sorted(placed) == sorted(built.ids[n] for n in NAMES)
+    playable = page.evaluate(
+        "window.heritageGallery.clickable.filter((o) => o.userData.action === 'play')"
+        ".map((o) => o.userData.entry.id)"
+    )
+    assert set(playable) == {built.ids["waiata"]}, "the recording is a sound object"
     page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     canvas = Image.open(io.BytesIO(screenshot(page, "built-gallery", "#gallery canvas")))
     colours = canvas.convert("RGB").getcolors(maxcolors=1 << 20)
@@ -299,3 +308,21 @@ def test_the_preview_holds_one_object_per_shown_item(built: Built) -> None:
     for name, kind in KINDS.items():
         parts = kinds[built.ids[name]]
         assert parts == (["plinth", "model"] if kind == "model" else [kind]), (name, parts)
+
+
+def test_verify_outside_a_secure_context(page: Page, built: Built, origin: str) -> None:
+    # By a host name that is not localhost the page is no secure context: no WebCrypto, the
+    # bundled SHA-256 instead. The teapot's poster is over one 256 KiB chunk, so its CID is a
+    # UnixFS tree over two raw leaves.
+    insecure = origin.replace("127.0.0.1", INSECURE_HOST)
+    watch, warnings = open_page(page, insecure, f"items/{built.ids['letter']}/")
+    assert page.evaluate("window.isSecureContext") is False
+    teapot = built.ids["teapot"]
+    sizes = {f["name"]: f["size"] for f in proofs(built)["items"][teapot]["files"]}
+    assert sizes["poster.png"] > 262144
+    page.evaluate(f"document.getElementById('verify').dataset.item = '{teapot}'")
+    status, text = click_verify(page)
+    assert status == "verified", text
+    assert sorted(line.split(":")[0] for line in text.splitlines()) == sorted(sizes)
+    watch.assert_clean()
+    assert warnings == []
