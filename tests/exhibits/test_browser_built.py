@@ -284,7 +284,7 @@ def test_heritage_verify_judges_a_served_glb(built: Built) -> None:
 
 
 def test_the_preview_holds_one_object_per_shown_item(built: Built) -> None:
-    from exhibits.preview import preview
+    from exhibits import preview
 
     settings = load_settings(
         env={},
