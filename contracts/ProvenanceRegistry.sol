@@ -110,6 +110,9 @@ contract ProvenanceRegistry {
     bytes32 public constant RECORD_CUSTODY_TYPEHASH = keccak256(
         "RecordCustody(bytes32 item,uint8 action,bytes32 community,bytes32 counterparty,bytes32 document,uint64 nonce,uint64 deadline)"
     );
+    bytes32 public constant SET_DESCRIPTION_TYPEHASH = keccak256(
+        "SetDescription(bytes32 community,bytes32 subject,uint32 version,bytes32 description,uint64 deadline)"
+    );
 
     // ---------------------------------------------------------------- storage
 
@@ -125,6 +128,9 @@ contract ProvenanceRegistry {
     mapping(bytes32 item => bytes32 community) public stewardOverride;
     /// @notice Nonce consumed by each custody action on an item.
     mapping(bytes32 item => uint64 nonce) public custodyNonce;
+    /// @notice The current description version of an item or derivative after a correction
+    ///         (zero: the one its metadata document holds, version 1).
+    mapping(bytes32 subject => uint32 version) internal _descriptionVersion;
 
     // ---------------------------------------------------------------- events
 
@@ -173,6 +179,9 @@ contract ProvenanceRegistry {
     );
     event TermsSet(bytes32 indexed subject, bytes32 indexed community, uint32 version, bytes32 terms);
     event TermsRevoked(bytes32 indexed subject, bytes32 indexed community, uint32 version);
+    /// @dev `description` is sha2-256 of the description document (its CID is
+    ///      CIDv1(raw, digest)); `steward` is the community whose keyholders signed.
+    event DescriptionSet(bytes32 indexed subject, bytes32 indexed steward, uint32 version, bytes32 description);
     event CustodyRecorded(
         bytes32 indexed item,
         uint8 indexed action,
@@ -629,6 +638,46 @@ contract ProvenanceRegistry {
     {
         TermsState storage state = _terms[subject];
         return (_currentVersion(state), state.terms, state.revoked, state.updatedAt);
+    }
+
+    // ---------------------------------------------------------------- descriptions
+
+    /// @notice Publish a corrected description of an item or derivative (k of its steward's n).
+    /// @dev Version 1 is the description inside the registration's metadata document, which the
+    ///      registration's signatures cover; each correction is the current version + 1, which
+    ///      is also what keeps a signed correction from being replayed. A batch has no
+    ///      description of its own (each of its items' metadata holds one).
+    /// @param record      the subject's registration record, checked against its stored digest
+    /// @param version     the next version number (current + 1)
+    /// @param description sha2-256 of the new description document
+    function setDescription(
+        bytes32 subject,
+        Record calldata record,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        bytes32 description,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 steward = _stewardOf(subject, record);
+        if (record.kind == KIND_BATCH) revert UnknownRecord(subject);
+        _checkCommunity(steward, keyholders, threshold);
+        uint32 current = _descriptionVersion[subject];
+        uint32 expected = (current == 0 ? 1 : current) + 1;
+        if (version != expected) revert WrongVersion(subject, expected, version);
+        bytes32 structHash =
+            keccak256(abi.encode(SET_DESCRIPTION_TYPEHASH, steward, subject, version, description, deadline));
+        _checkSignatures(_digest(structHash), keyholders, threshold, signatures);
+        _descriptionVersion[subject] = version;
+        emit DescriptionSet(subject, steward, version, description);
+    }
+
+    /// @notice The current description version of a subject: 1 until a correction.
+    function descriptionVersionOf(bytes32 subject) external view returns (uint32) {
+        uint32 version = _descriptionVersion[subject];
+        return version == 0 ? 1 : version;
     }
 
     // ---------------------------------------------------------------- custody

@@ -14,7 +14,7 @@ branch on it without parsing prose::
     │   ├── DuplicateLeaves           a Merkle batch that holds the same leaf twice
     │   ├── InvalidDocument           a document of ours that breaks its schema (``problems``)
     │   │   ├── InvalidTerms          a terms document (CLI exit 4)
-    │   │   ├── InvalidDescription    a description document
+    │   │   ├── InvalidDescription    a description document (CLI exit 4)
     │   │   ├── InvalidCatalog        a catalog CSV: descriptions of many files (CLI exit 4)
     │   │   ├── InvalidExhibitSpec    an exhibit spec (CLI exit 4)
     │   │   └── InvalidExhibitProofs  an exhibit site's proofs.json (CLI exit 4)
@@ -127,6 +127,7 @@ class ExitCode(enum.IntEnum):
     TERMS_DENIED = 3  # `terms check`: the document does not allow public display now
     TERMS_INVALID = 4  # `terms check`: the document breaks the schema
     SPEC_INVALID = 4  # `exhibit build`: the exhibit spec breaks its schema
+    DESCRIPTION_INVALID = 4  # `item register|describe`: the description breaks its schema
     CATALOG_INVALID = 4  # `item register --catalog`: a row or column of the catalog CSV is wrong
     PROOFS_INVALID = 4  # `verify --proofs`: an exhibit's proofs.json breaks its schema
     CONSENT_PENDING = 5  # `consent status` / `consent submit`: signatures are missing
@@ -288,6 +289,7 @@ class InvalidDescription(InvalidDocument):
     """A description document that is not valid (see :class:`InvalidDocument`)."""
 
     code = "invalid_description"
+    exit_code = ExitCode.DESCRIPTION_INVALID
 
 
 class InvalidCatalog(InvalidDocument):

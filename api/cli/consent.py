@@ -1,5 +1,6 @@
 """``heritage consent``: k-of-n consent collected offline, one file per signer: terms (set,
-revoke), keyholder rotations and custody records (transfer, repatriation, loan, return).
+revoke), keyholder rotations, custody records (transfer, repatriation, loan, return),
+derivatives and corrected descriptions.
 
 Thin: parse, call :mod:`ledger.consent` and :class:`ledger.registry.Registry`,
 format. ``request`` and ``submit`` talk to the chain; ``sign`` and ``status`` need neither
@@ -34,6 +35,7 @@ from api.cli.common import (
     signer_keys,
 )
 from api.cli.custody import CUSTODY_WORDS, custody_action
+from api.cli.item import read_description_file
 from ledger.errors import ExitCode, UsageError
 from ledger.settings import load_settings
 
@@ -50,7 +52,8 @@ __all__ = ["EXIT_INCOMPLETE", "consent_app"]
 EXIT_INCOMPLETE: Final[int] = ExitCode.CONSENT_PENDING  # 5, as `consent submit` then exits
 
 consent_app = typer.Typer(
-    help="k-of-n consent collected offline (terms, keyholder rotation, custody): request, "
+    help="k-of-n consent collected offline (terms, keyholder rotation, custody, derivatives, "
+    "descriptions): request, "
     "sign, status, submit.",
     no_args_is_help=True,
 )
@@ -96,6 +99,8 @@ def _summary(request: "ConsentRequest") -> str:
     )
     if request.action in ("SetTerms", "RevokeTerms"):
         about = f"terms version {request.version}"
+    elif request.action == "SetDescription":
+        about = f"description version {request.version}"
     elif request.action == "ConsentDerivative":
         about = f"a derivative by community 0x{bytes(request.typed.message['community']).hex()}"
     else:
@@ -113,12 +118,19 @@ def consent_request(
         typer.Argument(
             metavar="[ACTION] ITEM_OR_COMMUNITY",
             help="ITEM (a CID or 0x item key) with --terms or --revoke; or an ACTION and its "
-            "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM.",
+            "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM, "
+            "describe ITEM --description D.json.",
             show_default=False,
         ),
     ],
     terms: Annotated[
         Path | None, typer.Option("--terms", help="The new terms document (a JSON file).")
+    ] = None,
+    description: Annotated[
+        Path | None,
+        typer.Option(
+            "--description", help="describe: the corrected description document (a JSON file)."
+        ),
     ] = None,
     revoke: Annotated[
         bool, typer.Option("--revoke", help="Ask to revoke the current terms instead.")
@@ -205,10 +217,42 @@ def consent_request(
     (k of both communities sign; encrypted content re-wrapped for the receiver now);
     `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
     (k of the parent's steward consent to C's derivative; the file and documents are added
-    and pinned now, and `consent submit` registers it with k of C signing there)."""
+    and pinned now, and `consent submit` registers it with k of C signing there);
+    `describe ITEM --description D.json` (the next description version; the document is
+    checked, added and pinned now)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
+    if target and target[0] == "describe":
+        if len(target) != 2 or description is None:
+            raise UsageError(
+                "a description's correction names the item and the new description",
+                hint="`heritage consent request describe ITEM --description D.json -o "
+                "request.json`",
+            )
+        stray = [
+            name
+            for name, value in (
+                ("--terms", terms), ("--keyholder", keyholders), ("--threshold", threshold),
+                ("--to", to), ("--document", document), ("--opener", opener),
+                ("--method", method), ("--parent-community", parent_community),
+            )
+            if value is not None
+        ] + (["--revoke"] if revoke else []) + (["--ai-enhanced"] if ai_enhanced else [])
+        if stray:
+            raise UsageError(f"{', '.join(stray)} do not go with describe")
+        read_description_file(description)  # every problem listed, exit 4, before any work
+        with registrar_session() as (_, registrar):
+            request = registrar.descriptions.request(
+                target[1],
+                description,
+                valid_for=valid_for,
+                community=claimant(registrar, community),
+            )
+        _write_request(request, output)
+        return
+    if description is not None:
+        raise UsageError("--description goes with `describe`")
     if target and target[0] == "derivative":
         if len(target) != 3:
             raise UsageError(
@@ -379,6 +423,8 @@ def _write_status(status: "ConsentStatus") -> None:
     about = (
         f"terms version {request.version}"
         if request.action in ("SetTerms", "RevokeTerms")
+        else f"description version {request.version}"
+        if request.action == "SetDescription"
         else f"nonce {request.version}"
     )
     if len(status.parties) == 1:
@@ -475,6 +521,11 @@ def consent_submit(
         )
     elif request.action == "RevokeTerms":
         sys.stdout.write(f"revoked terms version {result['version']} of {result['subject']}\n")
+    elif request.action == "SetDescription":
+        sys.stdout.write(
+            f"description of {result['subject']} is now version {result['version']}: "
+            f"{result['description_cid']}\n"
+        )
     elif request.action == "ConsentDerivative":
         sys.stdout.write(
             f"registered derivative {result['cid']} {result['item']} of {result['parent']}, "

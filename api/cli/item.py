@@ -1,4 +1,4 @@
-"""``heritage item register|show|history|proof|export|decrypt``: registered items.
+"""``heritage item register|describe|show|history|proof|export|decrypt``: registered items.
 
 Thin: parse, call :class:`ledger.registry.Registry` (and :mod:`ledger.verify` for
 proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.common`.
@@ -9,7 +9,7 @@ proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.comm
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -34,18 +34,28 @@ from api.cli.common import (
     signer_keys,
     stage_progress,
 )
+from ledger.errors import UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 
 if TYPE_CHECKING:
     from ledger.registry import ItemRegistration
+    from ledger.rights.description import Description
 
-__all__ = ["item_app"]
+__all__ = ["item_app", "read_description_file"]
 
 item_app = typer.Typer(
     help="Items: register files (alone or as a batch), show, history.", no_args_is_help=True
 )
 
 CommunityOpt = Annotated[str, typer.Option("--community", "-c", help="Community id (0x…) or name.")]
+DescriptionOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--description",
+        help="Description document (a JSON file, docs/description.md) of the file(s) given.",
+        dir_okay=False,
+    ),
+]
 
 
 def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
@@ -64,15 +74,93 @@ def _print_other_claims(entries: "Sequence[ItemRegistration]") -> None:
             )
 
 
+def read_description_file(path: Path) -> "Description":
+    """The description file at ``path``; when it is invalid, every problem is listed on
+    stderr (one line each: the field, the message, the rule) and InvalidDescription (exit 4)
+    is raised, before anything is added or sent."""
+    from ledger.errors import InvalidDescription
+    from ledger.registry import read_description
+
+    try:
+        return read_description(path)
+    except InvalidDescription as exc:
+        err.print(f"{path}: {len(exc.problems)} problem(s):", markup=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(
+                f"  {problem.pointer or '/'}: {problem.message} [rule: {problem.rule}]",
+                markup=False,
+                soft_wrap=True,
+            )
+        raise
+
+
+def _parse_catalog(catalog: Path, language: str | None) -> "Mapping[str, Description]":
+    """The catalog's descriptions by file; when it is invalid, every problem is listed on
+    stderr (row, column, rule) and InvalidCatalog (exit 4) is raised, nothing added or sent."""
+    from ledger.errors import InvalidCatalog
+    from ledger.rights.catalog import parse_catalog
+
+    try:
+        return parse_catalog(catalog, language=language)
+    except InvalidCatalog as exc:
+        err.print(f"{catalog}: {len(exc.problems)} problem(s):", markup=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(f"  {problem.text()}", markup=False, soft_wrap=True)
+        raise
+
+
+def _described_paths(
+    paths: list[Path], description: Path | None, catalog: Path | None, language: str | None
+) -> "tuple[list[Path], list[Description | None] | None]":
+    """The files and each one's description: one --description for every file, or the
+    --catalog's row of each (every file it names when no PATH is given)."""
+    from ledger.registry import catalog_files
+
+    if description is not None and catalog is not None:
+        raise UsageError(
+            "--description and --catalog both describe the files", hint="pass one of the two"
+        )
+    if language is not None and catalog is None:
+        raise UsageError("--catalog-language goes with --catalog")
+    if catalog is not None:
+        files, described = catalog_files(catalog, _parse_catalog(catalog, language), paths)
+        return files, list(described)
+    if description is None:
+        return paths, None
+    bound = read_description_file(description)
+    return paths, [bound] * len(paths)
+
+
 def _when(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @item_app.command("register")
 def item_register(
-    paths: Annotated[list[Path], typer.Argument(help="Files to register.")],
     community: CommunityOpt,
     terms: TermsOpt,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files to register (with --catalog: default, every file it names)."),
+    ] = None,
+    description: DescriptionOpt = None,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            help="Catalog CSV (docs/catalog.md): one description per file, by its `file` "
+            "column, a path relative to the CSV's folder.",
+            dir_okay=False,
+        ),
+    ] = None,
+    catalog_language: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog-language",
+            help="The language (BCP 47 tag) of the catalog's columns that name none "
+            "(`title` rather than `title@en`).",
+        ),
+    ] = None,
     batch: Annotated[
         bool, typer.Option("--batch", help="Register all files in one transaction (Merkle root).")
     ] = False,
@@ -100,8 +188,13 @@ def item_register(
     quiet: Quiet = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Add files and the terms document to IPFS, pin them, and register them on chain."""
+    """Add files and the terms document to IPFS, pin them, and register them on chain; a
+    description is bound into each file's metadata (sealed with it under restricted terms)."""
     options = ImportOptions(cid_version=cid_version, raw_leaves=raw_leaves, chunk_size=chunk_size)
+    # Read before anything else: an invalid description is refused with nothing added or sent.
+    files, descriptions = _described_paths(
+        list(paths or []), description, catalog, catalog_language
+    )
     with (
         registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
         stage_progress(quiet or as_json) as tick,
@@ -110,7 +203,13 @@ def item_register(
         community_id = registrar.reader.resolve_community(community)
         if batch:
             result = registrar.items.register_batch(
-                paths, community_id, terms, keys, options=options, progress=tick
+                files,
+                community_id,
+                terms,
+                keys,
+                options=options,
+                progress=tick,
+                descriptions=descriptions,
             )
             if as_json:
                 print_json(result.to_json())
@@ -130,7 +229,13 @@ def item_register(
                 )
             return
         items = registrar.items.register(
-            paths, community_id, terms, keys, options=options, progress=tick
+            files,
+            community_id,
+            terms,
+            keys,
+            options=options,
+            progress=tick,
+            descriptions=descriptions,
         )
     if as_json:
         print_json([i.to_json() for i in items])
@@ -143,13 +248,59 @@ def item_register(
             sys.stdout.write(f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n")
 
 
+@item_app.command("describe")
+def item_describe(
+    item: Item,
+    description: Annotated[
+        Path,
+        typer.Option(
+            "--description",
+            help="The corrected description document (a JSON file, docs/description.md).",
+            dir_okay=False,
+        ),
+    ],
+    signer: Signers = None,
+    password_file: PasswordFiles = None,
+    sender: Sender = None,
+    sender_password_file: SenderPasswordFile = None,
+    community: ClaimOpt = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Publish a corrected description of an item or derivative (the next version, k of n of
+    its steward); every earlier version stays on the record."""
+    document = read_description_file(description)  # refused (exit 4) before anything is sent
+    with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
+        result = registrar.descriptions.describe(
+            item,
+            document,
+            signer_keys(settings, signer, password_file),
+            claimant(registrar, community),
+        ).to_json()
+    if as_json:
+        print_json(result)
+        return
+    sys.stdout.write(
+        f"description of {result['subject']} is now version {result['version']}: "
+        f"{result['description_cid']}\n"
+    )
+
+
 @item_app.command("show")
 def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
-    """Show an item: its registered CID, community, steward, terms, metadata, batch."""
+    """Show an item: its registered CID, community, steward, terms, metadata, batch, and
+    the title of its current description."""
+    from ledger.registry import description_history
+
     with registrar_session() as (_, registrar):
+        claim = registrar.reader.resolve(item, claimant(registrar, community))
         view = registrar.items.show(item, claimant(registrar, community))
+        versions = () if claim.kind == "batch" else description_history(registrar.reader, claim)
+    current = versions[-1] if versions else None
     if as_json:
-        print_json(view.to_json())
+        print_json(
+            view.to_json()
+            | {"description": None if current is None else current.to_json()}
+        )
         return
     state = "REVOKED" if view.revoked else "current"
     lines = [
@@ -170,6 +321,15 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
             f"              {view.metadata.get('name')}, {view.metadata.get('size')} bytes, "
             f"{view.metadata.get('media_type')}"
         )
+    if current is not None:
+        title = (
+            "(sealed with the item)"
+            if current.sealed
+            else repr(current.title)
+            if current.title is not None
+            else f"(unreadable: {current.problem})"
+        )
+        lines.append(f"  title       {title} (description version {current.version})")
     if view.parent is not None:
         lines.append(f"  parent      0x{view.parent.hex()}")
         lines.append(f"  method      {view.method_cid} (AI-enhanced: {view.ai_enhanced})")
@@ -186,7 +346,8 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
 
 @item_app.command("history")
 def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
-    """Registration, terms changes, revocations and custody events of an item, in order."""
+    """Registration, terms changes, revocations, description corrections and custody events
+    of an item, in order."""
     with registrar_session() as (_, registrar):
         entries = registrar.items.history(item, claimant(registrar, community))
     if as_json:
@@ -196,8 +357,11 @@ def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = Fal
         detail = ", ".join(
             f"{k}={'0x' + v.hex() if isinstance(v, bytes) else v}"
             for k, v in entry.fields.items()
-            if k in ("version", "action_name", "counterparty", "community", "terms")
-        )
+            if k in (
+                "version", "action_name", "counterparty", "community", "steward", "terms",
+                "description",
+            )
+        )  # fmt: skip
         sys.stdout.write(
             f"{_when(entry.timestamp)}  block {entry.block_number}  {entry.event}  {detail}\n"
         )

@@ -246,6 +246,30 @@ class Calls:
         )
 
     @staticmethod
+    def set_description(
+        subject: bytes,
+        record: Record,
+        steward: Community,
+        version: int,
+        description: bytes,
+        deadline: int,
+        signatures: bytes,
+    ) -> Call:
+        return Call(
+            "setDescription",
+            (
+                as_bytes32(subject, "subject"),
+                record.as_abi(),
+                list(steward.keyholders),
+                steward.threshold,
+                version,
+                as_bytes32(description, "description"),
+                deadline,
+                signatures,
+            ),
+        )
+
+    @staticmethod
     def revoke_terms(
         subject: bytes,
         record: Record,

@@ -320,6 +320,23 @@ class RegistryClient:
             Calls.set_terms(subject, record, steward, version, terms, deadline, signatures)
         )
 
+    def set_description(
+        self,
+        subject: bytes,
+        record: Record,
+        steward: Community,
+        version: int,
+        description: bytes,
+        deadline: int,
+        signatures: bytes,
+    ) -> TxOutcome:
+        """Publish description version ``version`` (current + 1) of an item or derivative."""
+        return self.transact(
+            Calls.set_description(
+                subject, record, steward, version, description, deadline, signatures
+            )
+        )
+
     def revoke_terms(
         self,
         subject: bytes,
@@ -421,6 +438,9 @@ class RegistryClient:
 
     def terms_of(self, subject: bytes) -> TermsState:
         return self.reads.terms_of(subject)
+
+    def description_version(self, subject: bytes) -> int:
+        return self.reads.description_version(subject)
 
     def steward_override(self, item: bytes) -> bytes:
         return self.reads.steward_override(item)

@@ -135,6 +135,7 @@ class RegistryReads:
             "SetTerms": "SET_TERMS_TYPEHASH",
             "RevokeTerms": "REVOKE_TERMS_TYPEHASH",
             "RecordCustody": "RECORD_CUSTODY_TYPEHASH",
+            "SetDescription": "SET_DESCRIPTION_TYPEHASH",
         }
         return {action: bytes(self.view(constant)) for action, constant in names.items()}
 
@@ -159,6 +160,11 @@ class RegistryReads:
     def terms_of(self, subject: bytes) -> TermsState:
         version, terms, revoked, updated_at = self.view("termsOf", subject)
         return TermsState(int(version), bytes(terms), bool(revoked), int(updated_at))
+
+    def description_version(self, subject: bytes) -> int:
+        """The current description version of a subject: 1 (its registration's) until a
+        correction."""
+        return int(self.view("descriptionVersionOf", subject))
 
     def steward_override(self, item: bytes) -> bytes:
         return bytes(self.view("stewardOverride", item))

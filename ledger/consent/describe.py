@@ -154,6 +154,32 @@ def _describe_derivative(request: ConsentRequest) -> list[tuple[str, str]]:
     ]
 
 
+def _describe_description(request: ConsentRequest) -> list[tuple[str, str]]:
+    document = request.document or {}
+    title = document.get("title")
+    titles = (
+        "; ".join(f"{tag}: {text}" for tag, text in sorted(title.items()))
+        if isinstance(title, dict)
+        else "?"
+    )
+    return [
+        (
+            "action",
+            f"SetDescription: PUBLISH a corrected description (version {request.version}) "
+            "that replaces the current one wherever the item is shown; earlier versions stay "
+            "on the record",
+        ),
+        ("item", request.item),
+        ("subject", _hex(request.subject)),
+        ("description version", str(request.version)),
+        ("title", titles),
+        ("description CID", str(request.document_cid)),
+        ("description", json.dumps(document, sort_keys=True, ensure_ascii=False)),
+        ("community", _hex(request.community)),
+        ("keyholders", _k_of(request.steward())),
+    ]
+
+
 def proven_by(history: CommunityHistory) -> str:
     """Whose keyholders a request names, and what proves them, in plain words."""
     count = len(history.rotations)
@@ -173,6 +199,8 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
         rows = _describe_custody(request)
     elif request.action == "ConsentDerivative":
         rows = _describe_derivative(request)
+    elif request.action == "SetDescription":
+        rows = _describe_description(request)
     else:
         rows = _describe_terms(request)
     rows.append(("keyholders of", proven_by(request.history)))

@@ -38,6 +38,7 @@ from ledger.consent.history import CommunityHistory, Rotation
 from ledger.consent.requests import (
     CONSENT_ACTIONS,
     TERMS_ACTIONS,
+    VERSIONED_ACTIONS,
     ConsentRequest,
     check_request,
 )
@@ -444,7 +445,7 @@ def parse_signature(data: bytes, where: str) -> ConsentSignature:
     if action not in CONSENT_ACTIONS:
         raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {CONSENT_ACTIONS}")
     # terms_version: a terms version (uint32), or the nonce (uint64) of a rotation or custody
-    bits = 32 if action in TERMS_ACTIONS else 64
+    bits = 32 if action in VERSIONED_ACTIONS else 64
     return ConsentSignature(
         request_digest=field_bytes(document["request"], where, "request", 32),
         action=action,

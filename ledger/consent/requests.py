@@ -14,7 +14,9 @@ what the typed data says), and a transfer or repatriation the receiving communit
 steward's. A ``ConsentDerivative`` request is signed by k keyholders of the parent claim's
 steward; its ``document`` is the method document (it must hash to the ``method`` digest being
 signed) and its ``derivative`` field names the metadata and terms digests the deriving
-community signs at submit.
+community signs at submit. A ``SetDescription`` request carries the description document
+(``document``: it must hash to the ``description`` digest being signed, and be a valid
+description, docs/description.md).
 
 Building a request and checking its invariants are pure: the ``build_*`` functions check a
 request exactly as :func:`ledger.consent.files.parse_request` checks one read from a file.
@@ -50,9 +52,16 @@ from ledger.consent.typed_data import (
     record_custody,
     revoke_terms,
     rotate_keyholders,
+    set_description,
     set_terms,
 )
-from ledger.errors import ConsentFileInvalid, EvidenceInvalid, HeritageError, UsageError
+from ledger.errors import (
+    ConsentFileInvalid,
+    EvidenceInvalid,
+    HeritageError,
+    InvalidDescription,
+    UsageError,
+)
 from ledger.index import CUSTODY_ACTIONS
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 
@@ -63,9 +72,11 @@ __all__ = [
     "CUSTODY_NAMES",
     "STEWARDSHIP_MOVES",
     "TERMS_ACTIONS",
+    "VERSIONED_ACTIONS",
     "ConsentRequest",
     "build_custody_request",
     "build_derivative_request",
+    "build_description_request",
     "build_request",
     "build_rotation_request",
     "check_request",
@@ -76,7 +87,15 @@ __all__ = [
 TERMS_ACTIONS: Final = ("SetTerms", "RevokeTerms")
 #: The actions that can be collected offline: every one that k keyholders authorise after
 #: their community exists (creation and registration are signed where the files are).
-CONSENT_ACTIONS: Final = (*TERMS_ACTIONS, "RotateKeyholders", "RecordCustody", "ConsentDerivative")
+CONSENT_ACTIONS: Final = (
+    *TERMS_ACTIONS,
+    "RotateKeyholders",
+    "RecordCustody",
+    "ConsentDerivative",
+    "SetDescription",
+)
+#: The actions that consume a version of their subject (the others a nonce, or nothing).
+VERSIONED_ACTIONS: Final = (*TERMS_ACTIONS, "SetDescription")
 #: RecordCustody's ``action`` codes, as the registry numbers them, and their names (the
 #: index's, so history and requests say the same words).
 CUSTODY_NAMES: Final = CUSTODY_ACTIONS
@@ -143,11 +162,12 @@ class ConsentRequest:
 
     @property
     def version(self) -> int:
-        """The terms version being set or revoked, or the nonce a rotation (the community's)
-        or a custody record (the item's) consumes: either way, what makes it stale."""
+        """The terms or description version being set or revoked, or the nonce a rotation
+        (the community's) or a custody record (the item's) consumes: either way, what makes
+        it stale."""
         if self.action == "ConsentDerivative":
             return 0  # nothing is consumed: the derivative's claim can be made once
-        key = "version" if self.action in TERMS_ACTIONS else "nonce"
+        key = "version" if self.action in VERSIONED_ACTIONS else "nonce"
         return int(self.typed.message[key])
 
     @property
@@ -158,14 +178,16 @@ class ConsentRequest:
 
     @property
     def document_cid(self) -> str | None:
-        """The CID of the community, custody or method document being signed."""
+        """The CID of the community, custody, method or description document being signed."""
         if self.action in TERMS_ACTIONS:
             return None
         return str(Cid.from_digest(self._document_digest, RAW))
 
     @property
     def _document_digest(self) -> bytes:
-        field = "method" if self.action == "ConsentDerivative" else "document"
+        field = {"ConsentDerivative": "method", "SetDescription": "description"}.get(
+            self.action, "document"
+        )
         return bytes(self.typed.message[field])
 
     @property
@@ -393,6 +415,35 @@ def build_derivative_request(
     return request
 
 
+def build_description_request(
+    domain: Domain,
+    steward: Community,
+    subject: bytes,
+    version: int,
+    document: Mapping[str, Any],
+    deadline: int,
+    *,
+    item: str,
+    created_at: int,
+    history: CommunityHistory,
+) -> ConsentRequest:
+    """A SetDescription request: k of ``steward`` (whose ``history`` proves its keyholders)
+    publish description ``version`` of ``subject`` (``item``: as named), the description
+    ``document``, before ``deadline``."""
+    digest = _document_digest(document, "the description document")
+    request = ConsentRequest(
+        typed=set_description(domain, steward.id, subject, version, digest, deadline),
+        item=item,
+        keyholders=steward.keyholders,
+        threshold=steward.threshold,
+        created_at=created_at,
+        document=dict(document),
+        history=history,
+    )
+    check_request(request, "the request")
+    return request
+
+
 # ---- invariants (pure) ---------------------------------------------------------------------------
 
 
@@ -537,6 +588,19 @@ def _check_derivative(request: ConsentRequest, where: str) -> None:
         raise ConsentFileInvalid(f"{where}: a derivative's consent has no receiver")
 
 
+def _check_description(request: ConsentRequest, document: Mapping[str, Any], where: str) -> None:
+    # Imported here: the description model is the rights package's, which the protocol's
+    # typed-data half (loaded with the chain client) need not load.
+    from ledger.rights.description import description_from_json
+
+    if request.receiver is not None:
+        raise ConsentFileInvalid(f"{where}: a description's correction has no receiver")
+    try:
+        description_from_json(document, where=f"{where}: the description document")
+    except InvalidDescription as exc:
+        raise ConsentFileInvalid(exc.message, hint=EDITED) from None
+
+
 def _check_history(
     history: CommunityHistory | None,
     community: Community,
@@ -633,6 +697,8 @@ def check_request(request: ConsentRequest, where: str) -> None:
         _check_rotation(request, document, where)
     elif request.action == "ConsentDerivative":
         _check_derivative(request, where)
+    elif request.action == "SetDescription":
+        _check_description(request, document, where)
     else:
         _check_custody(request, document, where)
     if request.action == "RotateKeyholders":

@@ -118,7 +118,9 @@ class ConsentStatus:
 
     def to_json(self) -> dict[str, Any]:
         request = self.request
-        version_key = "terms_version" if request.action in TERMS_ACTIONS else "nonce"
+        version_key = {"SetDescription": "description_version"}.get(
+            request.action, "terms_version" if request.action in TERMS_ACTIONS else "nonce"
+        )
         return {
             "digest": _hex(request.digest),
             "action": request.action,

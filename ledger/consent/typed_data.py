@@ -46,6 +46,7 @@ __all__ = [
     "recover_signer",
     "revoke_terms",
     "rotate_keyholders",
+    "set_description",
     "set_terms",
     "sign",
     "type_hash",
@@ -116,6 +117,13 @@ ACTION_TYPES: Final[Mapping[str, tuple[_Field, ...]]] = {
         ("subject", "bytes32"),
         ("version", "uint32"),
         ("terms", "bytes32"),
+        ("deadline", "uint64"),
+    ),
+    "SetDescription": (
+        ("community", "bytes32"),
+        ("subject", "bytes32"),
+        ("version", "uint32"),
+        ("description", "bytes32"),
         ("deadline", "uint64"),
     ),
     "RevokeTerms": (
@@ -401,6 +409,26 @@ def set_terms(
         "deadline": deadline,
     }
     return TypedData(domain, "SetTerms", message)
+
+
+def set_description(
+    domain: Domain,
+    community: bytes,
+    subject: bytes,
+    version: int,
+    description: bytes,
+    deadline: int,
+) -> TypedData:
+    """SetDescription: ``community`` publishes version ``version`` of ``subject``'s description,
+    the document whose digest is ``description``."""
+    message = {
+        "community": community,
+        "subject": subject,
+        "version": version,
+        "description": description,
+        "deadline": deadline,
+    }
+    return TypedData(domain, "SetDescription", message)
 
 
 def revoke_terms(

@@ -173,7 +173,8 @@ class EventIndex(IndexSync):
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def history(self, item: bytes) -> list[HistoryEntry]:
-        """Registration, terms changes, revocations and custody events of ``item`` (a claim
+        """Registration, terms changes, revocations, description corrections and custody
+        events of ``item`` (a claim
         key of an item or derivative, a batch key, or the terms subject of one item of a
         batch: the registry's ``batchItemSubject(batch, item)``), in chain order."""
         _check_key(item)
@@ -184,6 +185,7 @@ class EventIndex(IndexSync):
             ("BatchRegistered", "batch = ?"),
             ("TermsSet", "subject = ?"),
             ("TermsRevoked", "subject = ?"),
+            ("DescriptionSet", "subject = ?"),
             ("CustodyRecorded", "item = ?"),
         ):
             for row in self._rows(event, where, (item,)):
@@ -238,6 +240,14 @@ class EventIndex(IndexSync):
             content=bytes(reg["content"]),
             parent_steward=bytes(reg["parent_steward"]) if derivative else None,
         )
+
+    def descriptions(self, subject: bytes) -> list[HistoryEntry]:
+        """Every DescriptionSet of ``subject`` (corrections: version 2 on), in chain order."""
+        _check_key(subject)
+        return [
+            _entry("DescriptionSet", row)
+            for row in self._rows("DescriptionSet", "subject = ?", (subject,))
+        ]
 
     def claims_on(self, content: bytes) -> list[ItemRecord]:
         """Every single-item and derivative claim on the content key ``content`` (any

@@ -53,7 +53,8 @@ __all__ = [
 #: 4: CustodyRecorded's ``counterparty`` became a lookup column, for :meth:`EventIndex.moved_to`.
 #: 5: claims: registrations carry their content key (or batch key and root), derivatives the
 #: parent steward that consented.
-SCHEMA_VERSION: Final = 5
+#: 6: DescriptionSet (corrected descriptions of items and derivatives).
+SCHEMA_VERSION: Final = 6
 #: ``progress(blocks_done, blocks_total)``, called after each chunk of blocks is indexed.
 Progress = Callable[[int, int], None]
 DEFAULT_CHUNK_BLOCKS: Final = 2000
@@ -144,6 +145,15 @@ EVENT_TABLES: Final[Mapping[str, tuple[str, tuple[tuple[str, str], ...]]]] = {
     "TermsRevoked": (
         "terms_revoked",
         (("subject", COL_B32), ("community", COL_B32), ("version", COL_INT)),
+    ),
+    "DescriptionSet": (
+        "description_set",
+        (
+            ("subject", COL_B32),
+            ("steward", COL_B32),
+            ("version", COL_INT),
+            ("description", COL_B32),
+        ),
     ),
     "CustodyRecorded": (
         "custody_recorded",

@@ -20,6 +20,7 @@ Modules::
     terms         set, revoke, withdrawing public plaintext
     custody       transfer, repatriate, loan, return: one code path (online and offline)
     derivatives   derivatives with the parent steward's consent (online and offline)
+    descriptions  descriptions on the record: read every version, correct (online and offline)
     consent_flow  offline terms requests, and submitting any signed request
     workflows     Registry: the session and one object per workflow
 """
@@ -28,7 +29,20 @@ from ledger.registry.communities import Communities
 from ledger.registry.consent_flow import ConsentFlow, Submitted
 from ledger.registry.custody import Custody
 from ledger.registry.derivatives import Derivatives
-from ledger.registry.inputs import check_paths, read_method_document, read_terms_document
+from ledger.registry.descriptions import (
+    Descriptions,
+    DescriptionSet,
+    DescriptionVersion,
+    description_history,
+    latest_description,
+)
+from ledger.registry.inputs import (
+    catalog_files,
+    check_paths,
+    read_description,
+    read_method_document,
+    read_terms_document,
+)
 from ledger.registry.items import Items
 from ledger.registry.reader import Manifest, RegistryReader
 from ledger.registry.results import (
@@ -70,6 +84,9 @@ __all__ = [
     "DecryptedItem",
     "DerivativeRegistration",
     "Derivatives",
+    "DescriptionSet",
+    "DescriptionVersion",
+    "Descriptions",
     "ItemRegistration",
     "ItemView",
     "Items",
@@ -92,7 +109,11 @@ __all__ = [
     "TermsSet",
     "TxView",
     "Withdrawal",
+    "catalog_files",
     "check_paths",
+    "description_history",
+    "latest_description",
+    "read_description",
     "read_method_document",
     "read_terms_document",
 ]

@@ -1,8 +1,9 @@
 """Consent flow: terms changes signed offline, and sending any request once signed.
 
 An offline request (``heritage consent request``) is made here for terms (this module), a
-rotation (:mod:`ledger.registry.communities`), custody (:mod:`ledger.registry.custody`) or a
-derivative (:mod:`ledger.registry.derivatives`); keyholders sign it elsewhere
+rotation (:mod:`ledger.registry.communities`), custody (:mod:`ledger.registry.custody`), a
+derivative (:mod:`ledger.registry.derivatives`) or a description's correction
+(:mod:`ledger.registry.descriptions`); keyholders sign it elsewhere
 (:mod:`ledger.consent`); :meth:`ConsentFlow.submit` re-reads the chain and sends it to
 the workflow that owns the action.
 """
@@ -19,6 +20,7 @@ from ledger.errors import ConsentMismatch, ConsentStale, UsageError
 from ledger.registry.communities import Communities
 from ledger.registry.custody import Custody
 from ledger.registry.derivatives import Derivatives
+from ledger.registry.descriptions import Descriptions, DescriptionSet
 from ledger.registry.inputs import read_terms_document
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import (
@@ -38,7 +40,13 @@ from ledger.rights import parse_terms, requires_encryption
 __all__ = ["ConsentFlow", "Submitted"]
 
 #: What sending a signed request did, by its action.
-Submitted = TermsConsentSubmitted | RotationSubmitted | CustodyRecorded | DerivativeRegistration
+Submitted = (
+    TermsConsentSubmitted
+    | RotationSubmitted
+    | CustodyRecorded
+    | DerivativeRegistration
+    | DescriptionSet
+)
 
 
 class ConsentFlow:
@@ -52,6 +60,7 @@ class ConsentFlow:
         communities: Communities,
         custody: Custody,
         derivatives: Derivatives,
+        descriptions: Descriptions,
     ) -> None:
         self.session = session
         self.reader = reader
@@ -59,6 +68,7 @@ class ConsentFlow:
         self.communities = communities
         self.custody = custody
         self.derivatives = derivatives
+        self.descriptions = descriptions
 
     def terms_request(
         self,
@@ -156,6 +166,8 @@ class ConsentFlow:
             return self.communities.submit_rotation(request, status)
         if request.action == "RecordCustody":
             return self.custody.submit(request, status)
+        if request.action == "SetDescription":
+            return self.descriptions.submit(request, status)
         if request.action == "ConsentDerivative":
             if keys is None:
                 raise UsageError(

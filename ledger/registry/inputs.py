@@ -1,13 +1,15 @@
 """Inputs: the caller's files a workflow reads, checked before anything is added or sent.
 
 The files to register, a terms file (valid terms of the acting community,
-:mod:`ledger.rights`) and a derivative's method document (its JSON schema).
+:mod:`ledger.rights`), a description file (:mod:`ledger.rights.description`) and a
+derivative's method document (its JSON schema).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -16,8 +18,15 @@ from typing import Any
 from ledger.documents import read_json_file
 from ledger.errors import UsageError
 from ledger.rights import parse_terms
+from ledger.rights.description import Description, parse_description
 
-__all__ = ["check_paths", "read_method_document", "read_terms_document"]
+__all__ = [
+    "catalog_files",
+    "check_paths",
+    "read_description",
+    "read_method_document",
+    "read_terms_document",
+]
 
 
 def check_paths(paths: Sequence[Path]) -> list[Path]:
@@ -44,6 +53,55 @@ def read_terms_document(terms: Path, community_id: bytes) -> dict[str, Any]:
     document = read_json_file(terms)
     parse_terms(document, where=str(terms), community=community_id)
     return document
+
+
+def read_description(path: Path) -> Description:
+    """The description file at ``path``, refused (InvalidDescription: every field's JSON
+    pointer and rule) unless it is a valid description document: checked before anything is
+    added, pinned or sent."""
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist or is not a file", hint="check the path")
+    return parse_description(path.read_bytes(), str(path))
+
+
+def _catalog_key(catalog_folder: str, path: Path) -> str | None:
+    """``path`` as a catalog names it: relative to the catalog's folder, ``/``-separated,
+    ``.`` and ``..`` resolved (None: outside that folder)."""
+    relative = os.path.relpath(os.path.normpath(os.path.abspath(path)), catalog_folder)
+    if relative == os.curdir or relative.split(os.sep)[0] == os.pardir:
+        return None
+    return relative.replace(os.sep, "/")
+
+
+def catalog_files(
+    catalog: Path, entries: Mapping[str, Description], paths: Sequence[Path]
+) -> tuple[list[Path], list[Description]]:
+    """The files to register with a catalog (``entries``: its descriptions by file, as
+    :func:`ledger.rights.catalog.parse_catalog` reads them) and each file's description:
+    every file the catalog names, in row order, when ``paths`` is empty; else each path
+    given, which must have a row (UsageError naming those that have none: nothing sent)."""
+    folder = os.path.normpath(os.path.abspath(catalog.parent))
+    if not paths:
+        if not entries:
+            raise UsageError(f"{catalog} names no files", hint="add a row per file")
+        named = list(entries)
+        return [Path(folder, *key.split("/")) for key in named], [entries[k] for k in named]
+    missing: list[str] = []
+    descriptions: list[Description] = []
+    for path in paths:
+        key = _catalog_key(folder, path)
+        if key is None or key not in entries:
+            missing.append(str(path))
+        else:
+            descriptions.append(entries[key])
+    if missing:
+        raise UsageError(
+            f"{catalog} has no row for {', '.join(missing[:5])}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
+            hint="add a row per file (its `file` column relative to the catalog's folder), or "
+            "leave the files out to register every file the catalog names; nothing was sent",
+        )
+    return list(paths), descriptions
 
 
 @functools.cache

@@ -27,7 +27,7 @@ from ledger.chain import (
     content_key,
 )
 from ledger.documents import DEFAULT_IMPORT, MAX_DOCUMENT_BYTES, canonical_json, document_cid
-from ledger.errors import DuplicateClaim, LimitExceeded
+from ledger.errors import DuplicateClaim, LimitExceeded, UsageError
 from ledger.index import HistoryEntry
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions
@@ -45,12 +45,23 @@ from ledger.registry.sealing import Sealing
 from ledger.registry.session import RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.staging import Progress, Staging
+from ledger.rights.description import Description
 
 __all__ = ["Items"]
 
 _ZERO32: Final = bytes(32)
 _SEND_CHUNK: Final = 64  # single registrations sent back to back, then waited for
 _KINDS: Final = {KIND_ITEM: "item", KIND_BATCH: "batch", KIND_DERIVATIVE: "derivative"}
+
+
+def _check_descriptions(
+    paths: Sequence[Path], descriptions: Sequence[Description | None] | None
+) -> None:
+    if descriptions is not None and len(descriptions) != len(paths):
+        raise UsageError(
+            f"{len(descriptions)} descriptions for {len(paths)} files",
+            hint="one description (or none) per file; nothing was sent",
+        )
 
 
 class Items:
@@ -77,15 +88,18 @@ class Items:
         *,
         options: ImportOptions = DEFAULT_IMPORT,
         progress: Progress | None = None,
+        descriptions: Sequence[Description | None] | None = None,
     ) -> list[ItemRegistration]:
-        """Register each file as an item of its own (one transaction each) under ``terms``."""
+        """Register each file as an item of its own (one transaction each) under ``terms``;
+        ``descriptions`` (one per path, or None) are bound into their metadata documents."""
         self.session.require_sender()
         files = check_paths(paths)
+        _check_descriptions(files, descriptions)
         terms_document = read_terms_document(terms, community_id)
         community = self.session.community(community_id)
         signers = keys.pick(community, community.threshold, "registering")
         seal = self.sealing.seal_for(terms_document, community)
-        prepared = self.staging.prepare(files, options, progress, seal)
+        prepared = self.staging.prepare(files, options, progress, seal, descriptions)
         others = self.staging.new_claims(community.id, prepared, "one item")
         terms_digest, _ = self.session.put_document(terms_document)
         metadata_cids = self.staging.pin_all(prepared)
@@ -150,16 +164,19 @@ class Items:
         *,
         options: ImportOptions = DEFAULT_IMPORT,
         progress: Progress | None = None,
+        descriptions: Sequence[Description | None] | None = None,
     ) -> BatchRegistration:
         """Register the files as one batch (one transaction): a StandardMerkleTree over
-        (item, metadata, commitment) leaves, under one terms document."""
+        (item, metadata, commitment) leaves, under one terms document; ``descriptions`` (one
+        per path, or None) are bound into their metadata documents, which the leaves name."""
         self.session.require_sender()
         files = check_paths(paths)
+        _check_descriptions(files, descriptions)
         terms_document = read_terms_document(terms, community_id)
         community = self.session.community(community_id)
         signers = keys.pick(community, community.threshold, "registering a batch")
         seal = self.sealing.seal_for(terms_document, community)
-        prepared = self.staging.prepare(files, options, progress, seal)
+        prepared = self.staging.prepare(files, options, progress, seal, descriptions)
         others = self.staging.new_claims(community.id, prepared, "one batch")
         values = [
             (content_key(bytes(p.entry.cid)), p.metadata_digest, p.commitment) for p in prepared

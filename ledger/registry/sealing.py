@@ -134,6 +134,33 @@ class Sealing:
             found.append(address)
         return found
 
+    def content_key_of(
+        self, subject: bytes, record: Record, steward: Community, keys: SignerKeys, why: str
+    ) -> bytes:
+        """The content key of the sealed item or derivative ``subject``, opened with the
+        encryption key of one of ``steward``'s keyholders here (of those ``keys`` names) that
+        its current envelope is wrapped for: what seals a corrected description with the
+        item. UsageError (``why``: what needs it) when no such key is here."""
+        [content] = self.reader.contents(subject, record)
+        if content.metadata is None or not content.sealed:
+            raise UsageError(f"item {to_hex(subject)} is not encrypted")
+        envelope = self.reader.envelope(
+            self.reader.current_envelope(content.key, subject, steward.id, content.metadata)
+        )
+        for address in self.openers(steward, keys):
+            pair = load_encryption_key(
+                self.session.settings, address, keys.passphrase(to_checksum_address(address))
+            )
+            if pair.public.key_id in envelope.key_ids():
+                return crypto.unwrap(envelope, pair, content.key)
+        raise UsageError(
+            f"{why} needs the content key of the encrypted item {to_hex(subject)}, opened with "
+            "the encryption key of a signing keyholder it is wrapped for; none is here; "
+            "nothing was sent",
+            hint="run it where such a keyholder's encryption key is, naming that keyholder "
+            "with --signer",
+        )
+
     # -- re-wrapping -------------------------------------------------------------------------
 
     def _rewrap(

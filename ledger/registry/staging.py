@@ -2,8 +2,12 @@
 
 Each file is added unpinned with its metadata document built; under terms that require
 encryption it is encrypted first and only its ciphertext reaches the node (see
-docs/encryption.md). Content the acting community already claims is refused, and everything
-is pinned only once every check has passed.
+docs/encryption.md). A description given with the file is bound into its metadata document
+(``"description"``: the description document itself), so the registration's k-of-n
+signatures over the metadata digest cover it; a sealed item's goes into its sealed metadata,
+so it is sealed exactly as the rest of its metadata is (docs/description.md). Content the
+acting community already claims is refused, and everything is pinned only once every check
+has passed.
 """
 
 from __future__ import annotations
@@ -13,21 +17,46 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ledger import crypto
 from ledger.chain import content_key
-from ledger.documents import SEALED_ITEM_TYPE, canonical_json, metadata_document
-from ledger.errors import DuplicateClaim, DuplicateLeaves
+from ledger.documents import (
+    MAX_DOCUMENT_BYTES,
+    SEALED_ITEM_TYPE,
+    canonical_json,
+    metadata_document,
+)
+from ledger.errors import DuplicateClaim, DuplicateLeaves, LimitExceeded, UsageError
 from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportedEntry, ImportOptions, import_path
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import OtherClaim, to_hex
 from ledger.registry.session import RegistrySession
+from ledger.rights.description import Description
 
 __all__ = ["Prepared", "Progress", "Seal", "Staging"]
 
 #: ``progress(stage, done, total)``: stage is "adding" (files) or "registering" (items).
 Progress = Callable[[str, int, int], None]
+
+
+def _described(
+    document: dict[str, Any], description: Description | None, path: Path
+) -> bytes:
+    """The canonical metadata ``document`` with ``description`` bound into it (none: as it
+    is); LimitExceeded when the result would not fit in one block."""
+    if description is not None:
+        document = {**document, "description": description.to_json()}
+    data = canonical_json(document)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise LimitExceeded(
+            f"the metadata of {path} with its description is {len(data)} bytes, more than "
+            "one 1 MiB block",
+            hint="shorten the description (a transcript is the usual culprit); nothing was "
+            "sent",
+        )
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,29 +99,41 @@ class Staging:
         options: ImportOptions,
         progress: Progress | None,
         seal: Seal | None = None,
+        descriptions: Sequence[Description | None] | None = None,
     ) -> list[Prepared]:
-        """Add each file (unpinned) and build its metadata document; with ``seal`` (terms that
-        require encryption), only each file's ciphertext ever reaches the node."""
+        """Add each file (unpinned) and build its metadata document, with its description
+        (``descriptions``: one per path, or None) bound into it; with ``seal`` (terms that
+        require encryption), only each file's ciphertext ever reaches the node, and its
+        description only inside its sealed metadata."""
+        if descriptions is not None and len(descriptions) != len(paths):
+            raise UsageError("one description (or none) per file", hint="nothing was sent")
         prepared: list[Prepared] = []
         for i, path in enumerate(paths):
+            description = None if descriptions is None else descriptions[i]
             if seal is not None:
-                prepared.append(self.prepare_sealed(path, options, seal))
+                prepared.append(self.prepare_sealed(path, options, seal, description))
             else:
                 entry = self.session.node.add_path(path, options, pin=False)[-1]
                 meta = metadata_document(entry.cid, path.name, entry.filesize, options)
-                prepared.append(Prepared(path, entry, canonical_json(meta)))
+                prepared.append(Prepared(path, entry, _described(meta, description, path)))
             if progress is not None:
                 progress("adding", i + 1, len(paths))
         return prepared
 
-    def prepare_sealed(self, path: Path, options: ImportOptions, seal: Seal) -> Prepared:
+    def prepare_sealed(
+        self,
+        path: Path,
+        options: ImportOptions,
+        seal: Seal,
+        description: Description | None = None,
+    ) -> Prepared:
         """Encrypt ``path`` and add the ciphertext (unpinned); never the plaintext.
 
         The item is keyed by the ciphertext's CID; its public metadata is a
         "heritage/sealed-item" document (ciphertext CID, size and import settings, envelope
         CID, sealed metadata CID); the commitment is plaintext_commitment(salt, plaintext
-        CID); the plaintext's metadata (name, size, media type, CID, salt) is sealed with the
-        item's content key."""
+        CID); the plaintext's metadata (name, size, media type, CID, salt, and its description when
+        there is one) is sealed with the item's content key."""
         data_key = crypto.new_content_key()
         # Hashing only (no block sink): the plaintext's CID, computed without storing a block.
         plain = import_path(path, options)[-1]
@@ -109,7 +150,13 @@ class Staging:
             "commitment_salt": to_hex(salt),
             "commitment": to_hex(commitment),
         }
-        sealed_metadata = crypto.seal_bytes(data_key, canonical_json(private))
+        sealed_metadata = crypto.seal_bytes(data_key, _described(private, description, path))
+        if len(sealed_metadata) > MAX_DOCUMENT_BYTES:  # sealing adds a header and tags
+            raise LimitExceeded(
+                f"the sealed metadata of {path} with its description is {len(sealed_metadata)} "
+                "bytes, more than one 1 MiB block",
+                hint="shorten the description; nothing was sent",
+            )
         envelope = crypto.wrap(data_key, content_key(bytes(entry.cid)), seal.recipients)
         envelope_bytes = canonical_json(envelope.to_document())
         public = {

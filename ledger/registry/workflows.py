@@ -2,7 +2,8 @@
 
 ``registry.communities.create(...)``, ``registry.items.register(...)``,
 ``registry.terms.revoke(...)``, ``registry.custody.transfer(...)``,
-``registry.derivatives.add(...)``, ``registry.consent.submit(...)``,
+``registry.derivatives.add(...)``, ``registry.descriptions.describe(...)``,
+``registry.consent.submit(...)``,
 ``registry.sealing.decrypt(...)``; ``registry.reader`` is the read side that verification
 takes. The caller chooses the sender that pays the gas (``sender=`` or
 ``registry.session.use_sender``).
@@ -18,6 +19,7 @@ from ledger.registry.communities import Communities
 from ledger.registry.consent_flow import ConsentFlow
 from ledger.registry.custody import Custody
 from ledger.registry.derivatives import Derivatives
+from ledger.registry.descriptions import Descriptions
 from ledger.registry.items import Items
 from ledger.registry.reader import RegistryReader
 from ledger.registry.sealing import Sealing
@@ -43,9 +45,10 @@ class Registry:
         self.terms = Terms(self.session, self.reader)
         self.custody = Custody(self.session, self.reader, self.sealing)
         self.derivatives = Derivatives(self.session, self.reader, self.staging, self.sealing)
+        self.descriptions = Descriptions(self.session, self.reader, self.sealing)
         self.consent = ConsentFlow(
             self.session, self.reader, self.terms, self.communities, self.custody,
-            self.derivatives,
+            self.derivatives, self.descriptions,
         )  # fmt: skip
 
     @property

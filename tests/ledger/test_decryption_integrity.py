@@ -30,6 +30,7 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.keys import new_key
 from ledger.registry import Prepared, Registry, Seal, SignerKeys, Staging
+from ledger.rights.description import Description
 from ledger.settings import Settings
 from local_chain import anvil_dev_account
 from tests import registry_support
@@ -77,7 +78,13 @@ class ForgingStaging(Staging):
 
     forgery = Forgery()
 
-    def prepare_sealed(self, path: Path, options: ImportOptions, seal: Seal) -> Prepared:
+    def prepare_sealed(
+        self,
+        path: Path,
+        options: ImportOptions,
+        seal: Seal,
+        description: Description | None = None,
+    ) -> Prepared:
         forgery = self.forgery
         plaintext = path.read_bytes()
         plain_cid = import_bytes(plaintext, options).cid

@@ -252,6 +252,29 @@ class Registry:
             )
         )  # fmt: skip
 
+    def set_description(
+        self,
+        c: Community,
+        subject: bytes,
+        record: tuple[Any, ...],
+        version: int,
+        description: bytes,
+    ) -> None:
+        typed = self.typed(
+            "SetDescription",
+            community=c.id,
+            subject=subject,
+            version=version,
+            description=description,
+            deadline=DEADLINE,
+        )
+        self.send(
+            self.contract.functions.setDescription(
+                subject, record, c.keyholders, c.threshold, version, description, DEADLINE,
+                self.signatures(typed, c.members[: c.threshold]),
+            )
+        )  # fmt: skip
+
     def revoke_terms(
         self, c: Community, subject: bytes, record: tuple[Any, ...], version: int
     ) -> None:
@@ -393,6 +416,7 @@ def populate(reg: Registry, phase_hook: Any = None) -> World:
     )
     hook()
     reg.set_terms(a, item1, record1, 2, b32("t1 v2"))
+    reg.set_description(a, item1, record1, 2, b32("d1 v2"))
     reg.revoke_terms(a, item1, record1, 2)
     reg.custody(item2, record2, 2, a, None, b32("a museum"), 0)  # loan
     reg.custody(item2, record2, 1, a, b, b.id, 1)  # transfer to b
@@ -477,8 +501,15 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
         assert derivative.content == keccak(derivative.cid)
 
         history = index.history(world.item1)
-        assert [e.event for e in history] == ["ItemRegistered", "TermsSet", "TermsRevoked"]
-        assert [e.fields.get("version") for e in history] == [None, 2, 2]
+        assert [e.event for e in history] == [
+            "ItemRegistered", "TermsSet", "DescriptionSet", "TermsRevoked",
+        ]  # fmt: skip
+        assert [e.fields.get("version") for e in history] == [None, 2, 2, 2]
+        [corrected] = index.descriptions(world.item1)
+        assert (corrected.fields["description"], corrected.fields["steward"]) == (
+            b32("d1 v2"), world.a.id,
+        )  # fmt: skip
+        assert index.descriptions(world.item2) == []
         custody = index.history(world.item2)
         assert [(e.event, e.fields.get("action_name")) for e in custody] == [
             ("ItemRegistered", None),

@@ -36,8 +36,8 @@ def cid_bytes(label: str) -> bytes:
     return bytes(Cid.for_block(f"{label} {os.urandom(8).hex()}".encode(), RAW))
 
 
-def test_the_index_reads_schema_5() -> None:
-    assert SCHEMA_VERSION == 5
+def test_the_index_reads_schema_6() -> None:
+    assert SCHEMA_VERSION == 6
 
 
 def test_claims_on_lists_every_communitys_claim_in_chain_order(

@@ -84,19 +84,20 @@ def test_moved_to_lists_transfers_and_repatriations_to_a_community(
 
 
 # What older schema versions wrote, as statements that turn today's tables into theirs.
-# 4: before claims (no content key, batch key or consenting parent steward);
+# 5: before descriptions (no DescriptionSet table);
+# 4: also before claims (no content key, batch key or consenting parent steward);
 # 3: also before the counterparty lookup.
-OLDER_SCHEMAS = {
-    4: [
-        "DROP INDEX item_registered_content",
-        "ALTER TABLE item_registered DROP COLUMN content",
-        "DROP INDEX batch_registered_batch",
-        "ALTER TABLE batch_registered DROP COLUMN batch",
-        "DROP INDEX derivative_registered_content",
-        "ALTER TABLE derivative_registered DROP COLUMN content",
-        "ALTER TABLE derivative_registered DROP COLUMN parent_steward",
-    ],
-}
+OLDER_SCHEMAS = {5: ["DROP TABLE description_set"]}
+OLDER_SCHEMAS[4] = [
+    *OLDER_SCHEMAS[5],
+    "DROP INDEX item_registered_content",
+    "ALTER TABLE item_registered DROP COLUMN content",
+    "DROP INDEX batch_registered_batch",
+    "ALTER TABLE batch_registered DROP COLUMN batch",
+    "DROP INDEX derivative_registered_content",
+    "ALTER TABLE derivative_registered DROP COLUMN content",
+    "ALTER TABLE derivative_registered DROP COLUMN parent_steward",
+]
 OLDER_SCHEMAS[3] = [*OLDER_SCHEMAS[4], "DROP INDEX custody_recorded_counterparty"]
 
 
@@ -104,7 +105,7 @@ OLDER_SCHEMAS[3] = [*OLDER_SCHEMAS[4], "DROP INDEX custody_recorded_counterparty
 def test_an_index_of_an_older_schema_is_refused_until_rebuilt(
     chain: LocalChain, registry: Registry, tmp_path: Path, version: int
 ) -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     world = populate(registry)
     data = tmp_path / "data"
     path = data / "index.sqlite"
@@ -118,7 +119,7 @@ def test_an_index_of_an_older_schema_is_refused_until_rebuilt(
         db.execute("UPDATE schema_version SET version = ?", (version,))
     db.close()
     with pytest.raises(
-        IndexSchemaMismatch, match=f"schema version {version}; this program reads version 5"
+        IndexSchemaMismatch, match=f"schema version {version}; this program reads version 6"
     ):
         open_index(chain, path)
     refused = heritage(data, chain, "index", "sync")
@@ -138,6 +139,8 @@ def test_an_index_of_an_older_schema_is_refused_until_rebuilt(
             "item_registered_content",
             "batch_registered_batch",
             "derivative_registered_content",
+            "description_set",
+            "description_set_subject",
         } <= names
 
 
