@@ -236,9 +236,7 @@ def _xml_quotes(escaped: str) -> str:
 def _char_refs(text: str, form: str) -> str:
     """The text as an ASCII-only HTML/XML writer writes it: markup characters and every
     character outside ASCII as numeric references (``&#xe9;`` or ``&#233;``)."""
-    return "".join(
-        form.format(ord(c)) if ord(c) > 0x7E or c in "&<>\"'" else c for c in text
-    )
+    return "".join(form.format(ord(c)) if ord(c) > 0x7E or c in "&<>\"'" else c for c in text)
 
 
 #: What a JSON writer that is safe inside ``<script>`` (jinja2's ``tojson``, the site's JSON-LD)
@@ -471,7 +469,10 @@ def _decompressing(name: str, head: bytes, source: IO[bytes]) -> IO[bytes]:
 
 
 def _inside(
-    matcher: _Matcher, name: str, source: IO[bytes], budget: _Budget,
+    matcher: _Matcher,
+    name: str,
+    source: IO[bytes],
+    budget: _Budget,
     depth: int,
 ) -> Iterator[Hit]:
     """Hits inside the compressed file ``source`` (seekable, at its start): a gzip, xz or
