@@ -1,0 +1,344 @@
+"""Posters of 3D models: a z-buffered, Lambert-shaded rasterisation in numpy.
+
+A model's poster is what a visitor sees before the model loads, and what the gallery shows where
+WebGL is missing. It is drawn here, on the CPU, with numpy alone: no GL context, no display, no
+native renderer whose output would change with a driver. The same triangles and size give the
+same pixels on any machine with the same numpy, so the PNG is deterministic.
+
+The view is fixed: orthographic, from the front right and a little above (a three-quarter view),
+the model's +Y up (glTF's convention) and fitted to the frame with a margin. Colours, normals
+and texture coordinates are interpolated across each face (texels sampled nearest, repeating).
+Shading is Lambert with an ambient term and is two-sided, because scans and converted meshes
+often have inconsistent winding: a back face lit as a front face looks right, a culled one
+leaves a hole.
+The background is transparent, so the poster sits on any theme. Edges are smoothed by rendering
+at ``supersample`` times the size and averaging (premultiplied, so edges do not darken).
+
+Rasterisation is vectorised: every triangle's bounding box (split into tiles when large) is a
+batch of candidate pixels; barycentric weights decide coverage and depth; each candidate is folded
+into one integer key per pixel (depth, then face) and the largest key wins: the nearest face,
+and on equal depth the lower face index, so the order of work never changes the result.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+__all__ = ["PosterMesh", "poster_png", "render_poster"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+#: Yaw about +Y then pitch about +X, in degrees: the three-quarter view.
+_YAW: Final = -35.0
+_PITCH: Final = 25.0
+#: Direction towards the light, in view space (x right, y up, z towards the viewer).
+_LIGHT: Final = np.array([-0.35, 0.6, 0.72]) / np.linalg.norm([-0.35, 0.6, 0.72])
+_AMBIENT: Final = 0.3
+_MARGIN: Final = 0.06
+#: Largest bounding-box side rasterised at once; larger triangles are split into tiles.
+_TILE: Final = 128
+#: A pixel's key: depth in the high bits, face index in the low (faces are within the budget).
+_FACE_BITS: Final = 26
+_DEPTH_BITS: Final = 36
+#: Candidate pixels per batch: bounds the memory of one step (about 100 bytes each).
+_BATCH: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PosterMesh:
+    """Triangles to draw and how they look, colours linear (not sRGB) from 0 to 1.
+
+    ``face_rgba`` (m, 4) is each face's colour; ``vertex_rgba`` (n, 4), when given, is
+    interpolated across faces and multiplied in; ``normals`` (n, 3) give smooth shading (flat
+    without); ``uvs`` (n, 2) with ``texture`` (h, w, 3) are sampled per pixel and multiplied in.
+    """
+
+    vertices: FloatArray
+    faces: IntArray
+    face_rgba: FloatArray
+    vertex_rgba: FloatArray | None = None
+    normals: FloatArray | None = None
+    uvs: FloatArray | None = None
+    texture: npt.NDArray[np.float32] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Corners:
+    """Every face's three corners, all meshes together: what a drawn pixel interpolates."""
+
+    position: FloatArray  # (m, 3, 3)
+    rgba: FloatArray  # (m, 3, 4)
+    normal: FloatArray  # (m, 3, 3)
+    uv: FloatArray  # (m, 3, 2)
+    texture: IntArray  # (m,) index into textures, -1 for none
+    textures: tuple[npt.NDArray[np.float32], ...]
+
+    def only(self, keep: npt.NDArray[np.bool_]) -> _Corners:
+        return _Corners(
+            self.position[keep],
+            self.rgba[keep],
+            self.normal[keep],
+            self.uv[keep],
+            self.texture[keep],
+            self.textures,
+        )
+
+
+def _rotation() -> FloatArray:
+    yaw, pitch = math.radians(_YAW), math.radians(_PITCH)
+    about_y = np.array(
+        [
+            [math.cos(yaw), 0.0, math.sin(yaw)],
+            [0.0, 1.0, 0.0],
+            [-math.sin(yaw), 0.0, math.cos(yaw)],
+        ]
+    )
+    about_x = np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, math.cos(pitch), -math.sin(pitch)],
+            [0.0, math.sin(pitch), math.cos(pitch)],
+        ]
+    )
+    rotation: FloatArray = about_x @ about_y
+    return rotation
+
+
+def _face_normals(corners: FloatArray) -> FloatArray:
+    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    length = np.linalg.norm(normal, axis=1)
+    length[length == 0] = 1.0
+    result: FloatArray = normal / length[:, None]
+    return result
+
+
+def _corners(meshes: Sequence[PosterMesh]) -> _Corners:
+    positions, colours, normals, uvs, which = [], [], [], [], []
+    textures: list[npt.NDArray[np.float32]] = []
+    for mesh in meshes:
+        if not len(mesh.faces):
+            continue
+        corners = mesh.vertices[mesh.faces].astype(np.float64)
+        positions.append(corners)
+        rgba = np.repeat(mesh.face_rgba[:, None, :], 3, axis=1).astype(np.float64)
+        if mesh.vertex_rgba is not None:
+            rgba = rgba * mesh.vertex_rgba[mesh.faces]
+        colours.append(rgba)
+        if mesh.normals is not None:
+            normals.append(mesh.normals[mesh.faces].astype(np.float64))
+        else:
+            normals.append(np.repeat(_face_normals(corners)[:, None, :], 3, axis=1))
+        if mesh.uvs is not None and mesh.texture is not None:
+            uvs.append(mesh.uvs[mesh.faces].astype(np.float64))
+            which.append(np.full(len(mesh.faces), len(textures), dtype=np.int64))
+            textures.append(mesh.texture)
+        else:
+            uvs.append(np.zeros((len(mesh.faces), 3, 2)))
+            which.append(np.full(len(mesh.faces), -1, dtype=np.int64))
+    if not positions:
+        empty = np.zeros((0, 3, 3))
+        return _Corners(
+            empty, np.zeros((0, 3, 4)), empty, np.zeros((0, 3, 2)), np.zeros(0, dtype=np.int64), ()
+        )
+    return _Corners(
+        np.concatenate(positions),
+        np.concatenate(colours),
+        np.concatenate(normals),
+        np.concatenate(uvs),
+        np.concatenate(which),
+        tuple(textures),
+    )
+
+
+def _sample(texture: npt.NDArray[np.float32], uv: FloatArray) -> FloatArray:
+    """Nearest texel at each (u, v), repeating (glTF's default wrap); v runs down the image."""
+    height, width = texture.shape[:2]
+    x = np.clip((np.mod(uv[:, 0], 1.0) * width).astype(np.int64), 0, width - 1)
+    y = np.clip((np.mod(uv[:, 1], 1.0) * height).astype(np.int64), 0, height - 1)
+    result: FloatArray = texture[y, x].astype(np.float64)
+    return result
+
+
+def _shade_pixels(
+    corners: _Corners,
+    view_normals: FloatArray,
+    px: FloatArray,
+    face: IntArray,
+    pix: IntArray,
+    size: int,
+) -> FloatArray:
+    """Premultiplied linear RGBA of drawn pixels: attributes interpolated at the pixel centre."""
+    cy, cx = np.divmod(pix, size)
+    x, y = cx + 0.5, cy + 0.5
+    a, b, c = px[face, 0], px[face, 1], px[face, 2]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    w0 = ((b[:, 0] - x) * (c[:, 1] - y) - (b[:, 1] - y) * (c[:, 0] - x)) / area
+    w1 = ((c[:, 0] - x) * (a[:, 1] - y) - (c[:, 1] - y) * (a[:, 0] - x)) / area
+    weights = np.clip(np.stack([w0, w1, 1.0 - w0 - w1], axis=1), 0.0, 1.0)
+    weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    rgba = np.einsum("pk,pkc->pc", weights, corners.rgba[face])
+    normal = np.einsum("pk,pkc->pc", weights, view_normals[face])
+    length = np.linalg.norm(normal, axis=1)
+    flat = length < 1e-9  # corner normals that cancel out: the face's own normal instead
+    if flat.any():
+        normal[flat] = _face_normals(corners.position[face[flat]] @ _rotation().T)
+        length[flat] = 1.0
+    lambert = np.abs((normal / length[:, None]) @ _LIGHT)  # two-sided: winding is not trusted
+    textured = corners.texture[face]
+    for index, texture in enumerate(corners.textures):
+        chosen = textured == index
+        if chosen.any():
+            uv = np.einsum("pk,pkc->pc", weights[chosen], corners.uv[face[chosen]])
+            rgba[chosen, :3] *= _sample(texture, uv)
+    rgba[:, :3] = np.clip(rgba[:, :3] * (_AMBIENT + (1.0 - _AMBIENT) * lambert)[:, None], 0, 1)
+    rgba[:, 3] = np.clip(rgba[:, 3], 0.0, 1.0)
+    rgba[:, :3] *= rgba[:, 3:4]  # premultiplied, so averaging does not darken the edges
+    result: FloatArray = rgba
+    return result
+
+
+def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """(face, x0, y0, box width, box height) of every tile of every triangle's pixel box.
+
+    Box sides are rounded up to a multiple of 8 so that triangles batch together with little
+    wasted work; triangles larger than a tile on screen are split into tiles."""
+    low = np.floor(px.min(axis=1)).astype(np.int64)
+    high = np.floor(px.max(axis=1)).astype(np.int64)
+    span = np.maximum(high - low + 1, 1)
+    small = (span <= _TILE).all(axis=1)
+    index = np.flatnonzero(small)
+    rounded = (span[index] + 7) // 8 * 8
+    faces, x0s, y0s, widths, heights = (
+        [index],
+        [low[index, 0]],
+        [low[index, 1]],
+        [rounded[:, 0]],
+        [rounded[:, 1]],
+    )
+    for face in np.flatnonzero(~small):  # few: only triangles larger than a tile on screen
+        xs = np.arange(low[face, 0], high[face, 0] + 1, _TILE)
+        ys = np.arange(low[face, 1], high[face, 1] + 1, _TILE)
+        gx, gy = np.meshgrid(xs, ys, indexing="xy")
+        faces.append(np.full(gx.size, face, dtype=np.int64))
+        x0s.append(gx.ravel())
+        y0s.append(gy.ravel())
+        widths.append(np.full(gx.size, _TILE, dtype=np.int64))
+        heights.append(np.full(gx.size, _TILE, dtype=np.int64))
+    return (
+        np.concatenate(faces),
+        np.concatenate(x0s),
+        np.concatenate(y0s),
+        np.concatenate(widths),
+        np.concatenate(heights),
+    )
+
+
+def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
+    """The face drawn at each pixel (row-major, -1 for none).
+
+    Each covering candidate becomes one integer key, its depth quantised to
+    :data:`_DEPTH_BITS` bits above its face index (inverted), and each pixel keeps the largest
+    key: the nearest face, and on equal depth the lowest index, whatever the order of work."""
+    keys = np.full(size * size, -1, dtype=np.int64)
+    if not len(px):
+        return keys
+    face_mask = (1 << _FACE_BITS) - 1
+    low, high = float(depth.min()), float(depth.max())
+    depth_scale = ((1 << _DEPTH_BITS) - 1) / ((high - low) or 1.0)
+    a, b, c = px[:, 0], px[:, 1], px[:, 2]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    faces, x0s, y0s, widths, heights = _work(px)
+    keep = area[faces] != 0
+    faces, x0s, y0s = faces[keep], x0s[keep], y0s[keep]
+    shapes = widths[keep] * (_TILE + 8) + heights[keep]
+    for shape in np.unique(shapes):
+        width, height = divmod(int(shape), _TILE + 8)
+        chosen = shapes == shape
+        f_all, x_all, y_all = faces[chosen], x0s[chosen], y0s[chosen]
+        oy, ox = np.divmod(np.arange(width * height, dtype=np.int64), width)
+        step = max(1, _BATCH // (width * height))
+        for start in range(0, len(f_all), step):
+            f = f_all[start : start + step]
+            x = x_all[start : start + step, None] + ox[None, :]
+            y = y_all[start : start + step, None] + oy[None, :]
+            cx, cy = x + 0.5, y + 0.5
+            inv = 1.0 / area[f][:, None]
+            w0 = (
+                (b[f, 0, None] - cx) * (c[f, 1, None] - cy)
+                - (b[f, 1, None] - cy) * (c[f, 0, None] - cx)
+            ) * inv
+            w1 = (
+                (c[f, 0, None] - cx) * (a[f, 1, None] - cy)
+                - (c[f, 1, None] - cy) * (a[f, 0, None] - cx)
+            ) * inv
+            w2 = 1.0 - w0 - w1
+            inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
+            inside &= (x >= 0) & (x < size) & (y >= 0) & (y < size)
+            if not inside.any():
+                continue
+            z = w0 * depth[f, 0, None] + w1 * depth[f, 1, None] + w2 * depth[f, 2, None]
+            level = np.clip(np.rint((z[inside] - low) * depth_scale), 0, (1 << _DEPTH_BITS) - 1)
+            face = np.broadcast_to(f[:, None], x.shape)[inside]
+            key = (level.astype(np.int64) << _FACE_BITS) | (face_mask - face)
+            np.maximum.at(keys, (y * size + x)[inside], key)
+    drawn = keys >= 0
+    keys[drawn] = face_mask - (keys[drawn] & face_mask)
+    return keys
+
+
+def render_poster(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> Image.Image:
+    """An RGBA image ``size`` pixels square of ``meshes`` from the fixed three-quarter view."""
+    corners = _corners(meshes)
+    corners = corners.only(np.asarray(np.isfinite(corners.position).all(axis=(1, 2))))
+    full = size * supersample
+    rotation = _rotation()
+    view = corners.position @ rotation.T
+    pixels = np.zeros((full * full, 4), dtype=np.float32)
+    if len(view):
+        flat = view.reshape(-1, 3)
+        low, high = flat[:, :2].min(axis=0), flat[:, :2].max(axis=0)
+        extent = float(max(high[0] - low[0], high[1] - low[1])) or 1.0
+        scale = full * (1.0 - 2 * _MARGIN) / extent
+        centre = (low + high) / 2
+        px = np.empty((*view.shape[:2], 2))
+        px[..., 0] = (view[..., 0] - centre[0]) * scale + full / 2
+        px[..., 1] = full / 2 - (view[..., 1] - centre[1]) * scale
+        owner = _rasterise(px, view[..., 2], full)
+        view_normals = np.nan_to_num(corners.normal) @ rotation.T
+        drawn = np.flatnonzero(owner >= 0)
+        for start in range(0, len(drawn), _BATCH // 4):
+            pix = drawn[start : start + _BATCH // 4]
+            pixels[pix] = _shade_pixels(corners, view_normals, px, owner[pix], pix, full)
+    blocks = pixels.reshape(size, supersample, size, supersample, 4).sum(axis=(1, 3))
+    blocks /= supersample * supersample
+    alpha = blocks[..., 3:4]
+    rgb = blocks[..., :3] / np.maximum(alpha, 1e-12)
+    out = np.concatenate([_to_srgb(np.clip(rgb, 0.0, 1.0)), alpha], axis=2)
+    data = np.rint(out * 255.0).astype(np.uint8)
+    return Image.frombytes("RGBA", (size, size), data.tobytes())
+
+
+def _to_srgb(linear: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    high = np.float32(1.055) * np.power(
+        np.maximum(linear, np.float32(0.0031308)), np.float32(1 / 2.4)
+    ) - np.float32(0.055)
+    result: npt.NDArray[np.float32] = np.where(linear <= 0.0031308, linear * 12.92, high)
+    return result
+
+
+def poster_png(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> bytes:
+    """:func:`render_poster` as PNG bytes: every encoder option fixed, no metadata chunks."""
+    out = io.BytesIO()
+    render_poster(meshes, size, supersample=supersample).save(
+        out, format="PNG", optimize=False, compress_level=9
+    )
+    return out.getvalue()
