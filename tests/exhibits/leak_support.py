@@ -1,6 +1,6 @@
 """Canaried collections for the leak tests: items of every rights category, each excluded one
 carrying a unique canary token in everything it has, and masters whose embedded metadata
-(EXIF, XMP, PNG text, recording tags) carries canaries even for the shown items.
+(EXIF, XMP, PNG text, glTF extras and node names, recording tags) carries canaries even for the shown items.
 
 The test's own oracle lives here too: :data:`ALLOWED` says, per category, whether an item may
 be shown, from what the category means (docs/display-policy.md), not from
@@ -43,6 +43,7 @@ __all__ = [
     "REEF",
     "RIVAL",
     "Item",
+    "canaried_glb",
     "canaried_image",
     "make_item",
     "site_blobs",
@@ -235,6 +236,8 @@ def make_item(
             master = canaried_image(token, rng, rng.choice(("PNG", "JPEG")))
         elif kind == "audio":
             master = _wav(token, rng)
+        elif kind == "model":
+            master = canaried_glb(token, rng)
         else:
             master = _other_master(token, rng)
         master_tokens = (token,)
@@ -242,11 +245,13 @@ def make_item(
         master, master_tokens = rival_of.master, rival_of.master_tokens
     media_type = {"image": "image/png" if master.startswith(b"\x89PNG") else "image/jpeg",
                   "audio": "audio/wav" if master.startswith(b"RIFF") else "audio/flac",
+                  "model": "model/gltf-binary",
                   "other": "application/pdf"}.get(kind, "application/octet-stream")  # fmt: skip
     if media_type == "audio/flac" and master.startswith(b"ID3"):
         media_type = "audio/mpeg"
     extension = {"image/png": "png", "image/jpeg": "jpg", "audio/wav": "wav",
-                 "audio/flac": "flac", "audio/mpeg": "mp3", "application/pdf": "pdf"}  # fmt: skip
+                 "audio/flac": "flac", "audio/mpeg": "mp3", "application/pdf": "pdf",
+                 "model/gltf-binary": "glb"}  # fmt: skip
     sealed = category == "sealed"
     file_name = (
         "" if sealed else f"{token if excluded else f'kete-{number}'}.{extension[media_type]}"
@@ -419,3 +424,30 @@ def shuffle(items: Sequence[Item], rng: random.Random) -> list[Item]:
     out = list(items)
     rng.shuffle(out)
     return out
+
+
+def canaried_glb(token: str, rng: random.Random) -> bytes:
+    """A small GLB (a trimesh box of random size) whose glTF carries ``token`` in the asset's
+    and the root's ``extras``, the node's and the mesh's names, and trimesh's metadata."""
+    import trimesh
+
+    box = trimesh.creation.box(extents=[rng.uniform(0.5, 2.0) for _ in range(3)])
+    scene = trimesh.Scene()
+    scene.add_geometry(box, node_name=f"node {token}", geom_name=f"mesh {token}")
+    scene.metadata["canary"] = f"metadata {token}"
+    data = scene.export(file_type="glb")
+    assert isinstance(data, bytes)
+    length = int.from_bytes(data[12:16], "little")
+    tree = json.loads(data[20 : 20 + length])
+    tree["extras"] = {"title": f"extras {token}"}
+    tree.setdefault("asset", {})["extras"] = {"author": f"asset extras {token}"}
+    for node in tree.get("nodes", []):
+        node["name"] = f"node {token}"
+        node["extras"] = {"note": f"node extras {token}"}
+    rest = data[20 + length :]
+    text = json.dumps(tree).encode()
+    text += b" " * (-len(text) % 4)
+    body = len(text).to_bytes(4, "little") + b"JSON" + text + rest
+    glb = b"glTF" + (2).to_bytes(4, "little") + (12 + len(body)).to_bytes(4, "little") + body
+    assert token.encode() in glb
+    return glb

@@ -8,8 +8,8 @@ embargoed, expired, out of season, revoked, derivatives of a revoked parent, dis
 (two communities), several protocols at once, in copyright, a denying label. Every excluded
 item carries its own canary token in every text (title and alt text in two languages,
 description, context, transcript, creator, date, subjects, place), its file name, and its
-master's embedded metadata (EXIF ImageDescription, Artist, UserComment, XMP, PNG text, WAV
-INFO tags); every shown master carries canaries in its metadata too, which must not survive
+master's embedded metadata (EXIF ImageDescription, Artist, UserComment, XMP, PNG text; a
+GLB's extras, node and mesh names and trimesh metadata; WAV INFO tags); every shown master carries canaries in its metadata too, which must not survive
 derivation ("master-only canaries").
 
 The collection is built through the stages as ``heritage exhibit build`` runs them:
@@ -47,7 +47,8 @@ from hypothesis import strategies as st
 
 from exhibits.build import check_master, secrets_of
 from exhibits.derive.cache import DerivationCache
-from exhibits.derive.dispatch import derive_item, kind_of
+from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
+from exhibits.derive.models import ModelSettings
 from exhibits.model import ChainRef, Exhibited, Kind
 from exhibits.scan import Secret, check_clean, scan
 from exhibits.select import select
@@ -72,7 +73,10 @@ from tests.hypothesis_profiles import examples
 CHAIN: Final = ChainRef(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 BASE: Final = "https://example.org/reef/"
 COMMUNITIES: Final = {"Reef People": REEF, "0x" + RIVAL.hex(): RIVAL}
-KINDS: Final[tuple[Kind, ...]] = ("image", "audio", "other")
+KINDS: Final[tuple[Kind, ...]] = ("image", "model", "audio", "other")
+#: Small model posters: the poster renderer's cost grows with its size, and the leak is the
+#: same at any size (the GLB and the poster are made from the same cleaned geometry).
+DERIVE: Final = DeriveSettings(model=ModelSettings(poster_px=96))
 
 
 def spec() -> ExhibitSpec:
@@ -175,7 +179,7 @@ def build(items: list[Item], out: Path, cache: DerivationCache) -> list[Exhibite
         master = node[bytes(c.cid)]
         check_master(c, master)
         files = derive_item(kind_of(c.media_type, c.file_name), master, c.file_name,
-                            c.media_type, cache)  # fmt: skip
+                            c.media_type, cache, DERIVE)  # fmt: skip
         exhibited.append(Exhibited(shown, files))
     out.mkdir()
     render_site(the_spec, choice.rooms, exhibited, CHAIN, out, built_at=AT, assets=empty_assets)
