@@ -1,6 +1,7 @@
 """Canaried collections for the leak tests: items of every rights category, each excluded one
 carrying a unique canary token in everything it has, and masters whose embedded metadata
-(EXIF, XMP, PNG text, glTF extras and node names, recording tags) carries canaries even for the shown items.
+(EXIF, XMP, PNG text, glTF extras and node names, recording tags) carries canaries even for the
+shown items.
 
 The test's own oracle lives here too: :data:`ALLOWED` says, per category, whether an item may
 be shown, from what the category means (docs/display-policy.md), not from
@@ -435,7 +436,7 @@ def canaried_glb(token: str, rng: random.Random) -> bytes:
     scene = trimesh.Scene()
     scene.add_geometry(box, node_name=f"node {token}", geom_name=f"mesh {token}")
     scene.metadata["canary"] = f"metadata {token}"
-    data = scene.export(file_type="glb")
+    data = scene.export(file_type="glb")  # type: ignore[no-untyped-call]
     assert isinstance(data, bytes)
     length = int.from_bytes(data[12:16], "little")
     tree = json.loads(data[20 : 20 + length])

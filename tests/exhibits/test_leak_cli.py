@@ -2,14 +2,15 @@
 the CLI (tests/cli_runner.py) on the session's anvil and the embedded IPFS node, with the real
 gather, fetch, derivers, renderer, vendored assets and scan.
 
-The collection is registered for real: two public images whose masters carry master-only
-canaries in their EXIF, XMP and PNG text (they are shown; their metadata must not be), and
+The collection is registered for real: two public images and a 3D model whose masters carry
+master-only canaries in their EXIF, XMP and PNG text, glTF extras and node names (they are
+shown; their metadata must not be), and
 excluded items each with a unique canary in its file name, its description (title, alt text,
 description, context, creator, date, subjects, place, bound into the registration) and its
 master's metadata: TK Secret/Sacred and community-only (both sealed when registered),
 embargoed, expired, and revoked. Every byte of the built site (and of any gzip/zip member) is
 then read with the leak scan's forms and with an independent search (tests/exhibits/
-leak_support.py), and the item ids the site refers to are exactly the two shown.
+leak_support.py), and the item ids the site refers to are exactly the three shown.
 """
 
 from __future__ import annotations
@@ -30,13 +31,22 @@ from ledger.rights.description import description_from_json
 from ledger.settings import Settings
 from local_chain import anvil_dev_account
 from tests.cli_runner import run_heritage
-from tests.exhibits.leak_support import canaried_image, ids_in, json_ids, site_blobs, token_forms
+from tests.exhibits.leak_support import (
+    canaried_glb,
+    canaried_image,
+    ids_in,
+    json_ids,
+    site_blobs,
+    token_forms,
+)
 from tests.registry_support import PASSPHRASE, chain_settings, module_chain, settings_on
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 REUSED_FIXTURES = (chain_settings, module_chain)
 
-#: Excluded items: name → the terms they are registered under (built in ``registered``).
+#: Shown items (two images and a 3D model), and the excluded, named by the terms they are
+#: registered under (built in ``registered``); excluded masters are images and models too.
+SHOWN = ("kete-one", "kete-two", "waka-model")
 EXCLUDED = ("sacred", "community", "embargoed", "expired", "revoked")
 
 
@@ -77,16 +87,17 @@ def registered(module_chain: Settings, tmp_path_factory: pytest.TempPathFactory)
     tokens: dict[str, str] = {}
     master_tokens: list[str] = []
     paths: dict[str, Path] = {}
-    for name in ("kete-one", "kete-two", *EXCLUDED):
+    for name in (*SHOWN, *EXCLUDED):
         token = f"cnry{name[:4]}x{rng.getrandbits(64):016x}"
         tokens[name] = token
-        shown = name.startswith("kete")
+        shown = name in SHOWN
         meta = f"meta{name[:4]}x{rng.getrandbits(64):016x}" if shown else token
         master_tokens.append(meta)
-        fmt = "PNG" if len(paths) % 2 else "JPEG"
+        fmt = ("PNG", "JPEG", "GLB")[len(paths) % 3]
         file_name = f"{name}.{fmt.lower()}" if shown else f"{token}.{fmt.lower()}"
         paths[name] = files / file_name
-        paths[name].write_bytes(canaried_image(meta, rng, fmt))
+        master = canaried_glb(meta, rng) if fmt == "GLB" else canaried_image(meta, rng, fmt)
+        paths[name].write_bytes(master)
     keys: dict[str, bytes] = {}
     cids: dict[str, str] = {}
     with Registry(settings, sender=anvil_dev_account()) as reg:
@@ -118,10 +129,10 @@ def registered(module_chain: Settings, tmp_path_factory: pytest.TempPathFactory)
         }
         terms["revoked"] = terms["public"]
         for name, path in paths.items():
-            kind = "public" if name.startswith("kete") else name
+            kind = "public" if name in SHOWN else name
             document = write_terms(folder / f"{name}.terms.json", terms[kind])
             described = None
-            if not name.startswith("kete"):
+            if name not in SHOWN:
                 described = description_from_json(_description(tokens[name]))
             (result,) = reg.items.register([path], reef, document, signer,
                                            descriptions=[described])  # fmt: skip
@@ -148,7 +159,7 @@ def test_a_cli_build_holds_nothing_of_the_excluded_items(
     }
     proc = run_heritage(["exhibit", "build", str(spec), "-o", str(site), "--json"], env=env)
     assert proc.returncode == 0, proc.stderr
-    shown = {"0x" + registered.keys[n].hex() for n in ("kete-one", "kete-two")}
+    shown = {"0x" + registered.keys[n].hex() for n in SHOWN}
     summary = json.loads(proc.stdout)
     assert set(summary["shown"]) == shown
     excluded_ids = {"0x" + registered.keys[n].hex() for n in EXCLUDED}
@@ -199,7 +210,10 @@ def test_a_cli_build_holds_nothing_of_the_excluded_items(
     assert {e["id"] for e in json.loads(blobs["search.json"])["items"]} == shown
     assert json_ids(json.loads(blobs["gallery.json"])) == shown
     assert set(json.loads(blobs["proofs.json"])["items"]) == shown
-    assert json_ids(json.loads(blobs["iiif/collection.json"])) == shown
+    images = {"0x" + registered.keys[n].hex() for n in ("kete-one", "kete-two")}
+    assert json_ids(json.loads(blobs["iiif/collection.json"])) == images
+    model = "0x" + registered.keys["waka-model"].hex()
+    assert f"items/{model}/files/model.glb" in blobs  # the model was derived and shown
     assert ids_in(blobs["sitemap.xml"]) == shown
     assert ids_in(blobs["index.html"]) == shown
     transactions = {

@@ -9,8 +9,8 @@ embargoed, expired, out of season, revoked, derivatives of a revoked parent, dis
 item carries its own canary token in every text (title and alt text in two languages,
 description, context, transcript, creator, date, subjects, place), its file name, and its
 master's embedded metadata (EXIF ImageDescription, Artist, UserComment, XMP, PNG text; a
-GLB's extras, node and mesh names and trimesh metadata; WAV INFO tags); every shown master carries canaries in its metadata too, which must not survive
-derivation ("master-only canaries").
+GLB's extras, node and mesh names and trimesh metadata; WAV INFO tags); every shown master
+carries canaries in its metadata too, which must not survive derivation ("master-only canaries").
 
 The collection is built through the stages as ``heritage exhibit build`` runs them:
 :func:`exhibits.select.select` → the master re-checked against its CID
