@@ -35,9 +35,11 @@ categories it generated (leak_support.ALLOWED), never by asking the policy.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Final
 
@@ -327,3 +329,41 @@ def test_the_independent_search_finds_a_planted_canary_in_every_form(tmp_path: P
         encoded = base64.b64encode(prefix + token.encode() + b"tail")
         assert any(core in encoded for core in
                    (token_forms(token)[f"base64 ({i})"] for i in range(3)))  # fmt: skip
+
+
+def test_the_site_reader_fails_on_a_planted_leak(
+    tmp_path: Path, cache: DerivationCache, recordings: list[bytes]
+) -> None:
+    # The checks above must be able to fail: a clean build passes them, and each planted
+    # trace of an excluded item (or of a shown master's metadata) fails them.
+    rng = random.Random(7)
+    items: list[Item] = []
+    pool = list(recordings)
+    for n, category in enumerate(("cc-by", "embargoed", "sealed", "cc0", "revoked")):
+        add(items, category, KINDS[n % len(KINDS)], rng, pool)
+    clean = tmp_path / "clean"
+    exhibited = build(items, clean, cache)
+    check_site(items, clean, exhibited)
+    embargoed = next(i for i in items if i.category == "embargoed")
+    sealed = next(i for i in items if i.category == "sealed")
+    shown_master = next(i for i in items if i.allowed and i.master_tokens)
+    image = next(p for p in clean.rglob("*") if p.suffix in (".jpg", ".png", ".jpeg"))
+    plants = {
+        "a token in base64 in a derived file": (
+            image.relative_to(clean).as_posix(),
+            base64.b64encode(b"xy" + embargoed.token.encode()),
+        ),
+        "a sealed item's id in the sitemap": ("sitemap.xml", sealed.candidate.item_id.encode()),
+        "a master's metadata in UTF-16": (
+            "gallery.json",
+            shown_master.master_tokens[0].encode("utf-16-le"),
+        ),
+        "an excluded CID in upper case": ("robots.txt", str(sealed.candidate.cid).upper().encode()),
+    }
+    for what, (path, planted) in plants.items():
+        site = tmp_path / what.replace(" ", "-")
+        shutil.copytree(clean, site)
+        with (site / path).open("ab") as file:
+            file.write(planted)
+        with pytest.raises(AssertionError):
+            check_site(items, site, exhibited)
