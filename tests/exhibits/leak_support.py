@@ -20,8 +20,8 @@ import random
 import re
 import urllib.parse
 import zipfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -187,7 +187,6 @@ class Item:
     master_tokens: tuple[str, ...]  # canaries inside the master's embedded metadata
     texts: tuple[str, ...] = ()  # every text of its description and its file name
     rival: bool = False  # the second community's claim on disputed content
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -419,12 +418,6 @@ def json_ids(value: Any) -> set[str]:
     elif isinstance(value, str):
         found |= ids_in(value.encode())
     return found
-
-
-def shuffle(items: Sequence[Item], rng: random.Random) -> list[Item]:
-    out = list(items)
-    rng.shuffle(out)
-    return out
 
 
 def canaried_glb(token: str, rng: random.Random) -> bytes:
