@@ -40,6 +40,7 @@ import dataclasses
 import json
 import random
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -76,17 +77,41 @@ CHAIN: Final = ChainRef(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 BASE: Final = "https://example.org/reef/"
 COMMUNITIES: Final = {"Reef People": REEF, "0x" + RIVAL.hex(): RIVAL}
 KINDS: Final[tuple[Kind, ...]] = ("image", "model", "audio", "other")
+ORDERS: Final = ("title", "date", "registered")
 #: Small model posters: the poster renderer's cost grows with its size, and the leak is the
 #: same at any size (the GLB and the poster are made from the same cleaned geometry).
 DERIVE: Final = DeriveSettings(model=ModelSettings(poster_px=96))
 
 
-def spec() -> ExhibitSpec:
-    return parse_spec(
-        'title = "Voices of the Reef"\nlanguages = ["en", "mi"]\n'
-        f'base_url = "{BASE}"\n[select]\n'
-        f'communities = ["Reef People", "0x{RIVAL.hex()}"]\n'
+def spec(items: Sequence[Item] = (), rng: random.Random | None = None) -> ExhibitSpec:
+    """The exhibit's spec: both communities selected, two languages, a base URL (so the
+    sitemap and IIIF are written). With ``rng``, also a random order and rooms that name items
+    by key and by CID, excluded ones among them: the curator's spec may name what the policy
+    then withholds, and the site must not repeat it."""
+    lines = [
+        'title = { en = "Voices of the Reef", mi = "Ngā Reo o te Toka" }',
+        'languages = ["en", "mi"]',
+        f'base_url = "{BASE}"',
+    ]
+    refs = list(
+        dict.fromkeys(
+            ref for item in items for ref in (item.candidate.item_id, str(item.candidate.cid))
+        )
     )
+    rooms: list[str] = []
+    select = ["[select]", f'communities = ["Reef People", "0x{RIVAL.hex()}"]']
+    if rng is not None and refs:
+        named = rng.sample(refs, rng.randint(1, min(len(refs), 6)))
+        select.append(f"order = {json.dumps(rng.choice([*ORDERS, named]))}")
+        if rng.random() < 0.5:
+            rooms += ["[[room]]", 'title = "Woven"', 'subjects = ["weaving"]']
+        if rng.random() < 0.5:
+            chosen = rng.sample(refs, rng.randint(1, min(len(refs), 6)))
+            rooms += ['[[room]]', 'title = { en = "Chosen", mi = "Kua Kōwhiria" }',
+                      f"items = {json.dumps(chosen)}",
+                      f"order = {json.dumps(list(reversed(chosen)))}"]  # fmt: skip
+    lines += [*select, *rooms]
+    return parse_spec("\n".join(lines) + "\n")
 
 
 def empty_assets(out: Path) -> list[str]:
@@ -170,9 +195,11 @@ def collection(data: st.DataObject, recordings: list[bytes]) -> list[Item]:
     return items
 
 
-def build(items: list[Item], out: Path, cache: DerivationCache) -> list[Exhibited]:
+def build(
+    items: list[Item], out: Path, cache: DerivationCache, the_spec: ExhibitSpec | None = None
+) -> list[Exhibited]:
     """The stages of ``heritage exhibit build`` from gather's output to the scan."""
-    the_spec = spec()
+    the_spec = the_spec or spec()
     choice = select(the_spec, [i.candidate for i in items], AT, COMMUNITIES)
     node = {bytes(i.candidate.cid): i.master for i in items}  # the IPFS node, in memory
     exhibited = []
@@ -282,8 +309,9 @@ def test_nothing_of_an_excluded_item_reaches_the_site(
     data: st.DataObject,
 ) -> None:
     items = collection(data, recordings)
+    the_spec = spec(items, random.Random(data.draw(st.integers(0, 2**32), label="spec seed")))
     out = tmp_path_factory.mktemp("leak") / "site"
-    exhibited = build(items, out, cache)
+    exhibited = build(items, out, cache, the_spec)
     # The pipeline shows what the test's own oracle allows: no more, no less.
     assert {e.item_id for e in exhibited} == {i.candidate.item_id for i in items if i.allowed}
     check_site(items, out, exhibited)
