@@ -72,6 +72,7 @@ from tests.exhibits.leak_support import (
 )
 from tests.exhibits.media_support import CANARY, FORMATS, make_recording
 from tests.hypothesis_profiles import deep, examples
+from tests.reaching import reached, reaches
 
 CHAIN: Final = ChainRef(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
 BASE: Final = "https://example.org/reef/"
@@ -294,6 +295,7 @@ def check_site(items: list[Item], out: Path, exhibited: list[Exhibited]) -> None
     assert everywhere - known == allowed
 
 
+@reaches(0.9)
 @settings(
     # 500 under make test-deep; 60 under make test (about 10 s on an idle core).
     max_examples=500 if deep() else examples(300),
@@ -315,6 +317,7 @@ def test_nothing_of_an_excluded_item_reaches_the_site(
     # The pipeline shows what the test's own oracle allows: no more, no less.
     assert {e.item_id for e in exhibited} == {i.candidate.item_id for i in items if i.allowed}
     check_site(items, out, exhibited)
+    reached()
     shutil.rmtree(out.parent)  # hundreds of examples: keep only a failing one's site
 
 

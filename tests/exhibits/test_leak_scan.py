@@ -37,6 +37,7 @@ from tests.exhibits.site_support import (
     spec_of,
 )
 from tests.hypothesis_profiles import examples
+from tests.reaching import reached, reaches
 
 TITLE = "Ngā Waiata o te Pō: 'tapu' / kept"
 SECRET = Secret.text("excluded item 1", TITLE)
@@ -196,6 +197,7 @@ TITLE_TEXT = st.text(
 )
 
 
+@reaches(0.9)
 @settings(max_examples=examples(60), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(before=TITLE_TEXT, after=TITLE_TEXT)
@@ -217,3 +219,4 @@ def test_every_file_the_renderer_writes_a_title_into_is_found(
     assert {"index.html", "search.json", "gallery.json"} <= written
     found = {h.path for h in scan(out, [Secret.text("shown", title)])}
     assert written <= found, written - found
+    reached()
