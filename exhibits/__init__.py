@@ -6,8 +6,11 @@ the chain, the index and the IPFS node (:mod:`exhibits.gather`), decides them
 (:mod:`exhibits.derive`), renders the site (:mod:`exhibits.site`), checks it for what it must
 not hold (:mod:`exhibits.scan`, the leak scan) and reports (:mod:`exhibits.report`);
 :mod:`exhibits.build` runs the whole. Only the spec is imported here, so that reading a spec
-loads neither Pillow nor the registry.
+loads neither Pillow nor the registry; ``exhibits.preview(spec)`` (the gallery as a pythreejs
+scene for Jupyter, :mod:`exhibits.notebook`) is loaded when first asked for.
 """
+
+from typing import Any
 
 from exhibits.spec import (
     ExhibitSpec,
@@ -28,3 +31,12 @@ __all__ = [
     "load_spec",
     "parse_spec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # pythreejs (the notebook extra) and the registry load only for the preview itself.
+    if name == "preview":
+        from exhibits.notebook import preview
+
+        return preview
+    raise AttributeError(f"module 'exhibits' has no attribute {name!r}")

@@ -1,14 +1,15 @@
 """``heritage exhibit build|serve`` in process (tests/cli_runner.py), against the session's anvil
 and the embedded node: exit 0 built (table, --json), 1 on a leak-scan hit, 2 for a bad --at,
-3 when no chain answers, 4 for an invalid spec. The site renderer is replaced by the stand-in
-of tests/exhibits/build_support.py (the real one is another part of the project, in progress),
-patched where the build imports it."""
+3 when no chain answers, 4 for an invalid spec; and ``heritage exhibit serve`` as a real
+process serving a built site over HTTP."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
-import types
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -42,11 +43,6 @@ def env(world: World, **changes: str) -> dict[str, str]:
     } | changes
 
 
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("exhibits.site.render.render_site", render_standin)
-
-
 def write_spec(folder: Path, text: str) -> Path:
     path = folder / "reef.toml"
     path.write_text(text, "utf-8")
@@ -54,7 +50,7 @@ def write_spec(folder: Path, text: str) -> Path:
 
 
 def test_build_prints_the_counts_and_writes_the_site_and_the_report(
-    world: World, tmp_path: Path, standin: None
+    world: World, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path, spec_text(world))
     site = tmp_path / "site"
@@ -134,7 +130,7 @@ def test_a_bad_at_is_a_usage_error(world: World, tmp_path: Path, at: str) -> Non
 
 
 def test_a_past_at_builds_the_exhibit_as_it_stood(
-    world: World, tmp_path: Path, standin: None
+    world: World, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path, spec_text(world))
     proc = run_heritage(["exhibit", "build", str(spec), "-o", str(tmp_path / "site"), "--at",
@@ -154,14 +150,26 @@ def test_help_shows_examples_and_exit_statuses() -> None:
     assert "build" in listed.stdout and "serve" in listed.stdout
 
 
-def test_serve_hands_the_folder_and_port_to_the_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The server itself (exhibits.serve) is tested with its own module; here, only the wiring.
-    called: list[tuple[Path, int]] = []
-    server = types.ModuleType("exhibits.serve")
-    server.serve = lambda folder, port=8090: called.append((folder, port))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "exhibits.serve", server)
-    assert run_heritage(["exhibit", "serve", str(tmp_path)]).returncode == 0
-    assert run_heritage(["exhibit", "serve", str(tmp_path), "--port", "9001"]).returncode == 0
-    assert called == [(tmp_path, 8090), (tmp_path, 9001)]
+def test_serve_serves_a_built_site_on_localhost(world: World, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, spec_text(world))
+    site = tmp_path / "site"
+    built = run_heritage(["exhibit", "build", str(spec), "-o", str(site), "-q"], env=env(world))
+    assert built.returncode == 0, built.stderr
+    port = free_port()
+    heritage = Path(sys.executable).with_name("heritage")
+    with subprocess.Popen(
+        [str(heritage), "exhibit", "serve", str(site), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as server:  # fmt: skip
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()  # printed once the socket is bound
+            assert f"http://127.0.0.1:{port}/" in line, line
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as answer:
+                assert answer.status == 200
+                assert answer.read() == (site / "index.html").read_bytes()
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/items/0x00/")
+            assert missing.value.code == 404
+        finally:
+            server.terminate()

@@ -23,6 +23,7 @@ from exhibits.layout import (
 )
 from exhibits.model import KINDS, Kind, RoomPlan
 from tests.hypothesis_profiles import examples
+from tests.reaching import reached, reaches
 
 KIND_LIST: list[Kind] = ["model", "image", "audio", "video", "other"]
 assert tuple(KIND_LIST) == KINDS
@@ -82,14 +83,17 @@ def check_document(document: dict[str, Any], entries: list[GalleryEntry]) -> Non
         assert right["origin"][0] >= left["origin"][0] + left["width"]
 
 
+@reaches(0.9)
 @settings(max_examples=examples(200), deadline=None)
 @given(entries_strategy)
 def test_no_overlaps_and_everything_inside_one_room(entries: list[GalleryEntry]) -> None:
     document = gallery_document("Voices", "gallery", (), entries)
     assert len(document["rooms"]) == 1
     check_document(document, entries)
+    reached()
 
 
+@reaches(0.9)
 @settings(max_examples=examples(100), deadline=None)
 @given(entries_strategy, st.integers(min_value=1, max_value=5), st.randoms(use_true_random=False))
 def test_no_overlaps_across_rooms(entries: list[GalleryEntry], count: int, rnd: Any) -> None:
@@ -110,6 +114,7 @@ def test_no_overlaps_across_rooms(entries: list[GalleryEntry], count: int, rnd: 
     for n in range(count - 1):
         assert {"wall": "east", "to": n + 1}.items() <= document["rooms"][n]["doors"][-1].items()
         assert {"wall": "west", "to": n}.items() <= document["rooms"][n + 1]["doors"][0].items()
+    reached()
 
 
 def test_every_count_from_0_to_200_of_mixed_kinds() -> None:

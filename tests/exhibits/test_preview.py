@@ -11,7 +11,7 @@ import pythreejs  # type: ignore[import-untyped]
 
 from exhibits.layout import GalleryEntry, gallery_document
 from exhibits.model import Kind, RoomPlan
-from exhibits.preview import THEME_COLOURS, preview_gallery
+from exhibits.notebook import THEME_COLOURS, preview_gallery
 
 
 def entry(index: int, kind: Kind) -> GalleryEntry:

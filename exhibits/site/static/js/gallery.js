@@ -128,7 +128,9 @@ class Gallery {
     this.keys = new Set();
     this.media = new Map();
     this.pending = 0;
-    this.clock = new THREE.Clock();
+    // Timer, not Clock (deprecated in three r183: it logs a warning on every page).
+    this.clock = new THREE.Timer();
+    this.clock.connect(document);
   }
 
   build() {
@@ -463,6 +465,7 @@ class Gallery {
   }
 
   frame() {
+    this.clock.update();
     const delta = Math.min(this.clock.getDelta(), 0.1);
     if (this.keys.size) {
       if (this.keys.has('ArrowLeft')) this.yaw += TURN * delta;

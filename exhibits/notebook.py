@@ -211,11 +211,12 @@ def preview(
 ) -> Any:
     """The gallery of ``spec`` as it would be built at ``at`` (now by default): a scene."""
     # The build stage's modules reach the chain; imported here so that reading a gallery.json
-    # needs neither. (The ignores cover the branch where they have not landed yet.)
-    from exhibits.build import choose  # type: ignore[import-untyped,unused-ignore]
-    from exhibits.derive.dispatch import kind_of  # type: ignore[import-untyped,unused-ignore]
+    # needs neither.
+    from exhibits.build import choose
+    from exhibits.derive.dispatch import kind_of
+    from ledger.settings import load_settings
 
-    choice, _chain = choose(spec, settings, at)
+    choice, _chain = choose(spec, settings or load_settings(), at)
     entries = preview_entries(choice.shown, spec.languages, kind_of)
     document = gallery_document(
         dict(spec.title).get(spec.default_language, ""), spec.theme, choice.rooms, entries
