@@ -50,7 +50,7 @@ from exhibits.scan import Secret
 from exhibits.select import select
 from exhibits.site_sync import discard, swap, write_synced
 from exhibits.spec import ExhibitSpec
-from ledger.errors import BlockNotFound, IpfsError, NotFound, UsageError
+from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.registry.reader import RegistryReader
@@ -335,23 +335,30 @@ def _site_files(
     exhibited: Sequence[Exhibited],
     chain: ChainRef,
     built_at: datetime,
-    kept: Path,
+    vendored: Mapping[str, bytes],
 ) -> dict[str, bytes]:
     """Every file :func:`exhibits.site.render.render_site` writes (its pages and data, and
     the vendored assets), by path, and the marker: what a synced rebuild writes."""
-    from exhibits.site.assets import copy_assets
     from exhibits.site.render import site_files
 
     files = site_files(spec, choice.rooms, exhibited, chain, built_at=built_at)
-    kept.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".assets-", dir=kept))
-    try:
-        for relative in copy_assets(staging):
-            files[relative] = (staging / relative).read_bytes()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    files.update(vendored)  # what copy_assets writes
     files[MARKER] = _MARKER_TEXT.encode("utf-8")
     return files
+
+
+def _vendored(*, required: bool) -> dict[str, bytes]:
+    """The vendored assets every site holds (the leak scan checks them for ids only); with a
+    renderer of the caller's, none when they cannot be found (then every file is searched for
+    everything)."""
+    from exhibits.site.assets import asset_files
+
+    try:
+        return asset_files()
+    except HeritageError:
+        if required:
+            raise
+        return {}
 
 
 def _render_and_scan(
@@ -377,7 +384,7 @@ def _render_and_scan(
         (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
         lap("render")
         tick("scanning", 0, 1)
-        scanned = scan_new(building, secrets, memo)
+        scanned = scan_new(building, secrets, memo, fixed=_vendored(required=False))
         tick("scanning", 1, 1)
         lap("scan")
         _replace(building, site)
@@ -446,15 +453,17 @@ def build_exhibit(
     )
     if render is None and caches:
         tick("rendering", 0, 1)
-        files = _site_files(spec, choice, exhibited, chain, built_at, kept)
+        vendored = _vendored(required=True)
+        files = _site_files(spec, choice, exhibited, chain, built_at, vendored)
         synced = write_synced(site, files, kept / "sites")
         tick("rendering", 1, 1)
         lap("render")
         tick("scanning", 0, 1)
         try:
             scanned = scan_new(
-                synced.folder, secrets, ScanMemo(kept / "scan", secrets), synced.digests
-            )
+                synced.folder, secrets, ScanMemo(kept / "scan", secrets), synced.digests,
+                fixed=vendored,
+            )  # fmt: skip
         except BaseException:
             discard(synced, site, kept / "sites")
             raise

@@ -221,24 +221,33 @@ def scan_new(
     secrets: list[Secret],
     memo: ScanMemo | None,
     digests: Mapping[str, str] | None = None,
+    fixed: Mapping[str, bytes] | None = None,
 ) -> int:
     """:func:`exhibits.scan.check_clean` of ``site`` against ``secrets``, skipping the files
     whose bytes ``memo`` holds as clean against the same secrets: the others are linked into
     a folder of their own beside the site (same relative paths) and scanned there. Returns how
     many files were scanned; a hit raises as :func:`check_clean` does. ``digests``: the
-    SHA-256 of files the caller has just written or checked (others are read and hashed)."""
+    SHA-256 of files the caller has just written or checked (others are read and hashed).
+    ``fixed``: the vendored files every site holds (:func:`exhibits.scan.scan`'s ``fixed``:
+    searched for ids only); the memo tells such a file's clean bytes at that path apart from
+    the same bytes elsewhere, which are searched for everything."""
     files = _files(site) if memo is not None else None
     if memo is None or files is None:
-        check_clean(site, secrets)
+        check_clean(site, secrets, fixed=fixed)
         return -1
     known = digests or {}
     digests = {name: known.get(name) or _sha256(path) for name, path in files.items()}
-    fresh = {name: path for name, path in files.items() if digests[name] not in memo.clean}
+    vendored = {name: hashlib.sha256(data).hexdigest() for name, data in (fixed or {}).items()}
+    tokens = {
+        name: f"{digest}@{name}" if vendored.get(name) == digest else digest
+        for name, digest in digests.items()
+    }
+    fresh = {name: path for name, path in files.items() if tokens[name] not in memo.clean}
     if not fresh:
         pass  # every file's bytes were scanned clean against these very secrets
     elif len(fresh) * 4 > len(files):
         # Much is new: the site itself, rather than a folder of links made and removed for it.
-        check_clean(site, secrets)
+        check_clean(site, secrets, fixed=fixed)
     else:
         mirror = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".scan", dir=site.parent))
         try:
@@ -249,8 +258,8 @@ def scan_new(
                     os.link(path, target)
                 except OSError:
                     shutil.copyfile(path, target)
-            check_clean(mirror, secrets)
+            check_clean(mirror, secrets, fixed=fixed)
         finally:
             shutil.rmtree(mirror, ignore_errors=True)
-    memo.save(digests.values())
+    memo.save(tokens.values())
     return len(fresh)

@@ -19,11 +19,12 @@ import pytest
 from PIL import Image
 
 from exhibits.build import BuildResult, build_exhibit, choose
-from exhibits.build_cache import ScanMemo
+from exhibits.build_cache import ScanMemo, scan_new
 from exhibits.derive.dispatch import DeriveSettings
 from exhibits.derive.images import ImageSettings
 from exhibits.gather_cache import candidate_from_json, candidate_to_json
 from exhibits.model import Candidate, ChainRef, Exhibited, RoomPlan
+from exhibits.scan import Secret
 from exhibits.site.render import render_site
 from exhibits.site_sync import previous_of
 from exhibits.spec import ExhibitSpec, parse_spec
@@ -431,3 +432,24 @@ def test_other_derivation_settings_are_not_served_the_files_of_the_last(
         thumbnail = shown.candidate.item_id
         data = (tmp_path / "site" / "items" / thumbnail / "files" / "thumbnail.jpg").read_bytes()
         assert max(Image.open(io.BytesIO(data)).size) <= 32
+
+
+def test_vendored_bytes_known_clean_at_their_path_are_searched_for_everything_elsewhere(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    library = b"class Scene { constructor() { this.type = 'Scene'; } }\n"
+    (site / "assets" / "vendor").mkdir(parents=True)
+    (site / "assets" / "vendor" / "three.js").write_bytes(library)
+    (site / "index.html").write_text("<p>hello</p>\n")
+    secrets = [Secret.text("excluded item 1", "Scene")]
+    fixed = {"assets/vendor/three.js": library}
+    memo = ScanMemo(tmp_path / "scan", secrets)
+    assert scan_new(site, secrets, memo, fixed=fixed) == 2  # the library: for ids only
+    memo = ScanMemo(tmp_path / "scan", secrets)
+    assert scan_new(site, secrets, memo, fixed=fixed) == 0
+    # The same bytes at another path are an item's: searched for everything, and they hit.
+    (site / "items").mkdir()
+    (site / "items" / "copy.js").write_bytes(library)
+    with pytest.raises(LeakFound, match=r"items/copy\.js"):
+        scan_new(site, secrets, ScanMemo(tmp_path / "scan", secrets), fixed=fixed)
