@@ -98,8 +98,9 @@ def write_meshes(folder: Path, count: int, rng: random.Random) -> list[Path]:
             mesh = trimesh.creation.torus(major_radius=1, minor_radius=rng.uniform(0.2, 0.5),
                                           major_sections=rng.randrange(24, 128),
                                           minor_sections=rng.randrange(12, 64))  # fmt: skip
-        bumps = noise.normal(0, 0.03, (len(mesh.vertices), 1))
-        mesh.vertices = mesh.vertices + mesh.vertex_normals * bumps
+        # Bumped outwards from the centre (vertex normals would need scipy to be quick).
+        bumps = 1 + noise.normal(0, 0.03, (len(mesh.vertices), 1))
+        mesh.vertices = mesh.vertices * bumps
         if i % 3 == 0:
             mesh.visual.vertex_colors = noise.integers(0, 256, (len(mesh.vertices), 4), np.uint8)
         path = folder / f"mesh-{i:05d}.{formats[i % len(formats)]}"
