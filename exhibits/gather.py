@@ -41,6 +41,7 @@ from exhibits.model import Candidate, ChainRef, Lineage
 from exhibits.select import content_matches
 from exhibits.spec import ExhibitSpec, Selection
 from ledger import strict_json
+from ledger.chain import batch_item_subject
 from ledger.documents import SEALED_ITEM_TYPE, parse_bytes32, parse_community_id
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.ipfs.cid import Cid
@@ -346,9 +347,10 @@ def _gather_at(
     cached = cache if cache is not None and at is None else None
     hits: dict[bytes, Candidate] = {}
     prints: dict[bytes, str] = {}  # content key → fingerprint
-    if cached is not None and selected:
+    if cached is not None:
         with reader.event_index(sync=False) as index:
             events = event_map(index, view.block)
+        cached.sweep(events, [c.key for c in selected])
         chain = ChainRef(chain_id=view.chain_id, registry=view.registry)
         for claim in selected:
             if claim.content is None:
@@ -372,7 +374,11 @@ def _gather_at(
                 entry = candidate_to_json(candidate, terms_cids, documents)
             except KeyError:
                 continue  # a document not at hand: gathered again next time
-            pending[key] = Pending(prints[content], entry)
+            claim = next(c for c in missing if c.key == key)
+            watch = [claim.key] + ([] if claim.batch is None else [claim.batch])
+            if claim.batch is not None and claim.content is not None:
+                watch.append(batch_item_subject(claim.batch, claim.content))
+            pending[key] = Pending(prints[content], entry, tuple(watch), view.block)
     candidates = [hits.get(c.key) or fresh.get(c.key) for c in selected]
     return tuple(c for c in candidates if c is not None), pending
 

@@ -322,6 +322,10 @@ class Pending:
 
     fingerprint: str
     entry: Mapping[str, Any]  # candidate_to_json's value
+    #: The claim's own 32-byte values (key, batch, batch-item subject) and the snapshot block:
+    #: an event on one of them after that block makes the entry stale (:meth:`sweep`).
+    watch: tuple[bytes, ...] = ()
+    block: int = 0
 
 
 @dataclass(slots=True)
@@ -391,6 +395,8 @@ class GatherCache:
             "fingerprint": pending.fingerprint,
             "candidate": pending.entry,
             "check": _check(pending.fingerprint, pending.entry),
+            "watch": [w.hex() for w in pending.watch],
+            "block": pending.block,
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".entry-", dir=self.folder)
@@ -402,6 +408,33 @@ class GatherCache:
             self._remove(Path(temporary))
             raise
         self.stats.written += 1
+
+    def sweep(self, events: EventMap, current: Iterable[bytes]) -> None:
+        """Delete the entries of claims other than ``current`` (this build's) on which an event
+        happened since they were written (a revocation, new terms, a custody move): another
+        spec's shown item that has since been withdrawn leaves nothing here either."""
+        if not self.folder.is_dir():
+            return
+        skip = {f"{key.hex()}.json" for key in current}
+        for path in self.folder.glob("*.json"):
+            if path.name in skip:
+                continue
+            try:
+                entry = json.loads(path.read_bytes())
+                watch = [bytes.fromhex(str(w)) for w in entry["watch"]]
+                block = int(entry["block"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._remove(path)  # not an entry we can vouch for
+                self.stats.forgotten += 1
+                continue
+            later = any(
+                int(eid.split(":")[1]) > block
+                for value in watch
+                for eid in events.by_value.get(value, ())
+            )
+            if later:
+                self._remove(path)
+                self.stats.forgotten += 1
 
     def forget(self, keys: Iterable[bytes]) -> None:
         """Delete the entries of ``keys`` (excluded claims: nothing of them is kept)."""

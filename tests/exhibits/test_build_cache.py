@@ -453,3 +453,21 @@ def test_vendored_bytes_known_clean_at_their_path_are_searched_for_everything_el
     (site / "items" / "copy.js").write_bytes(library)
     with pytest.raises(LeakFound, match=r"items/copy\.js"):
         scan_new(site, secrets, ScanMemo(tmp_path / "scan", secrets), fixed=fixed)
+
+
+def test_another_spec_s_build_sweeps_the_entry_of_an_item_withdrawn_since(
+    world: World, tmp_path: Path
+) -> None:
+    own = own_copy(world, tmp_path)
+    build(parse_spec(spec_text(world)), own, tmp_path / "all")
+    assert world.keys["bowl"].hex() in entries(own)
+    only = parse_spec(spec_text(world, f'items = ["{world.cids["anchor"]}"]'))
+    with chain_snapshot(world.w3()):
+        with Registry(own, sender=anvil_dev_account()) as reg:
+            reg.terms.revoke(world.cids["bowl"], world.signer_keys(), world.reef)
+        result = build(only, own, tmp_path / "anchor")
+    assert [s.candidate.item_id for s in result.choice.shown] == [world.id("anchor")]
+    kept = entries(own)
+    assert world.keys["bowl"].hex() not in kept  # withdrawn: swept, though not selected
+    assert world.keys["net"].hex() in kept  # nothing happened to it: kept for its spec
+    assert b"bowl" not in cache_bytes(own)
