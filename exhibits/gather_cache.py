@@ -22,7 +22,9 @@ this claim and fingerprint, and every document in it gives its CID. Anything els
 
 **Privacy.** Only shown candidates are written (the build commits them after the decision),
 and a claim that is excluded (or sealed) has its entry deleted: nothing of an excluded item is
-kept here, even of one that was shown before.
+kept here, even of one that was shown before; and every build sweeps the entries of claims it
+does not select on which an event happened since (:meth:`GatherCache.sweep`), so an item another
+spec showed does not stay here once it is withdrawn.
 """
 
 from __future__ import annotations
