@@ -47,7 +47,7 @@ def _named(value: "NamedId") -> str:
     return ident if value.name is None else f"{value.name}\n{ident}"
 
 
-def _print_items(page: "ItemPage") -> None:
+def _print_items(page: "ItemPage", filtered: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -59,10 +59,11 @@ def _print_items(page: "ItemPage") -> None:
             soft_wrap=True,
         )
     if not page.items:
-        shown = "no item matches" if page.total or page.offset else "no item is registered"
         if page.total:
-            shown = f"no item past --offset {page.offset} ({page.total} match)"
-        sys.stdout.write(shown + "\n")
+            said = f"no item past --offset {page.offset} ({page.total} match)"
+        else:
+            said = "no item matches" if filtered else "no item is registered"
+        sys.stdout.write(said + "\n")
         return
     table = Table(show_lines=True)
     table.add_column("item", overflow="fold")
@@ -195,7 +196,12 @@ def item_list(
     if as_json:
         print_json([item.to_json() for item in page.items])
         return
-    _print_items(page)
+    _print_items(
+        page,
+        filtered=bool(
+            query.communities or query.access or query.status or query.labels or query.search
+        ),
+    )
 
 
 def community_list(as_json: JsonFlag = False) -> None:

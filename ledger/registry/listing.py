@@ -563,9 +563,9 @@ class Listing:
             return metadata, "sealed"
         return metadata, None
 
-    def _description(self, claim: _Claim, metadata: Mapping[str, Any]) -> tuple[
-        Description | None, int | None
-    ]:
+    def _description(
+        self, claim: _Claim, metadata: Mapping[str, Any]
+    ) -> tuple[Description | None, int | None]:
         if claim.correction is not None:
             version, digest = claim.correction
             document = self.documents.get(digest)
