@@ -27,6 +27,7 @@ _WITHHELD = {
     "sealed": "sealed",
     "not-public": "(not public)",
     "revoked": "(revoked)",
+    "withdrawn": "(withdrawn)",
     "unavailable": "(metadata not on this node)",
 }
 

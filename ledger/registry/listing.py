@@ -167,7 +167,9 @@ class NamedId:
 @dataclass(frozen=True, slots=True)
 class ListedItem:
     """One claim as the listing shows it. ``title``, ``file_name`` and ``media_type`` are None
-    whenever ``withheld`` says why (``sealed``, ``not-public``, ``revoked``, ``unavailable``)."""
+    whenever ``withheld`` says why: ``revoked``, ``withdrawn``, ``sealed``, ``not-public``
+    (current terms not public in every protocol, or not on this node), ``unavailable`` (the
+    metadata is not on this node)."""
 
     key: bytes
     kind: str  # "item", "derivative" or "batch-item"
@@ -599,8 +601,8 @@ class Listing:
     ) -> ListedItem:
         metadata = self.documents.get(claim.metadata)
         sealed = None if metadata is None else metadata.get("type") == SEALED_ITEM_TYPE
-        if status == "revoked":
-            withheld: str | None = "revoked"
+        if status in ("revoked", "withdrawn"):
+            withheld: str | None = status
         elif sealed:
             withheld = "sealed"
         elif not terms.public:

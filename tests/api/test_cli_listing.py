@@ -92,7 +92,7 @@ def test_the_table_names_communities_and_shows_no_withheld_text(world: ListingWo
     assert world.reef_name in table and world.hill_name in table
     assert "0x" + world.reef.hex() in table and "0x" + world.keys["kite"].hex() in table
     assert "'Carved steering paddle'" in table and "Plain paddle" not in table
-    assert "sealed" in table and "(revoked)" in table and "(not public)" in table
+    assert "sealed" in table and "(revoked)" in table and "(withdrawn)" in table
     assert f"items 1–{len(world.keys)} of {len(world.keys)}" in table
     for word in (*SECRET_WORDS, *TITLES["sacred"].values(), *TITLES["cloak"].values(),
                  "drum.png", "cloak.png"):  # fmt: skip

@@ -77,6 +77,9 @@ class ListingWorld:
     keys: dict[str, bytes]
     cids: dict[str, str]
     files: dict[str, str]  # file names
+    #: The metadata blocks of ``drum`` and ``cloak`` as registered (public, with their titles),
+    #: which their revocation and withdrawal unpinned and collected here.
+    withdrawn_metadata: tuple[bytes, ...] = ()
 
 
 def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
@@ -85,6 +88,7 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
     files = folder / "files"
     files.mkdir(parents=True)
     found: dict[str, tuple[bytes, str]] = {}
+    metadata: dict[str, bytes] = {}
     names: dict[str, str] = {}
 
     def image(name: str, file_name: str, seed: int) -> Path:
@@ -128,6 +132,7 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
                 [image(name, file_name, seed)], community, terms, keys, descriptions=[described]
             )
             found[name] = (result.key, str(result.cid))
+            metadata[name] = reg.node.block_get(result.metadata_cid)
 
         register("paddle", "paddle.png", 1, public, FIRST_PADDLE_TITLE)
         register("bowl", "bowl.png", 2, attributed, subjects=["food", "ceremony"])
@@ -168,4 +173,5 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
         keys={n: k for n, (k, _) in found.items()},
         cids={n: c for n, (_, c) in found.items()},
         files=names,
+        withdrawn_metadata=(metadata["drum"], metadata["cloak"]),
     )

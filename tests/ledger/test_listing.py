@@ -27,7 +27,7 @@ REUSED_FIXTURES = (chain_settings, module_chain)
 
 ORDER = ("paddle", "bowl", "map", "sacred", "tide", "drum", "cloak", "stone", "net", "kite",
          "restored")  # fmt: skip
-WITHHELD = {"sacred": "sealed", "drum": "revoked", "cloak": "not-public"}
+WITHHELD = {"sacred": "sealed", "drum": "revoked", "cloak": "withdrawn"}
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,31 @@ def test_withheld_items_show_no_text_at_all(world: ListingWorld, reg: Registry) 
     for word in (*SECRET_WORDS, *TITLES["sacred"].values(), *TITLES["drum"].values(),
                  *TITLES["cloak"].values(), "drum.png", "cloak.png"):  # fmt: skip
         assert word not in everything
+
+
+def test_withheld_even_when_their_public_metadata_is_back_on_the_node(
+    world: ListingWorld, reg: Registry
+) -> None:
+    """Revoked and withdrawn items are withheld by their terms, not only because their
+    metadata left the node: put it back (as a copy made elsewhere could be), nothing shows."""
+    from ledger.ipfs.cid import RAW
+
+    for block in world.withdrawn_metadata:
+        assert b"Thunderdrum" in block or b"Featherlight" in block
+        reg.node.block_put(block, RAW)  # unpinned: the next collection removes it again
+    try:
+        items = dict(zip(ORDER, listed(reg).items, strict=True))
+        searched = [listed(reg, search=w).total for w in ("Thunderdrum", "Featherlight cloak")]
+    finally:
+        collected = {str(c) for c in reg.node.gc()}
+    assert len(collected) >= 2
+    assert items["drum"].sealed is False and items["cloak"].sealed is False  # read, public
+    assert searched == [0, 0]
+    for name in ("drum", "cloak"):
+        assert items[name].withheld == WITHHELD[name] and items[name].title is None
+        assert items[name].file_name is None and items[name].titles is None
+    everything = json.dumps([i.to_json() for i in items.values()], ensure_ascii=False)
+    assert "Thunderdrum" not in everything and "Featherlight" not in everything
 
 
 @pytest.mark.parametrize(
