@@ -47,7 +47,6 @@ from ledger.documents import SEALED_ITEM_TYPE, document_cid
 from ledger.errors import HeritageError, InvalidDescription, UsageError
 from ledger.index.listing import RegistrationRow, RegistrySnapshot, read_registry
 from ledger.ipfs.cid import Cid
-from ledger.registry.descriptions import registered_description
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import to_hex
 from ledger.rights.description import LANGUAGE_FIELDS, Description, description_from_json
@@ -319,7 +318,7 @@ class DocumentCache:
 class _Claim:
     """A claim with what the index says of it (documents not read yet)."""
 
-    key: bytes
+    key: bytes | None  # an item of a batch: made from its CID when listed (a keccak each)
     kind: str
     cid: str | None
     community: bytes
@@ -359,6 +358,9 @@ class Listing:
         self.reader = reader
         self.documents = DocumentCache(reader)
         self._terms: dict[bytes, _Terms] = {}
+        # digest of a correction, or of the metadata holding the registered description →
+        # the description parsed and checked (None: none, or not valid)
+        self._descriptions: dict[bytes, Description | None] = {}
 
     # -- communities -------------------------------------------------------------------------
 
@@ -409,9 +411,13 @@ class Listing:
         could not be opened (their manifest is not on this node)."""
         claims: list[_Claim] = []
         missing = 0
+        # Subjects revoked that no registration has: items of batches revoked alone (the
+        # registry's batchItemSubject); without any, no leaf needs its subject computed.
+        alone = {s for s, t in snapshot.terms.items() if t.revoked}
+        alone -= {r.key for r in snapshot.registrations}
         for row in snapshot.registrations:
             if row.kind == "batch":
-                opened = self._batch_claims(snapshot, row)
+                opened = self._batch_claims(snapshot, row, alone)
                 if opened is None:
                     missing += 1
                 else:
@@ -445,7 +451,7 @@ class Listing:
         return claims, missing
 
     def _batch_claims(
-        self, snapshot: RegistrySnapshot, row: RegistrationRow
+        self, snapshot: RegistrySnapshot, row: RegistrationRow, alone: set[bytes]
     ) -> list[_Claim] | None:
         manifest = self.reader.manifest(row.content, row.metadata)
         if manifest is None:
@@ -458,22 +464,20 @@ class Listing:
         for position, (entry, content) in enumerate(
             zip(manifest.document["items"], manifest.keys, strict=True)
         ):
-            cid = Cid.parse(str(entry["cid"]))
-            alone = snapshot.terms.get(batch_item_subject(row.key, content))
+            revoked_alone = bool(alone) and batch_item_subject(row.key, content) in alone
             name = entry.get("name")
             claims.append(
                 _Claim(
-                    key=claim_key(row.community, bytes(cid)),
+                    key=None,
                     kind="batch-item",
-                    cid=str(cid),
+                    cid=str(entry["cid"]),
                     community=row.community,
                     steward=steward,
                     metadata=bytes.fromhex(str(values[position]["value"][1])[2:]),
                     terms=current,
                     registered_terms=row.terms,
                     terms_version=1 if terms is None else terms.version,
-                    revoked=(terms is not None and terms.revoked)
-                    or (alone is not None and alone.revoked),
+                    revoked=(terms is not None and terms.revoked) or revoked_alone,
                     correction=None,
                     block=row.block_number,
                     log_index=row.log_index,
@@ -573,14 +577,16 @@ class Listing:
             document = self.documents.get(digest)
             if document is None:
                 return None, None  # never an older description the community replaced
+        else:
+            version, digest, document = 1, claim.metadata, metadata.get("description")
+        if digest not in self._descriptions:
             try:
-                return description_from_json(dict(document), where="a description"), version
+                parsed = None if document is None else description_from_json(document)
             except InvalidDescription:
-                return None, None
-        registered = registered_description(metadata)
-        if registered is None or registered.description is None:
-            return None, None
-        return registered.description, 1
+                parsed = None
+            self._descriptions[digest] = parsed
+        parsed = self._descriptions[digest]
+        return parsed, None if parsed is None else version
 
     def _search_text(self, claim: _Claim) -> str | None:
         metadata, withheld = self._text_of(claim)
@@ -626,8 +632,11 @@ class Listing:
                 "size": size if isinstance(size, int) else None,
                 "description_version": version,
             }
+        key = claim.key
+        if key is None:  # an item of a batch: its claim key from its CID
+            key = claim_key(claim.community, bytes(Cid.parse(str(claim.cid))))
         return ListedItem(
-            key=claim.key,
+            key=key,
             kind=claim.kind,
             cid=claim.cid,
             community=NamedId(claim.community, names.get(claim.community)),
