@@ -40,11 +40,15 @@ TITLES: dict[str, dict[str, str]] = {
     "kite": {"en": "Bird kite"},
     "restored": {"en": "Paddle, restored"},
     "stone": {"en": "Standing stone"},
+    "stone-reef": {"en": "Standing stone", "mi": "Pou kōhatu"},
+    "rite-a": {"en": "Moonwater rite"},
+    "rite-b": {"en": "Moonwater song"},
 }
 #: The paddle's title before its correction (version 1): never listed once corrected.
 FIRST_PADDLE_TITLE = "Plain paddle"
 #: Words only the withheld items' texts (and file names) hold: a search must never find them.
-SECRET_WORDS = ("Whisperstone", "huna", "Thunderdrum", "Featherlight", "sacred-whisper")
+SECRET_WORDS = ("Whisperstone", "huna", "Thunderdrum", "Featherlight", "sacred-whisper",
+                "Moonwater", "rite-a", "rite-b")  # fmt: skip
 
 
 def _description(name: str, title: dict[str, str], **extra: Any) -> Description:
@@ -142,6 +146,8 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
         register("drum", "drum.png", 6, public)
         register("cloak", "cloak.png", 7, public)
         register("stone", "stone.png", 8, hill_public, community=hill)
+        # the same bytes claimed by a second community: a claim of its own
+        register("stone-reef", "stone.png", 8, public)
         batch = [image("net", "net.png", 9), image("kite", "kite.png", 10)]
         described = [_description(n, TITLES[n]) for n in ("net", "kite")]
         for name, registered in zip(
@@ -149,6 +155,11 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
             reg.items.register_batch(batch, reef, public, keys, descriptions=described).items,
             strict=True,
         ):
+            found[name] = (registered.key, str(registered.cid))
+        rites = [image("rite-a", "rite-a.png", 12), image("rite-b", "rite-b.png", 13)]
+        described = [_description(n, TITLES[n]) for n in ("rite-a", "rite-b")]
+        sealed_batch = reg.items.register_batch(rites, reef, sacred, keys, descriptions=described)
+        for name, registered in zip(("rite-a", "rite-b"), sealed_batch.items, strict=True):
             found[name] = (registered.key, str(registered.cid))
         method = folder / "method.json"
         method.write_text('{"method": "restoration"}')

@@ -25,9 +25,11 @@ from tests.registry_support import chain_settings, module_chain
 
 REUSED_FIXTURES = (chain_settings, module_chain)
 
-ORDER = ("paddle", "bowl", "map", "sacred", "tide", "drum", "cloak", "stone", "net", "kite",
-         "restored")  # fmt: skip
-WITHHELD = {"sacred": "sealed", "drum": "revoked", "cloak": "withdrawn"}
+ORDER = ("paddle", "bowl", "map", "sacred", "tide", "drum", "cloak", "stone", "stone-reef",
+         "net", "kite", "rite-a", "rite-b", "restored")  # fmt: skip
+WITHHELD = {"sacred": "sealed", "drum": "revoked", "cloak": "withdrawn", "rite-a": "sealed",
+            "rite-b": "sealed"}  # fmt: skip
+SEALED = ["sacred", "rite-a", "rite-b"]
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,10 @@ def test_every_claim_in_chain_order_with_names_beside_ids(
     ]  # fmt: skip
     assert items["net"].batch == items["kite"].batch and items["net"].position == 0
     assert items["kite"].position == 1
+    assert items["rite-a"].batch == items["rite-b"].batch != items["net"].batch
+    # one content, two claims: each community's own row
+    assert items["stone"].cid == items["stone-reef"].cid
+    assert items["stone"].key != items["stone-reef"].key
     assert items["restored"].parent == world.keys["paddle"]
     for name, item in items.items():
         assert item.cid == world.cids[name]
@@ -74,14 +80,15 @@ def test_every_claim_in_chain_order_with_names_beside_ids(
 def test_terms_access_and_status(world: ListingWorld, reg: Registry) -> None:
     items = dict(zip(ORDER, listed(reg).items, strict=True))
     assert {n: i.access for n, i in items.items() if i.access != "public"} == {
-        "sacred": "community", "cloak": "community"
+        "sacred": "community", "cloak": "community", "rite-a": "community",
+        "rite-b": "community",
     }  # fmt: skip
     assert {n: i.status for n, i in items.items() if i.status != "current"} == {
         "drum": "revoked", "cloak": "withdrawn"
     }  # fmt: skip
     assert items["bowl"].labels == ("tk:attribution", "tk:community-voice")
     assert items["sacred"].labels == ("tk:secret-sacred",)
-    assert items["sacred"].sealed is True
+    assert items["sacred"].sealed is items["rite-a"].sealed is items["rite-b"].sealed is True
     # withdrawn and revoked: their public metadata was unpinned and collected here
     assert items["cloak"].sealed is None and items["drum"].sealed is None
     assert items["cloak"].terms_version == 2 and items["paddle"].terms_version == 1
@@ -155,15 +162,15 @@ def test_withheld_even_when_their_public_metadata_is_back_on_the_node(
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [
-        ({"access": ["community"]}, ["sacred", "cloak"]),
+        ({"access": ["community"]}, ["sacred", "cloak", "rite-a", "rite-b"]),
         ({"access": ["public", "restricted"]},
-         [n for n in ORDER if n not in ("sacred", "cloak")]),
+         [n for n in ORDER if n not in ("sacred", "cloak", "rite-a", "rite-b")]),
         ({"status": ["revoked", "withdrawn"]}, ["drum", "cloak"]),
-        ({"status": ["current"], "access": ["community"]}, ["sacred"]),
+        ({"status": ["current"], "access": ["community"]}, SEALED),
         ({"labels": ["tk:attribution"]}, ["bowl"]),
         ({"labels": ["tk:attribution", "tk:community-voice"]}, ["bowl"]),
         ({"labels": ["tk:attribution", "tk:seasonal"]}, []),
-        ({"labels": ["TK:Secret-Sacred"]}, ["sacred"]),
+        ({"labels": ["TK:Secret-Sacred"]}, SEALED),
     ],
 )  # fmt: skip
 def test_filters(world: ListingWorld, reg: Registry, filters: dict[str, object],
@@ -191,6 +198,8 @@ def test_community_filter_takes_registrant_or_steward(world: ListingWorld, reg: 
         ("ceremony", ["bowl"]),  # a subject
         ("kite.png", ["kite"]),  # a file name
         ("tide", ["tide"]),  # embargoed but public: its text is public on IPFS
+        ("standing STONE", ["stone", "stone-reef"]),  # two communities' claims
+        ("pou kohatu", ["stone-reef"]),
         (FIRST_PADDLE_TITLE, []),  # replaced by a correction
         ("bowl nowhere", []),  # every word must match
     ],
@@ -247,7 +256,7 @@ def test_communities_with_names_and_counts(world: ListingWorld, reg: Registry) -
     assert (reef.threshold, len(reef.keyholders), hill.threshold, len(hill.keyholders)) == (
         1, 2, 1, 1
     )  # fmt: skip
-    assert (reef.claims, reef.stewards, hill.claims, hill.stewards) == (10, 9, 1, 2)
+    assert (reef.claims, reef.stewards, hill.claims, hill.stewards) == (13, 12, 1, 2)
     assert list(found).index(world.reef) < list(found).index(world.hill)
     assert reef.to_json()["id"] == "0x" + world.reef.hex()
 
