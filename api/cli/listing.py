@@ -164,6 +164,14 @@ def item_list(
             "any language) holds every word; never matches restricted items.",
         ),
     ] = None,
+    language: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--language",
+            help="Show titles in this language where the description has it, e.g. mi "
+            "(repeatable: most wanted first; default: the description's first).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", help="At most this many items (default: all).")
     ] = None,
@@ -185,13 +193,13 @@ def item_list(
     # Checked before the chain is reached: a wrong value is a usage error (exit 2) either way.
     item_query(
         access=access or (), status=status or (), labels=label or (), search=search,
-        limit=limit, offset=offset,
+        limit=limit, offset=offset, languages=language or (),
     )  # fmt: skip
     with registrar_session() as (_, registrar):
         ids = [registrar.reader.resolve_community(c) for c in community or ()]
         query = item_query(
             communities=ids, access=access or (), status=status or (), labels=label or (),
-            search=search, limit=limit, offset=offset,
+            search=search, limit=limit, offset=offset, languages=language or (),
         )  # fmt: skip
         page = Listing(registrar.reader).items(query)
     if as_json:

@@ -44,12 +44,17 @@ from typing import Any, Final
 from ledger import strict_json
 from ledger.chain import batch_item_subject, claim_key
 from ledger.documents import SEALED_ITEM_TYPE, document_cid
-from ledger.errors import HeritageError, InvalidDescription, UsageError
+from ledger.errors import HeritageError, InvalidDescription, NotFound, UsageError
 from ledger.index.listing import RegistrationRow, RegistrySnapshot, read_registry
 from ledger.ipfs.cid import Cid
 from ledger.registry.reader import RegistryReader
 from ledger.registry.results import to_hex
-from ledger.rights.description import LANGUAGE_FIELDS, Description, description_from_json
+from ledger.rights.description import (
+    LANGUAGE_FIELDS,
+    Description,
+    description_from_json,
+    is_well_formed_language_tag,
+)
 from ledger.rights.model import Terms, parse_terms
 from ledger.rights.vocabulary import LABELS
 
@@ -89,6 +94,7 @@ class ItemQuery:
     search: str | None = None
     limit: int | None = None
     offset: int = 0
+    languages: tuple[str, ...] = ()  # the title's language, most wanted first (BCP 47)
 
 
 def _choices(values: Iterable[str], allowed: Sequence[str], option: str) -> frozenset[str]:
@@ -111,6 +117,7 @@ def item_query(
     search: str | None = None,
     limit: int | None = None,
     offset: int = 0,
+    languages: Sequence[str] = (),
 ) -> ItemQuery:
     """An :class:`ItemQuery` from values as a user typed them, each checked: UsageError names
     the value and what is accepted."""
@@ -127,6 +134,11 @@ def item_query(
         raise UsageError(f"--limit {limit} lists nothing", hint="pass --limit 1 or more")
     if offset < 0:
         raise UsageError(f"--offset {offset} is negative", hint="pass --offset 0 or more")
+    for tag in languages:
+        if not is_well_formed_language_tag(tag):
+            raise UsageError(
+                f"--language {tag!r} is not a BCP 47 language tag", hint="e.g. en, mi, de-CH"
+            )
     text = None if search is None else search.strip()
     if search is not None and not text:
         raise UsageError("--search needs some text", hint="pass the words to look for")
@@ -138,6 +150,7 @@ def item_query(
         search=text,
         limit=limit,
         offset=offset,
+        languages=tuple(languages),
     )
 
 
@@ -513,6 +526,12 @@ class Listing:
         claims, missing = self._claims(snapshot)
         if query.communities:
             wanted = set(query.communities)
+            for community in query.communities:
+                if community not in snapshot.communities:
+                    raise NotFound(
+                        f"community {to_hex(community)} is not registered on this chain",
+                        hint="`heritage community list` names every community",
+                    )
             claims = [c for c in claims if c.community in wanted or c.steward in wanted]
         self.documents.read(d for c in claims for d in (c.terms, c.registered_terms))
         kept: list[tuple[_Claim, _Terms, str]] = []
@@ -540,7 +559,7 @@ class Listing:
         page = kept[query.offset : end]
         self._read_text_documents([c for c, _, _ in page])
         return ItemPage(
-            items=tuple(self._listed(c, t, s, names) for c, t, s in page),
+            items=tuple(self._listed(c, t, s, names, query.languages) for c, t, s in page),
             total=len(kept),
             offset=query.offset,
             limit=query.limit,
@@ -603,7 +622,12 @@ class Listing:
         return search_key("\n".join(parts))
 
     def _listed(
-        self, claim: _Claim, terms: _Terms, status: str, names: Mapping[bytes, str | None]
+        self,
+        claim: _Claim,
+        terms: _Terms,
+        status: str,
+        names: Mapping[bytes, str | None],
+        languages: Sequence[str] = (),
     ) -> ListedItem:
         metadata = self.documents.get(claim.metadata)
         sealed = None if metadata is None else metadata.get("type") == SEALED_ITEM_TYPE
@@ -618,7 +642,7 @@ class Listing:
         text: dict[str, Any] = {}
         if withheld is None and metadata is not None:
             description, version = self._description(claim, metadata)
-            title = None if description is None else description.text("title")
+            title = None if description is None else description.text("title", languages)
             size = metadata.get("size")
             media = metadata.get("media_type")
             text = {

@@ -109,6 +109,7 @@ def test_the_table_names_communities_and_shows_no_withheld_text(world: ListingWo
         (("--search", "縄文"), ["bowl"]),
         (("--search", "χάρτης"), ["map"]),
         (("--search", "Whisperstone"), []),
+        (("--search", "kumete", "--language", "ja"), ["bowl"]),
         (("--access", "public", "--limit", "2", "--offset", "1"), ["bowl", "map"]),
     ],
 )  # fmt: skip
@@ -116,13 +117,25 @@ def test_filters(world: ListingWorld, args: tuple[str, ...], expected: list[str]
     assert names(world, listed(world, *args)) == expected
 
 
+def test_language_of_titles(world: ListingWorld) -> None:
+    by_name = dict(zip(names(world, items := listed(world, "--language", "mi")), items,
+                       strict=True))  # fmt: skip
+    assert by_name["paddle"]["title"] == "Hoe whakairo"
+    assert by_name["paddle"]["title_language"] == "mi"
+    table = heritage(world, "item", "list", "--language", "mi", "--search", "paddle").stdout
+    assert "'Hoe whakairo'" in table and "Carved steering paddle" not in table
+    bad = heritage(world, "item", "list", "--language", "en_GB!")
+    assert bad.returncode == 2 and "error[usage_error]" in bad.stderr
+
+
 def test_community_by_name_or_id(world: ListingWorld) -> None:
     assert names(world, listed(world, "-c", world.hill_name)) == ["map", "stone"]
     by_id = listed(world, "--community", "0x" + world.hill.hex(), "-c", world.reef_name)
     assert len(by_id) == len(world.keys)
-    unknown = heritage(world, "item", "list", "-c", "Nobody Here")
-    assert unknown.returncode == 1 and "error[not_found]" in unknown.stderr
-    assert unknown.stdout == ""
+    for nobody in ("Nobody Here", "0x" + "02" * 32):
+        unknown = heritage(world, "item", "list", "-c", nobody)
+        assert unknown.returncode == 1 and "error[not_found]" in unknown.stderr
+        assert unknown.stdout == ""
 
 
 def test_empty_answers(world: ListingWorld) -> None:
@@ -182,6 +195,6 @@ def test_community_list(world: ListingWorld) -> None:
 def test_help_has_examples(world: ListingWorld) -> None:
     proc = heritage(world, "item", "list", "--help")
     assert proc.returncode == 0 and "heritage item list -c Reef" in proc.stdout
-    for option in ("--community", "--access", "--status", "--label", "--search", "--limit",
-                   "--offset", "--json"):  # fmt: skip
+    for option in ("--community", "--access", "--status", "--label", "--search", "--language",
+                   "--limit", "--offset", "--json"):  # fmt: skip
         assert option in proc.stdout

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger.errors import UsageError
+from ledger.errors import NotFound, UsageError
 from ledger.registry import Registry, latest_description
 from ledger.registry.listing import ItemPage, Listing, item_query, search_key
 from ledger.registry.results import Claim
@@ -179,6 +179,22 @@ def test_filters(world: ListingWorld, reg: Registry, filters: dict[str, object],
     assert names(world, page) == expected and page.total == len(expected)
 
 
+def test_titles_in_the_language_asked_for(world: ListingWorld, reg: Registry) -> None:
+    items = dict(zip(ORDER, listed(reg, languages=["mi"]).items, strict=True))
+    assert (items["paddle"].title, items["paddle"].title_language) == ("Hoe whakairo", "mi")
+    assert items["bowl"].title == "Kumete Māori"
+    assert (items["map"].title, items["map"].title_language) == ("Alte Straßenkarte", "de")
+    items = dict(zip(ORDER, listed(reg, languages=["ja-JP", "mi"]).items, strict=True))
+    assert (items["bowl"].title, items["paddle"].title) == ("縄文の鉢", "Hoe whakairo")
+    assert items["sacred"].title is None  # whatever the language
+
+
+def test_an_unknown_community_is_not_found(reg: Registry) -> None:
+    with pytest.raises(NotFound) as raised:
+        listed(reg, communities=[b"\x01" * 32])
+    assert "0x" + "01" * 32 in raised.value.message and raised.value.hint
+
+
 def test_community_filter_takes_registrant_or_steward(world: ListingWorld, reg: Registry) -> None:
     assert names(world, listed(reg, communities=[world.hill])) == ["map", "stone"]
     reef = names(world, listed(reg, communities=[world.reef]))
@@ -270,6 +286,7 @@ def test_communities_with_names_and_counts(world: ListingWorld, reg: Registry) -
         ({"limit": 0}, "--limit 0"),
         ({"offset": -1}, "--offset -1"),
         ({"search": "   "}, "--search"),
+        ({"languages": ["not a tag"]}, "--language 'not a tag'"),
     ],
 )
 def test_bad_filter_values_are_usage_errors(filters: dict[str, object], named: str) -> None:
