@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import JsonFlag, err, print_json, registrar_session
+from api.cli.common import JsonFlag, block_progress, err, print_json, registrar_session
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ledger.registry import Registry
     from ledger.registry.listing import ItemPage, ListedCommunity, NamedId
 
 __all__ = ["community_list", "item_list"]
@@ -41,6 +42,16 @@ def _console() -> "Console":
     if not console.is_terminal:
         console = Console(highlight=False, width=250)
     return console
+
+
+def _sync(registrar: "Registry", quiet: bool) -> None:
+    """Bring the index up to the chain's head with a progress bar (a first sync of a long
+    chain reads many blocks); the listing's own sync then finds nothing new."""
+    with (
+        registrar.session.event_index(sync=False) as index,
+        block_progress("syncing the index", quiet) as tick,
+    ):
+        index.sync(tick)
 
 
 def _named(value: "NamedId") -> str:
@@ -196,6 +207,7 @@ def item_list(
         limit=limit, offset=offset, languages=language or (),
     )  # fmt: skip
     with registrar_session() as (_, registrar):
+        _sync(registrar, as_json)
         ids = [registrar.reader.resolve_community(c) for c in community or ()]
         query = item_query(
             communities=ids, access=access or (), status=status or (), labels=label or (),
@@ -223,6 +235,7 @@ def community_list(as_json: JsonFlag = False) -> None:
     from ledger.registry.listing import Listing
 
     with registrar_session() as (_, registrar):
+        _sync(registrar, as_json)
         found = Listing(registrar.reader).communities()
     if as_json:
         print_json([c.to_json() for c in found])
