@@ -98,6 +98,8 @@ def _print_items(page: "ItemPage", filtered: bool) -> None:
         if item.steward.id != item.community.id:
             community += "\nsteward " + escape(_named(item.steward))
         terms = [f"{item.access}, {item.status}", f"version {item.terms_version}"]
+        if item.disputed:
+            terms.append("disputed")
         if item.license is not None:
             terms.append(item.license)
         terms += list(item.labels)

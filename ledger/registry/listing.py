@@ -202,6 +202,7 @@ class ListedItem:
     batch: bytes | None = None
     parent: bytes | None = None
     ai_enhanced: bool | None = None
+    disputed: bool = False  # other communities claim the same content too
     title: str | None = None
     title_language: str | None = None
     titles: Mapping[str, str] | None = None
@@ -221,6 +222,7 @@ class ListedItem:
             "batch": None if self.batch is None else to_hex(self.batch),
             "parent": None if self.parent is None else to_hex(self.parent),
             "ai_enhanced": self.ai_enhanced,
+            "disputed": self.disputed,
             "access": self.access,
             "status": self.status,
             "sealed": self.sealed,
@@ -334,6 +336,7 @@ class _Claim:
     key: bytes | None  # an item of a batch: made from its CID when listed (a keccak each)
     kind: str
     cid: str | None
+    content: bytes  # the content key (keccak256 of the CID): claims on the same bytes share it
     community: bytes
     steward: bytes
     metadata: bytes  # digest of its metadata document
@@ -443,6 +446,7 @@ class Listing:
                     key=row.key,
                     kind=row.kind,
                     cid=row.cid_text,
+                    content=row.content,
                     community=row.community,
                     steward=snapshot.stewards.get(row.key, row.community),
                     metadata=row.metadata,
@@ -484,6 +488,7 @@ class Listing:
                     key=None,
                     kind="batch-item",
                     cid=str(entry["cid"]),
+                    content=content,
                     community=row.community,
                     steward=steward,
                     metadata=bytes.fromhex(str(values[position]["value"][1])[2:]),
@@ -524,6 +529,9 @@ class Listing:
         snapshot = self._snapshot()
         names = self._names(snapshot)
         claims, missing = self._claims(snapshot)
+        claimed: dict[bytes, int] = {}
+        for claim in claims:
+            claimed[claim.content] = claimed.get(claim.content, 0) + 1
         if query.communities:
             wanted = set(query.communities)
             for community in query.communities:
@@ -559,7 +567,10 @@ class Listing:
         page = kept[query.offset : end]
         self._read_text_documents([c for c, _, _ in page])
         return ItemPage(
-            items=tuple(self._listed(c, t, s, names, query.languages) for c, t, s in page),
+            items=tuple(
+                self._listed(c, t, s, names, query.languages, claimed[c.content] > 1)
+                for c, t, s in page
+            ),
             total=len(kept),
             offset=query.offset,
             limit=query.limit,
@@ -628,6 +639,7 @@ class Listing:
         status: str,
         names: Mapping[bytes, str | None],
         languages: Sequence[str] = (),
+        disputed: bool = False,
     ) -> ListedItem:
         metadata = self.documents.get(claim.metadata)
         sealed = None if metadata is None else metadata.get("type") == SEALED_ITEM_TYPE
@@ -679,6 +691,7 @@ class Listing:
             batch=claim.batch,
             parent=claim.parent,
             ai_enhanced=claim.ai_enhanced,
+            disputed=disputed,
             withheld=withheld,
             **text,
         )

@@ -23,7 +23,8 @@ REUSED_FIXTURES = (chain_settings, module_chain)
 
 #: The fields of one item of `heritage item list --json`, as docs/listing.md lists them.
 ITEM_FIELDS = {
-    "key", "kind", "cid", "community", "steward", "batch", "parent", "ai_enhanced", "access",
+    "key", "kind", "cid", "community", "steward", "batch", "parent", "ai_enhanced", "disputed",
+    "access",
     "status", "sealed", "labels", "license", "terms_cid", "terms_version", "title",
     "title_language", "titles", "file_name", "media_type", "size", "description_version",
     "withheld", "block", "log_index", "position", "registered_at",
@@ -83,6 +84,7 @@ def test_json_is_an_array_of_the_documented_shape(world: ListingWorld) -> None:
         "sealed", True, None, None
     )  # fmt: skip
     assert by_name["cloak"]["status"] == "withdrawn"
+    assert [n for n, i in by_name.items() if i["disputed"]] == ["stone", "stone-reef"]
 
 
 def test_the_table_names_communities_and_shows_no_withheld_text(world: ListingWorld) -> None:

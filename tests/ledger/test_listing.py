@@ -68,6 +68,7 @@ def test_every_claim_in_chain_order_with_names_beside_ids(
     # one content, two claims: each community's own row
     assert items["stone"].cid == items["stone-reef"].cid
     assert items["stone"].key != items["stone-reef"].key
+    assert [n for n, i in items.items() if i.disputed] == ["stone", "stone-reef"]
     assert items["restored"].parent == world.keys["paddle"]
     for name, item in items.items():
         assert item.cid == world.cids[name]
