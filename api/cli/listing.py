@@ -193,14 +193,8 @@ def item_list(
     ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """List registered items (in registration order) with their community, terms and title.
-
-    Restricted and withdrawn items show no title or file name. Examples:
-
-        heritage item list -c Reef --access public --search "carved paddle"
-
-        heritage item list --label tk:attribution --json --limit 50 --offset 50
-    """
+    """List registered items (in registration order) with their community, terms and title;
+    restricted, withdrawn and revoked items show no title or file name (docs/listing.md)."""
     from ledger.registry.listing import Listing, item_query
 
     # Checked before the chain is reached: a wrong value is a usage error (exit 2) either way.
@@ -228,12 +222,7 @@ def item_list(
 
 
 def community_list(as_json: JsonFlag = False) -> None:
-    """List every community on the registry (oldest first): name, id, keyholders, claims.
-
-    Example:
-
-        heritage community list --json
-    """
+    """List every community on the registry (oldest first): name, id, keyholders, claims."""
     from ledger.registry.listing import Listing
 
     with registrar_session() as (_, registrar):
