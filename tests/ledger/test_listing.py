@@ -302,3 +302,26 @@ def test_search_key_folds_case_and_accents() -> None:
     assert search_key("Straße") == "strasse"
     assert search_key("ΧΆΡΤΗΣ") == search_key("χάρτης") == "χαρτησ"
     assert search_key("ﬁsh") == "fish"  # the ligature decomposes
+
+
+# Last in the module: it revokes an item (on a chain snapshot, undone after), which also
+# withdraws the item's plaintext and metadata from the world's node.
+def test_a_kept_listing_follows_a_revocation(world: ListingWorld) -> None:
+    """A listing kept across calls (a server's) caches documents by digest, never a decision:
+    the next call after a revocation withholds the item and stops matching it."""
+    from ledger.chain import connect
+    from ledger.registry import SignerKeys
+    from local_chain import anvil_dev_account
+    from tests.registry_support import PASSPHRASE, chain_snapshot
+
+    with chain_snapshot(connect(world.settings.rpc_url)), Registry(
+        world.settings, sender=anvil_dev_account()
+    ) as reg:
+        kept = Listing(reg.reader)
+        before = kept.items(item_query(search="kumete"))
+        assert [i.title for i in before.items] == ["Feast bowl"]
+        keys = SignerKeys(world.settings, lambda _address: PASSPHRASE)
+        reg.terms.revoke(world.cids["bowl"], keys, world.reef)
+        assert kept.items(item_query(search="kumete")).total == 0
+        (bowl,) = [i for i in kept.items(item_query()).items if i.key == world.keys["bowl"]]
+        assert (bowl.status, bowl.withheld, bowl.title) == ("revoked", "revoked", None)
