@@ -105,6 +105,7 @@ def test_the_table_names_communities_and_shows_no_withheld_text(world: ListingWo
     ("args", "expected"),
     [
         (("--access", "community"), ["sacred", "cloak", "rite-a", "rite-b"]),
+        (("--access", "RESTRICTED"), ["adze"]),
         (("--status", "revoked", "--status", "withdrawn"), ["drum", "cloak"]),
         (("--label", "tk:attribution"), ["bowl"]),
         (("--search", "KUMETE maori"), ["bowl"]),
@@ -184,7 +185,7 @@ def test_community_list(world: ListingWorld) -> None:
     reef, hill = found["0x" + world.reef.hex()], found["0x" + world.hill.hex()]
     for community in (reef, hill):
         assert set(community) == COMMUNITY_FIELDS
-    assert (reef["name"], reef["claims"], reef["stewards"]) == (world.reef_name, 13, 12)
+    assert (reef["name"], reef["claims"], reef["stewards"]) == (world.reef_name, 14, 13)
     assert (hill["name"], hill["claims"], hill["stewards"]) == (world.hill_name, 1, 2)
     table = heritage(world, "community", "list")
     assert table.returncode == 0

@@ -1,6 +1,7 @@
 """A registered collection for the listing tests, on a module's anvil and the embedded node:
 two communities (Reef and Hill), items described in several languages, public ones (CC BY,
-TK Attribution), a sealed TK Secret/Sacred one, an embargoed one, one revoked, one whose terms
+TK Attribution), a sealed TK Secret/Sacred one, a sealed one for a restricted group, an
+embargoed one, one revoked, one whose terms
 were changed to community-only (withdrawn), two items of a batch, a derivative, a corrected
 description, and an item transferred from Reef to Hill. Every title is written here, so the
 tests know each answer without reading the listing's own output."""
@@ -33,6 +34,7 @@ TITLES: dict[str, dict[str, str]] = {
     "bowl": {"en": "Feast bowl", "mi": "Kumete Māori", "ja": "縄文の鉢"},
     "map": {"de": "Alte Straßenkarte", "el": "Παλιός χάρτης"},
     "sacred": {"en": "Whisperstone chant", "mi": "Karakia huna"},
+    "adze": {"en": "Ironwood adze"},
     "tide": {"en": "Tide calendar"},
     "drum": {"en": "Thunderdrum skin"},
     "cloak": {"en": "Featherlight cloak"},
@@ -48,7 +50,7 @@ TITLES: dict[str, dict[str, str]] = {
 FIRST_PADDLE_TITLE = "Plain paddle"
 #: Words only the withheld items' texts (and file names) hold: a search must never find them.
 SECRET_WORDS = ("Whisperstone", "huna", "Thunderdrum", "Featherlight", "sacred-whisper",
-                "Moonwater", "rite-a", "rite-b")  # fmt: skip
+                "Moonwater", "rite-a", "rite-b", "Ironwood", "adze")  # fmt: skip
 
 
 def _description(name: str, title: dict[str, str], **extra: Any) -> Description:
@@ -120,6 +122,12 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
         )
         hill_public = write_terms(folder / "hill.json", public_terms(hill, labels=None))
         sacred = write_terms(folder / "sacred.json", sacred_terms(reef))
+        carvers = {"protocol": "restricted", "groups": [{"kind": "role", "name": "carvers"}]}
+        restricted = write_terms(
+            folder / "restricted.json",
+            public_terms(reef, license=None, labels=["tk:men-restricted"],
+                         access=[{"protocol": "community"}, carvers]),
+        )  # fmt: skip
         window = {"time_zone": "UTC", "embargo_until": "2100-01-01T00:00:00Z"}
         embargoed = write_terms(
             folder / "embargoed.json", public_terms(reef, labels=None, display=window)
@@ -142,6 +150,7 @@ def make_listing_world(chain: Settings, folder: Path) -> ListingWorld:
         register("bowl", "bowl.png", 2, attributed, subjects=["food", "ceremony"])
         register("map", "map.png", 3, public)
         register("sacred", "sacred-whisper.png", 4, sacred)
+        register("adze", "adze.png", 14, restricted)
         register("tide", "tide.png", 5, embargoed)
         register("drum", "drum.png", 6, public)
         register("cloak", "cloak.png", 7, public)

@@ -25,11 +25,11 @@ from tests.registry_support import chain_settings, module_chain
 
 REUSED_FIXTURES = (chain_settings, module_chain)
 
-ORDER = ("paddle", "bowl", "map", "sacred", "tide", "drum", "cloak", "stone", "stone-reef",
+ORDER = ("paddle", "bowl", "map", "sacred", "adze", "tide", "drum", "cloak", "stone", "stone-reef",
          "net", "kite", "rite-a", "rite-b", "restored")  # fmt: skip
-WITHHELD = {"sacred": "sealed", "drum": "revoked", "cloak": "withdrawn", "rite-a": "sealed",
-            "rite-b": "sealed"}  # fmt: skip
-SEALED = ["sacred", "rite-a", "rite-b"]
+WITHHELD = {"sacred": "sealed", "adze": "sealed", "drum": "revoked", "cloak": "withdrawn",
+            "rite-a": "sealed", "rite-b": "sealed"}  # fmt: skip
+SEALED = ["sacred", "rite-a", "rite-b"]  # TK Secret/Sacred, for the community
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_terms_access_and_status(world: ListingWorld, reg: Registry) -> None:
     items = dict(zip(ORDER, listed(reg).items, strict=True))
     assert {n: i.access for n, i in items.items() if i.access != "public"} == {
         "sacred": "community", "cloak": "community", "rite-a": "community",
-        "rite-b": "community",
+        "rite-b": "community", "adze": "restricted",  # community and restricted: the stricter
     }  # fmt: skip
     assert {n: i.status for n, i in items.items() if i.status != "current"} == {
         "drum": "revoked", "cloak": "withdrawn"
@@ -90,6 +90,7 @@ def test_terms_access_and_status(world: ListingWorld, reg: Registry) -> None:
     assert items["bowl"].labels == ("tk:attribution", "tk:community-voice")
     assert items["sacred"].labels == ("tk:secret-sacred",)
     assert items["sacred"].sealed is items["rite-a"].sealed is items["rite-b"].sealed is True
+    assert items["adze"].sealed is True and items["adze"].labels == ("tk:men-restricted",)
     # withdrawn and revoked: their public metadata was unpinned and collected here
     assert items["cloak"].sealed is None and items["drum"].sealed is None
     assert items["cloak"].terms_version == 2 and items["paddle"].terms_version == 1
@@ -164,6 +165,7 @@ def test_withheld_even_when_their_public_metadata_is_back_on_the_node(
     ("filters", "expected"),
     [
         ({"access": ["community"]}, ["sacred", "cloak", "rite-a", "rite-b"]),
+        ({"access": ["restricted"]}, ["adze"]),
         ({"access": ["public", "restricted"]},
          [n for n in ORDER if n not in ("sacred", "cloak", "rite-a", "rite-b")]),
         ({"status": ["revoked", "withdrawn"]}, ["drum", "cloak"]),
@@ -273,7 +275,7 @@ def test_communities_with_names_and_counts(world: ListingWorld, reg: Registry) -
     assert (reef.threshold, len(reef.keyholders), hill.threshold, len(hill.keyholders)) == (
         1, 2, 1, 1
     )  # fmt: skip
-    assert (reef.claims, reef.stewards, hill.claims, hill.stewards) == (13, 12, 1, 2)
+    assert (reef.claims, reef.stewards, hill.claims, hill.stewards) == (14, 13, 1, 2)
     assert list(found).index(world.reef) < list(found).index(world.hill)
     assert reef.to_json()["id"] == "0x" + world.reef.hex()
 
