@@ -8,6 +8,7 @@ One module per command group, each a thin layer over ``ledger`` and ``local_chai
 - :mod:`~api.cli.community`, :mod:`~api.cli.item`, :mod:`~api.cli.terms`,
   :mod:`~api.cli.custody`, :mod:`~api.cli.derivative`: the registry's workflows;
 - :mod:`~api.cli.rights`: ``heritage terms check`` (a terms document's display decision);
+- :mod:`~api.cli.listing`: ``heritage item list`` and ``heritage community list``;
 - :mod:`~api.cli.consent`: k-of-n consent collected offline;
 - :mod:`~api.cli.verify`: ``heritage verify``;
 - :mod:`~api.cli.exhibit`: ``heritage exhibit build|serve`` (exhibit sites);
@@ -44,6 +45,7 @@ from api.cli.index import index_app
 from api.cli.ipfs import cid_command, ipfs_app
 from api.cli.item import item_app
 from api.cli.keys import keys_app
+from api.cli.listing import community_list, item_list
 from api.cli.rights import terms_check
 from api.cli.terms import terms_app
 from api.cli.verify import verify_command
@@ -63,7 +65,9 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(keys_app, name="keys")
 app.add_typer(index_app, name="index")
 app.add_typer(community_app, name="community")
+community_app.command("list")(community_list)
 app.add_typer(item_app, name="item")
+item_app.command("list")(item_list)
 app.add_typer(terms_app, name="terms")
 terms_app.command("check")(terms_check)
 app.add_typer(custody_app, name="custody")
