@@ -55,6 +55,7 @@ __all__ = [
     "byte_progress",
     "claimant",
     "err",
+    "error_line",
     "fail",
     "out",
     "print_json",
@@ -117,12 +118,32 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
+#: The hint an error gets when the code that raised it gave none, by its exit status: every
+#: error line says what to do (docs/exit-codes.md).
+_DEFAULT_HINTS: Final = {
+    ExitCode.FAILURE: "run the command again with --help, or see docs/exit-codes.md",
+    ExitCode.USAGE: "see the command's --help for its arguments and options",
+    ExitCode.CHAIN_UNAVAILABLE: "start the local chain with `heritage chain up`, or check "
+    "HERITAGE_RPC_URL",
+    ExitCode.TERMS_INVALID: "fix each problem named, then run the command again",
+    ExitCode.CONSENT_PENDING: "collect the missing signatures (`heritage consent status`)",
+}
+
+
+def error_line(exc: HeritageError) -> str:
+    """The one line an error prints: ``error[code]: what went wrong (hint: what to do)``,
+    newlines in the message or hint folded, and a hint always there."""
+    hint = exc.hint or _DEFAULT_HINTS.get(ExitCode(exc.exit_code), _DEFAULT_HINTS[ExitCode.FAILURE])
+    message = " ".join(exc.message.split())
+    return f"error[{exc.code}]: {message} (hint: {' '.join(hint.split())})"
+
+
 def fail(exc: HeritageError) -> NoReturn:
-    """Report a project error in one line (``error[code]: …``, then its hint) and exit with
-    its status from :class:`ledger.errors.ExitCode`, without a traceback."""
-    err.print(f"[bold red]error\\[{exc.code}][/]: {escape(exc.message)}", soft_wrap=True)
-    if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
+    """Report a project error in one line (``error[code]: … (hint: …)``) and exit with its
+    status from :class:`ledger.errors.ExitCode`, without a traceback."""
+    line = error_line(exc)
+    code_end = line.index("]") + 1
+    err.print(f"[bold red]{escape(line[:code_end])}[/]{escape(line[code_end:])}", soft_wrap=True)
     raise SystemExit(ExitCode(exc.exit_code))
 
 

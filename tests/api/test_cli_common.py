@@ -36,7 +36,18 @@ def test_fail_prints_one_line_and_the_hint_and_exits_with_the_errors_status(
     assert exited.value.code == ExitCode.CHAIN_UNAVAILABLE
     assert int(ExitCode.CHAIN_UNAVAILABLE) == 3
     err = capsys.readouterr().err
-    assert err == "error[chain_unavailable]: no chain at [x]\n  hint: run `heritage chain up`\n"
+    assert err == "error[chain_unavailable]: no chain at [x] (hint: run `heritage chain up`)\n"
+
+
+def test_an_error_without_a_hint_gets_one_and_stays_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        common.fail(UsageError("two\nlines"))
+    assert exited.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error[usage_error]: two lines (hint: ") and err.endswith(")\n")
 
 
 def test_read_passphrase_takes_the_file_without_its_trailing_newline(tmp_path: Path) -> None:
