@@ -42,23 +42,27 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "chain status": ("heritage chain status --json",),
     "keys new": ("heritage keys new --label alice", "heritage keys new --password-file pw.txt"),
     "keys new-encryption": ("heritage keys new-encryption 0x7099…79C8",),
-    "keys import": ("heritage keys import --key-file key.hex", "heritage keys import UTC--….json"),
+    "keys import": (
+        "heritage keys import --key-file key.hex",
+        "heritage keys import --keystore alice.json",
+    ),
     "keys list": ("heritage keys list", "heritage keys list --json"),
     "keys export": ("heritage keys export 0x7099…79C8 -o alice.json",),
     "index sync": ("heritage index sync",),
     "index rebuild": ("heritage index rebuild",),
     "community create": (
         "heritage community create 'Reef Keepers' -k 0xA… -k 0xB… -k 0xC… -t 2",
-        "heritage community create 'Reef Keepers' -k 0xA… -k 0xB… -t 2 "
-        "--signer 0xA… --password-file a.txt --signer 0xB… --password-file b.txt",
+        "heritage community create 'Reef Keepers' -k 0xA… -k 0xB… -t 2 \\\n"
+        "--signer 0xA… --password-file a.txt \\\n"
+        "--signer 0xB… --password-file b.txt   # keyholders' own passphrases",
     ),
     "community show": ("heritage community show 'Reef Keepers'", "heritage community show 0x…"),
     "community rotate": ("heritage community rotate 'Reef Keepers' -k 0xA… -k 0xD… -t 2",),
     "community list": ("heritage community list", "heritage community list --json"),
     "item register": (
         "heritage item register bowl.glb -c 'Reef Keepers' --terms terms.json",
-        "heritage item register *.glb -c 'Reef Keepers' --terms terms.json --batch",
-        "heritage item register -c 'Reef Keepers' --terms terms.json --catalog catalog.csv",
+        "heritage item register *.glb -c Reef --terms terms.json --batch",
+        "heritage item register -c Reef --terms terms.json --catalog catalog.csv",
     ),
     "item describe": ("heritage item describe CID --description bowl.json",),
     "item show": ("heritage item show CID", "heritage item show 0x… --json"),
@@ -78,8 +82,8 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "custody loan": ("heritage custody loan CID --to 'Museum of the Coast'",),
     "custody return": ("heritage custody return CID",),
     "derivative add": (
-        "heritage derivative add CID restored.glb -c 'Reef Keepers' --terms terms.json "
-        "--method method.json",
+        "heritage derivative add CID restored.glb -c 'Reef Keepers' \\\n"
+        "--terms terms.json --method method.json",
     ),
     "consent request": (
         "heritage consent request CID --terms terms.json -o request.json",
@@ -133,7 +137,8 @@ def command_paths(app: typer.Typer, prefix: str = "") -> Iterator[tuple[str, Com
 
 def _epilog(lines: tuple[str, ...]) -> str:
     # "\b" keeps click from re-wrapping the paragraph that follows it.
-    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+    shown = "\n".join(f"  {line}".replace("\n", "\n      ") for line in lines)
+    return f"\b\nExamples:\n{shown}"
 
 
 def decorate(app: typer.Typer) -> None:
@@ -141,8 +146,9 @@ def decorate(app: typer.Typer) -> None:
     for path, info in command_paths(app):
         if info.callback is not None and info.help is None:
             info.help = plain(inspect.getdoc(info.callback) or "")
-        if path in EXAMPLES and info.epilog is None:
-            info.epilog = _epilog(EXAMPLES[path])
+        if path in EXAMPLES:
+            before = f"{plain(info.epilog)}\n\n" if info.epilog else ""
+            info.epilog = before + _epilog(EXAMPLES[path])
     for group in app.registered_groups:
         sub = group.typer_instance
         if sub is not None and isinstance(sub.info.help, str):
