@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BYTE_PROGRESS_FLOOR",
+    "SIGNER_FILES_HINT",
     "ClaimOpt",
     "Item",
     "JsonFlag",
@@ -84,7 +85,8 @@ PasswordFiles = Annotated[
     list[Path] | None,
     typer.Option(
         "--password-file",
-        help="Passphrase file: one for every signer, or one per --signer in order.",
+        help="Passphrase file: one for every signer, or one per --signer in the same order "
+        "(keyholders with different passphrases: one each).",
         dir_okay=False,
     ),
 ]
@@ -246,7 +248,7 @@ def _signer_passphrases(
     if len(paths) > 1 and len(paths) != len(named):
         raise UsageError(
             f"{len(paths)} --password-file options for {len(named)} --signer options",
-            hint="pass one --password-file for every signer, or one per --signer in order",
+            hint=SIGNER_FILES_HINT,
         )
     cache: dict[str, str] = {}
 
@@ -262,14 +264,45 @@ def _signer_passphrases(
     return passphrase
 
 
+#: What to do when a passphrase does not open a keyholder's key: the README's words too.
+SIGNER_FILES_HINT: Final = (
+    "keyholders with different passphrases each need their own file: pass "
+    "`--signer ADDRESS --password-file FILE` once per keyholder, in the same order "
+    "(one --password-file alone serves every signer)"
+)
+
+
 def signer_keys(
     settings: Settings, signers: list[str] | None, files: list[Path] | None
 ) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
-    --password-file (one for all, or one per signer) or asked for."""
+    --password-file (one for all, or one per signer) or asked for. A passphrase that does not
+    open a key says whose key it is, which file was tried, and how to give each keyholder its
+    own file."""
+    from ledger.errors import WrongPassphrase
     from ledger.registry import SignerKeys
 
-    return SignerKeys(
+    paths = list(files or [])
+    named = [s.lower() for s in signers or []]
+
+    def tried(address: str) -> str:
+        if not paths:
+            return "the passphrase typed"
+        if len(paths) == 1:
+            return f"the passphrase in {paths[0]}"
+        return f"the passphrase in {paths[named.index(address.lower())]}"
+
+    class Keys(SignerKeys):
+        def unlock(self, address: "ChecksumAddress") -> "LocalAccount":
+            try:
+                return super().unlock(address)
+            except WrongPassphrase:
+                raise WrongPassphrase(
+                    f"{tried(address)} does not open the key of keyholder {address}",
+                    hint=SIGNER_FILES_HINT,
+                ) from None
+
+    return Keys(
         settings,
         _signer_passphrases(signers, files),
         tuple(signers) if signers else None,

@@ -1,0 +1,139 @@
+"""What a newcomer trying the registry commands met, fixed: keyholders with their own
+passphrases, `item show` in words (terms, an open loan, "withdrawn"), `item history` by
+CIDs, and registration saying when an item was encrypted. Real anvil and embedded node."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+from ledger.documents import canonical_json
+from ledger.ipfs.cid import RAW, Cid
+from ledger.keys import new_key
+from ledger.settings import load_settings
+from tests import registry_support
+from tests.registry_support import Workspace
+from tests.rights_support import public_terms, restricted_terms, write_terms
+
+chain = registry_support.chain
+ws = registry_support.ws
+
+ONE_LINE_ERROR = re.compile(r"^error\[([a-z_]+)\]: [^\n]+ \(hint: [^\n]+\)\n\Z")
+
+
+def document_cid(document: object) -> str:
+    """CIDv1(raw, sha2-256) of the RFC 8785 bytes: how the README says documents are named."""
+    return str(Cid.from_digest(hashlib.sha256(canonical_json(document)).digest(), RAW))
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:10]}"
+
+
+def test_keyholders_with_their_own_passphrases_each_get_a_password_file(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    settings = load_settings(env={}, data_dir=ws.data, fsync=False)
+    secrets = {"alice": "alice's own words", "bob": "bob keeps another"}
+    files = {}
+    keys = {}
+    for who, secret in secrets.items():
+        keys[who] = new_key(settings, secret, unsafe_light_kdf=True).address
+        files[who] = tmp_path / f"{who}.pw"
+        files[who].write_text(secret + "\n")
+    name = unique("two-passphrases")
+    base = ["community", "create", name, "-k", keys["alice"], "-k", keys["bob"], "-t", "2"]
+    before = ws.chain.sent()
+
+    # One file for both: refused, naming whose key it did not open and the way to do it.
+    shared = ws.run(*base, "--password-file", str(files["alice"]), check=False)
+    assert shared.returncode == 1
+    match = ONE_LINE_ERROR.match(shared.stderr)
+    assert match is not None and match.group(1) == "wrong_passphrase", shared.stderr
+    assert f"does not open the key of keyholder {keys['bob']}" in shared.stderr
+    assert str(files["alice"]) in shared.stderr
+    assert "--signer ADDRESS --password-file FILE` once per keyholder" in shared.stderr
+    assert ws.chain.sent() == before
+
+    # One --password-file per --signer, in the same order: created.
+    created = ws.json(
+        *base,
+        "--signer", keys["bob"], "--password-file", str(files["bob"]),
+        "--signer", keys["alice"], "--password-file", str(files["alice"]),
+    )  # fmt: skip
+    assert created["threshold"] == 2
+    # The README says so where it shows `community create`.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "one `--password-file` per `--signer`" in readme
+
+
+def test_item_show_and_history_in_words(ws: Workspace, tmp_path: Path) -> None:
+    name = unique("lender")
+    community, _ = ws.community(name)
+    document = public_terms(bytes.fromhex(community[2:]))  # CC BY 4.0, TK Attribution
+    terms = write_terms(tmp_path / "terms.json", document)
+    (path,) = ws.files(1, "w")
+    pw = ["--password-file", str(ws.password_file)]
+    (entry,) = ws.json("item", "register", str(path), "-c", name, "--terms", str(terms), *pw)
+    assert entry["encrypted"] is False
+
+    text = ws.run("item", "show", entry["cid"]).stdout
+    # The names the SPDX License List and Local Contexts publish, not our ids alone.
+    assert "license: Creative Commons Attribution 4.0 International (CC-BY-4.0)" in text
+    assert "label: TK Attribution (TK A)" in text
+    assert "access: public" in text
+    assert f"community   {community} ({name})" in text
+    assert "on loan" not in text
+    shown = ws.json("item", "show", entry["cid"])
+    assert shown["terms_in_words"]["labels"] == [
+        {"id": "tk:attribution", "name": "TK Attribution", "code": "TK A"}
+    ]
+    assert shown["loan"] is None and shown["metadata_withdrawn"] is False
+
+    borrower = "0x" + os.urandom(32).hex()  # an institution that is no community
+    ws.json("custody", "loan", entry["cid"], "--to", borrower, *pw)
+    text = ws.run("item", "show", entry["cid"]).stdout
+    assert re.search(rf"on loan +to {borrower} since \d{{4}}-\d\d-\d\d ", text), text
+    assert ws.json("item", "show", entry["cid"])["loan"]["borrower"] == borrower
+    ws.json("custody", "return", entry["cid"], *pw)
+    assert "on loan" not in ws.run("item", "show", entry["cid"]).stdout
+
+    history = ws.run("item", "history", entry["cid"]).stdout
+    assert f"terms={document_cid(document)}" in history
+    assert "terms=0x" not in history and "document=0x" not in history
+    registered = ws.json("item", "history", entry["cid"])[0]
+    assert registered["cids"]["terms"] == document_cid(document)
+
+    # Revoked: the metadata line says "withdrawn" instead of vanishing.
+    ws.json("terms", "revoke", entry["cid"], *pw)
+    text = ws.run("item", "show", entry["cid"]).stdout
+    assert "REVOKED" in text
+    metadata_at = text.index("  metadata    ")
+    assert "withdrawn" in text[metadata_at:], text
+    assert ws.json("item", "show", entry["cid"])["metadata_withdrawn"] is True
+
+
+def test_registration_says_when_an_item_was_encrypted(ws: Workspace, tmp_path: Path) -> None:
+    pw = str(ws.password_file)
+    holders = [
+        ws.json("keys", "new", "--password-file", pw, "--unsafe-light-kdf")["address"]
+        for _ in range(2)
+    ]
+    name = unique("sealed")
+    created = ws.json(
+        "community", "create", name, "-k", holders[0], "-k", holders[1], "-t", "1",
+        "--password-file", pw,
+    )  # fmt: skip
+    terms = write_terms(tmp_path / "t.json", restricted_terms(bytes.fromhex(created["id"][2:])))
+    first, second = ws.files(2, "s")
+    (entry,) = ws.json("item", "register", str(first), "-c", name, "--terms", str(terms),
+                       "--password-file", pw)  # fmt: skip
+    assert entry["encrypted"] is True
+    line = ws.run("item", "register", str(second), "-c", name, "--terms", str(terms),
+                  "--password-file", pw).stdout  # fmt: skip
+    assert line.startswith("registered ") and "(encrypted: only ciphertext" in line
+    assert json.loads(ws.run("ipfs", "pins", "--json").stdout)  # the node holds something
