@@ -91,6 +91,13 @@ def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "Sign
     return SignerKeys(load_settings(), passphrase, tuple(openers) if openers else None)
 
 
+def _utc(seconds: int) -> str:
+    """A deadline in unix seconds as ISO 8601 in UTC, to the second: 2027-06-01T02:00:00Z."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _summary(request: "ConsentRequest") -> str:
     sides = " and ".join(
         f"{c.threshold} of {len(c.keyholders)} keyholders"
@@ -107,7 +114,7 @@ def _summary(request: "ConsentRequest") -> str:
         about = f"nonce {request.version}"
     return (
         f"{request.action} request for {request.item} ({about}): {sides} must sign before "
-        f"{request.deadline} (unix time); digest 0x{request.digest.hex()}"
+        f"{_utc(request.deadline)}; digest 0x{request.digest.hex()}"
     )
 
 

@@ -137,3 +137,12 @@ def test_registration_says_when_an_item_was_encrypted(ws: Workspace, tmp_path: P
                   "--password-file", pw).stdout  # fmt: skip
     assert line.startswith("registered ") and "(encrypted: only ciphertext" in line
     assert json.loads(ws.run("ipfs", "pins", "--json").stdout)  # the node holds something
+
+
+def test_index_sync_says_when_there_is_nothing_new(ws: Workspace) -> None:
+    ws.community(unique("indexed"))
+    ws.run("index", "sync")
+    head = ws.chain.w3().eth.block_number
+    again = ws.run("index", "sync")
+    assert again.stdout == f"up to date at block {head}\n"
+    assert ".." not in again.stdout
