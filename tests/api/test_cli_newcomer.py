@@ -146,3 +146,26 @@ def test_index_sync_says_when_there_is_nothing_new(ws: Workspace) -> None:
     again = ws.run("index", "sync")
     assert again.stdout == f"up to date at block {head}\n"
     assert ".." not in again.stdout
+
+
+def test_derivative_method_follows_its_documented_schema(ws: Workspace, tmp_path: Path) -> None:
+    name = unique("deriving")
+    community, _ = ws.community(name)
+    terms = write_terms(tmp_path / "t.json", public_terms(bytes.fromhex(community[2:])))
+    parent, derived = ws.files(2, "d")
+    pw = ["--password-file", str(ws.password_file)]
+    (entry,) = ws.json("item", "register", str(parent), "-c", name, "--terms", str(terms), *pw)
+    # The schema docs/derivatives.md documents: `method` required, nothing unknown.
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "derivatives.md").read_text()
+    assert "ledger/schemas/derivative-method.schema.json" in documented
+    before = ws.chain.sent()
+    for bad in ("{}", '{"method": "photogrammetry", "price": 3}', "[]", "not json"):
+        method = tmp_path / "method.json"
+        method.write_text(bad)
+        proc = ws.run(
+            "derivative", "add", entry["cid"], str(derived), "-c", name, "--terms", str(terms),
+            "--method", str(method), *pw, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2, (bad, proc.stderr)
+        assert ONE_LINE_ERROR.match(proc.stderr), proc.stderr
+        assert ws.chain.sent() == before
