@@ -63,6 +63,7 @@ __all__ = [
     "read_passphrase",
     "registrar_session",
     "signer_keys",
+    "spinner",
     "stage_progress",
 ]
 
@@ -155,18 +156,29 @@ def fail(exc: HeritageError) -> NoReturn:
 BYTE_PROGRESS_FLOOR: Final = 16 << 20
 
 
+#: The progress display showing now, if any: rich allows one live display at a time, so work
+#: that starts a bar inside another (unlocking a key during a registration) adds its line to
+#: the one already shown.
+_LIVE: "list[RichProgress]" = []
+
+
 @contextmanager
 def _bars(quiet: bool, *, unit: str, eta: bool = True) -> "Iterator[RichProgress | None]":
     """Rich progress bars on stderr, cleared when done; None when quiet or not a terminal.
-    ``unit``: ``bytes`` (size and speed) or ``items`` (done of total)."""
+    ``unit``: ``bytes`` (size and speed) or ``items`` (done of total). A spinner leads each
+    line, so a step that takes seconds still shows that work goes on."""
     if quiet or not err.is_terminal:
         yield None
+        return
+    if _LIVE:
+        yield _LIVE[-1]
         return
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         MofNCompleteColumn,
         ProgressColumn,
+        SpinnerColumn,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
@@ -177,9 +189,29 @@ def _bars(quiet: bool, *, unit: str, eta: bool = True) -> "Iterator[RichProgress
         (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
     )
     timing: tuple[ProgressColumn, ...] = (TimeRemainingColumn(),) if eta else ()
-    columns = (TextColumn("{task.description}"), BarColumn(), *counted, *timing)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), *counted, *timing)
     with RichProgress(*columns, console=err, transient=True) as bar:
-        yield bar
+        _LIVE.append(bar)
+        try:
+            yield bar
+        finally:
+            _LIVE.pop()
+
+
+@contextmanager
+def spinner(label: str, quiet: bool = False) -> Iterator[None]:
+    """A line saying what runs now, for one step of unknown length (deriving a key from its
+    passphrase, encrypting a file); nothing when quiet or not a terminal."""
+    with _bars(quiet, unit="items", eta=False) as bar:
+        if bar is None:
+            yield
+            return
+        task = bar.add_task(label, total=None)
+        bar.refresh()  # shown at once: the step may end before the next timed refresh
+        try:
+            yield
+        finally:
+            bar.remove_task(task)
 
 
 @contextmanager
@@ -273,13 +305,19 @@ SIGNER_FILES_HINT: Final = (
 
 
 def signer_keys(
-    settings: Settings, signers: list[str] | None, files: list[Path] | None
+    settings: Settings,
+    signers: list[str] | None,
+    files: list[Path] | None,
+    *,
+    quiet: bool = False,
 ) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
-    --password-file (one for all, or one per signer) or asked for. A passphrase that does not
-    open a key says whose key it is, which file was tried, and how to give each keyholder its
-    own file."""
+    --password-file (one for all, or one per signer) or asked for. Deriving each key from its
+    passphrase (seconds, by design) shows a spinner line unless ``quiet``. A passphrase that
+    does not open a key says whose key it is, which file was tried, and how to give each
+    keyholder its own file."""
     from ledger.errors import WrongPassphrase
+    from ledger.keys import load_signer
     from ledger.registry import SignerKeys
 
     paths = list(files or [])
@@ -294,13 +332,20 @@ def signer_keys(
 
     class Keys(SignerKeys):
         def unlock(self, address: "ChecksumAddress") -> "LocalAccount":
+            account = self._unlocked.get(address)
+            if account is not None:
+                return account
+            secret = self.passphrase(address)  # asked before the spinner starts
             try:
-                return super().unlock(address)
+                with spinner(f"unlocking the key of {address}", quiet):
+                    account = load_signer(self.settings, address, secret)
             except WrongPassphrase:
                 raise WrongPassphrase(
                     f"{tried(address)} does not open the key of keyholder {address}",
                     hint=SIGNER_FILES_HINT,
                 ) from None
+            self._unlocked[address] = account
+            return account
 
     return Keys(
         settings,
@@ -313,7 +358,8 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
     from ledger.keys import load_signer
 
     passphrase = read_passphrase(sender_file, f"Passphrase of the sender {sender}")
-    return load_signer(settings, sender, passphrase)
+    with spinner(f"unlocking the sender's key {sender}"):
+        return load_signer(settings, sender, passphrase)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from api.cli.common import (
     read_passphrase,
     registrar_session,
     signer_keys,
+    spinner,
 )
 from api.cli.custody import CUSTODY_WORDS, custody_action
 from api.cli.item import read_description_file
@@ -376,14 +377,16 @@ def _signer(key: str, password_file: Path | None) -> "LocalAccount":
 
     passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
-        return load_signer(load_settings(), key, passphrase)
+        with spinner(f"unlocking the key of {key}"):
+            return load_signer(load_settings(), key, passphrase)
     path = Path(key)
     if not path.is_file():
         raise UsageError(
             f"--key {key} is neither an address nor a keystore file",
             hint="pass 0x and 40 hex digits (a key in `heritage keys list`) or a keystore path",
         )
-    return load_keystore_file(path, passphrase)
+    with spinner(f"unlocking {path}"):
+        return load_keystore_file(path, passphrase)
 
 
 @consent_app.command("sign")

@@ -212,7 +212,7 @@ def item_register(
         registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
         stage_progress(quiet or as_json) as tick,
     ):
-        keys = signer_keys(settings, signer, password_file)
+        keys = signer_keys(settings, signer, password_file, quiet=quiet or as_json)
         community_id = registrar.reader.resolve_community(community)
         if batch:
             result = registrar.items.register_batch(

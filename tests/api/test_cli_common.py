@@ -118,3 +118,28 @@ def test_progress_bars_on_a_terminal(terminal: io.StringIO) -> None:
     drawn = terminal.getvalue()
     assert "adding big.bin" in drawn and "registering" in drawn and "syncing the index" in drawn
     assert "small" not in drawn
+
+
+def test_a_spinner_inside_a_bar_joins_its_display(terminal: io.StringIO) -> None:
+    # Rich allows one live display: a key unlocked during a registration adds its line to the
+    # registration's bars instead of failing with a second display.
+    with common.stage_progress(quiet=False) as stage:
+        assert stage is not None
+        stage("encrypting", 0, 1)
+        with common.spinner("unlocking the key of 0xABC"):
+            pass
+        stage("encrypting", 1, 1)
+    with common.spinner("deriving the keystore key"):
+        pass
+    drawn = terminal.getvalue()
+    assert "unlocking the key of 0xABC" in drawn and "encrypting" in drawn
+    assert "deriving the keystore key" in drawn
+    assert common._LIVE == []
+
+
+def test_no_spinner_when_quiet_or_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    with common.spinner("never shown"):
+        pass
+    with common.spinner("never shown", quiet=True):
+        pass
+    assert "never shown" not in capsys.readouterr().err

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import re
+import select
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.keys import new_key
 from ledger.settings import load_settings
 from tests import registry_support
-from tests.registry_support import Workspace
+from tests.registry_support import HERITAGE, Workspace
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
 chain = registry_support.chain
@@ -169,3 +171,45 @@ def test_derivative_method_follows_its_documented_schema(ws: Workspace, tmp_path
         assert proc.returncode == 2, (bad, proc.stderr)
         assert ONE_LINE_ERROR.match(proc.stderr), proc.stderr
         assert ws.chain.sent() == before
+
+
+def _stderr_on_a_terminal(ws: Workspace, *args: str) -> str:
+    """``heritage ARGS`` as a real process whose stderr is a terminal (a pty): what it draws."""
+    import pty
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
+    env |= ws.env() | {"COLUMNS": "120"}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(HERITAGE), *args], env=env, stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    seen = b""
+    while select.select([leader], [], [], 60)[0]:
+        try:
+            piece = os.read(leader, 65536)
+        except OSError:
+            break
+        if not piece:
+            break
+        seen += piece
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, seen
+    assert proc.stdout is not None
+    proc.stdout.close()
+    return seen.decode("utf-8", "replace")
+
+
+def test_encrypted_registration_shows_its_progress_on_a_terminal(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    pw = str(ws.password_file)
+    holder = ws.json("keys", "new", "--password-file", pw, "--unsafe-light-kdf")["address"]
+    name = unique("shown")
+    created = ws.json("community", "create", name, "-k", holder, "-t", "1", "--password-file", pw)
+    terms = write_terms(tmp_path / "t.json", restricted_terms(bytes.fromhex(created["id"][2:])))
+    register = ["item", "register", "-c", name, "--terms", str(terms), "--password-file", pw]
+    shown = _stderr_on_a_terminal(ws, *register, *map(str, ws.files(3, "e")))
+    assert "encrypting" in shown and "3/3" in shown
+    assert f"unlocking the key of {holder}" in shown
+    assert _stderr_on_a_terminal(ws, *register, *map(str, ws.files(2, "q")), "--json") == ""
