@@ -41,7 +41,7 @@ from api.cli.community import community_app
 from api.cli.consent import consent_app
 from api.cli.custody import custody_app
 from api.cli.derivative import derivative_app
-from api.cli.examples import decorate, plain_metavars
+from api.cli.examples import START_HERE, decorate, plain_metavars
 from api.cli.exhibit import exhibit_app
 from api.cli.index import index_app
 from api.cli.ipfs import cid_command, ipfs_app
@@ -57,6 +57,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="heritage",
     help="Heritage Ledger: prove what a community holds, control who sees it, share the rest.",
+    epilog=START_HERE,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,

@@ -15,7 +15,7 @@ from typing import Any, Final
 import typer
 from typer.models import CommandInfo
 
-__all__ = ["EXAMPLES", "command_paths", "decorate", "plain", "plain_metavars"]
+__all__ = ["EXAMPLES", "START_HERE", "command_paths", "decorate", "plain", "plain_metavars"]
 
 #: Example command lines, by command path (the words after ``heritage``).
 EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
@@ -100,6 +100,18 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "serve": ("heritage serve", "heritage serve --port 8001"),
     "demo": ("heritage demo", "heritage demo --no-serve"),
 }
+
+#: The root's epilog: the first commands a newcomer runs, in order.
+START_HERE: Final = (
+    "\b\nStart here:\n"
+    "  heritage chain up                      # the local chain, registry deployed\n"
+    "  heritage keys new                      # a key for each keyholder\n"
+    "  heritage community create NAME -k ADDR -t 1\n"
+    "  heritage terms check terms.json        # may these terms be shown publicly?\n"
+    "  heritage item register scan.glb -c NAME --terms terms.json\n"
+    "  heritage verify scan.glb\n"
+    "Every command has --help with examples; errors end with a hint."
+)
 
 _LITERAL = re.compile(r"``([^`]+)``")
 _ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]+?)(?:\s*<[^>]+>)?`")

@@ -122,3 +122,13 @@ def test_no_arguments_prints_the_help() -> None:
     proc = run_heritage([])
     assert proc.returncode == ExitCode.USAGE
     assert "Commands:" in proc.stderr and "item" in proc.stderr
+
+
+def test_the_root_help_says_where_to_start_at_80_columns() -> None:
+    proc = run_heritage(["--help"], env={"COLUMNS": "80"})
+    assert proc.returncode == 0
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80, proc.stdout
+    start = proc.stdout.split("Start here:")[1]
+    assert "heritage chain up" in start and "heritage item register" in start
+    for option in ("--version", "--install-completion", "--show-completion"):
+        assert option in proc.stdout
