@@ -132,3 +132,16 @@ def test_the_root_help_says_where_to_start_at_80_columns() -> None:
     assert "heritage chain up" in start and "heritage item register" in start
     for option in ("--version", "--install-completion", "--show-completion"):
         assert option in proc.stdout
+
+
+def test_a_question_without_an_answer_is_one_usage_error_line(tmp_path: Path) -> None:
+    # Standard input closed: the passphrase prompt gets nothing (click's "Aborted!" before).
+    proc = run_heritage(
+        ["keys", "new", "--unsafe-light-kdf"], env={"HERITAGE_DATA_DIR": str(tmp_path)}
+    )
+    assert proc.returncode == ExitCode.USAGE
+    last = proc.stderr.splitlines()[-1] + "\n"
+    match = ONE_LINE_ERROR.match(last)
+    assert match is not None and match.group(1) == "usage_error", proc.stderr
+    assert "--password-file" in last and "Aborted" not in proc.stderr
+    assert not any((tmp_path / "keys").glob("*.json"))  # no key was made
