@@ -103,7 +103,6 @@ app.command("verify")(verify_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
-decorate(app)
 
 
 def _click_error(exc: typer.TyperException) -> HeritageError:
@@ -122,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     (``standalone_mode=False``) so that every error, a misspelled command included, prints
     in the one form of :func:`api.cli.common.fail`."""
     try:
+        decorate(app)
         command = typer.main.get_command(app)
         plain_metavars(command, typer.Context(command))
         status = command.main(args=argv, prog_name="heritage", standalone_mode=False)

@@ -154,11 +154,13 @@ def _epilog(lines: tuple[str, ...]) -> str:
 
 
 def decorate(app: typer.Typer) -> None:
-    """Examples as every command's epilog; docstrings and option help without markup."""
+    """Examples as every command's epilog, docstrings without markup; idempotent, and run
+    by :func:`api.cli.main` before each command line is parsed, so commands registered
+    anywhere in ``api/cli/__init__.py`` get them."""
     for path, info in command_paths(app):
         if info.callback is not None and info.help is None:
             info.help = plain(inspect.getdoc(info.callback) or "")
-        if path in EXAMPLES:
+        if path in EXAMPLES and "Examples:" not in (info.epilog or ""):  # once only
             before = f"{plain(info.epilog)}\n\n" if info.epilog else ""
             info.epilog = before + _epilog(EXAMPLES[path])
     for group in app.registered_groups:

@@ -145,3 +145,9 @@ def test_a_question_without_an_answer_is_one_usage_error_line(tmp_path: Path) ->
     assert match is not None and match.group(1) == "usage_error", proc.stderr
     assert "--password-file" in last and "Aborted" not in proc.stderr
     assert not any((tmp_path / "keys").glob("*.json"))  # no key was made
+
+
+def test_examples_are_added_once_however_many_times_the_cli_runs() -> None:
+    for _ in range(3):
+        proc = run_heritage(["item", "show", "--help"])
+    assert proc.stdout.count("Examples:") == 1
