@@ -1,17 +1,18 @@
 """Exhibit build time: a full build, a no-op rebuild, and a rebuild after one item changes.
 
-Starts an anvil of its own (temporary data directory, free port), deploys the registry,
-creates a 2-of-3 community, registers 1,000 generated items (100 with ``--quick``) as one
-batch under public terms: JPEG images and, by default a fifth of them, 3D meshes made with
-trimesh (GLB, PLY, STL, OBJ; blobs of varying face counts, every tenth over the 150,000-face
-budget). Then it times :func:`exhibits.build.build_exhibit` three times into the same folder:
-the full build (every item derived), a rebuild with nothing changed, and a rebuild after one
-item changed (its terms revoked, so it leaves the site; until descriptions can be corrected on
-chain, the one change the registry offers). Each build syncs the index, decides every item at
-its own moment, renders and scans the whole site; what the rebuilds reuse is kept under the
-data directory (:mod:`exhibits.gather_cache`, :mod:`exhibits.build_cache`, the derivation
-cache). The renderer is :func:`exhibits.site.render.render_site` (with stand-ins for the
-gallery layout and vendored assets while those are stubs, reported in ``"renderer"``).
+Starts an anvil of its own (temporary data directory, free port), deploys the registry, creates
+a 2-of-3 community, registers 1,000 generated items (100 with ``--quick``) as one batch under
+public terms (one more, described, on its own: a batch item's description is its metadata's and
+cannot be corrected): JPEG images and, by default a fifth of them, 3D meshes made with trimesh
+(GLB, PLY, STL, OBJ; blobs of varying face counts, every tenth over the 150,000-face budget).
+Then it times :func:`exhibits.build.build_exhibit` three times into the same folder: the full
+build (every item derived), a rebuild with nothing changed, and a rebuild after one item's
+description was corrected on chain (``setDescription``; ``--change revoke`` revokes its terms
+instead, so it leaves the site). Each build syncs the index, decides every item at its own
+moment, renders and scans the whole site; what the rebuilds reuse is kept under the data
+directory (:mod:`exhibits.gather_cache`, :mod:`exhibits.build_cache`, the derivation cache).
+The renderer is :func:`exhibits.site.render.render_site` (with stand-ins for the gallery layout
+and vendored assets while those are stubs, reported in ``"renderer"``).
 
 Prints a table (with each build's stage times), then one JSON object as the last line:
 ``items_per_s`` (full build), ``rebuild_ratio`` (no-op rebuild ÷ full build; target ≤ 0.02),
@@ -43,6 +44,7 @@ from _world import bench_community, local_chain
 from PIL import Image
 
 from ledger.registry import Registry
+from ledger.rights.description import Description, description_from_json
 from local_chain import anvil_dev_account
 
 if TYPE_CHECKING:
@@ -65,6 +67,12 @@ def write_images(folder: Path, count: int, rng: random.Random) -> list[Path]:
         path.write_bytes(buffer.getvalue())
         paths.append(path)
     return paths
+
+
+def _description(title: str) -> Description:
+    return description_from_json(
+        {"type": "heritage/description", "version": 1, "title": {"en": title}}
+    )
 
 
 def write_meshes(folder: Path, count: int, rng: random.Random) -> list[Path]:
@@ -172,6 +180,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=None, help="number of items (overrides)")
     parser.add_argument("--mesh-share", type=float, default=0.2,
                         help="the share of items that are 3D meshes (default 0.2)")
+    parser.add_argument("--change", choices=("describe", "revoke"), default="describe",
+                        help="the one change: a corrected description (default) or a revocation")
     parser.add_argument("--clock", action="store_true",
                         help="built_at from the clock (default: SOURCE_DATE_EPOCH fixed)")
     parser.add_argument("--no-meshes", action="store_true", help="images only")
@@ -198,8 +208,12 @@ def main() -> None:
             if meshes:
                 masters += write_meshes(root / "meshes", meshes, rng)
             generated = time.perf_counter() - started
-            batch = registrar.items.register_batch(
-                masters, community.id, community.terms, community.keys
+            (single,) = registrar.items.register(
+                masters[:1], community.id, community.terms, community.keys,
+                descriptions=[_description("Object 0")],
+            )  # fmt: skip
+            registrar.items.register_batch(
+                masters[1:], community.id, community.terms, community.keys
             )
         selected = f'communities = ["0x{community.id.hex()}"]'
         spec = parse_spec(f'title = "Bench"\nlanguages = ["en"]\n[select]\n{selected}\n')
@@ -226,14 +240,27 @@ def main() -> None:
             timed(name)
         with Registry(settings) as registrar:
             registrar.session.use_sender(anvil_dev_account())
-            registrar.terms.revoke(str(batch.items[0].cid), community.keys, community.id)
+            if args.change == "revoke":
+                registrar.terms.revoke(str(single.cid), community.keys, community.id)
+            else:
+                registrar.descriptions.describe(
+                    "0x" + single.key.hex(), _description("Object 0, corrected"), community.keys
+                )
         timed("one_change")
     assert len(results["full"].choice.shown) == count
     assert results["noop"].derived == 0
-    assert len(results["one_change"].choice.shown) == count - 1
+    changed = {s.candidate.key: s.candidate for s in results["one_change"].choice.shown}
+    if args.change == "revoke":
+        assert len(changed) == count - 1 and single.key not in changed
+    else:
+        corrected = changed[single.key].description
+        assert len(changed) == count and corrected is not None
+        assert corrected.text("title", ["en"]).text == "Object 0, corrected"  # type: ignore[union-attr]
+        assert results["one_change"].recalled == count - 1
     result = {
         "items": count,
         "meshes": meshes,
+        "change": args.change,
         "built_at": "clock" if args.clock else "SOURCE_DATE_EPOCH",
         "generated_seconds": round(generated, 1),
         "renderer": render_name,
