@@ -28,28 +28,33 @@ inputs give the same folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from exhibits.build_cache import FilesMemo, ScanMemo, scan_new
 from exhibits.derive.cache import DerivationCache
 from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
+from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
-from exhibits.model import Candidate, ChainRef, Choice, Exhibited, RoomPlan
+from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
-from exhibits.scan import Secret, check_clean
+from exhibits.scan import Secret
 from exhibits.select import select
+from exhibits.site_sync import discard, swap, write_synced
 from exhibits.spec import ExhibitSpec
-from ledger.errors import BlockNotFound, IpfsError, NotFound, UsageError
+from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.registry.reader import RegistryReader
-from ledger.settings import Settings
+from ledger.settings import Settings, load_settings
 
 __all__ = [
     "MARKER",
@@ -100,6 +105,10 @@ class BuildResult:
     report: Mapping[str, Any]
     derived: int  # items derived now (cache misses)
     reused: int  # items whose derived files came from the cache
+    fetched: int = 0  # masters read from the IPFS node (the others' derivations were known)
+    recalled: int = 0  # candidates read from the gather cache (nothing happened to them)
+    scanned: int = -1  # files scanned (the others were scanned clean before); -1: all
+    timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # seconds per stage
 
 
 def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) -> datetime:
@@ -120,21 +129,30 @@ def build_moment(at: datetime | None, environ: Mapping[str, str] | None = None) 
 
 
 def _choose(
-    reader: RegistryReader, spec: ExhibitSpec, at: datetime | None
-) -> tuple[Choice, ChainRef, datetime]:
-    found = gather(reader, spec, at)
+    reader: RegistryReader, spec: ExhibitSpec, at: datetime | None, cache_dir: Path | None = None
+) -> tuple[Choice, ChainRef, datetime, int]:
+    """(the choice, the chain, the decision moment, how many candidates came from the gather
+    cache)."""
+    found = gather(reader, spec, at, cache_dir=cache_dir)
     moment = at if at is not None else datetime.now(UTC)
-    return select(spec, found.candidates, moment, found.communities), found.chain, moment
+    choice = select(spec, found.candidates, moment, found.communities)
+    found.commit(
+        [s.candidate.key for s in choice.shown if not s.candidate.sealed],
+        [e.candidate.key for e in choice.excluded]
+        + [s.candidate.key for s in choice.shown if s.candidate.sealed],
+    )
+    return choice, found.chain, moment, 0 if found.cache is None else found.cache.stats.hits
 
 
 def choose(
-    spec: ExhibitSpec, settings: Settings, at: datetime | None = None
+    spec: ExhibitSpec, settings: Settings | None = None, at: datetime | None = None
 ) -> tuple[Choice, ChainRef]:
     """What ``spec`` shows on the chain and node of ``settings``: the shown items in order
     with their rooms, the excluded with the reasons, and the chain. With ``at`` (aware), as
-    the record stood then and decided at that moment; without, as it stands, decided now."""
-    with Registry(settings) as registry:
-        choice, chain, _ = _choose(registry.reader, spec, at)
+    the record stood then and decided at that moment; without, as it stands, decided now.
+    ``settings`` default to the environment's (:func:`ledger.settings.load_settings`)."""
+    with Registry(settings if settings is not None else load_settings()) as registry:
+        choice, chain, _, _ = _choose(registry.reader, spec, at)
     return choice, chain
 
 
@@ -251,6 +269,133 @@ def _default_render() -> Render:
     return render_site
 
 
+def _settings_of(kind: Kind, settings: DeriveSettings) -> object | None:
+    """The settings the deriver of ``kind`` runs with (its defaults resolved), as JSON values:
+    what the memo of derivations is keyed by, so new defaults are never served old files.
+    None when they cannot be told (the item is then derived through the cache as usual)."""
+    try:
+        if kind == "image":
+            return (settings.image or ImageSettings()).to_json()
+        if kind == "model":
+            from exhibits.derive.models import ModelSettings
+
+            return (settings.model or ModelSettings()).to_json()
+        if kind in ("audio", "video"):
+            from exhibits.derive.media import RecordingSettings
+
+            return (settings.media or RecordingSettings()).to_json()
+        from exhibits.derive.posters import PosterSettings
+
+        return PosterSettings().to_json()
+    except (ImportError, AttributeError, TypeError):
+        return None
+
+
+def _exhibited(
+    registry: Registry,
+    choice: Choice,
+    cache: DerivationCache,
+    memo: FilesMemo | None,
+    derive_settings: DeriveSettings | None,
+    *,
+    as_of: bool,
+    tick: Progress,
+) -> tuple[list[Exhibited], int]:
+    """Each shown item with its derived files, and how many masters were fetched: an item
+    whose derivation the memo knows is read from the cache without its master."""
+    exhibited: list[Exhibited] = []
+    fetched = 0
+    total = len(choice.shown)
+    resolved = derive_settings or DeriveSettings()
+    for done, shown in enumerate(choice.shown):
+        tick("deriving", done, total)
+        candidate = shown.candidate
+        kind = kind_of(candidate.media_type, candidate.file_name)
+        settings_key = None if memo is None else _settings_of(kind, resolved)
+        files = None
+        if memo is not None and settings_key is not None:
+            files = memo.load(candidate, kind, settings_key, cache)
+        if files is None:
+            master = _fetch(registry, candidate, as_of=as_of)
+            fetched += 1
+            check_master(candidate, master)
+            files = derive_item(
+                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
+            )
+            if memo is not None and settings_key is not None:
+                memo.store(candidate, kind, settings_key, files)
+        exhibited.append(Exhibited(shown, files))
+    tick("deriving", total, total)
+    return exhibited, fetched
+
+
+def _site_files(
+    spec: ExhibitSpec,
+    choice: Choice,
+    exhibited: Sequence[Exhibited],
+    chain: ChainRef,
+    built_at: datetime,
+    vendored: Mapping[str, bytes],
+) -> dict[str, bytes]:
+    """Every file :func:`exhibits.site.render.render_site` writes (its pages and data, and
+    the vendored assets), by path, and the marker: what a synced rebuild writes."""
+    from exhibits.site.render import site_files
+
+    files = site_files(spec, choice.rooms, exhibited, chain, built_at=built_at)
+    files.update(vendored)  # what copy_assets writes
+    files[MARKER] = _MARKER_TEXT.encode("utf-8")
+    return files
+
+
+def _vendored(*, required: bool) -> dict[str, bytes]:
+    """The vendored assets every site holds (the leak scan checks them for ids only); with a
+    renderer of the caller's, none when they cannot be found (then every file is searched for
+    everything)."""
+    from exhibits.site.assets import asset_files
+
+    try:
+        return asset_files()
+    except HeritageError:
+        if required:
+            raise
+        return {}
+
+
+def _render_and_scan(
+    renderer: Render,
+    spec: ExhibitSpec,
+    choice: Choice,
+    exhibited: Sequence[Exhibited],
+    chain: ChainRef,
+    site: Path,
+    built_at: datetime,
+    secrets: list[Secret],
+    memo: ScanMemo | None,
+    tick: Progress,
+    lap: Callable[[str], None],
+) -> int:
+    """Render into a new folder beside ``site``, scan it, put it in place (a custom renderer,
+    or a build without caches); returns how many files were scanned (-1: all)."""
+    building = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=site.parent))
+    try:
+        tick("rendering", 0, 1)
+        renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
+        tick("rendering", 1, 1)
+        (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
+        lap("render")
+        tick("scanning", 0, 1)
+        scanned = scan_new(building, secrets, memo, fixed=_vendored(required=False))
+        tick("scanning", 1, 1)
+        lap("scan")
+        _replace(building, site)
+        lap("replace")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(building)
+        raise
+    return scanned
+
+
 def build_exhibit(
     spec: ExhibitSpec,
     out: Path,
@@ -261,10 +406,16 @@ def build_exhibit(
     progress: Progress | None = None,
     render: Render | None = None,
     derive_settings: DeriveSettings | None = None,
+    caches: bool = True,
 ) -> BuildResult:
     """Build the site of ``spec`` in ``out`` as of ``at`` (aware; default now), replacing an
     earlier build there; write the report to ``report_path`` (default ``<out>.report.json``
-    beside it). ``render`` defaults to :func:`exhibits.site.render.render_site`."""
+    beside it). ``render`` defaults to :func:`exhibits.site.render.render_site`.
+
+    ``caches`` (default on): what a rebuild need not do again is kept under
+    ``<data dir>/exhibit-cache`` (:mod:`exhibits.gather_cache`: claims nothing happened to;
+    :mod:`exhibits.build_cache`: which derivation an item got, which files were scanned clean
+    against the same secrets). Derivations are cached under ``<data dir>/derived`` always."""
     if at is not None and at.tzinfo is None:
         raise UsageError("--at has no time zone", hint="add one, e.g. 2026-12-01T00:00:00Z")
     built_at = build_moment(at)
@@ -273,47 +424,63 @@ def build_exhibit(
     tick = progress or (lambda _stage, _done, _total: None)
     renderer = render if render is not None else _default_render()
     cache = DerivationCache(settings.data_dir / "derived")
+    kept = settings.data_dir / "exhibit-cache"
+    memo = FilesMemo(kept / "items") if caches else None
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(now - clock, 4)
+        clock = now
+
     with Registry(settings) as registry:
+        lap("open")
         tick("gathering", 0, 1)
-        choice, chain, moment = _choose(registry.reader, spec, at)
-        tick("gathering", 1, 1)
-        exhibited: list[Exhibited] = []
-        total = len(choice.shown)
-        for done, shown in enumerate(choice.shown):
-            tick("deriving", done, total)
-            candidate = shown.candidate
-            master = _fetch(registry, candidate, as_of=at is not None)
-            check_master(candidate, master)
-            kind = kind_of(candidate.media_type, candidate.file_name)
-            files = derive_item(
-                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
-            )
-            exhibited.append(Exhibited(shown, files))
-        tick("deriving", total, total)
-    site.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=site.parent))
-    try:
-        tick("rendering", 0, 1)
-        renderer(spec, choice.rooms, exhibited, chain, building, built_at=built_at)
-        tick("rendering", 1, 1)
-        (building / MARKER).write_text(_MARKER_TEXT, "utf-8")
-        tick("scanning", 0, 1)
-        check_clean(
-            building,
-            secrets_of(
-                [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
-            ),
+        choice, chain, moment, recalled = _choose(
+            registry.reader, spec, at, kept / "gather" if caches else None
         )
+        tick("gathering", 1, 1)
+        lap("gather")
+        exhibited, fetched = _exhibited(
+            registry, choice, cache, memo, derive_settings, as_of=at is not None, tick=tick
+        )
+        lap("derive")
+    site.parent.mkdir(parents=True, exist_ok=True)
+    secrets = secrets_of(
+        [e.candidate for e in choice.excluded], [s.candidate for s in choice.shown]
+    )
+    if render is None and caches:
+        tick("rendering", 0, 1)
+        vendored = _vendored(required=True)
+        files = _site_files(spec, choice, exhibited, chain, built_at, vendored)
+        synced = write_synced(site, files, kept / "sites")
+        tick("rendering", 1, 1)
+        lap("render")
+        tick("scanning", 0, 1)
+        try:
+            scanned = scan_new(
+                synced.folder, secrets, ScanMemo(kept / "scan", secrets), synced.digests,
+                fixed=vendored,
+            )  # fmt: skip
+        except BaseException:
+            discard(synced, site, kept / "sites")
+            raise
         tick("scanning", 1, 1)
-        _replace(building, site)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(building)
-        raise
+        lap("scan")
+        swap(site, synced, kept / "sites")
+        lap("replace")
+    else:
+        scanned = _render_and_scan(
+            renderer, spec, choice, exhibited, chain, site, built_at, secrets,
+            ScanMemo(kept / "scan", secrets) if caches else None, tick, lap,
+        )  # fmt: skip
     report = build_report(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )
     write_report(report_file, report)
+    lap("report")
     return BuildResult(
         out=site,
         report_path=report_file,
@@ -323,8 +490,9 @@ def build_exhibit(
         at=moment,
         report=report,
         derived=cache.stats.misses,
-        reused=cache.stats.hits,
+        reused=cache.stats.hits + (memo.stats.hits if memo is not None else 0),
+        fetched=fetched,
+        recalled=recalled,
+        scanned=scanned,
+        timings=timings,
     )
-
-
-

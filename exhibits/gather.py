@@ -31,14 +31,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from exhibits.gather_cache import GatherCache, Pending, candidate_to_json, event_map, fingerprint
 from exhibits.model import Candidate, ChainRef, Lineage
 from exhibits.select import content_matches
 from exhibits.spec import ExhibitSpec, Selection
 from ledger import strict_json
+from ledger.chain import batch_item_subject
 from ledger.documents import SEALED_ITEM_TYPE, parse_bytes32, parse_community_id
 from ledger.errors import EvidenceInvalid, HeritageError, NotFound, UsageError
 from ledger.ipfs.cid import Cid
@@ -65,6 +68,21 @@ class Gathering:
     chain: ChainRef
     communities: Mapping[str, bytes]
     snapshot_block: int
+    #: The cache the candidates were read through (None: gathered without one), and the
+    #: candidates gathered afresh, by claim key, for the build to write once it has decided
+    #: them (:meth:`commit`).
+    cache: GatherCache | None = None
+    pending: Mapping[bytes, Pending] = field(default_factory=dict)
+
+    def commit(self, shown: Iterable[bytes], excluded: Iterable[bytes]) -> None:
+        """Write the fresh candidates that are ``shown`` into the cache and delete the
+        entries of the ``excluded`` (nothing of an excluded item is kept there)."""
+        if self.cache is None:
+            return
+        for key in shown:
+            if key in self.pending:
+                self.cache.store(key, self.pending[key])
+        self.cache.forget(excluded)
 
 
 def resolve_communities(reader: RegistryReader, refs: Iterable[str]) -> dict[str, bytes]:
@@ -113,10 +131,10 @@ def _selected_claims(
     cids = [Cid.parse(r) for r in selection.items if parse_bytes32(r) is None]
     selected: list[Claim] = []
     on_content: dict[bytes, list[Claim]] = {}
+    claims_on = reader.claims_on_many(list(contents), sync=False)
     for cid in contents:
-        claims, _ = reader.claims_on(cid, sync=False)
         claims = sorted(
-            (c for c in claims if c.block <= block), key=lambda c: (c.block, c.log_index)
+            (c for c in claims_on[cid] if c.block <= block), key=lambda c: (c.block, c.log_index)
         )
         ours = [c for c in claims if c.community in wanted]
         if selection.items:
@@ -267,19 +285,21 @@ def _candidate(
     )
 
 
-def _gather_at(
+def _fresh(
     reader: RegistryReader,
     view: ChainView,
-    spec: ExhibitSpec,
-    communities: Mapping[str, bytes],
+    claims: Sequence[Claim],
+    on_content: Mapping[bytes, list[Claim]],
+    names: Mapping[bytes, str],
     at: datetime | None,
     past: bool,
-) -> tuple[Candidate, ...]:
-    ids = list(dict.fromkeys(communities.values()))
-    selected, on_content = _selected_claims(reader, ids, spec.selection, view.block)
-    everything = [c for claims in on_content.values() for c in claims]
+) -> tuple[dict[bytes, Candidate], dict[bytes, str | None], Mapping[str, bytes]]:
+    """Gather and check ``claims`` (and every other claim on their content): their candidates
+    by claim key, each assessed claim's terms CID, and the documents read."""
+    contents = dict.fromkeys(c.content for c in claims if c.content is not None)
+    everything = [c for content in contents for c in on_content[content]]
     if not everything:
-        return ()
+        return {}, {}, {}
     with reader.event_index(sync=False) as index:
         gathered = gather_on(
             reader, index, view, list(dict.fromkeys(to_hex(c.key) for c in everything))
@@ -289,9 +309,8 @@ def _gather_at(
     if at is not None:
         evidence, registered = _until(evidence, at)
     assessed = _assess_all(evidence, everything, registered)
-    names = {cid: ref for ref, cid in communities.items() if parse_community_id(ref) is None}
-    candidates: list[Candidate] = []
-    for claim in selected:
+    found: dict[bytes, Candidate] = {}
+    for claim in claims:
         mine = assessed.get(claim.key)
         if mine is None or claim.content is None:
             continue
@@ -304,8 +323,64 @@ def _gather_at(
                 "current then cannot be told from the record",
                 hint="build without --at (now), or with a moment from now on",
             )
-        candidates.append(candidate)
-    return tuple(candidates)
+        found[claim.key] = candidate
+    terms_cids = {
+        key: None if a.assessment is None or a.terms is None else a.assessment.terms_cid
+        for key, a in assessed.items()
+    }
+    return found, terms_cids, evidence.documents
+
+
+def _gather_at(
+    reader: RegistryReader,
+    view: ChainView,
+    spec: ExhibitSpec,
+    communities: Mapping[str, bytes],
+    at: datetime | None,
+    past: bool,
+    cache: GatherCache | None,
+) -> tuple[tuple[Candidate, ...], dict[bytes, Pending]]:
+    ids = list(dict.fromkeys(communities.values()))
+    selected, on_content = _selected_claims(reader, ids, spec.selection, view.block)
+    names = {cid: ref for ref, cid in communities.items() if parse_community_id(ref) is None}
+    # The cache holds the record as it stands: a build as of a moment gathers afresh.
+    cached = cache if cache is not None and at is None else None
+    hits: dict[bytes, Candidate] = {}
+    prints: dict[bytes, str] = {}  # content key → fingerprint
+    if cached is not None:
+        with reader.event_index(sync=False) as index:
+            events = event_map(index, view.block)
+        cached.sweep(events, [c.key for c in selected])
+        chain = ChainRef(chain_id=view.chain_id, registry=view.registry)
+        for claim in selected:
+            if claim.content is None:
+                continue
+            if claim.content not in prints:
+                prints[claim.content] = fingerprint(events, on_content[claim.content], chain)
+            found = cached.load(claim.key, prints[claim.content])
+            if found is not None:
+                hits[claim.key] = dataclasses.replace(
+                    found, community_name=names.get(found.community)
+                )
+    missing = [c for c in selected if c.key not in hits]
+    fresh, terms_cids, documents = _fresh(reader, view, missing, on_content, names, at, past)
+    pending: dict[bytes, Pending] = {}
+    if cached is not None:
+        for key, candidate in fresh.items():
+            content = next(c.content for c in missing if c.key == key)
+            if content is None or content not in prints or candidate.sealed:
+                continue
+            try:
+                entry = candidate_to_json(candidate, terms_cids, documents)
+            except KeyError:
+                continue  # a document not at hand: gathered again next time
+            claim = next(c for c in missing if c.key == key)
+            watch = [claim.key] + ([] if claim.batch is None else [claim.batch])
+            if claim.batch is not None and claim.content is not None:
+                watch.append(batch_item_subject(claim.batch, claim.content))
+            pending[key] = Pending(prints[content], entry, tuple(watch), view.block)
+    candidates = [hits.get(c.key) or fresh.get(c.key) for c in selected]
+    return tuple(c for c in candidates if c is not None), pending
 
 
 def gather(
@@ -314,25 +389,33 @@ def gather(
     at: datetime | None = None,
     *,
     now: datetime | None = None,
+    cache_dir: Path | None = None,
 ) -> Gathering:
     """The candidates ``spec`` selects, read through ``reader``: the event index is synced
     with the chain first (a chain that does not answer is
     :class:`~ledger.errors.ChainUnavailable`). With ``at`` (aware), as the record stood at
     that moment: claims, terms versions and revocations after it are left out. Without it,
     as the record stands now (whatever the chain's clock says). ``now`` (default: the clock)
-    says whether ``at`` is in the past."""
+    says whether ``at`` is in the past. ``cache_dir``: the gather cache's folder
+    (:mod:`exhibits.gather_cache`): claims on which nothing happened since they were last
+    gathered (and shown) are read from it; the caller commits the rest
+    (:meth:`Gathering.commit`) once it has decided them."""
     if at is not None and at.tzinfo is None:
         raise UsageError("the build moment has no time zone", hint="give --at with one (Z)")
     current = now if now is not None else datetime.now(UTC)
     with reader.event_index(sync=False) as index:
         view = open_chain(reader, index)
+    chain = ChainRef(chain_id=view.chain_id, registry=view.registry)
+    cache = None if cache_dir is None else GatherCache(cache_dir, chain)
     communities = resolve_communities(reader, spec.selection.communities)
-    candidates = _gather_at(
-        reader, view, spec, communities, at, past=at is not None and at < current
+    candidates, pending = _gather_at(
+        reader, view, spec, communities, at, at is not None and at < current, cache
     )
     return Gathering(
         candidates=candidates,
-        chain=ChainRef(chain_id=view.chain_id, registry=view.registry),
+        chain=chain,
         communities=communities,
         snapshot_block=view.block,
+        cache=cache,
+        pending=pending,
     )

@@ -19,7 +19,7 @@ chain (``isBatchItem``) when read.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -382,6 +382,44 @@ class RegistryReader:
                 )
             )
         return claims, missing
+
+    def claims_on_many(
+        self, cids: Sequence[bytes], *, sync: bool = True
+    ) -> dict[bytes, list[Claim]]:
+        """:meth:`claims_on` for many binary CIDs at once (each one's claims in the same
+        order): the index opened once and each batch manifest walked once, instead of once
+        per CID. Manifests missing from the node are skipped, as :meth:`claims_on` does."""
+        wanted = {cid: content_key(cid) for cid in cids}
+        by_content: dict[bytes, list[bytes]] = {}
+        for cid, content in wanted.items():
+            by_content.setdefault(content, []).append(cid)
+        found: dict[bytes, list[Claim]] = {cid: [] for cid in wanted}
+        with self.session.event_index(sync=sync) as index:
+            for cid, content in wanted.items():
+                found[cid] = [_claim_of(record) for record in index.claims_on(content)]
+            batches = index.batches()
+            for digest, root in index.manifests_unread([(b.manifest, b.root) for b in batches]):
+                present, manifest = self._manifest_read(root, digest)
+                if present:
+                    index.record_manifest(
+                        digest, root, None if manifest is None else manifest.keys
+                    )
+        for batch in batches:  # chain order
+            manifest = self.manifest(batch.root, batch.manifest)
+            if manifest is None:
+                continue
+            seen: set[bytes] = set()
+            for key in manifest.keys:
+                if key in seen or key not in by_content:
+                    continue  # a key listed twice: its first leaf, as batches_of
+                seen.add(key)
+                for cid in by_content[key]:
+                    found[cid].append(
+                        Claim(claim_key(batch.community, cid), cid, batch.community,
+                              "batch-item", key, batch.batch, batch.root,
+                              batch.block_number, batch.log_index)
+                    )  # fmt: skip
+        return found
 
     def _claims_by_key(self, key: bytes, *, sync: bool = True) -> tuple[list[Claim], int]:
         with self.session.event_index(sync=sync) as index:

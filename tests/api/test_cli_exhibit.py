@@ -13,17 +13,19 @@ import urllib.request
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exhibits.model import ChainRef, Exhibited, RoomPlan
+from exhibits.site.render import site_files
 from exhibits.spec import ExhibitSpec
 from ledger.chain import deployment_path
 from ledger.errors import ExitCode
 from ledger.settings import Settings
 from tests.chain_support import free_port
 from tests.cli_runner import run_heritage
-from tests.exhibits.build_support import World, make_world, render_standin, spec_text
+from tests.exhibits.build_support import World, make_world, spec_text
 from tests.registry_support import chain_settings, module_chain
 
 REUSED_FIXTURES = (chain_settings, module_chain)
@@ -82,12 +84,18 @@ def test_a_leak_scan_hit_exits_1_and_names_no_secret(
 ) -> None:
     secret = world.cids["sacred-sea"]
 
-    def leaky(spec: ExhibitSpec, rooms: Sequence[RoomPlan], items: Sequence[Exhibited],
-              chain: ChainRef, out: Path, *, built_at: datetime) -> None:  # fmt: skip
-        render_standin(spec, rooms, items, chain, out, built_at=built_at)
-        (out / "sitemap.xml").write_text(f"<url>{secret}</url>")
+    real = site_files
 
-    monkeypatch.setattr("exhibits.site.render.render_site", leaky)
+    def leaky(
+        spec: ExhibitSpec, rooms: Sequence[RoomPlan], items: Sequence[Exhibited],
+        chain: ChainRef, *, built_at: datetime, **kwargs: Any,
+    ) -> dict[str, bytes]:  # fmt: skip
+        files = real(spec, rooms, items, chain, built_at=built_at, **kwargs)
+        files["sitemap.xml"] = f"<url>{secret}</url>".encode()
+        return files
+
+    # What the renderer writes (render_site writes site_files; so does a synced rebuild).
+    monkeypatch.setattr("exhibits.site.render.site_files", leaky)
     spec = write_spec(tmp_path, spec_text(world))
     proc = run_heritage(["exhibit", "build", str(spec), "-o", str(tmp_path / "site")],
                         env=env(world))  # fmt: skip

@@ -1,0 +1,222 @@
+"""Writing a rebuilt site by changing only what changed, and still replacing it in one swap.
+
+A rebuild of 1,000 items rewrites thousands of files and folders that are byte for byte what
+they were; making and deleting the folders alone costs more than everything else a rebuild
+does. So the build keeps a second copy of the site beside it, ``.<name>.heritage-previous``,
+made of hard links to the site's own files (it holds exactly what the site holds, nothing
+more: no item the site no longer shows), and a manifest of it under the data directory
+(``exhibit-cache/sites/``: each file's SHA-256, size, modification time and inode).
+
+A rebuild (:func:`write_synced`) brings that copy up to the new site: a file whose bytes are
+unchanged (its digest equal and its size, time and inode as recorded, so nobody touched it) is
+left alone; a changed or new file is written to a temporary name and renamed over (a linked
+file is never written into, so the live site is never touched); files the new site does not
+have are deleted. The build scans it (only the files not scanned clean before), then
+:func:`swap` renames it into place and the old site into the copy's name, and makes the copy
+mirror the new site again (the few files that differ are linked anew, the others removed).
+
+Anything unexpected (no manifest, a copy that is not ours, a file not as recorded) falls back
+to writing that file, or the whole site, afresh: the copy is never trusted beyond its manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["PREVIOUS_SUFFIX", "SyncedSite", "discard", "previous_of", "swap", "write_synced"]
+
+PREVIOUS_SUFFIX: Final = ".heritage-previous"
+_FORMAT: Final = 1
+
+#: path → (sha256 hex, size, mtime_ns, inode)
+Manifest = dict[str, tuple[str, int, int, int]]
+
+
+def previous_of(site: Path) -> Path:
+    """The copy kept beside ``site``."""
+    return site.with_name(f".{site.name}{PREVIOUS_SUFFIX}")
+
+
+def _manifest_path(cache: Path, site: Path) -> Path:
+    return cache / (hashlib.sha256(str(site).encode("utf-8")).hexdigest() + ".json")
+
+
+def _load_manifest(cache: Path, site: Path) -> Manifest:
+    path = _manifest_path(cache, site)
+    try:
+        value = json.loads(path.read_bytes())
+        if value.get("format") != _FORMAT or value.get("site") != str(site):
+            return {}
+        body = value["files"]
+        check = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        if value.get("check") != check:
+            return {}
+        return {str(k): (str(v[0]), int(v[1]), int(v[2]), int(v[3])) for k, v in body.items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return {}
+
+
+def _save_manifest(cache: Path, site: Path, manifest: Manifest) -> None:
+    body = {k: list(v) for k, v in sorted(manifest.items())}
+    check = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    path = _manifest_path(cache, site)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"format": _FORMAT, "site": str(site), "files": body,
+                                     "check": check}))  # fmt: skip
+    os.replace(temporary, path)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """(size, modification time, inode) of a regular file (not a link); None otherwise."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return found.st_size, found.st_mtime_ns, found.st_ino
+
+
+def _put(folder: Path, relative: str, data: bytes) -> None:
+    """Write ``data`` at ``relative`` under ``folder`` by a new file renamed over the old name
+    (the old name may be a hard link of the live site's file: its bytes are never changed)."""
+    target = folder / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".w-", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".l-{os.getpid()}-{target.name}")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    try:
+        os.link(source, temporary)
+    except OSError:
+        shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+
+
+def _prune(folder: Path, keep: set[str]) -> None:
+    """Delete every file under ``folder`` not in ``keep``, and the folders that hold none of
+    them (only those: removing a folder is dear on some file systems, even a failed try)."""
+    kept_dirs = {"/".join(p.split("/")[:i]) for p in keep for i in range(1, p.count("/") + 1)}
+    for here, dirs, names in os.walk(folder, topdown=False):
+        base = Path(here)
+        prefix = base.relative_to(folder).as_posix()
+        prefix = "" if prefix == "." else prefix + "/"
+        for name in names:
+            if prefix + name not in keep:
+                (base / name).unlink()
+        for name in dirs:
+            path = base / name
+            if path.is_symlink():
+                path.unlink()
+            elif prefix + name not in kept_dirs:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedSite:
+    """A new site written into ``folder`` (to be scanned, then swapped in): each file's
+    digest, which files were written now, and whether the copy was reused."""
+
+    folder: Path
+    digests: Mapping[str, str]
+    written: frozenset[str]
+    reused: bool
+    unchanged: Mapping[str, tuple[str, int, int, int]]  # the manifest entries of the others
+
+
+def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedSite:
+    """Write the site ``files`` (path → bytes, every file of it) into the copy kept beside
+    ``site``, changing only what differs from its manifest; a new folder when there is no
+    copy to reuse."""
+    previous = previous_of(site)
+    manifest = _load_manifest(cache, site)
+    reused = bool(manifest) and previous.is_dir() and not previous.is_symlink()
+    if reused:
+        folder = previous
+    else:
+        if previous.exists() and not previous.is_symlink():
+            shutil.rmtree(previous)
+        folder = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building",
+                                       dir=site.parent))  # fmt: skip
+    digests: dict[str, str] = {}
+    written: set[str] = set()
+    unchanged: Manifest = {}
+    for relative in sorted(files):
+        data = files[relative]
+        digest = hashlib.sha256(data).hexdigest()
+        digests[relative] = digest
+        known = manifest.get(relative) if reused else None
+        if known is not None and known[0] == digest and _stat(folder / relative) == known[1:]:
+            unchanged[relative] = known  # as recorded: the same bytes, untouched
+            continue
+        _put(folder, relative, data)
+        written.add(relative)
+    if reused:
+        _prune(folder, set(files))
+    return SyncedSite(folder, digests, frozenset(written), reused, unchanged)
+
+
+def swap(site: Path, synced: SyncedSite, cache: Path) -> None:
+    """Put the scanned ``synced`` folder in place of ``site`` (renames), keep the old site as
+    the copy, and make the copy mirror the new site (hard links) with its manifest saved."""
+    previous = previous_of(site)
+    manifest: Manifest = {}
+    if site.exists():
+        parked = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".old", dir=site.parent))
+        os.rename(site, parked / "site")
+        os.rename(synced.folder, site)
+        if previous.exists():
+            shutil.rmtree(previous)  # only when the copy was not reused (then it is gone)
+        os.rename(parked / "site", previous)
+        parked.rmdir()
+        # The old site: make it the new site's mirror (only what differs is touched).
+        for relative, digest in synced.digests.items():
+            known = synced.unchanged.get(relative)
+            if known is not None and _stat(previous / relative) == known[1:]:
+                manifest[relative] = known  # the old site's file is the new site's: linked
+                continue
+            found = _stat(site / relative)
+            if found is None:
+                continue
+            _link(site / relative, previous / relative)
+            manifest[relative] = (digest, *found)
+        _prune(previous, set(synced.digests))
+    else:
+        os.rename(synced.folder, site)
+        for relative, digest in synced.digests.items():
+            found = _stat(site / relative)
+            if found is not None:
+                _link(site / relative, previous / relative)
+                manifest[relative] = (digest, *found)
+    _save_manifest(cache, site, manifest)
+
+
+def discard(synced: SyncedSite, site: Path, cache: Path) -> None:
+    """A build that failed (a leak found): its folder is deleted, and with it the copy's
+    manifest (the copy was the folder, or is gone)."""
+    shutil.rmtree(synced.folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _manifest_path(cache, site).unlink()
