@@ -38,6 +38,7 @@ from api.cli.common import err, fail
 from api.cli.community import community_app
 from api.cli.consent import consent_app
 from api.cli.custody import custody_app
+from api.cli.demo import DEMO_EPILOG, demo_command
 from api.cli.derivative import derivative_app
 from api.cli.exhibit import exhibit_app
 from api.cli.index import index_app
@@ -72,6 +73,7 @@ app.command("verify")(verify_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
+app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:
