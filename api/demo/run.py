@@ -187,11 +187,15 @@ def _register(
             terms[(community, category)] = path
     paths = {s.name: write_sample(s, files) for s in samples}
     cids: dict[str, str] = {}
-    groups: dict[tuple[str, Category], list[Sample]] = {}
+    # One batch per community and terms; a derivative's parent alone (the registry links
+    # derivatives to claims with a record of their own, not to batch items).
+    parents = {s.parent for s in samples if s.parent is not None}
+    groups: dict[tuple[str, Category, str], list[Sample]] = {}
     for sample in samples:
         if sample.parent is None:
-            groups.setdefault((sample.community, sample.category), []).append(sample)
-    for (community, category), members in groups.items():
+            alone = sample.name if sample.name in parents else ""
+            groups.setdefault((sample.community, sample.category, alone), []).append(sample)
+    for (community, category, _alone), members in groups.items():
         chosen = [paths[s.name] for s in members]
         described = [parse_description(description_document(s), s.name) for s in members]
         where = (ids[community], terms[(community, category)], keys)
