@@ -60,8 +60,11 @@ def demo_command(
     ] = False,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="The demo's folder: its data directory and site (reset at each run).",
-                     file_okay=False),
+        typer.Option(
+            "--data-dir",
+            help="The demo's folder: its data directory and site (reset at each run).",
+            file_okay=False,
+        ),
     ] = None,
     small: Annotated[
         bool, typer.Option("--small", help="One sample of each kind of terms (quicker).")
@@ -75,10 +78,14 @@ def demo_command(
     quiet: Quiet = False,
 ) -> None:
     """Make a sample collection, register it on a local chain, build its exhibit and serve it."""
-    import signal
-    import threading
-
-    from api.demo import DemoOptions, build_demo, default_demo_dir, start_services
+    from api.demo import (
+        DemoOptions,
+        build_demo,
+        default_demo_dir,
+        prepare_demo,
+        serve_node,
+        start_services,
+    )
     from local_chain import chain_down
 
     options = DemoOptions(
@@ -86,31 +93,46 @@ def demo_command(
         small=small,
         ports={"chain": chain_port, "ipfs": ipfs_port, "api": api_port, "exhibit": exhibit_port},
     )
-    say = (lambda _line: None) if quiet else _say
-    with stage_progress(quiet) as progress:
-        build = build_demo(options, say=_say, progress=progress)
+    say = _quiet if quiet else _say
+    demo = prepare_demo(options, say=_say)  # a taken port is said even when quiet
     try:
-        _print_table(build)
-        if no_serve:
-            sys.stdout.write(f"site: {build.site}\n")
-            say(f"report (private): {build.report}")
-            say(f"try: HERITAGE_DATA_DIR={build.settings.data_dir} heritage chain up")
-            return
-        stopping = threading.Event()
-        # SIGTERM (as from `kill`) stops as Ctrl-C does: servers, then the chain.
-        signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
-        with start_services(build) as services:
-            for name in ("exhibit", "api", "ipfs"):
-                if name in services.urls:
-                    label = "ipfs gateway" if name == "ipfs" else name
-                    sys.stdout.write(f"{label}: {services.urls[name]}\n")
-            sys.stdout.flush()
-            say(f"site folder: {build.site}; Ctrl-C stops")
-            try:
-                while not stopping.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
+        with serve_node(demo) as node_url:
+            say(f"IPFS node: {node_url} (RPC under /api/v0/, gateway under /ipfs/)")
+            with stage_progress(quiet) as progress:
+                build = build_demo(demo, say=say, progress=progress)
+            _print_table(build)
+            if no_serve:
+                sys.stdout.write(f"site: {build.site}\n")
+                say(f"report (private): {build.report}")
+                say(f"the chain's state is kept: HERITAGE_DATA_DIR={demo.settings.data_dir} "
+                    "heritage chain up")  # fmt: skip
+                return
+            with start_services(build) as services:
+                for name in ("exhibit", "api"):
+                    if name in services.urls:
+                        sys.stdout.write(f"{name}: {services.urls[name]}\n")
+                sys.stdout.write(f"ipfs: {node_url}\n")
+                sys.stdout.flush()
+                say(f"site folder: {build.site}; Ctrl-C stops")
+                _wait_for_a_stop()
     finally:
         say("stopping the local chain")
-        chain_down(build.settings)
+        chain_down(demo.settings)
+
+
+def _quiet(_line: str) -> None:
+    return None
+
+
+def _wait_for_a_stop() -> None:
+    """Until Ctrl-C or SIGTERM (as from `kill`): both stop the servers, then the chain."""
+    import signal
+    import threading
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass

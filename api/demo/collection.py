@@ -283,8 +283,10 @@ def _textured(mesh: Any, image: Any) -> Any:
     height = np.ptp(v[:, 2]) or 1.0
     u = (np.arctan2(v[:, 1], v[:, 0]) / (2 * math.pi)) % 1.0
     w = (v[:, 2] - v[:, 2].min()) / height
-    material = trimesh.visual.material.SimpleMaterial(image=image)
-    mesh.visual = trimesh.visual.TextureVisuals(uv=np.column_stack([u, w]), material=material)
+    material = trimesh.visual.material.SimpleMaterial(image=image)  # type: ignore[no-untyped-call]
+    mesh.visual = trimesh.visual.TextureVisuals(  # type: ignore[no-untyped-call]
+        uv=np.column_stack([u, w]), material=material
+    )
     return mesh
 
 
@@ -339,7 +341,8 @@ def _mesh(name: str, rng: random.Random) -> Any:
         return trimesh.util.concatenate(beads)
     if name == "spinning-top":
         top = creation.cone(radius=0.3, height=0.5, sections=24)
-        top.apply_transform(trimesh.transformations.rotation_matrix(math.pi, (1, 0, 0)))
+        flip = trimesh.transformations.rotation_matrix(math.pi, (1, 0, 0))  # type: ignore[no-untyped-call]
+        top.apply_transform(flip)
         return _coloured(top, (176, 60, 40), rng)
     if name == "adze":
         blade = _coloured(creation.box(extents=(0.12, 0.05, 0.4)), (60, 90, 70), rng)
@@ -368,7 +371,7 @@ def _image(sample: Sample, folder: Path, rng: random.Random) -> Any:
 
 def write_sample(sample: Sample, folder: Path) -> Path:
     """Make ``sample``'s file in ``folder`` (a derivative after its parent) and return it."""
-    rng = random.Random(sample.name)
+    rng = random.Random(sample.name)  # noqa: S311 - shapes, not secrets
     path = folder / sample.file_name
     if sample.suffix == ".glb":
         data: bytes = _mesh(sample.name, rng).export(file_type="glb")

@@ -1,5 +1,7 @@
-"""The demo's run: a fresh data directory, the chain and the IPFS node, the sample collection
-registered, the exhibit built, then (unless told not to) the site and the API served.
+"""The demo's run: a fresh data directory and the chain (:func:`prepare_demo`), the IPFS node
+served (:func:`serve_node`), the sample collection registered and the exhibit built
+(:func:`build_demo`), then (unless told not to) the site and the API served
+(:func:`start_services`).
 
 Nothing here asks anything: keys are made with a passphrase written beside them (a demo's
 keys guard nothing), and every choice has a default. The data directory is reset at each run
@@ -39,20 +41,23 @@ if TYPE_CHECKING:
 __all__ = [
     "DEMO_PASSPHRASE",
     "MARKER",
+    "Demo",
     "DemoBuild",
     "DemoOptions",
     "Row",
     "Services",
     "build_demo",
     "default_demo_dir",
+    "prepare_demo",
     "reset_demo_dir",
+    "serve_node",
     "start_services",
 ]
 
 #: The file that marks a folder as the demo's (and so safe to reset).
 MARKER: Final = ".heritage-demo"
 #: The demo keyholders' passphrase, also written to ``<demo dir>/passphrase.txt``.
-DEMO_PASSPHRASE: Final = "heritage demo keyholder"
+DEMO_PASSPHRASE: Final = "heritage demo keyholder"  # noqa: S105 - sample keys guard nothing
 _SPEC: Final = """\
 title = { en = "A sample collection", mi = "He kohinga tauira", fr = "Une collection d'exemples" }
 languages = ["en", "mi", "fr"]
@@ -255,48 +260,60 @@ def _rows(samples: tuple[Sample, ...], cids: Mapping[str, str], report: Mapping[
     return tuple(rows)
 
 
-def build_demo(
-    options: DemoOptions, *, say: Say, progress: Progress | None = None
-) -> DemoBuild:
-    """Reset the data directory, start the chain, register the collection and build the
-    exhibit. The chain (anvil) is left running: :func:`start_services` serves next, and
-    ``local_chain.chain_down(build.settings)`` stops it."""
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """A prepared run: its folder (reset), the ports, the settings of its data directory
+    (``<folder>/data``), the samples, and the host everything listens on."""
+
+    folder: Path
+    settings: Settings
+    ports: Mapping[str, PortChoice]
+    samples: tuple[Sample, ...]
+    host: str
+
+
+def prepare_demo(options: DemoOptions, *, say: Say) -> Demo:
+    """Reset the folder, choose the ports (saying which were taken) and start the chain
+    with the registry deployed. The chain runs until ``local_chain.chain_down(settings)``."""
     from contracts import load_artifact
-    from exhibits.build import build_exhibit
-    from exhibits.spec import parse_spec
     from ledger.chain import REGISTRY_CONTRACT
-    from ledger.registry import Registry
-    from local_chain import anvil_dev_account, chain_down, chain_up
+    from local_chain import chain_up
 
     folder = options.data_dir.expanduser().absolute()
     reset_demo_dir(folder)
-    say(f"demo data directory: {folder} (reset at each run)")
+    say(f"demo folder: {folder} (reset at each run)")
     ports = _choose_ports(options)
     for choice in ports.values():
         note = choice.note()
         if note is not None:
             say(note)
     settings = _settings(folder, options.host, ports)
-    samples = SMALL if options.small else FULL
     say(f"starting the local chain on {settings.rpc_url}")
     chain_up(settings, load_artifact(REGISTRY_CONTRACT))
-    try:
-        say(f"registering {len(samples)} items of two communities")
-        with Registry(settings, sender=anvil_dev_account()) as registry:
-            cids = _register(registry, folder, samples, progress)
-        names = [c.name for c in COMMUNITIES]
-        spec = parse_spec(_SPEC % _json(names).strip(), "the demo's exhibit spec")
-        say("building the exhibit")
-        result = build_exhibit(spec, folder / "site", settings=settings, progress=progress)
-    except BaseException:
-        chain_down(settings)
-        raise
+    samples = SMALL if options.small else FULL
+    return Demo(folder, settings, ports, samples, options.host)
+
+
+def build_demo(demo: Demo, *, say: Say, progress: Progress | None = None) -> DemoBuild:
+    """Register the collection on the demo's chain and build the exhibit of it."""
+    from exhibits.build import build_exhibit
+    from exhibits.spec import parse_spec
+    from ledger.registry import Registry
+    from local_chain import anvil_dev_account
+
+    say(f"registering {len(demo.samples)} items of two communities")
+    with Registry(demo.settings, sender=anvil_dev_account()) as registry:
+        cids = _register(registry, demo.folder, demo.samples, progress)
+    names = [c.name for c in COMMUNITIES]
+    spec = parse_spec(_SPEC % _json(names).strip(), "the demo's exhibit spec")
+    say("building the exhibit")
+    result = build_exhibit(spec, demo.folder / "site", settings=demo.settings, progress=progress)
     return DemoBuild(
-        settings=settings,
-        ports=ports,
+        settings=demo.settings,
+        ports=demo.ports,
         site=result.out,
         report=result.report_path,
-        rows=_rows(samples, cids, result.report),
+        rows=_rows(demo.samples, cids, result.report),
     )
 
 
@@ -356,22 +373,30 @@ def _create_api(settings: Settings) -> Any | None:
 
 
 @contextmanager
-def start_services(build: DemoBuild, host: str = "127.0.0.1") -> Iterator[Services]:
-    """Serve the IPFS node, the site and the API (when there is one) on the build's ports;
-    all stopped when the block ends."""
+def serve_node(demo: Demo) -> Iterator[str]:
+    """Serve the demo's IPFS node (Kubo RPC subset and gateway, as ``heritage ipfs serve``)
+    on its port; its URL. Stopped when the block ends."""
     from api.ipfs import create_ipfs_app
-    from exhibits.serve import make_server
     from ledger.ipfs.backend import EmbeddedNode
+
+    port = demo.ports["ipfs"].port
+    node = create_ipfs_app(demo.settings, EmbeddedNode.open(demo.settings))
+    stop = _uvicorn(node, demo.host, port)
+    try:
+        yield f"http://{demo.host}:{port}/"
+    finally:
+        stop()
+
+
+@contextmanager
+def start_services(build: DemoBuild, host: str = "127.0.0.1") -> Iterator[Services]:
+    """Serve the site, and the API when this installation has one, on the build's ports;
+    both stopped when the block ends."""
+    from exhibits.serve import make_server
 
     services = Services()
     try:
-        settings = build.settings
-        ipfs = build.ports["ipfs"].port
-        services._stops.append(
-            _uvicorn(create_ipfs_app(settings, EmbeddedNode.open(settings)), host, ipfs)
-        )
-        services.urls["ipfs"] = f"http://{host}:{ipfs}/"
-        app = _create_api(settings)
+        app = _create_api(build.settings)
         if app is not None:
             port = build.ports["api"].port
             services._stops.append(_uvicorn(app, host, port))

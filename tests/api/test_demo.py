@@ -173,7 +173,7 @@ def test_a_second_run_resets_the_folder_serves_and_moves_off_a_taken_port(
             assert not (first_run.folder / "left-over.txt").exists()
         finally:
             demo.send_signal(signal.SIGTERM)
-        rest, errors = demo.communicate()
+        _, errors = demo.communicate()
     assert demo.returncode == 0, errors
     assert f"port {occupied} (exhibit) is taken: using {port} instead" in errors
     assert not (first_run.folder / "data" / "chain" / "anvil.pid").exists()
