@@ -10,9 +10,12 @@ be shown to people who must not see it. docs/exhibit.md ("The leak scan") says w
 from __future__ import annotations
 
 import base64
+import bz2
 import gzip
 import html
+import io
 import json
+import lzma
 import os
 import re
 import unicodedata
@@ -22,12 +25,16 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Final, Protocol
+from typing import IO, Final, Protocol, cast
+
+import ahocorasick
 
 from ledger.errors import LeakFound, NoSuchFile, UsageError
 from ledger.ipfs.cid import SHA2_256, Cid
 
 __all__ = [
+    "MAX_EXPANDED",
+    "MAX_NESTING",
     "MIN_TEXT_LENGTH",
     "Form",
     "Hit",
@@ -44,7 +51,6 @@ MIN_TEXT_LENGTH: Final = 4
 CHUNK_SIZE: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ZIP_MAGIC: Final = b"PK\x03\x04"
-_Trie = dict[bytes, "_Trie"]
 
 
 class _Readable(Protocol):
@@ -163,39 +169,74 @@ def _key_forms(key: bytes) -> list[Form]:
     ]
 
 
+#: The Unicode normalisations a text is searched in: NFC and NFD (how editors and file systems
+#: write it) and NFKC and NFKD (what a slug or search-key maker writes: "ﬁ" as "fi", full-width
+#: letters as ASCII).
+_NORMS: Final = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+def _cases(text: str) -> dict[str, str]:
+    """The text as written, all lower case and all upper case (full Unicode mappings: "Ā" and
+    "ā" too; the search itself also ignores ASCII case, so mixtures of those are found)."""
+    return {text: "", text.lower(): " lower case", text.upper(): " upper case"}
+
+
+def _encodings(t: str) -> tuple[tuple[str, str], ...]:
+    json_ascii = json.dumps(t, ensure_ascii=True)[1:-1]
+    json_utf8 = json.dumps(t, ensure_ascii=False)[1:-1]
+    escaped = html.escape(t, quote=True)
+    return (
+        ("text", t),
+        ("HTML-escaped", escaped),
+        ("HTML-escaped (decimal quotes)", _decimal_quotes(escaped)),
+        ("HTML-escaped (XML quotes)", _xml_quotes(escaped)),
+        ("HTML-escaped (text node)", html.escape(t, quote=False)),
+        ("HTML character references (hex)", _char_refs(t, "&#x{:x};")),
+        ("HTML character references (decimal)", _char_refs(t, "&#{:d};")),
+        ("JSON-escaped", json_ascii),
+        ("JSON-escaped (UTF-8)", json_utf8),
+        ("JSON-escaped (script-safe)", _script_safe(json_ascii)),
+        ("JSON-escaped (UTF-8, script-safe)", _script_safe(json_utf8)),
+        ("JSON-escaped (escaped solidus)", json_ascii.replace("/", "\\/")),
+        ("JSON-escaped (UTF-8, escaped solidus)", json_utf8.replace("/", "\\/")),
+        ("URL-encoded", urllib.parse.quote(t, safe="")),
+        ("URL-encoded (path)", urllib.parse.quote(t)),
+        ("URL-encoded (form)", urllib.parse.quote_plus(t)),
+        ("URL-encoded (lower-case escapes)", _lower_escapes(urllib.parse.quote(t))),
+        ("URL-encoded (form, lower-case escapes)", _lower_escapes(urllib.parse.quote_plus(t))),
+    )
+
+
 def _text_forms(text: str) -> list[Form]:
     text = text.strip()
     if len(unicodedata.normalize("NFC", text)) < MIN_TEXT_LENGTH:
         return []
     found: dict[bytes, str] = {}
-    for norm in ("NFC", "NFD"):
-        t = unicodedata.normalize(norm, text)
-        json_ascii = json.dumps(t, ensure_ascii=True)[1:-1]
-        json_utf8 = json.dumps(t, ensure_ascii=False)[1:-1]
-        encodings = (
-            ("text", t),
-            ("HTML-escaped", html.escape(t, quote=True)),
-            ("HTML-escaped (decimal quotes)", _decimal_quotes(html.escape(t, quote=True))),
-            ("HTML-escaped (text node)", html.escape(t, quote=False)),
-            ("JSON-escaped", json_ascii),
-            ("JSON-escaped (UTF-8)", json_utf8),
-            ("JSON-escaped (script-safe)", _script_safe(json_ascii)),
-            ("JSON-escaped (UTF-8, script-safe)", _script_safe(json_utf8)),
-            ("URL-encoded", urllib.parse.quote(t, safe="")),
-            ("URL-encoded (path)", urllib.parse.quote(t)),
-            ("URL-encoded (form)", urllib.parse.quote_plus(t)),
-            ("URL-encoded (lower-case escapes)", _lower_escapes(urllib.parse.quote(t))),
-            ("URL-encoded (form, lower-case escapes)", _lower_escapes(urllib.parse.quote_plus(t))),
-        )
-        for name, value in encodings:
-            for codec, suffix in (("utf-8", ""), ("utf-16-le", ", UTF-16-LE")):
-                found.setdefault(value.encode(codec), f"{name} {norm}{suffix}")
-    return [Form(name, pattern) for pattern, name in found.items()]
+    for norm in _NORMS:
+        for cased, case_name in _cases(unicodedata.normalize(norm, text)).items():
+            for name, value in _encodings(cased):
+                for codec, suffix in (("utf-8", ""), ("utf-16-le", ", UTF-16-LE")):
+                    pattern = value.encode(codec, "surrogatepass")
+                    found.setdefault(pattern, f"{name} {norm}{case_name}{suffix}")
+    # ignore_case: a site may write a title in another case (a slug, a heading's source text);
+    # a form found in another case is still that secret (docs/exhibit.md, "The leak scan").
+    return [Form(name, pattern, ignore_case=True) for pattern, name in found.items()]
 
 
 def _decimal_quotes(escaped: str) -> str:
     """``&quot;``/``&#x27;`` as ``&#34;``/``&#39;``: how jinja2 (markupsafe) escapes quotes."""
     return escaped.replace("&quot;", "&#34;").replace("&#x27;", "&#39;")
+
+
+def _xml_quotes(escaped: str) -> str:
+    """``&#x27;`` as ``&apos;``: how XML writers (``xml.sax.saxutils``, a sitemap) escape it."""
+    return escaped.replace("&#x27;", "&apos;")
+
+
+def _char_refs(text: str, form: str) -> str:
+    """The text as an ASCII-only HTML/XML writer writes it: markup characters and every
+    character outside ASCII as numeric references (``&#xe9;`` or ``&#233;``)."""
+    return "".join(form.format(ord(c)) if ord(c) > 0x7E or c in "&<>\"'" else c for c in text)
 
 
 #: What a JSON writer that is safe inside ``<script>`` (jinja2's ``tojson``, the site's JSON-LD)
@@ -223,35 +264,59 @@ def forbidden_forms(secret: Secret) -> list[Form]:
     return _text_forms(secret.value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A form as the matcher holds it: its pattern as written, and whether another case of it
+    counts too."""
+
+    pattern: bytes
+    ignore_case: bool
+    label: str
+    form: str
+
+
 class _Matcher:
-    """All forms of all secrets as two compiled regexes, each a trie of its patterns (so a
-    position of a file is skipped unless its byte starts some form, and then tries only the
-    branches that byte starts): the exact forms searched in the bytes as they are, the forms
-    whose case does not matter searched in the bytes lower-cased (ASCII only, so offsets stay).
-    And the way back from a match to its secret's label and form."""
+    """All forms of all secrets in one Aho–Corasick automaton (:mod:`ahocorasick`), searched
+    over each buffer once: the automaton holds every pattern ASCII-lower-cased and runs over
+    the buffer lower-cased (offsets stay: one byte for one byte, read as Latin-1 so each byte is
+    one character); a match of a form whose case matters is then kept only when the buffer's
+    own bytes there are the pattern's. Matches are rare, so that check costs nothing measurable;
+    one pass over the bytes is what costs (bench/leak_scan.py)."""
 
     def __init__(self, secrets: Iterable[Secret]) -> None:
-        self.exact: dict[bytes, tuple[str, str]] = {}
-        self.folded: dict[bytes, tuple[str, str]] = {}
+        table: dict[bytes, list[_Entry]] = {}
         for secret in secrets:
             for form in forbidden_forms(secret):
-                table, key = (
-                    (self.folded, form.pattern.lower())
-                    if form.ignore_case
-                    else (self.exact, form.pattern)
-                )
-                table.setdefault(key, (secret.label, form.name))
-        self.longest = max((len(k) for k in (*self.exact, *self.folded)), default=0)
-        self.regex_exact = _compile(self.exact)
-        self.regex_folded = _compile(self.folded)
+                entries = table.setdefault(form.pattern.lower(), [])
+                entry = _Entry(form.pattern, form.ignore_case, secret.label, form.name)
+                if entry not in entries:
+                    entries.append(entry)
+        self.longest = max(map(len, table), default=0)
+        self.automaton = ahocorasick.Automaton()
+        for key, entries in table.items():
+            self.automaton.add_word(key.decode("latin-1"), (len(key), tuple(entries)))
+        if table:
+            self.automaton.make_automaton()
 
-    def _matches(self, buffer: bytes) -> Iterator[tuple[int, int, tuple[str, str]]]:
-        if self.regex_exact is not None:
-            for m in self.regex_exact.finditer(buffer):
-                yield m.start(), m.end(), self.exact[m.group()]
-        if self.regex_folded is not None:
-            for m in self.regex_folded.finditer(buffer.lower()):
-                yield m.start(), m.end(), self.folded[m.group()]
+    def _matches(self, buffer: bytes) -> list[tuple[int, int, str, str]]:
+        """The matches in ``buffer`` as a regex would find them: leftmost first, the longest
+        form at a position, none overlapping a match kept before it."""
+        found: list[tuple[int, int, str, str]] = []
+        for last, (length, entries) in self.automaton.iter(buffer.lower().decode("latin-1")):
+            start = last + 1 - length
+            written = buffer[start : last + 1]
+            exact = next((e for e in entries if e.pattern == written), None)
+            entry = exact or next((e for e in entries if e.ignore_case), None)
+            if entry is None:
+                continue  # a form whose case matters, here in another case
+            form = entry.form if exact is not None else entry.form + ", in another case"
+            found.append((start, last + 1, entry.label, form))
+        found.sort(key=lambda m: (m[0], -m[1]))
+        kept: list[tuple[int, int, str, str]] = []
+        for match in found:
+            if not kept or match[0] >= kept[-1][1]:
+                kept.append(match)
+        return kept
 
     def search(self, name: str, stream: _Readable) -> Iterator[Hit]:
         """The hits in ``stream`` in offset order, read in chunks that overlap by the longest
@@ -263,36 +328,11 @@ class _Matcher:
         base = 0  # the stream offset of buffer[0]
         while chunk := stream.read(CHUNK_SIZE):
             buffer = tail + chunk
-            found = [
-                Hit(name, base + start, label, form)
-                for start, end, (label, form) in self._matches(buffer)
-                if end > len(tail)  # else wholly in the overlap: found the round before
-            ]
-            yield from sorted(found, key=lambda hit: hit.offset)
+            for start, end, label, form in self._matches(buffer):
+                if end > len(tail):  # else wholly in the overlap: found the round before
+                    yield Hit(name, base + start, label, form)
             tail = buffer[-overlap:] if overlap else b""
             base += len(buffer) - len(tail)
-
-
-def _compile(patterns: Iterable[bytes]) -> re.Pattern[bytes] | None:
-    trie: _Trie = {}
-    for pattern in patterns:
-        node = trie
-        for byte in pattern:
-            node = node.setdefault(re.escape(bytes((byte,))), {})
-        node[b""] = {}
-    return re.compile(_trie_regex(trie), re.DOTALL) if trie else None
-
-
-def _trie_regex(node: _Trie) -> bytes:
-    """The regex of a trie: at each node its branches, longest first where a form ends."""
-    end = b"" in node
-    branches = [token + _trie_regex(child) for token, child in node.items() if token]
-    if not branches:
-        return b""
-    body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-    if end:
-        return b"(?:" + body + b")?"
-    return body
 
 
 def _walk(folder: Path, here: Path) -> Iterator[Path]:
@@ -319,51 +359,200 @@ def _walk(folder: Path, here: Path) -> Iterator[Path]:
                 )
 
 
-def _members(matcher: _Matcher, name: str, path: Path, magic: bytes) -> Iterator[Hit]:
-    """Hits inside a gzip file's content or a zip file's members."""
+#: The most bytes the content of one of a site's files may expand to, over all its
+#: compressed layers and members together: a gzip or zip bomb fails the scan (closed) at
+#: this many bytes instead of filling memory or running for hours.
+MAX_EXPANDED: Final = 256 << 20
+#: The most archives nested in one another (a zip in a gzip in a zip …) that are opened.
+MAX_NESTING: Final = 4
+_XZ_MAGIC: Final = b"\xfd7zXZ\x00"
+_BZIP2_MAGIC: Final = b"BZh"
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_MAGICS: Final = (_GZIP_MAGIC, _ZIP_MAGIC, _XZ_MAGIC, _BZIP2_MAGIC, _ZSTD_MAGIC)
+_HEAD: Final = 6  # bytes that tell every magic above
+
+
+def _compressed(head: bytes) -> bool:
+    return head.startswith(_MAGICS)
+
+
+def _unchecked(name: str, why: str, hint: str) -> LeakFound:
+    """The error for content the scan could not check: it fails closed, as a hit would."""
+    return LeakFound(
+        f"{name} {why}: it could not be checked, so the scan cannot vouch for it",
+        hits=(),
+        hint=hint,
+    )
+
+
+class _Budget:
+    """The bytes the content of one site file may still expand to (:data:`MAX_EXPANDED`)."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise _unchecked(
+                self.name,
+                f"expands to more than {self.limit} bytes when decompressed (a compression "
+                "bomb, or content too big to search)",
+                "write no archive that expands that far into the site",
+            )
+
+
+class _Capped:
+    """A decompressing stream that spends the budget on every byte it gives."""
+
+    def __init__(self, stream: _Readable, budget: _Budget) -> None:
+        self.stream = stream
+        self.budget = budget
+
+    def read(self, size: int = -1, /) -> bytes:
+        # Never more than a chunk at once, so a bomb is stopped before it is in memory.
+        data = self.stream.read(CHUNK_SIZE if size < 0 or size > CHUNK_SIZE else size)
+        self.budget.spend(len(data))
+        return data
+
+
+class _Prefixed:
+    """``head`` (already read) and then the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: _Readable) -> None:
+        self.head = head
+        self.stream = stream
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self.head:
+            data, self.head = self.head, b""
+            return data
+        return self.stream.read(size)
+
+
+def _read_all(stream: _Readable) -> bytes:
+    parts = []
+    while part := stream.read(CHUNK_SIZE):
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _member(
+    matcher: _Matcher, name: str, stream: _Readable, budget: _Budget, depth: int
+) -> Iterator[Hit]:
+    """Hits in one decompressed member, and inside it when it is itself compressed (then it
+    is held in memory, within the budget, to be read twice)."""
+    head = stream.read(_HEAD)
+    if not _compressed(head):
+        yield from matcher.search(name, _Prefixed(head, stream))
+        return
+    data = head + _read_all(stream)
+    yield from matcher.search(name, io.BytesIO(data))
+    yield from _inside(matcher, name, io.BytesIO(data), budget, depth + 1)
+
+
+def _decompressing(name: str, head: bytes, source: IO[bytes]) -> IO[bytes]:
+    """A reader of the content of the gzip, xz or bzip2 stream ``source`` that starts with
+    ``head``."""
+    if head.startswith(_GZIP_MAGIC):
+        return cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb"))
+    if head.startswith(_XZ_MAGIC):
+        return lzma.LZMAFile(source, "rb")
+    if head.startswith(_BZIP2_MAGIC):
+        return bz2.BZ2File(source, "rb")
+    raise _unchecked(
+        name, "is Zstandard-compressed and this scan has no reader for that",
+        "write the file uncompressed (the server may compress it when serving)",
+    )  # fmt: skip
+
+
+def _inside(
+    matcher: _Matcher,
+    name: str,
+    source: IO[bytes],
+    budget: _Budget,
+    depth: int,
+) -> Iterator[Hit]:
+    """Hits inside the compressed file ``source`` (seekable, at its start): a gzip, xz or
+    bzip2 stream's content, each member of a zip file. Raises :class:`LeakFound` for what
+    cannot be checked: a format without a reader here (zstd), an archive that does not
+    decompress or is encrypted, one nested too deep, one that expands past the budget."""
+    if depth > MAX_NESTING:
+        raise _unchecked(
+            name, f"holds archives nested more than {MAX_NESTING} deep",
+            "write no nested archives into the site",
+        )  # fmt: skip
+    head = source.read(_HEAD)
+    source.seek(0)
     try:
-        if magic.startswith(_GZIP_MAGIC):
-            with gzip.open(path, "rb") as stream:
-                yield from matcher.search(name + "!", stream)
-        elif magic.startswith(_ZIP_MAGIC):
-            with zipfile.ZipFile(path) as archive:
+        if head.startswith(_ZIP_MAGIC):
+            with zipfile.ZipFile(source) as archive:
                 for info in archive.infolist():
-                    if not info.is_dir():
-                        with archive.open(info) as stream:
-                            yield from matcher.search(f"{name}!{info.filename}", stream)
-    except (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError) as exc:
-        raise LeakFound(
-            f"{name} starts as a compressed file but cannot be decompressed ({exc}), so the "
-            "scan cannot see inside it",
-            hits=(),
-            hint="write only whole, readable gzip and zip files into the site",
+                    if info.is_dir():
+                        continue
+                    if info.file_size > budget.left:
+                        budget.spend(info.file_size)  # declared too big: fails before reading
+                    with archive.open(info) as stream:
+                        yield from _member(
+                            matcher, f"{name}!{info.filename}", _Capped(stream, budget),
+                            budget, depth,
+                        )  # fmt: skip
+            return
+        with _decompressing(name, head, source) as opened:
+            yield from _member(matcher, name + "!", _Capped(opened, budget), budget, depth)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+            NotImplementedError, RuntimeError, ValueError) as exc:  # fmt: skip
+        raise _unchecked(
+            name,
+            f"starts as a compressed file but cannot be decompressed ({exc})",
+            "write only whole, readable, unencrypted gzip and zip files into the site",
         ) from exc
 
 
-def scan(folder: str | os.PathLike[str], secrets: Iterable[Secret]) -> list[Hit]:
+def _file(matcher: _Matcher, root: Path, path: Path, max_expanded: int) -> Iterator[Hit]:
+    name = path.relative_to(root).as_posix()
+    with path.open("rb") as stream:
+        head = stream.read(_HEAD)
+        stream.seek(0)
+        yield from matcher.search(name, stream)
+        if matcher.longest and _compressed(head):
+            stream.seek(0)
+            yield from _inside(matcher, name, stream, _Budget(name, max_expanded), 1)
+
+
+def scan(
+    folder: str | os.PathLike[str],
+    secrets: Iterable[Secret],
+    *,
+    max_expanded: int = MAX_EXPANDED,
+) -> list[Hit]:
     """Every form of every secret in the files under ``folder``: the plain bytes of each file
-    and the content of gzip and zip files, in path order. Raises :class:`LeakFound` for what the
-    scan cannot check (a symbolic link, a special file, a compressed file that does not
-    decompress) and :class:`NoSuchFile` when ``folder`` is not a folder."""
+    and the content of compressed files (gzip, xz, bzip2, and zip members; nested up to
+    :data:`MAX_NESTING` deep), in path order. Raises :class:`LeakFound` for what the scan
+    cannot check (a symbolic link, a special file, a compressed file that does not decompress,
+    whose format has no reader here, or whose content expands past ``max_expanded`` bytes)
+    and :class:`NoSuchFile` when ``folder`` is not a folder."""
     root = Path(folder)
     if not root.is_dir() or root.is_symlink():
         raise NoSuchFile(f"{root} is not a folder to scan", hint="pass the folder the build wrote")
     matcher = _Matcher(secrets)
     hits: list[Hit] = []
     for path in _walk(root, root):
-        name = path.relative_to(root).as_posix()
-        with path.open("rb") as stream:
-            magic = stream.read(4)
-            stream.seek(0)
-            hits.extend(matcher.search(name, stream))
-        hits.extend(_members(matcher, name, path, magic))
+        hits.extend(_file(matcher, root, path, max_expanded))
     return hits
 
 
-def check_clean(folder: str | os.PathLike[str], secrets: Iterable[Secret]) -> None:
+def check_clean(
+    folder: str | os.PathLike[str],
+    secrets: Iterable[Secret],
+    *,
+    max_expanded: int = MAX_EXPANDED,
+) -> None:
     """Raise :class:`LeakFound` (exit 1) naming every hit (labels only) unless ``folder``
-    holds no form of any secret."""
-    hits = scan(folder, secrets)
+    holds no form of any secret (and everything in it could be checked: :func:`scan`)."""
+    hits = scan(folder, secrets, max_expanded=max_expanded)
     if hits:
         shown = "; ".join(str(h) for h in hits[:20])
         more = f"; and {len(hits) - 20} more" if len(hits) > 20 else ""

@@ -42,6 +42,7 @@ __all__ = [
     "TermsView",
     "era_of",
     "iso_utc",
+    "language_name",
     "site_context",
 ]
 
@@ -214,6 +215,23 @@ class RoomView:
     items: tuple[str, ...]
 
 
+def language_name(tag: str) -> str:
+    """What the language switcher calls ``tag``: the language's name in that language (its
+    autonym, from the Unicode CLDR data that babel carries: ``mi`` → "Māori", ``haw`` →
+    "ʻŌlelo Hawaiʻi"); where CLDR has no locale for it, its English name ("Samoan"); else the
+    tag itself (a private-use tag such as ``en-x-reef``)."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        locale = Locale.parse(tag, sep="-")
+    except (ValueError, UnknownLocaleError):
+        primary = tag.split("-", 1)[0].lower()
+        english = Locale("en").languages.get(primary)
+        return f"{english} ({tag})" if english and primary != tag.lower() else english or tag
+    name = locale.get_display_name(locale)
+    return name[:1].upper() + name[1:] if name else tag
+
+
 @dataclass(frozen=True, slots=True)
 class SiteContext:
     """The whole site's context."""
@@ -221,6 +239,7 @@ class SiteContext:
     titles: tuple[tuple[str, str], ...]  # (language, title) per site language, with fallback
     written_titles: tuple[tuple[str, str], ...]  # only the languages the spec's title has
     languages: tuple[str, ...]
+    language_names: tuple[tuple[str, str], ...]  # (tag, the language's name in itself)
     theme: str
     scene_viewer: bool
     base_url: str | None
@@ -546,6 +565,7 @@ def site_context(
         titles=titles,
         written_titles=tuple(spec.title),
         languages=languages,
+        language_names=tuple((tag, language_name(tag)) for tag in languages),
         theme=spec.theme,
         scene_viewer=spec.scene_viewer,
         base_url=spec.base_url,

@@ -18,6 +18,7 @@ import pytest
 
 from exhibits.derive.records import DerivedFile
 from exhibits.model import ChainRef, Exhibited, Kind, Lineage, RoomPlan
+from exhibits.site.context import language_name
 from exhibits.site.csp import script_hash
 from ledger.errors import UsageError
 from tests.exhibits.site_support import (
@@ -263,6 +264,12 @@ def test_language_switcher_and_localised_blocks(site: Path) -> None:
     page = _page(site, _item_path(1))
     select = page.by_id("language")
     assert [o.attrs["value"] for o in select.find_all("option")] == ["en", "mi"]
+    # Each language by its own name, as the Unicode CLDR writes it (cldr.unicode.org: the
+    # Māori locale's name for itself is "Māori").
+    assert [(o.attrs["lang"], o.text()) for o in select.find_all("option")] == [
+        ("en", "English"),
+        ("mi", "Māori"),
+    ]
     blocks = [n for n in page.iter() if n.attrs.get("class") == "l10n"]
     assert {b.attrs["data-lang"] for b in blocks} == {"en", "mi"}
     for block in blocks:
@@ -280,6 +287,15 @@ def test_language_switcher_and_localised_blocks(site: Path) -> None:
         if n.attrs.get("class") == "context"
     ]
     assert context[0].attrs["lang"] == "mi" and "Nā te iwi." in context[0].text()
+
+
+def test_languages_without_a_cldr_locale_are_named_in_english_or_by_their_tag() -> None:
+    # CLDR has Hawaiian as a locale (its autonym), Samoan only as a name in English, and a
+    # private-use tag not at all.
+    assert language_name("haw") == "ʻŌlelo Hawaiʻi"
+    assert language_name("sm") == "Samoan"
+    assert language_name("en-x-reef") == "English (en-x-reef)"
+    assert language_name("qaa") == "qaa"
 
 
 def test_one_language_has_no_switcher(tmp_path: Path) -> None:
