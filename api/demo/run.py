@@ -257,7 +257,7 @@ def _rows(samples: tuple[Sample, ...], cids: Mapping[str, str], report: Mapping[
             codes = ("not.selected",)
         rows.append(Row(sample.name, names[sample.community], CATEGORIES[sample.category][0],
                         shown, () if shown else codes))  # fmt: skip
-    return tuple(rows)
+    return tuple(sorted(rows, key=lambda r: not r.shown))  # shown first, else as listed
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ each sample was given (api/demo/collection.py), not read from the demo's output.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -157,20 +158,32 @@ def test_a_second_run_resets_the_folder_serves_and_moves_off_a_taken_port(
     ) as demo:  # fmt: skip
         assert demo.stdout is not None and demo.stderr is not None
         try:
-            lines = []
-            for line in demo.stdout:
-                lines.append(line)
-                if line.startswith("exhibit: "):
+            urls = {}
+            for line in demo.stdout:  # the URLs come last, the node's at the very end
+                name, _, url = line.partition(": ")
+                if name in ("exhibit", "api", "ipfs"):
+                    urls[name] = url.strip()
+                if name == "ipfs":
                     break
-            url = lines[-1].removeprefix("exhibit: ").strip()
+            url = urls["exhibit"]
             match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", url)
-            assert match, lines
+            assert match, urls
             port = int(match.group(1))
             assert port != occupied
             with urllib.request.urlopen(url) as answer:
                 assert answer.status == 200
                 assert answer.read() == (first_run.folder / "site" / "index.html").read_bytes()
             assert not (first_run.folder / "left-over.txt").exists()
+            assert urls["ipfs"] == f"http://127.0.0.1:{ports['ipfs']}/"
+            with urllib.request.urlopen(urls["ipfs"] + "api/v0/version", data=b"") as answer:
+                assert answer.status == 200
+            # The API is served once this installation has it (api.app), on its port.
+            if importlib.util.find_spec("api.app") is None:
+                assert "api" not in urls
+            else:
+                assert urls["api"] == f"http://127.0.0.1:{ports['api']}/"
+                with urllib.request.urlopen(urls["api"] + "health") as answer:
+                    assert answer.status == 200
         finally:
             demo.send_signal(signal.SIGTERM)
         _, errors = demo.communicate()
