@@ -70,10 +70,10 @@ terms_app.command("check")(terms_check)
 app.add_typer(custody_app, name="custody")
 app.add_typer(derivative_app, name="derivative")
 app.command("verify")(verify_command)
+app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
-app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,11 +31,10 @@ Examples:
 
   heritage demo --data-dir /tmp/heritage-demo --exhibit-port 9000
 
-The demo's folder (default: the data directory's demo/ folder, e.g.
-~/.local/share/heritage-ledger/demo) holds its own data directory (data/) and the site
-(site/); it is reset at each run. Ports taken by something else
-are replaced by free ones, and the demo says so. Ctrl-C stops the servers and the chain.
-"""
+The demo's folder (default: the data directory's demo/ folder, e.g. ~/.local/share/heritage-ledger/demo) holds its own data directory (data/) and the site (site/); it is reset at each run.
+
+A default port that something else holds is replaced by a free one, and the demo says so. Ctrl-C stops the servers and the chain. It asks nothing: it runs with stdin closed.
+"""  # noqa: E501
 
 
 def _say(line: str) -> None:
