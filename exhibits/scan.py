@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import bz2
 import gzip
+import hashlib
 import html
 import io
 import json
@@ -22,7 +23,7 @@ import unicodedata
 import urllib.parse
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Final, Protocol, cast
@@ -527,21 +528,39 @@ def scan(
     secrets: Iterable[Secret],
     *,
     max_expanded: int = MAX_EXPANDED,
+    fixed: Mapping[str, bytes] | None = None,
 ) -> list[Hit]:
     """Every form of every secret in the files under ``folder``: the plain bytes of each file
     and the content of compressed files (gzip, xz, bzip2, and zip members; nested up to
     :data:`MAX_NESTING` deep), in path order. Raises :class:`LeakFound` for what the scan
     cannot check (a symbolic link, a special file, a compressed file that does not decompress,
     whose format has no reader here, or whose content expands past ``max_expanded`` bytes)
-    and :class:`NoSuchFile` when ``folder`` is not a folder."""
+    and :class:`NoSuchFile` when ``folder`` is not a folder.
+
+    ``fixed`` maps paths (relative, ``/``-separated) to the bytes every site holds there (the
+    vendored libraries: :func:`exhibits.site.assets.asset_files`). A file whose bytes are
+    exactly those cannot hold anything of an item, so it is searched for CIDs and keys only:
+    an excluded title that is a common word ("Light", "Scene") would otherwise hit three.js
+    and fail every build. A file at such a path with any other bytes is searched for all."""
     root = Path(folder)
     if not root.is_dir() or root.is_symlink():
         raise NoSuchFile(f"{root} is not a folder to scan", hint="pass the folder the build wrote")
+    secrets = list(secrets)
     matcher = _Matcher(secrets)
+    ids_only = _Matcher(s for s in secrets if s.kind != "text") if fixed else matcher
+    digests = {name: hashlib.sha256(data).digest() for name, data in (fixed or {}).items()}
     hits: list[Hit] = []
     for path in _walk(root, root):
-        hits.extend(_file(matcher, root, path, max_expanded))
+        name = path.relative_to(root).as_posix()
+        known = digests.get(name)
+        plain = known is not None and _digest(path) == known
+        hits.extend(_file(ids_only if plain else matcher, root, path, max_expanded))
     return hits
+
+
+def _digest(path: Path) -> bytes:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").digest()
 
 
 def check_clean(
@@ -549,10 +568,11 @@ def check_clean(
     secrets: Iterable[Secret],
     *,
     max_expanded: int = MAX_EXPANDED,
+    fixed: Mapping[str, bytes] | None = None,
 ) -> None:
     """Raise :class:`LeakFound` (exit 1) naming every hit (labels only) unless ``folder``
     holds no form of any secret (and everything in it could be checked: :func:`scan`)."""
-    hits = scan(folder, secrets, max_expanded=max_expanded)
+    hits = scan(folder, secrets, max_expanded=max_expanded, fixed=fixed)
     if hits:
         shown = "; ".join(str(h) for h in hits[:20])
         more = f"; and {len(hits) - 20} more" if len(hits) > 20 else ""

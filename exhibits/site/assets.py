@@ -34,6 +34,7 @@ __all__ = [
     "MODEL_VIEWER_VERSION",
     "THREE_VERSION",
     "VENDOR_STYLE_HASHES",
+    "asset_files",
     "copy_assets",
     "find_node_modules",
     "model_viewer_style",
@@ -137,57 +138,58 @@ def _addon_closure(jsm: Path) -> list[str]:
     return sorted(seen)
 
 
-def _write(out: Path, relative: str, data: bytes, written: list[str]) -> None:
-    path = out / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    written.append(relative)
+def _put(relative: str, data: bytes, written: dict[str, bytes]) -> None:
+    written[relative] = data
 
 
 def copy_assets(out: Path) -> list[str]:
     """Copy every asset into ``out/assets/`` and return their paths relative to ``out``."""
+    files = asset_files()
+    for relative, data in files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return sorted(files)
+
+
+def asset_files() -> dict[str, bytes]:
+    """Every asset a site holds, by path relative to the site: the same bytes for every site
+    (they come from this package and the pinned npm packages, never from an item), so the
+    leak scan may check them for ids only (:func:`exhibits.scan.scan`'s ``fixed``)."""
     node_modules = find_node_modules()
     three = node_modules / "three"
     jsm = three / "examples" / "jsm"
     model_viewer = node_modules / "@google" / "model-viewer"
-    written: list[str] = []
+    written: dict[str, bytes] = {}
     for name in _APP_SCRIPTS:
-        _write(out, f"assets/app/{name}", (_STATIC / name).read_bytes(), written)
+        _put(f"assets/app/{name}", (_STATIC / name).read_bytes(), written)
     for name in ("three.module.js", "three.core.js"):
-        _write(out, f"assets/vendor/three/{name}", (three / "build" / name).read_bytes(), written)
-    _write(out, "assets/vendor/three/LICENSE", (three / "LICENSE").read_bytes(), written)
+        _put(f"assets/vendor/three/{name}", (three / "build" / name).read_bytes(), written)
+    _put("assets/vendor/three/LICENSE", (three / "LICENSE").read_bytes(), written)
     for name in _addon_closure(jsm):
-        _write(out, f"assets/vendor/three/addons/{name}", (jsm / name).read_bytes(), written)
+        _put(f"assets/vendor/three/addons/{name}", (jsm / name).read_bytes(), written)
     lottie = (jsm / _LOTTIE).read_text("utf-8")
     lottie = _BARE_THREE.sub(r"\1\2../../three.module.js\2", lottie)
-    _write(out, f"assets/vendor/three/addons/{_LOTTIE}", lottie.encode("utf-8"), written)
+    _put(f"assets/vendor/three/addons/{_LOTTIE}", lottie.encode("utf-8"), written)
     lottie_lib = "libs/lottie_canvas.module.js"
-    _write(
-        out, f"assets/vendor/three/addons/{lottie_lib}", (jsm / lottie_lib).read_bytes(), written
-    )
-    _write(
-        out,
+    _put(f"assets/vendor/three/addons/{lottie_lib}", (jsm / lottie_lib).read_bytes(), written)
+    _put(
         "assets/vendor/model-viewer/model-viewer.min.js",
         (model_viewer / "dist" / "model-viewer.min.js").read_bytes(),
         written,
     )
-    _write(
-        out, "assets/vendor/model-viewer/LICENSE", (model_viewer / "LICENSE").read_bytes(), written
-    )
+    _put("assets/vendor/model-viewer/LICENSE", (model_viewer / "LICENSE").read_bytes(), written)
     for name in ("draco_decoder.js", "draco_decoder.wasm", "draco_wasm_wrapper.js"):
-        _write(
-            out,
+        _put(
             f"assets/vendor/draco/{name}",
             (jsm / "libs/draco/gltf" / name).read_bytes(),
             written,
         )
     for name in ("basis_transcoder.js", "basis_transcoder.wasm"):
-        _write(
-            out, f"assets/vendor/basis/{name}", (jsm / "libs/basis" / name).read_bytes(), written
-        )
+        _put(f"assets/vendor/basis/{name}", (jsm / "libs/basis" / name).read_bytes(), written)
     # model-viewer loads its meshopt decoder as a classic <script> (its own bundled decoder
     # waits for that load), so the module's export statement is dropped.
     meshopt = (jsm / "libs/meshopt_decoder.module.js").read_text("utf-8")
     meshopt = re.sub(r"^export \{ MeshoptDecoder \};\s*$", "", meshopt, flags=re.M)
-    _write(out, "assets/vendor/meshopt/meshopt_decoder.js", meshopt.encode("utf-8"), written)
-    return sorted(written)
+    _put("assets/vendor/meshopt/meshopt_decoder.js", meshopt.encode("utf-8"), written)
+    return dict(sorted(written.items()))

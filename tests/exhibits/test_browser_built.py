@@ -119,12 +119,25 @@ def test_the_build_shows_the_allowed_items_and_nothing_of_the_sacred_one(built: 
     assert dict(photo.getexif()) == {} and photo.size == (480, 320)
 
 
+#: Warnings that say only that the machine is slow, not that anything is wrong: model-viewer
+#: 4.4 waits 500 ms for two animation frames after a model loads and logs this when they come
+#: later (they do, on a loaded two-core machine rendering through SwiftShader); it then goes on.
+TIMING_WARNINGS = frozenset({"rAF timed out in updateSource"})
+
+
 def open_page(page: Page, origin: str, path: str) -> tuple[Watch, list[str]]:
     """The page at ``path``, watched; and the warnings its console logs (none expected: a
     warning is a deprecation or a misuse that the next library update turns into an error)."""
     watch = Watch.on(page, origin)
     warnings: list[str] = []
-    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.on(
+        "console",
+        lambda m: (
+            warnings.append(m.text)
+            if m.type == "warning" and m.text not in TIMING_WARNINGS
+            else None
+        ),
+    )
     response = page.goto(f"{origin}/{path}")
     assert response is not None and response.status == 200, path
     return watch, warnings

@@ -27,6 +27,7 @@ from exhibits.scan import (
     forbidden_forms,
     scan,
 )
+from exhibits.site.assets import asset_files
 from ledger.errors import ExitCode, LeakFound, NoSuchFile, UsageError
 from ledger.ipfs.cid import DAG_PB, RAW, Cid
 from tests.hypothesis_profiles import examples
@@ -277,3 +278,31 @@ def test_a_planted_text_is_found_and_an_absent_one_is_not(
     longest = max(len(f.pattern) for f in forms)
     assert any(abs(h.offset - at) <= longest for h in hits)
     reached()
+
+
+def test_vendored_files_are_searched_for_ids_only_and_only_while_they_are_unchanged(
+    tmp_path: Path,
+) -> None:
+    # An excluded title that is a common word is in three.js itself: the pinned libraries
+    # cannot hold an item, so their unchanged bytes are searched for CIDs and keys only.
+    files = asset_files()
+    site = tmp_path / "site"
+    for relative, data in files.items():
+        (site / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site / relative).write_bytes(data)
+    common = Secret.text("excluded", "Light")
+    assert any(h.path == "assets/vendor/three/three.core.js" for h in scan(site, [common]))
+    assert scan(site, [common], fixed=files) == []
+    # The same path with other bytes is searched for everything.
+    changed = site / "assets/vendor/three/three.core.js"
+    changed.write_bytes(changed.read_bytes() + b"\n// Light of the reef\n")
+    assert {h.path for h in scan(site, [common], fixed=files)} == {
+        "assets/vendor/three/three.core.js"
+    }
+    # A CID is searched for even in a file whose bytes are the fixed ones.
+    cid = CID
+    planted = {"assets/app/extra.js": b"const x = '" + str(cid).encode() + b"';\n"}
+    (site / "assets/app/extra.js").write_bytes(planted["assets/app/extra.js"])
+    hits = scan(site, [Secret.cid("excluded", cid), common], fixed=files | planted)
+    assert {(h.path, h.label) for h in hits} >= {("assets/app/extra.js", "excluded")}
+    assert all(h.path != "assets/app/extra.js" or "CID" in h.form for h in hits)
