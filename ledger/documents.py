@@ -9,7 +9,7 @@ Nothing here does I/O beyond reading a file it is given.
 from __future__ import annotations
 
 import mimetypes
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 import rfc8785
@@ -23,11 +23,13 @@ from ledger.ipfs.unixfs import ImportOptions
 __all__ = [
     "DEFAULT_IMPORT",
     "ENVELOPE_INDEX_TYPE",
+    "EXTRA_MEDIA_TYPES",
     "MAX_DOCUMENT_BYTES",
     "SEALED_ITEM_TYPE",
     "canonical_json",
     "community_salt",
     "document_cid",
+    "media_type_of",
     "metadata_document",
     "parse_bytes32",
     "parse_community_id",
@@ -117,16 +119,33 @@ def parse_community_id(text: str) -> bytes | None:
     return key
 
 
+#: Media types Python's table lacks, by extension. PLY has no IANA registration (the model/
+#: tree of RFC 2077 holds obj, stl, mtl, gltf, but no ply), so it takes the unregistered
+#: form in the same tree, as its siblings' type and common practice (file sniffers, web
+#: frameworks' tables) have it; ``model/ply`` and ``application/x-ply`` are read as models too
+#: (exhibits.derive.dispatch).
+EXTRA_MEDIA_TYPES: Final = {".ply": "model/x-ply"}
+
+
+def media_type_of(name: str) -> str:
+    """The media type of a file named ``name``: Python's table, then
+    :data:`EXTRA_MEDIA_TYPES`; ``application/octet-stream`` when neither knows it."""
+    media_type, _ = mimetypes.guess_type(name, strict=False)
+    if media_type is None:
+        media_type = EXTRA_MEDIA_TYPES.get(PurePosixPath(name).suffix.lower())
+    return media_type or "application/octet-stream"
+
+
 def metadata_document(cid: Cid, name: str, size: int, options: ImportOptions) -> dict[str, Any]:
     """An item's metadata: enough to recompute its CID from the file (the import settings)."""
-    media_type, _ = mimetypes.guess_type(name, strict=False)
+    media_type = media_type_of(name)
     return {
         "type": "heritage/item-metadata",
         "version": 1,
         "cid": str(cid),
         "name": name,
         "size": size,
-        "media_type": media_type or "application/octet-stream",
+        "media_type": media_type,
         "import": {
             "cid_version": options.cid_version,
             "raw_leaves": options.leaves_raw,

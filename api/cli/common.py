@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BYTE_PROGRESS_FLOOR",
+    "SIGNER_FILES_HINT",
     "ClaimOpt",
     "Item",
     "JsonFlag",
@@ -55,12 +56,14 @@ __all__ = [
     "byte_progress",
     "claimant",
     "err",
+    "error_line",
     "fail",
     "out",
     "print_json",
     "read_passphrase",
     "registrar_session",
     "signer_keys",
+    "spinner",
     "stage_progress",
 ]
 
@@ -83,7 +86,8 @@ PasswordFiles = Annotated[
     list[Path] | None,
     typer.Option(
         "--password-file",
-        help="Passphrase file: one for every signer, or one per --signer in order.",
+        help="Passphrase file: one for every signer, or one per --signer in the same order "
+        "(keyholders with different passphrases: one each).",
         dir_okay=False,
     ),
 ]
@@ -117,12 +121,32 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
+#: The hint an error gets when the code that raised it gave none, by its exit status: every
+#: error line says what to do (docs/exit-codes.md).
+_DEFAULT_HINTS: Final = {
+    ExitCode.FAILURE: "run the command again with --help, or see docs/exit-codes.md",
+    ExitCode.USAGE: "see the command's --help for its arguments and options",
+    ExitCode.CHAIN_UNAVAILABLE: "start the local chain with `heritage chain up`, or check "
+    "HERITAGE_RPC_URL",
+    ExitCode.TERMS_INVALID: "fix each problem named, then run the command again",
+    ExitCode.CONSENT_PENDING: "collect the missing signatures (`heritage consent status`)",
+}
+
+
+def error_line(exc: HeritageError) -> str:
+    """The one line an error prints: ``error[code]: what went wrong (hint: what to do)``,
+    newlines in the message or hint folded, and a hint always there."""
+    hint = exc.hint or _DEFAULT_HINTS.get(ExitCode(exc.exit_code), _DEFAULT_HINTS[ExitCode.FAILURE])
+    message = " ".join(exc.message.split())
+    return f"error[{exc.code}]: {message} (hint: {' '.join(hint.split())})"
+
+
 def fail(exc: HeritageError) -> NoReturn:
-    """Report a project error in one line (``error[code]: …``, then its hint) and exit with
-    its status from :class:`ledger.errors.ExitCode`, without a traceback."""
-    err.print(f"[bold red]error\\[{exc.code}][/]: {escape(exc.message)}", soft_wrap=True)
-    if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False, soft_wrap=True)
+    """Report a project error in one line (``error[code]: … (hint: …)``) and exit with its
+    status from :class:`ledger.errors.ExitCode`, without a traceback."""
+    line = error_line(exc)
+    code_end = line.index("]") + 1
+    err.print(f"[bold red]{escape(line[:code_end])}[/]{escape(line[code_end:])}", soft_wrap=True)
     raise SystemExit(ExitCode(exc.exit_code))
 
 
@@ -132,18 +156,29 @@ def fail(exc: HeritageError) -> NoReturn:
 BYTE_PROGRESS_FLOOR: Final = 16 << 20
 
 
+#: The progress display showing now, if any: rich allows one live display at a time, so work
+#: that starts a bar inside another (unlocking a key during a registration) adds its line to
+#: the one already shown.
+_LIVE: "list[RichProgress]" = []
+
+
 @contextmanager
 def _bars(quiet: bool, *, unit: str, eta: bool = True) -> "Iterator[RichProgress | None]":
     """Rich progress bars on stderr, cleared when done; None when quiet or not a terminal.
-    ``unit``: ``bytes`` (size and speed) or ``items`` (done of total)."""
+    ``unit``: ``bytes`` (size and speed) or ``items`` (done of total). A spinner leads each
+    line, so a step that takes seconds still shows that work goes on."""
     if quiet or not err.is_terminal:
         yield None
+        return
+    if _LIVE:
+        yield _LIVE[-1]
         return
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         MofNCompleteColumn,
         ProgressColumn,
+        SpinnerColumn,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
@@ -154,9 +189,29 @@ def _bars(quiet: bool, *, unit: str, eta: bool = True) -> "Iterator[RichProgress
         (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
     )
     timing: tuple[ProgressColumn, ...] = (TimeRemainingColumn(),) if eta else ()
-    columns = (TextColumn("{task.description}"), BarColumn(), *counted, *timing)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), *counted, *timing)
     with RichProgress(*columns, console=err, transient=True) as bar:
-        yield bar
+        _LIVE.append(bar)
+        try:
+            yield bar
+        finally:
+            _LIVE.pop()
+
+
+@contextmanager
+def spinner(label: str, quiet: bool = False) -> Iterator[None]:
+    """A line saying what runs now, for one step of unknown length (deriving a key from its
+    passphrase, encrypting a file); nothing when quiet or not a terminal."""
+    with _bars(quiet, unit="items", eta=False) as bar:
+        if bar is None:
+            yield
+            return
+        task = bar.add_task(label, total=None)
+        bar.refresh()  # shown at once: the step may end before the next timed refresh
+        try:
+            yield
+        finally:
+            bar.remove_task(task)
 
 
 @contextmanager
@@ -225,7 +280,7 @@ def _signer_passphrases(
     if len(paths) > 1 and len(paths) != len(named):
         raise UsageError(
             f"{len(paths)} --password-file options for {len(named)} --signer options",
-            hint="pass one --password-file for every signer, or one per --signer in order",
+            hint=SIGNER_FILES_HINT,
         )
     cache: dict[str, str] = {}
 
@@ -241,14 +296,58 @@ def _signer_passphrases(
     return passphrase
 
 
+#: What to do when a passphrase does not open a keyholder's key: the README's words too.
+SIGNER_FILES_HINT: Final = (
+    "keyholders with different passphrases each need their own file: pass "
+    "`--signer ADDRESS --password-file FILE` once per keyholder, in the same order "
+    "(one --password-file alone serves every signer)"
+)
+
+
 def signer_keys(
-    settings: Settings, signers: list[str] | None, files: list[Path] | None
+    settings: Settings,
+    signers: list[str] | None,
+    files: list[Path] | None,
+    *,
+    quiet: bool = False,
 ) -> "SignerKeys":
     """The keys of --signer (default: every keyholder key here), their passphrases from
-    --password-file (one for all, or one per signer) or asked for."""
+    --password-file (one for all, or one per signer) or asked for. Deriving each key from its
+    passphrase (seconds, by design) shows a spinner line unless ``quiet``. A passphrase that
+    does not open a key says whose key it is, which file was tried, and how to give each
+    keyholder its own file."""
+    from ledger.errors import WrongPassphrase
+    from ledger.keys import load_signer
     from ledger.registry import SignerKeys
 
-    return SignerKeys(
+    paths = list(files or [])
+    named = [s.lower() for s in signers or []]
+
+    def tried(address: str) -> str:
+        if not paths:
+            return "the passphrase typed"
+        if len(paths) == 1:
+            return f"the passphrase in {paths[0]}"
+        return f"the passphrase in {paths[named.index(address.lower())]}"
+
+    class Keys(SignerKeys):
+        def unlock(self, address: "ChecksumAddress") -> "LocalAccount":
+            account = self._unlocked.get(address)
+            if account is not None:
+                return account
+            secret = self.passphrase(address)  # asked before the spinner starts
+            try:
+                with spinner(f"unlocking the key of {address}", quiet):
+                    account = load_signer(self.settings, address, secret)
+            except WrongPassphrase:
+                raise WrongPassphrase(
+                    f"{tried(address)} does not open the key of keyholder {address}",
+                    hint=SIGNER_FILES_HINT,
+                ) from None
+            self._unlocked[address] = account
+            return account
+
+    return Keys(
         settings,
         _signer_passphrases(signers, files),
         tuple(signers) if signers else None,
@@ -259,7 +358,8 @@ def _sender_account(settings: Settings, sender: str, sender_file: Path | None) -
     from ledger.keys import load_signer
 
     passphrase = read_passphrase(sender_file, f"Passphrase of the sender {sender}")
-    return load_signer(settings, sender, passphrase)
+    with spinner(f"unlocking the sender's key {sender}"):
+        return load_signer(settings, sender, passphrase)
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from api.cli.common import (
     read_passphrase,
     registrar_session,
     signer_keys,
+    spinner,
 )
 from api.cli.custody import CUSTODY_WORDS, custody_action
 from api.cli.item import read_description_file
@@ -91,6 +92,13 @@ def _opener_keys(openers: list[str] | None, password_file: Path | None) -> "Sign
     return SignerKeys(load_settings(), passphrase, tuple(openers) if openers else None)
 
 
+def _utc(seconds: int) -> str:
+    """A deadline in unix seconds as ISO 8601 in UTC, to the second: 2027-06-01T02:00:00Z."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _summary(request: "ConsentRequest") -> str:
     sides = " and ".join(
         f"{c.threshold} of {len(c.keyholders)} keyholders"
@@ -107,7 +115,7 @@ def _summary(request: "ConsentRequest") -> str:
         about = f"nonce {request.version}"
     return (
         f"{request.action} request for {request.item} ({about}): {sides} must sign before "
-        f"{request.deadline} (unix time); digest 0x{request.digest.hex()}"
+        f"{_utc(request.deadline)}; digest 0x{request.digest.hex()}"
     )
 
 
@@ -369,14 +377,16 @@ def _signer(key: str, password_file: Path | None) -> "LocalAccount":
 
     passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
-        return load_signer(load_settings(), key, passphrase)
+        with spinner(f"unlocking the key of {key}"):
+            return load_signer(load_settings(), key, passphrase)
     path = Path(key)
     if not path.is_file():
         raise UsageError(
             f"--key {key} is neither an address nor a keystore file",
             hint="pass 0x and 40 hex digits (a key in `heritage keys list`) or a keystore path",
         )
-    return load_keystore_file(path, passphrase)
+    with spinner(f"unlocking {path}"):
+        return load_keystore_file(path, passphrase)
 
 
 @consent_app.command("sign")

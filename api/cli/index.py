@@ -66,9 +66,17 @@ def _report(result: "SyncResult", as_json: bool, quiet: bool) -> None:
         return
     if result.reason is not None:
         sys.stdout.write(f"rebuilt: {result.reason}\n")
-    sys.stdout.write(
-        f"indexed blocks {result.from_block}..{result.to_block}: {result.events} new events\n"
+    if result.from_block > result.to_block:
+        # Nothing new since the last sync: the range is empty, so say where the index stands.
+        sys.stdout.write(f"up to date at block {result.to_block}\n")
+        return
+    blocks = (
+        f"block {result.from_block}"
+        if result.from_block == result.to_block
+        else f"blocks {result.from_block}..{result.to_block}"
     )
+    events = "1 new event" if result.events == 1 else f"{result.events} new events"
+    sys.stdout.write(f"indexed {blocks}: {events}\n")
 
 
 @index_app.command("sync")

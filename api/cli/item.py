@@ -9,10 +9,10 @@ proofs and bags), format. Who signs and who pays the gas: see :mod:`api.cli.comm
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -34,11 +34,11 @@ from api.cli.common import (
     signer_keys,
     stage_progress,
 )
-from ledger.errors import UsageError
+from ledger.errors import HeritageError, UsageError
 from ledger.ipfs.unixfs import CHUNK_SIZE, ImportOptions
 
 if TYPE_CHECKING:
-    from ledger.registry import ItemRegistration
+    from ledger.registry import ItemRegistration, Registry
     from ledger.rights.description import Description
 
 __all__ = ["item_app", "read_description_file"]
@@ -135,6 +135,19 @@ def _when(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+#: What registration adds to an encrypted item's line: only ciphertext reached IPFS.
+_ENCRYPTED_NOTE = " (encrypted: only ciphertext was added to IPFS)"
+
+
+def _encrypted(terms: Path) -> bool:
+    """Whether items registered under the terms file (already checked by the registration)
+    were encrypted: every access protocol not ``public`` (docs/encryption.md)."""
+    from ledger.rights.model import parse_terms
+    from ledger.rights.policy import requires_encryption
+
+    return requires_encryption(parse_terms(json.loads(terms.read_text(encoding="utf-8"))))
+
+
 @item_app.command("register")
 def item_register(
     community: CommunityOpt,
@@ -199,7 +212,7 @@ def item_register(
         registrar_session(sender, sender_password_file, sends=True) as (settings, registrar),
         stage_progress(quiet or as_json) as tick,
     ):
-        keys = signer_keys(settings, signer, password_file)
+        keys = signer_keys(settings, signer, password_file, quiet=quiet or as_json)
         community_id = registrar.reader.resolve_community(community)
         if batch:
             result = registrar.items.register_batch(
@@ -211,15 +224,20 @@ def item_register(
                 progress=tick,
                 descriptions=descriptions,
             )
+            encrypted = _encrypted(terms)
             if as_json:
-                print_json(result.to_json())
+                shown = result.to_json()
+                shown["encrypted"] = encrypted
+                shown["items"] = [i | {"encrypted": encrypted} for i in shown["items"]]
+                print_json(shown)
                 return
             _print_other_claims(result.items)
             for entry in result.items:
                 sys.stdout.write(
                     f"{entry.cid}\n"
                     if quiet
-                    else f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n"
+                    else f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}"
+                    f"{_ENCRYPTED_NOTE if encrypted else ''}\n"
                 )
             if not quiet:
                 sys.stdout.write(
@@ -237,15 +255,17 @@ def item_register(
             progress=tick,
             descriptions=descriptions,
         )
+    encrypted = _encrypted(terms)
     if as_json:
-        print_json([i.to_json() for i in items])
+        print_json([i.to_json() | {"encrypted": encrypted} for i in items])
         return
     _print_other_claims(items)
     for entry in items:
         if quiet:
             sys.stdout.write(f"{entry.cid}\n")
         else:
-            sys.stdout.write(f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}\n")
+            note = _ENCRYPTED_NOTE if encrypted else ""
+            sys.stdout.write(f"registered {entry.cid} 0x{entry.key.hex()} {entry.path}{note}\n")
 
 
 @item_app.command("describe")
@@ -285,32 +305,89 @@ def item_describe(
     )
 
 
+def _community_namer(registrar: "Registry") -> "Callable[[bytes], str]":
+    """``0x… (name)``: a community id with the name its document gives (memoised)."""
+    names: dict[bytes, str] = {}
+
+    def name_of(community: bytes) -> str:
+        if community not in names:
+            try:
+                name = registrar.reader.community_document(community).get("name")
+            except HeritageError:
+                name = None  # not a community (a borrower id), or its document is not here
+            names[community] = f"0x{community.hex()}" + (
+                f" ({name})" if isinstance(name, str) and name else ""
+            )
+        return names[community]
+
+    return name_of
+
+
+def _terms_document(registrar: "Registry", terms_cid: str | None) -> "dict[str, Any] | None":
+    """The terms document a CID names, from this node; None when it is not here."""
+    from ledger.ipfs.cid import Cid
+
+    if terms_cid is None:
+        return None
+    try:
+        document = json.loads(registrar.reader.node.block_get(Cid.parse(terms_cid)))
+    except (HeritageError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
 @item_app.command("show")
 def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
-    """Show an item: its registered CID, community, steward, terms, metadata, batch, and
-    the title of its current description."""
+    """Show an item: its registered CID, community and steward (with their names), its terms
+    in words (license, rights statement, labels by name, access), an open loan, metadata
+    (or "withdrawn" after a revocation), batch, and the title of its current description."""
+    from api.cli.words import open_loan, terms_in_words, terms_lines
     from ledger.registry import description_history
 
     with registrar_session() as (_, registrar):
         claim = registrar.reader.resolve(item, claimant(registrar, community))
         view = registrar.items.show(item, claimant(registrar, community))
         versions = () if claim.kind == "batch" else description_history(registrar.reader, claim)
+        loan = open_loan(registrar.items.history(item, claimant(registrar, community)))
+        name_of = _community_namer(registrar)
+        terms_document = _terms_document(registrar, view.terms_cid)
+        words = None if terms_document is None else terms_in_words(terms_document)
+        community_text, steward_text = name_of(view.community), name_of(view.steward)
+        borrower = None if loan is None else name_of(loan.fields["counterparty"])
     current = versions[-1] if versions else None
+    withdrawn = view.metadata is None and view.metadata_cid is not None and view.revoked
     if as_json:
         print_json(
             view.to_json()
-            | {"description": None if current is None else current.to_json()}
+            | {
+                "description": None if current is None else current.to_json(),
+                "terms_in_words": words,
+                "metadata_withdrawn": withdrawn,
+                "loan": None
+                if loan is None
+                else {
+                    "borrower": "0x" + bytes(loan.fields["counterparty"]).hex(),
+                    "block": loan.block_number,
+                    "since": _when(loan.timestamp),
+                },
+            }
         )
         return
     state = "REVOKED" if view.revoked else "current"
     lines = [
         f"{view.kind} 0x{view.key.hex()}",
         f"  cid         {view.registered_cid}",
-        f"  community   0x{view.community.hex()}",
-        f"  steward     0x{view.steward.hex()}",
-        f"  terms       {view.terms_cid} (version {view.terms_version}, {state})",
-        f"  metadata    {view.metadata_cid}",
+        f"  community   {community_text}",
+        f"  steward     {steward_text}",
     ]
+    if loan is not None:
+        lines.append(f"  on loan     to {borrower} since {_when(loan.timestamp)}")
+    lines.append(f"  terms       {view.terms_cid} (version {view.terms_version}, {state})")
+    if words is not None:
+        lines.extend(f"              {line}" for line in terms_lines(words))
+    else:
+        lines.append("              (the terms document is not on this IPFS node)")
+    lines.append(f"  metadata    {view.metadata_cid}")
     if view.metadata is not None and view.metadata.get("type") == "heritage/sealed-item":
         lines.append(
             f"              encrypted: {view.metadata.get('size')} bytes of ciphertext "
@@ -321,6 +398,10 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
             f"              {view.metadata.get('name')}, {view.metadata.get('size')} bytes, "
             f"{view.metadata.get('media_type')}"
         )
+    elif withdrawn:
+        lines.append("              withdrawn: the terms were revoked and the metadata removed")
+    elif view.metadata_cid is not None:
+        lines.append("              (not on this IPFS node)")
     if current is not None:
         title = (
             "(sealed with the item)"
@@ -344,24 +425,46 @@ def item_show(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False)
     sys.stdout.write("\n".join(lines) + "\n")
 
 
+_HISTORY_FIELDS = (
+    "version", "action_name", "counterparty", "community", "steward", "terms", "description",
+)  # fmt: skip
+
+
 @item_app.command("history")
 def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = False) -> None:
     """Registration, terms changes, revocations, description corrections and custody events
-    of an item, in order."""
+    of an item, in order; terms and descriptions by their CIDs, communities with their names
+    (``--json``: each entry's ``cids`` too)."""
+    from api.cli.words import DIGEST_FIELDS, history_fields
+    from ledger.documents import document_cid
+
+    def cid_of(digest: bytes) -> str:
+        return str(document_cid(digest))
+
     with registrar_session() as (_, registrar):
         entries = registrar.items.history(item, claimant(registrar, community))
+        name_of = _community_namer(registrar)
+        shown = [history_fields(e.fields, cid_of, name_of) for e in entries]
     if as_json:
-        print_json([e.to_json() for e in entries])
+        print_json(
+            [
+                e.to_json()
+                | {
+                    "cids": {
+                        k: cid_of(v)
+                        for k, v in e.fields.items()
+                        if k in DIGEST_FIELDS
+                        and isinstance(v, bytes)
+                        and len(v) == 32
+                        and v != bytes(32)
+                    }
+                }
+                for e in entries
+            ]
+        )
         return
-    for entry in entries:
-        detail = ", ".join(
-            f"{k}={'0x' + v.hex() if isinstance(v, bytes) else v}"
-            for k, v in entry.fields.items()
-            if k in (
-                "version", "action_name", "counterparty", "community", "steward", "terms",
-                "description",
-            )
-        )  # fmt: skip
+    for entry, fields in zip(entries, shown, strict=True):
+        detail = ", ".join(f"{k}={v}" for k, v in fields.items() if k in _HISTORY_FIELDS)
         sys.stdout.write(
             f"{_when(entry.timestamp)}  block {entry.block_number}  {entry.event}  {detail}\n"
         )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.common import JsonFlag, print_json, read_passphrase
+from api.cli.common import JsonFlag, print_json, read_passphrase, spinner
 from ledger.errors import NotFound, UsageError
 from ledger.kems import DEFAULT_KEM, KEM_HYBRID, KEM_X25519, Kem
 from ledger.settings import Settings, load_settings
@@ -100,9 +100,10 @@ def keys_new(
     settings = load_settings()
     chosen = _kem(kem) if encryption else None
     passphrase = read_passphrase(password_file, "Passphrase", new=True)
-    info = new_key(
-        settings, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf, encryption=chosen
-    )
+    with spinner("deriving the keystore key from the passphrase", quiet=as_json):
+        info = new_key(
+            settings, passphrase, label=label, unsafe_light_kdf=unsafe_light_kdf, encryption=chosen
+        )
     enc = _encryption_of(settings, info.address) if encryption else None
     if as_json:
         print_json({**info.to_json(), **({"encryption": enc.to_json()} if enc else {})})
@@ -128,9 +129,10 @@ def keys_new_encryption(
     settings = load_settings()
     chosen = _kem(kem)
     passphrase = read_passphrase(password_file, "Passphrase of the key")
-    enc = new_encryption_key(
-        settings, address, passphrase, kem=chosen, unsafe_light_kdf=unsafe_light_kdf
-    )
+    with spinner("deriving the keystore key from the passphrase", quiet=as_json):
+        enc = new_encryption_key(
+            settings, address, passphrase, kem=chosen, unsafe_light_kdf=unsafe_light_kdf
+        )
     if as_json:
         print_json(enc.to_json())
         return

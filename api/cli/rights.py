@@ -1,8 +1,10 @@
 """``heritage terms check``: validate a terms document and print its display decision.
 
 Exit codes (this command's own, as the rights issue set them): 0 the item may be shown
-publicly at that moment, 3 it may not, 4 the document is not valid terms (each problem names
-the field as a JSON pointer and the rule). 2 is a usage error (e.g. ``--at`` without offset).
+publicly at that moment, 3 it may not, 4 the document is not valid terms: not a JSON object,
+over 1 MiB, nested too deep, or off the schema (each problem names the field as a JSON pointer
+and the rule; text mode lists every one on stdout). 2 is a usage error of the command line
+(``--at`` without offset, a path that names no file).
 The ``--json`` shape is documented in docs/terms.md.
 """
 
@@ -17,7 +19,7 @@ from typing import Annotated, Final
 import typer
 
 from api.cli.common import JsonFlag, print_json
-from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, UsageError
+from ledger.errors import ExitCode, InvalidTerms, NaiveDatetime, NoSuchFile, UsageError
 
 __all__ = ["EXIT_ALLOWED", "EXIT_DENIED", "EXIT_INVALID", "terms_check"]
 
@@ -55,27 +57,69 @@ def _moment(text: str | None) -> datetime:
     return moment
 
 
+def _read_document(terms: Path) -> object:
+    """The JSON value in ``terms``; a file that is too large, not JSON, nested too deep or
+    not an object is an invalid terms document (exit 4), its one problem named like a schema
+    problem (pointer ``""``, rule ``maxBytes``, ``json``, ``maxDepth`` or ``type``)."""
+    from ledger import strict_json
+    from ledger.documents import MAX_DOCUMENT_BYTES
+    from ledger.rights.model import TermsProblem
+
+    if not terms.is_file():
+        raise NoSuchFile(
+            f"no such file: {terms}", hint="pass the path of a terms document (a JSON file)"
+        )
+    problem = None
+    size = terms.stat().st_size
+    if size > MAX_DOCUMENT_BYTES:
+        problem = TermsProblem(
+            "", "maxBytes", f"the file is {size:,} bytes; a document is at most 1 MiB"
+        )
+    else:
+        try:
+            document = strict_json.loads(terms.read_bytes())
+        except ValueError as exc:
+            rule = "maxDepth" if "levels deep" in str(exc) else "json"
+            problem = TermsProblem("", rule, f"not JSON: {exc}" if rule == "json" else str(exc))
+        else:
+            if isinstance(document, dict):
+                return document
+            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
+                type(document), "a number" if document is not None else "null"
+            )
+            problem = TermsProblem("", "type", f"the document is {kind}, not a JSON object")
+    raise InvalidTerms(
+        f"{terms} is not a valid terms document: {problem.message} [rule: {problem.rule}]",
+        problems=(problem,),
+        hint="a terms document is one JSON object of at most 1 MiB; the format is in "
+        "docs/terms.md",
+    )
+
+
 def terms_check(terms: TermsFile, at: At = None, as_json: JsonFlag = False) -> None:
     """Check a terms document and say whether it allows public display (exit 0 yes, 3 no,
-    4 invalid document)."""
-    from ledger.documents import read_json_file
+    4 invalid document: every problem is listed, with its field and rule)."""
     from ledger.rights import decide, parse_terms, requires_encryption
 
     moment = _moment(at)
-    document = read_json_file(terms)
     try:
-        parsed = parse_terms(document, where=str(terms))
+        parsed = parse_terms(_read_document(terms), where=str(terms))
     except InvalidTerms as exc:
-        if not as_json:
-            raise
-        print_json(
-            {
-                "file": str(terms),
-                "valid": False,
-                "problems": [p.to_json() for p in exc.problems],
-            }
-        )
-        raise typer.Exit(EXIT_INVALID) from None
+        if as_json:
+            print_json(
+                {
+                    "file": str(terms),
+                    "valid": False,
+                    "problems": [p.to_json() for p in exc.problems],
+                }
+            )
+            raise typer.Exit(EXIT_INVALID) from None
+        sys.stdout.write(f"INVALID: {terms}: {len(exc.problems)} problem(s)\n")
+        for problem in exc.problems:
+            sys.stdout.write(
+                f"  {problem.pointer or '/'}  {problem.message} [rule: {problem.rule}]\n"
+            )
+        raise
     decision = decide(parsed, moment)
     if as_json:
         print_json(

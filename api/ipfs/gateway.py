@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.requests import Request
 
 from api.errors import kubo_error_response
+from ledger.documents import EXTRA_MEDIA_TYPES
 from ledger.errors import UnsafePath, UsageError
 from ledger.ipfs.backend import EmbeddedNode
 from ledger.ipfs.car import write_car
@@ -72,9 +73,13 @@ _CONTENT_TYPES: Final = {
     ".mjs": "text/javascript; charset=utf-8",
     ".mp3": "audio/mpeg",
     ".mp4": "video/mp4",
+    ".mtl": "model/mtl",
+    ".obj": "model/obj",
     ".ogg": "audio/ogg",
     ".pdf": "application/pdf",
+    ".ply": EXTRA_MEDIA_TYPES[".ply"],
     ".png": "image/png",
+    ".stl": "model/stl",
     ".svg": "image/svg+xml",
     ".tif": "image/tiff",
     ".tiff": "image/tiff",

@@ -8,6 +8,7 @@ deadline and digest that make the signature good for this one request only.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from eth_utils.address import to_checksum_address
 
@@ -190,6 +191,12 @@ def proven_by(history: CommunityHistory) -> str:
     )
 
 
+def _iso_utc(seconds: int) -> str:
+    """Unix seconds as ISO 8601 in UTC to the second (``2027-06-01T02:00:00Z``): what a
+    keyholder reads before signing; the typed data keeps the number."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
     """What a keyholder is asked to sign, in plain words, as (label, value) rows."""
     domain = request.typed.domain
@@ -209,7 +216,7 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
     rows += [
         ("chain id", str(domain.chain_id)),
         ("registry", to_checksum_address(domain.verifying_contract)),
-        ("valid until", f"{request.deadline} (unix time)"),
+        ("valid until", _iso_utc(request.deadline)),
         ("digest", _hex(request.digest)),
     ]
     return rows

@@ -8,6 +8,7 @@ and reads the registry's logs again, and the result equals what incremental
 - :mod:`~ledger.index.sync`: reading on from the chain through :class:`ChainReader`
   (:class:`Web3Reader`, on the project's one JSON-RPC transport), reorg and reset detection.
 - :mod:`~ledger.index.queries`: :class:`EventIndex`, histories, records, batches, communities.
+- :mod:`~ledger.index.listing`: the index read whole in one query, for listings.
 """
 
 from ledger.index.queries import (

@@ -23,6 +23,8 @@ Modules::
     descriptions  descriptions on the record: read every version, correct (online and offline)
     consent_flow  offline terms requests, and submitting any signed request
     workflows     Registry: the session and one object per workflow
+    listing       Listing: every community and claim with names, terms and titles (read-only;
+                  ``heritage item list``, ``heritage community list``)
 """
 
 from ledger.registry.communities import Communities

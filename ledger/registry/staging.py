@@ -37,7 +37,8 @@ from ledger.rights.description import Description
 
 __all__ = ["Prepared", "Progress", "Seal", "Staging"]
 
-#: ``progress(stage, done, total)``: stage is "adding" (files) or "registering" (items).
+#: ``progress(stage, done, total)``: stage is "encrypting" (files under terms that require it),
+#: "adding" (files) or "registering" (items).
 Progress = Callable[[str, int, int], None]
 
 
@@ -111,7 +112,11 @@ class Staging:
         for i, path in enumerate(paths):
             description = None if descriptions is None else descriptions[i]
             if seal is not None:
+                if progress is not None:  # encryption is the long part: say it has started
+                    progress("encrypting", i, len(paths))
                 prepared.append(self.prepare_sealed(path, options, seal, description))
+                if progress is not None:
+                    progress("encrypting", i + 1, len(paths))
             else:
                 entry = self.session.node.add_path(path, options, pin=False)[-1]
                 meta = metadata_document(entry.cid, path.name, entry.filesize, options)

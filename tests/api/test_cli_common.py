@@ -36,7 +36,18 @@ def test_fail_prints_one_line_and_the_hint_and_exits_with_the_errors_status(
     assert exited.value.code == ExitCode.CHAIN_UNAVAILABLE
     assert int(ExitCode.CHAIN_UNAVAILABLE) == 3
     err = capsys.readouterr().err
-    assert err == "error[chain_unavailable]: no chain at [x]\n  hint: run `heritage chain up`\n"
+    assert err == "error[chain_unavailable]: no chain at [x] (hint: run `heritage chain up`)\n"
+
+
+def test_an_error_without_a_hint_gets_one_and_stays_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        common.fail(UsageError("two\nlines"))
+    assert exited.value.code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error[usage_error]: two lines (hint: ") and err.endswith(")\n")
 
 
 def test_read_passphrase_takes_the_file_without_its_trailing_newline(tmp_path: Path) -> None:
@@ -107,3 +118,28 @@ def test_progress_bars_on_a_terminal(terminal: io.StringIO) -> None:
     drawn = terminal.getvalue()
     assert "adding big.bin" in drawn and "registering" in drawn and "syncing the index" in drawn
     assert "small" not in drawn
+
+
+def test_a_spinner_inside_a_bar_joins_its_display(terminal: io.StringIO) -> None:
+    # Rich allows one live display: a key unlocked during a registration adds its line to the
+    # registration's bars instead of failing with a second display.
+    with common.stage_progress(quiet=False) as stage:
+        assert stage is not None
+        stage("encrypting", 0, 1)
+        with common.spinner("unlocking the key of 0xABC"):
+            pass
+        stage("encrypting", 1, 1)
+    with common.spinner("deriving the keystore key"):
+        pass
+    drawn = terminal.getvalue()
+    assert "unlocking the key of 0xABC" in drawn and "encrypting" in drawn
+    assert "deriving the keystore key" in drawn
+    assert common._LIVE == []
+
+
+def test_no_spinner_when_quiet_or_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    with common.spinner("never shown"):
+        pass
+    with common.spinner("never shown", quiet=True):
+        pass
+    assert "never shown" not in capsys.readouterr().err

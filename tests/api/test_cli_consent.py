@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,12 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
         "verifyingContract"
     ], "terms version 2"):
         assert shown in signed.stderr
+    # The deadline in ISO 8601 UTC (the typed data keeps unix seconds), here and in `request`.
+    deadline = int(document["typed_data"]["message"]["deadline"])
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(deadline))
+    assert re.search(rf"valid until +{when}\n", signed.stderr), signed.stderr
+    assert f"must sign before {when};" in made.stderr
+    assert "unix time" not in signed.stderr + made.stderr
     assert not (keyholder_home / "data" / "blocks").exists()  # no IPFS node was opened
 
     # Signatures missing: status says who, and exits 5 (not 0) so a script can wait for them.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ledger.rights import parse_terms
 from tests.api.test_cli import run
 from tests.rights_support import public_terms, restricted_terms, write_terms
@@ -62,7 +64,11 @@ def test_an_invalid_document_exits_4_naming_the_field_and_rule(tmp_path: Path) -
     terms = write_terms(tmp_path / "bad.json", document)
     before = terms.read_bytes()
     proc = run(tmp_path / "data", "terms", "check", str(terms), check=False)
-    assert proc.returncode == 4 and proc.stdout == ""
+    assert proc.returncode == 4
+    assert proc.stdout == (
+        f"INVALID: {terms}: 1 problem(s)\n"
+        "  /labels/1  'tk:sacred-secret' is not in this field's vocabulary [rule: enum]\n"
+    )
     assert proc.stderr.startswith("error[invalid_terms]")
     assert "/labels/1" in proc.stderr and "[rule: enum]" in proc.stderr
     assert "hint:" in proc.stderr
@@ -79,11 +85,57 @@ def test_an_invalid_document_exits_4_naming_the_field_and_rule(tmp_path: Path) -
     assert terms.read_bytes() == before  # the input is left as it was
 
 
-def test_a_file_that_is_not_a_json_object_is_a_usage_error(tmp_path: Path) -> None:
-    not_json = tmp_path / "terms.txt"
-    not_json.write_text("license: CC-BY-4.0\n")
-    proc = run(tmp_path / "data", "terms", "check", str(not_json), check=False)
-    assert proc.returncode == 2 and proc.stderr.startswith("error[usage_error]")
+def test_text_mode_lists_every_problem(tmp_path: Path) -> None:
+    document = public_terms(
+        COMMUNITY, license="Not-A-License", labels=["tk:nope"], access=[{"protocol": "open"}]
+    )
+    document["colour"] = "blue"
+    terms = write_terms(tmp_path / "bad.json", document)
+    as_json = run(tmp_path / "data", "terms", "check", str(terms), "--json", check=False)
+    problems = json.loads(as_json.stdout)["problems"]
+    assert len(problems) >= 4
+    proc = run(tmp_path / "data", "terms", "check", str(terms), check=False)
+    assert proc.returncode == 4
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"INVALID: {terms}: {len(problems)} problem(s)"
+    assert lines[1:] == [
+        f"  {p['pointer'] or '/'}  {p['message']} [rule: {p['rule']}]" for p in problems
+    ]
+    assert "more" not in proc.stdout
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error[invalid_terms]")
+
+
+def _deep(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize(
+    ("content", "rule"),
+    [
+        (b"license: CC-BY-4.0\n", "json"),
+        (b'["heritage/terms"]', "type"),
+        (b'"just a string"', "type"),
+        (b"null", "type"),
+        (_deep(200).encode(), "maxDepth"),
+        (b'{"pad": "' + b"x" * (1 << 20) + b'"}', "maxBytes"),
+    ],
+)
+def test_a_file_that_is_no_json_object_is_an_invalid_document(
+    tmp_path: Path, content: bytes, rule: str
+) -> None:
+    terms = tmp_path / "terms.json"
+    terms.write_bytes(content)
+    proc = run(tmp_path / "data", "terms", "check", str(terms), check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.startswith("error[invalid_terms]") and f"[rule: {rule}]" in proc.stderr
+    as_json = run(tmp_path / "data", "terms", "check", str(terms), "--json", check=False)
+    assert as_json.returncode == 4
+    answer = json.loads(as_json.stdout)
+    assert answer["file"] == str(terms) and answer["valid"] is False
+    assert [(p["pointer"], p["rule"]) for p in answer["problems"]] == [("", rule)]
+
+
+def test_a_path_that_names_no_file_is_a_usage_error(tmp_path: Path) -> None:
     missing = run(tmp_path / "data", "terms", "check", str(tmp_path / "nope.json"), check=False)
     assert missing.returncode == 2 and "nope.json" in missing.stderr
 

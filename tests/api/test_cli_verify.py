@@ -229,7 +229,7 @@ def test_a_missing_file_says_so_and_an_empty_argument_is_a_usage_error(
         proc = run_in(ws, cwd, "verify", *extra, target)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith(f"error[no_such_file]: no such file: {target}"), proc.stderr
-        assert "hint: " in proc.stderr and "CID" not in proc.stderr.splitlines()[0]
+        assert "(hint: " in proc.stderr and "CID" not in proc.stderr.split(" (hint: ")[0]
         assert proc.stdout == ""
     for empty in ("", "  "):
         proc = run_in(ws, cwd, "verify", *extra, empty)

@@ -240,6 +240,25 @@ def stocked(client: httpx.Client, embedded_node: EmbeddedNode, tmp_path: Path) -
     return add(client, parts_of(tree(tmp_path)))[-1]["Hash"]
 
 
+def test_gateway_serves_3d_masters_with_their_model_types(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    """OBJ and STL as IANA registers them (model/obj, model/stl); PLY, which IANA does not
+    register, in the same tree as `model/x-ply` (ledger.documents.EXTRA_MEDIA_TYPES)."""
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "bowl.ply").write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    (folder / "bowl.obj").write_bytes(b"v 0 0 0\n")
+    (folder / "bowl.stl").write_bytes(b"solid bowl\nendsolid bowl\n")
+    (folder / "bowl.mtl").write_bytes(b"newmtl clay\n")
+    root = add(client, parts_of(folder))[-1]["Hash"]
+    expected = {"ply": "model/x-ply", "obj": "model/obj", "stl": "model/stl", "mtl": "model/mtl"}
+    for extension, media_type in expected.items():
+        response = client.get(f"/ipfs/{root}/bowl.{extension}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == media_type
+
+
 def test_invalid_cid_is_400_everywhere(
     client: httpx.Client, embedded_node: EmbeddedNode, stocked: str
 ) -> None:

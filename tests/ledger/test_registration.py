@@ -155,6 +155,23 @@ def test_unknown_extensions_get_a_generic_media_type() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        # IANA's model/ registrations (RFC 2077 tree): obj, stl, gltf-binary.
+        ("bowl.obj", "model/obj"),
+        ("bowl.stl", "model/stl"),
+        ("bowl.glb", "model/gltf-binary"),
+        # PLY is not registered: its unregistered form in the same tree, whatever the case.
+        ("bowl.ply", "model/x-ply"),
+        ("BOWL.PLY", "model/x-ply"),
+    ],
+)
+def test_3d_masters_get_model_media_types(name: str, media_type: str) -> None:
+    cid = Cid.for_block(b"x", RAW)
+    assert metadata_document(cid, name, 1, ImportOptions())["media_type"] == media_type
+
+
 # ---- workflows against a real anvil ----------------------------------------------------------
 
 
