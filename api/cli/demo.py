@@ -22,15 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEMO_EPILOG", "demo_command"]
 
+#: What the help says after the options (api/cli/examples.py adds the examples).
 DEMO_EPILOG = """\
-Examples:
-
-  heritage demo
-
-  heritage demo --no-serve
-
-  heritage demo --data-dir /tmp/heritage-demo --exhibit-port 9000
-
 The demo's folder (default: the data directory's demo/ folder, e.g. ~/.local/share/heritage-ledger/demo) holds its own data directory (data/) and the site (site/); it is reset at each run.
 
 A default port that something else holds is replaced by a free one, and the demo says so. Ctrl-C stops the servers and the chain. It asks nothing: it runs with stdin closed.
