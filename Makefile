@@ -15,7 +15,8 @@
 #                   commit the result (a test checks it matches a fresh compile)
 #   make bench      run every bench/*.py; extra arguments via BENCH_ARGS,
 #                   e.g. make bench BENCH_ARGS=--quick
-#   make demo       not available yet
+#   make demo       install, then `heritage demo`: a sample collection registered on a local
+#                   chain, its exhibit built and served (DEMO_ARGS=--no-serve: build only)
 #   make clean      remove caches and build output
 #   make distclean  clean, plus .venv and node_modules
 
@@ -33,6 +34,7 @@ BENCH_ARGS ?=
 # pytest-xdist workers of `make test` (each starts its own anvil); 0 runs in one process.
 TEST_WORKERS ?= 2
 MUTATE_ARGS ?=
+DEMO_ARGS ?=
 
 # The stamp normally only follows its inputs. When something it installs has
 # gone missing since (node_modules or chromium removed, a broken venv), the
@@ -122,9 +124,8 @@ bench: install
 	done; \
 	if [ $${#failed[@]} -ne 0 ]; then echo "error: benchmarks failed: $${failed[*]}" >&2; exit 1; fi
 
-demo:
-	@echo "error: 'make demo' is not available yet: the demo arrives with a later issue" >&2
-	@exit 1
+demo: install
+	$(BIN)/heritage demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

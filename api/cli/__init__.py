@@ -41,6 +41,7 @@ from api.cli.common import err, fail, out
 from api.cli.community import community_app
 from api.cli.consent import consent_app
 from api.cli.custody import custody_app
+from api.cli.demo import DEMO_EPILOG, demo_command
 from api.cli.derivative import derivative_app
 from api.cli.examples import START_HERE, decorate, plain_metavars
 from api.cli.exhibit import exhibit_app
@@ -104,6 +105,7 @@ terms_app.command("check")(terms_check)
 app.add_typer(custody_app, name="custody")
 app.add_typer(derivative_app, name="derivative")
 app.command("verify")(verify_command)
+app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
