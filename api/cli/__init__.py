@@ -45,6 +45,7 @@ from api.cli.ipfs import cid_command, ipfs_app
 from api.cli.item import item_app
 from api.cli.keys import keys_app
 from api.cli.rights import terms_check
+from api.cli.serve import SERVE_EXAMPLES, serve_command
 from api.cli.terms import terms_app
 from api.cli.verify import verify_command
 from ledger.errors import ExitCode, HeritageError
@@ -72,6 +73,7 @@ app.command("verify")(verify_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
+app.command("serve", epilog=SERVE_EXAMPLES)(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,150 @@
+"""What the API's endpoints share: one registry over the settings, used under a lock, and
+the public catalogue of items (computed once per chain head).
+
+The registry is opened on first use, so the app starts on an empty data directory with no
+chain: until a deployment and a chain answer, every operation that needs them raises
+:class:`~ledger.errors.ChainUnavailable` (503). A chain that goes away drops the registry,
+which is opened again on the next request.
+
+The catalogue is every claim of every community, as :func:`exhibits.gather.gather` finds it
+(verification's evidence, sealed items never decrypted), each with the decision of
+:func:`ledger.rights.claims.decide_content` now: content is public only when every claim on
+it allows it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ledger.chain import deployment_path
+from ledger.errors import ChainError, ChainUnavailable, NotFound
+from ledger.settings import Settings
+
+__all__ = ["Catalogue", "Entry", "Service"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One claim of the catalogue: the candidate (exhibits.model.Candidate) and whether its
+    content may be shown publicly now, with the decision's reasons as JSON."""
+
+    candidate: Any
+    public: bool
+    reasons: tuple[dict[str, Any], ...]
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    block: int
+    at: datetime
+    entries: tuple[Entry, ...]
+    communities: dict[bytes, str | None]
+
+
+class Service:
+    """The registry of ``settings`` for the endpoints (one at a time, under a lock)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._registry: Any = None
+        self._catalogue: Catalogue | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._registry is not None:
+                self._registry.close()
+                self._registry = None
+
+    def _open(self) -> Any:
+        from ledger.registry import Registry
+
+        path = deployment_path(self.settings)
+        if not path.is_file():
+            raise ChainUnavailable(
+                f"no registry deployment at {path}: no chain has been set up for this data "
+                "directory",
+                hint="start the local chain (`heritage chain start`) or set HERITAGE_DEPLOYMENT",
+            )
+        return Registry(self.settings)
+
+    @contextmanager
+    def registry(self) -> Iterator[Any]:
+        """The registry (ledger.registry.Registry), held for the caller alone."""
+        with self._lock:
+            if self._registry is None:
+                self._registry = self._open()
+            try:
+                yield self._registry
+            except ChainError:
+                self._registry.close()
+                self._registry = None
+                raise
+
+    def run(self, work: Callable[[Any], T]) -> T:
+        with self.registry() as registry:
+            return work(registry)
+
+    def catalogue(self) -> Catalogue:
+        """Every claim with its public decision now, recomputed when the chain moved on."""
+        with self.registry() as registry:
+            with registry.reader.event_index() as index:
+                ids = [
+                    bytes(row[0])
+                    for row in index._db.execute(
+                        "SELECT community FROM community_created ORDER BY block_number, log_index"
+                    )
+                ]
+            with registry.session.chain_errors():
+                latest = int(registry.session.w3.eth.block_number)
+            now = datetime.now(UTC)
+            cached = self._catalogue
+            if cached is not None and cached.block == latest and (now - cached.at).seconds < 60:
+                return cached
+            catalogue = _gather(registry, ids, latest, now)
+            self._catalogue = catalogue
+            return catalogue
+
+
+def _gather(registry: Any, ids: list[bytes], block: int, now: datetime) -> Catalogue:
+    from exhibits.gather import gather
+    from exhibits.select import display_title
+    from exhibits.spec import ExhibitSpec, Selection
+    from ledger.rights.claims import decide_content
+
+    names: dict[bytes, str | None] = {}
+    for community in ids:
+        try:
+            name = registry.reader.community_document(community).get("name")
+        except NotFound:
+            name = None
+        names[community] = name if isinstance(name, str) else None
+    if not ids:
+        return Catalogue(block, now, (), names)
+    spec = ExhibitSpec(
+        title=(("en", "catalogue"),),
+        languages=("en",),
+        selection=Selection(communities=tuple("0x" + c.hex() for c in ids)),
+    )
+    found = gather(registry.reader, spec)
+    entries = []
+    for candidate in found.candidates:
+        decision = decide_content(candidate.claims, now)
+        public = decision.allowed and not candidate.sealed
+        entries.append(
+            Entry(
+                candidate=candidate,
+                public=public,
+                reasons=tuple(r.to_json() for r in decision.reasons),
+                title=display_title(candidate, ("en",)) if not candidate.sealed else "",
+            )
+        )
+    return Catalogue(block, now, tuple(entries), names)
