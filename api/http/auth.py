@@ -28,13 +28,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
 
 from api.http.errors import Forbidden, Unauthorized
 from ledger.documents import parse_bytes32
@@ -42,6 +43,7 @@ from ledger.documents import parse_bytes32
 __all__ = [
     "HEADERS",
     "MAX_LIFETIME",
+    "SIGNATURE_SCHEME",
     "NonceStore",
     "Signed",
     "request_digest",
@@ -181,7 +183,19 @@ def _header(request: Request, name: str) -> str:
     return value
 
 
-async def require_keyholder(request: Request) -> Signed:
+#: How the OpenAPI document names the scheme (the signature header; the others go with it).
+SIGNATURE_SCHEME: Final = APIKeyHeader(
+    name="X-Heritage-Signature",
+    scheme_name="keyholderSignature",
+    description="An EIP-712 signature by a community keyholder over the request, with the "
+    "headers X-Heritage-Signer, -Community, -Nonce and -Expiry (docs/api.md).",
+    auto_error=False,
+)
+
+
+async def require_keyholder(
+    request: Request, _signature: Annotated[str | None, Security(SIGNATURE_SCHEME)] = None
+) -> Signed:
     """The dependency of every signed operation: the checked signer, or 401/403."""
     signer_text = _header(request, "X-Heritage-Signer")
     community = parse_bytes32(_header(request, "X-Heritage-Community"))

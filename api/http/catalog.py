@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from api.http.auth import Signed, require_keyholder
@@ -30,6 +31,12 @@ router = APIRouter()
 
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many per page")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="skip this many")]
+CommunityRef = Annotated[
+    str, PathParam(min_length=1, max_length=200, description="a community's name or 0x id")
+]
+ItemId = Annotated[
+    str, PathParam(pattern="^0[xX][0-9a-fA-F]{64}$", description="an item's 0x id (claim key)")
+]
 
 
 def _service(request: Request) -> Service:
@@ -123,7 +130,7 @@ async def list_communities(
     responses=error_responses(400, 404, 503),
     tags=["communities"],
 )
-async def get_community(request: Request, ref: str) -> dict[str, Any]:
+async def get_community(request: Request, ref: CommunityRef) -> dict[str, Any]:
     service = _service(request)
 
     def work() -> dict[str, Any]:
@@ -219,7 +226,7 @@ def _public_entry(catalogue: Catalogue, item: str) -> Entry:
     responses=error_responses(400, 404, 503),
     tags=["items"],
 )
-async def get_item(request: Request, item: str) -> dict[str, Any]:
+async def get_item(request: Request, item: ItemId) -> dict[str, Any]:
     service = _service(request)
 
     def work() -> dict[str, Any]:
@@ -247,7 +254,7 @@ def _terms_document(service: Service, cid: Any) -> dict[str, Any] | None:
     responses=error_responses(400, 404, 503),
     tags=["terms"],
 )
-async def get_terms(request: Request, item: str) -> dict[str, Any]:
+async def get_terms(request: Request, item: ItemId) -> dict[str, Any]:
     service = _service(request)
 
     def work() -> dict[str, Any]:
@@ -273,7 +280,7 @@ async def get_terms(request: Request, item: str) -> dict[str, Any]:
 )
 async def community_items(
     request: Request,
-    ref: str,
+    ref: CommunityRef,
     signed: Annotated[Signed, Depends(require_keyholder)],
     limit: Limit = 100,
     offset: Offset = 0,

@@ -95,6 +95,7 @@ _EXAMPLES: Final[dict[int, tuple[str, str, str | None]]] = {
     422: ("usage_error", "invalid request: query limit: not an integer", None),
     429: ("rate_limited", "too many requests from this client", "retry after 1 s"),
     500: ("internal_error", "internal error; see the server's log", None),
+    502: ("chain_error", "the chain answered with an error", "check the chain's log"),
     503: ("chain_unavailable", "no chain answers at http://127.0.0.1:8545", "start it"),
     504: ("timeout", "the request took longer than 60 s", "retry, or narrow it"),
 }
@@ -109,6 +110,7 @@ _DESCRIPTIONS: Final = {
     422: "Invalid parameters",
     429: "Too many requests",
     500: "Internal error",
+    502: "The chain failed",
     503: "The chain does not answer",
     504: "Took too long",
 }
@@ -121,7 +123,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of an operation's error statuses (each with an example),
     plus the ones every operation can answer."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in sorted({*statuses, *COMMON_STATUSES}):
+    wanted = {*statuses, *COMMON_STATUSES}
+    if 503 in wanted:
+        wanted.add(502)  # what needs the chain can also meet a chain that fails
+    for status in sorted(wanted):
         code, message, hint = _EXAMPLES[status]
         out[status] = {
             "model": ErrorBody,

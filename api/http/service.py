@@ -74,7 +74,11 @@ class Service:
                 "directory",
                 hint="start the local chain (`heritage chain start`) or set HERITAGE_DEPLOYMENT",
             )
-        return Registry(self.settings)
+        registry = Registry(self.settings)
+        # Requests run in a pool of threads, and the app closes on yet another: the session
+        # must keep no per-thread index connection, so each use opens its own.
+        registry.session._owner = -1
+        return registry
 
     @contextmanager
     def registry(self) -> Iterator[Any]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 
 from api.http.errors import error_responses
@@ -42,9 +43,14 @@ def _verify(service: Service, target: str) -> dict[str, Any]:
     "/verify/{cid}",
     response_model=VerifyOut,
     summary="Verify a CID (or a 0x item key) against the registry",
-    responses=error_responses(400, 503),
+    responses=error_responses(400, 404, 503),
 )
-async def verify_cid(request: Request, cid: str) -> dict[str, Any]:
+async def verify_cid(
+    request: Request,
+    cid: Annotated[
+        str, PathParam(min_length=1, max_length=200, description="a CID or 0x item key")
+    ],
+) -> dict[str, Any]:
     service: Service = request.app.state.service
     from ledger.verify.report import names_an_item
 
@@ -60,7 +66,7 @@ async def verify_cid(request: Request, cid: str) -> dict[str, Any]:
     "/verify",
     response_model=VerifyOut,
     summary="Verify an uploaded file against the registry",
-    responses=error_responses(400, 503),
+    responses=error_responses(400, 404, 503),
 )
 async def verify_file(request: Request, file: UploadFile) -> dict[str, Any]:
     service: Service = request.app.state.service

@@ -112,7 +112,7 @@ def test_one_item_and_its_terms(client: httpx.Client, world: World) -> None:
     terms = get_json(client, f"/items/{world.id('anchor')}/terms")
     assert terms["terms_cid"] == item["terms_cid"] and terms["revoked"] is False
     assert terms["document"]["community"] == "0x" + world.reef.hex()
-    bad = get_json(client, "/items/not-an-id", 400)
+    bad = get_json(client, "/items/not-an-id", 422)
     assert bad["error"]["code"] == "usage_error"
 
 
