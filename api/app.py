@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.http import catalog, events, exhibits, verify
+from api.http import catalog, events, verify
+from api.http import exhibits as exhibit_builds
 from api.http.auth import NonceStore
 from api.http.errors import error_responses, install_error_handlers
 from api.http.limits import ApiLimits, Limits
@@ -29,9 +31,12 @@ __all__ = ["ApiLimits", "create_app"]
 VERSION = "1"
 
 
-def create_app(settings: Settings, *, limits: ApiLimits | None = None) -> FastAPI:
-    """The API over ``settings``' data directory, chain and IPFS node."""
-    service = Service(settings)
+def create_app(
+    settings: Settings, *, limits: ApiLimits | None = None, exhibits: Path | None = None
+) -> FastAPI:
+    """The API over ``settings``' data directory, chain and IPFS node; exhibit builds go to
+    ``exhibits`` (default: ``<data dir>-exhibits`` beside the data directory)."""
+    service = Service(settings, exhibits)
     nonces = NonceStore(settings.data_dir / "api-nonces.sqlite")
 
     @contextlib.asynccontextmanager
@@ -78,6 +83,6 @@ def create_app(settings: Settings, *, limits: ApiLimits | None = None) -> FastAP
     app.include_router(catalog.router)
     app.include_router(verify.router)
     app.include_router(events.router)
-    app.include_router(exhibits.router)
+    app.include_router(exhibit_builds.router)
     app.add_middleware(Limits, limits=limits or ApiLimits())
     return app

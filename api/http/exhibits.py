@@ -1,7 +1,11 @@
-"""Exhibit builds: ``GET /exhibits`` (each build's title, moment and counts: how many items
-are shown and how many excluded, never which nor why) and ``GET /exhibits/{name}.zip`` (the
-built site as a zip). Builds live in ``<data dir>/exhibits/<name>/``, each with its report
-beside it (``<name>.report.json``, as ``heritage exhibit build`` writes it)."""
+"""Exhibit builds: ``POST /exhibits/{name}`` (a build from a spec, signed by a keyholder of a
+community the spec selects), ``GET /exhibits`` (each build's title, moment and counts: how
+many items are shown and how many excluded, never which nor why) and
+``GET /exhibits/{name}.zip`` (the built site as a zip).
+
+Builds live in ``<exhibits folder>/<name>/`` (by default ``<data dir>-exhibits``, beside the
+data directory: a site is never built inside it), each with its report beside it
+(``<name>.report.json``, as ``heritage exhibit build`` writes it)."""
 
 from __future__ import annotations
 
@@ -13,22 +17,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from api.http.errors import error_responses
+from api.http.auth import Signed, require_keyholder
+from api.http.errors import Forbidden, error_responses
 from api.http.service import Service
-from ledger.errors import NotFound
+from ledger.errors import NotFound, UsageError
 
-__all__ = ["ExhibitOut", "exhibits_dir", "router"]
+__all__ = ["BuildOut", "ExhibitOut", "exhibits_dir", "router"]
 
 router = APIRouter(tags=["exhibits"])
 
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _MAX_REPORT: Final = 64 << 20
+_MAX_SPEC: Final = 1 << 20
 
 
 class ExhibitOut(BaseModel):
@@ -56,7 +62,7 @@ class ExhibitList(BaseModel):
 
 
 def exhibits_dir(service: Service) -> Path:
-    return service.settings.data_dir / "exhibits"
+    return service.exhibits
 
 
 def _report(folder: Path) -> dict[str, Any] | None:
@@ -166,3 +172,87 @@ async def download_exhibit(
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
     )
+
+
+class BuildOut(BaseModel):
+    """A finished build: its counts, and for the keyholder who asked, each excluded item's
+    id with the reasons (never its title)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "name": "reef-2026",
+                "shown": 6,
+                "excluded": [{"id": "0x" + "ab" * 32, "reasons": ["claim.revoked"]}],
+                "built_at": "2026-12-01T10:00:00Z",
+            }
+        }
+    )
+    name: str
+    shown: int
+    excluded: list[dict[str, Any]]
+    built_at: str
+
+
+_SPEC_EXAMPLE = (
+    'title = "Voices of the Reef"\nlanguages = ["en"]\n[select]\ncommunities = ["Reef"]\n'
+)
+
+
+def _build(service: Service, name: str, text: bytes, signed: Signed) -> dict[str, Any]:
+    from exhibits.build import build_exhibit
+    from exhibits.spec import parse_spec
+
+    spec = parse_spec(text, "the exhibit spec")
+    with service.registry() as registry:
+        selected = {registry.reader.resolve_community(c) for c in spec.selection.communities}
+    if signed.community not in selected:
+        raise Forbidden(
+            "the signer's community is not one the exhibit spec selects",
+            hint="a keyholder of a selected community builds its exhibit",
+        )
+    root = exhibits_dir(service)
+    root.mkdir(parents=True, exist_ok=True)
+    with service.exclusive():  # the build opens a registry of its own
+        result = build_exhibit(spec, root / name, settings=service.settings)
+    return {
+        "name": name,
+        "shown": len(result.choice.shown),
+        "excluded": [
+            {
+                "id": "0x" + e.candidate.key.hex(),
+                "reasons": [r.code for r in e.reasons if r.denies],
+            }
+            for e in result.choice.excluded
+        ],
+        "built_at": result.built_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@router.post(
+    "/exhibits/{name}",
+    response_model=BuildOut,
+    summary="Build an exhibit from a spec (TOML body; signed by a selected community's keyholder)",
+    responses=error_responses(400, 401, 403, 404, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/toml": {
+                    "schema": {"type": "string", "maxLength": _MAX_SPEC},
+                    "example": _SPEC_EXAMPLE,
+                }
+            },
+        }
+    },
+)
+async def build(
+    request: Request,
+    name: Annotated[str, PathParam(pattern=f"^{_NAME.pattern}$", max_length=100)],
+    signed: Annotated[Signed, Depends(require_keyholder)],
+) -> dict[str, Any]:
+    service: Service = request.app.state.service
+    text = await request.body()
+    if len(text) > _MAX_SPEC:
+        raise UsageError(f"an exhibit spec of {len(text)} bytes is over 1 MiB")
+    return await run_in_threadpool(_build, service, name, text, signed)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ledger.chain import deployment_path
@@ -52,8 +53,12 @@ class Catalogue:
 class Service:
     """The registry of ``settings`` for the endpoints (one at a time, under a lock)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, exhibits: Path | None = None) -> None:
         self.settings = settings
+        #: Where exhibit builds go: outside the data directory, as every site must be.
+        self.exhibits = exhibits or settings.data_dir.with_name(
+            settings.data_dir.name + "-exhibits"
+        )
         self._lock = threading.RLock()
         self._registry: Any = None
         self._catalogue: Catalogue | None = None
@@ -92,6 +97,14 @@ class Service:
                 self._registry.close()
                 self._registry = None
                 raise
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The data directory for the caller alone, with the shared registry closed (for
+        work that opens its own, such as an exhibit build)."""
+        with self._lock:
+            self.close()
+            yield
 
     def run(self, work: Callable[[Any], T]) -> T:
         with self.registry() as registry:

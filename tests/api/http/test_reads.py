@@ -131,9 +131,7 @@ def test_verification_by_cid_and_by_upload(client: httpx.Client, world: World) -
     assert not list((world.settings.data_dir / "tmp").glob("verify-*"))  # nothing kept
 
 
-def test_the_event_feed_pages_through_every_event_once(
-    client: httpx.Client, world: World
-) -> None:
+def test_the_event_feed_pages_through_every_event_once(client: httpx.Client, world: World) -> None:
     seen: list[tuple[int, int]] = []
     cursor = ""
     while True:
@@ -162,9 +160,7 @@ def _public_answers(client: httpx.Client, world: World) -> list[str]:
     return texts
 
 
-def test_no_public_answer_holds_a_non_public_items_name(
-    client: httpx.Client, world: World
-) -> None:
+def test_no_public_answer_holds_a_non_public_items_name(client: httpx.Client, world: World) -> None:
     texts = _public_answers(client, world)
     assert len(texts) > 20
     # the scan reads real answers: the public items' names are in them
@@ -238,9 +234,10 @@ def test_unsigned_replayed_expired_tampered_and_foreign_requests_are_refused(
     _error(client.get(path, headers=chain), 401, "unauthorized")
     # the signature of one key, named as another keyholder's
     second = _keyholders(world, world.reef)[1]
-    renamed = {**signed_headers(
-        holder, chain_id=CHAIN_ID, method="GET", path=path, community=world.reef
-    ), "X-Heritage-Signer": second}
+    renamed = {
+        **signed_headers(holder, chain_id=CHAIN_ID, method="GET", path=path, community=world.reef),
+        "X-Heritage-Signer": second,
+    }
     _error(client.get(path, headers=renamed), 401, "unauthorized")
     # a key that holds nothing: 403
     stranger = bytes(Account.create().key)
@@ -254,3 +251,64 @@ def test_unsigned_replayed_expired_tampered_and_foreign_requests_are_refused(
     fresh = "0x" + os.urandom(32).hex()
     broken = {**headers, "X-Heritage-Nonce": fresh, "X-Heritage-Signature": "0xzz"}
     _error(client.get(path, headers=broken), 401, "unauthorized")
+
+
+# ---- exhibits ------------------------------------------------------------------------------
+
+
+def test_a_keyholder_builds_an_exhibit_then_anyone_lists_and_downloads_it(
+    client: httpx.Client, world: World
+) -> None:
+    import io
+    import zipfile
+
+    from tests.exhibits.build_support import spec_text
+
+    spec = spec_text(world).encode()
+    path = "/exhibits/reef-show"
+    unsigned = client.post(path, content=spec, headers={"Content-Type": "application/toml"})
+    _error(unsigned, 401, "unauthorized")
+    hill_key = _key(world, _keyholders(world, world.hill)[0])
+    foreign = signed_headers(
+        hill_key, chain_id=CHAIN_ID, method="POST", path=path, community=world.hill, body=spec
+    )
+    _error(client.post(path, content=spec, headers=foreign), 403, "forbidden")
+    holder = _key(world, _keyholders(world, world.reef)[0])
+    headers = signed_headers(
+        holder, chain_id=CHAIN_ID, method="POST", path=path, community=world.reef, body=spec
+    )
+    built = client.post(path, content=spec, headers=headers)
+    assert built.status_code == 200, built.text
+    answer = built.json()
+    # Reef's claims: six public ones are shown; drum (revoked), shared-shell (disputed),
+    # sacred-sea (sealed) and tide (embargoed) are excluded, each with a reason.
+    assert answer["shown"] == len(PUBLIC)
+    excluded = {e["id"]: e["reasons"] for e in answer["excluded"]}
+    assert set(excluded) == _names(
+        world, {"drum-revoked", "shared-shell", "sacred-sea", "tide-embargoed"}
+    )
+    assert all(excluded.values())
+    assert "sacred-sea" not in built.text
+    listed = get_json(client, "/exhibits")["exhibits"]
+    assert [(e["name"], e["shown"], e["excluded"]) for e in listed] == [("reef-show", 6, 4)]
+    assert "reasons" not in str(listed)  # counts only, to anyone
+    download = client.get("/exhibits/reef-show.zip")
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+    site = world.settings.data_dir.with_name("data-exhibits") / "reef-show"
+    on_disk = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert sorted(names) == on_disk and "index.html" in names
+    bad = client.post(
+        path,
+        content=b"title = 3",
+        headers=signed_headers(
+            holder,
+            chain_id=CHAIN_ID,
+            method="POST",
+            path=path,
+            community=world.reef,
+            body=b"title = 3",
+        ),
+    )
+    _error(bad, 400, "invalid_exhibit_spec")
