@@ -15,18 +15,22 @@ it allows it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from ledger.chain import deployment_path
 from ledger.errors import ChainError, ChainUnavailable, NotFound
 from ledger.settings import Settings
 
-__all__ = ["Catalogue", "Entry", "Service"]
+__all__ = ["FRESH_SECONDS", "Catalogue", "Entry", "Service"]
+
+#: How long a look at the chain's head serves reads of the catalogue.
+FRESH_SECONDS: Final = 1.0
 
 T = TypeVar("T")
 
@@ -62,6 +66,8 @@ class Service:
         self._lock = threading.RLock()
         self._registry: Any = None
         self._catalogue: Catalogue | None = None
+        self._found: tuple[int, tuple[Any, ...], dict[bytes, str | None]] | None = None
+        self._looked = 0.0  # time.monotonic() of the last look at the chain
 
     def close(self) -> None:
         with self._lock:
@@ -111,7 +117,12 @@ class Service:
             return work(registry)
 
     def catalogue(self) -> Catalogue:
-        """Every claim with its public decision now, recomputed when the chain moved on."""
+        """Every claim with its public decision now, recomputed when the chain moved on.
+        Within :data:`FRESH_SECONDS` of the last look, the chain is not asked again: a read
+        then costs no chain round trip (answers lag the chain by at most that)."""
+        cached = self._catalogue
+        if cached is not None and time.monotonic() - self._looked < FRESH_SECONDS:
+            return cached
         with self.registry() as registry:
             with registry.reader.event_index() as index:
                 ids = [
@@ -122,20 +133,21 @@ class Service:
                 ]
             with registry.session.chain_errors():
                 latest = int(registry.session.w3.eth.block_number)
-            now = datetime.now(UTC)
-            cached = self._catalogue
-            if cached is not None and cached.block == latest and (now - cached.at).seconds < 60:
-                return cached
-            catalogue = _gather(registry, ids, latest, now)
+            found = self._found
+            if found is None or found[0] != latest or len(found[2]) != len(ids):
+                found = (latest, *_gather(registry, ids))
+                self._found = found
+            # Decided again at every look: terms change with time (seasons, embargoes, expiry).
+            catalogue = _decide(found[0], found[1], found[2], datetime.now(UTC))
             self._catalogue = catalogue
+            self._looked = time.monotonic()
             return catalogue
 
 
-def _gather(registry: Any, ids: list[bytes], block: int, now: datetime) -> Catalogue:
+def _gather(registry: Any, ids: list[bytes]) -> tuple[tuple[Any, ...], dict[bytes, str | None]]:
+    """Every claim of the communities ``ids`` (exhibits.model.Candidate) and their names."""
     from exhibits.gather import gather
-    from exhibits.select import display_title
     from exhibits.spec import ExhibitSpec, Selection
-    from ledger.rights.claims import decide_content
 
     names: dict[bytes, str | None] = {}
     for community in ids:
@@ -145,23 +157,30 @@ def _gather(registry: Any, ids: list[bytes], block: int, now: datetime) -> Catal
             name = None
         names[community] = name if isinstance(name, str) else None
     if not ids:
-        return Catalogue(block, now, (), names)
+        return (), names
     spec = ExhibitSpec(
         title=(("en", "catalogue"),),
         languages=("en",),
         selection=Selection(communities=tuple("0x" + c.hex() for c in ids)),
     )
-    found = gather(registry.reader, spec)
+    return gather(registry.reader, spec).candidates, names
+
+
+def _decide(
+    block: int, candidates: tuple[Any, ...], names: dict[bytes, str | None], now: datetime
+) -> Catalogue:
+    from exhibits.select import display_title
+    from ledger.rights.claims import decide_content
+
     entries = []
-    for candidate in found.candidates:
+    for candidate in candidates:
         decision = decide_content(candidate.claims, now)
-        public = decision.allowed and not candidate.sealed
         entries.append(
             Entry(
                 candidate=candidate,
-                public=public,
+                public=decision.allowed and not candidate.sealed,
                 reasons=tuple(r.to_json() for r in decision.reasons),
-                title=display_title(candidate, ("en",)) if not candidate.sealed else "",
+                title="" if candidate.sealed else display_title(candidate, ("en",)),
             )
         )
     return Catalogue(block, now, tuple(entries), names)
