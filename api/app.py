@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.http import catalog, events, verify
+from api.http import catalog, consent, events, verify
 from api.http import exhibits as exhibit_builds
 from api.http.auth import NonceStore
 from api.http.errors import error_responses, install_error_handlers
@@ -32,11 +32,17 @@ VERSION = "1"
 
 
 def create_app(
-    settings: Settings, *, limits: ApiLimits | None = None, exhibits: Path | None = None
+    settings: Settings,
+    *,
+    limits: ApiLimits | None = None,
+    exhibits: Path | None = None,
+    sender: Any = None,
 ) -> FastAPI:
     """The API over ``settings``' data directory, chain and IPFS node; exhibit builds go to
-    ``exhibits`` (default: ``<data dir>-exhibits`` beside the data directory)."""
-    service = Service(settings, exhibits)
+    ``exhibits`` (default: ``<data dir>-exhibits`` beside the data directory); ``sender`` (an
+    eth_account LocalAccount) pays for transactions (default: anvil's dev account on a local
+    development chain, none elsewhere)."""
+    service = Service(settings, exhibits, sender)
     nonces = NonceStore(settings.data_dir / "api-nonces.sqlite")
 
     @contextlib.asynccontextmanager
@@ -83,6 +89,7 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(verify.router)
     app.include_router(events.router)
+    app.include_router(consent.router)
     app.include_router(exhibit_builds.router)
     app.add_middleware(Limits, limits=limits or ApiLimits())
     return app

@@ -57,8 +57,11 @@ class Catalogue:
 class Service:
     """The registry of ``settings`` for the endpoints (one at a time, under a lock)."""
 
-    def __init__(self, settings: Settings, exhibits: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, exhibits: Path | None = None, sender: Any = None
+    ) -> None:
         self.settings = settings
+        self.sender = sender  # eth_account LocalAccount: pays for what the API sends
         #: Where exhibit builds go: outside the data directory, as every site must be.
         self.exhibits = exhibits or settings.data_dir.with_name(
             settings.data_dir.name + "-exhibits"
@@ -111,6 +114,26 @@ class Service:
         with self._lock:
             self.close()
             yield
+
+    @contextmanager
+    def sending(self) -> Iterator[Any]:
+        """The registry with a sender that pays for transactions (the app's, else anvil's
+        dev account on a local development chain); the catalogue is read again after."""
+        from local_chain import ANVIL_CHAIN_ID, anvil_dev_account, uses_outside_chain
+
+        with self.registry() as registry:
+            if self.sender is not None:
+                registry.session.use_sender(self.sender)
+            elif (
+                not uses_outside_chain(self.settings)
+                or registry.client.chain_id() == ANVIL_CHAIN_ID
+            ):
+                registry.session.use_sender(anvil_dev_account())
+            try:
+                yield registry
+            finally:
+                self._looked = 0.0
+                self._found = None
 
     def run(self, work: Callable[[Any], T]) -> T:
         with self.registry() as registry:

@@ -312,3 +312,54 @@ def test_a_keyholder_builds_an_exhibit_then_anyone_lists_and_downloads_it(
         ),
     )
     _error(bad, 400, "invalid_exhibit_spec")
+
+
+# ---- writes through consent (last: it revokes an item of the module's world) ----------------
+
+
+def _post_signed(
+    client: httpx.Client, path: str, document: Any, key: bytes, community: bytes
+) -> httpx.Response:
+    import json
+
+    body = json.dumps(document).encode()
+    headers = signed_headers(
+        key, chain_id=CHAIN_ID, method="POST", path=path, community=community, body=body
+    )
+    return client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+
+
+def test_a_revocation_requested_signed_and_submitted_over_the_api(
+    client: httpx.Client, world: World
+) -> None:
+    import json
+
+    from ledger.consent.files import encode_signature, parse_request
+    from ledger.consent.status import sign_request
+
+    reef_holders = _keyholders(world, world.reef)
+    holder = _key(world, reef_holders[0])
+    hill_key = _key(world, _keyholders(world, world.hill)[0])
+    item = world.id("bowl")
+    assert item in _ids(get_json(client, "/items"))
+    made = _post_signed(client, "/consent/requests/revoke", {"item": item}, holder, world.reef)
+    assert made.status_code == 200, made.text
+    document = made.json()
+    request = parse_request(made.content, "the answer")
+    assert request.action == "RevokeTerms"
+    signature = json.loads(
+        encode_signature(sign_request(request, Account.from_key(_key(world, reef_holders[1]))))
+    )
+    payload = {"request": document, "signatures": [signature]}
+    # Hill's keyholder may not submit Reef's request; nothing unsigned is accepted
+    foreign = _post_signed(client, "/consent/submit", payload, hill_key, world.hill)
+    _error(foreign, 403, "forbidden")
+    _error(client.post("/consent/submit", json=payload), 401, "unauthorized")
+    assert item in _ids(get_json(client, "/items"))  # nothing was sent
+    sent = _post_signed(client, "/consent/submit", payload, holder, world.reef)
+    assert sent.status_code == 200, sent.text
+    assert item not in _ids(get_json(client, "/items"))
+    _error(client.get(f"/items/{item}"), 404, "not_found")
+    # the same request again: the chain has moved on, the request is stale
+    again = _post_signed(client, "/consent/submit", payload, holder, world.reef)
+    assert again.status_code in (400, 409), again.text
