@@ -1,6 +1,6 @@
 """Read endpoints of communities and items: ``/communities``, ``/communities/{ref}``,
-``/items``, ``/items/{id}``, ``/items/{id}/terms``, and the keyholders' own view
-``/communities/{ref}/items`` (signed requests only).
+``/items``, ``/items/{id}``, ``/items/{id}/terms``, ``/items/{id}/descriptions``, and the
+keyholders' own view ``/communities/{ref}/items`` (signed requests only).
 
 Public answers hold only items whose content every claim allows to be shown now
 (:func:`ledger.rights.claims.decide_content`): any other item is absent from lists and
@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 
 from api.http.auth import Signed, require_keyholder
 from api.http.errors import error_responses
@@ -299,5 +300,41 @@ async def community_items(
             "limit": limit,
             "items": [item_json(e, catalogue.communities) for e in found[offset : offset + limit]],
         }
+
+    return await run_in_threadpool(work)
+
+
+class DescriptionsOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "item": "0x" + "ab" * 32,
+                "versions": [{"version": 1, "title": {"en": "Anchor stone"}}],
+            }
+        }
+    )
+    item: str
+    versions: list[dict[str, Any]]
+
+
+@router.get(
+    "/items/{item}/descriptions",
+    response_model=DescriptionsOut,
+    summary="Every version of a public item's description, oldest first",
+    responses=error_responses(404, 503),
+    tags=["descriptions"],
+)
+async def get_descriptions(request: Request, item: ItemId) -> dict[str, Any]:
+    service = _service(request)
+
+    def work() -> dict[str, Any]:
+        from ledger.registry.descriptions import description_history
+
+        catalogue = service.catalogue()
+        entry = _public_entry(catalogue, item)
+        with service.registry() as registry:
+            claim = registry.reader.resolve(entry.candidate.item_id)
+            versions = description_history(registry.reader, claim)
+        return {"item": entry.candidate.item_id, "versions": [v.to_json() for v in versions]}
 
     return await run_in_threadpool(work)

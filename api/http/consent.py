@@ -1,5 +1,6 @@
-"""Writes through k-of-n consent: ``POST /consent/requests/revoke`` (a RevokeTerms request
-for keyholders to sign offline, as ``heritage consent request revoke`` makes it) and
+"""Writes through k-of-n consent: ``POST /consent/requests/terms`` and
+``POST /consent/requests/revoke`` (a SetTerms or RevokeTerms request for keyholders to sign
+offline, as ``heritage consent request terms|revoke`` makes it) and
 ``POST /consent/submit`` (a request with its signatures, sent to the registry as
 ``heritage consent submit`` sends it). Both are signed requests by a keyholder (docs/api.md);
 the submitter must be one of the request's own keyholders. The server relays the
@@ -31,6 +32,17 @@ class RevokeIn(BaseModel):
     item: str = Field(min_length=1, max_length=200, description="a CID or an item's 0x id")
 
 
+class TermsIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"item": _KEY, "terms": {"type": "heritage/terms", "version": 1}}
+        },
+    )
+    item: str = Field(min_length=1, max_length=200, description="a CID or an item's 0x id")
+    terms: dict[str, Any] = Field(description="the next terms document (docs/terms.md)")
+
+
 class SubmitIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -55,11 +67,29 @@ class DocumentOut(BaseModel):
     )
 
 
-def _request_document(service: Service, item: str, signed: Signed) -> dict[str, Any]:
+def _request_document(
+    service: Service, item: str, signed: Signed, terms: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    import os
+    import tempfile
+    from pathlib import Path
+
     from ledger.consent.files import encode_request
 
     with service.registry() as registry:
-        request = registry.consent.terms_request(item, None, community=signed.community)
+        if terms is None:
+            request = registry.consent.terms_request(item, None, community=signed.community)
+        else:
+            handle, name = tempfile.mkstemp(
+                prefix="terms-", suffix=".json", dir=registry.session.temp_dir()
+            )
+            path = Path(name)
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    json.dump(terms, out)
+                request = registry.consent.terms_request(item, path, community=signed.community)
+            finally:
+                path.unlink(missing_ok=True)
     if signed.signer not in request.keyholders:
         raise Forbidden("the signer is not a keyholder of the item's steward")
     document: dict[str, Any] = json.loads(encode_request(request))
@@ -100,6 +130,19 @@ async def revoke_request(
 ) -> dict[str, Any]:
     service: Service = request.app.state.service
     return await run_in_threadpool(_request_document, service, body.item, signed)
+
+
+@router.post(
+    "/consent/requests/terms",
+    response_model=DocumentOut,
+    summary="A request to set an item's next terms, for its keyholders to sign (signed)",
+    responses=error_responses(400, 401, 403, 404, 409, 503),
+)
+async def terms_request(
+    request: Request, body: TermsIn, signed: Annotated[Signed, Depends(require_keyholder)]
+) -> dict[str, Any]:
+    service: Service = request.app.state.service
+    return await run_in_threadpool(_request_document, service, body.item, signed, body.terms)
 
 
 @router.post(

@@ -151,7 +151,9 @@ def _public_answers(client: httpx.Client, world: World) -> list[str]:
     paths = ["/health", "/communities", "/items", "/exhibits", "/openapi.json"]
     paths += [f"/communities/{world.reef_name}", f"/communities/0x{world.hill.hex()}"]
     for name in world.keys:
-        paths += [f"/items/{world.id(name)}", f"/items/{world.id(name)}/terms"]
+        item = world.id(name)
+        paths += [f"/items/{item}", f"/items/{item}/terms", f"/items/{item}/descriptions"]
+        paths += [f"/verify/{world.cids[name]}"]
     page = get_json(client, "/events?limit=1000")
     assert page["next"] is None
     texts = [str(page)]
@@ -363,3 +365,28 @@ def test_a_revocation_requested_signed_and_submitted_over_the_api(
     # the same request again: the chain has moved on, the request is stale
     again = _post_signed(client, "/consent/submit", payload, holder, world.reef)
     assert again.status_code in (400, 409), again.text
+
+
+def test_descriptions_of_public_items_only(client: httpx.Client, world: World) -> None:
+    # The world's items were registered without descriptions: no version yet.
+    answer = get_json(client, f"/items/{world.id('anchor')}/descriptions")
+    assert answer == {"item": world.id("anchor"), "versions": []}
+    hidden = get_json(client, f"/items/{world.id('sacred-sea')}/descriptions", 404)
+    assert hidden["error"]["code"] == "not_found"
+
+
+def test_a_terms_request_carries_the_document_sent(client: httpx.Client, world: World) -> None:
+    from ledger.consent.files import parse_request
+    from tests.rights_support import public_terms
+
+    holder = _key(world, _keyholders(world, world.reef)[0])
+    terms = public_terms(world.reef)
+    body = {"item": world.id("anchor"), "terms": terms}
+    made = _post_signed(client, "/consent/requests/terms", body, holder, world.reef)
+    assert made.status_code == 200, made.text
+    request = parse_request(made.content, "the answer")
+    assert request.action == "SetTerms"
+    assert dict(request.terms_document or {}) == terms
+    broken = {"item": world.id("anchor"), "terms": {"type": "heritage/terms", "version": 1}}
+    refused = _post_signed(client, "/consent/requests/terms", broken, holder, world.reef)
+    _error(refused, 400, "invalid_terms")
