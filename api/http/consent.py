@@ -1,6 +1,7 @@
-"""Writes through k-of-n consent: ``POST /consent/requests/terms`` and
-``POST /consent/requests/revoke`` (a SetTerms or RevokeTerms request for keyholders to sign
-offline, as ``heritage consent request terms|revoke`` makes it) and
+"""Writes through k-of-n consent: ``POST /consent/requests/terms``, ``…/revoke`` and
+``…/description`` (a SetTerms, RevokeTerms or SetDescription request for keyholders to sign
+offline, as ``heritage consent request terms|revoke`` and ``heritage item describe
+--request`` make them) and
 ``POST /consent/submit`` (a request with its signatures, sent to the registry as
 ``heritage consent submit`` sends it). Both are signed requests by a keyholder (docs/api.md);
 the submitter must be one of the request's own keyholders. The server relays the
@@ -43,6 +44,24 @@ class TermsIn(BaseModel):
     terms: dict[str, Any] = Field(description="the next terms document (docs/terms.md)")
 
 
+class DescriptionIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "item": _KEY,
+                "description": {
+                    "type": "heritage/description",
+                    "version": 1,
+                    "title": {"en": "Anchor stone"},
+                },
+            }
+        },
+    )
+    item: str = Field(min_length=1, max_length=200, description="a CID or an item's 0x id")
+    description: dict[str, Any] = Field(description="the next description (docs/description.md)")
+
+
 class SubmitIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -68,7 +87,11 @@ class DocumentOut(BaseModel):
 
 
 def _request_document(
-    service: Service, item: str, signed: Signed, terms: dict[str, Any] | None = None
+    service: Service,
+    item: str,
+    signed: Signed,
+    terms: dict[str, Any] | None = None,
+    description: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     import os
     import tempfile
@@ -77,17 +100,20 @@ def _request_document(
     from ledger.consent.files import encode_request
 
     with service.registry() as registry:
-        if terms is None:
+        document = terms if terms is not None else description
+        if document is None:
             request = registry.consent.terms_request(item, None, community=signed.community)
         else:
-            handle, name = tempfile.mkstemp(
-                prefix="terms-", suffix=".json", dir=registry.session.temp_dir()
-            )
+            # The workflows read documents from files, with their checks and limits.
+            handle, name = tempfile.mkstemp(suffix=".json", dir=registry.session.temp_dir())
             path = Path(name)
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump(terms, out)
-                request = registry.consent.terms_request(item, path, community=signed.community)
+                    json.dump(document, out)
+                if terms is not None:
+                    request = registry.consent.terms_request(item, path, community=signed.community)
+                else:
+                    request = registry.descriptions.request(item, path, community=signed.community)
             finally:
                 path.unlink(missing_ok=True)
     if signed.signer not in request.keyholders:
@@ -143,6 +169,21 @@ async def terms_request(
 ) -> dict[str, Any]:
     service: Service = request.app.state.service
     return await run_in_threadpool(_request_document, service, body.item, signed, body.terms)
+
+
+@router.post(
+    "/consent/requests/description",
+    response_model=DocumentOut,
+    summary="A request to set an item's next description, for its keyholders to sign (signed)",
+    responses=error_responses(400, 401, 403, 404, 409, 503),
+)
+async def description_request(
+    request: Request, body: DescriptionIn, signed: Annotated[Signed, Depends(require_keyholder)]
+) -> dict[str, Any]:
+    service: Service = request.app.state.service
+    return await run_in_threadpool(
+        _request_document, service, body.item, signed, None, body.description
+    )
 
 
 @router.post(

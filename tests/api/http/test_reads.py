@@ -390,3 +390,38 @@ def test_a_terms_request_carries_the_document_sent(client: httpx.Client, world: 
     broken = {"item": world.id("anchor"), "terms": {"type": "heritage/terms", "version": 1}}
     refused = _post_signed(client, "/consent/requests/terms", broken, holder, world.reef)
     _error(refused, 400, "invalid_terms")
+
+
+def test_a_description_set_through_consent_over_the_api(
+    client: httpx.Client, world: World
+) -> None:
+    import json
+
+    from ledger.consent.files import encode_signature, parse_request
+    from ledger.consent.status import sign_request
+
+    holders = _keyholders(world, world.reef)
+    holder = _key(world, holders[0])
+    description = {
+        "type": "heritage/description",
+        "version": 1,
+        "title": {"en": "Anchor stone", "mi": "Punga kōhatu"},
+    }
+    body = {"item": world.id("anchor"), "description": description}
+    made = _post_signed(client, "/consent/requests/description", body, holder, world.reef)
+    assert made.status_code == 200, made.text
+    request = parse_request(made.content, "the answer")
+    assert request.action == "SetDescription"
+    signature = json.loads(
+        encode_signature(sign_request(request, Account.from_key(_key(world, holders[1]))))
+    )
+    payload = {"request": made.json(), "signatures": [signature]}
+    sent = _post_signed(client, "/consent/submit", payload, holder, world.reef)
+    assert sent.status_code == 200, sent.text
+    versions = get_json(client, f"/items/{world.id('anchor')}/descriptions")["versions"]
+    assert len(versions) == 1
+    assert "Punga kōhatu" in json.dumps(versions, ensure_ascii=False)
+    assert get_json(client, f"/items/{world.id('anchor')}")["title"] == "Anchor stone"
+    bad = {"item": world.id("anchor"), "description": {"type": "heritage/description"}}
+    refused = _post_signed(client, "/consent/requests/description", bad, holder, world.reef)
+    _error(refused, 400, "invalid_description")
