@@ -100,8 +100,8 @@ def _request_document(
     from ledger.consent.files import encode_request
 
     with service.registry() as registry:
-        document = terms if terms is not None else description
-        if document is None:
+        given = terms if terms is not None else description
+        if given is None:
             request = registry.consent.terms_request(item, None, community=signed.community)
         else:
             # The workflows read documents from files, with their checks and limits.
@@ -109,7 +109,7 @@ def _request_document(
             path = Path(name)
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump(document, out)
+                    json.dump(given, out)
                 if terms is not None:
                     request = registry.consent.terms_request(item, path, community=signed.community)
                 else:
