@@ -151,6 +151,8 @@ def _filtered(
     community: bytes | None,
     kind: str | None,
     q: str | None,
+    label: str | None = None,
+    license_id: str | None = None,
 ) -> list[Entry]:
     out = []
     for entry in entries:
@@ -158,6 +160,12 @@ def _filtered(
         if community is not None and c.community != community:
             continue
         if kind is not None and c.kind != kind:
+            continue
+        if label is not None and (c.terms is None or label not in c.terms.labels):
+            continue
+        if license_id is not None and (
+            c.terms is None or (c.terms.license or "").casefold() != license_id.casefold()
+        ):
             continue
         if q and not c.sealed:
             needle = q.casefold()
@@ -175,7 +183,7 @@ def _filtered(
     summary="List the public items",
     description="Items whose content may be shown publicly now (every claim on it allows "
     "it), in chain order; filters: community (name or 0x id), kind, text in the title or "
-    "file name.",
+    "file name, a label and the license of the terms.",
     responses=error_responses(400, 404, 503),
     tags=["items"],
 )
@@ -186,6 +194,12 @@ async def list_items(
     community: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(pattern="^(item|derivative|batch-item)$")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in the title")] = None,
+    label: Annotated[
+        str | None, Query(max_length=100, description="a label of the terms, e.g. tk:attribution")
+    ] = None,
+    license: Annotated[
+        str | None, Query(max_length=100, description="the terms' SPDX license, e.g. CC-BY-4.0")
+    ] = None,
 ) -> dict[str, Any]:
     service = _service(request)
 
@@ -196,7 +210,7 @@ async def list_items(
             with service.registry() as registry:
                 wanted = _resolve(registry, community)
         public = [e for e in catalogue.entries if e.public]
-        found = _filtered(catalogue, public, wanted, kind, q)
+        found = _filtered(catalogue, public, wanted, kind, q, label, license)
         return {
             "total": len(found),
             "offset": offset,

@@ -98,6 +98,11 @@ def test_paging_and_filters(client: httpx.Client, world: World) -> None:
     assert _ids(get_json(client, "/items?q=KITE")) == {world.id("kite-expiring")}
     for hidden in ("sacred", "tide", "drum"):
         assert get_json(client, f"/items?q={hidden}")["items"] == []
+    # every public item's terms: CC-BY-4.0 with the TK Attribution label (public_terms)
+    assert _ids(get_json(client, "/items?license=cc-by-4.0")) == _names(world, PUBLIC)
+    assert _ids(get_json(client, "/items?label=tk:attribution")) == _names(world, PUBLIC)
+    assert get_json(client, "/items?license=CC0-1.0")["items"] == []
+    assert get_json(client, "/items?label=tk:secret")["items"] == []
     unknown = get_json(client, "/items?community=Nobody-here", 404)
     assert unknown["error"]["code"] == "not_found"
 
