@@ -1,7 +1,6 @@
 """Writes through k-of-n consent: ``POST /consent/requests/terms``, ``…/revoke`` and
 ``…/description`` (a SetTerms, RevokeTerms or SetDescription request for keyholders to sign
-offline, as ``heritage consent request terms|revoke`` and ``heritage item describe
---request`` make them) and
+offline, as ``heritage consent request terms|revoke|describe`` makes them) and
 ``POST /consent/submit`` (a request with its signatures, sent to the registry as
 ``heritage consent submit`` sends it). Both are signed requests by a keyholder (docs/api.md);
 the submitter must be one of the request's own keyholders. The server relays the
