@@ -4,7 +4,8 @@
   that is not declared (chunked) is counted as it arrives and refused once over the cap.
 - Rate: a token bucket per client address (``rate`` requests per second, ``burst`` at once).
   The default (1000/s, burst 2000) never limits one local client at 100 requests per second.
-- Time: a request that has not started its answer after ``timeout`` seconds gets 504.
+- Time: a request that has not started its answer after ``timeout`` seconds gets 504 (an
+  answer once started, such as a long download, is not cut).
 
 Each refusal is the API's one error form (:mod:`api.http.errors`).
 """
@@ -12,6 +13,7 @@ Each refusal is the API's one error form (:mod:`api.http.errors`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -100,27 +102,41 @@ class Limits:
                     raise self._too_large()
             return message
 
+        began = asyncio.Event()
+
         async def watched(message: Message) -> None:
             nonlocal started
             if over:
                 return  # whatever the app made of the cut body: the answer is 413
             if message["type"] == "http.response.start":
                 started = True
+                began.set()
             await send(message)
 
+        async def guarded() -> None:
+            with contextlib.suppress(LimitExceeded):  # answered below, as 413
+                await self.app(scope, counted, watched)
+
+        # The time limit runs until the answer starts: a long download, once begun, goes on.
+        task = asyncio.ensure_future(guarded())
+        waiter = asyncio.ensure_future(began.wait())
         try:
-            await asyncio.wait_for(self.app(scope, counted, watched), self.limits.timeout)
-        except LimitExceeded:
-            pass
-        except TimeoutError:
-            if not started:
-                await error_response(
-                    504,
-                    "timeout",
-                    f"the request took longer than {self.limits.timeout:g} s",
-                    "retry, or ask for less (a smaller page, a smaller file)",
-                )(scope, receive, send)
-                return
+            await asyncio.wait({task, waiter}, timeout=self.limits.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            waiter.cancel()
+        if not task.done() and not started:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await error_response(
+                504,
+                "timeout",
+                f"the request took longer than {self.limits.timeout:g} s",
+                "retry, or ask for less (a smaller page, a smaller file)",
+            )(scope, receive, send)
+            return
+        await task
         if over and not started:
             error = self._too_large()
             await error_response(413, error.code, error.message, error.hint)(scope, receive, send)
