@@ -51,6 +51,7 @@ from api.cli.item import item_app
 from api.cli.keys import keys_app
 from api.cli.listing import community_list, item_list
 from api.cli.rights import terms_check
+from api.cli.serve import SERVE_EXAMPLES, serve_command
 from api.cli.terms import terms_app
 from api.cli.verify import verify_command
 from ledger.errors import ExitCode, HeritageError, UsageError
@@ -109,6 +110,7 @@ app.command("demo", epilog=DEMO_EPILOG)(demo_command)
 app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
+app.command("serve", epilog=SERVE_EXAMPLES)(serve_command)
 
 
 def _click_error(exc: typer.TyperException) -> HeritageError:
