@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -34,6 +35,7 @@ from ledger.index.schema import EVENT_TABLES
 __all__ = ["STREAM_BATCH", "StreamSettings", "close_streams", "router"]
 
 router = APIRouter(tags=["events"])
+_log = logging.getLogger(__name__)
 
 _CURSOR: Final = re.compile(r"([0-9]{1,12})\.([0-9]{1,6})")
 
@@ -165,6 +167,9 @@ async def _feed(
                 )
             except HeritageError:
                 return  # the chain went away: the client reconnects and is told so (503)
+            except Exception:  # a failure the session did not name: in the log, not the feed
+                _log.exception("the event stream could not read the index")
+                return
         for entry in page["events"]:
             after = (int(entry["block_number"]), int(entry["log_index"]))
             yield _message(entry)
