@@ -9,7 +9,8 @@ that item into the same site folder (the build replaces the previous one). The p
 temporary folder is one of the run's own (``TMPDIR``), so that what it leaves there is known.
 
 Every ``--every`` cycles (1,000; 10 with ``--quick``) it prints the resident memory (RSS), its
-growth since the first window, and each stage's p50 and p99 over the window. At the end:
+growth since the first window, and each stage's p50 and p99 over the window (and the p50 of
+each of the build's own stages, in the JSON). At the end:
 corrupt blocks (every block of the node's store re-hashed; target 0), leftover temporary files
 in the data directory, beside the site and in the temporary folder (target 0), and, as ratios
 to the same run's first window, the last window's p99 of each stage and its RSS. Last line
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         site.parent.mkdir()
         windows: list[dict[str, Any]] = []
         times: dict[str, list[float]] = {s: [] for s in STAGES}
+        laps: dict[str, list[float]] = {}  # the build's own stages (BuildResult.timings)
         started = time.monotonic()
         first_rss = 0
         with Registry(settings) as registrar:
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"cycle {n}: the build showed {len(result.choice.shown)} items"
                     )
                 path.unlink()
+                for lap, took in result.timings.items():
+                    laps.setdefault(lap, []).append(took)
                 for stage, took in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                     times[stage].append(took)
                 if (n + 1) % every == 0 or n + 1 == cycles:
@@ -162,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                     if not windows:
                         first_rss = rss
                     report = window_report(len(windows), n + 1, times, rss, first_rss)
+                    report["build_p50_ms"] = {
+                        lap: round(quantile(laps[lap], 0.5) * 1000, 1) for lap in laps
+                    }
                     windows.append(report)
                     print(
                         f"{n + 1} cycles ({time.monotonic() - started:.0f} s): "
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                         + ", ".join(f"{s} {report['p99_ms'][s]}" for s in STAGES),
                         flush=True,
                     )
-                    times = {s: [] for s in STAGES}
+                    times, laps = {s: [] for s in STAGES}, {}
             if not isinstance(node, EmbeddedNode):
                 raise SystemExit("the soak runs on the embedded node (HERITAGE_IPFS unset)")
             corrupt = node.verify()
