@@ -3,11 +3,12 @@
 Sets up an anvil of its own with a community and ``--items`` public items, serves the API
 (``create_app``) and, in the same run, a bare FastAPI app with one JSON endpoint, each by
 uvicorn in a process of its own; a second process on loopback sends requests from
-``--clients`` threads for ``--seconds`` (bounded also by ``--max-requests``) to each in turn:
-the API's ``/items``, ``/items/{id}``, ``/communities``, ``/events`` and ``/health`` in
-rotation, the bare app's one endpoint. Reports requests per second of each, their ratio
-(target: at least 0.7), the API's p50 and p99 latency and its error count (target: 0). Last
-line JSON. ``--quick``: 2 s per run, 3 items.
+``--clients`` threads (bounded also by ``--max-requests`` per run) to each in turn: the API's
+``/items``, ``/items/{id}``, ``/communities``, ``/events`` and ``/health`` in rotation, the
+bare app's one endpoint, for ``--seconds`` in all to each (12). Reports requests per second
+of each, their ratio (target: at least 0.7), the API's p50 and p99 latency (and the p50 of
+each kind of path) and its error count (target: 0). Last line JSON. ``--quick``: 2 s, one
+round, 3 items.
 
 On a shared machine the load of others comes and goes: a bare run and an API run minutes
 apart measure different machines. So the runs are split into ``--rounds`` pairs, each pair a
@@ -72,6 +73,7 @@ def _serve(kind: str, data: str, rpc: str, port: int) -> subprocess.Popen[bytes]
 def _load(base: str, paths: list[str], clients: int, seconds: float, cap: int, out: Any) -> None:
     """In the second process: ``clients`` threads, each on its own connection."""
     latencies: list[float] = []
+    by_path: dict[str, list[float]] = {}
     errors = 0
     lock = threading.Lock()
     sent = 0
@@ -99,6 +101,7 @@ def _load(base: str, paths: list[str], clients: int, seconds: float, cap: int, o
                 took = time.perf_counter() - start
                 with lock:
                     latencies.append(took)
+                    by_path.setdefault(path, []).append(took)
                     errors += 0 if ok else 1
 
     begin = time.monotonic()
@@ -109,7 +112,7 @@ def _load(base: str, paths: list[str], clients: int, seconds: float, cap: int, o
         thread.join()
     elapsed = time.monotonic() - begin
     out.put({"count": len(latencies), "elapsed": elapsed, "errors": errors,
-             "latencies": sorted(latencies)})  # fmt: skip
+             "latencies": sorted(latencies), "by_path": by_path})  # fmt: skip
 
 
 def _run(base: str, paths: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -132,7 +135,19 @@ def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "elapsed": sum(r["elapsed"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
         "latencies": sorted(x for r in runs for x in r["latencies"]),
+        "by_path": {
+            path: sorted(x for r in runs for x in r["by_path"].get(path, []))
+            for path in {p for r in runs for p in r["by_path"]}
+        },
     }
+
+
+def _kinds(by_path: dict[str, list[float]]) -> dict[str, list[float]]:
+    kinds: dict[str, list[float]] = {}
+    for path, times in by_path.items():
+        kind = "/items/{id}" if path.startswith("/items/") else path
+        kinds.setdefault(kind, []).extend(times)
+    return kinds
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -152,16 +167,18 @@ def _images(folder: Path, count: int) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="2 s per run, 3 items")
-    parser.add_argument("--seconds", type=float, default=None, help="length of each run (6)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="length of all runs of a server (12)"
+    )
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (8)")
     parser.add_argument("--items", type=int, default=None, help="public items (10)")
     parser.add_argument("--max-requests", type=int, default=20_000, help="cap per run")
     parser.add_argument(
-        "--rounds", type=int, default=None, help="pairs of runs the seconds split into (3)"
+        "--rounds", type=int, default=None, help="pairs of runs the seconds split into (6)"
     )
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (2.0 if args.quick else 6.0)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seconds = args.seconds or (2.0 if args.quick else 12.0)
+    args.rounds = args.rounds or (1 if args.quick else 6)
     count = args.items or (3 if args.quick else 10)
     if min(args.seconds, args.clients, count, args.max_requests, args.rounds) <= 0:
         parser.error("--seconds, --clients, --items, --max-requests and --rounds must be positive")
@@ -226,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms": round(_quantile(load["latencies"], 0.5) * 1000, 2),
         "p99_ms": round(_quantile(load["latencies"], 0.99) * 1000, 2),
         "requests": load["count"],
+        # Where the time goes: the p50 of each kind of path (every /items/{id} together).
+        "p50_ms_by_path": {
+            path: round(_quantile(sorted(times), 0.5) * 1000, 2)
+            for path, times in _kinds(load["by_path"]).items()
+        },
         "errors": load["errors"] + base["errors"],
     }
     print(
