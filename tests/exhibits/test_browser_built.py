@@ -27,7 +27,7 @@ from playwright.sync_api import BrowserContext, Page
 from exhibits.serve import make_server
 from exhibits.spec import load_spec
 from ledger.settings import load_settings
-from tests.browser_support import INSECURE_HOST, Watch, launch, screenshot
+from tests.browser_support import INSECURE_HOST, Watch, keep_screenshot, launch, screenshot
 from tests.cli_runner import isolated_environment
 from tests.exhibits.built_site_support import NAMES, Built, build_collection
 from tests.exhibits.media_support import CANARY as MEDIA_CANARY
@@ -165,7 +165,7 @@ def test_the_gallery_draws(page: Page, built: Built, origin: str) -> None:
         "#item-list li[data-item]", "(rows) => rows.map((r) => r.dataset.item)"
     )
     assert sorted(listed) == sorted(built.ids[n] for n in NAMES)
-    screenshot(page, "built-index")
+    keep_screenshot(page, "built-index")
     # The favicon comes from the site itself.
     icon = page.evaluate(
         "fetch(document.querySelector('link[rel=icon]').href)"
@@ -241,7 +241,7 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
     page.select_option("#language", "mi")
     assert page.is_visible("[data-lang=mi]") and not page.is_visible("[data-lang=en]")
     page.select_option("#language", "en")
-    screenshot(page, f"built-{name}")
+    keep_screenshot(page, f"built-{name}")
     status, text = click_verify(page)
     assert status == "verified", text
     listed = [f["name"] for f in proofs(built)["items"][item]["files"]]
@@ -258,7 +258,7 @@ def test_an_item_page(page: Page, built: Built, origin: str, name: str) -> None:
             served.write_bytes(original)
         assert status == "mismatch", text
         assert "model.glb: mismatch" in text and "poster.png: verified" in text
-        screenshot(page, "built-teapot-mismatch")
+        keep_screenshot(page, "built-teapot-mismatch")
     watch.assert_clean()
     assert warnings == []
 
