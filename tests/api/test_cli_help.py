@@ -161,3 +161,29 @@ def test_examples_are_added_once_however_many_times_the_cli_runs() -> None:
     for _ in range(3):
         proc = run_heritage(["item", "show", "--help"])
     assert proc.stdout.count("Examples:") == 1
+
+
+#: Commands without --json, each for its reason.
+NO_JSON = {
+    "serve": "a server: runs until stopped",
+    "ipfs serve": "a server",
+    "exhibit serve": "a server",
+    "demo": "serves until stopped; its table is for people",
+    "ipfs cat": "prints the file's own bytes",
+    "consent request": "prints (or writes) a JSON document already",
+    "consent sign": "writes the signature file; nothing on stdout",
+}
+
+
+def test_every_command_that_prints_results_takes_json() -> None:
+    command = get_command(app)
+    found = {}
+    for path, _info in command_paths(app):
+        node = command
+        for word in path.split():
+            node = node.commands[word]  # type: ignore[attr-defined]
+        found[path] = {o for p in node.params for o in getattr(p, "opts", ())}
+    assert len(found) >= 50 and set(NO_JSON) <= set(found)
+    assert [
+        path for path, opts in found.items() if path not in NO_JSON and "--json" not in opts
+    ] == []

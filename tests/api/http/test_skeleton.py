@@ -184,7 +184,9 @@ def test_openapi_declares_every_status_with_the_error_schema_and_examples(
             if status.startswith(("4", "5")):
                 media = answer["content"]["application/json"]
                 assert media["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (
-                    path, method, status,
+                    path,
+                    method,
+                    status,
                 )
                 assert media["example"]["error"]["code"], (path, method, status)
         # every operation has an example answer: in its own content or in its schema
