@@ -347,3 +347,18 @@ def test_hostile_text_comes_back_as_text(client: httpx.Client, world: PagesWorld
             href = node.attrs.get("href")
             if href is not None:
                 assert str(href).startswith(("/", "?", "#main")), href
+
+
+def test_with_no_chain_the_pages_say_so(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from ledger.settings import load_settings
+
+    empty = load_settings({}, data_dir=tmp_path_factory.mktemp("no-chain") / "data")
+    with served_api(empty) as url, httpx.Client(base_url=url, timeout=120) as client:
+        for path in ("/", f"/catalogue/items/0x{'ab' * 32}"):
+            tree = page(client, path, 503)
+            assert tree.find_all("h1")[0].text() == "The registry does not answer"
+            (error,) = [p for p in tree.find_all("p") if p.attrs.get("class") == "error"]
+            assert error.attrs["data-code"] == "chain_unavailable"
+        assert page(client, "/verify").find_all("h1")[0].text() == "Verify a file"
+        exhibits = page(client, "/exhibits")
+        assert "No exhibit has been built yet." in exhibits.text()
