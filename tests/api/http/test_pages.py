@@ -126,6 +126,8 @@ def test_search_by_title_subject_and_community_and_the_filters(
     assert count == f"{len(reef_public)} public items found, page 1 of 2"
     both = _found(client, "license=CC-BY-4.0&page=2") | set(items_on(tree))
     assert both == reef_public
+    (after,) = [a for a in tree.find_all("a") if a.attrs.get("rel") == "next"]
+    assert after.attrs["href"] == "/catalogue?license=CC-BY-4.0&page=2"  # the filter kept
     for name, (title, subject) in HIDDEN.items():
         for text in (title, subject, name, f"{name}-file"):
             assert _found(client, f"q={text}") == set()

@@ -88,6 +88,26 @@ def test_every_page_loads_clean_and_hostile_text_stays_text(
     assert dialogs == []
 
 
+def test_the_search_form_searches_and_filters(page: Page, base: str, world: PagesWorld) -> None:
+    watch, dialogs = watched(page, base)
+    page.goto(base + "/catalogue")
+    page.fill("#search-text", "NAVIGATION")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/catalogue?q=NAVIGATION*", timeout=0)
+    assert page.locator("#item-list li").count() == 1
+    assert page.locator("#item-list a").inner_text() == "Anchor stone"
+    page.fill("#search-text", "")
+    page.select_option("#filter-license", "CC0-1.0")
+    page.click("button[type=submit]")
+    page.wait_for_url("**license=CC0-1.0*", timeout=0)
+    page.click("#item-list a")
+    page.wait_for_url(f"**/catalogue/items/{world.id('basket')}", timeout=0)
+    assert page.locator("h1").inner_text() == "Hill basket"
+    assert "Creative Commons Zero v1.0 Universal" in page.locator("main").inner_text()
+    watch.assert_clean()
+    assert dialogs == []
+
+
 def _verdict(page: Page) -> tuple[str, str]:
     page.wait_for_selector(
         '#verify-verdict:not([data-status="working"]):not([data-status="idle"])', timeout=0
