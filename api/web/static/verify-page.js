@@ -1,6 +1,8 @@
 // The verify page: a file chosen or dropped is hashed here, in the browser, with the exhibit
 // site's own UnixFS code (verify.js, served from that package), and only its CID is sent, to
-// GET /verify/{cid} on this server. The verdict is written as text nodes (never as HTML).
+// GET /verify/{cid} on this server: the registration default's CID (CIDv1, raw leaves), then,
+// when that one is not registered, Kubo's CIDv0. The verdict is written as text nodes (never
+// as HTML).
 
 import { unixfsCid } from './verify.js';
 
@@ -40,9 +42,15 @@ async function termsInWords(itemId) {
   return answer.public ? answer : null;
 }
 
+// The verdict, built aside and shown at once: data-status changes only when it is complete.
 async function render(output, file, cid, report) {
-  output.replaceChildren();
+  const verdict = document.createDocumentFragment();
+  await describe(verdict, file, cid, report);
+  output.replaceChildren(verdict);
   output.dataset.status = report.status;
+}
+
+async function describe(output, file, cid, report) {
   line(output, 'h2', HEADINGS[report.status] || report.status, 'verdict-heading');
   line(output, 'p', `${file.name}: CID ${cid}`, 'verdict-cid');
   if (report.status === 'unknown') {
@@ -78,21 +86,37 @@ async function render(output, file, cid, report) {
   line(output, 'p', report.summary, 'verdict-summary');
 }
 
+// The verification report of a CID (GET /verify/{cid}), or an Error in the API's words.
+async function ask(cid) {
+  const response = await fetch(`${root()}/verify/${encodeURIComponent(cid)}`, {
+    headers: { Accept: 'application/json' },
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    const error = answer.error || {};
+    throw new Error(`${error.message || `HTTP ${response.status}`}${error.hint ? ` (${error.hint})` : ''}`);
+  }
+  return answer;
+}
+
 async function check(output, file) {
   output.replaceChildren();
   output.dataset.status = 'working';
   line(output, 'p', `Computing the CID of ${file.name}…`);
   try {
-    const cid = await unixfsCid(new Uint8Array(await file.arrayBuffer()));
-    const response = await fetch(`${root()}/verify/${encodeURIComponent(cid)}`, {
-      headers: { Accept: 'application/json' },
-    });
-    const answer = await response.json();
-    if (!response.ok) {
-      const error = answer.error || {};
-      throw new Error(`${error.message || `HTTP ${response.status}`}${error.hint ? ` (${error.hint})` : ''}`);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    // As `heritage verify FILE`: the registration default first, then Kubo's CIDv0 default.
+    let cid = await unixfsCid(bytes);
+    let report = await ask(cid);
+    if (report.status === 'unknown') {
+      const older = await unixfsCid(bytes, { cidVersion: 0 });
+      const second = await ask(older);
+      if (second.status !== 'unknown') {
+        cid = older;
+        report = second;
+      }
     }
-    await render(output, file, cid, answer);
+    await render(output, file, cid, report);
   } catch (error) {
     output.replaceChildren();
     output.dataset.status = 'error';

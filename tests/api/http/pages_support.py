@@ -6,7 +6,8 @@ Known answers come from how it is made here, never from the pages:
   that Secret/Sacred items are sealed), and community Hill (one keyholder);
 - public (CC BY 4.0, TK Attribution): ``anchor`` ("Anchor stone", subject "navigation"), one
   item per string of the exhibit tests' XSS corpus (title, description, subject and creator
-  that string), and ``net-1`` … ``net-4`` (for a second catalogue page);
+  that string), ``net-1`` … ``net-4`` (for a second catalogue page) and ``legacy`` ("Legacy
+  paddle"), registered with Kubo's CIDv0 default (dag-pb leaves);
 - public at Hill (CC0 1.0, TK Outreach): ``basket`` ("Hill basket", subject "weaving");
 - never public: ``sacred`` (TK Secret/Sacred, sealed), ``tide`` (embargoed until 2100),
   ``drum`` (revoked after registration), ``kept`` (community use only). Each has a title,
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger.crypto import KEM_X25519
+from ledger.documents import DEFAULT_IMPORT
+from ledger.ipfs.unixfs import ImportOptions
 from ledger.keys import new_key
 from ledger.registry import Registry, SignerKeys
 from ledger.rights.description import DESCRIPTION_TYPE, Description, description_from_json
@@ -44,8 +47,8 @@ HIDDEN: Final = {
 HIDDEN_WORDS: Final = tuple(
     word for name, (title, subject) in HIDDEN.items() for word in (title, subject, f"{name}-file")
 )
-#: The public items: anchor, the corpus, four nets, Hill's basket.
-PUBLIC_COUNT: Final = 1 + len(CORPUS) + 4 + 1
+#: The public items: anchor, the corpus, four nets, legacy, Hill's basket.
+PUBLIC_COUNT: Final = 1 + len(CORPUS) + 4 + 1 + 1
 
 
 def described(title: str, subject: str, text: str | None = None) -> Description:
@@ -108,13 +111,18 @@ def make_pages_world(chain: Settings, folder: Path) -> PagesWorld:
         )
 
         def register(
-            names: list[str], terms: Path, descriptions: list[Description], on: bytes
+            names: list[str],
+            terms: Path,
+            descriptions: list[Description],
+            on: bytes,
+            options: ImportOptions = DEFAULT_IMPORT,
         ) -> None:
             for name in names:
                 paths[name] = _file(files, name, len(paths) + 1)
             results = reg.items.register(
-                [paths[n] for n in names], on, terms, keys, descriptions=descriptions
-            )
+                [paths[n] for n in names], on, terms, keys, descriptions=descriptions,
+                options=options,
+            )  # fmt: skip
             for name, result in zip(names, results, strict=True):
                 found[name] = (result.key, str(result.cid))
 
@@ -123,6 +131,8 @@ def make_pages_world(chain: Settings, folder: Path) -> PagesWorld:
         register(corpus, public, [described(t, t, t) for t in CORPUS], reef)
         nets = [f"net-{i}" for i in range(1, 5)]
         register(nets, public, [described(f"Fishing net {n[-1]}", "fishing") for n in nets], reef)
+        kubo = ImportOptions(cid_version=0)
+        register(["legacy"], public, [described("Legacy paddle", "carving")], reef, kubo)
         hill_terms = public_terms(hill, license="CC0-1.0", labels=["tk:outreach"])
         hill_public = write_terms(folder / "hill.json", hill_terms)
         register(["basket"], hill_public, [described("Hill basket", "weaving")], hill)

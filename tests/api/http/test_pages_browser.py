@@ -139,6 +139,14 @@ def test_the_verify_page_says_registered_or_not_registered(
     page.wait_for_selector('#verify-verdict[data-status="unknown"]', timeout=0)
     text = page.locator("#verify-verdict").inner_text()
     assert "Not registered" in text and world.reef_name not in text
+    # Registered with Kubo's CIDv0 default: found by the second CID the page computes.
+    assert world.cids["legacy"].startswith("Qm")
+    page.set_input_files("#verify-file", str(world.files["legacy"]))
+    page.wait_for_selector(
+        f'#verify-verdict[data-status="verified"]:has-text("{world.cids["legacy"]}")', timeout=0
+    )
+    text = page.locator("#verify-verdict").inner_text()
+    assert "Registered original" in text and "Legacy paddle" in text
     page.set_input_files("#verify-file", str(world.files["drum"]))
     page.wait_for_selector('#verify-verdict[data-status="revoked"]', timeout=0)
     text = page.locator("#verify-verdict").inner_text()
