@@ -38,10 +38,10 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from api.http.service import Service
-from api.web.views import Query, find_public, item_view, search, terms_view
+from api.web.views import ItemView, Query, find_public, item_view, search, terms_view
 from ledger.errors import HeritageError, NotFound
 
-__all__ = ["CSP", "STATIC_FILES", "page_environment", "router"]
+__all__ = ["CSP", "STATIC_FILES", "HtmlRoute", "page_environment", "router"]
 
 #: The policy of every page: the app's own origin only, no inline script, no framing.
 CSP: Final = (
@@ -135,7 +135,7 @@ async def catalogue_page(request: Request) -> HTMLResponse:
 async def item_page(request: Request, item: str) -> HTMLResponse:
     service = _service(request)
 
-    def work() -> Any:
+    def work() -> ItemView:
         catalogue = service.catalogue()
         entry = find_public(catalogue, item)
         if entry is None:
@@ -161,9 +161,9 @@ async def item_terms(request: Request, item: str) -> JSONResponse:
 
     def work() -> dict[str, Any]:
         entry = find_public(service.catalogue(), item)
-        terms = None if entry is None else terms_view(entry)
         if entry is None:
             return {"public": False}
+        terms = terms_view(entry)
         return {
             "public": True,
             "item": entry.candidate.item_id,
