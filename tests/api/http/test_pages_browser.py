@@ -22,7 +22,7 @@ from playwright.sync_api import BrowserContext, Page
 from ledger.settings import Settings
 from tests.api.http.pages_support import CORPUS, HIDDEN, PagesWorld, make_pages_world
 from tests.api.http.support import served_api
-from tests.browser_support import INSECURE_HOST, Watch, launch, screenshot
+from tests.browser_support import INSECURE_HOST, Watch, keep_screenshot, launch
 from tests.registry_support import chain_settings, module_chain
 
 REUSED_FIXTURES = (chain_settings, module_chain)
@@ -82,7 +82,7 @@ def test_every_page_loads_clean_and_hostile_text_stays_text(
         page.wait_for_load_state("load")
         assert page.locator("h1").first.text_content() == CORPUS[number]
     page.goto(base + "/")
-    screenshot(page, "pages-catalogue")
+    keep_screenshot(page, "pages-catalogue")
     page.goto(base + "/exhibits")
     assert page.locator("h1").inner_text() == "Exhibits"  # the page, not the JSON
     assert page.evaluate("document.querySelectorAll('img, iframe, svg').length") == 0
@@ -105,7 +105,7 @@ def test_the_search_form_searches_and_filters(page: Page, base: str, world: Page
     page.click("#item-list a")
     page.wait_for_url(f"**/catalogue/items/{world.id('basket')}", timeout=0)
     assert page.locator("h1").inner_text() == "Hill basket"
-    screenshot(page, "pages-item")
+    keep_screenshot(page, "pages-item")
     assert "Creative Commons Zero v1.0 Universal" in page.locator("main").inner_text()
     watch.assert_clean()
     assert dialogs == []
@@ -134,7 +134,7 @@ def test_the_verify_page_says_registered_or_not_registered(
     assert "License: Creative Commons Attribution 4.0 International (CC-BY-4.0)" in text
     assert "Label: TK Attribution (TK A)" in text
     assert "Anchor stone" in text  # the link to its catalogue page
-    screenshot(page, "pages-verify")
+    keep_screenshot(page, "pages-verify")
     changed = bytearray(world.files["anchor"].read_bytes())
     changed[500] ^= 0x01
     copy = tmp_path / "anchor-copy.bin"
