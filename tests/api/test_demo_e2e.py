@@ -2,8 +2,9 @@
 free ports, real anvil and embedded IPFS node) serving; Chromium on the printed ``exhibit:``
 URL; the printed ``api:`` URL; then Ctrl-C.
 
-- The gallery draws (its canvas holds many colours, none covering most of it), and the site's
-  list holds exactly the shown samples, by their titles.
+- The gallery says it is loading until gallery.json comes, then draws (its canvas holds many
+  colours, none covering most of it); the site's list holds exactly the shown samples, by
+  their titles.
 - Every shown item's page loads with no console error, no CSP violation, no failed request and
   no request outside the site, and its Verify button says ``verified``.
 - The API answers ``/health``, and ``GET /items`` lists exactly the items the site shows; its
@@ -36,7 +37,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Route
 
 from api.demo.collection import SMALL
 from ledger.settings import load_settings
@@ -169,9 +170,24 @@ def _check_site(page: Page, exhibit: str) -> list[str]:
     """The gallery and the list; every item page with its verify. The ids the site shows."""
     origin = exhibit.rstrip("/")
     watch = Watch.on(page, origin)
+    # gallery.json held back: until it comes, the gallery's box says it is loading (a
+    # screenshot taken at the load event showed a blank box).
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/gallery.json", hold)
     response = page.goto(exhibit)
     assert response is not None and response.status == 200
+    # gallery.js (a module script) has run by the load event goto waits for.
+    assert page.get_attribute("#gallery", "data-state") == "loading"
+    assert page.inner_text("#gallery") == "Loading the 3D gallery…"
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/gallery.json", hold)
     page.wait_for_selector('#gallery[data-state="ready"][data-pending="0"]', timeout=0)
+    assert page.locator("#gallery > *").count() == 1, "the canvas, in place of the line"
     page.evaluate("new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
     canvas = Image.open(io.BytesIO(screenshot(page, "demo-gallery", "#gallery canvas")))
     colours = canvas.convert("RGB").getcolors(maxcolors=1 << 20)
