@@ -200,3 +200,31 @@ def test_the_readme_runs(tmp_path: Path) -> None:
     # It all happened in the walk-through's own data directory, and the chain was stopped.
     assert len(list((data / "keys").glob("0x*.json"))) == 3
     assert not (data / "chain" / "anvil.pid").exists()
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings (lower case, punctuation dropped, spaces
+    to hyphens)."""
+    found = set()
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+def test_every_link_of_the_readme_and_docs_resolves() -> None:
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve()
+            assert resolved.exists(), f"{page.name}: {target}"
+            if anchor:
+                assert anchor in _anchors(resolved.read_text(encoding="utf-8")), (page.name, target)
+            checked += 1
+    assert checked > 40
