@@ -111,6 +111,9 @@ def _summary(request: "ConsentRequest") -> str:
         about = f"description version {request.version}"
     elif request.action == "ConsentDerivative":
         about = f"a derivative by community 0x{bytes(request.typed.message['community']).hex()}"
+    elif request.action == "RegisterItem":
+        encrypted = (request.registration or {}).get("encrypted")
+        about = "a new item" + (", encrypted" if encrypted else "")
     else:
         about = f"nonce {request.version}"
     return (
@@ -127,7 +130,7 @@ def consent_request(
             metavar="[ACTION] ITEM_OR_COMMUNITY",
             help="ITEM (a CID or 0x item key) with --terms or --revoke; or an ACTION and its "
             "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM, "
-            "describe ITEM --description D.json.",
+            "describe ITEM --description D.json, register PATH -c C --terms T.json.",
             show_default=False,
         ),
     ],
@@ -137,7 +140,9 @@ def consent_request(
     description: Annotated[
         Path | None,
         typer.Option(
-            "--description", help="describe: the corrected description document (a JSON file)."
+            "--description",
+            help="describe: the corrected description document; register: the item's "
+            "description (a JSON file).",
         ),
     ] = None,
     revoke: Annotated[
@@ -227,10 +232,24 @@ def consent_request(
     (k of the parent's steward consent to C's derivative; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there);
     `describe ITEM --description D.json` (the next description version; the document is
-    checked, added and pinned now)."""
+    checked, added and pinned now); `register PATH -c C --terms T [--description D]` (a new
+    item of C: the file, encrypted first when the terms require it, and its documents are
+    added and pinned now; `consent submit` registers it)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
+    if target and target[0] == "register":
+        given = {
+            "--keyholder": keyholders, "--threshold": threshold, "--to": to,
+            "--document": document, "--opener": opener, "--method": method,
+            "--parent-community": parent_community, "--revoke": revoke or None,
+            "--ai-enhanced": ai_enhanced or None,
+        }  # fmt: skip
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} do not go with register")
+        _register_request(target, community, terms, description, valid_for, output)
+        return
     if target and target[0] == "describe":
         if len(target) != 2 or description is None:
             raise UsageError(
@@ -354,6 +373,34 @@ def consent_request(
                     valid_for=valid_for,
                     community=claimant(registrar, community),
                 )
+    _write_request(request, output)
+
+
+def _register_request(
+    target: list[str],
+    community: str | None,
+    terms: Path | None,
+    description: Path | None,
+    valid_for: int,
+    output: Path | None,
+) -> None:
+    """``consent request register PATH -c C --terms T [--description D]``."""
+    if len(target) != 2 or community is None or terms is None:
+        raise UsageError(
+            "a registration names the file, the community and its terms",
+            hint="`heritage consent request register PATH -c COMMUNITY --terms T.json "
+            "[--description D.json] -o request.json`",
+        )
+    # every problem of the description listed (exit 4) before any work
+    parsed = read_description_file(description) if description is not None else None
+    with registrar_session() as (_, registrar):
+        request = registrar.registrations.request(
+            Path(target[1]),
+            registrar.reader.resolve_community(community),
+            terms,
+            description=parsed,
+            valid_for=valid_for,
+        )
     _write_request(request, output)
 
 
@@ -536,6 +583,8 @@ def consent_submit(
             f"description of {result['subject']} is now version {result['version']}: "
             f"{result['description_cid']}\n"
         )
+    elif request.action == "RegisterItem":
+        sys.stdout.write(f"registered {result['cid']} as item {result['item']}\n")
     elif request.action == "ConsentDerivative":
         sys.stdout.write(
             f"registered derivative {result['cid']} {result['item']} of {result['parent']}, "

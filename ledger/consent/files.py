@@ -93,6 +93,9 @@ _REQUEST_FIELDS: Final = frozenset(
 _ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver", "receiver_history"}
 #: A derivative's consent: its method document, and what the deriving community signs at submit.
 _DERIVATIVE_REQUEST_FIELDS: Final = _ACTION_REQUEST_FIELDS | {"derivative"}
+#: A registration: its terms (terms_cid, terms_document), its metadata document, and whether
+#: the item is encrypted.
+_REGISTER_REQUEST_FIELDS: Final = _ACTION_REQUEST_FIELDS | {"registration"}
 _SIGNATURE_FIELDS: Final = frozenset(
     {"type", "version", "request", "action", "subject", "terms_version", "signer", "signature"}
 )
@@ -176,6 +179,10 @@ def encode_request(request: ConsentRequest) -> bytes:
         document["receiver_history"] = _history_json(request.receiver_history)
     if request.action == "ConsentDerivative":
         document["derivative"] = None if request.derivative is None else dict(request.derivative)
+    if request.action == "RegisterItem":
+        document["registration"] = (
+            None if request.registration is None else dict(request.registration)
+        )
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -374,6 +381,8 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     fields = _REQUEST_FIELDS
     if primary == "ConsentDerivative":
         fields = _DERIVATIVE_REQUEST_FIELDS
+    elif primary == "RegisterItem":
+        fields = _REGISTER_REQUEST_FIELDS
     elif extended:
         fields = _ACTION_REQUEST_FIELDS
     _fields(document, fields, where)
@@ -402,6 +411,9 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     derivative = document.get("derivative")
     if derivative is not None and not isinstance(derivative, dict):
         raise ConsentFileInvalid(f"{where}: derivative is not a JSON object")
+    registration = document.get("registration")
+    if registration is not None and not isinstance(registration, dict):
+        raise ConsentFileInvalid(f"{where}: registration is not a JSON object")
     try:
         request = ConsentRequest(
             typed=typed,
@@ -419,6 +431,7 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             if document.get("receiver_history") is None
             else _history(document["receiver_history"], where, "receiver_history"),
             derivative=derivative,
+            registration=registration,
         )
         check_request(request, where)
     except UsageError as exc:  # a document with no canonical form

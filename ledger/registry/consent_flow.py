@@ -3,7 +3,8 @@
 An offline request (``heritage consent request``) is made here for terms (this module), a
 rotation (:mod:`ledger.registry.communities`), custody (:mod:`ledger.registry.custody`), a
 derivative (:mod:`ledger.registry.derivatives`) or a description's correction
-(:mod:`ledger.registry.descriptions`); keyholders sign it elsewhere
+(:mod:`ledger.registry.descriptions`) or a registration
+(:mod:`ledger.registry.registrations`); keyholders sign it elsewhere
 (:mod:`ledger.consent`); :meth:`ConsentFlow.submit` re-reads the chain and sends it to
 the workflow that owns the action.
 """
@@ -23,9 +24,11 @@ from ledger.registry.derivatives import Derivatives
 from ledger.registry.descriptions import Descriptions, DescriptionSet
 from ledger.registry.inputs import read_terms_document
 from ledger.registry.reader import RegistryReader
+from ledger.registry.registrations import Registrations
 from ledger.registry.results import (
     CustodyRecorded,
     DerivativeRegistration,
+    ItemRegistration,
     RotationSubmitted,
     TermsConsentSubmitted,
     TxView,
@@ -46,6 +49,7 @@ Submitted = (
     | CustodyRecorded
     | DerivativeRegistration
     | DescriptionSet
+    | ItemRegistration
 )
 
 
@@ -61,6 +65,7 @@ class ConsentFlow:
         custody: Custody,
         derivatives: Derivatives,
         descriptions: Descriptions,
+        registrations: Registrations,
     ) -> None:
         self.session = session
         self.reader = reader
@@ -69,6 +74,7 @@ class ConsentFlow:
         self.custody = custody
         self.derivatives = derivatives
         self.descriptions = descriptions
+        self.registrations = registrations
 
     def terms_request(
         self,
@@ -168,6 +174,8 @@ class ConsentFlow:
             return self.custody.submit(request, status)
         if request.action == "SetDescription":
             return self.descriptions.submit(request, status)
+        if request.action == "RegisterItem":
+            return self.registrations.submit(request, status)
         if request.action == "ConsentDerivative":
             if keys is None:
                 raise UsageError(

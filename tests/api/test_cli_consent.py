@@ -482,3 +482,46 @@ def test_a_derivative_of_another_communitys_item_with_its_consent_offline(
     assert shown["parent"] == result["parent"]
     verified = ws.run("verify", result["cid"], check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_registration_requested_signed_offline_and_submitted(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    name = unique("register")
+    _, holders = ws.community(name, 3, 2)
+    terms = write_terms(tmp_path / "terms.json", public_terms(ws.community_id(name)))
+    description = tmp_path / "description.json"
+    description.write_text(
+        json.dumps({"type": "heritage/description", "version": 1, "title": {"en": "Net"}})
+    )
+    path = ws.files(1)[0]
+    request = tmp_path / "request.json"
+    before = ws.chain.sent()
+    made = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--description", str(description), "-o", str(request),
+    )
+    assert "RegisterItem request" in made.stderr and ws.chain.sent() == before
+    document = json.loads(request.read_text())
+    assert document["registration"] == {"encrypted": False}
+    assert document["item"] in ws.pins() and document["terms_cid"] in ws.pins()
+    assert document["document"]["description"]["title"] == {"en": "Net"}
+    sigs = []
+    for holder in holders[:2]:
+        out = tmp_path / f"{holder}.sig.json"
+        shown = sign(ws, request, holder, out)
+        assert "REGISTER" in shown.stderr and "encrypted     no" in shown.stderr
+        sigs.append(str(out))
+    submitted = ws.json("consent", "submit", str(request), *sigs)
+    assert submitted["cid"] == document["item"] and ws.chain.sent() == before + 1
+    assert ws.json("item", "show", document["item"])["community"] == "0x" + ws.community_id(
+        name
+    ).hex()
+    # usage: the community and the terms are needed; options of other actions are refused
+    bad = ws.run("consent", "request", "register", str(path), "--terms", str(terms), check=False)
+    assert bad.returncode == 2 and "error[usage_error]" in bad.stderr
+    stray = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--revoke", check=False,
+    )
+    assert stray.returncode == 2 and "--revoke" in stray.stderr
