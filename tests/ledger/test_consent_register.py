@@ -7,19 +7,38 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledger.consent import encode_request, parse_request
-from ledger.documents import SEALED_ITEM_TYPE
+from ledger.chain import Community
+from ledger.consent import (
+    ConsentRequest,
+    Domain,
+    build_register_request,
+    describe_request,
+    encode_request,
+    parse_request,
+)
+from ledger.documents import DEFAULT_IMPORT, SEALED_ITEM_TYPE, metadata_document
 from ledger.errors import ConsentFileInvalid, ConsentIncomplete, DuplicateClaim, InvalidTerms
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.rights.description import parse_description
 from tests import registry_support
-from tests.ledger.test_consent_offline import _holders, _round_trip
+from tests.hypothesis_profiles import examples
+from tests.ledger.test_consent_offline import (
+    JSON_VALUES,
+    _holders,
+    _round_trip,
+    keyholder_history,
+)
 from tests.ledger.test_crypto_workflow import leaks, sealed_community
+from tests.reaching import reached, reaches
 from tests.registry_support import PASSPHRASE, keyed_community, sent
 from tests.rights_support import public_terms, restricted_terms, write_terms
 
@@ -162,3 +181,74 @@ def test_an_edited_registration_request_is_refused(registrar: Registry, tmp_path
     other = str(import_bytes(b"another file", ImportOptions(cid_version=1)).cid)
     with pytest.raises(ConsentFileInvalid):
         parse_request(json.dumps({**original, "item": other}).encode(), "edited")
+
+
+# ---- the request file (pure) -------------------------------------------------------------------
+
+DOMAIN = Domain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3")
+FOUNDERS = sorted(
+    (Account.from_key(bytes([70 + i]) * 32) for i in range(3)), key=lambda a: int(a.address, 16)
+)
+HISTORY = keyholder_history(FOUNDERS, 2)
+BASKET = import_bytes(b"a woven basket", ImportOptions(cid_version=1))
+
+
+def registration() -> ConsentRequest:
+    community = Community.of(HISTORY.community, [a.address for a in FOUNDERS], 2)
+    metadata = {
+        **metadata_document(BASKET.cid, "basket.obj", BASKET.filesize, DEFAULT_IMPORT),
+        "description": DESCRIPTION,
+    }
+    return build_register_request(
+        DOMAIN, community, bytes(BASKET.cid), metadata, public_terms(community.id),
+        bytes(32), 1_700_000_060, item=str(BASKET.cid), created_at=1_700_000_000,
+        history=HISTORY, encrypted=False,
+    )  # fmt: skip
+
+
+REGISTRATION_PATHS = st.sampled_from(
+    [
+        ("item",), ("keyholders",), ("threshold",), ("terms_cid",), ("terms_document",),
+        ("terms_document", "license"), ("document",), ("document", "name"), ("document", "cid"),
+        ("document", "description"), ("registration",), ("registration", "encrypted"),
+        ("receiver",), ("batch",), ("typed_data", "message", "cid"),
+        ("typed_data", "message", "commitment"), ("typed_data", "message", "metadata"),
+        ("typed_data", "primaryType"),
+    ]
+)
+
+
+def test_a_registration_request_round_trips_and_says_what_it_registers() -> None:
+    request = registration()
+    parsed = parse_request(encode_request(request), "r.json")
+    assert parsed == request and parsed.subject == keccak(
+        HISTORY.community + keccak(bytes(BASKET.cid))
+    )
+    rows = dict(describe_request(parsed))
+    assert rows["action"].startswith(f"RegisterItem: REGISTER {BASKET.cid} as an item of ")
+    assert rows["encrypted"].startswith("no") and "Whale-bone comb" in rows["metadata"]
+
+
+@reaches(0.8)
+@settings(max_examples=examples())
+@given(REGISTRATION_PATHS, JSON_VALUES)
+def test_any_edit_of_a_registration_request_is_refused_cleanly(
+    path: tuple[str, ...], value: Any
+) -> None:
+    """Fuzzed fields of a registration request: refused (ConsentFileInvalid, never another
+    exception), or what is signed and what a signer is shown are exactly as they were."""
+    request = registration()
+    document = json.loads(encode_request(request))
+    target = document
+    for part in path[:-1]:
+        target = target[part]
+    original = target.get(path[-1])
+    target[path[-1]] = value
+    try:
+        parsed = parse_request(json.dumps(document).encode(), "r.json")
+    except ConsentFileInvalid:
+        assert json.dumps(value, sort_keys=True) != json.dumps(original, sort_keys=True)
+    else:
+        assert parsed == request
+        assert describe_request(parsed) == describe_request(request)
+    reached()
