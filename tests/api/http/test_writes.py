@@ -343,6 +343,12 @@ def test_a_loan_and_a_derivatives_consent_requested_over_http(
         site.weavers,
     )  # fmt: skip
     error(bad, 400, "usage_error")
+    # An encrypted item's transfer re-wraps its content key: the server holds no key for it.
+    sealed = upload(client, site, b"sealed " + os.urandom(900), restricted_terms(site.weavers))
+    assert submit(client, site, sealed, site.keys[0], site.keys[1]).status_code == 200
+    body = {"item": sealed.json()["item"], "action": "transfer", "to": "0x" + site.hill.hex()}
+    moved = post_json(client, "/consent/requests/custody", body, site.keys[0], site.weavers)
+    error(moved, 400, "usage_error")
     # Hill derives from the Weavers' item: Weavers' keyholders are asked to consent.
     derived, content_type = multipart(
         ("parent", None, item.encode()),
