@@ -450,24 +450,37 @@ def consent_sign(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Sign without asking (after showing it).")
     ] = False,
+    deriving: Annotated[
+        bool,
+        typer.Option(
+            "--deriving",
+            help="derivative: sign its registration, as a keyholder of the deriving community.",
+        ),
+    ] = False,
 ) -> None:
-    """Show what a request asks, then sign it with one keyholder's key (offline)."""
+    """Show what a request asks, then sign it with one keyholder's key (offline). With
+    --deriving, a keyholder of a derivative's deriving community signs its registration."""
     from ledger.consent import (
         describe_request,
         encode_signature,
         read_request,
+        sign_registration,
         sign_request,
         write_new_file,
     )
 
     request = read_request(request_file)
     err.print("You are asked to sign:", markup=False)
-    for label, value in describe_request(request):
+    rows = describe_request(request)
+    if deriving:
+        community = "0x" + bytes(request.typed.message.get("community", b"")).hex()
+        rows = [("action", f"RegisterDerivative: REGISTER it as community {community}'s"), *rows]
+    for label, value in rows:
         err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
     account = _signer(key, password_file)
-    signature = sign_request(request, account)
+    signature = (sign_registration if deriving else sign_request)(request, account)
     write_new_file(output, encode_signature(signature))
     err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
@@ -554,18 +567,21 @@ def consent_submit(
     """Send a request with k signatures (k of each community for a transfer or repatriation),
     after re-checking the chain (nothing sent otherwise). A derivative's consent registers
     the derivative: k keyholders of the deriving community sign here (--signer,
-    --password-file)."""
+    --password-file), or their signature files (`consent sign --deriving`) go with the rest."""
     from ledger.consent import read_request
 
     request = read_request(request_file)
-    signatures = _signatures(signature_files)
+    every = _signatures(signature_files)
+    # A derivative's registration signed offline by the deriving community: apart.
+    registration = [(w, s) for w, s in every if s.action == "RegisterDerivative"]
+    signatures = [(w, s) for w, s in every if s.action != "RegisterDerivative"]
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
         keys = (
             signer_keys(settings, signer, password_file)
-            if request.action == "ConsentDerivative"
+            if request.action == "ConsentDerivative" and not registration
             else None
         )
-        result = registrar.consent.submit(request, signatures, keys).to_json()
+        result = registrar.consent.submit(request, signatures, keys, registration).to_json()
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:

@@ -83,6 +83,12 @@ class SubmitIn(BaseModel):
     signatures: list[dict[str, Any]] = Field(
         min_length=1, max_length=64, description="signature documents, one per keyholder"
     )
+    registration_signatures: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="a derivative's consent: the deriving community's keyholders' signatures "
+        "of its registration (`heritage consent sign --deriving`)",
+    )
 
 
 class CustodyIn(BaseModel):
@@ -153,11 +159,23 @@ def _submit(service: Service, body: SubmitIn, signed: Signed) -> dict[str, Any]:
 
     request = parse_request(json.dumps(body.request).encode(), "the request")
     if request.action == "ConsentDerivative":
-        raise UsageError(
-            "a derivative's consent is submitted with `heritage consent submit`: the deriving "
-            "community's keyholders sign there",
-        )
-    if signed.signer not in request.keyholders:
+        # The deriving community submits it, with its keyholders' signatures of the
+        # registration; the parent steward's keyholders signed the consent.
+        deriving = bytes(request.typed.message["community"])
+        if signed.community != deriving:
+            raise Forbidden(
+                "a derivative's consent is submitted by a keyholder of the deriving community",
+                hint=f"sign the request for community 0x{deriving.hex()}",
+            )
+        if not body.registration_signatures:
+            raise UsageError(
+                "registering the derivative needs k signatures of the deriving community",
+                hint="send its keyholders' signatures (`heritage consent sign --deriving`) as "
+                "registration_signatures; nothing was sent",
+            )
+    elif body.registration_signatures:
+        raise UsageError(f"a {request.action} request takes no registration_signatures")
+    elif signed.signer not in request.keyholders:
         raise Forbidden(
             "the submitter is not one of the request's keyholders",
             hint="a keyholder of the community that signs the request submits it",
@@ -166,8 +184,14 @@ def _submit(service: Service, body: SubmitIn, signed: Signed) -> dict[str, Any]:
         (f"signature {n + 1}", parse_signature(json.dumps(s).encode(), f"signature {n + 1}"))
         for n, s in enumerate(body.signatures)
     ]
+    registration = []
+    for n, document in enumerate(body.registration_signatures):
+        where = f"registration signature {n + 1}"
+        registration.append((where, parse_signature(json.dumps(document).encode(), where)))
     with service.sending() as registry:
-        result: dict[str, Any] = registry.consent.submit(request, signatures).to_json()
+        result: dict[str, Any] = registry.consent.submit(
+            request, signatures, None, registration
+        ).to_json()
     return result
 
 

@@ -455,8 +455,10 @@ def parse_signature(data: bytes, where: str) -> ConsentSignature:
     )
     _fields(document, _SIGNATURE_FIELDS, where)
     action = document["action"]
-    if action not in CONSENT_ACTIONS:
-        raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {CONSENT_ACTIONS}")
+    # RegisterDerivative: a deriving keyholder's signature (ledger.consent.derivation)
+    actions = (*CONSENT_ACTIONS, "RegisterDerivative")
+    if action not in actions:
+        raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {actions}")
     # terms_version: a terms version (uint32), or the nonce (uint64) of a rotation or custody
     bits = 32 if action in VERSIONED_ACTIONS else 64
     return ConsentSignature(

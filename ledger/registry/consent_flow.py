@@ -143,6 +143,7 @@ class ConsentFlow:
         request: ConsentRequest,
         signatures: Sequence[tuple[str, ConsentSignature]],
         keys: SignerKeys | None = None,
+        registration: Sequence[tuple[str, ConsentSignature]] = (),
     ) -> Submitted:
         """Send ``request`` with signatures collected elsewhere (``(where, signature)``, one
         per keyholder), once k are there (k of each community, for a transfer or
@@ -150,7 +151,8 @@ class ConsentFlow:
         expired one, or one made stale by a rotation, a custody move, another terms change or
         custody record, or (rotation) an encrypted item its re-wrap does not cover, is refused
         with nothing sent. A derivative's consent registers the derivative, k of the deriving
-        community signing RegisterDerivative here with ``keys``."""
+        community signing RegisterDerivative here with ``keys``, or offline (``registration``:
+        their signature files, ``heritage consent sign --deriving``)."""
         self.session.require_sender()
         client = self.session.client
         domain = client.domain()
@@ -177,13 +179,14 @@ class ConsentFlow:
         if request.action == "RegisterItem":
             return self.registrations.submit(request, status)
         if request.action == "ConsentDerivative":
-            if keys is None:
+            if keys is None and not registration:
                 raise UsageError(
                     "registering the derivative needs k signatures of the deriving community "
-                    "too, made here",
-                    hint="pass its keyholders' --signer and --password-file; nothing was sent",
+                    "too, made here or offline",
+                    hint="pass its keyholders' --signer and --password-file, or their signature "
+                    "files (`heritage consent sign --deriving`); nothing was sent",
                 )
-            return self.derivatives.submit(request, status, keys)
+            return self.derivatives.submit(request, status, keys, registration)
         steward = request.steward()
         subject = request.subject
         # The request file may come from elsewhere: its terms pass the same check as a terms

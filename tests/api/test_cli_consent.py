@@ -525,3 +525,35 @@ def test_a_registration_requested_signed_offline_and_submitted(
         "--revoke", check=False,
     )
     assert stray.returncode == 2 and "--revoke" in stray.stderr
+
+
+def test_a_derivatives_registration_signed_offline_by_the_deriving_community(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    item, _, holders = registered_item(ws)
+    deriver = unique("deriver")
+    _, deriver_holders = ws.community(deriver, 1, 1)
+    derived = ws.files(1, "d")[0]
+    terms = write_terms(tmp_path / "deriver-terms.json", public_terms(ws.community_id(deriver)))
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "retopology"}')
+    request = tmp_path / "derive.json"
+    ws.run(
+        "consent", "request", "derivative", item, str(derived), "-c", deriver,
+        "--terms", str(terms), "--method", str(method), "-o", str(request),
+    )  # fmt: skip
+    files = []
+    for i, holder in enumerate(holders[:2]):
+        sign(ws, request, holder, tmp_path / f"{i}.sig.json")
+        files.append(str(tmp_path / f"{i}.sig.json"))
+    # The deriving keyholder signs the registration offline; submit needs no key then.
+    deriving = tmp_path / "deriving.sig.json"
+    shown = ws.run(
+        "consent", "sign", str(request), "--key", deriver_holders[0], "--deriving",
+        "--password-file", str(ws.password_file), "-o", str(deriving), "--yes",
+    )  # fmt: skip
+    assert "RegisterDerivative: REGISTER" in shown.stderr
+    before = ws.chain.sent()
+    result = ws.json("consent", "submit", str(request), *files, str(deriving))
+    assert ws.chain.sent() == before + 1
+    assert ws.json("item", "show", result["cid"])["kind"] == "derivative"

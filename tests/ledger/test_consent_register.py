@@ -19,13 +19,25 @@ from ledger.chain import Community
 from ledger.consent import (
     ConsentRequest,
     Domain,
+    build_derivative_request,
     build_register_request,
+    check_signatures,
     describe_request,
     encode_request,
+    pack_registration,
     parse_request,
+    registration_typed,
+    sign_registration,
+    sign_request,
 )
 from ledger.documents import DEFAULT_IMPORT, SEALED_ITEM_TYPE, metadata_document
-from ledger.errors import ConsentFileInvalid, ConsentIncomplete, DuplicateClaim, InvalidTerms
+from ledger.errors import (
+    ConsentFileInvalid,
+    ConsentIncomplete,
+    ConsentMismatch,
+    DuplicateClaim,
+    InvalidTerms,
+)
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
 from ledger.rights.description import parse_description
@@ -252,3 +264,34 @@ def test_any_edit_of_a_registration_request_is_refused_cleanly(
         assert parsed == request
         assert describe_request(parsed) == describe_request(request)
     reached()
+
+
+def test_a_derivatives_registration_needs_k_of_the_deriving_community() -> None:
+    steward = Community.of(HISTORY.community, [a.address for a in FOUNDERS], 2)
+    deriving_keys = sorted(
+        (Account.from_key(bytes([90 + i]) * 32) for i in range(3)),
+        key=lambda a: int(a.address, 16),
+    )
+    deriving = Community.of(b"\x07" * 32, [a.address for a in deriving_keys], 2)
+    request = build_derivative_request(
+        DOMAIN, steward, b"\x01" * 32, deriving.id, bytes(BASKET.cid), {"method": "scan"}, False,
+        1_700_000_060, item="0x" + "01" * 32, created_at=1_700_000_000, history=HISTORY,
+        metadata=b"\x02" * 32, terms=b"\x03" * 32, name="basket.glb",
+    )  # fmt: skip
+    signed = [(f"s{i}", sign_registration(request, a)) for i, a in enumerate(deriving_keys)]
+    packed, signers = pack_registration(request, signed[:2], deriving)
+    assert signers == tuple(a.address for a in deriving_keys[:2]) and len(packed) == 130
+    # what the registry checks: k of the deriving community over RegisterDerivative
+    check_signatures(
+        registration_typed(request).digest(), deriving.keyholders, deriving.threshold, packed
+    )
+    with pytest.raises(ConsentIncomplete):
+        pack_registration(request, signed[:1], deriving)
+    with pytest.raises(ConsentMismatch):
+        pack_registration(request, [signed[0], signed[0]], deriving)
+    consent_signature = ("c", sign_request(request, FOUNDERS[0]))  # the steward's, not these
+    with pytest.raises(ConsentMismatch):
+        pack_registration(request, [consent_signature, *signed[:2]], deriving)
+    outsider = sign_registration(request, FOUNDERS[1])
+    with pytest.raises(ConsentMismatch):
+        pack_registration(request, [("o", outsider), *signed[:2]], deriving)

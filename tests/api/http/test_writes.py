@@ -19,6 +19,7 @@ import pytest
 from eth_account import Account
 
 from api.http.limits import ApiLimits
+from ledger.consent.derivation import sign_registration
 from ledger.consent.files import encode_signature, parse_request
 from ledger.consent.status import sign_request
 from ledger.crypto import KEM_X25519
@@ -364,3 +365,26 @@ def test_a_loan_and_a_derivatives_consent_requested_over_http(
     assert consent.action == "ConsentDerivative" and consent.community == site.weavers
     assert bytes(consent.typed.message["community"]) == site.hill
     assert scratch_left(site) == []
+    # Weavers' keyholders consent; Hill's keyholder signs the registration; Hill submits.
+    registration = json.loads(
+        encode_signature(sign_registration(consent, Account.from_key(site.hill_key)))
+    )
+    payload = {"request": asked.json(), "signatures": signatures(asked, *site.keys[:2])}
+    unsigned = post_json(client, "/consent/submit", payload, site.hill_key, site.hill)
+    error(unsigned, 400, "usage_error")  # the deriving community's signatures are missing
+    payload["registration_signatures"] = [registration]
+    by_steward = post_json(client, "/consent/submit", payload, site.keys[0], site.weavers)
+    error(by_steward, 403, "forbidden")  # the deriving community submits it
+    # a registration signed by a stranger does not count
+    stranger = json.loads(encode_signature(sign_registration(consent, Account.create())))
+    foreign = {**payload, "registration_signatures": [stranger]}
+    error(post_json(client, "/consent/submit", foreign, site.hill_key, site.hill), 400,
+          "consent_mismatch")  # fmt: skip
+    derived_ok = post_json(client, "/consent/submit", payload, site.hill_key, site.hill)
+    assert derived_ok.status_code == 200, derived_ok.text
+    result = derived_ok.json()
+    assert result["parent"] == "0x" + consent.subject.hex()
+    assert result["parent_steward"] == "0x" + site.weavers.hex()
+    listed = {i["id"]: i for i in get_json(client, "/items")["items"]}
+    assert listed[result["item"]]["kind"] == "derivative"
+    assert listed[result["item"]]["community"] == "0x" + site.hill.hex()
