@@ -495,6 +495,8 @@ def _write_status(status: "ConsentStatus") -> None:
         if request.action in ("SetTerms", "RevokeTerms")
         else f"description version {request.version}"
         if request.action == "SetDescription"
+        else "a new item"
+        if request.action == "RegisterItem"
         else f"nonce {request.version}"
     )
     if len(status.parties) == 1:
@@ -545,7 +547,11 @@ def consent_status(
     from ledger.consent import collect, read_request
 
     request = read_request(request_file)
-    status = collect(request, _signatures(signature_files or []), now=int(time.time()))
+    # A deriving keyholder's signature of a derivative's registration (`sign --deriving`) is
+    # checked at submit, against the chain: not one of the request's own.
+    given = _signatures(signature_files or [])
+    own = [(w, s) for w, s in given if s.action != "RegisterDerivative"]
+    status = collect(request, own, now=int(time.time()))
     if as_json:
         print_json(status.to_json())
     else:

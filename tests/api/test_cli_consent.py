@@ -501,7 +501,8 @@ def test_a_registration_requested_signed_offline_and_submitted(
         "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
         "--description", str(description), "-o", str(request),
     )
-    assert "RegisterItem request" in made.stderr and ws.chain.sent() == before
+    assert "RegisterItem request for" in made.stderr and "(a new item)" in made.stderr
+    assert ws.chain.sent() == before
     document = json.loads(request.read_text())
     assert document["registration"] == {"encrypted": False}
     assert document["item"] in ws.pins() and document["terms_cid"] in ws.pins()
@@ -553,6 +554,8 @@ def test_a_derivatives_registration_signed_offline_by_the_deriving_community(
         "--password-file", str(ws.password_file), "-o", str(deriving), "--yes",
     )  # fmt: skip
     assert "RegisterDerivative: REGISTER" in shown.stderr
+    ready = ws.run("consent", "status", str(request), *files, str(deriving))
+    assert "ready: submit it" in ready.stdout  # the deriving signature is set apart, not refused
     before = ws.chain.sent()
     result = ws.json("consent", "submit", str(request), *files, str(deriving))
     assert ws.chain.sent() == before + 1
