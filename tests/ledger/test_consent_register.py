@@ -35,8 +35,10 @@ from ledger.errors import (
     ConsentFileInvalid,
     ConsentIncomplete,
     ConsentMismatch,
+    ConsentStale,
     DuplicateClaim,
     InvalidTerms,
+    NotFound,
 )
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
@@ -194,6 +196,34 @@ def test_an_edited_registration_request_is_refused(registrar: Registry, tmp_path
     with pytest.raises(ConsentFileInvalid):
         parse_request(json.dumps({**original, "item": other}).encode(), "edited")
 
+
+
+def test_a_rotation_or_a_missing_document_refuses_the_submission(
+    registrar: Registry, tmp_path: Path
+) -> None:
+    name = "rotated-" + tmp_path.name
+    keys = keyed_community(registrar, name, 2, 1)
+    community = registrar.reader.resolve_community(name)
+    path = tmp_path / "drum.obj"
+    path.write_bytes(os.urandom(800))
+    terms = write_terms(tmp_path / "terms.json", public_terms(community))
+    request = registrar.registrations.request(path, community, terms)
+    holders = _holders(registrar, community)
+    read, files = _round_trip(request, tmp_path, holders[0])
+    # The file is gone from this node (unpinned and collected): refused, nothing sent.
+    cid = import_bytes(path.read_bytes(), ImportOptions(cid_version=1)).cid
+    registrar.node.pin_rm(cid)
+    registrar.node.gc()
+    before = sent(registrar)
+    with pytest.raises(NotFound, match="not on this IPFS node"):
+        registrar.consent.submit(read, files)
+    assert sent(registrar) == before
+    # A rotation since the request: its signatures no longer count.
+    registrar.communities.rotate(community, [holders[0].address], 1, keys)
+    before = sent(registrar)
+    with pytest.raises(ConsentStale, match="rotation"):
+        registrar.consent.submit(read, files)
+    assert sent(registrar) == before
 
 # ---- the request file (pure) -------------------------------------------------------------------
 
