@@ -334,13 +334,11 @@ class Services:
 
 
 def _uvicorn(app: Any, host: str, port: int) -> Callable[[], None]:
-    import socket
-
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    from api.listen import listening_socket
+
+    sock = listening_socket(host, port, reuse_address=True)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
