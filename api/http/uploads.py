@@ -7,7 +7,8 @@ be checked before it has arrived; it is never held whole in memory either: each 
 written to ``<data dir>/tmp/upload-*/`` (mode 0700) chunk by chunk while the body's hash is
 computed, small JSON parts (terms, description, method) capped at one document block. The
 headers are checked first (401 without reading the body); the folder is removed whatever
-happens, so a refused, cut or oversized upload leaves nothing behind.
+happens, so a refused, cut or oversized upload leaves nothing behind; one left by a server
+that stopped mid-upload is removed by the next upload, a day later (:func:`sweep_stale`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,9 +32,11 @@ from api.ipfs.multipart import BodyPull, Multipart
 from ledger.documents import MAX_DOCUMENT_BYTES
 from ledger.errors import HeritageError, LimitExceeded, UsageError
 
-__all__ = ["Upload", "multipart_body", "signed_upload"]
+__all__ = ["STALE_SECONDS", "Upload", "multipart_body", "signed_upload", "sweep_stale"]
 
 _CHUNK: Final = 1 << 20
+#: An upload folder this old is a leftover of a server that stopped mid-upload.
+STALE_SECONDS: Final = 24 * 3600
 #: A file name kept for the metadata document: its last component, no control characters.
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -120,6 +124,20 @@ def _spool(
     return Upload(file, values, digest.digest(), folder)
 
 
+def sweep_stale(scratch: Path, now: float, older_than: float = STALE_SECONDS) -> list[Path]:
+    """Remove the upload folders of ``scratch`` last changed before ``now - older_than`` (a
+    server stopped mid-upload leaves its folder; a live upload's is younger): those removed."""
+    removed: list[Path] = []
+    for folder in sorted(scratch.glob("upload-*")):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < now - older_than:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        except FileNotFoundError:  # removed meanwhile by its own request
+            continue
+    return removed
+
+
 @contextmanager
 def multipart_body(
     request: Request, scratch: Path
@@ -127,6 +145,7 @@ def multipart_body(
     """A function that spools the request's multipart body into a folder of ``scratch``
     (call it in a worker thread); the folder is removed when the block ends."""
     scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sweep_stale(scratch, time.time())
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=scratch))
     try:
         content_type = request.headers.get("content-type", "")

@@ -388,3 +388,17 @@ def test_a_loan_and_a_derivatives_consent_requested_over_http(
     listed = {i["id"]: i for i in get_json(client, "/items")["items"]}
     assert listed[result["item"]]["kind"] == "derivative"
     assert listed[result["item"]]["community"] == "0x" + site.hill.hex()
+
+
+def test_a_folder_left_by_a_stopped_server_is_swept_and_a_live_one_kept(tmp_path: Path) -> None:
+    from api.http.uploads import STALE_SECONDS, sweep_stale
+
+    old, live, other = tmp_path / "upload-old", tmp_path / "upload-live", tmp_path / "keep-me"
+    for folder in (old, live, other):
+        (folder / "file").mkdir(parents=True)
+        (folder / "file" / "scan.obj").write_bytes(b"x")
+    now = time.time()
+    os.utime(old, (now - STALE_SECONDS - 60, now - STALE_SECONDS - 60))
+    os.utime(other, (now - STALE_SECONDS - 60, now - STALE_SECONDS - 60))
+    assert sweep_stale(tmp_path, now) == [old]
+    assert not old.exists() and live.exists() and other.exists()
