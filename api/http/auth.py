@@ -133,9 +133,13 @@ def sign_request(
     community: bytes,
     nonce: bytes,
     expiry: int,
+    body_sha256: bytes | None = None,
 ) -> dict[str, str]:
-    """The headers of a request signed with ``private_key`` (a client's side of it)."""
-    typed = _typed(chain_id, method, path, body, community, nonce, expiry)
+    """The headers of a request signed with ``private_key`` (a client's side of it);
+    ``body_sha256``: the body known by its hash only (an upload streamed from disk), instead
+    of ``body``."""
+    digest = hashlib.sha256(body).digest() if body_sha256 is None else body_sha256
+    typed = _typed_hashed(chain_id, method, path, digest, community, nonce, expiry)
     signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=private_key)
     return {
         "X-Heritage-Signer": Account.from_key(private_key).address,
