@@ -622,3 +622,81 @@ def test_a_derivative_of_another_communitys_item_with_its_consent_offline(
     assert shown["parent"] == result["parent"]
     verified = ws.run("verify", result["cid"], check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_registration_requested_signed_offline_and_submitted(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    name = unique("register")
+    _, holders = ws.community(name, 3, 2)
+    terms = write_terms(tmp_path / "terms.json", public_terms(ws.community_id(name)))
+    description = tmp_path / "description.json"
+    description.write_text(
+        json.dumps({"type": "heritage/description", "version": 1, "title": {"en": "Net"}})
+    )
+    path = ws.files(1)[0]
+    request = tmp_path / "request.json"
+    before = ws.chain.sent()
+    made = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--description", str(description), "-o", str(request),
+    )
+    assert "RegisterItem request for" in made.stderr and "(a new item)" in made.stderr
+    assert ws.chain.sent() == before
+    document = json.loads(request.read_text())
+    assert document["registration"] == {"encrypted": False}
+    assert document["item"] in ws.pins() and document["terms_cid"] in ws.pins()
+    assert document["document"]["description"]["title"] == {"en": "Net"}
+    sigs = []
+    for holder in holders[:2]:
+        out = tmp_path / f"{holder}.sig.json"
+        shown = sign(ws, request, holder, out)
+        assert "REGISTER" in shown.stderr and "encrypted     no" in shown.stderr
+        sigs.append(str(out))
+    submitted = ws.json("consent", "submit", str(request), *sigs)
+    assert submitted["cid"] == document["item"] and ws.chain.sent() == before + 1
+    assert ws.json("item", "show", document["item"])["community"] == "0x" + ws.community_id(
+        name
+    ).hex()
+    # usage: the community and the terms are needed; options of other actions are refused
+    bad = ws.run("consent", "request", "register", str(path), "--terms", str(terms), check=False)
+    assert bad.returncode == 2 and "error[usage_error]" in bad.stderr
+    stray = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--revoke", check=False,
+    )
+    assert stray.returncode == 2 and "--revoke" in stray.stderr
+
+
+def test_a_derivatives_registration_signed_offline_by_the_deriving_community(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    item, _, holders = registered_item(ws)
+    deriver = unique("deriver")
+    _, deriver_holders = ws.community(deriver, 1, 1)
+    derived = ws.files(1, "d")[0]
+    terms = write_terms(tmp_path / "deriver-terms.json", public_terms(ws.community_id(deriver)))
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "retopology"}')
+    request = tmp_path / "derive.json"
+    ws.run(
+        "consent", "request", "derivative", item, str(derived), "-c", deriver,
+        "--terms", str(terms), "--method", str(method), "-o", str(request),
+    )  # fmt: skip
+    files = []
+    for i, holder in enumerate(holders[:2]):
+        sign(ws, request, holder, tmp_path / f"{i}.sig.json")
+        files.append(str(tmp_path / f"{i}.sig.json"))
+    # The deriving keyholder signs the registration offline; submit needs no key then.
+    deriving = tmp_path / "deriving.sig.json"
+    shown = ws.run(
+        "consent", "sign", str(request), "--key", deriver_holders[0], "--deriving",
+        "--password-file", str(ws.password_file), "-o", str(deriving), "--yes",
+    )  # fmt: skip
+    assert "RegisterDerivative: REGISTER" in shown.stderr
+    ready = ws.run("consent", "status", str(request), *files, str(deriving))
+    assert "ready: submit it" in ready.stdout  # the deriving signature is set apart, not refused
+    before = ws.chain.sent()
+    result = ws.json("consent", "submit", str(request), *files, str(deriving))
+    assert ws.chain.sent() == before + 1
+    assert ws.json("item", "show", result["cid"])["kind"] == "derivative"
