@@ -230,6 +230,13 @@ def _register(
                 terms[(sample.community, "ai-derivative")], method, keys, ai_enhanced=True,
             )  # fmt: skip
             cids[sample.name] = str(derived.cid)
+            # A derivative is registered without a description (the registry links it to its
+            # parent by a record of its own): its titles come as its first description, so
+            # that the site and the API name it, not its file.
+            registry.descriptions.describe(
+                cids[sample.name], parse_description(description_document(sample), sample.name),
+                keys, ids[sample.community],
+            )  # fmt: skip
     for sample in samples:
         if sample.category == "revoked":
             registry.terms.revoke(cids[sample.name], keys, ids[sample.community])
