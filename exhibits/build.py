@@ -48,7 +48,7 @@ from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPla
 from exhibits.report import build_report, read_previous, report_path_for, write_report
 from exhibits.scan import Secret, text_key
 from exhibits.select import select
-from exhibits.site_sync import discard, swap, write_synced
+from exhibits.site_sync import discard, forget, swap, write_synced
 from exhibits.spec import ExhibitSpec
 from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
@@ -478,6 +478,7 @@ def build_exhibit(
             renderer, spec, choice, exhibited, chain, site, built_at, secrets,
             ScanMemo(kept / "scan", secrets) if caches else None, tick, lap,
         )  # fmt: skip
+        forget(site, kept / "sites")  # a copy of the site it replaced would be out of date
     report = build_report(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )
