@@ -137,7 +137,9 @@ def consent_request(
     description: Annotated[
         Path | None,
         typer.Option(
-            "--description", help="describe: the corrected description document (a JSON file)."
+            "--description",
+            help="describe: the corrected description document (a JSON file); derivative: "
+            "the derivative's description, bound into its metadata.",
         ),
     ] = None,
     revoke: Annotated[
@@ -223,8 +225,9 @@ def consent_request(
     of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
     re-wrapped for the new keyholders, are published now); `transfer|repatriate ITEM --to C`
     (k of both communities sign; encrypted content re-wrapped for the receiver now);
-    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
-    (k of the parent's steward consent to C's derivative; the file and documents are added
+    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M
+    [--description D.json]` (k of the parent's steward consent to C's derivative, its
+    description bound into its metadata; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there);
     `describe ITEM --description D.json` (the next description version; the document is
     checked, added and pinned now)."""
@@ -259,8 +262,6 @@ def consent_request(
             )
         _write_request(request, output)
         return
-    if description is not None:
-        raise UsageError("--description goes with `describe`")
     if target and target[0] == "derivative":
         if len(target) != 3:
             raise UsageError(
@@ -273,6 +274,8 @@ def consent_request(
                 "a derivative's consent needs -c COMMUNITY (the deriving one), --terms and "
                 "--method"
             )
+        # An invalid description: every problem listed, exit 4, before any work.
+        described = None if description is None else read_description_file(description)
         with registrar_session() as (_, registrar):
             request = registrar.derivatives.request(
                 target[1],
@@ -283,9 +286,12 @@ def consent_request(
                 ai_enhanced=ai_enhanced,
                 parent_community=claimant(registrar, parent_community),
                 valid_for=valid_for,
+                description=described,
             )
         _write_request(request, output)
         return
+    if description is not None:
+        raise UsageError("--description goes with `describe` and `derivative`")
     if method is not None or ai_enhanced or parent_community is not None:
         raise UsageError("--method, --ai-enhanced and --parent-community go with `derivative`")
     if len(target) == 1 and target[0] not in _ACTION_WORDS:
