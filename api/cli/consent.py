@@ -17,7 +17,7 @@ statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 cha
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -172,7 +172,8 @@ def consent_request(
         typer.Option(
             "--opener",
             help="rotate, transfer, repatriate: a current keyholder whose encryption key here "
-            "re-wraps encrypted items (repeatable; default: any with one here).",
+            "re-wraps encrypted items (repeatable; default: any with one here); describe: "
+            "the keyholder whose encryption key seals an encrypted item's correction.",
         ),
     ] = None,
     password_file: Annotated[
@@ -230,7 +231,9 @@ def consent_request(
     description bound into its metadata; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there);
     `describe ITEM --description D.json` (the next description version; the document is
-    checked, added and pinned now)."""
+    checked, added and pinned now; an item of a batch by its leaf; an encrypted item's
+    correction sealed now with `--opener ADDR --password-file F`, and opened by each signer
+    with their own key)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
@@ -245,7 +248,7 @@ def consent_request(
             name
             for name, value in (
                 ("--terms", terms), ("--keyholder", keyholders), ("--threshold", threshold),
-                ("--to", to), ("--document", document), ("--opener", opener),
+                ("--to", to), ("--document", document),
                 ("--method", method), ("--parent-community", parent_community),
             )
             if value is not None
@@ -259,6 +262,7 @@ def consent_request(
                 description,
                 valid_for=valid_for,
                 community=claimant(registrar, community),
+                keys=_opener_keys(opener, password_file) if opener else None,
             )
         _write_request(request, output)
         return
@@ -375,13 +379,40 @@ def _write_request(request: "ConsentRequest", output: Path | None) -> None:
     err.print(_summary(request), markup=False, soft_wrap=True)
 
 
-def _signer(key: str, password_file: Path | None) -> "LocalAccount":
+def _opened_description(
+    request: "ConsentRequest", key: str, passphrase: str
+) -> "dict[str, Any]":
+    """A sealed SetDescription's text, opened with the signer's own encryption key (the
+    request holds only the sealed bytes and the item's envelope): what they are asked to
+    sign, shown before they sign it. Refused when their key cannot open it."""
+    from eth_utils.address import is_address
+
+    from ledger import crypto
+    from ledger.consent import sealed_description_parts
+    from ledger.keys import load_encryption_key, load_encryption_key_file
+    from ledger.registry.descriptions import unseal_description
+
+    assert request.document is not None
+    sealed, envelope, item = sealed_description_parts(request.document, "the request")
+    with spinner(f"opening the sealed description with the encryption key of {key}"):
+        if key.startswith("0x") and is_address(key):
+            pair = load_encryption_key(load_settings(), key, passphrase)
+        else:  # a key file of `heritage keys export`, which holds the encryption key too
+            pair = load_encryption_key_file(Path(key), passphrase)
+        data_key = crypto.unwrap(
+            crypto.Envelope.from_document(envelope, "the request's envelope"), pair, item
+        )
+        return unseal_description(sealed, data_key, "the sealed description").to_json()
+
+
+def _signer(key: str, password_file: Path | None, passphrase: str | None = None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
     from ledger.keys import load_keystore_file, load_signer
 
-    passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+    if passphrase is None:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
         with spinner(f"unlocking the key of {key}"):
             return load_signer(load_settings(), key, passphrase)
@@ -420,12 +451,17 @@ def consent_sign(
     )
 
     request = read_request(request_file)
+    passphrase: str | None = None
+    opened = None
+    if request.sealed:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+        opened = _opened_description(request, key, passphrase)
     err.print("You are asked to sign:", markup=False)
-    for label, value in describe_request(request):
+    for label, value in describe_request(request, opened=opened):
         err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
-    account = _signer(key, password_file)
+    account = _signer(key, password_file, passphrase)
     signature = sign_request(request, account)
     write_new_file(output, encode_signature(signature))
     err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)

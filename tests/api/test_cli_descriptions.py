@@ -10,7 +10,13 @@ from typing import Any
 
 from ledger.errors import ExitCode, InvalidDescription
 from tests import registry_support
-from tests.api.test_cli_consent import error_code, sign
+from tests.api.test_cli_consent import (
+    error_code,
+    register_sealed,
+    sealed_community,
+    sign,
+    sign_elsewhere,
+)
 from tests.api.test_cli_registry import raw_cid_of_document, unique
 from tests.registry_support import Workspace
 from tests.rights_support import public_terms, write_terms
@@ -258,3 +264,37 @@ def test_a_derivative_requested_offline_carries_its_description(
     shown = ws.json("item", "show", result["cid"])
     assert shown["metadata"]["description"] == bound
     assert shown["description"]["description"] == bound
+
+
+def test_a_sealed_items_correction_offline_is_read_by_each_signer_with_their_key(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    name = unique("sealed-describers")
+    holders = sealed_community(ws, name, 2, 2)
+    item = register_sealed(ws, name, tmp_path / "song.bin")
+    canary = "CANARY-" + tmp_path.name + " waiata tapu"
+    corrected = write_json(tmp_path / "d.json", description(canary))
+    request = tmp_path / "request.json"
+    refused = ws.run(
+        "consent", "request", "describe", item, "--description", str(corrected),
+        "-o", str(request), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--opener" in refused.stderr and not request.exists()
+    ws.run(
+        "consent", "request", "describe", item, "--description", str(corrected),
+        "--opener", holders[0], "--password-file", str(ws.password_file), "-o", str(request),
+    )  # fmt: skip
+    assert canary.encode() not in request.read_bytes()  # sealed: only its keyholders read it
+    signatures = []
+    for holder in holders:
+        out, signed = sign_elsewhere(ws, tmp_path, request, holder)
+        # Each signer is shown the text, opened with their own key (a keystore export).
+        assert "SEALED for the item's keyholders" in signed.stderr and canary in signed.stderr
+        signatures.append(str(out))
+    submitted = ws.json("consent", "submit", str(request), *signatures)
+    assert submitted["version"] == 2
+    history = ws.json("item", "history", item)
+    assert [h["event"] for h in history][-1] == "DescriptionSet"
+    for path in ws.data.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
