@@ -49,7 +49,7 @@ from exhibits.report import build_report, read_previous, report_path_for, write_
 from exhibits.scan import Secret, text_key
 from exhibits.select import select
 from exhibits.site_sync import discard, forget, swap, write_synced
-from exhibits.spec import ExhibitSpec
+from exhibits.spec import ExhibitSpec, ModelChoices
 from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
@@ -293,6 +293,29 @@ def _settings_of(kind: Kind, settings: DeriveSettings) -> object | None:
         return None
 
 
+def _with_model_choices(
+    settings: DeriveSettings, models: ModelChoices, candidate: Candidate
+) -> DeriveSettings:
+    """``settings`` with what the spec's ``[models]`` says of this item (its own entry, by
+    key or CID, over the exhibit-wide values) laid over its model settings."""
+    choices = models.for_item("0x" + candidate.key.hex(), str(candidate.cid))
+    given = {
+        name: value
+        for name, value in (
+            ("face_budget", choices.face_budget),
+            ("decimate", choices.decimate),
+            ("max_texture_px", choices.max_texture_px),
+        )
+        if value is not None
+    }
+    if not given:
+        return settings
+    from exhibits.derive.models import ModelSettings
+
+    model = dataclasses.replace(settings.model or ModelSettings(), **given)
+    return dataclasses.replace(settings, model=model)
+
+
 def _exhibited(
     registry: Registry,
     choice: Choice,
@@ -302,6 +325,7 @@ def _exhibited(
     *,
     as_of: bool,
     tick: Progress,
+    models: ModelChoices,
 ) -> tuple[list[Exhibited], int]:
     """Each shown item with its derived files, and how many masters were fetched: an item
     whose derivation the memo knows is read from the cache without its master."""
@@ -313,7 +337,10 @@ def _exhibited(
         tick("deriving", done, total)
         candidate = shown.candidate
         kind = kind_of(candidate.media_type, candidate.file_name)
-        settings_key = None if memo is None else _settings_of(kind, resolved)
+        item_settings = (
+            _with_model_choices(resolved, models, candidate) if kind == "model" else resolved
+        )
+        settings_key = None if memo is None else _settings_of(kind, item_settings)
         files = None
         if memo is not None and settings_key is not None:
             files = memo.load(candidate, kind, settings_key, cache)
@@ -322,7 +349,7 @@ def _exhibited(
             fetched += 1
             check_master(candidate, master)
             files = derive_item(
-                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
+                kind, master, candidate.file_name, candidate.media_type, cache, item_settings
             )
             if memo is not None and settings_key is not None:
                 memo.store(candidate, kind, settings_key, files)
@@ -446,7 +473,14 @@ def build_exhibit(
         tick("gathering", 1, 1)
         lap("gather")
         exhibited, fetched = _exhibited(
-            registry, choice, cache, memo, derive_settings, as_of=at is not None, tick=tick
+            registry,
+            choice,
+            cache,
+            memo,
+            derive_settings,
+            as_of=at is not None,
+            tick=tick,
+            models=spec.models,
         )
         lap("derive")
     site.parent.mkdir(parents=True, exist_ok=True)

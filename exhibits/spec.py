@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA_RESOURCE",
     "THEMES",
     "ExhibitSpec",
+    "ModelChoices",
     "Order",
     "Room",
     "Selection",
@@ -125,6 +126,52 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelChoices:
+    """What a spec's ``[models]`` table (or one ``[models.item."ID"]`` entry) sets; None: the
+    default of the model deriver (``exhibits.derive.models.ModelSettings``), or for an item
+    entry, the exhibit's own choice. ``items`` is only set on the exhibit-wide value: each
+    entry keyed by an item key (lower case) or a CID as written."""
+
+    face_budget: int | None = None
+    decimate: bool | None = None
+    max_texture_px: int | None = None
+    items: tuple[tuple[str, ModelChoices], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("face_budget", self.face_budget),
+                ("decimate", self.decimate),
+                ("max_texture_px", self.max_texture_px),
+            )
+            if value is not None
+        }
+        if self.items:
+            document["item"] = {ref: choices.to_json() for ref, choices in self.items}
+        return document
+
+    def for_item(self, key: str, cid: str) -> ModelChoices:
+        """The choices for one item (its ``0x`` key in lower case, its CID): an entry under
+        its key wins over one under its CID, and either over the exhibit-wide values."""
+        entries = dict(self.items)
+        merged = ModelChoices(self.face_budget, self.decimate, self.max_texture_px)
+        for ref in (cid, key):
+            entry = entries.get(ref)
+            if entry is not None:
+                merged = ModelChoices(
+                    entry.face_budget if entry.face_budget is not None else merged.face_budget,
+                    entry.decimate if entry.decimate is not None else merged.decimate,
+                    (
+                        entry.max_texture_px
+                        if entry.max_texture_px is not None
+                        else merged.max_texture_px
+                    ),
+                )
+        return merged
+
+
+@dataclass(frozen=True, slots=True)
 class ExhibitSpec:
     """A checked exhibit spec. ``languages[0]`` is the default language; every title holds
     text in it. ``rooms`` is empty when the spec has no ``[[room]]``."""
@@ -140,6 +187,7 @@ class ExhibitSpec:
     # The interface's words translated (exhibits.ui_text): (language, ((key, text), …)) in the
     # order of ``languages``, keys sorted.
     ui: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    models: ModelChoices = ModelChoices()
 
     @property
     def default_language(self) -> str:
@@ -161,6 +209,10 @@ class ExhibitSpec:
             document["base_url"] = self.base_url
         if self.ui:  # likewise
             document["ui"] = {language: dict(entries) for language, entries in self.ui}
+        models = self.models.to_json()
+        if models:
+            # Likewise only when given: a spec without [models] keeps its spec_id.
+            document["models"] = models
         return document
 
     @property
@@ -462,6 +514,26 @@ def _normal_base_url(text: str) -> str:
     return text if text.endswith("/") else text + "/"
 
 
+def _models_problems(models: Mapping[str, Any]) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
+    seen: dict[str, str] = {}
+    for ref in models.get("item", {}):
+        where = "/models/item/" + ref.replace("~", "~0").replace("/", "~1")
+        problem = _item_problem(where, ref)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        normal = _normal_ref(ref)
+        if normal in seen:
+            problems.append(
+                SpecProblem(
+                    where, "duplicate-item", f"{_shown(ref)} is also listed as {seen[normal]!r}"
+                )
+            )
+        seen[normal] = ref
+    return problems
+
+
 def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     if "base_url" in document:
@@ -486,6 +558,7 @@ def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
         problems += _text_problems(f"/room/{r}/title", room["title"], languages)
         problems += _selection_problems(f"/room/{r}", room)
     problems += _room_problems(document)
+    problems += _models_problems(document.get("models", {}))
     problems += _ui_problems(document.get("ui", {}), languages)
     return problems
 
@@ -590,6 +663,21 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
         scene_viewer=document.get("ar", {}).get("scene_viewer", DEFAULT_SCENE_VIEWER),
         base_url=_normal_base_url(document["base_url"]) if "base_url" in document else None,
         ui=_ui(document.get("ui", {}), languages),
+        models=_models(document.get("models", {})),
+    )
+
+
+def _model_choices(table: Mapping[str, Any]) -> ModelChoices:
+    return ModelChoices(
+        table.get("face_budget"), table.get("decimate"), table.get("max_texture_px")
+    )
+
+
+def _models(table: Mapping[str, Any]) -> ModelChoices:
+    entries = table.get("item", {})
+    items = tuple((_normal_ref(ref), _model_choices(entries[ref])) for ref in sorted(entries))
+    return ModelChoices(
+        table.get("face_budget"), table.get("decimate"), table.get("max_texture_px"), items
     )
 
 

@@ -111,6 +111,9 @@ def _summary(request: "ConsentRequest") -> str:
         about = f"description version {request.version}"
     elif request.action == "ConsentDerivative":
         about = f"a derivative by community 0x{bytes(request.typed.message['community']).hex()}"
+    elif request.action == "RegisterItem":
+        encrypted = (request.registration or {}).get("encrypted")
+        about = "a new item" + (", encrypted" if encrypted else "")
     else:
         about = f"nonce {request.version}"
     return (
@@ -127,7 +130,7 @@ def consent_request(
             metavar="[ACTION] ITEM_OR_COMMUNITY",
             help="ITEM (a CID or 0x item key) with --terms or --revoke; or an ACTION and its "
             "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM, "
-            "describe ITEM --description D.json.",
+            "describe ITEM --description D.json, register PATH -c C --terms T.json.",
             show_default=False,
         ),
     ],
@@ -139,7 +142,8 @@ def consent_request(
         typer.Option(
             "--description",
             help="describe: the corrected description document (a JSON file); derivative: "
-            "the derivative's description, bound into its metadata.",
+            "the derivative's description, bound into its metadata; register: the item's "
+            "description.",
         ),
     ] = None,
     revoke: Annotated[
@@ -233,10 +237,24 @@ def consent_request(
     `describe ITEM --description D.json` (the next description version; the document is
     checked, added and pinned now; an item of a batch by its leaf; an encrypted item's
     correction sealed now with `--opener ADDR --password-file F`, and opened by each signer
-    with their own key)."""
+    with their own key); `register PATH -c C --terms T [--description D]` (a new item of C:
+    the file, encrypted first when the terms require it, and its documents are added and
+    pinned now; `consent submit` registers it)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
+    if target and target[0] == "register":
+        given = {
+            "--keyholder": keyholders, "--threshold": threshold, "--to": to,
+            "--document": document, "--opener": opener, "--method": method,
+            "--parent-community": parent_community, "--revoke": revoke or None,
+            "--ai-enhanced": ai_enhanced or None,
+        }  # fmt: skip
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} do not go with register")
+        _register_request(target, community, terms, description, valid_for, output)
+        return
     if target and target[0] == "describe":
         if len(target) != 2 or description is None:
             raise UsageError(
@@ -295,7 +313,7 @@ def consent_request(
         _write_request(request, output)
         return
     if description is not None:
-        raise UsageError("--description goes with `describe` and `derivative`")
+        raise UsageError("--description goes with `describe`, `derivative` and `register`")
     if method is not None or ai_enhanced or parent_community is not None:
         raise UsageError("--method, --ai-enhanced and --parent-community go with `derivative`")
     if len(target) == 1 and target[0] not in _ACTION_WORDS:
@@ -364,6 +382,34 @@ def consent_request(
                     valid_for=valid_for,
                     community=claimant(registrar, community),
                 )
+    _write_request(request, output)
+
+
+def _register_request(
+    target: list[str],
+    community: str | None,
+    terms: Path | None,
+    description: Path | None,
+    valid_for: int,
+    output: Path | None,
+) -> None:
+    """``consent request register PATH -c C --terms T [--description D]``."""
+    if len(target) != 2 or community is None or terms is None:
+        raise UsageError(
+            "a registration names the file, the community and its terms",
+            hint="`heritage consent request register PATH -c COMMUNITY --terms T.json "
+            "[--description D.json] -o request.json`",
+        )
+    # every problem of the description listed (exit 4) before any work
+    parsed = read_description_file(description) if description is not None else None
+    with registrar_session() as (_, registrar):
+        request = registrar.registrations.request(
+            Path(target[1]),
+            registrar.reader.resolve_community(community),
+            terms,
+            description=parsed,
+            valid_for=valid_for,
+        )
     _write_request(request, output)
 
 
@@ -440,12 +486,21 @@ def consent_sign(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Sign without asking (after showing it).")
     ] = False,
+    deriving: Annotated[
+        bool,
+        typer.Option(
+            "--deriving",
+            help="derivative: sign its registration, as a keyholder of the deriving community.",
+        ),
+    ] = False,
 ) -> None:
-    """Show what a request asks, then sign it with one keyholder's key (offline)."""
+    """Show what a request asks, then sign it with one keyholder's key (offline). With
+    --deriving, a keyholder of a derivative's deriving community signs its registration."""
     from ledger.consent import (
         describe_request,
         encode_signature,
         read_request,
+        sign_registration,
         sign_request,
         write_new_file,
     )
@@ -457,12 +512,16 @@ def consent_sign(
         passphrase = read_passphrase(password_file, f"Passphrase of {key}")
         opened = _opened_description(request, key, passphrase)
     err.print("You are asked to sign:", markup=False)
-    for label, value in describe_request(request, opened=opened):
+    rows = describe_request(request, opened=opened)
+    if deriving:
+        community = "0x" + bytes(request.typed.message.get("community", b"")).hex()
+        rows = [("action", f"RegisterDerivative: REGISTER it as community {community}'s"), *rows]
+    for label, value in rows:
         err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
     account = _signer(key, password_file, passphrase)
-    signature = sign_request(request, account)
+    signature = (sign_registration if deriving else sign_request)(request, account)
     write_new_file(output, encode_signature(signature))
     err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
@@ -477,6 +536,8 @@ def _write_status(status: "ConsentStatus") -> None:
         if request.action in ("SetTerms", "RevokeTerms")
         else f"description version {request.version}"
         if request.action == "SetDescription"
+        else "a new item"
+        if request.action == "RegisterItem"
         else f"nonce {request.version}"
     )
     if len(status.parties) == 1:
@@ -527,7 +588,11 @@ def consent_status(
     from ledger.consent import collect, read_request
 
     request = read_request(request_file)
-    status = collect(request, _signatures(signature_files or []), now=int(time.time()))
+    # A deriving keyholder's signature of a derivative's registration (`sign --deriving`) is
+    # checked at submit, against the chain: not one of the request's own.
+    given = _signatures(signature_files or [])
+    own = [(w, s) for w, s in given if s.action != "RegisterDerivative"]
+    status = collect(request, own, now=int(time.time()))
     if as_json:
         print_json(status.to_json())
     else:
@@ -549,18 +614,21 @@ def consent_submit(
     """Send a request with k signatures (k of each community for a transfer or repatriation),
     after re-checking the chain (nothing sent otherwise). A derivative's consent registers
     the derivative: k keyholders of the deriving community sign here (--signer,
-    --password-file)."""
+    --password-file), or their signature files (`consent sign --deriving`) go with the rest."""
     from ledger.consent import read_request
 
     request = read_request(request_file)
-    signatures = _signatures(signature_files)
+    every = _signatures(signature_files)
+    # A derivative's registration signed offline by the deriving community: apart.
+    registration = [(w, s) for w, s in every if s.action == "RegisterDerivative"]
+    signatures = [(w, s) for w, s in every if s.action != "RegisterDerivative"]
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
         keys = (
             signer_keys(settings, signer, password_file)
-            if request.action == "ConsentDerivative"
+            if request.action == "ConsentDerivative" and not registration
             else None
         )
-        result = registrar.consent.submit(request, signatures, keys).to_json()
+        result = registrar.consent.submit(request, signatures, keys, registration).to_json()
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:
@@ -578,6 +646,8 @@ def consent_submit(
             f"description of {result['subject']} is now version {result['version']}: "
             f"{result['description_cid']}\n"
         )
+    elif request.action == "RegisterItem":
+        sys.stdout.write(f"registered {result['cid']} as item {result['item']}\n")
     elif request.action == "ConsentDerivative":
         sys.stdout.write(
             f"registered derivative {result['cid']} {result['item']} of {result['parent']}, "

@@ -191,6 +191,34 @@ def _describe_description(
     ]
 
 
+def _describe_registration(request: ConsentRequest) -> list[tuple[str, str]]:
+    document = request.document or {}
+    encrypted = bool((request.registration or {}).get("encrypted"))
+    rows = [
+        (
+            "action",
+            f"RegisterItem: REGISTER {request.item} as an item of community "
+            f"{_hex(request.community)}, under the terms below",
+        ),
+        ("item", request.item),
+        ("subject", _hex(request.subject)),
+        (
+            "encrypted",
+            "yes: only the ciphertext is on IPFS; its name, description and plaintext CID are "
+            "sealed for the keyholders"
+            if encrypted
+            else "no: the file and its metadata are public",
+        ),
+        ("terms CID", str(request.terms_cid)),
+        ("terms", json.dumps(request.terms_document, sort_keys=True, ensure_ascii=False)),
+        ("metadata CID", str(request.document_cid)),
+        ("metadata", json.dumps(document, sort_keys=True, ensure_ascii=False)),
+        ("community", _hex(request.community)),
+        ("keyholders", _k_of(request.steward())),
+    ]
+    return rows
+
+
 def proven_by(history: CommunityHistory) -> str:
     """Whose keyholders a request names, and what proves them, in plain words."""
     count = len(history.rotations)
@@ -221,6 +249,8 @@ def describe_request(
         rows = _describe_derivative(request)
     elif request.action == "SetDescription":
         rows = _describe_description(request, opened)
+    elif request.action == "RegisterItem":
+        rows = _describe_registration(request)
     else:
         rows = _describe_terms(request)
     rows.append(("keyholders of", proven_by(request.history)))

@@ -84,6 +84,7 @@ __all__ = [
     "build_custody_request",
     "build_derivative_request",
     "build_description_request",
+    "build_register_request",
     "build_request",
     "build_rotation_request",
     "check_request",
@@ -102,6 +103,7 @@ CONSENT_ACTIONS: Final = (
     "RecordCustody",
     "ConsentDerivative",
     "SetDescription",
+    "RegisterItem",
 )
 #: The actions that consume a version of their subject (the others a nonce, or nothing).
 VERSIONED_ACTIONS: Final = (*TERMS_ACTIONS, "SetDescription")
@@ -148,6 +150,8 @@ class ConsentRequest:
     # ConsentDerivative: the derivative's metadata and terms digests (signed by the deriving
     # community at submit) and its file name, for people to read
     derivative: Mapping[str, Any] | None = None
+    # RegisterItem: {"encrypted": bool}, what the terms say and the metadata document shows
+    registration: Mapping[str, Any] | None = None
 
     @property
     def action(self) -> str:
@@ -171,6 +175,8 @@ class ConsentRequest:
             return bytes(self.typed.message["item"])
         if self.action == "ConsentDerivative":
             return bytes(self.typed.message["parent"])
+        if self.action == "RegisterItem":
+            return claim_key(self.community, bytes(self.typed.message["cid"]))
         return bytes(self.typed.message["subject"])
 
     @property
@@ -178,8 +184,8 @@ class ConsentRequest:
         """The terms or description version being set or revoked, or the nonce a rotation
         (the community's) or a custody record (the item's) consumes: either way, what makes
         it stale."""
-        if self.action == "ConsentDerivative":
-            return 0  # nothing is consumed: the derivative's claim can be made once
+        if self.action in ("ConsentDerivative", "RegisterItem"):
+            return 0  # nothing is consumed: the claim can be made once
         key = "version" if self.action in VERSIONED_ACTIONS else "nonce"
         return int(self.typed.message[key])
 
@@ -207,9 +213,11 @@ class ConsentRequest:
 
     @property
     def _document_digest(self) -> bytes:
-        field = {"ConsentDerivative": "method", "SetDescription": "description"}.get(
-            self.action, "document"
-        )
+        field = {
+            "ConsentDerivative": "method",
+            "SetDescription": "description",
+            "RegisterItem": "metadata",
+        }.get(self.action, "document")
         return bytes(self.typed.message[field])
 
     @property
@@ -222,7 +230,7 @@ class ConsentRequest:
 
     @property
     def terms_cid(self) -> str | None:
-        if self.action != "SetTerms":
+        if self.action not in ("SetTerms", "RegisterItem"):
             return None
         return str(Cid.from_digest(bytes(self.typed.message["terms"]), RAW))
 
@@ -510,6 +518,51 @@ def build_description_request(
     return request
 
 
+def build_register_request(
+    domain: Domain,
+    community: Community,
+    cid: bytes,
+    metadata_document: Mapping[str, Any],
+    terms_document: Mapping[str, Any],
+    commitment: bytes,
+    deadline: int,
+    *,
+    item: str,
+    created_at: int,
+    history: CommunityHistory,
+    encrypted: bool,
+) -> ConsentRequest:
+    """A RegisterItem request: k of ``community`` (whose ``history`` proves its keyholders)
+    register the content ``cid`` (``item``: its CID as text) with its metadata document and
+    terms, before ``deadline``; ``encrypted``: ``cid`` is the ciphertext's, and
+    ``metadata_document`` the public "heritage/sealed-item" document."""
+    typed = TypedData(
+        domain,
+        "RegisterItem",
+        {
+            "community": community.id,
+            "cid": cid,
+            "metadata": _document_digest(metadata_document, "the metadata document"),
+            "terms": _terms_digest(terms_document),
+            "commitment": commitment,
+            "deadline": deadline,
+        },
+    )
+    request = ConsentRequest(
+        typed=typed,
+        item=item,
+        keyholders=community.keyholders,
+        threshold=community.threshold,
+        created_at=created_at,
+        terms_document=dict(terms_document),
+        document=dict(metadata_document),
+        history=history,
+        registration={"encrypted": encrypted},
+    )
+    check_request(request, "the request")
+    return request
+
+
 # ---- invariants (pure) ---------------------------------------------------------------------------
 
 
@@ -672,6 +725,73 @@ def _check_description(request: ConsentRequest, document: Mapping[str, Any], whe
         raise ConsentFileInvalid(exc.message, hint=EDITED) from None
 
 
+def _check_registration(request: ConsentRequest, where: str) -> None:
+    """A RegisterItem request: its terms and metadata documents are the ones signed, valid
+    terms of the community, and encrypted exactly when the terms require it."""
+    # Imported here, as the description model above: the rights package is not the typed
+    # data's to load.
+    from ledger.documents import SEALED_ITEM_TYPE
+    from ledger.errors import InvalidTerms
+    from ledger.rights import parse_terms, requires_encryption
+
+    message = request.typed.message
+    if (
+        request.receiver is not None
+        or request.receiver_history is not None
+        or request.batch_root is not None
+        or request.batch_item is not None
+        or request.derivative is not None
+    ):
+        raise ConsentFileInvalid(f"{where}: a registration has no receiver, batch or derivative")
+    terms, document = request.terms_document, request.document
+    if terms is None or document is None:
+        raise ConsentFileInvalid(f"{where}: a registration carries its terms and metadata")
+    if _terms_digest(terms) != bytes(message["terms"]):
+        raise ConsentFileInvalid(
+            f"{where}: the terms document does not hash to the terms digest being signed",
+            hint=EDITED,
+        )
+    if _document_digest(document, f"{where}: the metadata document") != bytes(
+        message["metadata"]
+    ):
+        raise ConsentFileInvalid(
+            f"{where}: the metadata document does not hash to the metadata digest being signed",
+            hint=EDITED,
+        )
+    registration = request.registration
+    if (
+        registration is None
+        or set(registration) != {"encrypted"}
+        or not isinstance(registration["encrypted"], bool)
+    ):
+        raise ConsentFileInvalid(f'{where}: registration is not {{"encrypted": true|false}}')
+    encrypted = registration["encrypted"]
+    try:
+        parsed = parse_terms(terms, where=f"{where}: terms_document", community=request.community)
+    except InvalidTerms as exc:
+        raise ConsentFileInvalid(exc.message, hint=EDITED) from None
+    if requires_encryption(parsed) != encrypted:
+        raise ConsentFileInvalid(
+            f"{where}: registration.encrypted is {str(encrypted).lower()}, but the terms "
+            f"{'do not require' if encrypted else 'require'} encryption",
+            hint=EDITED,
+        )
+    cid = bytes(message["cid"])
+    try:
+        shown = str(Cid.from_bytes(cid))
+    except (HeritageError, ValueError):
+        raise ConsentFileInvalid(f"{where}: message.cid is not a CID") from None
+    sealed = document.get("type") == SEALED_ITEM_TYPE
+    committed = bytes(message["commitment"]) != bytes(32)
+    if sealed != encrypted or committed != encrypted or document.get("cid") != shown:
+        raise ConsentFileInvalid(
+            f"{where}: the metadata document, the commitment and registration.encrypted do "
+            f"not agree about {shown} (an encrypted item has a sealed-item document and a "
+            "commitment; a public one neither)",
+            hint=EDITED,
+        )
+
+
 def _check_history(
     history: CommunityHistory | None,
     community: Community,
@@ -744,8 +864,15 @@ def check_request(request: ConsentRequest, where: str) -> None:
         raise ConsentFileInvalid(
             f"{where}: derivative goes with a ConsentDerivative request, and only with one"
         )
+    if (request.action == "RegisterItem") != (request.registration is not None):
+        raise ConsentFileInvalid(
+            f"{where}: registration goes with a RegisterItem request, and only with one"
+        )
     if request.action in TERMS_ACTIONS:
         _check_terms_request(request, where)
+        return
+    if request.action == "RegisterItem":
+        _check_registration(request, where)
         return
     batch = request.batch_root is not None or request.batch_item is not None
     if request.terms_document is not None or (batch and request.action != "SetDescription"):

@@ -17,7 +17,12 @@ from eth_account.signers.local import LocalAccount
 
 from ledger import consent
 from ledger.chain import Community, Party, Record
-from ledger.consent import ConsentRequest, ConsentStatus, build_derivative_request
+from ledger.consent import (
+    ConsentRequest,
+    ConsentSignature,
+    ConsentStatus,
+    build_derivative_request,
+)
 from ledger.documents import DEFAULT_IMPORT, document_cid
 from ledger.errors import ConsentIncomplete, ConsentStale, DuplicateClaim, NotFound, UsageError
 from ledger.ipfs.cid import Cid
@@ -122,7 +127,7 @@ class Derivatives:
     def _send(
         self,
         community: Community,
-        keys: SignerKeys,
+        keys: SignerKeys | bytes,
         signers: Sequence[LocalAccount],
         parent: bytes,
         parent_record: Record,
@@ -131,9 +136,10 @@ class Derivatives:
         ai_enhanced: bool,
         deadline: int,
     ) -> DerivativeRegistration:
-        """Sign RegisterDerivative with ``signers`` of ``community`` and send it with the
-        parent steward's consent (``parent_party``); ``documents``: the derivative's binary
-        CID and the digests of its metadata, terms and method documents."""
+        """Sign RegisterDerivative with ``signers`` of ``community`` (``keys`` bytes: their
+        signatures, packed, made elsewhere) and send it with the parent steward's consent
+        (``parent_party``); ``documents``: the derivative's binary CID and the digests of its
+        metadata, terms and method documents."""
         cid, metadata, terms, method = documents
         typed = consent.TypedData(
             self.session.client.domain(),
@@ -151,7 +157,8 @@ class Derivatives:
         )
         registration = self.session.client.register_derivative(
             community, parent, cid, metadata, terms, method, ai_enhanced, deadline,
-            keys.sign(typed, signers), parent_record, parent_party,
+            keys if isinstance(keys, bytes) else keys.sign(typed, signers), parent_record,
+            parent_party,
         )  # fmt: skip
         return DerivativeRegistration(
             registration.key,
@@ -261,11 +268,16 @@ class Derivatives:
         )
 
     def submit(
-        self, request: ConsentRequest, status: ConsentStatus, keys: SignerKeys
+        self,
+        request: ConsentRequest,
+        status: ConsentStatus,
+        keys: SignerKeys | None,
+        registration: Sequence[tuple[str, ConsentSignature]] = (),
     ) -> DerivativeRegistration:
         """Register the derivative a ConsentDerivative request asks for: the parent's steward
         must still be the community that signed, the parent's terms unrevoked (and consenting
-        to AI enhancement, for an AI-enhanced one); k of the deriving community sign here."""
+        to AI enhancement, for an AI-enhanced one); k of the deriving community sign here with
+        ``keys``, or signed offline (``registration``: their signature files)."""
         message = request.typed.message
         parent, cid = request.subject, bytes(message["cid"])
         steward = request.steward()
@@ -312,10 +324,16 @@ class Derivatives:
                 f"community {to_hex(community.id)} already claims the derivative's content",
                 hint="nothing was sent",
             )
-        signers = keys.pick(community, community.threshold, "registering a derivative")
+        deriving: SignerKeys | bytes
+        if keys is None:
+            deriving, _ = consent.pack_registration(request, registration, community)
+            signers: Sequence[LocalAccount] = ()
+        else:
+            deriving = keys
+            signers = keys.pick(community, community.threshold, "registering a derivative")
         result = self._send(
             community,
-            keys,
+            deriving,
             signers,
             parent,
             record,

@@ -43,7 +43,7 @@ def community_and_terms(ws: Workspace) -> tuple[str, Path]:
 
 def test_register_describe_show_history(ws: Workspace, tmp_path: Path) -> None:
     name, terms = community_and_terms(ws)
-    first = description("Kete <whakairo> \"one\"")
+    first = description('Kete <whakairo> "one"')
     files = ws.files(2)
     registered = ws.json(
         "item", "register", *map(str, files), "-c", name, "--terms", str(terms),

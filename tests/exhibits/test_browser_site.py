@@ -33,7 +33,14 @@ from playwright.sync_api import BrowserContext, Page
 from exhibits.derive.records import file_cid
 from exhibits.layout import GalleryEntry, gallery_document
 from exhibits.site.assets import VENDOR_STYLE_HASHES, copy_assets
-from tests.browser_support import INSECURE_HOST, StaticServer, Watch, launch, screenshot
+from tests.browser_support import (
+    INSECURE_HOST,
+    StaticServer,
+    Watch,
+    keep_screenshot,
+    launch,
+    screenshot,
+)
 
 MODEL = "0x" + "ab" * 32
 IMAGE = "0x" + "cd" * 32
@@ -479,7 +486,7 @@ def test_model_viewer_loads_from_the_site(page: Page, site: tuple[Path, StaticSe
         locations
     )
     page.wait_for_timeout(300)  # let the first frame reach the canvas
-    screenshot(page, "model-page")
+    keep_screenshot(page, "model-page")
     status, text = click_verify(page)
     assert status == "verified", text
     assert "model.glb: verified" in text and "poster.png: verified" in text
@@ -528,7 +535,7 @@ def test_verify_then_mismatch_after_one_byte_changes(
         assert "image.png: mismatch" in text and "thumbnail.png: verified" in text
     finally:
         served.write_bytes(original)
-    screenshot(page, f"verify-{host}")
+    keep_screenshot(page, f"verify-{host}")
     watch.assert_clean()
 
 
@@ -541,7 +548,7 @@ def test_verify_says_it_in_words(page: Page, site: tuple[Path, StaticServer]) ->
         "image.png: verified: the served file has the CID recorded in the proofs",
         "thumbnail.png: verified: the served file has the CID recorded in the proofs",
     ]
-    screenshot(page, "image-page")
+    keep_screenshot(page, "image-page")
     watch.assert_clean()
 
 
@@ -630,7 +637,7 @@ def test_a_recording_plays_on_click_and_never_by_itself(
     page.wait_for_function(
         f"() => window.heritageGallery.media.get('{AUDIO}').paused === true", timeout=0
     )
-    screenshot(page, "gallery-sound")
+    keep_screenshot(page, "gallery-sound")
     watch.assert_clean()
 
 

@@ -140,9 +140,7 @@ def test_a_keyholder_rotation_gathers_the_community_s_claims_again(
     first = build(spec, own, tmp_path / "site")
     with chain_snapshot(world.w3()):
         with Registry(own, sender=anvil_dev_account()) as reg:
-            holder = new_key(
-                own, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
-            ).address
+            holder = new_key(own, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519).address
             reg.communities.rotate(world.reef, [holder], 1, world.signer_keys())
         result = build(spec, own, tmp_path / "site")
         uncached, _ = choose(spec, own)

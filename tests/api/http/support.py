@@ -4,7 +4,6 @@ requests made as a client would make them."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import uvicorn
 from api.app import create_app
 from api.http.auth import sign_request
 from api.http.limits import ApiLimits
+from api.listen import listening_socket
 from ledger.settings import Settings
 
 __all__ = ["get_json", "served_api", "signed_headers"]
@@ -25,8 +25,7 @@ __all__ = ["get_json", "served_api", "signed_headers"]
 @contextmanager
 def served_api(settings: Settings, limits: ApiLimits | None = None) -> Iterator[str]:
     """The API of ``settings`` under uvicorn on a free loopback port; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings, limits=limits), log_level="warning", lifespan="on", access_log=False

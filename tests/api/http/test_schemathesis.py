@@ -26,6 +26,7 @@ from ledger.settings import Settings
 from tests.api.http.support import served_api
 from tests.exhibits.build_support import World, make_world
 from tests.hypothesis_profiles import deep
+from tests.reaching import reached, reaches
 from tests.registry_support import chain_settings, module_chain
 
 REUSED_FIXTURES = (chain_settings, module_chain)
@@ -36,6 +37,7 @@ CHECKS = [
     ignored_auth,
     negative_data_rejection,
 ]
+
 
 @schemathesis.serializer("application/toml")
 def _toml(_ctx: Any, value: Any) -> Any:
@@ -96,6 +98,8 @@ def test_the_api_keeps_its_openapi_document(
         # (no 500, conformance, auth) still run on those cases.
         checks = [c for c in CHECKS if c is not negative_data_rejection]
 
+    # Every example is sent and validated: none may stop before the checks.
+    @reaches(1.0)
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=1000 if deep() else 12,
@@ -106,6 +110,7 @@ def test_the_api_keeps_its_openapi_document(
     def check(case: Any) -> None:
         response = case.call_and_validate(base_url=api_url, checks=checks)
         calls.append(response.status_code)
+        reached()
 
     check()
     assert calls  # the operation was called
