@@ -46,9 +46,9 @@ from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
 from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
-from exhibits.scan import Secret
+from exhibits.scan import Secret, text_key
 from exhibits.select import select
-from exhibits.site_sync import discard, swap, write_synced
+from exhibits.site_sync import discard, forget, swap, write_synced
 from exhibits.spec import ExhibitSpec, ModelChoices
 from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
@@ -174,14 +174,16 @@ def secrets_of(excluded: Sequence[Candidate], shown: Sequence[Candidate] = ()) -
     title and alt text in every language, file name. A sealed candidate has only its CID and
     key: nothing else of it is read. A text that a ``shown`` item carries as its own (two
     items titled "Untitled", two masters named ``IMG_0001.jpg``) is not searched: the site
-    shows it for the shown item, and it tells nothing of the excluded one."""
-    public = {text.strip() for candidate in shown for text in _texts(candidate)}
+    shows it for the shown item, and it tells nothing of the excluded one. Texts are compared
+    as the scan compares them (:func:`exhibits.scan.text_key`: any case, any Unicode
+    normalisation), so "UNTITLED" shown exempts "Untitled" excluded."""
+    public = {text_key(text) for candidate in shown for text in _texts(candidate)}
     secrets: list[Secret] = []
     for number, candidate in enumerate(excluded, 1):
         label = f"excluded item {number} ({candidate.item_id})"
         secrets += [Secret.cid(label, candidate.cid), Secret.key(label, candidate.key)]
         for text in dict.fromkeys(_texts(candidate)):
-            if text.strip() not in public:
+            if text_key(text) not in public:
                 secrets.append(Secret.text(label, text))
     return secrets
 
@@ -510,6 +512,7 @@ def build_exhibit(
             renderer, spec, choice, exhibited, chain, site, built_at, secrets,
             ScanMemo(kept / "scan", secrets) if caches else None, tick, lap,
         )  # fmt: skip
+        forget(site, kept / "sites")  # a copy of the site it replaced would be out of date
     report = build_report(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )

@@ -184,6 +184,9 @@ class ExhibitSpec:
     theme: str = DEFAULT_THEME
     scene_viewer: bool = DEFAULT_SCENE_VIEWER
     base_url: str | None = None  # "https://host/path/": where the site is served, if known
+    # The interface's words translated (exhibits.ui_text): (language, ((key, text), …)) in the
+    # order of ``languages``, keys sorted.
+    ui: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     models: ModelChoices = ModelChoices()
 
     @property
@@ -204,6 +207,8 @@ class ExhibitSpec:
         if self.base_url is not None:
             # Only when given, so specs written before the field keep their spec_id.
             document["base_url"] = self.base_url
+        if self.ui:  # likewise
+            document["ui"] = {language: dict(entries) for language, entries in self.ui}
         models = self.models.to_json()
         if models:
             # Likewise only when given: a spec without [models] keeps its spec_id.
@@ -554,6 +559,42 @@ def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
         problems += _selection_problems(f"/room/{r}", room)
     problems += _room_problems(document)
     problems += _models_problems(document.get("models", {}))
+    problems += _ui_problems(document.get("ui", {}), languages)
+    return problems
+
+
+def _ui_problems(table: Mapping[str, Any], languages: list[str]) -> list[SpecProblem]:
+    """Each ``[ui.<language>]`` is one of the exhibit's languages, and each of its keys one of
+    the interface catalog's (:data:`exhibits.ui_text.UI_TEXT`), named when it is not."""
+    from exhibits.ui_text import UI_TEXT
+
+    problems: list[SpecProblem] = []
+    seen: set[str] = set()
+    for tag, entries in table.items():
+        canonical = canonical_language_tag(tag)
+        if canonical not in languages:
+            problems.append(
+                SpecProblem(
+                    f"/ui/{tag}", "ui-language",
+                    f"ui.{tag} translates the interface into {tag!r}, which is not one of the "
+                    f"exhibit's languages ({', '.join(languages)})",
+                )
+            )  # fmt: skip
+        elif canonical in seen:
+            problems.append(
+                SpecProblem(f"/ui/{tag}", "duplicate-language",
+                            f"ui.{tag}: {canonical!r} is translated twice")
+            )  # fmt: skip
+        seen.add(canonical)
+        for key in entries:
+            if key not in UI_TEXT:
+                problems.append(
+                    SpecProblem(
+                        f"/ui/{tag}/{key}", "ui-key",
+                        f"ui.{tag}.{key}: {key!r} is not a key of the site's interface words "
+                        "(the keys are listed in docs/exhibit.md, \"Interface words\")",
+                    )
+                )  # fmt: skip
     return problems
 
 
@@ -621,6 +662,7 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
         theme=document.get("theme", DEFAULT_THEME),
         scene_viewer=document.get("ar", {}).get("scene_viewer", DEFAULT_SCENE_VIEWER),
         base_url=_normal_base_url(document["base_url"]) if "base_url" in document else None,
+        ui=_ui(document.get("ui", {}), languages),
         models=_models(document.get("models", {})),
     )
 
@@ -636,6 +678,17 @@ def _models(table: Mapping[str, Any]) -> ModelChoices:
     items = tuple((_normal_ref(ref), _model_choices(entries[ref])) for ref in sorted(entries))
     return ModelChoices(
         table.get("face_budget"), table.get("decimate"), table.get("max_texture_px"), items
+    )
+
+
+def _ui(table: Mapping[str, Any], languages: tuple[str, ...]) -> tuple[
+    tuple[str, tuple[tuple[str, str], ...]], ...
+]:
+    by_tag = {canonical_language_tag(tag): entries for tag, entries in table.items()}
+    return tuple(
+        (tag, tuple(sorted((str(k), str(v)) for k, v in by_tag[tag].items())))
+        for tag in languages
+        if tag in by_tag
     )
 
 

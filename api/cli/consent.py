@@ -17,7 +17,7 @@ statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 cha
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -141,8 +141,9 @@ def consent_request(
         Path | None,
         typer.Option(
             "--description",
-            help="describe: the corrected description document; register: the item's "
-            "description (a JSON file).",
+            help="describe: the corrected description document (a JSON file); derivative: "
+            "the derivative's description, bound into its metadata; register: the item's "
+            "description.",
         ),
     ] = None,
     revoke: Annotated[
@@ -175,7 +176,8 @@ def consent_request(
         typer.Option(
             "--opener",
             help="rotate, transfer, repatriate: a current keyholder whose encryption key here "
-            "re-wraps encrypted items (repeatable; default: any with one here).",
+            "re-wraps encrypted items (repeatable; default: any with one here); describe: "
+            "the keyholder whose encryption key seals an encrypted item's correction.",
         ),
     ] = None,
     password_file: Annotated[
@@ -228,13 +230,16 @@ def consent_request(
     of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
     re-wrapped for the new keyholders, are published now); `transfer|repatriate ITEM --to C`
     (k of both communities sign; encrypted content re-wrapped for the receiver now);
-    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
-    (k of the parent's steward consent to C's derivative; the file and documents are added
+    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M
+    [--description D.json]` (k of the parent's steward consent to C's derivative, its
+    description bound into its metadata; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there);
     `describe ITEM --description D.json` (the next description version; the document is
-    checked, added and pinned now); `register PATH -c C --terms T [--description D]` (a new
-    item of C: the file, encrypted first when the terms require it, and its documents are
-    added and pinned now; `consent submit` registers it)."""
+    checked, added and pinned now; an item of a batch by its leaf; an encrypted item's
+    correction sealed now with `--opener ADDR --password-file F`, and opened by each signer
+    with their own key); `register PATH -c C --terms T [--description D]` (a new item of C:
+    the file, encrypted first when the terms require it, and its documents are added and
+    pinned now; `consent submit` registers it)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
@@ -261,7 +266,7 @@ def consent_request(
             name
             for name, value in (
                 ("--terms", terms), ("--keyholder", keyholders), ("--threshold", threshold),
-                ("--to", to), ("--document", document), ("--opener", opener),
+                ("--to", to), ("--document", document),
                 ("--method", method), ("--parent-community", parent_community),
             )
             if value is not None
@@ -275,11 +280,10 @@ def consent_request(
                 description,
                 valid_for=valid_for,
                 community=claimant(registrar, community),
+                keys=_opener_keys(opener, password_file) if opener else None,
             )
         _write_request(request, output)
         return
-    if description is not None:
-        raise UsageError("--description goes with `describe`")
     if target and target[0] == "derivative":
         if len(target) != 3:
             raise UsageError(
@@ -292,6 +296,8 @@ def consent_request(
                 "a derivative's consent needs -c COMMUNITY (the deriving one), --terms and "
                 "--method"
             )
+        # An invalid description: every problem listed, exit 4, before any work.
+        described = None if description is None else read_description_file(description)
         with registrar_session() as (_, registrar):
             request = registrar.derivatives.request(
                 target[1],
@@ -302,9 +308,12 @@ def consent_request(
                 ai_enhanced=ai_enhanced,
                 parent_community=claimant(registrar, parent_community),
                 valid_for=valid_for,
+                description=described,
             )
         _write_request(request, output)
         return
+    if description is not None:
+        raise UsageError("--description goes with `describe`, `derivative` and `register`")
     if method is not None or ai_enhanced or parent_community is not None:
         raise UsageError("--method, --ai-enhanced and --parent-community go with `derivative`")
     if len(target) == 1 and target[0] not in _ACTION_WORDS:
@@ -416,13 +425,40 @@ def _write_request(request: "ConsentRequest", output: Path | None) -> None:
     err.print(_summary(request), markup=False, soft_wrap=True)
 
 
-def _signer(key: str, password_file: Path | None) -> "LocalAccount":
+def _opened_description(
+    request: "ConsentRequest", key: str, passphrase: str
+) -> "dict[str, Any]":
+    """A sealed SetDescription's text, opened with the signer's own encryption key (the
+    request holds only the sealed bytes and the item's envelope): what they are asked to
+    sign, shown before they sign it. Refused when their key cannot open it."""
+    from eth_utils.address import is_address
+
+    from ledger import crypto
+    from ledger.consent import sealed_description_parts
+    from ledger.keys import load_encryption_key, load_encryption_key_file
+    from ledger.registry.descriptions import unseal_description
+
+    assert request.document is not None
+    sealed, envelope, item = sealed_description_parts(request.document, "the request")
+    with spinner(f"opening the sealed description with the encryption key of {key}"):
+        if key.startswith("0x") and is_address(key):
+            pair = load_encryption_key(load_settings(), key, passphrase)
+        else:  # a key file of `heritage keys export`, which holds the encryption key too
+            pair = load_encryption_key_file(Path(key), passphrase)
+        data_key = crypto.unwrap(
+            crypto.Envelope.from_document(envelope, "the request's envelope"), pair, item
+        )
+        return unseal_description(sealed, data_key, "the sealed description").to_json()
+
+
+def _signer(key: str, password_file: Path | None, passphrase: str | None = None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
     from ledger.keys import load_keystore_file, load_signer
 
-    passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+    if passphrase is None:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
         with spinner(f"unlocking the key of {key}"):
             return load_signer(load_settings(), key, passphrase)
@@ -470,8 +506,13 @@ def consent_sign(
     )
 
     request = read_request(request_file)
+    passphrase: str | None = None
+    opened = None
+    if request.sealed:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+        opened = _opened_description(request, key, passphrase)
     err.print("You are asked to sign:", markup=False)
-    rows = describe_request(request)
+    rows = describe_request(request, opened=opened)
     if deriving:
         community = "0x" + bytes(request.typed.message.get("community", b"")).hex()
         rows = [("action", f"RegisterDerivative: REGISTER it as community {community}'s"), *rows]
@@ -479,7 +520,7 @@ def consent_sign(
         err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
-    account = _signer(key, password_file)
+    account = _signer(key, password_file, passphrase)
     signature = (sign_registration if deriving else sign_request)(request, account)
     write_new_file(output, encode_signature(signature))
     err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)

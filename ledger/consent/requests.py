@@ -16,7 +16,11 @@ steward; its ``document`` is the method document (it must hash to the ``method``
 signed) and its ``derivative`` field names the metadata and terms digests the deriving
 community signs at submit. A ``SetDescription`` request carries the description document
 (``document``: it must hash to the ``description`` digest being signed, and be a valid
-description, docs/description.md).
+description, docs/description.md); for an encrypted item, a ``heritage/sealed-description``
+document instead (:func:`sealed_description_parts`: the sealed bytes, whose sha2-256 is the
+digest signed, and the envelope a keyholder opens them with: no plaintext), and for an item
+of a batch ``batch`` (the batch key and the item's content key; the subject is the registry's
+``batchItemSubject``).
 
 Building a request and checking its invariants are pure: the ``build_*`` functions check a
 request exactly as :func:`ledger.consent.files.parse_request` checks one read from a file.
@@ -24,6 +28,8 @@ request exactly as :func:`ledger.consent.files.parse_request` checks one read fr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -70,6 +76,7 @@ __all__ = [
     "CONSENT_ACTIONS",
     "CUSTODY_DOCUMENT_TYPE",
     "CUSTODY_NAMES",
+    "SEALED_DESCRIPTION_TYPE",
     "STEWARDSHIP_MOVES",
     "TERMS_ACTIONS",
     "VERSIONED_ACTIONS",
@@ -82,6 +89,8 @@ __all__ = [
     "build_rotation_request",
     "check_request",
     "custody_document",
+    "sealed_description_document",
+    "sealed_description_parts",
 ]
 
 #: The terms actions: the terms of an item, derivative or batch.
@@ -104,6 +113,10 @@ CUSTODY_NAMES: Final = CUSTODY_ACTIONS
 #: The custody actions that move stewardship: k of the receiving community sign too.
 STEWARDSHIP_MOVES: Final = (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
 COMMUNITY_DOCUMENT_TYPE: Final = "heritage/community"
+#: A SetDescription request's document for an encrypted item: the sealed correction, never
+#: its text (docs/description.md, "Corrections").
+SEALED_DESCRIPTION_TYPE: Final = "heritage/sealed-description"
+_SEALED_DESCRIPTION_FIELDS: Final = frozenset({"type", "version", "sealed", "envelope", "item"})
 CUSTODY_DOCUMENT_TYPE: Final = "heritage/custody"
 _DERIVATIVE_FIELDS: Final = frozenset({"metadata", "terms", "name"})
 
@@ -188,6 +201,15 @@ class ConsentRequest:
         if self.action in TERMS_ACTIONS:
             return None
         return str(Cid.from_digest(self._document_digest, RAW))
+
+    @property
+    def sealed(self) -> bool:
+        """A SetDescription of an encrypted item: its document is the sealed correction."""
+        return (
+            self.action == "SetDescription"
+            and self.document is not None
+            and self.document.get("type") == SEALED_DESCRIPTION_TYPE
+        )
 
     @property
     def _document_digest(self) -> bytes:
@@ -423,6 +445,43 @@ def build_derivative_request(
     return request
 
 
+def sealed_description_document(
+    sealed: bytes, envelope: Mapping[str, Any], item: bytes
+) -> dict[str, Any]:
+    """The document a SetDescription request of an encrypted item carries: the sealed
+    correction (base64), the item's current envelope (its wrapped content keys: public) and
+    the item key the envelope wraps it for. Its digest signed is ``sha2-256(sealed)``."""
+    return {
+        "type": SEALED_DESCRIPTION_TYPE,
+        "version": 1,
+        "sealed": base64.b64encode(sealed).decode("ascii"),
+        "envelope": dict(envelope),
+        "item": _hex(item),
+    }
+
+
+def sealed_description_parts(
+    document: Mapping[str, Any], where: str
+) -> tuple[bytes, Mapping[str, Any], bytes]:
+    """(sealed bytes, envelope document, item key) of a :func:`sealed_description_document`;
+    ConsentFileInvalid naming the field otherwise."""
+    if set(document) != _SEALED_DESCRIPTION_FIELDS or document.get("version") != 1:
+        raise ConsentFileInvalid(
+            f"{where}: the sealed description is not "
+            f"{{{', '.join(sorted(_SEALED_DESCRIPTION_FIELDS))}}} (version 1)",
+            hint=EDITED,
+        )
+    try:
+        sealed = base64.b64decode(str(document["sealed"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConsentFileInvalid(f"{where}: sealed is not base64", hint=EDITED) from None
+    envelope = document["envelope"]
+    if not isinstance(envelope, dict):
+        raise ConsentFileInvalid(f"{where}: envelope is not a JSON object", hint=EDITED)
+    item = field_bytes(document["item"], where, "item", 32)
+    return sealed, envelope, item
+
+
 def build_description_request(
     domain: Domain,
     steward: Community,
@@ -434,11 +493,16 @@ def build_description_request(
     item: str,
     created_at: int,
     history: CommunityHistory,
+    batch: tuple[bytes, bytes] | None = None,
 ) -> ConsentRequest:
     """A SetDescription request: k of ``steward`` (whose ``history`` proves its keyholders)
     publish description ``version`` of ``subject`` (``item``: as named), the description
-    ``document``, before ``deadline``."""
-    digest = _document_digest(document, "the description document")
+    ``document`` (or a :func:`sealed_description_document`), before ``deadline``; ``batch``:
+    (batch key, content key) of an item of a batch."""
+    if document.get("type") == SEALED_DESCRIPTION_TYPE:
+        digest = hashlib.sha256(sealed_description_parts(document, "the request")[0]).digest()
+    else:
+        digest = _document_digest(document, "the description document")
     request = ConsentRequest(
         typed=set_description(domain, steward.id, subject, version, digest, deadline),
         item=item,
@@ -447,6 +511,8 @@ def build_description_request(
         created_at=created_at,
         document=dict(document),
         history=history,
+        batch_root=None if batch is None else batch[0],
+        batch_item=None if batch is None else batch[1],
     )
     check_request(request, "the request")
     return request
@@ -554,6 +620,10 @@ def _check_terms_request(request: ConsentRequest, where: str) -> None:
             )
     elif request.terms_document is not None:
         raise ConsentFileInvalid(f"{where}: a RevokeTerms request carries no terms document")
+    _check_batch_subject(request, where)
+
+
+def _check_batch_subject(request: ConsentRequest, where: str) -> None:
     if (request.batch_root is None) != (request.batch_item is None):
         raise ConsentFileInvalid(f"{where}: a batch needs both its root and the item")
     if (
@@ -561,8 +631,9 @@ def _check_terms_request(request: ConsentRequest, where: str) -> None:
         and request.batch_item is not None
         and batch_item_subject(request.batch_root, request.batch_item) != request.subject
     ):
+        what = "description" if request.action == "SetDescription" else "terms"
         raise ConsentFileInvalid(
-            f"{where}: the subject is not the batch item's terms subject",
+            f"{where}: the subject is not the batch item's {what} subject",
             hint="the file was edited; make a new request",
         )
 
@@ -803,18 +874,20 @@ def check_request(request: ConsentRequest, where: str) -> None:
     if request.action == "RegisterItem":
         _check_registration(request, where)
         return
-    if (
-        request.terms_document is not None
-        or request.batch_root is not None
-        or request.batch_item is not None
-    ):
+    batch = request.batch_root is not None or request.batch_item is not None
+    if request.terms_document is not None or (batch and request.action != "SetDescription"):
         raise ConsentFileInvalid(
             f"{where}: a {request.action} request carries no terms document and no batch"
         )
+    if batch:
+        _check_batch_subject(request, where)
     document = request.document
     if document is None:
         raise ConsentFileInvalid(f"{where}: a {request.action} request carries its document")
-    digest = _document_digest(document, f"{where}: the document")
+    if request.sealed:
+        digest = hashlib.sha256(sealed_description_parts(document, where)[0]).digest()
+    else:
+        digest = _document_digest(document, f"{where}: the document")
     if digest != request._document_digest:
         raise ConsentFileInvalid(
             f"{where}: the document does not hash to the document digest being signed",
@@ -825,7 +898,10 @@ def check_request(request: ConsentRequest, where: str) -> None:
     elif request.action == "ConsentDerivative":
         _check_derivative(request, where)
     elif request.action == "SetDescription":
-        _check_description(request, document, where)
+        if request.receiver is not None:
+            raise ConsentFileInvalid(f"{where}: a description's correction has no receiver")
+        if not request.sealed:
+            _check_description(request, document, where)
     else:
         _check_custody(request, document, where)
     if request.action == "RotateKeyholders":

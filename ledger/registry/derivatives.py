@@ -34,6 +34,7 @@ from ledger.registry.sealing import Sealing
 from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.staging import Staging
+from ledger.rights.description import Description
 
 __all__ = ["Derivatives"]
 
@@ -68,6 +69,7 @@ class Derivatives:
         options: ImportOptions = DEFAULT_IMPORT,
         parent_community: bytes | None = None,
         parent_keys: SignerKeys | None = None,
+        description: Description | None = None,
     ) -> DerivativeRegistration:
         """Register ``path`` as community ``community_id``'s derivative of the claim
         ``parent`` with a method document. k of the deriving community sign
@@ -75,7 +77,9 @@ class Derivatives:
         when the steward is the deriving community, else only with ``parent_keys`` (keys
         named for it, never picked from the keystore unasked). ``ai_enhanced`` is refused,
         before anything is sent, unless the parent's current terms consent to AI
-        enhancement."""
+        enhancement. ``description`` is bound into the derivative's metadata document, as
+        ``item register --description`` binds an item's (sealed with it under restricted
+        terms)."""
         self.session.require_sender()
         (file,) = check_paths([path])
         terms_document = read_terms_document(terms, community_id)
@@ -100,8 +104,9 @@ class Derivatives:
                 holder, holder.threshold, "consenting to a derivative (parent's steward)"
             )
         (prepared,) = self.staging.prepare(
-            [file], options, None, self.sealing.seal_for(terms_document, community)
-        )
+            [file], options, None, self.sealing.seal_for(terms_document, community),
+            [description],
+        )  # fmt: skip
         cid = bytes(prepared.entry.cid)
         self.staging.new_claims(community.id, [prepared], "one derivative")
         terms_digest, _ = self.session.put_document(terms_document)
@@ -224,11 +229,13 @@ class Derivatives:
         parent_community: bytes | None = None,
         options: ImportOptions = DEFAULT_IMPORT,
         valid_for: int = CONSENT_REQUEST_SECONDS,
+        description: Description | None = None,
     ) -> ConsentRequest:
         """A ConsentDerivative request, for k keyholders of the parent claim's steward to sign
         offline: community ``community_id`` asks to register ``path`` as a derivative of
         ``parent``. The derivative's file, metadata, terms and method documents are added and
-        pinned now, so that the request can be submitted where it was made. Sends nothing."""
+        pinned now, so that the request can be submitted where it was made; ``description`` is
+        bound into the metadata, as :meth:`add` binds it. Sends nothing."""
         now = self.session.request_clock(valid_for)
         (file,) = check_paths([path])
         terms_document = read_terms_document(terms, community_id)
@@ -236,8 +243,9 @@ class Derivatives:
         resolved, _, holder = self._parent(parent, parent_community, ai_enhanced)
         community = self.session.community(community_id)
         (prepared,) = self.staging.prepare(
-            [file], options, None, self.sealing.seal_for(terms_document, community)
-        )
+            [file], options, None, self.sealing.seal_for(terms_document, community),
+            [description],
+        )  # fmt: skip
         self.staging.new_claims(community.id, [prepared], "one derivative")
         terms_digest, _ = self.session.put_document(terms_document)
         self.session.put_document(method_document)

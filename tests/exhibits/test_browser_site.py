@@ -45,6 +45,7 @@ from tests.browser_support import (
 MODEL = "0x" + "ab" * 32
 IMAGE = "0x" + "cd" * 32
 AUDIO = "0x" + "ef" * 32
+VIDEO = "0x" + "5a" * 32  # an item page with a video player (not in the gallery or proofs)
 GONE = "0x" + "99" * 32  # in proofs.json, its files not served
 
 IMPORT_MAP = json.dumps(
@@ -187,6 +188,25 @@ def build_site(root: Path) -> None:
     # tests need it only).
     write(root, f"items/{AUDIO}/files/audio.wav", wav())
     write(root, f"items/{AUDIO}/files/poster.png", png(64, 64, (30, 160, 60)))
+    # A video as the build serves it: a WebM (VP8, Opus) master through the real deriver.
+    from exhibits.derive.media import derive_recording
+    from tests.exhibits.media_support import Recipe, make_recording
+
+    video = derive_recording(make_recording(Recipe("webm", "webm", "libopus", "libvpx")))
+    assert (video.kind, video.media.name) == ("video", "video.webm")
+    write(root, f"items/{VIDEO}/files/video.webm", video.media.data)
+    write(root, f"items/{VIDEO}/files/{video.poster.name}", video.poster.data)
+    write(
+        root,
+        f"items/{VIDEO}/index.html",
+        page_html(
+            "../../",
+            "Haka",
+            '<figure class="viewer"><video id="viewer" controls src="files/video.webm" '
+            f'poster="files/{video.poster.name}" preload="metadata">A haka</video></figure>',
+            ["assets/app/item.js"],
+        ),
+    )
     write(
         root,
         "proofs.json",
@@ -618,6 +638,26 @@ def test_a_recording_plays_on_click_and_never_by_itself(
         f"() => window.heritageGallery.media.get('{AUDIO}').paused === true", timeout=0
     )
     keep_screenshot(page, "gallery-sound")
+    watch.assert_clean()
+
+
+def test_a_video_item_plays_in_its_page(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    watch = open_page(page, server, f"items/{VIDEO}/index.html")
+    page.wait_for_function(
+        "() => document.getElementById('viewer').readyState >= 1", timeout=0
+    )  # its metadata read: a video of one second
+    assert page.evaluate("document.getElementById('viewer').duration") > 0.5
+    # Muted, as a visitor's own click would (no autoplay: the page starts nothing itself).
+    assert page.evaluate("document.getElementById('viewer').paused") is True
+    page.evaluate("() => { const v = document.getElementById('viewer'); v.muted = true; "
+                  "return v.play(); }")  # fmt: skip
+    page.wait_for_function(
+        "() => { const v = document.getElementById('viewer'); "
+        "return v.readyState >= 2 && v.currentTime > 0; }",
+        timeout=0,
+    )
+    screenshot(page, "video-item")
     watch.assert_clean()
 
 

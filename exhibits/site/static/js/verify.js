@@ -215,6 +215,23 @@ const WORDS = {
   unsupported: 'not checked: its import settings cannot be recomputed in this page',
 };
 
+// The page's interface words (exhibits/ui_text.py), in the site's language: the page data
+// `<script type="application/json" id="ui-text">`; the English above when a page has none.
+function uiWord(key, fallback) {
+  const node = typeof document !== 'undefined' ? document.getElementById('ui-text') : null;
+  if (!node) return fallback;
+  try {
+    const words = JSON.parse(node.textContent || '{}');
+    return typeof words[key] === 'string' ? words[key] : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function word(status) {
+  return uiWord(`verify.${status}`, WORDS[status]);
+}
+
 function show(output, lines) {
   output.replaceChildren();
   for (const line of lines) {
@@ -232,17 +249,17 @@ function start() {
   if (!button || !output) return;
   button.addEventListener('click', async () => {
     button.disabled = true;
-    show(output, [{ status: 'working', text: 'checking…' }]);
+    show(output, [{ status: 'working', text: uiWord('verify.checking', 'checking…') }]);
     try {
       const proofsUrl = new URL(button.dataset.proofs, document.baseURI);
       const results = await verifyItem(proofsUrl, button.dataset.item);
-      const lines = results.map((r) => ({ status: r.status, text: `${r.name}: ${WORDS[r.status]}` }));
+      const lines = results.map((r) => ({ status: r.status, text: `${r.name}: ${word(r.status)}` }));
       const bad = results.filter((r) => r.status !== 'verified').length;
       output.dataset.status = bad === 0 && results.length > 0 ? 'verified' : 'mismatch';
       show(output, lines);
     } catch (error) {
       output.dataset.status = 'error';
-      show(output, [{ status: 'error', text: `could not verify: ${error.message}` }]);
+      show(output, [{ status: 'error', text: `${uiWord('verify.error', 'could not verify')}: ${error.message}` }]);
     } finally {
       button.disabled = false;
     }
