@@ -23,6 +23,7 @@ from api.http.errors import error_responses, install_error_handlers
 from api.http.limits import ApiLimits, Limits
 from api.http.schemas import Health
 from api.http.service import Service
+from api.web import pages
 from ledger.errors import HeritageError
 from ledger.settings import Settings
 
@@ -87,6 +88,7 @@ def create_app(
         block = await run_in_threadpool(work)
         return {"status": "ok", "chain": "down" if block is None else "up", "block": block}
 
+    app.include_router(pages.router)  # web pages first: /exhibits as HTML to a browser
     app.include_router(catalog.router)
     app.include_router(verify.router)
     app.include_router(events.router)

@@ -646,7 +646,8 @@ contract ProvenanceRegistry {
     /// @dev Version 1 is the description inside the registration's metadata document, which the
     ///      registration's signatures cover; each correction is the current version + 1, which
     ///      is also what keeps a signed correction from being replayed. A batch has no
-    ///      description of its own (each of its items' metadata holds one).
+    ///      description of its own (each of its items' metadata holds one): an item of a batch
+    ///      is corrected by its leaf (setBatchItemDescription).
     /// @param record      the subject's registration record, checked against its stored digest
     /// @param version     the next version number (current + 1)
     /// @param description sha2-256 of the new description document
@@ -663,6 +664,51 @@ contract ProvenanceRegistry {
         _checkDeadline(deadline);
         bytes32 steward = _stewardOf(subject, record);
         if (record.kind == KIND_BATCH) revert UnknownRecord(subject);
+        _setDescription(subject, steward, keyholders, threshold, version, description, deadline, signatures);
+    }
+
+    /// @notice Publish a corrected description of one item of a registered batch, proven by its
+    ///         leaf (k of the batch steward's n).
+    /// @dev The subject is batchItemSubject(batch, item), as for revokeBatchItem; the signed
+    ///      SetDescription names that subject. Version 1 is the description in the leaf's
+    ///      metadata document, which RegisterBatch's signatures cover through the root.
+    /// @param root        the batch's Merkle root; its key is batchOf(batchRecord.community, root)
+    /// @param batchRecord the batch's record, checked against its stored digest
+    /// @param leaf        the leaf: (content key, metadata digest, plaintext commitment)
+    /// @param proof       the leaf's Merkle proof against `root`
+    function setBatchItemDescription(
+        bytes32 root,
+        Record calldata batchRecord,
+        bytes32[3] calldata leaf,
+        bytes32[] calldata proof,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        bytes32 description,
+        uint64 deadline,
+        bytes calldata signatures
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 batch = batchOf(batchRecord.community, root);
+        bytes32 steward = _stewardOf(batch, batchRecord);
+        bytes32 hashed = batchLeaf(leaf[0], leaf[1], leaf[2]);
+        if (!_verifyProof(proof, root, hashed)) revert InvalidProof(root, hashed);
+        _setDescription(
+            batchItemSubject(batch, leaf[0]), steward, keyholders, threshold, version, description, deadline,
+            signatures
+        );
+    }
+
+    function _setDescription(
+        bytes32 subject,
+        bytes32 steward,
+        address[] calldata keyholders,
+        uint8 threshold,
+        uint32 version,
+        bytes32 description,
+        uint64 deadline,
+        bytes calldata signatures
+    ) internal {
         _checkCommunity(steward, keyholders, threshold);
         uint32 current = _descriptionVersion[subject];
         uint32 expected = (current == 0 ? 1 : current) + 1;

@@ -46,10 +46,10 @@ from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
 from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
-from exhibits.scan import Secret
+from exhibits.scan import Secret, text_key
 from exhibits.select import select
-from exhibits.site_sync import discard, swap, write_synced
-from exhibits.spec import ExhibitSpec
+from exhibits.site_sync import discard, forget, swap, write_synced
+from exhibits.spec import ExhibitSpec, ModelChoices
 from ledger.errors import BlockNotFound, HeritageError, IpfsError, NotFound, UsageError
 from ledger.ipfs.unixfs import ImportOptions, import_bytes
 from ledger.registry import Registry
@@ -174,14 +174,16 @@ def secrets_of(excluded: Sequence[Candidate], shown: Sequence[Candidate] = ()) -
     title and alt text in every language, file name. A sealed candidate has only its CID and
     key: nothing else of it is read. A text that a ``shown`` item carries as its own (two
     items titled "Untitled", two masters named ``IMG_0001.jpg``) is not searched: the site
-    shows it for the shown item, and it tells nothing of the excluded one."""
-    public = {text.strip() for candidate in shown for text in _texts(candidate)}
+    shows it for the shown item, and it tells nothing of the excluded one. Texts are compared
+    as the scan compares them (:func:`exhibits.scan.text_key`: any case, any Unicode
+    normalisation), so "UNTITLED" shown exempts "Untitled" excluded."""
+    public = {text_key(text) for candidate in shown for text in _texts(candidate)}
     secrets: list[Secret] = []
     for number, candidate in enumerate(excluded, 1):
         label = f"excluded item {number} ({candidate.item_id})"
         secrets += [Secret.cid(label, candidate.cid), Secret.key(label, candidate.key)]
         for text in dict.fromkeys(_texts(candidate)):
-            if text.strip() not in public:
+            if text_key(text) not in public:
                 secrets.append(Secret.text(label, text))
     return secrets
 
@@ -291,6 +293,29 @@ def _settings_of(kind: Kind, settings: DeriveSettings) -> object | None:
         return None
 
 
+def _with_model_choices(
+    settings: DeriveSettings, models: ModelChoices, candidate: Candidate
+) -> DeriveSettings:
+    """``settings`` with what the spec's ``[models]`` says of this item (its own entry, by
+    key or CID, over the exhibit-wide values) laid over its model settings."""
+    choices = models.for_item("0x" + candidate.key.hex(), str(candidate.cid))
+    given = {
+        name: value
+        for name, value in (
+            ("face_budget", choices.face_budget),
+            ("decimate", choices.decimate),
+            ("max_texture_px", choices.max_texture_px),
+        )
+        if value is not None
+    }
+    if not given:
+        return settings
+    from exhibits.derive.models import ModelSettings
+
+    model = dataclasses.replace(settings.model or ModelSettings(), **given)
+    return dataclasses.replace(settings, model=model)
+
+
 def _exhibited(
     registry: Registry,
     choice: Choice,
@@ -300,6 +325,7 @@ def _exhibited(
     *,
     as_of: bool,
     tick: Progress,
+    models: ModelChoices,
 ) -> tuple[list[Exhibited], int]:
     """Each shown item with its derived files, and how many masters were fetched: an item
     whose derivation the memo knows is read from the cache without its master."""
@@ -311,7 +337,10 @@ def _exhibited(
         tick("deriving", done, total)
         candidate = shown.candidate
         kind = kind_of(candidate.media_type, candidate.file_name)
-        settings_key = None if memo is None else _settings_of(kind, resolved)
+        item_settings = (
+            _with_model_choices(resolved, models, candidate) if kind == "model" else resolved
+        )
+        settings_key = None if memo is None else _settings_of(kind, item_settings)
         files = None
         if memo is not None and settings_key is not None:
             files = memo.load(candidate, kind, settings_key, cache)
@@ -320,7 +349,7 @@ def _exhibited(
             fetched += 1
             check_master(candidate, master)
             files = derive_item(
-                kind, master, candidate.file_name, candidate.media_type, cache, derive_settings
+                kind, master, candidate.file_name, candidate.media_type, cache, item_settings
             )
             if memo is not None and settings_key is not None:
                 memo.store(candidate, kind, settings_key, files)
@@ -444,7 +473,14 @@ def build_exhibit(
         tick("gathering", 1, 1)
         lap("gather")
         exhibited, fetched = _exhibited(
-            registry, choice, cache, memo, derive_settings, as_of=at is not None, tick=tick
+            registry,
+            choice,
+            cache,
+            memo,
+            derive_settings,
+            as_of=at is not None,
+            tick=tick,
+            models=spec.models,
         )
         lap("derive")
     site.parent.mkdir(parents=True, exist_ok=True)
@@ -476,6 +512,7 @@ def build_exhibit(
             renderer, spec, choice, exhibited, chain, site, built_at, secrets,
             ScanMemo(kept / "scan", secrets) if caches else None, tick, lap,
         )  # fmt: skip
+        forget(site, kept / "sites")  # a copy of the site it replaced would be out of date
     report = build_report(
         spec, choice, chain, built_at=built_at, at=moment, previous=read_previous(report_file)
     )

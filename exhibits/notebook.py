@@ -7,26 +7,29 @@
   entry's object is named by its item id.
 - :func:`preview`: decides the spec's selection at a moment (:func:`exhibits.build.choose`: the
   chain, the index and the rights policy, nothing derived or fetched) and previews its layout.
-  Only shown items reach it, so a preview holds nothing of an excluded item either.
+  Only shown items reach it, so a preview holds nothing of an excluded item either. Each
+  entry's files are the ones the derivers recorded for it (:func:`recorded_files`: the last
+  build's derivations, under the data directory) — a GLB, an image in whatever format its
+  deriver chose, a recording and its poster; an item not derived yet has none (a square panel).
 
 Show it with ``pythreejs.Renderer(scene=…, camera=…, controls=[…])``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from exhibits.layout import GalleryEntry, gallery_document
-from exhibits.model import Shown, item_id
+from exhibits.model import ItemFiles, Shown, item_id
 from ledger.errors import ConfigError
 
 if TYPE_CHECKING:
     from exhibits.spec import ExhibitSpec
     from ledger.settings import Settings
 
-__all__ = ["THEME_COLOURS", "preview", "preview_entries", "preview_gallery"]
+__all__ = ["THEME_COLOURS", "preview", "preview_entries", "preview_gallery", "recorded_files"]
 
 #: (wall, floor, plinth, panel) colours of each theme, as the site's gallery draws them.
 THEME_COLOURS: Final = {
@@ -180,30 +183,67 @@ def _title(shown: Shown, languages: Sequence[str]) -> str:
 
 
 def preview_entries(
-    shown: Sequence[Shown], languages: Sequence[str], kind_of: Any
+    shown: Sequence[Shown],
+    languages: Sequence[str],
+    kind_of: Any,
+    files: Mapping[str, ItemFiles] | None = None,
 ) -> list[GalleryEntry]:
-    """The gallery entries of shown items before anything is derived: the site's paths, and
-    panels square until their image's size is known. ``kind_of(media_type, file_name)``."""
+    """The gallery entries of shown items: the site's paths of the files their derivers
+    recorded (``files``: item id → its derived files; the model's GLB, the display image or
+    else the poster, the recording), panels sized by the image's pixels. An item with no
+    recorded files (not derived yet) has no paths, and a square panel.
+    ``kind_of(media_type, file_name)``."""
     entries = []
     for item in shown:
         candidate = item.candidate
         ident = item_id(candidate.key)
         kind = kind_of(candidate.media_type, candidate.file_name)
-        files = f"items/{ident}/files/"
+        recorded = None if files is None else files.get(ident)
+        base = f"items/{ident}/files/"
+        model = picture = media = None
+        if recorded is not None:
+            model = recorded.file("model")
+            picture = recorded.file("image") or recorded.file("poster")
+            media = recorded.file(kind) if kind in ("audio", "video") else None
         entries.append(
             GalleryEntry(
                 item_id=ident,
                 kind=kind,
                 title=_title(item, languages),
                 href=f"items/{ident}/",
-                model=files + "model.glb" if kind == "model" else None,
-                image=files + ("image.png" if kind == "image" else "poster.png"),
-                media=None,
-                width=0,
-                height=0,
+                model=None if model is None else base + model.name,
+                image=None if picture is None else base + picture.name,
+                media=None if media is None else base + media.name,
+                width=0 if picture is None else picture.width or 0,
+                height=0 if picture is None else picture.height or 0,
             )
         )
     return entries
+
+
+def recorded_files(
+    shown: Sequence[Shown], settings: Settings, kind_of: Any
+) -> dict[str, ItemFiles]:
+    """The derived files the last build recorded for each shown item (by item id), read
+    from the derivation cache under ``settings``' data directory and checked against their
+    CIDs; items never derived, or whose files are gone, are left out."""
+    from exhibits.build_cache import FilesMemo
+    from exhibits.derive.cache import DerivationCache
+    from exhibits.derive.dispatch import settings_json
+
+    memo = FilesMemo(settings.data_dir / "exhibit-cache" / "items")
+    cache = DerivationCache(settings.data_dir / "derived")
+    found: dict[str, ItemFiles] = {}
+    for item in shown:
+        candidate = item.candidate
+        kind = kind_of(candidate.media_type, candidate.file_name)
+        key = settings_json(kind)
+        if key is None:
+            continue
+        files = memo.load(candidate, kind, key, cache)
+        if files is not None:
+            found[item_id(candidate.key)] = files
+    return found
 
 
 def preview(
@@ -216,8 +256,10 @@ def preview(
     from exhibits.derive.dispatch import kind_of
     from ledger.settings import load_settings
 
-    choice, _chain = choose(spec, settings or load_settings(), at)
-    entries = preview_entries(choice.shown, spec.languages, kind_of)
+    chosen = settings or load_settings()
+    choice, _chain = choose(spec, chosen, at)
+    files = recorded_files(choice.shown, chosen, kind_of)
+    entries = preview_entries(choice.shown, spec.languages, kind_of, files)
     document = gallery_document(
         dict(spec.title).get(spec.default_language, ""), spec.theme, choice.rooms, entries
     )

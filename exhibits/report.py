@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from exhibits.model import Candidate, ChainRef, Choice
 from exhibits.spec import ExhibitSpec
+from exhibits.ui_text import UiText
 from ledger.errors import UsageError
 
 __all__ = [
@@ -129,6 +130,8 @@ def build_report(
         },
         "items": items,
         "changes": changes_since(same_spec, items),
+        # Interface words the spec does not translate (shown in English), per language.
+        "ui_missing": UiText(spec.ui).missing(spec.languages),
     }
 
 

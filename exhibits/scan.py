@@ -43,6 +43,7 @@ __all__ = [
     "check_clean",
     "forbidden_forms",
     "scan",
+    "text_key",
 ]
 
 #: Titles and file names shorter than this (in characters, after trimming white space) are not
@@ -174,6 +175,16 @@ def _key_forms(key: bytes) -> list[Form]:
 #: write it) and NFKC and NFKD (what a slug or search-key maker writes: "ﬁ" as "fi", full-width
 #: letters as ASCII).
 _NORMS: Final = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+def text_key(text: str) -> str:
+    """The text as the scan tells texts apart: trimmed, compatibility-normalised (NFKC) and
+    case-folded. Two texts with the same key are one text to the scan, since it searches
+    every text in every normalisation and case (:func:`forbidden_forms`); so a text of an
+    excluded item is exempt from the scan when a shown item carries a text with the same key
+    (:func:`exhibits.build.secrets_of`), and only then."""
+    folded = unicodedata.normalize("NFKC", text.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)
 
 
 def _cases(text: str) -> dict[str, str]:

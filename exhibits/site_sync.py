@@ -2,10 +2,14 @@
 
 A rebuild of 1,000 items rewrites thousands of files and folders that are byte for byte what
 they were; making and deleting the folders alone costs more than everything else a rebuild
-does. So the build keeps a second copy of the site beside it, ``.<name>.heritage-previous``,
-made of hard links to the site's own files (it holds exactly what the site holds, nothing
-more: no item the site no longer shows), and a manifest of it under the data directory
-(``exhibit-cache/sites/``: each file's SHA-256, size, modification time and inode).
+does. So the build keeps a second copy of the site, made of hard links to the site's own files
+(it holds exactly what the site holds, nothing more: no item the site no longer shows), with a
+manifest of it: each file's SHA-256, size, modification time and inode. Both live under the
+data directory (``exhibit-cache/sites/<SHA-256 of the site's path>.site`` and ``….json``),
+never beside the site, where a web server that serves the site's parent folder would serve a
+copy of an older site too. Hard links need one file system: when the data directory is on
+another file system than the site, no copy is kept (:func:`kept_copy` is None) and every build
+writes the whole site afresh into a new folder beside it.
 
 A rebuild (:func:`write_synced`) brings that copy up to the new site: a file whose bytes are
 unchanged (its digest equal and its size, time and inode as recorded, so nobody touched it) is
@@ -13,10 +17,12 @@ left alone; a changed or new file is written to a temporary name and renamed ove
 file is never written into, so the live site is never touched); files the new site does not
 have are deleted. The build scans it (only the files not scanned clean before), then
 :func:`swap` renames it into place and the old site into the copy's name, and makes the copy
-mirror the new site again (the few files that differ are linked anew, the others removed).
+mirror the new site again (the few files that differ are linked anew, the others removed): once
+a build is done, nothing the new site does not hold is in the copy.
 
 Anything unexpected (no manifest, a copy that is not ours, a file not as recorded) falls back
 to writing that file, or the whole site, afresh: the copy is never trusted beyond its manifest.
+A copy that earlier builds kept beside the site (``.<name>.heritage-previous``) is deleted.
 """
 
 from __future__ import annotations
@@ -33,7 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["PREVIOUS_SUFFIX", "SyncedSite", "discard", "previous_of", "swap", "write_synced"]
+__all__ = [
+    "PREVIOUS_SUFFIX",
+    "SyncedSite",
+    "discard",
+    "forget",
+    "kept_copy",
+    "previous_of",
+    "swap",
+    "write_synced",
+]
 
 PREVIOUS_SUFFIX: Final = ".heritage-previous"
 _FORMAT: Final = 1
@@ -43,12 +58,53 @@ Manifest = dict[str, tuple[str, int, int, int]]
 
 
 def previous_of(site: Path) -> Path:
-    """The copy kept beside ``site``."""
+    """Where builds before this one kept their copy: beside ``site`` (deleted when found)."""
     return site.with_name(f".{site.name}{PREVIOUS_SUFFIX}")
 
 
+def _key(site: Path) -> str:
+    return hashlib.sha256(str(site).encode("utf-8")).hexdigest()
+
+
 def _manifest_path(cache: Path, site: Path) -> Path:
-    return cache / (hashlib.sha256(str(site).encode("utf-8")).hexdigest() + ".json")
+    return cache / (_key(site) + ".json")
+
+
+def _device(path: Path) -> int:
+    """The file system of ``path``, or of its nearest existing parent folder."""
+    for folder in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return os.stat(folder).st_dev
+    return -1  # not reached: "/" exists
+
+
+def kept_copy(site: Path, cache: Path) -> Path | None:
+    """Where the copy of ``site`` is kept: under ``cache`` (the data directory's
+    ``exhibit-cache/sites``), named by the site's path; None when ``cache`` is on another
+    file system than the site's parent folder (no hard links between them: no copy)."""
+    if _device(cache) != _device(site.parent):
+        return None
+    return cache / (_key(site) + ".site")
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def forget(site: Path, cache: Path) -> None:
+    """Delete the copy of ``site`` and its manifest (and a copy kept beside the site by
+    earlier builds): a build that replaces the site without them leaves no older copy."""
+    with contextlib.suppress(FileNotFoundError):
+        _remove(previous_of(site))
+    with contextlib.suppress(OSError):
+        _manifest_path(cache, site).unlink()
+    copy = kept_copy(site, cache)
+    if copy is not None:
+        with contextlib.suppress(FileNotFoundError):
+            _remove(copy)
 
 
 def _load_manifest(cache: Path, site: Path) -> Manifest:
@@ -148,19 +204,23 @@ class SyncedSite:
 
 
 def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedSite:
-    """Write the site ``files`` (path → bytes, every file of it) into the copy kept beside
-    ``site``, changing only what differs from its manifest; a new folder when there is no
-    copy to reuse."""
-    previous = previous_of(site)
-    manifest = _load_manifest(cache, site)
-    reused = bool(manifest) and previous.is_dir() and not previous.is_symlink()
-    if reused:
-        folder = previous
+    """Write the site ``files`` (path → bytes, every file of it) into the copy of ``site``
+    kept under ``cache``, changing only what differs from its manifest; a new folder (under
+    ``cache``, or beside the site when there is no copy) when there is no copy to reuse."""
+    with contextlib.suppress(FileNotFoundError):
+        _remove(previous_of(site))  # an earlier build's copy beside the site
+    cache.mkdir(parents=True, exist_ok=True)
+    copy = kept_copy(site, cache)
+    manifest = _load_manifest(cache, site) if copy is not None else {}
+    reused = copy is not None and bool(manifest) and copy.is_dir() and not copy.is_symlink()
+    if copy is not None and reused:
+        folder = copy
     else:
-        if previous.exists() and not previous.is_symlink():
-            shutil.rmtree(previous)
-        folder = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building",
-                                       dir=site.parent))  # fmt: skip
+        if copy is not None:
+            with contextlib.suppress(FileNotFoundError):
+                _remove(copy)
+        home = cache if copy is not None else site.parent
+        folder = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".building", dir=home))
     digests: dict[str, str] = {}
     written: set[str] = set()
     unchanged: Manifest = {}
@@ -181,35 +241,48 @@ def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedS
 
 def swap(site: Path, synced: SyncedSite, cache: Path) -> None:
     """Put the scanned ``synced`` folder in place of ``site`` (renames), keep the old site as
-    the copy, and make the copy mirror the new site (hard links) with its manifest saved."""
-    previous = previous_of(site)
+    the copy, and make the copy mirror the new site (hard links) with its manifest saved. With
+    no copy (another file system), the old site is deleted and no manifest is kept."""
+    copy = kept_copy(site, cache)
     manifest: Manifest = {}
+    if copy is None:
+        with contextlib.suppress(OSError):
+            _manifest_path(cache, site).unlink()
+        if site.exists():
+            parked = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".old",
+                                           dir=site.parent))  # fmt: skip
+            os.rename(site, parked / "site")
+            os.rename(synced.folder, site)
+            shutil.rmtree(parked)
+        else:
+            os.rename(synced.folder, site)
+        return
     if site.exists():
-        parked = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".old", dir=site.parent))
+        parked = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".old", dir=cache))
         os.rename(site, parked / "site")
         os.rename(synced.folder, site)
-        if previous.exists():
-            shutil.rmtree(previous)  # only when the copy was not reused (then it is gone)
-        os.rename(parked / "site", previous)
+        with contextlib.suppress(FileNotFoundError):
+            _remove(copy)  # only when the copy was not reused (then it is gone)
+        os.rename(parked / "site", copy)
         parked.rmdir()
         # The old site: make it the new site's mirror (only what differs is touched).
         for relative, digest in synced.digests.items():
             known = synced.unchanged.get(relative)
-            if known is not None and _stat(previous / relative) == known[1:]:
+            if known is not None and _stat(copy / relative) == known[1:]:
                 manifest[relative] = known  # the old site's file is the new site's: linked
                 continue
             found = _stat(site / relative)
             if found is None:
                 continue
-            _link(site / relative, previous / relative)
+            _link(site / relative, copy / relative)
             manifest[relative] = (digest, *found)
-        _prune(previous, set(synced.digests))
+        _prune(copy, set(synced.digests))
     else:
         os.rename(synced.folder, site)
         for relative, digest in synced.digests.items():
             found = _stat(site / relative)
             if found is not None:
-                _link(site / relative, previous / relative)
+                _link(site / relative, copy / relative)
                 manifest[relative] = (digest, *found)
     _save_manifest(cache, site, manifest)
 

@@ -43,6 +43,7 @@ __all__ = [
     "SCHEMA_RESOURCE",
     "THEMES",
     "ExhibitSpec",
+    "ModelChoices",
     "Order",
     "Room",
     "Selection",
@@ -125,6 +126,52 @@ class Room:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelChoices:
+    """What a spec's ``[models]`` table (or one ``[models.item."ID"]`` entry) sets; None: the
+    default of the model deriver (``exhibits.derive.models.ModelSettings``), or for an item
+    entry, the exhibit's own choice. ``items`` is only set on the exhibit-wide value: each
+    entry keyed by an item key (lower case) or a CID as written."""
+
+    face_budget: int | None = None
+    decimate: bool | None = None
+    max_texture_px: int | None = None
+    items: tuple[tuple[str, ModelChoices], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("face_budget", self.face_budget),
+                ("decimate", self.decimate),
+                ("max_texture_px", self.max_texture_px),
+            )
+            if value is not None
+        }
+        if self.items:
+            document["item"] = {ref: choices.to_json() for ref, choices in self.items}
+        return document
+
+    def for_item(self, key: str, cid: str) -> ModelChoices:
+        """The choices for one item (its ``0x`` key in lower case, its CID): an entry under
+        its key wins over one under its CID, and either over the exhibit-wide values."""
+        entries = dict(self.items)
+        merged = ModelChoices(self.face_budget, self.decimate, self.max_texture_px)
+        for ref in (cid, key):
+            entry = entries.get(ref)
+            if entry is not None:
+                merged = ModelChoices(
+                    entry.face_budget if entry.face_budget is not None else merged.face_budget,
+                    entry.decimate if entry.decimate is not None else merged.decimate,
+                    (
+                        entry.max_texture_px
+                        if entry.max_texture_px is not None
+                        else merged.max_texture_px
+                    ),
+                )
+        return merged
+
+
+@dataclass(frozen=True, slots=True)
 class ExhibitSpec:
     """A checked exhibit spec. ``languages[0]`` is the default language; every title holds
     text in it. ``rooms`` is empty when the spec has no ``[[room]]``."""
@@ -137,6 +184,10 @@ class ExhibitSpec:
     theme: str = DEFAULT_THEME
     scene_viewer: bool = DEFAULT_SCENE_VIEWER
     base_url: str | None = None  # "https://host/path/": where the site is served, if known
+    # The interface's words translated (exhibits.ui_text): (language, ((key, text), …)) in the
+    # order of ``languages``, keys sorted.
+    ui: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    models: ModelChoices = ModelChoices()
 
     @property
     def default_language(self) -> str:
@@ -156,6 +207,12 @@ class ExhibitSpec:
         if self.base_url is not None:
             # Only when given, so specs written before the field keep their spec_id.
             document["base_url"] = self.base_url
+        if self.ui:  # likewise
+            document["ui"] = {language: dict(entries) for language, entries in self.ui}
+        models = self.models.to_json()
+        if models:
+            # Likewise only when given: a spec without [models] keeps its spec_id.
+            document["models"] = models
         return document
 
     @property
@@ -457,6 +514,26 @@ def _normal_base_url(text: str) -> str:
     return text if text.endswith("/") else text + "/"
 
 
+def _models_problems(models: Mapping[str, Any]) -> list[SpecProblem]:
+    problems: list[SpecProblem] = []
+    seen: dict[str, str] = {}
+    for ref in models.get("item", {}):
+        where = "/models/item/" + ref.replace("~", "~0").replace("/", "~1")
+        problem = _item_problem(where, ref)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        normal = _normal_ref(ref)
+        if normal in seen:
+            problems.append(
+                SpecProblem(
+                    where, "duplicate-item", f"{_shown(ref)} is also listed as {seen[normal]!r}"
+                )
+            )
+        seen[normal] = ref
+    return problems
+
+
 def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     if "base_url" in document:
@@ -481,6 +558,43 @@ def _semantic_problems(document: Mapping[str, Any]) -> list[SpecProblem]:
         problems += _text_problems(f"/room/{r}/title", room["title"], languages)
         problems += _selection_problems(f"/room/{r}", room)
     problems += _room_problems(document)
+    problems += _models_problems(document.get("models", {}))
+    problems += _ui_problems(document.get("ui", {}), languages)
+    return problems
+
+
+def _ui_problems(table: Mapping[str, Any], languages: list[str]) -> list[SpecProblem]:
+    """Each ``[ui.<language>]`` is one of the exhibit's languages, and each of its keys one of
+    the interface catalog's (:data:`exhibits.ui_text.UI_TEXT`), named when it is not."""
+    from exhibits.ui_text import UI_TEXT
+
+    problems: list[SpecProblem] = []
+    seen: set[str] = set()
+    for tag, entries in table.items():
+        canonical = canonical_language_tag(tag)
+        if canonical not in languages:
+            problems.append(
+                SpecProblem(
+                    f"/ui/{tag}", "ui-language",
+                    f"ui.{tag} translates the interface into {tag!r}, which is not one of the "
+                    f"exhibit's languages ({', '.join(languages)})",
+                )
+            )  # fmt: skip
+        elif canonical in seen:
+            problems.append(
+                SpecProblem(f"/ui/{tag}", "duplicate-language",
+                            f"ui.{tag}: {canonical!r} is translated twice")
+            )  # fmt: skip
+        seen.add(canonical)
+        for key in entries:
+            if key not in UI_TEXT:
+                problems.append(
+                    SpecProblem(
+                        f"/ui/{tag}/{key}", "ui-key",
+                        f"ui.{tag}.{key}: {key!r} is not a key of the site's interface words "
+                        "(the keys are listed in docs/exhibit.md, \"Interface words\")",
+                    )
+                )  # fmt: skip
     return problems
 
 
@@ -548,6 +662,33 @@ def _build(document: Mapping[str, Any]) -> ExhibitSpec:
         theme=document.get("theme", DEFAULT_THEME),
         scene_viewer=document.get("ar", {}).get("scene_viewer", DEFAULT_SCENE_VIEWER),
         base_url=_normal_base_url(document["base_url"]) if "base_url" in document else None,
+        ui=_ui(document.get("ui", {}), languages),
+        models=_models(document.get("models", {})),
+    )
+
+
+def _model_choices(table: Mapping[str, Any]) -> ModelChoices:
+    return ModelChoices(
+        table.get("face_budget"), table.get("decimate"), table.get("max_texture_px")
+    )
+
+
+def _models(table: Mapping[str, Any]) -> ModelChoices:
+    entries = table.get("item", {})
+    items = tuple((_normal_ref(ref), _model_choices(entries[ref])) for ref in sorted(entries))
+    return ModelChoices(
+        table.get("face_budget"), table.get("decimate"), table.get("max_texture_px"), items
+    )
+
+
+def _ui(table: Mapping[str, Any], languages: tuple[str, ...]) -> tuple[
+    tuple[str, tuple[tuple[str, str], ...]], ...
+]:
+    by_tag = {canonical_language_tag(tag): entries for tag, entries in table.items()}
+    return tuple(
+        (tag, tuple(sorted((str(k), str(v)) for k, v in by_tag[tag].items())))
+        for tag in languages
+        if tag in by_tag
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 __all__ = [
     "ARTIFACTS",
@@ -34,6 +35,7 @@ __all__ = [
     "INSECURE_HOST",
     "StaticServer",
     "Watch",
+    "keep_screenshot",
     "launch",
     "screenshot",
 ]
@@ -195,3 +197,17 @@ def screenshot(page: Page, name: str, selector: str | None = None) -> bytes:
     if selector is None:
         return page.screenshot(path=str(path))
     return page.locator(selector).screenshot(path=str(path))
+
+
+def keep_screenshot(page: Page, name: str) -> None:
+    """Keep a picture of the page for a person to look at, when the browser gives one.
+
+    Only for artifacts that no assertion reads (tests that look at pixels call
+    :func:`screenshot`, which must succeed). A page whose WebGL frame takes longer than the
+    timeout under software rendering on a loaded machine gives no picture: a note says so
+    instead of failing a test over a picture it does not check."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), timeout=60_000)
+    except PlaywrightTimeoutError as error:
+        (ARTIFACTS / f"{name}.txt").write_text(f"no screenshot: {error}\n", "utf-8")

@@ -4,7 +4,6 @@ The Hypothesis profiles (``HYPOTHESIS_PROFILE``) are in tests/hypothesis_profile
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from starlette.types import ASGIApp
 from web3 import Web3
 
 from api.ipfs import create_ipfs_app
+from api.listen import listening_socket
 from contracts import Artifact, load_artifact, parse_artifact
 from ledger.chain import connect
 from ledger.errors import NotFound
@@ -55,8 +55,7 @@ def serve() -> Iterator[Callable[[ASGIApp], str]]:
     running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def start(app: ASGIApp) -> str:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock = listening_socket("127.0.0.1", 0)
         port = sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         server = uvicorn.Server(config)

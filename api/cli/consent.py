@@ -17,7 +17,7 @@ statuses keep their meaning (1 other error, 2 usage or an unreadable file, 3 cha
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
@@ -111,6 +111,9 @@ def _summary(request: "ConsentRequest") -> str:
         about = f"description version {request.version}"
     elif request.action == "ConsentDerivative":
         about = f"a derivative by community 0x{bytes(request.typed.message['community']).hex()}"
+    elif request.action == "RegisterItem":
+        encrypted = (request.registration or {}).get("encrypted")
+        about = "a new item" + (", encrypted" if encrypted else "")
     else:
         about = f"nonce {request.version}"
     return (
@@ -127,7 +130,7 @@ def consent_request(
             metavar="[ACTION] ITEM_OR_COMMUNITY",
             help="ITEM (a CID or 0x item key) with --terms or --revoke; or an ACTION and its "
             "target: rotate COMMUNITY, transfer|repatriate|loan ITEM --to ..., return ITEM, "
-            "describe ITEM --description D.json.",
+            "describe ITEM --description D.json, register PATH -c C --terms T.json.",
             show_default=False,
         ),
     ],
@@ -137,7 +140,10 @@ def consent_request(
     description: Annotated[
         Path | None,
         typer.Option(
-            "--description", help="describe: the corrected description document (a JSON file)."
+            "--description",
+            help="describe: the corrected description document (a JSON file); derivative: "
+            "the derivative's description, bound into its metadata; register: the item's "
+            "description.",
         ),
     ] = None,
     revoke: Annotated[
@@ -170,7 +176,8 @@ def consent_request(
         typer.Option(
             "--opener",
             help="rotate, transfer, repatriate: a current keyholder whose encryption key here "
-            "re-wraps encrypted items (repeatable; default: any with one here).",
+            "re-wraps encrypted items (repeatable; default: any with one here); describe: "
+            "the keyholder whose encryption key seals an encrypted item's correction.",
         ),
     ] = None,
     password_file: Annotated[
@@ -223,14 +230,31 @@ def consent_request(
     of ITEM; `rotate COMMUNITY -k ... -t K` (the new community document, and encrypted items
     re-wrapped for the new keyholders, are published now); `transfer|repatriate ITEM --to C`
     (k of both communities sign; encrypted content re-wrapped for the receiver now);
-    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M`
-    (k of the parent's steward consent to C's derivative; the file and documents are added
+    `loan ITEM --to B`; `return ITEM`; `derivative PARENT PATH -c C --terms T --method M
+    [--description D.json]` (k of the parent's steward consent to C's derivative, its
+    description bound into its metadata; the file and documents are added
     and pinned now, and `consent submit` registers it with k of C signing there);
     `describe ITEM --description D.json` (the next description version; the document is
-    checked, added and pinned now)."""
+    checked, added and pinned now; an item of a batch by its leaf; an encrypted item's
+    correction sealed now with `--opener ADDR --password-file F`, and opened by each signer
+    with their own key); `register PATH -c C --terms T [--description D]` (a new item of C:
+    the file, encrypted first when the terms require it, and its documents are added and
+    pinned now; `consent submit` registers it)."""
     from ledger.documents import read_json_file
 
     valid_for = valid_hours * 3600
+    if target and target[0] == "register":
+        given = {
+            "--keyholder": keyholders, "--threshold": threshold, "--to": to,
+            "--document": document, "--opener": opener, "--method": method,
+            "--parent-community": parent_community, "--revoke": revoke or None,
+            "--ai-enhanced": ai_enhanced or None,
+        }  # fmt: skip
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} do not go with register")
+        _register_request(target, community, terms, description, valid_for, output)
+        return
     if target and target[0] == "describe":
         if len(target) != 2 or description is None:
             raise UsageError(
@@ -242,7 +266,7 @@ def consent_request(
             name
             for name, value in (
                 ("--terms", terms), ("--keyholder", keyholders), ("--threshold", threshold),
-                ("--to", to), ("--document", document), ("--opener", opener),
+                ("--to", to), ("--document", document),
                 ("--method", method), ("--parent-community", parent_community),
             )
             if value is not None
@@ -256,11 +280,10 @@ def consent_request(
                 description,
                 valid_for=valid_for,
                 community=claimant(registrar, community),
+                keys=_opener_keys(opener, password_file) if opener else None,
             )
         _write_request(request, output)
         return
-    if description is not None:
-        raise UsageError("--description goes with `describe`")
     if target and target[0] == "derivative":
         if len(target) != 3:
             raise UsageError(
@@ -273,6 +296,8 @@ def consent_request(
                 "a derivative's consent needs -c COMMUNITY (the deriving one), --terms and "
                 "--method"
             )
+        # An invalid description: every problem listed, exit 4, before any work.
+        described = None if description is None else read_description_file(description)
         with registrar_session() as (_, registrar):
             request = registrar.derivatives.request(
                 target[1],
@@ -283,9 +308,12 @@ def consent_request(
                 ai_enhanced=ai_enhanced,
                 parent_community=claimant(registrar, parent_community),
                 valid_for=valid_for,
+                description=described,
             )
         _write_request(request, output)
         return
+    if description is not None:
+        raise UsageError("--description goes with `describe`, `derivative` and `register`")
     if method is not None or ai_enhanced or parent_community is not None:
         raise UsageError("--method, --ai-enhanced and --parent-community go with `derivative`")
     if len(target) == 1 and target[0] not in _ACTION_WORDS:
@@ -357,6 +385,34 @@ def consent_request(
     _write_request(request, output)
 
 
+def _register_request(
+    target: list[str],
+    community: str | None,
+    terms: Path | None,
+    description: Path | None,
+    valid_for: int,
+    output: Path | None,
+) -> None:
+    """``consent request register PATH -c C --terms T [--description D]``."""
+    if len(target) != 2 or community is None or terms is None:
+        raise UsageError(
+            "a registration names the file, the community and its terms",
+            hint="`heritage consent request register PATH -c COMMUNITY --terms T.json "
+            "[--description D.json] -o request.json`",
+        )
+    # every problem of the description listed (exit 4) before any work
+    parsed = read_description_file(description) if description is not None else None
+    with registrar_session() as (_, registrar):
+        request = registrar.registrations.request(
+            Path(target[1]),
+            registrar.reader.resolve_community(community),
+            terms,
+            description=parsed,
+            valid_for=valid_for,
+        )
+    _write_request(request, output)
+
+
 def _write_request(request: "ConsentRequest", output: Path | None) -> None:
     from ledger.consent import encode_request, write_new_file
 
@@ -369,13 +425,40 @@ def _write_request(request: "ConsentRequest", output: Path | None) -> None:
     err.print(_summary(request), markup=False, soft_wrap=True)
 
 
-def _signer(key: str, password_file: Path | None) -> "LocalAccount":
+def _opened_description(
+    request: "ConsentRequest", key: str, passphrase: str
+) -> "dict[str, Any]":
+    """A sealed SetDescription's text, opened with the signer's own encryption key (the
+    request holds only the sealed bytes and the item's envelope): what they are asked to
+    sign, shown before they sign it. Refused when their key cannot open it."""
+    from eth_utils.address import is_address
+
+    from ledger import crypto
+    from ledger.consent import sealed_description_parts
+    from ledger.keys import load_encryption_key, load_encryption_key_file
+    from ledger.registry.descriptions import unseal_description
+
+    assert request.document is not None
+    sealed, envelope, item = sealed_description_parts(request.document, "the request")
+    with spinner(f"opening the sealed description with the encryption key of {key}"):
+        if key.startswith("0x") and is_address(key):
+            pair = load_encryption_key(load_settings(), key, passphrase)
+        else:  # a key file of `heritage keys export`, which holds the encryption key too
+            pair = load_encryption_key_file(Path(key), passphrase)
+        data_key = crypto.unwrap(
+            crypto.Envelope.from_document(envelope, "the request's envelope"), pair, item
+        )
+        return unseal_description(sealed, data_key, "the sealed description").to_json()
+
+
+def _signer(key: str, password_file: Path | None, passphrase: str | None = None) -> "LocalAccount":
     """The key to sign with: an address in the data directory's keystore, or a keystore file."""
     from eth_utils.address import is_address
 
     from ledger.keys import load_keystore_file, load_signer
 
-    passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+    if passphrase is None:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
     if key.startswith("0x") and is_address(key):
         with spinner(f"unlocking the key of {key}"):
             return load_signer(load_settings(), key, passphrase)
@@ -403,24 +486,42 @@ def consent_sign(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Sign without asking (after showing it).")
     ] = False,
+    deriving: Annotated[
+        bool,
+        typer.Option(
+            "--deriving",
+            help="derivative: sign its registration, as a keyholder of the deriving community.",
+        ),
+    ] = False,
 ) -> None:
-    """Show what a request asks, then sign it with one keyholder's key (offline)."""
+    """Show what a request asks, then sign it with one keyholder's key (offline). With
+    --deriving, a keyholder of a derivative's deriving community signs its registration."""
     from ledger.consent import (
         describe_request,
         encode_signature,
         read_request,
+        sign_registration,
         sign_request,
         write_new_file,
     )
 
     request = read_request(request_file)
+    passphrase: str | None = None
+    opened = None
+    if request.sealed:
+        passphrase = read_passphrase(password_file, f"Passphrase of {key}")
+        opened = _opened_description(request, key, passphrase)
     err.print("You are asked to sign:", markup=False)
-    for label, value in describe_request(request):
+    rows = describe_request(request, opened=opened)
+    if deriving:
+        community = "0x" + bytes(request.typed.message.get("community", b"")).hex()
+        rows = [("action", f"RegisterDerivative: REGISTER it as community {community}'s"), *rows]
+    for label, value in rows:
         err.print(f"  {label:<14}{value}", markup=False, soft_wrap=True)
     if not yes and not typer.confirm("Sign this?", default=False, err=True):
         raise UsageError("not signed", hint="nothing was written")
-    account = _signer(key, password_file)
-    signature = sign_request(request, account)
+    account = _signer(key, password_file, passphrase)
+    signature = (sign_registration if deriving else sign_request)(request, account)
     write_new_file(output, encode_signature(signature))
     err.print(f"signed by {signature.signer}: {output}", markup=False, soft_wrap=True)
 
@@ -435,6 +536,8 @@ def _write_status(status: "ConsentStatus") -> None:
         if request.action in ("SetTerms", "RevokeTerms")
         else f"description version {request.version}"
         if request.action == "SetDescription"
+        else "a new item"
+        if request.action == "RegisterItem"
         else f"nonce {request.version}"
     )
     if len(status.parties) == 1:
@@ -485,7 +588,11 @@ def consent_status(
     from ledger.consent import collect, read_request
 
     request = read_request(request_file)
-    status = collect(request, _signatures(signature_files or []), now=int(time.time()))
+    # A deriving keyholder's signature of a derivative's registration (`sign --deriving`) is
+    # checked at submit, against the chain: not one of the request's own.
+    given = _signatures(signature_files or [])
+    own = [(w, s) for w, s in given if s.action != "RegisterDerivative"]
+    status = collect(request, own, now=int(time.time()))
     if as_json:
         print_json(status.to_json())
     else:
@@ -507,18 +614,21 @@ def consent_submit(
     """Send a request with k signatures (k of each community for a transfer or repatriation),
     after re-checking the chain (nothing sent otherwise). A derivative's consent registers
     the derivative: k keyholders of the deriving community sign here (--signer,
-    --password-file)."""
+    --password-file), or their signature files (`consent sign --deriving`) go with the rest."""
     from ledger.consent import read_request
 
     request = read_request(request_file)
-    signatures = _signatures(signature_files)
+    every = _signatures(signature_files)
+    # A derivative's registration signed offline by the deriving community: apart.
+    registration = [(w, s) for w, s in every if s.action == "RegisterDerivative"]
+    signatures = [(w, s) for w, s in every if s.action != "RegisterDerivative"]
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
         keys = (
             signer_keys(settings, signer, password_file)
-            if request.action == "ConsentDerivative"
+            if request.action == "ConsentDerivative" and not registration
             else None
         )
-        result = registrar.consent.submit(request, signatures, keys).to_json()
+        result = registrar.consent.submit(request, signatures, keys, registration).to_json()
     if "warning" in result:  # plaintext withdrawn here, but earlier copies cannot be recalled
         err.print(f"warning: {result['warning']}", markup=False, soft_wrap=True)
     if as_json:
@@ -536,6 +646,8 @@ def consent_submit(
             f"description of {result['subject']} is now version {result['version']}: "
             f"{result['description_cid']}\n"
         )
+    elif request.action == "RegisterItem":
+        sys.stdout.write(f"registered {result['cid']} as item {result['item']}\n")
     elif request.action == "ConsentDerivative":
         sys.stdout.write(
             f"registered derivative {result['cid']} {result['item']} of {result['parent']}, "

@@ -78,6 +78,15 @@ def derivative_add(
             dir_okay=False,
         ),
     ] = None,
+    description: Annotated[
+        Path | None,
+        typer.Option(
+            "--description",
+            help="The derivative's description document (a JSON file, docs/description.md), "
+            "bound into its metadata as `item register --description` binds an item's.",
+            dir_okay=False,
+        ),
+    ] = None,
     signer: Signers = None,
     password_file: PasswordFiles = None,
     sender: Sender = None,
@@ -86,6 +95,10 @@ def derivative_add(
 ) -> None:
     """Register a derivative (restoration, 3D reconstruction, AI-enhanced) of an item, with
     the consent of k keyholders of the parent's steward."""
+    from api.cli.item import read_description_file
+
+    # Read before anything else: an invalid description is refused with nothing added or sent.
+    described = None if description is None else read_description_file(description)
     with registrar_session(sender, sender_password_file, sends=True) as (settings, registrar):
         result = registrar.derivatives.add(
             parent,
@@ -99,6 +112,7 @@ def derivative_add(
             parent_keys=None
             if not parent_signer
             else signer_keys(settings, parent_signer, parent_password_file),
+            description=described,
         ).to_json()
     if as_json:
         print_json(result)

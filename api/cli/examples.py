@@ -88,8 +88,12 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "consent request": (
         "heritage consent request CID --terms terms.json -o request.json",
         "heritage consent request CID --revoke -o request.json",
+        "heritage consent request register scan.ply -c Reef --terms t.json -o r.json",
     ),
-    "consent sign": ("heritage consent sign request.json --key 0x7099…79C8 -o alice.sig.json",),
+    "consent sign": (
+        "heritage consent sign request.json --key 0x7099…79C8 -o alice.sig.json",
+        "heritage consent sign derive.json --key 0x3C44…93BC --deriving -o d.sig.json",
+    ),
     "consent status": ("heritage consent status request.json *.sig.json",),
     "consent submit": ("heritage consent submit request.json *.sig.json",),
     "exhibit build": (

@@ -79,10 +79,24 @@ def cid_command(
     cid_version: CidVersion = 0,
     raw_leaves: RawLeaves = None,
     hidden: Hidden = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Print the CID that `ipfs add -Q --only-hash` would print, storing nothing."""
-    entries = import_path(path, _options(cid_version, raw_leaves, hidden))
-    sys.stdout.write(f"{entries[-1].cid}\n")
+    options = _options(cid_version, raw_leaves, hidden)
+    entries = import_path(path, options)
+    root = entries[-1]
+    if as_json:
+        print_json(
+            {
+                "cid": str(root.cid),
+                "name": root.path,
+                "size": root.tsize,
+                "cid_version": options.cid_version,
+                "raw_leaves": options.leaves_raw,
+            }
+        )
+        return
+    sys.stdout.write(f"{root.cid}\n")
 
 
 # ---- heritage ipfs ... ---------------------------------------------------------------------
@@ -168,24 +182,37 @@ def ipfs_pin(
     direct: Annotated[
         bool, typer.Option("--direct", help="Pin only the block, not its DAG.")
     ] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Pin DAGs (recursively, unless --direct) so GC keeps them."""
+    parsed = [Cid.parse(text) for text in cids]  # every CID checked before any is pinned
     node = _open_node()
-    for text in cids:
-        node.pin_add(Cid.parse(text), recursive=not direct)
-        sys.stdout.write(f"pinned {text} {'directly' if direct else 'recursively'}\n")
+    kind = "direct" if direct else "recursive"
+    for cid in parsed:
+        node.pin_add(cid, recursive=not direct)
+        if not as_json:
+            sys.stdout.write(f"pinned {cid} {'directly' if direct else 'recursively'}\n")
+    if as_json:
+        print_json([{"cid": str(cid), "pin": kind} for cid in parsed])
 
 
 @ipfs_app.command("unpin")
 def ipfs_unpin(
     cids: Annotated[list[str], typer.Argument(help="CIDs to unpin.")],
     direct: Annotated[bool, typer.Option("--direct", help="Remove a direct pin.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Remove pins; the blocks stay until the next GC."""
+    parsed = [Cid.parse(text) for text in cids]  # every CID checked before any is unpinned
     node = _open_node()
-    for text in cids:
-        node.pin_rm(Cid.parse(text), recursive=not direct)
-        sys.stdout.write(f"unpinned {text}\n")
+    for cid in parsed:
+        node.pin_rm(cid, recursive=not direct)
+        if not as_json:
+            sys.stdout.write(f"unpinned {cid}\n")
+    if as_json:
+        print_json(
+            [{"cid": str(cid), "unpinned": "direct" if direct else "recursive"} for cid in parsed]
+        )
 
 
 @ipfs_app.command("pins")

@@ -474,6 +474,7 @@ def item_history(item: Item, community: ClaimOpt = None, as_json: JsonFlag = Fal
 def item_proof(
     items: Annotated[list[str], typer.Argument(help="CIDs or 0x item keys.", metavar="ITEM...")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write proofs.json.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Write everything needed to verify ITEMs offline (`heritage verify --proofs FILE`)."""
     from ledger.verify import gather, proofs_document
@@ -481,6 +482,15 @@ def item_proof(
     with registrar_session() as (_, registrar):
         document = proofs_document(gather(registrar.reader, items))
     output.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    if as_json:
+        print_json(
+            {
+                "path": str(output),
+                "claims": document["claims"],
+                "block": document["chain"]["snapshot"]["block_number"],
+            }
+        )
+        return
     err.print(f"wrote proofs of {len(document['items'])} item(s) to {output}", markup=False)
 
 

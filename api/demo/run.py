@@ -230,6 +230,13 @@ def _register(
                 terms[(sample.community, "ai-derivative")], method, keys, ai_enhanced=True,
             )  # fmt: skip
             cids[sample.name] = str(derived.cid)
+            # A derivative is registered without a description (the registry links it to its
+            # parent by a record of its own): its titles come as its first description, so
+            # that the site and the API name it, not its file.
+            registry.descriptions.describe(
+                cids[sample.name], parse_description(description_document(sample), sample.name),
+                keys, ids[sample.community],
+            )  # fmt: skip
     for sample in samples:
         if sample.category == "revoked":
             registry.terms.revoke(cids[sample.name], keys, ids[sample.community])
@@ -322,8 +329,8 @@ def build_demo(demo: Demo, *, say: Say, progress: Progress | None = None) -> Dem
 
 @dataclass
 class Services:
-    """What the demo serves, each in a thread of this process: the IPFS node, the site, and
-    the API when this installation has one (``api.app``). :meth:`stop` stops them all."""
+    """What the demo serves, each in a thread of this process: the IPFS node, the site and the
+    API (``api.app``). :meth:`stop` stops them all."""
 
     urls: dict[str, str] = field(default_factory=dict)
     _stops: list[Callable[[], None]] = field(default_factory=list)
@@ -334,13 +341,11 @@ class Services:
 
 
 def _uvicorn(app: Any, host: str, port: int) -> Callable[[], None]:
-    import socket
-
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    from api.listen import listening_socket
+
+    sock = listening_socket(host, port, reuse_address=True)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -357,19 +362,6 @@ def _uvicorn(app: Any, host: str, port: int) -> Callable[[], None]:
         sock.close()
 
     return stop
-
-
-def _create_api(settings: Settings) -> Any | None:
-    """The HTTP API's app, or None when this installation has none yet."""
-    import importlib
-
-    try:
-        module = importlib.import_module("api.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "api.app":
-            raise
-        return None
-    return module.create_app(settings)
 
 
 @contextmanager
@@ -390,17 +382,16 @@ def serve_node(demo: Demo) -> Iterator[str]:
 
 @contextmanager
 def start_services(build: DemoBuild, host: str = "127.0.0.1") -> Iterator[Services]:
-    """Serve the site, and the API when this installation has one, on the build's ports;
-    both stopped when the block ends."""
+    """Serve the site and the API on the build's ports; both stopped when the block ends."""
     from exhibits.serve import make_server
 
     services = Services()
     try:
-        app = _create_api(build.settings)
-        if app is not None:
-            port = build.ports["api"].port
-            services._stops.append(_uvicorn(app, host, port))
-            services.urls["api"] = f"http://{host}:{port}/"
+        from api.app import create_app
+
+        port = build.ports["api"].port
+        services._stops.append(_uvicorn(create_app(build.settings), host, port))
+        services.urls["api"] = f"http://{host}:{port}/"
         site = make_server(build.site, host, build.ports["exhibit"].port)
         thread = threading.Thread(target=site.serve_forever, daemon=True)
         thread.start()

@@ -46,6 +46,9 @@ __all__ = [
     "SIGNATURE_SCHEME",
     "NonceStore",
     "Signed",
+    "SignedHeaders",
+    "check_signed",
+    "read_signed_headers",
     "request_digest",
     "require_keyholder",
     "sign_request",
@@ -80,6 +83,19 @@ _TYPES: Final = {
 def _typed(
     chain_id: int, method: str, path: str, body: bytes, community: bytes, nonce: bytes, expiry: int
 ) -> dict[str, Any]:
+    body_hash = hashlib.sha256(body).digest()
+    return _typed_hashed(chain_id, method, path, body_hash, community, nonce, expiry)
+
+
+def _typed_hashed(
+    chain_id: int,
+    method: str,
+    path: str,
+    body_sha256: bytes,
+    community: bytes,
+    nonce: bytes,
+    expiry: int,
+) -> dict[str, Any]:
     return {
         "types": _TYPES,
         "primaryType": "ApiRequest",
@@ -87,7 +103,7 @@ def _typed(
         "message": {
             "method": method.upper(),
             "path": path,
-            "bodyHash": hashlib.sha256(body).digest(),
+            "bodyHash": body_sha256,
             "community": community,
             "nonce": nonce,
             "expiry": expiry,
@@ -99,9 +115,11 @@ def request_digest(
     chain_id: int, method: str, path: str, body: bytes, community: bytes, nonce: bytes, expiry: int
 ) -> bytes:
     """The EIP-712 digest a keyholder signs for one request."""
-    signable = encode_typed_data(
-        full_message=_typed(chain_id, method, path, body, community, nonce, expiry)
-    )
+    return _digest(_typed(chain_id, method, path, body, community, nonce, expiry))
+
+
+def _digest(typed: dict[str, Any]) -> bytes:
+    signable = encode_typed_data(full_message=typed)
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
@@ -115,9 +133,13 @@ def sign_request(
     community: bytes,
     nonce: bytes,
     expiry: int,
+    body_sha256: bytes | None = None,
 ) -> dict[str, str]:
-    """The headers of a request signed with ``private_key`` (a client's side of it)."""
-    typed = _typed(chain_id, method, path, body, community, nonce, expiry)
+    """The headers of a request signed with ``private_key`` (a client's side of it);
+    ``body_sha256``: the body known by its hash only (an upload streamed from disk), instead
+    of ``body``."""
+    digest = hashlib.sha256(body).digest() if body_sha256 is None else body_sha256
+    typed = _typed_hashed(chain_id, method, path, digest, community, nonce, expiry)
     signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=private_key)
     return {
         "X-Heritage-Signer": Account.from_key(private_key).address,
@@ -193,10 +215,21 @@ SIGNATURE_SCHEME: Final = APIKeyHeader(
 )
 
 
-async def require_keyholder(
-    request: Request, _signature: Annotated[str | None, Security(SIGNATURE_SCHEME)] = None
-) -> Signed:
-    """The dependency of every signed operation: the checked signer, or 401/403."""
+@dataclass(frozen=True, slots=True)
+class SignedHeaders:
+    """The five headers of a signed request, well formed and within their lifetime: what can
+    be checked before the body is read."""
+
+    signer: str
+    community: bytes
+    nonce: bytes
+    expiry: int
+    signature: bytes
+    now: int
+
+
+def read_signed_headers(request: Request) -> SignedHeaders:
+    """The request's X-Heritage-* headers, or 401 (missing, malformed, expired, too long)."""
     signer_text = _header(request, "X-Heritage-Signer")
     community = parse_bytes32(_header(request, "X-Heritage-Community"))
     nonce = parse_bytes32(_header(request, "X-Heritage-Nonce"))
@@ -224,36 +257,64 @@ async def require_keyholder(
             f"the signed request's expiry is more than {MAX_LIFETIME} s ahead",
             hint=f"sign with an expiry at most {MAX_LIFETIME} s from now",
         )
-    body = await request.body()
+    return SignedHeaders(
+        to_checksum_address(signer_text), community, nonce, expiry, signature, now
+    )
+
+
+async def check_signed(request: Request, headers: SignedHeaders, body_sha256: bytes) -> Signed:
+    """The checked signer of a request whose body hashes to ``body_sha256`` (an upload is
+    hashed as it streams in, and checked once it is all read), or 401/403; the nonce is spent
+    only when everything holds."""
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     service = request.app.state.service
     chain_id = await _chain_id(service)
-    digest = request_digest(chain_id, request.method, path, body, community, nonce, expiry)
+    digest = _digest(
+        _typed_hashed(
+            chain_id,
+            request.method,
+            path,
+            body_sha256,
+            headers.community,
+            headers.nonce,
+            headers.expiry,
+        )
+    )
     from ledger.consent import recover_signer
     from ledger.consent.typed_data import SignatureError
 
     try:
-        recovered = to_checksum_address(recover_signer(digest, signature))
+        recovered = to_checksum_address(recover_signer(digest, headers.signature))
     except SignatureError as exc:
         raise Unauthorized(f"the request's signature does not hold: {exc.message}") from None
-    signer = to_checksum_address(signer_text)
+    signer = headers.signer
     if recovered != signer:
         raise Unauthorized(
             "the request's signature is not the named signer's (was the method, path, body, "
             "nonce or expiry changed after signing?)",
             hint="sign exactly the request that is sent",
         )
+    community = headers.community
     if signer not in await _keyholders(service, community):
         raise Forbidden(
             f"{signer} is not a keyholder of community 0x{community.hex()}",
             hint="sign with a current keyholder's key",
         )
-    if not request.app.state.nonces.spend(signer, nonce, expiry, now):
+    if not request.app.state.nonces.spend(signer, headers.nonce, headers.expiry, headers.now):
         raise Unauthorized(
             "this signed request was already used (a replay)",
             hint="sign every request with a fresh nonce",
         )
     return Signed(signer, community)
+
+
+async def require_keyholder(
+    request: Request, _signature: Annotated[str | None, Security(SIGNATURE_SCHEME)] = None
+) -> Signed:
+    """The dependency of every signed operation: the checked signer, or 401/403."""
+    headers = read_signed_headers(request)
+    body = await request.body()
+    return await check_signed(request, headers, hashlib.sha256(body).digest())
 
 
 async def _chain_id(service: Any) -> int:

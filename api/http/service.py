@@ -148,12 +148,7 @@ class Service:
             return cached
         with self.registry() as registry:
             with registry.reader.event_index() as index:
-                ids = [
-                    bytes(row[0])
-                    for row in index._db.execute(
-                        "SELECT community FROM community_created ORDER BY block_number, log_index"
-                    )
-                ]
+                ids = index.community_ids()
             with registry.session.chain_errors():
                 latest = int(registry.session.w3.eth.block_number)
             found = self._found

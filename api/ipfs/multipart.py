@@ -103,6 +103,8 @@ class Part:
         content_type, _ = parse_options_header(headers.get(b"content-type", b""))
         self.content_type = content_type
         raw = disposition.get(b"filename", b"")
+        #: The form field's name (``name=`` of its Content-Disposition), as sent.
+        self.name = disposition.get(b"name", b"").decode("latin-1")
         try:
             # ipfshttpclient percent-encodes names (slashes too); Kubo reads them back with
             # Go's url.QueryUnescape.

@@ -25,7 +25,14 @@ from exhibits.derive.images import ImageSettings, derive_image_cached
 from exhibits.model import ItemFiles, Kind
 from ledger.errors import UsageError
 
-__all__ = ["MODEL_EXTENSIONS", "MODEL_MEDIA_TYPES", "DeriveSettings", "derive_item", "kind_of"]
+__all__ = [
+    "MODEL_EXTENSIONS",
+    "MODEL_MEDIA_TYPES",
+    "DeriveSettings",
+    "derive_item",
+    "kind_of",
+    "settings_json",
+]
 
 #: Media types of 3D models (IANA's model/* registrations and the common unregistered ones).
 MODEL_MEDIA_TYPES: Final = frozenset(
@@ -113,3 +120,26 @@ def derive_item(
         return derive(master, file_name, media_type, settings.media, cache)
     derive = _deriver("exhibits.derive.posters", "derive_other_cached")
     return derive(master, file_name, media_type, cache)
+
+
+def settings_json(kind: Kind, settings: DeriveSettings | None = None) -> object | None:
+    """The settings the deriver of ``kind`` runs with (its defaults resolved), as JSON values:
+    what the memo of derivations (:class:`exhibits.build_cache.FilesMemo`) is keyed by. None
+    when they cannot be told."""
+    chosen = settings if settings is not None else DeriveSettings()
+    try:
+        if kind == "image":
+            return (chosen.image or ImageSettings()).to_json()
+        if kind == "model":
+            from exhibits.derive.models import ModelSettings
+
+            return (chosen.model or ModelSettings()).to_json()
+        if kind in ("audio", "video"):
+            from exhibits.derive.media import RecordingSettings
+
+            return (chosen.media or RecordingSettings()).to_json()
+        from exhibits.derive.posters import PosterSettings
+
+        return PosterSettings().to_json()
+    except (ImportError, AttributeError, TypeError):
+        return None

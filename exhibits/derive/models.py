@@ -612,7 +612,8 @@ def _within_budget(parts: list[_Part], settings: ModelSettings, file_name: str) 
         raise LimitExceeded(
             f"the model {file_name!r} has {total:,} faces, over the face budget of "
             f"{settings.face_budget:,}",
-            hint="raise face_budget, or set decimate = true to simplify it to the budget",
+            hint="raise face_budget, or set decimate = true to simplify it to the budget, in "
+            'the exhibit spec\'s [models] table (or [models.item."ID"] for this item alone)',
         )
     ratio = settings.face_budget / total
     done = parts

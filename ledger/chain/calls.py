@@ -270,6 +270,39 @@ class Calls:
         )
 
     @staticmethod
+    def set_batch_item_description(
+        root: bytes,
+        batch_record: Record,
+        leaf: tuple[bytes, bytes, bytes],
+        proof: Sequence[bytes],
+        steward: Community,
+        version: int,
+        description: bytes,
+        deadline: int,
+        signatures: bytes,
+    ) -> Call:
+        item, metadata, commitment = leaf
+        return Call(
+            "setBatchItemDescription",
+            (
+                as_bytes32(root, "root"),
+                batch_record.as_abi(),
+                [
+                    as_bytes32(item, "item"),
+                    as_bytes32(metadata, "metadata"),
+                    as_bytes32(commitment, "commitment"),
+                ],
+                [as_bytes32(p, "proof node") for p in proof],
+                list(steward.keyholders),
+                steward.threshold,
+                version,
+                as_bytes32(description, "description"),
+                deadline,
+                signatures,
+            ),
+        )
+
+    @staticmethod
     def revoke_terms(
         subject: bytes,
         record: Record,

@@ -337,6 +337,26 @@ class RegistryClient:
             )
         )
 
+    def set_batch_item_description(
+        self,
+        root: bytes,
+        batch_record: Record,
+        leaf: tuple[bytes, bytes, bytes],
+        proof: Sequence[bytes],
+        steward: Community,
+        version: int,
+        description: bytes,
+        deadline: int,
+        signatures: bytes,
+    ) -> TxOutcome:
+        """Publish description version ``version`` of one item of a batch, proven by its
+        ``leaf`` (content key, metadata digest, commitment) and Merkle ``proof``; the subject
+        signed is ``batch_item_subject(batch_key(community, root), item)``."""
+        call = Calls.set_batch_item_description(
+            root, batch_record, leaf, proof, steward, version, description, deadline, signatures
+        )
+        return self.transact(call)
+
     def revoke_terms(
         self,
         subject: bytes,

@@ -17,6 +17,7 @@ The modules, lowest first:
 - ``requests``: ``ConsentRequest``, the ``build_*`` functions and a request's invariants.
 - ``status``: signatures over a request (``sign_request``) and their collection
   (``collect`` → ``ConsentStatus``).
+- ``derivation``: the deriving community's offline signatures of a derivative's registration.
 - ``describe``: a request in plain words, for the keyholder asked to sign it.
 - ``fields``, ``files``: the request and signature file formats (strict parsing, encoding)
   and their reading and writing.
@@ -59,6 +60,12 @@ from ledger.consent.typed_data import (
 )
 
 if TYPE_CHECKING:
+    from ledger.consent.derivation import (
+        REGISTRATION_ACTION,
+        pack_registration,
+        registration_typed,
+        sign_registration,
+    )
     from ledger.consent.describe import describe_request, proven_by
     from ledger.consent.files import (
         FORMAT_VERSION,
@@ -89,6 +96,7 @@ if TYPE_CHECKING:
         CONSENT_ACTIONS,
         CUSTODY_DOCUMENT_TYPE,
         CUSTODY_NAMES,
+        SEALED_DESCRIPTION_TYPE,
         STEWARDSHIP_MOVES,
         TERMS_ACTIONS,
         VERSIONED_ACTIONS,
@@ -96,9 +104,12 @@ if TYPE_CHECKING:
         build_custody_request,
         build_derivative_request,
         build_description_request,
+        build_register_request,
         build_request,
         build_rotation_request,
         custody_document,
+        sealed_description_document,
+        sealed_description_parts,
     )
     from ledger.consent.status import (
         ConsentSignature,
@@ -111,6 +122,10 @@ if TYPE_CHECKING:
 #: The protocol's public names, each with the module that holds it (loaded on first use).
 _PROTOCOL: Final = {
     **dict.fromkeys(("describe_request", "proven_by"), "describe"),
+    **dict.fromkeys(
+        ("REGISTRATION_ACTION", "pack_registration", "registration_typed", "sign_registration"),
+        "derivation",
+    ),
     **dict.fromkeys(
         (
             "FORMAT_VERSION",
@@ -147,6 +162,7 @@ _PROTOCOL: Final = {
             "CONSENT_ACTIONS",
             "CUSTODY_DOCUMENT_TYPE",
             "CUSTODY_NAMES",
+            "SEALED_DESCRIPTION_TYPE",
             "STEWARDSHIP_MOVES",
             "TERMS_ACTIONS",
             "VERSIONED_ACTIONS",
@@ -154,9 +170,12 @@ _PROTOCOL: Final = {
             "build_custody_request",
             "build_derivative_request",
             "build_description_request",
+            "build_register_request",
             "build_request",
             "build_rotation_request",
             "custody_document",
+            "sealed_description_document",
+            "sealed_description_parts",
         ),
         "requests",
     ),
@@ -179,8 +198,10 @@ __all__ = [
     "MAX_KEYHOLDERS",
     "MAX_REQUEST_BYTES",
     "MAX_SIGNATURE_BYTES",
+    "REGISTRATION_ACTION",
     "REQUEST_FORMAT_VERSION",
     "REQUEST_TYPE",
+    "SEALED_DESCRIPTION_TYPE",
     "SECP256K1_N",
     "SIGNATURE_LENGTH",
     "SIGNATURE_TYPE",
@@ -200,6 +221,7 @@ __all__ = [
     "build_custody_request",
     "build_derivative_request",
     "build_description_request",
+    "build_register_request",
     "build_request",
     "build_rotation_request",
     "check_keyholder_set",
@@ -212,6 +234,7 @@ __all__ = [
     "encode_request",
     "encode_signature",
     "keyholders_of",
+    "pack_registration",
     "pack_signatures",
     "parse_request",
     "parse_signature",
@@ -222,11 +245,15 @@ __all__ = [
     "record_custody",
     "recover_address",
     "recover_signer",
+    "registration_typed",
     "revoke_terms",
     "rotate_keyholders",
+    "sealed_description_document",
+    "sealed_description_parts",
     "set_description",
     "set_terms",
     "sign",
+    "sign_registration",
     "sign_request",
     "type_hash",
     "type_string",

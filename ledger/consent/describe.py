@@ -8,7 +8,9 @@ deadline and digest that make the signature good for this one request only.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from eth_utils.address import to_checksum_address
 
@@ -155,8 +157,12 @@ def _describe_derivative(request: ConsentRequest) -> list[tuple[str, str]]:
     ]
 
 
-def _describe_description(request: ConsentRequest) -> list[tuple[str, str]]:
-    document = request.document or {}
+def _describe_description(
+    request: ConsentRequest, opened: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """``opened``: a sealed correction's description, opened by the signer's own key (the
+    request holds only its sealed bytes)."""
+    document = (opened or {}) if request.sealed else (request.document or {})
     title = document.get("title")
     titles = (
         "; ".join(f"{tag}: {text}" for tag, text in sorted(title.items()))
@@ -175,10 +181,42 @@ def _describe_description(request: ConsentRequest) -> list[tuple[str, str]]:
         ("description version", str(request.version)),
         ("title", titles),
         ("description CID", str(request.document_cid)),
-        ("description", json.dumps(document, sort_keys=True, ensure_ascii=False)),
+        (
+            "description",
+            ("SEALED for the item's keyholders, opened with your key: " if request.sealed else "")
+            + json.dumps(document, sort_keys=True, ensure_ascii=False),
+        ),
         ("community", _hex(request.community)),
         ("keyholders", _k_of(request.steward())),
     ]
+
+
+def _describe_registration(request: ConsentRequest) -> list[tuple[str, str]]:
+    document = request.document or {}
+    encrypted = bool((request.registration or {}).get("encrypted"))
+    rows = [
+        (
+            "action",
+            f"RegisterItem: REGISTER {request.item} as an item of community "
+            f"{_hex(request.community)}, under the terms below",
+        ),
+        ("item", request.item),
+        ("subject", _hex(request.subject)),
+        (
+            "encrypted",
+            "yes: only the ciphertext is on IPFS; its name, description and plaintext CID are "
+            "sealed for the keyholders"
+            if encrypted
+            else "no: the file and its metadata are public",
+        ),
+        ("terms CID", str(request.terms_cid)),
+        ("terms", json.dumps(request.terms_document, sort_keys=True, ensure_ascii=False)),
+        ("metadata CID", str(request.document_cid)),
+        ("metadata", json.dumps(document, sort_keys=True, ensure_ascii=False)),
+        ("community", _hex(request.community)),
+        ("keyholders", _k_of(request.steward())),
+    ]
+    return rows
 
 
 def proven_by(history: CommunityHistory) -> str:
@@ -197,8 +235,11 @@ def _iso_utc(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
-    """What a keyholder is asked to sign, in plain words, as (label, value) rows."""
+def describe_request(
+    request: ConsentRequest, *, opened: Mapping[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """What a keyholder is asked to sign, in plain words, as (label, value) rows; ``opened``:
+    a sealed description correction's text, opened with the signer's key."""
     domain = request.typed.domain
     if request.action == "RotateKeyholders":
         rows = _describe_rotation(request)
@@ -207,7 +248,9 @@ def describe_request(request: ConsentRequest) -> list[tuple[str, str]]:
     elif request.action == "ConsentDerivative":
         rows = _describe_derivative(request)
     elif request.action == "SetDescription":
-        rows = _describe_description(request)
+        rows = _describe_description(request, opened)
+    elif request.action == "RegisterItem":
+        rows = _describe_registration(request)
     else:
         rows = _describe_terms(request)
     rows.append(("keyholders of", proven_by(request.history)))

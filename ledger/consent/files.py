@@ -93,6 +93,9 @@ _REQUEST_FIELDS: Final = frozenset(
 _ACTION_REQUEST_FIELDS: Final = _REQUEST_FIELDS | {"document", "receiver", "receiver_history"}
 #: A derivative's consent: its method document, and what the deriving community signs at submit.
 _DERIVATIVE_REQUEST_FIELDS: Final = _ACTION_REQUEST_FIELDS | {"derivative"}
+#: A registration: its terms (terms_cid, terms_document), its metadata document, and whether
+#: the item is encrypted.
+_REGISTER_REQUEST_FIELDS: Final = _ACTION_REQUEST_FIELDS | {"registration"}
 _SIGNATURE_FIELDS: Final = frozenset(
     {"type", "version", "request", "action", "subject", "terms_version", "signer", "signature"}
 )
@@ -176,6 +179,10 @@ def encode_request(request: ConsentRequest) -> bytes:
         document["receiver_history"] = _history_json(request.receiver_history)
     if request.action == "ConsentDerivative":
         document["derivative"] = None if request.derivative is None else dict(request.derivative)
+    if request.action == "RegisterItem":
+        document["registration"] = (
+            None if request.registration is None else dict(request.registration)
+        )
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -374,6 +381,8 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     fields = _REQUEST_FIELDS
     if primary == "ConsentDerivative":
         fields = _DERIVATIVE_REQUEST_FIELDS
+    elif primary == "RegisterItem":
+        fields = _REGISTER_REQUEST_FIELDS
     elif extended:
         fields = _ACTION_REQUEST_FIELDS
     _fields(document, fields, where)
@@ -402,6 +411,9 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
     derivative = document.get("derivative")
     if derivative is not None and not isinstance(derivative, dict):
         raise ConsentFileInvalid(f"{where}: derivative is not a JSON object")
+    registration = document.get("registration")
+    if registration is not None and not isinstance(registration, dict):
+        raise ConsentFileInvalid(f"{where}: registration is not a JSON object")
     try:
         request = ConsentRequest(
             typed=typed,
@@ -419,6 +431,7 @@ def parse_request(data: bytes, where: str) -> ConsentRequest:
             if document.get("receiver_history") is None
             else _history(document["receiver_history"], where, "receiver_history"),
             derivative=derivative,
+            registration=registration,
         )
         check_request(request, where)
     except UsageError as exc:  # a document with no canonical form
@@ -442,8 +455,10 @@ def parse_signature(data: bytes, where: str) -> ConsentSignature:
     )
     _fields(document, _SIGNATURE_FIELDS, where)
     action = document["action"]
-    if action not in CONSENT_ACTIONS:
-        raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {CONSENT_ACTIONS}")
+    # RegisterDerivative: a deriving keyholder's signature (ledger.consent.derivation)
+    actions = (*CONSENT_ACTIONS, "RegisterDerivative")
+    if action not in actions:
+        raise ConsentFileInvalid(f"{where}: action {action!r:.80} is not one of {actions}")
     # terms_version: a terms version (uint32), or the nonce (uint64) of a rotation or custody
     bits = 32 if action in VERSIONED_ACTIONS else 64
     return ConsentSignature(

@@ -16,7 +16,11 @@ steward; its ``document`` is the method document (it must hash to the ``method``
 signed) and its ``derivative`` field names the metadata and terms digests the deriving
 community signs at submit. A ``SetDescription`` request carries the description document
 (``document``: it must hash to the ``description`` digest being signed, and be a valid
-description, docs/description.md).
+description, docs/description.md); for an encrypted item, a ``heritage/sealed-description``
+document instead (:func:`sealed_description_parts`: the sealed bytes, whose sha2-256 is the
+digest signed, and the envelope a keyholder opens them with: no plaintext), and for an item
+of a batch ``batch`` (the batch key and the item's content key; the subject is the registry's
+``batchItemSubject``).
 
 Building a request and checking its invariants are pure: the ``build_*`` functions check a
 request exactly as :func:`ledger.consent.files.parse_request` checks one read from a file.
@@ -24,6 +28,8 @@ request exactly as :func:`ledger.consent.files.parse_request` checks one read fr
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -70,6 +76,7 @@ __all__ = [
     "CONSENT_ACTIONS",
     "CUSTODY_DOCUMENT_TYPE",
     "CUSTODY_NAMES",
+    "SEALED_DESCRIPTION_TYPE",
     "STEWARDSHIP_MOVES",
     "TERMS_ACTIONS",
     "VERSIONED_ACTIONS",
@@ -77,10 +84,13 @@ __all__ = [
     "build_custody_request",
     "build_derivative_request",
     "build_description_request",
+    "build_register_request",
     "build_request",
     "build_rotation_request",
     "check_request",
     "custody_document",
+    "sealed_description_document",
+    "sealed_description_parts",
 ]
 
 #: The terms actions: the terms of an item, derivative or batch.
@@ -93,6 +103,7 @@ CONSENT_ACTIONS: Final = (
     "RecordCustody",
     "ConsentDerivative",
     "SetDescription",
+    "RegisterItem",
 )
 #: The actions that consume a version of their subject (the others a nonce, or nothing).
 VERSIONED_ACTIONS: Final = (*TERMS_ACTIONS, "SetDescription")
@@ -102,6 +113,10 @@ CUSTODY_NAMES: Final = CUSTODY_ACTIONS
 #: The custody actions that move stewardship: k of the receiving community sign too.
 STEWARDSHIP_MOVES: Final = (CUSTODY_TRANSFER, CUSTODY_REPATRIATION)
 COMMUNITY_DOCUMENT_TYPE: Final = "heritage/community"
+#: A SetDescription request's document for an encrypted item: the sealed correction, never
+#: its text (docs/description.md, "Corrections").
+SEALED_DESCRIPTION_TYPE: Final = "heritage/sealed-description"
+_SEALED_DESCRIPTION_FIELDS: Final = frozenset({"type", "version", "sealed", "envelope", "item"})
 CUSTODY_DOCUMENT_TYPE: Final = "heritage/custody"
 _DERIVATIVE_FIELDS: Final = frozenset({"metadata", "terms", "name"})
 
@@ -135,6 +150,8 @@ class ConsentRequest:
     # ConsentDerivative: the derivative's metadata and terms digests (signed by the deriving
     # community at submit) and its file name, for people to read
     derivative: Mapping[str, Any] | None = None
+    # RegisterItem: {"encrypted": bool}, what the terms say and the metadata document shows
+    registration: Mapping[str, Any] | None = None
 
     @property
     def action(self) -> str:
@@ -158,6 +175,8 @@ class ConsentRequest:
             return bytes(self.typed.message["item"])
         if self.action == "ConsentDerivative":
             return bytes(self.typed.message["parent"])
+        if self.action == "RegisterItem":
+            return claim_key(self.community, bytes(self.typed.message["cid"]))
         return bytes(self.typed.message["subject"])
 
     @property
@@ -165,8 +184,8 @@ class ConsentRequest:
         """The terms or description version being set or revoked, or the nonce a rotation
         (the community's) or a custody record (the item's) consumes: either way, what makes
         it stale."""
-        if self.action == "ConsentDerivative":
-            return 0  # nothing is consumed: the derivative's claim can be made once
+        if self.action in ("ConsentDerivative", "RegisterItem"):
+            return 0  # nothing is consumed: the claim can be made once
         key = "version" if self.action in VERSIONED_ACTIONS else "nonce"
         return int(self.typed.message[key])
 
@@ -184,10 +203,21 @@ class ConsentRequest:
         return str(Cid.from_digest(self._document_digest, RAW))
 
     @property
-    def _document_digest(self) -> bytes:
-        field = {"ConsentDerivative": "method", "SetDescription": "description"}.get(
-            self.action, "document"
+    def sealed(self) -> bool:
+        """A SetDescription of an encrypted item: its document is the sealed correction."""
+        return (
+            self.action == "SetDescription"
+            and self.document is not None
+            and self.document.get("type") == SEALED_DESCRIPTION_TYPE
         )
+
+    @property
+    def _document_digest(self) -> bytes:
+        field = {
+            "ConsentDerivative": "method",
+            "SetDescription": "description",
+            "RegisterItem": "metadata",
+        }.get(self.action, "document")
         return bytes(self.typed.message[field])
 
     @property
@@ -200,7 +230,7 @@ class ConsentRequest:
 
     @property
     def terms_cid(self) -> str | None:
-        if self.action != "SetTerms":
+        if self.action not in ("SetTerms", "RegisterItem"):
             return None
         return str(Cid.from_digest(bytes(self.typed.message["terms"]), RAW))
 
@@ -415,6 +445,43 @@ def build_derivative_request(
     return request
 
 
+def sealed_description_document(
+    sealed: bytes, envelope: Mapping[str, Any], item: bytes
+) -> dict[str, Any]:
+    """The document a SetDescription request of an encrypted item carries: the sealed
+    correction (base64), the item's current envelope (its wrapped content keys: public) and
+    the item key the envelope wraps it for. Its digest signed is ``sha2-256(sealed)``."""
+    return {
+        "type": SEALED_DESCRIPTION_TYPE,
+        "version": 1,
+        "sealed": base64.b64encode(sealed).decode("ascii"),
+        "envelope": dict(envelope),
+        "item": _hex(item),
+    }
+
+
+def sealed_description_parts(
+    document: Mapping[str, Any], where: str
+) -> tuple[bytes, Mapping[str, Any], bytes]:
+    """(sealed bytes, envelope document, item key) of a :func:`sealed_description_document`;
+    ConsentFileInvalid naming the field otherwise."""
+    if set(document) != _SEALED_DESCRIPTION_FIELDS or document.get("version") != 1:
+        raise ConsentFileInvalid(
+            f"{where}: the sealed description is not "
+            f"{{{', '.join(sorted(_SEALED_DESCRIPTION_FIELDS))}}} (version 1)",
+            hint=EDITED,
+        )
+    try:
+        sealed = base64.b64decode(str(document["sealed"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConsentFileInvalid(f"{where}: sealed is not base64", hint=EDITED) from None
+    envelope = document["envelope"]
+    if not isinstance(envelope, dict):
+        raise ConsentFileInvalid(f"{where}: envelope is not a JSON object", hint=EDITED)
+    item = field_bytes(document["item"], where, "item", 32)
+    return sealed, envelope, item
+
+
 def build_description_request(
     domain: Domain,
     steward: Community,
@@ -426,11 +493,16 @@ def build_description_request(
     item: str,
     created_at: int,
     history: CommunityHistory,
+    batch: tuple[bytes, bytes] | None = None,
 ) -> ConsentRequest:
     """A SetDescription request: k of ``steward`` (whose ``history`` proves its keyholders)
     publish description ``version`` of ``subject`` (``item``: as named), the description
-    ``document``, before ``deadline``."""
-    digest = _document_digest(document, "the description document")
+    ``document`` (or a :func:`sealed_description_document`), before ``deadline``; ``batch``:
+    (batch key, content key) of an item of a batch."""
+    if document.get("type") == SEALED_DESCRIPTION_TYPE:
+        digest = hashlib.sha256(sealed_description_parts(document, "the request")[0]).digest()
+    else:
+        digest = _document_digest(document, "the description document")
     request = ConsentRequest(
         typed=set_description(domain, steward.id, subject, version, digest, deadline),
         item=item,
@@ -439,6 +511,53 @@ def build_description_request(
         created_at=created_at,
         document=dict(document),
         history=history,
+        batch_root=None if batch is None else batch[0],
+        batch_item=None if batch is None else batch[1],
+    )
+    check_request(request, "the request")
+    return request
+
+
+def build_register_request(
+    domain: Domain,
+    community: Community,
+    cid: bytes,
+    metadata_document: Mapping[str, Any],
+    terms_document: Mapping[str, Any],
+    commitment: bytes,
+    deadline: int,
+    *,
+    item: str,
+    created_at: int,
+    history: CommunityHistory,
+    encrypted: bool,
+) -> ConsentRequest:
+    """A RegisterItem request: k of ``community`` (whose ``history`` proves its keyholders)
+    register the content ``cid`` (``item``: its CID as text) with its metadata document and
+    terms, before ``deadline``; ``encrypted``: ``cid`` is the ciphertext's, and
+    ``metadata_document`` the public "heritage/sealed-item" document."""
+    typed = TypedData(
+        domain,
+        "RegisterItem",
+        {
+            "community": community.id,
+            "cid": cid,
+            "metadata": _document_digest(metadata_document, "the metadata document"),
+            "terms": _terms_digest(terms_document),
+            "commitment": commitment,
+            "deadline": deadline,
+        },
+    )
+    request = ConsentRequest(
+        typed=typed,
+        item=item,
+        keyholders=community.keyholders,
+        threshold=community.threshold,
+        created_at=created_at,
+        terms_document=dict(terms_document),
+        document=dict(metadata_document),
+        history=history,
+        registration={"encrypted": encrypted},
     )
     check_request(request, "the request")
     return request
@@ -501,6 +620,10 @@ def _check_terms_request(request: ConsentRequest, where: str) -> None:
             )
     elif request.terms_document is not None:
         raise ConsentFileInvalid(f"{where}: a RevokeTerms request carries no terms document")
+    _check_batch_subject(request, where)
+
+
+def _check_batch_subject(request: ConsentRequest, where: str) -> None:
     if (request.batch_root is None) != (request.batch_item is None):
         raise ConsentFileInvalid(f"{where}: a batch needs both its root and the item")
     if (
@@ -508,8 +631,9 @@ def _check_terms_request(request: ConsentRequest, where: str) -> None:
         and request.batch_item is not None
         and batch_item_subject(request.batch_root, request.batch_item) != request.subject
     ):
+        what = "description" if request.action == "SetDescription" else "terms"
         raise ConsentFileInvalid(
-            f"{where}: the subject is not the batch item's terms subject",
+            f"{where}: the subject is not the batch item's {what} subject",
             hint="the file was edited; make a new request",
         )
 
@@ -601,6 +725,73 @@ def _check_description(request: ConsentRequest, document: Mapping[str, Any], whe
         raise ConsentFileInvalid(exc.message, hint=EDITED) from None
 
 
+def _check_registration(request: ConsentRequest, where: str) -> None:
+    """A RegisterItem request: its terms and metadata documents are the ones signed, valid
+    terms of the community, and encrypted exactly when the terms require it."""
+    # Imported here, as the description model above: the rights package is not the typed
+    # data's to load.
+    from ledger.documents import SEALED_ITEM_TYPE
+    from ledger.errors import InvalidTerms
+    from ledger.rights import parse_terms, requires_encryption
+
+    message = request.typed.message
+    if (
+        request.receiver is not None
+        or request.receiver_history is not None
+        or request.batch_root is not None
+        or request.batch_item is not None
+        or request.derivative is not None
+    ):
+        raise ConsentFileInvalid(f"{where}: a registration has no receiver, batch or derivative")
+    terms, document = request.terms_document, request.document
+    if terms is None or document is None:
+        raise ConsentFileInvalid(f"{where}: a registration carries its terms and metadata")
+    if _terms_digest(terms) != bytes(message["terms"]):
+        raise ConsentFileInvalid(
+            f"{where}: the terms document does not hash to the terms digest being signed",
+            hint=EDITED,
+        )
+    if _document_digest(document, f"{where}: the metadata document") != bytes(
+        message["metadata"]
+    ):
+        raise ConsentFileInvalid(
+            f"{where}: the metadata document does not hash to the metadata digest being signed",
+            hint=EDITED,
+        )
+    registration = request.registration
+    if (
+        registration is None
+        or set(registration) != {"encrypted"}
+        or not isinstance(registration["encrypted"], bool)
+    ):
+        raise ConsentFileInvalid(f'{where}: registration is not {{"encrypted": true|false}}')
+    encrypted = registration["encrypted"]
+    try:
+        parsed = parse_terms(terms, where=f"{where}: terms_document", community=request.community)
+    except InvalidTerms as exc:
+        raise ConsentFileInvalid(exc.message, hint=EDITED) from None
+    if requires_encryption(parsed) != encrypted:
+        raise ConsentFileInvalid(
+            f"{where}: registration.encrypted is {str(encrypted).lower()}, but the terms "
+            f"{'do not require' if encrypted else 'require'} encryption",
+            hint=EDITED,
+        )
+    cid = bytes(message["cid"])
+    try:
+        shown = str(Cid.from_bytes(cid))
+    except (HeritageError, ValueError):
+        raise ConsentFileInvalid(f"{where}: message.cid is not a CID") from None
+    sealed = document.get("type") == SEALED_ITEM_TYPE
+    committed = bytes(message["commitment"]) != bytes(32)
+    if sealed != encrypted or committed != encrypted or document.get("cid") != shown:
+        raise ConsentFileInvalid(
+            f"{where}: the metadata document, the commitment and registration.encrypted do "
+            f"not agree about {shown} (an encrypted item has a sealed-item document and a "
+            "commitment; a public one neither)",
+            hint=EDITED,
+        )
+
+
 def _check_history(
     history: CommunityHistory | None,
     community: Community,
@@ -673,21 +864,30 @@ def check_request(request: ConsentRequest, where: str) -> None:
         raise ConsentFileInvalid(
             f"{where}: derivative goes with a ConsentDerivative request, and only with one"
         )
+    if (request.action == "RegisterItem") != (request.registration is not None):
+        raise ConsentFileInvalid(
+            f"{where}: registration goes with a RegisterItem request, and only with one"
+        )
     if request.action in TERMS_ACTIONS:
         _check_terms_request(request, where)
         return
-    if (
-        request.terms_document is not None
-        or request.batch_root is not None
-        or request.batch_item is not None
-    ):
+    if request.action == "RegisterItem":
+        _check_registration(request, where)
+        return
+    batch = request.batch_root is not None or request.batch_item is not None
+    if request.terms_document is not None or (batch and request.action != "SetDescription"):
         raise ConsentFileInvalid(
             f"{where}: a {request.action} request carries no terms document and no batch"
         )
+    if batch:
+        _check_batch_subject(request, where)
     document = request.document
     if document is None:
         raise ConsentFileInvalid(f"{where}: a {request.action} request carries its document")
-    digest = _document_digest(document, f"{where}: the document")
+    if request.sealed:
+        digest = hashlib.sha256(sealed_description_parts(document, where)[0]).digest()
+    else:
+        digest = _document_digest(document, f"{where}: the document")
     if digest != request._document_digest:
         raise ConsentFileInvalid(
             f"{where}: the document does not hash to the document digest being signed",
@@ -698,7 +898,10 @@ def check_request(request: ConsentRequest, where: str) -> None:
     elif request.action == "ConsentDerivative":
         _check_derivative(request, where)
     elif request.action == "SetDescription":
-        _check_description(request, document, where)
+        if request.receiver is not None:
+            raise ConsentFileInvalid(f"{where}: a description's correction has no receiver")
+        if not request.sealed:
+            _check_description(request, document, where)
     else:
         _check_custody(request, document, where)
     if request.action == "RotateKeyholders":

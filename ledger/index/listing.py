@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 from ledger.index.queries import EventIndex
 from ledger.index.schema import STEWARDSHIP_MOVES
@@ -94,43 +93,10 @@ class RegistrySnapshot:
     stewards: Mapping[bytes, bytes] = field(default_factory=dict)  # subject → steward moved to
 
 
-# One statement over every table the listing needs, in chain order: the columns each event
-# kind keeps under common names (a, b, c …), so the rows fold in a single pass.
-_QUERY: Final = """
-SELECT 'item', block_number, log_index, timestamp, item, community, content, cid, cid_text,
-       metadata, terms, NULL, NULL, NULL, registrant FROM item_registered
-UNION ALL
-SELECT 'derivative', block_number, log_index, timestamp, item, community, content, cid,
-       cid_text, metadata, terms, parent, ai_enhanced, NULL, registrant FROM derivative_registered
-UNION ALL
-SELECT 'batch', block_number, log_index, timestamp, batch, community, root, NULL, NULL,
-       manifest, terms, NULL, NULL, count, registrant FROM batch_registered
-UNION ALL
-SELECT 'terms', block_number, log_index, timestamp, subject, community, NULL, NULL, NULL,
-       NULL, terms, NULL, NULL, version, NULL FROM terms_set
-UNION ALL
-SELECT 'revoked', block_number, log_index, timestamp, subject, community, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL, version, NULL FROM terms_revoked
-UNION ALL
-SELECT 'described', block_number, log_index, timestamp, subject, steward, NULL, NULL, NULL,
-       description, NULL, NULL, NULL, version, NULL FROM description_set
-UNION ALL
-SELECT 'custody', block_number, log_index, timestamp, item, community, counterparty, NULL, NULL,
-       NULL, NULL, NULL, NULL, action, NULL FROM custody_recorded
-UNION ALL
-SELECT 'created', block_number, log_index, timestamp, community, NULL, NULL, NULL, NULL,
-       document, NULL, NULL, NULL, threshold, keyholders FROM community_created
-UNION ALL
-SELECT 'rotated', block_number, log_index, timestamp, community, NULL, NULL, NULL, NULL,
-       document, NULL, NULL, NULL, threshold, keyholders FROM keyholders_rotated
-ORDER BY 2, 3
-"""
-
-
 def read_registry(index: EventIndex) -> RegistrySnapshot:
     """Every community, registration, terms change, description correction and stewardship
     move in ``index`` (as its last sync left it), from one query."""
-    rows = index._db.execute(_QUERY).fetchall()  # the index package's own connection
+    rows = index.registry_rows()
     communities: dict[bytes, CommunityRow] = {}
     registrations: list[RegistrationRow] = []
     terms: dict[bytes, TermsRow] = {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from eth_utils.crypto import keccak
 
@@ -145,6 +145,39 @@ def _json_value(value: Any) -> Any:
 
 
 
+# One statement over every table the listing needs, in chain order: the columns each event
+# kind keeps under common names (a, b, c …), so the rows fold in a single pass.
+_REGISTRY_QUERY: Final = """
+SELECT 'item', block_number, log_index, timestamp, item, community, content, cid, cid_text,
+       metadata, terms, NULL, NULL, NULL, registrant FROM item_registered
+UNION ALL
+SELECT 'derivative', block_number, log_index, timestamp, item, community, content, cid,
+       cid_text, metadata, terms, parent, ai_enhanced, NULL, registrant FROM derivative_registered
+UNION ALL
+SELECT 'batch', block_number, log_index, timestamp, batch, community, root, NULL, NULL,
+       manifest, terms, NULL, NULL, count, registrant FROM batch_registered
+UNION ALL
+SELECT 'terms', block_number, log_index, timestamp, subject, community, NULL, NULL, NULL,
+       NULL, terms, NULL, NULL, version, NULL FROM terms_set
+UNION ALL
+SELECT 'revoked', block_number, log_index, timestamp, subject, community, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, version, NULL FROM terms_revoked
+UNION ALL
+SELECT 'described', block_number, log_index, timestamp, subject, steward, NULL, NULL, NULL,
+       description, NULL, NULL, NULL, version, NULL FROM description_set
+UNION ALL
+SELECT 'custody', block_number, log_index, timestamp, item, community, counterparty, NULL, NULL,
+       NULL, NULL, NULL, NULL, action, NULL FROM custody_recorded
+UNION ALL
+SELECT 'created', block_number, log_index, timestamp, community, NULL, NULL, NULL, NULL,
+       document, NULL, NULL, NULL, threshold, keyholders FROM community_created
+UNION ALL
+SELECT 'rotated', block_number, log_index, timestamp, community, NULL, NULL, NULL, NULL,
+       document, NULL, NULL, NULL, threshold, keyholders FROM keyholders_rotated
+ORDER BY 2, 3
+"""
+
+
 class EventIndex(IndexSync):
     """The event index of one registry, in one SQLite file.
 
@@ -161,6 +194,39 @@ class EventIndex(IndexSync):
             ).fetchall()
             for table, _ in EVENT_TABLES.values()
         }
+
+    def registry_rows(self) -> list[tuple[Any, ...]]:
+        """Every registration, terms change, revocation, description correction, custody
+        event, community creation and rotation, in chain order, from one statement: each row
+        ``(kind, block, log index, timestamp, key, …)`` with the columns each event kind keeps
+        under common names (:func:`ledger.index.listing.read_registry` folds them)."""
+        return [tuple(row) for row in self._db.execute(_REGISTRY_QUERY).fetchall()]
+
+    def community_ids(self) -> list[bytes]:
+        """Every community created, in chain order."""
+        return [
+            bytes(row[0])
+            for row in self._db.execute(
+                "SELECT community FROM community_created ORDER BY block_number, log_index"
+            )
+        ]
+
+    def events_after(self, block: int, log_index: int, limit: int) -> list[HistoryEntry]:
+        """The first ``limit`` events of every kind after (``block``, ``log_index``), in chain
+        order (ask for one more than a page holds to learn whether another page follows)."""
+        if limit < 0:
+            raise UsageError(f"limit {limit} is negative", hint="ask for 0 or more events")
+        found: list[HistoryEntry] = []
+        for event, (table, _) in EVENT_TABLES.items():
+            cursor = self._db.execute(
+                f"SELECT * FROM {table} WHERE block_number > ? OR "  # noqa: S608 - constant names
+                "(block_number = ? AND log_index > ?) ORDER BY block_number, log_index LIMIT ?",
+                (block, block, log_index, limit),
+            )
+            names = [d[0] for d in cursor.description]
+            found += [_entry(event, dict(zip(names, row, strict=True))) for row in cursor]
+        found.sort(key=lambda e: (e.block_number, e.log_index))
+        return found[:limit]
 
     def _rows(self, event: str, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         # Table names and `where` come from this module's constants; values are bound.

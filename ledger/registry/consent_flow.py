@@ -3,7 +3,8 @@
 An offline request (``heritage consent request``) is made here for terms (this module), a
 rotation (:mod:`ledger.registry.communities`), custody (:mod:`ledger.registry.custody`), a
 derivative (:mod:`ledger.registry.derivatives`) or a description's correction
-(:mod:`ledger.registry.descriptions`); keyholders sign it elsewhere
+(:mod:`ledger.registry.descriptions`) or a registration
+(:mod:`ledger.registry.registrations`); keyholders sign it elsewhere
 (:mod:`ledger.consent`); :meth:`ConsentFlow.submit` re-reads the chain and sends it to
 the workflow that owns the action.
 """
@@ -23,9 +24,11 @@ from ledger.registry.derivatives import Derivatives
 from ledger.registry.descriptions import Descriptions, DescriptionSet
 from ledger.registry.inputs import read_terms_document
 from ledger.registry.reader import RegistryReader
+from ledger.registry.registrations import Registrations
 from ledger.registry.results import (
     CustodyRecorded,
     DerivativeRegistration,
+    ItemRegistration,
     RotationSubmitted,
     TermsConsentSubmitted,
     TxView,
@@ -46,6 +49,7 @@ Submitted = (
     | CustodyRecorded
     | DerivativeRegistration
     | DescriptionSet
+    | ItemRegistration
 )
 
 
@@ -61,6 +65,7 @@ class ConsentFlow:
         custody: Custody,
         derivatives: Derivatives,
         descriptions: Descriptions,
+        registrations: Registrations,
     ) -> None:
         self.session = session
         self.reader = reader
@@ -69,6 +74,7 @@ class ConsentFlow:
         self.custody = custody
         self.derivatives = derivatives
         self.descriptions = descriptions
+        self.registrations = registrations
 
     def terms_request(
         self,
@@ -137,6 +143,7 @@ class ConsentFlow:
         request: ConsentRequest,
         signatures: Sequence[tuple[str, ConsentSignature]],
         keys: SignerKeys | None = None,
+        registration: Sequence[tuple[str, ConsentSignature]] = (),
     ) -> Submitted:
         """Send ``request`` with signatures collected elsewhere (``(where, signature)``, one
         per keyholder), once k are there (k of each community, for a transfer or
@@ -144,7 +151,8 @@ class ConsentFlow:
         expired one, or one made stale by a rotation, a custody move, another terms change or
         custody record, or (rotation) an encrypted item its re-wrap does not cover, is refused
         with nothing sent. A derivative's consent registers the derivative, k of the deriving
-        community signing RegisterDerivative here with ``keys``."""
+        community signing RegisterDerivative here with ``keys``, or offline (``registration``:
+        their signature files, ``heritage consent sign --deriving``)."""
         self.session.require_sender()
         client = self.session.client
         domain = client.domain()
@@ -168,14 +176,17 @@ class ConsentFlow:
             return self.custody.submit(request, status)
         if request.action == "SetDescription":
             return self.descriptions.submit(request, status)
+        if request.action == "RegisterItem":
+            return self.registrations.submit(request, status)
         if request.action == "ConsentDerivative":
-            if keys is None:
+            if keys is None and not registration:
                 raise UsageError(
                     "registering the derivative needs k signatures of the deriving community "
-                    "too, made here",
-                    hint="pass its keyholders' --signer and --password-file; nothing was sent",
+                    "too, made here or offline",
+                    hint="pass its keyholders' --signer and --password-file, or their signature "
+                    "files (`heritage consent sign --deriving`); nothing was sent",
                 )
-            return self.derivatives.submit(request, status, keys)
+            return self.derivatives.submit(request, status, keys, registration)
         steward = request.steward()
         subject = request.subject
         # The request file may come from elsewhere: its terms pass the same check as a terms

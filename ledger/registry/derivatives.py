@@ -17,7 +17,12 @@ from eth_account.signers.local import LocalAccount
 
 from ledger import consent
 from ledger.chain import Community, Party, Record
-from ledger.consent import ConsentRequest, ConsentStatus, build_derivative_request
+from ledger.consent import (
+    ConsentRequest,
+    ConsentSignature,
+    ConsentStatus,
+    build_derivative_request,
+)
 from ledger.documents import DEFAULT_IMPORT, document_cid
 from ledger.errors import ConsentIncomplete, ConsentStale, DuplicateClaim, NotFound, UsageError
 from ledger.ipfs.cid import Cid
@@ -29,6 +34,7 @@ from ledger.registry.sealing import Sealing
 from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
 from ledger.registry.signers import SignerKeys
 from ledger.registry.staging import Staging
+from ledger.rights.description import Description
 
 __all__ = ["Derivatives"]
 
@@ -63,6 +69,7 @@ class Derivatives:
         options: ImportOptions = DEFAULT_IMPORT,
         parent_community: bytes | None = None,
         parent_keys: SignerKeys | None = None,
+        description: Description | None = None,
     ) -> DerivativeRegistration:
         """Register ``path`` as community ``community_id``'s derivative of the claim
         ``parent`` with a method document. k of the deriving community sign
@@ -70,7 +77,9 @@ class Derivatives:
         when the steward is the deriving community, else only with ``parent_keys`` (keys
         named for it, never picked from the keystore unasked). ``ai_enhanced`` is refused,
         before anything is sent, unless the parent's current terms consent to AI
-        enhancement."""
+        enhancement. ``description`` is bound into the derivative's metadata document, as
+        ``item register --description`` binds an item's (sealed with it under restricted
+        terms)."""
         self.session.require_sender()
         (file,) = check_paths([path])
         terms_document = read_terms_document(terms, community_id)
@@ -95,8 +104,9 @@ class Derivatives:
                 holder, holder.threshold, "consenting to a derivative (parent's steward)"
             )
         (prepared,) = self.staging.prepare(
-            [file], options, None, self.sealing.seal_for(terms_document, community)
-        )
+            [file], options, None, self.sealing.seal_for(terms_document, community),
+            [description],
+        )  # fmt: skip
         cid = bytes(prepared.entry.cid)
         self.staging.new_claims(community.id, [prepared], "one derivative")
         terms_digest, _ = self.session.put_document(terms_document)
@@ -117,7 +127,7 @@ class Derivatives:
     def _send(
         self,
         community: Community,
-        keys: SignerKeys,
+        keys: SignerKeys | bytes,
         signers: Sequence[LocalAccount],
         parent: bytes,
         parent_record: Record,
@@ -126,9 +136,10 @@ class Derivatives:
         ai_enhanced: bool,
         deadline: int,
     ) -> DerivativeRegistration:
-        """Sign RegisterDerivative with ``signers`` of ``community`` and send it with the
-        parent steward's consent (``parent_party``); ``documents``: the derivative's binary
-        CID and the digests of its metadata, terms and method documents."""
+        """Sign RegisterDerivative with ``signers`` of ``community`` (``keys`` bytes: their
+        signatures, packed, made elsewhere) and send it with the parent steward's consent
+        (``parent_party``); ``documents``: the derivative's binary CID and the digests of its
+        metadata, terms and method documents."""
         cid, metadata, terms, method = documents
         typed = consent.TypedData(
             self.session.client.domain(),
@@ -146,7 +157,8 @@ class Derivatives:
         )
         registration = self.session.client.register_derivative(
             community, parent, cid, metadata, terms, method, ai_enhanced, deadline,
-            keys.sign(typed, signers), parent_record, parent_party,
+            keys if isinstance(keys, bytes) else keys.sign(typed, signers), parent_record,
+            parent_party,
         )  # fmt: skip
         return DerivativeRegistration(
             registration.key,
@@ -217,11 +229,13 @@ class Derivatives:
         parent_community: bytes | None = None,
         options: ImportOptions = DEFAULT_IMPORT,
         valid_for: int = CONSENT_REQUEST_SECONDS,
+        description: Description | None = None,
     ) -> ConsentRequest:
         """A ConsentDerivative request, for k keyholders of the parent claim's steward to sign
         offline: community ``community_id`` asks to register ``path`` as a derivative of
         ``parent``. The derivative's file, metadata, terms and method documents are added and
-        pinned now, so that the request can be submitted where it was made. Sends nothing."""
+        pinned now, so that the request can be submitted where it was made; ``description`` is
+        bound into the metadata, as :meth:`add` binds it. Sends nothing."""
         now = self.session.request_clock(valid_for)
         (file,) = check_paths([path])
         terms_document = read_terms_document(terms, community_id)
@@ -229,8 +243,9 @@ class Derivatives:
         resolved, _, holder = self._parent(parent, parent_community, ai_enhanced)
         community = self.session.community(community_id)
         (prepared,) = self.staging.prepare(
-            [file], options, None, self.sealing.seal_for(terms_document, community)
-        )
+            [file], options, None, self.sealing.seal_for(terms_document, community),
+            [description],
+        )  # fmt: skip
         self.staging.new_claims(community.id, [prepared], "one derivative")
         terms_digest, _ = self.session.put_document(terms_document)
         self.session.put_document(method_document)
@@ -253,11 +268,16 @@ class Derivatives:
         )
 
     def submit(
-        self, request: ConsentRequest, status: ConsentStatus, keys: SignerKeys
+        self,
+        request: ConsentRequest,
+        status: ConsentStatus,
+        keys: SignerKeys | None,
+        registration: Sequence[tuple[str, ConsentSignature]] = (),
     ) -> DerivativeRegistration:
         """Register the derivative a ConsentDerivative request asks for: the parent's steward
         must still be the community that signed, the parent's terms unrevoked (and consenting
-        to AI enhancement, for an AI-enhanced one); k of the deriving community sign here."""
+        to AI enhancement, for an AI-enhanced one); k of the deriving community sign here with
+        ``keys``, or signed offline (``registration``: their signature files)."""
         message = request.typed.message
         parent, cid = request.subject, bytes(message["cid"])
         steward = request.steward()
@@ -304,10 +324,16 @@ class Derivatives:
                 f"community {to_hex(community.id)} already claims the derivative's content",
                 hint="nothing was sent",
             )
-        signers = keys.pick(community, community.threshold, "registering a derivative")
+        deriving: SignerKeys | bytes
+        if keys is None:
+            deriving, _ = consent.pack_registration(request, registration, community)
+            signers: Sequence[LocalAccount] = ()
+        else:
+            deriving = keys
+            signers = keys.pick(community, community.threshold, "registering a derivative")
         result = self._send(
             community,
-            keys,
+            deriving,
             signers,
             parent,
             record,

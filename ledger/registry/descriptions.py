@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ledger import consent, crypto
-from ledger.chain import Community, Record
+from ledger.chain import Community, Record, batch_item_subject
 from ledger.consent import ConsentRequest, ConsentStatus
 from ledger.documents import MAX_DOCUMENT_BYTES, SEALED_ITEM_TYPE, document_cid
 from ledger.errors import (
@@ -52,13 +52,38 @@ __all__ = [
     "DescriptionVersion",
     "Descriptions",
     "description_history",
+    "description_subject",
     "latest_description",
     "registered_description",
     "seal_description",
     "unseal_description",
 ]
 
-_CORRECTABLE: Final = ("item", "derivative")
+_CORRECTABLE: Final = ("item", "derivative", "batch-item")
+
+
+def description_subject(claim: Claim) -> bytes:
+    """The registry subject of ``claim``'s description: its claim key, or for an item of a
+    batch the registry's ``batchItemSubject(batch, content key)`` (as its terms' subject)."""
+    if claim.kind == "batch-item" and claim.batch is not None:
+        return batch_item_subject(claim.batch, claim.content_key())
+    return claim.key
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a correction is about: the description ``subject``, the ``record`` the registry
+    checks (the claim's, or for an item of a batch the batch's, with ``leaf`` and ``proof``),
+    its steward and whether it is sealed."""
+
+    subject: bytes
+    record: Record
+    steward: Community
+    sealed: bool
+    batch: bytes | None = None  # an item of a batch: the batch key
+    root: bytes | None = None  # … its Merkle root
+    leaf: tuple[bytes, bytes, bytes] | None = None  # … (content key, metadata, commitment)
+    proof: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +227,8 @@ def description_history(
     caller's last sync left it (a build that synced once)."""
     with reader.event_index(sync=sync) as index:
         metadata = _metadata_of(reader, index, claim)
-        entries = index.descriptions(claim.key) if claim.kind in _CORRECTABLE else []
+        correctable = claim.kind in _CORRECTABLE
+        entries = index.descriptions(description_subject(claim)) if correctable else []
     if until_block is not None:
         entries = [e for e in entries if e.block_number <= until_block]
     sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
@@ -260,30 +286,51 @@ class Descriptions:
         self.reader = reader
         self.sealing = sealing
 
-    def _subject(
-        self, item: str, community: bytes | None, *, offline: bool = False
-    ) -> tuple[bytes, Record, consent.Domain, Community, bool]:
+    def _subject(self, item: str, community: bytes | None) -> _Target:
         resolved = self.reader.resolve(item, community)
-        if resolved.kind not in _CORRECTABLE:
+        if resolved.kind == "batch":
             raise UsageError(
-                f"{item} is {'a whole batch' if resolved.kind == 'batch' else 'an item of a batch'}"
-                "; the registry corrects the description of an item or a derivative registered "
-                "on its own",
-                hint="the description of an item of a batch is the one its metadata holds; "
-                "nothing was sent",
+                f"{item} is a whole batch; each item of a batch has a description of its own",
+                hint="name one item of the batch (its CID or claim key); nothing was sent",
             )
+        if resolved.kind == "batch-item" and resolved.batch is not None:
+            return self._batch_item(resolved)
         key, record, steward = self.reader.subject(item, "describe", community)
         metadata = self.session.metadata(record.metadata)
         sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
-        if sealed and offline:
-            raise UsageError(
-                f"{item} is encrypted (restricted terms): its corrected description is sealed "
-                "with it, and keyholders signing offline could not check the sealed bytes "
-                "against the text they are shown",
-                hint="correct it online with `heritage item describe`, where k keyholders "
-                "sign; nothing was written",
-            )
-        return key, record, self.session.client.domain(), steward, sealed
+        return _Target(key, record, steward, sealed)
+
+    def _batch_item(self, claim: Claim) -> _Target:
+        """An item of a batch: corrected by its leaf, proven against the batch's root, by k
+        of the batch's steward."""
+        assert claim.batch is not None
+        client = self.session.client
+        content = claim.content_key()
+        batch_record = client.find_record(claim.batch)
+        steward = self.session.community(client.steward_of(claim.batch, batch_record))
+        membership = self.reader.batch_membership(claim.batch, content)
+        metadata_digest = bytes.fromhex(str(membership["metadata"])[2:])
+        leaf = (content, metadata_digest, bytes.fromhex(str(membership["commitment"])[2:]))
+        metadata = self.session.metadata(metadata_digest)
+        sealed = metadata is not None and metadata.get("type") == SEALED_ITEM_TYPE
+        return _Target(
+            batch_item_subject(claim.batch, content), batch_record, steward, sealed,
+            batch=claim.batch, root=bytes.fromhex(str(membership["root"])[2:]), leaf=leaf,
+            proof=tuple(bytes.fromhex(str(p)[2:]) for p in membership["proof"]),
+        )  # fmt: skip
+
+    def _send(
+        self, target: _Target, version: int, digest: bytes, deadline: int, signatures: bytes
+    ) -> Any:
+        client = self.session.client
+        if target.leaf is not None and target.root is not None:
+            return client.set_batch_item_description(
+                target.root, target.record, target.leaf, target.proof, target.steward,
+                version, digest, deadline, signatures,
+            )  # fmt: skip
+        return client.set_description(
+            target.subject, target.record, target.steward, version, digest, deadline, signatures
+        )
 
     def describe(
         self,
@@ -301,22 +348,24 @@ class Descriptions:
         )
         self.session.require_sender()
         client = self.session.client
-        key, record, domain, steward, sealed = self._subject(item, community)
+        target = self._subject(item, community)
+        steward = target.steward
         signers = keys.pick(steward, steward.threshold, "correcting a description")
-        version = client.description_version(key) + 1
-        if sealed:
+        version = client.description_version(target.subject) + 1
+        if target.sealed:
             data_key = self.sealing.content_key_of(
-                key, record, steward, keys, "correcting its description"
-            )
+                target.batch or target.subject, target.record, steward, keys,
+                "correcting its description", only=None if target.leaf is None else target.leaf[0],
+            )  # fmt: skip
             digest, cid = self._put_block(seal_description(document, data_key))
         else:
             digest, cid = self.session.put_document(document.to_json())
         deadline = self.session.deadline()
-        typed = consent.set_description(domain, steward.id, key, version, digest, deadline)
-        outcome = client.set_description(
-            key, record, steward, version, digest, deadline, keys.sign(typed, signers)
+        typed = consent.set_description(
+            client.domain(), steward.id, target.subject, version, digest, deadline
         )
-        return DescriptionSet(key, version, str(cid), TxView.of(outcome))
+        outcome = self._send(target, version, digest, deadline, keys.sign(typed, signers))
+        return DescriptionSet(target.subject, version, str(cid), TxView.of(outcome))
 
     def request(
         self,
@@ -325,26 +374,75 @@ class Descriptions:
         *,
         valid_for: int = CONSENT_REQUEST_SECONDS,
         community: bytes | None = None,
+        keys: SignerKeys | None = None,
     ) -> ConsentRequest:
         """A SetDescription request for ITEM's next description version, for keyholders to
-        sign offline; the document is put on IPFS and pinned. Sends nothing."""
+        sign offline; the document is put on IPFS and pinned. Sends nothing. An item of a
+        batch is named by its leaf (the request's ``batch``). An encrypted item's correction
+        is sealed now with its content key, opened with the encryption key of a keyholder
+        ``keys`` names (``--opener``): the request carries only the sealed bytes and the
+        item's envelope, which each signer opens with their own key to read what they sign;
+        nothing of the text is stored anywhere."""
         document = read_description(description)
         now = self.session.request_clock(valid_for)
-        key, _, domain, steward, _ = self._subject(item, community, offline=True)
-        version = self.session.client.description_version(key) + 1
+        target = self._subject(item, community)
+        steward = target.steward
+        version = self.session.client.description_version(target.subject) + 1
+        signed: Mapping[str, Any] = document.to_json()
+        if target.sealed:
+            if keys is None:
+                raise UsageError(
+                    f"{item} is encrypted (restricted terms): its corrected description is "
+                    "sealed with it now, with the content key a keyholder's encryption key "
+                    "here opens",
+                    hint="name that keyholder with --opener ADDR and its passphrase with "
+                    "--password-file; nothing was written",
+                )
+            data_key, envelope, item_key = self.sealing.open_envelope(
+                target.batch or target.subject, target.record, steward, keys,
+                "a request for a correction of an encrypted item's description",
+                only=None if target.leaf is None else target.leaf[0],
+            )  # fmt: skip
+            sealed = seal_description(document, data_key)
+            if len(sealed) > MAX_DOCUMENT_BYTES:
+                raise LimitExceeded(
+                    f"the sealed description is {len(sealed)} bytes, more than one 1 MiB block",
+                    hint="shorten it; nothing was written",
+                )
+            signed = consent.sealed_description_document(
+                sealed, envelope.to_document(), item_key
+            )
         request = consent.build_description_request(
-            domain,
+            self.session.client.domain(),
             steward,
-            key,
+            target.subject,
             version,
-            document.to_json(),
+            signed,
             now + valid_for,
             item=self.reader.request_item(item, steward.id, community),
             created_at=now,
             history=self.session.community_history(steward.id),
-        )
-        self.session.put_document(document.to_json())
+            batch=None if target.batch is None or target.leaf is None
+            else (target.batch, target.leaf[0]),
+        )  # fmt: skip
+        if target.sealed:
+            self._put_block(consent.sealed_description_parts(signed, "the request")[0])
+        else:
+            self.session.put_document(document.to_json())
         return request
+
+    def _submitted_target(self, request: ConsentRequest) -> _Target:
+        """The subject of a request as the chain has it now (its batch leaf re-read)."""
+        client = self.session.client
+        if request.batch_root is not None and request.batch_item is not None:
+            claim = Claim(
+                request.subject, None, request.community, "batch-item", request.batch_item,
+                request.batch_root,
+            )  # fmt: skip
+            return self._batch_item(claim)
+        record = client.find_record(request.subject)
+        steward = self.session.community(client.steward_of(request.subject, record))
+        return _Target(request.subject, record, steward, request.sealed)
 
     def _put_block(self, data: bytes) -> tuple[bytes, Cid]:
         if len(data) > MAX_DOCUMENT_BYTES:
@@ -371,8 +469,8 @@ class Descriptions:
                 hint="make a new request and have the current keyholders sign it; nothing was "
                 "sent",
             )
-        record = client.find_record(subject)
-        if client.steward_of(subject, record) != steward.id:
+        target = self._submitted_target(request)
+        if target.steward.id != steward.id:
             raise ConsentStale(
                 f"{request.item} is no longer stewarded by community {to_hex(steward.id)} "
                 "(a custody transfer or repatriation since the request)",
@@ -389,9 +487,11 @@ class Descriptions:
         packed = status.packed()
         consent.check_signatures(request.digest, steward.keyholders, steward.threshold, packed)
         assert request.document is not None  # parse_request guarantees it
-        digest, cid = self.session.put_document(request.document)
-        outcome = client.set_description(
-            subject, record, steward, request.version, digest, request.deadline, packed
-        )
+        if request.sealed:  # only the sealed bytes are stored: never the text
+            sealed, _, _ = consent.sealed_description_parts(request.document, "the request")
+            digest, cid = self._put_block(sealed)
+        else:
+            digest, cid = self.session.put_document(request.document)
+        outcome = self._send(target, request.version, digest, request.deadline, packed)
         signers = tuple(a for a, _ in status.signed[: request.threshold])
         return DescriptionSet(subject, request.version, str(cid), TxView.of(outcome), signers)

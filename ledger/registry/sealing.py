@@ -135,15 +135,37 @@ class Sealing:
         return found
 
     def content_key_of(
-        self, subject: bytes, record: Record, steward: Community, keys: SignerKeys, why: str
+        self,
+        subject: bytes,
+        record: Record,
+        steward: Community,
+        keys: SignerKeys,
+        why: str,
+        *,
+        only: bytes | None = None,
     ) -> bytes:
-        """The content key of the sealed item or derivative ``subject``, opened with the
-        encryption key of one of ``steward``'s keyholders here (of those ``keys`` names) that
-        its current envelope is wrapped for: what seals a corrected description with the
-        item. UsageError (``why``: what needs it) when no such key is here."""
-        [content] = self.reader.contents(subject, record)
+        """The content key of the sealed item or derivative ``subject`` (``only``: the item of
+        that content key in the batch ``subject``), opened with the encryption key of one of
+        ``steward``'s keyholders here (of those ``keys`` names) that its current envelope is
+        wrapped for: what seals a corrected description with the item. UsageError (``why``:
+        what needs it) when no such key is here."""
+        return self.open_envelope(subject, record, steward, keys, why, only=only)[0]
+
+    def open_envelope(
+        self,
+        subject: bytes,
+        record: Record,
+        steward: Community,
+        keys: SignerKeys,
+        why: str,
+        *,
+        only: bytes | None = None,
+    ) -> tuple[bytes, crypto.Envelope, bytes]:
+        """:meth:`content_key_of`, with the current envelope it was opened from and the item
+        key that envelope wraps it for (what a keyholder elsewhere needs to open it again)."""
+        [content] = self.reader.contents(subject, record, only)
         if content.metadata is None or not content.sealed:
-            raise UsageError(f"item {to_hex(subject)} is not encrypted")
+            raise UsageError(f"item {to_hex(content.key)} is not encrypted")
         envelope = self.reader.envelope(
             self.reader.current_envelope(content.key, subject, steward.id, content.metadata)
         )
@@ -152,13 +174,13 @@ class Sealing:
                 self.session.settings, address, keys.passphrase(to_checksum_address(address))
             )
             if pair.public.key_id in envelope.key_ids():
-                return crypto.unwrap(envelope, pair, content.key)
+                return crypto.unwrap(envelope, pair, content.key), envelope, content.key
         raise UsageError(
-            f"{why} needs the content key of the encrypted item {to_hex(subject)}, opened with "
-            "the encryption key of a signing keyholder it is wrapped for; none is here; "
+            f"{why} needs the content key of the encrypted item {to_hex(content.key)}, opened "
+            "with the encryption key of a signing keyholder it is wrapped for; none is here; "
             "nothing was sent",
             hint="run it where such a keyholder's encryption key is, naming that keyholder "
-            "with --signer",
+            "with --signer (--opener for a request)",
         )
 
     # -- re-wrapping -------------------------------------------------------------------------

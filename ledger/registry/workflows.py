@@ -3,7 +3,7 @@
 ``registry.communities.create(...)``, ``registry.items.register(...)``,
 ``registry.terms.revoke(...)``, ``registry.custody.transfer(...)``,
 ``registry.derivatives.add(...)``, ``registry.descriptions.describe(...)``,
-``registry.consent.submit(...)``,
+``registry.consent.submit(...)``, ``registry.registrations.request(...)``,
 ``registry.sealing.decrypt(...)``; ``registry.reader`` is the read side that verification
 takes. The caller chooses the sender that pays the gas (``sender=`` or
 ``registry.session.use_sender``).
@@ -22,6 +22,7 @@ from ledger.registry.derivatives import Derivatives
 from ledger.registry.descriptions import Descriptions
 from ledger.registry.items import Items
 from ledger.registry.reader import RegistryReader
+from ledger.registry.registrations import Registrations
 from ledger.registry.sealing import Sealing
 from ledger.registry.session import RegistrySession
 from ledger.registry.staging import Staging
@@ -46,9 +47,10 @@ class Registry:
         self.custody = Custody(self.session, self.reader, self.sealing)
         self.derivatives = Derivatives(self.session, self.reader, self.staging, self.sealing)
         self.descriptions = Descriptions(self.session, self.reader, self.sealing)
+        self.registrations = Registrations(self.session, self.reader, self.staging, self.sealing)
         self.consent = ConsentFlow(
             self.session, self.reader, self.terms, self.communities, self.custody,
-            self.derivatives, self.descriptions,
+            self.derivatives, self.descriptions, self.registrations,
         )  # fmt: skip
 
     @property

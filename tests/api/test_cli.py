@@ -52,6 +52,34 @@ def test_cid_prints_kubos_cid_and_nothing_else(tmp_path: Path, hello: Path) -> N
     assert not (tmp_path / "d" / "blocks").exists()
 
 
+def test_cid_json_names_the_import_settings(tmp_path: Path, hello: Path) -> None:
+    answer = json.loads(run(tmp_path / "d", "cid", "--json", str(hello)).stdout)
+    # The size is the DAG's (Kubo's "Size"): 12 bytes of data in a 20-byte leaf node.
+    assert answer == {
+        "cid": HELLO_V0,
+        "name": "hello.txt",
+        "size": 20,
+        "cid_version": 0,
+        "raw_leaves": False,
+    }
+    v1 = json.loads(run(tmp_path / "d", "cid", "--json", "--cid-version", "1", str(hello)).stdout)
+    assert v1["cid_version"] == 1 and v1["raw_leaves"] is True  # Kubo's default for CIDv1
+    assert v1["cid"] == js_reference("--cid-version", "1", str(hello))[0]
+
+
+def test_pin_and_unpin_json_and_a_bad_cid_pins_nothing(tmp_path: Path, hello: Path) -> None:
+    data = tmp_path / "data"
+    run(data, "ipfs", "add", "--no-pin", "-q", str(hello))
+    bad = run(data, "ipfs", "pin", HELLO_V0, "not-a-cid", check=False)
+    assert bad.returncode == 2 and "error[invalid_cid]" in bad.stderr
+    assert json.loads(run(data, "ipfs", "pins", "--json").stdout) == {}  # not even the first
+    pinned = json.loads(run(data, "ipfs", "pin", "--json", HELLO_V0).stdout)
+    assert pinned == [{"cid": HELLO_V0, "pin": "recursive"}]
+    unpinned = json.loads(run(data, "ipfs", "unpin", "--json", HELLO_V0).stdout)
+    assert unpinned == [{"cid": HELLO_V0, "unpinned": "recursive"}]
+    assert json.loads(run(data, "ipfs", "pins", "--json").stdout) == {}
+
+
 def test_cid_of_a_directory_matches_the_reference_importer(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "sub" / "deeper").mkdir(parents=True)
@@ -123,7 +151,8 @@ def test_car_export_import_between_nodes(tmp_path: Path) -> None:
     result = json.loads(run(second, "ipfs", "car-import", "--json", str(car)).stdout)
     assert result["roots"] == [root] and result["pinned"] == [root]
     got = run_heritage(
-        ["ipfs", "cat", f"{root}/inner/big.bin"], env={"HERITAGE_DATA_DIR": str(second)},
+        ["ipfs", "cat", f"{root}/inner/big.bin"],
+        env={"HERITAGE_DATA_DIR": str(second)},
         text=False,
     )
     assert got.returncode == 0, got.stderr
@@ -310,8 +339,13 @@ def test_help_and_cid_load_none_of_the_heavy_dependencies(hello: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERITAGE_")}
     env["HERITAGE_DATA_DIR"] = str(hello.parent / "data")
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-        check=False, timeout=120,
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

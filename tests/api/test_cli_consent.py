@@ -45,16 +45,31 @@ def registered_item(ws: Workspace, n: int = 3, k: int = 2) -> tuple[str, str, li
     _, holders = ws.community(name, n, k)
     terms = write_terms(ws.data.parent / f"terms-{name}.json", public_terms(ws.community_id(name)))
     (registered,) = ws.json(
-        "item", "register", str(ws.files(1)[0]), "-c", name, "--terms", str(terms),
-        "--password-file", str(ws.password_file),
+        "item",
+        "register",
+        str(ws.files(1)[0]),
+        "-c",
+        name,
+        "--terms",
+        str(terms),
+        "--password-file",
+        str(ws.password_file),
     )
     return registered["cid"], name, holders
 
 
 def sign(ws: Workspace, request: Path, key: str, out: Path) -> subprocess.CompletedProcess[str]:
     return ws.run(
-        "consent", "sign", str(request), "--key", key, "--password-file", str(ws.password_file),
-        "-o", str(out), "--yes",
+        "consent",
+        "sign",
+        str(request),
+        "--key",
+        key,
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(out),
+        "--yes",
     )
 
 
@@ -81,13 +96,26 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
     keystore = export_key(settings, holders[2], keyholder_home / "my.keystore.json")
     sig_c = tmp_path / "c.sig.json"
     signed = offline(
-        keyholder_home / "data", "consent", "sign", str(request), "--key", str(keystore),
-        "--password-file", str(ws.password_file), "-o", str(sig_c), "--yes",
+        keyholder_home / "data",
+        "consent",
+        "sign",
+        str(request),
+        "--key",
+        str(keystore),
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(sig_c),
+        "--yes",
     )
     # They were shown what they sign before signing.
-    for shown in (item, document["terms_cid"], "31337", document["typed_data"]["domain"][
-        "verifyingContract"
-    ], "terms version 2"):
+    for shown in (
+        item,
+        document["terms_cid"],
+        "31337",
+        document["typed_data"]["domain"]["verifyingContract"],
+        "terms version 2",
+    ):
         assert shown in signed.stderr
     # The deadline in ISO 8601 UTC (the typed data keeps unix seconds), here and in `request`.
     deadline = int(document["typed_data"]["message"]["deadline"])
@@ -99,7 +127,12 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
 
     # Signatures missing: status says who, and exits 5 (not 0) so a script can wait for them.
     incomplete = offline(
-        keyholder_home / "data", "consent", "status", str(request), str(sig_c), "--json",
+        keyholder_home / "data",
+        "consent",
+        "status",
+        str(request),
+        str(sig_c),
+        "--json",
         check=False,
     )
     assert incomplete.returncode == EXIT_INCOMPLETE == 5
@@ -122,8 +155,9 @@ def test_set_terms_request_sign_status_submit(ws: Workspace, tmp_path: Path) -> 
 
     sig_a = tmp_path / "a.sig.json"
     sign(ws, request, holders[0], sig_a)
-    ready = offline(keyholder_home / "data", "consent", "status", str(request), str(sig_c),
-                    str(sig_a))
+    ready = offline(
+        keyholder_home / "data", "consent", "status", str(request), str(sig_c), str(sig_a)
+    )
     assert ready.returncode == 0 and "ready: submit it" in ready.stdout
     submitted = ws.run("consent", "submit", str(request), str(sig_c), str(sig_a), "--json")
     result = json.loads(submitted.stdout)
@@ -195,8 +229,17 @@ def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Pa
     # Signing with a key that is not a keyholder's writes nothing.
     stranger = ws.new_keys(1)[0]
     refused = ws.run(
-        "consent", "sign", str(request), "--key", stranger, "--password-file",
-        str(ws.password_file), "-o", str(tmp_path / "stranger.json"), "--yes", check=False,
+        "consent",
+        "sign",
+        str(request),
+        "--key",
+        stranger,
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(tmp_path / "stranger.json"),
+        "--yes",
+        check=False,
     )
     assert error_code(refused) == "consent_mismatch"
     assert not (tmp_path / "stranger.json").exists()
@@ -210,8 +253,22 @@ def test_bad_files_and_bad_usage_get_one_line_errors(ws: Workspace, tmp_path: Pa
     assert not (tmp_path / "declined.json").exists()
 
     assert error_code(ws.run("consent", "request", item, check=False)) == "usage_error"
-    assert ws.run("consent", "sign", str(request), "--key", holders[0], "--password-file",
-                  str(ws.password_file), "-o", str(sig), "--yes", check=False).returncode == 2
+    assert (
+        ws.run(
+            "consent",
+            "sign",
+            str(request),
+            "--key",
+            holders[0],
+            "--password-file",
+            str(ws.password_file),
+            "-o",
+            str(sig),
+            "--yes",
+            check=False,
+        ).returncode
+        == 2
+    )
 
 
 def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
@@ -225,8 +282,14 @@ def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
     newcomer = ws.new_keys(1)[0]
     after = sorted([holders[0], holders[1], newcomer], key=lambda a: int(a, 16))
     ws.run(
-        "community", "rotate", name, *(x for a in after for x in ("-k", a)), "-t", "2",
-        "--password-file", str(ws.password_file),
+        "community",
+        "rotate",
+        name,
+        *(x for a in after for x in ("-k", a)),
+        "-t",
+        "2",
+        "--password-file",
+        str(ws.password_file),
     )
     request = tmp_path / "request.json"
     ws.run("consent", "request", item, "--revoke", "-o", str(request))
@@ -263,8 +326,17 @@ def test_status_and_submit_agree_when_keyholders_or_threshold_are_edited(
         assert ws.chain.sent() == before
     # The attacker cannot sign the file that names them either: `sign` refuses it first.
     refused = ws.run(
-        "consent", "sign", str(cases[0][0]), "--key", attacker, "--password-file",
-        str(ws.password_file), "-o", str(tmp_path / "attacker.sig.json"), "--yes", check=False,
+        "consent",
+        "sign",
+        str(cases[0][0]),
+        "--key",
+        attacker,
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(tmp_path / "attacker.sig.json"),
+        "--yes",
+        check=False,
     )
     assert error_code(refused) == ConsentFileInvalid.code
     assert not (tmp_path / "attacker.sig.json").exists()
@@ -312,8 +384,15 @@ def register_sealed(ws: Workspace, name: str, path: Path) -> str:
     terms = write_terms(path.with_suffix(".terms.json"), restricted_terms(ws.community_id(name)))
     path.write_bytes(b"restricted song " + os.urandom(4000))
     (registered,) = ws.json(
-        "item", "register", str(path), "-c", name, "--terms", str(terms),
-        "--password-file", str(ws.password_file),
+        "item",
+        "register",
+        str(path),
+        "-c",
+        name,
+        "--terms",
+        str(terms),
+        "--password-file",
+        str(ws.password_file),
     )
     return str(registered["cid"])
 
@@ -330,8 +409,17 @@ def sign_elsewhere(
         export_key(settings, holder, keystore)
     out = tmp_path / f"{holder}-{request.stem}.sig.json"
     proc = offline(
-        home / "data", "consent", "sign", str(request), "--key", str(keystore),
-        "--password-file", str(ws.password_file), "-o", str(out), "--yes",
+        home / "data",
+        "consent",
+        "sign",
+        str(request),
+        "--key",
+        str(keystore),
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(out),
+        "--yes",
     )
     assert not (home / "data" / "blocks").exists()  # no IPFS node was opened
     return out, proc
@@ -344,14 +432,28 @@ def test_rotation_offline_then_a_new_keyholder_decrypts(ws: Workspace, tmp_path:
     (newcomer,) = sealed_keys(ws, 1)
     request = tmp_path / "rotate.json"
     made = ws.run(
-        "consent", "request", "rotate", name, "-k", a, "-k", b, "-k", newcomer, "-t", "2",
-        "--opener", a, "--password-file", str(ws.password_file), "-o", str(request),
+        "consent",
+        "request",
+        "rotate",
+        name,
+        "-k",
+        a,
+        "-k",
+        b,
+        "-k",
+        newcomer,
+        "-t",
+        "2",
+        "--opener",
+        a,
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(request),
     )
     assert "RotateKeyholders request" in made.stderr and "2 of 3 keyholders" in made.stderr
     document = json.loads(request.read_text())
-    assert document["document"]["keyholders"] == sorted(
-        [a, b, newcomer], key=lambda x: int(x, 16)
-    )
+    assert document["document"]["keyholders"] == sorted([a, b, newcomer], key=lambda x: int(x, 16))
     assert "envelopes" in document["document"]
 
     sig_c, shown = sign_elsewhere(ws, tmp_path, request, c)
@@ -376,8 +478,18 @@ def test_rotation_offline_then_a_new_keyholder_decrypts(ws: Workspace, tmp_path:
     ws.run("item", "decrypt", item, "--key", newcomer, "-o", str(out), "--password-file", pw)
     assert out.read_bytes() == (tmp_path / "old.bin").read_bytes()
     after = register_sealed(ws, name, tmp_path / "after.bin")
-    refused = ws.run("item", "decrypt", after, "--key", c, "-o", str(tmp_path / "c.bin"),
-                     "--password-file", pw, check=False)
+    refused = ws.run(
+        "item",
+        "decrypt",
+        after,
+        "--key",
+        c,
+        "-o",
+        str(tmp_path / "c.bin"),
+        "--password-file",
+        pw,
+        check=False,
+    )
     assert error_code(refused) == "decryption_failed" and not (tmp_path / "c.bin").exists()
     # Submitted twice: the nonce moved on, nothing is sent.
     again = ws.run("consent", "submit", str(request), str(sig_b), str(sig_c), check=False)
@@ -391,12 +503,21 @@ def test_transfer_offline_rewraps_for_the_receiver(ws: Workspace, tmp_path: Path
     item = register_sealed(ws, sender, tmp_path / "moving.bin")
     request = tmp_path / "transfer.json"
     ws.run(
-        "consent", "request", "transfer", item, "--to", receiver, "--password-file",
-        str(ws.password_file), "-o", str(request),
+        "consent",
+        "request",
+        "transfer",
+        item,
+        "--to",
+        receiver,
+        "--password-file",
+        str(ws.password_file),
+        "-o",
+        str(request),
     )
     sigs = [sign_elsewhere(ws, tmp_path, request, h)[0] for h in (a, c, e)]
-    status = offline(tmp_path / "d", "consent", "status", str(request), *map(str, sigs),
-                     check=False)
+    status = offline(
+        tmp_path / "d", "consent", "status", str(request), *map(str, sigs), check=False
+    )
     assert status.returncode == EXIT_INCOMPLETE
     receiver_id = "0x" + ws.community_id(receiver).hex()
     assert f"receiver {receiver_id}: 1 of 2 needed signatures" in status.stdout
@@ -411,11 +532,30 @@ def test_transfer_offline_rewraps_for_the_receiver(ws: Workspace, tmp_path: Path
     assert (result["action"], result["to"]) == ("transfer", receiver_id)
     assert ws.json("item", "show", item)["steward"] == receiver_id
     out = tmp_path / "receiver.bin"
-    ws.run("item", "decrypt", item, "--key", d, "-o", str(out), "--password-file",
-           str(ws.password_file))
+    ws.run(
+        "item",
+        "decrypt",
+        item,
+        "--key",
+        d,
+        "-o",
+        str(out),
+        "--password-file",
+        str(ws.password_file),
+    )
     assert out.read_bytes() == (tmp_path / "moving.bin").read_bytes()
-    gone = ws.run("item", "decrypt", item, "--key", b, "-o", str(tmp_path / "b.bin"),
-                  "--password-file", str(ws.password_file), check=False)
+    gone = ws.run(
+        "item",
+        "decrypt",
+        item,
+        "--key",
+        b,
+        "-o",
+        str(tmp_path / "b.bin"),
+        "--password-file",
+        str(ws.password_file),
+        check=False,
+    )
     assert error_code(gone) == "decryption_failed"
 
 
@@ -482,3 +622,81 @@ def test_a_derivative_of_another_communitys_item_with_its_consent_offline(
     assert shown["parent"] == result["parent"]
     verified = ws.run("verify", result["cid"], check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_registration_requested_signed_offline_and_submitted(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    name = unique("register")
+    _, holders = ws.community(name, 3, 2)
+    terms = write_terms(tmp_path / "terms.json", public_terms(ws.community_id(name)))
+    description = tmp_path / "description.json"
+    description.write_text(
+        json.dumps({"type": "heritage/description", "version": 1, "title": {"en": "Net"}})
+    )
+    path = ws.files(1)[0]
+    request = tmp_path / "request.json"
+    before = ws.chain.sent()
+    made = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--description", str(description), "-o", str(request),
+    )
+    assert "RegisterItem request for" in made.stderr and "(a new item)" in made.stderr
+    assert ws.chain.sent() == before
+    document = json.loads(request.read_text())
+    assert document["registration"] == {"encrypted": False}
+    assert document["item"] in ws.pins() and document["terms_cid"] in ws.pins()
+    assert document["document"]["description"]["title"] == {"en": "Net"}
+    sigs = []
+    for holder in holders[:2]:
+        out = tmp_path / f"{holder}.sig.json"
+        shown = sign(ws, request, holder, out)
+        assert "REGISTER" in shown.stderr and "encrypted     no" in shown.stderr
+        sigs.append(str(out))
+    submitted = ws.json("consent", "submit", str(request), *sigs)
+    assert submitted["cid"] == document["item"] and ws.chain.sent() == before + 1
+    assert ws.json("item", "show", document["item"])["community"] == "0x" + ws.community_id(
+        name
+    ).hex()
+    # usage: the community and the terms are needed; options of other actions are refused
+    bad = ws.run("consent", "request", "register", str(path), "--terms", str(terms), check=False)
+    assert bad.returncode == 2 and "error[usage_error]" in bad.stderr
+    stray = ws.run(
+        "consent", "request", "register", str(path), "-c", name, "--terms", str(terms),
+        "--revoke", check=False,
+    )
+    assert stray.returncode == 2 and "--revoke" in stray.stderr
+
+
+def test_a_derivatives_registration_signed_offline_by_the_deriving_community(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    item, _, holders = registered_item(ws)
+    deriver = unique("deriver")
+    _, deriver_holders = ws.community(deriver, 1, 1)
+    derived = ws.files(1, "d")[0]
+    terms = write_terms(tmp_path / "deriver-terms.json", public_terms(ws.community_id(deriver)))
+    method = tmp_path / "method.json"
+    method.write_text('{"method": "retopology"}')
+    request = tmp_path / "derive.json"
+    ws.run(
+        "consent", "request", "derivative", item, str(derived), "-c", deriver,
+        "--terms", str(terms), "--method", str(method), "-o", str(request),
+    )  # fmt: skip
+    files = []
+    for i, holder in enumerate(holders[:2]):
+        sign(ws, request, holder, tmp_path / f"{i}.sig.json")
+        files.append(str(tmp_path / f"{i}.sig.json"))
+    # The deriving keyholder signs the registration offline; submit needs no key then.
+    deriving = tmp_path / "deriving.sig.json"
+    shown = ws.run(
+        "consent", "sign", str(request), "--key", deriver_holders[0], "--deriving",
+        "--password-file", str(ws.password_file), "-o", str(deriving), "--yes",
+    )  # fmt: skip
+    assert "RegisterDerivative: REGISTER" in shown.stderr
+    ready = ws.run("consent", "status", str(request), *files, str(deriving))
+    assert "ready: submit it" in ready.stdout  # the deriving signature is set apart, not refused
+    before = ws.chain.sent()
+    result = ws.json("consent", "submit", str(request), *files, str(deriving))
+    assert ws.chain.sent() == before + 1
+    assert ws.json("item", "show", result["cid"])["kind"] == "derivative"

@@ -51,11 +51,30 @@ def test_register_restricted_and_decrypt_through_the_cli(ws: Workspace, tmp_path
     (folder / "small.txt").write_bytes(small)
     terms = write_terms(tmp_path / "terms.json", restricted_terms(community))
     registered = json.loads(
-        run("item", "register", str(folder / "big.bin"), "-c", name, "--terms", str(terms),
-            "--password-file", pw, "--json")
+        run(
+            "item",
+            "register",
+            str(folder / "big.bin"),
+            "-c",
+            name,
+            "--terms",
+            str(terms),
+            "--password-file",
+            pw,
+            "--json",
+        )
     )
-    run("item", "register", str(folder / "small.txt"), "-c", name, "--terms", str(terms),
-        "--password-file", pw)
+    run(
+        "item",
+        "register",
+        str(folder / "small.txt"),
+        "-c",
+        name,
+        "--terms",
+        str(terms),
+        "--password-file",
+        pw,
+    )
     cid = registered[0]["cid"]
     shown = run("item", "show", cid, "--json")
     assert "big.bin" not in shown
@@ -73,19 +92,40 @@ def test_register_restricted_and_decrypt_through_the_cli(ws: Workspace, tmp_path
     from_file = tmp_path / "from-file.bin"
     run("item", "decrypt", cid, "--key", str(backup), "-o", str(from_file), "--password-file", pw)
     assert from_file.read_bytes() == big
-    bogus = ws.run("item", "decrypt", cid, "--key", "nothing-here", "-o", str(tmp_path / "n"),
-                   "--password-file", pw, check=False)
+    bogus = ws.run(
+        "item",
+        "decrypt",
+        cid,
+        "--key",
+        "nothing-here",
+        "-o",
+        str(tmp_path / "n"),
+        "--password-file",
+        pw,
+        check=False,
+    )
     assert bogus.returncode == 2 and "neither an address nor a key file" in bogus.stderr
 
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
-    failed = ws.run("item", "decrypt", cid, "--key", a, "-o", str(tmp_path / "no"),
-                    "--password-file", str(wrong), check=False)
+    failed = ws.run(
+        "item",
+        "decrypt",
+        cid,
+        "--key",
+        a,
+        "-o",
+        str(tmp_path / "no"),
+        "--password-file",
+        str(wrong),
+        check=False,
+    )
     outputs.append(failed.stdout + failed.stderr)
     assert failed.returncode == 1 and "error[wrong_passphrase]" in failed.stderr
     assert not (tmp_path / "no").exists()
-    again = ws.run("item", "decrypt", cid, "--key", a, "-o", str(out), "--password-file", pw,
-                   check=False)
+    again = ws.run(
+        "item", "decrypt", cid, "--key", a, "-o", str(out), "--password-file", pw, check=False
+    )
     assert again.returncode == 2 and "already exists" in again.stderr
 
     everything = "\n".join(outputs)

@@ -10,7 +10,13 @@ from typing import Any
 
 from ledger.errors import ExitCode, InvalidDescription
 from tests import registry_support
-from tests.api.test_cli_consent import error_code, sign
+from tests.api.test_cli_consent import (
+    error_code,
+    register_sealed,
+    sealed_community,
+    sign,
+    sign_elsewhere,
+)
 from tests.api.test_cli_registry import raw_cid_of_document, unique
 from tests.registry_support import Workspace
 from tests.rights_support import public_terms, write_terms
@@ -37,7 +43,7 @@ def community_and_terms(ws: Workspace) -> tuple[str, Path]:
 
 def test_register_describe_show_history(ws: Workspace, tmp_path: Path) -> None:
     name, terms = community_and_terms(ws)
-    first = description("Kete <whakairo> \"one\"")
+    first = description('Kete <whakairo> "one"')
     files = ws.files(2)
     registered = ws.json(
         "item", "register", *map(str, files), "-c", name, "--terms", str(terms),
@@ -190,3 +196,105 @@ def test_an_invalid_catalog_exits_4_listing_every_problem(ws: Workspace, tmp_pat
     )  # fmt: skip
     assert missing.returncode == 2 and "has no row for" in missing.stderr
     assert ws.chain.sent() == before and ws.pins() == pins
+
+
+def test_a_derivative_is_described_as_an_item_is(ws: Workspace, tmp_path: Path) -> None:
+    name, terms = community_and_terms(ws)
+    (parent,) = ws.json(
+        "item", "register", str(ws.files(1)[0]), "-c", name, "--terms", str(terms),
+        "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    method = write_json(tmp_path / "method.json", {"method": "retopology"})
+    derived = ws.files(1, "restored")[0]
+    bad = write_json(tmp_path / "bad.json", {**description("x"), "colour": "red"})
+    before, pins = ws.chain.sent(), ws.pins()
+    refused = ws.run(
+        "derivative", "add", parent["cid"], str(derived), "-c", name, "--terms", str(terms),
+        "--method", str(method), "--description", str(bad),
+        "--password-file", str(ws.password_file), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 4 and f"error[{InvalidDescription.code}]" in refused.stderr
+    assert ws.chain.sent() == before and ws.pins() == pins
+    bound = description("Waka <restored> \"2026\"")
+    result = ws.json(
+        "derivative", "add", parent["cid"], str(derived), "-c", name, "--terms", str(terms),
+        "--method", str(method), "--description", str(write_json(tmp_path / "d.json", bound)),
+        "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    shown = ws.json("item", "show", result["cid"])
+    assert shown["kind"] == "derivative"
+    assert shown["metadata"]["description"] == bound  # in the signed metadata document
+    assert shown["description"]["version"] == 1
+    assert shown["description"]["description"] == bound
+
+
+def test_a_derivative_requested_offline_carries_its_description(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    parent_name = unique("describers")
+    _, holders = ws.community(parent_name)
+    terms = write_terms(tmp_path / "terms.json", public_terms(ws.community_id(parent_name)))
+    (parent,) = ws.json(
+        "item", "register", str(ws.files(1)[0]), "-c", parent_name, "--terms", str(terms),
+        "--password-file", str(ws.password_file),
+    )  # fmt: skip
+    deriver = unique("deriver")
+    _, deriver_holders = ws.community(deriver, 1, 1)
+    deriver_terms = write_terms(
+        tmp_path / "deriver-terms.json", public_terms(ws.community_id(deriver))
+    )
+    method = write_json(tmp_path / "method.json", {"method": "photogrammetry"})
+    bound = description("Kete (3D)")
+    request = tmp_path / "derive.json"
+    ws.run(
+        "consent", "request", "derivative", parent["cid"], str(ws.files(1, "model")[0]),
+        "-c", deriver, "--terms", str(deriver_terms), "--method", str(method),
+        "--description", str(write_json(tmp_path / "d.json", bound)), "-o", str(request),
+    )  # fmt: skip
+    signatures = []
+    for i, holder in enumerate(holders[:2]):
+        sign(ws, request, holder, tmp_path / f"{i}.sig.json")
+        signatures.append(str(tmp_path / f"{i}.sig.json"))
+    result = json.loads(
+        ws.run(
+            "consent", "submit", str(request), *signatures, "--signer", deriver_holders[0],
+            "--password-file", str(ws.password_file), "--json",
+        ).stdout
+    )  # fmt: skip
+    shown = ws.json("item", "show", result["cid"])
+    assert shown["metadata"]["description"] == bound
+    assert shown["description"]["description"] == bound
+
+
+def test_a_sealed_items_correction_offline_is_read_by_each_signer_with_their_key(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    name = unique("sealed-describers")
+    holders = sealed_community(ws, name, 2, 2)
+    item = register_sealed(ws, name, tmp_path / "song.bin")
+    canary = "CANARY-" + tmp_path.name + " waiata tapu"
+    corrected = write_json(tmp_path / "d.json", description(canary))
+    request = tmp_path / "request.json"
+    refused = ws.run(
+        "consent", "request", "describe", item, "--description", str(corrected),
+        "-o", str(request), check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "--opener" in refused.stderr and not request.exists()
+    ws.run(
+        "consent", "request", "describe", item, "--description", str(corrected),
+        "--opener", holders[0], "--password-file", str(ws.password_file), "-o", str(request),
+    )  # fmt: skip
+    assert canary.encode() not in request.read_bytes()  # sealed: only its keyholders read it
+    signatures = []
+    for holder in holders:
+        out, signed = sign_elsewhere(ws, tmp_path, request, holder)
+        # Each signer is shown the text, opened with their own key (a keystore export).
+        assert "SEALED for the item's keyholders" in signed.stderr and canary in signed.stderr
+        signatures.append(str(out))
+    submitted = ws.json("consent", "submit", str(request), *signatures)
+    assert submitted["version"] == 2
+    history = ws.json("item", "history", item)
+    assert [h["event"] for h in history][-1] == "DescriptionSet"
+    for path in ws.data.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path

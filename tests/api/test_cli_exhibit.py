@@ -137,9 +137,7 @@ def test_a_bad_at_is_a_usage_error(world: World, tmp_path: Path, at: str) -> Non
     assert proc.stderr.startswith("error[usage_error]: --at")
 
 
-def test_a_past_at_builds_the_exhibit_as_it_stood(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_past_at_builds_the_exhibit_as_it_stood(world: World, tmp_path: Path) -> None:
     spec = write_spec(tmp_path, spec_text(world))
     proc = run_heritage(["exhibit", "build", str(spec), "-o", str(tmp_path / "site"), "--at",
                          "2001-01-01T00:00:00Z", "--json"], env=env(world))  # fmt: skip

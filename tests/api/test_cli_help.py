@@ -112,10 +112,20 @@ def test_shell_completion_answers_as_bash_asks(words: str, expected: str) -> Non
     assert expected in proc.stdout.split(), proc.stdout
 
 
-def test_the_completion_script_is_printed_for_bash() -> None:
-    proc = run_heritage(["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [
+        ("bash", "complete -o"),
+        ("zsh", "#compdef heritage"),
+        ("fish", "complete --command heritage"),
+    ],
+)
+def test_the_completion_script_is_printed_for_the_shell_named(shell: str, marker: str) -> None:
+    # `--show-completion` guesses the shell from the process tree (wrong under a test runner
+    # or cron); the documented way to name it is click's `_HERITAGE_COMPLETE=source_SHELL`.
+    proc = run_heritage([], env={"_HERITAGE_COMPLETE": f"source_{shell}"})
     assert proc.returncode == 0, proc.stderr
-    assert "_heritage_completion" in proc.stdout and "_HERITAGE_COMPLETE" in proc.stdout
+    assert marker in proc.stdout and "_HERITAGE_COMPLETE" in proc.stdout
 
 
 def test_no_arguments_prints_the_help() -> None:
@@ -151,3 +161,29 @@ def test_examples_are_added_once_however_many_times_the_cli_runs() -> None:
     for _ in range(3):
         proc = run_heritage(["item", "show", "--help"])
     assert proc.stdout.count("Examples:") == 1
+
+
+#: Commands without --json, each for its reason.
+NO_JSON = {
+    "serve": "a server: runs until stopped",
+    "ipfs serve": "a server",
+    "exhibit serve": "a server",
+    "demo": "serves until stopped; its table is for people",
+    "ipfs cat": "prints the file's own bytes",
+    "consent request": "prints (or writes) a JSON document already",
+    "consent sign": "writes the signature file; nothing on stdout",
+}
+
+
+def test_every_command_that_prints_results_takes_json() -> None:
+    command = get_command(app)
+    found = {}
+    for path, _info in command_paths(app):
+        node = command
+        for word in path.split():
+            node = node.commands[word]  # type: ignore[attr-defined]
+        found[path] = {o for p in node.params for o in getattr(p, "opts", ())}
+    assert len(found) >= 50 and set(NO_JSON) <= set(found)
+    assert [
+        path for path, opts in found.items() if path not in NO_JSON and "--json" not in opts
+    ] == []

@@ -66,8 +66,16 @@ def registered(ws: Workspace, terms: TermsFile, name: str, count: int = 1) -> li
     ws.community(name)
     files = ws.files(count, tag=name)
     ws.run(
-        "item", "register", *map(str, files), "-c", name, "--terms", str(terms(name)),
-        "--password-file", str(ws.password_file), "--json",
+        "item",
+        "register",
+        *map(str, files),
+        "-c",
+        name,
+        "--terms",
+        str(terms(name)),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
     )
     return files
 
@@ -85,9 +93,18 @@ def test_every_online_status(ws: Workspace, terms: TermsFile, tmp_path: Path) ->
     status, report, _ = verify(ws, str(stranger))
     assert status == 13
     assert report == {
-        "type": "heritage/verify-report", "version": 2, "status": "unknown", "exit_code": 13,
-        "summary": "unknown", "source": "chain", "snapshot_block": None, "content": None,
-        "item": None, "claims": [], "other_claims": [], "expected_communities": [],
+        "type": "heritage/verify-report",
+        "version": 2,
+        "status": "unknown",
+        "exit_code": 13,
+        "summary": "unknown",
+        "source": "chain",
+        "snapshot_block": None,
+        "content": None,
+        "item": None,
+        "claims": [],
+        "other_claims": [],
+        "expected_communities": [],
         "problems": [],
     }
     assert run(ws, "verify", cid_of(stranger)).stdout == "unknown\n"
@@ -103,8 +120,17 @@ def test_every_online_status(ws: Workspace, terms: TermsFile, tmp_path: Path) ->
 
     newcomers = ws.new_keys(2)
     ws.run(
-        "community", "rotate", "online", "-k", newcomers[0], "-k", newcomers[1], "-t", "1",
-        "--password-file", str(ws.password_file),
+        "community",
+        "rotate",
+        "online",
+        "-k",
+        newcomers[0],
+        "-k",
+        newcomers[1],
+        "-t",
+        "1",
+        "--password-file",
+        str(ws.password_file),
     )
     status, report, _ = verify(ws, str(files[2]))
     assert status == 10 and report["item"]["signatures"]["keyholders_changed"] is True
@@ -116,8 +142,12 @@ def test_proofs_verify_with_the_chain_unreachable_and_a_forgery_fails(
 ) -> None:
     files = registered(ws, terms, "offline", 2)
     proofs = tmp_path / "proofs.json"
-    made = run(ws, "item", "proof", cid_of(files[0]), cid_of(files[1]), "-o", str(proofs))
+    made = run(ws, "item", "proof", cid_of(files[0]), cid_of(files[1]), "-o", str(proofs), "--json")
     assert made.returncode == 0, made.stderr
+    answer = json.loads(made.stdout)
+    document = json.loads(proofs.read_text())
+    assert answer["path"] == str(proofs) and len(answer["claims"]) == 2
+    assert answer["claims"] == document["claims"]
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     assert run(ws, "chain", "status", rpc_url=closed).returncode == 3
     down = run(ws, "verify", str(files[1]), rpc_url=closed)  # online, with no chain: exit 3
@@ -145,8 +175,10 @@ def test_proofs_verify_with_the_chain_unreachable_and_a_forgery_fails(
         typed = consent.TypedData(
             consent.Domain(document["chain"]["chain_id"], document["chain"]["registry"]),
             "RegisterItem",
-            {**{k: call[k] for k in ("community", "cid", "metadata", "terms", "commitment")},
-             "deadline": call["deadline"]},
+            {
+                **{k: call[k] for k in ("community", "cid", "metadata", "terms", "commitment")},
+                "deadline": call["deadline"],
+            },
         )
         signed = []
         for key in strangers:
@@ -186,7 +218,9 @@ def test_export_a_bag_validate_it_and_verify_it(
     assert json.loads(made.stdout)["cid"] == cid_of(path)
     check = subprocess.run(
         [str(HERITAGE.parent / "bagit.py"), "--validate", str(bag)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert check.returncode == 0, check.stderr
     status, report, _ = verify(ws, str(bag))
@@ -279,8 +313,18 @@ def test_a_file_added_with_another_chunk_size_needs_it_again(
     path = ws.data.parent / "three-mib.bin"
     path.write_bytes(os.urandom(3 << 20))
     ws.run(
-        "item", "register", str(path), "-c", "chunks", "--terms", str(terms("chunks")),
-        "--chunk-size", "1048576", "--password-file", str(ws.password_file), "--json",
+        "item",
+        "register",
+        str(path),
+        "-c",
+        "chunks",
+        "--terms",
+        str(terms("chunks")),
+        "--chunk-size",
+        "1048576",
+        "--password-file",
+        str(ws.password_file),
+        "--json",
     )
     status, _, _ = verify(ws, str(path))
     assert status == 13
@@ -313,8 +357,16 @@ def register_as(ws: Workspace, terms: TermsFile, community: str, *paths: Path) -
     """`heritage item register PATHS -c COMMUNITY --json`: its entries."""
     return json.loads(
         ws.run(
-            "item", "register", *map(str, paths), "-c", community,
-            "--terms", str(terms(community)), "--password-file", str(ws.password_file), "--json",
+            "item",
+            "register",
+            *map(str, paths),
+            "-c",
+            community,
+            "--terms",
+            str(terms(community)),
+            "--password-file",
+            str(ws.password_file),
+            "--json",
         ).stdout
     )
 
@@ -332,8 +384,18 @@ def test_a_batch_takeover_is_a_dispute_and_a_revocation_stays(
     mallory, _ = ws.community("Mallory", 2, 1)
     a, b = named_files(ws, "a.txt", "b.txt")
     ws.run(
-        "item", "register", str(a), str(b), "-c", "Aroha", "--terms", str(terms("Aroha")),
-        "--batch", "--password-file", str(ws.password_file), "--json",
+        "item",
+        "register",
+        str(a),
+        str(b),
+        "-c",
+        "Aroha",
+        "--terms",
+        str(terms("Aroha")),
+        "--batch",
+        "--password-file",
+        str(ws.password_file),
+        "--json",
     )
     # Content another community claims registers all the same, naming the other claims.
     (taken,) = register_as(ws, terms, "Mallory", a)
@@ -428,8 +490,19 @@ def test_a_derivative_of_a_revoked_parent_exits_16(
     method = tmp_path / "method.json"
     method.write_text('{"method": "restoration", "software": "GIMP 2.10"}')
     ws.run(
-        "derivative", "add", cid_of(c), str(d), "-c", "Aroha", "--terms", str(terms("Aroha")),
-        "--method", str(method), "--password-file", str(ws.password_file), "--json",
+        "derivative",
+        "add",
+        cid_of(c),
+        str(d),
+        "-c",
+        "Aroha",
+        "--terms",
+        str(terms("Aroha")),
+        "--method",
+        str(method),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
     )
     status, report, _ = verify(ws, str(d))
     assert status == 0
@@ -444,9 +517,7 @@ def test_a_derivative_of_a_revoked_parent_exits_16(
     assert human.returncode == 16 and human.stdout.startswith("parent revoked: ")
 
 
-def test_a_keyholder_verifies_its_restricted_original(
-    ws: Workspace, tmp_path: Path
-) -> None:
+def test_a_keyholder_verifies_its_restricted_original(ws: Workspace, tmp_path: Path) -> None:
     settings = load_settings(env={}, data_dir=ws.data, fsync=False)
     holders = sorted(
         (
@@ -456,15 +527,32 @@ def test_a_keyholder_verifies_its_restricted_original(
         key=lambda h: int(h, 16),
     )
     created = ws.json(
-        "community", "create", "Sealed", "-k", holders[0], "-k", holders[1], "-t", "1",
-        "--password-file", str(ws.password_file),
+        "community",
+        "create",
+        "Sealed",
+        "-k",
+        holders[0],
+        "-k",
+        holders[1],
+        "-t",
+        "1",
+        "--password-file",
+        str(ws.password_file),
     )
     community = bytes.fromhex(created["id"][2:])
     restricted = write_terms(tmp_path / "restricted.json", restricted_terms(community))
     (song,) = named_files(ws, "song.txt")
     ws.run(
-        "item", "register", str(song), "-c", "Sealed", "--terms", str(restricted),
-        "--password-file", str(ws.password_file), "--json",
+        "item",
+        "register",
+        str(song),
+        "-c",
+        "Sealed",
+        "--terms",
+        str(restricted),
+        "--password-file",
+        str(ws.password_file),
+        "--json",
     )
     plain = cid_of(song)
     status, report, _ = verify(ws, str(song))

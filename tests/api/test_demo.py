@@ -5,7 +5,6 @@ each sample was given (api/demo/collection.py), not read from the demo's output.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -177,13 +176,9 @@ def test_a_second_run_resets_the_folder_serves_and_moves_off_a_taken_port(
             assert urls["ipfs"] == f"http://127.0.0.1:{ports['ipfs']}/"
             with urllib.request.urlopen(urls["ipfs"] + "api/v0/version", data=b"") as answer:
                 assert answer.status == 200
-            # The API is served once this installation has it (api.app), on its port.
-            if importlib.util.find_spec("api.app") is None:
-                assert "api" not in urls
-            else:
-                assert urls["api"] == f"http://127.0.0.1:{ports['api']}/"
-                with urllib.request.urlopen(urls["api"] + "health") as answer:
-                    assert answer.status == 200
+            assert urls["api"] == f"http://127.0.0.1:{ports['api']}/"
+            with urllib.request.urlopen(urls["api"] + "health") as answer:
+                assert answer.status == 200
         finally:
             demo.send_signal(signal.SIGTERM)
         _, errors = demo.communicate()

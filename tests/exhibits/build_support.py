@@ -126,9 +126,7 @@ def make_world(chain: Settings, folder: Path) -> World:
         method = folder / "method.json"
         method.write_text('{"method": "restoration"}')
         restored = _image(files / "anchor-restored.png", 70)
-        derivative = reg.derivatives.add(
-            found["anchor"][1], restored, reef, public, method, keys
-        )
+        derivative = reg.derivatives.add(found["anchor"][1], restored, reef, public, method, keys)
         found["anchor-restored"] = (derivative.key, derivative.cid)
         # A revocation a while after the registrations, so that a moment between them exists.
         reg.session.w3.provider.make_request("evm_increaseTime", [120])  # type: ignore[arg-type]

@@ -27,10 +27,21 @@ from tests.exhibits.model_masters import arrays, jpeg_with_exif, ply, real_maste
 from tests.registry_support import CLI_PASSPHRASE, Chain
 from tests.rights_support import public_terms, write_terms
 
-__all__ = ["LANGUAGES", "NAMES", "Built", "build_collection", "pdf_bytes"]
+__all__ = [
+    "BUNNY_FACE_BUDGET",
+    "FACE_BUDGET",
+    "LANGUAGES",
+    "NAMES",
+    "Built",
+    "build_collection",
+    "pdf_bytes",
+]
 
 LANGUAGES: Final = ("en", "mi")
 #: The shown items by short name, and the excluded one (``sacred``).
+#: The spec's ``[models]`` face budget, and the bunny's own (``[models.item."<its id>"]``).
+FACE_BUDGET: Final = 3000
+BUNNY_FACE_BUDGET: Final = 2000
 NAMES: Final = ("bunny", "teapot", "photo", "waiata", "letter")
 
 
@@ -203,7 +214,11 @@ def build_collection(chain: Chain, folder: Path) -> Built:
     spec.write_text(
         'title = { en = "Voices of the Reef", mi = "Ngā Reo o te Toka" }\n'
         'languages = ["en", "mi"]\n'
-        f"[select]\ncommunities = [{json.dumps(name)}]\n",
+        f"[select]\ncommunities = [{json.dumps(name)}]\n"
+        # The exhibit's face budget leaves the teapot (992 faces) whole; the bunny's own entry
+        # (3,674 faces) has it simplified.
+        f"[models]\nface_budget = {FACE_BUDGET}\n"
+        f'[models.item."{ids["bunny"]}"]\nface_budget = {BUNNY_FACE_BUDGET}\n',
         "utf-8",
     )
     site = folder / "site"

@@ -33,11 +33,19 @@ from playwright.sync_api import BrowserContext, Page
 from exhibits.derive.records import file_cid
 from exhibits.layout import GalleryEntry, gallery_document
 from exhibits.site.assets import VENDOR_STYLE_HASHES, copy_assets
-from tests.browser_support import INSECURE_HOST, StaticServer, Watch, launch, screenshot
+from tests.browser_support import (
+    INSECURE_HOST,
+    StaticServer,
+    Watch,
+    keep_screenshot,
+    launch,
+    screenshot,
+)
 
 MODEL = "0x" + "ab" * 32
 IMAGE = "0x" + "cd" * 32
 AUDIO = "0x" + "ef" * 32
+VIDEO = "0x" + "5a" * 32  # an item page with a video player (not in the gallery or proofs)
 GONE = "0x" + "99" * 32  # in proofs.json, its files not served
 
 IMPORT_MAP = json.dumps(
@@ -180,6 +188,25 @@ def build_site(root: Path) -> None:
     # tests need it only).
     write(root, f"items/{AUDIO}/files/audio.wav", wav())
     write(root, f"items/{AUDIO}/files/poster.png", png(64, 64, (30, 160, 60)))
+    # A video as the build serves it: a WebM (VP8, Opus) master through the real deriver.
+    from exhibits.derive.media import derive_recording
+    from tests.exhibits.media_support import Recipe, make_recording
+
+    video = derive_recording(make_recording(Recipe("webm", "webm", "libopus", "libvpx")))
+    assert (video.kind, video.media.name) == ("video", "video.webm")
+    write(root, f"items/{VIDEO}/files/video.webm", video.media.data)
+    write(root, f"items/{VIDEO}/files/{video.poster.name}", video.poster.data)
+    write(
+        root,
+        f"items/{VIDEO}/index.html",
+        page_html(
+            "../../",
+            "Haka",
+            '<figure class="viewer"><video id="viewer" controls src="files/video.webm" '
+            f'poster="files/{video.poster.name}" preload="metadata">A haka</video></figure>',
+            ["assets/app/item.js"],
+        ),
+    )
     write(
         root,
         "proofs.json",
@@ -459,7 +486,7 @@ def test_model_viewer_loads_from_the_site(page: Page, site: tuple[Path, StaticSe
         locations
     )
     page.wait_for_timeout(300)  # let the first frame reach the canvas
-    screenshot(page, "model-page")
+    keep_screenshot(page, "model-page")
     status, text = click_verify(page)
     assert status == "verified", text
     assert "model.glb: verified" in text and "poster.png: verified" in text
@@ -508,7 +535,7 @@ def test_verify_then_mismatch_after_one_byte_changes(
         assert "image.png: mismatch" in text and "thumbnail.png: verified" in text
     finally:
         served.write_bytes(original)
-    screenshot(page, f"verify-{host}")
+    keep_screenshot(page, f"verify-{host}")
     watch.assert_clean()
 
 
@@ -521,7 +548,7 @@ def test_verify_says_it_in_words(page: Page, site: tuple[Path, StaticServer]) ->
         "image.png: verified: the served file has the CID recorded in the proofs",
         "thumbnail.png: verified: the served file has the CID recorded in the proofs",
     ]
-    screenshot(page, "image-page")
+    keep_screenshot(page, "image-page")
     watch.assert_clean()
 
 
@@ -610,7 +637,27 @@ def test_a_recording_plays_on_click_and_never_by_itself(
     page.wait_for_function(
         f"() => window.heritageGallery.media.get('{AUDIO}').paused === true", timeout=0
     )
-    screenshot(page, "gallery-sound")
+    keep_screenshot(page, "gallery-sound")
+    watch.assert_clean()
+
+
+def test_a_video_item_plays_in_its_page(page: Page, site: tuple[Path, StaticServer]) -> None:
+    _, server = site
+    watch = open_page(page, server, f"items/{VIDEO}/index.html")
+    page.wait_for_function(
+        "() => document.getElementById('viewer').readyState >= 1", timeout=0
+    )  # its metadata read: a video of one second
+    assert page.evaluate("document.getElementById('viewer').duration") > 0.5
+    # Muted, as a visitor's own click would (no autoplay: the page starts nothing itself).
+    assert page.evaluate("document.getElementById('viewer').paused") is True
+    page.evaluate("() => { const v = document.getElementById('viewer'); v.muted = true; "
+                  "return v.play(); }")  # fmt: skip
+    page.wait_for_function(
+        "() => { const v = document.getElementById('viewer'); "
+        "return v.readyState >= 2 && v.currentTime > 0; }",
+        timeout=0,
+    )
+    screenshot(page, "video-item")
     watch.assert_clean()
 
 

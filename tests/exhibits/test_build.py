@@ -82,8 +82,10 @@ def test_the_site_shows_exactly_the_allowed_set_and_the_report_says_why(
     assert shown[world.id("anchor")].transaction is not None
     assert shown[world.id("anchor")].terms_version == 1
     why = {e.candidate.item_id: {r.code for r in e.reasons} for e in result.choice.excluded}
-    assert set(why) == {world.id(n) for n in (
-        "sacred-sea", "tide-embargoed", "drum-revoked", "shared-shell", "shared_hill")}
+    assert set(why) == {
+        world.id(n)
+        for n in ("sacred-sea", "tide-embargoed", "drum-revoked", "shared-shell", "shared_hill")
+    }
     assert why[world.id("drum-revoked")] == {"claim.revoked"}
     assert why[world.id("tide-embargoed")] == {"window.embargoed"}
     assert why[world.id("shared-shell")] == why[world.id("shared_hill")] == {"content.disputed"}
@@ -212,9 +214,7 @@ def test_a_planted_leak_fails_the_build_and_writes_nothing(world: World, tmp_pat
     assert list(tmp_path.iterdir()) == []  # no half-built folder, no report
 
 
-def test_a_master_that_does_not_give_its_cid_fails_the_build(
-    world: World, tmp_path: Path
-) -> None:
+def test_a_master_that_does_not_give_its_cid_fails_the_build(world: World, tmp_path: Path) -> None:
     spec = parse_spec(spec_text(world))
     choice, _ = choose(spec, world.settings)
     anchor = next(s.candidate for s in choice.shown if s.candidate.item_id == world.id("anchor"))
@@ -248,9 +248,7 @@ def test_a_master_that_does_not_give_its_cid_fails_the_build(
     assert not (tmp_path / "site.report.json").exists()
 
 
-def test_the_output_folder_is_checked_before_anything_is_read(
-    world: World, tmp_path: Path
-) -> None:
+def test_the_output_folder_is_checked_before_anything_is_read(world: World, tmp_path: Path) -> None:
     spec = parse_spec(spec_text(world))
     with pytest.raises(UsageError, match="data directory"):
         build_exhibit(spec, world.settings.data_dir / "site", settings=world.settings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,15 +19,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from exhibits.build import BuildResult, build_exhibit, choose
+from exhibits.build import BuildResult, build_exhibit, choose, secrets_of
 from exhibits.build_cache import ScanMemo, scan_new
 from exhibits.derive.dispatch import DeriveSettings
 from exhibits.derive.images import ImageSettings
 from exhibits.gather_cache import candidate_from_json, candidate_to_json
 from exhibits.model import Candidate, ChainRef, Exhibited, RoomPlan
-from exhibits.scan import Secret
+from exhibits.scan import Secret, check_clean
 from exhibits.site.render import render_site
-from exhibits.site_sync import previous_of
+from exhibits.site_sync import kept_copy, previous_of
 from exhibits.spec import ExhibitSpec, parse_spec
 from ledger.crypto import KEM_X25519
 from ledger.errors import LeakFound
@@ -139,9 +140,7 @@ def test_a_keyholder_rotation_gathers_the_community_s_claims_again(
     first = build(spec, own, tmp_path / "site")
     with chain_snapshot(world.w3()):
         with Registry(own, sender=anvil_dev_account()) as reg:
-            holder = new_key(
-                own, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519
-            ).address
+            holder = new_key(own, PASSPHRASE, unsafe_light_kdf=True, encryption=KEM_X25519).address
             reg.communities.rotate(world.reef, [holder], 1, world.signer_keys())
         result = build(spec, own, tmp_path / "site")
         uncached, _ = choose(spec, own)
@@ -343,13 +342,20 @@ def test_a_synced_rebuild_writes_what_render_site_writes_and_keeps_a_mirror_only
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1780000000")
     own = own_copy(world, tmp_path)
     spec = parse_spec(spec_text(world))
-    site = tmp_path / "site"
+    served = tmp_path / "www"  # the folder a web server serves: the site and nothing else
+    site = served / "site"
+    private = tmp_path / "reports" / "site.report.json"
+    # A copy that an earlier version kept beside the site (holding an item since excluded).
+    legacy = previous_of(site)
+    legacy.mkdir(parents=True)
+    (legacy / "old.txt").write_text(str(world.cids["drum-revoked"]))
     # The reference: the renderer writing into an empty folder, nothing kept.
     plain = build_exhibit(spec, tmp_path / "plain", settings=own, render=render_site, caches=False)
-    first = build_exhibit(spec, site, settings=own)
+    first = build_exhibit(spec, site, settings=own, report_path=private)
     assert tree(site) == tree(tmp_path / "plain")
-    copy = previous_of(site)
-    assert copy.name == ".site.heritage-previous"
+    assert sorted(p.name for p in served.iterdir()) == ["site"]  # the old copy is gone
+    copy = kept_copy(site, own.data_dir / "exhibit-cache" / "sites")
+    assert copy is not None and own.data_dir in copy.parents
 
     def same_files() -> None:
         # The copy is the site's own files, linked: the same inodes, nothing else.
@@ -361,7 +367,7 @@ def test_a_synced_rebuild_writes_what_render_site_writes_and_keeps_a_mirror_only
 
     same_files()
     inodes = {p: p.stat().st_ino for p in site.rglob("*") if p.is_file()}
-    again = build_exhibit(spec, site, settings=own)
+    again = build_exhibit(spec, site, settings=own, report_path=private)
     # Nothing changed: not one file was written (the copy came back with the same files).
     assert {p: p.stat().st_ino for p in site.rglob("*") if p.is_file()} == inodes
     assert again.scanned == 0 and first.choice.excluded  # every file known clean
@@ -372,21 +378,56 @@ def test_a_synced_rebuild_writes_what_render_site_writes_and_keeps_a_mirror_only
     data = index.read_bytes()
     index.unlink()  # the copy's name only: the site keeps its file
     index.write_bytes(data.replace(b"<html", b"<HTML", 1))
+    assert world.id("bowl") in {s.candidate.item_id for s in again.choice.shown}
     with chain_snapshot(world.w3()):
         with Registry(own, sender=anvil_dev_account()) as reg:
             reg.terms.revoke(world.cids["bowl"], world.signer_keys(), world.reef)
-        third = build_exhibit(spec, site, settings=own)
+        third = build_exhibit(spec, site, settings=own, report_path=private)
         reference = build_exhibit(
             spec, tmp_path / "plain", settings=own, render=render_site, caches=False
         )
-    assert world.id("bowl") in {e.candidate.item_id for e in third.choice.excluded}
-    assert tree(site) == tree(tmp_path / "plain")
-    assert b"<HTML" not in (site / "index.html").read_bytes()
-    same_files()
-    # Nothing of the removed item is left in the copy either.
-    assert not (copy / "items" / world.id("bowl")).exists()
-    assert b"bowl" not in b"".join(tree(copy).values())
-    assert plain.choice.shown and reference.choice.excluded
+        assert world.id("bowl") in {e.candidate.item_id for e in third.choice.excluded}
+        assert tree(site) == tree(tmp_path / "plain")
+        assert b"<HTML" not in (site / "index.html").read_bytes()
+        same_files()
+        # Nothing of the revoked item is left anywhere a web server of the site serves, nor in
+        # the copy: every form of its CID, key, titles and file name, searched by the real scan.
+        revoked = secrets_of(
+            [e.candidate for e in third.choice.excluded if e.candidate.item_id == world.id("bowl")],
+            [s.candidate for s in third.choice.shown],
+        )
+        assert sorted(p.name for p in served.iterdir()) == ["site"]
+        check_clean(served, revoked)
+        check_clean(copy, revoked)
+        assert not (copy / "items" / world.id("bowl")).exists()
+        assert b"bowl" not in b"".join(tree(copy).values())
+        assert plain.choice.shown and reference.choice.excluded
+        # A build without the copy (another renderer, no caches) leaves no out-of-date copy.
+        build_exhibit(
+            spec, site, settings=own, render=render_site, caches=False, report_path=private
+        )
+        assert not copy.exists()
+
+
+def test_no_copy_is_kept_when_the_data_directory_is_on_another_file_system(
+    world: World, tmp_path: Path
+) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system (/dev/shm) on this machine")
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    served = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        site = served / "site"
+        assert kept_copy(site, own.data_dir / "exhibit-cache" / "sites") is None
+        build_exhibit(spec, site, settings=own, report_path=tmp_path / "r.json")
+        again = build_exhibit(spec, site, settings=own, report_path=tmp_path / "r.json")
+        assert sorted(p.name for p in served.iterdir()) == ["site"]
+        assert not list((own.data_dir / "exhibit-cache" / "sites").glob("*.site"))
+        assert again.choice.shown and tree(site)
+    finally:
+        shutil.rmtree(served)
 
 
 def test_a_synced_rebuild_that_finds_a_leak_leaves_the_site_as_it_was(
@@ -410,10 +451,11 @@ def test_a_synced_rebuild_that_finds_a_leak_leaves_the_site_as_it_was(
     with pytest.raises(LeakFound, match=r"extra\.txt"):
         build_exhibit(spec, site, settings=own)
     assert tree(site) == before
-    assert not previous_of(site).exists()  # the copy held the leak: gone
+    copy = kept_copy(site, own.data_dir / "exhibit-cache" / "sites")
+    assert copy is not None and not copy.exists()  # the copy held the leak: gone
     monkeypatch.undo()
     build_exhibit(spec, site, settings=own)  # written afresh, then mirrored again
-    assert tree(previous_of(site)) == tree(site)
+    assert tree(copy) == tree(site)
 
 
 def test_other_derivation_settings_are_not_served_the_files_of_the_last(

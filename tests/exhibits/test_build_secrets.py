@@ -45,3 +45,37 @@ def test_a_text_a_shown_item_carries_is_not_a_secret(tmp_path: Path) -> None:
     (site / "index.html").write_text(f"<li>Untitled</li><li>{hidden.item_id}</li>")
     with pytest.raises(LeakFound):
         check_clean(site, secrets_of([hidden], [shown]))
+
+
+@pytest.mark.parametrize(
+    ("excluded_title", "shown_title"),
+    [
+        ("Untitled", "UNTITLED"),  # ASCII, another case
+        ("Ōtaki river", "ŌTAKI RIVER"),  # outside ASCII: full Unicode upper case
+        ("Ōtaki river", "O\u0304taki River"),  # decomposed (NFD) and another case
+    ],
+)
+def test_a_text_a_shown_item_carries_in_another_case_is_not_a_secret(
+    tmp_path: Path, excluded_title: str, shown_title: str
+) -> None:
+    shown = dataclasses.replace(candidate("a", title=shown_title), file_name="IMG_0001.JPG")
+    hidden = dataclasses.replace(candidate("b", title=excluded_title), file_name="img_0001.jpg")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(f"<li>{shown_title}</li><li>IMG_0001.JPG</li>")
+    # the scan itself takes the shown item's texts for the excluded item's (another case)...
+    with pytest.raises(LeakFound):
+        check_clean(site, secrets_of([hidden]))
+    # ...so the exemption folds case as it does: nothing of them is a secret
+    assert [s.value for s in secrets_of([hidden], [shown]) if s.kind == "text"] == []
+    check_clean(site, secrets_of([hidden], [shown]))
+    (site / "index.html").write_text(f"<li>{shown_title}</li><li>{hidden.item_id}</li>")
+    with pytest.raises(LeakFound):
+        check_clean(site, secrets_of([hidden], [shown]))
+
+
+def test_a_text_that_differs_in_more_than_case_is_still_a_secret() -> None:
+    shown = candidate("a", title="Untitled 1")
+    hidden = candidate("b", title="Untitled 2")
+    texts = [s.value for s in secrets_of([hidden], [shown]) if s.kind == "text"]
+    assert "Untitled 2" in texts

@@ -47,8 +47,11 @@ def candidate(
     assert not isinstance(item_terms, str)
     description = None
     if title is not None:
-        value: dict[str, Any] = {"type": "heritage/description", "version": 1,
-                                 "title": {"en": title}}
+        value: dict[str, Any] = {
+            "type": "heritage/description",
+            "version": 1,
+            "title": {"en": title},
+        }
         if date is not None:
             value["date"] = date
         if subjects:
@@ -173,8 +176,7 @@ def test_without_rooms_one_room_holds_every_shown_item() -> None:
     choice = select(spec(), items, NOW, COMMUNITIES)
     assert len(choice.rooms) == 1
     assert choice.rooms[0].title == (("en", "Reef"),)
-    assert choice.rooms[0].items == tuple(shown_ids(choice)) == (items[1].item_id,
-                                                                  items[0].item_id)
+    assert choice.rooms[0].items == tuple(shown_ids(choice)) == (items[1].item_id, items[0].item_id)
 
 
 @pytest.mark.parametrize("title", [None, "Shown title"])

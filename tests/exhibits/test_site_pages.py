@@ -590,7 +590,7 @@ def test_one_strict_autoescaping_environment_and_no_way_around_it_in_templates()
     # Only the JSON-in-script writer and the constant import map are ever marked safe.
     sources = (Path(__file__).parents[2] / "exhibits" / "site").glob("*.py")
     marked = {p.name: p.read_text().count("Markup(") for p in sources}
-    assert {name: n for name, n in marked.items() if n} == {"jsonld.py": 1, "render.py": 1}
+    assert {name: n for name, n in marked.items() if n} == {"script_data.py": 1, "render.py": 1}
 
 
 def test_ai_use_consent_is_said_in_words(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from exhibits.spec import (
     ORDERS,
     SCHEMA_ID,
     THEMES,
+    ModelChoices,
     canonical_language_tag,
     load_schema,
 )
@@ -303,6 +304,22 @@ HEAD = 'title = "T"\nlanguages = ["en"]\n'
         (HEAD + "room = []\n" + SELECT, "/room", "minItems"),
         (HEAD + SELECT + "when = 2026-01-01T00:00:00Z\n", "/select/when", "additionalProperties"),
         (HEAD + SELECT + "subjects = [2026-01-01]\n", "/select/subjects/0", "type"),
+        (HEAD + SELECT + "[models]\nface_budget = 3\n", "/models/face_budget", "minimum"),
+        (HEAD + SELECT + "[models]\nface_budget = 5000001\n", "/models/face_budget", "maximum"),
+        (HEAD + SELECT + "[models]\nface_budget = 1.5\n", "/models/face_budget", "type"),
+        (HEAD + SELECT + '[models]\ndecimate = "no"\n', "/models/decimate", "type"),
+        (HEAD + SELECT + "[models]\nmax_texture_px = 8193\n", "/models/max_texture_px",
+         "maximum"),
+        (HEAD + SELECT + "[models]\nlod = 2\n", "/models/lod", "additionalProperties"),
+        (HEAD + SELECT + '[models.item."Qm"]\nface_budget = 10\n', "/models/item/Qm", "cid"),
+        (HEAD + SELECT + '[models.item."0x12"]\nface_budget = 10\n', "/models/item/0x12",
+         "item-key"),
+        (HEAD + SELECT + f'[models.item."{KEY}"]\n', f"/models/item/{KEY}", "minProperties"),
+        (HEAD + SELECT + f'[models.item."{KEY}"]\nfaces = 9\n', f"/models/item/{KEY}/faces",
+         "additionalProperties"),
+        (HEAD + SELECT + f'[models.item."{KEY}"]\nface_budget = 9\n'
+         f'[models.item."0x{"AB" * 32}"]\nface_budget = 8\n', f"/models/item/0x{'AB' * 32}",
+         "duplicate-item"),
     ],
 )  # fmt: skip
 def test_every_invalid_shape_names_its_field_and_rule(text: str, pointer: str, rule: str) -> None:
@@ -586,3 +603,35 @@ def test_any_text_is_a_spec_or_the_invalid_spec_error(text: str | bytes) -> None
     except InvalidExhibitSpec as error:
         assert error.problems
     reached()
+
+
+def test_model_choices_reach_each_item_by_key_over_cid_over_the_exhibit() -> None:
+    spec = parse_spec(
+        HEAD
+        + SELECT
+        + "[models]\nface_budget = 20000\ndecimate = false\n"
+        + f'[models.item."{CID_V1}"]\nface_budget = 30000\nmax_texture_px = 512\n'
+        + f'[models.item."0x{"AB" * 32}"]\nface_budget = 40000\n'
+    )
+    other = "0x" + "cd" * 32
+    assert spec.models.for_item(other, "bafyother") == ModelChoices(20000, False, None)
+    # Its CID's entry over the exhibit's values; its key's entry over both (key in lower case).
+    assert spec.models.for_item(other, CID_V1) == ModelChoices(30000, False, 512)
+    assert spec.models.for_item(KEY, CID_V1) == ModelChoices(40000, False, 512)
+    document = spec.to_json()
+    assert document["models"] == {
+        "face_budget": 20000,
+        "decimate": False,
+        "item": {
+            CID_V1: {"face_budget": 30000, "max_texture_px": 512},
+            KEY: {"face_budget": 40000},
+        },
+    }
+    assert parse_spec(to_toml(document)).spec_id == spec.spec_id
+
+
+def test_a_spec_without_models_keeps_its_form_and_id() -> None:
+    plain = parse_spec(HEAD + SELECT)
+    assert "models" not in plain.to_json()
+    assert plain.models == ModelChoices()
+    assert parse_spec(HEAD + SELECT + "[models]\nface_budget = 9\n").spec_id != plain.spec_id

@@ -356,7 +356,7 @@ def _signature_edits() -> list[tuple[str, Any, str]]:
         ("terms_version", "2", "not an integer"),
         ("terms_version", True, "not an integer"),
         ("terms_version", 2**32, "not an integer"),
-        ("action", "RegisterItem", "is not one of"),
+        ("action", "CreateCommunity", "is not one of"),
         ("type", "heritage/consent-request", "not a consent signature file"),
         ("extra", 1, "unexpected \\['extra'\\]"),
     ]
@@ -419,7 +419,7 @@ def _request_edits() -> list[tuple[tuple[str, ...], Any, str]]:
         (("typed_data", "message", "extra"), 1, "has exactly"),
         (("typed_data", "domain", "name"), "Other Registry", "typed_data differs"),
         (("typed_data", "types", "SetTerms"), [], "typed_data differs"),
-        (("typed_data", "primaryType"), "RegisterItem", "primaryType is 'RegisterItem'"),
+        (("typed_data", "primaryType"), "CreateCommunity", "primaryType is 'CreateCommunity'"),
         (("typed_data", "domain", "verifyingContract"), "0x12", "not an Ethereum address"),
         (("batch",), {"root": "0x" + "00" * 32}, "batch is not"),
         (("item",), "", "not a CID or item key"),

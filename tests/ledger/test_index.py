@@ -25,7 +25,7 @@ from web3.contract import Contract
 from contracts import load_artifact
 from ledger.chain import community_id
 from ledger.consent import Domain, TypedData, pack_signatures, sign
-from ledger.errors import ChainUnavailable, IndexSchemaMismatch, NotFound
+from ledger.errors import ChainUnavailable, IndexSchemaMismatch, NotFound, UsageError
 from ledger.index import EVENT_TABLES, EventIndex, Web3Reader
 from ledger.ipfs.cid import RAW, Cid
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
@@ -545,6 +545,41 @@ def test_sync_indexes_every_event_with_its_block_and_transaction(
             index.item(b32("never registered"))
         with pytest.raises(NotFound):
             index.community(b32("no such community"))
+
+
+def test_the_public_queries_answer_from_the_events_the_chain_emitted(
+    chain: LocalChain, registry: Registry, tmp_path: Path
+) -> None:
+    world = populate(registry)
+    # What the chain says, from the transactions' receipts (not from the index).
+    emitted = sorted(
+        (int(log["blockNumber"]), int(log["logIndex"]))
+        for receipt in registry.receipts
+        for log in receipt["logs"]
+    )
+    with open_index(chain, tmp_path / "index.sqlite") as index:
+        index.sync()
+        assert index.community_ids() == [world.a.id, world.b.id]  # in creation order
+        every = index.events_after(-1, 0, len(emitted) + 10)
+        assert [(e.block_number, e.log_index) for e in every] == emitted
+        # Pages of three, each after the last one's cursor, give the same events in order.
+        paged: list[tuple[int, int]] = []
+        cursor = (-1, 0)
+        while page := index.events_after(*cursor, 3):
+            assert len(page) <= 3
+            paged += [(e.block_number, e.log_index) for e in page]
+            cursor = paged[-1]
+        assert paged == emitted
+        assert index.events_after(*emitted[-1], 5) == []
+        with pytest.raises(UsageError):
+            index.events_after(0, 0, -1)
+        # The listing's one statement: one row per event the listing reads, in chain order.
+        rows = index.registry_rows()
+        assert [(r[1], r[2]) for r in rows] == sorted((r[1], r[2]) for r in rows)
+        kinds = {r[0] for r in rows}
+        assert {"item", "derivative", "batch", "terms", "revoked", "described", "custody",
+                "created", "rotated"} <= kinds  # fmt: skip
+        assert len(rows) == len(every)  # every event kind the registry emits is one it reads
 
 
 def test_incremental_sync_and_rebuild_give_identical_tables(

@@ -21,6 +21,7 @@ from ledger.consent import (
     encode_signature,
     read_request,
     read_signature,
+    sealed_description_parts,
     sign_request,
     write_new_file,
 )
@@ -206,11 +207,32 @@ def test_batch_items_carry_their_own_descriptions(registrar: Registry, tmp_path:
         assert claim.kind == "batch-item"
         found = latest_description(registrar.reader, claim)
         assert found == (None if expected is None else (expected, 1))
-    # An item of a batch has no record of its own: no correction.
-    first = described[0]
-    assert first is not None
-    with pytest.raises(UsageError, match="item of a batch"):
-        registrar.descriptions.describe(str(batch.items[0].cid), first, keys)
+    # An item of a batch is corrected by its leaf (proven against the batch's root), online
+    # and offline, each item on its own; a whole batch has no description to correct.
+    first, second, third = (str(e.cid) for e in batch.items)
+    corrected = description_from_json(description("Item 0, corrected"))
+    published = registrar.descriptions.describe(first, corrected, keys)
+    assert published.version == 2
+    assert latest_description(registrar.reader, registrar.reader.resolve(first)) == (corrected, 2)
+    assert latest_description(registrar.reader, registrar.reader.resolve(second)) == (
+        described[1], 1,
+    )  # fmt: skip
+    assert "DescriptionSet" in [e.event for e in registrar.items.history(first)]
+    assert "DescriptionSet" not in [e.event for e in registrar.items.history(second)]
+    offline = description("Item 2, described at last")
+    request = registrar.descriptions.request(
+        third, write_description(tmp_path / "d3.json", offline)
+    )
+    read, signed = _round_trip(request, tmp_path, *_holders(registrar, community)[:1])
+    third_claim = registrar.reader.resolve(third)
+    assert (read.batch_root, read.batch_item) == (batch.batch, third_claim.content)
+    assert registrar.consent.submit(read, signed).to_json()["version"] == 2
+    found = latest_description(registrar.reader, registrar.reader.resolve(third))
+    assert found == (description_from_json(offline), 2)
+    [version_1, version_2] = description_history(registrar.reader, registrar.reader.resolve(first))
+    assert (version_1.description, version_2.description) == (described[0], corrected)
+    with pytest.raises(UsageError, match="whole batch"):
+        registrar.descriptions.describe("0x" + batch.batch.hex(), corrected, keys)
 
 
 def _open_sealed_metadata(registrar: Registry, item: str, holder: str) -> dict[str, Any]:
@@ -263,9 +285,6 @@ def test_a_sealed_items_description_is_sealed_with_its_metadata(
     # A correction is sealed with the item: only ciphertext is stored, and named on chain.
     second = description(canary + " corrected")
     before = sent(registrar)
-    with pytest.raises(UsageError, match="offline"):
-        registrar.descriptions.request(item, write_description(tmp_path / "d2.json", second))
-    assert sent(registrar) == before
     published = registrar.descriptions.describe(item, description_from_json(second), keys)
     assert published.version == 2 and sent(registrar) == before + 1
     block = registrar.node.block_get(Cid.parse(published.description_cid))
@@ -287,6 +306,47 @@ def test_a_sealed_items_description_is_sealed_with_its_metadata(
     assert latest_description(registrar.reader, claim) is None
     [version] = description_history(registrar.reader, claim)
     assert (version.version, version.sealed, version.description) == (2, True, None)
+
+    # Offline: the request is sealed when it is made (the content key opened with a
+    # keyholder's encryption key here); the file holds the sealed bytes and the envelope only,
+    # and each signer opens it with their own key to read what they sign.
+    third = description(canary + " third")
+    with pytest.raises(UsageError, match="--opener"):
+        registrar.descriptions.request(item, write_description(tmp_path / "d3.json", third))
+    request = registrar.descriptions.request(
+        item, write_description(tmp_path / "d3.json", third), keys=keys
+    )
+    read, signed = _round_trip(request, tmp_path, *_holders(registrar, community)[:1])
+    assert read.sealed and read.version == 3
+    request_bytes = encode_request(read)
+    assert canary.encode() not in request_bytes and b"third" not in request_bytes
+    sealed, envelope_document, item_key = sealed_description_parts(read.document or {}, "r")
+    pair = load_encryption_key(registrar.settings, holders[0], PASSPHRASE)
+    opened_key = crypto.unwrap(
+        crypto.Envelope.from_document(envelope_document), pair, item_key
+    )
+    assert unseal_description(sealed, opened_key, "r") == description_from_json(third)
+    block_before = registrar.session.w3.eth.block_number
+    submitted = registrar.consent.submit(read, signed).to_json()
+    assert submitted["version"] == 3
+    stored = registrar.node.block_get(Cid.parse(submitted["description_cid"]))
+    assert stored == sealed  # the sealed bytes alone are stored and named on chain
+    # Never in plaintext: not in any file of the data directory (node blocks, index, pins)
+    # nor in any transaction or log on chain since the request was made.
+    for path in registrar.settings.data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert canary.encode() not in data and canary.encode("unicode_escape") not in data
+    w3 = registrar.session.w3
+    for number in range(block_before + 1, w3.eth.block_number + 1):
+        block_data = w3.eth.get_block(number, full_transactions=True)
+        for tx in block_data["transactions"]:
+            assert not isinstance(tx, bytes)
+            assert canary.encode() not in bytes(tx["input"])
+            for log in w3.eth.get_transaction_receipt(tx["hash"])["logs"]:
+                assert canary.encode() not in bytes(log["data"])
+    [_, version_3] = description_history(registrar.reader, claim)
+    assert (version_3.version, version_3.sealed, version_3.description) == (3, True, None)
 
 
 # ---- offline consent -------------------------------------------------------------------------

@@ -4,7 +4,6 @@ requests made as a client would make them."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from api.app import create_app
 from api.http.auth import sign_request
 from api.http.events import close_streams
 from api.http.limits import ApiLimits
+from api.listen import listening_socket
 from ledger.settings import Settings
 
 __all__ = ["get_json", "served_api", "signed_headers"]
@@ -32,8 +32,7 @@ def served_api(
 ) -> Iterator[str]:
     """The API of ``settings`` under uvicorn on a free loopback port; its base URL.
     ``configure`` is given the app before it is served."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     app = create_app(settings, limits=limits)
     if configure is not None:

@@ -397,9 +397,7 @@ def test_a_terms_request_carries_the_document_sent(client: httpx.Client, world: 
     _error(refused, 400, "invalid_terms")
 
 
-def test_a_description_set_through_consent_over_the_api(
-    client: httpx.Client, world: World
-) -> None:
+def test_a_description_set_through_consent_over_the_api(client: httpx.Client, world: World) -> None:
     import json
 
     from ledger.consent.files import encode_signature, parse_request

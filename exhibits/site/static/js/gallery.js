@@ -147,7 +147,7 @@ class Gallery {
       `3D gallery: ${this.doc.title}. Arrow keys or W A S D to walk, drag to look, ` +
         'click an item to open its page. The list of items below holds the same items.',
     );
-    this.container.append(canvas);
+    this.container.replaceChildren(canvas); // in place of the loading line
 
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(theme.background);
@@ -202,6 +202,9 @@ class Gallery {
     this.resize();
     new ResizeObserver(() => this.resize()).observe(this.container);
     this.renderer.setAnimationLoop(() => this.frame());
+    // The rooms are drawn now, not at the next animation frame: a page shot as soon as the
+    // gallery is built shows them (models and pictures appear as they arrive).
+    this.frame();
     this.offerXR();
   }
 
@@ -518,6 +521,13 @@ async function start() {
     container.dataset.state = 'unavailable';
     return;
   }
+  // Until the gallery draws (it fetches gallery.json, then builds the rooms), the box says
+  // so: a headless screenshot taken at the page's load event showed it blank, as if broken.
+  container.dataset.state = 'loading';
+  const status = document.createElement('p');
+  status.className = 'gallery-status';
+  status.textContent = 'Loading the 3D gallery…';
+  container.replaceChildren(status);
   const base = new URL(document.baseURI);
   const source = new URL(container.dataset.gallery || 'gallery.json', base);
   try {
@@ -532,6 +542,7 @@ async function start() {
     window.heritageGallery = gallery;
   } catch (error) {
     container.dataset.state = 'unavailable';
+    container.replaceChildren();
     console.warn(`gallery: ${error.message}`);
   }
 }

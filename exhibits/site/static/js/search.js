@@ -34,6 +34,19 @@ export function matches(item, text, filters) {
   return words.every((word) => hay.includes(word));
 }
 
+// The page's interface words (exhibits/ui_text.py), in the site's language: the page data
+// `<script type="application/json" id="ui-text">`; English when a page has none.
+function uiWord(key, fallback) {
+  const node = document.getElementById('ui-text');
+  if (!node) return fallback;
+  try {
+    const words = JSON.parse(node.textContent || '{}');
+    return typeof words[key] === 'string' ? words[key] : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
 async function start() {
   const form = document.getElementById('search');
   const list = document.getElementById('item-list');
@@ -52,7 +65,7 @@ async function start() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     index = await response.json();
   } catch (error) {
-    if (count) count.textContent = 'Search is unavailable: the search index could not be loaded.';
+    if (count) count.textContent = uiWord('search.unavailable', 'Search is unavailable: the search index could not be loaded.');
     return;
   }
   const byId = new Map((index.items || []).map((item) => [item.id, item]));
@@ -71,8 +84,8 @@ async function start() {
     }
     if (count) {
       count.textContent = shown === rows.length
-        ? `${rows.length} ${rows.length === 1 ? 'item' : 'items'}`
-        : `${shown} of ${rows.length} items match`;
+        ? `${rows.length} ${rows.length === 1 ? uiWord('search.item', 'item') : uiWord('search.items', 'items')}`
+        : `${shown} ${uiWord('search.of', 'of')} ${rows.length} ${uiWord('search.match', 'items match')}`;
     }
     document.dispatchEvent(new CustomEvent('heritage:search', { detail: { shown } }));
   }

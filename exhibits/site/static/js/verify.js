@@ -3,6 +3,8 @@
 //
 // The CID is the one `heritage cid` (and Kubo with raw leaves) gives: 256 KiB chunks as raw
 // leaves, a balanced DAG of dag-pb nodes with at most 174 links, CIDv1, SHA-256, base32.
+// `unixfsCid(data, { cidVersion: 0 })` gives Kubo's older default instead (dag-pb leaves,
+// CIDv0 in base58btc), for the API's verify page; the proofs check here uses CIDv1 only.
 // SHA-256 comes from WebCrypto in a secure context (https, localhost) and from the bundled
 // sha256.js elsewhere (WebCrypto is absent there).
 
@@ -43,8 +45,36 @@ function concat(parts) {
   return out;
 }
 
-function cidBytes(codec, digest) {
+// The binary CID: for CIDv0 (dag-pb only) the bare multihash.
+function cidBytes(codec, digest, version = 1) {
+  if (version === 0) return concat([new Uint8Array([SHA2_256, digest.length]), digest]);
   return concat([new Uint8Array([0x01, ...varint(codec), SHA2_256, digest.length]), digest]);
+}
+
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
+
+// Base58btc (the Bitcoin alphabet, no prefix): how a CIDv0 is written.
+export function base58(bytes) {
+  const digits = [];
+  for (const byte of bytes) {
+    let carry = byte;
+    for (let i = 0; i < digits.length; i++) {
+      carry += digits[i] * 256;
+      digits[i] = carry % 58;
+      carry = Math.floor(carry / 58);
+    }
+    while (carry > 0) {
+      digits.push(carry % 58);
+      carry = Math.floor(carry / 58);
+    }
+  }
+  let out = '';
+  for (const byte of bytes) {
+    if (byte !== 0) break;
+    out += '1';
+  }
+  for (let i = digits.length - 1; i >= 0; i--) out += BASE58[digits[i]];
+  return out;
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -94,16 +124,33 @@ function internalNode(children) {
   return { block: concat(parts), filesize };
 }
 
-// The CID (string) of `data` as one UnixFS file.
+// A dag-pb leaf: PBNode{Data: UnixFS{type File, the chunk (when not empty), its size}}.
+function leafNode(chunk) {
+  const head = [...field(1, 0), 2];
+  const data = chunk.length > 0 ? [...field(2, 2), ...varint(chunk.length)] : [];
+  const tail = [...field(3, 0), ...varint(chunk.length)];
+  const unixfs = concat([new Uint8Array([...head, ...data]), chunk, new Uint8Array(tail)]);
+  return bytesField(1, unixfs);
+}
+
+// The CID (string) of `data` as one UnixFS file: CIDv1 with raw leaves unless `options` says
+// `cidVersion: 0` (dag-pb leaves) or `rawLeaves: false`.
 export async function unixfsCid(data, options = {}) {
   const digest = options.digest || digestFunction();
   const chunkSize = options.chunkSize || CHUNK_SIZE;
   const maxLinks = options.maxLinks || MAX_LINKS;
+  const version = options.cidVersion === 0 ? 0 : 1;
+  const rawLeaves = version === 1 && options.rawLeaves !== false;
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   let level = [];
   for (let offset = 0; offset < bytes.length || offset === 0; offset += chunkSize) {
     const chunk = bytes.subarray(offset, Math.min(offset + chunkSize, bytes.length));
-    level.push({ cid: cidBytes(RAW, await digest(chunk)), tsize: chunk.length, filesize: chunk.length });
+    if (rawLeaves) {
+      level.push({ cid: cidBytes(RAW, await digest(chunk)), tsize: chunk.length, filesize: chunk.length });
+    } else {
+      const block = leafNode(chunk);
+      level.push({ cid: cidBytes(DAG_PB, await digest(block), version), tsize: block.length, filesize: chunk.length });
+    }
     if (bytes.length === 0) break;
   }
   while (level.length > 1) {
@@ -112,11 +159,11 @@ export async function unixfsCid(data, options = {}) {
       const children = level.slice(start, start + maxLinks);
       const { block, filesize } = internalNode(children);
       const tsize = block.length + children.reduce((sum, child) => sum + child.tsize, 0);
-      next.push({ cid: cidBytes(DAG_PB, await digest(block)), tsize, filesize });
+      next.push({ cid: cidBytes(DAG_PB, await digest(block), version), tsize, filesize });
     }
     level = next;
   }
-  return cidString(level[0].cid);
+  return version === 0 ? base58(level[0].cid) : cidString(level[0].cid);
 }
 
 // Whether a file's import settings are the ones this page can recompute.
@@ -168,6 +215,23 @@ const WORDS = {
   unsupported: 'not checked: its import settings cannot be recomputed in this page',
 };
 
+// The page's interface words (exhibits/ui_text.py), in the site's language: the page data
+// `<script type="application/json" id="ui-text">`; the English above when a page has none.
+function uiWord(key, fallback) {
+  const node = typeof document !== 'undefined' ? document.getElementById('ui-text') : null;
+  if (!node) return fallback;
+  try {
+    const words = JSON.parse(node.textContent || '{}');
+    return typeof words[key] === 'string' ? words[key] : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function word(status) {
+  return uiWord(`verify.${status}`, WORDS[status]);
+}
+
 function show(output, lines) {
   output.replaceChildren();
   for (const line of lines) {
@@ -185,17 +249,17 @@ function start() {
   if (!button || !output) return;
   button.addEventListener('click', async () => {
     button.disabled = true;
-    show(output, [{ status: 'working', text: 'checking…' }]);
+    show(output, [{ status: 'working', text: uiWord('verify.checking', 'checking…') }]);
     try {
       const proofsUrl = new URL(button.dataset.proofs, document.baseURI);
       const results = await verifyItem(proofsUrl, button.dataset.item);
-      const lines = results.map((r) => ({ status: r.status, text: `${r.name}: ${WORDS[r.status]}` }));
+      const lines = results.map((r) => ({ status: r.status, text: `${r.name}: ${word(r.status)}` }));
       const bad = results.filter((r) => r.status !== 'verified').length;
       output.dataset.status = bad === 0 && results.length > 0 ? 'verified' : 'mismatch';
       show(output, lines);
     } catch (error) {
       output.dataset.status = 'error';
-      show(output, [{ status: 'error', text: `could not verify: ${error.message}` }]);
+      show(output, [{ status: 'error', text: `${uiWord('verify.error', 'could not verify')}: ${error.message}` }]);
     } finally {
       button.disabled = false;
     }
