@@ -4,8 +4,9 @@
 #                   npm packages (npm ci) and Debian chromium; idempotent
 #   make test       lint + typecheck + pytest (TEST_WORKERS=2 pytest-xdist workers)
 #   make test-deep  make test with many more Hypothesis examples (HYPOTHESIS_PROFILE=deep:
-#                   every property test's full count, see tests/hypothesis_profiles.py),
-#                   then make mutate
+#                   every property test's full count, see tests/hypothesis_profiles.py;
+#                   Schemathesis: 1,000 examples per API operation and its stateful run),
+#                   then the soak (bench/soak.py, SOAK_CYCLES cycles), then make mutate
 #   make mutate     mutation testing (cosmic-ray) of the security-critical modules, each
 #                   against its own tests; kill rate per module in build/mutation/
 #                   (one target: make mutate MUTATE_ARGS=policy; see docs/testing.md)
@@ -34,6 +35,8 @@ BENCH_ARGS ?=
 # pytest-xdist workers of `make test` (each starts its own anvil); 0 runs in one process.
 TEST_WORKERS ?= 2
 MUTATE_ARGS ?=
+# add → pin → register → build cycles of the soak in `make test-deep` (bench/soak.py).
+SOAK_CYCLES ?= 1000
 DEMO_ARGS ?=
 
 # The stamp normally only follows its inputs. When something it installs has
@@ -102,9 +105,12 @@ test: install
 	exit $$rc
 
 # The same as `make test`, with the deep Hypothesis profile (ten times the default examples
-# where a test sets no count, each test's full count where it does), then mutation testing.
+# where a test sets no count, each test's full count where it does; the API's Schemathesis
+# runs 1,000 examples per operation and mode, and 200 stateful sequences), then the bounded
+# soak (fails on a corrupt block or a temporary file left behind), then mutation testing.
 test-deep: install
 	HYPOTHESIS_PROFILE=deep $(MAKE) test
+	$(BIN)/python bench/soak.py --cycles $(SOAK_CYCLES)
 	$(MAKE) mutate
 
 # Never part of `make test`: it runs each module's tests once per mutant (tens of minutes).

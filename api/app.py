@@ -51,6 +51,7 @@ def create_app(
         try:
             yield
         finally:
+            events.close_streams(_app)
             service.close()
             nonces.close()
 

@@ -1,6 +1,6 @@
 """``heritage serve``: the HTTP API (:func:`api.app.create_app`) under uvicorn."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,8 +24,18 @@ def serve_command(
     import uvicorn
 
     from api.app import create_app
+    from api.http.events import close_streams
 
     settings = load_settings()
     app = create_app(settings)
     err.print(f"api: http://{host}:{port}/ (data directory {settings.data_dir})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+    class Server(uvicorn.Server):
+        """uvicorn, ending the open event streams as soon as it is told to stop (it waits
+        for every connection to end before it shuts the app down)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            close_streams(app)
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()

@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.http.auth import sign_request
+from api.http.events import close_streams
 from api.http.limits import ApiLimits
 from api.listen import listening_socket
 from ledger.settings import Settings
@@ -23,13 +25,19 @@ __all__ = ["get_json", "served_api", "signed_headers"]
 
 
 @contextmanager
-def served_api(settings: Settings, limits: ApiLimits | None = None) -> Iterator[str]:
-    """The API of ``settings`` under uvicorn on a free loopback port; its base URL."""
+def served_api(
+    settings: Settings,
+    limits: ApiLimits | None = None,
+    configure: Callable[[FastAPI], None] | None = None,
+) -> Iterator[str]:
+    """The API of ``settings`` under uvicorn on a free loopback port; its base URL.
+    ``configure`` is given the app before it is served."""
     sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings, limits=limits), log_level="warning", lifespan="on", access_log=False
-    )
+    app = create_app(settings, limits=limits)
+    if configure is not None:
+        configure(app)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -42,6 +50,7 @@ def served_api(settings: Settings, limits: ApiLimits | None = None) -> Iterator[
             threading.Event().wait(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:
+        close_streams(app)  # open event streams end, so that uvicorn's shutdown does not wait
         server.should_exit = True
         thread.join(timeout=30)
 
