@@ -10,6 +10,7 @@ import mod`` is an arrow to that module; ``from pkg import name`` is an arrow to
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -164,3 +165,17 @@ def test_every_module_and_class_stays_readable_whole() -> None:
                 if length > MAX_CLASS_LINES:
                     too_big.append(f"{path.relative_to(REPO)}: class {node.name}, {length} lines")
     assert too_big == []
+
+
+def test_no_module_reaches_into_another_objects_private_state() -> None:
+    # `index._db`-style reads outside the object's own class bind callers to its storage:
+    # they call its public queries instead (ledger.index.queries serves the listing and the API).
+    pattern = re.compile(r"\b(?!self\b|cls\b)[A-Za-z_][A-Za-z0-9_]*\._(?:db|conn|connection)\b")
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for package in PACKAGES
+        for path in sorted((REPO / package).rglob("*.py"))
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

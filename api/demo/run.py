@@ -389,8 +389,13 @@ def start_services(build: DemoBuild, host: str = "127.0.0.1") -> Iterator[Servic
     try:
         from api.app import create_app
 
+        from api.http.events import close_streams
+
         port = build.ports["api"].port
-        services._stops.append(_uvicorn(create_app(build.settings), host, port))
+        app = create_app(build.settings)
+        services._stops.append(_uvicorn(app, host, port))
+        # Stops run last first: open event streams end before uvicorn waits for connections.
+        services._stops.append(lambda: close_streams(app))
         services.urls["api"] = f"http://{host}:{port}/"
         site = make_server(build.site, host, build.ports["exhibit"].port)
         thread = threading.Thread(target=site.serve_forever, daemon=True)

@@ -29,8 +29,6 @@ from api.http.errors import error_responses
 from api.http.schemas import EventOut, EventPage
 from api.http.service import Service
 from ledger.errors import HeritageError, UsageError
-from ledger.index.queries import _entry
-from ledger.index.schema import EVENT_TABLES
 
 __all__ = ["STREAM_BATCH", "StreamSettings", "close_streams", "router"]
 
@@ -56,32 +54,20 @@ def _page(
     service: Service, after: tuple[int, int], limit: int, *, sync: bool = True
 ) -> dict[str, Any]:
     with service.registry() as registry, registry.reader.event_index(sync=sync) as index:
-        rows: list[tuple[int, int, Any]] = []
-        for event, (table, _) in EVENT_TABLES.items():
-            cursor = index._db.execute(
-                f"SELECT * FROM {table} WHERE block_number > ? OR "  # noqa: S608 - constant names
-                "(block_number = ? AND log_index > ?) ORDER BY block_number, log_index LIMIT ?",
-                (after[0], after[0], after[1], limit + 1),
-            )
-            names = [d[0] for d in cursor.description]
-            for values in cursor.fetchall():
-                row = dict(zip(names, values, strict=True))
-                entry = _entry(event, row)
-                rows.append((entry.block_number, entry.log_index, entry))
-        head = index._db.execute("SELECT last_block FROM sync_state").fetchone()
-    rows.sort(key=lambda r: (r[0], r[1]))
-    page = rows[:limit]
+        found = index.events_after(after[0], after[1], limit + 1)
+        head = index.last_indexed_block()
+    page = found[:limit]
     events = []
-    for _, _, entry in page:
+    for entry in page:
         data = entry.to_json()
         data.pop("block_hash", None)
         events.append(data)
-    more = len(rows) > limit
+    more = len(found) > limit
     last = page[-1] if page else None
     return {
         "events": events,
-        "next": f"{last[0]}.{last[1]}" if more and last is not None else None,
-        "head": None if head is None or head[0] is None else int(head[0]),
+        "next": f"{last.block_number}.{last.log_index}" if more and last is not None else None,
+        "head": head,
     }
 
 
