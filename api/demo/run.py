@@ -388,7 +388,6 @@ def start_services(build: DemoBuild, host: str = "127.0.0.1") -> Iterator[Servic
     services = Services()
     try:
         from api.app import create_app
-
         from api.http.events import close_streams
 
         port = build.ports["api"].port
