@@ -231,13 +231,13 @@ def _boxes(px: FloatArray, size: int) -> tuple[IntArray, IntArray, IntArray, Int
         y0s.append(gy.ravel())
         x1s.append(np.minimum(gx.ravel() + _TILE, high[face, 0] + 1))
         y1s.append(np.minimum(gy.ravel() + _TILE, high[face, 1] + 1))
-    face = np.concatenate(faces)
+    every = np.concatenate(faces)
     x0 = np.clip(np.concatenate(x0s), 0, size)
     y0 = np.clip(np.concatenate(y0s), 0, size)
     width = np.clip(np.concatenate(x1s), 0, size) - x0
     height = np.clip(np.concatenate(y1s), 0, size) - y0
     seen = (width > 0) & (height > 0)
-    return face[seen], x0[seen], y0[seen], width[seen], height[seen]
+    return every[seen], x0[seen], y0[seen], width[seen], height[seen]
 
 
 def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
