@@ -90,8 +90,10 @@ def main() -> None:
         "vertex_matmul_wall_s": round(base_wall, 4),
         "png_bytes": len(first),
     }
-    print(f"poster of {len(faces):,} faces at {args.size} px: {poster_cpu:.3f} s CPU "
-          f"(render {render_cpu:.3f} s, PNG {png_cpu:.3f} s); baseline {base_cpu:.4f} s")  # fmt: skip
+    print(
+        f"poster of {len(faces):,} faces at {args.size} px: {poster_cpu:.3f} s CPU "
+        f"(render {render_cpu:.3f} s, PNG {png_cpu:.3f} s); baseline {base_cpu:.4f} s"
+    )
     sys.stdout.write(json.dumps(result) + "\n")
 
 
