@@ -152,23 +152,22 @@ class DerivationCache:
 
     def load(self, master_cid: Cid, settings: Mapping[str, Any]) -> Derivation | None:
         """The intact entry, or ``None`` (a broken entry is deleted and counted as corrupt)."""
-        where = self.entry_dir(master_cid, settings)
+        digest = _settings_digest(settings)
+        where = self.root / str(master_cid) / digest
         if not where.is_dir():
             return None
-        derivation = self._read(where, master_cid, settings)
+        derivation = self._read(where, master_cid, digest)
         if derivation is None:
             self.stats.corrupt += 1
             shutil.rmtree(where, ignore_errors=True)
         return derivation
 
-    def _read(self, where: Path, master_cid: Cid, settings: Mapping[str, Any]) -> Derivation | None:
+    def _read(self, where: Path, master_cid: Cid, digest: str) -> Derivation | None:
         try:
             record = DerivationRecord.from_json(json.loads((where / _RECORD).read_bytes()))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if record.master_cid != master_cid or (
-            _settings_digest(record.settings) != _settings_digest(settings)
-        ):
+        if record.master_cid != master_cid or _settings_digest(record.settings) != digest:
             return None
         files: list[DerivedFile] = []
         for output in record.outputs:

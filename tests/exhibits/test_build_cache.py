@@ -539,3 +539,20 @@ def test_hashes_answer_only_for_the_very_bytes_hashed() -> None:
     hashes.note_cid(mutable, cid)  # type: ignore[arg-type]
     assert hashes.known_cid(mutable) is None  # type: ignore[arg-type]  # never noted: may change
     assert site_environment() is site_environment()  # one environment per process
+
+
+def test_settings_digests_computed_once_are_the_canonical_ones() -> None:
+    from exhibits.derive.cache import _settings_digest
+    from exhibits.derive.records import settings_digest
+
+    for settings in (
+        {"max_px": 2048, "quality": 85},
+        {"quality": 85, "max_px": 2048},  # another key order: the same settings
+        {"max_px": 2048.5, "quality": 85},
+        {"max_px": True, "quality": 85},  # true is not 1 in JSON
+        {"max_px": 1, "quality": 85},
+        {"name": "é\u2028", "nested": {"b": [1, 2], "a": None}},
+    ):
+        assert _settings_digest(settings) == settings_digest(settings)
+        assert _settings_digest(settings) == _settings_digest(dict(settings))  # remembered
+    assert _settings_digest({"max_px": True}) != _settings_digest({"max_px": 1})
