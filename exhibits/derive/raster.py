@@ -14,8 +14,9 @@ leaves a hole.
 The background is transparent, so the poster sits on any theme. Edges are smoothed by rendering
 at ``supersample`` times the size and averaging (premultiplied, so edges do not darken).
 
-Rasterisation is vectorised: every triangle's bounding box (split into tiles when large) is a
-batch of candidate pixels; barycentric weights decide coverage and depth; each candidate is folded
+Rasterisation is vectorised: every triangle's pixel box is cut into 8-pixel squares, those
+wholly outside the triangle are skipped, and squares of one shape are done together, the edge
+functions computed per row and per column; barycentric weights decide coverage and depth; each candidate is folded
 into one integer key per pixel (depth, then face) and the largest key wins: the nearest face,
 and on equal depth the lower face index, so the order of work never changes the result.
 """
