@@ -17,8 +17,9 @@ at ``supersample`` times the size and averaging (premultiplied, so edges do not 
 Rasterisation is vectorised: every triangle's pixel box is cut into 8-pixel squares, those
 wholly outside the triangle are skipped, and squares of one shape are done together, the edge
 functions computed per row and per column; barycentric weights decide coverage and depth;
-each candidate is folded into one integer key per pixel (depth, then face) and the largest key wins: the nearest face,
-and on equal depth the lower face index, so the order of work never changes the result.
+each candidate is folded into one integer key per pixel (depth, then face) and the largest key
+wins: the nearest face, and on equal depth the lower face index, so the order of work never
+changes the result.
 """
 
 from __future__ import annotations
