@@ -267,7 +267,11 @@ def _cull(
     side) at all four of its outermost pixel centres by more than :data:`_SLACK` allows for
     rounding: it is affine, so it is then negative at every pixel centre of the square, and
     each of them fails the exact test anyway. Dropping changes the work, never the result."""
-    faces, x0s, y0s, widths, heights = boxes
+    every, x0_all, y0_all, width_all, height_all = boxes
+    small = (width_all <= _SUB) & (height_all <= _SUB)  # one square already: kept as it is
+    large = ~small
+    faces, x0s, y0s = every[large], x0_all[large], y0_all[large]
+    widths, heights = width_all[large], height_all[large]
     across = (widths + _SUB - 1) // _SUB
     down = (heights + _SUB - 1) // _SUB
     counts = across * down
@@ -292,7 +296,13 @@ def _cull(
                 beyond &= sign * _edge(p, q, x, y) < -slack
         outside |= beyond
     keep = ~outside
-    return face[keep], x0[keep], y0[keep], width[keep], height[keep]
+    return (
+        np.concatenate([every[small], face[keep]]),
+        np.concatenate([x0_all[small], x0[keep]]),
+        np.concatenate([y0_all[small], y0[keep]]),
+        np.concatenate([width_all[small], width[keep]]),
+        np.concatenate([height_all[small], height[keep]]),
+    )
 
 
 def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
