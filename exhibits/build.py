@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from exhibits.build_cache import FilesMemo, ScanMemo, scan_new
-from exhibits.derive.cache import DerivationCache
+from exhibits.derive.cache import DerivationCache, Hashes
 from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
 from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
@@ -365,12 +366,16 @@ def _site_files(
     chain: ChainRef,
     built_at: datetime,
     vendored: Mapping[str, bytes],
+    hashes: Hashes,
 ) -> dict[str, bytes]:
     """Every file :func:`exhibits.site.render.render_site` writes (its pages and data, and
-    the vendored assets), by path, and the marker: what a synced rebuild writes."""
+    the vendored assets), by path, and the marker: what a synced rebuild writes. ``hashes``:
+    the CIDs of derived files this build has computed (proofs.json needs them again)."""
+    from exhibits.proofs import proofs_document
     from exhibits.site.render import site_files
 
-    files = site_files(spec, choice.rooms, exhibited, chain, built_at=built_at)
+    proofs = functools.partial(proofs_document, hashes=hashes)
+    files = site_files(spec, choice.rooms, exhibited, chain, built_at=built_at, proofs=proofs)
     files.update(vendored)  # what copy_assets writes
     files[MARKER] = _MARKER_TEXT.encode("utf-8")
     return files
@@ -490,15 +495,15 @@ def build_exhibit(
     if render is None and caches:
         tick("rendering", 0, 1)
         vendored = _vendored(required=True)
-        files = _site_files(spec, choice, exhibited, chain, built_at, vendored)
-        synced = write_synced(site, files, kept / "sites")
+        files = _site_files(spec, choice, exhibited, chain, built_at, vendored, cache.hashes)
+        synced = write_synced(site, files, kept / "sites", cache.hashes)
         tick("rendering", 1, 1)
         lap("render")
         tick("scanning", 0, 1)
         try:
             scanned = scan_new(
                 synced.folder, secrets, ScanMemo(kept / "scan", secrets), synced.digests,
-                fixed=vendored,
+                fixed=vendored, hashes=cache.hashes,
             )  # fmt: skip
         except BaseException:
             discard(synced, site, kept / "sites")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from exhibits.derive.cache import DerivationCache
+from exhibits.derive.cache import DerivationCache, Hashes
 from exhibits.derive.records import DerivationRecord, DerivedFile
 from exhibits.model import Candidate, ItemFiles, Kind
 from exhibits.scan import Secret, check_clean
@@ -222,6 +222,7 @@ def scan_new(
     memo: ScanMemo | None,
     digests: Mapping[str, str] | None = None,
     fixed: Mapping[str, bytes] | None = None,
+    hashes: Hashes | None = None,
 ) -> int:
     """:func:`exhibits.scan.check_clean` of ``site`` against ``secrets``, skipping the files
     whose bytes ``memo`` holds as clean against the same secrets: the others are linked into
@@ -230,14 +231,16 @@ def scan_new(
     SHA-256 of files the caller has just written or checked (others are read and hashed).
     ``fixed``: the vendored files every site holds (:func:`exhibits.scan.scan`'s ``fixed``:
     searched for ids only); the memo tells such a file's clean bytes at that path apart from
-    the same bytes elsewhere, which are searched for everything."""
+    the same bytes elsewhere, which are searched for everything. ``hashes``: the build's
+    digests of bytes already hashed (``digests`` are its tokens, :meth:`Hashes.token`)."""
     files = _files(site) if memo is not None else None
     if memo is None or files is None:
         check_clean(site, secrets, fixed=fixed)
         return -1
     known = digests or {}
     digests = {name: known.get(name) or _sha256(path) for name, path in files.items()}
-    vendored = {name: hashlib.sha256(data).hexdigest() for name, data in (fixed or {}).items()}
+    book = hashes if hashes is not None else Hashes()
+    vendored = {name: book.token(data) for name, data in (fixed or {}).items()}
     tokens = {
         name: f"{digest}@{name}" if vendored.get(name) == digest else digest
         for name, digest in digests.items()

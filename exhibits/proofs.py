@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from exhibits.derive.cache import Hashes
 from exhibits.derive.records import file_cid
 from exhibits.model import ChainRef, Exhibited
 from ledger.documents import DEFAULT_IMPORT
@@ -66,12 +67,13 @@ def _transaction(item: str, value: str | None) -> str | None:
     return "0x" + digits.lower()
 
 
-def _item(exhibited: Exhibited) -> dict[str, Any]:
+def _item(exhibited: Exhibited, hashes: Hashes | None) -> dict[str, Any]:
     candidate = exhibited.candidate
     item = exhibited.item_id
     files = []
     for derived in exhibited.files.files:
-        if file_cid(derived.data) != derived.cid:
+        computed = file_cid(derived.data) if hashes is None else hashes.cid(derived.data)
+        if computed != derived.cid:
             raise UsageError(
                 f"item {item}: the derived file {derived.name} does not give its listed CID",
                 hint="derive it again (its cache entry may be damaged)",
@@ -116,9 +118,17 @@ def _item(exhibited: Exhibited) -> dict[str, Any]:
 
 
 def proofs_document(
-    chain: ChainRef, items: Sequence[Exhibited], *, built_at: datetime
+    chain: ChainRef,
+    items: Sequence[Exhibited],
+    *,
+    built_at: datetime,
+    hashes: Hashes | None = None,
 ) -> dict[str, Any]:
-    """The proofs document of these shown items (JSON values, deterministic: items by id)."""
+    """The proofs document of these shown items (JSON values, deterministic: items by id).
+
+    Every derived file's CID is computed from its bytes; ``hashes`` (the build's, from
+    :attr:`exhibits.derive.cache.DerivationCache.hashes`) answers for bytes it has already
+    hashed in this build, so no file is hashed twice."""
     by_id: dict[str, dict[str, Any]] = {}
     for exhibited in items:
         if exhibited.item_id in by_id:
@@ -126,7 +136,7 @@ def proofs_document(
                 f"item {exhibited.item_id} is listed twice",
                 hint="each shown claim is one item of the site",
             )
-        by_id[exhibited.item_id] = _item(exhibited)
+        by_id[exhibited.item_id] = _item(exhibited, hashes)
     return {
         "type": PROOFS_TYPE,
         "version": PROOFS_VERSION,

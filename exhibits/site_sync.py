@@ -23,6 +23,18 @@ a build is done, nothing the new site does not hold is in the copy.
 Anything unexpected (no manifest, a copy that is not ours, a file not as recorded) falls back
 to writing that file, or the whole site, afresh: the copy is never trusted beyond its manifest.
 A copy that earlier builds kept beside the site (``.<name>.heritage-previous``) is deleted.
+
+**What the file times are, and are not.** Whether a file of the copy holds the bytes the
+manifest says is decided without reading it: its size, modification time, inode *and change
+time* (``st_ctime_ns``) as recorded. Size, modification time and inode alone are a hint
+anybody can forge (write in place and set the time back with ``touch``); the change time is
+set by the kernel on every write, time change, rename-over or link, and no unprivileged call
+sets it back, so a file whose change time is as recorded has not been touched since (short of
+root or a clock set back, who could as well change the served site after the build). Even so
+the times decide only *whether to rewrite a file of the copy*; nothing that vouches for bytes
+rests on them: every derived file's CID in ``proofs.json`` is computed from the bytes read out
+of the derivation cache in this build, and the digests the scan memo compares are of the bytes
+the build holds in memory (:class:`exhibits.derive.cache.Hashes`), never of a file's times.
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from exhibits.derive.cache import Hashes
+
 __all__ = [
     "PREVIOUS_SUFFIX",
     "SyncedSite",
@@ -51,10 +65,12 @@ __all__ = [
 ]
 
 PREVIOUS_SUFFIX: Final = ".heritage-previous"
-_FORMAT: Final = 1
+_FORMAT: Final = 2  # 2: digest tokens (exhibits.derive.cache.Hashes.token) and change times
 
-#: path → (sha256 hex, size, mtime_ns, inode)
-Manifest = dict[str, tuple[str, int, int, int]]
+#: path → (digest token, size, mtime_ns, inode, ctime_ns)
+Manifest = dict[str, tuple[str, int, int, int, int]]
+#: (size, mtime_ns, inode, ctime_ns)
+Stat = tuple[int, int, int, int]
 
 
 def previous_of(site: Path) -> Path:
@@ -107,6 +123,11 @@ def forget(site: Path, cache: Path) -> None:
             _remove(copy)
 
 
+def _entry(value: list[object]) -> tuple[str, int, int, int, int]:
+    digest, size, mtime, inode, ctime = value
+    return str(digest), int(str(size)), int(str(mtime)), int(str(inode)), int(str(ctime))
+
+
 def _load_manifest(cache: Path, site: Path) -> Manifest:
     path = _manifest_path(cache, site)
     try:
@@ -117,7 +138,7 @@ def _load_manifest(cache: Path, site: Path) -> Manifest:
         check = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if value.get("check") != check:
             return {}
-        return {str(k): (str(v[0]), int(v[1]), int(v[2]), int(v[3])) for k, v in body.items()}
+        return {str(k): _entry(v) for k, v in body.items()}
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return {}
 
@@ -133,15 +154,16 @@ def _save_manifest(cache: Path, site: Path, manifest: Manifest) -> None:
     os.replace(temporary, path)
 
 
-def _stat(path: Path) -> tuple[int, int, int] | None:
-    """(size, modification time, inode) of a regular file (not a link); None otherwise."""
+def _stat(path: Path) -> Stat | None:
+    """(size, modification time, inode, change time) of a regular file (not a link); None
+    otherwise."""
     try:
         found = os.lstat(path)
     except OSError:
         return None
     if not stat.S_ISREG(found.st_mode):
         return None
-    return found.st_size, found.st_mtime_ns, found.st_ino
+    return found.st_size, found.st_mtime_ns, found.st_ino, found.st_ctime_ns
 
 
 def _put(folder: Path, relative: str, data: bytes) -> None:
@@ -200,13 +222,17 @@ class SyncedSite:
     digests: Mapping[str, str]
     written: frozenset[str]
     reused: bool
-    unchanged: Mapping[str, tuple[str, int, int, int]]  # the manifest entries of the others
+    unchanged: Mapping[str, tuple[str, int, int, int, int]]  # manifest entries of the others
 
 
-def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedSite:
+def write_synced(
+    site: Path, files: Mapping[str, bytes], cache: Path, hashes: Hashes | None = None
+) -> SyncedSite:
     """Write the site ``files`` (path → bytes, every file of it) into the copy of ``site``
     kept under ``cache``, changing only what differs from its manifest; a new folder (under
-    ``cache``, or beside the site when there is no copy) when there is no copy to reuse."""
+    ``cache``, or beside the site when there is no copy) when there is no copy to reuse.
+    ``hashes``: the build's digests of bytes it has hashed already (each file's digest token
+    is taken from it, else computed)."""
     with contextlib.suppress(FileNotFoundError):
         _remove(previous_of(site))  # an earlier build's copy beside the site
     cache.mkdir(parents=True, exist_ok=True)
@@ -224,9 +250,10 @@ def write_synced(site: Path, files: Mapping[str, bytes], cache: Path) -> SyncedS
     digests: dict[str, str] = {}
     written: set[str] = set()
     unchanged: Manifest = {}
+    book = hashes if hashes is not None else Hashes()
     for relative in sorted(files):
         data = files[relative]
-        digest = hashlib.sha256(data).hexdigest()
+        digest = book.token(data)
         digests[relative] = digest
         known = manifest.get(relative) if reused else None
         if known is not None and known[0] == digest and _stat(folder / relative) == known[1:]:
@@ -271,19 +298,21 @@ def swap(site: Path, synced: SyncedSite, cache: Path) -> None:
             if known is not None and _stat(copy / relative) == known[1:]:
                 manifest[relative] = known  # the old site's file is the new site's: linked
                 continue
-            found = _stat(site / relative)
-            if found is None:
+            if _stat(site / relative) is None:
                 continue
             _link(site / relative, copy / relative)
-            manifest[relative] = (digest, *found)
+            found = _stat(copy / relative)  # after the link: linking sets the change time
+            if found is not None:
+                manifest[relative] = (digest, *found)
         _prune(copy, set(synced.digests))
     else:
         os.rename(synced.folder, site)
         for relative, digest in synced.digests.items():
-            found = _stat(site / relative)
-            if found is not None:
+            if _stat(site / relative) is not None:
                 _link(site / relative, copy / relative)
-                manifest[relative] = (digest, *found)
+                found = _stat(copy / relative)  # after the link (see above)
+                if found is not None:
+                    manifest[relative] = (digest, *found)
     _save_manifest(cache, site, manifest)
 
 

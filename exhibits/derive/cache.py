@@ -10,10 +10,19 @@ master and these settings, and every output file hashes to the CID the record li
 else (a flipped byte, a missing file, a truncated record) counts in :attr:`CacheStats.corrupt`,
 is deleted, and the caller derives afresh. Entries are written to a temporary directory and
 renamed into place, so a crash leaves no half entry.
+
+**Hashed once.** Reading an entry back hashes each output to check its CID: that is the one
+time a build hashes a derived file. The cache notes each checked CID in its :class:`Hashes`
+(:attr:`DerivationCache.hashes`) under the very bytes object that was hashed, and the later
+stages (``proofs.json``, the synced site and the scan memo) ask it instead of hashing again. A
+note answers only for that object, never for other bytes of the same name, size or time: a
+changed file is always a new object, so it is hashed afresh.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import shutil
 import tempfile
@@ -26,7 +35,7 @@ from exhibits.derive.records import DerivationRecord, DerivedFile, file_cid, set
 from ledger.documents import canonical_json
 from ledger.ipfs.cid import Cid
 
-__all__ = ["CacheStats", "Derivation", "DerivationCache"]
+__all__ = ["CacheStats", "Derivation", "DerivationCache", "Hashes"]
 
 #: A derivation's lineage and its files, in the record's order.
 Derivation = tuple[DerivationRecord, tuple[DerivedFile, ...]]
@@ -43,6 +52,69 @@ class CacheStats:
     corrupt: int = 0  # entries found broken, deleted and derived again (also counted as misses)
 
 
+class Hashes:
+    """Digests of bytes objects hashed in this build, each kept with the object it was computed
+    from: a lookup answers only when handed that very object (``bytes`` cannot change, and the
+    reference held here keeps its ``id`` from being reused), so nothing is ever answered for
+    other bytes, whatever their path, size or time.
+
+    :meth:`cid` is a derived file's CID as computed from its bytes (:func:`file_cid`);
+    :meth:`token` is what the synced site and the scan memo compare: ``cid:<CID>`` when the
+    CID is known (as collision-resistant as SHA-256: a UnixFS DAG of SHA-256 hashes), else
+    the SHA-256 (hex) of the bytes, computed once per object."""
+
+    def __init__(self) -> None:
+        self._cids: dict[int, tuple[bytes, Cid]] = {}
+        self._sha256: dict[int, tuple[bytes, str]] = {}
+
+    def note_cid(self, data: bytes, cid: Cid) -> None:
+        """Note ``cid``, just computed from ``data`` itself (never from a record)."""
+        if type(data) is bytes:  # a bytearray could change after the note
+            self._cids[id(data)] = (data, cid)
+
+    def cid(self, data: bytes) -> Cid:
+        """The CID of ``data``: noted, or computed now."""
+        entry = self._cids.get(id(data))
+        if entry is not None and entry[0] is data:
+            return entry[1]
+        cid = file_cid(data)
+        self.note_cid(data, cid)
+        return cid
+
+    def known_cid(self, data: bytes) -> Cid | None:
+        """The CID noted for this very object, or None (nothing is computed)."""
+        entry = self._cids.get(id(data))
+        return entry[1] if entry is not None and entry[0] is data else None
+
+    def token(self, data: bytes) -> str:
+        """``cid:<CID>`` when noted, else the SHA-256 hex of ``data`` (computed once)."""
+        cid = self.known_cid(data)
+        if cid is not None:
+            return f"cid:{cid}"
+        entry = self._sha256.get(id(data))
+        if entry is not None and entry[0] is data:
+            return entry[1]
+        digest = hashlib.sha256(data).hexdigest()
+        if type(data) is bytes:
+            self._sha256[id(data)] = (data, digest)
+        return digest
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(settings_json: str) -> str:
+    return settings_digest(json.loads(settings_json))
+
+
+def _settings_digest(settings: Mapping[str, Any]) -> str:
+    """:func:`settings_digest`, computed once per distinct settings (every item of a kind
+    shares them; the canonical JSON is dear): keyed by their exact JSON text."""
+    try:
+        text = json.dumps(settings, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return settings_digest(settings)
+    return _digest_of(text)
+
+
 def _plain_name(name: str) -> bool:
     return bool(name) and name not in {".", "..", _RECORD} and "/" not in name and "\\" not in name
 
@@ -53,10 +125,12 @@ class DerivationCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.stats = CacheStats()
+        #: CIDs of the derived files read back (and checked) or stored by this cache.
+        self.hashes = Hashes()
 
     def entry_dir(self, master_cid: Cid, settings: Mapping[str, Any]) -> Path:
         """Where the entry of this master under these settings lives (present or not)."""
-        return self.root / str(master_cid) / settings_digest(settings)
+        return self.root / str(master_cid) / _settings_digest(settings)
 
     def get_or_derive(
         self,
@@ -78,21 +152,22 @@ class DerivationCache:
 
     def load(self, master_cid: Cid, settings: Mapping[str, Any]) -> Derivation | None:
         """The intact entry, or ``None`` (a broken entry is deleted and counted as corrupt)."""
-        where = self.entry_dir(master_cid, settings)
+        digest = _settings_digest(settings)
+        where = self.root / str(master_cid) / digest
         if not where.is_dir():
             return None
-        derivation = self._read(where, master_cid, settings)
+        derivation = self._read(where, master_cid, digest)
         if derivation is None:
             self.stats.corrupt += 1
             shutil.rmtree(where, ignore_errors=True)
         return derivation
 
-    def _read(self, where: Path, master_cid: Cid, settings: Mapping[str, Any]) -> Derivation | None:
+    def _read(self, where: Path, master_cid: Cid, digest: str) -> Derivation | None:
         try:
             record = DerivationRecord.from_json(json.loads((where / _RECORD).read_bytes()))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        if record.master_cid != master_cid or record.settings_digest != settings_digest(settings):
+        if record.master_cid != master_cid or _settings_digest(record.settings) != digest:
             return None
         files: list[DerivedFile] = []
         for output in record.outputs:
@@ -104,7 +179,7 @@ class DerivationCache:
                 data = (where / name).read_bytes()
             except (OSError, ValueError, KeyError):
                 return None
-            if file_cid(data) != listed:
+            if self.hashes.cid(data) != listed:
                 return None
             width, height = output.get("width"), output.get("height")
             files.append(DerivedFile(

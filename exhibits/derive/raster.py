@@ -14,10 +14,12 @@ leaves a hole.
 The background is transparent, so the poster sits on any theme. Edges are smoothed by rendering
 at ``supersample`` times the size and averaging (premultiplied, so edges do not darken).
 
-Rasterisation is vectorised: every triangle's bounding box (split into tiles when large) is a
-batch of candidate pixels; barycentric weights decide coverage and depth; each candidate is folded
-into one integer key per pixel (depth, then face) and the largest key wins: the nearest face,
-and on equal depth the lower face index, so the order of work never changes the result.
+Rasterisation is vectorised: every triangle's pixel box is cut into 8-pixel squares, those
+wholly outside the triangle are skipped, and squares of one shape are done together, the edge
+functions computed per row and per column; barycentric weights decide coverage and depth;
+each candidate is folded into one integer key per pixel (depth, then face) and the largest key
+wins: the nearest face, and on equal depth the lower face index, so the order of work never
+changes the result.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ _FACE_BITS: Final = 26
 _DEPTH_BITS: Final = 36
 #: Candidate pixels per batch: bounds the memory of one step (about 100 bytes each).
 _BATCH: Final = 1 << 20
+#: Boxes are cut into squares of this side, and squares outside their triangle skipped.
+_SUB: Final = 8
+#: How far (in edge-function units, pixels squared, plus a share of the triangle's doubled
+#: area) a square must lie outside an edge to be skipped: far above float64 rounding of
+#: coordinates within a poster, so no pixel that passes the exact test is ever skipped.
+_SLACK: Final = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,39 +214,94 @@ def _shade_pixels(
     return result
 
 
-def _work(px: FloatArray) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
-    """(face, x0, y0, box width, box height) of every tile of every triangle's pixel box.
-
-    Box sides are rounded up to a multiple of 8 so that triangles batch together with little
-    wasted work; triangles larger than a tile on screen are split into tiles."""
+def _boxes(px: FloatArray, size: int) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """(face, x0, y0, width, height) of every tile of every triangle's pixel box, clipped to
+    the image: the pixels whose centres may be inside it. Triangles larger than a tile on
+    screen are split into tiles (few: only those larger than :data:`_TILE` pixels)."""
     low = np.floor(px.min(axis=1)).astype(np.int64)
     high = np.floor(px.max(axis=1)).astype(np.int64)
     span = np.maximum(high - low + 1, 1)
     small = (span <= _TILE).all(axis=1)
     index = np.flatnonzero(small)
-    rounded = (span[index] + 7) // 8 * 8
-    faces, x0s, y0s, widths, heights = (
+    faces, x0s, y0s, x1s, y1s = (
         [index],
         [low[index, 0]],
         [low[index, 1]],
-        [rounded[:, 0]],
-        [rounded[:, 1]],
+        [low[index, 0] + span[index, 0]],
+        [low[index, 1] + span[index, 1]],
     )
-    for face in np.flatnonzero(~small):  # few: only triangles larger than a tile on screen
+    for face in np.flatnonzero(~small):
         xs = np.arange(low[face, 0], high[face, 0] + 1, _TILE)
         ys = np.arange(low[face, 1], high[face, 1] + 1, _TILE)
         gx, gy = np.meshgrid(xs, ys, indexing="xy")
         faces.append(np.full(gx.size, face, dtype=np.int64))
         x0s.append(gx.ravel())
         y0s.append(gy.ravel())
-        widths.append(np.full(gx.size, _TILE, dtype=np.int64))
-        heights.append(np.full(gx.size, _TILE, dtype=np.int64))
+        x1s.append(np.minimum(gx.ravel() + _TILE, high[face, 0] + 1))
+        y1s.append(np.minimum(gy.ravel() + _TILE, high[face, 1] + 1))
+    every = np.concatenate(faces)
+    x0 = np.clip(np.concatenate(x0s), 0, size)
+    y0 = np.clip(np.concatenate(y0s), 0, size)
+    width = np.clip(np.concatenate(x1s), 0, size) - x0
+    height = np.clip(np.concatenate(y1s), 0, size) - y0
+    seen = (width > 0) & (height > 0)
+    return every[seen], x0[seen], y0[seen], width[seen], height[seen]
+
+
+def _edge(p: FloatArray, q: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
+    """The edge function of the edge from ``p`` to ``q`` at (x, y) (the barycentric
+    numerator of the corner opposite it)."""
+    result: FloatArray = (p[:, 0] - x) * (q[:, 1] - y) - (p[:, 1] - y) * (q[:, 0] - x)
+    return result
+
+
+def _cull(
+    px: FloatArray,
+    area: FloatArray,
+    boxes: tuple[IntArray, IntArray, IntArray, IntArray, IntArray],
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+    """The boxes cut into :data:`_SUB`-pixel squares, without the squares that lie wholly
+    outside their triangle: a long thin triangle's box is mostly empty.
+
+    A square is dropped only when one edge function is negative (on the triangle's outer
+    side) at all four of its outermost pixel centres by more than :data:`_SLACK` allows for
+    rounding: it is affine, so it is then negative at every pixel centre of the square, and
+    each of them fails the exact test anyway. Dropping changes the work, never the result."""
+    every, x0_all, y0_all, width_all, height_all = boxes
+    small = (width_all <= _SUB) & (height_all <= _SUB)  # one square already: kept as it is
+    large = ~small
+    faces, x0s, y0s = every[large], x0_all[large], y0_all[large]
+    widths, heights = width_all[large], height_all[large]
+    across = (widths + _SUB - 1) // _SUB
+    down = (heights + _SUB - 1) // _SUB
+    counts = across * down
+    box = np.repeat(np.arange(len(faces)), counts)
+    nth = np.arange(len(box)) - np.repeat(np.cumsum(counts) - counts, counts)
+    row, column = np.divmod(nth, across[box])
+    x0 = x0s[box] + column * _SUB
+    y0 = y0s[box] + row * _SUB
+    width = np.minimum(_SUB, x0s[box] + widths[box] - x0)
+    height = np.minimum(_SUB, y0s[box] + heights[box] - y0)
+    face = faces[box]
+    a, b, c = px[face, 0], px[face, 1], px[face, 2]
+    sign = np.sign(area[face])
+    slack = _SLACK * (1.0 + np.abs(area[face]))
+    xs = (x0 + 0.5, x0 + width - 0.5)
+    ys = (y0 + 0.5, y0 + height - 0.5)
+    outside = np.zeros(len(face), dtype=bool)
+    for p, q in ((b, c), (c, a), (a, b)):
+        beyond = np.ones(len(face), dtype=bool)
+        for x in xs:
+            for y in ys:
+                beyond &= sign * _edge(p, q, x, y) < -slack
+        outside |= beyond
+    keep = ~outside
     return (
-        np.concatenate(faces),
-        np.concatenate(x0s),
-        np.concatenate(y0s),
-        np.concatenate(widths),
-        np.concatenate(heights),
+        np.concatenate([every[small], face[keep]]),
+        np.concatenate([x0_all[small], x0[keep]]),
+        np.concatenate([y0_all[small], y0[keep]]),
+        np.concatenate([width_all[small], width[keep]]),
+        np.concatenate([height_all[small], height[keep]]),
     )
 
 
@@ -247,7 +310,13 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
 
     Each covering candidate becomes one integer key, its depth quantised to
     :data:`_DEPTH_BITS` bits above its face index (inverted), and each pixel keeps the largest
-    key: the nearest face, and on equal depth the lowest index, whatever the order of work."""
+    key: the nearest face, and on equal depth the lowest index, whatever the order of work.
+
+    Boxes of one shape are done together. A pixel's barycentric weights are edge functions,
+    ``(b.x - cx) * (c.y - cy) - (b.y - cy) * (c.x - cx)``: each factor depends on the column
+    or on the row alone, so the factors are computed per column and per row and only the
+    products per pixel (the same operations on the same numbers as pixel by pixel, so the
+    same bits)."""
     keys = np.full(size * size, -1, dtype=np.int64)
     if not len(px):
         return keys
@@ -256,40 +325,50 @@ def _rasterise(px: FloatArray, depth: FloatArray, size: int) -> IntArray:
     depth_scale = ((1 << _DEPTH_BITS) - 1) / ((high - low) or 1.0)
     a, b, c = px[:, 0], px[:, 1], px[:, 2]
     area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    faces, x0s, y0s, widths, heights = _work(px)
+    faces, x0s, y0s, widths, heights = _boxes(px, size)
     keep = area[faces] != 0
-    faces, x0s, y0s = faces[keep], x0s[keep], y0s[keep]
-    shapes = widths[keep] * (_TILE + 8) + heights[keep]
-    for shape in np.unique(shapes):
-        width, height = divmod(int(shape), _TILE + 8)
-        chosen = shapes == shape
-        f_all, x_all, y_all = faces[chosen], x0s[chosen], y0s[chosen]
-        oy, ox = np.divmod(np.arange(width * height, dtype=np.int64), width)
+    boxes = (faces[keep], x0s[keep], y0s[keep], widths[keep], heights[keep])
+    faces, x0s, y0s, widths, heights = _cull(px, area, boxes)
+    shapes = widths * (_TILE + 1) + heights
+    order = np.argsort(shapes, kind="stable")
+    shapes, faces, x0s, y0s = shapes[order], faces[order], x0s[order], y0s[order]
+    bounds = np.flatnonzero(np.diff(shapes)) + 1
+    starts = np.concatenate([[0], bounds])
+    stops = np.concatenate([bounds, [len(shapes)]])
+    for first, last in zip(starts.tolist(), stops.tolist(), strict=True):
+        width, height = divmod(int(shapes[first]), _TILE + 1)
         step = max(1, _BATCH // (width * height))
-        for start in range(0, len(f_all), step):
-            f = f_all[start : start + step]
-            x = x_all[start : start + step, None] + ox[None, :]
-            y = y_all[start : start + step, None] + oy[None, :]
+        columns = np.arange(width, dtype=np.int64)
+        rows = np.arange(height, dtype=np.int64)
+        for start in range(first, last, step):
+            f = faces[start : min(start + step, last)]
+            x = x0s[start : start + len(f), None] + columns  # (n, width)
+            y = y0s[start : start + len(f), None] + rows  # (n, height)
             cx, cy = x + 0.5, y + 0.5
-            inv = 1.0 / area[f][:, None]
+            inv = (1.0 / area[f])[:, None, None]
             w0 = (
-                (b[f, 0, None] - cx) * (c[f, 1, None] - cy)
-                - (b[f, 1, None] - cy) * (c[f, 0, None] - cx)
+                (b[f, 0, None] - cx)[:, None, :] * (c[f, 1, None] - cy)[:, :, None]
+                - (b[f, 1, None] - cy)[:, :, None] * (c[f, 0, None] - cx)[:, None, :]
             ) * inv
             w1 = (
-                (c[f, 0, None] - cx) * (a[f, 1, None] - cy)
-                - (c[f, 1, None] - cy) * (a[f, 0, None] - cx)
+                (c[f, 0, None] - cx)[:, None, :] * (a[f, 1, None] - cy)[:, :, None]
+                - (c[f, 1, None] - cy)[:, :, None] * (a[f, 0, None] - cx)[:, None, :]
             ) * inv
             w2 = 1.0 - w0 - w1
             inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
-            inside &= (x >= 0) & (x < size) & (y >= 0) & (y < size)
-            if not inside.any():
+            which, row, column = np.nonzero(inside)
+            if not len(which):
                 continue
-            z = w0 * depth[f, 0, None] + w1 * depth[f, 1, None] + w2 * depth[f, 2, None]
-            level = np.clip(np.rint((z[inside] - low) * depth_scale), 0, (1 << _DEPTH_BITS) - 1)
-            face = np.broadcast_to(f[:, None], x.shape)[inside]
+            face = f[which]
+            z = (
+                w0[which, row, column] * depth[face, 0]
+                + w1[which, row, column] * depth[face, 1]
+                + w2[which, row, column] * depth[face, 2]
+            )
+            level = np.clip(np.rint((z - low) * depth_scale), 0, (1 << _DEPTH_BITS) - 1)
             key = (level.astype(np.int64) << _FACE_BITS) | (face_mask - face)
-            np.maximum.at(keys, (y * size + x)[inside], key)
+            pixel = y[which, row] * size + x[which, column]
+            np.maximum.at(keys, pixel, key)
     drawn = keys >= 0
     keys[drawn] = face_mask - (keys[drawn] & face_mask)
     return keys

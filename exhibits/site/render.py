@@ -25,6 +25,7 @@ the spec's ``base_url`` also ``sitemap.xml``, ``iiif/collection.json`` and
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,8 +103,11 @@ class Page:
     manifest: str | None = None  # the IIIF manifest's path, relative to the root
 
 
+@functools.cache
 def site_environment() -> Environment:
-    """The one environment: this package's templates, every one autoescaped, strict."""
+    """The one environment: this package's templates, every one autoescaped, strict. Made
+    once per process and shared by every build (its templates are compiled once and kept:
+    ``auto_reload`` is off, they are files of this package)."""
     return Environment(
         loader=PackageLoader("exhibits.site", "templates"),
         autoescape=True,

@@ -8,8 +8,10 @@ scanned clean against the same secrets are not scanned again, and a new leak is 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -513,3 +515,86 @@ def test_another_spec_s_build_sweeps_the_entry_of_an_item_withdrawn_since(
     assert world.keys["bowl"].hex() not in kept  # withdrawn: swept, though not selected
     assert world.keys["net"].hex() in kept  # nothing happened to it: kept for its spec
     assert b"bowl" not in cache_bytes(own)
+
+
+def test_warm_and_cold_caches_build_the_same_site(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1780000000")
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    build_exhibit(spec, tmp_path / "warm", settings=own)
+    warm = build_exhibit(spec, tmp_path / "warm", settings=own)  # everything from the caches
+    assert warm.derived == 0 and warm.fetched == 0 and warm.scanned == 0
+    # Cold: nothing kept at all, every item derived again from its master.
+    cold_settings = own_copy(world, tmp_path / "cold-data")
+    shutil.rmtree(cold_settings.data_dir / "derived", ignore_errors=True)
+    cold = build_exhibit(spec, tmp_path / "cold", settings=cold_settings)
+    assert cold.derived == len(cold.choice.shown) > 0
+    assert tree(tmp_path / "warm") == tree(tmp_path / "cold")
+    proofs = json.loads((tmp_path / "warm" / "proofs.json").read_bytes())
+    assert proofs["items"]  # the derived files' CIDs, from hashes computed in this build
+
+
+def test_a_file_of_the_copy_changed_in_place_with_its_time_set_back_is_written_again(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1780000000")
+    own = own_copy(world, tmp_path)
+    spec = parse_spec(spec_text(world))
+    site = tmp_path / "site"
+    build_exhibit(spec, site, settings=own)
+    build_exhibit(spec, site, settings=own)
+    # Size, modification time and inode as the manifest recorded them: only the change time
+    # tells (the site's own file is the same inode: both change).
+    page = next(p for p in sorted(site.glob("items/*/index.html")))
+    before = page.stat()
+    data = page.read_bytes()
+    with page.open("r+b") as stream:
+        stream.write(data[:1].swapcase() if data[:1].isalpha() else b"X")
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = page.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino,
+    )  # fmt: skip
+    build_exhibit(spec, site, settings=own)
+    assert (site / page.relative_to(site)).read_bytes() == data
+
+
+def test_hashes_answer_only_for_the_very_bytes_hashed() -> None:
+    from exhibits.derive.cache import Hashes
+    from exhibits.derive.records import file_cid
+    from exhibits.site.render import site_environment
+
+    hashes = Hashes()
+    data = bytes(range(256)) * 2000  # two chunks: the CID is a DAG's, not the bytes' SHA-256
+    cid = hashes.cid(data)
+    assert cid == file_cid(data) and hashes.known_cid(data) == cid
+    assert hashes.token(data) == f"cid:{cid}"
+    twin = bytes(bytearray(data))  # equal bytes, another object: computed, never assumed
+    assert twin is not data and hashes.known_cid(twin) is None
+    changed = data[:-1] + b"\x00"
+    assert hashes.known_cid(changed) is None and hashes.cid(changed) != cid
+    other = b"plain text"
+    assert hashes.token(other) == hashlib.sha256(other).hexdigest()
+    mutable = bytearray(b"abc")
+    hashes.note_cid(mutable, cid)  # type: ignore[arg-type]
+    assert hashes.known_cid(mutable) is None  # type: ignore[arg-type]  # never noted: may change
+    assert site_environment() is site_environment()  # one environment per process
+
+
+def test_settings_digests_computed_once_are_the_canonical_ones() -> None:
+    from exhibits.derive.cache import _settings_digest
+    from exhibits.derive.records import settings_digest
+
+    for settings in (
+        {"max_px": 2048, "quality": 85},
+        {"quality": 85, "max_px": 2048},  # another key order: the same settings
+        {"max_px": 2048.5, "quality": 85},
+        {"max_px": True, "quality": 85},  # true is not 1 in JSON
+        {"max_px": 1, "quality": 85},
+        {"name": "é\u2028", "nested": {"b": [1, 2], "a": None}},
+    ):
+        assert _settings_digest(settings) == settings_digest(settings)
+        assert _settings_digest(settings) == _settings_digest(dict(settings))  # remembered
+    assert _settings_digest({"max_px": True}) != _settings_digest({"max_px": 1})
