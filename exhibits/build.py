@@ -45,7 +45,7 @@ from exhibits.derive.cache import DerivationCache, Hashes
 from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
 from exhibits.derive.images import ImageSettings
 from exhibits.gather import gather
-from exhibits.model import Candidate, ChainRef, Choice, Exhibited, Kind, RoomPlan
+from exhibits.model import Candidate, ChainRef, Choice, Exhibited, ItemFiles, Kind, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
 from exhibits.scan import Secret, text_key
 from exhibits.select import select
@@ -317,6 +317,19 @@ def _with_model_choices(
     return dataclasses.replace(settings, model=model)
 
 
+def _named_by_claim(files: ItemFiles, candidate: Candidate) -> ItemFiles:
+    """``files`` with each derivation record naming its master by the CID the item is
+    registered under. Derivers name a master by its bytes' CIDv1 (raw leaves, 256 KiB chunks:
+    their cache's key); an item registered with other import settings (CIDv0, another chunk
+    size) has another CID for the same bytes, which :func:`check_master` has just proved."""
+    if all(record.master_cid == candidate.cid for record in files.records):
+        return files
+    records = tuple(
+        dataclasses.replace(record, master_cid=candidate.cid) for record in files.records
+    )
+    return dataclasses.replace(files, records=records)
+
+
 def _exhibited(
     registry: Registry,
     choice: Choice,
@@ -349,8 +362,11 @@ def _exhibited(
             master = _fetch(registry, candidate, as_of=as_of)
             fetched += 1
             check_master(candidate, master)
-            files = derive_item(
-                kind, master, candidate.file_name, candidate.media_type, cache, item_settings
+            files = _named_by_claim(
+                derive_item(
+                    kind, master, candidate.file_name, candidate.media_type, cache, item_settings
+                ),
+                candidate,
             )
             if memo is not None and settings_key is not None:
                 memo.store(candidate, kind, settings_key, files)

@@ -205,8 +205,11 @@ def build_collection(chain: Chain, folder: Path) -> Built:
         document = folder / f"{short}.description.json"
         document.write_text(json.dumps(descriptions[short], ensure_ascii=False), "utf-8")
         terms = sacred if short == "sacred" else public
+        # The letter is registered as Kubo's `ipfs add` names a file by default (CIDv0):
+        # an exhibit shows content whatever CID it was registered under.
+        v0 = ["--cid-version", "0"] if short == "letter" else []
         (registered,) = as_json("item", "register", str(path), "-c", name, "--terms",
-                                str(terms), "--description", str(document), *pw)  # fmt: skip
+                                str(terms), "--description", str(document), *v0, *pw)  # fmt: skip
         ids[short] = registered["item"]
         cids[short] = registered["cid"]
 

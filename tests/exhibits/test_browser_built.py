@@ -308,6 +308,20 @@ def test_every_glb_passes_the_khronos_validator(built: Built, tmp_path: Path) ->
         assert report["errors"] == 0, (name, report["messages"])
 
 
+def test_a_file_derived_from_a_cidv0_registration_verifies(built: Built) -> None:
+    # The letter was registered as CIDv0; its poster is derived from the same bytes, and the
+    # proofs tie it to that registered CID, so the verifier follows it to the claim.
+    assert built.cids["letter"].startswith("Qm")
+    letter = proofs(built)["items"][built.ids["letter"]]
+    assert {record["master"] for record in letter["derivations"]} == {built.cids["letter"]}
+    served = built.site / "items" / built.ids["letter"] / "files" / "poster.png"
+    proc = built.run("verify", str(served), "--proofs", str(built.site / "proofs.json"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "verified-derivative"
+    assert report["master_cid"] == built.cids["letter"]
+
+
 def test_heritage_verify_judges_a_served_glb(built: Built) -> None:
     served = built.site / "items" / built.ids["bunny"] / "files" / "model.glb"
     proofs_file = str(built.site / "proofs.json")

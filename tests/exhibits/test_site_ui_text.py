@@ -20,7 +20,7 @@ from tests.exhibits.site_support import CHAIN, exhibited, parse_html, render
 
 HEAD = 'title = "Ngā Taonga"\nlanguages = ["mi", "en"]\n[select]\ncommunities = ["Reef People"]\n'
 TRANSLATED = {
-    "item.details": "Ngā <b>taipitopito</b> & \"ētahi atu\"",
+    "item.details": 'Ngā <b>taipitopito</b> & "ētahi atu"',
     "item.description": "Whakaahuatanga",
     "verify.button": "Manatoko </script> ngā kōnae",
     "search.items": "taonga",
@@ -28,8 +28,12 @@ TRANSLATED = {
 
 
 def spec_text(table: dict[str, str], language: str = "mi") -> str:
-    return HEAD + f"[ui.{language}]\n" + "".join(
-        f"{json.dumps(k)} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in table.items()
+    return (
+        HEAD
+        + f"[ui.{language}]\n"
+        + "".join(
+            f"{json.dumps(k)} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in table.items()
+        )
     )
 
 
