@@ -186,6 +186,10 @@ class CheckCache:
     def __init__(self, *, timelines: int = 256, registrations: int = 4096) -> None:
         self.timelines = _Bounded(timelines)
         self.registrations = _Bounded(registrations)
+        # Evidence's documents checked already, keyed by the mapping's identity and holding
+        # the mapping itself (so the identity cannot be reused while it is here): one
+        # evidence about a batch of 1,000 items was otherwise re-hashed once per item.
+        self.documents = _Bounded(16)
 
 
 class _CallChecks:
@@ -763,10 +767,14 @@ def assess(
     :class:`~ledger.errors.NotFound`-free: an item absent from the evidence is EvidenceInvalid
     too, since the caller asked about an item the evidence claims to cover.
     """
-    _check_documents(evidence.documents)
+    checks = cache if cache is not None else CheckCache()
+    documents = evidence.documents
+    if checks.documents.get(id(documents)) is not documents:
+        _check_documents(documents)
+        checks.documents.put(id(documents), documents)
     item = evidence.item(key)
     if item is None:
         raise _invalid(f"the evidence says nothing about item {_hex(key)}")
-    checker = _Checker(evidence, cache if cache is not None else CheckCache())
+    checker = _Checker(evidence, checks)
     assessment = checker.assess(item)
     return assessment, tuple(dict.fromkeys(checker.problems))

@@ -323,16 +323,31 @@ def test_an_encrypted_items_record_commits_to_its_plaintext(world: World) -> Non
     meta_digest = hashlib.sha256(metadata).digest()
     terms_digest = hashlib.sha256(canonical_json(json.loads(world.terms.read_text()))).digest()
     deadline = 2**63
-    typed = consent.TypedData(client.domain(), "RegisterItem", {
-        "community": community.id, "cid": bytes(cid), "metadata": meta_digest,
-        "terms": terms_digest, "commitment": commitment, "deadline": deadline,
-    })
+    typed = consent.TypedData(
+        client.domain(),
+        "RegisterItem",
+        {
+            "community": community.id,
+            "cid": bytes(cid),
+            "metadata": meta_digest,
+            "terms": terms_digest,
+            "commitment": commitment,
+            "deadline": deadline,
+        },
+    )
     signers = world.keys.pick(community, 2, "test")
     # The ABI-encoded registerItem (the client sends the packed form): both decode.
-    client.transact(Calls.register_item_abi(
-        community, bytes(cid), meta_digest, terms_digest, commitment, deadline,
-        world.keys.sign(typed, signers),
-    ))
+    client.transact(
+        Calls.register_item_abi(
+            community,
+            bytes(cid),
+            meta_digest,
+            terms_digest,
+            commitment,
+            deadline,
+            world.keys.sign(typed, signers),
+        )
+    )
     report = verify_online(world.registrar.reader, str(ciphertext))
     assert report.status is Status.VERIFIED
     assert report.assessment is not None and report.assessment.encrypted
@@ -444,9 +459,12 @@ def test_a_shared_check_cache_finds_what_a_fresh_check_finds(world: World) -> No
                 "deadline": call["deadline"],
             },
         )
-        return encode_register_item(call, consent.pack_signatures(
-            (a.address, consent.sign(typed, bytes(a.key))) for a in strangers
-        ))
+        return encode_register_item(
+            call,
+            consent.pack_signatures(
+                (a.address, consent.sign(typed, bytes(a.key))) for a in strangers
+            ),
+        )
 
     evidence = parse_proofs(_resign(document, forge))
     key = evidence.claim_keys[0]
@@ -459,6 +477,22 @@ def test_a_shared_check_cache_finds_what_a_fresh_check_finds(world: World) -> No
     assert any("not a keyholder" in p for p in again[1])
     report = verify_offline(evidence, path=path, cache=cache)
     assert report.status is Status.SIGNATURE_FAILURE
+
+
+def test_a_check_cache_checks_documents_once_and_never_trusts_other_ones(world: World) -> None:
+    # One evidence's documents are hashed once per cache (a batch's assessments share them);
+    # another mapping with the same names and changed bytes is checked afresh and refused.
+    (path,) = world.register("lintel.obj")
+    evidence = parse_proofs(proofs_document(gather(world.registrar.reader, [cid_of(path)])))
+    key = evidence.claim_keys[0]
+    cache = CheckCache()
+    assess(evidence, key, cache)
+    assert cache.documents.get(id(evidence.documents)) is evidence.documents
+    name, data = next(iter(evidence.documents.items()))
+    changed = dataclasses.replace(evidence, documents={**evidence.documents, name: data + b" "})
+    with pytest.raises(EvidenceInvalid, match="does not hash to its CID"):
+        assess(changed, key, cache)
+    assess(evidence, key, cache)  # the unchanged evidence still passes
 
 
 def test_a_check_cache_is_bounded_and_drops_the_least_recently_used() -> None:
@@ -492,8 +526,15 @@ def decode_call_data(data: bytes) -> dict[str, Any]:
 def encode_register_item(args: dict[str, Any], signatures: bytes) -> bytes:
     """Calldata of the same registration with other signatures."""
     return pack_register_item(
-        args["community"], args["keyholders"], args["threshold"], args["cid"],
-        args["metadata"], args["terms"], args["commitment"], args["deadline"], signatures,
+        args["community"],
+        args["keyholders"],
+        args["threshold"],
+        args["cid"],
+        args["metadata"],
+        args["terms"],
+        args["commitment"],
+        args["deadline"],
+        signatures,
     )
 
 
@@ -541,9 +582,7 @@ def _mutated(value: Any, choice: int) -> Any:
 
 
 @pytest.fixture(scope="module")
-def sealed_proofs(
-    anvil: Any, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def sealed_proofs(anvil: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A proofs document with an item, a batch item, a derivative and a terms change."""
     from ledger.chain import connect
     from tests.registry_support import chain_snapshot
@@ -567,8 +606,9 @@ def sealed_proofs(
         reg.items.register_batch(files[1:3], community, terms, keys)
         method = tmp / "m.json"
         method.write_text('{"method": "denoise"}')
-        reg.derivatives.add(str(single.cid), files[3], community, terms, method, keys,
-                           ai_enhanced=True)
+        reg.derivatives.add(
+            str(single.cid), files[3], community, terms, method, keys, ai_enhanced=True
+        )
         reg.terms.set(str(single.cid), terms, keys)
         return proofs_document(gather(reg.reader, [cid_of(files[3]), cid_of(files[2])]))
 
@@ -686,9 +726,11 @@ def test_hostile_bags_get_clear_errors(world: World, tmp_path: Path) -> None:
     no_tag = tmp_path / "no-tag"
     shutil.copytree(bag, no_tag)
     info = no_tag / "bag-info.txt"
-    info.write_text("\n".join(
-        line for line in info.read_text().splitlines() if not line.startswith("Heritage-CID")
-    ))
+    info.write_text(
+        "\n".join(
+            line for line in info.read_text().splitlines() if not line.startswith("Heritage-CID")
+        )
+    )
     with pytest.raises(EvidenceMalformed, match="Heritage-CID"):
         verify_bag(no_tag)
 
@@ -944,7 +986,9 @@ def test_a_checked_keyholder_history_is_reused_only_for_the_same_events(
     keys = ["0x" + i.key.hex() for i in evidence.items]
     for _ in range(2):
         assert {verify_offline(evidence, cid=k).status for k in keys} <= {
-            Status.VERIFIED, Status.KEYHOLDERS_CHANGED, Status.REVOKED
+            Status.VERIFIED,
+            Status.KEYHOLDERS_CHANGED,
+            Status.REVOKED,
         }
     edited = copy.deepcopy(sealed_proofs)
     creation = edited["communities"][0]["events"][0]
