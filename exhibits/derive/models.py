@@ -76,7 +76,7 @@ from exhibits.derive.model_input import (
     refuse,
     sniff_format,
 )
-from exhibits.derive.raster import PosterMesh, poster_png
+from exhibits.derive.raster import POSTER_PNG_LEVEL, PosterMesh, poster_png
 from exhibits.derive.records import DerivationRecord, DerivedFile, file_cid
 from exhibits.model import ItemFiles
 from ledger.errors import InvalidMedia, LimitExceeded, UsageError
@@ -188,6 +188,7 @@ class ModelSettings:
             "poster_px": self.poster_px,
             "poster": "orthographic three-quarter view, two-sided Lambert, 2x supersampled, "
             "transparent background",
+            "poster_png_level": POSTER_PNG_LEVEL,
             "libraries": {
                 "trimesh": trimesh.__version__,
                 "fast-simplification": _version("fast-simplification"),

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["PosterMesh", "poster_png", "render_poster"]
+__all__ = ["POSTER_PNG_LEVEL", "PosterMesh", "poster_png", "render_poster"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -414,10 +414,15 @@ def _to_srgb(linear: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return result
 
 
+#: zlib level of a model's poster: 6 encodes a 1024 px poster about 6 times faster than 9
+#: (0.12 s against 0.75 s) for a file about 6 % larger. Part of the model settings' record.
+POSTER_PNG_LEVEL: Final = 6
+
+
 def poster_png(meshes: Sequence[PosterMesh], size: int, *, supersample: int = 2) -> bytes:
     """:func:`render_poster` as PNG bytes: every encoder option fixed, no metadata chunks."""
     out = io.BytesIO()
     render_poster(meshes, size, supersample=supersample).save(
-        out, format="PNG", optimize=False, compress_level=9
+        out, format="PNG", optimize=False, compress_level=POSTER_PNG_LEVEL
     )
     return out.getvalue()
