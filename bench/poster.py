@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     import trimesh
 
-    from exhibits.derive.raster import PosterMesh, poster_png, render_poster
+    from exhibits.derive.raster import POSTER_PNG_LEVEL, PosterMesh, poster_png, render_poster
 
     logging.getLogger("trimesh").setLevel(logging.CRITICAL)  # no scipy: noisy, same result
     torus = trimesh.creation.torus(
@@ -70,7 +70,7 @@ def main() -> None:
     image = render_poster([mesh], args.size)
 
     def encode() -> None:
-        image.save(io.BytesIO(), format="PNG", optimize=False, compress_level=9)
+        image.save(io.BytesIO(), format="PNG", optimize=False, compress_level=POSTER_PNG_LEVEL)
 
     first = poster_png([mesh], args.size)
     assert first == poster_png([mesh], args.size)  # deterministic
