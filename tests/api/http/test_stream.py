@@ -304,7 +304,10 @@ def test_heritage_serve_stops_with_a_stream_open(module_chain: Settings, tmp_pat
             assert listener.next() == {"retry": "2000"}
             asked = time.monotonic()
             server.send_signal(signal.SIGINT)
-            assert server.wait(timeout=PATIENCE) == 130  # interrupted, as a shell reports it
+            # It stops (the stream does not hold it open), and cleanly: uvicorn either
+            # re-raises the interrupt once shut down (130, as a shell reports it) or returns
+            # (0), depending on where in its loop the signal lands.
+            assert server.wait(timeout=PATIENCE) in (0, 130), server.stderr.read()
             print(f"stopped in {time.monotonic() - asked:.2f} s")
             # what the chain holds (if anything) came, then the answer ended
             while (message := listener.next()) is not None:
