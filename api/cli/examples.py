@@ -104,7 +104,7 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     "serve": ("heritage serve", "heritage serve --port 8001"),
     "login": (
         "heritage login --signer 0x70997970…79C8",
-        "heritage login --signer 0x7099…79C8 --api https://api.example.org --valid-minutes 30",
+        "heritage login --signer 0x7099…79C8 --api https://api.example.org --json",
     ),
     "demo": ("heritage demo", "heritage demo --no-serve"),
 }

@@ -10,75 +10,32 @@ OpenAPI document, as the other pages):
   Path=/, Secure over https) and goes on to ``/exhibits``. Refused: a 401/403 page, no cookie;
 - ``POST /logout``: ends the session, clears the cookie.
 
-Both POSTs are refused (403) unless their ``Origin`` header is the app's own (CSRF).
-:func:`signed_in` gives the pages the signed-in keyholder and its communities.
+Both POSTs are refused (403) unless their ``Origin`` header is the app's own, or ``null``
+with ``Sec-Fetch-Site: same-origin`` (CSRF; :func:`_check_origin`).
+:func:`api.web.session.signed_in` gives the pages the signed-in keyholder.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qs
 
 from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.http.errors import Forbidden, Unauthorized
 from api.http.signin import MAX_SIGN_IN, parse_token, sign_in_digest
-from ledger.errors import HeritageError, NotFound
+from api.web.session import COOKIE, keyholder_of
+from ledger.errors import HeritageError
 
-__all__ = ["COOKIE", "SignedIn", "router", "signed_in"]
+__all__ = ["router"]
 
-#: The session cookie's name.
-COOKIE: Final = "heritage_session"
 _HINT: Final = "make a new link with `heritage login --key ADDR` and open it"
 _TITLES: Final = {401: "You are not signed in", 403: "Sign-in refused"}
 
 router = APIRouter(include_in_schema=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SignedIn:
-    """The keyholder of a live session, and the communities it holds keys of now (id: name)."""
-
-    signer: str
-    communities: dict[bytes, str]
-
-
-async def keyholder_of(request: Request, signer: str) -> dict[bytes, str]:
-    """The communities ``signer`` is a keyholder of now (checked on chain), with names."""
-    service = request.app.state.service
-
-    def work() -> dict[bytes, str]:
-        names = service.catalogue().communities
-        out: dict[bytes, str] = {}
-        with service.registry() as registry:
-            for community, name in names.items():
-                try:
-                    holders = registry.session.community(community).keyholders
-                except NotFound:
-                    continue
-                if signer in {to_checksum_address(h) for h in holders}:
-                    out[community] = name or "0x" + community.hex()
-        return out
-
-    return await run_in_threadpool(work)
-
-
-async def signed_in(request: Request) -> SignedIn | None:
-    """The request's signed-in keyholder, or None (no cookie, an ended or expired session, or
-    a signer who holds no community's key any more)."""
-    session = request.cookies.get(COOKIE)
-    if not session:
-        return None
-    found = request.app.state.sessions.find(session, int(time.time()))
-    if found is None:
-        return None
-    communities = await keyholder_of(request, found[0])
-    return SignedIn(found[0], communities) if communities else None
 
 
 def _page(request: Request, template: str, status: int = 200, **values: object) -> HTMLResponse:
@@ -102,14 +59,20 @@ def _refused(request: Request, exc: HeritageError) -> HTMLResponse:
 
 
 def _check_origin(request: Request) -> None:
-    """403 unless the request comes from a page of this app (its Origin is ours)."""
+    """403 unless the request comes from a page of this app: its Origin is ours or, when the
+    browser sends ``Origin: null`` (as it must for a POST from a page whose Referrer-Policy is
+    no-referrer, as every page's is), its ``Sec-Fetch-Site`` is ``same-origin`` (a header no
+    page can set)."""
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if origin is None or origin.rstrip("/") != own:
-        raise Forbidden(
-            "this form was sent from another site (or with no Origin header) and is refused",
-            hint="use the form on this site's own page",
-        )
+    if origin is not None and origin.rstrip("/") == own:
+        return
+    if origin == "null" and request.headers.get("sec-fetch-site") == "same-origin":
+        return
+    raise Forbidden(
+        "this form was sent from another site (or with no Origin header) and is refused",
+        hint="use the form on this site's own page",
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)

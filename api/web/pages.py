@@ -276,7 +276,7 @@ class HtmlRoute(APIRoute):
 
 async def exhibits_page(request: Request) -> HTMLResponse:
     from api.http.auth import require_keyholder
-    from api.web.login import signed_in
+    from api.web.session import signed_in
 
     service = _service(request)
     try:

@@ -11,5 +11,7 @@ if (form && input && token) {
   history.replaceState(null, '', window.location.pathname + window.location.search);
   input.value = token;
   if (status) status.textContent = 'Signing in…';
-  form.submit();
+  // Sent once the page has loaded (its style sheet and icon), so that no request is cut off.
+  if (document.readyState === 'complete') form.submit();
+  else window.addEventListener('load', () => form.submit(), { once: true });
 }
