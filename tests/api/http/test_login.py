@@ -28,7 +28,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from api.http.auth import sign_request
-from api.http.signin import sign_in_token
+from api.http.signin import SessionStore, sign_in_token
 from ledger.keys import new_key
 from ledger.registry import Registry
 from ledger.settings import Settings
@@ -175,6 +175,14 @@ def test_the_cli_token_is_the_eip712_sign_in_statement(
     proc = run_heritage(["login", "--signer", "nobody"], env={})
     assert proc.returncode == 2 and "is not an address" in proc.stderr
     assert "Traceback" not in proc.stderr
+    absent = Account.create().address
+    proc = run_heritage(
+        ["login", "--signer", absent, "--password-file", str(password_file)],
+        env={"HERITAGE_DATA_DIR": str(world.settings.data_dir),
+             "HERITAGE_DEPLOYMENT": str(world.settings.deployment)},
+    )  # fmt: skip
+    assert proc.returncode != 0 and proc.stderr.startswith("error[") and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
 
 
 def test_signed_in_over_http_the_reasons_appear_and_logout_ends_it(
@@ -256,7 +264,7 @@ def test_replayed_expired_tampered_strangers_and_cross_origin_tokens_are_refused
     assert post_login(base, good).status_code == 303  # untouched by the tampered copies
 
 
-def test_the_cookie_is_secure_over_https(world: PagesWorld, base: str) -> None:
+def test_the_cookie_is_secure_over_https(world: PagesWorld, base: str, built: str) -> None:
     signer = _keyholder(world, world.hill)
     expiry = int(time.time()) + 300
     token = sign_in_token(
@@ -269,6 +277,36 @@ def test_the_cookie_is_secure_over_https(world: PagesWorld, base: str) -> None:
     assert {"secure", "httponly", "samesite=strict", "path=/"} <= attributes
     max_age = next(int(a.split("=")[1]) for a in attributes if a.startswith("max-age="))
     assert 290 <= max_age <= 300  # the session ends with the token
+    # Hill's keyholder, signed in, sees none of Reef's excluded items.
+    value = answer.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+    hill = httpx.get(base + "/exhibits", headers=HTML, cookies={"heritage_session": value})
+    assert "None of your community's items were left out." in hill.text
+    assert not any(i in hill.text for i in _hidden_ids(world)) and REASONS in hill.text
+
+
+def test_the_session_store_keeps_no_id_and_ends_sessions_at_their_expiry(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+    import sqlite3
+
+    store = SessionStore(tmp_path / "sessions.sqlite")
+    first = store.start("0xA", expiry=100, now=50)
+    second = store.start("0xB", expiry=300, now=50)
+    assert first != second and len(first) >= 40
+    assert store.find(first, now=100) == ("0xA", 100)
+    assert store.find(first, now=101) is None  # expired
+    assert store.find(first[:-1] + ("A" if first[-1] != "A" else "B"), now=60) is None
+    store.start("0xC", expiry=400, now=200)  # deletes the expired first
+    store.end(second)
+    assert store.find(second, now=60) is None
+    store.close()
+    with sqlite3.connect(tmp_path / "sessions.sqlite") as db:
+        rows = db.execute("SELECT id_hash, signer FROM sessions").fetchall()
+    assert [r[1] for r in rows] == ["0xC"]
+    assert hashlib.sha256(first.encode()).digest() not in [bytes(r[0]) for r in rows]
+    data = (tmp_path / "sessions.sqlite").read_bytes()
+    assert first.encode() not in data and second.encode() not in data
 
 
 def test_sign_in_and_out_in_chromium(
