@@ -23,7 +23,8 @@ from api.http.errors import error_responses, install_error_handlers
 from api.http.limits import ApiLimits, Limits
 from api.http.schemas import Health
 from api.http.service import Service
-from api.web import pages
+from api.http.signin import SessionStore
+from api.web import login, pages
 from ledger.errors import HeritageError
 from ledger.settings import Settings
 
@@ -45,6 +46,7 @@ def create_app(
     development chain, none elsewhere)."""
     service = Service(settings, exhibits, sender)
     nonces = NonceStore(settings.data_dir / "api-nonces.sqlite")
+    sessions = SessionStore(settings.data_dir / "api-sessions.sqlite")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +56,7 @@ def create_app(
             events.close_streams(_app)
             service.close()
             nonces.close()
+            sessions.close()
 
     app = FastAPI(
         title="Heritage Ledger API",
@@ -67,6 +70,7 @@ def create_app(
     )
     app.state.service = service
     app.state.nonces = nonces
+    app.state.sessions = sessions
     install_error_handlers(app)
 
     @app.get(
@@ -89,6 +93,7 @@ def create_app(
         return {"status": "ok", "chain": "down" if block is None else "up", "block": block}
 
     app.include_router(pages.router)  # web pages first: /exhibits as HTML to a browser
+    app.include_router(login.router)
     app.include_router(catalog.router)
     app.include_router(verify.router)
     app.include_router(events.router)

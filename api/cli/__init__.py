@@ -12,6 +12,7 @@ One module per command group, each a thin layer over ``ledger`` and ``local_chai
 - :mod:`~api.cli.consent`: k-of-n consent collected offline;
 - :mod:`~api.cli.verify`: ``heritage verify``;
 - :mod:`~api.cli.exhibit`: ``heritage exhibit build|serve`` (exhibit sites);
+- :mod:`~api.cli.login`: ``heritage login`` (a keyholder's one-time link to the web pages);
 - :mod:`~api.cli.common`: what they share (``--json`` output, options, progress bars, the
   error report, passphrases, the registry session).
 
@@ -50,6 +51,7 @@ from api.cli.ipfs import cid_command, ipfs_app
 from api.cli.item import item_app
 from api.cli.keys import keys_app
 from api.cli.listing import community_list, item_list
+from api.cli.login import login_command
 from api.cli.rights import terms_check
 from api.cli.serve import SERVE_EXAMPLES, serve_command
 from api.cli.terms import terms_app
@@ -111,6 +113,7 @@ app.add_typer(consent_app, name="consent")
 app.command("cid")(cid_command)
 app.add_typer(exhibit_app, name="exhibit")
 app.command("serve", epilog=SERVE_EXAMPLES)(serve_command)
+app.command("login")(login_command)
 
 
 def _click_error(exc: typer.TyperException) -> HeritageError:

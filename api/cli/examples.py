@@ -102,6 +102,10 @@ EXAMPLES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "exhibit serve": ("heritage exhibit serve site/", "heritage exhibit serve site/ --port 8091"),
     "serve": ("heritage serve", "heritage serve --port 8001"),
+    "login": (
+        "heritage login --signer 0x70997970…79C8",
+        "heritage login --signer 0x7099…79C8 --api https://api.example.org --json",
+    ),
     "demo": ("heritage demo", "heritage demo --no-serve"),
 }
 

@@ -11,7 +11,8 @@ the OpenAPI document:
   ``GET /verify/{cid}``;
 - ``GET /exhibits`` asked for as HTML (a browser's ``Accept: text/html``; any other request
   of that path is the JSON endpoint): each build's shown and excluded counts, and to a
-  request signed by a keyholder (docs/api.md) the excluded items of its community with why;
+  request signed by a keyholder (docs/api.md), or of a keyholder signed in (api.web.login),
+  the excluded items of its communities with why;
 - ``GET /pages/{file}``: the pages' style sheet and scripts.
 
 Every page comes from ONE jinja2 environment (this package's templates, autoescaped, undefined
@@ -41,7 +42,7 @@ from api.http.service import Service
 from api.web.views import ItemView, Query, find_public, item_view, search, terms_view
 from ledger.errors import HeritageError, NotFound
 
-__all__ = ["CSP", "STATIC_FILES", "HtmlRoute", "page_environment", "router"]
+__all__ = ["CSP", "STATIC_FILES", "HtmlRoute", "page_environment", "render_page", "router"]
 
 #: The policy of every page: the app's own origin only, no inline script, no framing.
 CSP: Final = (
@@ -61,6 +62,7 @@ _SITE: Final = resources.files("exhibits.site") / "static"
 STATIC_FILES: Final = {
     "pages.css": (_HERE / "pages.css", "text/css; charset=utf-8"),
     "verify-page.js": (_HERE / "verify-page.js", "text/javascript; charset=utf-8"),
+    "login-page.js": (_HERE / "login-page.js", "text/javascript; charset=utf-8"),
     "verify.js": (_SITE / "js" / "verify.js", "text/javascript; charset=utf-8"),
     "sha256.js": (_SITE / "js" / "sha256.js", "text/javascript; charset=utf-8"),
     "favicon.svg": (_SITE / "favicon.svg", "image/svg+xml"),
@@ -103,6 +105,10 @@ def _root(request: Request) -> str:
 def _page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     html = page_environment().get_template(template).render(root=_root(request), **values)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
+
+
+#: A page of this environment with the pages' headers (for api.web.login).
+render_page = _page
 
 
 def _error_page(request: Request, exc: HeritageError) -> HTMLResponse:
@@ -206,13 +212,13 @@ def _title(value: Any) -> str:
     return ""
 
 
-def _mine(report: dict[str, Any], community: bytes) -> tuple[Excluded, ...]:
-    ours = "0x" + community.hex()
+def _mine(report: dict[str, Any], communities: frozenset[bytes]) -> tuple[Excluded, ...]:
+    ours = {"0x" + c.hex() for c in communities}
     out = []
     for item in report.get("items", ()):
         if not isinstance(item, dict) or item.get("shown") is not False:
             continue
-        if str(item.get("community", "")).lower() != ours:
+        if str(item.get("community", "")).lower() not in ours:
             continue
         reasons = tuple(
             (str(r.get("code", "")), str(r.get("message", "")))
@@ -223,7 +229,7 @@ def _mine(report: dict[str, Any], community: bytes) -> tuple[Excluded, ...]:
     return tuple(out)
 
 
-def _builds(root: Path, community: bytes | None) -> list[Build]:
+def _builds(root: Path, communities: frozenset[bytes] | None) -> list[Build]:
     from exhibits.report import read_previous
 
     out: list[Build] = []
@@ -244,7 +250,7 @@ def _builds(root: Path, community: bytes | None) -> list[Build]:
                 built_at=str(report.get("built_at") or ""),
                 shown=int(counts.get("shown", 0)),
                 excluded=int(counts.get("excluded", 0)),
-                mine=() if community is None else _mine(report, community),
+                mine=() if communities is None else _mine(report, communities),
             )
         )
     return out
@@ -270,13 +276,24 @@ class HtmlRoute(APIRoute):
 
 async def exhibits_page(request: Request) -> HTMLResponse:
     from api.http.auth import require_keyholder
+    from api.web.session import signed_in
 
     service = _service(request)
     try:
         community = None
+        session = None
         if "x-heritage-signer" in request.headers:
             community = (await require_keyholder(request)).community
-        builds = await run_in_threadpool(_builds, service.exhibits, community)
+        else:
+            session = await signed_in(request)
+        communities = (
+            frozenset((community,))
+            if community is not None
+            else None
+            if session is None
+            else frozenset(session.communities)
+        )
+        builds = await run_in_threadpool(_builds, service.exhibits, communities)
     except HeritageError as exc:
         return _error_page(request, exc)
     return _page(
@@ -286,6 +303,7 @@ async def exhibits_page(request: Request) -> HTMLResponse:
         nav="exhibits",
         builds=builds,
         community=None if community is None else "0x" + community.hex(),
+        session=session,
     )
 
 
