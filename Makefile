@@ -2,7 +2,7 @@
 #
 #   make install    Python venv (.venv, editable install with [dev] extras),
 #                   npm packages (npm ci) and Debian chromium; idempotent
-#   make test       lint + typecheck + pytest (TEST_WORKERS=2 pytest-xdist workers)
+#   make test       lint + typecheck + pytest (TEST_WORKERS=3 pytest-xdist workers)
 #   make test-deep  make test with many more Hypothesis examples (HYPOTHESIS_PROFILE=deep:
 #                   every property test's full count, see tests/hypothesis_profiles.py;
 #                   Schemathesis: 1,000 examples per API operation and its stateful run),
@@ -33,7 +33,7 @@ STAMP := $(VENV)/.stamp-install
 CHROMIUM := /usr/bin/chromium
 BENCH_ARGS ?=
 # pytest-xdist workers of `make test` (each starts its own anvil); 0 runs in one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 MUTATE_ARGS ?=
 # add → pin → register → build cycles of the soak in `make test-deep` (bench/soak.py).
 SOAK_CYCLES ?= 1000

@@ -472,7 +472,9 @@ def test_a_non_recipient_and_a_tampered_wrap_fail_clearly() -> None:
     with pytest.raises(DecryptionFailed, match="not a recipient"):
         unwrap(envelope, stranger, ITEM)
     entry = envelope.recipients[0]
-    bad = crypto.Recipient(entry.key_id, entry.kem, entry.wrapped[:-1] + b"\x00")
+    # The last byte flipped (set to 0 it was unchanged one time in 256).
+    flipped = entry.wrapped[:-1] + bytes([entry.wrapped[-1] ^ 0x01])
+    bad = crypto.Recipient(entry.key_id, entry.kem, flipped)
     with pytest.raises(DecryptionFailed):
         unwrap(Envelope(ITEM, (bad,)), holder, ITEM)
 
