@@ -28,12 +28,10 @@ from ledger.errors import ConsentIncomplete, ConsentStale, DuplicateClaim, NotFo
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
 from ledger.registry.inputs import check_paths, read_method_document, read_terms_document
-from ledger.registry.reader import RegistryReader
 from ledger.registry.results import Claim, DerivativeRegistration, TxView, to_hex
-from ledger.registry.sealing import Sealing
-from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
+from ledger.registry.session import CONSENT_REQUEST_SECONDS
 from ledger.registry.signers import SignerKeys
-from ledger.registry.staging import Staging
+from ledger.registry.writer import Writer
 from ledger.rights.description import Description
 
 __all__ = ["Derivatives"]
@@ -41,20 +39,8 @@ __all__ = ["Derivatives"]
 _ZERO32: Final = bytes(32)
 
 
-class Derivatives:
+class Derivatives(Writer):
     """``heritage derivative add`` and the offline derivative consent."""
-
-    def __init__(
-        self,
-        session: RegistrySession,
-        reader: RegistryReader,
-        staging: Staging,
-        sealing: Sealing,
-    ) -> None:
-        self.session = session
-        self.reader = reader
-        self.staging = staging
-        self.sealing = sealing
 
     def add(
         self,

@@ -33,7 +33,6 @@ from ledger.ipfs.cid import RAW, Cid
 from ledger.ipfs.unixfs import ImportOptions
 from ledger.merkle import BATCH_LEAF_TYPES, StandardMerkleTree
 from ledger.registry.inputs import check_paths, read_terms_document
-from ledger.registry.reader import RegistryReader
 from ledger.registry.results import (
     BatchRegistration,
     ItemRegistration,
@@ -41,10 +40,9 @@ from ledger.registry.results import (
     TxView,
     to_hex,
 )
-from ledger.registry.sealing import Sealing
-from ledger.registry.session import RegistrySession
 from ledger.registry.signers import SignerKeys
-from ledger.registry.staging import Progress, Staging
+from ledger.registry.staging import Progress
+from ledger.registry.writer import Writer
 from ledger.rights.description import Description
 
 __all__ = ["Items"]
@@ -64,20 +62,8 @@ def _check_descriptions(
         )
 
 
-class Items:
+class Items(Writer):
     """``heritage item register|show|history``."""
-
-    def __init__(
-        self,
-        session: RegistrySession,
-        reader: RegistryReader,
-        staging: Staging,
-        sealing: Sealing,
-    ) -> None:
-        self.session = session
-        self.reader = reader
-        self.staging = staging
-        self.sealing = sealing
 
     def register(
         self,

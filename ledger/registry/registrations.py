@@ -25,11 +25,9 @@ from ledger.errors import ConsentStale, DuplicateClaim, HeritageError, NotFound
 from ledger.ipfs.cid import Cid
 from ledger.ipfs.unixfs import ImportOptions
 from ledger.registry.inputs import check_paths, read_terms_document
-from ledger.registry.reader import RegistryReader
 from ledger.registry.results import ItemRegistration, OtherClaim, TxView, to_hex
-from ledger.registry.sealing import Sealing
-from ledger.registry.session import CONSENT_REQUEST_SECONDS, RegistrySession
-from ledger.registry.staging import Staging
+from ledger.registry.session import CONSENT_REQUEST_SECONDS
+from ledger.registry.writer import Writer
 from ledger.rights.description import Description
 
 __all__ = ["Registrations"]
@@ -37,20 +35,8 @@ __all__ = ["Registrations"]
 _NOTHING_SENT: Final = "nothing was sent"
 
 
-class Registrations:
+class Registrations(Writer):
     """``heritage consent request register`` and the submission of a RegisterItem request."""
-
-    def __init__(
-        self,
-        session: RegistrySession,
-        reader: RegistryReader,
-        staging: Staging,
-        sealing: Sealing,
-    ) -> None:
-        self.session = session
-        self.reader = reader
-        self.staging = staging
-        self.sealing = sealing
 
     def request(
         self,
