@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One event about an item, with where it happened."""
@@ -144,7 +143,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-
 # One statement over every table the listing needs, in chain order: the columns each event
 # kind keeps under common names (a, b, c …), so the rows fold in a single pass.
 _REGISTRY_QUERY: Final = """
@@ -217,23 +215,26 @@ class EventIndex(IndexSync):
         if limit < 0:
             raise UsageError(f"limit {limit} is negative", hint="ask for 0 or more events")
         found: list[HistoryEntry] = []
-        for event, (table, _) in EVENT_TABLES.items():
-            cursor = self._db.execute(
-                f"SELECT * FROM {table} WHERE block_number > ? OR "  # noqa: S608 - constant names
-                "(block_number = ? AND log_index > ?) ORDER BY block_number, log_index LIMIT ?",
-                (block, block, log_index, limit),
+        for event in EVENT_TABLES:
+            rows = self._rows(
+                event,
+                "block_number > ? OR (block_number = ? AND log_index > ?)",
+                (block, block, log_index),
+                limit=limit,
             )
-            names = [d[0] for d in cursor.description]
-            found += [_entry(event, dict(zip(names, row, strict=True))) for row in cursor]
+            found += [_entry(event, row) for row in rows]
         found.sort(key=lambda e: (e.block_number, e.log_index))
         return found[:limit]
 
-    def _rows(self, event: str, where: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+    def _rows(
+        self, event: str, where: str, args: Sequence[Any], *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         # Table names and `where` come from this module's constants; values are bound.
         table, _ = EVENT_TABLES[event]
+        cut = "" if limit is None else " LIMIT ?"
         cursor = self._db.execute(
-            f"SELECT * FROM {table} WHERE {where} ORDER BY block_number, log_index",  # noqa: S608
-            tuple(args),
+            f"SELECT * FROM {table} WHERE ({where}) ORDER BY block_number, log_index{cut}",  # noqa: S608
+            (*args,) if limit is None else (*args, limit),
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -505,4 +506,3 @@ def _entry(event: str, row: Mapping[str, Any]) -> HistoryEntry:
         timestamp=int(row["timestamp"]),
         fields=fields,
     )
-
