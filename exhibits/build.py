@@ -42,10 +42,9 @@ from typing import Any, Final, Protocol
 
 from exhibits.build_cache import FilesMemo, ScanMemo, scan_new
 from exhibits.derive.cache import DerivationCache, Hashes
-from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of
-from exhibits.derive.images import ImageSettings
+from exhibits.derive.dispatch import DeriveSettings, derive_item, kind_of, settings_json
 from exhibits.gather import gather
-from exhibits.model import Candidate, ChainRef, Choice, Exhibited, ItemFiles, Kind, RoomPlan
+from exhibits.model import Candidate, ChainRef, Choice, Exhibited, ItemFiles, RoomPlan
 from exhibits.report import build_report, read_previous, report_path_for, write_report
 from exhibits.scan import Secret, text_key
 from exhibits.select import select
@@ -272,28 +271,6 @@ def _default_render() -> Render:
     return render_site
 
 
-def _settings_of(kind: Kind, settings: DeriveSettings) -> object | None:
-    """The settings the deriver of ``kind`` runs with (its defaults resolved), as JSON values:
-    what the memo of derivations is keyed by, so new defaults are never served old files.
-    None when they cannot be told (the item is then derived through the cache as usual)."""
-    try:
-        if kind == "image":
-            return (settings.image or ImageSettings()).to_json()
-        if kind == "model":
-            from exhibits.derive.models import ModelSettings
-
-            return (settings.model or ModelSettings()).to_json()
-        if kind in ("audio", "video"):
-            from exhibits.derive.media import RecordingSettings
-
-            return (settings.media or RecordingSettings()).to_json()
-        from exhibits.derive.posters import PosterSettings
-
-        return PosterSettings().to_json()
-    except (ImportError, AttributeError, TypeError):
-        return None
-
-
 def _with_model_choices(
     settings: DeriveSettings, models: ModelChoices, candidate: Candidate
 ) -> DeriveSettings:
@@ -354,7 +331,7 @@ def _exhibited(
         item_settings = (
             _with_model_choices(resolved, models, candidate) if kind == "model" else resolved
         )
-        settings_key = None if memo is None else _settings_of(kind, item_settings)
+        settings_key = None if memo is None else settings_json(kind, item_settings)
         files = None
         if memo is not None and settings_key is not None:
             files = memo.load(candidate, kind, settings_key, cache)
